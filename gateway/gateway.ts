@@ -1,0 +1,103 @@
+/**
+ * Wires one gateway from its parts. Every dependency comes in as an argument
+ * (transport, store, clock), so the embedded default, the production process
+ * and the tests build the same gateway from different parts.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { Closable, Transport } from '../shared/transport.js';
+import { createAuth, type Auth } from './auth.js';
+import { startEventConsumer } from './event-consumer.js';
+import { createGatewayHttpServer, type GatewayHttpServer } from './http-server.js';
+import { createJobFeed } from './job-feed.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { createOrchestrator, type Orchestrator } from './orchestrator.js';
+import { createProviderRegistry, type ProviderRegistry } from './provider-registry.js';
+import type { Store } from './store/store.js';
+import { createGatewayYoga } from './yoga.js';
+
+export interface GatewayOptions {
+  transport: Transport;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  adminToken: string;
+  /** @default 86400 */
+  tokenTtlSeconds?: number;
+  /** @default 5000 */
+  providerTimeoutMs?: number;
+  metrics?: GatewayMetrics;
+}
+
+export interface Gateway {
+  readonly http: GatewayHttpServer;
+  readonly orchestrator: Orchestrator;
+  readonly registry: ProviderRegistry;
+  readonly auth: Auth;
+  readonly metrics: GatewayMetrics;
+  /** Starts watching providers and consuming events; then serves HTTP. */
+  start(port: number, host: string): Promise<AddressInfo>;
+  /** Shutdown in order: readiness 503, HTTP drains, consumers stop. Connections are the caller's. */
+  stop(): Promise<void>;
+}
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const { transport, store, clock, logger } = options;
+  const metrics = options.metrics ?? createGatewayMetrics();
+  const feed = createJobFeed(transport);
+  let orchestrator: Orchestrator;
+  const registry = createProviderRegistry({
+    transport,
+    clock,
+    logger,
+    metrics,
+    callTimeoutMs: options.providerTimeoutMs,
+    onInstance: (providerId) => void orchestrator.reconcile(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'reconciliation failed')),
+    onDown: (providerId) => void orchestrator.providerLost(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'could not mark jobs of a lost provider')),
+  });
+  orchestrator = createOrchestrator({ store, registry, feed, clock, logger, metrics });
+  const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
+  const yoga = createGatewayYoga({ auth, orchestrator, registry, store, feed, metrics, logger });
+  const http = createGatewayHttpServer({
+    yoga,
+    auth,
+    metrics,
+    logger,
+    readiness: async () => {
+      const missing: string[] = [];
+      await transport.ping().catch(() => missing.push('nats'));
+      await store.ping().catch(() => missing.push('store'));
+      if (!registry.ready()) missing.push('providers');
+      return missing;
+    },
+    beforeScrape: async () => {
+      metrics.jobs.reset();
+      for (const row of await store.countJobs()) metrics.jobs.set({ provider: row.providerId, state: row.state }, row.count);
+    },
+  });
+  let consumer: Closable | null = null;
+
+  return {
+    http,
+    orchestrator,
+    registry,
+    auth,
+    metrics,
+    async start(port, host) {
+      feed.start();
+      await registry.start();
+      consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
+      const address = await http.listen(port, host);
+      logger.info({ port: address.port, host: address.address }, 'gateway listening');
+      return address;
+    },
+    async stop() {
+      http.drain();
+      await http.close();
+      await consumer?.close();
+      await registry.stop();
+      await feed.stop();
+    },
+  };
+}

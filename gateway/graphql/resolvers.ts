@@ -1,0 +1,251 @@
+/**
+ * Resolvers for the contract's queries, mutations and followJob. They hold no
+ * logic of their own beyond mapping: decisions live in the orchestrator.
+ */
+import { GraphQLScalarType, Kind } from 'graphql';
+import { JSONResolver } from 'graphql-scalars';
+import { Repeater } from 'graphql-yoga';
+import type { Job, JobLog, Utilization } from '../../shared/domain.js';
+import { InvalidInputError, NotFoundError, SwitchyardError, UnsupportedError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import { isFinalState } from '../../shared/job-state-machine.js';
+import { utilizationResultSchema } from '../../shared/protocol.js';
+import type { Auth, Viewer } from '../auth.js';
+import type { FeedEvent, JobFeed } from '../job-feed.js';
+import type { ItemOutcome, JobListInput, Orchestrator } from '../orchestrator.js';
+import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
+import type { Store } from '../store/store.js';
+import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
+
+export interface GatewayContext {
+  viewer: Viewer;
+  orchestrator: Orchestrator;
+  registry: ProviderRegistry;
+  store: Store;
+  auth: Auth;
+  feed: JobFeed;
+}
+
+/** ISO-8601 in and out, epoch milliseconds inside. */
+export const DateTimeScalar = new GraphQLScalarType({
+  name: 'DateTime',
+  description: 'ISO-8601 date and time, UTC',
+  serialize: (value) => (typeof value === 'number' ? new Date(value).toISOString() : value instanceof Date ? value.toISOString() : String(value)),
+  parseValue: (value) => parseDateTime(value),
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
+});
+
+function parseDateTime(value: unknown): number {
+  const ms = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw new InvalidInputError(`"${String(value)}" is not an ISO-8601 date and time`);
+  return ms;
+}
+
+const FOLLOW_BACKLOG_LOGS = 1_000;
+
+function itemError(error: ErrorBody) {
+  return { code: error.code, message: error.message };
+}
+
+function okResults(outcomes: ItemOutcome<true>[]) {
+  return outcomes.map((o) => (o.ok ? { ok: true, error: null } : { ok: false, error: itemError(o.error) }));
+}
+
+function logView(line: JobLog) {
+  return { ...line, timestamp: iso(line.timestamp) };
+}
+
+async function utilizationOf(entry: ProviderEntry): Promise<Utilization> {
+  const reply = await entry.client.call('utilization', {}, utilizationResultSchema);
+  if (!reply.ok) throw reply.error;
+  return reply.result;
+}
+
+function utilizationView(u: Utilization) {
+  return { ...u, observedAt: iso(u.observedAt) };
+}
+
+function statusView(status: FeedEvent['status']) {
+  if (!status) return null;
+  return { ...status, startedAt: iso(status.startedAt), expiresAt: iso(status.expiresAt), resolvedProduct: null, resolvedSupport: null };
+}
+
+function followEventView(event: FeedEvent) {
+  return {
+    jobId: event.jobId,
+    updates: event.updates.map((u) => ({ ...u, timestamp: iso(u.timestamp) })),
+    logs: event.logs.map(logView),
+    newStatus: statusView(event.status),
+  };
+}
+
+/** The snapshot, then live events until the job reaches a final state. */
+function followJob(ctx: GatewayContext, id: string) {
+  return new Repeater<{ followJob: ReturnType<typeof followEventView> }>(async (push, stop) => {
+    const buffered: FeedEvent[] = [];
+    let live = false;
+    const seen = new Set<string>();
+    const keyOfUpdate = (u: { timestamp: number; state: unknown; status: unknown }) => `u|${u.timestamp}|${u.state}|${u.status}`;
+    const keyOfLog = (l: JobLog) => `l|${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`;
+    const deliver = async (event: FeedEvent) => {
+      const updates = event.updates.filter((u) => !seen.has(keyOfUpdate(u)));
+      const logs = event.logs.filter((l) => !seen.has(keyOfLog(l)));
+      if (updates.length === 0 && logs.length === 0 && !event.status) return;
+      await push({ followJob: followEventView({ ...event, updates, logs }) });
+      if (event.status && isFinalState(event.status.state)) stop();
+    };
+    const unlisten = ctx.feed.listen(id, (event) => {
+      if (live) void deliver(event);
+      else buffered.push(event);
+    });
+    try {
+      const job: Job = await ctx.orchestrator.getJob(ctx.viewer, id);
+      const logs = await ctx.store.readLogs(id, { limit: FOLLOW_BACKLOG_LOGS });
+      for (const u of job.updates) seen.add(keyOfUpdate(u));
+      for (const l of logs) seen.add(keyOfLog(l));
+      await push({
+        followJob: followEventView({
+          jobId: job.id,
+          updates: job.updates,
+          logs,
+          status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
+        }),
+      });
+      if (isFinalState(job.state)) stop();
+      live = true;
+      for (const event of buffered.splice(0)) await deliver(event);
+    } catch (error) {
+      stop(error);
+    }
+    await stop;
+    unlisten();
+  });
+}
+
+export function createResolvers() {
+  return {
+    DateTime: DateTimeScalar,
+    JSON: JSONResolver,
+    Query: {
+      products(_: unknown, args: { provider?: string | null; category?: string | null; backend?: string | null; first?: number | null; after?: string | null }, ctx: GatewayContext) {
+        const first = args.first ?? 100;
+        if (first < 1 || first > 500) throw new InvalidInputError('first must be between 1 and 500');
+        if (args.provider && !ctx.registry.get(args.provider)) throw new NotFoundError('provider', args.provider);
+        const all = ctx.registry
+          .list()
+          .filter((e) => !args.provider || e.id === args.provider)
+          .flatMap((e) => (e.manifest?.products ?? []).map((p) => ({ key: `${e.id}/${p.id}`, view: productView(p, e.id) })))
+          .filter(({ view }) => (!args.category || view.category === args.category) && (!args.backend || view.support.backend === args.backend));
+        const start = args.after ? all.findIndex((p) => p.key === args.after) + 1 : 0;
+        return all.slice(start, start + first).map((p) => p.view);
+      },
+      product(_: unknown, args: { ref: { id: string; provider: string; category?: string | null } }, ctx: GatewayContext) {
+        const product = ctx.registry.product(args.ref.provider, args.ref.id);
+        if (!product || (args.ref.category && product.category !== args.ref.category)) return null;
+        return productView(product, args.ref.provider);
+      },
+      providers: (_: unknown, __: unknown, ctx: GatewayContext) => ctx.registry.list().map((e) => providerView(e, ctx.registry)),
+      provider(_: unknown, args: { id: string }, ctx: GatewayContext) {
+        const entry = ctx.registry.get(args.id);
+        return entry ? providerView(entry, ctx.registry) : null;
+      },
+      async utilization(_: unknown, args: { provider?: string | null }, ctx: GatewayContext) {
+        if (args.provider) return utilizationView(await utilizationOf(ctx.registry.require(args.provider)));
+        const up = ctx.registry.list().filter((e) => ctx.registry.status(e) !== 'DOWN');
+        const each = await Promise.all(up.map((e) => utilizationOf(e).catch(() => null)));
+        const sum = { cpu: 0, memoryInGigs: 0, gpu: 0 };
+        const used = { cpu: 0, memoryInGigs: 0, gpu: 0 };
+        const queue = { running: 0, pending: 0 };
+        for (const u of each) {
+          if (!u) continue;
+          for (const k of ['cpu', 'memoryInGigs', 'gpu'] as const) {
+            sum[k] += u.capacity[k];
+            used[k] += u.usedCapacity[k];
+          }
+          queue.running += u.queueStatus.running;
+          queue.pending += u.queueStatus.pending;
+        }
+        return { capacity: sum, usedCapacity: used, queueStatus: queue, observedAt: new Date().toISOString() };
+      },
+      async job(_: unknown, args: { id: string }, ctx: GatewayContext) {
+        return jobView(await ctx.orchestrator.getJob(ctx.viewer, args.id), ctx.registry);
+      },
+      async jobs(
+        _: unknown,
+        args: { filter?: (Omit<JobListInput, 'createdAfter' | 'createdBefore'> & { createdAfter?: number | null; createdBefore?: number | null }) | null; first?: number | null; after?: string | null; orderBy?: string | null },
+        ctx: GatewayContext,
+      ) {
+        const page = await ctx.orchestrator.listJobs(ctx.viewer, args.filter ?? {}, {
+          first: args.first ?? 50,
+          after: args.after,
+          order: args.orderBy === 'CREATED_ASC' ? 'ASC' : 'DESC',
+        });
+        return {
+          edges: page.jobs.map((job) => ({ cursor: job.id, node: jobView(job, ctx.registry) })),
+          pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+          totalCount: page.totalCount,
+        };
+      },
+      jobStat() {
+        throw new UnsupportedError('Job statistics are not available yet');
+      },
+      wallets() {
+        throw new UnsupportedError('Accounting (wallets) is not available yet');
+      },
+      me: (_: unknown, __: unknown, ctx: GatewayContext) => ({ createdBy: ctx.viewer.username, project: null }),
+    },
+    Mutation: {
+      async createJobs(_: unknown, args: { specifications: never[] }, ctx: GatewayContext) {
+        const outcomes = await ctx.orchestrator.createJobs(ctx.viewer, args.specifications);
+        return outcomes.map((o) => (o.ok ? { job: jobView(o.value, ctx.registry), error: null } : { job: null, error: itemError(o.error) }));
+      },
+      async terminateJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
+        return okResults(await ctx.orchestrator.terminateJobs(ctx.viewer, args.ids));
+      },
+      async suspendJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
+        return okResults(await ctx.orchestrator.suspendJobs(ctx.viewer, args.ids));
+      },
+      async unsuspendJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
+        return okResults(await ctx.orchestrator.unsuspendJobs(ctx.viewer, args.ids));
+      },
+      async extendJobs(_: unknown, args: { items: { jobId: string; requestedTime: never }[] }, ctx: GatewayContext) {
+        return okResults(await ctx.orchestrator.extendJobs(ctx.viewer, args.items));
+      },
+      openInteractiveSessions(_: unknown, args: { items: unknown[] }) {
+        return args.items.map(() => ({ session: null, error: itemError(toErrorBody(new UnsupportedError('Interactive sessions are not available yet'))) }));
+      },
+      updateJobAcl() {
+        return { ok: false, error: itemError(toErrorBody(new UnsupportedError('Job ACLs cannot be changed yet'))) };
+      },
+      grantCredits() {
+        throw new UnsupportedError('Accounting (grants) is not available yet');
+      },
+      async createUser(_: unknown, args: { username: string; password: string; admin: boolean }, ctx: GatewayContext) {
+        return ctx.auth.createUser(ctx.viewer, args.username, args.password, args.admin);
+      },
+    },
+    Subscription: {
+      followJob: {
+        subscribe: (_: unknown, args: { id: string }, ctx: GatewayContext) => followJob(ctx, args.id),
+      },
+    },
+    Job: {
+      provider(job: { providerId: string }, _: unknown, ctx: GatewayContext) {
+        const entry = ctx.registry.get(job.providerId);
+        return entry ? providerView(entry, ctx.registry) : unknownProviderView(job.providerId);
+      },
+      async logs(job: { id: string }, args: { since?: number | null; limit?: number | null }, ctx: GatewayContext) {
+        if (args.limit != null && (args.limit < 1 || args.limit > 10_000)) throw new InvalidInputError('limit must be between 1 and 10000');
+        const lines = await ctx.store.readLogs(job.id, { since: args.since ?? undefined, limit: args.limit ?? undefined });
+        return lines.map(logView);
+      },
+    },
+    Provider: {
+      async utilization(provider: { entry: ProviderEntry | null }, _: unknown, ctx: GatewayContext) {
+        if (!provider.entry || ctx.registry.status(provider.entry) === 'DOWN') return null;
+        return utilizationView(await utilizationOf(provider.entry).catch((error: unknown) => {
+          throw error instanceof SwitchyardError ? error : new UnsupportedError('utilization unavailable');
+        }));
+      },
+    },
+  };
+}

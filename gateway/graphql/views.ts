@@ -1,0 +1,67 @@
+/**
+ * Domain records → the contract's GraphQL shapes: epoch ms become ISO-8601,
+ * milliseconds become SimpleDurations, provider ids become Provider objects.
+ */
+import type { ComputeSupport, Job, Product } from '../../shared/domain.js';
+import { msToDuration } from '../../shared/domain.js';
+import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
+
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+export function supportView(support: ComputeSupport) {
+  const { maxTimeAllocationMs, ...rest } = support;
+  return { ...rest, maxTimeAllocation: maxTimeAllocationMs === null ? null : msToDuration(maxTimeAllocationMs) };
+}
+
+export function productView(product: Product, providerId: string) {
+  return { ...product, provider: providerId, support: supportView(product.support), capacity: null, balance: null };
+}
+
+export function providerView(entry: ProviderEntry, registry: ProviderRegistry) {
+  return {
+    id: entry.id,
+    kind: entry.kind,
+    domain: entry.domain,
+    version: entry.version,
+    status: registry.status(entry),
+    circuit: registry.circuit(entry),
+    lastHeartbeat: iso(entry.lastHeartbeat),
+    products: (entry.manifest?.products ?? []).map((p) => productView(p, entry.id)),
+    entry,
+  };
+}
+
+/** A provider the gateway has not seen since it started (it left while the gateway was down). */
+export function unknownProviderView(id: string) {
+  return { id, kind: 'LOCAL', domain: null, version: 'unknown', status: 'DOWN', circuit: 'CLOSED', lastHeartbeat: null, products: [], entry: null };
+}
+
+export function jobView(job: Job, registry: ProviderRegistry) {
+  const spec = job.specification;
+  const product = registry.product(job.providerId, spec.product.id);
+  return {
+    id: job.id,
+    owner: job.owner,
+    specification: {
+      ...spec,
+      timeAllocation: spec.timeAllocationMs === null ? null : msToDuration(spec.timeAllocationMs),
+    },
+    status: {
+      state: job.state,
+      startedAt: iso(job.startedAt),
+      expiresAt: iso(job.expiresAt),
+      allowRestart: job.allowRestart,
+      exitCode: job.exitCode,
+      resolvedProduct: product ? productView(product, job.providerId) : null,
+      resolvedSupport: product ? supportView(product.support) : null,
+    },
+    updates: job.updates.map((u) => ({ ...u, timestamp: iso(u.timestamp) })),
+    createdAt: iso(job.createdAt),
+    providerId: job.providerId,
+    providerGeneratedId: job.providerGeneratedId,
+    acl: job.acl,
+    creditsCharged: job.creditsCharged,
+  };
+}

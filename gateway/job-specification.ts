@@ -1,0 +1,137 @@
+/**
+ * Turns a JobSpecificationInput (as GraphQL coerced it) into the validated
+ * JobSpecification the store and providers see, checking it against the
+ * product's support manifest before any provider is called.
+ */
+import { createHash } from 'node:crypto';
+import type { JobSpecification, Product } from '../shared/domain.js';
+import { InvalidInputError, UnsupportedError } from '../shared/errors.js';
+
+export interface DurationInput {
+  hours?: number | null;
+  minutes?: number | null;
+  seconds?: number | null;
+}
+
+export interface RequirementsInput {
+  cpu?: number | null;
+  memoryInGigs?: number | null;
+  gpu?: number | null;
+  backend?: string | null;
+  providers?: string[] | null;
+  maxCreditsPerMinute?: number | null;
+  features?: string[] | null;
+}
+
+export interface JobSpecificationInput {
+  product?: { id: string; category?: string | null; provider: string } | null;
+  requirements?: RequirementsInput | null;
+  application?: { name: string; version: string } | null;
+  command?: string[] | null;
+  image?: string | null;
+  env?: unknown;
+  workingDir?: string | null;
+  name?: string | null;
+  replicas?: number | null;
+  allowDuplicateJob?: boolean | null;
+  parameters?: unknown;
+  resources?: unknown[] | null;
+  timeAllocation?: DurationInput | null;
+  restartOnExit?: boolean | null;
+  sshEnabled?: boolean | null;
+  tags?: string[] | null;
+  description?: string | null;
+  priority?: number | null;
+  scheduleTimeout?: number | null;
+  project?: string | null;
+}
+
+const MAX_ARGS = 1_000;
+const MAX_TAGS = 50;
+
+/** Milliseconds of a SimpleDurationInput; INVALID_INPUT for negative parts or a zero total. */
+export function durationInputToMs(input: DurationInput, what: string): number {
+  const parts = [input.hours ?? 0, input.minutes ?? 0, input.seconds ?? 0];
+  if (parts.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidInputError(`${what}: hours, minutes and seconds must be whole and not negative`);
+  const ms = ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000;
+  if (ms <= 0) throw new InvalidInputError(`${what} must be longer than zero`);
+  return ms;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  return [h ? `${h}h` : '', m ? `${m}m` : '', rest || (!h && !m) ? `${rest}s` : ''].join('');
+}
+
+function checkEnv(env: unknown): Record<string, string> | null {
+  if (env === null || env === undefined) return null;
+  if (typeof env !== 'object' || Array.isArray(env)) throw new InvalidInputError('env must be an object of string values');
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env as Record<string, unknown>)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InvalidInputError(`env: "${key}" is not a valid variable name`);
+    if (typeof value !== 'string') throw new InvalidInputError(`env: the value of ${key} must be a string`);
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Validate an input against the product it will run on. */
+export function resolveSpecification(input: JobSpecificationInput, product: Product, providerId: string): JobSpecification {
+  const support = product.support;
+  const replicas = input.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new InvalidInputError('replicas must be 1 or more');
+  if (replicas > support.maxReplicas) {
+    throw new InvalidInputError(`replicas: ${providerId}/${product.id} runs at most ${support.maxReplicas} replicas, ${replicas} asked`);
+  }
+  const timeAllocationMs = input.timeAllocation ? durationInputToMs(input.timeAllocation, 'timeAllocation') : null;
+  if (support.maxTimeAllocationMs !== null) {
+    if (timeAllocationMs === null) {
+      throw new InvalidInputError(`timeAllocation is required on ${providerId}/${product.id} (at most ${formatDuration(support.maxTimeAllocationMs)})`);
+    }
+    if (timeAllocationMs > support.maxTimeAllocationMs) {
+      throw new InvalidInputError(`timeAllocation ${formatDuration(timeAllocationMs)} exceeds the maximum of ${formatDuration(support.maxTimeAllocationMs)} on ${providerId}/${product.id}`);
+    }
+  }
+  const command = input.command ?? null;
+  if (command !== null && (command.length === 0 || command.length > MAX_ARGS || command[0].length === 0)) {
+    throw new InvalidInputError(`command must be a program and its arguments (1 to ${MAX_ARGS} items, the first not empty)`);
+  }
+  if (command === null && !input.application) throw new InvalidInputError('give a command or an application');
+  if (support.backend === 'DOCKER' && !input.image) throw new InvalidInputError(`image is required on ${providerId}/${product.id} (a container product)`);
+  const tags = input.tags ?? [];
+  if (tags.length > MAX_TAGS) throw new InvalidInputError(`at most ${MAX_TAGS} tags`);
+  if (input.name && input.name.length > 200) throw new InvalidInputError('name must be at most 200 characters');
+  if (input.scheduleTimeout !== null && input.scheduleTimeout !== undefined && input.scheduleTimeout < 0) {
+    throw new InvalidInputError('scheduleTimeout must not be negative');
+  }
+  if (input.sshEnabled && !support.terminal) throw new UnsupportedError(`${providerId}/${product.id} does not offer terminals (sshEnabled)`);
+  return {
+    product: { id: product.id, category: product.category, provider: providerId },
+    application: input.application ?? null,
+    command,
+    image: input.image ?? null,
+    env: checkEnv(input.env),
+    workingDir: input.workingDir ?? null,
+    name: input.name ?? null,
+    replicas,
+    allowDuplicateJob: input.allowDuplicateJob ?? false,
+    parameters: input.parameters ?? null,
+    resources: input.resources ?? null,
+    timeAllocationMs,
+    restartOnExit: input.restartOnExit ?? false,
+    sshEnabled: input.sshEnabled ?? false,
+    tags,
+    description: input.description ?? null,
+    priority: input.priority ?? null,
+    scheduleTimeout: input.scheduleTimeout ?? null,
+  };
+}
+
+/** Two specifications are duplicates when everything but the flag itself is the same. */
+export function specificationHash(spec: JobSpecification, project: string | null): string {
+  const { allowDuplicateJob: _ignored, ...rest } = spec;
+  return createHash('sha256').update(JSON.stringify({ project, ...rest })).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,37 @@
+/**
+ * The gateway process: settings → logger → NATS and Redis → gateway → HTTP,
+ * and shutdown in order on SIGTERM/SIGINT.
+ */
+import closeWithGrace from 'close-with-grace';
+import { systemClock } from '../shared/clock.js';
+import { createLogger } from '../shared/logger.js';
+import { createSubjects } from '../shared/subjects.js';
+import { createNatsTransport } from '../shared/transport/nats-transport.js';
+import { readGatewaySettings } from './config.js';
+import { createGateway } from './gateway.js';
+import { createRedisStore } from './store/redis-store.js';
+
+export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const settings = readGatewaySettings(env);
+  const logger = createLogger('switchyard-gateway');
+  const subjects = createSubjects(settings.SWITCHYARD_PREFIX);
+  const transport = await createNatsTransport({ url: settings.NATS_URL, subjects, name: 'switchyard-gateway' });
+  const store = await createRedisStore({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
+  const gateway = createGateway({
+    transport,
+    store,
+    clock: systemClock,
+    logger,
+    adminToken: settings.SWITCHYARD_ADMIN_TOKEN,
+    tokenTtlSeconds: settings.SWITCHYARD_TOKEN_TTL_SECONDS,
+    providerTimeoutMs: settings.SWITCHYARD_PROVIDER_TIMEOUT_MS,
+  });
+  await gateway.start(settings.PORT, settings.HOST);
+  closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
+    if (err) logger.error({ err }, 'shutting down after an error');
+    else logger.info({ signal }, 'shutting down');
+    await gateway.stop();
+    await transport.close();
+    await store.close();
+  });
+}

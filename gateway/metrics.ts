@@ -1,0 +1,75 @@
+/**
+ * The gateway's Prometheus metrics, all on one Registry. Labels are bounded:
+ * provider, state, verb, outcome, operation type — never a job id or a user.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly jobs: Gauge<'provider' | 'state'>;
+  readonly graphqlDuration: Histogram<'operation_type' | 'outcome'>;
+  readonly natsRequestDuration: Histogram<'verb' | 'outcome'>;
+  readonly submissions: Counter<'provider' | 'outcome'>;
+  readonly eventsApplied: Counter<'kind' | 'outcome'>;
+  readonly eventLag: Histogram;
+  readonly providerUp: Gauge<'provider'>;
+  readonly providerCircuitOpen: Gauge<'provider'>;
+}
+
+export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+  return {
+    registry,
+    jobs: new Gauge({
+      name: 'switchyard_jobs',
+      help: 'Jobs by provider and state',
+      labelNames: ['provider', 'state'],
+      registers: [registry],
+    }),
+    graphqlDuration: new Histogram({
+      name: 'switchyard_graphql_operation_duration_seconds',
+      help: 'GraphQL operation duration',
+      labelNames: ['operation_type', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    natsRequestDuration: new Histogram({
+      name: 'switchyard_nats_request_duration_seconds',
+      help: 'Duration of requests from the gateway to providers over NATS',
+      labelNames: ['verb', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    submissions: new Counter({
+      name: 'switchyard_job_submissions_total',
+      help: 'Job submissions by provider and outcome (accepted or an error code)',
+      labelNames: ['provider', 'outcome'],
+      registers: [registry],
+    }),
+    eventsApplied: new Counter({
+      name: 'switchyard_provider_events_total',
+      help: 'Provider events consumed, by kind (job, log) and outcome (applied, duplicate, refused, missing, invalid)',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    eventLag: new Histogram({
+      name: 'switchyard_event_lag_seconds',
+      help: 'Time from a provider stamping a job event to the gateway applying it',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    providerUp: new Gauge({
+      name: 'switchyard_provider_up',
+      help: '1 when the provider heartbeats, 0 when it is down',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+    providerCircuitOpen: new Gauge({
+      name: 'switchyard_provider_circuit_open',
+      help: '1 when the provider circuit breaker is open, 0.5 half-open, 0 closed',
+      labelNames: ['provider'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,518 @@
+/**
+ * The job lifecycle on the gateway's side: validate, store as IN_QUEUE before
+ * answering, call the provider through its breaker, apply provider events and
+ * reconcile, and fan every change out to followers.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import type { Clock } from '../shared/clock.js';
+import type { Job, JobUpdate, Product } from '../shared/domain.js';
+import {
+  ForbiddenError,
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+  ProviderUnavailableError,
+  SwitchyardError,
+  UnsupportedError,
+  toErrorBody,
+  type ErrorBody,
+} from '../shared/errors.js';
+import { isFinalState, type JobState } from '../shared/job-state-machine.js';
+import type { Logger } from '../shared/logger.js';
+import {
+  createJobsResultSchema,
+  extendResultSchema,
+  itemResultsSchema,
+  observationsResultSchema,
+  type CreateJob,
+  type JobEvent,
+  type LogEvent,
+} from '../shared/protocol.js';
+import type { ProviderVerb } from '../shared/subjects.js';
+import type { Viewer } from './auth.js';
+import type { FeedEvent, JobFeed } from './job-feed.js';
+import { durationInputToMs, formatDuration, resolveSpecification, specificationHash, type DurationInput, type JobSpecificationInput } from './job-specification.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { ProviderRegistry } from './provider-registry.js';
+import { route } from './router.js';
+import type { ChangeOutcome, JobChange, JobPage, JobQuery, Store } from './store/store.js';
+
+export const MAX_BULK_ITEMS = 1_000;
+export const MAX_PAGE_SIZE = 500;
+/** A job this young may not have reached its provider yet; reconciliation leaves it alone. */
+const RECONCILE_GRACE_MS = 30_000;
+
+export type ItemOutcome<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };
+
+export interface OrchestratorOptions {
+  store: Store;
+  registry: ProviderRegistry;
+  feed: JobFeed;
+  clock: Clock;
+  logger: Logger;
+  metrics: GatewayMetrics;
+}
+
+export interface JobListInput {
+  createdBy?: string[] | null;
+  states?: JobState[] | null;
+  providers?: string[] | null;
+  productIds?: string[] | null;
+  productCategories?: string[] | null;
+  application?: string | null;
+  name?: string | null;
+  tags?: string[] | null;
+  project?: string | null;
+  createdAfter?: number | null;
+  createdBefore?: number | null;
+  ids?: string[] | null;
+}
+
+export interface Orchestrator {
+  createJobs(viewer: Viewer, inputs: JobSpecificationInput[]): Promise<ItemOutcome<Job>[]>;
+  terminateJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
+  extendJobs(viewer: Viewer, items: { jobId: string; requestedTime: DurationInput }[]): Promise<ItemOutcome<true>[]>;
+  suspendJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
+  unsuspendJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
+  /** The job or NOT_FOUND, also for another user's job. */
+  getJob(viewer: Viewer, id: string): Promise<Job>;
+  listJobs(viewer: Viewer, filter: JobListInput, page: { first: number; after?: string | null; order: 'ASC' | 'DESC' }): Promise<JobPage>;
+  applyJobEvent(event: JobEvent): Promise<ChangeOutcome['kind']>;
+  applyLogEvent(event: LogEvent): Promise<'applied' | 'missing' | 'refused'>;
+  /** Ask a provider for the state of every job the gateway thinks is active there. */
+  reconcile(providerId: string): Promise<void>;
+  /** A provider stopped answering: its jobs keep their state and get a status line. */
+  providerLost(providerId: string): Promise<void>;
+}
+
+export function canSee(viewer: Viewer, job: Job): boolean {
+  if (viewer.admin || job.owner.createdBy === viewer.username) return true;
+  if (job.owner.project && viewer.projects.includes(job.owner.project)) return true;
+  return job.acl.some((entry) => entry.entity === viewer.username);
+}
+
+export function canEdit(viewer: Viewer, job: Job): boolean {
+  if (viewer.admin || job.owner.createdBy === viewer.username) return true;
+  if (job.owner.project && viewer.projects.includes(job.owner.project)) return true;
+  return job.acl.some((entry) => entry.entity === viewer.username && entry.permissions.some((p) => p === 'EDIT' || p === 'ADMIN'));
+}
+
+function checkBulk(count: number): void {
+  if (count > MAX_BULK_ITEMS) throw new InvalidInputError(`at most ${MAX_BULK_ITEMS} items in one call, ${count} given`);
+}
+
+function fail(error: unknown): { ok: false; error: ErrorBody } {
+  return { ok: false, error: toErrorBody(error) };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
+  const { store, registry, feed, clock, logger, metrics } = options;
+
+  const feedEvent = (job: Job, updates: JobUpdate[], logs: FeedEvent['logs'] = []): FeedEvent => ({
+    jobId: job.id,
+    updates,
+    logs,
+    status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
+  });
+
+  /** Apply a change and, when it added updates, tell the followers. */
+  const change = async (id: string, jobChange: JobChange, before?: Job): Promise<ChangeOutcome> => {
+    const outcome = await store.changeJob(id, jobChange);
+    if (outcome.kind === 'applied') {
+      const known = before?.updates.length ?? outcome.job.updates.length - 1;
+      const added = outcome.job.updates.slice(Math.max(0, known));
+      if (added.length > 0 || outcome.moved) feed.publish(feedEvent(outcome.job, added));
+    }
+    return outcome;
+  };
+
+  const loadEditable = async (viewer: Viewer, id: string): Promise<Job> => {
+    const job = await store.getJob(id);
+    if (!job || !canSee(viewer, job)) throw new NotFoundError('job', id);
+    if (!canEdit(viewer, job)) throw new ForbiddenError(`You may read job ${id} but not change it`);
+    return job;
+  };
+
+  const productOf = (job: Job): Product | undefined => registry.product(job.providerId, job.specification.product.id);
+
+  /**
+   * Run one bulk verb: load and check each job, call each provider once with
+   * its share, and map the per-item replies back in order.
+   */
+  const bulkJobVerb = async (
+    viewer: Viewer,
+    ids: string[],
+    verb: ProviderVerb,
+    check: (job: Job) => void,
+  ): Promise<ItemOutcome<true>[]> => {
+    checkBulk(ids.length);
+    const results: ItemOutcome<true>[] = new Array(ids.length);
+    const byProvider = new Map<string, { index: number; job: Job }[]>();
+    await Promise.all(
+      ids.map(async (id, index) => {
+        try {
+          const job = await loadEditable(viewer, id);
+          check(job);
+          const list = byProvider.get(job.providerId) ?? [];
+          list.push({ index, job });
+          byProvider.set(job.providerId, list);
+        } catch (error) {
+          results[index] = fail(error);
+        }
+      }),
+    );
+    await Promise.all(
+      [...byProvider].map(async ([providerId, items]) => {
+        try {
+          const entry = registry.require(providerId);
+          const reply = await entry.client.call(verb, { ids: items.map((i) => i.job.id) }, itemResultsSchema);
+          if (!reply.ok) throw reply.error;
+          items.forEach((item, k) => {
+            const r = reply.result.results[k];
+            results[item.index] = r?.ok ? { ok: true, value: true } : fail(new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`));
+          });
+        } catch (error) {
+          for (const item of items) results[item.index] = fail(error);
+        }
+      }),
+    );
+    return results;
+  };
+
+  return {
+    async createJobs(viewer, inputs) {
+      checkBulk(inputs.length);
+      const now = clock.now();
+      const results: ItemOutcome<Job>[] = new Array(inputs.length);
+      const accepted: { index: number; job: Job; product: Product }[] = [];
+
+      await Promise.all(
+        inputs.map(async (input, index) => {
+          try {
+            let providerId: string;
+            let product: Product | undefined;
+            let firstStatus: string;
+            if (input.product) {
+              providerId = input.product.provider;
+              const entry = registry.get(providerId);
+              if (!entry) throw new InvalidInputError(`product ${input.product.id}: unknown provider "${providerId}"`);
+              product = entry.manifest?.products.find((p) => p.id === input.product!.id);
+              if (!product || (input.product.category && input.product.category !== product.category)) {
+                throw new InvalidInputError(`product ${providerId}/${input.product.id} does not exist`);
+              }
+              if (registry.status(entry) === 'DOWN') throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
+              firstStatus = `Job submitted to ${providerId}/${product.id}`;
+            } else if (input.requirements) {
+              const decision = route(input.requirements, registry);
+              providerId = decision.providerId;
+              product = decision.product;
+              firstStatus = decision.reason;
+            } else {
+              throw new InvalidInputError('give a product or requirements');
+            }
+            const project = input.project ?? null;
+            if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
+            const specification = resolveSpecification(input, product, providerId);
+            const job: Job = {
+              id: uuidv7({ msecs: now }),
+              owner: { createdBy: viewer.username, project },
+              specification,
+              state: 'IN_QUEUE',
+              startedAt: null,
+              expiresAt: null,
+              exitCode: null,
+              allowRestart: specification.restartOnExit,
+              providerId,
+              providerGeneratedId: null,
+              createdAt: now,
+              updates: [{ state: 'IN_QUEUE', status: firstStatus, newTimeAllocation: null, timestamp: now }],
+              acl: [],
+              creditsCharged: 0,
+              specHash: specificationHash(specification, project),
+            };
+            const created = await store.createJob(job, { exclusive: !specification.allowDuplicateJob });
+            if (!created.created) {
+              throw new SwitchyardError('DUPLICATE_JOB', `An identical job is already active (${created.duplicateOf}); set allowDuplicateJob to run another`);
+            }
+            results[index] = { ok: true, value: job };
+            accepted.push({ index, job, product });
+          } catch (error) {
+            metrics.submissions.inc({ provider: input.product?.provider && registry.get(input.product.provider) ? input.product.provider : 'none', outcome: toErrorBody(error).code });
+            results[index] = fail(error);
+          }
+        }),
+      );
+
+      const byProvider = new Map<string, typeof accepted>();
+      for (const item of accepted) {
+        const list = byProvider.get(item.job.providerId) ?? [];
+        list.push(item);
+        byProvider.set(item.job.providerId, list);
+      }
+      await Promise.all(
+        [...byProvider].map(async ([providerId, items]) => {
+          const failJob = async (item: (typeof items)[number], error: unknown) => {
+            const body = toErrorBody(error);
+            metrics.submissions.inc({ provider: providerId, outcome: body.code });
+            const outcome = await change(item.job.id, { state: 'FAILURE', status: `Could not start: ${body.message}`, timestamp: clock.now() }, item.job);
+            results[item.index] = { ok: false, error: body };
+            if (outcome.kind === 'applied' && error instanceof ProviderUnavailableError) {
+              // The provider may have received the job before failing to answer: tell it to let go.
+              void registry.get(providerId)?.client.call('jobs.terminate', { ids: [item.job.id] }, itemResultsSchema).catch(() => undefined);
+            }
+          };
+          for (const part of chunks(items, MAX_BULK_ITEMS)) {
+            const payload: CreateJob[] = part.map(({ job, product }) => ({
+              id: job.id,
+              owner: job.owner,
+              specification: job.specification,
+              product,
+              createdAt: job.createdAt,
+            }));
+            try {
+              const reply = await registry.require(providerId).client.call('jobs.create', { jobs: payload }, createJobsResultSchema);
+              if (!reply.ok) throw reply.error;
+              await Promise.all(
+                part.map(async (item, k) => {
+                  const r = reply.result.results[k];
+                  if (r?.ok) {
+                    metrics.submissions.inc({ provider: providerId, outcome: 'accepted' });
+                    return;
+                  }
+                  await failJob(item, new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`));
+                }),
+              );
+            } catch (error) {
+              await Promise.all(part.map((item) => failJob(item, error)));
+            }
+          }
+        }),
+      );
+      return results;
+    },
+
+    terminateJobs(viewer, ids) {
+      return bulkJobVerb(viewer, ids, 'jobs.terminate', (job) => {
+        if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
+      });
+    },
+
+    suspendJobs(viewer, ids) {
+      return bulkJobVerb(viewer, ids, 'jobs.suspend', (job) => {
+        const product = productOf(job);
+        if (product && !product.support.suspension) throw new UnsupportedError(`${job.providerId}/${product.id} does not support suspension`);
+        if (job.state !== 'RUNNING' && job.state !== 'IN_QUEUE') throw new InvalidStateError(job.id, `Only a running or queued job can be suspended; job ${job.id} is ${job.state}`);
+      });
+    },
+
+    unsuspendJobs(viewer, ids) {
+      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', (job) => {
+        if (job.state !== 'SUSPENDED') throw new InvalidStateError(job.id, `Only a suspended job can be resumed; job ${job.id} is ${job.state}`);
+      });
+    },
+
+    async extendJobs(viewer, items) {
+      checkBulk(items.length);
+      return Promise.all(
+        items.map(async (item): Promise<ItemOutcome<true>> => {
+          try {
+            const addMs = durationInputToMs(item.requestedTime, 'requestedTime');
+            const job = await loadEditable(viewer, item.jobId);
+            if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
+            const product = productOf(job);
+            if (product && !product.support.timeExtension) throw new UnsupportedError(`${job.providerId}/${product.id} does not support extending jobs`);
+            const max = product?.support.maxTimeAllocationMs ?? null;
+            const allocated = (job.specification.timeAllocationMs ?? 0) + job.updates.reduce((sum, u) => sum + (u.newTimeAllocation ?? 0), 0);
+            if (max !== null && allocated + addMs > max) {
+              throw new InvalidInputError(`Extending by ${formatDuration(addMs)} would exceed the maximum time allocation of ${formatDuration(max)}`);
+            }
+            const reply = await registry.require(job.providerId).client.call('jobs.extend', { items: [{ id: job.id, addMs }] }, extendResultSchema);
+            if (!reply.ok) throw reply.error;
+            const r = reply.result.results[0];
+            if (!r?.ok) throw new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? 'no result');
+            await change(
+              job.id,
+              {
+                expiresAt: r.expiresAt ?? undefined,
+                newTimeAllocation: addMs,
+                status: `Time allocation extended by ${formatDuration(addMs)}`,
+                timestamp: clock.now(),
+              },
+              job,
+            );
+            return { ok: true, value: true };
+          } catch (error) {
+            return fail(error);
+          }
+        }),
+      );
+    },
+
+    async getJob(viewer, id) {
+      const job = await store.getJob(id);
+      if (!job || !canSee(viewer, job)) throw new NotFoundError('job', id);
+      return job;
+    },
+
+    async listJobs(viewer, filter, page) {
+      if (!Number.isInteger(page.first) || page.first < 1 || page.first > MAX_PAGE_SIZE) {
+        throw new InvalidInputError(`first must be between 1 and ${MAX_PAGE_SIZE}`);
+      }
+      const checks: ((job: Job) => boolean)[] = [];
+      let createdBy: string | undefined;
+      if (filter.project) {
+        if (!viewer.admin && !viewer.projects.includes(filter.project)) throw new ForbiddenError(`You are not a member of project ${filter.project}`);
+        const project = filter.project;
+        checks.push((job) => job.owner.project === project);
+      } else if (!viewer.admin) {
+        createdBy = viewer.username;
+      }
+      if (filter.createdBy?.length) {
+        if (filter.createdBy.length === 1 && createdBy === undefined) createdBy = filter.createdBy[0];
+        else {
+          const set = new Set(filter.createdBy);
+          checks.push((job) => set.has(job.owner.createdBy));
+        }
+      }
+      if (filter.ids?.length) {
+        const set = new Set(filter.ids);
+        checks.push((job) => set.has(job.id));
+      }
+      if (filter.productIds?.length) {
+        const set = new Set(filter.productIds);
+        checks.push((job) => set.has(job.specification.product.id));
+      }
+      if (filter.productCategories?.length) {
+        const set = new Set(filter.productCategories);
+        checks.push((job) => set.has(job.specification.product.category));
+      }
+      if (filter.application) checks.push((job) => job.specification.application?.name === filter.application);
+      if (filter.name) checks.push((job) => job.specification.name === filter.name);
+      if (filter.tags?.length) checks.push((job) => filter.tags!.every((t) => job.specification.tags.includes(t)));
+      const query: JobQuery = {
+        createdBy,
+        states: filter.states?.length ? filter.states : undefined,
+        providers: filter.providers?.length ? filter.providers : undefined,
+        createdAfter: filter.createdAfter ?? undefined,
+        createdBefore: filter.createdBefore ?? undefined,
+        order: page.order,
+        first: page.first,
+        after: page.after ?? undefined,
+        predicate: checks.length ? (job) => checks.every((check) => check(job)) : undefined,
+      };
+      try {
+        return await store.listJobs(query);
+      } catch (error) {
+        if (error instanceof SwitchyardError) throw error;
+        if (page.after) throw new InvalidInputError('after: not a cursor from this API');
+        throw error;
+      }
+    },
+
+    async applyJobEvent(event) {
+      const job = await store.getJob(event.jobId);
+      if (!job) return 'missing';
+      if (job.providerId !== event.providerId) {
+        logger.warn({ jobId: event.jobId, providerId: event.providerId }, 'refused an event for a job of another provider');
+        return 'refused';
+      }
+      const outcome = await change(
+        job.id,
+        {
+          eventId: event.eventId,
+          state: event.state ?? undefined,
+          status: event.status ?? undefined,
+          exitCode: event.exitCode ?? undefined,
+          startedAt: event.startedAt ?? undefined,
+          expiresAt: event.expiresAt ?? undefined,
+          providerGeneratedId: event.providerGeneratedId ?? undefined,
+          newTimeAllocation: event.newTimeAllocation ?? undefined,
+          timestamp: event.timestamp,
+        },
+        job,
+      );
+      if (outcome.kind === 'applied') metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
+      if (outcome.kind === 'refused') logger.debug({ jobId: job.id, reason: outcome.reason }, 'provider event refused by the state machine');
+      return outcome.kind;
+    },
+
+    async applyLogEvent(event) {
+      const job = await store.getJob(event.jobId);
+      if (!job) return 'missing';
+      if (job.providerId !== event.providerId) return 'refused';
+      await store.appendLogs(job.id, event.lines);
+      feed.publish({ jobId: job.id, updates: [], logs: event.lines, status: null });
+      return 'applied';
+    },
+
+    async reconcile(providerId) {
+      const entry = registry.get(providerId);
+      if (!entry) return;
+      const ids = await store.activeJobIds(providerId);
+      let changed = 0;
+      for (const part of chunks(ids, MAX_BULK_ITEMS)) {
+        const reply = await entry.client.call('jobs.reconcile', { ids: part }, observationsResultSchema).catch((error: unknown) => {
+          logger.warn({ providerId, err: error }, 'reconciliation failed; will retry when the provider next appears');
+          return null;
+        });
+        if (!reply) return;
+        if (!reply.ok) {
+          logger.warn({ providerId, error: reply.error.message }, 'provider refused reconciliation');
+          return;
+        }
+        const jobs = await store.getJobs(reply.result.jobs.map((o) => o.id));
+        await Promise.all(
+          reply.result.jobs.map(async (observation, k) => {
+            const job = jobs[k];
+            if (!job || job.providerId !== providerId || isFinalState(job.state)) return;
+            const now = clock.now();
+            const key = `reconcile:${entry.instanceId}:${job.id}`;
+            if (observation.state === null) {
+              if (now - job.createdAt < RECONCILE_GRACE_MS) return;
+              changed += 1;
+              await change(job.id, { eventId: key, state: 'FAILURE', status: `${providerId} has no record of this job; it was lost while the provider was unavailable`, timestamp: now }, job);
+              return;
+            }
+            if (observation.state === job.state && observation.exitCode === job.exitCode) return;
+            changed += 1;
+            await change(
+              job.id,
+              {
+                eventId: `${key}:${observation.state}`,
+                state: observation.state,
+                status: observation.status ?? `State reconciled with ${providerId}`,
+                exitCode: observation.exitCode ?? undefined,
+                startedAt: observation.startedAt ?? undefined,
+                expiresAt: observation.expiresAt ?? undefined,
+                providerGeneratedId: observation.providerGeneratedId ?? undefined,
+                timestamp: now,
+              },
+              job,
+            );
+          }),
+        );
+      }
+      logger.info({ providerId, jobs: ids.length, changed }, 'reconciled provider jobs');
+    },
+
+    async providerLost(providerId) {
+      const ids = await store.activeJobIds(providerId);
+      const now = clock.now();
+      await Promise.all(
+        ids.map((id) =>
+          change(id, {
+            eventId: `lost:${providerId}:${now}`,
+            status: `Lost contact with ${providerId}; the job keeps its state until the provider is reachable again`,
+            timestamp: now,
+          }),
+        ),
+      );
+    },
+  };
+}

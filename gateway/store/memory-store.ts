@@ -1,0 +1,283 @@
+/**
+ * The embedded Store: everything in this process's memory, for `npm start`
+ * and development. It answers exactly as the Redis store does (the contract
+ * suite runs against both); where in doubt, the Redis store is right.
+ * Values are deep-copied in and out, so a caller never shares an object with
+ * the store.
+ */
+import type { Job, JobLog, JobState } from '../../shared/domain.js';
+import { InvalidInputError } from '../../shared/errors.js';
+import { JOB_STATES, canTransition, isFinalState } from '../../shared/job-state-machine.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Log lines kept per job; the oldest fall off.
+   * @default 10000
+   */
+  maxLogLinesPerJob?: number;
+}
+
+interface StoredJob {
+  job: Job;
+  /** Event ids already applied. */
+  events: Set<string>;
+}
+
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const maxLogLines = options.maxLogLinesPerJob ?? 10_000;
+  if (!Number.isInteger(maxLogLines) || maxLogLines < 1) {
+    throw new InvalidInputError(`maxLogLinesPerJob must be a positive integer, not ${maxLogLines}`);
+  }
+  const jobs = new Map<string, StoredJob>();
+  /** Every id, sorted: uuid v7 ids sort by creation time, as in Redis's lex order. */
+  const allIds: string[] = [];
+  const idsByCreator = new Map<string, string[]>();
+  /** (createdBy, specHash) → ids of jobs not yet final. */
+  const activeDuplicates = new Map<string, Set<string>>();
+  /** providerId → ids of jobs not yet final. */
+  const activeByProvider = new Map<string, Set<string>>();
+  /** providerId → state → count; entries stay at 0 once seen, as Redis's HINCRBY leaves them. */
+  const counts = new Map<string, Map<JobState, number>>();
+  /** Per job id, whether or not the job is stored: log lines may race ahead of it, as in Redis. */
+  const logsByJob = new Map<string, JobLog[]>();
+  const users = new Map<string, UserRecord>();
+  const tokens = new Map<string, TokenRecord>();
+
+  const duplicateKey = (job: Job) => JSON.stringify([job.owner.createdBy, job.specHash]);
+
+  function count(providerId: string, state: JobState, by: number): void {
+    let byState = counts.get(providerId);
+    if (!byState) counts.set(providerId, (byState = new Map()));
+    byState.set(state, (byState.get(state) ?? 0) + by);
+  }
+
+  function setMember(map: Map<string, Set<string>>, key: string, id: string, present: boolean): void {
+    let members = map.get(key);
+    if (present) {
+      if (!members) map.set(key, (members = new Set()));
+      members.add(id);
+    } else {
+      members?.delete(id);
+      if (members?.size === 0) map.delete(key);
+    }
+  }
+
+  return {
+    async createJob(input, { exclusive }): Promise<CreateOutcome> {
+      if (jobs.has(input.id)) return { created: false, duplicateOf: input.id };
+      const job = structuredClone(input);
+      const dedupe = duplicateKey(job);
+      const active = activeDuplicates.get(dedupe);
+      if (exclusive && active && active.size > 0) return { created: false, duplicateOf: maxOf(active) };
+      jobs.set(job.id, { job, events: new Set() });
+      insertSorted(allIds, job.id);
+      let mine = idsByCreator.get(job.owner.createdBy);
+      if (!mine) idsByCreator.set(job.owner.createdBy, (mine = []));
+      insertSorted(mine, job.id);
+      if (!isFinalState(job.state)) {
+        setMember(activeDuplicates, dedupe, job.id, true);
+        setMember(activeByProvider, job.providerId, job.id, true);
+      }
+      count(job.providerId, job.state, 1);
+      return { created: true };
+    },
+
+    async getJob(id) {
+      const stored = jobs.get(id);
+      return stored ? structuredClone(stored.job) : null;
+    },
+
+    async getJobs(ids) {
+      return ids.map((id) => {
+        const stored = jobs.get(id);
+        return stored ? structuredClone(stored.job) : null;
+      });
+    },
+
+    async changeJob(id, change): Promise<ChangeOutcome> {
+      const stored = jobs.get(id);
+      if (!stored) return { kind: 'missing' };
+      const { job } = stored;
+      const current = job.state;
+      if (change.eventId !== undefined && stored.events.has(change.eventId)) {
+        return { kind: 'duplicate', job: structuredClone(job) };
+      }
+      if (change.expectStates && !change.expectStates.includes(current)) {
+        return { kind: 'refused', job: structuredClone(job), reason: refusalReason(current, change, 'expect') };
+      }
+      const target = change.state;
+      const moved = target !== undefined && target !== current;
+      if (moved && (isFinalState(current) || !canTransition(current, target))) {
+        return { kind: 'refused', job: structuredClone(job), reason: refusalReason(current, change, 'table') };
+      }
+
+      if (change.eventId !== undefined) stored.events.add(change.eventId);
+      if (change.exitCode !== undefined) job.exitCode = change.exitCode;
+      if (change.startedAt !== undefined) job.startedAt = change.startedAt;
+      if (change.expiresAt !== undefined) job.expiresAt = change.expiresAt;
+      if (change.providerGeneratedId !== undefined) job.providerGeneratedId = change.providerGeneratedId;
+      if (moved || change.status !== undefined || change.newTimeAllocation !== undefined) {
+        job.updates.push({
+          state: moved ? target : null,
+          status: change.status ?? null,
+          newTimeAllocation: change.newTimeAllocation ?? null,
+          timestamp: change.timestamp,
+        });
+      }
+      if (moved) {
+        job.state = target;
+        count(job.providerId, current, -1);
+        count(job.providerId, target, 1);
+        if (isFinalState(target)) {
+          setMember(activeDuplicates, duplicateKey(job), job.id, false);
+          setMember(activeByProvider, job.providerId, job.id, false);
+        }
+      }
+      return { kind: 'applied', job: structuredClone(job), moved };
+    },
+
+    async listJobs(query): Promise<JobPage> {
+      const candidates = query.createdBy === undefined ? allIds : (idsByCreator.get(query.createdBy) ?? []);
+      const states = query.states?.length ? query.states : null;
+      const providers = query.providers?.length ? query.providers : null;
+      const min = query.createdAfter === undefined ? null : v7Prefix(query.createdAfter);
+      const max = query.createdBefore === undefined ? null : v7Prefix(query.createdBefore);
+      const cursor = query.after === undefined ? undefined : decodeCursor(query.after);
+      const first = Math.max(0, Math.floor(query.first));
+      const ascending = query.order === 'ASC';
+
+      const page: Job[] = [];
+      let totalCount = 0;
+      let hasNextPage = false;
+      for (let i = 0; i < candidates.length; i++) {
+        const id = candidates[ascending ? i : candidates.length - 1 - i];
+        // Same bounds as the Redis store's lex ranges: the id's embedded time.
+        if ((min !== null && id < min) || (max !== null && id >= max)) continue;
+        const { job } = jobs.get(id)!;
+        if (states && !states.includes(job.state)) continue;
+        if (providers && !providers.includes(job.providerId)) continue;
+        if (query.predicate && !query.predicate(structuredClone(job))) continue;
+        totalCount += 1;
+        if (cursor !== undefined && (ascending ? id <= cursor : id >= cursor)) continue;
+        if (page.length < first) page.push(structuredClone(job));
+        else hasNextPage = true;
+      }
+      return {
+        jobs: page,
+        endCursor: page.length > 0 ? encodeCursor(page.at(-1)!.id) : null,
+        hasNextPage,
+        totalCount,
+      };
+    },
+
+    async activeJobIds(providerId) {
+      return [...(activeByProvider.get(providerId) ?? [])].sort();
+    },
+
+    async countJobs() {
+      const result: { providerId: string; state: JobState; count: number }[] = [];
+      for (const providerId of [...counts.keys()].sort()) {
+        const byState = counts.get(providerId)!;
+        for (const state of JOB_STATES) {
+          const n = byState.get(state);
+          if (n !== undefined) result.push({ providerId, state, count: n });
+        }
+      }
+      return result;
+    },
+
+    async appendLogs(jobId, lines) {
+      if (lines.length === 0) return;
+      let logs = logsByJob.get(jobId);
+      if (!logs) logsByJob.set(jobId, (logs = []));
+      for (const line of lines) logs.push(structuredClone(line));
+      if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines);
+    },
+
+    async readLogs(jobId, { since, limit }) {
+      const logs = logsByJob.get(jobId) ?? [];
+      const matching = since === undefined ? logs : logs.filter((line) => line.timestamp > since);
+      const n = limit === undefined ? matching.length : Math.max(0, Math.floor(limit));
+      return structuredClone(n === 0 ? [] : matching.slice(-n));
+    },
+
+    async createUser(user) {
+      if (users.has(user.username)) return false;
+      users.set(user.username, structuredClone(user));
+      return true;
+    },
+
+    async getUser(username) {
+      const user = users.get(username);
+      return user ? structuredClone(user) : null;
+    },
+
+    async putToken(tokenHash, token) {
+      tokens.set(tokenHash, structuredClone(token));
+      // Forget expired tokens by the wall clock, as Redis's PX expiry does.
+      if (tokens.size % 1024 === 0) {
+        const wallClock = Date.now();
+        for (const [hash, { expiresAt }] of tokens) if (expiresAt <= wallClock) tokens.delete(hash);
+      }
+    },
+
+    async getToken(tokenHash, now) {
+      const token = tokens.get(tokenHash);
+      if (!token) return null;
+      if (token.expiresAt <= Date.now()) {
+        tokens.delete(tokenHash);
+        return null;
+      }
+      return token.expiresAt > now ? structuredClone(token) : null;
+    },
+
+    async ping() {},
+
+    async close() {},
+  };
+}
+
+function refusalReason(state: JobState, change: JobChange, why: 'expect' | 'table'): string {
+  return why === 'expect'
+    ? `job is ${state}, expected ${change.expectStates!.join(' or ') || 'no state'}`
+    : `job is ${state}, cannot become ${change.state}`;
+}
+
+function insertSorted(ids: string[], id: string): void {
+  // New uuid v7 ids are almost always the greatest yet.
+  if (ids.length === 0 || ids[ids.length - 1] < id) {
+    ids.push(id);
+    return;
+  }
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (ids[mid] < id) low = mid + 1;
+    else high = mid;
+  }
+  ids.splice(low, 0, id);
+}
+
+function maxOf(ids: Set<string>): string {
+  let max = '';
+  for (const id of ids) if (id > max) max = id;
+  return max;
+}
+
+/** The first 13 characters of every uuid v7 minted at `ms` (48 bits of milliseconds). */
+function v7Prefix(ms: number): string {
+  const hex = Math.min(Math.max(Math.ceil(ms), 0), 2 ** 48 - 1).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8)}`;
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new InvalidInputError(`"${cursor}" is not a cursor of this list`);
+  return id;
+}

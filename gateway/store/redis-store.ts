@@ -1,0 +1,517 @@
+/**
+ * The production Store: Redis, shared by every gateway replica. Each change of
+ * more than one key is one Lua script in ./lua (BullMQ style), so a gateway
+ * killed at any moment leaves the job and its indexes in step.
+ *
+ * Key layout (`<p>` is `keyPrefix`; user-supplied parts are URI-encoded so
+ * they never contain ':'):
+ *
+ * | key                                         | type   | holds                                   |
+ * | ------------------------------------------- | ------ | --------------------------------------- |
+ * | `<p>:job:<id>`                              | hash   | the job (see {@link toHash})            |
+ * | `<p>:job:<id>:events`                       | set    | event ids already applied to the job    |
+ * | `<p>:job:<id>:logs`                         | list   | `<timestamp> <JobLog JSON>`, bounded    |
+ * | `<p>:jobs`                                  | zset   | every job id                            |
+ * | `<p>:jobs:creator:<user>`                   | zset   | ids by creator                          |
+ * | `<p>:jobs:creator:<user>:state:<state>`     | zset   | ids by creator and state                |
+ * | `<p>:jobs:state:<state>`                    | zset   | ids by state                            |
+ * | `<p>:jobs:provider:<provider>`              | zset   | ids by provider                         |
+ * | `<p>:jobs:provider:<provider>:state:<state>`| zset   | ids by provider and state               |
+ * | `<p>:jobs:provider:<provider>:active`       | zset   | ids not yet final, for reconciliation   |
+ * | `<p>:jobs:dedupe:<user>:<specHash>`         | zset   | active ids of one creator and spec      |
+ * | `<p>:jobs:counts`                           | hash   | `<provider>:<state>` → number of jobs   |
+ * | `<p>:user:<username>`                       | string | UserRecord JSON                         |
+ * | `<p>:token:<tokenHash>`                     | string | TokenRecord JSON, expiring              |
+ *
+ * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
+ * and a time range is a lex range on the ids' first 48 bits.
+ */
+import { readFileSync } from 'node:fs';
+import { Redis, type Result } from 'ioredis';
+import type { Job, JobLog, JobState } from '../../shared/domain.js';
+import { InvalidInputError } from '../../shared/errors.js';
+import { FINAL_STATES, JOB_STATES, isFinalState, statesLeadingTo } from '../../shared/job-state-machine.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** lua/create-job-10.lua */
+    switchyardCreateJob(...keysAndArgs: (string | number)[]): Result<[0 | 1, string?], Context>;
+    /** lua/change-job-26.lua */
+    switchyardChangeJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
+    /** lua/append-logs-1.lua */
+    switchyardAppendLogs(...keysAndArgs: (string | number)[]): Result<number, Context>;
+    /** lua/read-logs-1.lua */
+    switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
+  }
+}
+
+export interface RedisStoreOptions {
+  /** A redis:// URL. */
+  url: string;
+  /** Prepended, with ':', to every key, so several deployments or tests share one Redis. */
+  keyPrefix: string;
+  /**
+   * Log lines kept per job; the oldest fall off.
+   * @default 10000
+   */
+  maxLogLinesPerJob?: number;
+}
+
+/** Ids scanned per round trip when a query needs a filter the indexes do not cover. */
+const SCAN_CHUNK = 500;
+/** Creators, providers and spec hashes of jobs recently seen: they never change, and changeJob needs them for its keys. */
+const ROUTE_CACHE_SIZE = 50_000;
+
+function script(file: string): string {
+  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+}
+
+/** Connects, loads the scripts and answers once Redis does. */
+export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
+  const maxLogLines = options.maxLogLinesPerJob ?? 10_000;
+  if (!Number.isInteger(maxLogLines) || maxLogLines < 1) {
+    throw new InvalidInputError(`maxLogLinesPerJob must be a positive integer, not ${maxLogLines}`);
+  }
+  const redis = new Redis(options.url, { enableAutoPipelining: true });
+  redis.defineCommand('switchyardCreateJob', { numberOfKeys: 10, lua: script('create-job-10.lua') });
+  redis.defineCommand('switchyardChangeJob', { numberOfKeys: 26, lua: script('change-job-26.lua') });
+  redis.defineCommand('switchyardAppendLogs', { numberOfKeys: 1, lua: script('append-logs-1.lua') });
+  redis.defineCommand('switchyardReadLogs', { numberOfKeys: 1, lua: script('read-logs-1.lua') });
+  try {
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+
+  const key = keyLayout(options.keyPrefix);
+  const routes = new Map<string, Route>();
+
+  function remember(job: Pick<Job, 'id' | 'owner' | 'providerId' | 'specHash'>): Route {
+    const route = { createdBy: job.owner.createdBy, providerId: job.providerId, specHash: job.specHash };
+    if (routes.size >= ROUTE_CACHE_SIZE) routes.delete(routes.keys().next().value!);
+    routes.set(job.id, route);
+    return route;
+  }
+
+  async function routeOf(id: string): Promise<Route | null> {
+    const known = routes.get(id);
+    if (known) return known;
+    const doc = await redis.hget(key.job(id), 'doc');
+    return doc === null ? null : remember(JSON.parse(doc) as Job);
+  }
+
+  async function getJobs(ids: string[]): Promise<(Job | null)[]> {
+    // Auto-pipelining sends these in one round trip; each HGETALL is atomic.
+    const hashes = await Promise.all(ids.map((id) => redis.hgetall(key.job(id))));
+    return hashes.map((hash) => (hash.doc === undefined ? null : fromHash(hash)));
+  }
+
+  /** The next `count` ids of one index after `bound`, in query order. */
+  function rangeOf(indexKey: string, range: LexRange, order: JobQuery['order'], count: number): Promise<string[]> {
+    return order === 'ASC'
+      ? redis.zrangebylex(indexKey, range.min, range.max, 'LIMIT', 0, count)
+      : redis.zrevrangebylex(indexKey, range.max, range.min, 'LIMIT', 0, count);
+  }
+
+  /**
+   * The ids of several disjoint indexes merged in query order, read `chunk`
+   * at a time per index; stops reading as soon as the caller stops asking.
+   */
+  async function* mergedIds(
+    indexKeys: string[],
+    range: LexRange,
+    order: JobQuery['order'],
+    chunk: number,
+  ): AsyncGenerator<string> {
+    const sources = indexKeys.map((indexKey) => ({ indexKey, range: { ...range }, buffer: [] as string[], at: 0, done: false }));
+    const before = order === 'ASC' ? (a: string, b: string) => a < b : (a: string, b: string) => a > b;
+    for (;;) {
+      await Promise.all(
+        sources
+          .filter((source) => !source.done && source.at >= source.buffer.length)
+          .map(async (source) => {
+            source.buffer = await rangeOf(source.indexKey, source.range, order, chunk);
+            source.at = 0;
+            source.done = source.buffer.length < chunk;
+            const last = source.buffer.at(-1);
+            if (last !== undefined) source.range = narrow(source.range, order, last);
+          }),
+      );
+      let best: (typeof sources)[number] | null = null;
+      for (const source of sources) {
+        if (source.at >= source.buffer.length) continue;
+        if (best === null || before(source.buffer[source.at], best.buffer[best.at])) best = source;
+      }
+      if (best === null) return;
+      yield best.buffer[best.at++];
+    }
+  }
+
+  return {
+    async createJob(job, { exclusive }): Promise<CreateOutcome> {
+      const { createdBy } = job.owner;
+      const route = { createdBy, providerId: job.providerId };
+      const [created, duplicateOf] = await redis.switchyardCreateJob(
+        key.job(job.id),
+        key.duplicates(createdBy, job.specHash),
+        key.all,
+        key.creator(createdBy),
+        key.creatorState(createdBy, job.state),
+        key.state(job.state),
+        key.provider(route.providerId),
+        key.providerState(route.providerId, job.state),
+        key.active(route.providerId),
+        key.counts,
+        job.id,
+        exclusive ? '1' : '0',
+        isFinalState(job.state) ? '1' : '0',
+        countsField(route.providerId, job.state),
+        ...toHash(job),
+      );
+      if (created !== 1) return { created: false, duplicateOf: duplicateOf! };
+      remember(job);
+      return { created: true };
+    },
+
+    async getJob(id) {
+      const [job] = await getJobs([id]);
+      return job;
+    },
+
+    getJobs,
+
+    async changeJob(id, change): Promise<ChangeOutcome> {
+      const route = await routeOf(id);
+      if (route === null) return { kind: 'missing' };
+      const { createdBy, providerId } = route;
+      const given = (value: string | number | undefined) => (value === undefined ? '' : `=${value}`);
+      const update = (state: JobState | null) =>
+        JSON.stringify({
+          state,
+          status: change.status ?? null,
+          newTimeAllocation: change.newTimeAllocation ?? null,
+          timestamp: change.timestamp,
+        });
+      const [kind, detail, hash] = await redis.switchyardChangeJob(
+        key.job(id),
+        key.events(id),
+        key.duplicates(createdBy, route.specHash),
+        key.active(providerId),
+        key.counts,
+        ...JOB_STATES.map((state) => key.creatorState(createdBy, state)),
+        ...JOB_STATES.map((state) => key.state(state)),
+        ...JOB_STATES.map((state) => key.providerState(providerId, state)),
+        id,
+        change.eventId ?? '',
+        change.state ?? '',
+        change.expectStates ? stateList(change.expectStates) : '',
+        change.state ? stateList(statesLeadingTo(change.state)) : ',',
+        stateList([...FINAL_STATES]),
+        stateList(JOB_STATES),
+        given(change.exitCode),
+        given(change.startedAt),
+        given(change.expiresAt),
+        given(change.providerGeneratedId),
+        change.status !== undefined || change.newTimeAllocation !== undefined ? '1' : '0',
+        update(change.state ?? null),
+        update(null),
+        countsField(providerId, ''),
+      );
+      if (kind === 'missing') return { kind };
+      const job = fromHash(pairsToRecord(hash!));
+      if (kind === 'duplicate') return { kind, job };
+      if (kind === 'refused') return { kind, job, reason: refusalReason(job.state, change, detail as 'expect' | 'table') };
+      return { kind: 'applied', job, moved: detail === '1' };
+    },
+
+    async listJobs(query): Promise<JobPage> {
+      const plan = planQuery(key, query);
+      const range = timeRange(query);
+      const cursor = query.after === undefined ? undefined : decodeCursor(query.after);
+      const first = Math.max(0, Math.floor(query.first));
+
+      if (plan.residual === null) {
+        // The indexes answer exactly: one round trip for ids and counts, one for the jobs.
+        const pageIds: string[] = [];
+        const counting = Promise.all(
+          plan.indexKeys.map((indexKey) =>
+            range.min === '-' && range.max === '+' ? redis.zcard(indexKey) : redis.zlexcount(indexKey, range.min, range.max),
+          ),
+        );
+        const start = cursor === undefined ? range : after(range, query.order, cursor);
+        for await (const id of mergedIds(plan.indexKeys, start, query.order, first + 1)) {
+          pageIds.push(id);
+          if (pageIds.length > first) break;
+        }
+        const counts = await counting;
+        const jobs = (await getJobs(pageIds.slice(0, first))).filter((job): job is Job => job !== null);
+        return {
+          jobs,
+          endCursor: jobs.length > 0 ? encodeCursor(jobs.at(-1)!.id) : null,
+          hasNextPage: pageIds.length > first,
+          totalCount: counts.reduce((sum, count) => sum + count, 0),
+        };
+      }
+
+      // A filter the indexes do not cover: scan every candidate, to count them all.
+      const residual = plan.residual;
+      const isAfterCursor =
+        cursor === undefined ? () => true : query.order === 'ASC' ? (id: string) => id > cursor : (id: string) => id < cursor;
+      const jobs: Job[] = [];
+      let totalCount = 0;
+      let hasNextPage = false;
+      let batch: string[] = [];
+      const take = async () => {
+        for (const job of await getJobs(batch)) {
+          if (job === null || !residual(job)) continue;
+          totalCount += 1;
+          if (!isAfterCursor(job.id)) continue;
+          if (jobs.length < first) jobs.push(job);
+          else hasNextPage = true;
+        }
+        batch = [];
+      };
+      for await (const id of mergedIds(plan.indexKeys, range, query.order, SCAN_CHUNK)) {
+        batch.push(id);
+        if (batch.length >= SCAN_CHUNK) await take();
+      }
+      await take();
+      return {
+        jobs,
+        endCursor: jobs.length > 0 ? encodeCursor(jobs.at(-1)!.id) : null,
+        hasNextPage,
+        totalCount,
+      };
+    },
+
+    async activeJobIds(providerId) {
+      return redis.zrangebylex(key.active(providerId), '-', '+');
+    },
+
+    async countJobs() {
+      const fields = await redis.hgetall(key.counts);
+      return Object.entries(fields)
+        .map(([field, count]) => {
+          const split = field.lastIndexOf(':');
+          return {
+            providerId: decodeURIComponent(field.slice(0, split)),
+            state: field.slice(split + 1) as JobState,
+            count: Number(count),
+          };
+        })
+        .sort(byProviderAndState);
+    },
+
+    async appendLogs(jobId, lines: JobLog[]) {
+      if (lines.length === 0) return;
+      await redis.switchyardAppendLogs(
+        key.logs(jobId),
+        maxLogLines,
+        ...lines.map((line) => `${line.timestamp} ${JSON.stringify(line)}`),
+      );
+    },
+
+    async readLogs(jobId, { since, limit }) {
+      const lines = await redis.switchyardReadLogs(
+        key.logs(jobId),
+        since === undefined ? '' : String(since),
+        limit === undefined ? '' : String(Math.max(0, Math.floor(limit))),
+      );
+      return lines.map((line) => JSON.parse(line.slice(line.indexOf(' ') + 1)) as JobLog);
+    },
+
+    async createUser(user: UserRecord) {
+      return (await redis.set(key.user(user.username), JSON.stringify(user), 'NX')) === 'OK';
+    },
+
+    async getUser(username) {
+      const value = await redis.get(key.user(username));
+      return value === null ? null : (JSON.parse(value) as UserRecord);
+    },
+
+    async putToken(tokenHash, token: TokenRecord) {
+      // Redis forgets the token at expiry; getToken still checks the caller's clock.
+      const ttl = Math.max(1, Math.ceil(token.expiresAt - Date.now()));
+      await redis.set(key.token(tokenHash), JSON.stringify(token), 'PX', ttl);
+    },
+
+    async getToken(tokenHash, now) {
+      const value = await redis.get(key.token(tokenHash));
+      if (value === null) return null;
+      const token = JSON.parse(value) as TokenRecord;
+      return token.expiresAt > now ? token : null;
+    },
+
+    async ping() {
+      await redis.ping();
+    },
+
+    async close() {
+      await redis.quit();
+    },
+  };
+}
+
+interface Route {
+  createdBy: string;
+  providerId: string;
+  specHash: string;
+}
+
+type KeyLayout = ReturnType<typeof keyLayout>;
+
+function keyLayout(prefix: string) {
+  const e = encodeURIComponent;
+  return {
+    job: (id: string) => `${prefix}:job:${e(id)}`,
+    events: (id: string) => `${prefix}:job:${e(id)}:events`,
+    logs: (id: string) => `${prefix}:job:${e(id)}:logs`,
+    all: `${prefix}:jobs`,
+    creator: (user: string) => `${prefix}:jobs:creator:${e(user)}`,
+    creatorState: (user: string, state: JobState) => `${prefix}:jobs:creator:${e(user)}:state:${state}`,
+    state: (state: JobState) => `${prefix}:jobs:state:${state}`,
+    provider: (provider: string) => `${prefix}:jobs:provider:${e(provider)}`,
+    providerState: (provider: string, state: JobState) => `${prefix}:jobs:provider:${e(provider)}:state:${state}`,
+    active: (provider: string) => `${prefix}:jobs:provider:${e(provider)}:active`,
+    duplicates: (user: string, specHash: string) => `${prefix}:jobs:dedupe:${e(user)}:${e(specHash)}`,
+    counts: `${prefix}:jobs:counts`,
+    user: (username: string) => `${prefix}:user:${e(username)}`,
+    token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
+  };
+}
+
+function countsField(providerId: string, state: JobState | ''): string {
+  return `${encodeURIComponent(providerId)}:${state}`;
+}
+
+function stateList(states: readonly JobState[]): string {
+  return `,${states.join(',')},`;
+}
+
+/**
+ * A job as a hash: the fields a change touches one by one (state, times,
+ * exitCode, providerGeneratedId, creditsCharged, updates as a JSON array) and
+ * the rest as one JSON document. Absent field = null. Numbers are written by
+ * JavaScript and never parsed by Lua, so they round-trip exactly.
+ */
+function toHash(job: Job): string[] {
+  const { state, startedAt, expiresAt, exitCode, providerGeneratedId, updates, creditsCharged, ...doc } = job;
+  const fields = ['doc', JSON.stringify(doc), 'state', state, 'updates', JSON.stringify(updates)];
+  fields.push('creditsCharged', String(creditsCharged));
+  if (startedAt !== null) fields.push('startedAt', String(startedAt));
+  if (expiresAt !== null) fields.push('expiresAt', String(expiresAt));
+  if (exitCode !== null) fields.push('exitCode', String(exitCode));
+  if (providerGeneratedId !== null) fields.push('providerGeneratedId', providerGeneratedId);
+  return fields;
+}
+
+function fromHash(hash: Record<string, string>): Job {
+  const number = (value: string | undefined) => (value === undefined ? null : Number(value));
+  return {
+    ...(JSON.parse(hash.doc) as Omit<Job, 'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'>),
+    state: hash.state as JobState,
+    startedAt: number(hash.startedAt),
+    expiresAt: number(hash.expiresAt),
+    exitCode: number(hash.exitCode),
+    providerGeneratedId: hash.providerGeneratedId ?? null,
+    updates: JSON.parse(hash.updates) as Job['updates'],
+    creditsCharged: Number(hash.creditsCharged ?? 0),
+  };
+}
+
+function pairsToRecord(pairs: string[]): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (let i = 0; i < pairs.length; i += 2) record[pairs[i]] = pairs[i + 1];
+  return record;
+}
+
+function refusalReason(state: JobState, change: JobChange, why: 'expect' | 'table'): string {
+  return why === 'expect'
+    ? `job is ${state}, expected ${change.expectStates!.join(' or ') || 'no state'}`
+    : `job is ${state}, cannot become ${change.state}`;
+}
+
+function byProviderAndState(
+  a: { providerId: string; state: JobState },
+  b: { providerId: string; state: JobState },
+): number {
+  if (a.providerId !== b.providerId) return a.providerId < b.providerId ? -1 : 1;
+  return JOB_STATES.indexOf(a.state) - JOB_STATES.indexOf(b.state);
+}
+
+/** A Redis lex range: '-' / '+' or '[' inclusive / '(' exclusive followed by a member. */
+interface LexRange {
+  min: string;
+  max: string;
+}
+
+/** The largest time a uuid v7 can carry: 48 bits of milliseconds. */
+const MAX_V7_MS = 2 ** 48 - 1;
+
+/** The first 13 characters of every uuid v7 minted at `ms`. */
+function v7Prefix(ms: number): string {
+  const hex = Math.min(Math.max(Math.ceil(ms), 0), MAX_V7_MS).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8)}`;
+}
+
+/** createdAfter (inclusive) and createdBefore (exclusive) as a lex range of uuid v7 ids. */
+function timeRange(query: Pick<JobQuery, 'createdAfter' | 'createdBefore'>): LexRange {
+  return {
+    min: query.createdAfter === undefined ? '-' : `[${v7Prefix(query.createdAfter)}`,
+    max: query.createdBefore === undefined ? '+' : `(${v7Prefix(query.createdBefore)}`,
+  };
+}
+
+/** `range` shrunk to the ids strictly past `id` in query order (keeps the tighter bound). */
+function after(range: LexRange, order: JobQuery['order'], id: string): LexRange {
+  if (order === 'ASC') return range.min === '-' || id >= range.min.slice(1) ? { ...range, min: `(${id}` } : range;
+  return range.max === '+' || id <= range.max.slice(1) ? { ...range, max: `(${id}` } : range;
+}
+
+/** The range left after reading up to `last` in query order. */
+function narrow(range: LexRange, order: JobQuery['order'], last: string): LexRange {
+  return order === 'ASC' ? { ...range, min: `(${last}` } : { ...range, max: `(${last}` };
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new InvalidInputError(`"${cursor}" is not a cursor of this list`);
+  return id;
+}
+
+/**
+ * Which disjoint indexes hold the candidates, and what must still be checked
+ * on each job (null when the indexes answer the query exactly). An empty
+ * `states` or `providers` list filters nothing, like an absent one.
+ */
+function planQuery(key: KeyLayout, query: JobQuery): { indexKeys: string[]; residual: ((job: Job) => boolean) | null } {
+  const states = query.states?.length ? [...new Set(query.states)] : null;
+  const providers = query.providers?.length ? [...new Set(query.providers)] : null;
+  let indexKeys: string[];
+  let checkProvider = false;
+  if (query.createdBy !== undefined) {
+    const user = query.createdBy;
+    indexKeys = states ? states.map((state) => key.creatorState(user, state)) : [key.creator(user)];
+    checkProvider = providers !== null;
+  } else if (states) {
+    indexKeys = providers
+      ? providers.flatMap((provider) => states.map((state) => key.providerState(provider, state)))
+      : states.map((state) => key.state(state));
+  } else if (providers) {
+    indexKeys = providers.map((provider) => key.provider(provider));
+  } else {
+    indexKeys = [key.all];
+  }
+  const { predicate } = query;
+  if (!checkProvider && predicate === undefined) return { indexKeys, residual: null };
+  return {
+    indexKeys,
+    residual: (job) => (!checkProvider || providers!.includes(job.providerId)) && (predicate === undefined || predicate(job)),
+  };
+}

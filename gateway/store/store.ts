@@ -1,0 +1,101 @@
+/**
+ * The gateway's state, behind one interface with two implementations: Redis
+ * (production; every multi-step change one Lua script) and in-memory (the
+ * embedded default). Both pass test/store-contract.test.ts.
+ */
+import type { Job, JobLog, JobState } from '../../shared/domain.js';
+
+/** A change to one job, applied atomically (compare-and-set on its state). */
+export interface JobChange {
+  /** Applied at most once: a replay of the same event id changes nothing. */
+  eventId?: string;
+  /** Target state, checked against the transition table; equal to the current state means no move. */
+  state?: JobState;
+  /** Compare-and-set: refuse unless the job is in one of these states. */
+  expectStates?: JobState[];
+  /** The human status line of the update this change records. */
+  status?: string;
+  exitCode?: number;
+  startedAt?: number;
+  expiresAt?: number;
+  providerGeneratedId?: string;
+  /** Milliseconds added by an extension; recorded on the update. */
+  newTimeAllocation?: number;
+  timestamp: number;
+}
+
+export type ChangeOutcome =
+  | { kind: 'applied'; job: Job; moved: boolean }
+  | { kind: 'duplicate'; job: Job }
+  | { kind: 'refused'; job: Job; reason: string }
+  | { kind: 'missing' };
+
+export type CreateOutcome = { created: true } | { created: false; duplicateOf: string };
+
+export interface JobQuery {
+  /** Only jobs created by this user. */
+  createdBy?: string;
+  states?: JobState[];
+  providers?: string[];
+  /** Epoch ms, inclusive / exclusive. */
+  createdAfter?: number;
+  createdBefore?: number;
+  order: 'ASC' | 'DESC';
+  first: number;
+  /** Opaque cursor from a previous page's endCursor. */
+  after?: string;
+  /** Further filters the indexes do not cover; applied while scanning. */
+  predicate?: (job: Job) => boolean;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+  /** All jobs matching the query, across pages. */
+  totalCount: number;
+}
+
+export interface UserRecord {
+  username: string;
+  passwordHash: string;
+  admin: boolean;
+  projects: string[];
+  createdAt: number;
+}
+
+export interface TokenRecord {
+  username: string;
+  expiresAt: number;
+}
+
+export interface Store {
+  /**
+   * Store a new job. With `exclusive`, refuse when the same creator already
+   * has a job with the same specHash that has not reached a final state.
+   */
+  createJob(job: Job, options: { exclusive: boolean }): Promise<CreateOutcome>;
+  getJob(id: string): Promise<Job | null>;
+  getJobs(ids: string[]): Promise<(Job | null)[]>;
+  changeJob(id: string, change: JobChange): Promise<ChangeOutcome>;
+  listJobs(query: JobQuery): Promise<JobPage>;
+  /** Ids of a provider's jobs not yet in a final state (for reconciliation). */
+  activeJobIds(providerId: string): Promise<string[]>;
+  /** Jobs per provider and state, for metrics. */
+  countJobs(): Promise<{ providerId: string; state: JobState; count: number }[]>;
+
+  /** Append log lines; the oldest fall off past the per-job bound. */
+  appendLogs(jobId: string, lines: JobLog[]): Promise<void>;
+  /** Oldest first; `since` exclusive; `limit` takes the newest that many. */
+  readLogs(jobId: string, options: { since?: number; limit?: number }): Promise<JobLog[]>;
+
+  /** False when the user name is taken. */
+  createUser(user: UserRecord): Promise<boolean>;
+  getUser(username: string): Promise<UserRecord | null>;
+  putToken(tokenHash: string, token: TokenRecord): Promise<void>;
+  /** Null when unknown or expired. */
+  getToken(tokenHash: string, now: number): Promise<TokenRecord | null>;
+
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

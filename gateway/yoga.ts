@@ -1,0 +1,83 @@
+/**
+ * The GraphQL server: the contract's schema (the project's copy in
+ * schema/core.graphql) with our resolvers, auth in the context, contract error
+ * codes at the boundary, and everything else masked and logged.
+ */
+import { readFileSync } from 'node:fs';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { GraphQLError } from 'graphql';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Auth } from './auth.js';
+import { createResolvers, type GatewayContext } from './graphql/resolvers.js';
+import type { JobFeed } from './job-feed.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { Orchestrator } from './orchestrator.js';
+import { useErrorCodes } from './plugins/use-error-codes.js';
+import { useOperationMetrics } from './plugins/use-operation-metrics.js';
+import type { ProviderRegistry } from './provider-registry.js';
+import type { Store } from './store/store.js';
+
+export const schemaSource = readFileSync(new URL('./schema/core.graphql', import.meta.url), 'utf8');
+
+export interface GatewayYogaOptions {
+  auth: Auth;
+  orchestrator: Orchestrator;
+  registry: ProviderRegistry;
+  store: Store;
+  feed: JobFeed;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401 };
+
+/** A SwitchyardError becomes a GraphQLError carrying its code; anything else is masked. */
+export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
+  let original: unknown = error;
+  while (original instanceof GraphQLError && original.originalError) original = original.originalError;
+  if (original instanceof SwitchyardError) {
+    const status = HTTP_STATUS[original.code];
+    return new GraphQLError(original.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: original.code, ...(status ? { http: { status } } : {}) },
+    });
+  }
+  if (original instanceof GraphQLError) return original;
+  logger.error({ err: original }, 'unexpected error in a GraphQL operation');
+  return new GraphQLError('Internal error', {
+    path: error instanceof GraphQLError ? error.path : undefined,
+    extensions: { code: 'INTERNAL' },
+  });
+}
+
+export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstance<Record<string, unknown>, GatewayContext> {
+  const { auth, logger } = options;
+  const schema = makeExecutableSchema({ typeDefs: schemaSource, resolvers: createResolvers() as never });
+  return createYoga<Record<string, unknown>, GatewayContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    logging: false,
+    plugins: [useErrorCodes(), useOperationMetrics(options.metrics)],
+    maskedErrors: { maskError: (error) => toGraphQLError(error, logger) },
+    context: async (initial): Promise<GatewayContext> => {
+      const { request, connectionParams } = initial as { request?: Request; connectionParams?: Record<string, unknown> };
+      const header =
+        request?.headers.get('authorization') ??
+        (typeof connectionParams?.Authorization === 'string' ? connectionParams.Authorization : undefined) ??
+        (typeof connectionParams?.authorization === 'string' ? connectionParams.authorization : undefined);
+      try {
+        const viewer = await auth.authenticate(header);
+        return { viewer, orchestrator: options.orchestrator, registry: options.registry, store: options.store, auth, feed: options.feed };
+      } catch (error) {
+        if (error instanceof UnauthenticatedError) {
+          throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+        }
+        throw error;
+      }
+    },
+  });
+}

@@ -1,0 +1,510 @@
+/**
+ * The provider runtime: everything that is the same for all providers. It
+ * serves the driver on `<prefix>.v1.provider.<id>.>`, validates every request
+ * and reply, announces the provider in the KV bucket and heartbeats, and turns
+ * the driver's changes and output into durable events, published in order per
+ * job and retried until stored.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import pRetry, { AbortError } from 'p-retry';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import type { JobLog, Manifest, ProviderKind } from '../../shared/domain.js';
+import { SwitchyardError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import { silentLogger, type Logger } from '../../shared/logger.js';
+import {
+  PROTOCOL_VERSION,
+  announcementSchema,
+  createJobsRequestSchema,
+  createJobsResultSchema,
+  emptyRequestSchema,
+  extendRequestSchema,
+  extendResultSchema,
+  itemResultsSchema,
+  jobEventSchema,
+  jobIdsRequestSchema,
+  logEventSchema,
+  manifestResultSchema,
+  observationsResultSchema,
+  reconcileRequestSchema,
+  replySchema,
+  utilizationResultSchema,
+  type Announcement,
+  type JobEvent,
+  type LogEvent,
+} from '../../shared/protocol.js';
+import { PROVIDER_VERBS, type ProviderVerb } from '../../shared/subjects.js';
+import type { Closable, Transport } from '../../shared/transport.js';
+import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from './driver.js';
+
+export interface ProviderRuntimeOptions {
+  transport: Transport;
+  driver: Driver;
+  /** The provider id: a subject token, the key of its announcement. */
+  id: string;
+  kind: ProviderKind;
+  /** The plugin's version, announced to the gateway. */
+  version: string;
+  /** The provider's public domain, if it has one. @default null */
+  domain?: string | null;
+  /** How often the announcement is re-put; the gateway marks a provider DOWN after a few missed beats. @default 2000 */
+  heartbeatIntervalMs?: number;
+  /** @default systemClock */
+  clock?: Clock;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** How many driver calls one bulk request runs at once. @default 16 */
+  requestConcurrency?: number;
+  /** How long stop() waits for unpublished events before giving them up. @default 5000 */
+  flushTimeoutMs?: number;
+  /** How long log lines of one job are collected before they are published as one event. @default 50 */
+  logBatchMs?: number;
+  /** Lines that make a log batch full, published at once. @default 200 */
+  logBatchLines?: number;
+  /** Backoff of event publishing: first and longest wait between attempts. @default { minMs: 100, maxMs: 5000 } */
+  publishRetry?: { minMs: number; maxMs: number };
+}
+
+export interface ProviderRuntime {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves when every event emitted so far (log lines included) is stored. */
+  flush(): Promise<void>;
+  /** New on every start(); announced so the gateway knows to reconcile after a restart. */
+  readonly instanceId: string;
+}
+
+interface OutboxItem {
+  subject: string;
+  body: JobEvent | LogEvent;
+  msgId: string;
+}
+
+interface LogBatch {
+  lines: JobLog[];
+  timer: NodeJS.Timeout;
+}
+
+type Reply = { v: 1; ok: true; result: unknown } | { v: 1; ok: false; error: ErrorBody };
+
+/** A request the runtime cannot answer, with the code the gateway gets. */
+class ReplyError extends SwitchyardError {}
+
+function issuesMessage(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(request)'}: ${issue.message}`).join('; ');
+}
+
+function digest(manifest: Manifest): string {
+  return createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
+}
+
+/** Run fn over items with at most `limit` calls in flight; results keep the items' order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * Create the runtime of one provider process around its driver. Nothing
+ * happens until start().
+ */
+export function createProviderRuntime(options: ProviderRuntimeOptions): ProviderRuntime {
+  const { transport, driver, id, kind, version } = options;
+  const subjects = transport.subjects;
+  const clock = options.clock ?? systemClock;
+  const logger = (options.logger ?? silentLogger()).child({ providerId: id });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 2_000;
+  const concurrency = Math.max(1, options.requestConcurrency ?? 16);
+  const flushTimeoutMs = options.flushTimeoutMs ?? 5_000;
+  const logBatchMs = options.logBatchMs ?? 50;
+  const logBatchLines = options.logBatchLines ?? 200;
+  const retry = options.publishRetry ?? { minMs: 100, maxMs: 5_000 };
+  // Validates the id now, not on the first request.
+  const verbPrefix = subjects.providerCall(id, 'manifest').slice(0, -'manifest'.length);
+
+  let instanceId = randomUUID();
+  let seq = 0;
+  let logSeq = 0;
+  let running = false;
+  let server: Closable | null = null;
+  let heartbeat: NodeJS.Timeout | null = null;
+  let beating: Promise<void> | null = null;
+  let announcement: Announcement | null = null;
+
+  // Outbox: one queue per job, drained by one worker per job, so a job's
+  // events stay in order while one job's stuck publish does not hold up others.
+  const queues = new Map<string, OutboxItem[]>();
+  const logBatches = new Map<string, LogBatch>();
+  let pending = 0;
+  let drainWaiters: Array<() => void> = [];
+  let publishAbort = new AbortController();
+
+  const settleWaiters = () => {
+    if (pending > 0 || logBatches.size > 0) return;
+    const waiters = drainWaiters;
+    drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+
+  const publishWithRetry = async (item: OutboxItem): Promise<void> => {
+    let failures = 0;
+    await pRetry(
+      async () => {
+        try {
+          await transport.publishDurable(item.subject, item.body, item.msgId);
+        } catch (error) {
+          // p-retry gives up on TypeErrors; any publish failure is worth another try.
+          if (error instanceof TypeError) throw new Error(error.message, { cause: error });
+          throw error;
+        }
+      },
+      {
+        retries: Number.POSITIVE_INFINITY,
+        minTimeout: retry.minMs,
+        maxTimeout: retry.maxMs,
+        factor: 2,
+        randomize: true,
+        // unref: a publish waiting for NATS to come back must not keep the process alive.
+        unref: true,
+        signal: publishAbort.signal,
+        onFailedAttempt: ({ error, attemptNumber }) => {
+          failures = attemptNumber;
+          // One line when a publish starts failing, then one per 20 attempts: no spam while NATS is away.
+          if (attemptNumber === 1 || attemptNumber % 20 === 0) {
+            logger.warn({ err: error, msgId: item.msgId, subject: item.subject, attempts: attemptNumber }, 'publishing an event failed; retrying');
+          }
+        },
+      },
+    );
+    if (failures > 0) logger.info({ msgId: item.msgId, attempts: failures + 1 }, 'event published after retries');
+  };
+
+  const drain = async (jobId: string, queue: OutboxItem[]) => {
+    while (queue.length > 0) {
+      try {
+        await publishWithRetry(queue[0]);
+      } catch (error) {
+        // Only an abort from stop() ends the retries; what is left is given up.
+        logger.error({ err: error, jobId, dropped: queue.length }, 'events not published before shutdown');
+        pending -= queue.length;
+        queue.length = 0;
+        break;
+      }
+      queue.shift();
+      pending -= 1;
+    }
+    queues.delete(jobId);
+    settleWaiters();
+  };
+
+  const enqueue = (jobId: string, item: OutboxItem) => {
+    pending += 1;
+    const queue = queues.get(jobId);
+    if (queue) {
+      queue.push(item);
+      return;
+    }
+    const fresh = [item];
+    queues.set(jobId, fresh);
+    void drain(jobId, fresh);
+  };
+
+  const flushLogs = (jobId: string) => {
+    const batch = logBatches.get(jobId);
+    if (!batch) return;
+    clearTimeout(batch.timer);
+    logBatches.delete(jobId);
+    const event: LogEvent = { v: PROTOCOL_VERSION, eventId: `${instanceId}:log:${++logSeq}`, jobId, providerId: id, lines: batch.lines };
+    const parsed = logEventSchema.safeParse(event);
+    if (!parsed.success) {
+      logger.error({ jobId, issues: issuesMessage(parsed.error) }, 'driver produced an invalid log event; dropped');
+    } else {
+      enqueue(jobId, { subject: subjects.jobLog(id, jobId), body: parsed.data, msgId: event.eventId });
+    }
+    settleWaiters();
+  };
+
+  const emit = (jobId: string, change: DriverJobChange) => {
+    // Output written before a change is published before it.
+    flushLogs(jobId);
+    const event: JobEvent = {
+      v: PROTOCOL_VERSION,
+      eventId: `${instanceId}:${++seq}`,
+      jobId,
+      providerId: id,
+      state: change.state ?? null,
+      status: change.status ?? null,
+      exitCode: change.exitCode ?? null,
+      startedAt: change.startedAt ?? null,
+      expiresAt: change.expiresAt ?? null,
+      newTimeAllocation: null,
+      providerGeneratedId: change.providerGeneratedId ?? null,
+      timestamp: clock.now(),
+    };
+    const parsed = jobEventSchema.safeParse(event);
+    if (!parsed.success) {
+      logger.error({ jobId, issues: issuesMessage(parsed.error) }, 'driver produced an invalid job event; dropped');
+      return;
+    }
+    enqueue(jobId, { subject: subjects.jobEvent(id, jobId), body: parsed.data, msgId: event.eventId });
+  };
+
+  const log = (jobId: string, line: DriverLogLine) => {
+    const entry: JobLog = { rank: line.rank, stdout: line.stdout ?? null, stderr: line.stderr ?? null, timestamp: line.timestamp ?? clock.now() };
+    let batch = logBatches.get(jobId);
+    if (!batch) {
+      const timer = setTimeout(() => flushLogs(jobId), logBatchMs);
+      timer.unref();
+      batch = { lines: [], timer };
+      logBatches.set(jobId, batch);
+    }
+    batch.lines.push(entry);
+    if (batch.lines.length >= logBatchLines) flushLogs(jobId);
+  };
+
+  const flush = async (): Promise<void> => {
+    for (const jobId of [...logBatches.keys()]) flushLogs(jobId);
+    if (pending === 0) return;
+    await new Promise<void>((resolve) => drainWaiters.push(resolve));
+  };
+
+  const context: DriverContext = {
+    providerId: id,
+    clock,
+    logger,
+    emit,
+    log,
+  };
+
+  // --- requests -------------------------------------------------------------
+
+  /** A driver refusal becomes that item's error; anything else is logged and masked. */
+  const itemError = (error: unknown, verb: string, jobId: string): ErrorBody => {
+    if (!(error instanceof SwitchyardError)) logger.error({ err: error, verb, jobId }, 'driver failed');
+    return toErrorBody(error);
+  };
+
+  const bulk = async (ids: readonly string[], verb: string, fn: (jobId: string) => Promise<void>) => ({
+    results: await mapLimit(ids, concurrency, async (jobId) => {
+      try {
+        await fn(jobId);
+        return { ok: true, error: null };
+      } catch (error) {
+        return { ok: false, error: itemError(error, verb, jobId) };
+      }
+    }),
+  });
+
+  interface Handler {
+    request: z.ZodType;
+    result: z.ZodType;
+    run(body: never): Promise<unknown>;
+  }
+  const handler = <Req extends z.ZodType>(request: Req, result: z.ZodType, run: (body: z.infer<Req>) => Promise<unknown>): Handler => ({
+    request,
+    result,
+    run: run as (body: never) => Promise<unknown>,
+  });
+
+  const observe = async ({ ids }: { ids: string[] }) => ({ jobs: await mapLimit(ids, concurrency, (jobId) => driver.observe(jobId)) });
+
+  const handlers: Partial<Record<ProviderVerb, Handler>> = {
+    manifest: handler(emptyRequestSchema, manifestResultSchema, () => driver.manifest()),
+    utilization: handler(emptyRequestSchema, utilizationResultSchema, () => driver.utilization()),
+    'jobs.create': handler(createJobsRequestSchema, createJobsResultSchema, async ({ jobs }) => ({
+      results: await mapLimit(jobs, concurrency, async (job) => {
+        try {
+          const { providerGeneratedId } = await driver.create(job);
+          return { ok: true, error: null, providerGeneratedId };
+        } catch (error) {
+          return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
+        }
+      }),
+    })),
+    'jobs.terminate': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.terminate', (jobId) => driver.terminate(jobId))),
+    'jobs.suspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
+    'jobs.unsuspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
+    'jobs.extend': handler(extendRequestSchema, extendResultSchema, async ({ items }) => ({
+      results: await mapLimit(items, concurrency, async (item) => {
+        try {
+          const { expiresAt } = await driver.extend(item.id, item.addMs);
+          return { ok: true, error: null, expiresAt };
+        } catch (error) {
+          return { ok: false, error: itemError(error, 'jobs.extend', item.id), expiresAt: null };
+        }
+      }),
+    })),
+    'jobs.retrieve': handler(jobIdsRequestSchema, observationsResultSchema, observe),
+    'jobs.reconcile': handler(reconcileRequestSchema, observationsResultSchema, observe),
+  };
+
+  const fail = (code: ErrorBody['code'], message: string): Reply => ({ v: PROTOCOL_VERSION, ok: false, error: { code, message } });
+
+  const answer = async (body: unknown, subject: string): Promise<Reply> => {
+    const verb = subject.startsWith(verbPrefix) ? subject.slice(verbPrefix.length) : subject;
+    if (!(PROVIDER_VERBS as readonly string[]).includes(verb)) return fail('UNSUPPORTED', `Unknown verb "${verb}"`);
+    const entry = handlers[verb as ProviderVerb];
+    if (!entry) return fail('UNSUPPORTED', `Provider ${id} does not support ${verb}`);
+    const request = entry.request.safeParse(body);
+    if (!request.success) return fail('INVALID_INPUT', `Invalid ${verb} request: ${issuesMessage(request.error)}`);
+    let result: unknown;
+    try {
+      result = await entry.run(request.data as never);
+    } catch (error) {
+      if (error instanceof SwitchyardError) return fail(error.code, error.message);
+      logger.error({ err: error, verb }, 'request failed');
+      return fail('INTERNAL', 'Internal error');
+    }
+    const reply = replySchema(entry.result).safeParse({ v: PROTOCOL_VERSION, ok: true, result });
+    if (!reply.success) {
+      logger.error({ verb, issues: issuesMessage(reply.error) }, 'driver answered with an invalid result');
+      return fail('INTERNAL', `Provider ${id} produced an invalid ${verb} result`);
+    }
+    return reply.data as Reply;
+  };
+
+  const serveRequest = async (body: unknown, subject: string): Promise<Reply> => {
+    try {
+      return await answer(body, subject);
+    } catch (error) {
+      // Never let a handler's error become a transport-level rejection with a stack.
+      logger.error({ err: error, subject }, 'request handling failed');
+      return fail('INTERNAL', 'Internal error');
+    }
+  };
+
+  // --- announcement ---------------------------------------------------------
+
+  const announce = async () => {
+    if (!announcement) return;
+    const next = announcementSchema.parse({ ...announcement, heartbeatAt: clock.now() });
+    announcement = next;
+    await transport.putAnnouncement(id, next);
+  };
+
+  const beat = async () => {
+    if (!announcement) return;
+    try {
+      const manifestDigest = digest(manifestResultSchema.parse(await driver.manifest()));
+      if (announcement && manifestDigest !== announcement.manifestDigest) {
+        logger.info({ manifestDigest }, 'manifest changed');
+        announcement = { ...announcement, manifestDigest };
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'could not read the manifest for the heartbeat; announcing the previous digest');
+    }
+    try {
+      if (running) await announce();
+    } catch (error) {
+      logger.warn({ err: error }, 'heartbeat not stored');
+    }
+  };
+
+  const scheduleBeat = () => {
+    // A chain of timeouts, not an interval: a slow beat never overlaps the next.
+    heartbeat = setTimeout(() => {
+      beating = beat().finally(() => {
+        beating = null;
+        if (running) scheduleBeat();
+      });
+    }, heartbeatIntervalMs);
+    // unref: the heartbeat alone must not keep the process alive.
+    heartbeat.unref();
+  };
+
+  return {
+    get instanceId() {
+      return instanceId;
+    },
+
+    async start() {
+      if (running) throw new Error(`provider runtime ${id} is already started`);
+      instanceId = randomUUID();
+      seq = 0;
+      logSeq = 0;
+      publishAbort = new AbortController();
+      await driver.start(context);
+      running = true;
+      try {
+        server = transport.serve(subjects.providerAll(id), serveRequest, { queue: `provider-${id}` });
+        // The subscription reaches the server before the announcement tells the gateway to call.
+        await transport.ping();
+        const manifest = manifestResultSchema.parse(await driver.manifest());
+        const now = clock.now();
+        announcement = {
+          v: PROTOCOL_VERSION,
+          id,
+          kind,
+          version,
+          instanceId,
+          manifestDigest: digest(manifest),
+          startedAt: now,
+          heartbeatAt: now,
+          heartbeatIntervalMs,
+          domain: options.domain ?? null,
+        };
+        await announce();
+      } catch (error) {
+        running = false;
+        announcement = null;
+        await server?.close().catch(() => undefined);
+        server = null;
+        await driver.stop().catch((err: unknown) => logger.error({ err }, 'driver stop failed'));
+        throw error;
+      }
+      scheduleBeat();
+      logger.info({ instanceId, heartbeatIntervalMs }, 'provider started');
+    },
+
+    async stop() {
+      if (!running) return;
+      running = false;
+      if (heartbeat) clearTimeout(heartbeat);
+      heartbeat = null;
+      announcement = null;
+      // A beat under way must not put the announcement back after it is deleted.
+      await beating;
+      try {
+        await transport.deleteAnnouncement(id);
+      } catch (error) {
+        logger.warn({ err: error }, 'could not delete the announcement');
+      }
+      await server?.close().catch((error: unknown) => logger.warn({ err: error }, 'could not stop serving'));
+      server = null;
+
+      const deadline = Date.now() + flushTimeoutMs;
+      /** True when everything was stored before the deadline. */
+      const flushedInTime = async (): Promise<boolean> => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+        });
+        const flushed = await Promise.race([flush().then(() => true as const), timedOut]);
+        clearTimeout(timer);
+        return flushed;
+      };
+      await flushedInTime();
+      try {
+        await driver.stop();
+      } catch (error) {
+        logger.error({ err: error }, 'driver stop failed');
+      }
+      // What the driver said while stopping (its last output) gets the rest of the time.
+      if (!(await flushedInTime())) {
+        logger.error({ pending }, 'gave up events that could not be published in time');
+        publishAbort.abort(new AbortError('provider stopped'));
+      }
+      logger.info({ instanceId }, 'provider stopped');
+    },
+
+    flush,
+  };
+}

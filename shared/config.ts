@@ -1,0 +1,28 @@
+/**
+ * Settings come from environment variables, validated at start with one clear
+ * message per bad variable (DESIGN: "validated at start").
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse `env` with a schema whose keys are variable names; throws ConfigError naming every bad one. */
+export function readConfig<T extends z.ZodRawShape>(shape: T, env: NodeJS.ProcessEnv = process.env): z.infer<z.ZodObject<T>> {
+  const result = z.object(shape).safeParse(env);
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+}
+
+export const natsUrlSetting = z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'must be a URL like nats://127.0.0.1:4222');
+export const redisUrlSetting = z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a URL like redis://127.0.0.1:6379');
+export const prefixSetting = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "-" and "_" only')
+  .default('sy');
+export const portSetting = z.coerce.number().int().min(0).max(65535);
+export const positiveIntSetting = z.coerce.number().int().positive();

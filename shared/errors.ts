@@ -1,0 +1,106 @@
+/**
+ * The one table of error codes. Codes travel between processes and out of the
+ * GraphQL API; the names are the contract's (see core.graphql ItemError).
+ */
+export const ERROR_CODES = [
+  'NOT_FOUND',
+  'FORBIDDEN',
+  'UNAUTHENTICATED',
+  'INVALID_INPUT',
+  'UNSUPPORTED',
+  'INSUFFICIENT_FUNDS',
+  'NO_CAPACITY',
+  'DUPLICATE_JOB',
+  'PROVIDER_UNAVAILABLE',
+  'INVALID_STATE',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** Base of every domain error: a code from the table and a message safe to show a user. */
+export class SwitchyardError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'SwitchyardError';
+  }
+}
+
+export class NotFoundError extends SwitchyardError {
+  constructor(what: string, id: string) {
+    super('NOT_FOUND', `${what} ${id} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class InvalidInputError extends SwitchyardError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('INVALID_INPUT', message, options);
+    this.name = 'InvalidInputError';
+  }
+}
+
+export class InvalidStateError extends SwitchyardError {
+  constructor(
+    readonly jobId: string,
+    message: string,
+  ) {
+    super('INVALID_STATE', message);
+    this.name = 'InvalidStateError';
+  }
+}
+
+export class UnsupportedError extends SwitchyardError {
+  constructor(message: string) {
+    super('UNSUPPORTED', message);
+    this.name = 'UnsupportedError';
+  }
+}
+
+export class ForbiddenError extends SwitchyardError {
+  constructor(message = 'You are not allowed to do this') {
+    super('FORBIDDEN', message);
+    this.name = 'ForbiddenError';
+  }
+}
+
+export class UnauthenticatedError extends SwitchyardError {
+  constructor(message = 'A valid bearer token is required') {
+    super('UNAUTHENTICATED', message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+export class ProviderUnavailableError extends SwitchyardError {
+  constructor(
+    readonly providerId: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super('PROVIDER_UNAVAILABLE', `${providerId}: ${detail}`, options);
+    this.name = 'ProviderUnavailableError';
+  }
+}
+
+/** A plain-data error as it travels in messages and bulk results. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+export function toErrorBody(error: unknown): ErrorBody {
+  if (error instanceof SwitchyardError) return { code: error.code, message: error.message };
+  return { code: 'INTERNAL', message: 'Internal error' };
+}
+
+export function fromErrorBody(body: ErrorBody): SwitchyardError {
+  return new SwitchyardError(body.code, body.message);
+}

@@ -1,0 +1,122 @@
+/**
+ * The gateway ⇄ provider protocol, version 1: every message is JSON with
+ * `v: 1`, validated with these schemas on both ends.
+ */
+import { z } from 'zod';
+import { ERROR_CODES } from './errors.js';
+import {
+  idSchema,
+  jobLogSchema,
+  jobSpecificationSchema,
+  jobStateSchema,
+  manifestSchema,
+  productSchema,
+  providerKindSchema,
+  utilizationSchema,
+} from './domain.js';
+
+export const PROTOCOL_VERSION = 1;
+const v = z.literal(PROTOCOL_VERSION);
+
+export const errorBodySchema = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
+
+/** What a provider puts in the announcement bucket, and re-puts on every heartbeat. */
+export const announcementSchema = z.object({
+  v,
+  id: idSchema,
+  kind: providerKindSchema,
+  version: z.string(),
+  /** New on every process start: a change tells the gateway to reconcile. */
+  instanceId: z.string(),
+  manifestDigest: z.string(),
+  startedAt: z.number(),
+  heartbeatAt: z.number(),
+  heartbeatIntervalMs: z.number().int().positive(),
+  domain: z.string().nullable(),
+});
+export type Announcement = z.infer<typeof announcementSchema>;
+
+/** Every reply: a result or a coded error, never a stack trace. */
+export function replySchema<T extends z.ZodType>(result: T) {
+  return z.discriminatedUnion('ok', [
+    z.object({ v, ok: z.literal(true), result }),
+    z.object({ v, ok: z.literal(false), error: errorBodySchema }),
+  ]);
+}
+
+export const itemResultSchema = z.object({ ok: z.boolean(), error: errorBodySchema.nullable() });
+export type ItemResult = z.infer<typeof itemResultSchema>;
+
+export const emptyRequestSchema = z.object({ v });
+
+export const createJobSchema = z.object({
+  id: idSchema,
+  owner: z.object({ createdBy: z.string(), project: z.string().nullable() }),
+  specification: jobSpecificationSchema,
+  product: productSchema,
+  createdAt: z.number(),
+});
+export type CreateJob = z.infer<typeof createJobSchema>;
+
+export const createJobsRequestSchema = z.object({ v, jobs: z.array(createJobSchema).max(1000) });
+export const createJobsResultSchema = z.object({
+  results: z.array(itemResultSchema.extend({ providerGeneratedId: z.string().nullable() })),
+});
+
+export const jobIdsRequestSchema = z.object({ v, ids: z.array(idSchema).max(1000) });
+export const itemResultsSchema = z.object({ results: z.array(itemResultSchema) });
+
+export const extendRequestSchema = z.object({
+  v,
+  items: z.array(z.object({ id: idSchema, addMs: z.number().int().positive() })).max(1000),
+});
+export const extendResultSchema = z.object({
+  results: z.array(itemResultSchema.extend({ expiresAt: z.number().nullable() })),
+});
+
+/** What a provider knows of one job: its view, for reconcile and retrieve. */
+export const jobObservationSchema = z.object({
+  id: idSchema,
+  /** Null: the provider has never heard of this job. */
+  state: jobStateSchema.nullable(),
+  status: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  startedAt: z.number().nullable(),
+  expiresAt: z.number().nullable(),
+  providerGeneratedId: z.string().nullable(),
+});
+export type JobObservation = z.infer<typeof jobObservationSchema>;
+
+export const reconcileRequestSchema = z.object({ v, ids: z.array(idSchema).max(10_000) });
+export const observationsResultSchema = z.object({ jobs: z.array(jobObservationSchema) });
+
+export const manifestResultSchema = manifestSchema;
+export const utilizationResultSchema = utilizationSchema;
+
+/** A change to one job, published to JetStream by the provider that runs it. */
+export const jobEventSchema = z.object({
+  v,
+  /** Deterministic per change: JetStream drops a repeat, the store ignores a replay. */
+  eventId: z.string().min(1),
+  jobId: idSchema,
+  providerId: idSchema,
+  state: jobStateSchema.nullable(),
+  status: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  startedAt: z.number().nullable(),
+  expiresAt: z.number().nullable(),
+  newTimeAllocation: z.number().int().nullable(),
+  providerGeneratedId: z.string().nullable(),
+  timestamp: z.number(),
+});
+export type JobEvent = z.infer<typeof jobEventSchema>;
+
+/** A batch of log lines of one job. */
+export const logEventSchema = z.object({
+  v,
+  eventId: z.string().min(1),
+  jobId: idSchema,
+  providerId: idSchema,
+  lines: z.array(jobLogSchema).min(1),
+});
+export type LogEvent = z.infer<typeof logEventSchema>;

@@ -1,0 +1,72 @@
+/**
+ * The one interface gateway and providers talk through. Two implementations:
+ * NATS (JetStream, KV) for production and an in-process bus for the embedded
+ * default. Both pass test/transport-contract.test.ts; where they differ, NATS
+ * is right.
+ */
+import type { Subjects } from './subjects.js';
+
+export interface Closable {
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  /** Give up after this long; the call rejects with TransportTimeoutError. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Answers a request; a thrown error becomes the caller's rejection, so handlers return coded replies instead. */
+export type RequestHandler = (body: unknown, subject: string) => Promise<unknown>;
+export type MessageHandler = (body: unknown, subject: string) => void;
+/** Handles one durable message; resolving acks it, throwing has it redelivered. */
+export type DurableHandler = (body: unknown, subject: string) => Promise<void>;
+/** value null: the key was deleted or purged. */
+export type AnnouncementHandler = (key: string, value: unknown | null) => void;
+
+export interface Transport {
+  readonly subjects: Subjects;
+  /** Request/reply. Rejects with TransportTimeoutError or NoRespondersError. */
+  request(subject: string, body: unknown, options: RequestOptions): Promise<unknown>;
+  /** Serve requests on a subject (wildcards allowed); members of one queue group split the load. */
+  serve(subject: string, handler: RequestHandler, options?: { queue?: string }): Closable;
+  /** Store a message in the events stream; a repeat of msgId within the dedupe window is dropped. */
+  publishDurable(subject: string, body: unknown, msgId: string): Promise<{ duplicate: boolean }>;
+  /**
+   * Consume the events stream through the shared durable consumer: each message
+   * goes to one consumer among all that share it, is acked when the handler
+   * resolves and redelivered when it throws or the process dies first.
+   */
+  consumeDurable(handler: DurableHandler): Promise<Closable>;
+  /** Fire-and-forget publish to every subscriber (follower fan-out). */
+  publish(subject: string, body: unknown): void;
+  subscribe(subject: string, handler: MessageHandler): Closable;
+  putAnnouncement(key: string, value: unknown): Promise<void>;
+  deleteAnnouncement(key: string): Promise<void>;
+  /** Calls the handler with every current entry, then with every change until closed. */
+  watchAnnouncements(handler: AnnouncementHandler): Promise<Closable>;
+  /** Resolves when the server answers; for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class TransportTimeoutError extends Error {
+  constructor(
+    readonly subject: string,
+    readonly timeoutMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(`no reply on ${subject} within ${timeoutMs} ms`, options);
+    this.name = 'TransportTimeoutError';
+  }
+}
+
+export class NoRespondersError extends Error {
+  constructor(
+    readonly subject: string,
+    options?: ErrorOptions,
+  ) {
+    super(`nobody serves ${subject}`, options);
+    this.name = 'NoRespondersError';
+  }
+}

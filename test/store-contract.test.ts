@@ -1,0 +1,593 @@
+/**
+ * The Store contract: one suite, run against the in-memory store and against
+ * the Redis store on the suite's own redis-server. Each Redis test owns a key
+ * prefix and deletes its keys afterwards.
+ */
+import { Redis } from 'ioredis';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { Job, JobLog, JobState } from '../shared/domain.js';
+import { isFinalState } from '../shared/job-state-machine.js';
+import { createMemoryStore } from '../gateway/store/memory-store.js';
+import { createRedisStore } from '../gateway/store/redis-store.js';
+import type { JobQuery, Store } from '../gateway/store/store.js';
+import { makeJob, makeSpecification } from './support/jobs.js';
+import { redisUrl, uniquePrefix } from './support/services.js';
+
+interface Implementation {
+  name: string;
+  /** A fresh, empty store, closed and cleaned up when the test ends. */
+  open(options?: { maxLogLinesPerJob?: number }): Promise<Store>;
+}
+
+async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl());
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+}
+
+const implementations: Implementation[] = [
+  {
+    name: 'memory',
+    async open(options) {
+      return createMemoryStore(options);
+    },
+  },
+  {
+    name: 'redis',
+    async open(options) {
+      const prefix = uniquePrefix();
+      const store = await createRedisStore({ url: redisUrl(), keyPrefix: prefix, ...options });
+      onTestFinished(async () => {
+        await store.close();
+        await deleteKeys(prefix);
+      });
+      return store;
+    },
+  },
+];
+
+const T0 = 1_790_000_000_000;
+
+describe.each(implementations)('the $name store', ({ open }) => {
+  describe('jobs', () => {
+    it('reads a job back exactly as it was stored, empty arrays, nulls and large numbers included', async () => {
+      const store = await open();
+      const bare = makeJob({
+        createdAt: T0,
+        owner: { createdBy: 'team:ops/α', project: null },
+        specification: makeSpecification({
+          command: [],
+          env: {},
+          resources: [],
+          tags: [],
+          parameters: { nested: { list: [], empty: {}, at: T0, sum: 0.1 + 0.2, big: 2 ** 53 - 1, text: 'ünï ✓ "q"' } },
+        }),
+      });
+      const full = makeJob({
+        createdAt: T0 + 1,
+        owner: { createdBy: 'bob', project: 'physics' },
+        state: 'RUNNING',
+        startedAt: T0 + 123,
+        expiresAt: T0 + 3_600_123,
+        exitCode: -1,
+        allowRestart: true,
+        providerId: 'hpc',
+        providerGeneratedId: 'slurm-42',
+        updates: [
+          { state: 'RUNNING', status: null, newTimeAllocation: null, timestamp: T0 + 123 },
+          { state: null, status: 'Extended by an hour', newTimeAllocation: 3_600_000, timestamp: T0 + 456 },
+        ],
+        acl: [{ entity: 'carol', permissions: ['READ', 'EDIT'] }],
+        creditsCharged: 1_234_567_890_123,
+      });
+      expect(await store.createJob(bare, { exclusive: false })).toEqual({ created: true });
+      expect(await store.createJob(full, { exclusive: false })).toEqual({ created: true });
+
+      expect(await store.getJob(bare.id)).toStrictEqual(bare);
+      expect(await store.getJob(full.id)).toStrictEqual(full);
+      expect(await store.getJobs([full.id, 'no-such-job', bare.id])).toStrictEqual([full, null, bare]);
+      expect(await store.getJob('no-such-job')).toBeNull();
+    });
+
+    it('never shares objects with its callers', async () => {
+      const store = await open();
+      const job = makeJob();
+      const copy = structuredClone(job);
+      await store.createJob(job, { exclusive: false });
+      job.updates.push({ state: null, status: 'changed by the caller', newTimeAllocation: null, timestamp: 1 });
+      const read = (await store.getJob(job.id))!;
+      read.owner.createdBy = 'mallory';
+      read.acl.push({ entity: 'mallory', permissions: ['ADMIN'] });
+      expect(await store.getJob(job.id)).toStrictEqual(copy);
+    });
+
+    it('stores a job id only once', async () => {
+      const store = await open();
+      const job = makeJob();
+      await store.createJob(job, { exclusive: false });
+      const again = { ...makeJob({ owner: { createdBy: 'bob', project: null } }), id: job.id };
+      expect(await store.createJob(again, { exclusive: false })).toEqual({ created: false, duplicateOf: job.id });
+      expect(await store.createJob(again, { exclusive: true })).toEqual({ created: false, duplicateOf: job.id });
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+      const page = await store.listJobs({ order: 'ASC', first: 10 });
+      expect(page.totalCount).toBe(1);
+    });
+
+    it('refuses an exclusive duplicate while the same spec is active, and allows it once that job is final', async () => {
+      const store = await open();
+      const spec = { specHash: 'same-spec' };
+      const first = makeJob({ ...spec, createdAt: T0 });
+      expect(await store.createJob(first, { exclusive: true })).toEqual({ created: true });
+
+      const refused = makeJob({ ...spec, createdAt: T0 + 1 });
+      expect(await store.createJob(refused, { exclusive: true })).toEqual({ created: false, duplicateOf: first.id });
+      expect(await store.getJob(refused.id)).toBeNull();
+
+      // Another spec, or another creator, is no duplicate.
+      expect(await store.createJob(makeJob({ specHash: 'other-spec' }), { exclusive: true })).toEqual({ created: true });
+      const bobs = makeJob({ ...spec, owner: { createdBy: 'bob', project: null } });
+      expect(await store.createJob(bobs, { exclusive: true })).toEqual({ created: true });
+
+      // A non-exclusive create goes ahead and becomes the one a duplicate points at.
+      const second = makeJob({ ...spec, createdAt: T0 + 2 });
+      expect(await store.createJob(second, { exclusive: false })).toEqual({ created: true });
+      expect(await store.createJob(makeJob(spec), { exclusive: true })).toEqual({ created: false, duplicateOf: second.id });
+
+      await store.changeJob(second.id, { state: 'SUCCESS', timestamp: T0 + 10 });
+      expect(await store.createJob(makeJob(spec), { exclusive: true })).toEqual({ created: false, duplicateOf: first.id });
+
+      await store.changeJob(first.id, { state: 'RUNNING', timestamp: T0 + 11 });
+      await store.changeJob(first.id, { state: 'FAILURE', timestamp: T0 + 12 });
+      const third = makeJob(spec);
+      expect(await store.createJob(third, { exclusive: true })).toEqual({ created: true });
+      expect(await store.createJob(makeJob(spec), { exclusive: true })).toEqual({ created: false, duplicateOf: third.id });
+    });
+  });
+
+  describe('changing a job', () => {
+    it('moves the state, sets the given fields and records an update', async () => {
+      const store = await open();
+      const job = makeJob({ createdAt: T0 });
+      await store.createJob(job, { exclusive: false });
+
+      const outcome = await store.changeJob(job.id, {
+        eventId: 'ev-1',
+        state: 'RUNNING',
+        expectStates: ['IN_QUEUE'],
+        status: 'Your job is running',
+        startedAt: T0 + 5_000,
+        expiresAt: T0 + 3_605_000,
+        providerGeneratedId: 'pid-77',
+        timestamp: T0 + 5_000,
+      });
+      const expected: Job = {
+        ...job,
+        state: 'RUNNING',
+        startedAt: T0 + 5_000,
+        expiresAt: T0 + 3_605_000,
+        providerGeneratedId: 'pid-77',
+        updates: [{ state: 'RUNNING', status: 'Your job is running', newTimeAllocation: null, timestamp: T0 + 5_000 }],
+      };
+      expect(outcome).toStrictEqual({ kind: 'applied', moved: true, job: expected });
+      expect(await store.getJob(job.id)).toStrictEqual(expected);
+    });
+
+    it('applies a change that does not move the state, recording an update only for a status or an extension', async () => {
+      const store = await open();
+      const job = makeJob({ createdAt: T0, state: 'RUNNING' });
+      await store.createJob(job, { exclusive: false });
+
+      const status = await store.changeJob(job.id, { status: 'Still running', timestamp: T0 + 1 });
+      expect(status).toMatchObject({ kind: 'applied', moved: false });
+
+      const sameState = await store.changeJob(job.id, { state: 'RUNNING', newTimeAllocation: 600_000, timestamp: T0 + 2 });
+      expect(sameState).toMatchObject({ kind: 'applied', moved: false });
+
+      const silent = await store.changeJob(job.id, { exitCode: 0, expiresAt: T0 + 9_000, timestamp: T0 + 3 });
+      expect(silent).toMatchObject({ kind: 'applied', moved: false });
+
+      expect(await store.getJob(job.id)).toStrictEqual({
+        ...job,
+        exitCode: 0,
+        expiresAt: T0 + 9_000,
+        updates: [
+          { state: null, status: 'Still running', newTimeAllocation: null, timestamp: T0 + 1 },
+          { state: null, status: null, newTimeAllocation: 600_000, timestamp: T0 + 2 },
+        ],
+      });
+    });
+
+    it('applies an event id once: a replay changes nothing', async () => {
+      const store = await open();
+      const job = makeJob();
+      await store.createJob(job, { exclusive: false });
+      const change = { eventId: 'ev-start', state: 'RUNNING' as const, status: 'Started', timestamp: T0 };
+      const applied = await store.changeJob(job.id, change);
+      expect(applied.kind).toBe('applied');
+
+      const replay = await store.changeJob(job.id, { ...change, state: 'SUCCESS', status: 'Replayed' });
+      expect(replay).toStrictEqual({ kind: 'duplicate', job: applied.kind === 'applied' ? applied.job : null });
+      expect((await store.getJob(job.id))!.updates).toHaveLength(1);
+
+      // The same event id on another job is a different event.
+      const other = makeJob();
+      await store.createJob(other, { exclusive: false });
+      expect(await store.changeJob(other.id, change)).toMatchObject({ kind: 'applied', moved: true });
+    });
+
+    it('refuses a change when the job is not in an expected state, and the refusal does not use up the event id', async () => {
+      const store = await open();
+      const job = makeJob({ state: 'RUNNING' });
+      await store.createJob(job, { exclusive: false });
+
+      const refused = await store.changeJob(job.id, {
+        eventId: 'ev-suspend',
+        state: 'SUSPENDED',
+        expectStates: ['IN_QUEUE', 'SUSPENDED'],
+        status: 'Suspending',
+        timestamp: T0,
+      });
+      expect(refused).toStrictEqual({ kind: 'refused', job, reason: 'job is RUNNING, expected IN_QUEUE or SUSPENDED' });
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+
+      const retried = await store.changeJob(job.id, { eventId: 'ev-suspend', state: 'SUSPENDED', expectStates: ['RUNNING'], timestamp: T0 });
+      expect(retried).toMatchObject({ kind: 'applied', moved: true, job: { state: 'SUSPENDED' } });
+    });
+
+    it('refuses a move the transition table does not allow', async () => {
+      const store = await open();
+      const job = makeJob({ state: 'CANCELING' });
+      await store.createJob(job, { exclusive: false });
+      const refused = await store.changeJob(job.id, { state: 'RUNNING', status: 'Back to work', timestamp: T0 });
+      expect(refused).toStrictEqual({ kind: 'refused', job, reason: 'job is CANCELING, cannot become RUNNING' });
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+    });
+
+    it('never changes a final state, even when the caller expects it', async () => {
+      const store = await open();
+      const job = makeJob();
+      await store.createJob(job, { exclusive: false });
+      await store.changeJob(job.id, { state: 'SUCCESS', exitCode: 3, status: 'Exited with 3', timestamp: T0 });
+      const done = (await store.getJob(job.id))!;
+
+      for (const state of ['RUNNING', 'FAILURE', 'EXPIRED', 'IN_QUEUE'] as const) {
+        const outcome = await store.changeJob(job.id, { state, expectStates: ['SUCCESS'], timestamp: T0 + 1 });
+        expect(outcome).toStrictEqual({ kind: 'refused', job: done, reason: `job is SUCCESS, cannot become ${state}` });
+      }
+      // Saying the state it already has is no move.
+      expect(await store.changeJob(job.id, { state: 'SUCCESS', timestamp: T0 + 2 })).toStrictEqual({
+        kind: 'applied',
+        moved: false,
+        job: done,
+      });
+      expect(await store.getJob(job.id)).toStrictEqual(done);
+    });
+
+    it('says a job it does not know is missing', async () => {
+      const store = await open();
+      expect(await store.changeJob('0190aaaa-0000-7000-8000-000000000000', { state: 'RUNNING', timestamp: T0 })).toEqual({
+        kind: 'missing',
+      });
+    });
+
+    it('lets exactly one of many concurrent conflicting changes win', async () => {
+      const store = await open();
+      const job = makeJob({ state: 'RUNNING', providerId: 'hpc' });
+      await store.createJob(job, { exclusive: false });
+
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.changeJob(job.id, {
+            eventId: `finish-${i}`,
+            state: i % 2 === 0 ? 'SUCCESS' : 'FAILURE',
+            expectStates: ['RUNNING'],
+            status: `finished by ${i}`,
+            timestamp: T0 + i,
+          }),
+        ),
+      );
+      const applied = outcomes.filter((outcome) => outcome.kind === 'applied');
+      expect(applied).toHaveLength(1);
+      expect(applied[0]).toMatchObject({ moved: true });
+      expect(outcomes.filter((outcome) => outcome.kind === 'refused')).toHaveLength(19);
+
+      const final = (await store.getJob(job.id))!;
+      expect(isFinalState(final.state)).toBe(true);
+      expect(final.updates.filter((update) => update.state !== null && isFinalState(update.state))).toHaveLength(1);
+      expect(await store.activeJobIds('hpc')).toEqual([]);
+      const counts = await store.countJobs();
+      expect(counts.find((c) => c.state === final.state)?.count).toBe(1);
+      expect(counts.find((c) => c.state === 'RUNNING')?.count).toBe(0);
+    });
+
+    it('applies one of many concurrent deliveries of the same event', async () => {
+      const store = await open();
+      const job = makeJob({ state: 'RUNNING' });
+      await store.createJob(job, { exclusive: false });
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, () => store.changeJob(job.id, { eventId: 'ev-once', status: 'Progress 50%', timestamp: T0 })),
+      );
+      expect(outcomes.filter((outcome) => outcome.kind === 'applied')).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.kind === 'duplicate')).toHaveLength(9);
+      expect((await store.getJob(job.id))!.updates).toHaveLength(1);
+    });
+
+    it('keeps active job ids and counts per provider and state in step with the moves', async () => {
+      const store = await open();
+      const [a, b, c] = [0, 1, 2].map((i) => makeJob({ providerId: 'hpc', createdAt: T0 + i }));
+      const d = makeJob({ providerId: 'local', createdAt: T0 + 3 });
+      for (const job of [c, a, d, b]) await store.createJob(job, { exclusive: false });
+      expect(await store.activeJobIds('hpc')).toEqual([a.id, b.id, c.id]);
+      expect(await store.activeJobIds('nowhere')).toEqual([]);
+
+      await store.changeJob(a.id, { state: 'RUNNING', timestamp: T0 });
+      await store.changeJob(b.id, { state: 'SUCCESS', timestamp: T0 });
+      await store.changeJob(a.id, { state: 'SUSPENDED', timestamp: T0 });
+      expect(await store.activeJobIds('hpc')).toEqual([a.id, c.id]);
+      await store.changeJob(a.id, { state: 'EXPIRED', timestamp: T0 });
+      await store.changeJob(a.id, { state: 'RUNNING', timestamp: T0 }); // refused: final
+
+      expect(await store.activeJobIds('hpc')).toEqual([c.id]);
+      expect(await store.activeJobIds('local')).toEqual([d.id]);
+      // A pair once counted stays listed at 0, so a metric falls to 0 rather than going stale.
+      expect(await store.countJobs()).toEqual([
+        { providerId: 'hpc', state: 'IN_QUEUE', count: 1 },
+        { providerId: 'hpc', state: 'RUNNING', count: 0 },
+        { providerId: 'hpc', state: 'SUCCESS', count: 1 },
+        { providerId: 'hpc', state: 'EXPIRED', count: 1 },
+        { providerId: 'hpc', state: 'SUSPENDED', count: 0 },
+        { providerId: 'local', state: 'IN_QUEUE', count: 1 },
+      ]);
+    });
+  });
+
+  describe('listing jobs', () => {
+    const creators = ['alice', 'bob', 'team:ops/α'];
+    const providers = ['local', 'hpc'];
+
+    /** 40 jobs a second apart, created out of order, in every kind of state. */
+    async function seed(store: Store): Promise<Job[]> {
+      const jobs = Array.from({ length: 40 }, (_, i) =>
+        makeJob({
+          createdAt: T0 + i * 1000,
+          owner: { createdBy: creators[i % 3], project: null },
+          providerId: providers[(i >> 1) % 2],
+          specification: makeSpecification({ tags: i % 5 === 0 ? ['gpu'] : [] }),
+        }),
+      );
+      const order = jobs.map((_, i) => (i * 17) % 40);
+      for (const i of order) expect(await store.createJob(jobs[i], { exclusive: false })).toEqual({ created: true });
+      for (const [i, job] of jobs.entries()) {
+        const path: JobState[] = [[], ['RUNNING'], ['RUNNING', 'SUCCESS'], ['FAILURE']][i % 4] as JobState[];
+        for (const state of path) await store.changeJob(job.id, { state, timestamp: T0 + 100_000 });
+      }
+      return (await store.getJobs(jobs.map((job) => job.id))) as Job[];
+    }
+
+    /** Follows endCursor to the end, checking every page against the whole. */
+    async function allPages(store: Store, query: Omit<JobQuery, 'after'>): Promise<{ ids: string[]; totals: number[] }> {
+      const ids: string[] = [];
+      const totals: number[] = [];
+      let after: string | undefined;
+      for (let pages = 0; pages < 100; pages++) {
+        const page = await store.listJobs({ ...query, after });
+        expect(page.jobs.length).toBeLessThanOrEqual(query.first);
+        ids.push(...page.jobs.map((job) => job.id));
+        totals.push(page.totalCount);
+        if (!page.hasNextPage) {
+          if (page.jobs.length === 0) expect(page.endCursor).toBeNull();
+          return { ids, totals };
+        }
+        expect(page.jobs).toHaveLength(query.first);
+        after = page.endCursor!;
+      }
+      throw new Error('pagination did not end');
+    }
+
+    it('orders jobs by creation, oldest or newest first', async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const oldestFirst = [...jobs].sort((a, b) => a.createdAt - b.createdAt);
+      const asc = await store.listJobs({ order: 'ASC', first: 100 });
+      expect(asc.jobs).toStrictEqual(oldestFirst);
+      expect(asc).toMatchObject({ totalCount: 40, hasNextPage: false });
+      const desc = await store.listJobs({ order: 'DESC', first: 100 });
+      expect(desc.jobs).toStrictEqual([...oldestFirst].reverse());
+    });
+
+    it('pages through every matching job exactly once, with exact totals, for every kind of filter', async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const gpu = (job: Job) => job.specification.tags.includes('gpu');
+      const queries: Omit<JobQuery, 'order' | 'first'>[] = [
+        {},
+        { createdBy: 'alice' },
+        { createdBy: 'team:ops/α' },
+        { createdBy: 'nobody' },
+        { states: ['RUNNING'] },
+        { states: ['RUNNING', 'SUCCESS'] },
+        { states: [] },
+        { createdBy: 'bob', states: ['IN_QUEUE', 'FAILURE'] },
+        { providers: ['hpc'] },
+        { providers: ['hpc', 'local'], states: ['SUCCESS', 'IN_QUEUE'] },
+        { createdBy: 'alice', providers: ['local'] },
+        { createdBy: 'bob', providers: ['hpc'], states: ['RUNNING', 'SUCCESS'] },
+        { createdAfter: T0 + 10_000, createdBefore: T0 + 30_000 },
+        { createdAfter: T0 + 9_500 },
+        { createdBefore: T0 },
+        { createdBy: 'alice', states: ['SUCCESS', 'FAILURE'], createdAfter: T0 + 3_000, createdBefore: T0 + 33_000 },
+        { predicate: gpu },
+        { createdBy: 'alice', predicate: gpu, createdAfter: T0 + 1 },
+        { states: ['IN_QUEUE'], providers: ['local'], predicate: (job) => job.createdAt % 2000 === 0 },
+      ];
+      const oldestFirst = [...jobs].sort((a, b) => (a.id < b.id ? -1 : 1));
+      for (const filter of queries) {
+        const expected = oldestFirst
+          .filter(
+            (job) =>
+              (filter.createdBy === undefined || job.owner.createdBy === filter.createdBy) &&
+              (!filter.states?.length || filter.states.includes(job.state)) &&
+              (!filter.providers?.length || filter.providers.includes(job.providerId)) &&
+              (filter.createdAfter === undefined || job.createdAt >= filter.createdAfter) &&
+              (filter.createdBefore === undefined || job.createdAt < filter.createdBefore) &&
+              (filter.predicate === undefined || filter.predicate(job)),
+          )
+          .map((job) => job.id);
+        for (const order of ['ASC', 'DESC'] as const) {
+          const { ids, totals } = await allPages(store, { ...filter, order, first: 4 });
+          const context = `${JSON.stringify(filter)} ${order}`;
+          expect(ids, context).toEqual(order === 'ASC' ? expected : [...expected].reverse());
+          expect(new Set(totals), context).toEqual(new Set([expected.length]));
+        }
+      }
+      // Sanity of the seed: each filter above had something to find or exclude.
+      expect(jobs.filter((job) => job.state === 'SUCCESS')).toHaveLength(10);
+    });
+
+    it('sees a job under its new state as soon as the state moves', async () => {
+      const store = await open();
+      const job = makeJob({ owner: { createdBy: 'alice', project: null } });
+      await store.createJob(job, { exclusive: false });
+      await store.changeJob(job.id, { state: 'RUNNING', timestamp: T0 });
+      const running = await store.listJobs({ createdBy: 'alice', states: ['RUNNING'], order: 'DESC', first: 10 });
+      expect(running.jobs.map((j) => j.id)).toEqual([job.id]);
+      expect(running.jobs[0].state).toBe('RUNNING');
+      const queued = await store.listJobs({ createdBy: 'alice', states: ['IN_QUEUE'], order: 'DESC', first: 10 });
+      expect(queued).toStrictEqual({ jobs: [], endCursor: null, hasNextPage: false, totalCount: 0 });
+    });
+
+    it('rejects a cursor it did not make', async () => {
+      const store = await open();
+      await expect(store.listJobs({ order: 'ASC', first: 10, after: '!!not a cursor' })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+      });
+    });
+
+    it(
+      "lists one creator's newest 50 jobs among 100,000 in a few milliseconds",
+      async () => {
+        const store = await open();
+        const spec = makeSpecification();
+        for (let batch = 0; batch < 100; batch++) {
+          await Promise.all(
+            Array.from({ length: 1000 }, (_, i) => {
+              const n = batch * 1000 + i;
+              return store.createJob(
+                makeJob({ createdAt: T0 + n, owner: { createdBy: `user-${n % 500}`, project: null }, specification: spec }),
+                { exclusive: false },
+              );
+            }),
+          );
+        }
+        const query: JobQuery = { createdBy: 'user-42', order: 'DESC', first: 50 };
+        for (let i = 0; i < 5; i++) await store.listJobs(query);
+        const times: number[] = [];
+        let page;
+        for (let i = 0; i < 41; i++) {
+          const started = performance.now();
+          page = await store.listJobs(query);
+          times.push(performance.now() - started);
+        }
+        times.sort((a, b) => a - b);
+        expect(page!.jobs).toHaveLength(50);
+        expect(page!.totalCount).toBe(200);
+        expect(times[20]).toBeLessThan(10);
+      },
+      180_000,
+    );
+  });
+
+  describe('logs', () => {
+    const line = (timestamp: number, rank = 0): JobLog => ({
+      rank,
+      stdout: rank === 0 ? `line at ${timestamp}` : null,
+      stderr: rank === 0 ? null : `error at ${timestamp}`,
+      timestamp,
+    });
+
+    it('keeps only the newest lines past the bound', async () => {
+      const store = await open({ maxLogLinesPerJob: 5 });
+      await store.appendLogs('job-1', [1, 2, 3].map((t) => line(t)));
+      await store.appendLogs('job-1', [4, 5, 6, 7].map((t) => line(t, 1)));
+      await store.appendLogs('job-1', []);
+      expect(await store.readLogs('job-1', {})).toStrictEqual([line(3), line(4, 1), line(5, 1), line(6, 1), line(7, 1)]);
+      expect(await store.readLogs('job-2', {})).toEqual([]);
+    });
+
+    it('reads lines after a time, the newest up to a limit, oldest first', async () => {
+      const store = await open();
+      const lines = Array.from({ length: 10 }, (_, i) => line(T0 + i, i % 2));
+      await store.appendLogs('job-1', lines.slice(0, 4));
+      await store.appendLogs('job-1', lines.slice(4));
+      expect(await store.readLogs('job-1', {})).toStrictEqual(lines);
+      expect(await store.readLogs('job-1', { since: T0 + 5 })).toStrictEqual(lines.slice(6));
+      expect(await store.readLogs('job-1', { limit: 3 })).toStrictEqual(lines.slice(7));
+      expect(await store.readLogs('job-1', { since: T0 + 2, limit: 2 })).toStrictEqual(lines.slice(8));
+      expect(await store.readLogs('job-1', { since: T0 + 7, limit: 5 })).toStrictEqual(lines.slice(8));
+      expect(await store.readLogs('job-1', { since: T0 + 9 })).toEqual([]);
+      expect(await store.readLogs('job-1', { limit: 0 })).toEqual([]);
+    });
+
+    it('keeps many lines appended at once', async () => {
+      const store = await open();
+      const lines = Array.from({ length: 12_000 }, (_, i) => line(T0 + i));
+      await store.appendLogs('job-1', lines);
+      const kept = await store.readLogs('job-1', {});
+      expect(kept).toHaveLength(10_000);
+      expect(kept[0]).toStrictEqual(lines[2_000]);
+      expect(await store.readLogs('job-1', { since: T0 + 11_990, limit: 100 })).toStrictEqual(lines.slice(11_991));
+    });
+  });
+
+  describe('users and tokens', () => {
+    const user = { username: 'alice', passwordHash: 'scrypt$abc', admin: false, projects: [], createdAt: T0 };
+
+    it('creates a user once and reads it back', async () => {
+      const store = await open();
+      expect(await store.createUser(user)).toBe(true);
+      expect(await store.createUser({ ...user, admin: true, passwordHash: 'other' })).toBe(false);
+      expect(await store.getUser('alice')).toStrictEqual(user);
+      expect(await store.getUser('bob')).toBeNull();
+    });
+
+    it('gives a name to only one of two concurrent sign-ups', async () => {
+      const store = await open();
+      const results = await Promise.all([
+        store.createUser({ ...user, username: 'carol', projects: ['a'] }),
+        store.createUser({ ...user, username: 'carol', projects: ['b'] }),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.getUser('carol'))!.projects).toEqual(results[0] ? ['a'] : ['b']);
+    });
+
+    it('answers a token until it expires by the caller clock', async () => {
+      const store = await open();
+      const token = { username: 'alice', expiresAt: Date.now() + 60_000 };
+      await store.putToken('hash-1', token);
+      expect(await store.getToken('hash-1', token.expiresAt - 1)).toStrictEqual(token);
+      expect(await store.getToken('hash-1', token.expiresAt)).toBeNull();
+      expect(await store.getToken('hash-1', Date.now())).toStrictEqual(token);
+      expect(await store.getToken('hash-2', Date.now())).toBeNull();
+    });
+
+    it('forgets a token once its time has passed, whatever clock the caller reads', async () => {
+      const store = await open();
+      await store.putToken('hash-1', { username: 'alice', expiresAt: Date.now() + 50 });
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      expect(await store.getToken('hash-1', 0)).toBeNull();
+    });
+  });
+
+  it('answers a ping', async () => {
+    const store = await open();
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+});
