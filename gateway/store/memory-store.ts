@@ -24,6 +24,7 @@ interface StoredJob {
   events: Set<string>;
 }
 
+/** A Store in this process's memory: nothing survives a restart. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const maxLogLines = options.maxLogLinesPerJob ?? 10_000;
   if (!Number.isInteger(maxLogLines) || maxLogLines < 1) {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobSpecification, Manifest } from '../../shared/domain.js';
 import { InvalidStateError } from '../../shared/errors.js';
@@ -43,6 +44,13 @@ function processGone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** A logger whose JSON lines the test can read. */
+function capturingLogger() {
+  const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
 }
 
 let counter = 0;
@@ -310,7 +318,8 @@ describe('provider runtime', () => {
     };
     // The announcement needs a valid manifest; break it only after start.
     let broken = false;
-    await h.startRuntime({ driver: { ...driver, manifest: async () => (broken ? driver.manifest() : base.manifest()) } });
+    const { logger, lines } = capturingLogger();
+    await h.startRuntime({ logger, driver: { ...driver, manifest: async () => (broken ? driver.manifest() : base.manifest()) } });
     broken = true;
     const terminated = await h.call('jobs.terminate', { v: 1, ids: ['boom', 'other'] });
     expect(terminated.result.results).toEqual([
@@ -321,6 +330,10 @@ describe('provider runtime', () => {
     const manifest = await h.call('manifest', { v: 1 });
     expect(manifest).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
     expect(JSON.stringify(manifest)).not.toContain('at ');
+    // The operator gets what the caller does not.
+    expect(lines.filter((l) => l.level >= 50).map((l) => l.err?.message)).toEqual(
+      expect.arrayContaining(['ENOMEM at /secret/path/driver.ts:12', 'cannot read properties of undefined']),
+    );
   });
 
   it('keeps every event while publishing fails, and publishes them in order once it works again', async () => {
@@ -340,7 +353,8 @@ describe('provider runtime', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const runtime = await h.startRuntime({ transport: flaky, publishRetry: { minMs: 10, maxMs: 50 } });
+    const { logger, lines } = capturingLogger();
+    const runtime = await h.startRuntime({ transport: flaky, logger, publishRetry: { minMs: 10, maxMs: 50 } });
     const created = job({ command: ['sh', '-c', 'for i in 1 2 3; do echo line $i; done'] });
     await h.call('jobs.create', { v: 1, jobs: [created] });
     await h.finalOf(created.id);
@@ -349,6 +363,10 @@ describe('provider runtime', () => {
     expect(h.eventsOf(created.id).map((e) => e.state)).toEqual(['RUNNING', 'SUCCESS']);
     await waitFor(() => h.stdoutOf(created.id).length === 3, 'the output');
     expect(h.stdoutOf(created.id)).toEqual(['line 1', 'line 2', 'line 3']);
+    // One warning when publishing starts failing, not one per attempt.
+    const warnings = lines.filter((l) => l.msg.startsWith('publishing an event failed'));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThan(6);
   });
 
   it('batches many output lines into log events of at most 200 lines, keeping their order', async () => {

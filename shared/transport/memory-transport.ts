@@ -229,12 +229,28 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     return null;
   };
 
+  let wake: { at: number; timer: NodeJS.Timeout } | null = null;
+  /** Pumps again when the earliest delayed redelivery is due (timers may fire a little early). */
+  const scheduleWake = () => {
+    let at = Infinity;
+    for (const message of stream) if (!message.inFlight && message.availableAt < at) at = message.availableAt;
+    if (at === Infinity || (wake && wake.at <= at)) return;
+    if (wake) clearTimeout(wake.timer);
+    const timer = setTimeout(() => {
+      wake = null;
+      pump();
+    }, Math.max(at - performance.now(), 0) + 1);
+    // unref: a pending redelivery alone must not keep the process alive.
+    timer.unref();
+    wake = { at, timer };
+  };
+
   const pump = (): void => {
     while (!closed) {
       const idle = workers.filter((worker) => !worker.closing && worker.current === null);
       if (idle.length === 0) return;
       const message = nextAvailable();
-      if (!message) return;
+      if (!message) return scheduleWake();
       const worker = idle[nextWorker++ % idle.length];
       dispatch(worker, message);
     }
@@ -243,8 +259,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
   const makeAvailable = (message: StoredMessage, delayMs: number) => {
     message.inFlight = false;
     message.availableAt = performance.now() + delayMs;
-    if (delayMs > 0) setTimeout(pump, delayMs);
-    else setImmediate(pump);
+    setImmediate(pump);
   };
 
   const dispatch = (worker: Worker, message: StoredMessage) => {

@@ -1,0 +1,58 @@
+/** Starts `switchyard` subcommands as child processes, the way an operator would, and stops them. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { eventually } from './graphql-client.js';
+
+const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  /** SIGKILL, and wait for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function startSwitchyard(args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  return {
+    child,
+    output: () => output,
+    kill(signal = 'SIGKILL') {
+      return new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      });
+    },
+  };
+}
+
+/** Waits until GET /readyz answers 200, or fails with the process's output. */
+export async function waitReady(baseUrl: string, proc: Proc, timeoutMs = 20_000): Promise<void> {
+  await eventually(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`exited with ${proc.child.exitCode}: ${proc.output()}`);
+      const res = await fetch(`${baseUrl}/readyz`).catch(() => null);
+      return res?.status === 200;
+    },
+    { timeoutMs, what: `${baseUrl} to be ready; output: ${proc.output().slice(-2000)}` },
+  );
+}
