@@ -101,6 +101,15 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   const wsCleanup = useServer(
     {
+      // Refuse the connection itself without a valid token: graphql-ws closes it with 4403.
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const header = params.Authorization ?? params.authorization ?? ctx.extra.request.headers.authorization;
+        return auth.authenticate(typeof header === 'string' ? header : undefined).then(
+          () => true,
+          () => false,
+        );
+      },
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
@@ -110,12 +119,18 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
           socket: ctx.extra.socket,
           params,
         });
+        let contextValue: unknown;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          return [error as never];
+        }
         const args = {
           schema,
           operationName: params.operationName,
           document: parse(params.query),
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);

@@ -64,9 +64,15 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
     plugins: [useErrorCodes(), useOperationMetrics(options.metrics)],
     maskedErrors: { maskError: (error) => toGraphQLError(error, logger) },
     context: async (initial): Promise<GatewayContext> => {
-      const { request, connectionParams } = initial as { request?: Request; connectionParams?: Record<string, unknown> };
+      const { request, connectionParams, req } = initial as {
+        request?: Request;
+        connectionParams?: Record<string, unknown>;
+        req?: { headers: Record<string, string | string[] | undefined> };
+      };
+      const upgradeHeader = req?.headers.authorization;
       const header =
         request?.headers.get('authorization') ??
+        (typeof upgradeHeader === 'string' ? upgradeHeader : undefined) ??
         (typeof connectionParams?.Authorization === 'string' ? connectionParams.Authorization : undefined) ??
         (typeof connectionParams?.authorization === 'string' ? connectionParams.authorization : undefined);
       try {

@@ -225,3 +225,39 @@ describe('operations', () => {
     expect(text).toContain('switchyard_nats_request_duration_seconds_bucket{le="0.0005",verb="jobs.create"');
   });
 });
+
+describe('followJob over a websocket', () => {
+  it('streams a job to its end with the graphql-ws protocol', async () => {
+    const { createClient: createWsClient } = await import('graphql-ws');
+    const { default: WebSocket } = await import('ws');
+    const alice = await newUser();
+    const { job } = await submit(alice, { command: ['sh', '-c', 'sleep 0.3; echo over websocket'] });
+    const token = alice.token;
+    const ws = createWsClient({
+      url: env.url.replace('http', 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams: { Authorization: `Bearer ${token}` },
+    });
+    const events: any[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.subscribe(
+        { query: `subscription ($id: ID!) { followJob(id: $id) { logs { stdout } newStatus { state } } }`, variables: { id: job.id } },
+        { next: (value) => events.push(value.data?.followJob), error: reject, complete: resolve },
+      );
+    });
+    await ws.dispose();
+    expect(events.flatMap((e) => e.logs.map((l: any) => l.stdout))).toContain('over websocket');
+    expect(events.at(-1).newStatus.state).toBe('SUCCESS');
+  });
+
+  it('refuses a websocket subscription without a token', async () => {
+    const { createClient: createWsClient } = await import('graphql-ws');
+    const { default: WebSocket } = await import('ws');
+    const ws = createWsClient({ url: env.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    const outcome = await new Promise<unknown>((resolve) => {
+      ws.subscribe({ query: `subscription { followJob(id: "x") { jobId } }` }, { next: resolve, error: resolve, complete: () => resolve('complete') });
+    });
+    await ws.dispose();
+    expect((outcome as { code?: number }).code).toBe(4403);
+  });
+});

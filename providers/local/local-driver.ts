@@ -401,6 +401,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
 
   const validate = async (job: CreateJob): Promise<{ product: Product; cwd: string | null }> => {
     const spec = job.specification;
+    // The id names a file and a directory: never let it leave the state directory.
+    if (!idSchema.safeParse(job.id).success) throw new InvalidInputError(`Invalid job id "${job.id}"`);
     const product = products.find((candidate) => candidate.id === job.product.id);
     if (!product) throw new InvalidInputError(`The local provider does not sell product ${job.product.id}`);
     if (!spec.command || spec.command.length === 0 || spec.command[0].length === 0) {

@@ -369,6 +369,28 @@ describe('provider runtime', () => {
     expect(warnings.length).toBeLessThan(6);
   });
 
+  it('stop() gives up events it cannot publish after its flush timeout instead of hanging', async () => {
+    const down = new Proxy(transport, {
+      get(target, property, receiver) {
+        if (property === 'publishDurable') return () => Promise.reject(new Error('nats: disconnected'));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { logger, lines } = capturingLogger();
+    const runtime = await h.startRuntime({ transport: down, logger, flushTimeoutMs: 300, publishRetry: { minMs: 10, maxMs: 50 } });
+    const created = job({ command: ['true'] });
+    await h.call('jobs.create', { v: 1, jobs: [created] });
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await runtime.stop();
+    h.runtimes.pop();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(lines.some((l) => l.msg.startsWith('gave up events'))).toBe(true);
+    expect(h.events).toEqual([]);
+  });
+
   it('batches many output lines into log events of at most 200 lines, keeping their order', async () => {
     const runtime = await h.startRuntime();
     const created = job({ command: ['seq', '1', '1000'] });

@@ -443,6 +443,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
       if (closed) return;
       await Promise.all([...open].map((closable) => closable.close().catch((error: unknown) => onError(error, 'close'))));
       closed = true;
+      if (wake) clearTimeout(wake.timer);
       for (const reject of pendingRequests) reject(new Error('transport closed'));
     },
   };

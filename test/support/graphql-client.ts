@@ -14,6 +14,7 @@ export function createClient(baseUrl: string, token?: string) {
   });
   return {
     baseUrl,
+    token,
     async gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
       const res = await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: headers(), body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as GraphQLResponse<T>;
