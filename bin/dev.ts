@@ -46,7 +46,7 @@ export async function startDev(options: DevOptions): Promise<DevInstance> {
     kind: 'LOCAL',
     version: LOCAL_PROVIDER_VERSION,
     clock: systemClock,
-    logger: logger.child({ providerId: 'local' }),
+    logger,
   });
   await runtime.start();
   const address = await gateway.start(options.port, options.host);

@@ -10,6 +10,7 @@ import { silentLogger } from '../../shared/logger.js';
 import type { CreateJob } from '../../shared/protocol.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from '../sdk/driver.js';
 import { LOCAL_PRODUCTS, createLocalDriver } from './local-driver.js';
+import { makeCreateJob } from '../../test/support/jobs.js';
 
 const GRACE_MS = 200;
 
@@ -61,36 +62,8 @@ const gone = (pid: number) => {
   return state === null || state === 'Z';
 };
 
-let counter = 0;
 function job(spec: Partial<JobSpecification>, productIndex = 0): CreateJob {
-  const product = LOCAL_PRODUCTS[productIndex];
-  return {
-    id: `job-${process.pid}-${Date.now()}-${counter++}`,
-    owner: { createdBy: 'alice', project: null },
-    product,
-    createdAt: Date.now(),
-    specification: {
-      product: { id: product.id, category: product.category, provider: 'local' },
-      application: null,
-      command: null,
-      image: null,
-      env: null,
-      workingDir: null,
-      name: null,
-      replicas: 1,
-      allowDuplicateJob: true,
-      parameters: null,
-      resources: null,
-      timeAllocationMs: null,
-      restartOnExit: false,
-      sshEnabled: false,
-      tags: [],
-      description: null,
-      priority: null,
-      scheduleTimeout: null,
-      ...spec,
-    },
-  };
+  return makeCreateJob(LOCAL_PRODUCTS[productIndex], 'local', spec);
 }
 
 describe('local driver', () => {

@@ -24,6 +24,7 @@ import { natsUrl, uniquePrefix } from '../../test/support/services.js';
 import { LOCAL_PRODUCTS, createLocalDriver } from '../local/local-driver.js';
 import type { Driver } from './driver.js';
 import { createProviderRuntime, type ProviderRuntime, type ProviderRuntimeOptions } from './runtime.js';
+import { makeCreateJob } from '../../test/support/jobs.js';
 
 const PROVIDER = 'local';
 
@@ -53,36 +54,8 @@ function capturingLogger() {
   return { logger, lines };
 }
 
-let counter = 0;
 function job(spec: Partial<JobSpecification>): CreateJob {
-  const product = LOCAL_PRODUCTS[0];
-  return {
-    id: `rt-${process.pid}-${Date.now()}-${counter++}`,
-    owner: { createdBy: 'alice', project: null },
-    product,
-    createdAt: Date.now(),
-    specification: {
-      product: { id: product.id, category: product.category, provider: PROVIDER },
-      application: null,
-      command: null,
-      image: null,
-      env: null,
-      workingDir: null,
-      name: null,
-      replicas: 1,
-      allowDuplicateJob: true,
-      parameters: null,
-      resources: null,
-      timeAllocationMs: null,
-      restartOnExit: false,
-      sshEnabled: false,
-      tags: [],
-      description: null,
-      priority: null,
-      scheduleTimeout: null,
-      ...spec,
-    },
-  };
+  return makeCreateJob(LOCAL_PRODUCTS[0], PROVIDER, spec);
 }
 
 /** One provider on one transport, with everything it publishes collected from the durable consumer. */

@@ -1,7 +1,8 @@
 /** Valid jobs for tests, with uuid v7 ids minted at the job's creation time. */
 import { randomUUID } from 'node:crypto';
 import { v7 } from 'uuid';
-import type { Job, JobSpecification } from '../../shared/domain.js';
+import type { Job, JobSpecification, Product } from '../../shared/domain.js';
+import type { CreateJob } from '../../shared/protocol.js';
 
 /** A minimal valid specification; `overrides` replace whole fields. */
 export function makeSpecification(overrides: Partial<JobSpecification> = {}): JobSpecification {
@@ -53,5 +54,22 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     creditsCharged: 0,
     specHash: `spec-${randomUUID()}`,
     ...overrides,
+  };
+}
+
+let createCounter = 0;
+
+/** A jobs.create item for `product` at `providerId`, as the gateway would send it. */
+export function makeCreateJob(product: Product, providerId: string, spec: Partial<JobSpecification> = {}): CreateJob {
+  return {
+    id: `job-${process.pid}-${Date.now()}-${createCounter++}`,
+    owner: { createdBy: 'alice', project: null },
+    product,
+    createdAt: Date.now(),
+    specification: makeSpecification({
+      product: { id: product.id, category: product.category, provider: providerId },
+      command: null,
+      ...spec,
+    }),
   };
 }
