@@ -74,6 +74,11 @@ export const utilizationSchema = z.object({
   usedCapacity: cpuAndMemorySchema,
   queueStatus: z.object({ running: z.number().int().nonnegative(), pending: z.number().int().nonnegative() }),
   observedAt: z.number(),
+  /**
+   * Per product id: how many more jobs of it could start now (Apolo's
+   * get_capacity). A product left out has unknown capacity.
+   */
+  capacityByProduct: z.record(z.string(), z.number().int().nonnegative()).default({}),
 });
 export type Utilization = z.infer<typeof utilizationSchema>;
 

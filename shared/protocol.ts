@@ -64,6 +64,8 @@ export const createJobsResultSchema = z.object({
 });
 
 export const jobIdsRequestSchema = z.object({ v, ids: z.array(idSchema).max(1000) });
+/** Terminate carries why, so the job's final update can say it ("No more credits"). */
+export const terminateRequestSchema = jobIdsRequestSchema.extend({ reason: z.string().max(200).nullable().default(null) });
 export const itemResultsSchema = z.object({ results: z.array(itemResultSchema) });
 
 export const extendRequestSchema = z.object({
@@ -91,6 +93,23 @@ export const reconcileRequestSchema = z.object({ v, ids: z.array(idSchema).max(1
 export const observationsResultSchema = z.object({ jobs: z.array(jobObservationSchema) });
 
 export const manifestResultSchema = manifestSchema;
+
+/** The graphql verb: fetch the provider's subschema SDL, or execute an operation against it. */
+export const graphqlRequestSchema = z.discriminatedUnion('op', [
+  z.object({ v, op: z.literal('sdl') }),
+  z.object({
+    v,
+    op: z.literal('execute'),
+    query: z.string().max(1_000_000),
+    variables: z.record(z.string(), z.unknown()).nullable().default(null),
+    operationName: z.string().nullable().default(null),
+  }),
+]);
+export const graphqlSdlResultSchema = z.object({ sdl: z.string() });
+export const graphqlExecuteResultSchema = z.object({
+  data: z.record(z.string(), z.unknown()).nullable().optional(),
+  errors: z.array(z.object({ message: z.string(), path: z.array(z.union([z.string(), z.number()])).optional() }).passthrough()).optional(),
+});
 export const utilizationResultSchema = utilizationSchema;
 
 /** A change to one job, published to JetStream by the provider that runs it. */
@@ -107,6 +126,12 @@ export const jobEventSchema = z.object({
   expiresAt: z.number().nullable(),
   newTimeAllocation: z.number().int().nullable(),
   providerGeneratedId: z.string().nullable(),
+  /**
+   * Usage so far as the backend counts it, in started price units times
+   * replicas, suspended time excluded; null when the provider leaves it to the
+   * gateway's own count (e.g. Slurm's accounting knows better than a clock).
+   */
+  usageUnits: z.number().int().nonnegative().nullable().default(null),
   timestamp: z.number(),
 });
 export type JobEvent = z.infer<typeof jobEventSchema>;

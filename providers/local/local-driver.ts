@@ -113,6 +113,8 @@ const jobRecordSchema = z.object({
   replicas: z.number().int().positive(),
   /** Why the processes are being stopped, which decides the final state. */
   ending: z.enum(['TERMINATE', 'EXPIRE']).nullable(),
+  /** Why it was terminated, for the final status ("No more credits"). */
+  endingReason: z.string().nullable().default(null),
   ranks: z.array(rankRecordSchema),
 });
 type JobRecord = z.infer<typeof jobRecordSchema>;
@@ -304,7 +306,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     if (job.record.ending === 'EXPIRE') {
       change(job, { state: 'EXPIRED', status: STATUS_EXPIRED, exitCode });
     } else if (job.record.ending === 'TERMINATE') {
-      change(job, { state: 'SUCCESS', status: STATUS_TERMINATED, exitCode });
+      const reason = job.record.endingReason;
+      change(job, { state: 'SUCCESS', status: reason ? `${STATUS_TERMINATED} (${reason})` : STATUS_TERMINATED, exitCode });
     } else {
       change(job, { state: 'SUCCESS', status: `Job finished with exit code ${exitCode}`, exitCode });
     }
@@ -442,6 +445,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         memoryInGigs: validated.product.memoryInGigs,
         replicas: spec.replicas,
         ending: null,
+        endingReason: null,
         ranks: [],
       },
       children: [],
@@ -631,11 +635,20 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
           pending += 1;
         }
       }
+      const capacity = { cpu: cpus().length, memoryInGigs: totalmem() / 2 ** 30, gpu: 0 };
+      // Jobs start at once here; capacity says how many more fit without oversubscribing the host.
+      const capacityByProduct: Record<string, number> = {};
+      for (const product of products) {
+        const byCpu = product.cpu > 0 ? Math.floor(Math.max(0, capacity.cpu - cpu) / product.cpu) : Number.MAX_SAFE_INTEGER;
+        const byMemory = product.memoryInGigs > 0 ? Math.floor(Math.max(0, capacity.memoryInGigs - memoryInGigs) / product.memoryInGigs) : byCpu;
+        capacityByProduct[product.id] = Math.min(byCpu, byMemory);
+      }
       return {
-        capacity: { cpu: cpus().length, memoryInGigs: totalmem() / 2 ** 30, gpu: 0 },
+        capacity,
         usedCapacity: { cpu, memoryInGigs, gpu: 0 },
         queueStatus: { running, pending },
         observedAt: now(),
+        capacityByProduct,
       };
     },
 
@@ -658,11 +671,12 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       }
     },
 
-    async terminate(jobId) {
+    async terminate(jobId, reason) {
       const job = await lookup(jobId);
       if (ended(job)) throw new InvalidStateError(jobId, `Job ${jobId} has already ended (${job.record.state})`);
       if (job.record.state === 'CANCELING') return;
       job.record.suspendedAt = null;
+      job.record.endingReason = reason ?? null;
       change(job, { state: 'CANCELING', status: 'Terminating' });
       stopProcesses(job, 'TERMINATE');
     },

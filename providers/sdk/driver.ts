@@ -15,6 +15,8 @@ export interface DriverJobChange {
   status?: string;
   exitCode?: number;
   startedAt?: number;
+  /** Usage as the backend counts it (started price units × replicas); leave out to let the gateway count. */
+  usageUnits?: number;
   expiresAt?: number;
   providerGeneratedId?: string;
 }
@@ -48,7 +50,8 @@ export interface Driver {
   utilization(): Promise<Utilization>;
   /** Accept a job; the job id is the gateway's and a repeated create of the same id must not start it twice. */
   create(job: CreateJob): Promise<{ providerGeneratedId: string | null }>;
-  terminate(jobId: string): Promise<void>;
+  /** Stop a job; `reason` (e.g. "No more credits") belongs in its final status: "Your job has been terminated (No more credits)". */
+  terminate(jobId: string, reason?: string): Promise<void>;
   /** Move the deadline by addMs; answers the new deadline. */
   extend(jobId: string, addMs: number): Promise<{ expiresAt: number | null }>;
   suspend(jobId: string): Promise<void>;
@@ -57,4 +60,20 @@ export interface Driver {
   observe(jobId: string): Promise<JobObservation>;
   /** Release resources; running jobs are left as the backend keeps them. */
   stop(): Promise<void>;
+  /**
+   * Optional: a GraphQL subschema of the provider's own, stitched into the
+   * gateway's schema by type merging. Convention, for a provider of kind K
+   * (lowercase k in field names; types prefixed with K, e.g. SlurmJobDetails):
+   *
+   *   type Job @key(selectionSet: "{ id }") { id: ID!  k: KJobDetails }          # null for jobs it does not run
+   *   type Provider @key(selectionSet: "{ id }") { id: ID!  kSomething: ... }    # null for other providers
+   *   type Query {
+   *     _kJobs(ids: [ID!]!): [Job]! @merge(keyField: "id")
+   *     _kProviders(ids: [ID!]!): [Provider]! @merge(keyField: "id")
+   *   }
+   *
+   * The runtime adds the stitching directives' definitions; the gateway asks
+   * every provider of the kind and keeps, per item, the first non-null answer.
+   */
+  subschema?(): { typeDefs: string; resolvers: Record<string, unknown> };
 }

@@ -29,6 +29,7 @@ import {
   reconcileRequestSchema,
   replySchema,
   utilizationResultSchema,
+  terminateRequestSchema,
   type Announcement,
   type JobEvent,
   type LogEvent,
@@ -247,6 +248,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       expiresAt: change.expiresAt ?? null,
       newTimeAllocation: null,
       providerGeneratedId: change.providerGeneratedId ?? null,
+      usageUnits: change.usageUnits ?? null,
       timestamp: clock.now(),
     };
     const parsed = jobEventSchema.safeParse(event);
@@ -329,7 +331,9 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         }
       }),
     })),
-    'jobs.terminate': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.terminate', (jobId) => driver.terminate(jobId))),
+    'jobs.terminate': handler(terminateRequestSchema, itemResultsSchema, ({ ids, reason }) =>
+      bulk(ids, 'jobs.terminate', (jobId) => driver.terminate(jobId, reason ?? undefined)),
+    ),
     'jobs.suspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
     'jobs.unsuspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
     'jobs.extend': handler(extendRequestSchema, extendResultSchema, async ({ items }) => ({

@@ -54,10 +54,10 @@ Call with (dict "root" $ "chart" "nats" "values" .Values.nats).
 */}}
 {{- define "switchyard.subchartFullname" -}}
 {{- $values := .values | default dict -}}
-{{- if $values.fullnameOverride -}}
-{{- $values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- if get $values "fullnameOverride" -}}
+{{- get $values "fullnameOverride" | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- $name := default .chart $values.nameOverride -}}
+{{- $name := default .chart (get $values "nameOverride") -}}
 {{- if contains $name .root.Release.Name -}}
 {{- .root.Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
@@ -88,13 +88,13 @@ into the URL (its generated passwords are alphanumeric, safe in a URL).
 {{- define "switchyard.redisEnv" -}}
 {{- if .Values.redis.enabled -}}
 {{- $fullname := include "switchyard.subchartFullname" (dict "root" . "chart" "redis" "values" .Values.redis) -}}
-{{- $auth := .Values.redis.auth | default dict -}}
-{{- if $auth.enabled }}
+{{- $auth := get .Values.redis "auth" | default dict -}}
+{{- if get $auth "enabled" }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ default $fullname $auth.existingSecret | quote }}
-      key: {{ default "redis-password" $auth.existingSecretPasswordKey | quote }}
+      name: {{ default $fullname (get $auth "existingSecret") | quote }}
+      key: {{ default "redis-password" (get $auth "existingSecretPasswordKey") | quote }}
 - name: REDIS_URL
   value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-master:6379" $fullname | quote }}
 {{- else }}
