@@ -19,6 +19,8 @@ export interface BenchServices {
   /** Server versions, for the results file. */
   versions: { nats: string | null; redis: string | null };
   stop(): Promise<void>;
+  /** Last resort on process exit: SIGKILL the servers synchronously, so a crash never leaves them running. */
+  killNow(): void;
 }
 
 function findBinary(name: string): string | null {
@@ -125,6 +127,10 @@ export async function startServices(): Promise<BenchServices> {
         redis: redisBin ? versionOf(redisBin, '--version') : null,
       },
       stop,
+      killNow() {
+        for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        rmSync(dataDir, { recursive: true, force: true });
+      },
     };
   } catch (error) {
     await stop();

@@ -57,3 +57,16 @@ export async function waitFor<T>(check: () => Promise<T | null | undefined | fal
     await sleep(20);
   }
 }
+
+/** `promise`, or a rejection naming `what` after `ms`; the timer never outlives it. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -15,7 +15,8 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createProviderRegistry, type ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
-import { createGatewayYoga } from './yoga.js';
+import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
+import { createBaseSchema, createGatewayYoga } from './yoga.js';
 
 export interface GatewayOptions {
   transport: Transport;
@@ -36,6 +37,7 @@ export interface Gateway {
   readonly registry: ProviderRegistry;
   readonly auth: Auth;
   readonly metrics: GatewayMetrics;
+  readonly schemas: SchemaManager;
   /** Starts watching providers and consuming events; then serves HTTP. */
   start(port: number, host: string): Promise<AddressInfo>;
   /** Shutdown in order: readiness 503, HTTP drains, consumers stop. Connections are the caller's. */
@@ -47,6 +49,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   const metrics = options.metrics ?? createGatewayMetrics();
   const feed = createJobFeed(transport);
   let orchestrator: Orchestrator;
+  let schemas: SchemaManager;
+  let refreshTimer: NodeJS.Timeout | null = null;
+  // Provider changes come in bursts (a join brings announcement, manifest and circuit news): rebuild once.
+  const scheduleRebuild = () => {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      void schemas.refresh();
+    }, 50);
+    refreshTimer.unref();
+  };
   const registry = createProviderRegistry({
     transport,
     clock,
@@ -55,10 +68,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     callTimeoutMs: options.providerTimeoutMs,
     onInstance: (providerId) => void orchestrator.reconcile(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'reconciliation failed')),
     onDown: (providerId) => void orchestrator.providerLost(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'could not mark jobs of a lost provider')),
+    onChange: scheduleRebuild,
   });
+  schemas = createSchemaManager({ base: createBaseSchema(), registry, logger });
   orchestrator = createOrchestrator({ store, registry, feed, clock, logger, metrics });
   const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, store, feed, metrics, logger });
+  const yoga = createGatewayYoga({ auth, orchestrator, registry, store, feed, metrics, logger, schemas });
   const http = createGatewayHttpServer({
     yoga,
     auth,
@@ -84,6 +99,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     auth,
     metrics,
+    get schemas() {
+      return schemas;
+    },
     async start(port, host) {
       feed.start();
       await registry.start();
@@ -93,6 +111,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return address;
     },
     async stop() {
+      if (refreshTimer) clearTimeout(refreshTimer);
       http.drain();
       await http.close();
       await consumer?.close();

@@ -33,7 +33,12 @@ export type CallResult<T> = { ok: true; result: T } | { ok: false; error: Switch
 
 export interface ProviderClient {
   readonly providerId: string;
-  call<S extends z.ZodType>(verb: ProviderVerb, body: Record<string, unknown>, result: S, options?: { timeoutMs?: number }): Promise<CallResult<z.infer<S>>>;
+  call<S extends z.ZodType>(
+    verb: ProviderVerb,
+    body: Record<string, unknown>,
+    result: S,
+    options?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<CallResult<z.infer<S>>>;
   circuitState(): CircuitState;
   shutdown(): void;
 }
@@ -47,11 +52,17 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   const defaultTimeoutMs = options.timeoutMs ?? 5_000;
 
   /** One call, inside the breaker: transport failures and garbage replies count against the provider. */
-  const send = async (verb: ProviderVerb, body: Record<string, unknown>, timeoutMs: number, resultSchema: z.ZodType): Promise<CallResult<unknown>> => {
+  const send = async (
+    verb: ProviderVerb,
+    body: Record<string, unknown>,
+    timeoutMs: number,
+    resultSchema: z.ZodType,
+    signal: AbortSignal | undefined,
+  ): Promise<CallResult<unknown>> => {
     const started = performance.now();
     let outcome = 'ok';
     try {
-      const raw = await transport.request(transport.subjects.providerCall(providerId, verb), { v: PROTOCOL_VERSION, ...body }, { timeoutMs });
+      const raw = await transport.request(transport.subjects.providerCall(providerId, verb), { v: PROTOCOL_VERSION, ...body }, { timeoutMs, signal });
       const parsed = replySchema(resultSchema).safeParse(raw);
       if (!parsed.success) {
         outcome = 'garbage';
@@ -100,7 +111,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     providerId,
     async call(verb, body, resultSchema, callOptions) {
       try {
-        return (await breaker.fire(verb, body, callOptions?.timeoutMs ?? defaultTimeoutMs, resultSchema)) as CallResult<z.infer<typeof resultSchema>>;
+        return (await breaker.fire(verb, body, callOptions?.timeoutMs ?? defaultTimeoutMs, resultSchema, callOptions?.signal)) as CallResult<z.infer<typeof resultSchema>>;
       } catch (error) {
         if (error instanceof ProviderUnavailableError) throw error;
         if ((error as { code?: string }).code === 'EOPENBREAKER') {

@@ -26,6 +26,8 @@ export interface ProviderEntry {
   heartbeatIntervalMs: number;
   manifestDigest: string;
   manifest: Manifest | null;
+  /** Digest of the provider's GraphQL subschema; null when it serves none. */
+  subschemaDigest: string | null;
   /** False once the provider deleted its announcement or missed heartbeats. */
   alive: boolean;
   client: ProviderClient;
@@ -43,6 +45,8 @@ export interface ProviderRegistryOptions {
   onInstance?: (providerId: string) => void;
   /** Called when a provider goes DOWN. */
   onDown?: (providerId: string) => void;
+  /** Called when the set of providers, their status or their subschemas change. */
+  onChange?: () => void;
 }
 
 export interface ProviderRegistry {
@@ -79,6 +83,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     metrics.providerUp.set({ provider: entry.id }, 0);
     logger.warn({ providerId: entry.id, why }, 'provider is down');
     options.onDown?.(entry.id);
+    options.onChange?.();
   };
 
   const fetchManifest = async (entry: ProviderEntry, digest: string) => {
@@ -120,18 +125,23 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
         heartbeatIntervalMs: a.heartbeatIntervalMs,
         manifestDigest: a.manifestDigest,
         manifest: null,
+        subschemaDigest: a.subschemaDigest,
         alive: fresh,
-        client: createProviderClient({ transport, providerId: a.id, metrics, timeoutMs: options.callTimeoutMs }),
+        client: createProviderClient({ transport, providerId: a.id, metrics, timeoutMs: options.callTimeoutMs, onCircuitChange: () => options.onChange?.() }),
       };
       entries.set(a.id, entry);
       metrics.providerUp.set({ provider: a.id }, fresh ? 1 : 0);
       logger.info({ providerId: a.id, kind: a.kind, version: a.version }, 'provider joined');
-      void fetchManifest(entry, a.manifestDigest).then(() => options.onInstance?.(a.id));
+      void fetchManifest(entry, a.manifestDigest).then(() => {
+        options.onChange?.();
+        options.onInstance?.(a.id);
+      });
       return;
     }
     const newInstance = existing.instanceId !== a.instanceId;
     const digestChanged = existing.manifestDigest !== a.manifestDigest;
     const wasDown = !existing.alive;
+    const subschemaChanged = existing.subschemaDigest !== a.subschemaDigest;
     Object.assign(existing, {
       kind: a.kind,
       version: a.version,
@@ -140,11 +150,13 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
       lastHeartbeat: now,
       heartbeatIntervalMs: a.heartbeatIntervalMs,
       manifestDigest: a.manifestDigest,
+      subschemaDigest: a.subschemaDigest,
       alive: true,
     });
     metrics.providerUp.set({ provider: a.id }, 1);
     if (wasDown) logger.info({ providerId: a.id }, 'provider is back');
     if (digestChanged || existing.manifest === null) void fetchManifest(existing, a.manifestDigest);
+    if (wasDown || subschemaChanged || newInstance) options.onChange?.();
     if (newInstance || wasDown) options.onInstance?.(a.id);
   };
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -15,7 +15,9 @@ import type { JobFeed } from './job-feed.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Orchestrator } from './orchestrator.js';
 import { useErrorCodes } from './plugins/use-error-codes.js';
+import { useCurrentSchema } from './plugins/use-current-schema.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
+import type { SchemaManager } from './stitching/schema-manager.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
 
@@ -29,6 +31,7 @@ export interface GatewayYogaOptions {
   feed: JobFeed;
   metrics: GatewayMetrics;
   logger: Logger;
+  schemas: SchemaManager;
 }
 
 const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401 };
@@ -53,15 +56,19 @@ export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
   });
 }
 
+/** The contract's schema with the gateway's own resolvers: the base every provider subschema is stitched onto. */
+export function createBaseSchema(): GraphQLSchema {
+  return makeExecutableSchema({ typeDefs: schemaSource, resolvers: createResolvers() as never });
+}
+
 export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstance<Record<string, unknown>, GatewayContext> {
   const { auth, logger } = options;
-  const schema = makeExecutableSchema({ typeDefs: schemaSource, resolvers: createResolvers() as never });
   return createYoga<Record<string, unknown>, GatewayContext>({
-    schema,
+    schema: options.schemas.current(),
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: false,
-    plugins: [useErrorCodes(), useOperationMetrics(options.metrics)],
+    plugins: [useCurrentSchema(options.schemas), useErrorCodes(), useOperationMetrics(options.metrics)],
     maskedErrors: { maskError: (error) => toGraphQLError(error, logger) },
     context: async (initial): Promise<GatewayContext> => {
       const { request, connectionParams, req } = initial as {

@@ -33,6 +33,8 @@ export const announcementSchema = z.object({
   heartbeatAt: z.number(),
   heartbeatIntervalMs: z.number().int().positive(),
   domain: z.string().nullable(),
+  /** Digest of the provider's GraphQL subschema; null when it serves none. */
+  subschemaDigest: z.string().nullable().default(null),
 });
 export type Announcement = z.infer<typeof announcementSchema>;
 

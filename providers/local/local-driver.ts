@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { constants as osConstants, cpus, hostname, totalmem } from 'node:os';
+import { constants as osConstants, cpus, hostname, loadavg, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -82,6 +82,39 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LINE_CHARS = 16 * 1024;
 /** How long a rank's output may stay open after it exited (a background child holding the pipe). */
 const OUTPUT_CLOSE_MS = 500;
+
+/** The local provider's own GraphQL fields, stitched onto Job and Provider by the gateway. */
+const LOCAL_SUBSCHEMA = /* GraphQL */ `
+  "Where and as what a local job runs."
+  type LocalJobDetails {
+    host: String!
+    "One process per rank, in rank order."
+    pids: [Int!]!
+    "Each rank's exit code; null while it runs."
+    exitCodes: [Int]!
+  }
+  type LocalHostInfo {
+    hostname: String!
+    cpus: Int!
+    memoryInGigs: Float!
+    "1, 5 and 15 minute load averages."
+    loadAverage: [Float!]!
+  }
+  type Job @key(selectionSet: "{ id }") {
+    id: ID!
+    "Set for jobs of a local provider."
+    local: LocalJobDetails
+  }
+  type Provider @key(selectionSet: "{ id }") {
+    id: ID!
+    "Set for local providers."
+    localHost: LocalHostInfo
+  }
+  type Query {
+    _localJobs(ids: [ID!]!): [Job]! @merge(keyField: "id")
+    _localProviders(ids: [ID!]!): [Provider]! @merge(keyField: "id")
+  }
+`;
 
 const rankRecordSchema = z.object({
   rank: z.number().int().nonnegative(),
@@ -727,6 +760,35 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
 
     async observe(jobId) {
       return observation(jobId, jobs.get(jobId));
+    },
+
+    subschema() {
+      return {
+        typeDefs: LOCAL_SUBSCHEMA,
+        resolvers: {
+          Query: {
+            _localJobs: (_: unknown, args: { ids: string[] }) =>
+              args.ids.map((id) => {
+                const job = jobs.get(id);
+                if (!job) return null;
+                return {
+                  id,
+                  local: {
+                    host: hostname(),
+                    pids: job.record.ranks.map((rank) => rank.pid),
+                    exitCodes: job.record.ranks.map((rank) => rank.exitCode),
+                  },
+                };
+              }),
+            _localProviders: (_: unknown, args: { ids: string[] }) =>
+              args.ids.map((id) =>
+                id === ctx?.providerId
+                  ? { id, localHost: { hostname: hostname(), cpus: cpus().length, memoryInGigs: totalmem() / 2 ** 30, loadAverage: loadavg() } }
+                  : null,
+              ),
+          },
+        },
+      };
     },
 
     async stop() {

@@ -222,9 +222,11 @@ describe('provider runtime', () => {
     expect(await h.call('jobs.create', { v: 1, jobs: [{ ...job({ command: ['true'] }), specification: null }] })).toEqual(invalid);
     expect(await h.call('utilization', null)).toEqual(invalid);
     expect(await transport.requestRaw(transport.subjects.providerCall(PROVIDER, 'utilization'), '{not json', { timeoutMs: 5_000 })).toEqual(invalid);
-    for (const verb of ['jobs.session', 'graphql'] as const) {
-      expect(await h.call(verb, { v: 1 })).toEqual({ v: 1, ok: false, error: { code: 'UNSUPPORTED', message: expect.any(String) } });
-    }
+    expect(await h.call('jobs.session', { v: 1 })).toEqual({ v: 1, ok: false, error: { code: 'UNSUPPORTED', message: expect.any(String) } });
+    // The local driver serves a subschema: a graphql call without an op is malformed, with one it answers.
+    expect(await h.call('graphql', { v: 1 })).toEqual(invalid);
+    expect(await h.call('graphql', { v: 1, op: 'sdl' })).toMatchObject({ ok: true, result: { sdl: expect.stringContaining('_localJobs') } });
+    expect(await h.call('graphql', { v: 1, op: 'execute', query: '{ nope' })).toEqual(invalid);
     // Nothing was started by any of it.
     expect(h.events).toEqual([]);
   });

@@ -30,6 +30,9 @@ import {
   replySchema,
   utilizationResultSchema,
   terminateRequestSchema,
+  graphqlRequestSchema,
+  graphqlSdlResultSchema,
+  graphqlExecuteResultSchema,
   type Announcement,
   type JobEvent,
   type LogEvent,
@@ -37,6 +40,7 @@ import {
 import { PROVIDER_VERBS, type ProviderVerb } from '../../shared/subjects.js';
 import type { Closable, Transport } from '../../shared/transport.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from './driver.js';
+import { createServedSubschema, type ServedSubschema } from './subschema.js';
 
 export interface ProviderRuntimeOptions {
   transport: Transport;
@@ -349,6 +353,13 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     'jobs.retrieve': handler(jobIdsRequestSchema, observationsResultSchema, observe),
     'jobs.reconcile': handler(reconcileRequestSchema, observationsResultSchema, observe),
   };
+  // The subschema is built once: a broken definition stops the provider at start, not per call.
+  const subschema: ServedSubschema | null = createServedSubschema(driver);
+  if (subschema) {
+    handlers.graphql = handler(graphqlRequestSchema, z.union([graphqlSdlResultSchema, graphqlExecuteResultSchema]), async (request) =>
+      request.op === 'sdl' ? { sdl: subschema.sdl } : subschema.execute(request.query, request.variables, request.operationName),
+    );
+  }
 
   const fail = (code: ErrorBody['code'], message: string): Reply => ({ v: PROTOCOL_VERSION, ok: false, error: { code, message } });
 
@@ -454,6 +465,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
           heartbeatAt: now,
           heartbeatIntervalMs,
           domain: options.domain ?? null,
+          subschemaDigest: subschema?.digest ?? null,
         };
         await announce();
       } catch (error) {

@@ -1,0 +1,124 @@
+/**
+ * A gateway, and optionally the instant provider, running in this process as
+ * they would in production: each with its own NATS connection, the gateway
+ * with a Redis store, GraphQL over real HTTP on loopback.
+ */
+import { randomBytes } from 'node:crypto';
+import { systemClock } from '../shared/clock.js';
+import { silentLogger } from '../shared/logger.js';
+import { createSubjects } from '../shared/subjects.js';
+import type { Transport } from '../shared/transport.js';
+import { createNatsTransport } from '../shared/transport/nats-transport.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createRedisStore } from '../gateway/store/redis-store.js';
+import type { Store } from '../gateway/store/store.js';
+import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
+import { createClient, type TestClient } from '../test/support/graphql-client.js';
+import { createInstantDriver, type InstantDriver } from './instant-driver.js';
+import { waitFor } from './stats.js';
+
+export const INSTANT_PROVIDER_ID = 'instant';
+
+export interface RigOptions {
+  natsUrl: string;
+  redisUrl: string;
+  /** Subject prefix: its JetStream stream and KV bucket are the rig's own. */
+  subjectPrefix: string;
+  /** Redis key prefix of the gateway's store. */
+  keyPrefix: string;
+  /** Start the instant provider too. */
+  withProvider: boolean;
+  /** Errors the transports could not hand to a caller; the bench reports how many. */
+  onTransportError: (error: unknown, where: string) => void;
+}
+
+export interface Rig {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  /** A GraphQL client with the bootstrap administrator's token. */
+  admin: TestClient;
+  gateway: Gateway;
+  /** The gateway's store (its own Redis connection). */
+  store: Store;
+  driver: InstantDriver | null;
+  stop(): Promise<void>;
+}
+
+export async function startRig(options: RigOptions): Promise<Rig> {
+  const subjects = createSubjects(options.subjectPrefix);
+  const logger = silentLogger();
+  const adminToken = randomBytes(24).toString('base64url');
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    // Last started, first stopped: the provider flushes its events before the gateway goes.
+    for (const fn of stops.splice(0).reverse()) await fn().catch((error: unknown) => console.error('bench: stopping failed:', error));
+  };
+
+  try {
+    const gatewayTransport: Transport = await createNatsTransport({
+      url: options.natsUrl,
+      subjects,
+      name: 'bench-gateway',
+      onError: options.onTransportError,
+    });
+    stops.push(() => gatewayTransport.close());
+    const store = await createRedisStore({ url: options.redisUrl, keyPrefix: options.keyPrefix });
+    stops.push(() => store.close());
+    const gateway = createGateway({
+      transport: gatewayTransport,
+      store,
+      clock: systemClock,
+      logger,
+      adminToken,
+      providerTimeoutMs: 10_000,
+    });
+    const address = await gateway.start(0, '127.0.0.1');
+    stops.push(() => gateway.stop());
+    const url = `http://127.0.0.1:${address.port}`;
+
+    let driver: InstantDriver | null = null;
+    if (options.withProvider) {
+      const providerTransport = await createNatsTransport({
+        url: options.natsUrl,
+        subjects,
+        name: 'bench-provider',
+        onError: options.onTransportError,
+      });
+      stops.push(() => providerTransport.close());
+      driver = createInstantDriver();
+      const runtime: ProviderRuntime = createProviderRuntime({
+        transport: providerTransport,
+        driver,
+        id: INSTANT_PROVIDER_ID,
+        kind: 'SIMULATED',
+        version: 'bench',
+        clock: systemClock,
+        logger,
+      });
+      await runtime.start();
+      stops.push(() => runtime.stop());
+      await waitFor(() => {
+        const entry = gateway.registry.get(INSTANT_PROVIDER_ID);
+        return entry?.manifest && gateway.registry.status(entry) === 'UP';
+      }, 'the gateway to see the instant provider and its manifest');
+    }
+
+    return { url, admin: createClient(url, adminToken), gateway, store, driver, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Resolves once every job of the provider has left IN_QUEUE, i.e. its RUNNING event was applied. */
+export async function waitForQueueDrained(store: Store, providerId: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const counts = await store.countJobs();
+      const queued = counts.find((row) => row.providerId === providerId && row.state === 'IN_QUEUE')?.count ?? 0;
+      return queued === 0;
+    },
+    `every ${providerId} job to leave IN_QUEUE`,
+    timeoutMs,
+  );
+}

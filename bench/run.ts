@@ -1,0 +1,309 @@
+/**
+ * `npm run bench`: starts its own nats-server (JetStream) and redis-server,
+ * runs every benchmark against a gateway and provider in this process,
+ * prints a table and writes it to bench/results/latest.json, then stops
+ * everything. Numbers are reported, and compared with baselines measured in
+ * the same run — never asserted: a slow run still exits 0.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import { createRedisStore } from '../gateway/store/redis-store.js';
+import type { Store } from '../gateway/store/store.js';
+import { createSubjects } from '../shared/subjects.js';
+import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
+import { benchFollowLatency } from './follow-latency.js';
+import { benchJobCreation } from './job-creation.js';
+import { benchJobListing, creatorName, fillStore } from './job-listing.js';
+import { startRig, type Rig } from './rig.js';
+import { startServices, type BenchServices } from './services.js';
+import { measure, type LatencySummary } from './stats.js';
+
+/** One line of the table. `ratio` is value / baseline value; `meetsAim` is informative only. */
+interface Row {
+  benchmark: string;
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: string;
+  ratio?: number;
+  aim?: string;
+  meetsAim?: boolean;
+}
+
+const runId = randomBytes(4).toString('hex');
+/** Subjects, JetStream names and Redis keys of this run all start with it. */
+const prefix = `bench${runId}`;
+const mainSubjects = createSubjects(prefix);
+const listSubjects = createSubjects(`${prefix}l`);
+const mainKeyPrefix = prefix;
+const listKeyPrefix = `${prefix}-list`;
+const baselineStream = `${prefix.toUpperCase()}_BASELINE`;
+
+const transportErrors: string[] = [];
+const onTransportError = (error: unknown, where: string) => {
+  transportErrors.push(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+};
+
+const startedAt = Date.now();
+const progress = (message: string) => process.stderr.write(`[bench ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)} s] ${message}\n`);
+
+let services: BenchServices | null = null;
+const rigs: Rig[] = [];
+const stores: Store[] = [];
+
+/** Rigs stopped, this run's streams and buckets deleted, its Redis keys removed unless the server is ours anyway, servers stopped. */
+async function cleanup(): Promise<void> {
+  for (const rig of rigs.splice(0)) await rig.stop().catch((error: unknown) => console.error('bench: could not stop a rig:', error));
+  for (const store of stores.splice(0)) await store.close().catch(() => undefined);
+  if (!services) return;
+  try {
+    const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
+    const jsm = await jetstreamManager(nc);
+    const streams = [baselineStream];
+    for (const subjects of [mainSubjects, listSubjects]) streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
+    for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
+    await nc.close();
+  } catch (error) {
+    console.error('bench: could not delete the JetStream streams of this run:', error);
+  }
+  if (!services.owned.redis) {
+    // Someone else's Redis: remove exactly this run's keys.
+    const redis = new Redis(services.redisUrl);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    await redis.quit();
+  }
+  await services.stop();
+  services = null;
+}
+
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+const describeLatency = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} ms`;
+
+function printTable(rows: Row[]): void {
+  const header = ['benchmark', 'metric', 'value', 'baseline', '× baseline', 'aim', 'meets aim'];
+  const cells = rows.map((row) => [
+    row.benchmark,
+    row.metric,
+    `${row.unit === 'ms' ? ms(row.value) : row.value.toFixed(0)} ${row.unit}`,
+    row.baseline ?? '',
+    row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}×`,
+    row.aim ?? '',
+    row.meetsAim === undefined ? '' : row.meetsAim ? 'yes' : 'NO',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (values: string[]) => values.map((v, i) => (i === 2 || i === 4 ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  let previous = '';
+  for (const row of cells) {
+    console.log(line([row[0] === previous ? '' : row[0], ...row.slice(1)]));
+    previous = row[0];
+  }
+}
+
+async function main(): Promise<void> {
+  progress('starting nats-server and redis-server');
+  services = await startServices();
+  const { natsUrl, redisUrl } = services;
+
+  progress('baselines: NATS request/reply, Redis SET, JetStream publish → consume');
+  const natsRtt = await natsRoundTrip(natsUrl, `${prefix}.baseline.echo`);
+  const redisSet = await redisRoundTrip(redisUrl, (redis, i) => redis.set(`${prefix}:baseline:set`, `value-${i}`));
+  const jsLatency = await jetstreamLatency(natsUrl, { stream: baselineStream, subject: `${prefix}.baseline.js` });
+
+  progress('1/3 job creation: gateway + instant provider over NATS and Redis');
+  const rig = await startRig({ natsUrl, redisUrl, subjectPrefix: mainSubjects.prefix, keyPrefix: mainKeyPrefix, withProvider: true, onTransportError });
+  rigs.push(rig);
+  // The floor of any GraphQL call: HTTP, Yoga, auth, a resolver that touches nothing.
+  const graphqlFloor = await measure(300, () => rig.admin.ok('{ me { createdBy } }'), 30);
+  const creation = await benchJobCreation(rig);
+
+  progress('3/3 followJob latency: provider event → SSE subscriber');
+  const follow = await benchFollowLatency(rig);
+  rigs.splice(rigs.indexOf(rig), 1);
+  await rig.stop();
+
+  progress('2/3 jobs(first: 50): filling 100,000 jobs over 500 creators');
+  const listStore = await createRedisStore({ url: redisUrl, keyPrefix: listKeyPrefix });
+  stores.push(listStore);
+  const fill = await fillStore(listStore);
+  progress(`2/3 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
+  const listRig = await startRig({ natsUrl, redisUrl, subjectPrefix: listSubjects.prefix, keyPrefix: listKeyPrefix, withProvider: false, onTransportError });
+  rigs.push(listRig);
+  const user = creatorName(123);
+  const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
+  const listing = await benchJobListing(listRig, listStore, user);
+
+  const rows: Row[] = [];
+  const b1 = '1 job creation';
+  rows.push({
+    benchmark: b1,
+    metric: `bulk createJobs (${creation.bulk.calls} × ${creation.bulk.jobsPerCall})`,
+    value: creation.bulk.jobsPerSecond,
+    unit: 'jobs/s',
+    aim: '≥ 1000 jobs/s',
+    meetsAim: creation.bulk.jobsPerSecond >= 1000,
+  });
+  rows.push({ benchmark: b1, metric: 'bulk call p50', value: creation.bulk.callLatency.p50, unit: 'ms' });
+  rows.push({
+    benchmark: b1,
+    metric: 'RUNNING events applied (bulk phase)',
+    value: creation.events.appliedPerSecond,
+    unit: 'events/s',
+    baseline: `drained ${ms(creation.events.drainAfterLastCallMs)} ms after last call`,
+  });
+  rows.push({
+    benchmark: b1,
+    metric: `single-job createJobs p50 (${creation.single.count})`,
+    value: creation.single.p50,
+    unit: 'ms',
+    baseline: describeLatency('NATS RTT', natsRtt, 'p50'),
+    ratio: creation.single.p50 / natsRtt.p50,
+    aim: '≤ 5× NATS p50',
+    meetsAim: creation.single.p50 / natsRtt.p50 <= 5,
+  });
+  rows.push({
+    benchmark: b1,
+    metric: 'single-job createJobs p99',
+    value: creation.single.p99,
+    unit: 'ms',
+    baseline: describeLatency('NATS RTT', natsRtt, 'p99'),
+    ratio: creation.single.p99 / natsRtt.p99,
+  });
+  rows.push({
+    benchmark: b1,
+    metric: `GraphQL { me } p50 (${graphqlFloor.count})`,
+    value: graphqlFloor.p50,
+    unit: 'ms',
+    baseline: describeLatency('NATS RTT', natsRtt, 'p50'),
+    ratio: graphqlFloor.p50 / natsRtt.p50,
+  });
+  rows.push({ benchmark: b1, metric: `NATS request/reply p50 (${natsRtt.count})`, value: natsRtt.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push({ benchmark: b1, metric: 'NATS request/reply p99', value: natsRtt.p99, unit: 'ms', baseline: 'baseline' });
+  rows.push({ benchmark: b1, metric: `Redis SET p50 (${redisSet.count})`, value: redisSet.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push({ benchmark: b1, metric: 'Redis SET p99', value: redisSet.p99, unit: 'ms', baseline: 'baseline' });
+
+  const b2 = '2 jobs(first: 50)';
+  rows.push({ benchmark: b2, metric: `fill ${fill.jobs} jobs / ${fill.creators} creators`, value: fill.jobsPerSecond, unit: 'jobs/s', baseline: `store.createJob, ${ms(fill.seconds)} s` });
+  rows.push({
+    benchmark: b2,
+    metric: `store.listJobs p50 (${listing.store.count})`,
+    value: listing.store.p50,
+    unit: 'ms',
+    baseline: describeLatency('ZCARD', zcard, 'p50'),
+    ratio: listing.store.p50 / zcard.p50,
+    aim: 'p50 < 10 ms',
+    meetsAim: listing.store.p50 < 10,
+  });
+  rows.push({ benchmark: b2, metric: 'store.listJobs p99', value: listing.store.p99, unit: 'ms', baseline: describeLatency('ZCARD', zcard, 'p50'), ratio: listing.store.p99 / zcard.p50 });
+  rows.push({
+    benchmark: b2,
+    metric: `GraphQL jobs(first: 50) p50 (${listing.graphql.count})`,
+    value: listing.graphql.p50,
+    unit: 'ms',
+    baseline: describeLatency('ZCARD', zcard, 'p50'),
+    ratio: listing.graphql.p50 / zcard.p50,
+    aim: 'p50 < 10 ms',
+    meetsAim: listing.graphql.p50 < 10,
+  });
+  rows.push({ benchmark: b2, metric: 'GraphQL jobs(first: 50) p99', value: listing.graphql.p99, unit: 'ms', baseline: describeLatency('ZCARD', zcard, 'p50'), ratio: listing.graphql.p99 / zcard.p50 });
+  rows.push({ benchmark: b2, metric: `Redis ZCARD p50 (${zcard.count})`, value: zcard.p50, unit: 'ms', baseline: 'baseline' });
+
+  const b3 = '3 followJob latency';
+  rows.push({
+    benchmark: b3,
+    metric: `emit → SSE p50 (${follow.received}/${follow.events} events)`,
+    value: follow.latency.p50,
+    unit: 'ms',
+    baseline: describeLatency('JetStream', jsLatency, 'p50'),
+    ratio: follow.latency.p50 / jsLatency.p50,
+  });
+  rows.push({
+    benchmark: b3,
+    metric: 'emit → SSE p99',
+    value: follow.latency.p99,
+    unit: 'ms',
+    baseline: describeLatency('JetStream', jsLatency, 'p99'),
+    ratio: follow.latency.p99 / jsLatency.p99,
+    aim: 'p99 < 20 ms',
+    meetsAim: follow.latency.p99 < 20,
+  });
+  rows.push({ benchmark: b3, metric: `JetStream publish → consume p50 (${jsLatency.count})`, value: jsLatency.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push({ benchmark: b3, metric: 'JetStream publish → consume p99', value: jsLatency.p99, unit: 'ms', baseline: 'baseline' });
+
+  const durationS = (Date.now() - startedAt) / 1000;
+  console.log('');
+  printTable(rows);
+  console.log('');
+  const failures = creation.bulk.failed + creation.single.failed;
+  if (failures > 0) console.log(`warning: ${failures} job creations came back with an error`);
+  if (follow.received < follow.events) console.log(`warning: followJob delivered ${follow.received} of ${follow.events} events`);
+  if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
+
+  const results = {
+    runId,
+    startedAt: new Date(startedAt).toISOString(),
+    durationSeconds: durationS,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), node: process.version, platform: process.platform },
+    servers: services.versions,
+    rows,
+    raw: {
+      baselines: { natsRequestReply: natsRtt, graphqlMe: graphqlFloor, redisSet, redisZcard: zcard, jetstreamPublishConsume: jsLatency },
+      jobCreation: creation,
+      jobListing: { fill, ...listing },
+      followLatency: follow,
+    },
+    transportErrors: transportErrors.slice(0, 20),
+  };
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}latest.json`;
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`results written to ${file} (${durationS.toFixed(1)} s)`);
+}
+
+let exiting = false;
+// Whatever ends the process, the servers it started do not outlive it.
+process.on('exit', () => services?.killNow());
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    console.error(`bench: ${event}:`, error);
+    if (exiting) return;
+    exiting = true;
+    void cleanup().finally(() => process.exit(1));
+  });
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    if (exiting) return;
+    exiting = true;
+    progress(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .then(
+    () => 0,
+    (error: unknown) => {
+      console.error('bench failed:', error);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    exiting = true;
+    progress('cleaning up');
+    await cleanup().catch((error: unknown) => console.error('bench: cleanup failed:', error));
+    // Sockets and timers of the libraries may linger; everything of ours is closed.
+    process.exit(code);
+  });
