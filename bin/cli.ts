@@ -23,7 +23,7 @@ program
     const dev = await startDev({ port: opts.port, host: opts.host, adminToken: process.env.SWITCHYARD_ADMIN_TOKEN });
     const url = `http://${opts.host}:${dev.address.port}`;
     process.stdout.write(
-      `\nSwitchyard is running (embedded: in-memory store, in-process bus, local provider).\n` +
+      `\nSwitchyard is running (embedded: in-memory store, in-process bus; providers local, sim-hpc and sim-cloud).\n` +
         `  GraphQL:  ${url}/graphql\n  Metrics:  ${url}/metrics\n` +
         (process.env.SWITCHYARD_ADMIN_TOKEN ? '' : `  Admin token (generated; set SWITCHYARD_ADMIN_TOKEN to choose one):\n    ${dev.adminToken}\n`) +
         '\n',

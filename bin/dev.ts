@@ -16,6 +16,9 @@ import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createLocalDriver } from '../providers/local/local-driver.js';
 import { createProviderRuntime } from '../providers/sdk/runtime.js';
 import { LOCAL_PROVIDER_VERSION } from '../providers/local/main.js';
+import { SIMULATED_CONFIGS } from '../providers/simulated/configs.js';
+import { SIMULATED_PROVIDER_VERSION } from '../providers/simulated/main.js';
+import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
 
 export interface DevOptions {
   port: number;
@@ -39,16 +42,27 @@ export async function startDev(options: DevOptions): Promise<DevInstance> {
   const transport = createMemoryTransport({ subjects: createSubjects('sy') });
   const store = createMemoryStore();
   const gateway = createGateway({ transport, store, clock: systemClock, logger, adminToken });
-  const runtime = createProviderRuntime({
-    transport,
-    driver: createLocalDriver({ stateDir: mkdtempSync(join(tmpdir(), 'switchyard-dev-local-')), terminateGraceMs: options.terminateGraceMs }),
-    id: 'local',
-    kind: 'LOCAL',
-    version: LOCAL_PROVIDER_VERSION,
-    clock: systemClock,
-    logger,
-  });
-  await runtime.start();
+  const common = { transport, clock: systemClock, logger };
+  // Three providers, so a first look shows routing: the local machine, a simulated HPC cluster and a simulated cloud.
+  const runtimes = [
+    createProviderRuntime({
+      ...common,
+      driver: createLocalDriver({ stateDir: mkdtempSync(join(tmpdir(), 'switchyard-dev-local-')), terminateGraceMs: options.terminateGraceMs }),
+      id: 'local',
+      kind: 'LOCAL',
+      version: LOCAL_PROVIDER_VERSION,
+    }),
+    ...(['hpc', 'cloud'] as const).map((name) =>
+      createProviderRuntime({
+        ...common,
+        driver: createSimulatedDriver(SIMULATED_CONFIGS[name], { clock: systemClock }),
+        id: `sim-${name}`,
+        kind: 'SIMULATED',
+        version: SIMULATED_PROVIDER_VERSION,
+      }),
+    ),
+  ];
+  for (const runtime of runtimes) await runtime.start();
   const address = await gateway.start(options.port, options.host);
   return {
     gateway,
@@ -56,7 +70,7 @@ export async function startDev(options: DevOptions): Promise<DevInstance> {
     adminToken,
     async stop() {
       await gateway.stop();
-      await runtime.stop();
+      for (const runtime of runtimes) await runtime.stop();
       await transport.close();
       await store.close();
     },

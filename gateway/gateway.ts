@@ -15,6 +15,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createProviderRegistry, type ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
+import { createUtilizationCache, type UtilizationCache } from './utilization-cache.js';
 import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
 import { createBaseSchema, createGatewayYoga } from './yoga.js';
 
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   tokenTtlSeconds?: number;
   /** @default 5000 */
   providerTimeoutMs?: number;
+  /** How often provider utilization (capacity for routing) is polled. @default 2000 */
+  utilizationIntervalMs?: number;
   metrics?: GatewayMetrics;
 }
 
@@ -38,6 +41,7 @@ export interface Gateway {
   readonly auth: Auth;
   readonly metrics: GatewayMetrics;
   readonly schemas: SchemaManager;
+  readonly utilization: UtilizationCache;
   /** Starts watching providers and consuming events; then serves HTTP. */
   start(port: number, host: string): Promise<AddressInfo>;
   /** Shutdown in order: readiness 503, HTTP drains, consumers stop. Connections are the caller's. */
@@ -57,6 +61,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
       void schemas.refresh();
+      // A provider that joins or returns is routable as soon as its capacity is known.
+      void utilization.refresh();
     }, 50);
     refreshTimer.unref();
   };
@@ -71,9 +77,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     onChange: scheduleRebuild,
   });
   schemas = createSchemaManager({ base: createBaseSchema(), registry, logger });
-  orchestrator = createOrchestrator({ store, registry, feed, clock, logger, metrics });
+  const utilization = createUtilizationCache({ registry, logger, intervalMs: options.utilizationIntervalMs });
+  orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics });
   const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, store, feed, metrics, logger, schemas });
+  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas });
   const http = createGatewayHttpServer({
     yoga,
     auth,
@@ -102,9 +109,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     get schemas() {
       return schemas;
     },
+    utilization,
     async start(port, host) {
       feed.start();
       await registry.start();
+      utilization.start();
       consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
       const address = await http.listen(port, host);
       logger.info({ port: address.port, host: address.address }, 'gateway listening');
@@ -115,6 +124,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       http.drain();
       await http.close();
       await consumer?.close();
+      utilization.stop();
       await registry.stop();
       await feed.stop();
     },

@@ -10,6 +10,7 @@ export interface GatewayMetrics {
   readonly graphqlDuration: Histogram<'operation_type' | 'outcome'>;
   readonly natsRequestDuration: Histogram<'verb' | 'outcome'>;
   readonly submissions: Counter<'provider' | 'outcome'>;
+  readonly routingDecisions: Counter<'provider' | 'outcome'>;
   readonly eventsApplied: Counter<'kind' | 'outcome'>;
   readonly eventLag: Histogram;
   readonly providerUp: Gauge<'provider'>;
@@ -44,6 +45,12 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     submissions: new Counter({
       name: 'switchyard_job_submissions_total',
       help: 'Job submissions by provider and outcome (accepted or an error code)',
+      labelNames: ['provider', 'outcome'],
+      registers: [registry],
+    }),
+    routingDecisions: new Counter({
+      name: 'switchyard_routing_decisions_total',
+      help: 'Routing decisions for jobs given by requirements: routed, failover (moved to the next candidate) or no_capacity',
       labelNames: ['provider', 'outcome'],
       registers: [registry],
     }),

@@ -30,27 +30,32 @@ import {
 } from '../shared/protocol.js';
 import type { ProviderVerb } from '../shared/subjects.js';
 import type { Viewer } from './auth.js';
-import type { FeedEvent, JobFeed } from './job-feed.js';
+import type { JobFeed } from './job-feed.js';
 import { durationInputToMs, formatDuration, resolveSpecification, specificationHash, type DurationInput, type JobSpecificationInput } from './job-specification.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
-import { route } from './router.js';
+import { createJobChanger } from './job-changes.js';
+import { createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome, type SubmissionOptions } from './job-submission.js';
+import type { UtilizationCache } from './utilization-cache.js';
 import type { ChangeOutcome, JobChange, JobPage, JobQuery, Store } from './store/store.js';
 
-export const MAX_BULK_ITEMS = 1_000;
 export const MAX_PAGE_SIZE = 500;
 /** A job this young may not have reached its provider yet; reconciliation leaves it alone. */
 const RECONCILE_GRACE_MS = 30_000;
 
-export type ItemOutcome<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };
+export { MAX_BULK_ITEMS, type ItemOutcome };
+
 
 export interface OrchestratorOptions {
   store: Store;
   registry: ProviderRegistry;
+  utilization: UtilizationCache;
   feed: JobFeed;
   clock: Clock;
   logger: Logger;
   metrics: GatewayMetrics;
+  requireFunds?: SubmissionOptions['requireFunds'];
+  canPay?: SubmissionOptions['canPay'];
 }
 
 export interface JobListInput {
@@ -114,23 +119,8 @@ function chunks<T>(items: T[], size: number): T[][] {
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store, registry, feed, clock, logger, metrics } = options;
 
-  const feedEvent = (job: Job, updates: JobUpdate[], logs: FeedEvent['logs'] = []): FeedEvent => ({
-    jobId: job.id,
-    updates,
-    logs,
-    status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
-  });
-
-  /** Apply a change and, when it added updates, tell the followers. */
-  const change = async (id: string, jobChange: JobChange, before?: Job): Promise<ChangeOutcome> => {
-    const outcome = await store.changeJob(id, jobChange);
-    if (outcome.kind === 'applied') {
-      const known = before?.updates.length ?? outcome.job.updates.length - 1;
-      const added = outcome.job.updates.slice(Math.max(0, known));
-      if (added.length > 0 || outcome.moved) feed.publish(feedEvent(outcome.job, added));
-    }
-    return outcome;
-  };
+  const change = createJobChanger(store, feed);
+  const submission = createJobSubmission({ ...options, change });
 
   const loadEditable = async (viewer: Viewer, id: string): Promise<Job> => {
     const job = await store.getJob(id);
@@ -186,116 +176,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   };
 
   return {
-    async createJobs(viewer, inputs) {
-      checkBulk(inputs.length);
-      const now = clock.now();
-      const results: ItemOutcome<Job>[] = new Array(inputs.length);
-      const accepted: { index: number; job: Job; product: Product }[] = [];
-
-      await Promise.all(
-        inputs.map(async (input, index) => {
-          try {
-            let providerId: string;
-            let product: Product | undefined;
-            let firstStatus: string;
-            if (input.product) {
-              providerId = input.product.provider;
-              const entry = registry.get(providerId);
-              if (!entry) throw new InvalidInputError(`product ${input.product.id}: unknown provider "${providerId}"`);
-              product = entry.manifest?.products.find((p) => p.id === input.product!.id);
-              if (!product || (input.product.category && input.product.category !== product.category)) {
-                throw new InvalidInputError(`product ${providerId}/${input.product.id} does not exist`);
-              }
-              if (registry.status(entry) === 'DOWN') throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
-              firstStatus = `Job submitted to ${providerId}/${product.id}`;
-            } else if (input.requirements) {
-              const decision = route(input.requirements, registry);
-              providerId = decision.providerId;
-              product = decision.product;
-              firstStatus = decision.reason;
-            } else {
-              throw new InvalidInputError('give a product or requirements');
-            }
-            const project = input.project ?? null;
-            if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
-            const specification = resolveSpecification(input, product, providerId);
-            const job: Job = {
-              id: uuidv7({ msecs: now }),
-              owner: { createdBy: viewer.username, project },
-              specification,
-              state: 'IN_QUEUE',
-              startedAt: null,
-              expiresAt: null,
-              exitCode: null,
-              allowRestart: specification.restartOnExit,
-              providerId,
-              providerGeneratedId: null,
-              createdAt: now,
-              updates: [{ state: 'IN_QUEUE', status: firstStatus, newTimeAllocation: null, timestamp: now }],
-              acl: [],
-              creditsCharged: 0,
-              specHash: specificationHash(specification, project),
-            };
-            const created = await store.createJob(job, { exclusive: !specification.allowDuplicateJob });
-            if (!created.created) {
-              throw new SwitchyardError('DUPLICATE_JOB', `An identical job is already active (${created.duplicateOf}); set allowDuplicateJob to run another`);
-            }
-            results[index] = { ok: true, value: job };
-            accepted.push({ index, job, product });
-          } catch (error) {
-            metrics.submissions.inc({ provider: input.product?.provider && registry.get(input.product.provider) ? input.product.provider : 'none', outcome: toErrorBody(error).code });
-            results[index] = fail(error);
-          }
-        }),
-      );
-
-      const byProvider = new Map<string, typeof accepted>();
-      for (const item of accepted) {
-        const list = byProvider.get(item.job.providerId) ?? [];
-        list.push(item);
-        byProvider.set(item.job.providerId, list);
-      }
-      await Promise.all(
-        [...byProvider].map(async ([providerId, items]) => {
-          const failJob = async (item: (typeof items)[number], error: unknown) => {
-            const body = toErrorBody(error);
-            metrics.submissions.inc({ provider: providerId, outcome: body.code });
-            const outcome = await change(item.job.id, { state: 'FAILURE', status: `Could not start: ${body.message}`, timestamp: clock.now() }, item.job);
-            results[item.index] = { ok: false, error: body };
-            if (outcome.kind === 'applied' && error instanceof ProviderUnavailableError) {
-              // The provider may have received the job before failing to answer: tell it to let go.
-              void registry.get(providerId)?.client.call('jobs.terminate', { ids: [item.job.id] }, itemResultsSchema).catch(() => undefined);
-            }
-          };
-          for (const part of chunks(items, MAX_BULK_ITEMS)) {
-            const payload: CreateJob[] = part.map(({ job, product }) => ({
-              id: job.id,
-              owner: job.owner,
-              specification: job.specification,
-              product,
-              createdAt: job.createdAt,
-            }));
-            try {
-              const reply = await registry.require(providerId).client.call('jobs.create', { jobs: payload }, createJobsResultSchema);
-              if (!reply.ok) throw reply.error;
-              await Promise.all(
-                part.map(async (item, k) => {
-                  const r = reply.result.results[k];
-                  if (r?.ok) {
-                    metrics.submissions.inc({ provider: providerId, outcome: 'accepted' });
-                    return;
-                  }
-                  await failJob(item, new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`));
-                }),
-              );
-            } catch (error) {
-              await Promise.all(part.map((item) => failJob(item, error)));
-            }
-          }
-        }),
-      );
-      return results;
-    },
+    createJobs: (viewer, inputs) => submission.createJobs(viewer, inputs),
 
     terminateJobs(viewer, ids) {
       return bulkJobVerb(viewer, ids, 'jobs.terminate', (job) => {
@@ -420,6 +301,13 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       if (!job) return 'missing';
       if (job.providerId !== event.providerId) {
         logger.warn({ jobId: event.jobId, providerId: event.providerId }, 'refused an event for a job of another provider');
+        if (event.state && !isFinalState(event.state)) {
+          // A provider that answered a create too late (after failover) runs a job that is not its own: stop it.
+          void registry
+            .get(event.providerId)
+            ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job runs on ${job.providerId}` }, itemResultsSchema, { background: true })
+            .catch(() => undefined);
+        }
         return 'refused';
       }
       const outcome = await change(

@@ -37,7 +37,16 @@ export interface ProviderClient {
     verb: ProviderVerb,
     body: Record<string, unknown>,
     result: S,
-    options?: { timeoutMs?: number; signal?: AbortSignal },
+    options?: {
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      /**
+       * Housekeeping (utilization polls, clean-up): sent whatever the circuit
+       * says and never counted by it, so frequent cheap calls cannot hide a
+       * provider whose job calls fail. Callers skip what an open circuit should stop.
+       */
+      background?: boolean;
+    },
   ): Promise<CallResult<z.infer<S>>>;
   circuitState(): CircuitState;
   shutdown(): void;
@@ -110,8 +119,12 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   return {
     providerId,
     async call(verb, body, resultSchema, callOptions) {
+      const timeoutMs = callOptions?.timeoutMs ?? defaultTimeoutMs;
+      if (callOptions?.background) {
+        return (await send(verb, body, timeoutMs, resultSchema, callOptions.signal)) as CallResult<z.infer<typeof resultSchema>>;
+      }
       try {
-        return (await breaker.fire(verb, body, callOptions?.timeoutMs ?? defaultTimeoutMs, resultSchema, callOptions?.signal)) as CallResult<z.infer<typeof resultSchema>>;
+        return (await breaker.fire(verb, body, timeoutMs, resultSchema, callOptions?.signal)) as CallResult<z.infer<typeof resultSchema>>;
       } catch (error) {
         if (error instanceof ProviderUnavailableError) throw error;
         if ((error as { code?: string }).code === 'EOPENBREAKER') {

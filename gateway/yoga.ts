@@ -3,7 +3,7 @@
  * schema/core.graphql) with our resolvers, auth in the context, contract error
  * codes at the boundary, and everything else masked and logged.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
@@ -20,8 +20,16 @@ import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import type { SchemaManager } from './stitching/schema-manager.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
+import type { UtilizationCache } from './utilization-cache.js';
 
-export const schemaSource = readFileSync(new URL('./schema/core.graphql', import.meta.url), 'utf8');
+const SCHEMA_DIR = new URL('./schema/', import.meta.url);
+/** The contract first, then our extensions of it (`extend type ...`), in name order. */
+export const schemaSources = [
+  'core.graphql',
+  ...readdirSync(SCHEMA_DIR)
+    .filter((name) => name.endsWith('.graphql') && name !== 'core.graphql')
+    .sort(),
+].map((name) => readFileSync(new URL(name, SCHEMA_DIR), 'utf8'));
 
 export interface GatewayYogaOptions {
   auth: Auth;
@@ -32,6 +40,7 @@ export interface GatewayYogaOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   schemas: SchemaManager;
+  utilization: UtilizationCache;
 }
 
 const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401 };
@@ -58,7 +67,7 @@ export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
 
 /** The contract's schema with the gateway's own resolvers: the base every provider subschema is stitched onto. */
 export function createBaseSchema(): GraphQLSchema {
-  return makeExecutableSchema({ typeDefs: schemaSource, resolvers: createResolvers() as never });
+  return makeExecutableSchema({ typeDefs: schemaSources, resolvers: createResolvers() as never });
 }
 
 export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstance<Record<string, unknown>, GatewayContext> {
@@ -84,7 +93,15 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
         (typeof connectionParams?.authorization === 'string' ? connectionParams.authorization : undefined);
       try {
         const viewer = await auth.authenticate(header);
-        return { viewer, orchestrator: options.orchestrator, registry: options.registry, store: options.store, auth, feed: options.feed };
+        return {
+          viewer,
+          orchestrator: options.orchestrator,
+          registry: options.registry,
+          utilization: options.utilization,
+          store: options.store,
+          auth,
+          feed: options.feed,
+        };
       } catch (error) {
         if (error instanceof UnauthenticatedError) {
           throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });

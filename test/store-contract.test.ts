@@ -349,6 +349,168 @@ describe.each(implementations)('the $name store', ({ open }) => {
     });
   });
 
+  describe('failover', () => {
+    const toCloud = { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } };
+
+    /** What `job` should read as once moved to the cloud provider at `timestamp`. */
+    function movedToCloud(job: Job, status: string, timestamp: number): Job {
+      return {
+        ...job,
+        providerId: 'cloud',
+        specification: { ...job.specification, product: { id: 'gpu-2', category: 'gpu', provider: 'cloud' } },
+        updates: [...job.updates, { state: null, status, newTimeAllocation: null, timestamp }],
+      };
+    }
+
+    /** The ids `query` lists, all on one page. */
+    async function listed(store: Store, query: Omit<JobQuery, 'order' | 'first'>): Promise<string[]> {
+      return (await store.listJobs({ ...query, order: 'ASC', first: 100 })).jobs.map((job) => job.id);
+    }
+
+    it('moves a job no provider accepted to another provider and product, under every index', async () => {
+      const store = await open();
+      const job = makeJob({
+        providerId: 'hpc',
+        owner: { createdBy: 'alice', project: null },
+        updates: [{ state: 'IN_QUEUE', status: 'Queued at hpc', newTimeAllocation: null, timestamp: T0 }],
+      });
+      const stays = makeJob({ providerId: 'hpc', owner: { createdBy: 'alice', project: null } });
+      for (const j of [job, stays]) await store.createJob(j, { exclusive: false });
+
+      const moved = movedToCloud(job, 'hpc unavailable: moved to cloud', T0 + 5);
+      expect(
+        await store.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'hpc unavailable: moved to cloud', timestamp: T0 + 5 }),
+      ).toStrictEqual({ kind: 'applied', job: moved, moved: false });
+
+      expect(await store.getJob(job.id)).toStrictEqual(moved);
+      expect(await store.getJobs([stays.id, job.id])).toStrictEqual([stays, moved]);
+      expect(await listed(store, { providers: ['cloud'] })).toEqual([job.id]);
+      expect(await listed(store, { providers: ['hpc'] })).toEqual([stays.id]);
+      expect(await listed(store, { providers: ['cloud'], states: ['IN_QUEUE'] })).toEqual([job.id]);
+      expect(await listed(store, { providers: ['hpc'], states: ['IN_QUEUE'] })).toEqual([stays.id]);
+      expect(await listed(store, { createdBy: 'alice', providers: ['cloud'] })).toEqual([job.id]);
+      expect(await listed(store, { createdBy: 'alice', states: ['IN_QUEUE'] })).toEqual([job.id, stays.id].sort());
+      expect(await store.activeJobIds('cloud')).toEqual([job.id]);
+      expect(await store.activeJobIds('hpc')).toEqual([stays.id]);
+      expect(await store.countJobs()).toEqual([
+        { providerId: 'cloud', state: 'IN_QUEUE', count: 1 },
+        { providerId: 'hpc', state: 'IN_QUEUE', count: 1 },
+      ]);
+    });
+
+    it('keeps a moved job in step under its new provider as it runs and ends', async () => {
+      const store = await open();
+      const job = makeJob({ providerId: 'hpc' });
+      await store.createJob(job, { exclusive: false });
+      // Seen once at hpc, as a gateway sees its jobs before a failover.
+      await store.changeJob(job.id, { status: 'Waiting for hpc', timestamp: T0 });
+
+      await store.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 + 1 });
+      expect(await store.changeJob(job.id, { state: 'RUNNING', timestamp: T0 + 2 })).toMatchObject({ kind: 'applied', moved: true });
+      expect(await listed(store, { providers: ['cloud'], states: ['RUNNING'] })).toEqual([job.id]);
+      expect(await listed(store, { providers: ['hpc'], states: ['RUNNING'] })).toEqual([]);
+      expect(await store.activeJobIds('cloud')).toEqual([job.id]);
+      expect(await store.changeJob(job.id, { state: 'SUCCESS', timestamp: T0 + 3 })).toMatchObject({ kind: 'applied', moved: true });
+
+      const done = (await store.getJob(job.id))!;
+      expect(done).toMatchObject({ state: 'SUCCESS', providerId: 'cloud' });
+      expect(await listed(store, { providers: ['cloud'], states: ['SUCCESS'] })).toEqual([job.id]);
+      expect(await listed(store, { states: ['SUCCESS'] })).toEqual([job.id]);
+      expect(await listed(store, { providers: ['cloud'], states: ['IN_QUEUE', 'RUNNING'] })).toEqual([]);
+      expect(await listed(store, { providers: ['hpc'] })).toEqual([]);
+      expect(await listed(store, { providers: ['hpc'], states: ['IN_QUEUE', 'RUNNING', 'SUCCESS'] })).toEqual([]);
+      expect(await store.activeJobIds('cloud')).toEqual([]);
+      expect(await store.activeJobIds('hpc')).toEqual([]);
+      expect(await store.countJobs()).toEqual([
+        { providerId: 'cloud', state: 'IN_QUEUE', count: 0 },
+        { providerId: 'cloud', state: 'RUNNING', count: 0 },
+        { providerId: 'cloud', state: 'SUCCESS', count: 1 },
+        { providerId: 'hpc', state: 'IN_QUEUE', count: 0 },
+      ]);
+      // Final, so no longer an active duplicate of its creator's spec.
+      expect(await store.createJob(makeJob({ specHash: job.specHash }), { exclusive: true })).toEqual({ created: true });
+    });
+
+    it('applies a change sent right after a move, before the move answers, under the new provider', async () => {
+      const store = await open();
+      const job = makeJob({ providerId: 'hpc' });
+      await store.createJob(job, { exclusive: false });
+      const [move, change] = await Promise.all([
+        store.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 }),
+        store.changeJob(job.id, { state: 'RUNNING', expectStates: ['IN_QUEUE'], timestamp: T0 + 1 }),
+      ]);
+      expect(move).toMatchObject({ kind: 'applied' });
+      expect(change).toMatchObject({ kind: 'applied', moved: true, job: { providerId: 'cloud', state: 'RUNNING' } });
+      expect(await listed(store, { providers: ['cloud'], states: ['RUNNING'] })).toEqual([job.id]);
+      expect(await store.countJobs()).toEqual([
+        { providerId: 'cloud', state: 'IN_QUEUE', count: 0 },
+        { providerId: 'cloud', state: 'RUNNING', count: 1 },
+        { providerId: 'hpc', state: 'IN_QUEUE', count: 0 },
+      ]);
+    });
+
+    it('refuses to move a job a provider has accepted, or one no longer at the provider named', async () => {
+      const store = await open();
+      const running = makeJob({ providerId: 'hpc', state: 'RUNNING' });
+      const queued = makeJob({ providerId: 'hpc' });
+      for (const job of [running, queued]) await store.createJob(job, { exclusive: false });
+      const move = { to: toCloud, status: 'moved', timestamp: T0 };
+
+      expect(await store.reassignJob(running.id, { ...move, from: 'hpc' })).toStrictEqual({
+        kind: 'refused',
+        job: running,
+        reason: 'job is RUNNING, not IN_QUEUE',
+      });
+      expect(await store.reassignJob(queued.id, { ...move, from: 'local' })).toStrictEqual({
+        kind: 'refused',
+        job: queued,
+        reason: 'job is at hpc, not local',
+      });
+      expect(await store.getJobs([running.id, queued.id])).toStrictEqual([running, queued]);
+      expect(await store.activeJobIds('hpc')).toEqual([running.id, queued.id].sort());
+      expect(await store.activeJobIds('cloud')).toEqual([]);
+      expect(await store.countJobs()).toEqual([
+        { providerId: 'hpc', state: 'IN_QUEUE', count: 1 },
+        { providerId: 'hpc', state: 'RUNNING', count: 1 },
+      ]);
+    });
+
+    it('says a job it does not know is missing when asked to move it', async () => {
+      const store = await open();
+      expect(
+        await store.reassignJob('0190aaaa-0000-7000-8000-000000000000', { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 }),
+      ).toEqual({ kind: 'missing' });
+      expect(await store.countJobs()).toEqual([]);
+    });
+
+    it('moves a job only once when two failovers race from the same provider', async () => {
+      const store = await open();
+      const job = makeJob({ providerId: 'hpc' });
+      await store.createJob(job, { exclusive: false });
+      const toLocal = { providerId: 'local', product: { id: 'cpu-1', category: 'cpu' } };
+      const outcomes = await Promise.all(
+        [toCloud, toLocal].map((to) => store.reassignJob(job.id, { from: 'hpc', to, status: `moved to ${to.providerId}`, timestamp: T0 })),
+      );
+      const applied = outcomes.filter((outcome) => outcome.kind === 'applied');
+      expect(applied).toHaveLength(1);
+      const winner = applied[0].job.providerId;
+      const loser = winner === 'cloud' ? 'local' : 'cloud';
+      expect(outcomes.find((outcome) => outcome.kind === 'refused')).toMatchObject({
+        reason: `job is at ${winner}, not hpc`,
+        job: { providerId: winner },
+      });
+
+      const stored = (await store.getJob(job.id))!;
+      expect(stored).toMatchObject({ providerId: winner, specification: { product: { provider: winner } } });
+      expect(stored.updates).toEqual([{ state: null, status: `moved to ${winner}`, newTimeAllocation: null, timestamp: T0 }]);
+      expect(await store.activeJobIds(winner)).toEqual([job.id]);
+      expect(await store.activeJobIds(loser)).toEqual([]);
+      expect(await store.activeJobIds('hpc')).toEqual([]);
+      expect(await listed(store, { providers: [winner, loser, 'hpc'] })).toEqual([job.id]);
+      expect((await store.countJobs()).filter((c) => c.count !== 0)).toEqual([{ providerId: winner, state: 'IN_QUEUE', count: 1 }]);
+    });
+  });
+
   describe('listing jobs', () => {
     const creators = ['alice', 'bob', 'team:ops/α'];
     const providers = ['local', 'hpc'];
@@ -556,5 +718,80 @@ describe.each(implementations)('the $name store', ({ open }) => {
   it('answers a ping', async () => {
     const store = await open();
     await expect(store.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe('the redis store', () => {
+  /** Replicas of one deployment: stores sharing a key prefix, each with its own route cache. */
+  async function replicas(count: number, prefix = uniquePrefix()): Promise<Store[]> {
+    onTestFinished(() => deleteKeys(prefix));
+    const stores = await Promise.all(Array.from({ length: count }, () => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+    onTestFinished(async () => {
+      for (const store of stores) await store.close();
+    });
+    return stores;
+  }
+
+  const toCloud = { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } };
+
+  it('lets a replica that never saw a moved job change it under its new provider', async () => {
+    const [a, b] = await replicas(2);
+    const job = makeJob({ providerId: 'hpc' });
+    await a.createJob(job, { exclusive: false });
+    await a.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 });
+    expect(await b.changeJob(job.id, { state: 'SUCCESS', timestamp: T0 + 1 })).toMatchObject({
+      kind: 'applied',
+      job: { providerId: 'cloud', state: 'SUCCESS' },
+    });
+    expect(await a.activeJobIds('cloud')).toEqual([]);
+    expect((await a.countJobs()).filter((c) => c.count !== 0)).toEqual([{ providerId: 'cloud', state: 'SUCCESS', count: 1 }]);
+  });
+
+  it('reads and moves a job stored before its provider and product had fields of their own', async () => {
+    const prefix = uniquePrefix();
+    const [a, b] = await replicas(2, prefix);
+    const job = makeJob({ providerId: 'hpc', specification: makeSpecification({ product: { id: 'cpu-1', category: 'cpu', provider: 'hpc' } }) });
+    await a.createJob(job, { exclusive: false });
+    // The earlier layout: everything but the changing fields in one doc.
+    const redis = new Redis(redisUrl());
+    onTestFinished(async () => {
+      await redis.quit();
+    });
+    const jobKey = `${prefix}:job:${job.id}`;
+    const { state, startedAt, expiresAt, exitCode, providerGeneratedId, updates, creditsCharged, ...doc } = job;
+    await redis.hdel(jobKey, 'providerId', 'product');
+    await redis.hset(jobKey, 'doc', JSON.stringify(doc));
+
+    expect(await b.getJob(job.id)).toStrictEqual(job);
+    expect(await b.reassignJob(job.id, { from: 'local', to: toCloud, status: 'moved', timestamp: T0 })).toMatchObject({
+      kind: 'refused',
+      reason: 'job is at hpc, not local',
+    });
+    expect(await b.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 })).toMatchObject({
+      kind: 'applied',
+      job: { providerId: 'cloud', specification: { product: { id: 'gpu-2', category: 'gpu', provider: 'cloud' } } },
+    });
+    expect(await b.changeJob(job.id, { state: 'RUNNING', timestamp: T0 + 1 })).toMatchObject({ kind: 'applied', moved: true });
+    expect(await a.activeJobIds('cloud')).toEqual([job.id]);
+    expect(await a.activeJobIds('hpc')).toEqual([]);
+  });
+});
+
+describe('the redis store, across replicas', () => {
+  it('keeps a moved job in step when a replica that knew it before the move changes it', async () => {
+    const prefix = uniquePrefix();
+    onTestFinished(() => deleteKeys(prefix));
+    const [a, b] = await Promise.all([0, 1].map(() => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+    onTestFinished(async () => {
+      await a.close();
+      await b.close();
+    });
+    const job = makeJob({ providerId: 'hpc' });
+    await a.createJob(job, { exclusive: false });
+    await b.reassignJob(job.id, { from: 'hpc', to: { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } }, status: 'moved', timestamp: T0 });
+    expect(await a.changeJob(job.id, { state: 'SUCCESS', timestamp: T0 + 1 })).toMatchObject({ kind: 'applied', moved: true });
+    expect(await a.activeJobIds('cloud')).toEqual([]);
+    expect((await a.countJobs()).filter((c) => c.count !== 0)).toEqual([{ providerId: 'cloud', state: 'SUCCESS', count: 1 }]);
+    expect((await a.listJobs({ providers: ['cloud'], states: ['SUCCESS'], order: 'ASC', first: 10 })).totalCount).toBe(1);
   });
 });

@@ -14,6 +14,7 @@ import type { FeedEvent, JobFeed } from '../job-feed.js';
 import type { ItemOutcome, JobListInput, Orchestrator } from '../orchestrator.js';
 import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
 import type { Store } from '../store/store.js';
+import type { UtilizationCache } from '../utilization-cache.js';
 import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {
@@ -23,6 +24,7 @@ export interface GatewayContext {
   store: Store;
   auth: Auth;
   feed: JobFeed;
+  utilization: UtilizationCache;
 }
 
 /** ISO-8601 in and out, epoch milliseconds inside. */
@@ -55,7 +57,7 @@ function logView(line: JobLog) {
 }
 
 async function utilizationOf(entry: ProviderEntry): Promise<Utilization> {
-  const reply = await entry.client.call('utilization', {}, utilizationResultSchema);
+  const reply = await entry.client.call('utilization', {}, utilizationResultSchema, { background: true });
   if (!reply.ok) throw reply.error;
   return reply.result;
 }
@@ -133,7 +135,7 @@ export function createResolvers() {
         const all = ctx.registry
           .list()
           .filter((e) => !args.provider || e.id === args.provider)
-          .flatMap((e) => (e.manifest?.products ?? []).map((p) => ({ key: `${e.id}/${p.id}`, view: productView(p, e.id) })))
+          .flatMap((e) => (e.manifest?.products ?? []).map((p) => ({ key: `${e.id}/${p.id}`, view: productView(p, e.id, ctx.utilization) })))
           .filter(({ view }) => (!args.category || view.category === args.category) && (!args.backend || view.support.backend === args.backend));
         const start = args.after ? all.findIndex((p) => p.key === args.after) + 1 : 0;
         return all.slice(start, start + first).map((p) => p.view);
@@ -141,12 +143,12 @@ export function createResolvers() {
       product(_: unknown, args: { ref: { id: string; provider: string; category?: string | null } }, ctx: GatewayContext) {
         const product = ctx.registry.product(args.ref.provider, args.ref.id);
         if (!product || (args.ref.category && product.category !== args.ref.category)) return null;
-        return productView(product, args.ref.provider);
+        return productView(product, args.ref.provider, ctx.utilization);
       },
-      providers: (_: unknown, __: unknown, ctx: GatewayContext) => ctx.registry.list().map((e) => providerView(e, ctx.registry)),
+      providers: (_: unknown, __: unknown, ctx: GatewayContext) => ctx.registry.list().map((e) => providerView(e, ctx.registry, ctx.utilization)),
       provider(_: unknown, args: { id: string }, ctx: GatewayContext) {
         const entry = ctx.registry.get(args.id);
-        return entry ? providerView(entry, ctx.registry) : null;
+        return entry ? providerView(entry, ctx.registry, ctx.utilization) : null;
       },
       async utilization(_: unknown, args: { provider?: string | null }, ctx: GatewayContext) {
         if (args.provider) return utilizationView(await utilizationOf(ctx.registry.require(args.provider)));
@@ -167,7 +169,7 @@ export function createResolvers() {
         return { capacity: sum, usedCapacity: used, queueStatus: queue, observedAt: new Date().toISOString() };
       },
       async job(_: unknown, args: { id: string }, ctx: GatewayContext) {
-        return jobView(await ctx.orchestrator.getJob(ctx.viewer, args.id), ctx.registry);
+        return jobView(await ctx.orchestrator.getJob(ctx.viewer, args.id), ctx.registry, ctx.utilization);
       },
       async jobs(
         _: unknown,
@@ -180,7 +182,7 @@ export function createResolvers() {
           order: args.orderBy === 'CREATED_ASC' ? 'ASC' : 'DESC',
         });
         return {
-          edges: page.jobs.map((job) => ({ cursor: job.id, node: jobView(job, ctx.registry) })),
+          edges: page.jobs.map((job) => ({ cursor: job.id, node: jobView(job, ctx.registry, ctx.utilization) })),
           pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
           totalCount: page.totalCount,
         };
@@ -196,7 +198,7 @@ export function createResolvers() {
     Mutation: {
       async createJobs(_: unknown, args: { specifications: never[] }, ctx: GatewayContext) {
         const outcomes = await ctx.orchestrator.createJobs(ctx.viewer, args.specifications);
-        return outcomes.map((o) => (o.ok ? { job: jobView(o.value, ctx.registry), error: null } : { job: null, error: itemError(o.error) }));
+        return outcomes.map((o) => (o.ok ? { job: jobView(o.value, ctx.registry, ctx.utilization), error: null } : { job: null, error: itemError(o.error) }));
       },
       async terminateJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
         return okResults(await ctx.orchestrator.terminateJobs(ctx.viewer, args.ids));
@@ -231,7 +233,7 @@ export function createResolvers() {
     Job: {
       provider(job: { providerId: string }, _: unknown, ctx: GatewayContext) {
         const entry = ctx.registry.get(job.providerId);
-        return entry ? providerView(entry, ctx.registry) : unknownProviderView(job.providerId);
+        return entry ? providerView(entry, ctx.registry, ctx.utilization) : unknownProviderView(job.providerId);
       },
       async logs(job: { id: string }, args: { since?: number | null; limit?: number | null }, ctx: GatewayContext) {
         if (args.limit != null && (args.limit < 1 || args.limit > 10_000)) throw new InvalidInputError('limit must be between 1 and 10000');

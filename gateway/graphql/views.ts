@@ -5,6 +5,7 @@
 import type { ComputeSupport, Job, Product } from '../../shared/domain.js';
 import { msToDuration } from '../../shared/domain.js';
 import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
+import type { UtilizationCache } from '../utilization-cache.js';
 
 export function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();
@@ -15,11 +16,18 @@ export function supportView(support: ComputeSupport) {
   return { ...rest, maxTimeAllocation: maxTimeAllocationMs === null ? null : msToDuration(maxTimeAllocationMs) };
 }
 
-export function productView(product: Product, providerId: string) {
-  return { ...product, provider: providerId, support: supportView(product.support), capacity: null, balance: null };
+/** AVAILABLE, BUSY or FULL from whether one and two more jobs fit; null when capacity is unknown. */
+export function queueStatusOf(capacity: number | null): 'AVAILABLE' | 'BUSY' | 'FULL' | null {
+  if (capacity === null) return null;
+  return capacity >= 2 ? 'AVAILABLE' : capacity === 1 ? 'BUSY' : 'FULL';
 }
 
-export function providerView(entry: ProviderEntry, registry: ProviderRegistry) {
+export function productView(product: Product, providerId: string, utilization?: UtilizationCache) {
+  const capacity = utilization?.capacity(providerId, product.id) ?? null;
+  return { ...product, provider: providerId, support: supportView(product.support), capacity, queueStatus: queueStatusOf(capacity), balance: null };
+}
+
+export function providerView(entry: ProviderEntry, registry: ProviderRegistry, utilization?: UtilizationCache) {
   return {
     id: entry.id,
     kind: entry.kind,
@@ -28,7 +36,7 @@ export function providerView(entry: ProviderEntry, registry: ProviderRegistry) {
     status: registry.status(entry),
     circuit: registry.circuit(entry),
     lastHeartbeat: iso(entry.lastHeartbeat),
-    products: (entry.manifest?.products ?? []).map((p) => productView(p, entry.id)),
+    products: (entry.manifest?.products ?? []).map((p) => productView(p, entry.id, utilization)),
     entry,
   };
 }
@@ -38,7 +46,7 @@ export function unknownProviderView(id: string) {
   return { id, kind: 'LOCAL', domain: null, version: 'unknown', status: 'DOWN', circuit: 'CLOSED', lastHeartbeat: null, products: [], entry: null };
 }
 
-export function jobView(job: Job, registry: ProviderRegistry) {
+export function jobView(job: Job, registry: ProviderRegistry, utilization?: UtilizationCache) {
   const spec = job.specification;
   const product = registry.product(job.providerId, spec.product.id);
   return {
@@ -54,8 +62,9 @@ export function jobView(job: Job, registry: ProviderRegistry) {
       expiresAt: iso(job.expiresAt),
       allowRestart: job.allowRestart,
       exitCode: job.exitCode,
-      resolvedProduct: product ? productView(product, job.providerId) : null,
+      resolvedProduct: product ? productView(product, job.providerId, utilization) : null,
       resolvedSupport: product ? supportView(product.support) : null,
+      pendingReason: job.state === 'IN_QUEUE' ? (job.updates.at(-1)?.status ?? null) : null,
     },
     updates: job.updates.map((u) => ({ ...u, timestamp: iso(u.timestamp) })),
     createdAt: iso(job.createdAt),

@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { JOB_STATES, canTransition, isFinalState } from '../../shared/job-state-machine.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -138,6 +138,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return { kind: 'applied', job: structuredClone(job), moved };
     },
 
+    async reassignJob(id, move): Promise<ChangeOutcome> {
+      const stored = jobs.get(id);
+      if (!stored) return { kind: 'missing' };
+      const { job } = stored;
+      if (job.state !== 'IN_QUEUE') {
+        return { kind: 'refused', job: structuredClone(job), reason: moveRefusalReason(job, move, 'state') };
+      }
+      if (job.providerId !== move.from) {
+        return { kind: 'refused', job: structuredClone(job), reason: moveRefusalReason(job, move, 'provider') };
+      }
+      const { to } = move;
+      job.providerId = to.providerId;
+      job.specification.product = { id: to.product.id, category: to.product.category, provider: to.providerId };
+      job.updates.push({ state: null, status: move.status, newTimeAllocation: null, timestamp: move.timestamp });
+      // IN_QUEUE is not final, so the job is active at both ends.
+      setMember(activeByProvider, move.from, job.id, false);
+      setMember(activeByProvider, to.providerId, job.id, true);
+      count(move.from, 'IN_QUEUE', -1);
+      count(to.providerId, 'IN_QUEUE', 1);
+      return { kind: 'applied', job: structuredClone(job), moved: false };
+    },
+
     async listJobs(query): Promise<JobPage> {
       const candidates = query.createdBy === undefined ? allIds : (idsByCreator.get(query.createdBy) ?? []);
       const states = query.states?.length ? query.states : null;
@@ -243,6 +265,10 @@ function refusalReason(state: JobState, change: JobChange, why: 'expect' | 'tabl
   return why === 'expect'
     ? `job is ${state}, expected ${change.expectStates!.join(' or ') || 'no state'}`
     : `job is ${state}, cannot become ${change.state}`;
+}
+
+function moveRefusalReason(job: Job, move: JobMove, why: 'state' | 'provider'): string {
+  return why === 'state' ? `job is ${job.state}, not IN_QUEUE` : `job is at ${job.providerId}, not ${move.from}`;
 }
 
 function insertSorted(ids: string[], id: string): void {

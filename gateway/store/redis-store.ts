@@ -28,10 +28,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis, type Result } from 'ioredis';
-import type { Job, JobLog, JobState } from '../../shared/domain.js';
+import type { Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { FINAL_STATES, JOB_STATES, isFinalState, statesLeadingTo } from '../../shared/job-state-machine.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -39,6 +39,8 @@ declare module 'ioredis' {
     switchyardCreateJob(...keysAndArgs: (string | number)[]): Result<[0 | 1, string?], Context>;
     /** lua/change-job-26.lua */
     switchyardChangeJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
+    /** lua/reassign-job-8.lua */
+    switchyardReassignJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
     /** lua/append-logs-1.lua */
     switchyardAppendLogs(...keysAndArgs: (string | number)[]): Result<number, Context>;
     /** lua/read-logs-1.lua */
@@ -60,7 +62,11 @@ export interface RedisStoreOptions {
 
 /** Ids scanned per round trip when a query needs a filter the indexes do not cover. */
 const SCAN_CHUNK = 500;
-/** Creators, providers and spec hashes of jobs recently seen: they never change, and changeJob needs them for its keys. */
+/**
+ * Creators, providers and spec hashes of jobs recently seen, which changeJob
+ * needs for its keys. Creator and spec hash never change; the provider changes
+ * only by reassignJob, which updates the entry.
+ */
 const ROUTE_CACHE_SIZE = 50_000;
 
 function script(file: string): string {
@@ -76,6 +82,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const redis = new Redis(options.url, { enableAutoPipelining: true });
   redis.defineCommand('switchyardCreateJob', { numberOfKeys: 10, lua: script('create-job-10.lua') });
   redis.defineCommand('switchyardChangeJob', { numberOfKeys: 26, lua: script('change-job-26.lua') });
+  redis.defineCommand('switchyardReassignJob', { numberOfKeys: 8, lua: script('reassign-job-8.lua') });
   redis.defineCommand('switchyardAppendLogs', { numberOfKeys: 1, lua: script('append-logs-1.lua') });
   redis.defineCommand('switchyardReadLogs', { numberOfKeys: 1, lua: script('read-logs-1.lua') });
   try {
@@ -96,10 +103,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 
   async function routeOf(id: string): Promise<Route | null> {
-    const known = routes.get(id);
-    if (known) return known;
-    const doc = await redis.hget(key.job(id), 'doc');
-    return doc === null ? null : remember(JSON.parse(doc) as Job);
+    const [doc, providerId] = await redis.hmget(key.job(id), 'doc', 'providerId');
+    if (doc === null) return null;
+    const { owner, specHash, providerId: storedBefore } = JSON.parse(doc) as Job;
+    return remember({ id, owner, specHash, providerId: providerId ?? storedBefore });
   }
 
   async function getJobs(ids: string[]): Promise<(Job | null)[]> {
@@ -149,6 +156,51 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     }
   }
 
+  /** One run of change-job with the keys of `route`; 'moved' when the job is at another provider now. */
+  async function changeAt(id: string, route: Route, change: JobChange): Promise<ChangeOutcome | { kind: 'moved'; providerId: string }> {
+    const { createdBy, providerId } = route;
+    const given = (value: string | number | undefined) => (value === undefined ? '' : `=${value}`);
+    const update = (state: JobState | null) =>
+      JSON.stringify({
+        state,
+        status: change.status ?? null,
+        newTimeAllocation: change.newTimeAllocation ?? null,
+        timestamp: change.timestamp,
+      });
+    const [kind, detail, hash] = await redis.switchyardChangeJob(
+      key.job(id),
+      key.events(id),
+      key.duplicates(createdBy, route.specHash),
+      key.active(providerId),
+      key.counts,
+      ...JOB_STATES.map((state) => key.creatorState(createdBy, state)),
+      ...JOB_STATES.map((state) => key.state(state)),
+      ...JOB_STATES.map((state) => key.providerState(providerId, state)),
+      id,
+      change.eventId ?? '',
+      change.state ?? '',
+      change.expectStates ? stateList(change.expectStates) : '',
+      change.state ? stateList(statesLeadingTo(change.state)) : ',',
+      stateList([...FINAL_STATES]),
+      stateList(JOB_STATES),
+      given(change.exitCode),
+      given(change.startedAt),
+      given(change.expiresAt),
+      given(change.providerGeneratedId),
+      change.status !== undefined || change.newTimeAllocation !== undefined ? '1' : '0',
+      update(change.state ?? null),
+      update(null),
+      countsField(providerId, ''),
+      providerId,
+    );
+    if (kind === 'missing') return { kind };
+    if (kind === 'moved') return { kind, providerId: detail! };
+    const job = fromHash(pairsToRecord(hash!));
+    if (kind === 'duplicate') return { kind, job };
+    if (kind === 'refused') return { kind, job, reason: refusalReason(job.state, change, detail as 'expect' | 'table') };
+    return { kind: 'applied', job, moved: detail === '1' };
+  }
+
   return {
     async createJob(job, { exclusive }): Promise<CreateOutcome> {
       const { createdBy } = job.owner;
@@ -183,47 +235,47 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     getJobs,
 
     async changeJob(id, change): Promise<ChangeOutcome> {
-      const route = await routeOf(id);
+      // A known route sends the script in this tick, so it runs before a reassignJob called after this.
+      let route = routes.get(id) ?? (await routeOf(id));
       if (route === null) return { kind: 'missing' };
-      const { createdBy, providerId } = route;
-      const given = (value: string | number | undefined) => (value === undefined ? '' : `=${value}`);
-      const update = (state: JobState | null) =>
-        JSON.stringify({
-          state,
-          status: change.status ?? null,
-          newTimeAllocation: change.newTimeAllocation ?? null,
-          timestamp: change.timestamp,
-        });
-      const [kind, detail, hash] = await redis.switchyardChangeJob(
+      for (;;) {
+        const outcome = await changeAt(id, route, change);
+        if (outcome.kind !== 'moved') return outcome;
+        // Reassigned since this replica learnt its route: the script changed nothing.
+        route = { ...route, providerId: outcome.providerId };
+        routes.set(id, route);
+      }
+    },
+
+    async reassignJob(id, move): Promise<ChangeOutcome> {
+      const { from, to } = move;
+      const product = { id: to.product.id, category: to.product.category, provider: to.providerId };
+      // Forget the route before the script is sent: a changeJob called meanwhile reads it
+      // again, on this connection, so after the move.
+      routes.delete(id);
+      const [kind, detail, hash] = await redis.switchyardReassignJob(
         key.job(id),
-        key.events(id),
-        key.duplicates(createdBy, route.specHash),
-        key.active(providerId),
+        key.provider(from),
+        key.providerState(from, 'IN_QUEUE'),
+        key.active(from),
+        key.provider(to.providerId),
+        key.providerState(to.providerId, 'IN_QUEUE'),
+        key.active(to.providerId),
         key.counts,
-        ...JOB_STATES.map((state) => key.creatorState(createdBy, state)),
-        ...JOB_STATES.map((state) => key.state(state)),
-        ...JOB_STATES.map((state) => key.providerState(providerId, state)),
         id,
-        change.eventId ?? '',
-        change.state ?? '',
-        change.expectStates ? stateList(change.expectStates) : '',
-        change.state ? stateList(statesLeadingTo(change.state)) : ',',
-        stateList([...FINAL_STATES]),
-        stateList(JOB_STATES),
-        given(change.exitCode),
-        given(change.startedAt),
-        given(change.expiresAt),
-        given(change.providerGeneratedId),
-        change.status !== undefined || change.newTimeAllocation !== undefined ? '1' : '0',
-        update(change.state ?? null),
-        update(null),
-        countsField(providerId, ''),
+        from,
+        'IN_QUEUE',
+        to.providerId,
+        JSON.stringify(product),
+        JSON.stringify({ state: null, status: move.status, newTimeAllocation: null, timestamp: move.timestamp }),
+        countsField(from, 'IN_QUEUE'),
+        countsField(to.providerId, 'IN_QUEUE'),
       );
       if (kind === 'missing') return { kind };
       const job = fromHash(pairsToRecord(hash!));
-      if (kind === 'duplicate') return { kind, job };
-      if (kind === 'refused') return { kind, job, reason: refusalReason(job.state, change, detail as 'expect' | 'table') };
-      return { kind: 'applied', job, moved: detail === '1' };
+      remember(job);
+      if (kind === 'refused') return { kind, job, reason: moveRefusalReason(job, move, detail as 'state' | 'provider') };
+      return { kind: 'applied', job, moved: false };
     },
 
     async listJobs(query): Promise<JobPage> {
@@ -392,13 +444,26 @@ function stateList(states: readonly JobState[]): string {
 
 /**
  * A job as a hash: the fields a change touches one by one (state, times,
- * exitCode, providerGeneratedId, creditsCharged, updates as a JSON array) and
- * the rest as one JSON document. Absent field = null. Numbers are written by
- * JavaScript and never parsed by Lua, so they round-trip exactly.
+ * exitCode, providerGeneratedId, creditsCharged, updates as a JSON array,
+ * providerId and the specification's product as JSON) and the rest as one JSON
+ * document. Absent field = null. Numbers are written by JavaScript and never
+ * parsed by Lua, so they round-trip exactly.
  */
 function toHash(job: Job): string[] {
-  const { state, startedAt, expiresAt, exitCode, providerGeneratedId, updates, creditsCharged, ...doc } = job;
-  const fields = ['doc', JSON.stringify(doc), 'state', state, 'updates', JSON.stringify(updates)];
+  const { state, startedAt, expiresAt, exitCode, providerId, providerGeneratedId, updates, creditsCharged, ...doc } = job;
+  const { product, ...specification } = job.specification;
+  const fields = [
+    'doc',
+    JSON.stringify({ ...doc, specification }),
+    'providerId',
+    providerId,
+    'product',
+    JSON.stringify(product),
+    'state',
+    state,
+    'updates',
+    JSON.stringify(updates),
+  ];
   fields.push('creditsCharged', String(creditsCharged));
   if (startedAt !== null) fields.push('startedAt', String(startedAt));
   if (expiresAt !== null) fields.push('expiresAt', String(expiresAt));
@@ -409,8 +474,15 @@ function toHash(job: Job): string[] {
 
 function fromHash(hash: Record<string, string>): Job {
   const number = (value: string | undefined) => (value === undefined ? null : Number(value));
+  // A job stored before providerId and product had fields of their own keeps them in the doc.
+  const doc = JSON.parse(hash.doc) as Omit<Job, 'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'>;
+  const { product: inDoc, ...specification } = doc.specification;
+  const product = hash.product === undefined ? inDoc : (JSON.parse(hash.product) as ProductRef);
   return {
-    ...(JSON.parse(hash.doc) as Omit<Job, 'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'>),
+    ...doc,
+    // Product first, where the specification schema has it.
+    specification: { product, ...specification },
+    providerId: hash.providerId ?? doc.providerId,
     state: hash.state as JobState,
     startedAt: number(hash.startedAt),
     expiresAt: number(hash.expiresAt),
@@ -431,6 +503,10 @@ function refusalReason(state: JobState, change: JobChange, why: 'expect' | 'tabl
   return why === 'expect'
     ? `job is ${state}, expected ${change.expectStates!.join(' or ') || 'no state'}`
     : `job is ${state}, cannot become ${change.state}`;
+}
+
+function moveRefusalReason(job: Job, move: JobMove, why: 'state' | 'provider'): string {
+  return why === 'state' ? `job is ${job.state}, not IN_QUEUE` : `job is at ${job.providerId}, not ${move.from}`;
 }
 
 function byProviderAndState(

@@ -24,6 +24,16 @@ export interface JobChange {
   timestamp: number;
 }
 
+/** Where {@link Store.reassignJob} moves a job: its spec's product.provider becomes `to.providerId`. */
+export interface JobMove {
+  /** Compare-and-set: refuse unless the job is still at this provider. */
+  from: string;
+  to: { providerId: string; product: { id: string; category: string } };
+  /** The human status line of the update this move records. */
+  status: string;
+  timestamp: number;
+}
+
 export type ChangeOutcome =
   | { kind: 'applied'; job: Job; moved: boolean }
   | { kind: 'duplicate'; job: Job }
@@ -78,6 +88,12 @@ export interface Store {
   getJob(id: string): Promise<Job | null>;
   getJobs(ids: string[]): Promise<(Job | null)[]>;
   changeJob(id: string, change: JobChange): Promise<ChangeOutcome>;
+  /**
+   * Failover: move a job that no provider has accepted yet to another provider
+   * and product. Only while the job is IN_QUEUE and still at `from`; appends
+   * an update with `status` (state null). Returns the job after the move.
+   */
+  reassignJob(id: string, move: JobMove): Promise<ChangeOutcome>;
   listJobs(query: JobQuery): Promise<JobPage>;
   /** Ids of a provider's jobs not yet in a final state (for reconciliation). */
   activeJobIds(providerId: string): Promise<string[]>;

@@ -28,9 +28,11 @@
     ARGV[13] the update (JSON) to record when the state moves
     ARGV[14] the update (JSON) to record when it does not
     ARGV[15] counts hash field prefix of the job's provider ('<provider>:')
+    ARGV[16] the provider the provider-keyed KEYS are for
 
   Output: {kind, detail, job hash as field, value, …}
     {'missing'}
+    {'moved', provider}            the job is now at another provider (reassign-job): ask again with its keys
     {'duplicate', '', hash}        the event id was applied before
     {'refused', 'expect', hash}    the job is not in one of ARGV[4]
     {'refused', 'table', hash}     the table does not allow the move
@@ -50,6 +52,12 @@ end
 local current = redis.call('HGET', job, 'state')
 if not current then
   return {'missing'}
+end
+
+-- Only reassign-job sets this field, so a job without it is still where the doc says.
+local provider = redis.call('HGET', job, 'providerId')
+if provider and provider ~= ARGV[16] then
+  return {'moved', provider}
 end
 
 if eventId ~= '' and redis.call('SISMEMBER', KEYS[2], eventId) == 1 then

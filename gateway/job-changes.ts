@@ -1,0 +1,34 @@
+/**
+ * Every change the gateway makes to a job goes through here: the store's
+ * compare-and-set, then the followers hear of it on every replica.
+ */
+import type { Job, JobUpdate } from '../shared/domain.js';
+import type { FeedEvent, JobFeed } from './job-feed.js';
+import type { ChangeOutcome, JobChange, Store } from './store/store.js';
+
+export function feedEventOf(job: Job, updates: JobUpdate[], logs: FeedEvent['logs'] = []): FeedEvent {
+  return {
+    jobId: job.id,
+    updates,
+    logs,
+    status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
+  };
+}
+
+export type ChangeJob = (id: string, change: JobChange, before?: Job) => Promise<ChangeOutcome>;
+
+/** Publish the updates an applied outcome added (those past `before`'s). */
+export function publishOutcome(feed: JobFeed, outcome: ChangeOutcome, before?: Job): void {
+  if (outcome.kind !== 'applied') return;
+  const known = before?.updates.length ?? outcome.job.updates.length - 1;
+  const added = outcome.job.updates.slice(Math.max(0, known));
+  if (added.length > 0 || outcome.moved) feed.publish(feedEventOf(outcome.job, added));
+}
+
+export function createJobChanger(store: Store, feed: JobFeed): ChangeJob {
+  return async (id, change, before) => {
+    const outcome = await store.changeJob(id, change);
+    publishOutcome(feed, outcome, before);
+    return outcome;
+  };
+}

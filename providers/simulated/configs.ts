@@ -1,0 +1,113 @@
+/**
+ * Two ready-made simulated providers: an HPC-like cluster (partitions as
+ * products, a FIFO queue, a required time allocation) and a cloud-like one
+ * (instance types, a boot delay, occasional failures). Both are id-agnostic:
+ * the provider id is given when the process starts. Every product says in its
+ * name and description that it is a simulation.
+ */
+import type { ComputeSupport, Product } from '../../shared/domain.js';
+import type { SimulatedConfig } from './simulated-driver.js';
+
+const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+const HPC_SUPPORT: ComputeSupport = {
+  backend: 'NATIVE',
+  logs: true,
+  terminal: false,
+  web: false,
+  vnc: false,
+  peers: false,
+  timeExtension: true,
+  // Like many Slurm sites: running jobs are never suspended, so routing sends such jobs elsewhere.
+  suspension: false,
+  utilization: true,
+  maxReplicas: 32,
+  maxTimeAllocationMs: 48 * HOUR_MS,
+};
+
+function hpcPartition(id: string, category: string, cpu: number, memoryInGigs: number, gpu: number, pricePerUnit: number): Product {
+  const gpus = gpu > 0 ? `, ${gpu} GPUs` : '';
+  return {
+    id,
+    category,
+    name: `Simulated HPC ${id}`,
+    description: `Simulated HPC partition ${id}: ${cpu} CPUs, ${memoryInGigs} GiB${gpus} per node. A simulation: nothing runs.`,
+    cpu,
+    memoryInGigs,
+    gpu,
+    pricePerUnit,
+    unitOfPrice: 'CREDITS_PER_HOUR',
+    freeToUse: false,
+    priority: 0,
+    support: HPC_SUPPORT,
+  };
+}
+
+/** An HPC-like cluster: 64 nodes of 32 CPUs, 256 GiB and 4 GPUs; partitions as products; 48 h at most. */
+export const HPC_CONFIG: SimulatedConfig = {
+  name: 'HPC',
+  nodes: { count: 64, cpu: 32, memoryInGigs: 256, gpu: 4 },
+  products: [
+    hpcPartition('standard-8', 'sim-hpc-cpu', 8, 32, 0, 8),
+    hpcPartition('standard-32', 'sim-hpc-cpu', 32, 128, 0, 32),
+    hpcPartition('highmem-16', 'sim-hpc-cpu', 16, 192, 0, 24),
+    hpcPartition('gpu-4', 'sim-hpc-gpu', 16, 128, 4, 120),
+  ],
+  queueing: 'FIFO',
+  startLatencyMs: 200,
+  failureRate: 0,
+  defaultDurationMs: 30 * MINUTE_MS,
+};
+
+const CLOUD_SUPPORT: ComputeSupport = {
+  backend: 'VIRTUAL_MACHINE',
+  logs: true,
+  terminal: false,
+  web: false,
+  vnc: false,
+  peers: false,
+  timeExtension: true,
+  suspension: true,
+  utilization: true,
+  maxReplicas: 20,
+  maxTimeAllocationMs: null,
+};
+
+function instanceType(id: string, category: string, cpu: number, memoryInGigs: number, gpu: number, pricePerUnit: number): Product {
+  const gpus = gpu > 0 ? `, ${gpu} GPU` : '';
+  return {
+    id,
+    category,
+    name: `Simulated cloud ${id}`,
+    description: `Simulated cloud instance type ${id}: ${cpu} vCPUs, ${memoryInGigs} GiB${gpus}. A simulation: no virtual machine is booted.`,
+    cpu,
+    memoryInGigs,
+    gpu,
+    pricePerUnit,
+    unitOfPrice: 'CREDITS_PER_HOUR',
+    freeToUse: false,
+    priority: 0,
+    support: CLOUD_SUPPORT,
+  };
+}
+
+/** A cloud-like region: 200 hosts, instance types priced per hour, a 2 s boot and 1 % failures. */
+export const CLOUD_CONFIG: SimulatedConfig = {
+  name: 'cloud',
+  nodes: { count: 200, cpu: 96, memoryInGigs: 384, gpu: 8 },
+  products: [
+    instanceType('c5-large', 'sim-cloud-cpu', 2, 4, 0, 9),
+    instanceType('c5-xlarge', 'sim-cloud-cpu', 4, 8, 0, 17),
+    instanceType('m5-2xlarge', 'sim-cloud-cpu', 8, 32, 0, 38),
+    instanceType('p3-2xlarge', 'sim-cloud-gpu', 8, 61, 1, 306),
+  ],
+  queueing: 'FIFO',
+  startLatencyMs: 2_000,
+  failureRate: 0.01,
+  defaultDurationMs: 15 * MINUTE_MS,
+};
+
+/** The configurations by the name SWITCHYARD_SIM_CONFIG takes. */
+export const SIMULATED_CONFIGS = { hpc: HPC_CONFIG, cloud: CLOUD_CONFIG } as const satisfies Record<string, SimulatedConfig>;
+export type SimulatedConfigName = keyof typeof SIMULATED_CONFIGS;
