@@ -114,6 +114,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       feed.start();
       await registry.start();
       utilization.start();
+      orchestrator.waitingRoom.start();
       consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
       const address = await http.listen(port, host);
       logger.info({ port: address.port, host: address.address }, 'gateway listening');
@@ -125,6 +126,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await http.close();
       await consumer?.close();
       utilization.stop();
+      await orchestrator.waitingRoom.stop();
       await registry.stop();
       await feed.stop();
     },

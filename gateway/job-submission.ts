@@ -18,7 +18,7 @@ import type { JobFeed } from './job-feed.js';
 import { resolveSpecification, specificationHash, type JobSpecificationInput } from './job-specification.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
-import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate } from './router.js';
+import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate, type RoutePlan } from './router.js';
 import type { Store } from './store/store.js';
 import type { UtilizationCache } from './utilization-cache.js';
 
@@ -58,6 +58,11 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
+/** The status of a job that waits at the gateway for capacity. */
+export function waitingStatus(scheduleTimeoutSeconds: number, plan: RoutePlan): string {
+  return `Waiting up to ${scheduleTimeoutSeconds} s for capacity: ${explainNoRoom(plan)}`;
+}
+
 export function createJobSubmission(options: SubmissionOptions) {
   const { store, registry, utilization, feed, change, clock, logger, metrics } = options;
 
@@ -73,7 +78,7 @@ export function createJobSubmission(options: SubmissionOptions) {
       }
       if (registry.status(entry) === 'DOWN') throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
       await options.requireFunds?.(owner, product, providerId);
-      return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[] };
+      return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[], wait: false };
     }
     if (!input.requirements) throw new InvalidInputError('give a product or requirements');
     const payable = new Map<string, boolean>();
@@ -90,6 +95,12 @@ export function createJobSubmission(options: SubmissionOptions) {
     });
     const roomy = plan.candidates.filter(hasRoom);
     if (roomy.length === 0) {
+      const parked = plan.candidates[0] ?? plan.blocked;
+      if (input.scheduleTimeout && input.scheduleTimeout > 0 && parked) {
+        // Wait at the gateway: parked on the best candidate, sent nowhere until one has room.
+        metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
+        return { providerId: parked.providerId, product: parked.product, status: waitingStatus(input.scheduleTimeout, plan), failover: [] as Candidate[], wait: true };
+      }
       metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
       throw new SwitchyardError('NO_CAPACITY', `No room now: ${explainNoRoom(plan)}`);
     }
@@ -98,8 +109,8 @@ export function createJobSubmission(options: SubmissionOptions) {
     return { providerId: chosen.providerId, product: chosen.product, status: explainChoice(plan, chosen), failover: rest };
   };
 
-  /** Store one job for its first placement. */
-  const accept = async (viewer: Viewer, input: JobSpecificationInput, index: number, now: number): Promise<Placement> => {
+  /** Store one job for its first placement; no placement when it waits at the gateway for room. */
+  const accept = async (viewer: Viewer, input: JobSpecificationInput, index: number, now: number): Promise<{ job: Job; placement: Placement | null }> => {
     const project = input.project ?? null;
     if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
     const owner = { createdBy: viewer.username, project };
@@ -126,12 +137,20 @@ export function createJobSubmission(options: SubmissionOptions) {
     if (!created.created) {
       throw new SwitchyardError('DUPLICATE_JOB', `An identical job is already active (${created.duplicateOf}); set allowDuplicateJob to run another`);
     }
+    if (placement.wait) {
+      await store.putWaiting({ jobId: job.id, deadline: now + input.scheduleTimeout! * 1000, input });
+      return { job, placement: null };
+    }
     utilization.reserve(placement.providerId, placement.product.id);
-    return { index, job, product: placement.product, input, failover: placement.failover };
+    return { job, placement: { index, job, product: placement.product, input, failover: placement.failover } };
   };
 
   /** Move a job whose provider failed to the next candidate that can take it; null when none is left. */
-  const failOver = async (item: Placement, error: ErrorBody): Promise<Placement | null> => {
+  const failOver = async (
+    item: Placement,
+    error: ErrorBody,
+    statusFor: (next: Candidate) => string = (next) => `${error.message}; failing over to ${next.providerId}/${next.product.id}`,
+  ): Promise<Placement | null> => {
     while (item.failover.length > 0) {
       const next = item.failover.shift()!;
       let specification: JobSpecification;
@@ -143,7 +162,7 @@ export function createJobSubmission(options: SubmissionOptions) {
       const outcome = await store.reassignJob(item.job.id, {
         from: item.job.providerId,
         to: { providerId: next.providerId, product: { id: next.product.id, category: next.product.category } },
-        status: `${error.message}; failing over to ${next.providerId}/${next.product.id}`,
+        status: statusFor(next),
         timestamp: clock.now(),
       });
       if (outcome.kind !== 'applied') return null;
@@ -210,6 +229,28 @@ export function createJobSubmission(options: SubmissionOptions) {
   };
 
   return {
+    /**
+     * Send a job that waited at the gateway to the first of `candidates` (all with room),
+     * moving it there first when it was parked elsewhere; the rest are its failover.
+     */
+    async placeWaiting(job: Job, input: JobSpecificationInput, candidates: Candidate[]): Promise<ItemOutcome<Job>> {
+      const results: ItemOutcome<Job>[] = new Array(1);
+      const parked = registry.product(job.providerId, job.specification.product.id);
+      const [first, ...rest] = candidates;
+      let item: Placement | null = { index: 0, job, product: parked ?? first.product, input, failover: rest };
+      if (first.providerId !== job.providerId || first.product.id !== job.specification.product.id || !parked) {
+        item = await failOver({ ...item, failover: candidates }, { code: 'NO_CAPACITY', message: 'no room' }, (next) => `Room became free: routed to ${next.providerId}/${next.product.id}`);
+        if (!item) return { ok: false, error: { code: 'INVALID_STATE', message: `Job ${job.id} is no longer waiting` } };
+      } else {
+        utilization.reserve(first.providerId, first.product.id);
+        const outcome = await change(job.id, { status: `Room became free on ${first.providerId}/${first.product.id}`, timestamp: clock.now() }, job);
+        if (outcome.kind === 'applied') item = { ...item, job: outcome.job };
+      }
+      let pending = [item];
+      while (pending.length > 0) pending = await dispatch(pending, results);
+      return results[0];
+    },
+
     async createJobs(viewer: Viewer, inputs: JobSpecificationInput[]): Promise<ItemOutcome<Job>[]> {
       if (inputs.length > MAX_BULK_ITEMS) throw new InvalidInputError(`at most ${MAX_BULK_ITEMS} items in one call, ${inputs.length} given`);
       const now = clock.now();
@@ -218,7 +259,9 @@ export function createJobSubmission(options: SubmissionOptions) {
       await Promise.all(
         inputs.map(async (input, index) => {
           try {
-            accepted.push(await accept(viewer, input, index, now));
+            const { job, placement } = await accept(viewer, input, index, now);
+            if (placement) accepted.push(placement);
+            else results[index] = { ok: true, value: job };
           } catch (error) {
             const provider = input.product?.provider && registry.get(input.product.provider) ? input.product.provider : 'none';
             metrics.submissions.inc({ provider, outcome: toErrorBody(error).code });

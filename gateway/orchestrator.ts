@@ -37,6 +37,7 @@ import type { ProviderRegistry } from './provider-registry.js';
 import { createJobChanger } from './job-changes.js';
 import { createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome, type SubmissionOptions } from './job-submission.js';
 import type { UtilizationCache } from './utilization-cache.js';
+import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
 import type { ChangeOutcome, JobChange, JobPage, JobQuery, Store } from './store/store.js';
 
 export const MAX_PAGE_SIZE = 500;
@@ -88,6 +89,8 @@ export interface Orchestrator {
   reconcile(providerId: string): Promise<void>;
   /** A provider stopped answering: its jobs keep their state and get a status line. */
   providerLost(providerId: string): Promise<void>;
+  /** Jobs waiting at the gateway for capacity. */
+  readonly waitingRoom: WaitingRoom;
 }
 
 export function canSee(viewer: Viewer, job: Job): boolean {
@@ -121,6 +124,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
 
   const change = createJobChanger(store, feed);
   const submission = createJobSubmission({ ...options, change });
+  const waitingRoom = createWaitingRoom({ ...options, submission, change });
 
   const loadEditable = async (viewer: Viewer, id: string): Promise<Job> => {
     const job = await store.getJob(id);
@@ -177,11 +181,23 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
 
   return {
     createJobs: (viewer, inputs) => submission.createJobs(viewer, inputs),
+    waitingRoom,
 
-    terminateJobs(viewer, ids) {
-      return bulkJobVerb(viewer, ids, 'jobs.terminate', (job) => {
+    async terminateJobs(viewer, ids) {
+      checkBulk(ids.length);
+      // Jobs still waiting at the gateway for capacity end here; no provider has them.
+      const ended = await Promise.all(
+        ids.map(async (id) => {
+          const job = await store.getJob(id);
+          return job && job.state === 'IN_QUEUE' && canEdit(viewer, job) && (await waitingRoom.cancel(job, 'Your job has been terminated before it started'));
+        }),
+      );
+      const rest = ids.filter((_, i) => !ended[i]);
+      const restResults = await bulkJobVerb(viewer, rest, 'jobs.terminate', (job) => {
         if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
       });
+      let k = 0;
+      return ids.map((_, i) => (ended[i] ? { ok: true as const, value: true as const } : restResults[k++]));
     },
 
     suspendJobs(viewer, ids) {
@@ -342,7 +358,9 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     async reconcile(providerId) {
       const entry = registry.get(providerId);
       if (!entry) return;
-      const ids = await store.activeJobIds(providerId);
+      // Jobs parked here while they wait at the gateway were never sent: the provider rightly does not know them.
+      const waiting = new Set((await store.listWaiting()).map((r) => r.jobId));
+      const ids = (await store.activeJobIds(providerId)).filter((id) => !waiting.has(id));
       let changed = 0;
       for (const part of chunks(ids, MAX_BULK_ITEMS)) {
         const reply = await entry.client.call('jobs.reconcile', { ids: part }, observationsResultSchema).catch((error: unknown) => {
@@ -390,7 +408,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     },
 
     async providerLost(providerId) {
-      const ids = await store.activeJobIds(providerId);
+      const waiting = new Set((await store.listWaiting()).map((r) => r.jobId));
+      const ids = (await store.activeJobIds(providerId)).filter((id) => !waiting.has(id));
       const now = clock.now();
       await Promise.all(
         ids.map((id) =>

@@ -39,6 +39,8 @@ export interface RoutePlan {
   fitting: number;
   /** Why fitting products could not be used: "local (down)", "sim-hpc/gpu-4 (no credits)". */
   excluded: string[];
+  /** The best product that fits but cannot be used now (down, circuit open, no credits): where a waiting job is parked. */
+  blocked: Candidate | null;
 }
 
 export interface RouteContext {
@@ -97,6 +99,11 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
   let fitting = 0;
   /** Exclusions that may pass (a provider comes back, credits are granted), unlike price or features. */
   let passing = 0;
+  let blocked: Candidate | null = null;
+  const block = (candidate: Candidate) => {
+    passing += 1;
+    if (!blocked || compareCandidates(candidate, blocked) < 0) blocked = candidate;
+  };
   for (const entry of registry.list()) {
     if (allowed && !allowed.has(entry.id)) continue;
     const status = registry.status(entry);
@@ -111,12 +118,6 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
         continue;
       }
       fitting += 1;
-      if (providerProblem) {
-        passing += 1;
-        if (!providerExcluded) excluded.push(`${entry.id} (${providerProblem})`);
-        providerExcluded = true;
-        continue;
-      }
       const missing = (requirements.features ?? []).find((f) => !product.support[f as Feature]);
       if (missing) {
         excluded.push(`${entry.id}/${product.id} (no ${missing})`);
@@ -127,13 +128,20 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
         excluded.push(`${entry.id}/${product.id} (too dear: ${+price.toFixed(2)} credits/min)`);
         continue;
       }
+      const capacity = util?.capacityByProduct[product.id];
+      const candidate: Candidate = { providerId: entry.id, product, pricePerMinute: price, pending: util?.queueStatus.pending ?? 0, capacity: capacity ?? null };
+      if (providerProblem) {
+        block(candidate);
+        if (!providerExcluded) excluded.push(`${entry.id} (${providerProblem})`);
+        providerExcluded = true;
+        continue;
+      }
       if (canPay && !canPay(product, entry.id)) {
-        passing += 1;
+        block(candidate);
         excluded.push(`${entry.id}/${product.id} (no credits)`);
         continue;
       }
-      const capacity = util?.capacityByProduct[product.id];
-      usable.push({ providerId: entry.id, product, pricePerMinute: price, pending: util?.queueStatus.pending ?? 0, capacity: capacity ?? null });
+      usable.push(candidate);
     }
   }
   if (fitting === 0) {
@@ -144,7 +152,7 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
     // Only the price ceiling or missing features stand in the way: no product meets the requirements.
     throw new InvalidInputError(`No product meets the requirements: ${excluded.join(', ')}`);
   }
-  return { candidates: bestCandidates(usable), fitting, excluded };
+  return { candidates: bestCandidates(usable), fitting, excluded, blocked };
 }
 
 /** Why a plan chose its first candidate with room, as the job's first update says it. */

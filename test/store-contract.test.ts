@@ -676,6 +676,21 @@ describe.each(implementations)('the $name store', ({ open }) => {
     });
   });
 
+  describe('jobs waiting at the gateway', () => {
+    it('lists them oldest first and lets exactly one caller claim each', async () => {
+      const store = await open();
+      const ids = [makeJob({ createdAt: T0 + 2 }).id, makeJob({ createdAt: T0 + 1 }).id, makeJob({ createdAt: T0 + 3 }).id];
+      for (const [i, jobId] of ids.entries()) await store.putWaiting({ jobId, deadline: T0 + 1000 + i, input: { requirements: { cpu: i } } });
+      const listed = await store.listWaiting();
+      expect(listed.map((r) => r.jobId)).toEqual([...ids].sort());
+      expect(listed.find((r) => r.jobId === ids[2])).toEqual({ jobId: ids[2], deadline: T0 + 1002, input: { requirements: { cpu: 2 } } });
+      const claims = await Promise.all(Array.from({ length: 10 }, () => store.takeWaiting(ids[0])));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect((await store.listWaiting()).map((r) => r.jobId)).not.toContain(ids[0]);
+      expect(await store.takeWaiting('never-waited')).toBe(false);
+    });
+  });
+
   describe('users and tokens', () => {
     const user = { username: 'alice', passwordHash: 'scrypt$abc', admin: false, projects: [], createdAt: T0 };
 

@@ -241,6 +241,13 @@ export function createResolvers() {
         return lines.map(logView);
       },
     },
+    JobStatus: {
+      async queuePosition(status: { state: string; jobId?: string }, _: unknown, ctx: GatewayContext) {
+        if (status.state !== 'IN_QUEUE' || !status.jobId) return null;
+        const index = (await ctx.store.listWaiting()).findIndex((r) => r.jobId === status.jobId);
+        return index < 0 ? null : index + 1;
+      },
+    },
     Provider: {
       async utilization(provider: { entry: ProviderEntry | null }, _: unknown, ctx: GatewayContext) {
         if (!provider.entry || ctx.registry.status(provider.entry) === 'DOWN') return null;

@@ -65,6 +65,7 @@ export function jobView(job: Job, registry: ProviderRegistry, utilization?: Util
       resolvedProduct: product ? productView(product, job.providerId, utilization) : null,
       resolvedSupport: product ? supportView(product.support) : null,
       pendingReason: job.state === 'IN_QUEUE' ? (job.updates.at(-1)?.status ?? null) : null,
+      jobId: job.id,
     },
     updates: job.updates.map((u) => ({ ...u, timestamp: iso(u.timestamp) })),
     createdAt: iso(job.createdAt),

@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { JOB_STATES, canTransition, isFinalState } from '../../shared/job-state-machine.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -44,6 +44,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const logsByJob = new Map<string, JobLog[]>();
   const users = new Map<string, UserRecord>();
   const tokens = new Map<string, TokenRecord>();
+  const waiting = new Map<string, WaitingRecord>();
 
   const duplicateKey = (job: Job) => JSON.stringify([job.owner.createdBy, job.specHash]);
 
@@ -253,6 +254,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return null;
       }
       return token.expiresAt > now ? structuredClone(token) : null;
+    },
+
+    async putWaiting(record) {
+      waiting.set(record.jobId, structuredClone(record));
+    },
+
+    async takeWaiting(jobId) {
+      return waiting.delete(jobId);
+    },
+
+    async listWaiting() {
+      return [...waiting.values()].sort((a, b) => (a.jobId < b.jobId ? -1 : 1)).map((r) => structuredClone(r));
     },
 
     async ping() {},

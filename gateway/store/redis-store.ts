@@ -31,7 +31,7 @@ import { Redis, type Result } from 'ioredis';
 import type { Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { FINAL_STATES, JOB_STATES, isFinalState, statesLeadingTo } from '../../shared/job-state-machine.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord } from './store.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -396,6 +396,22 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return token.expiresAt > now ? token : null;
     },
 
+    async putWaiting(record) {
+      await redis.hset(key.waiting, record.jobId, JSON.stringify(record));
+    },
+
+    async takeWaiting(jobId) {
+      // HDEL answers 1 to exactly one of several gateways claiming the same job.
+      return (await redis.hdel(key.waiting, jobId)) === 1;
+    },
+
+    async listWaiting() {
+      const all = await redis.hgetall(key.waiting);
+      return Object.keys(all)
+        .sort()
+        .map((jobId) => JSON.parse(all[jobId]) as WaitingRecord);
+    },
+
     async ping() {
       await redis.ping();
     },
@@ -429,6 +445,7 @@ function keyLayout(prefix: string) {
     active: (provider: string) => `${prefix}:jobs:provider:${e(provider)}:active`,
     duplicates: (user: string, specHash: string) => `${prefix}:jobs:dedupe:${e(user)}:${e(specHash)}`,
     counts: `${prefix}:jobs:counts`,
+    waiting: `${prefix}:jobs:waiting`,
     user: (username: string) => `${prefix}:user:${e(username)}`,
     token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
   };

@@ -74,6 +74,15 @@ export interface UserRecord {
   createdAt: number;
 }
 
+/** A job stored as IN_QUEUE that no provider has yet: it waits for room until its deadline. */
+export interface WaitingRecord {
+  jobId: string;
+  /** Epoch ms after which it fails for want of capacity. */
+  deadline: number;
+  /** The request as given, to route it again (requirements, and the rest to validate against another product). */
+  input: unknown;
+}
+
 export interface TokenRecord {
   username: string;
   expiresAt: number;
@@ -111,6 +120,13 @@ export interface Store {
   putToken(tokenHash: string, token: TokenRecord): Promise<void>;
   /** Null when unknown or expired. */
   getToken(tokenHash: string, now: number): Promise<TokenRecord | null>;
+
+  /** Park a job that waits at the gateway for capacity (scheduleTimeout). */
+  putWaiting(record: WaitingRecord): Promise<void>;
+  /** Claim a waiting job: true for exactly one caller, however many gateways ask. */
+  takeWaiting(jobId: string): Promise<boolean>;
+  /** Every waiting job, oldest first. */
+  listWaiting(): Promise<WaitingRecord[]>;
 
   ping(): Promise<void>;
   close(): Promise<void>;
