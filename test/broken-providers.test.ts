@@ -14,12 +14,12 @@ import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-g
 let env: EmbeddedGateway;
 const servers: Closable[] = [];
 
-/** Serves a valid manifest; every other call goes to `misbehave`. */
-async function startBrokenProvider(id: string, misbehave: () => Promise<unknown>) {
+/** Serves a manifest (valid unless given); every other call goes to `misbehave`. */
+async function startBrokenProvider(id: string, misbehave: () => Promise<unknown>, products: unknown[] = LOCAL_PRODUCTS as unknown[]) {
   const { transport } = env;
   servers.push(
     transport.serve(transport.subjects.providerAll(id), async (_body, subject) => {
-      if (subject.endsWith('.manifest')) return { v: PROTOCOL_VERSION, ok: true, result: { products: LOCAL_PRODUCTS } };
+      if (subject.endsWith('.manifest')) return { v: PROTOCOL_VERSION, ok: true, result: { products } };
       return misbehave();
     }),
   );
@@ -36,7 +36,8 @@ async function startBrokenProvider(id: string, misbehave: () => Promise<unknown>
     heartbeatIntervalMs: 60_000,
     domain: null,
   });
-  await eventually(async () => env.gateway.registry.get(id)?.manifest, { what: `${id} manifest` });
+  await eventually(async () => env.gateway.registry.get(id), { what: `${id} to be known` });
+  if (products === LOCAL_PRODUCTS) await eventually(async () => env.gateway.registry.get(id)?.manifest, { what: `${id} manifest` });
 }
 
 beforeAll(async () => {
@@ -78,6 +79,16 @@ describe('a misbehaving provider is an error for its items, not a gateway crash'
     const data = await alice.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'silent' }, command: ['true'] }] });
     expect(data.createJobs[0].error).toEqual({ code: 'PROVIDER_UNAVAILABLE', message: 'silent: did not answer jobs.create within 300 ms' });
     expect((await fetch(`${env.url}/healthz`)).status).toBe(200);
+  });
+
+  it('refuses a manifest with negative prices or resources, and keeps serving the rest', async () => {
+    const negative = [{ ...LOCAL_PRODUCTS[0], id: 'cheap-trick', pricePerUnit: -5 }, { ...LOCAL_PRODUCTS[1], id: 'no-cpu', cpu: -1 }];
+    await startBrokenProvider('negative', async () => ({ v: PROTOCOL_VERSION, ok: true, result: {} }), negative);
+    await new Promise((r) => setTimeout(r, 300));
+    const data = await env.admin.ok(`{ products { id provider } provider(id: "negative") { products { id } } }`);
+    expect(data.provider.products).toEqual([]);
+    expect(data.products.some((p: any) => p.provider === 'negative')).toBe(false);
+    expect(data.products.some((p: any) => p.provider === 'local')).toBe(true);
   });
 
   it('opens the circuit of a provider that keeps failing, and says so', async () => {
