@@ -3,6 +3,8 @@
  * they would in production: each with its own NATS connection, the gateway
  * with a Redis store, GraphQL over real HTTP on loopback.
  */
+import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { fund } from '../test/support/credits.js';
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
@@ -64,9 +66,12 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     stops.push(() => gatewayTransport.close());
     const store = await createRedisStore({ url: options.redisUrl, keyPrefix: options.keyPrefix });
     stops.push(() => store.close());
+    const ledger = await createRedisLedger({ url: options.redisUrl, keyPrefix: options.keyPrefix });
+    stops.push(() => ledger.close());
     const gateway = createGateway({
       transport: gatewayTransport,
       store,
+      ledger,
       clock: systemClock,
       logger,
       adminToken,
@@ -101,6 +106,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
         const entry = gateway.registry.get(INSTANT_PROVIDER_ID);
         return entry?.manifest && gateway.registry.status(entry) === 'UP';
       }, 'the gateway to see the instant provider and its manifest');
+      await fund(createClient(url, adminToken), 'admin', INSTANT_PROVIDER_ID);
     }
 
     return { url, admin: createClient(url, adminToken), gateway, store, driver, stop };

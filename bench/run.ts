@@ -20,8 +20,10 @@ import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { startRig, type Rig } from './rig.js';
+import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
 import { measure, type LatencySummary } from './stats.js';
+import { benchStitching, startLocalRig } from './stitching.js';
 
 /** One line of the table. `ratio` is value / baseline value; `meetsAim` is informative only. */
 interface Row {
@@ -40,8 +42,12 @@ const runId = randomBytes(4).toString('hex');
 const prefix = `bench${runId}`;
 const mainSubjects = createSubjects(prefix);
 const listSubjects = createSubjects(`${prefix}l`);
+const stitchSubjects = createSubjects(`${prefix}s`);
+/** The routing bench's in-memory bus: nothing of it reaches the servers. */
+const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
 const listKeyPrefix = `${prefix}-list`;
+const stitchKeyPrefix = `${prefix}-stitch`;
 const baselineStream = `${prefix.toUpperCase()}_BASELINE`;
 
 const transportErrors: string[] = [];
@@ -65,7 +71,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects]) streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects]) streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
   } catch (error) {
@@ -88,13 +94,18 @@ async function cleanup(): Promise<void> {
 
 const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 const describeLatency = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} ms`;
+/** For summaries already in µs. */
+const describeMicros = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} µs`;
+/** ms and µs with the precision of ms(); fractional small counts with two decimals; the rest whole. */
+const formatValue = (row: Row) =>
+  row.unit === 'ms' || row.unit === 'µs' ? ms(row.value) : !Number.isInteger(row.value) && Math.abs(row.value) < 100 ? row.value.toFixed(2) : row.value.toFixed(0);
 
 function printTable(rows: Row[]): void {
   const header = ['benchmark', 'metric', 'value', 'baseline', '× baseline', 'aim', 'meets aim'];
   const cells = rows.map((row) => [
     row.benchmark,
     row.metric,
-    `${row.unit === 'ms' ? ms(row.value) : row.value.toFixed(0)} ${row.unit}`,
+    `${formatValue(row)} ${row.unit}`,
     row.baseline ?? '',
     row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}×`,
     row.aim ?? '',
@@ -121,28 +132,38 @@ async function main(): Promise<void> {
   const redisSet = await redisRoundTrip(redisUrl, (redis, i) => redis.set(`${prefix}:baseline:set`, `value-${i}`));
   const jsLatency = await jetstreamLatency(natsUrl, { stream: baselineStream, subject: `${prefix}.baseline.js` });
 
-  progress('1/3 job creation: gateway + instant provider over NATS and Redis');
+  progress('1/5 job creation: gateway + instant provider over NATS and Redis');
   const rig = await startRig({ natsUrl, redisUrl, subjectPrefix: mainSubjects.prefix, keyPrefix: mainKeyPrefix, withProvider: true, onTransportError });
   rigs.push(rig);
   // The floor of any GraphQL call: HTTP, Yoga, auth, a resolver that touches nothing.
   const graphqlFloor = await measure(300, () => rig.admin.ok('{ me { createdBy } }'), 30);
   const creation = await benchJobCreation(rig);
 
-  progress('3/3 followJob latency: provider event → SSE subscriber');
+  progress('3/5 followJob latency: provider event → SSE subscriber');
   const follow = await benchFollowLatency(rig);
   rigs.splice(rigs.indexOf(rig), 1);
   await rig.stop();
 
-  progress('2/3 jobs(first: 50): filling 100,000 jobs over 500 creators');
+  progress('2/5 jobs(first: 50): filling 100,000 jobs over 500 creators');
   const listStore = await createRedisStore({ url: redisUrl, keyPrefix: listKeyPrefix });
   stores.push(listStore);
   const fill = await fillStore(listStore);
-  progress(`2/3 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
+  progress(`2/5 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
   const listRig = await startRig({ natsUrl, redisUrl, subjectPrefix: listSubjects.prefix, keyPrefix: listKeyPrefix, withProvider: false, onTransportError });
   rigs.push(listRig);
   const user = creatorName(123);
   const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
   const listing = await benchJobListing(listRig, listStore, user);
+
+  progress('4/5 routing: planRoute among 100 providers × 20 products, beside a plain sort');
+  const routing = await benchRouting({ subjectPrefix: routingPrefix });
+
+  progress('5/5 stitched field on 50 jobs: gateway + local provider running 50 × sleep 120');
+  const localRig = await startLocalRig({ natsUrl, redisUrl, subjectPrefix: stitchSubjects.prefix, keyPrefix: stitchKeyPrefix, onTransportError });
+  rigs.push(localRig);
+  const stitching = await benchStitching(localRig);
+  rigs.splice(rigs.indexOf(localRig), 1);
+  await localRig.stop();
 
   const rows: Row[] = [];
   const b1 = '1 job creation';
@@ -241,6 +262,76 @@ async function main(): Promise<void> {
   rows.push({ benchmark: b3, metric: `JetStream publish → consume p50 (${jsLatency.count})`, value: jsLatency.p50, unit: 'ms', baseline: 'baseline' });
   rows.push({ benchmark: b3, metric: 'JetStream publish → consume p99', value: jsLatency.p99, unit: 'ms', baseline: 'baseline' });
 
+  const b4 = '4 routing decision';
+  const sortP50 = describeMicros(`sort ${routing.products}`, routing.sortUs, 'p50');
+  const sortP99 = describeMicros(`sort ${routing.products}`, routing.sortUs, 'p99');
+  for (const [label, plan] of [
+    ['cpu 2, 4 GiB', routing.plain],
+    ['+ logs, terminal, ≤ 5 credits/min', routing.filtered],
+  ] as const) {
+    rows.push({
+      benchmark: b4,
+      metric: `planRoute ${label} p50 (${plan.latencyUs.count}; ${plan.fitting} fit, ${plan.excluded} excluded)`,
+      value: plan.latencyUs.p50,
+      unit: 'µs',
+      baseline: sortP50,
+      ratio: plan.latencyUs.p50 / routing.sortUs.p50,
+      aim: 'p50 < 100 µs',
+      meetsAim: plan.latencyUs.p50 < 100,
+    });
+    rows.push({ benchmark: b4, metric: `planRoute ${label} p99`, value: plan.latencyUs.p99, unit: 'µs', baseline: sortP99, ratio: plan.latencyUs.p99 / routing.sortUs.p99 });
+  }
+  rows.push({
+    benchmark: b4,
+    metric: `registry.list() p50 (${routing.providers} providers)`,
+    value: routing.registryListUs.p50,
+    unit: 'µs',
+    baseline: sortP50,
+    ratio: routing.registryListUs.p50 / routing.sortUs.p50,
+  });
+  rows.push({ benchmark: b4, metric: `sort ${routing.products} candidates by price p50 (${routing.sortUs.count})`, value: routing.sortUs.p50, unit: 'µs', baseline: 'baseline' });
+  rows.push({ benchmark: b4, metric: `sort ${routing.products} candidates by price p99`, value: routing.sortUs.p99, unit: 'µs', baseline: 'baseline' });
+
+  const b5 = `5 stitched field, ${stitching.jobs} jobs`;
+  const calls = stitching.graphqlCalls;
+  rows.push({
+    benchmark: b5,
+    metric: `jobs(first: 50) + local { host pids } p50 (${stitching.stitched.count})`,
+    value: stitching.stitched.p50,
+    unit: 'ms',
+    baseline: describeLatency('without', stitching.plain, 'p50'),
+    ratio: stitching.ratioP50,
+    aim: '< 2× without',
+    meetsAim: stitching.ratioP50 < 2,
+  });
+  rows.push({
+    benchmark: b5,
+    metric: 'jobs(first: 50) + local { host pids } p99',
+    value: stitching.stitched.p99,
+    unit: 'ms',
+    baseline: describeLatency('without', stitching.plain, 'p99'),
+    ratio: stitching.stitched.p99 / stitching.plain.p99,
+  });
+  rows.push({
+    benchmark: b5,
+    metric: 'graphql calls to the provider per query',
+    value: calls.stitched.perQuery,
+    unit: 'calls',
+    baseline: `min ${calls.stitched.min}, max ${calls.stitched.max}; ${calls.plain.perQuery} without`,
+    aim: '1 (batched)',
+    meetsAim: calls.stitched.min === 1 && calls.stitched.max === 1,
+  });
+  rows.push({
+    benchmark: b5,
+    metric: 'graphql call to the provider, mean as the gateway timed it',
+    value: calls.stitched.meanMs,
+    unit: 'ms',
+    baseline: describeLatency('NATS RTT', natsRtt, 'p50'),
+    ratio: calls.stitched.meanMs / natsRtt.p50,
+  });
+  rows.push({ benchmark: b5, metric: `jobs(first: 50) without it p50 (${stitching.plain.count})`, value: stitching.plain.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push({ benchmark: b5, metric: 'jobs(first: 50) without it p99', value: stitching.plain.p99, unit: 'ms', baseline: 'baseline' });
+
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
   printTable(rows);
@@ -248,6 +339,12 @@ async function main(): Promise<void> {
   const failures = creation.bulk.failed + creation.single.failed;
   if (failures > 0) console.log(`warning: ${failures} job creations came back with an error`);
   if (follow.received < follow.events) console.log(`warning: followJob delivered ${follow.received} of ${follow.events} events`);
+  for (const plan of [routing.plain, routing.filtered]) {
+    if (!plan.chosenIsBest) console.log(`warning: planRoute(${JSON.stringify(plan.requirements)}) chose ${plan.chosen}, not the best of a full sort`);
+  }
+  if (stitching.badAnswers.plain + stitching.badAnswers.stitched > 0) {
+    console.log(`warning: jobs(first: 50) answered with errors or missing jobs ${stitching.badAnswers.plain} times without and ${stitching.badAnswers.stitched} times with local { host pids }`);
+  }
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -262,6 +359,8 @@ async function main(): Promise<void> {
       jobCreation: creation,
       jobListing: { fill, ...listing },
       followLatency: follow,
+      routing,
+      stitching,
     },
     transportErrors: transportErrors.slice(0, 20),
   };

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createLocalDriver } from '../providers/local/local-driver.js';
 import { createProviderRuntime } from '../providers/sdk/runtime.js';
@@ -41,7 +42,7 @@ export async function startDev(options: DevOptions): Promise<DevInstance> {
   const adminToken = options.adminToken ?? randomBytes(24).toString('base64url');
   const transport = createMemoryTransport({ subjects: createSubjects('sy') });
   const store = createMemoryStore();
-  const gateway = createGateway({ transport, store, clock: systemClock, logger, adminToken });
+  const gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger, adminToken });
   const common = { transport, clock: systemClock, logger };
   // Three providers, so a first look shows routing: the local machine, a simulated HPC cluster and a simulated cloud.
   const runtimes = [

@@ -11,6 +11,7 @@ export const gatewaySettings = {
   SWITCHYARD_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
   SWITCHYARD_TOKEN_TTL_SECONDS: positiveIntSetting.default(86_400),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: positiveIntSetting.default(5_000),
+  SWITCHYARD_CHARGE_INTERVAL_MS: positiveIntSetting.default(30_000),
 };
 
 export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;

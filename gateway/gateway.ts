@@ -15,6 +15,10 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createProviderRegistry, type ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
+import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
+import { createAccountingMetrics } from './accounting/accounting-metrics.js';
+import type { Ledger } from './accounting/ledger.js';
+import { createCharger, type Charger } from './charging.js';
 import { createUtilizationCache, type UtilizationCache } from './utilization-cache.js';
 import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
 import { createBaseSchema, createGatewayYoga } from './yoga.js';
@@ -31,6 +35,12 @@ export interface GatewayOptions {
   providerTimeoutMs?: number;
   /** How often provider utilization (capacity for routing) is polled. @default 2000 */
   utilizationIntervalMs?: number;
+  /** Where wallets, grants and charges live (Redis in production, memory embedded). */
+  ledger: Ledger;
+  /** How often running jobs are charged. @default 30000 */
+  chargeIntervalMs?: number;
+  /** Price unit lengths for tests that charge in real time with a short unit. */
+  unitMs?: AccountingOptions['unitMs'];
   metrics?: GatewayMetrics;
 }
 
@@ -42,6 +52,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   readonly schemas: SchemaManager;
   readonly utilization: UtilizationCache;
+  readonly accounting: Accounting;
+  readonly charger: Charger;
   /** Starts watching providers and consuming events; then serves HTTP. */
   start(port: number, host: string): Promise<AddressInfo>;
   /** Shutdown in order: readiness 503, HTTP drains, consumers stop. Connections are the caller's. */
@@ -78,9 +90,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   schemas = createSchemaManager({ base: createBaseSchema(), registry, logger });
   const utilization = createUtilizationCache({ registry, logger, intervalMs: options.utilizationIntervalMs });
-  orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics });
+  const accounting = createAccounting({ ledger: options.ledger, clock, logger, metrics: createAccountingMetrics(metrics.registry), unitMs: options.unitMs });
+  orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics, accounting });
+  const charger = createCharger({ store, registry, accounting, orchestrator, logger, intervalMs: options.chargeIntervalMs });
   const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas });
+  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting });
   const http = createGatewayHttpServer({
     yoga,
     auth,
@@ -110,11 +124,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       return schemas;
     },
     utilization,
+    accounting,
+    charger,
     async start(port, host) {
       feed.start();
       await registry.start();
       utilization.start();
       orchestrator.waitingRoom.start();
+      charger.start();
       consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
       const address = await http.listen(port, host);
       logger.info({ port: address.port, host: address.address }, 'gateway listening');
@@ -127,6 +144,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await consumer?.close();
       utilization.stop();
       await orchestrator.waitingRoom.stop();
+      await charger.stop();
       await registry.stop();
       await feed.stop();
     },

@@ -10,6 +10,7 @@ import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { readGatewaySettings } from './config.js';
 import { createGateway } from './gateway.js';
 import { createRedisStore } from './store/redis-store.js';
+import { createRedisLedger } from './accounting/redis-ledger.js';
 
 export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const settings = readGatewaySettings(env);
@@ -17,9 +18,12 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
   const subjects = createSubjects(settings.SWITCHYARD_PREFIX);
   const transport = await createNatsTransport({ url: settings.NATS_URL, subjects, name: 'switchyard-gateway' });
   const store = await createRedisStore({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
+  const ledger = await createRedisLedger({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
   const gateway = createGateway({
     transport,
     store,
+    ledger,
+    chargeIntervalMs: settings.SWITCHYARD_CHARGE_INTERVAL_MS,
     clock: systemClock,
     logger,
     adminToken: settings.SWITCHYARD_ADMIN_TOKEN,
@@ -33,5 +37,6 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     await gateway.stop();
     await transport.close();
     await store.close();
+    await ledger.close();
   });
 }

@@ -37,6 +37,7 @@ import type { ProviderRegistry } from './provider-registry.js';
 import { createJobChanger } from './job-changes.js';
 import { createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome, type SubmissionOptions } from './job-submission.js';
 import type { UtilizationCache } from './utilization-cache.js';
+import type { Accounting } from './accounting/accounting.js';
 import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
 import type { ChangeOutcome, JobChange, JobPage, JobQuery, Store } from './store/store.js';
 
@@ -55,8 +56,8 @@ export interface OrchestratorOptions {
   clock: Clock;
   logger: Logger;
   metrics: GatewayMetrics;
-  requireFunds?: SubmissionOptions['requireFunds'];
-  canPay?: SubmissionOptions['canPay'];
+  /** Credits: required to create jobs, charged as they run. */
+  accounting?: Accounting;
 }
 
 export interface JobListInput {
@@ -82,7 +83,7 @@ export interface Orchestrator {
   unsuspendJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
   /** The job or NOT_FOUND, also for another user's job. */
   getJob(viewer: Viewer, id: string): Promise<Job>;
-  listJobs(viewer: Viewer, filter: JobListInput, page: { first: number; after?: string | null; order: 'ASC' | 'DESC' }): Promise<JobPage>;
+  listJobs(viewer: Viewer, filter: JobListInput, page: { first: number; after?: string | null; order: 'ASC' | 'DESC' }, extra?: (job: Job) => boolean): Promise<JobPage>;
   applyJobEvent(event: JobEvent): Promise<ChangeOutcome['kind']>;
   applyLogEvent(event: LogEvent): Promise<'applied' | 'missing' | 'refused'>;
   /** Ask a provider for the state of every job the gateway thinks is active there. */
@@ -91,6 +92,11 @@ export interface Orchestrator {
   providerLost(providerId: string): Promise<void>;
   /** Jobs waiting at the gateway for capacity. */
   readonly waitingRoom: WaitingRoom;
+  /**
+   * Stop jobs whose wallet ran dry, as their backend allows: processes and
+   * containers are terminated, virtual machines suspended (their disks survive).
+   */
+  stopForNoCredits(jobs: Job[]): Promise<void>;
 }
 
 export function canSee(viewer: Viewer, job: Job): boolean {
@@ -123,8 +129,53 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store, registry, feed, clock, logger, metrics } = options;
 
   const change = createJobChanger(store, feed);
-  const submission = createJobSubmission({ ...options, change });
+  const { accounting } = options;
+  const submission = createJobSubmission({
+    ...options,
+    change,
+    requireFunds: accounting && ((owner, product, providerId) => accounting.requireFunds(owner, product, providerId)),
+    canPay: accounting && ((owner, product, providerId) => accounting.canPay(owner, product, providerId)),
+  });
   const waitingRoom = createWaitingRoom({ ...options, submission, change });
+
+  const chargeNow = async (job: Job, reportedUnits: number | null) => {
+    const product = registry.product(job.providerId, job.specification.product.id);
+    if (!accounting || !product) return;
+    try {
+      const charge = await accounting.chargeJob(job, product, reportedUnits);
+      if (charge.shortfall && !isFinalState(job.state)) await stopForNoCredits([job]);
+    } catch (error) {
+      // A failed charge never stops a job: the next round charges the same total.
+      logger.warn({ jobId: job.id, err: error }, 'charging a job failed; the next round makes it good');
+    }
+  };
+
+  const stopForNoCredits = async (jobs: Job[]) => {
+    const byProvider = new Map<string, { terminate: string[]; suspend: string[] }>();
+    for (const job of jobs) {
+      const product = productOf(job);
+      const plan = byProvider.get(job.providerId) ?? { terminate: [], suspend: [] };
+      if (product?.support.backend === 'VIRTUAL_MACHINE' && product.support.suspension) {
+        if (job.state !== 'SUSPENDED') plan.suspend.push(job.id);
+      } else if (job.state !== 'CANCELING') {
+        plan.terminate.push(job.id);
+      }
+      byProvider.set(job.providerId, plan);
+    }
+    await Promise.all(
+      [...byProvider].map(async ([providerId, plan]) => {
+        const client = registry.get(providerId)?.client;
+        if (!client) return;
+        if (plan.terminate.length) {
+          await client.call('jobs.terminate', { ids: plan.terminate, reason: 'No more credits' }, itemResultsSchema, { background: true }).catch((err: unknown) => logger.warn({ providerId, err }, 'could not stop jobs out of credits'));
+        }
+        if (plan.suspend.length) {
+          for (const id of plan.suspend) await change(id, { status: 'No more credits: suspending the virtual machine (its disk is kept)', timestamp: clock.now() });
+          await client.call('jobs.suspend', { ids: plan.suspend }, itemResultsSchema, { background: true }).catch((err: unknown) => logger.warn({ providerId, err }, 'could not suspend jobs out of credits'));
+        }
+      }),
+    );
+  };
 
   const loadEditable = async (viewer: Viewer, id: string): Promise<Job> => {
     const job = await store.getJob(id);
@@ -182,6 +233,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   return {
     createJobs: (viewer, inputs) => submission.createJobs(viewer, inputs),
     waitingRoom,
+    stopForNoCredits,
 
     async terminateJobs(viewer, ids) {
       checkBulk(ids.length);
@@ -257,7 +309,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       return job;
     },
 
-    async listJobs(viewer, filter, page) {
+    async listJobs(viewer, filter, page, extra) {
       if (!Number.isInteger(page.first) || page.first < 1 || page.first > MAX_PAGE_SIZE) {
         throw new InvalidInputError(`first must be between 1 and ${MAX_PAGE_SIZE}`);
       }
@@ -292,6 +344,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       if (filter.application) checks.push((job) => job.specification.application?.name === filter.application);
       if (filter.name) checks.push((job) => job.specification.name === filter.name);
       if (filter.tags?.length) checks.push((job) => filter.tags!.every((t) => job.specification.tags.includes(t)));
+      if (extra) checks.push(extra);
       const query: JobQuery = {
         createdBy,
         states: filter.states?.length ? filter.states : undefined,
@@ -341,7 +394,12 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         },
         job,
       );
-      if (outcome.kind === 'applied') metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
+      if (outcome.kind === 'applied') {
+        metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
+        // A job that ended is charged to its final total now (the last partial unit too); one that
+        // reports its own usage is charged to it. Other running jobs wait for the charging round.
+        if (accounting && (isFinalState(outcome.job.state) || event.usageUnits !== null)) await chargeNow(outcome.job, event.usageUnits);
+      }
       if (outcome.kind === 'refused') logger.debug({ jobId: job.id, reason: outcome.reason }, 'provider event refused by the state machine');
       return outcome.kind;
     },

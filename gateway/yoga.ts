@@ -10,7 +10,7 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Auth } from './auth.js';
-import { createResolvers, type GatewayContext } from './graphql/resolvers.js';
+import { createRequestLoaders, createResolvers, type GatewayContext } from './graphql/resolvers.js';
 import type { JobFeed } from './job-feed.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Orchestrator } from './orchestrator.js';
@@ -21,6 +21,7 @@ import type { SchemaManager } from './stitching/schema-manager.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
 import type { UtilizationCache } from './utilization-cache.js';
+import type { Accounting } from './accounting/accounting.js';
 
 const SCHEMA_DIR = new URL('./schema/', import.meta.url);
 /** The contract first, then our extensions of it (`extend type ...`), in name order. */
@@ -41,6 +42,7 @@ export interface GatewayYogaOptions {
   logger: Logger;
   schemas: SchemaManager;
   utilization: UtilizationCache;
+  accounting: Accounting;
 }
 
 const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401 };
@@ -101,6 +103,8 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           store: options.store,
           auth,
           feed: options.feed,
+          accounting: options.accounting,
+          loaders: createRequestLoaders(options.accounting),
         };
       } catch (error) {
         if (error instanceof UnauthenticatedError) {

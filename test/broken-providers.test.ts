@@ -56,7 +56,7 @@ const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specif
 
 describe('a misbehaving provider is an error for its items, not a gateway crash', () => {
   it('answers garbage: PROVIDER_UNAVAILABLE naming the provider, the other items still run', async () => {
-    const alice = await env.user('garbageuser');
+    const alice = await env.user('garbageuser', { fund: ['local', 'garbage'] });
     const data = await alice.ok(CREATE, {
       specs: [
         { product: { id: 'local-small', provider: 'garbage' }, command: ['true'] },
@@ -75,7 +75,7 @@ describe('a misbehaving provider is an error for its items, not a gateway crash'
   });
 
   it('never answers: PROVIDER_UNAVAILABLE saying it did not answer in time', async () => {
-    const alice = await env.user('silentuser');
+    const alice = await env.user('silentuser', { fund: ['silent'] });
     const data = await alice.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'silent' }, command: ['true'] }] });
     expect(data.createJobs[0].error).toEqual({ code: 'PROVIDER_UNAVAILABLE', message: 'silent: did not answer jobs.create within 300 ms' });
     expect((await fetch(`${env.url}/healthz`)).status).toBe(200);
@@ -92,7 +92,7 @@ describe('a misbehaving provider is an error for its items, not a gateway crash'
   });
 
   it('opens the circuit of a provider that keeps failing, and says so', async () => {
-    const alice = await env.user('circuituser');
+    const alice = await env.user('circuituser', { fund: ['garbage'] });
     for (let i = 0; i < 6; i++) {
       await alice.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'garbage' }, command: ['true'], name: `try ${i}` }] });
     }

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { fund } from './support/credits.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
@@ -34,6 +35,7 @@ describe('switchyard dev', () => {
     await client.ok(`mutation { createUser(username: "${user}", password: "dev-password") { username } }`);
     const tokenRes = await fetch(`${baseUrl}/api/v1/token`, { method: 'POST', body: JSON.stringify({ username: user, password: 'dev-password' }) });
     const alice = createClient(baseUrl, ((await tokenRes.json()) as { token: string }).token);
+    await fund(client, user, 'local');
 
     const echo = await alice.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'local' }, command: ['sh', '-c', 'sleep 0.3; echo embedded hello'] }] });
     const echoId = echo.createJobs[0].job.id;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { fund } from './support/credits.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -72,6 +73,7 @@ beforeAll(async () => {
   startProvider();
   await startGateway();
   await providerUp();
+  await fund(client, 'admin', 'edge');
 }, 60_000);
 
 afterAll(async () => {

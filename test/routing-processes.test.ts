@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, eventually, type TestClient } from './support/graphql-client.js';
+import { fund } from './support/credits.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -68,6 +69,7 @@ beforeAll(async () => {
   await waitReady(baseUrl, gateway);
   client = createClient(baseUrl, adminToken);
   for (const id of ['sim-hpc', 'sim-cloud', 'local']) await waitStatus(id, ['UP']);
+  for (const id of ['sim-hpc', 'sim-cloud', 'local']) await fund(client, 'admin', id);
 }, 60_000);
 
 afterAll(async () => {
@@ -104,6 +106,7 @@ describe('routing across provider processes', () => {
     // Same products and prices as sim-hpc, and first by name, so it is tried first.
     startProvider('simulated', 'sim-aaa-slow', { SWITCHYARD_SIM_CONFIG: 'hpc', SWITCHYARD_SIM_CREATE_DELAY_MS: '5000' });
     await waitStatus('sim-aaa-slow', ['UP']);
+    await fund(client, 'admin', 'sim-aaa-slow');
     await eventually(async () => (await client.ok(`{ products(provider: "sim-aaa-slow") { capacity } }`)).products[0].capacity !== null, {
       what: 'the slow provider’s capacity to be known',
     });

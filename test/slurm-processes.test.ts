@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { fund } from './support/credits.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -49,6 +50,7 @@ beforeAll(async () => {
     timeoutMs: 30_000,
     what: `the Slurm provider's subschema to be stitched; provider output: ${provider.output().slice(-1500)}`,
   });
+  await fund(client, 'admin', 'hpc');
 }, 60_000);
 
 afterAll(async () => {

@@ -13,10 +13,12 @@ import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createLocalDriver } from '../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
+import { fund } from './support/credits.js';
 import { uniquePrefix } from './support/services.js';
 
 const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
@@ -40,7 +42,7 @@ function localProvider(id: string): ProviderRuntime {
 }
 
 beforeAll(async () => {
-  gateway = createGateway({ transport, store, clock: systemClock, logger: silentLogger(), adminToken, providerTimeoutMs: 1_000 });
+  gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger: silentLogger(), adminToken, providerTimeoutMs: 1_000 });
   const address = await gateway.start(0, '127.0.0.1');
   client = createClient(`http://127.0.0.1:${address.port}`, adminToken);
 });
@@ -72,6 +74,7 @@ describe('live stitching of provider subschemas', () => {
     await edge.start();
     const joined = await eventually(async () => (await client.gql(STITCHED)).data, { what: 'the stitched field to appear' });
     expect(joined.providers).toEqual([{ id: 'edge', localHost: { hostname: expect.any(String), cpus: expect.any(Number) } }]);
+    await fund(client, 'admin', 'edge');
 
     // Job fields come from the provider that runs the job, for many jobs at once.
     const created = await client.ok(

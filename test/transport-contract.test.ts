@@ -14,8 +14,10 @@ import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
 
+/** Handlers one consumer runs at once: small, so tests reach the bound. */
+const MAX_IN_FLIGHT = 8;
 /** Short enough that redelivery and hand-over happen within a test. */
-const TIMINGS = { redeliveryDelayMs: 50, closeGraceMs: 150 };
+const TIMINGS = { redeliveryDelayMs: 50, closeGraceMs: 150, maxInFlight: MAX_IN_FLIGHT };
 
 interface Backend {
   readonly subjects: Subjects;
@@ -368,7 +370,8 @@ describe.each([
       await other.consumeDurable(async (body) => {
         secondGot.push(body);
       });
-      await waitFor(() => secondGot.length === 1, 'the second consumer to get the message');
+      // Over NATS not before the closed consumer's last pull has expired at the server (2 s).
+      await waitFor(() => secondGot.length === 1, 'the second consumer to get the message', 6000);
       expect(secondGot).toEqual([{ n: 1 }]);
       // The first handler finishing late acks nothing and delivers nothing again.
       stuck.open();
@@ -395,6 +398,119 @@ describe.each([
       await waitFor(() => secondGot.length >= 1, 'the marker');
       await sleep(50);
       expect(secondGot).toEqual([{ n: 2 }]);
+    });
+  });
+
+  describe('durable events handled concurrently', () => {
+    /** Counts handlers running at once, overall and per key, around an async body. */
+    function concurrency() {
+      let running = 0;
+      let peak = 0;
+      const perKey = new Map<string, number>();
+      let keyOverlaps = 0;
+      return {
+        async run<T>(key: string, body: () => Promise<T>): Promise<T> {
+          running += 1;
+          peak = Math.max(peak, running);
+          perKey.set(key, (perKey.get(key) ?? 0) + 1);
+          if (perKey.get(key)! > 1) keyOverlaps += 1;
+          try {
+            return await body();
+          } finally {
+            running -= 1;
+            perKey.set(key, perKey.get(key)! - 1);
+          }
+        },
+        get peak() {
+          return peak;
+        },
+        get keyOverlaps() {
+          return keyOverlaps;
+        },
+      };
+    }
+
+    it("handles each job's events and logs in stream order, one at a time, while jobs run side by side", async () => {
+      const jobs = 20;
+      const perJob = 50;
+      // One publisher per job, all at once: the stream interleaves the jobs, each job's messages in order.
+      await Promise.all(
+        Array.from({ length: jobs }, async (_, j) => {
+          for (let n = 0; n < perJob; n++) {
+            const subject = n % 3 === 2 ? subjects.jobLog('p1', `j${j}`) : subjects.jobEvent('p1', `j${j}`);
+            await t.publishDurable(subject, { j, n }, `j${j}-${n}`);
+          }
+        }),
+      );
+      const seen = new Map<number, number[]>();
+      let handled = 0;
+      const gauge = concurrency();
+      await t.consumeDurable(async (body) => {
+        const { j, n } = body as { j: number; n: number };
+        await gauge.run(`j${j}`, async () => {
+          seen.set(j, [...(seen.get(j) ?? []), n]);
+          await sleep(Math.random() * 4);
+          handled += 1;
+        });
+      });
+      await waitFor(() => handled === jobs * perJob, 'every message', 15_000);
+      await sleep(50);
+      const inOrder = Array.from({ length: perJob }, (_, n) => n);
+      for (let j = 0; j < jobs; j++) expect(seen.get(j), `job j${j}`).toEqual(inOrder);
+      expect(handled).toBe(jobs * perJob);
+      expect(gauge.keyOverlaps).toBe(0);
+      expect(gauge.peak).toBeGreaterThan(1);
+      expect(gauge.peak).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    }, 30_000);
+
+    it('keeps handling other jobs while the handler of one job keeps failing', async () => {
+      const storeBack = shut.gate();
+      let storeUp = false;
+      void storeBack.promise.then(() => (storeUp = true));
+      const failures: number[] = [];
+      const handled: string[] = [];
+      await t.publishDurable(subjects.jobEvent('p1', 'broken'), { job: 'broken' }, 'broken');
+      for (let n = 0; n < 10; n++) await t.publishDurable(subjects.jobEvent('p1', `ok${n}`), { job: `ok${n}` }, `ok${n}`);
+      await t.consumeDurable(async (body) => {
+        const { job } = body as { job: string };
+        if (job === 'broken' && !storeUp) {
+          failures.push(Date.now());
+          throw new Error('this job cannot be stored yet');
+        }
+        await sleep(5);
+        handled.push(job);
+      });
+      await waitFor(() => handled.length === 10 && failures.length >= 2, 'the other jobs, and the broken one retried');
+      expect(handled).not.toContain('broken');
+      storeBack.open();
+      await waitFor(() => handled.includes('broken'), 'the broken job once its store is back');
+      expect([...handled].sort()).toEqual(['broken', ...Array.from({ length: 10 }, (_, n) => `ok${n}`)].sort());
+    });
+
+    it("hands a closing consumer's messages to another one in order, the waiting ones included", async () => {
+      const stuck = shut.gate();
+      const firstGot: number[] = [];
+      const first = await t.consumeDurable(async (body) => {
+        firstGot.push((body as { n: number }).n);
+        await stuck.promise;
+      });
+      for (let n = 0; n < 3; n++) await t.publishDurable(subjects.jobEvent('p1', 'j1'), { n }, `held${n}`);
+      await waitFor(() => firstGot.length === 1, 'the first consumer to start on the job');
+      // The two after it wait behind the running one.
+      await sleep(50);
+      expect(firstGot).toEqual([0]);
+      await first.close();
+      const other = await backend.connect();
+      const secondGot: number[] = [];
+      await other.consumeDurable(async (body) => {
+        secondGot.push((body as { n: number }).n);
+      });
+      await waitFor(() => secondGot.length === 3, 'the second consumer to get all three', 6000);
+      expect(secondGot).toEqual([0, 1, 2]);
+      stuck.open();
+      await sleep(100);
+      expect(firstGot).toEqual([0]);
+      expect(secondGot).toEqual([0, 1, 2]);
     });
   });
 

@@ -10,11 +10,13 @@ import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { HPC_CONFIG } from '../providers/simulated/configs.js';
 import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
+import { fund } from './support/credits.js';
 import { uniquePrefix } from './support/services.js';
 
 const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
@@ -45,7 +47,7 @@ async function submit(spec: Record<string, unknown>) {
 
 beforeAll(async () => {
   const store = createMemoryStore();
-  gateway = createGateway({ transport, store, clock: systemClock, logger: silentLogger(), adminToken, utilizationIntervalMs: 100 });
+  gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger: silentLogger(), adminToken, utilizationIntervalMs: 100 });
   // One node that fits one standard-8 job at a time.
   const config = { ...HPC_CONFIG, nodes: { count: 1, cpu: 8, memoryInGigs: 32, gpu: 0 }, products: HPC_CONFIG.products.slice(0, 1), startLatencyMs: 0 };
   runtime = createProviderRuntime({ transport, driver: createSimulatedDriver(config, { clock: systemClock }), id: 'tiny', kind: 'SIMULATED', version: 'test', heartbeatIntervalMs: 300, clock: systemClock });
@@ -53,6 +55,7 @@ beforeAll(async () => {
   const address = await gateway.start(0, '127.0.0.1');
   client = createClient(`http://127.0.0.1:${address.port}`, adminToken);
   await eventually(async () => gateway.utilization.capacity('tiny', 'standard-8') === 1, { what: 'tiny’s capacity' });
+  await fund(client, 'admin', 'tiny');
 });
 
 afterAll(async () => {

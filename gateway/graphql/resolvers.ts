@@ -15,6 +15,9 @@ import type { ItemOutcome, JobListInput, Orchestrator } from '../orchestrator.js
 import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
 import type { Store } from '../store/store.js';
 import type { UtilizationCache } from '../utilization-cache.js';
+import DataLoader from 'dataloader';
+import { toTransactionConnection, toWalletView, type Accounting, type GrantCreditsInput } from '../accounting/accounting.js';
+import type { JobState } from '../../shared/job-state-machine.js';
 import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {
@@ -25,6 +28,38 @@ export interface GatewayContext {
   auth: Auth;
   feed: JobFeed;
   utilization: UtilizationCache;
+  accounting: Accounting;
+  loaders: RequestLoaders;
+}
+
+export interface RequestLoaders {
+  /** Credits charged per job, batched per request. */
+  jobCharged: DataLoader<string, number>;
+}
+
+/** Per-request batching: one ledger read for every job in a page. */
+export function createRequestLoaders(accounting: Accounting): RequestLoaders {
+  return { jobCharged: new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)) };
+}
+
+const STAT_STATES: Record<string, JobState[] | null> = {
+  COUNT_ALL: null,
+  COUNT_IN_QUEUE: ['IN_QUEUE'],
+  COUNT_RUNNING: ['RUNNING'],
+  COUNT_SUSPENDED: ['SUSPENDED'],
+  COUNT_SUCCESS: ['SUCCESS'],
+  COUNT_FAILURE: ['FAILURE'],
+  COUNT_EXPIRED: ['EXPIRED'],
+  COUNT_CANCELED: ['SUCCESS', 'FAILURE', 'EXPIRED'],
+};
+const TIME_FRAMES_MS: Record<string, number | null> = { T_10M: 600_000, T_1H: 3_600_000, T_24H: 86_400_000, TOTAL: null };
+
+/** knownProviderCategories for grants: the categories a provider's manifest sells. */
+function categoriesOf(registry: ProviderRegistry) {
+  return (providerId: string) => {
+    const entry = registry.get(providerId);
+    return entry ? [...new Set((entry.manifest?.products ?? []).map((p) => p.category))] : null;
+  };
 }
 
 /** ISO-8601 in and out, epoch milliseconds inside. */
@@ -187,11 +222,23 @@ export function createResolvers() {
           totalCount: page.totalCount,
         };
       },
-      jobStat() {
-        throw new UnsupportedError('Job statistics are not available yet');
+      async jobStat(_: unknown, args: { stat: string; timeFrame?: string | null; filter?: JobListInput | null }, ctx: GatewayContext) {
+        const states = STAT_STATES[args.stat];
+        const frame = TIME_FRAMES_MS[args.timeFrame ?? 'TOTAL'];
+        const filter: JobListInput = { ...(args.filter ?? {}) };
+        if (states) filter.states = filter.states?.length ? filter.states.filter((s) => states.includes(s)) : states;
+        if (states && filter.states?.length === 0) return 0;
+        if (frame !== null) filter.createdAfter = Math.max(filter.createdAfter ?? 0, Date.now() - frame);
+        const canceled = args.stat === 'COUNT_CANCELED';
+        // Canceled: ended after the user (or a lack of credits) terminated them, i.e. passed through CANCELING.
+        const page = await ctx.orchestrator.listJobs(ctx.viewer, filter, { first: 1, order: 'DESC' }, canceled ? (job) => job.updates.some((u) => u.state === 'CANCELING') : undefined);
+        return page.totalCount;
       },
-      wallets() {
-        throw new UnsupportedError('Accounting (wallets) is not available yet');
+      async wallets(_: unknown, args: { project?: string | null }, ctx: GatewayContext) {
+        return (await ctx.accounting.wallets(ctx.viewer, args.project)).map(toWalletView);
+      },
+      async transactions(_: unknown, args: { project?: string | null; owner?: string | null; first?: number | null; after?: string | null }, ctx: GatewayContext) {
+        return toTransactionConnection(await ctx.accounting.transactions(ctx.viewer, args));
       },
       me: (_: unknown, __: unknown, ctx: GatewayContext) => ({ createdBy: ctx.viewer.username, project: null }),
     },
@@ -218,8 +265,8 @@ export function createResolvers() {
       updateJobAcl() {
         return { ok: false, error: itemError(toErrorBody(new UnsupportedError('Job ACLs cannot be changed yet'))) };
       },
-      grantCredits() {
-        throw new UnsupportedError('Accounting (grants) is not available yet');
+      async grantCredits(_: unknown, args: { grant: GrantCreditsInput }, ctx: GatewayContext) {
+        return toWalletView(await ctx.accounting.grant(ctx.viewer, args.grant, categoriesOf(ctx.registry)));
       },
       async createUser(_: unknown, args: { username: string; password: string; admin: boolean }, ctx: GatewayContext) {
         return ctx.auth.createUser(ctx.viewer, args.username, args.password, args.admin);
@@ -230,7 +277,15 @@ export function createResolvers() {
         subscribe: (_: unknown, args: { id: string }, ctx: GatewayContext) => followJob(ctx, args.id),
       },
     },
+    Product: {
+      async balance(product: { id: string; provider: string }, _: unknown, ctx: GatewayContext) {
+        const known = ctx.registry.product(product.provider, product.id);
+        if (!known) return null;
+        return ctx.accounting.balanceFor({ createdBy: ctx.viewer.username, project: null }, known, product.provider);
+      },
+    },
     Job: {
+      creditsCharged: (job: { id: string }, _: unknown, ctx: GatewayContext) => ctx.loaders.jobCharged.load(job.id),
       provider(job: { providerId: string }, _: unknown, ctx: GatewayContext) {
         const entry = ctx.registry.get(job.providerId);
         return entry ? providerView(entry, ctx.registry, ctx.utilization) : unknownProviderView(job.providerId);

@@ -72,6 +72,5 @@ export function jobView(job: Job, registry: ProviderRegistry, utilization?: Util
     providerId: job.providerId,
     providerGeneratedId: job.providerGeneratedId,
     acl: job.acl,
-    creditsCharged: job.creditsCharged,
   };
 }

@@ -9,10 +9,12 @@ import { createSubjects } from '../../shared/subjects.js';
 import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
 import type { Transport } from '../../shared/transport.js';
 import { createGateway, type Gateway } from '../../gateway/gateway.js';
+import { createMemoryLedger } from '../../gateway/accounting/memory-ledger.js';
 import { createMemoryStore } from '../../gateway/store/memory-store.js';
 import type { Store } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
+import { fund } from './credits.js';
 import { createClient, eventually, type TestClient } from './graphql-client.js';
 import { uniquePrefix } from './services.js';
 
@@ -24,8 +26,8 @@ export interface EmbeddedGateway {
   url: string;
   admin: TestClient;
   anonymous: TestClient;
-  /** Creates a user and returns a client holding its token. */
-  user(name: string, options?: { admin?: boolean }): Promise<TestClient>;
+  /** Creates a user with credits at `fund` (default: the local provider) and returns a client holding its token. */
+  user(name: string, options?: { admin?: boolean; fund?: string[] }): Promise<TestClient>;
   stop(): Promise<void>;
 }
 
@@ -35,7 +37,7 @@ export async function startEmbeddedGateway(options: { providerTimeoutMs?: number
   const store = createMemoryStore();
   const stateDir = mkdtempSync(join(tmpdir(), 'sy-embedded-'));
   const logger = silentLogger();
-  const gateway = createGateway({ transport, store, clock: systemClock, logger, adminToken, providerTimeoutMs: options.providerTimeoutMs });
+  const gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger, adminToken, providerTimeoutMs: options.providerTimeoutMs });
   const runtime = createProviderRuntime({
     transport,
     driver: createLocalDriver({ stateDir, terminateGraceMs: 300 }),
@@ -72,6 +74,7 @@ export async function startEmbeddedGateway(options: { providerTimeoutMs?: number
         body: JSON.stringify({ username: name, password }),
       });
       const body = (await res.json()) as { token: string };
+      for (const providerId of userOptions.fund ?? ['local']) await fund(admin, name, providerId);
       return createClient(url, body.token);
     },
     async stop() {

@@ -1,0 +1,102 @@
+/**
+ * How much a job has used, from its own history: pure functions of the job's
+ * updates and a time, so every gateway replica (and every restart) computes
+ * the same running total for the same job at the same moment.
+ */
+import type { Job, JobState, JobUpdate, Product, ProductPriceUnit } from '../../shared/domain.js';
+import { isFinalState } from '../../shared/job-state-machine.js';
+
+const MINUTE_MS = 60_000;
+
+/** Milliseconds in each price unit. */
+export const UNIT_MS: Readonly<Record<ProductPriceUnit, number>> = {
+  CREDITS_PER_MINUTE: MINUTE_MS,
+  CREDITS_PER_HOUR: 60 * MINUTE_MS,
+  CREDITS_PER_DAY: 24 * 60 * MINUTE_MS,
+};
+
+/** Length of one price unit in milliseconds. */
+export function unitMs(unitOfPrice: ProductPriceUnit): number {
+  return UNIT_MS[unitOfPrice];
+}
+
+/** What usage is computed from; a Job is one. */
+export interface UsageTimeline {
+  /** When the job first ran; stands in for a RUNNING update when the updates have none. */
+  startedAt: number | null;
+  /** Oldest first; updates without a state (status lines, extensions) change nothing. */
+  updates: readonly Pick<JobUpdate, 'state' | 'timestamp'>[];
+}
+
+/** States in which a job uses its machine: CANCELING runs until the job reaches its final state. */
+const RUNNING_STATES: ReadonlySet<JobState> = new Set(['RUNNING', 'CANCELING']);
+
+/**
+ * Milliseconds the job has run up to `now`: time in RUNNING or CANCELING,
+ * not in IN_QUEUE or SUSPENDED, ending at the first final state.
+ */
+export function runningMs(timeline: UsageTimeline, now: number): number {
+  const { updates, startedAt } = timeline;
+  // Called for every running job in every charging round: copy and sort only when needed.
+  let ordered = true;
+  let sawRunning = false;
+  for (let i = 0; i < updates.length; i++) {
+    if (i > 0 && updates[i].timestamp < updates[i - 1].timestamp) ordered = false;
+    if (updates[i].state === 'RUNNING') sawRunning = true;
+  }
+  let changes = updates;
+  const synthetic = startedAt !== null && !sawRunning;
+  if (!ordered || synthetic) {
+    const copy = synthetic ? [...updates, { state: 'RUNNING' as const, timestamp: startedAt }] : [...updates];
+    // Stable: updates with equal timestamps keep the order they were appended in.
+    changes = copy.sort((a, b) => a.timestamp - b.timestamp);
+  }
+
+  let total = 0;
+  let runningSince: number | null = null;
+  for (const { state, timestamp } of changes) {
+    if (state === null) continue;
+    const at = Math.min(timestamp, now);
+    const running = RUNNING_STATES.has(state);
+    if (running && runningSince === null) runningSince = at;
+    if (!running && runningSince !== null) {
+      total += Math.max(0, at - runningSince);
+      runningSince = null;
+    }
+    if (isFinalState(state)) return total;
+  }
+  if (runningSince !== null) total += Math.max(0, now - runningSince);
+  return total;
+}
+
+/**
+ * The job's running total of price units: started units of running time
+ * (a job that ran one second has used one minute of a per-minute product),
+ * times its replicas.
+ *
+ * @param unitLengthMs overrides the unit's length, e.g. a short unit for a real-time test
+ */
+export function usageUnits(
+  timeline: UsageTimeline,
+  now: number,
+  unitOfPrice: ProductPriceUnit,
+  replicas: number,
+  unitLengthMs: number = unitMs(unitOfPrice),
+): number {
+  return Math.ceil(runningMs(timeline, now) / unitLengthMs) * replicas;
+}
+
+/** Credits for `units` of a product: nothing for a free one. */
+export function creditsFor(product: Pick<Product, 'freeToUse' | 'pricePerUnit'>, units: number): number {
+  return product.freeToUse ? 0 : units * product.pricePerUnit;
+}
+
+/** A job's running total of units as of `now`, from its own timeline and replicas. */
+export function jobUsageUnits(
+  job: Pick<Job, 'startedAt' | 'updates' | 'specification'>,
+  product: Pick<Product, 'unitOfPrice'>,
+  now: number,
+  unitLengthMs?: number,
+): number {
+  return usageUnits(job, now, product.unitOfPrice, job.specification.replicas, unitLengthMs);
+}

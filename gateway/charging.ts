@@ -1,0 +1,82 @@
+/**
+ * Charging rounds: every interval, each gateway replica charges every running
+ * job up to its running total now. The ledger charges only the difference to
+ * what it already charged, so replicas racing each other, a round cut short
+ * by a crash, or a repeated round never charge twice and never skip a period.
+ * Jobs whose wallet ran dry are stopped the way their backend allows.
+ */
+import type { Job, JobState } from '../shared/domain.js';
+import type { Logger } from '../shared/logger.js';
+import type { Accounting, ChargeRoundItem } from './accounting/accounting.js';
+import type { Orchestrator } from './orchestrator.js';
+import type { ProviderRegistry } from './provider-registry.js';
+import type { Store } from './store/store.js';
+
+/** States in which a job uses its product (CANCELING until it has stopped). */
+const CHARGED_STATES: JobState[] = ['RUNNING', 'SUSPENDED', 'CANCELING'];
+const PAGE = 500;
+
+export interface Charger {
+  start(): void;
+  stop(): Promise<void>;
+  /** One round over every running job; resolves with what it did. */
+  round(): Promise<{ jobs: number; debited: number; stopped: number; failed: number }>;
+}
+
+export function createCharger(options: {
+  store: Store;
+  registry: ProviderRegistry;
+  accounting: Accounting;
+  orchestrator: Orchestrator;
+  logger: Logger;
+  /** @default 30000 */
+  intervalMs?: number;
+}): Charger {
+  const { store, registry, accounting, orchestrator, logger } = options;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<Awaited<ReturnType<Charger['round']>>> | null = null;
+
+  const roundOnce = async () => {
+    let after: string | undefined;
+    let jobs = 0;
+    let debited = 0;
+    let failed = 0;
+    const dry: Job[] = [];
+    do {
+      const page = await store.listJobs({ states: CHARGED_STATES, order: 'ASC', first: PAGE, after });
+      const items: ChargeRoundItem[] = [];
+      for (const job of page.jobs) {
+        const product = registry.product(job.providerId, job.specification.product.id);
+        // A provider the gateway has not heard from since it started: its price is unknown until it returns.
+        if (product) items.push({ job, product });
+      }
+      const result = await accounting.chargeRound(items);
+      jobs += items.length;
+      debited += result.debited;
+      failed += result.failed;
+      dry.push(...result.dry);
+      after = page.hasNextPage ? (page.endCursor ?? undefined) : undefined;
+    } while (after);
+    if (dry.length > 0) await orchestrator.stopForNoCredits(dry);
+    return { jobs, debited, stopped: dry.length, failed };
+  };
+
+  const round = () => {
+    running ??= roundOnce().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+
+  return {
+    start() {
+      timer = setInterval(() => void round().catch((error: unknown) => logger.warn({ err: error }, 'charging round failed')), options.intervalMs ?? 30_000);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+    round,
+  };
+}
