@@ -94,7 +94,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics, accounting });
   const charger = createCharger({ store, registry, accounting, orchestrator, logger, intervalMs: options.chargeIntervalMs });
   const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting });
+  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock });
   const http = createGatewayHttpServer({
     yoga,
     auth,

@@ -9,6 +9,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
 import type { Auth } from './auth.js';
 import { createRequestLoaders, createResolvers, type GatewayContext } from './graphql/resolvers.js';
 import type { JobFeed } from './job-feed.js';
@@ -43,6 +44,7 @@ export interface GatewayYogaOptions {
   schemas: SchemaManager;
   utilization: UtilizationCache;
   accounting: Accounting;
+  clock: Clock;
 }
 
 const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401 };
@@ -59,7 +61,11 @@ export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
       extensions: { code: original.code, ...(status ? { http: { status } } : {}) },
     });
   }
-  if (original instanceof GraphQLError) return original;
+  if (original instanceof GraphQLError) {
+    // GraphQL's own refusals (a variable of the wrong type, a missing argument) are the caller's bad input.
+    if (original.extensions?.code) return original;
+    return new GraphQLError(original.message, { nodes: original.nodes, path: original.path, extensions: { ...original.extensions, code: 'INVALID_INPUT' } });
+  }
   logger.error({ err: original }, 'unexpected error in a GraphQL operation');
   return new GraphQLError('Internal error', {
     path: error instanceof GraphQLError ? error.path : undefined,
@@ -104,6 +110,7 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           auth,
           feed: options.feed,
           accounting: options.accounting,
+          clock: options.clock,
           loaders: createRequestLoaders(options.accounting),
         };
       } catch (error) {

@@ -16,6 +16,7 @@ import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
 import type { Store } from '../store/store.js';
 import type { UtilizationCache } from '../utilization-cache.js';
 import DataLoader from 'dataloader';
+import type { Clock } from '../../shared/clock.js';
 import { toTransactionConnection, toWalletView, type Accounting, type GrantCreditsInput } from '../accounting/accounting.js';
 import type { JobState } from '../../shared/job-state-machine.js';
 import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
@@ -30,6 +31,7 @@ export interface GatewayContext {
   utilization: UtilizationCache;
   accounting: Accounting;
   loaders: RequestLoaders;
+  clock: Clock;
 }
 
 export interface RequestLoaders {
@@ -228,7 +230,7 @@ export function createResolvers() {
         const filter: JobListInput = { ...(args.filter ?? {}) };
         if (states) filter.states = filter.states?.length ? filter.states.filter((s) => states.includes(s)) : states;
         if (states && filter.states?.length === 0) return 0;
-        if (frame !== null) filter.createdAfter = Math.max(filter.createdAfter ?? 0, Date.now() - frame);
+        if (frame !== null) filter.createdAfter = Math.max(filter.createdAfter ?? 0, ctx.clock.now() - frame);
         const canceled = args.stat === 'COUNT_CANCELED';
         // Canceled: ended after the user (or a lack of credits) terminated them, i.e. passed through CANCELING.
         const page = await ctx.orchestrator.listJobs(ctx.viewer, filter, { first: 1, order: 'DESC' }, canceled ? (job) => job.updates.some((u) => u.state === 'CANCELING') : undefined);
