@@ -7,7 +7,6 @@
  * same providers. Beside it, in the same run: a plain Array.prototype.sort of
  * the same 2,000 candidates by price.
  */
-import { systemClock } from '../shared/clock.js';
 import type { Backend, Manifest, Product, ProductPriceUnit, Utilization } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
@@ -180,7 +179,7 @@ export async function startRoutingFixture(options: { subjectPrefix: string; prov
   const subjects = createSubjects(options.subjectPrefix);
   const transport = createMemoryTransport({ subjects });
   const logger = silentLogger();
-  const registry = createProviderRegistry({ transport, clock: systemClock, logger, metrics: createGatewayMetrics({ defaultMetrics: false }) });
+  const registry = createProviderRegistry({ transport, logger, metrics: createGatewayMetrics({ defaultMetrics: false }) });
   const utilization = createUtilizationCache({ registry, logger });
   const servers: Closable[] = [];
   const rand = mulberry32(0x5717c4);

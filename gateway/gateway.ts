@@ -80,7 +80,6 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const registry = createProviderRegistry({
     transport,
-    clock,
     logger,
     metrics,
     callTimeoutMs: options.providerTimeoutMs,

@@ -81,19 +81,31 @@ export function createJobSubmission(options: SubmissionOptions) {
       return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[], wait: false };
     }
     if (!input.requirements) throw new InvalidInputError('give a product or requirements');
+    // A wallet pays for one category at one provider: look each up once, before the (synchronous) plan.
     const payable = new Map<string, boolean>();
     if (options.canPay) {
-      // Look the balances up before the (synchronous) plan walks every product.
+      const allowed = input.requirements.providers?.length ? new Set(input.requirements.providers) : null;
+      const lookups: Promise<void>[] = [];
       for (const entry of registry.list()) {
-        for (const product of entry.manifest?.products ?? []) payable.set(`${entry.id}/${product.id}`, await options.canPay(owner, product, entry.id));
+        if (allowed && !allowed.has(entry.id)) continue;
+        for (const product of entry.manifest?.products ?? []) {
+          const key = `${entry.id}\n${product.category}`;
+          if (payable.has(key) || product.freeToUse) continue;
+          payable.set(key, false);
+          lookups.push(options.canPay(owner, product, entry.id).then((ok) => void payable.set(key, ok)));
+        }
       }
+      await Promise.all(lookups);
     }
     const plan = planRoute(input.requirements, {
       registry,
       utilization,
-      canPay: options.canPay ? (product, providerId) => payable.get(`${providerId}/${product.id}`) ?? false : undefined,
+      canPay: options.canPay ? (product, providerId) => product.freeToUse || (payable.get(`${providerId}\n${product.category}`) ?? false) : undefined,
     });
     const roomy = plan.candidates.filter(hasRoom);
+    if (plan.candidates.length === 0 && plan.unpaid > 0 && plan.unpaid === plan.fitting) {
+      throw new SwitchyardError('INSUFFICIENT_FUNDS', `No credits for any of the ${plan.fitting} fitting products: ${plan.excluded.join(', ')}`);
+    }
     if (roomy.length === 0) {
       const parked = plan.candidates[0] ?? plan.blocked;
       if (input.scheduleTimeout && input.scheduleTimeout > 0 && parked) {

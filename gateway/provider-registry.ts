@@ -4,7 +4,6 @@
  * breaker); a provider that stops heartbeating becomes DOWN; one that starts
  * again with a new instance id is reconciled.
  */
-import type { Clock } from '../shared/clock.js';
 import type { Manifest, Product, ProviderKind } from '../shared/domain.js';
 import { NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -21,8 +20,10 @@ export interface ProviderEntry {
   version: string;
   domain: string | null;
   instanceId: string;
-  /** Gateway-clock time of the last heartbeat received. */
+  /** Wall-clock time of the last heartbeat received (for display). */
   lastHeartbeat: number;
+  /** Monotonic time of the same, for liveness: never the (possibly driven) domain clock. */
+  lastSeen: number;
   heartbeatIntervalMs: number;
   manifestDigest: string;
   manifest: Manifest | null;
@@ -35,7 +36,6 @@ export interface ProviderEntry {
 
 export interface ProviderRegistryOptions {
   transport: Transport;
-  clock: Clock;
   logger: Logger;
   metrics: GatewayMetrics;
   callTimeoutMs?: number;
@@ -64,7 +64,7 @@ export interface ProviderRegistry {
 }
 
 export function createProviderRegistry(options: ProviderRegistryOptions): ProviderRegistry {
-  const { transport, clock, logger, metrics } = options;
+  const { transport, logger, metrics } = options;
   const missed = options.missedHeartbeats ?? 3;
   const entries = new Map<string, ProviderEntry>();
   let watch: Closable | null = null;
@@ -110,7 +110,8 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
       return;
     }
     const a: Announcement = parsed.data;
-    const now = clock.now();
+    const now = Date.now();
+    const seen = performance.now();
     // Any announcement counts as a heartbeat by the gateway's clock (no cross-machine clock
     // comparison); a stale key left at gateway start goes DOWN once the sweeper sees no more.
     const fresh = true;
@@ -122,6 +123,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
         domain: a.domain,
         instanceId: a.instanceId,
         lastHeartbeat: now,
+        lastSeen: seen,
         heartbeatIntervalMs: a.heartbeatIntervalMs,
         manifestDigest: a.manifestDigest,
         manifest: null,
@@ -148,6 +150,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
       domain: a.domain,
       instanceId: a.instanceId,
       lastHeartbeat: now,
+      lastSeen: seen,
       heartbeatIntervalMs: a.heartbeatIntervalMs,
       manifestDigest: a.manifestDigest,
       subschemaDigest: a.subschemaDigest,
@@ -165,10 +168,10 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
       watch = await transport.watchAnnouncements(onAnnouncement);
       watching = true;
       sweeper = setInterval(() => {
-        const now = clock.now();
+        const now = performance.now();
         for (const entry of entries.values()) {
-          if (entry.alive && now - entry.lastHeartbeat > entry.heartbeatIntervalMs * missed) {
-            markDown(entry, `no heartbeat for ${Math.round((now - entry.lastHeartbeat) / 1000)} s`);
+          if (entry.alive && now - entry.lastSeen > entry.heartbeatIntervalMs * missed) {
+            markDown(entry, `no heartbeat for ${Math.round((now - entry.lastSeen) / 1000)} s`);
           }
         }
       }, 500);

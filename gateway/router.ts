@@ -41,6 +41,8 @@ export interface RoutePlan {
   excluded: string[];
   /** The best product that fits but cannot be used now (down, circuit open, no credits): where a waiting job is parked. */
   blocked: Candidate | null;
+  /** Fitting products passed over only because the caller cannot pay for them. */
+  unpaid: number;
 }
 
 export interface RouteContext {
@@ -52,27 +54,44 @@ export interface RouteContext {
 
 /** Lower is better: price, then queue, then (more) capacity. */
 export function compareCandidates(a: Candidate, b: Candidate): number {
-  return a.pricePerMinute - b.pricePerMinute || a.pending - b.pending || (b.capacity ?? -1) - (a.capacity ?? -1) || (a.providerId < b.providerId ? -1 : a.providerId > b.providerId ? 1 : 0);
+  return compareRaw(a.pricePerMinute, a.pending, a.capacity, a.providerId, b);
+}
+
+function compareRaw(price: number, pending: number, capacity: number | null, providerId: string, b: Candidate): number {
+  return price - b.pricePerMinute || pending - b.pending || (b.capacity ?? -1) - (capacity ?? -1) || (providerId < b.providerId ? -1 : providerId > b.providerId ? 1 : 0);
+}
+
+/**
+ * The best few candidates in order, kept while offering every product once:
+ * a product that would not make the list costs a comparison and no allocation.
+ */
+class BestCandidates {
+  readonly items: Candidate[] = [];
+  constructor(private readonly keep: number) {}
+
+  offer(providerId: string, product: Product, price: number, pending: number, capacity: number | null): void {
+    const items = this.items;
+    if (items.length === this.keep && compareRaw(price, pending, capacity, providerId, items[items.length - 1]) >= 0) return;
+    const candidate: Candidate = { providerId, product, pricePerMinute: price, pending, capacity };
+    let i = items.length;
+    while (i > 0 && compareCandidates(candidate, items[i - 1]) < 0) i -= 1;
+    items.splice(i, 0, candidate);
+    if (items.length > this.keep) items.pop();
+  }
 }
 
 /** The best `keep` candidates in order, by one pass over all of them (no full sort). */
 export function bestCandidates(all: readonly Candidate[], keep = KEEP): Candidate[] {
-  const best: Candidate[] = [];
-  for (const candidate of all) {
-    if (best.length === keep && compareCandidates(candidate, best[keep - 1]) >= 0) continue;
-    let i = best.length;
-    while (i > 0 && compareCandidates(candidate, best[i - 1]) < 0) i -= 1;
-    best.splice(i, 0, candidate);
-    if (best.length > keep) best.pop();
-  }
-  return best;
+  const best = new BestCandidates(keep);
+  for (const c of all) best.offer(c.providerId, c.product, c.pricePerMinute, c.pending, c.capacity);
+  return best.items;
 }
 
 function misfit(product: Product, req: RequirementsInput): string | null {
   if (req.cpu != null && product.cpu < req.cpu) return 'too few CPUs';
   if (req.memoryInGigs != null && product.memoryInGigs < req.memoryInGigs) return 'too little memory';
   if (req.gpu != null && product.gpu < req.gpu) return 'too few GPUs';
-  if (req.backend != null && product.support.backend !== req.backend) return `not ${req.backend}`;
+  if (req.backend != null && product.support.backend !== req.backend) return 'another backend';
   return null;
 }
 
@@ -88,18 +107,46 @@ export function validateRequirements(requirements: RequirementsInput, registry: 
   for (const id of requirements.providers ?? []) if (!registry.get(id)) throw new InvalidInputError(`requirements.providers: unknown provider "${id}"`);
 }
 
+/** How many passed-over products of one reason are named; the rest are counted. */
+const NAMED_PER_REASON = 5;
+
+/** Products passed over, grouped by reason: a few named, all counted (a status line stays short at any scale). */
+class Exclusions {
+  private readonly byReason = new Map<string, { named: string[]; count: number }>();
+
+  add(reason: string, what: () => string): void {
+    let group = this.byReason.get(reason);
+    if (!group) this.byReason.set(reason, (group = { named: [], count: 0 }));
+    group.count += 1;
+    if (group.named.length < NAMED_PER_REASON) group.named.push(what());
+  }
+
+  list(): string[] {
+    const out: string[] = [];
+    for (const [reason, group] of this.byReason) {
+      for (const name of group.named) out.push(`${name} (${reason})`);
+      if (group.count > group.named.length) out.push(`${group.count - group.named.length} more (${reason})`);
+    }
+    return out;
+  }
+}
+
 /** Every usable product for the requirements, ranked; INVALID_INPUT when no product fits at all. */
 export function planRoute(requirements: RequirementsInput, context: RouteContext): RoutePlan {
   const { registry, utilization, canPay } = context;
   validateRequirements(requirements, registry);
   const allowed = requirements.providers?.length ? new Set(requirements.providers) : null;
+  const features = (requirements.features ?? []) as Feature[];
+  const ceiling = requirements.maxCreditsPerMinute ?? null;
   const misfits = new Map<string, number>();
-  const excluded: string[] = [];
-  const usable: Candidate[] = [];
+  const excluded = new Exclusions();
+  const best = new BestCandidates(KEEP);
+  let usable = 0;
   let fitting = 0;
   /** Exclusions that may pass (a provider comes back, credits are granted), unlike price or features. */
   let passing = 0;
   let blocked: Candidate | null = null;
+  let unpaid = 0;
   const block = (candidate: Candidate) => {
     passing += 1;
     if (!blocked || compareCandidates(candidate, blocked) < 0) blocked = candidate;
@@ -110,6 +157,8 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
     const circuit = registry.circuit(entry);
     const providerProblem = status === 'DOWN' ? 'down' : circuit === 'OPEN' ? 'circuit open' : null;
     const util = utilization.get(entry.id);
+    const pending = util?.queueStatus.pending ?? 0;
+    const capacities = util?.capacityByProduct;
     let providerExcluded = false;
     for (const product of entry.manifest?.products ?? []) {
       const why = misfit(product, requirements);
@@ -118,41 +167,47 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
         continue;
       }
       fitting += 1;
-      const missing = (requirements.features ?? []).find((f) => !product.support[f as Feature]);
+      let missing: Feature | null = null;
+      for (const feature of features) {
+        if (!product.support[feature]) {
+          missing = feature;
+          break;
+        }
+      }
       if (missing) {
-        excluded.push(`${entry.id}/${product.id} (no ${missing})`);
+        excluded.add(`no ${missing}`, () => `${entry.id}/${product.id}`);
         continue;
       }
       const price = pricePerMinute(product);
-      if (requirements.maxCreditsPerMinute != null && price > requirements.maxCreditsPerMinute) {
-        excluded.push(`${entry.id}/${product.id} (too dear: ${+price.toFixed(2)} credits/min)`);
+      if (ceiling !== null && price > ceiling) {
+        excluded.add('too dear', () => `${entry.id}/${product.id} at ${+price.toFixed(2)} credits/min`);
         continue;
       }
-      const capacity = util?.capacityByProduct[product.id];
-      const candidate: Candidate = { providerId: entry.id, product, pricePerMinute: price, pending: util?.queueStatus.pending ?? 0, capacity: capacity ?? null };
-      if (providerProblem) {
-        block(candidate);
-        if (!providerExcluded) excluded.push(`${entry.id} (${providerProblem})`);
-        providerExcluded = true;
+      const capacity = capacities?.[product.id] ?? null;
+      if (providerProblem || (canPay && !canPay(product, entry.id))) {
+        block({ providerId: entry.id, product, pricePerMinute: price, pending, capacity });
+        if (providerProblem) {
+          if (!providerExcluded) excluded.add(providerProblem, () => entry.id);
+          providerExcluded = true;
+        } else {
+          unpaid += 1;
+          excluded.add('no credits', () => `${entry.id}/${product.id}`);
+        }
         continue;
       }
-      if (canPay && !canPay(product, entry.id)) {
-        block(candidate);
-        excluded.push(`${entry.id}/${product.id} (no credits)`);
-        continue;
-      }
-      usable.push(candidate);
+      usable += 1;
+      best.offer(entry.id, product, price, pending, capacity);
     }
   }
   if (fitting === 0) {
     const detail = [...misfits].map(([why, n]) => `${n} ${why}`).join(', ');
     throw new InvalidInputError(`No product meets the requirements${detail ? ` (${detail})` : ''}`);
   }
-  if (usable.length === 0 && passing === 0) {
+  if (usable === 0 && passing === 0) {
     // Only the price ceiling or missing features stand in the way: no product meets the requirements.
-    throw new InvalidInputError(`No product meets the requirements: ${excluded.join(', ')}`);
+    throw new InvalidInputError(`No product meets the requirements: ${excluded.list().join(', ')}`);
   }
-  return { candidates: bestCandidates(usable), fitting, excluded, blocked };
+  return { candidates: best.items, fitting, excluded: excluded.list(), blocked, unpaid };
 }
 
 /** Why a plan chose its first candidate with room, as the job's first update says it. */

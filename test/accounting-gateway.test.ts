@@ -116,6 +116,9 @@ describe('credits with a driven clock', () => {
     const bob = await env.user('bob');
     const data = await bob.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'local' }, command: ['true'] }] });
     expect(data.createJobs[0].error.code).toBe('INSUFFICIENT_FUNDS');
+    const routed = await bob.ok(CREATE, { specs: [{ requirements: { cpu: 1 }, command: ['true'] }] });
+    expect(routed.createJobs[0].error.code).toBe('INSUFFICIENT_FUNDS');
+    expect(routed.createJobs[0].error.message).toMatch(/local\/local-small \(no credits\)/);
     expect((await bob.ok(`{ jobs { totalCount } }`)).jobs.totalCount).toBe(0);
   });
 
