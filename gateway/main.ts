@@ -24,6 +24,11 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     store,
     ledger,
     chargeIntervalMs: settings.SWITCHYARD_CHARGE_INTERVAL_MS,
+    unitMs: {
+      CREDITS_PER_MINUTE: settings.SWITCHYARD_PRICE_MINUTE_MS,
+      CREDITS_PER_HOUR: settings.SWITCHYARD_PRICE_MINUTE_MS * 60,
+      CREDITS_PER_DAY: settings.SWITCHYARD_PRICE_MINUTE_MS * 1440,
+    },
     clock: systemClock,
     logger,
     adminToken: settings.SWITCHYARD_ADMIN_TOKEN,
