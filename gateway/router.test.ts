@@ -54,9 +54,12 @@ describe('routing preferences', () => {
   it('says why it chose, and why nothing had room', () => {
     const cheap = candidate('sim-hpc', product('standard-8', 8), 0, 0);
     const next = candidate('sim-cloud', product('c5-large', 9), 0, 3);
-    const plan = { candidates: [cheap, next], fitting: 4, excluded: ['local (down)'], blocked: null, unpaid: 0 };
+    const plan = { candidates: [cheap, next], fitting: 4, usable: 4, excluded: [], blocked: null, unpaid: 0 };
     expect(explainChoice(plan, cheap)).toBe('Routed to sim-hpc/standard-8: cheapest of 4 fitting products');
     expect(explainChoice(plan, next)).toBe('Routed to sim-cloud/c5-large: cheapest with room of 4 fitting products');
-    expect(explainNoRoom(plan)).toBe('2 fitting products are full (sim-hpc/standard-8, sim-cloud/c5-large); not usable: local (down)');
+    expect(explainNoRoom({ ...plan, excluded: ['local (down)'] })).toBe('2 fitting products are full (sim-hpc/standard-8, sim-cloud/c5-large); not usable: local (down)');
+    expect(explainChoice({ ...plan, usable: 2, excluded: ['local (down)'] }, next)).toBe(
+      'Routed to sim-cloud/c5-large: cheapest with room of 2 usable products (of 4 fitting; passed over: local (down))',
+    );
   });
 });

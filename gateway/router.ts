@@ -37,6 +37,8 @@ export interface RoutePlan {
   candidates: Candidate[];
   /** How many products fit the requirements at all. */
   fitting: number;
+  /** How many of those could be used now (room or not). */
+  usable: number;
   /** Why fitting products could not be used: "local (down)", "sim-hpc/gpu-4 (no credits)". */
   excluded: string[];
   /** The best product that fits but cannot be used now (down, circuit open, no credits): where a waiting job is parked. */
@@ -207,13 +209,17 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
     // Only the price ceiling or missing features stand in the way: no product meets the requirements.
     throw new InvalidInputError(`No product meets the requirements: ${excluded.list().join(', ')}`);
   }
-  return { candidates: best.items, fitting, excluded: excluded.list(), blocked, unpaid };
+  return { candidates: best.items, fitting, usable, excluded: excluded.list(), blocked, unpaid };
 }
 
 /** Why a plan chose its first candidate with room, as the job's first update says it. */
 export function explainChoice(plan: RoutePlan, chosen: Candidate): string {
   const cheapest = plan.candidates[0];
-  const total = `${plan.fitting} fitting product${plan.fitting === 1 ? '' : 's'}`;
+  const plural = (n: number) => (n === 1 ? '' : 's');
+  const total =
+    plan.usable === plan.fitting
+      ? `${plan.fitting} fitting product${plural(plan.fitting)}`
+      : `${plan.usable} usable product${plural(plan.usable)} (of ${plan.fitting} fitting; passed over: ${plan.excluded.slice(0, 3).join(', ')}${plan.excluded.length > 3 ? ', ...' : ''})`;
   let why: string;
   if (chosen !== cheapest && chosen.pricePerMinute > cheapest.pricePerMinute) why = `cheapest with room of ${total}`;
   else if (plan.candidates.some((c) => c !== chosen && c.pricePerMinute === chosen.pricePerMinute && c.pending > chosen.pending)) why = `cheapest of ${total}, shortest queue`;
