@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { constants as osConstants, cpus, hostname, loadavg, totalmem } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -16,6 +16,7 @@ import { idSchema, jobStateSchema, type ComputeSupport, type Manifest, type Prod
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../../shared/errors.js';
 import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
 import type { CreateJob, JobObservation } from '../../shared/protocol.js';
+import { createJobRecordFiles } from '../sdk/job-records.js';
 import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
 
 export interface LocalDriverOptions {
@@ -208,19 +209,6 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
-/** Write a file so that a crash leaves the old or the new content, never half of one. */
-async function writeAtomically(path: string, data: string): Promise<void> {
-  const temp = `${path}.${randomUUID()}.tmp`;
-  const file = await open(temp, 'w');
-  try {
-    await file.writeFile(data);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(temp, path);
-}
-
 /** Create the local provider's driver. */
 export function createLocalDriver(options: LocalDriverOptions): Driver {
   const { stateDir } = options;
@@ -236,7 +224,6 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
   const jobs = new Map<string, LiveJob>();
   const creating = new Map<string, Promise<{ providerGeneratedId: string | null }>>();
   /** One write chain per job, so records land in the order they were made. */
-  const writes = new Map<string, Promise<void>>();
 
   const context = (): DriverContext => {
     if (!ctx) throw new Error('the local driver is not started');
@@ -244,19 +231,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
   };
   const now = () => context().clock.now();
 
-  const persist = (record: JobRecord): Promise<void> => {
-    const snapshot = JSON.stringify(record);
-    const path = join(recordsDir, `${record.id}.json`);
-    const previous = writes.get(record.id) ?? Promise.resolve();
-    const next = previous
-      .then(() => writeAtomically(path, snapshot))
-      .catch((error: unknown) => ctx?.logger.error({ err: error, jobId: record.id }, 'could not save the job record'));
-    writes.set(record.id, next);
-    void next.finally(() => {
-      if (writes.get(record.id) === next) writes.delete(record.id);
-    });
-    return next;
-  };
+  const records = createJobRecordFiles({ dir: () => recordsDir, schema: jobRecordSchema, logger: () => ctx?.logger });
+  const persist = (record: JobRecord): Promise<void> => records.save(record);
 
   const change = (job: LiveJob, update: DriverJobChange) => {
     const { record } = job;
@@ -516,7 +492,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       const status = `Could not start "${spec.command![0]}": ${spawnFailureReason(failure)}`;
       context().logger.info({ jobId: job.id, err: failure }, 'job could not start');
       change(live, { state: 'FAILURE', status });
-      await writes.get(job.id);
+      await records.saved(job.id);
       return { providerGeneratedId: null };
     }
 
@@ -580,24 +556,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     }
   };
 
-  const readRecords = async (): Promise<JobRecord[]> => {
-    const records: JobRecord[] = [];
-    for (const name of await readdir(recordsDir)) {
-      const path = join(recordsDir, name);
-      if (name.endsWith('.tmp')) {
-        // Left by a crash mid-write; the record it was replacing is intact.
-        await unlink(path).catch(() => undefined);
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
-      try {
-        records.push(jobRecordSchema.parse(JSON.parse(await readFile(path, 'utf8'))));
-      } catch (error) {
-        context().logger.error({ err: error, path }, 'unreadable job record; ignored');
-      }
-    }
-    return records;
-  };
+  const readRecords = (): Promise<JobRecord[]> => records.readAll();
 
   const observation = (jobId: string, job: LiveJob | undefined): JobObservation => {
     if (!job) return { id: jobId, state: null, status: null, exitCode: null, startedAt: null, expiresAt: null, providerGeneratedId: null };
@@ -646,7 +605,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
           await recoverOrphan(record);
         }
       }
-      await Promise.all([...writes.values()]);
+      await records.flush();
     },
 
     async manifest(): Promise<Manifest> {
@@ -802,7 +761,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         job.detached = true;
         for (const child of job.children) child.unref();
       }
-      await Promise.all([...writes.values()]);
+      await records.flush();
       jobs.clear();
       ctx = null;
     },

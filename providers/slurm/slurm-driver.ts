@@ -15,8 +15,7 @@
  *   sbatch runs, so a restarted provider finds every job again; jobs the
  *   records miss are found by name in squeue.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
@@ -33,6 +32,7 @@ import {
 import { InvalidInputError, InvalidStateError, NotFoundError, SwitchyardError, UnsupportedError } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { CreateJob, JobObservation } from '../../shared/protocol.js';
+import { createJobRecordFiles } from '../sdk/job-records.js';
 import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
 import {
   SACCT_FIELDS,
@@ -218,19 +218,6 @@ const UNIT_SECONDS: Record<ProductPriceUnit, number> = {
   CREDITS_PER_DAY: 86_400,
 };
 
-/** Write a file so that a crash leaves the old or the new content, never half of one. */
-async function writeAtomically(path: string, data: string): Promise<void> {
-  const temp = `${path}.${randomUUID()}.tmp`;
-  const file = await open(temp, 'w');
-  try {
-    await file.writeFile(data);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(temp, path);
-}
-
 /** A path inside an sbatch/srun filename pattern: "%" must be doubled. */
 function slurmPath(path: string): string {
   return path.replace(/%/g, '%%');
@@ -299,7 +286,6 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   let products: PartitionProduct[] = [];
   const jobs = new Map<string, LiveJob>();
   const creating = new Map<string, Promise<{ providerGeneratedId: string | null }>>();
-  const writes = new Map<string, Promise<void>>();
   let pollTimer: NodeJS.Timeout | null = null;
   let polling: Promise<void> | null = null;
   let lastSnapshot: { at: number; byName: Map<string, SqueueJob> } | null = null;
@@ -321,18 +307,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   const recordPath = (id: string) => join(jobsDir, `${id}.json`);
   const jobDir = (id: string) => join(jobsDir, id);
 
-  const persist = (record: JobRecord): Promise<void> => {
-    const snapshot = JSON.stringify(record);
-    const previous = writes.get(record.id) ?? Promise.resolve();
-    const next = previous
-      .then(() => writeAtomically(recordPath(record.id), snapshot))
-      .catch((error: unknown) => ctx?.logger.error({ err: error, jobId: record.id }, 'could not save the job record'));
-    writes.set(record.id, next);
-    void next.finally(() => {
-      if (writes.get(record.id) === next) writes.delete(record.id);
-    });
-    return next;
-  };
+  const records = createJobRecordFiles({ dir: () => jobsDir, schema: jobRecordSchema, logger: () => ctx?.logger });
+  const persist = (record: JobRecord): Promise<void> => records.save(record);
 
   const change = (job: LiveJob, update: DriverJobChange) => {
     const { record } = job;
@@ -957,7 +933,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
           return { providerGeneratedId: adopt(job.id, found, pending).record.slurmJobId };
         }
       }
-      await writes.get(job.id);
+      await records.saved(job.id);
       await rm(recordPath(job.id), { force: true });
       if (error instanceof SlurmCommandError && error.exitCode !== null) {
         const why = firstLines(error.stderr) || error.detail;
@@ -973,7 +949,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       logger().warn({ jobId: job.id, output }, 'sbatch answered something Switchyard does not understand; looking the job up by name');
       slurmJobId = (await findByName(job.id).catch(() => null))?.slurmJobId ?? null;
       if (slurmJobId === null) {
-        await writes.get(job.id);
+        await records.saved(job.id);
         await rm(recordPath(job.id), { force: true });
         throw new SwitchyardError('PROVIDER_UNAVAILABLE', `sbatch answered "${firstLines(output)}", which is not a job id, and no job ${SLURM_JOB_NAME_PREFIX}${job.id} is in the queue`);
       }
@@ -985,7 +961,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       status: `Submitted to Slurm as job ${slurmJobId} in partition ${v.sold.partition.name}`,
       providerGeneratedId: slurmJobId,
     });
-    await writes.get(job.id);
+    await records.saved(job.id);
     return { providerGeneratedId: slurmJobId };
   };
 
@@ -1029,23 +1005,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     };
   };
 
-  const readRecords = async (): Promise<JobRecord[]> => {
-    const records: JobRecord[] = [];
-    for (const name of await readdir(jobsDir)) {
-      const path = join(jobsDir, name);
-      if (name.endsWith('.tmp')) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
-      try {
-        records.push(jobRecordSchema.parse(JSON.parse(await readFile(path, 'utf8'))));
-      } catch (error) {
-        context().logger.error({ err: error, path }, 'unreadable job record; ignored');
-      }
-    }
-    return records;
-  };
+  const readRecords = (): Promise<JobRecord[]> => records.readAll();
 
   // --- subschema ------------------------------------------------------------------
 
@@ -1384,7 +1344,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       pollTimer = null;
       abort.abort();
       await polling;
-      await Promise.all([...writes.values()]);
+      await records.flush();
       jobs.clear();
       ctx = null;
     },

@@ -1,21 +1,11 @@
 /** Starts `switchyard` subcommands as child processes, the way an operator would, and stops them. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { eventually } from './graphql-client.js';
 
-const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
+export { freePort } from './local-servers.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
 export interface Proc {
   child: ChildProcess;
