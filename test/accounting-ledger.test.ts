@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ChargeRequest, Ledger, Transaction, WalletKey } from '../gateway/accounting/ledger.js';
 import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
-import { redisUrl, uniquePrefix } from './support/services.js';
+import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
 
 interface Opened {
   ledger: Ledger;
@@ -22,19 +22,6 @@ interface Implementation {
   open(): Promise<Opened>;
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl());
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
 
 const implementations: Implementation[] = [
   {

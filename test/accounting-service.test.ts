@@ -2,7 +2,6 @@
  * Accounting as the gateway calls it, over the Redis ledger on the suite's own
  * redis-server and a driven clock, so minutes of charging take milliseconds.
  */
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -20,7 +19,7 @@ import { createManualClock } from '../shared/clock.js';
 import type { Job, JobState, Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
-import { redisUrl, uniquePrefix } from './support/services.js';
+import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
 
 const T0 = Date.UTC(2026, 5, 1);
 const MINUTE = 60_000;
@@ -84,19 +83,6 @@ function runningJob(
   });
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl());
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
 
 async function redisLedger(): Promise<Ledger> {
   const prefix = uniquePrefix();

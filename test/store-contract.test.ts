@@ -11,7 +11,7 @@ import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { JobQuery, Store } from '../gateway/store/store.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
-import { redisUrl, uniquePrefix } from './support/services.js';
+import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
 
 interface Implementation {
   name: string;
@@ -19,19 +19,6 @@ interface Implementation {
   open(options?: { maxLogLinesPerJob?: number }): Promise<Store>;
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl());
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
 
 const implementations: Implementation[] = [
   {
