@@ -17,19 +17,21 @@ import type { Store } from '../gateway/store/store.js';
 import { createSubjects } from '../shared/subjects.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
 import { benchFollowLatency } from './follow-latency.js';
+import { benchCharging, type ChargingResult } from './charging.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
+import { benchSlurm, slurmSkipReason, startSlurmRig, type SlurmResult } from './slurm.js';
 import { measure, type LatencySummary } from './stats.js';
 import { benchStitching, startLocalRig } from './stitching.js';
 
-/** One line of the table. `ratio` is value / baseline value; `meetsAim` is informative only. */
+/** One line of the table. `ratio` is value / baseline value; `meetsAim` is informative only. A null value: not measured (the baseline column says why). */
 interface Row {
   benchmark: string;
   metric: string;
-  value: number;
+  value: number | null;
   unit: string;
   baseline?: string;
   ratio?: number;
@@ -43,11 +45,14 @@ const prefix = `bench${runId}`;
 const mainSubjects = createSubjects(prefix);
 const listSubjects = createSubjects(`${prefix}l`);
 const stitchSubjects = createSubjects(`${prefix}s`);
+const slurmSubjects = createSubjects(`${prefix}y`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
 const listKeyPrefix = `${prefix}-list`;
 const stitchKeyPrefix = `${prefix}-stitch`;
+const chargeKeyPrefix = `${prefix}-charge`;
+const slurmKeyPrefix = `${prefix}-slurm`;
 const baselineStream = `${prefix.toUpperCase()}_BASELINE`;
 
 const transportErrors: string[] = [];
@@ -71,7 +76,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects]) streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects]) streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
   } catch (error) {
@@ -97,15 +102,21 @@ const describeLatency = (name: string, summary: LatencySummary, which: 'p50' | '
 /** For summaries already in µs. */
 const describeMicros = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} µs`;
 /** ms and µs with the precision of ms(); fractional small counts with two decimals; the rest whole. */
-const formatValue = (row: Row) =>
-  row.unit === 'ms' || row.unit === 'µs' ? ms(row.value) : !Number.isInteger(row.value) && Math.abs(row.value) < 100 ? row.value.toFixed(2) : row.value.toFixed(0);
+const formatValue = ({ value, unit }: Row) =>
+  value === null
+    ? '—'
+    : unit === 'ms' || unit === 'µs'
+      ? ms(value)
+      : !Number.isInteger(value) && Math.abs(value) < 100
+        ? value.toFixed(2)
+        : value.toFixed(0);
 
 function printTable(rows: Row[]): void {
   const header = ['benchmark', 'metric', 'value', 'baseline', '× baseline', 'aim', 'meets aim'];
   const cells = rows.map((row) => [
     row.benchmark,
     row.metric,
-    `${formatValue(row)} ${row.unit}`,
+    `${formatValue(row)} ${row.unit}`.trimEnd(),
     row.baseline ?? '',
     row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}×`,
     row.aim ?? '',
@@ -132,38 +143,73 @@ async function main(): Promise<void> {
   const redisSet = await redisRoundTrip(redisUrl, (redis, i) => redis.set(`${prefix}:baseline:set`, `value-${i}`));
   const jsLatency = await jetstreamLatency(natsUrl, { stream: baselineStream, subject: `${prefix}.baseline.js` });
 
-  progress('1/5 job creation: gateway + instant provider over NATS and Redis');
+  progress('1/7 job creation: gateway + instant provider over NATS and Redis');
   const rig = await startRig({ natsUrl, redisUrl, subjectPrefix: mainSubjects.prefix, keyPrefix: mainKeyPrefix, withProvider: true, onTransportError });
   rigs.push(rig);
   // The floor of any GraphQL call: HTTP, Yoga, auth, a resolver that touches nothing.
   const graphqlFloor = await measure(300, () => rig.admin.ok('{ me { createdBy } }'), 30);
   const creation = await benchJobCreation(rig);
 
-  progress('3/5 followJob latency: provider event → SSE subscriber');
+  progress('3/7 followJob latency: provider event → SSE subscriber');
   const follow = await benchFollowLatency(rig);
   rigs.splice(rigs.indexOf(rig), 1);
   await rig.stop();
 
-  progress('2/5 jobs(first: 50): filling 100,000 jobs over 500 creators');
+  progress('2/7 jobs(first: 50): filling 100,000 jobs over 500 creators');
   const listStore = await createRedisStore({ url: redisUrl, keyPrefix: listKeyPrefix });
   stores.push(listStore);
   const fill = await fillStore(listStore);
-  progress(`2/5 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
+  progress(`2/7 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
   const listRig = await startRig({ natsUrl, redisUrl, subjectPrefix: listSubjects.prefix, keyPrefix: listKeyPrefix, withProvider: false, onTransportError });
   rigs.push(listRig);
   const user = creatorName(123);
   const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
   const listing = await benchJobListing(listRig, listStore, user);
 
-  progress('4/5 routing: planRoute among 100 providers × 20 products, beside a plain sort');
+  progress('4/7 routing: planRoute among 100 providers × 20 products, beside a plain sort');
   const routing = await benchRouting({ subjectPrefix: routingPrefix });
 
-  progress('5/5 stitched field on 50 jobs: gateway + local provider running 50 × sleep 120');
+  progress('5/7 stitched field on 50 jobs: gateway + local provider running 50 × sleep 120');
   const localRig = await startLocalRig({ natsUrl, redisUrl, subjectPrefix: stitchSubjects.prefix, keyPrefix: stitchKeyPrefix, onTransportError });
   rigs.push(localRig);
   const stitching = await benchStitching(localRig);
   rigs.splice(rigs.indexOf(localRig), 1);
   await localRig.stop();
+
+  progress('6/7 charging round: 100,000 running jobs over 1,000 wallets on the Redis ledger, beside bare EVALSHA');
+  const charging: ChargingResult = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix });
+
+  // Only with a Slurm cluster (SLURM_CONF); otherwise a row says why it was not run.
+  let slurm: SlurmResult | null = null;
+  let slurmNotRun = slurmSkipReason();
+  if (slurmNotRun) {
+    progress(`7/7 Slurm: not run (${slurmNotRun})`);
+  } else {
+    progress(`7/7 Slurm: 200 jobs through Switchyard and 200 bare sbatch, then submission → RUNNING (SLURM_CONF=${process.env.SLURM_CONF})`);
+    let slurmRig: Awaited<ReturnType<typeof startSlurmRig>> | null = null;
+    try {
+      slurmRig = await startSlurmRig({
+        natsUrl,
+        redisUrl,
+        subjectPrefix: slurmSubjects.prefix,
+        keyPrefix: slurmKeyPrefix,
+        onTransportError,
+        slurmConf: process.env.SLURM_CONF!,
+        runId,
+      });
+      rigs.push(slurmRig);
+      slurm = await benchSlurm(slurmRig);
+    } catch (error) {
+      // A cluster that is named but broken does not cost the other benchmarks their results.
+      slurmNotRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
+      progress(`7/7 Slurm ${slurmNotRun}`);
+    } finally {
+      if (slurmRig) {
+        rigs.splice(rigs.indexOf(slurmRig), 1);
+        await slurmRig.stop();
+      }
+    }
+  }
 
   const rows: Row[] = [];
   const b1 = '1 job creation';
@@ -332,6 +378,129 @@ async function main(): Promise<void> {
   rows.push({ benchmark: b5, metric: `jobs(first: 50) without it p50 (${stitching.plain.count})`, value: stitching.plain.p50, unit: 'ms', baseline: 'baseline' });
   rows.push({ benchmark: b5, metric: 'jobs(first: 50) without it p99', value: stitching.plain.p99, unit: 'ms', baseline: 'baseline' });
 
+  const b6 = `6 charging round, ${charging.jobs.toLocaleString('en')} jobs`;
+  const evalsha = charging.evalsha;
+  const evalshaBaseline = `${evalsha.calls.toLocaleString('en')} EVALSHA ${evalsha.seconds.toFixed(2)} s`;
+  const roundRows = [
+    [`round 1: ${charging.minutesPerStep} min each to charge`, charging.first],
+    ['round 2: same time, nothing to debit', charging.repeat],
+    [`round 3: ${charging.minutesPerStep} min later`, charging.later],
+  ] as const;
+  for (const [label, round] of roundRows) {
+    rows.push({
+      benchmark: b6,
+      metric: `${label} (${charging.owners} wallets)`,
+      value: round.seconds,
+      unit: 's',
+      baseline: evalshaBaseline,
+      ratio: round.seconds / evalsha.seconds,
+      aim: '< 2 s',
+      meetsAim: round.seconds < 2,
+    });
+    rows.push({
+      benchmark: b6,
+      metric: `${label}: jobs/s`,
+      value: round.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `EVALSHA ${evalsha.callsPerSecond.toFixed(0)} calls/s`,
+      ratio: round.jobsPerSecond / evalsha.callsPerSecond,
+    });
+    rows.push({
+      benchmark: b6,
+      metric: `${label}: Redis running scripts (${round.scriptCalls} calls)`,
+      value: round.redisScriptSeconds,
+      unit: 's',
+      baseline: `of ${round.seconds.toFixed(2)} s; ${round.debited.toLocaleString('en')} credits debited`,
+      ratio: round.redisScriptSeconds / round.seconds,
+    });
+  }
+  rows.push({
+    benchmark: b6,
+    metric: `bare EVALSHA 'return 1' (${evalsha.calls.toLocaleString('en')}, pipelined by ${evalsha.batch})`,
+    value: evalsha.seconds,
+    unit: 's',
+    baseline: 'baseline',
+  });
+  const check = charging.check;
+  rows.push({
+    benchmark: b6,
+    metric: 'debits − fall in wallet balances',
+    value: check.debited - check.balanceFall,
+    unit: 'credits',
+    baseline: `debited ${check.debited.toLocaleString('en')}, balances fell ${check.balanceFall.toLocaleString('en')}, jobs charged ${check.jobCharged.toLocaleString('en')}`,
+    aim: '0',
+    meetsAim: check.ok,
+  });
+
+  const b7 = '7 Slurm';
+  if (!slurm) {
+    rows.push({ benchmark: b7, metric: 'not run', value: null, unit: '', baseline: slurmNotRun ?? 'not run' });
+  } else {
+    const tp = slurm.throughput;
+    const fastestBare = tp.bareConcurrent.jobsPerSecond >= tp.bareSequential.jobsPerSecond ? tp.bareConcurrent : tp.bareSequential;
+    const fastestLabel = fastestBare === tp.bareConcurrent ? `${tp.bareConcurrent.concurrency} at once` : 'one by one';
+    const perSecond = (m: { jobsPerSecond: number }) => `${m.jobsPerSecond.toFixed(0)} jobs/s`;
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}`,
+      value: tp.switchyardBulk.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch ${fastestLabel} ${perSecond(fastestBare)}`,
+      ratio: tp.switchyardBulk.jobsPerSecond / fastestBare.jobsPerSecond,
+      aim: '≥ 0.83× (within 1.2×)',
+      meetsAim: tp.switchyardBulk.jobsPerSecond / fastestBare.jobsPerSecond >= 1 / 1.2,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}: call p50`,
+      value: tp.switchyardBulk.callLatency.p50,
+      unit: 'ms',
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `provider alone: jobs.create over NATS ${tp.providerBulk.jobs / tp.providerBulk.bulkSize} × ${tp.providerBulk.bulkSize}`,
+      value: tp.providerBulk.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch ${fastestLabel} ${perSecond(fastestBare)}`,
+      ratio: tp.providerBulk.jobsPerSecond / fastestBare.jobsPerSecond,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs 1 job × ${tp.switchyardSingle.jobs}, one by one`,
+      value: tp.switchyardSingle.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch one by one ${perSecond(tp.bareSequential)}`,
+      ratio: tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond,
+    });
+    rows.push({ benchmark: b7, metric: `bare sbatch --wrap=true × ${tp.bareSequential.jobs}, one by one`, value: tp.bareSequential.jobsPerSecond, unit: 'jobs/s', baseline: 'baseline' });
+    rows.push({
+      benchmark: b7,
+      metric: `bare sbatch --wrap=true × ${tp.bareConcurrent.jobs}, ${tp.bareConcurrent.concurrency} at once`,
+      value: tp.bareConcurrent.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: 'baseline',
+    });
+    const tr = slurm.toRunning;
+    rows.push({
+      benchmark: b7,
+      metric: `submission → RUNNING, Switchyard p50 (${tr.switchyard.count}; driver polls every ${slurm.pollIntervalMs} ms)`,
+      value: tr.switchyard.p50,
+      unit: 'ms',
+      baseline: describeLatency('bare sbatch', tr.bare, 'p50'),
+      ratio: tr.ratioP50,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: 'submission → RUNNING, Switchyard max',
+      value: tr.switchyard.max,
+      unit: 'ms',
+      baseline: `bare sbatch max ${ms(tr.bare.max)} ms`,
+      ratio: tr.switchyard.max / tr.bare.max,
+    });
+    rows.push({ benchmark: b7, metric: `sbatch → squeue shows R, p50 (${tr.bare.count})`, value: tr.bare.p50, unit: 'ms', baseline: 'baseline' });
+    rows.push({ benchmark: b7, metric: 'sbatch → squeue shows R, max', value: tr.bare.max, unit: 'ms', baseline: 'baseline' });
+  }
+
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
   printTable(rows);
@@ -344,6 +513,25 @@ async function main(): Promise<void> {
   }
   if (stitching.badAnswers.plain + stitching.badAnswers.stitched > 0) {
     console.log(`warning: jobs(first: 50) answered with errors or missing jobs ${stitching.badAnswers.plain} times without and ${stitching.badAnswers.stitched} times with local { host pids }`);
+  }
+  if (!charging.check.ok) {
+    const c = charging.check;
+    console.log(`warning: charging: debited ${c.debited}, balances fell ${c.balanceFall}, jobs charged ${c.jobCharged}, expected ${c.expected}: they should all be equal`);
+  }
+  for (const round of [charging.first, charging.repeat, charging.later]) {
+    if (round.failed > 0 || round.dry > 0) console.log(`warning: a charging round had ${round.failed} failed charges and ${round.dry} dry wallets`);
+  }
+  if (slurm) {
+    const tp = slurm.throughput;
+    const failed = tp.switchyardBulk.failed + tp.switchyardSingle.failed + tp.providerBulk.failed + tp.bareSequential.failed + tp.bareConcurrent.failed;
+    if (failed > 0) {
+      console.log(
+        `warning: Slurm: ${failed} submissions failed (Switchyard bulk ${tp.switchyardBulk.failed}, single ${tp.switchyardSingle.failed}, provider alone ${tp.providerBulk.failed}; bare ${tp.bareSequential.failed} + ${tp.bareConcurrent.failed})`,
+      );
+    }
+    if (slurm.otherJobsSeen > 0) console.log(`warning: Slurm: up to ${slurm.otherJobsSeen} jobs of others were in the queue between steps: the cluster was not idle`);
+  } else if (slurmNotRun?.startsWith('failed')) {
+    console.log(`warning: the Slurm benchmark ${slurmNotRun}`);
   }
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
@@ -361,6 +549,8 @@ async function main(): Promise<void> {
       followLatency: follow,
       routing,
       stitching,
+      charging,
+      slurm: slurm ?? { notRun: slurmNotRun },
     },
     transportErrors: transportErrors.slice(0, 20),
   };

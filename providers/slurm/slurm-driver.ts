@@ -15,6 +15,7 @@
  *   sbatch runs, so a restarted provider finds every job again; jobs the
  *   records miss are found by name in squeue.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -290,7 +291,14 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   let polling: Promise<void> | null = null;
   let lastSnapshot: { at: number; byName: Map<string, SqueueJob> } | null = null;
   let failedPolls = 0;
-  let abort = new AbortController();
+  /** One signal stops every Slurm command at stop(); each command in flight listens to it. */
+  const newAbort = () => {
+    const controller = new AbortController();
+    // Many commands run at once (bulk submissions): more listeners than Node's default warning limit.
+    setMaxListeners(256, controller.signal);
+    return controller;
+  };
+  let abort = newAbort();
   /** Which source of finished jobs works here: accounting storage, the jobcomp file, or neither. */
   let sacctModes: Array<'accounting' | 'jobcomp'> = ['accounting', 'jobcomp'];
 
@@ -1121,7 +1129,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   return {
     async start(driverContext) {
       ctx = driverContext;
-      abort = new AbortController();
+      abort = newAbort();
       jobs.clear();
       lastSnapshot = null;
       failedPolls = 0;

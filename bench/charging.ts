@@ -1,0 +1,236 @@
+/**
+ * Benchmark 6: one charging round (gateway/accounting/accounting.ts
+ * chargeRound) over 100,000 running jobs on the real Redis ledger, with a
+ * driven clock so every job has minutes to pay for. Three rounds: the first
+ * charges every job, the second at the same time finds nothing to debit, the
+ * third after the clock moved charges every job again. Beside it, in the same
+ * run on the same Redis: 100,000 bare EVALSHA calls of a trivial script,
+ * pipelined in batches of the ledger's batch size. Afterwards the sum of the
+ * debits is checked against the fall in the wallets' balances and against
+ * the credits the ledger holds as charged per job.
+ */
+import { Redis } from 'ioredis';
+import { createAccounting, type ChargeRoundItem } from '../gateway/accounting/accounting.js';
+import type { Ledger, WalletKey } from '../gateway/accounting/ledger.js';
+import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { createManualClock } from '../shared/clock.js';
+import type { Job, Product } from '../shared/domain.js';
+import { silentLogger } from '../shared/logger.js';
+import { LOCAL_PRODUCTS } from '../providers/local/local-driver.js';
+import { makeJob, makeSpecification } from '../test/support/jobs.js';
+
+export interface ChargingOptions {
+  redisUrl: string;
+  /** Redis key prefix of the ledger; the baseline's keys share it. */
+  keyPrefix: string;
+  /** @default 100000 */
+  jobs?: number;
+  /** @default 1000 */
+  owners?: number;
+  /** Minutes the clock moves before the first round and again before the third. @default 5 */
+  minutesPerStep?: number;
+  /** Jobs per charge-n.lua call, as the ledger's option. @default the ledger's (500) */
+  chargeBatchSize?: number;
+}
+
+export interface ChargeRoundMeasurement {
+  seconds: number;
+  jobsPerSecond: number;
+  /** Time Redis spent running scripts (EVAL/EVALSHA) in the round, from INFO commandstats: the rest is the gateway's own work and the wire. */
+  redisScriptSeconds: number;
+  scriptCalls: number;
+  debited: number;
+  failed: number;
+  dry: number;
+}
+
+export interface ChargingResult {
+  jobs: number;
+  owners: number;
+  product: string;
+  minutesPerStep: number;
+  /** Building the 100,000 Job objects in memory. */
+  buildSeconds: number;
+  /** One grant per owner (ledger.grant, pipelined). */
+  grantSeconds: number;
+  /** Untimed warm-up round over `warmupJobs` jobs of a separate owner: script loaded, code paths compiled. */
+  warmupJobs: number;
+  first: ChargeRoundMeasurement;
+  /** Same clock as the first: nothing to debit. */
+  repeat: ChargeRoundMeasurement;
+  /** After the clock moved again. */
+  later: ChargeRoundMeasurement;
+  /** The baseline: bare EVALSHA of `return 1`, pipelined `batch` calls at a time, all batches sent at once. */
+  evalsha: { calls: number; batch: number; seconds: number; callsPerSecond: number };
+  check: {
+    /** Credits the three rounds reported as debited. */
+    debited: number;
+    /** Sum of the owners' balances before the first round minus after the third. */
+    balanceFall: number;
+    /** Sum over the jobs of what the ledger holds as charged (ledger.jobCharged). */
+    jobCharged: number;
+    /** jobs × price × units: what the rounds should have taken. */
+    expected: number;
+    ok: boolean;
+  };
+}
+
+const PROVIDER_ID = 'bench-charge';
+const MINUTE_MS = 60_000;
+/** Enough for every job of an owner for many rounds: never runs dry here. */
+const GRANT = 1_000_000_000;
+const ownerName = (n: number) => `payer${String(n).padStart(4, '0')}`;
+
+/** A RUNNING job of `owner` that started at `startedAt` on the product. */
+function runningJob(product: Product, owner: string, startedAt: number): Job {
+  return makeJob({
+    createdAt: startedAt - 1_000,
+    providerId: PROVIDER_ID,
+    owner: { createdBy: owner, project: null },
+    specification: makeSpecification({ product: { id: product.id, category: product.category, provider: PROVIDER_ID } }),
+    state: 'RUNNING',
+    startedAt,
+    updates: [
+      { state: 'IN_QUEUE', status: `Job submitted to ${PROVIDER_ID}/${product.id}`, newTimeAllocation: null, timestamp: startedAt - 1_000 },
+      { state: 'RUNNING', status: 'Job is running', newTimeAllocation: null, timestamp: startedAt },
+    ],
+  });
+}
+
+/** Calls and µs Redis spent in EVAL and EVALSHA so far (INFO commandstats). */
+async function scriptStats(redis: Redis): Promise<{ calls: number; usec: number }> {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  let usec = 0;
+  for (const match of info.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+),usec=(\d+),/gm)) {
+    calls += Number(match[1]);
+    usec += Number(match[2]);
+  }
+  return { calls, usec };
+}
+
+async function timeRound(accounting: ReturnType<typeof createAccounting>, items: readonly ChargeRoundItem[], stats: Redis): Promise<ChargeRoundMeasurement> {
+  const statsBefore = await scriptStats(stats);
+  const started = performance.now();
+  const result = await accounting.chargeRound(items);
+  const seconds = (performance.now() - started) / 1000;
+  const statsAfter = await scriptStats(stats);
+  return {
+    seconds,
+    jobsPerSecond: items.length / seconds,
+    redisScriptSeconds: (statsAfter.usec - statsBefore.usec) / 1e6,
+    scriptCalls: statsAfter.calls - statsBefore.calls,
+    debited: result.debited,
+    failed: result.failed,
+    dry: result.dry.length,
+  };
+}
+
+/** 100,000 EVALSHA of a script that does nothing, in pipelines of `batch`, all sent at once as chargeMany sends its batches. */
+async function bareEvalsha(redisUrl: string, calls: number, batch: number): Promise<ChargingResult['evalsha']> {
+  const redis = new Redis(redisUrl);
+  try {
+    const sha = (await redis.script('LOAD', 'return 1')) as string;
+    const round = async () => {
+      const pipelines: Promise<unknown>[] = [];
+      for (let from = 0; from < calls; from += batch) {
+        const pipeline = redis.pipeline();
+        for (let i = from; i < Math.min(calls, from + batch); i++) pipeline.evalsha(sha, 0);
+        pipelines.push(
+          pipeline.exec().then((replies) => {
+            const failed = replies?.find(([error]) => error);
+            if (failed) throw failed[0];
+          }),
+        );
+      }
+      await Promise.all(pipelines);
+    };
+    await round(); // warm-up, untimed
+    const started = performance.now();
+    await round();
+    const seconds = (performance.now() - started) / 1000;
+    return { calls, batch, seconds, callsPerSecond: calls / seconds };
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** Each owner's balance now, summed; owners are granted one wallet each. */
+async function totalBalance(ledger: Ledger, wallets: readonly WalletKey[], now: number): Promise<number> {
+  const balances = await Promise.all(wallets.map((wallet) => ledger.balance(wallet, now)));
+  return balances.reduce((sum, b) => sum + b, 0);
+}
+
+export async function benchCharging(options: ChargingOptions): Promise<ChargingResult> {
+  const total = options.jobs ?? 100_000;
+  const owners = options.owners ?? 1000;
+  const minutes = options.minutesPerStep ?? 5;
+  // Local-small: 1 credit per started minute.
+  const product: Product = { ...LOCAL_PRODUCTS[0] };
+  const clock = createManualClock();
+  const t0 = clock.now();
+  const ledger = await createRedisLedger({ url: options.redisUrl, keyPrefix: options.keyPrefix, chargeBatchSize: options.chargeBatchSize });
+  const stats = new Redis(options.redisUrl);
+  try {
+    const accounting = createAccounting({ ledger, clock, logger: silentLogger() });
+
+    let started = performance.now();
+    const items: ChargeRoundItem[] = new Array(total);
+    for (let i = 0; i < total; i++) items[i] = { job: runningJob(product, ownerName(i % owners), t0), product };
+    const buildSeconds = (performance.now() - started) / 1000;
+
+    const walletOf = (owner: string): WalletKey => ({ owner, isProject: false, provider: PROVIDER_ID, category: product.category });
+    const wallets = Array.from({ length: owners }, (_, n) => walletOf(ownerName(n)));
+    const warmupOwner = 'warmup';
+    started = performance.now();
+    await Promise.all(
+      [...wallets, walletOf(warmupOwner)].map((wallet) =>
+        ledger.grant({ ...wallet, amount: GRANT, startDate: t0 - 24 * 60 * MINUTE_MS, endDate: null, grantedBy: 'admin', now: t0 }),
+      ),
+    );
+    const grantSeconds = (performance.now() - started) / 1000;
+
+    clock.advance(minutes * MINUTE_MS);
+    // Warm-up on jobs of their own: the scripts loaded on the connection, the JIT through the round's code.
+    const warmupJobs = Math.min(2000, Math.ceil(total / 50));
+    const warmup = Array.from({ length: warmupJobs }, () => ({ job: runningJob(product, warmupOwner, t0), product }));
+    await accounting.chargeRound(warmup);
+    await accounting.chargeRound(warmup);
+
+    const before = await totalBalance(ledger, wallets, clock.now());
+    const first = await timeRound(accounting, items, stats);
+    const repeat = await timeRound(accounting, items, stats);
+    clock.advance(minutes * MINUTE_MS);
+    const later = await timeRound(accounting, items, stats);
+    const after = await totalBalance(ledger, wallets, clock.now());
+
+    let jobCharged = 0;
+    for (let from = 0; from < total; from += 10_000) {
+      const charged = await ledger.jobCharged(items.slice(from, from + 10_000).map((item) => item.job.id));
+      for (const credits of charged) jobCharged += credits;
+    }
+    const debited = first.debited + repeat.debited + later.debited;
+    const expected = total * product.pricePerUnit * 2 * minutes;
+    const balanceFall = before - after;
+
+    const evalsha = await bareEvalsha(options.redisUrl, total, options.chargeBatchSize ?? 500);
+
+    return {
+      jobs: total,
+      owners,
+      product: `${product.id} (${product.pricePerUnit} credit ${product.unitOfPrice})`,
+      minutesPerStep: minutes,
+      buildSeconds,
+      grantSeconds,
+      warmupJobs,
+      first,
+      repeat,
+      later,
+      evalsha,
+      check: { debited, balanceFall, jobCharged, expected, ok: debited === balanceFall && debited === jobCharged && debited === expected },
+    };
+  } finally {
+    await stats.quit().catch(() => undefined);
+    await ledger.close();
+  }
+}
