@@ -7,6 +7,7 @@
  */
 import type { Job, JobState } from '../shared/domain.js';
 import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
 import type { Accounting, ChargeRoundItem } from './accounting/accounting.js';
 import type { Orchestrator } from './orchestrator.js';
 import type { ProviderRegistry } from './provider-registry.js';
@@ -29,10 +30,14 @@ export function createCharger(options: {
   accounting: Accounting;
   orchestrator: Orchestrator;
   logger: Logger;
+  clock: Clock;
+  /** How far rounds stay behind the clock, for job-end events still on their way. @default 5000 */
+  lagAllowanceMs?: number;
   /** @default 30000 */
   intervalMs?: number;
 }): Charger {
-  const { store, registry, accounting, orchestrator, logger } = options;
+  const { store, registry, accounting, orchestrator, logger, clock } = options;
+  const lagAllowanceMs = options.lagAllowanceMs ?? 5_000;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<Awaited<ReturnType<Charger['round']>>> | null = null;
 
@@ -43,6 +48,10 @@ export function createCharger(options: {
     let failed = 0;
     const dry: Job[] = [];
     do {
+      // Charge up to a time before the read, less the time an event may take to arrive: a job
+      // that ended meanwhile, or whose end is still on its way, is never charged past its end.
+      // Its final charge, from its own timeline, then brings it to the exact total.
+      const at = clock.now() - lagAllowanceMs;
       const page = await store.listJobs({ states: CHARGED_STATES, order: 'ASC', first: PAGE, after });
       const items: ChargeRoundItem[] = [];
       for (const job of page.jobs) {
@@ -50,7 +59,7 @@ export function createCharger(options: {
         // A provider the gateway has not heard from since it started: its price is unknown until it returns.
         if (product) items.push({ job, product });
       }
-      const result = await accounting.chargeRound(items);
+      const result = await accounting.chargeRound(items, at);
       jobs += items.length;
       debited += result.debited;
       failed += result.failed;

@@ -12,6 +12,8 @@ export const gatewaySettings = {
   SWITCHYARD_TOKEN_TTL_SECONDS: positiveIntSetting.default(86_400),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: positiveIntSetting.default(5_000),
   SWITCHYARD_CHARGE_INTERVAL_MS: positiveIntSetting.default(30_000),
+  /** How far charging rounds stay behind the clock, for job-end events still on their way. */
+  SWITCHYARD_CHARGE_LAG_MS: z.coerce.number().int().min(0).default(5_000),
   /** How long a price-unit minute lasts (hours and days scale with it); shorter only for demos and tests. */
   SWITCHYARD_PRICE_MINUTE_MS: positiveIntSetting.default(60_000),
 };

@@ -39,6 +39,8 @@ export interface GatewayOptions {
   ledger: Ledger;
   /** How often running jobs are charged. @default 30000 */
   chargeIntervalMs?: number;
+  /** How far charging rounds stay behind the clock, for job-end events on their way. @default 5000 */
+  chargeLagAllowanceMs?: number;
   /** Price unit lengths for tests that charge in real time with a short unit. */
   unitMs?: AccountingOptions['unitMs'];
   metrics?: GatewayMetrics;
@@ -91,7 +93,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const utilization = createUtilizationCache({ registry, logger, intervalMs: options.utilizationIntervalMs });
   const accounting = createAccounting({ ledger: options.ledger, clock, logger, metrics: createAccountingMetrics(metrics.registry), unitMs: options.unitMs });
   orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics, accounting });
-  const charger = createCharger({ store, registry, accounting, orchestrator, logger, intervalMs: options.chargeIntervalMs });
+  const charger = createCharger({ store, registry, accounting, orchestrator, logger, clock, intervalMs: options.chargeIntervalMs, lagAllowanceMs: options.chargeLagAllowanceMs });
   const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
   const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock });
   const http = createGatewayHttpServer({

@@ -24,6 +24,7 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     store,
     ledger,
     chargeIntervalMs: settings.SWITCHYARD_CHARGE_INTERVAL_MS,
+    chargeLagAllowanceMs: settings.SWITCHYARD_CHARGE_LAG_MS,
     unitMs: {
       CREDITS_PER_MINUTE: settings.SWITCHYARD_PRICE_MINUTE_MS,
       CREDITS_PER_HOUR: settings.SWITCHYARD_PRICE_MINUTE_MS * 60,

@@ -138,11 +138,12 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   });
   const waitingRoom = createWaitingRoom({ ...options, submission, change });
 
-  const chargeNow = async (job: Job, reportedUnits: number | null) => {
+  /** Charge a job up to `at` (a provider's event time: never past what the provider has seen). */
+  const chargeNow = async (job: Job, reportedUnits: number | null, at: number) => {
     const product = registry.product(job.providerId, job.specification.product.id);
     if (!accounting || !product) return;
     try {
-      const charge = await accounting.chargeJob(job, product, reportedUnits);
+      const charge = await accounting.chargeJob(job, product, reportedUnits, at);
       if (charge.shortfall && !isFinalState(job.state)) await stopForNoCredits([job]);
     } catch (error) {
       // A failed charge never stops a job: the next round charges the same total.
@@ -398,7 +399,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
         // A job that ended is charged to its final total now (the last partial unit too); one that
         // reports its own usage is charged to it. Other running jobs wait for the charging round.
-        if (accounting && (isFinalState(outcome.job.state) || event.usageUnits !== null)) await chargeNow(outcome.job, event.usageUnits);
+        if (accounting && (isFinalState(outcome.job.state) || event.usageUnits !== null)) await chargeNow(outcome.job, event.usageUnits, event.timestamp);
       }
       if (outcome.kind === 'refused') logger.debug({ jobId: job.id, reason: outcome.reason }, 'provider event refused by the state machine');
       return outcome.kind;

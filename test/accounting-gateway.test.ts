@@ -93,7 +93,7 @@ describe('credits with a driven clock', () => {
   const clock = createManualClock(Date.UTC(2026, 10, 27, 12));
   let env: Env;
   beforeAll(async () => {
-    env = await startEnv(clock, { chargeIntervalMs: 3_600_000 });
+    env = await startEnv(clock, { chargeIntervalMs: 3_600_000, chargeLagAllowanceMs: 0 });
   });
   afterAll(async () => env?.stop());
 
@@ -183,7 +183,7 @@ describe('credits with a driven clock', () => {
 describe('credits over real time', () => {
   it('stops a job when a short price unit runs its wallet dry', async () => {
     // One "minute" lasts 100 ms here, and rounds run every 100 ms.
-    const env = await startEnv(systemClock, { chargeIntervalMs: 100, unitMs: { CREDITS_PER_MINUTE: 100 } });
+    const env = await startEnv(systemClock, { chargeIntervalMs: 100, chargeLagAllowanceMs: 50, unitMs: { CREDITS_PER_MINUTE: 100 } });
     try {
       const erin = await env.user('erin');
       await env.admin.ok(GRANT, grant('erin', 5));

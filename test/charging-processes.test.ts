@@ -39,6 +39,8 @@ beforeAll(async () => {
     SWITCHYARD_ADMIN_TOKEN: adminToken,
     HOST: '127.0.0.1',
     SWITCHYARD_CHARGE_INTERVAL_MS: '40',
+    // Rounds stay this far behind the clock, for job ends still on their way (hours last 600 ms here).
+    SWITCHYARD_CHARGE_LAG_MS: '300',
     SWITCHYARD_PRICE_MINUTE_MS: String(MINUTE_MS),
   };
   const portA = await freePort();

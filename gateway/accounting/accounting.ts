@@ -133,9 +133,13 @@ export interface Accounting {
    * timeline gives and the provider's `reportedUnits`. Idempotent: call it
    * as often as you like, from any replica. Free products are never charged.
    */
-  chargeJob(job: Job, product: Product, reportedUnits?: number | null): Promise<JobCharge>;
+  chargeJob(job: Job, product: Product, reportedUnits?: number | null, at?: number): Promise<JobCharge>;
   /** {@link chargeJob} for many jobs in pipelined batches. */
-  chargeRound(items: readonly ChargeRoundItem[]): Promise<ChargeRoundResult>;
+  /**
+   * `at`: the time to charge up to, taken before the jobs were read (default now), so a job
+   * that ended while the round ran is never charged past its end.
+   */
+  chargeRound(items: readonly ChargeRoundItem[], at?: number): Promise<ChargeRoundResult>;
   /** Job.creditsCharged for many jobs (a DataLoader batch function). */
   jobCharged(jobIds: readonly string[]): Promise<number[]>;
   /** grantCredits: administrators only; returns the wallet after the grant. */
@@ -218,8 +222,8 @@ export function createAccounting(options: AccountingOptions): Accounting {
       return balance === null || balance > 0;
     },
 
-    async chargeJob(job, product, reportedUnits) {
-      const now = clock.now();
+    async chargeJob(job, product, reportedUnits, at) {
+      const now = at ?? clock.now();
       const { units, totalCredits, request } = chargeRequest(job, product, reportedUnits, now);
       if (request === null) return { debited: 0, shortfall: false, jobCharged: job.creditsCharged, units, totalCredits: 0 };
       let result;
@@ -237,8 +241,8 @@ export function createAccounting(options: AccountingOptions): Accounting {
       return { debited: result.debited, shortfall: result.shortfall, jobCharged: result.jobCharged, units, totalCredits };
     },
 
-    async chargeRound(items) {
-      const now = clock.now();
+    async chargeRound(items, at) {
+      const now = at ?? clock.now();
       const charged: { job: Job; request: ChargeRequest }[] = [];
       for (const { job, product, reportedUnits } of items) {
         const { request } = chargeRequest(job, product, reportedUnits, now);
