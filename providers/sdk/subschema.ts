@@ -7,7 +7,9 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { stitchingDirectives } from '@graphql-tools/stitching-directives';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { createHash } from 'node:crypto';
-import { GraphQLError, execute, parse, validate, type GraphQLSchema } from 'graphql';
+import { GraphQLError, execute, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+
+const MAX_CACHED_DOCUMENTS = 256;
 import { InvalidInputError } from '../../shared/errors.js';
 import type { Driver } from './driver.js';
 
@@ -30,18 +32,30 @@ export function createServedSubschema(driver: Driver): ServedSubschema | null {
     makeExecutableSchema({ typeDefs: [allStitchingDirectivesTypeDefs, definition.typeDefs], resolvers: definition.resolvers as never }),
   );
   const sdl = printSchemaWithDirectives(schema);
+  // The gateway sends the same few delegated operations over and over: parse and validate each once.
+  const documents = new Map<string, DocumentNode | readonly GraphQLError[]>();
+  const prepare = (query: string): DocumentNode | readonly GraphQLError[] => {
+    const cached = documents.get(query);
+    if (cached) return cached;
+    let document: DocumentNode;
+    try {
+      document = parse(query);
+    } catch (error) {
+      throw new InvalidInputError(`query does not parse: ${(error as Error).message}`);
+    }
+    const invalid = validate(schema, document);
+    const prepared = invalid.length > 0 ? invalid : document;
+    if (documents.size >= MAX_CACHED_DOCUMENTS) documents.delete(documents.keys().next().value!);
+    documents.set(query, prepared);
+    return prepared;
+  };
   return {
     sdl,
     digest: createHash('sha256').update(sdl).digest('hex').slice(0, 16),
     async execute(query, variables, operationName) {
-      let document;
-      try {
-        document = parse(query);
-      } catch (error) {
-        throw new InvalidInputError(`query does not parse: ${(error as Error).message}`);
-      }
-      const invalid = validate(schema, document);
-      if (invalid.length > 0) return { errors: invalid.map((e) => ({ message: e.message })) };
+      const prepared = prepare(query);
+      if (!('kind' in prepared)) return { errors: prepared.map((e: GraphQLError) => ({ message: e.message })) };
+      const document = prepared;
       const result = await execute({ schema, document, variableValues: variables ?? undefined, operationName: operationName ?? undefined });
       return {
         data: (result.data as Record<string, unknown> | null | undefined) ?? null,
