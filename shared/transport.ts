@@ -19,7 +19,10 @@ export interface RequestOptions {
 /** Answers a request; a thrown error becomes the caller's rejection, so handlers return coded replies instead. */
 export type RequestHandler = (body: unknown, subject: string) => Promise<unknown>;
 export type MessageHandler = (body: unknown, subject: string) => void;
-/** Handles one durable message; resolving acks it, throwing has it redelivered. */
+/**
+ * Handles one durable message; resolving acks it, throwing has it redelivered.
+ * Runs concurrently with the handlers of other jobs' messages (see consumeDurable).
+ */
 export type DurableHandler = (body: unknown, subject: string) => Promise<void>;
 /** value null: the key was deleted or purged. */
 export type AnnouncementHandler = (key: string, value: unknown | null) => void;
@@ -36,6 +39,16 @@ export interface Transport {
    * Consume the events stream through the shared durable consumer: each message
    * goes to one consumer among all that share it, is acked when the handler
    * resolves and redelivered when it throws or the process dies first.
+   *
+   * Order: within one consumer, the messages of one job — its events and its
+   * log lines together — are handled one at a time, in stream order; other
+   * jobs' messages are handled meanwhile, a bounded number at once. There is
+   * no order beyond that: with several gateway replicas on the one durable
+   * consumer, message n of a job may go to one and n+1 to another; a message
+   * whose handler threw comes again after the ones behind it; and an ack lost
+   * on the way makes a message come twice. Handlers must take that, as the
+   * store does: its compare-and-set never changes a final state, and a
+   * replayed event id is ignored.
    */
   consumeDurable(handler: DurableHandler): Promise<Closable>;
   /** Fire-and-forget publish to every subscriber (follower fan-out). */

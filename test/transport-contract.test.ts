@@ -463,6 +463,30 @@ describe.each([
       expect(gauge.peak).toBeLessThanOrEqual(MAX_IN_FLIGHT);
     }, 30_000);
 
+    it("keeps a busy job's messages in order however they are pulled", async () => {
+      // Few jobs, many messages each: a job's next message is often the next in the stream, so it
+      // can arrive in another pull batch than the one before it.
+      const perJob = 400;
+      await Promise.all(
+        ['a', 'b'].map(async (job) => {
+          for (let n = 0; n < perJob; n++) {
+            const subject = n % 5 === 4 ? subjects.jobEvent('p1', job) : subjects.jobLog('p1', job);
+            await t.publishDurable(subject, { job, n }, `${job}-${n}`);
+          }
+        }),
+      );
+      const seen: Record<string, number[]> = { a: [], b: [] };
+      await t.consumeDurable(async (body) => {
+        const { job, n } = body as { job: string; n: number };
+        seen[job].push(n);
+        if (n % 7 === 0) await sleep(1);
+      });
+      await waitFor(() => seen.a.length + seen.b.length === 2 * perJob, 'every message', 15_000);
+      const inOrder = Array.from({ length: perJob }, (_, n) => n);
+      expect(seen.a).toEqual(inOrder);
+      expect(seen.b).toEqual(inOrder);
+    }, 30_000);
+
     it('keeps handling other jobs while the handler of one job keeps failing', async () => {
       const storeBack = shut.gate();
       let storeUp = false;

@@ -3,7 +3,8 @@
  * process share one instance, and separate instances never see each other.
  * It keeps the NATS transport's semantics — NATS wildcards, queue groups,
  * no-responders and timeouts, a deduplicating event stream with one shared
- * durable consumer, a watched announcement bucket — and bodies travel as JSON
+ * durable consumer (one job's messages in order, different jobs'
+ * concurrently), a watched announcement bucket — and bodies travel as JSON
  * text, so no caller ever holds another's object. Where the two differ, NATS
  * is right and this is the one to fix.
  */
@@ -20,7 +21,16 @@ import {
   type RequestOptions,
   type Transport,
 } from '../transport.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, answerRequest, decodeBody, deferred, encodeBody } from './wire.js';
+import {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  answerRequest,
+  createLanes,
+  decodeBody,
+  encodeBody,
+  jobOrderingKey,
+  type Lanes,
+} from './wire.js';
 
 export interface MemoryTransportOptions {
   subjects: Subjects;
@@ -47,6 +57,18 @@ export interface MemoryTransportOptions {
    * @default 5000
    */
   closeGraceMs?: number;
+  /**
+   * Durable messages one consumer holds at once: handlers running, and
+   * messages waiting behind an earlier one of their ordering key.
+   * @default 64
+   */
+  maxInFlight?: number;
+  /**
+   * Durable messages with the same key are handled one at a time, in stream
+   * order; messages of different keys concurrently.
+   * @default one job's events and log lines share a key (`<provider>.<job>`); any other subject is its own
+   */
+  orderingKey?: (subject: string) => string;
   /**
    * Largest encoded body accepted, as NATS's `max_payload`.
    * @default 1048576
@@ -84,10 +106,11 @@ interface StoredMessage {
 }
 
 interface Worker {
-  readonly handler: DurableHandler;
   closing: boolean;
-  current: Promise<void> | null;
-  readonly graceOver: { promise: Promise<'abandoned'>; resolve: (value: 'abandoned') => void };
+  /** The messages this consumer holds, by ordering key. */
+  readonly lanes: Lanes<StoredMessage>;
+  /** Ends the wait for a running handler; called for all of them once the close grace is over. */
+  readonly abandon: Set<() => void>;
 }
 
 /** Whether a subject matches a subscription pattern with NATS wildcards: `*` one token, `>` one or more. */
@@ -118,9 +141,12 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     maxAckPending = 1000,
     redeliveryDelayMs = 1000,
     closeGraceMs = 5000,
+    maxInFlight = DEFAULT_MAX_IN_FLIGHT,
+    orderingKey = jobOrderingKey(subjects),
     maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES,
     onError = () => {},
   } = options;
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`);
 
   let closed = false;
   const open = new Set<Closable>();
@@ -216,12 +242,12 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
   let lastSeq = 0;
   const workers: Worker[] = [];
   let nextWorker = 0;
-
-  const pendingAcks = () => stream.reduce((count, message) => count + (message.delivered ? 1 : 0), 0);
+  /** Messages delivered at least once and not yet acked, as JetStream counts against max_ack_pending. */
+  let unacked = 0;
 
   const nextAvailable = (): StoredMessage | null => {
     const now = performance.now();
-    const mayDeliverNew = pendingAcks() < maxAckPending;
+    const mayDeliverNew = unacked < maxAckPending;
     for (const message of stream) {
       if (message.inFlight || message.availableAt > now) continue;
       if (message.delivered || mayDeliverNew) return message;
@@ -247,12 +273,16 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
 
   const pump = (): void => {
     while (!closed) {
-      const idle = workers.filter((worker) => !worker.closing && worker.current === null);
-      if (idle.length === 0) return;
+      const withRoom = workers.filter((worker) => !worker.closing && worker.lanes.held < maxInFlight);
+      if (withRoom.length === 0) return;
       const message = nextAvailable();
       if (!message) return scheduleWake();
-      const worker = idle[nextWorker++ % idle.length];
-      dispatch(worker, message);
+      // Round robin over consumers with room, as the server spreads messages over waiting pulls.
+      const worker = withRoom[nextWorker++ % withRoom.length];
+      if (!message.delivered) unacked += 1;
+      message.inFlight = true;
+      message.delivered = true;
+      worker.lanes.add(orderingKey(message.subject), message);
     }
   };
 
@@ -262,35 +292,37 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     setImmediate(pump);
   };
 
-  const dispatch = (worker: Worker, message: StoredMessage) => {
-    message.inFlight = true;
-    message.delivered = true;
-    worker.current = (async () => {
-      await new Promise((resolve) => setImmediate(resolve));
-      const outcome = await Promise.race([
-        Promise.resolve()
-          .then(() => worker.handler(decodeBody(message.payload), message.subject))
-          .then(
-            () => 'handled' as const,
-            (error: unknown) => {
-              onError(error, `consume ${message.subject}`);
-              return 'failed' as const;
-            },
-          ),
-        worker.graceOver.promise,
-      ]);
-      if (outcome === 'handled') {
-        stream.splice(stream.indexOf(message), 1);
-        setImmediate(pump);
-      } else if (outcome === 'failed') {
-        makeAvailable(message, worker.closing ? 0 : redeliveryDelayMs);
-      } else {
-        // Closed while the handler still runs: another consumer takes the message now.
-        makeAvailable(message, 0);
-      }
-      worker.current = null;
-      if (!worker.closing) pump();
-    })();
+  /** Handles one message of a consumer's lane and acks it (removes it) or hands it back. */
+  const processOne = async (worker: Worker, handler: DurableHandler, message: StoredMessage): Promise<void> => {
+    // Never synchronously: over NATS a message reaches the consumer after the publisher returned.
+    await new Promise((resolve) => setImmediate(resolve));
+    // Closing: hand it back, after its key's earlier messages, so another consumer keeps their order.
+    if (worker.closing) return makeAvailable(message, 0);
+    // Not a Promise.race with a shared "grace over" promise: every race would stay attached to it.
+    const outcome = await new Promise<'handled' | 'failed' | 'abandoned'>((resolve) => {
+      const abandoned = () => resolve('abandoned');
+      worker.abandon.add(abandoned);
+      Promise.resolve()
+        .then(() => handler(decodeBody(message.payload), message.subject))
+        .then(
+          () => resolve('handled'),
+          (error: unknown) => {
+            onError(error, `consume ${message.subject}`);
+            resolve('failed');
+          },
+        )
+        .finally(() => worker.abandon.delete(abandoned));
+    });
+    if (outcome === 'handled') {
+      stream.splice(stream.indexOf(message), 1);
+      unacked -= 1;
+      setImmediate(pump);
+    } else if (outcome === 'failed') {
+      makeAvailable(message, worker.closing ? 0 : redeliveryDelayMs);
+    } else {
+      // Closed while the handler still runs: another consumer takes the message now.
+      makeAvailable(message, 0);
+    }
   };
 
   // Announcements.
@@ -370,14 +402,26 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
 
     async consumeDurable(handler: DurableHandler): Promise<Closable> {
       checkOpen();
-      const worker: Worker = { handler, closing: false, current: null, graceOver: deferred<'abandoned'>() };
+      const worker: Worker = {
+        closing: false,
+        lanes: createLanes<StoredMessage>(
+          (message) => processOne(worker, handler, message),
+          () => {
+            if (!worker.closing) pump();
+          },
+          (error) => onError(error, 'consume'),
+        ),
+        abandon: new Set(),
+      };
       workers.push(worker);
       setImmediate(pump);
       return track(async () => {
         worker.closing = true;
         workers.splice(workers.indexOf(worker), 1);
-        const grace = setTimeout(() => worker.graceOver.resolve('abandoned'), closeGraceMs);
-        await worker.current;
+        const grace = setTimeout(() => {
+          for (const abandoned of [...worker.abandon]) abandoned();
+        }, closeGraceMs);
+        await worker.lanes.drained();
         clearTimeout(grace);
       });
     },

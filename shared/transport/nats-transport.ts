@@ -3,6 +3,10 @@
  * a JetStream stream with a shared durable pull consumer for provider events,
  * and a KV bucket for provider announcements. Written for nats-server 2.9
  * (one filter subject per consumer, no per-message TTL).
+ *
+ * The durable consumer pulls as many messages as it has room for (up to
+ * `maxInFlight`), handles one job's messages in order and different jobs'
+ * concurrently, and acks each with a plain ack once its handler resolved.
  */
 import {
   AckPolicy,
@@ -35,7 +39,16 @@ import {
   type RequestOptions,
   type Transport,
 } from '../transport.js';
-import { abortable, answerRequest, decodeBody, deferred, encodeBody } from './wire.js';
+import {
+  DEFAULT_MAX_IN_FLIGHT,
+  abortable,
+  answerRequest,
+  createLanes,
+  decodeBody,
+  deferred,
+  encodeBody,
+  jobOrderingKey,
+} from './wire.js';
 
 export interface NatsTransportOptions {
   /** NATS server URL, e.g. `nats://127.0.0.1:4222`. */
@@ -76,12 +89,44 @@ export interface NatsTransportOptions {
   /**
    * On closing a durable consumer, how long a handler still running may take
    * to finish (and be acked) before its message is handed back for another
-   * consumer.
+   * consumer. Another consumer gets what is handed back once this one's last
+   * pull has expired at the server, within 2 s of the close.
    * @default 5000
    */
   closeGraceMs?: number;
+  /**
+   * Durable messages one consumer holds at once: handlers running, and
+   * messages waiting behind an earlier one of their ordering key. It pulls
+   * only for the room it has, so no more than this of the consumer's
+   * `maxAckPending` sit in one process.
+   * @default 64
+   */
+  maxInFlight?: number;
+  /**
+   * Durable messages with the same key are handled one at a time, in stream
+   * order; messages of different keys concurrently.
+   * @default one job's events and log lines share a key (`<provider>.<job>`); any other subject is its own
+   */
+  orderingKey?: (subject: string) => string;
   /** Errors that have no caller to go to: a throwing subscriber, a failing pull. */
   onError?: (error: unknown, where: string) => void;
+}
+
+/**
+ * How long a pull for durable messages waits at the server. Short, as a
+ * closing consumer's hand-over waits for it (see consumeDurable); an idle
+ * consumer pulls again this often.
+ */
+const PULL_EXPIRES_MS = 2000;
+/** Slack for the pull to reach the server and for its clock. */
+const PULL_EXPIRY_MARGIN_MS = 100;
+
+/** A pull for durable messages under way. */
+interface Pull {
+  /** performance.now() after which the server has surely let it expire. */
+  readonly until: number;
+  /** Null until the pull request is sent. */
+  messages: ConsumerMessages | null;
 }
 
 /** Connects, ensures the events stream and the announcement bucket exist, and returns the transport. */
@@ -94,11 +139,16 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     ackWaitMs = 30_000,
     redeliveryDelayMs = 1000,
     closeGraceMs = 5000,
+    maxInFlight = DEFAULT_MAX_IN_FLIGHT,
+    orderingKey = jobOrderingKey(subjects),
     onError = () => {},
   } = options;
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`);
 
   // Reconnect forever: a NATS restart must not take the process down with it.
-  const nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1 });
+  // noAsyncTraces: nats.js otherwise builds error objects on every request for async stacks,
+  // more than half the CPU of a publish; our errors name the subject and the verb anyway.
+  const nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1, noAsyncTraces: true });
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let kv: KV;
@@ -207,75 +257,200 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       await ensureConsumer();
       const consumer = await js.consumers.get(subjects.eventStream, subjects.eventConsumer);
       let closing = false;
-      let fetching: ConsumerMessages | null = null;
-      const closeRequested = deferred();
-      const graceOver = deferred<'abandoned'>();
+      /** Pulls under way: each asks the server for a batch until it is delivered or expires. */
+      const pulls = new Set<Pull>();
+      /** Asked for in the pulls under way and not yet received. */
+      let requested = 0;
+      /** Received from the pulls and not yet in a lane (see dispatch). */
+      let incoming: JsMsg[] = [];
+      /** Until when (performance.now()) a pull that failed or that we stopped may still wait at the server. */
+      let stalePullUntil = 0;
+      let failures = 0;
+      /** Wakes the loop: room was freed, a pull ended, or we are closing. */
+      let wake: (() => void) | null = null;
+      /** Taken from a pull and not yet acked or nak'ed. */
+      const held = new Set<JsMsg>();
+      /** Ends the wait for a running handler; called for all of them once the close grace is over. */
+      const abandon = new Set<() => void>();
+
+      const send = (what: string, msg: JsMsg, reply: () => void) => {
+        try {
+          reply();
+        } catch (error) {
+          onError(error, `${what} ${msg.subject}`);
+        }
+      };
+
+      /**
+       * Gives a message back on closing. nats-server 2.9 hands a redelivery to a pull that is still
+       * waiting although its subscriber is gone, and there it is lost until ack_wait (and the last
+       * delivered message comes twice); so the message comes again only once our stopped pull has
+       * expired, and at once when none is left.
+       */
+      const handBack = (msg: JsMsg) => {
+        const wait = Math.ceil(stalePullUntil - performance.now());
+        send('nak', msg, () => msg.nak(wait > 0 ? wait : undefined));
+      };
 
       const processOne = async (msg: JsMsg): Promise<void> => {
-        if (closing) return msg.nak();
-        let body: unknown;
         try {
-          body = decodeBody(msg.string());
-        } catch (error) {
-          // Not JSON: no handler can ever take it, so stop its redelivery.
-          onError(error, `consume ${msg.subject}`);
-          return msg.term('not JSON');
+          // Closing: hand it back, after its key's earlier messages, so another consumer keeps their order.
+          if (closing) return handBack(msg);
+          let body: unknown;
+          try {
+            body = decodeBody(msg.string());
+          } catch (error) {
+            // Not JSON: no handler can ever take it, so stop its redelivery.
+            onError(error, `consume ${msg.subject}`);
+            return send('term', msg, () => msg.term('not JSON'));
+          }
+          // Not a Promise.race with a shared "grace over" promise: every race would stay attached to it.
+          const outcome = await new Promise<'handled' | 'failed' | 'abandoned'>((resolve) => {
+            const abandoned = () => resolve('abandoned');
+            abandon.add(abandoned);
+            Promise.resolve()
+              .then(() => handler(body, msg.subject))
+              .then(
+                () => resolve('handled'),
+                (error: unknown) => {
+                  onError(error, `consume ${msg.subject}`);
+                  resolve('failed');
+                },
+              )
+              .finally(() => abandon.delete(abandoned));
+          });
+          if (outcome === 'handled') {
+            // A plain ack, not ackAck: if it is lost the message comes again, and the store ignores a
+            // replayed event id, so a confirmation round trip per message would buy nothing.
+            send('ack', msg, () => msg.ack());
+          } else if (outcome === 'failed' && !closing) {
+            send('nak', msg, () => msg.nak(redeliveryDelayMs));
+          } else {
+            // Failed while closing, or closed while the handler still runs: another consumer takes it.
+            handBack(msg);
+          }
+        } finally {
+          held.delete(msg);
         }
-        // Tell the server we are alive and busy, so a slow handler is not redelivered elsewhere.
-        const progress = setInterval(() => msg.working(), Math.max(ackWaitMs / 3, 100));
-        const outcome = await Promise.race([
-          handler(body, msg.subject).then(
-            () => 'handled' as const,
-            (error: unknown) => {
-              onError(error, `consume ${msg.subject}`);
-              return 'failed' as const;
-            },
-          ),
-          graceOver.promise,
-        ]);
-        clearInterval(progress);
-        if (outcome === 'handled') {
-          // Wait for the server's confirmation, so the next message is not fetched before this one counts as done.
-          await msg.ackAck().catch((error: unknown) => onError(error, `ack ${msg.subject}`));
-        } else if (outcome === 'failed') {
-          msg.nak(closing ? undefined : redeliveryDelayMs);
-        } else {
-          // Closed while the handler still runs: hand the message to another consumer now.
-          msg.nak();
+      };
+
+      /** Pull when this many can be taken, so a busy consumer pulls in batches and not one by one. */
+      const minPullBatch = Math.max(1, Math.floor(maxInFlight / 4));
+      const room = () => maxInFlight - lanes.held - incoming.length - requested;
+      const lanes = createLanes<JsMsg>(
+        processOne,
+        () => {
+          if (room() >= minPullBatch) wake?.();
+        },
+        (error) => onError(error, 'consume'),
+      );
+
+      // One timer for everything held, not one per message: a slow handler, and the messages of its
+      // key waiting behind it, must not be redelivered elsewhere while this process is alive.
+      const progress = setInterval(
+        () => {
+          for (const msg of held) send('working', msg, () => msg.working());
+        },
+        Math.max(ackWaitMs / 3, 100),
+      );
+      // unref: an idle consumer alone must not keep the process alive.
+      progress.unref();
+
+      /**
+       * Hands what the pulls received to the lanes, in the order the server delivered it. Each pull
+       * yields its messages through its own iterator, and with two pulls under way message n of a
+       * job can come out of one after n+1 came out of the other; but the messages of one read from
+       * the socket are all yielded within its microtasks, before this runs, and the server numbers
+       * its deliveries (`deliverySequence`) in the order it sends them.
+       */
+      const dispatch = () => {
+        const received = incoming;
+        incoming = [];
+        received.sort((a, b) => a.info.deliverySequence - b.info.deliverySequence);
+        for (const msg of received) lanes.add(orderingKey(msg.subject), msg);
+      };
+
+      /**
+       * One pull for `batch` messages, each passed on to dispatch as it arrives. Several run at once, so
+       * the next batch is on its way while the last is handled; together they never ask for more
+       * than there is room for, so nothing waits in this process unhandled (where another consumer
+       * could have taken it), however slow the handlers. Not consume(): its buffer refills on its
+       * own, and after a wait on busy handlers it holds several times its size.
+       */
+      const pull = async (batch: number): Promise<void> => {
+        const current: Pull = { until: performance.now() + PULL_EXPIRES_MS + PULL_EXPIRY_MARGIN_MS, messages: null };
+        pulls.add(current);
+        requested += batch;
+        let received = 0;
+        try {
+          current.messages = await consumer.fetch({ max_messages: batch, expires: PULL_EXPIRES_MS });
+          if (closing) current.messages.stop();
+          for await (const msg of current.messages) {
+            received += 1;
+            requested -= 1;
+            held.add(msg);
+            if (incoming.push(msg) === 1) setImmediate(dispatch);
+          }
+          // Ended by the server (all delivered, or expired), not stopped by us: nothing waits there.
+          if (!closing) failures = 0;
+        } catch (error) {
+          stalePullUntil = Math.max(stalePullUntil, current.until);
+          if (!closing) {
+            onError(error, 'consume');
+            failures += 1;
+          }
+        } finally {
+          requested -= batch - received;
+          pulls.delete(current);
+          wake?.();
         }
       };
 
       const loop = (async () => {
-        let failures = 0;
         while (!closing) {
-          try {
-            // One message per pull: nothing sits in this process's buffer that another consumer could take.
-            fetching = await consumer.fetch({ max_messages: 1, expires: 5000 });
-            if (closing) fetching.stop();
-            for await (const msg of fetching) await processOne(msg);
-            failures = 0;
-          } catch (error) {
+          if (failures > 0) {
+            // The last pull failed: wait before the next, longer each time.
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, Math.min(100 * 2 ** failures, 5000));
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            wake = null;
             if (closing) break;
-            onError(error, 'consume');
-            failures += 1;
-            const backoff = new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 5000)));
-            await Promise.race([backoff, closeRequested.promise]);
-          } finally {
-            fetching = null;
           }
+          if (room() < minPullBatch || (failures > 0 && pulls.size > 0)) {
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = null;
+            continue;
+          }
+          void pull(room());
         }
+        while (pulls.size > 0) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+        }
+        dispatch();
+        await lanes.drained();
       })();
 
       return track({
         async close() {
           if (closing) return loop;
           closing = true;
-          closeRequested.resolve();
-          // Messages the stopped pull already received are yielded still, and nak'ed by processOne.
-          fetching?.stop();
-          const grace = setTimeout(() => graceOver.resolve('abandoned'), closeGraceMs);
+          // Messages a stopped pull already received are yielded still, and handed back by processOne.
+          for (const current of pulls) {
+            stalePullUntil = Math.max(stalePullUntil, current.until);
+            current.messages?.stop();
+          }
+          wake?.();
+          const grace = setTimeout(() => {
+            for (const abandoned of [...abandon]) abandoned();
+          }, closeGraceMs);
           await loop;
           clearTimeout(grace);
+          clearInterval(progress);
         },
       });
     },

@@ -5,10 +5,14 @@
  * value that would not survive NATS does not survive it either.
  */
 import { PROTOCOL_VERSION } from '../protocol.js';
+import type { Subjects } from '../subjects.js';
 import type { RequestHandler } from '../transport.js';
 
 /** NATS's default max_payload (1 MiB); the in-process bus refuses the same. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/** Durable messages one consumer handles at once, across ordering keys. */
+export const DEFAULT_MAX_IN_FLIGHT = 64;
 
 /** JSON text of a body; `undefined` travels as `null`, as JSON has no undefined. */
 export function encodeBody(body: unknown): string {
@@ -85,4 +89,81 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/**
+ * The default ordering key of durable messages: what follows the stream
+ * subject's root, `<provider>.<job>`, so one job's events and its log lines
+ * share a key. They must: a follower stops at the final event, and the
+ * provider publishes a job's last output before that event, so handling the
+ * event first would cut the output off. Any other subject is its own key.
+ */
+export function jobOrderingKey(subjects: Subjects): (subject: string) => string {
+  // `sy.v1.events.>` → `sy.v1.events.`
+  const roots = subjects.streamSubjects().map((pattern) => pattern.replace(/>$/, ''));
+  return (subject) => {
+    for (const root of roots) if (subject.startsWith(root)) return subject.slice(root.length);
+    return subject;
+  };
+}
+
+export interface Lanes<T> {
+  /** Items added and not yet settled: running, or waiting behind an earlier item of their key. */
+  readonly held: number;
+  /** Settles the item after every earlier item of its key; items of other keys run meanwhile. */
+  add(key: string, item: T): void;
+  /** Resolves once every item added so far has settled. */
+  drained(): Promise<void>;
+}
+
+/**
+ * Settles items one at a time and in order within a key, and keys
+ * concurrently. Bounding how many are held is the caller's part: it stops
+ * adding at its limit and is told by `onSettled` when there is room again.
+ */
+export function createLanes<T>(
+  settle: (item: T) => Promise<void>,
+  onSettled: () => void,
+  onError: (error: unknown) => void,
+): Lanes<T> {
+  const lanes = new Map<string, T[]>();
+  const draining = new Set<Promise<void>>();
+  let held = 0;
+
+  const drain = async (key: string, lane: T[]): Promise<void> => {
+    // The item stays at the head while it settles, so `add` sees the lane busy.
+    while (lane.length > 0) {
+      try {
+        await settle(lane[0]);
+      } catch (error) {
+        onError(error);
+      }
+      lane.shift();
+      held -= 1;
+      onSettled();
+    }
+    // Synchronously after the emptiness check: an item added from here on opens a new lane.
+    lanes.delete(key);
+  };
+
+  return {
+    get held() {
+      return held;
+    },
+    add(key, item) {
+      held += 1;
+      const busy = lanes.get(key);
+      if (busy) {
+        busy.push(item);
+        return;
+      }
+      const lane = [item];
+      lanes.set(key, lane);
+      const running = drain(key, lane).finally(() => draining.delete(running));
+      draining.add(running);
+    },
+    async drained() {
+      while (draining.size > 0) await Promise.all(draining);
+    },
+  };
 }
