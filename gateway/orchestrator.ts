@@ -367,41 +367,37 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     },
 
     async applyJobEvent(event) {
-      const job = await store.getJob(event.jobId);
-      if (!job) return 'missing';
-      if (job.providerId !== event.providerId) {
+      // One round trip: the store checks the provider with the rest of the compare-and-set.
+      const outcome = await change(event.jobId, {
+        eventId: event.eventId,
+        expectProvider: event.providerId,
+        state: event.state ?? undefined,
+        status: event.status ?? undefined,
+        exitCode: event.exitCode ?? undefined,
+        startedAt: event.startedAt ?? undefined,
+        expiresAt: event.expiresAt ?? undefined,
+        providerGeneratedId: event.providerGeneratedId ?? undefined,
+        newTimeAllocation: event.newTimeAllocation ?? undefined,
+        timestamp: event.timestamp,
+      });
+      if (outcome.kind === 'refused' && outcome.job.providerId !== event.providerId) {
         logger.warn({ jobId: event.jobId, providerId: event.providerId }, 'refused an event for a job of another provider');
         if (event.state && !isFinalState(event.state)) {
           // A provider that answered a create too late (after failover) runs a job that is not its own: stop it.
           void registry
             .get(event.providerId)
-            ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job runs on ${job.providerId}` }, itemResultsSchema, { background: true })
+            ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job runs on ${outcome.job.providerId}` }, itemResultsSchema, { background: true })
             .catch(() => undefined);
         }
         return 'refused';
       }
-      const outcome = await change(
-        job.id,
-        {
-          eventId: event.eventId,
-          state: event.state ?? undefined,
-          status: event.status ?? undefined,
-          exitCode: event.exitCode ?? undefined,
-          startedAt: event.startedAt ?? undefined,
-          expiresAt: event.expiresAt ?? undefined,
-          providerGeneratedId: event.providerGeneratedId ?? undefined,
-          newTimeAllocation: event.newTimeAllocation ?? undefined,
-          timestamp: event.timestamp,
-        },
-        job,
-      );
       if (outcome.kind === 'applied') {
         metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
         // A job that ended is charged to its final total now (the last partial unit too); one that
         // reports its own usage is charged to it. Other running jobs wait for the charging round.
         if (accounting && (isFinalState(outcome.job.state) || event.usageUnits !== null)) await chargeNow(outcome.job, event.usageUnits, event.timestamp);
       }
-      if (outcome.kind === 'refused') logger.debug({ jobId: job.id, reason: outcome.reason }, 'provider event refused by the state machine');
+      if (outcome.kind === 'refused') logger.debug({ jobId: event.jobId, reason: outcome.reason }, 'provider event refused by the state machine');
       return outcome.kind;
     },
 

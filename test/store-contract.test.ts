@@ -354,6 +354,20 @@ describe.each(implementations)('the $name store', ({ open }) => {
       return (await store.listJobs({ ...query, order: 'ASC', first: 100 })).jobs.map((job) => job.id);
     }
 
+    it('refuses a change from a provider the job has left, and applies one from where it is now', async () => {
+      const store = await open();
+      const job = makeJob({ providerId: 'hpc', owner: { createdBy: 'alice', project: null } });
+      await store.createJob(job, { exclusive: false });
+      await store.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 + 1 });
+      const stale = await store.changeJob(job.id, { expectProvider: 'hpc', state: 'RUNNING', eventId: 'e1', timestamp: T0 + 2 });
+      expect(stale.kind).toBe('refused');
+      expect(stale.kind === 'refused' && stale.job.providerId).toBe('cloud');
+      const fresh = await store.changeJob(job.id, { expectProvider: 'cloud', state: 'RUNNING', eventId: 'e1', timestamp: T0 + 3 });
+      expect(fresh.kind === 'applied' && fresh.job.state).toBe('RUNNING');
+      expect(await store.activeJobIds('cloud')).toEqual([job.id]);
+      expect(await store.changeJob('missing-job', { expectProvider: 'cloud', status: 'x', timestamp: T0 })).toEqual({ kind: 'missing' });
+    });
+
     it('moves a job no provider accepted to another provider and product, under every index', async () => {
       const store = await open();
       const job = makeJob({

@@ -102,6 +102,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       if (!stored) return { kind: 'missing' };
       const { job } = stored;
       const current = job.state;
+      if (change.expectProvider !== undefined && job.providerId !== change.expectProvider) {
+        return { kind: 'refused', job: structuredClone(job), reason: `job is at ${job.providerId}, not ${change.expectProvider}` };
+      }
       if (change.eventId !== undefined && stored.events.has(change.eventId)) {
         return { kind: 'duplicate', job: structuredClone(job) };
       }

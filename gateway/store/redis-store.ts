@@ -239,6 +239,17 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       let route = routes.get(id) ?? (await routeOf(id));
       if (route === null) return { kind: 'missing' };
       for (;;) {
+        if (change.expectProvider !== undefined && route.providerId !== change.expectProvider) {
+          // The route the script would check: the job is elsewhere (the script confirms it is current).
+          const [job] = await getJobs([id]);
+          if (!job) return { kind: 'missing' };
+          if (job.providerId === change.expectProvider) {
+            route = { ...route, providerId: job.providerId };
+            routes.set(id, route);
+            continue;
+          }
+          return { kind: 'refused', job, reason: `job is at ${job.providerId}, not ${change.expectProvider}` };
+        }
         const outcome = await changeAt(id, route, change);
         if (outcome.kind !== 'moved') return outcome;
         // Reassigned since this replica learnt its route: the script changed nothing.

@@ -13,6 +13,8 @@ export interface JobChange {
   state?: JobState;
   /** Compare-and-set: refuse unless the job is in one of these states. */
   expectStates?: JobState[];
+  /** Refuse unless the job is at this provider (an event from a provider the job left). */
+  expectProvider?: string;
   /** The human status line of the update this change records. */
   status?: string;
   exitCode?: number;
