@@ -78,6 +78,9 @@ export SLURM_CONF="$RUN_DIR/slurm.conf"
 # --- daemons ---------------------------------------------------------------
 # setsid: the daemons leave the caller's process group, so they outlive it.
 rm -f "$RUN_DIR/munge/munge.socket"
+# Daemons start in the run directory: job steps inherit slurmd's working directory,
+# and one that disappears (a deleted checkout) makes every step print an error.
+cd "$RUN_DIR"
 setsid munged -F --socket="$RUN_DIR/munge/munge.socket" --key-file="$RUN_DIR/munge/munge.key" \
   --log-file="$RUN_DIR/munge/munged.log" --pid-file="$RUN_DIR/munge/munged.pid" --seed-file="$RUN_DIR/munge/munged.seed" \
   </dev/null >"$RUN_DIR/log/munged.stdout" 2>&1 &

@@ -80,6 +80,8 @@ function parseDateTime(value: unknown): number {
 }
 
 const FOLLOW_BACKLOG_LOGS = 1_000;
+/** How long followJob waits, at a job's end, for log lines another replica may still be applying. */
+const FINAL_LOGS_GRACE_MS = 250;
 
 function itemError(error: ErrorBody) {
   return { code: error.code, message: error.message };
@@ -125,15 +127,30 @@ function followJob(ctx: GatewayContext, id: string) {
     const seen = new Set<string>();
     const keyOfUpdate = (u: { timestamp: number; state: unknown; status: unknown }) => `u|${u.timestamp}|${u.state}|${u.status}`;
     const keyOfLog = (l: JobLog) => `l|${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`;
+    let ended = false;
     const deliver = async (event: FeedEvent) => {
+      if (ended) return;
+      const final = event.status !== null && isFinalState(event.status.state);
+      if (final) {
+        // Another replica may still be applying the job's last log lines (events reach
+        // replicas in any order): give them a moment, and send what the store has first.
+        ended = true;
+        await new Promise((resolve) => setTimeout(resolve, FINAL_LOGS_GRACE_MS));
+        const late = (await ctx.store.readLogs(id, { limit: FOLLOW_BACKLOG_LOGS })).filter((l) => !seen.has(keyOfLog(l)));
+        for (const l of late) seen.add(keyOfLog(l));
+        if (late.length > 0) await push({ followJob: followEventView({ jobId: id, updates: [], logs: late, status: null }) });
+      }
       const updates = event.updates.filter((u) => !seen.has(keyOfUpdate(u)));
       const logs = event.logs.filter((l) => !seen.has(keyOfLog(l)));
-      if (updates.length === 0 && logs.length === 0 && !event.status) return;
-      await push({ followJob: followEventView({ ...event, updates, logs }) });
-      if (event.status && isFinalState(event.status.state)) stop();
+      for (const u of updates) seen.add(keyOfUpdate(u));
+      for (const l of logs) seen.add(keyOfLog(l));
+      if (updates.length > 0 || logs.length > 0 || event.status) await push({ followJob: followEventView({ ...event, updates, logs }) });
+      if (final) stop();
     };
+    // One event at a time, in the order they came.
+    let delivering: Promise<void> = Promise.resolve();
     const unlisten = ctx.feed.listen(id, (event) => {
-      if (live) void deliver(event);
+      if (live) delivering = delivering.then(() => deliver(event)).catch((error: unknown) => stop(error));
       else buffered.push(event);
     });
     try {
@@ -149,9 +166,13 @@ function followJob(ctx: GatewayContext, id: string) {
           status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
         }),
       });
-      if (isFinalState(job.state)) stop();
+      if (isFinalState(job.state)) {
+        ended = true;
+        stop();
+      }
+      // Events that came while the snapshot was read, then live ones (set synchronously: none is missed).
+      while (buffered.length > 0) await deliver(buffered.shift()!);
       live = true;
-      for (const event of buffered.splice(0)) await deliver(event);
     } catch (error) {
       stop(error);
     }
