@@ -3,15 +3,13 @@
  * answering, call the provider through its breaker, apply provider events and
  * reconcile, and fan every change out to followers.
  */
-import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../shared/clock.js';
-import type { Job, JobUpdate, Product } from '../shared/domain.js';
+import type { Job, Product } from '../shared/domain.js';
 import {
   ForbiddenError,
   InvalidInputError,
   InvalidStateError,
   NotFoundError,
-  ProviderUnavailableError,
   SwitchyardError,
   UnsupportedError,
   toErrorBody,
@@ -20,26 +18,24 @@ import {
 import { isFinalState, type JobState } from '../shared/job-state-machine.js';
 import type { Logger } from '../shared/logger.js';
 import {
-  createJobsResultSchema,
   extendResultSchema,
   itemResultsSchema,
   observationsResultSchema,
-  type CreateJob,
   type JobEvent,
   type LogEvent,
 } from '../shared/protocol.js';
 import type { ProviderVerb } from '../shared/subjects.js';
 import type { Viewer } from './auth.js';
 import type { JobFeed } from './job-feed.js';
-import { durationInputToMs, formatDuration, resolveSpecification, specificationHash, type DurationInput, type JobSpecificationInput } from './job-specification.js';
+import { durationInputToMs, formatDuration, type DurationInput, type JobSpecificationInput } from './job-specification.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { createJobChanger } from './job-changes.js';
-import { createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome, type SubmissionOptions } from './job-submission.js';
+import { createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome } from './job-submission.js';
 import type { UtilizationCache } from './utilization-cache.js';
 import type { Accounting } from './accounting/accounting.js';
 import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
-import type { ChangeOutcome, JobChange, JobPage, JobQuery, Store } from './store/store.js';
+import type { ChangeOutcome, JobPage, JobQuery, Store } from './store/store.js';
 
 export const MAX_PAGE_SIZE = 500;
 /** A job this young may not have reached its provider yet; reconciliation leaves it alone. */

@@ -112,9 +112,8 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     const a: Announcement = parsed.data;
     const now = Date.now();
     const seen = performance.now();
-    // Any announcement counts as a heartbeat by the gateway's clock (no cross-machine clock
+    // Any announcement counts as a heartbeat, timed by this gateway (no cross-machine clock
     // comparison); a stale key left at gateway start goes DOWN once the sweeper sees no more.
-    const fresh = true;
     if (!existing) {
       const entry: ProviderEntry = {
         id: a.id,
@@ -128,11 +127,11 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
         manifestDigest: a.manifestDigest,
         manifest: null,
         subschemaDigest: a.subschemaDigest,
-        alive: fresh,
+        alive: true,
         client: createProviderClient({ transport, providerId: a.id, metrics, timeoutMs: options.callTimeoutMs, onCircuitChange: () => options.onChange?.() }),
       };
       entries.set(a.id, entry);
-      metrics.providerUp.set({ provider: a.id }, fresh ? 1 : 0);
+      metrics.providerUp.set({ provider: a.id }, 1);
       logger.info({ providerId: a.id, kind: a.kind, version: a.version }, 'provider joined');
       void fetchManifest(entry, a.manifestDigest).then(() => {
         options.onChange?.();

@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { JOB_STATES, canTransition, isFinalState } from '../../shared/job-state-machine.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
+import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
 
 export interface MemoryStoreOptions {
   /**

@@ -92,9 +92,6 @@ interface LogBatch {
 
 type Reply = { v: 1; ok: true; result: unknown } | { v: 1; ok: false; error: ErrorBody };
 
-/** A request the runtime cannot answer, with the code the gateway gets. */
-class ReplyError extends SwitchyardError {}
-
 function issuesMessage(error: z.ZodError): string {
   return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(request)'}: ${issue.message}`).join('; ');
 }

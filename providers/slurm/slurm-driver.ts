@@ -46,7 +46,6 @@ import {
   parsePartitions,
   parseSacct,
   parseSinfoNodes,
-  parseSlurmDuration,
   parseSlurmExitCode,
   parseSqueue,
   shellQuote,
@@ -160,7 +159,6 @@ const slurmViewSchema = z.object({
   exitCode: z.string().nullable(),
   timeLimitSeconds: z.number().nullable(),
 });
-type SlurmView = z.infer<typeof slurmViewSchema>;
 
 const jobRecordSchema = z.object({
   v: z.literal(1),

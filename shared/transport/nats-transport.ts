@@ -26,7 +26,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { RequestError, TimeoutError, connect, nanos, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { RequestError, TimeoutError, connect, nanos, type Msg } from '@nats-io/transport-node';
 import { assertSubjectToken, type Subjects } from '../subjects.js';
 import {
   NoRespondersError,
