@@ -45,10 +45,17 @@ export PATH
 # --- already up? -----------------------------------------------------------
 alive() { local f=$1; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 # Up: sinfo answers and the node is usable (it may be running jobs).
+# %T: long state names (%t abbreviates them: mix, alloc, comp). A busy controller gets three tries.
 node_usable() {
-  local states
-  states=$(timeout 5 sinfo -h -o %t 2>/dev/null) || return 1
-  [ -n "$states" ] && ! grep -qvE '^(idle|mixed|allocated|completing)$' <<<"$states"
+  local states try
+  for try in 1 2 3; do
+    if states=$(timeout 10 sinfo -h -o %T 2>/dev/null) && [ -n "$states" ]; then
+      ! grep -qvE '^(idle|mixed|allocated|completing)$' <<<"$states"
+      return
+    fi
+    sleep 1
+  done
+  return 1
 }
 if [ -f "$ENV_FILE" ] && alive "$RUN_DIR/munged.fg.pid" && alive "$RUN_DIR/slurmctld.fg.pid" && alive "$RUN_DIR/slurmd.fg.pid"; then
   if SLURM_CONF="$RUN_DIR/slurm.conf" node_usable; then
@@ -98,10 +105,10 @@ for _ in $(seq 1 300); do
   for d in munged slurmctld slurmd; do
     alive "$RUN_DIR/$d.fg.pid" || die "$d exited while starting; see $RUN_DIR/log/"
   done
-  if timeout 5 sinfo -h -o %t 2>/dev/null | grep -qx idle; then up=1; break; fi
+  if timeout 5 sinfo -h -o %T 2>/dev/null | grep -qxE 'idle|mixed|allocated'; then up=1; break; fi
   sleep 0.1
 done
-[ "$up" = 1 ] || die "the node did not become idle within 30 s; see $RUN_DIR/log/ (sinfo: $(sinfo -h -o '%P %t' 2>&1 | tr '\n' ' '))"
+[ "$up" = 1 ] || die "the node did not become usable within 30 s; see $RUN_DIR/log/ (sinfo: $(sinfo -h -o '%P %t' 2>&1 | tr '\n' ' '))"
 
 echo "SLURM_CONF=$SLURM_CONF" > "$ENV_FILE"
 log "cluster up: $(sinfo -h -o '%P:%t:%C' | tr '\n' ' ')"
