@@ -4,6 +4,7 @@
  * runtime outbox → JetStream → the gateway's durable consumer → Redis →
  * fan-out over core NATS → the subscription → SSE.
  */
+import { readEventStream } from '../test/support/event-stream.js';
 import { INSTANT_PRODUCT } from './instant-driver.js';
 import { INSTANT_PROVIDER_ID, type Rig } from './rig.js';
 import { sleep, summarize, waitFor, withTimeout, type LatencySummary } from './stats.js';
@@ -43,34 +44,19 @@ function subscribe(baseUrl: string, token: string, jobId: string): Subscriber {
       signal: controller.signal,
     });
     if (!res.ok || !res.body) throw new Error(`followJob answered HTTP ${res.status}`);
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        // The time the bytes reached this process, before any parsing.
-        const receivedAt = performance.now();
-        buffer += decoder.decode(chunk, { stream: true });
-        let boundary: number;
-        while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-          const frame = buffer.slice(0, boundary);
-          buffer = buffer.slice(boundary + 2);
-          const data = frame
-            .split('\n')
-            .filter((line) => line.startsWith('data:'))
-            .map((line) => line.slice(5).trim())
-            .join('\n');
-          if (!data) continue;
-          const payload = JSON.parse(data) as { data?: { followJob?: { updates: { status: string | null }[] } }; errors?: unknown };
-          if (payload.errors) throw new Error(`followJob error: ${JSON.stringify(payload.errors)}`);
-          const event = payload.data?.followJob;
-          if (!event) continue;
-          markReady();
-          for (const update of event.updates) {
-            const match = TICK.exec(update.status ?? '');
-            if (match?.[1] === 'tick') latencies.push(receivedAt - Number(match[3]));
-          }
+      // receivedAt: the time the bytes reached this process, before any parsing.
+      await readEventStream(res.body as unknown as AsyncIterable<Uint8Array>, (data, receivedAt) => {
+        const payload = JSON.parse(data) as { data?: { followJob?: { updates: { status: string | null }[] } }; errors?: unknown };
+        if (payload.errors) throw new Error(`followJob error: ${JSON.stringify(payload.errors)}`);
+        const event = payload.data?.followJob;
+        if (!event) return;
+        markReady();
+        for (const update of event.updates) {
+          const match = TICK.exec(update.status ?? '');
+          if (match?.[1] === 'tick') latencies.push(receivedAt - Number(match[3]));
         }
-      }
+      });
     } catch (error) {
       if ((error as Error).name !== 'AbortError') throw error;
     }

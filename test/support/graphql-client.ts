@@ -1,4 +1,5 @@
 /** A small GraphQL client for tests: queries over HTTP and followJob over SSE, against a running gateway. */
+import { readEventStream } from './event-stream.js';
 
 export interface GraphQLResponse<T = Record<string, any>> {
   status: number;
@@ -42,28 +43,13 @@ export function createClient(baseUrl: string, token?: string) {
           signal: controller.signal,
         });
         if (!res.ok || !res.body) throw new Error(`followJob answered HTTP ${res.status}`);
-        const decoder = new TextDecoder();
-        let buffer = '';
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let boundary: number;
-          while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-            const frame = buffer.slice(0, boundary);
-            buffer = buffer.slice(boundary + 2);
-            const data = frame
-              .split('\n')
-              .filter((line) => line.startsWith('data:'))
-              .map((line) => line.slice(5).trim())
-              .join('\n');
-            if (!data) continue;
-            const payload = JSON.parse(data);
-            if (payload.errors) throw new Error(`followJob error: ${JSON.stringify(payload.errors)}`);
-            if (payload.data?.followJob) {
-              events.push(payload.data.followJob);
-              if (options.until?.(payload.data.followJob)) return events;
-            }
-          }
-        }
+        await readEventStream(res.body as unknown as AsyncIterable<Uint8Array>, (data) => {
+          const payload = JSON.parse(data);
+          if (payload.errors) throw new Error(`followJob error: ${JSON.stringify(payload.errors)}`);
+          if (!payload.data?.followJob) return false;
+          events.push(payload.data.followJob);
+          return options.until?.(payload.data.followJob) === true;
+        });
         return events;
       } catch (error) {
         if ((error as Error).name === 'AbortError') return events;
