@@ -3,7 +3,7 @@
  * RUNNING and nothing else. With it the bench measures the gateway, NATS,
  * JetStream and Redis, not a backend.
  */
-import type { Manifest, Product, Utilization } from '../shared/domain.js';
+import { computeSupport, type Manifest, type Product, type Utilization } from '../shared/domain.js';
 import { NotFoundError, UnsupportedError } from '../shared/errors.js';
 import type { CreateJob, JobObservation } from '../shared/protocol.js';
 import type { Driver, DriverContext, DriverJobChange } from '../providers/sdk/driver.js';
@@ -20,19 +20,7 @@ export const INSTANT_PRODUCT: Product = {
   unitOfPrice: 'CREDITS_PER_MINUTE',
   freeToUse: true,
   priority: 0,
-  support: {
-    backend: 'NATIVE',
-    logs: false,
-    terminal: false,
-    web: false,
-    vnc: false,
-    peers: false,
-    timeExtension: false,
-    suspension: false,
-    utilization: false,
-    maxReplicas: 1,
-    maxTimeAllocationMs: null,
-  },
+  support: computeSupport({ backend: 'NATIVE', logs: false, utilization: false }),
 };
 
 export interface InstantDriver extends Driver {

@@ -8,6 +8,7 @@
 import type { Job, JobState } from '../shared/domain.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
+import { createSingleFlight } from '../shared/single-flight.js';
 import type { Accounting, ChargeRoundItem } from './accounting/accounting.js';
 import type { Orchestrator } from './orchestrator.js';
 import type { ProviderRegistry } from './provider-registry.js';
@@ -39,7 +40,7 @@ export function createCharger(options: {
   const { store, registry, accounting, orchestrator, logger, clock } = options;
   const lagAllowanceMs = options.lagAllowanceMs ?? 5_000;
   let timer: NodeJS.Timeout | null = null;
-  let running: Promise<Awaited<ReturnType<Charger['round']>>> | null = null;
+  const rounds = createSingleFlight<Awaited<ReturnType<Charger['round']>>>();
 
   const roundOnce = async () => {
     let after: string | undefined;
@@ -70,12 +71,8 @@ export function createCharger(options: {
     return { jobs, debited, stopped: dry.length, failed };
   };
 
-  const round = () => {
-    running ??= roundOnce().finally(() => {
-      running = null;
-    });
-    return running;
-  };
+  // A round still going when the timer fires again is joined, not started twice.
+  const round = () => rounds.run('round', roundOnce);
 
   return {
     start() {
@@ -84,7 +81,7 @@ export function createCharger(options: {
     },
     async stop() {
       if (timer) clearInterval(timer);
-      await running?.catch(() => undefined);
+      await rounds.allSettled();
     },
     round,
   };

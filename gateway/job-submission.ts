@@ -52,7 +52,8 @@ interface Placement {
   failover: Candidate[];
 }
 
-function chunks<T>(items: T[], size: number): T[][] {
+/** Items in runs of at most `size`, for calls with a bulk limit. */
+export function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;

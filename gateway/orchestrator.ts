@@ -31,7 +31,7 @@ import { durationInputToMs, formatDuration, type DurationInput, type JobSpecific
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { createJobChanger } from './job-changes.js';
-import { createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome } from './job-submission.js';
+import { chunks, createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome } from './job-submission.js';
 import type { UtilizationCache } from './utilization-cache.js';
 import type { Accounting } from './accounting/accounting.js';
 import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
@@ -115,11 +115,6 @@ function fail(error: unknown): { ok: false; error: ErrorBody } {
   return { ok: false, error: toErrorBody(error) };
 }
 
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store, registry, feed, clock, logger, metrics } = options;
@@ -192,6 +187,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     ids: string[],
     verb: ProviderVerb,
     check: (job: Job) => void,
+    /** Ends an item at the gateway when it answers true (no provider call for it). */
+    handled?: (job: Job) => Promise<boolean>,
   ): Promise<ItemOutcome<true>[]> => {
     checkBulk(ids.length);
     const results: ItemOutcome<true>[] = new Array(ids.length);
@@ -201,6 +198,10 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         try {
           const job = await loadEditable(viewer, id);
           check(job);
+          if (handled && (await handled(job))) {
+            results[index] = { ok: true, value: true };
+            return;
+          }
           const list = byProvider.get(job.providerId) ?? [];
           list.push({ index, job });
           byProvider.set(job.providerId, list);
@@ -232,21 +233,17 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     waitingRoom,
     stopForNoCredits,
 
-    async terminateJobs(viewer, ids) {
-      checkBulk(ids.length);
-      // Jobs still waiting at the gateway for capacity end here; no provider has them.
-      const ended = await Promise.all(
-        ids.map(async (id) => {
-          const job = await store.getJob(id);
-          return job && job.state === 'IN_QUEUE' && canEdit(viewer, job) && (await waitingRoom.cancel(job, 'Your job has been terminated before it started'));
-        }),
+    terminateJobs(viewer, ids) {
+      return bulkJobVerb(
+        viewer,
+        ids,
+        'jobs.terminate',
+        (job) => {
+          if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
+        },
+        // A job still waiting at the gateway for capacity ends here: no provider has it.
+        (job) => (job.state === 'IN_QUEUE' ? waitingRoom.cancel(job, 'Your job has been terminated before it started') : Promise.resolve(false)),
       );
-      const rest = ids.filter((_, i) => !ended[i]);
-      const restResults = await bulkJobVerb(viewer, rest, 'jobs.terminate', (job) => {
-        if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
-      });
-      let k = 0;
-      return ids.map((_, i) => (ended[i] ? { ok: true as const, value: true as const } : restResults[k++]));
     },
 
     suspendJobs(viewer, ids) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Product } from '../shared/domain.js';
+import { computeSupport, type Product } from '../shared/domain.js';
 import { bestCandidates, explainChoice, explainNoRoom, hasRoom, pricePerMinute, type Candidate } from './router.js';
 
 function product(id: string, pricePerUnit: number, unitOfPrice: Product['unitOfPrice'] = 'CREDITS_PER_HOUR', freeToUse = false): Product {
@@ -15,7 +15,7 @@ function product(id: string, pricePerUnit: number, unitOfPrice: Product['unitOfP
     unitOfPrice,
     freeToUse,
     priority: 0,
-    support: { backend: 'NATIVE', logs: true, terminal: false, web: false, vnc: false, peers: false, timeExtension: true, suspension: true, utilization: true, maxReplicas: 1, maxTimeAllocationMs: null },
+    support: computeSupport({ backend: 'NATIVE', timeExtension: true, suspension: true }),
   };
 }
 

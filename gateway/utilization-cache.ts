@@ -5,6 +5,7 @@
  */
 import type { Utilization } from '../shared/domain.js';
 import type { Logger } from '../shared/logger.js';
+import { createSingleFlight } from '../shared/single-flight.js';
 import { utilizationResultSchema } from '../shared/protocol.js';
 import type { ProviderRegistry } from './provider-registry.js';
 
@@ -26,7 +27,7 @@ export function createUtilizationCache(options: { registry: ProviderRegistry; lo
   const intervalMs = options.intervalMs ?? 2_000;
   const latest = new Map<string, Utilization>();
   let timer: NodeJS.Timeout | null = null;
-  let polling: Promise<void> | null = null;
+  const polls = createSingleFlight<void>();
 
   const poll = async () => {
     await Promise.all(
@@ -44,12 +45,8 @@ export function createUtilizationCache(options: { registry: ProviderRegistry; lo
     );
   };
 
-  const refresh = () => {
-    polling ??= poll().finally(() => {
-      polling = null;
-    });
-    return polling;
-  };
+  // A poll still going is joined, not started twice.
+  const refresh = () => polls.run('poll', poll);
 
   return {
     start() {

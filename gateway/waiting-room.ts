@@ -9,6 +9,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Job } from '../shared/domain.js';
 import { SwitchyardError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { createSingleFlight } from '../shared/single-flight.js';
 import type { ChangeJob } from './job-changes.js';
 import type { JobSpecificationInput } from './job-specification.js';
 import { waitingStatus, type createJobSubmission } from './job-submission.js';
@@ -39,7 +40,7 @@ export function createWaitingRoom(options: {
 }): WaitingRoom {
   const { store, registry, utilization, submission, change, clock, logger } = options;
   let timer: NodeJS.Timeout | null = null;
-  let sweeping: Promise<void> | null = null;
+  const sweeps = createSingleFlight<void>();
 
   const sweepOnce = async () => {
     const waiting = await store.listWaiting();
@@ -80,14 +81,7 @@ export function createWaitingRoom(options: {
     }
   };
 
-  const sweep = () => {
-    sweeping ??= sweepOnce()
-      .catch((error: unknown) => logger.warn({ err: error }, 'waiting-room sweep failed'))
-      .finally(() => {
-        sweeping = null;
-      });
-    return sweeping;
-  };
+  const sweep = () => sweeps.run('sweep', () => sweepOnce().catch((error: unknown) => logger.warn({ err: error }, 'waiting-room sweep failed')));
 
   return {
     start() {
@@ -96,7 +90,7 @@ export function createWaitingRoom(options: {
     },
     async stop() {
       if (timer) clearInterval(timer);
-      await sweeping;
+      await sweeps.allSettled();
     },
     sweep,
     async cancel(job, reason) {

@@ -111,7 +111,7 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           feed: options.feed,
           accounting: options.accounting,
           clock: options.clock,
-          loaders: createRequestLoaders(options.accounting),
+          loaders: createRequestLoaders(options.accounting, options.store),
         };
       } catch (error) {
         if (error instanceof UnauthenticatedError) {

@@ -42,6 +42,29 @@ export const computeSupportSchema = z.object({
 });
 export type ComputeSupport = z.infer<typeof computeSupportSchema>;
 
+/**
+ * A support manifest from what differs: logs and utilization on, nothing
+ * interactive, no extension or suspension, one replica, no time limit.
+ */
+export function computeSupport(support: Pick<ComputeSupport, 'backend'> & Partial<ComputeSupport>): ComputeSupport {
+  // Keys in the schema's order, so a support built here serialises like one written out.
+  const { backend, ...rest } = support;
+  return {
+    backend,
+    logs: true,
+    terminal: false,
+    web: false,
+    vnc: false,
+    peers: false,
+    timeExtension: false,
+    suspension: false,
+    utilization: true,
+    maxReplicas: 1,
+    maxTimeAllocationMs: null,
+    ...rest,
+  };
+}
+
 export const productSchema = z.object({
   id: idSchema,
   category: idSchema,
@@ -153,13 +176,7 @@ export interface Job {
 
 export type JobState = z.infer<typeof jobStateSchema>;
 
-export const MS_PER_SECOND = 1000;
-
-export function durationToMs(d: { hours?: number; minutes?: number; seconds?: number }): number {
-  return ((d.hours ?? 0) * 3600 + (d.minutes ?? 0) * 60 + (d.seconds ?? 0)) * MS_PER_SECOND;
-}
-
 export function msToDuration(ms: number): { hours: number; minutes: number; seconds: number } {
-  const total = Math.floor(ms / MS_PER_SECOND);
+  const total = Math.floor(ms / 1000);
   return { hours: Math.floor(total / 3600), minutes: Math.floor((total % 3600) / 60), seconds: total % 60 };
 }

@@ -16,7 +16,7 @@ import type { Ledger } from '../gateway/accounting/ledger.js';
 import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
 import { createManualClock } from '../shared/clock.js';
-import type { Job, JobState, Product } from '../shared/domain.js';
+import { computeSupport, type Job, type JobState, type Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
 import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
@@ -44,19 +44,7 @@ function product(overrides: Partial<Product> = {}): Product {
     unitOfPrice: 'CREDITS_PER_MINUTE',
     freeToUse: false,
     priority: 0,
-    support: {
-      backend: 'NATIVE',
-      logs: true,
-      terminal: false,
-      web: false,
-      vnc: false,
-      peers: false,
-      timeExtension: false,
-      suspension: false,
-      utilization: false,
-      maxReplicas: 4,
-      maxTimeAllocationMs: null,
-    },
+    support: computeSupport({ backend: 'NATIVE', utilization: false, maxReplicas: 4 }),
     ...overrides,
   };
 }

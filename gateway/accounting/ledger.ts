@@ -252,6 +252,21 @@ export function compareWallets(a: WalletKey, b: WalletKey): number {
  * of a round with one `now`; it lets the Redis ledger read and write each
  * wallet once per batch.
  */
+/** Validates a batch: invalid items get their error outcome now; the rest are listed by index. */
+export function splitValidCharges(requests: readonly ChargeRequest[]): { outcomes: ChargeOutcome[]; valid: number[] } {
+  const outcomes: ChargeOutcome[] = new Array(requests.length);
+  const valid: number[] = [];
+  requests.forEach((request, i) => {
+    try {
+      validateCharge(request);
+      valid.push(i);
+    } catch (error) {
+      outcomes[i] = { ok: false, error: error as Error };
+    }
+  });
+  return { outcomes, valid };
+}
+
 export function chargeOrder(requests: readonly ChargeRequest[], indexes: readonly number[]): { now: number; indexes: number[]; wallets: string[] }[] {
   // Grouping with Maps, not sorting: linear in a round of 100 000 jobs.
   const byNow = new Map<number, Map<string, number[]>>();

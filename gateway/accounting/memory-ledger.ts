@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   chargeOrder,
+  splitValidCharges,
   compareSpendingOrder,
   compareWallets,
   decodeCursor,
@@ -20,7 +21,6 @@ import {
   validateWalletKey,
   walletId,
   type Allocation,
-  type ChargeOutcome,
   type ChargeRequest,
   type ChargeResult,
   type Ledger,
@@ -175,16 +175,7 @@ export function createMemoryLedger(): Ledger {
     },
 
     async chargeMany(requests) {
-      const outcomes: ChargeOutcome[] = new Array(requests.length);
-      const valid: number[] = [];
-      requests.forEach((request, i) => {
-        try {
-          validateCharge(request);
-          valid.push(i);
-        } catch (error) {
-          outcomes[i] = { ok: false, error: error as Error };
-        }
-      });
+      const { outcomes, valid } = splitValidCharges(requests);
       // The Redis ledger's order, so both answer alike when a wallet runs dry.
       for (const { indexes } of chargeOrder(requests, valid)) {
         for (const i of indexes) outcomes[i] = { ok: true, ...chargeNow(requests[i]) };

@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, type Result } from 'ioredis';
 import {
   chargeOrder,
+  splitValidCharges,
   compareSpendingOrder,
   compareWallets,
   decodeCursor,
@@ -39,7 +40,6 @@ import {
   parseWalletId,
   walletId,
   type Allocation,
-  type ChargeOutcome,
   type ChargeRequest,
   type ChargeResult,
   type Ledger,
@@ -204,16 +204,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
     },
 
     async chargeMany(requests) {
-      const outcomes: ChargeOutcome[] = new Array(requests.length);
-      const valid: number[] = [];
-      requests.forEach((request, i) => {
-        try {
-          validateCharge(request);
-          valid.push(i);
-        } catch (error) {
-          outcomes[i] = { ok: false, error: error as Error };
-        }
-      });
+      const { outcomes, valid } = splitValidCharges(requests);
       const calls: Promise<void>[] = [];
       for (const group of chargeOrder(requests, valid)) {
         for (let from = 0; from < group.indexes.length; from += batchSize) {

@@ -37,11 +37,19 @@ export interface GatewayContext {
 export interface RequestLoaders {
   /** Credits charged per job, batched per request. */
   jobCharged: DataLoader<string, number>;
+  /** Place among the jobs waiting at the gateway (null: not waiting); one read of the list per request. */
+  queuePosition: DataLoader<string, number | null>;
 }
 
-/** Per-request batching: one ledger read for every job in a page. */
-export function createRequestLoaders(accounting: Accounting): RequestLoaders {
-  return { jobCharged: new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)) };
+/** Per-request batching: one read for every job in a page. */
+export function createRequestLoaders(accounting: Accounting, store: Store): RequestLoaders {
+  return {
+    jobCharged: new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)),
+    queuePosition: new DataLoader(async (ids: readonly string[]) => {
+      const positions = new Map((await store.listWaiting()).map((record, index) => [record.jobId, index + 1]));
+      return ids.map((id) => positions.get(id) ?? null);
+    }),
+  };
 }
 
 const STAT_STATES: Record<string, JobState[] | null> = {
@@ -320,10 +328,8 @@ export function createResolvers() {
       },
     },
     JobStatus: {
-      async queuePosition(status: { state: string; jobId?: string }, _: unknown, ctx: GatewayContext) {
-        if (status.state !== 'IN_QUEUE' || !status.jobId) return null;
-        const index = (await ctx.store.listWaiting()).findIndex((r) => r.jobId === status.jobId);
-        return index < 0 ? null : index + 1;
+      queuePosition(status: { state: string; jobId?: string }, _: unknown, ctx: GatewayContext) {
+        return status.state === 'IN_QUEUE' && status.jobId ? ctx.loaders.queuePosition.load(status.jobId) : null;
       },
     },
     Provider: {

@@ -12,10 +12,11 @@ import { constants as osConstants, cpus, hostname, loadavg, totalmem } from 'nod
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { idSchema, jobStateSchema, type ComputeSupport, type Manifest, type Product, type Utilization } from '../../shared/domain.js';
+import { computeSupport, idSchema, jobStateSchema, type Manifest, type Product, type Utilization } from '../../shared/domain.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../../shared/errors.js';
 import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
 import type { CreateJob, JobObservation } from '../../shared/protocol.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
 import { createJobRecordFiles } from '../sdk/job-records.js';
 import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
 
@@ -28,19 +29,7 @@ export interface LocalDriverOptions {
   products?: Product[];
 }
 
-const LOCAL_SUPPORT: ComputeSupport = {
-  backend: 'NATIVE',
-  logs: true,
-  terminal: false,
-  web: false,
-  vnc: false,
-  peers: false,
-  timeExtension: true,
-  suspension: true,
-  utilization: true,
-  maxReplicas: 8,
-  maxTimeAllocationMs: null,
-};
+const LOCAL_SUPPORT = computeSupport({ backend: 'NATIVE', timeExtension: true, suspension: true, maxReplicas: 8 });
 
 /** What the local provider sells unless told otherwise: two sizes of this host's CPU. */
 export const LOCAL_PRODUCTS: readonly Product[] = [
@@ -222,7 +211,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
   let bootId: string | null = null;
   /** Every job this driver knows: launched now, or read back from disk. */
   const jobs = new Map<string, LiveJob>();
-  const creating = new Map<string, Promise<{ providerGeneratedId: string | null }>>();
+  const creating = createSingleFlight<{ providerGeneratedId: string | null }>();
   /** One write chain per job, so records land in the order they were made. */
 
   const context = (): DriverContext => {
@@ -246,7 +235,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
 
   /** The job, once any create of it under way has settled (so a terminate cannot overtake its start). */
   const lookup = async (jobId: string): Promise<LiveJob> => {
-    await creating.get(jobId)?.catch(() => undefined);
+    await creating.settled(jobId);
     const job = jobs.get(jobId);
     if (!job) throw new NotFoundError('Job', jobId);
     return job;
@@ -647,20 +636,14 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     async create(job) {
       const known = jobs.get(job.id);
       if (known) return { providerGeneratedId: known.record.providerGeneratedId };
-      const inFlight = creating.get(job.id);
-      if (inFlight) return inFlight;
-      const launching = launch(job).catch((error: unknown) => {
-        // A refused create leaves nothing behind, so a corrected retry may run.
-        const partial = jobs.get(job.id);
-        if (partial && partial.record.ranks.length === 0 && partial.record.state === 'IN_QUEUE') jobs.delete(job.id);
-        throw error;
-      });
-      creating.set(job.id, launching);
-      try {
-        return await launching;
-      } finally {
-        creating.delete(job.id);
-      }
+      return creating.run(job.id, () =>
+        launch(job).catch((error: unknown) => {
+          // A refused create leaves nothing behind, so a corrected retry may run.
+          const partial = jobs.get(job.id);
+          if (partial && partial.record.ranks.length === 0 && partial.record.state === 'IN_QUEUE') jobs.delete(job.id);
+          throw error;
+        }),
+      );
     },
 
     async terminate(jobId, reason) {
@@ -752,7 +735,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
 
     async stop() {
       // A create half-way through finishes first, so its processes are detached like the rest.
-      await Promise.all([...creating.values()].map((p) => p.catch(() => undefined)));
+      await creating.allSettled();
       for (const job of jobs.values()) {
         clearTimers(job);
         if (job.finished) continue;

@@ -6,6 +6,7 @@
  * job and retried until stored.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import pMap from 'p-map';
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../shared/clock.js';
@@ -98,20 +99,6 @@ function issuesMessage(error: z.ZodError): string {
 
 function digest(manifest: Manifest): string {
   return createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
-}
-
-/** Run fn over items with at most `limit` calls in flight; results keep the items' order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /**
@@ -296,14 +283,14 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   };
 
   const bulk = async (ids: readonly string[], verb: string, fn: (jobId: string) => Promise<void>) => ({
-    results: await mapLimit(ids, concurrency, async (jobId) => {
+    results: await pMap(ids, async (jobId) => {
       try {
         await fn(jobId);
         return { ok: true, error: null };
       } catch (error) {
         return { ok: false, error: itemError(error, verb, jobId) };
       }
-    }),
+    }, { concurrency }),
   });
 
   interface Handler {
@@ -317,20 +304,20 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     run: run as (body: never) => Promise<unknown>,
   });
 
-  const observe = async ({ ids }: { ids: string[] }) => ({ jobs: await mapLimit(ids, concurrency, (jobId) => driver.observe(jobId)) });
+  const observe = async ({ ids }: { ids: string[] }) => ({ jobs: await pMap(ids, (jobId) => driver.observe(jobId), { concurrency }) });
 
   const handlers: Partial<Record<ProviderVerb, Handler>> = {
     manifest: handler(emptyRequestSchema, manifestResultSchema, () => driver.manifest()),
     utilization: handler(emptyRequestSchema, utilizationResultSchema, () => driver.utilization()),
     'jobs.create': handler(createJobsRequestSchema, createJobsResultSchema, async ({ jobs }) => ({
-      results: await mapLimit(jobs, concurrency, async (job) => {
+      results: await pMap(jobs, async (job) => {
         try {
           const { providerGeneratedId } = await driver.create(job);
           return { ok: true, error: null, providerGeneratedId };
         } catch (error) {
           return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
         }
-      }),
+      }, { concurrency }),
     })),
     'jobs.terminate': handler(terminateRequestSchema, itemResultsSchema, ({ ids, reason }) =>
       bulk(ids, 'jobs.terminate', (jobId) => driver.terminate(jobId, reason ?? undefined)),
@@ -338,14 +325,14 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     'jobs.suspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
     'jobs.unsuspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
     'jobs.extend': handler(extendRequestSchema, extendResultSchema, async ({ items }) => ({
-      results: await mapLimit(items, concurrency, async (item) => {
+      results: await pMap(items, async (item) => {
         try {
           const { expiresAt } = await driver.extend(item.id, item.addMs);
           return { ok: true, error: null, expiresAt };
         } catch (error) {
           return { ok: false, error: itemError(error, 'jobs.extend', item.id), expiresAt: null };
         }
-      }),
+      }, { concurrency }),
     })),
     'jobs.retrieve': handler(jobIdsRequestSchema, observationsResultSchema, observe),
     'jobs.reconcile': handler(reconcileRequestSchema, observationsResultSchema, observe),

@@ -5,34 +5,32 @@
  * the provider id is given when the process starts. Every product says in its
  * name and description that it is a simulation.
  */
-import type { ComputeSupport, Product } from '../../shared/domain.js';
+import { computeSupport, type ComputeSupport, type Product } from '../../shared/domain.js';
 import type { SimulatedConfig } from './simulated-driver.js';
 
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;
 
-const HPC_SUPPORT: ComputeSupport = {
-  backend: 'NATIVE',
-  logs: true,
-  terminal: false,
-  web: false,
-  vnc: false,
-  peers: false,
-  timeExtension: true,
-  // Like many Slurm sites: running jobs are never suspended, so routing sends such jobs elsewhere.
-  suspension: false,
-  utilization: true,
-  maxReplicas: 32,
-  maxTimeAllocationMs: 48 * HOUR_MS,
-};
+// Like many Slurm sites: running jobs are never suspended, so routing sends such jobs elsewhere.
+const HPC_SUPPORT = computeSupport({ backend: 'NATIVE', timeExtension: true, maxReplicas: 32, maxTimeAllocationMs: 48 * HOUR_MS });
+const CLOUD_SUPPORT = computeSupport({ backend: 'VIRTUAL_MACHINE', timeExtension: true, suspension: true, maxReplicas: 20 });
 
-function hpcPartition(id: string, category: string, cpu: number, memoryInGigs: number, gpu: number, pricePerUnit: number): Product {
-  const gpus = gpu > 0 ? `, ${gpu} GPUs` : '';
+/** One simulated product, priced per hour; its name and description say it is a simulation. */
+function simulatedProduct(
+  kind: { label: string; unit: string; cpuWord: string; gpuWord: string; where: string; nothing: string; support: ComputeSupport },
+  id: string,
+  category: string,
+  cpu: number,
+  memoryInGigs: number,
+  gpu: number,
+  pricePerUnit: number,
+): Product {
+  const gpus = gpu > 0 ? `, ${gpu} ${kind.gpuWord}` : '';
   return {
     id,
     category,
-    name: `Simulated HPC ${id}`,
-    description: `Simulated HPC partition ${id}: ${cpu} CPUs, ${memoryInGigs} GiB${gpus} per node. A simulation: nothing runs.`,
+    name: `Simulated ${kind.label} ${id}`,
+    description: `Simulated ${kind.label} ${kind.unit} ${id}: ${cpu} ${kind.cpuWord}, ${memoryInGigs} GiB${gpus}${kind.where}. A simulation: ${kind.nothing}.`,
     cpu,
     memoryInGigs,
     gpu,
@@ -40,9 +38,12 @@ function hpcPartition(id: string, category: string, cpu: number, memoryInGigs: n
     unitOfPrice: 'CREDITS_PER_HOUR',
     freeToUse: false,
     priority: 0,
-    support: HPC_SUPPORT,
+    support: kind.support,
   };
 }
+
+const hpcPartition = simulatedProduct.bind(null, { label: 'HPC', unit: 'partition', cpuWord: 'CPUs', gpuWord: 'GPUs', where: ' per node', nothing: 'nothing runs', support: HPC_SUPPORT });
+const instanceType = simulatedProduct.bind(null, { label: 'cloud', unit: 'instance type', cpuWord: 'vCPUs', gpuWord: 'GPU', where: '', nothing: 'no virtual machine is booted', support: CLOUD_SUPPORT });
 
 /** An HPC-like cluster: 64 nodes of 32 CPUs, 256 GiB and 4 GPUs; partitions as products; 48 h at most. */
 export const HPC_CONFIG: SimulatedConfig = {
@@ -59,38 +60,6 @@ export const HPC_CONFIG: SimulatedConfig = {
   failureRate: 0,
   defaultDurationMs: 30 * MINUTE_MS,
 };
-
-const CLOUD_SUPPORT: ComputeSupport = {
-  backend: 'VIRTUAL_MACHINE',
-  logs: true,
-  terminal: false,
-  web: false,
-  vnc: false,
-  peers: false,
-  timeExtension: true,
-  suspension: true,
-  utilization: true,
-  maxReplicas: 20,
-  maxTimeAllocationMs: null,
-};
-
-function instanceType(id: string, category: string, cpu: number, memoryInGigs: number, gpu: number, pricePerUnit: number): Product {
-  const gpus = gpu > 0 ? `, ${gpu} GPU` : '';
-  return {
-    id,
-    category,
-    name: `Simulated cloud ${id}`,
-    description: `Simulated cloud instance type ${id}: ${cpu} vCPUs, ${memoryInGigs} GiB${gpus}. A simulation: no virtual machine is booted.`,
-    cpu,
-    memoryInGigs,
-    gpu,
-    pricePerUnit,
-    unitOfPrice: 'CREDITS_PER_HOUR',
-    freeToUse: false,
-    priority: 0,
-    support: CLOUD_SUPPORT,
-  };
-}
 
 /** A cloud-like region: 200 hosts, instance types priced per hour, a 2 s boot and 1 % failures. */
 export const CLOUD_CONFIG: SimulatedConfig = {

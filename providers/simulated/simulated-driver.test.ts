@@ -4,7 +4,7 @@ import { graphql } from 'graphql';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, systemClock, type Clock } from '../../shared/clock.js';
 import { ConfigError } from '../../shared/config.js';
-import { manifestSchema, utilizationSchema, type ComputeSupport, type JobSpecification, type Product } from '../../shared/domain.js';
+import { computeSupport, manifestSchema, utilizationSchema, type JobSpecification, type Product } from '../../shared/domain.js';
 import type { SwitchyardError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { jobEventSchema, logEventSchema, type CreateJob, type JobEvent, type LogEvent } from '../../shared/protocol.js';
@@ -34,19 +34,7 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-const SUPPORT: ComputeSupport = {
-  backend: 'NATIVE',
-  logs: true,
-  terminal: false,
-  web: false,
-  vnc: false,
-  peers: false,
-  timeExtension: true,
-  suspension: true,
-  utilization: true,
-  maxReplicas: 4,
-  maxTimeAllocationMs: null,
-};
+const SUPPORT = computeSupport({ backend: 'NATIVE', timeExtension: true, suspension: true, maxReplicas: 4 });
 
 function product(id: string, fields: Partial<Product>): Product {
   return {

@@ -22,6 +22,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import {
   idSchema,
+  computeSupport,
   jobStateSchema,
   priceUnitSchema,
   type ComputeSupport,
@@ -33,6 +34,7 @@ import {
 import { InvalidInputError, InvalidStateError, NotFoundError, SwitchyardError, UnsupportedError } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { CreateJob, JobObservation } from '../../shared/protocol.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
 import { createJobRecordFiles } from '../sdk/job-records.js';
 import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
 import {
@@ -284,7 +286,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   let jobsDir = join(workDir, 'jobs');
   let products: PartitionProduct[] = [];
   const jobs = new Map<string, LiveJob>();
-  const creating = new Map<string, Promise<{ providerGeneratedId: string | null }>>();
+  const creating = createSingleFlight<{ providerGeneratedId: string | null }>();
   let pollTimer: NodeJS.Timeout | null = null;
   let polling: Promise<void> | null = null;
   let lastSnapshot: { at: number; byName: Map<string, SqueueJob> } | null = null;
@@ -700,19 +702,14 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
 
   // --- products -----------------------------------------------------------
 
-  const support = (partition: SlurmPartitionInfo, cpusPerTask: number): ComputeSupport => ({
-    backend: 'NATIVE',
-    logs: true,
-    terminal: false,
-    web: false,
-    vnc: false,
-    peers: false,
-    timeExtension: true,
-    suspension,
-    utilization: true,
-    maxReplicas: Math.max(1, Math.floor((partition.totalCpus ?? cpusPerTask) / cpusPerTask)),
-    maxTimeAllocationMs: partition.maxTimeSeconds !== null && Number.isFinite(partition.maxTimeSeconds) ? partition.maxTimeSeconds * 1000 : null,
-  });
+  const support = (partition: SlurmPartitionInfo, cpusPerTask: number): ComputeSupport =>
+    computeSupport({
+      backend: 'NATIVE',
+      timeExtension: true,
+      suspension,
+      maxReplicas: Math.max(1, Math.floor((partition.totalCpus ?? cpusPerTask) / cpusPerTask)),
+      maxTimeAllocationMs: partition.maxTimeSeconds !== null && Number.isFinite(partition.maxTimeSeconds) ? partition.maxTimeSeconds * 1000 : null,
+    });
 
   const readCluster = async (): Promise<{ partitions: SlurmPartitionInfo[]; nodes: SinfoNode[] }> => {
     const [shown, sinfo] = await Promise.all([run('scontrol', ['show', 'partition', '-o']), run('sinfo', ['-N', '-h', '-O', SINFO_NODE_FORMAT])]);
@@ -973,7 +970,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
 
   /** The job, once any create of it under way has settled. */
   const lookup = async (jobId: string): Promise<LiveJob> => {
-    await creating.get(jobId)?.catch(() => undefined);
+    await creating.settled(jobId);
     const job = jobs.get(jobId);
     if (!job || job.record.slurmJobId === null) throw new NotFoundError('Job', jobId);
     return job;
@@ -1233,15 +1230,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     async create(job) {
       const known = jobs.get(job.id);
       if (known && known.record.slurmJobId !== null) return { providerGeneratedId: known.record.slurmJobId };
-      const inFlight = creating.get(job.id);
-      if (inFlight) return inFlight;
-      const submitting = submit(job);
-      creating.set(job.id, submitting);
-      try {
-        return await submitting;
-      } finally {
-        creating.delete(job.id);
-      }
+      return creating.run(job.id, () => submit(job));
     },
 
     async terminate(jobId, reason) {
@@ -1327,7 +1316,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     },
 
     async observe(jobId) {
-      await creating.get(jobId)?.catch(() => undefined);
+      await creating.settled(jobId);
       const known = jobs.get(jobId);
       if (known && isFinalState(known.record.state)) return observation(jobId, known);
       await refresh();
@@ -1345,7 +1334,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
 
     async stop() {
       // A submission under way finishes first, so its job is recorded.
-      await Promise.all([...creating.values()].map((p) => p.catch(() => undefined)));
+      await creating.allSettled();
       if (pollTimer) clearTimeout(pollTimer);
       pollTimer = null;
       abort.abort();
