@@ -90,8 +90,9 @@ export function createAuth(options: AuthOptions): Auth {
       const ok = await verifyPassword(password, user?.passwordHash ?? (await hashPassword('not-a-user')));
       if (!user || !ok) return null;
       const token = randomBytes(32).toString('base64url');
-      const expiresAt = clock.now() + ttlMs;
-      await store.putToken(hashToken(token), { username: user.username, expiresAt });
+      const now = clock.now();
+      const expiresAt = now + ttlMs;
+      await store.putToken(hashToken(token), { username: user.username, expiresAt }, now);
       return { token, expiresAt, user: toViewer(user) };
     },
 

@@ -84,6 +84,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     transport,
     logger,
     metrics,
+    clock,
     callTimeoutMs: options.providerTimeoutMs,
     onInstance: (providerId) => void orchestrator.reconcile(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'reconciliation failed')),
     onDown: (providerId) => void orchestrator.providerLost(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'could not mark jobs of a lost provider')),

@@ -6,6 +6,7 @@
  */
 import type { Manifest, Product, ProviderKind } from '../shared/domain.js';
 import { NotFoundError } from '../shared/errors.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { announcementSchema, manifestResultSchema, type Announcement } from '../shared/protocol.js';
 import type { Closable, Transport } from '../shared/transport.js';
@@ -38,6 +39,8 @@ export interface ProviderRegistryOptions {
   transport: Transport;
   logger: Logger;
   metrics: GatewayMetrics;
+  /** The domain clock, for the heartbeat times shown to users. @default systemClock */
+  clock?: Clock;
   callTimeoutMs?: number;
   /** Heartbeats missed before a provider is DOWN. @default 3 */
   missedHeartbeats?: number;
@@ -65,6 +68,7 @@ export interface ProviderRegistry {
 
 export function createProviderRegistry(options: ProviderRegistryOptions): ProviderRegistry {
   const { transport, logger, metrics } = options;
+  const clock = options.clock ?? systemClock;
   const missed = options.missedHeartbeats ?? 3;
   const entries = new Map<string, ProviderEntry>();
   let watch: Closable | null = null;
@@ -110,7 +114,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
       return;
     }
     const a: Announcement = parsed.data;
-    const now = Date.now();
+    const now = clock.now();
     const seen = performance.now();
     // Any announcement counts as a heartbeat, timed by this gateway (no cross-machine clock
     // comparison); a stale key left at gateway start goes DOWN once the sweeper sees no more.

@@ -6,8 +6,11 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-/** A clock that moves only when told; for tests. */
-export function createManualClock(start = Date.UTC(2026, 0, 1)): Clock & { advance(ms: number): void; set(ms: number): void } {
+/**
+ * A clock that moves only when told; for tests. It starts at the real now by default, so that
+ * nothing driven by it drifts away from what the wall clock says on the day the test runs.
+ */
+export function createManualClock(start = Date.now()): Clock & { advance(ms: number): void; set(ms: number): void } {
   let current = start;
   return {
     now: () => current,

@@ -51,7 +51,7 @@ const implementations: Implementation[] = [
   },
 ];
 
-const T0 = Date.UTC(2026, 5, 1);
+const T0 = Date.now();
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 

@@ -21,7 +21,7 @@ import { silentLogger } from '../shared/logger.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
 import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
 
-const T0 = Date.UTC(2026, 5, 1);
+const T0 = Date.now();
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 

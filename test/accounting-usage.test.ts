@@ -4,7 +4,7 @@ import type { JobState } from '../shared/domain.js';
 import { creditsFor, jobUsageUnits, runningMs, unitMs, usageUnits, type UsageTimeline } from '../gateway/accounting/usage.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
 
-const T0 = Date.UTC(2026, 5, 1);
+const T0 = Date.now();
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;

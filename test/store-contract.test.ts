@@ -41,7 +41,7 @@ const implementations: Implementation[] = [
   },
 ];
 
-const T0 = 1_790_000_000_000;
+const T0 = Date.now();
 
 describe.each(implementations)('the $name store', ({ open }) => {
   describe('jobs', () => {
@@ -715,17 +715,30 @@ describe.each(implementations)('the $name store', ({ open }) => {
 
     it('answers a token until it expires by the caller clock', async () => {
       const store = await open();
-      const token = { username: 'alice', expiresAt: Date.now() + 60_000 };
-      await store.putToken('hash-1', token);
+      const now = Date.now();
+      const token = { username: 'alice', expiresAt: now + 60_000 };
+      await store.putToken('hash-1', token, now);
       expect(await store.getToken('hash-1', token.expiresAt - 1)).toStrictEqual(token);
       expect(await store.getToken('hash-1', token.expiresAt)).toBeNull();
       expect(await store.getToken('hash-1', Date.now())).toStrictEqual(token);
       expect(await store.getToken('hash-2', Date.now())).toBeNull();
     });
 
+    it('keeps a token for its life on the caller clock, however far that clock is from the wall clock', async () => {
+      const store = await open();
+      // A driven clock years away from today: the token lives by it, not by the wall clock.
+      for (const now of [Date.now() - 5 * 365 * 86_400_000, Date.now() + 5 * 365 * 86_400_000]) {
+        const token = { username: 'alice', expiresAt: now + 60_000 };
+        await store.putToken(`hash-${now}`, token, now);
+        expect(await store.getToken(`hash-${now}`, now + 59_999)).toStrictEqual(token);
+        expect(await store.getToken(`hash-${now}`, now + 60_000)).toBeNull();
+      }
+    });
+
     it('forgets a token once its time has passed, whatever clock the caller reads', async () => {
       const store = await open();
-      await store.putToken('hash-1', { username: 'alice', expiresAt: Date.now() + 50 });
+      const now = Date.now();
+      await store.putToken('hash-1', { username: 'alice', expiresAt: now + 50 }, now);
       await new Promise((resolve) => setTimeout(resolve, 120));
       expect(await store.getToken('hash-1', 0)).toBeNull();
     });

@@ -232,7 +232,7 @@ export function createResolvers() {
           queue.running += u.queueStatus.running;
           queue.pending += u.queueStatus.pending;
         }
-        return { capacity: sum, usedCapacity: used, queueStatus: queue, observedAt: new Date().toISOString() };
+        return { capacity: sum, usedCapacity: used, queueStatus: queue, observedAt: new Date(ctx.clock.now()).toISOString() };
       },
       async job(_: unknown, args: { id: string }, ctx: GatewayContext) {
         return jobView(await ctx.orchestrator.getJob(ctx.viewer, args.id), ctx.registry, ctx.utilization);

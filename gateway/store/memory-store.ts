@@ -43,7 +43,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   /** Per job id, whether or not the job is stored: log lines may race ahead of it, as in Redis. */
   const logsByJob = new Map<string, JobLog[]>();
   const users = new Map<string, UserRecord>();
-  const tokens = new Map<string, TokenRecord>();
+  const tokens = new Map<string, { token: TokenRecord; forgetAt: number }>();
   const waiting = new Map<string, WaitingRecord>();
 
   const duplicateKey = (job: Job) => JSON.stringify([job.owner.createdBy, job.specHash]);
@@ -240,23 +240,25 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return user ? structuredClone(user) : null;
     },
 
-    async putToken(tokenHash, token) {
-      tokens.set(tokenHash, structuredClone(token));
-      // Forget expired tokens by the wall clock, as Redis's PX expiry does.
+    async putToken(tokenHash, token, now) {
+      // Forget the token after its remaining life in elapsed time (monotonic), as Redis's PX
+      // expiry does; the caller's clock alone says how long that life is.
+      const forgetAt = performance.now() + Math.max(1, token.expiresAt - now);
+      tokens.set(tokenHash, { token: structuredClone(token), forgetAt });
       if (tokens.size % 1024 === 0) {
-        const wallClock = Date.now();
-        for (const [hash, { expiresAt }] of tokens) if (expiresAt <= wallClock) tokens.delete(hash);
+        const elapsed = performance.now();
+        for (const [hash, entry] of tokens) if (entry.forgetAt <= elapsed) tokens.delete(hash);
       }
     },
 
     async getToken(tokenHash, now) {
-      const token = tokens.get(tokenHash);
-      if (!token) return null;
-      if (token.expiresAt <= Date.now()) {
+      const entry = tokens.get(tokenHash);
+      if (!entry) return null;
+      if (entry.forgetAt <= performance.now()) {
         tokens.delete(tokenHash);
         return null;
       }
-      return token.expiresAt > now ? structuredClone(token) : null;
+      return entry.token.expiresAt > now ? structuredClone(entry.token) : null;
     },
 
     async putWaiting(record) {

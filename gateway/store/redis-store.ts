@@ -394,9 +394,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return value === null ? null : (JSON.parse(value) as UserRecord);
     },
 
-    async putToken(tokenHash, token: TokenRecord) {
-      // Redis forgets the token at expiry; getToken still checks the caller's clock.
-      const ttl = Math.max(1, Math.ceil(token.expiresAt - Date.now()));
+    async putToken(tokenHash, token: TokenRecord, now) {
+      // Redis forgets the token after its remaining life on the caller's clock; getToken still
+      // checks that clock, so a driven clock and Redis's own never disagree about a live token.
+      const ttl = Math.max(1, Math.ceil(token.expiresAt - now));
       await redis.set(key.token(tokenHash), JSON.stringify(token), 'PX', ttl);
     },
 

@@ -119,8 +119,12 @@ export interface Store {
   /** False when the user name is taken. */
   createUser(user: UserRecord): Promise<boolean>;
   getUser(username: string): Promise<UserRecord | null>;
-  putToken(tokenHash: string, token: TokenRecord): Promise<void>;
-  /** Null when unknown or expired. */
+  /**
+   * Keep a token until `token.expiresAt` by the caller's clock (`now`); the store forgets it
+   * `expiresAt - now` milliseconds later by its own elapsed time, as Redis's PX expiry does.
+   */
+  putToken(tokenHash: string, token: TokenRecord, now: number): Promise<void>;
+  /** Null when unknown or expired by the caller's clock (`now`). */
   getToken(tokenHash: string, now: number): Promise<TokenRecord | null>;
 
   /** Park a job that waits at the gateway for capacity (scheduleTimeout). */

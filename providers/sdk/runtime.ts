@@ -480,12 +480,12 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       await server?.close().catch((error: unknown) => logger.warn({ err: error }, 'could not stop serving'));
       server = null;
 
-      const deadline = Date.now() + flushTimeoutMs;
+      const deadline = performance.now() + flushTimeoutMs;
       /** True when everything was stored before the deadline. */
       const flushedInTime = async (): Promise<boolean> => {
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+          timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
         });
         const flushed = await Promise.race([flush().then(() => true as const), timedOut]);
         clearTimeout(timer);
