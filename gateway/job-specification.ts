@@ -78,36 +78,80 @@ function checkEnv(env: unknown): Record<string, string> | null {
   return out;
 }
 
-/** Validate an input against the product it will run on. */
-export function resolveSpecification(input: JobSpecificationInput, product: Product, providerId: string): JobSpecification {
-  const support = product.support;
+/**
+ * Check everything about an input that does not depend on where it runs: done before routing,
+ * before money, so an invalid specification is INVALID_INPUT whatever the caller's balance.
+ * Returns the time allocation in milliseconds (null when none is asked).
+ */
+export function checkSpecificationInput(input: JobSpecificationInput): { replicas: number; timeAllocationMs: number | null } {
   const replicas = input.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new InvalidInputError('replicas must be 1 or more');
-  if (replicas > support.maxReplicas) {
-    throw new InvalidInputError(`replicas: ${providerId}/${product.id} runs at most ${support.maxReplicas} replicas, ${replicas} asked`);
-  }
   const timeAllocationMs = input.timeAllocation ? durationInputToMs(input.timeAllocation, 'timeAllocation') : null;
-  if (support.maxTimeAllocationMs !== null) {
-    if (timeAllocationMs === null) {
-      throw new InvalidInputError(`timeAllocation is required on ${providerId}/${product.id} (at most ${formatDuration(support.maxTimeAllocationMs)})`);
-    }
-    if (timeAllocationMs > support.maxTimeAllocationMs) {
-      throw new InvalidInputError(`timeAllocation ${formatDuration(timeAllocationMs)} exceeds the maximum of ${formatDuration(support.maxTimeAllocationMs)} on ${providerId}/${product.id}`);
-    }
-  }
   const command = input.command ?? null;
   if (command !== null && (command.length === 0 || command.length > MAX_ARGS || command[0].length === 0)) {
     throw new InvalidInputError(`command must be a program and its arguments (1 to ${MAX_ARGS} items, the first not empty)`);
   }
   if (command === null && !input.application) throw new InvalidInputError('give a command or an application');
-  if (support.backend === 'DOCKER' && !input.image) throw new InvalidInputError(`image is required on ${providerId}/${product.id} (a container product)`);
   const tags = input.tags ?? [];
   if (tags.length > MAX_TAGS) throw new InvalidInputError(`at most ${MAX_TAGS} tags`);
   if (input.name && input.name.length > 200) throw new InvalidInputError('name must be at most 200 characters');
   if (input.scheduleTimeout !== null && input.scheduleTimeout !== undefined && input.scheduleTimeout < 0) {
     throw new InvalidInputError('scheduleTimeout must not be negative');
   }
-  if (input.sshEnabled && !support.terminal) throw new UnsupportedError(`${providerId}/${product.id} does not offer terminals (sshEnabled)`);
+  checkEnv(input.env);
+  return { replicas, timeAllocationMs };
+}
+
+/** Why a product's support refuses an input: the error to raise, and a short reason for routing. */
+export interface SupportRefusal {
+  error: InvalidInputError | UnsupportedError;
+  /** Short, for the products routing passed over: "needs a time allocation". */
+  reason: string;
+}
+
+/**
+ * The first rule of the product's support manifest that the input breaks, or null when the
+ * product can take it. Routing applies the same rules, so it never picks a product that refuses.
+ */
+export function supportRefusal(input: JobSpecificationInput, product: Product, providerId: string): SupportRefusal | null {
+  const support = product.support;
+  const where = `${providerId}/${product.id}`;
+  const replicas = input.replicas ?? 1;
+  if (replicas > support.maxReplicas) {
+    return {
+      error: new InvalidInputError(`replicas: ${where} runs at most ${support.maxReplicas} replicas, ${replicas} asked`),
+      reason: `at most ${support.maxReplicas} replicas`,
+    };
+  }
+  if (support.maxTimeAllocationMs !== null) {
+    const max = formatDuration(support.maxTimeAllocationMs);
+    if (!input.timeAllocation) {
+      return { error: new InvalidInputError(`timeAllocation is required on ${where} (at most ${max})`), reason: `needs a time allocation of at most ${max}` };
+    }
+    const timeAllocationMs = durationInputToMs(input.timeAllocation, 'timeAllocation');
+    if (timeAllocationMs > support.maxTimeAllocationMs) {
+      return {
+        error: new InvalidInputError(`timeAllocation ${formatDuration(timeAllocationMs)} exceeds the maximum of ${max} on ${where}`),
+        reason: `time allocation above its maximum of ${max}`,
+      };
+    }
+  }
+  if (support.backend === 'DOCKER' && !input.image) {
+    return { error: new InvalidInputError(`image is required on ${where} (a container product)`), reason: 'needs an image' };
+  }
+  if (input.sshEnabled && !support.terminal) {
+    return { error: new UnsupportedError(`${where} does not offer terminals (sshEnabled)`), reason: 'no terminals' };
+  }
+  return null;
+}
+
+/** Validate an input against the product it will run on. */
+export function resolveSpecification(input: JobSpecificationInput, product: Product, providerId: string): JobSpecification {
+  const { replicas, timeAllocationMs } = checkSpecificationInput(input);
+  const refusal = supportRefusal(input, product, providerId);
+  if (refusal) throw refusal.error;
+  const command = input.command ?? null;
+  const tags = input.tags ?? [];
   return {
     product: { id: product.id, category: product.category, provider: providerId },
     application: input.application ?? null,

@@ -15,7 +15,7 @@ import type { Viewer } from './auth.js';
 import type { ChangeJob } from './job-changes.js';
 import { publishOutcome } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
-import { resolveSpecification, specificationHash, type JobSpecificationInput } from './job-specification.js';
+import { checkSpecificationInput, resolveSpecification, specificationHash, supportRefusal, type JobSpecificationInput } from './job-specification.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate, type RoutePlan } from './router.js';
@@ -77,6 +77,9 @@ export function createJobSubmission(options: SubmissionOptions) {
       if (!product || (input.product.category && input.product.category !== product.category)) {
         throw new InvalidInputError(`product ${providerId}/${input.product.id} does not exist`);
       }
+      // The product's own rules before its provider's state or the caller's money.
+      const refusal = supportRefusal(input, product, providerId);
+      if (refusal) throw refusal.error;
       if (registry.status(entry) === 'DOWN') throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
       await options.requireFunds?.(owner, product, providerId);
       return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[], wait: false };
@@ -102,6 +105,7 @@ export function createJobSubmission(options: SubmissionOptions) {
       registry,
       utilization,
       canPay: options.canPay ? (product, providerId) => product.freeToUse || (payable.get(`${providerId}\n${product.category}`) ?? false) : undefined,
+      refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null,
     });
     const roomy = plan.candidates.filter(hasRoom);
     if (plan.candidates.length === 0 && plan.unpaid > 0 && plan.unpaid === plan.fitting) {
@@ -127,6 +131,8 @@ export function createJobSubmission(options: SubmissionOptions) {
     const project = input.project ?? null;
     if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
     const owner = { createdBy: viewer.username, project };
+    // Whatever the product, an invalid specification is refused before routing looks at money.
+    checkSpecificationInput(input);
     const placement = await place(viewer, input, owner);
     const specification = resolveSpecification(input, placement.product, placement.providerId);
     const job: Job = {

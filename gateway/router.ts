@@ -1,7 +1,8 @@
 /**
  * Picks where a job that gives requirements instead of a product runs. Among
  * products that fit (resources, backend, features, allowed providers, price
- * ceiling), on providers that are up with a closed or half-open circuit and
+ * ceiling) and whose support takes the job (time allocation, replicas, image,
+ * terminals), on providers that are up with a closed or half-open circuit and
  * that the caller can pay for, it prefers the cheapest per minute, then the
  * shortest queue, then the most free capacity. It keeps the next few as
  * failover candidates and says why it chose, and why it passed over the rest.
@@ -52,6 +53,11 @@ export interface RouteContext {
   utilization: UtilizationCache;
   /** Whether the caller can pay for the product; routing skips what it cannot. */
   canPay?: (product: Product, providerId: string) => boolean;
+  /**
+   * Why the product's support refuses the job (time allocation, replicas, image, terminals),
+   * or null when it takes it: such products are passed over, never chosen to refuse it later.
+   */
+  refusal?: (product: Product, providerId: string) => string | null;
 }
 
 /** Lower is better: price, then queue, then (more) capacity. */
@@ -135,7 +141,7 @@ class Exclusions {
 
 /** Every usable product for the requirements, ranked; INVALID_INPUT when no product fits at all. */
 export function planRoute(requirements: RequirementsInput, context: RouteContext): RoutePlan {
-  const { registry, utilization, canPay } = context;
+  const { registry, utilization, canPay, refusal } = context;
   validateRequirements(requirements, registry);
   const allowed = requirements.providers?.length ? new Set(requirements.providers) : null;
   const features = (requirements.features ?? []) as Feature[];
@@ -180,6 +186,11 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
         excluded.add(`no ${missing}`, () => `${entry.id}/${product.id}`);
         continue;
       }
+      const refused = refusal?.(product, entry.id) ?? null;
+      if (refused) {
+        excluded.add(refused, () => `${entry.id}/${product.id}`);
+        continue;
+      }
       const price = pricePerMinute(product);
       if (ceiling !== null && price > ceiling) {
         excluded.add('too dear', () => `${entry.id}/${product.id} at ${+price.toFixed(2)} credits/min`);
@@ -206,7 +217,7 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
     throw new InvalidInputError(`No product meets the requirements${detail ? ` (${detail})` : ''}`);
   }
   if (usable === 0 && passing === 0) {
-    // Only the price ceiling or missing features stand in the way: no product meets the requirements.
+    // Only the price ceiling, missing features or the products' support rules stand in the way.
     throw new InvalidInputError(`No product meets the requirements: ${excluded.list().join(', ')}`);
   }
   return { candidates: best.items, fitting, usable, excluded: excluded.list(), blocked, unpaid };

@@ -11,7 +11,7 @@ import { SwitchyardError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { createSingleFlight } from '../shared/single-flight.js';
 import type { ChangeJob } from './job-changes.js';
-import type { JobSpecificationInput } from './job-specification.js';
+import { supportRefusal, type JobSpecificationInput } from './job-specification.js';
 import { waitingStatus, type createJobSubmission } from './job-submission.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { explainNoRoom, hasRoom, planRoute } from './router.js';
@@ -54,7 +54,7 @@ export function createWaitingRoom(options: {
       const timeout = input.scheduleTimeout ?? 0;
       let plan;
       try {
-        plan = planRoute(input.requirements ?? {}, { registry, utilization });
+        plan = planRoute(input.requirements ?? {}, { registry, utilization, refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null });
       } catch (error) {
         plan = null;
         if (!(error instanceof SwitchyardError)) throw error;
