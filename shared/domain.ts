@@ -21,6 +21,11 @@ export type ProductPriceUnit = z.infer<typeof priceUnitSchema>;
 export const providerKindSchema = z.enum(['LOCAL', 'SLURM', 'KUBERNETES', 'CLOUD_VM', 'SIMULATED']);
 export type ProviderKind = z.infer<typeof providerKindSchema>;
 
+/** LOCAL → local, CLOUD_VM → cloudVm: the prefix of a kind's fields in the subschema providers of the kind share. */
+export function kindFieldPrefix(kind: ProviderKind): string {
+  return kind.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
 export const jobStateSchema = z.enum(JOB_STATES);
 
 /** Milliseconds in a SimpleDuration-like value. */

@@ -90,6 +90,35 @@ export class ProviderUnavailableError extends SwitchyardError {
   }
 }
 
+export class InsufficientFundsError extends SwitchyardError {
+  constructor(message: string) {
+    super('INSUFFICIENT_FUNDS', message);
+    this.name = 'InsufficientFundsError';
+  }
+}
+
+export class NoCapacityError extends SwitchyardError {
+  constructor(message: string) {
+    super('NO_CAPACITY', message);
+    this.name = 'NoCapacityError';
+  }
+}
+
+export class DuplicateJobError extends SwitchyardError {
+  constructor(readonly duplicateOf: string) {
+    super('DUPLICATE_JOB', `An identical job is already active (${duplicateOf}); set allowDuplicateJob to run another`);
+    this.name = 'DuplicateJobError';
+  }
+}
+
+/** An error of ours with nothing to tell the caller beyond its message; the cause stays in the logs. */
+export class InternalError extends SwitchyardError {
+  constructor(message = 'Internal error', options?: ErrorOptions) {
+    super('INTERNAL', message, options);
+    this.name = 'InternalError';
+  }
+}
+
 /** A plain-data error as it travels in messages and bulk results. */
 export interface ErrorBody {
   code: ErrorCode;
@@ -101,6 +130,7 @@ export function toErrorBody(error: unknown): ErrorBody {
   return { code: 'INTERNAL', message: 'Internal error' };
 }
 
+/** The error a body describes; its code and message, not its class, travelled. */
 export function fromErrorBody(body: ErrorBody): SwitchyardError {
   return new SwitchyardError(body.code, body.message);
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createBaseSchema } from '../yoga.js';
 import { mergeFirstNonNull } from './kind-executor.js';
-import { checkSubschema, kindFieldPrefix } from './subschema-check.js';
+import { kindFieldPrefix } from '../../shared/domain.js';
+import { checkSubschema } from './subschema-check.js';
 
 const contract = createBaseSchema();
 const good = `

@@ -4,15 +4,11 @@
  * query fields for merging. Anything that would change the contract is refused.
  */
 import { buildSchema, isObjectType, isSpecifiedScalarType, type GraphQLSchema } from 'graphql';
-import type { ProviderKind } from '../../shared/domain.js';
+import { kindFieldPrefix, type ProviderKind } from '../../shared/domain.js';
 
 const MERGED_TYPES = new Set(['Job', 'Provider']);
 const DIRECTIVE_TYPES = new Set(['_Key']);
 
-/** LOCAL → local, CLOUD_VM → cloudVm: the prefix of a kind's field names. */
-export function kindFieldPrefix(kind: ProviderKind): string {
-  return kind.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
 
 /** The provider's schema, or a list of reasons it is refused. */
 export function checkSubschema(sdl: string, kind: ProviderKind, contract: GraphQLSchema): { schema: GraphQLSchema } | { problems: string[] } {

@@ -8,7 +8,7 @@ import { createLogger } from '../../shared/logger.js';
 import { createSubjects } from '../../shared/subjects.js';
 import { createNatsTransport } from '../../shared/transport/nats-transport.js';
 import { createProviderRuntime } from '../sdk/runtime.js';
-import { readProviderSettings } from '../settings.js';
+import { readProviderSettings } from '../sdk/settings.js';
 import { z } from 'zod';
 import { createLocalDriver } from './local-driver.js';
 

@@ -5,8 +5,8 @@
  * the provider id is given when the process starts. Every product says in its
  * name and description that it is a simulation.
  */
-import { computeSupport, type ComputeSupport, type Product } from '../../shared/domain.js';
-import type { SimulatedConfig } from './simulated-driver.js';
+import { computeSupport, type ComputeSupport, type Product } from '../sdk/index.js';
+import type { SimulatedConfig } from './simulated-config.js';
 
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;

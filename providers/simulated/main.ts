@@ -1,12 +1,7 @@
-/** The simulated provider process: settings → NATS → simulated driver → runtime, and a clean stop on SIGTERM. */
-import closeWithGrace from 'close-with-grace';
+/** The simulated provider process: its settings and driver, run by the SDK's process entry. */
 import { z } from 'zod';
 import { systemClock } from '../../shared/clock.js';
-import { createLogger } from '../../shared/logger.js';
-import { createSubjects } from '../../shared/subjects.js';
-import { createNatsTransport } from '../../shared/transport/nats-transport.js';
-import { createProviderRuntime } from '../sdk/runtime.js';
-import { readProviderSettings } from '../settings.js';
+import { readProviderSettings, runProviderProcess } from '../sdk/index.js';
 import { SIMULATED_CONFIGS } from './configs.js';
 import { createSimulatedDriver, type SimulatedConfig } from './simulated-driver.js';
 
@@ -34,26 +29,14 @@ export function readSimulatedSettings(env: NodeJS.ProcessEnv = process.env) {
 }
 
 export async function runSimulatedProvider(id: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const { settings, config, timeScale } = readSimulatedSettings(env);
-  const logger = createLogger(`switchyard-provider-${id}`);
-  const transport = await createNatsTransport({ url: settings.NATS_URL, subjects: createSubjects(settings.SWITCHYARD_PREFIX), name: `switchyard-provider-${id}` });
-  const driver = createSimulatedDriver(config, { clock: systemClock, timeScale, createDelayMs: settings.SWITCHYARD_SIM_CREATE_DELAY_MS });
-  const runtime = createProviderRuntime({
-    transport,
-    driver,
+  const { config, timeScale } = readSimulatedSettings(env);
+  await runProviderProcess({
     id,
     kind: 'SIMULATED',
     version: SIMULATED_PROVIDER_VERSION,
-    heartbeatIntervalMs: settings.SWITCHYARD_HEARTBEAT_MS,
-    clock: systemClock,
-    logger,
-  });
-  await runtime.start();
-  logger.info({ providerId: id, config: settings.SWITCHYARD_SIM_CONFIG, timeScale, failureRate: config.failureRate }, 'simulated provider started');
-  closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
-    if (err) logger.error({ err }, 'stopping after an error');
-    else logger.info({ signal }, 'stopping');
-    await runtime.stop();
-    await transport.close();
+    settings: simulatedSettings,
+    env,
+    createDriver: (settings) => createSimulatedDriver(config, { clock: systemClock, timeScale, createDelayMs: settings.SWITCHYARD_SIM_CREATE_DELAY_MS }),
+    describe: (settings) => ({ config: settings.SWITCHYARD_SIM_CONFIG, timeScale, failureRate: config.failureRate }),
   });
 }

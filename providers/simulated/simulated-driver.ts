@@ -12,40 +12,33 @@
  * expiresAt, log lines) are the clock's, so a deadline says when the job
  * really ends; durations, time allocations and extensions are virtual.
  */
-import { z } from 'zod';
-import type { Clock } from '../../shared/clock.js';
-import { productSchema, type Manifest, type Product, type ProductPriceUnit, type Utilization } from '../../shared/domain.js';
-import { InvalidInputError, InvalidStateError, NotFoundError, SwitchyardError, UnsupportedError } from '../../shared/errors.js';
-import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
-import type { CreateJob, JobObservation } from '../../shared/protocol.js';
-import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
+import {
+  createJobBook,
+  InvalidInputError,
+  InvalidStateError,
+  isFinalState,
+  NoCapacityError,
+  requireActive,
+  requireState,
+  STATUS,
+  UnsupportedError,
+  type Clock,
+  type CreateJob,
+  type Driver,
+  type DriverContext,
+  type DriverJobChange,
+  type JobRecordBase,
+  type Manifest,
+  type Product,
+  type ProductPriceUnit,
+  type Utilization,
+} from '../sdk/index.js';
+import { createAgenda } from './agenda.js';
+import { checkSimulatedConfig, type SimulatedConfig } from './simulated-config.js';
+import { simulatedSubschema } from './simulated-subschema.js';
+import { createVirtualCluster } from './virtual-cluster.js';
 
-/** Identical nodes the simulated cluster is made of; each product must fit on one. */
-export interface SimulatedNodes {
-  count: number;
-  cpu: number;
-  memoryInGigs: number;
-  gpu: number;
-}
-
-export interface SimulatedConfig {
-  /** What the simulation stands for, in statuses and logs ("HPC", "cloud"). */
-  name: string;
-  nodes: SimulatedNodes;
-  /** What is sold; each product is the size of one replica, and a job's replicas go on distinct nodes. */
-  products: Product[];
-  /**
-   * FIFO: a job that does not fit waits behind the ones before it (no backfill).
-   * NONE: a job that does not fit now is refused with NO_CAPACITY.
-   */
-  queueing: 'FIFO' | 'NONE';
-  /** Virtual time between placement on nodes and RUNNING (a cloud's boot, a scheduler's prolog). */
-  startLatencyMs: number;
-  /** Probability in [0, 1] that a job ends FAILURE "Simulated node failure" part-way through its run. */
-  failureRate: number;
-  /** Virtual running time of a job whose `parameters.simulatedDurationMs` is absent. */
-  defaultDurationMs: number;
-}
+export type { SimulatedConfig, SimulatedNodes } from './simulated-config.js';
 
 export interface SimulatedDriverOptions {
   /** Where timestamps come from. @default the runtime's clock */
@@ -78,56 +71,26 @@ export interface SimulatedDriver extends Driver {
   subschema(): { typeDefs: string; resolvers: Record<string, unknown> };
 }
 
-const simulatedConfigSchema = z
-  .object({
-    name: z.string().min(1),
-    nodes: z.object({
-      count: z.number().int().positive(),
-      cpu: z.number().positive(),
-      memoryInGigs: z.number().nonnegative(),
-      gpu: z.number().int().nonnegative(),
-    }),
-    products: z.array(productSchema).min(1),
-    queueing: z.enum(['FIFO', 'NONE']),
-    startLatencyMs: z.number().int().nonnegative(),
-    failureRate: z.number().min(0).max(1),
-    defaultDurationMs: z.number().int().nonnegative(),
-  })
-  .superRefine((config, issues) => {
-    const seen = new Set<string>();
-    for (const [index, product] of config.products.entries()) {
-      if (seen.has(product.id)) issues.addIssue({ code: 'custom', path: ['products', index, 'id'], message: `duplicate product id ${product.id}` });
-      seen.add(product.id);
-      const { cpu, memoryInGigs, gpu } = config.nodes;
-      if (product.cpu > cpu || product.memoryInGigs > memoryInGigs || product.gpu > gpu) {
-        issues.addIssue({ code: 'custom', path: ['products', index], message: `${product.id} does not fit on one node, so it could never run` });
-      }
-    }
-  });
-
 const UNIT_MS: Record<ProductPriceUnit, number> = {
   CREDITS_PER_MINUTE: 60_000,
   CREDITS_PER_HOUR: 3_600_000,
   CREDITS_PER_DAY: 86_400_000,
 };
 
-const STATUS_TERMINATED = 'Your job has been terminated';
 const STATUS_FAILED = 'Simulated node failure';
-const STATUS_EXPIRED = 'The job reached the end of its time allocation';
 /** Longest delay setTimeout takes; a later wake-up is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_GRAPHQL_INT = 2 ** 31 - 1;
-/** Rounding slack when free capacity is compared with fractional needs. */
-const EPSILON = 1e-9;
+
+/** What the gateway observes of a simulated job. */
+interface SimulatedRecord extends JobRecordBase {
+  providerGeneratedId: string;
+}
 
 interface SimulatedJob {
-  id: string;
+  record: SimulatedRecord;
   product: Product;
   replicas: number;
-  state: JobState;
-  status: string | null;
-  exitCode: number | null;
-  providerGeneratedId: string;
   /** Node index per replica while the job holds them (booting, running, suspended). */
   nodes: number[];
   /** Virtual running time it asked for. */
@@ -143,63 +106,9 @@ interface SimulatedJob {
   /** Virtual end of the boot; non-null only while booting. */
   bootUntil: number | null;
   virtualStartedAt: number | null;
-  /** Clock time, as reported to the gateway. */
-  startedAt: number | null;
-  expiresAt: number | null;
   usageUnits: number;
   /** Bumped on every reschedule, so stale wake-ups are skipped. */
   generation: number;
-}
-
-interface Wakeup {
-  at: number;
-  seq: number;
-  jobId: string;
-  generation: number;
-}
-
-function earlier(a: Wakeup, b: Wakeup): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
-/** A binary min-heap of wake-ups by (virtual time, insertion order). */
-function createAgenda() {
-  const heap: Wakeup[] = [];
-  return {
-    get size() {
-      return heap.length;
-    },
-    peek: (): Wakeup | undefined => heap[0],
-    push(item: Wakeup) {
-      heap.push(item);
-      let i = heap.length - 1;
-      while (i > 0) {
-        const parent = (i - 1) >> 1;
-        if (!earlier(heap[i], heap[parent])) break;
-        [heap[i], heap[parent]] = [heap[parent], heap[i]];
-        i = parent;
-      }
-    },
-    pop(): Wakeup | undefined {
-      const top = heap[0];
-      const last = heap.pop();
-      if (heap.length > 0 && last) {
-        heap[0] = last;
-        let i = 0;
-        for (;;) {
-          const left = 2 * i + 1;
-          const right = left + 1;
-          let smallest = i;
-          if (left < heap.length && earlier(heap[left], heap[smallest])) smallest = left;
-          if (right < heap.length && earlier(heap[right], heap[smallest])) smallest = right;
-          if (smallest === i) break;
-          [heap[i], heap[smallest]] = [heap[smallest], heap[i]];
-          i = smallest;
-        }
-      }
-      return top;
-    },
-  };
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -207,7 +116,7 @@ function plural(n: number, one: string, many = `${one}s`): string {
 }
 
 /** "16 CPUs, 64 GiB of memory and 4 GPUs on 4 nodes" */
-function describeNeed(product: Product, replicas: number): string {
+export function describeNeed(product: Product, replicas: number): string {
   const parts: string[] = [];
   if (product.cpu > 0) parts.push(plural(product.cpu * replicas, 'CPU'));
   if (product.memoryInGigs > 0) parts.push(`${product.memoryInGigs * replicas} GiB of memory`);
@@ -217,7 +126,7 @@ function describeNeed(product: Product, replicas: number): string {
 }
 
 /** `parameters.simulatedDurationMs` (parameters as an object or as JSON text), or null when absent. */
-function requestedDuration(parameters: unknown): number | null {
+export function requestedDuration(parameters: unknown): number | null {
   let value = parameters;
   if (typeof value === 'string') {
     try {
@@ -236,23 +145,14 @@ function requestedDuration(parameters: unknown): number | null {
 
 /** Create a simulated provider's driver. Throws at once when the configuration is inconsistent. */
 export function createSimulatedDriver(config: SimulatedConfig, options: SimulatedDriverOptions = {}): SimulatedDriver {
-  const parsed = simulatedConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new Error(`invalid simulated configuration: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`);
-  }
+  checkSimulatedConfig(config);
   const timeScale = options.timeScale ?? 1;
   if (!(timeScale > 0 && Number.isFinite(timeScale))) throw new Error(`timeScale must be a positive number, not ${timeScale}`);
   const random = options.random ?? Math.random;
   const createDelayMs = options.createDelayMs ?? 0;
   const products = config.products.map((product) => structuredClone(product));
-  const { nodes: nodeSpec } = config;
-  const nodeName = (index: number) => `node-${index + 1}`;
+  const cluster = createVirtualCluster(config.nodes);
 
-  const freeCpu = new Array<number>(nodeSpec.count).fill(nodeSpec.cpu);
-  const freeMemory = new Array<number>(nodeSpec.count).fill(nodeSpec.memoryInGigs);
-  const freeGpu = new Array<number>(nodeSpec.count).fill(nodeSpec.gpu);
-
-  const jobs = new Map<string, SimulatedJob>();
   /** Jobs not yet placed, oldest first. */
   const waiting: SimulatedJob[] = [];
   const agenda = createAgenda();
@@ -275,42 +175,22 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
   };
   const realNow = () => (clock ?? context().clock).now();
 
-  // --- nodes ------------------------------------------------------------------
-
-  const fitsOn = (index: number, product: Product) =>
-    freeCpu[index] + EPSILON >= product.cpu && freeMemory[index] + EPSILON >= product.memoryInGigs && freeGpu[index] >= product.gpu;
-
-  /** The first `replicas` nodes with room for one replica each, or null. */
-  const findNodes = (product: Product, replicas: number): number[] | null => {
-    const found: number[] = [];
-    for (let index = 0; index < nodeSpec.count && found.length < replicas; index++) {
-      if (fitsOn(index, product)) found.push(index);
-    }
-    return found.length === replicas ? found : null;
-  };
-
-  const allocate = (job: SimulatedJob, nodes: number[]) => {
-    for (const index of nodes) {
-      freeCpu[index] -= job.product.cpu;
-      freeMemory[index] -= job.product.memoryInGigs;
-      freeGpu[index] -= job.product.gpu;
-    }
-    job.nodes = nodes;
-  };
-
-  const release = (job: SimulatedJob) => {
-    for (const index of job.nodes) {
-      freeCpu[index] += job.product.cpu;
-      freeMemory[index] += job.product.memoryInGigs;
-      freeGpu[index] += job.product.gpu;
-    }
-    job.nodes = [];
-  };
-
   /** Not yet placed on nodes: in the waiting queue. */
-  const isWaiting = (job: SimulatedJob) => job.state === 'IN_QUEUE' && job.nodes.length === 0;
+  const isWaiting = (job: SimulatedJob) => job.record.state === 'IN_QUEUE' && job.nodes.length === 0;
 
-  const nodeNames = (job: SimulatedJob) => job.nodes.map(nodeName).join(', ');
+  const waitingReason = (job: SimulatedJob) => {
+    const position = waiting.indexOf(job);
+    const ahead = position > 0 ? `; ${plural(position, 'job')} ahead in the queue` : '';
+    return `Waiting for resources: ${describeNeed(job.product, job.replicas)}${ahead}`;
+  };
+
+  // Jobs live in memory only: a simulation has nothing to find again after a restart.
+  const jobs = createJobBook<SimulatedRecord, SimulatedJob>({
+    context,
+    observe: (job) => (isWaiting(job) ? { status: waitingReason(job) } : {}),
+  });
+
+  const nodeNames = (job: SimulatedJob) => job.nodes.map(cluster.nodeName).join(', ');
 
   // --- job arithmetic -----------------------------------------------------------
 
@@ -334,21 +214,10 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
   const deadlineOf = (job: SimulatedJob): number | null =>
     job.allocationMs === null ? null : Math.round(realNow() + Math.max(0, job.allocationMs - ranNow(job)) / timeScale);
 
-  const waitingReason = (job: SimulatedJob) => {
-    const position = waiting.indexOf(job);
-    const ahead = position > 0 ? `; ${plural(position, 'job')} ahead in the queue` : '';
-    return `Waiting for resources: ${describeNeed(job.product, job.replicas)}${ahead}`;
-  };
-
-  const change = (job: SimulatedJob, update: DriverJobChange) => {
-    if (update.state) job.state = update.state;
-    if (update.status !== undefined) job.status = update.status;
-    if (update.exitCode !== undefined) job.exitCode = update.exitCode;
-    context().emit(job.id, update);
-  };
+  const change = (job: SimulatedJob, update: DriverJobChange) => jobs.change(job, update);
 
   const log = (job: SimulatedJob, text: string, stream: 'stdout' | 'stderr' = 'stdout') =>
-    context().log(job.id, { rank: 0, [stream]: text, timestamp: realNow() });
+    context().log(job.record.id, { rank: 0, [stream]: text, timestamp: realNow() });
 
   // --- scheduling ---------------------------------------------------------------
 
@@ -357,43 +226,42 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     job.generation += 1;
     let at: number;
     if (job.bootUntil !== null) at = job.bootUntil;
-    else if (job.state === 'RUNNING' && job.runningSince !== null) at = job.runningSince + Math.max(0, plannedEnd(job).afterMs - job.ranMs);
+    else if (job.record.state === 'RUNNING' && job.runningSince !== null) at = job.runningSince + Math.max(0, plannedEnd(job).afterMs - job.ranMs);
     else return;
-    agenda.push({ at, seq: wakeupSeq++, jobId: job.id, generation: job.generation });
+    agenda.push({ at, seq: wakeupSeq++, jobId: job.record.id, generation: job.generation });
   };
 
   const startRunning = (job: SimulatedJob) => {
     job.bootUntil = null;
     job.runningSince = vnow;
     job.virtualStartedAt = vnow;
-    job.startedAt = realNow();
-    job.state = 'RUNNING';
     if (config.failureRate > 0 && random() < config.failureRate) job.failAfterMs = Math.floor(random() * job.runForMs);
-    job.expiresAt = deadlineOf(job);
+    const expiresAt = deadlineOf(job);
     log(job, `[simulated] started on ${nodeNames(job)}`);
     change(job, {
       state: 'RUNNING',
       status: `Running on ${nodeNames(job)} (simulated ${config.name})`,
-      startedAt: job.startedAt,
-      providerGeneratedId: job.providerGeneratedId,
-      ...(job.expiresAt !== null ? { expiresAt: job.expiresAt } : {}),
+      startedAt: realNow(),
+      providerGeneratedId: job.record.providerGeneratedId,
+      ...(expiresAt !== null ? { expiresAt } : {}),
     });
     schedule(job);
   };
 
   const place = (job: SimulatedJob, nodes: number[]) => {
-    allocate(job, nodes);
+    cluster.allocate(job.product, nodes);
+    job.nodes = nodes;
     if (config.startLatencyMs === 0) return startRunning(job);
     job.bootUntil = vnow + config.startLatencyMs;
-    change(job, { status: `Starting on ${nodeNames(job)}`, providerGeneratedId: job.providerGeneratedId });
+    change(job, { status: `Starting on ${nodeNames(job)}`, providerGeneratedId: job.record.providerGeneratedId });
     schedule(job);
   };
 
   /** Start waiting jobs in order while the oldest fits; a job that does not fit holds up the rest (no backfill). */
   const dispatch = () => {
     while (waiting.length > 0) {
-      const head = waiting[0];
-      const nodes = findNodes(head.product, head.replicas);
+      const head = waiting[0]!;
+      const nodes = cluster.findNodes(head.product, head.replicas);
       if (!nodes) return;
       waiting.shift();
       place(head, nodes);
@@ -407,9 +275,10 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     job.generation += 1;
     const position = waiting.indexOf(job);
     if (position >= 0) waiting.splice(position, 1);
-    if (state === 'FAILURE' && job.nodes.length > 0) log(job, `[simulated] ${nodeName(job.nodes[Math.floor(random() * job.nodes.length)])} failed`, 'stderr');
+    if (state === 'FAILURE' && job.nodes.length > 0) log(job, `[simulated] ${cluster.nodeName(job.nodes[Math.floor(random() * job.nodes.length)]!)} failed`, 'stderr');
     else log(job, logLine);
-    release(job);
+    cluster.release(job.product, job.nodes);
+    job.nodes = [];
     job.usageUnits = usageOf(job);
     change(job, { state, status, usageUnits: job.usageUnits, ...(exitCode !== null ? { exitCode } : {}) });
     dispatch();
@@ -418,11 +287,11 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
   /** A wake-up fell due: a boot ended, or a run did. */
   const wake = (job: SimulatedJob) => {
     if (job.bootUntil !== null) return startRunning(job);
-    if (job.state !== 'RUNNING') return;
+    if (job.record.state !== 'RUNNING') return;
     const end = plannedEnd(job);
     if (end.state === 'SUCCESS') finish(job, 'SUCCESS', 'Job finished (simulated)', '[simulated] finished', 0);
     else if (end.state === 'FAILURE') finish(job, 'FAILURE', STATUS_FAILED, '', null);
-    else finish(job, 'EXPIRED', STATUS_EXPIRED, '[simulated] time allocation reached', null);
+    else finish(job, 'EXPIRED', STATUS.expired, '[simulated] time allocation reached', null);
   };
 
   /** Run every wake-up up to virtual `target`, each at its own virtual time. */
@@ -487,15 +356,8 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     }
   };
 
-  const lookup = (jobId: string): SimulatedJob => {
-    const job = jobs.get(jobId);
-    if (!job) throw new NotFoundError('Job', jobId);
-    return job;
-  };
-
-  const requireState = (job: SimulatedJob, allowed: JobState, action: string) => {
-    if (job.state !== allowed) throw new InvalidStateError(job.id, `Cannot ${action} job ${job.id}: it is ${job.state}, not ${allowed}`);
-  };
+  /** A job by id, in a step: NOT_FOUND when unknown. */
+  const stepOn = <T>(jobId: string, action: (job: SimulatedJob) => T): Promise<T> => jobs.lookup(jobId).then((job) => step(() => action(job)));
 
   const validate = (job: CreateJob): { product: Product; runForMs: number } => {
     const spec = job.specification;
@@ -504,8 +366,8 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     if (spec.replicas > product.support.maxReplicas) {
       throw new InvalidInputError(`${product.id} runs at most ${plural(product.support.maxReplicas, 'replica')}`);
     }
-    if (spec.replicas > nodeSpec.count) {
-      throw new InvalidInputError(`The simulated cluster has ${plural(nodeSpec.count, 'node')}; a job of ${spec.replicas} replicas could never start`);
+    if (spec.replicas > config.nodes.count) {
+      throw new InvalidInputError(`The simulated cluster has ${plural(config.nodes.count, 'node')}; a job of ${spec.replicas} replicas could never start`);
     }
     const max = product.support.maxTimeAllocationMs;
     if (max !== null && spec.timeAllocationMs === null) throw new InvalidInputError(`${product.id} needs a time allocation (at most ${max} ms)`);
@@ -515,61 +377,54 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     return { product, runForMs: requestedDuration(spec.parameters) ?? config.defaultDurationMs };
   };
 
-  const observation = (jobId: string): JobObservation => {
-    const job = jobs.get(jobId);
-    if (!job) return { id: jobId, state: null, status: null, exitCode: null, startedAt: null, expiresAt: null, providerGeneratedId: null };
-    return {
-      id: jobId,
-      state: job.state,
-      status: isWaiting(job) ? waitingReason(job) : job.status,
-      exitCode: job.exitCode,
-      startedAt: job.startedAt,
-      expiresAt: job.expiresAt,
-      providerGeneratedId: job.providerGeneratedId,
-    };
-  };
-
-  const totalFree = () => {
-    let cpu = 0;
-    let memoryInGigs = 0;
-    let gpu = 0;
-    for (let index = 0; index < nodeSpec.count; index++) {
-      cpu += freeCpu[index];
-      memoryInGigs += freeMemory[index];
-      gpu += freeGpu[index];
-    }
-    return { cpu, memoryInGigs, gpu };
-  };
-
   /** How many one-replica jobs of the product could start now: none while others wait (FIFO, no backfill). */
-  const capacityFor = (product: Product): number => {
-    if (waiting.length > 0) return 0;
-    let count = 0;
-    for (let index = 0; index < nodeSpec.count; index++) {
-      const limits = [
-        product.cpu > 0 ? Math.floor((freeCpu[index] + EPSILON) / product.cpu) : Number.POSITIVE_INFINITY,
-        product.memoryInGigs > 0 ? Math.floor((freeMemory[index] + EPSILON) / product.memoryInGigs) : Number.POSITIVE_INFINITY,
-        product.gpu > 0 ? Math.floor(freeGpu[index] / product.gpu) : Number.POSITIVE_INFINITY,
-      ];
-      const fits = Math.min(...limits);
-      if (!Number.isFinite(fits)) return Number.MAX_SAFE_INTEGER;
-      count += fits;
+  const capacityFor = (product: Product): number => (waiting.length > 0 ? 0 : cluster.roomFor(product));
+
+  const launch = (job: CreateJob): SimulatedJob => {
+    const { product, runForMs } = validate(job);
+    const replicas = job.specification.replicas;
+    if (config.queueing === 'NONE' && (waiting.length > 0 || !cluster.findNodes(product, replicas))) {
+      throw new NoCapacityError(`No room for ${product.id} now: it needs ${describeNeed(product, replicas)}`);
     }
-    return count;
+    const entry: SimulatedJob = {
+      record: { id: job.id, state: 'IN_QUEUE', status: null, exitCode: null, startedAt: null, expiresAt: null, providerGeneratedId: `sim-${++jobSeq}` },
+      product,
+      replicas,
+      nodes: [],
+      runForMs,
+      failAfterMs: null,
+      allocationMs: job.specification.timeAllocationMs,
+      ranMs: 0,
+      runningSince: null,
+      bootUntil: null,
+      virtualStartedAt: null,
+      usageUnits: 0,
+      generation: 0,
+    };
+    // In the book before it is dispatched: its wake-ups look it up there.
+    jobs.set(entry);
+    waiting.push(entry);
+    dispatch();
+    if (isWaiting(entry)) change(entry, { status: waitingReason(entry), providerGeneratedId: entry.record.providerGeneratedId });
+    return entry;
   };
 
-  const subschemaDetails = (jobId: string) => {
+  const details = (jobId: string) => {
     const job = jobs.get(jobId);
     if (!job || !started) return null;
-    let remaining: number | null = null;
-    if (!isFinalState(job.state) && job.bootUntil === null && job.virtualStartedAt !== null) remaining = Math.max(0, plannedEnd(job).afterMs - ranNow(job));
-    else if (job.bootUntil !== null) remaining = plannedEnd(job).afterMs;
-    return {
-      nodes: job.nodes.map(nodeName),
-      virtualStartedAt: job.virtualStartedAt !== null ? new Date(job.virtualStartedAt).toISOString() : null,
-      virtualRemainingMs: remaining === null ? null : Math.min(MAX_GRAPHQL_INT, Math.round(remaining)),
-    };
+    return step(() => {
+      let remaining: number | null = null;
+      if (!isFinalState(job.record.state) && job.bootUntil === null && job.virtualStartedAt !== null) remaining = Math.max(0, plannedEnd(job).afterMs - ranNow(job));
+      else if (job.bootUntil !== null) remaining = plannedEnd(job).afterMs;
+      return {
+        nodes: job.nodes.map(cluster.nodeName),
+        virtualStartedAt: job.virtualStartedAt !== null ? new Date(job.virtualStartedAt).toISOString() : null,
+        virtualRemainingMs: remaining === null ? null : Math.min(MAX_GRAPHQL_INT, Math.round(remaining)),
+      };
+    });
   };
+
+  const clusterView = () => (started ? step(() => ({ nodes: config.nodes.count, freeCpu: cluster.totalFree().cpu, queueLength: waiting.length })) : null);
 
   return {
     async start(driverContext) {
@@ -591,13 +446,14 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
 
     async utilization(): Promise<Utilization> {
       return step(() => {
-        const free = totalFree();
-        const capacity = { cpu: nodeSpec.cpu * nodeSpec.count, memoryInGigs: nodeSpec.memoryInGigs * nodeSpec.count, gpu: nodeSpec.gpu * nodeSpec.count };
+        const free = cluster.totalFree();
+        const { count, cpu, memoryInGigs, gpu } = config.nodes;
+        const capacity = { cpu: cpu * count, memoryInGigs: memoryInGigs * count, gpu: gpu * count };
         let running = 0;
         let pending = 0;
-        for (const job of jobs.values()) {
-          if (job.state === 'RUNNING') running += 1;
-          else if (job.state === 'IN_QUEUE') pending += 1;
+        for (const { record } of jobs.values()) {
+          if (record.state === 'RUNNING') running += 1;
+          else if (record.state === 'IN_QUEUE') pending += 1;
         }
         const capacityByProduct: Record<string, number> = {};
         for (const product of products) capacityByProduct[product.id] = capacityFor(product);
@@ -617,92 +473,49 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
 
     async create(job) {
       if (createDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, createDelayMs));
-      return step(() => {
-        // The gateway's id is the key: a repeated create answers what the first one made.
-        const known = jobs.get(job.id);
-        if (known) return { providerGeneratedId: known.providerGeneratedId };
-        const { product, runForMs } = validate(job);
-        const replicas = job.specification.replicas;
-        if (config.queueing === 'NONE' && (waiting.length > 0 || !findNodes(product, replicas))) {
-          throw new SwitchyardError('NO_CAPACITY', `No room for ${product.id} now: it needs ${describeNeed(product, replicas)}`);
-        }
-        const record: SimulatedJob = {
-          id: job.id,
-          product,
-          replicas,
-          state: 'IN_QUEUE',
-          status: null,
-          exitCode: null,
-          providerGeneratedId: `sim-${++jobSeq}`,
-          nodes: [],
-          runForMs,
-          failAfterMs: null,
-          allocationMs: job.specification.timeAllocationMs,
-          ranMs: 0,
-          runningSince: null,
-          bootUntil: null,
-          virtualStartedAt: null,
-          startedAt: null,
-          expiresAt: null,
-          usageUnits: 0,
-          generation: 0,
-        };
-        jobs.set(job.id, record);
-        waiting.push(record);
-        dispatch();
-        if (isWaiting(record)) change(record, { status: waitingReason(record), providerGeneratedId: record.providerGeneratedId });
-        return { providerGeneratedId: record.providerGeneratedId };
-      });
+      return jobs.create(job.id, async () => step(() => launch(job)));
     },
 
-    async terminate(jobId, reason) {
-      step(() => {
-        const job = lookup(jobId);
-        if (isFinalState(job.state)) throw new InvalidStateError(jobId, `Job ${jobId} has already ended (${job.state})`);
-        finish(job, 'SUCCESS', reason ? `${STATUS_TERMINATED} (${reason})` : STATUS_TERMINATED, '[simulated] terminated', null);
-      });
-    },
+    terminate: (jobId, reason) =>
+      stepOn(jobId, (job) => {
+        if (isFinalState(job.record.state)) throw new InvalidStateError(jobId, `Job ${jobId} has already ended (${job.record.state})`);
+        finish(job, 'SUCCESS', STATUS.terminated(reason), '[simulated] terminated', null);
+      }),
 
-    async extend(jobId, addMs) {
-      return step(() => {
-        const job = lookup(jobId);
+    extend: (jobId, addMs) =>
+      stepOn(jobId, (job) => {
         if (!job.product.support.timeExtension) throw new UnsupportedError(`${job.product.id} does not support time extension`);
-        if (isFinalState(job.state) || job.state === 'CANCELING') throw new InvalidStateError(jobId, `Cannot extend job ${jobId}: it is ${job.state}`);
+        requireActive(job.record, 'extend');
         // No deadline yet: it becomes addMs of running time from now.
         job.allocationMs = job.allocationMs !== null ? job.allocationMs + addMs : ranNow(job) + addMs;
-        if (job.virtualStartedAt !== null) job.expiresAt = deadlineOf(job);
-        if (job.state === 'RUNNING') schedule(job);
-        return { expiresAt: job.expiresAt };
-      });
-    },
+        if (job.virtualStartedAt !== null) job.record.expiresAt = deadlineOf(job);
+        if (job.record.state === 'RUNNING') schedule(job);
+        return { expiresAt: job.record.expiresAt };
+      }),
 
-    async suspend(jobId) {
-      step(() => {
-        const job = lookup(jobId);
+    suspend: (jobId) =>
+      stepOn(jobId, (job) => {
         if (!job.product.support.suspension) throw new UnsupportedError(`${job.product.id} does not support suspension`);
-        requireState(job, 'RUNNING', 'suspend');
+        requireState(job.record, 'RUNNING', 'suspend');
         // The nodes stay allocated; only the job's own clock stops.
         job.ranMs += vnow - (job.runningSince ?? vnow);
         job.runningSince = null;
         job.generation += 1;
         job.usageUnits = usageOf(job);
-        change(job, { state: 'SUSPENDED', status: `Job suspended; ${nodeNames(job)} stay allocated`, usageUnits: job.usageUnits });
-      });
-    },
+        change(job, { state: 'SUSPENDED', status: `${STATUS.suspended}; ${nodeNames(job)} stay allocated`, usageUnits: job.usageUnits });
+      }),
 
-    async unsuspend(jobId) {
-      step(() => {
-        const job = lookup(jobId);
-        requireState(job, 'SUSPENDED', 'resume');
+    unsuspend: (jobId) =>
+      stepOn(jobId, (job) => {
+        requireState(job.record, 'SUSPENDED', 'resume');
         job.runningSince = vnow;
-        job.expiresAt = deadlineOf(job);
-        change(job, { state: 'RUNNING', status: 'Job resumed', ...(job.expiresAt !== null ? { expiresAt: job.expiresAt } : {}) });
+        const expiresAt = deadlineOf(job);
+        change(job, { state: 'RUNNING', status: STATUS.resumed, ...(expiresAt !== null ? { expiresAt } : {}) });
         schedule(job);
-      });
-    },
+      }),
 
     async observe(jobId) {
-      return step(() => observation(jobId));
+      return step(() => jobs.observe(jobId));
     },
 
     async stop() {
@@ -726,55 +539,6 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
       step(() => undefined);
     },
 
-    subschema() {
-      return {
-        typeDefs: /* GraphQL */ `
-          "Where a simulated job runs in its virtual cluster, and its virtual time."
-          type SimulatedJobDetails {
-            "The virtual nodes the job holds, one per replica; empty once it ended."
-            nodes: [String!]!
-            "When it started in virtual time (ISO-8601); null until it runs."
-            virtualStartedAt: String
-            "Virtual running time left until it ends or expires; null when it is not running."
-            virtualRemainingMs: Int
-          }
-          "A simulated provider's virtual cluster right now."
-          type SimulatedCluster {
-            nodes: Int!
-            freeCpu: Float!
-            queueLength: Int!
-          }
-          type Job @key(selectionSet: "{ id }") {
-            id: ID!
-            "Null for jobs this provider does not run."
-            simulated: SimulatedJobDetails
-          }
-          type Provider @key(selectionSet: "{ id }") {
-            id: ID!
-            "Null for other providers."
-            simulatedCluster: SimulatedCluster
-          }
-          type Query {
-            _simulatedJobs(ids: [ID!]!): [Job]! @merge(keyField: "id")
-            _simulatedProviders(ids: [ID!]!): [Provider]! @merge(keyField: "id")
-          }
-        `,
-        resolvers: {
-          Query: {
-            _simulatedJobs: (_: unknown, { ids }: { ids: string[] }) => ids.map((id) => (jobs.has(id) ? { id } : null)),
-            _simulatedProviders: (_: unknown, { ids }: { ids: string[] }) => ids.map((id) => (ctx && id === ctx.providerId ? { id } : null)),
-          },
-          Job: {
-            simulated: ({ id }: { id: string }) => (started ? step(() => subschemaDetails(id)) : null),
-          },
-          Provider: {
-            simulatedCluster: ({ id }: { id: string }) => {
-              if (!ctx || id !== ctx.providerId) return null;
-              return step(() => ({ nodes: nodeSpec.count, freeCpu: totalFree().cpu, queueLength: waiting.length }));
-            },
-          },
-        },
-      };
-    },
+    subschema: () => simulatedSubschema({ context: () => ctx, details, clusterView }),
   };
 }

@@ -9,7 +9,7 @@ import { createLogger } from '../../shared/logger.js';
 import { createSubjects } from '../../shared/subjects.js';
 import { createNatsTransport } from '../../shared/transport/nats-transport.js';
 import { createProviderRuntime } from '../sdk/runtime.js';
-import { readProviderSettings } from '../settings.js';
+import { readProviderSettings } from '../sdk/settings.js';
 import { createSlurmDriver, slurmPartitionProductSchema, type SlurmPartitionProduct } from './slurm-driver.js';
 
 export const SLURM_PROVIDER_VERSION = '0.1.0';

@@ -1,6 +1,6 @@
 /** Settings every provider process reads. */
 import { z } from 'zod';
-import { natsUrlSetting, positiveIntSetting, prefixSetting, readConfig } from '../shared/config.js';
+import { natsUrlSetting, positiveIntSetting, prefixSetting, readConfig } from '../../shared/config.js';
 
 export const providerSettings = {
   NATS_URL: natsUrlSetting,
