@@ -20,8 +20,8 @@
  * None of these collide with the job store's keys, so both may share a prefix.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Redis, type Result } from 'ioredis';
+import { defineLuaCommands } from '../store/lua-scripts.js';
 import {
   chargeOrder,
   splitValidCharges,
@@ -78,10 +78,6 @@ export interface RedisLedgerOptions {
   chargeBatchSize?: number;
 }
 
-function script(file: string): string {
-  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-}
-
 /** Connects (or adopts `redis`), loads the scripts and answers once Redis does. */
 export async function createRedisLedger(options: RedisLedgerOptions): Promise<Ledger> {
   if ((options.url === undefined) === (options.redis === undefined)) {
@@ -94,9 +90,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000) {
     throw new TypeError(`chargeBatchSize must be an integer from 1 to 5000, not ${batchSize}`);
   }
-  // ioredis sends EVAL the first time on each connection, EVALSHA after.
-  redis.defineCommand('switchyardGrant', { numberOfKeys: 5, lua: script('grant-5.lua') });
-  redis.defineCommand('switchyardCharge', { lua: script('charge-n.lua') });
+  defineLuaCommands(redis, new URL('./lua/', import.meta.url), { switchyardGrant: 'grant-5.lua', switchyardCharge: 'charge-n.lua' });
   try {
     await redis.ping();
   } catch (error) {
