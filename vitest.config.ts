@@ -3,6 +3,18 @@ import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Three projects, one per kind of test (CONTRIBUTING.md):
+ * - unit: tests beside the code they test, with no servers and no real backend; seconds.
+ * - integration: test/ and the drivers of real local backends; real NATS and Redis from the setup.
+ * - e2e: switchyard processes, the Slurm test cluster, faults under load.
+ * `npm test` runs them all; `npm run test:unit` (and :integration, :e2e) one of them.
+ */
+const BESIDE_CODE = ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts'];
+/** Beside their code, but they drive real processes or servers. */
+const BACKENDS = ['providers/local/**/*.test.ts', 'providers/sdk/runtime.test.ts'];
+const E2E = ['test/processes.test.ts', 'test/*-processes.test.ts', 'test/dev-mode.test.ts', 'test/chaos.test.ts', 'providers/slurm/slurm-driver.test.ts'];
+
 export default defineConfig({
   resolve: {
     // graphql 16 ships CJS and ESM without an exports map: Vite would pick the ESM
@@ -11,10 +23,13 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts', 'shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'unit', include: BESIDE_CODE, exclude: [...BACKENDS, ...E2E] } },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts', ...BACKENDS], exclude: E2E, globalSetup: ['test/support/servers-setup.ts'] } },
+      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: ['test/support/servers-setup.ts', 'test/support/slurm-setup.ts'] } },
+    ],
   },
 });

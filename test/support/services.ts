@@ -2,12 +2,20 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 
+/** The suite's NATS server; only the integration and e2e projects start one (vitest.config.ts). */
 export function natsUrl(): string {
-  return inject('natsUrl');
+  return injected('natsUrl');
 }
 
+/** The suite's Redis server; only the integration and e2e projects start one (vitest.config.ts). */
 export function redisUrl(): string {
-  return inject('redisUrl');
+  return injected('redisUrl');
+}
+
+function injected(key: 'natsUrl' | 'redisUrl'): string {
+  const url = inject(key);
+  if (!url) throw new Error(`${key}: this test talks to real servers; list its file under INTEGRATION or E2E in vitest.config.ts`);
+  return url;
 }
 
 /** A subject / key prefix no other test uses, so the suite runs in parallel and twice in a row. */

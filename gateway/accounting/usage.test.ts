@@ -1,8 +1,8 @@
 /** Usage arithmetic: started price units of running time, times replicas, suspended and queued time excluded. */
 import { describe, expect, it } from 'vitest';
-import type { JobState } from '../shared/domain.js';
-import { creditsFor, jobUsageUnits, runningMs, unitMs, usageUnits, type UsageTimeline } from '../gateway/accounting/usage.js';
-import { makeJob, makeSpecification } from './support/jobs.js';
+import type { JobState } from '../../shared/domain.js';
+import { creditsFor, jobUsageUnits, runningMs, unitMs, usageUnits, type UsageTimeline } from './usage.js';
+import { makeJob, makeSpecification } from '../../test/support/jobs.js';
 
 const T0 = Date.now();
 const SECOND = 1000;
