@@ -9,6 +9,7 @@ import { InvalidInputError, InvalidStateError, NotFoundError } from '../../share
 import { silentLogger } from '../../shared/logger.js';
 import type { CreateJob } from '../../shared/protocol.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from '../sdk/driver.js';
+import { removeCgroup } from './cgroups.js';
 import { LOCAL_PRODUCTS, createLocalDriver } from './local-driver.js';
 import { makeCreateJob } from '../../test/support/jobs.js';
 
@@ -72,6 +73,7 @@ describe('local driver', () => {
   let driver: Driver;
   const drivers: Driver[] = [];
   const pids: number[] = [];
+  const cgroups: string[] = [];
 
   const startDriver = async () => {
     const next = createLocalDriver({ stateDir, terminateGraceMs: GRACE_MS });
@@ -107,8 +109,9 @@ describe('local driver', () => {
     // Every rank's process group, from the records, in case a test left one running.
     for (const name of await readdir(join(stateDir, 'jobs')).catch(() => [])) {
       if (!name.endsWith('.json')) continue;
-      const record = JSON.parse(readFileSync(join(stateDir, 'jobs', name), 'utf8')) as { ranks: Array<{ pgid: number }> };
+      const record = JSON.parse(readFileSync(join(stateDir, 'jobs', name), 'utf8')) as { ranks: Array<{ pgid: number; cgroups?: string[] }> };
       pids.push(...record.ranks.map((rank) => rank.pgid));
+      cgroups.push(...record.ranks.flatMap((rank) => rank.cgroups ?? []));
     }
     for (const pid of pids.splice(0)) {
       try {
@@ -117,6 +120,8 @@ describe('local driver', () => {
         // Already gone, as it should be.
       }
     }
+    // The cgroups of ranks left running: no later start of a driver removes them here.
+    await removeCgroup(cgroups.splice(0));
     await rm(stateDir, { recursive: true, force: true });
   });
 

@@ -4,21 +4,45 @@
  * the command started. Job records live as JSON files in the state directory,
  * so a restarted provider knows which jobs ended and which lost their
  * processes.
+ *
+ * Isolation (DESIGN "Isolation"): every rank runs as an unprivileged account
+ * (accounts: ../sdk/unix-accounts.ts), in a bubblewrap sandbox of its own
+ * (sandbox.ts: PID, IPC, UTS, cgroup, mount and by default network
+ * namespaces, a private /tmp, the state directory hidden), with the product's
+ * CPUs, memory and a process count enforced by a cgroup of its own
+ * (cgroups.ts) or, where the host has no writable cgroups, by rlimits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { constants as osConstants, cpus, hostname, loadavg, totalmem } from 'node:os';
-import { isAbsolute, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { access, chmod, chown, mkdir, readFile, realpath, stat } from 'node:fs/promises';
+import { cpus, hostname, loadavg, constants as osConstants, totalmem, userInfo } from 'node:os';
+import { isAbsolute, join, sep } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+
 import { computeSupport, idSchema, jobStateSchema, type Manifest, type Product, type Utilization } from '../../shared/domain.js';
-import { InvalidInputError, InvalidStateError, NotFoundError } from '../../shared/errors.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, UnsupportedError } from '../../shared/errors.js';
 import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
 import type { CreateJob, JobObservation } from '../../shared/protocol.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
-import { createJobRecordFiles } from '../sdk/job-records.js';
 import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
+import { createJobRecordFiles } from '../sdk/job-records.js';
+import { createAccountMap, describeAccount, type AccountMap, type UnixAccount } from '../sdk/unix-accounts.js';
+import { cgroupOutOfMemory, detectCgroups, removeCgroup, type Cgroups, type RankCgroup, type RankLimits } from './cgroups.js';
+import {
+  ENV_FD,
+  parseLauncherStatus,
+  SAFE_PATH,
+  sandboxCommand,
+  STATUS_FD,
+  type JobNetwork,
+  type LauncherStatus,
+  type SandboxMode,
+  type SandboxOptions,
+} from './sandbox.js';
+
+/** How product sizes are enforced: cgroups where writable else rlimits, cgroups or refuse to start, or rlimits only. */
+export type LimitsMode = 'auto' | 'cgroup' | 'rlimit';
 
 export interface LocalDriverOptions {
   /** Where job records and per-job working directories live; survives restarts. */
@@ -27,6 +51,22 @@ export interface LocalDriverOptions {
   terminateGraceMs?: number;
   /** The products sold. @default LOCAL_PRODUCTS */
   products?: Product[];
+  /** How jobs are confined: `bwrap` (required unless told otherwise), or `none` (unsafe: the account and limits only). @default 'bwrap' */
+  sandbox?: SandboxMode;
+  /** Where bubblewrap is. @default '/usr/bin/bwrap' */
+  bwrapPath?: string;
+  /** The jobs' network: `none` (loopback of their own) or `host` (the host's, with its loopback services). @default 'none' */
+  network?: JobNetwork;
+  /** The account (name, uid or uid:gid) of jobs whose user is not in `userAccounts`; used when the provider runs as root. @default 'nobody' */
+  jobAccount?: string;
+  /** Switchyard user (the job's owner.createdBy) → Unix account. @default {} */
+  userAccounts?: Record<string, string>;
+  /** How product sizes are enforced. @default 'auto' */
+  limits?: LimitsMode;
+  /** A cgroup path to make rank cgroups under. @default the provider's own cgroup */
+  cgroupParent?: string;
+  /** Processes (and threads) one rank may have at once. @default 1024 */
+  pidsLimit?: number;
 }
 
 const LOCAL_SUPPORT = computeSupport({ backend: 'NATIVE', timeExtension: true, suspension: true, maxReplicas: 8 });
@@ -66,6 +106,10 @@ export const LOCAL_PRODUCTS: readonly Product[] = [
 const STATUS_TERMINATED = 'Your job has been terminated';
 const STATUS_EXPIRED = 'The job reached the end of its time allocation';
 const STATUS_RESTARTED = 'The local provider restarted while the job ran; its processes were stopped';
+/** How long a rank's launcher may take to report before the rank counts as not started. */
+const LAUNCH_TIMEOUT_MS = 30_000;
+/** Pseudo file systems a working directory may not be in: binding one would show the host's processes or devices. */
+const SYSTEM_DIRS = ['/proc', '/sys', '/dev'];
 /** Longest delay setTimeout takes; longer deadlines are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A line longer than this is passed on in pieces rather than held in memory. */
@@ -82,6 +126,21 @@ const LOCAL_SUBSCHEMA = /* GraphQL */ `
     pids: [Int!]!
     "Each rank's exit code; null while it runs."
     exitCodes: [Int]!
+    "The Unix account its processes run as."
+    uid: Int
+    "That account's name, if it has one."
+    user: String
+  }
+  "How a local provider confines its jobs."
+  type LocalIsolation {
+    "bwrap (namespaces and a private file system view) or none (unsafe)."
+    sandbox: String!
+    "How product sizes are enforced: cgroup-v1, cgroup-v2 or rlimit."
+    limits: String!
+    "The jobs' network: none (loopback only) or host."
+    network: String!
+    "Whether jobs run as an account other than the provider's (the provider runs as root)."
+    switchesUser: Boolean!
   }
   type LocalHostInfo {
     hostname: String!
@@ -89,6 +148,7 @@ const LOCAL_SUBSCHEMA = /* GraphQL */ `
     memoryInGigs: Float!
     "1, 5 and 15 minute load averages."
     loadAverage: [Float!]!
+    isolation: LocalIsolation!
   }
   type Job @key(selectionSet: "{ id }") {
     id: ID!
@@ -114,6 +174,10 @@ const rankRecordSchema = z.object({
   /** /proc/<pid>/stat starttime: tells our process from a later one that reused its pid. */
   startTicks: z.string().nullable(),
   exitCode: z.number().int().nullable(),
+  /** The rank's cgroup directories, removed when it ends (or by the next start). */
+  cgroups: z.array(z.string()).default([]),
+  /** The kernel killed a process of the rank for exceeding its memory. */
+  outOfMemory: z.boolean().default(false),
 });
 type RankRecord = z.infer<typeof rankRecordSchema>;
 
@@ -138,6 +202,8 @@ const jobRecordSchema = z.object({
   ending: z.enum(['TERMINATE', 'EXPIRE']).nullable(),
   /** Why it was terminated, for the final status ("No more credits"). */
   endingReason: z.string().nullable().default(null),
+  /** The account the ranks run as. */
+  account: z.object({ uid: z.number().int(), gid: z.number().int(), name: z.string().nullable() }).nullable().default(null),
   ranks: z.array(rankRecordSchema),
 });
 type JobRecord = z.infer<typeof jobRecordSchema>;
@@ -166,6 +232,31 @@ function spawnFailureReason(error: NodeJS.ErrnoException): string {
   if (error.code === 'EACCES') return 'permission denied (EACCES)';
   return error.code ? `${error.message} (${error.code})` : error.message;
 }
+
+/** The error the launcher reported, as Node would have named it (2 → ENOENT). */
+function execError(status: Extract<LauncherStatus, { outcome: 'exec-failed' }>): NodeJS.ErrnoException {
+  const code = Object.entries(osConstants.errno).find(([, value]) => value === status.errno)?.[0];
+  return Object.assign(new Error(status.message || `errno ${status.errno}`), code ? { code } : {});
+}
+
+/** A memory size for a status line: "64 MiB", "1 GiB". */
+function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${Number((bytes / 2 ** 30).toFixed(2))} GiB`;
+  return `${Number((bytes / 2 ** 20).toFixed(1))} MiB`;
+}
+
+/** The first lines of a process's error output, for a status line. */
+function firstLines(text: string, lines = 3): string {
+  const joined = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(0, lines)
+    .join(' / ');
+  return joined.length > 400 ? `${joined.slice(0, 399)}…` : joined;
+}
+
+const isWithin = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
 
 /** The starttime field of /proc/<pid>/stat, or null if there is no such process. */
 async function processStartTicks(pid: number): Promise<string | null> {
@@ -198,6 +289,82 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
+/** Output held for a rank not yet handed to its job; more than this is dropped (the job is failing anyway). */
+const MAX_HELD_CHARS = 1024 * 1024;
+
+/** A rank's stdout or stderr, read from the moment it is spawned and held until the driver passes it on. */
+interface OutputTap {
+  /** Pass held and further output to `onData`; `onEnd` once the stream ends. */
+  attach(onData: (chunk: string) => void, onEnd: () => void): void;
+  /** Stop passing output on and close the stream. */
+  detach(): void;
+  /** What is held (for the error output of a rank that did not start). */
+  held(): string;
+}
+
+function tapOutput(stream: Readable, onError: (error: Error) => void): OutputTap {
+  let held: string[] = [];
+  let heldChars = 0;
+  let ended = false;
+  let sink: { onData: (chunk: string) => void; onEnd: () => void } | null = null;
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    if (sink) return sink.onData(chunk);
+    if (heldChars + chunk.length > MAX_HELD_CHARS) return;
+    held.push(chunk);
+    heldChars += chunk.length;
+  });
+  stream.on('end', () => {
+    ended = true;
+    sink?.onEnd();
+  });
+  stream.on('error', onError);
+  return {
+    attach(onData, onEnd) {
+      sink = { onData, onEnd };
+      for (const chunk of held) onData(chunk);
+      held = [];
+      if (ended) onEnd();
+    },
+    detach() {
+      sink = null;
+      stream.destroy();
+    },
+    held: () => held.join(''),
+  };
+}
+
+/**
+ * A spawned rank, watched from the start: a fast command may exit, and Node
+ * drain its unread output, before the driver has decided what to do with it.
+ */
+interface SpawnedRank {
+  child: ChildProcess;
+  stdout: OutputTap;
+  stderr: OutputTap;
+  /** Its exit code (128 + N for a signal N). */
+  exited: Promise<number>;
+  /** Exited, and its output closed. */
+  closed: Promise<void>;
+}
+
+/** Resolves when the rank has exited and its output closed, or after `ms`. */
+function closedOrTimeout(rank: SpawnedRank, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void rank.closed.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** A rank as spawned: running, or not started, and why. */
+type RankStart =
+  | { ok: true; spawned: SpawnedRank; cgroup: RankCgroup | null }
+  | { ok: false; spawned: SpawnedRank | null; cgroup: RankCgroup | null; reason: string };
+
 /** Create the local provider's driver. */
 export function createLocalDriver(options: LocalDriverOptions): Driver {
   const { stateDir } = options;
@@ -205,10 +372,21 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
   const products = [...(options.products ?? LOCAL_PRODUCTS)];
   const recordsDir = join(stateDir, 'jobs');
   const workDir = join(stateDir, 'work');
+  const sandboxMode = options.sandbox ?? 'bwrap';
+  const bwrapPath = options.bwrapPath ?? '/usr/bin/bwrap';
+  const network = options.network ?? 'none';
+  const limitsMode = options.limits ?? 'auto';
+  const pidsLimit = options.pidsLimit ?? 1024;
 
   let ctx: DriverContext | null = null;
   let driverInstance = '';
   let bootId: string | null = null;
+  /** Set at start: the real path of the state directory, what jobs may not see. */
+  let realStateDir = stateDir;
+  /** Set at start: who jobs run as, whether the provider can switch to them, how their limits are enforced. */
+  let accounts: AccountMap | null = null;
+  let switchUser = false;
+  let cgroups: Cgroups | null = null;
   /** Every job this driver knows: launched now, or read back from disk. */
   const jobs = new Map<string, LiveJob>();
   const creating = createSingleFlight<{ providerGeneratedId: string | null }>();
@@ -219,6 +397,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     return ctx;
   };
   const now = () => context().clock.now();
+  const limitsName = () => (cgroups ? `cgroup-${cgroups.version}` : 'rlimit');
+  const sandboxOptions = (): SandboxOptions => ({ mode: sandboxMode, bwrapPath, network, hidden: [realStateDir], switchUser });
 
   const records = createJobRecordFiles({ dir: () => recordsDir, schema: jobRecordSchema, logger: () => ctx?.logger });
   const persist = (record: JobRecord): Promise<void> => records.save(record);
@@ -249,6 +429,16 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       } catch (error) {
         context().logger.warn({ err: error, jobId: job.record.id, rank: rank.rank, signal }, 'could not signal a rank');
       }
+    }
+  };
+
+  /** Remove a rank's cgroup; a failure is logged (the next start tries again). */
+  const dropCgroup = async (jobId: string, dirs: readonly string[]) => {
+    if (dirs.length === 0) return;
+    try {
+      await removeCgroup(dirs);
+    } catch (error) {
+      ctx?.logger.warn({ err: error, jobId, cgroups: dirs }, 'could not remove a rank cgroup');
     }
   };
 
@@ -306,17 +496,20 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     } else if (job.record.ending === 'TERMINATE') {
       const reason = job.record.endingReason;
       change(job, { state: 'SUCCESS', status: reason ? `${STATUS_TERMINATED} (${reason})` : STATUS_TERMINATED, exitCode });
+    } else if (job.record.ranks.some((rank) => rank.outOfMemory)) {
+      // As Slurm's OUT_OF_MEMORY: the limit is the product's, so the end is not the application's own.
+      const limit = formatBytes(job.record.memoryInGigs * 2 ** 30);
+      change(job, { state: 'FAILURE', status: `The job ran out of memory: it exceeded its limit of ${limit} per rank and was killed`, exitCode });
     } else {
       change(job, { state: 'SUCCESS', status: `Job finished with exit code ${exitCode}`, exitCode });
     }
   };
 
-  /** Pass a stream's output on as log lines; a partial last line goes out when the stream ends. */
-  const pipeLines = (job: LiveJob, rank: number, stream: Readable, kind: 'stdout' | 'stderr') => {
+  /** Pass a rank's output on as log lines; a partial last line goes out when the stream ends. */
+  const pipeLines = (job: LiveJob, rank: number, tap: OutputTap, kind: 'stdout' | 'stderr') => {
     let partial = '';
     const jobId = job.record.id;
     const send = (text: string) => context().log(jobId, { rank, [kind]: text, timestamp: now() });
-    stream.setEncoding('utf8');
     const onData = (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
@@ -330,28 +523,39 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       if (partial.length > 0) send(partial);
       partial = '';
     };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('error', (error) => ctx?.logger.warn({ err: error, jobId, rank }, 'reading output failed'));
+    tap.attach(onData, onEnd);
     job.detachOutput.push(() => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
+      tap.detach();
       onEnd();
-      stream.destroy();
     });
   };
 
-  const watchRank = (job: LiveJob, child: ChildProcess, rank: RankRecord) => {
+  const watchRank = (job: LiveJob, spawned: SpawnedRank, rank: RankRecord) => {
     let closeTimer: NodeJS.Timeout | null = null;
+    /** Whether the kernel killed it for its memory, read from its cgroup before the cgroup goes. */
+    let exitChecked: Promise<void> = Promise.resolve();
+    let done = false;
     const closed = () => {
       if (closeTimer) clearTimeout(closeTimer);
-      if (job.closed.has(rank.rank)) return;
-      job.closed.add(rank.rank);
-      maybeFinish(job);
+      if (done) return;
+      done = true;
+      void exitChecked
+        .then(() => dropCgroup(job.record.id, rank.cgroups))
+        .then(() => {
+          if (job.closed.has(rank.rank)) return;
+          job.closed.add(rank.rank);
+          maybeFinish(job);
+        });
     };
-    child.on('exit', (code, signal) => {
-      rank.exitCode = code ?? (signal ? 128 + signalNumber(signal) : 1);
+    // Registered in this order: the exit is handled before the close, even when both have happened.
+    void spawned.exited.then((code) => {
+      rank.exitCode = code;
       if (job.detached) return;
+      if (rank.cgroups.length > 0) {
+        exitChecked = cgroupOutOfMemory(rank.cgroups).then((oom) => {
+          rank.outOfMemory = oom;
+        });
+      }
       // Something the rank started still holds its output open: the job is over, so end it.
       closeTimer = setTimeout(() => {
         try {
@@ -359,45 +563,112 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         } catch {
           // Gone or not ours: nothing left to stop.
         }
-        child.stdout?.destroy();
-        child.stderr?.destroy();
+        spawned.stdout.detach();
+        spawned.stderr.detach();
         closed();
       }, OUTPUT_CLOSE_MS);
       closeTimer.unref();
     });
-    child.on('close', () => {
+    void spawned.closed.then(() => {
       if (!job.detached) closed();
     });
   };
 
-  /** Spawn one rank; resolves with the child, or the spawn error (ENOENT, EACCES...). */
-  const spawnRank = (job: CreateJob, rank: number, cwd: string): Promise<ChildProcess | NodeJS.ErrnoException> => {
-    const spec = job.specification;
-    const [command, ...args] = spec.command ?? [];
-    const env: NodeJS.ProcessEnv = {
-      ...(process.env.PATH !== undefined ? { PATH: process.env.PATH } : {}),
-      ...(process.env.HOME !== undefined ? { HOME: process.env.HOME } : {}),
-      ...(spec.env ?? {}),
-      SWITCHYARD_JOB_ID: job.id,
-      SWITCHYARD_RANK: String(rank),
-      SWITCHYARD_REPLICAS: String(spec.replicas),
-    };
-    // detached: the rank leads its own process group, so signals to -pid reach its children too.
-    const child = spawn(command, args, { detached: true, cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    return new Promise((resolve) => {
-      const onError = (error: Error) => {
-        child.off('spawn', onSpawn);
-        resolve(error as NodeJS.ErrnoException);
-      };
-      const onSpawn = () => {
-        child.off('error', onError);
-        // Later errors (a failed kill) must not crash the provider.
-        child.on('error', (error) => ctx?.logger.warn({ err: error, jobId: job.id, rank }, 'process error'));
-        resolve(child);
-      };
-      child.once('error', onError);
-      child.once('spawn', onSpawn);
+  /** The size one rank may use: the product's CPUs and memory, and the provider's process limit. */
+  const limitsOf = (product: Product): RankLimits => ({ cpu: product.cpu, memoryBytes: product.memoryInGigs * 2 ** 30, pids: pidsLimit });
+
+  /**
+   * Spawn one rank in its sandbox and wait for its launcher's report: running,
+   * or not started (its command cannot be executed, or the sandbox could not
+   * be set up). Its output is held meanwhile, so no line is lost.
+   */
+  const spawnRank = async (options: {
+    jobId: string;
+    rank: number;
+    account: UnixAccount;
+    cwd: string;
+    writable: string[];
+    env: Record<string, string>;
+    command: string[];
+    limits: RankLimits;
+  }): Promise<RankStart> => {
+    let cgroup: RankCgroup | null = null;
+    if (cgroups) {
+      try {
+        cgroup = await cgroups.create(`sy-${options.jobId}-${options.rank}`, options.limits);
+      } catch (error) {
+        return { ok: false, spawned: null, cgroup: null, reason: `Could not set up the job's limits: ${(error as Error).message}` };
+      }
+    }
+    const command = sandboxCommand(sandboxOptions(), {
+      account: options.account,
+      cwd: options.cwd,
+      writable: options.writable,
+      env: options.env,
+      command: options.command,
+      cgroup,
+      rlimits: cgroup ? null : { addressSpaceBytes: options.limits.memoryBytes, processes: options.limits.pids },
+      tmpfsBytes: options.limits.memoryBytes,
     });
+    // detached: the rank leads its own process group (and session), so signals to -pid reach its children too.
+    const child = spawn(command.file, command.args, {
+      detached: true,
+      cwd: command.spawnCwd,
+      env: command.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    const spawnError = await new Promise<Error | null>((resolve) => {
+      child.once('error', resolve);
+      child.once('spawn', () => {
+        child.off('error', resolve);
+        resolve(null);
+      });
+    });
+    if (spawnError) {
+      const reason = `The job's sandbox could not be started: ${spawnFailureReason(spawnError as NodeJS.ErrnoException)}`;
+      return { ok: false, spawned: null, cgroup, reason };
+    }
+    const logError = (error: Error) => ctx?.logger.warn({ err: error, jobId: options.jobId, rank: options.rank }, 'process error');
+    // Later errors (a failed kill) must not crash the provider.
+    child.on('error', logError);
+    const spawned: SpawnedRank = {
+      child,
+      stdout: tapOutput(child.stdout!, logError),
+      stderr: tapOutput(child.stderr!, logError),
+      exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + signalNumber(signal) : 1)))),
+      closed: new Promise((resolve) => child.once('close', () => resolve())),
+    };
+    const envPipe = child.stdio[ENV_FD] as Writable;
+    // A sandbox that died at once has no reader: EPIPE is its problem, reported below.
+    envPipe.on('error', () => undefined);
+    envPipe.end(command.envPayload);
+    const statusPipe = child.stdio[STATUS_FD] as Readable;
+    const report = await new Promise<string>((resolve) => {
+      let text = '';
+      const timer = setTimeout(() => resolve(text), LAUNCH_TIMEOUT_MS);
+      statusPipe.setEncoding('utf8');
+      statusPipe.on('data', (chunk: string) => (text += chunk));
+      statusPipe.on('error', () => undefined);
+      statusPipe.once('close', () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+    });
+    statusPipe.destroy();
+    const status = parseLauncherStatus(report);
+    if (status.outcome === 'running') return { ok: true, spawned, cgroup };
+    if (status.outcome === 'exec-failed') {
+      return { ok: false, spawned, cgroup, reason: `Could not start "${options.command[0]}": ${spawnFailureReason(execError(status))}` };
+    }
+    // bwrap, setpriv or the cgroup join failed: what they said is on stderr.
+    await closedOrTimeout(spawned, 2_000);
+    const code = await Promise.race([spawned.exited, Promise.resolve(null)]);
+    return {
+      ok: false,
+      spawned,
+      cgroup,
+      reason: `The job's sandbox could not be set up: ${firstLines(spawned.stderr.held()) || `exit code ${code}`}`,
+    };
   };
 
   const validate = async (job: CreateJob): Promise<{ product: Product; cwd: string | null }> => {
@@ -409,21 +680,44 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     if (!spec.command || spec.command.length === 0 || spec.command[0].length === 0) {
       throw new InvalidInputError('The local provider runs a command: specification.command is missing');
     }
+    if (spec.command.some((word) => word.includes('\0'))) throw new InvalidInputError('The command must not contain NUL characters');
     if (spec.replicas > product.support.maxReplicas) {
       throw new InvalidInputError(`The local provider runs at most ${product.support.maxReplicas} replicas of ${product.id}`);
+    }
+    for (const [key, value] of Object.entries(spec.env ?? {})) {
+      if (key.length === 0 || key.includes('=') || key.includes('\0')) throw new InvalidInputError(`Invalid environment variable name "${key}"`);
+      if (value.includes('\0')) throw new InvalidInputError(`Environment variable ${key} must not contain NUL characters`);
     }
     if (spec.workingDir === null) return { product, cwd: null };
     if (!isAbsolute(spec.workingDir)) throw new InvalidInputError(`The working directory must be an absolute path: ${spec.workingDir}`);
     const info = await stat(spec.workingDir).catch(() => null);
     if (!info?.isDirectory()) throw new InvalidInputError(`The working directory ${spec.workingDir} does not exist on the provider host`);
-    return { product, cwd: spec.workingDir };
+    // Symlinks resolved: the checks and the sandbox's bind see the directory itself.
+    const real = await realpath(spec.workingDir);
+    if (isWithin(real, realStateDir) || isWithin(realStateDir, real)) {
+      throw new InvalidInputError(
+        `The working directory ${spec.workingDir} is the local provider's state directory, or holds it; jobs may not use it`,
+      );
+    }
+    if (SYSTEM_DIRS.some((dir) => isWithin(real, dir))) {
+      throw new InvalidInputError(`The working directory ${spec.workingDir} is a system directory; jobs may not use it`);
+    }
+    return { product, cwd: real };
+  };
+
+  /** The job's own work directory: its account's alone (0700). */
+  const makeWorkDir = async (dir: string, account: UnixAccount) => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    if (switchUser) await chown(dir, account.uid, account.gid);
   };
 
   const launch = async (job: CreateJob): Promise<{ providerGeneratedId: string | null }> => {
     const spec = job.specification;
     const validated = await validate(job);
+    const account = accounts!.accountFor(job.owner.createdBy);
     const cwd = validated.cwd ?? join(workDir, job.id);
-    if (validated.cwd === null) await mkdir(cwd, { recursive: true });
+    if (validated.cwd === null) await makeWorkDir(cwd, account);
 
     const live: LiveJob = {
       record: {
@@ -444,6 +738,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         replicas: spec.replicas,
         ending: null,
         endingReason: null,
+        account: { uid: account.uid, gid: account.gid, name: account.name },
         ranks: [],
       },
       children: [],
@@ -459,28 +754,66 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     // Recorded before anything runs: a crash from here on leaves a record to reconcile.
     await persist(live.record);
 
-    const spawned = await Promise.all(Array.from({ length: spec.replicas }, (_, rank) => spawnRank(job, rank, cwd)));
-    const failure = spawned.find((result): result is NodeJS.ErrnoException => result instanceof Error);
+    const limits = limitsOf(validated.product);
+    const spawned = await Promise.all(
+      Array.from({ length: spec.replicas }, (_, rank) =>
+        spawnRank({
+          jobId: job.id,
+          rank,
+          account,
+          cwd,
+          writable: [cwd],
+          // Nothing of the provider's environment: a fixed PATH, HOME, what the specification sets, and ours.
+          env: {
+            PATH: SAFE_PATH,
+            HOME: cwd,
+            ...(spec.env ?? {}),
+            SWITCHYARD_JOB_ID: job.id,
+            SWITCHYARD_RANK: String(rank),
+            SWITCHYARD_REPLICAS: String(spec.replicas),
+          },
+          command: spec.command!,
+          limits,
+        }),
+      ),
+    );
+    const failure = spawned.find((result): result is Extract<RankStart, { ok: false }> => !result.ok);
     const startedAt = now();
     for (const [rank, result] of spawned.entries()) {
-      if (result instanceof Error) continue;
-      const pid = result.pid!;
-      const rankRecord: RankRecord = { rank, pid, pgid: pid, startTicks: null, exitCode: null };
+      if (!result.spawned) continue;
+      const pid = result.spawned.child.pid!;
+      const rankRecord: RankRecord = {
+        rank,
+        pid,
+        pgid: pid,
+        startTicks: null,
+        exitCode: null,
+        cgroups: result.cgroup?.dirs ?? [],
+        outOfMemory: false,
+      };
       live.record.ranks.push(rankRecord);
-      live.children.push(result);
-      watchRank(live, result, rankRecord);
-      pipeLines(live, rank, result.stdout!, 'stdout');
-      pipeLines(live, rank, result.stderr!, 'stderr');
+      live.children.push(result.spawned.child);
+      if (failure) continue;
+      watchRank(live, result.spawned, rankRecord);
+      pipeLines(live, rank, result.spawned.stdout, 'stdout');
+      pipeLines(live, rank, result.spawned.stderr, 'stderr');
     }
 
     if (failure) {
       // Whatever did start goes again: a job runs all its ranks or none.
       live.record.ending = 'TERMINATE';
-      signalRanks(live, 'SIGKILL');
       live.finished = true;
-      const status = `Could not start "${spec.command![0]}": ${spawnFailureReason(failure)}`;
-      context().logger.info({ jobId: job.id, err: failure }, 'job could not start');
-      change(live, { state: 'FAILURE', status });
+      signalRanks(live, 'SIGKILL');
+      for (const [rank, result] of spawned.entries()) {
+        if (result.spawned) {
+          await closedOrTimeout(result.spawned, 2_000);
+          const recorded = live.record.ranks.find((r) => r.rank === rank);
+          if (recorded) recorded.exitCode = await Promise.race([result.spawned.exited, Promise.resolve(null)]);
+        }
+        if (result.cgroup) await dropCgroup(job.id, result.cgroup.dirs);
+      }
+      context().logger.info({ jobId: job.id, reason: failure.reason }, 'job could not start');
+      change(live, { state: 'FAILURE', status: failure.reason });
       await records.saved(job.id);
       return { providerGeneratedId: null };
     }
@@ -520,6 +853,10 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       } catch (error) {
         context().logger.warn({ err: error, jobId: record.id, pgid: rank.pgid }, 'could not stop an orphaned process group');
       }
+    }
+    // Whatever left the process group is still in the rank's cgroup: removing it kills that too.
+    if (record.bootId === null || record.bootId === bootId) {
+      await Promise.all(record.ranks.map((rank) => dropCgroup(record.id, rank.cgroups)));
     }
     const job: LiveJob = {
       record: { ...record, suspendedAt: null },
@@ -569,6 +906,93 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     }
   };
 
+  /** Run `true` through the whole chain once: a sandbox that cannot start is found now, not by the first job. */
+  const checkSandbox = async (account: UnixAccount) => {
+    const started = await spawnRank({
+      jobId: `sandbox-check-${randomUUID()}`,
+      rank: 0,
+      account,
+      cwd: '/',
+      writable: [],
+      env: { PATH: SAFE_PATH },
+      command: ['true'],
+      limits: { cpu: 0, memoryBytes: 0, pids: pidsLimit },
+    });
+    if (started.spawned) await closedOrTimeout(started.spawned, 10_000);
+    if (started.cgroup) await dropCgroup('sandbox-check', started.cgroup.dirs);
+    const code = started.spawned ? await Promise.race([started.spawned.exited, Promise.resolve(null)]) : null;
+    if (!started.ok || code !== 0) {
+      if (started.spawned?.child.pid) signalGroup(started.spawned.child.pid, 'SIGKILL');
+      const why = started.ok ? `a test command ended with ${code ?? 'no exit code'}: ${firstLines(started.spawned.stderr.held())}` : started.reason;
+      throw new UnsupportedError(
+        `The local provider cannot run jobs in its sandbox (${sandboxMode === 'bwrap' ? bwrapPath : 'setpriv'}): ${why}. ` +
+          'bwrap needs a kernel that allows namespaces (as root, or unprivileged user namespaces otherwise).',
+      );
+    }
+  };
+
+  /** Who jobs run as, decided once at start. */
+  const setUpAccounts = async () => {
+    switchUser = process.getuid?.() === 0;
+    if (switchUser) {
+      accounts = await createAccountMap({ defaultAccount: options.jobAccount, users: options.userAccounts });
+      const mapped = Object.keys(options.userAccounts ?? {}).length;
+      context().logger.info({ defaultAccount: describeAccount(accounts.defaultAccount), mappedUsers: mapped }, 'jobs run as unprivileged accounts');
+      return;
+    }
+    // Not root: it cannot become another account, so jobs run as the provider's own, still sandboxed.
+    let name: string | null = null;
+    try {
+      name = userInfo().username;
+    } catch {
+      // A uid without a passwd entry (some containers).
+    }
+    const own: UnixAccount = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, name };
+    accounts = { defaultAccount: own, accountFor: () => own, accounts: () => [own] };
+    context().logger.warn(
+      { account: describeAccount(own), ignoredSettings: options.jobAccount !== undefined || Object.keys(options.userAccounts ?? {}).length > 0 },
+      'the local provider is not root: it cannot switch accounts, so jobs run as the provider’s own account (sandboxed all the same)',
+    );
+  };
+
+  const setUpLimits = async () => {
+    cgroups = null;
+    if (limitsMode !== 'rlimit') {
+      const found = await detectCgroups({ parent: options.cgroupParent });
+      if (found.cgroups) {
+        cgroups = found.cgroups;
+      } else if (limitsMode === 'cgroup') {
+        throw new UnsupportedError(`The local provider was told to enforce job limits with cgroups, but cannot: ${found.reason}`);
+      } else {
+        context().logger.warn(
+          { reason: found.reason },
+          'no writable cgroups: job limits are rlimits (address space and processes per account; CPUs are not enforced)',
+        );
+      }
+    }
+    if (cgroups) context().logger.info({ limits: limitsName(), parents: cgroups.parents, pidsLimit }, 'job limits are enforced with cgroups');
+    else context().logger.info({ limits: 'rlimit', pidsLimit }, 'job limits are enforced with rlimits');
+  };
+
+  const setUpSandbox = async () => {
+    if (sandboxMode === 'bwrap') {
+      const found = await access(bwrapPath).then(
+        () => true,
+        () => false,
+      );
+      if (!found) {
+        throw new UnsupportedError(
+          `The local provider sandboxes jobs with bubblewrap, but ${bwrapPath} does not exist. Install it (Debian: apt-get install bubblewrap), ` +
+            'or set SWITCHYARD_LOCAL_SANDBOX=none to run jobs without a sandbox (unsafe: they then see the host’s processes, files and network).',
+        );
+      }
+    } else {
+      context().logger.warn('SWITCHYARD_LOCAL_SANDBOX=none: jobs run without namespaces and see the host’s processes, files and network (unsafe)');
+    }
+    await checkSandbox(accounts!.defaultAccount);
+    context().logger.info({ sandbox: sandboxMode, network, stateDir: realStateDir }, 'jobs run sandboxed');
+  };
+
   return {
     async start(driverContext) {
       ctx = driverContext;
@@ -577,8 +1001,23 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       jobs.clear();
       await mkdir(recordsDir, { recursive: true });
       await mkdir(workDir, { recursive: true });
+      // Records are the provider's alone; work directories can be entered (by their own job) but not listed.
+      await chmod(stateDir, 0o711);
+      await chmod(recordsDir, 0o700);
+      await chmod(workDir, 0o711);
+      realStateDir = await realpath(stateDir);
+      try {
+        await setUpAccounts();
+        await setUpLimits();
+        await setUpSandbox();
+      } catch (error) {
+        ctx = null;
+        throw error;
+      }
       for (const record of await readRecords()) {
         if (isFinalState(record.state)) {
+          // A crash between a rank's end and its cgroup's removal leaves the cgroup behind.
+          await Promise.all(record.ranks.map((rank) => dropCgroup(record.id, rank.cgroups)));
           jobs.set(record.id, {
             record,
             children: [],
@@ -719,13 +1158,24 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
                     host: hostname(),
                     pids: job.record.ranks.map((rank) => rank.pid),
                     exitCodes: job.record.ranks.map((rank) => rank.exitCode),
+                    uid: job.record.account?.uid ?? null,
+                    user: job.record.account?.name ?? null,
                   },
                 };
               }),
             _localProviders: (_: unknown, args: { ids: string[] }) =>
               args.ids.map((id) =>
                 id === ctx?.providerId
-                  ? { id, localHost: { hostname: hostname(), cpus: cpus().length, memoryInGigs: totalmem() / 2 ** 30, loadAverage: loadavg() } }
+                  ? {
+                      id,
+                      localHost: {
+                        hostname: hostname(),
+                        cpus: cpus().length,
+                        memoryInGigs: totalmem() / 2 ** 30,
+                        loadAverage: loadavg(),
+                        isolation: { sandbox: sandboxMode, limits: limitsName(), network, switchesUser: switchUser },
+                      },
+                    }
                   : null,
               ),
           },

@@ -10,6 +10,7 @@ import { createSubjects } from '../../shared/subjects.js';
 import { createNatsTransport } from '../../shared/transport/nats-transport.js';
 import { createProviderRuntime } from '../sdk/runtime.js';
 import { readProviderSettings } from '../sdk/settings.js';
+import { accountSpecSchema, userMapSetting } from '../sdk/unix-accounts.js';
 import { createSlurmDriver, slurmPartitionProductSchema, type SlurmPartitionProduct } from './slurm-driver.js';
 
 export const SLURM_PROVIDER_VERSION = '0.1.0';
@@ -54,6 +55,10 @@ export async function runSlurmProvider(id: string, env: NodeJS.ProcessEnv = proc
       SWITCHYARD_SLURM_WORK_DIR: z.string().regex(/^\//, 'must be an absolute path').optional(),
       SWITCHYARD_SLURM_POLL_MS: positiveIntSetting.default(1_000),
       SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS: positiveIntSetting.default(10_000),
+      /** The account jobs of users the map does not name are submitted for (the provider must run as root). */
+      SWITCHYARD_SLURM_JOB_USER: accountSpecSchema.default('nobody'),
+      /** Switchyard user → Unix account: `alice=alice,bob=1001` or a JSON object. */
+      SWITCHYARD_SLURM_USER_MAP: userMapSetting.optional(),
     },
     env,
   );
@@ -65,6 +70,8 @@ export async function runSlurmProvider(id: string, env: NodeJS.ProcessEnv = proc
     partitions: settings.SWITCHYARD_SLURM_PARTITIONS,
     pollIntervalMs: settings.SWITCHYARD_SLURM_POLL_MS,
     commandTimeoutMs: settings.SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS,
+    jobAccount: settings.SWITCHYARD_SLURM_JOB_USER,
+    userAccounts: settings.SWITCHYARD_SLURM_USER_MAP ?? {},
     env,
   });
   const runtime = createProviderRuntime({

@@ -5,6 +5,9 @@
  * and say how to start it. Each test works in a directory of its own and
  * cancels every Slurm job it submitted.
  */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +34,7 @@ import { createSlurmDriver, type SlurmDriverOptions } from './slurm-driver.js';
 
 const PROVIDER = 'slurm';
 const POLL_MS = 300;
+const NOBODY = 65534;
 const SLURM_CONF = process.env.SLURM_CONF;
 const cli = createSlurmCli({ slurmConf: SLURM_CONF, timeoutMs: 10_000 });
 
@@ -53,7 +57,8 @@ async function squeueJob(slurmJobId: string) {
 /** Cancel every job whose batch script lies in `dir`, and wait until they are gone from the running states. */
 async function cancelJobsIn(dir: string): Promise<void> {
   const list = async () => {
-    const { stdout } = await cli.run('squeue', ['--me', '-h', '-t', 'PD,R,S,CG,CF', '-O', 'JobID:|,Command:|']);
+    // Every user's: the provider submits its jobs for unprivileged accounts.
+    const { stdout } = await cli.run('squeue', ['-h', '-t', 'PD,R,S,CG,CF', '-O', 'JobID:|,Command:|']);
     return stdout
       .split('\n')
       .map((line) => line.split('|'))
@@ -156,7 +161,7 @@ beforeAll(async () => {
   try {
     await cli.run('sinfo', ['-h', '-o', '%P %t']);
   } catch (error) {
-    throw new Error(`sinfo fails with SLURM_CONF=${SLURM_CONF}; is the cluster up? (bash deploy/slurm/slurm-up.sh): ${(error as Error).message}`);
+    throw new Error(`sinfo fails with SLURM_CONF=${SLURM_CONF}; is the cluster up? (bash deploy/slurm/slurm-up.sh): ${(error as Error).message}`, { cause: error });
   }
 });
 
@@ -248,6 +253,53 @@ describe.sequential('Slurm driver on a real cluster', () => {
       expect.objectContaining({ id: ok.id, state: 'SUCCESS', exitCode: 0, providerGeneratedId: okSlurmId }),
       { id: 'never-heard-of-it', state: null, status: null, exitCode: null, startedAt: null, expiresAt: null, providerGeneratedId: null },
     ]);
+  });
+
+  it('submits jobs for an unprivileged account, nobody or the user’s mapped one, never root; a job’s output is its account’s alone', async () => {
+    await setUp();
+    const daemon = Number(execFileSync('getent', ['passwd', 'daemon'], { encoding: 'utf8' }).split(':')[2]);
+    await h.start({ userAccounts: { bob: 'daemon' } });
+    const debug = await h.product();
+    const jobsDir = join(workDir, 'jobs');
+    // alice is not mapped: nobody.
+    const alice = h.job(debug, { command: ['sh', '-c', `id -u; echo alice-private; ls ${jobsDir} > /dev/null 2>&1 && echo listed || echo cannot-list`] });
+    const [aliceSlurmId] = await h.create(alice);
+    expect(await h.final(alice.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
+    expect(h.stdoutOf(alice.id)).toEqual([String(NOBODY), 'alice-private', 'cannot-list']);
+    expect((await cli.run('squeue', ['-h', '-t', 'all', '-j', aliceSlurmId, '-o', '%U'])).stdout.trim()).toBe(String(NOBODY));
+    const dir = statSync(join(jobsDir, alice.id));
+    expect([dir.uid, dir.mode & 0o777]).toEqual([NOBODY, 0o700]);
+    expect(statSync(jobsDir).mode & 0o777).toBe(0o711);
+
+    // bob is mapped to daemon, and cannot read what alice's job wrote.
+    const bob = { ...h.job(debug, { command: ['sh', '-c', `id -u; cat ${jobsDir}/${alice.id}/rank-0.out || echo cannot-read`] }), owner: { createdBy: 'bob', project: null } };
+    await h.create(bob);
+    expect(await h.final(bob.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
+    expect(h.stdoutOf(bob.id)).toEqual([String(daemon), 'cannot-read']);
+    const { resolvers } = h.driver.subschema!();
+    const details = await (resolvers as any).Query._slurmJobs(null, { ids: [alice.id, bob.id] });
+    expect(details.map((d: { slurm: { uid: number } }) => d.slurm.uid)).toEqual([NOBODY, daemon]);
+
+    // Its working directory may not be in the provider's work directory; root is never an account.
+    const refused = await h.call('jobs.create', { jobs: [h.job(debug, { command: ['true'], workingDir: join(jobsDir, alice.id) })] });
+    expect(refused.result.results[0]).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining("in the Slurm provider's work directory") } });
+    await h.stop();
+    await expect(h.start({ jobAccount: 'root' })).rejects.toThrow(/jobs never run as root/);
+  });
+
+  it('passes on only the job’s own output: a link to a root-only file, or a FIFO, in its directory is not read', async () => {
+    await setUp();
+    await h.start();
+    const secret = `root-only-${randomUUID()}`;
+    const secretFile = join(workDir, 'secret.txt');
+    await writeFile(secretFile, secret, { mode: 0o600 });
+    // The job's directory is its account's: it can replace its output file by a link, and add a FIFO that would block a reader.
+    const script = `echo before; sleep 1; ln -s ${secretFile} link && mv -f link rank-0.out; mkfifo rank-7.err; sleep 2; echo after`;
+    const created = h.job(await h.product(), { command: ['sh', '-c', script] });
+    await h.create(created);
+    expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
+    expect(h.stdoutOf(created.id)).toContain('before');
+    expect(JSON.stringify(h.linesOf(created.id))).not.toContain(secret);
   });
 
   it('runs replicas as srun ranks, each with its own output, environment and safely quoted arguments', async () => {

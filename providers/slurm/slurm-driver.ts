@@ -14,10 +14,16 @@
  * - records: one JSON file per job in the work directory, written before
  *   sbatch runs, so a restarted provider finds every job again; jobs the
  *   records miss are found by name in squeue.
+ * - accounts: a provider running as root submits each job for an
+ *   unprivileged account (`sbatch --uid/--gid`): `nobody` unless the
+ *   Switchyard user is mapped to an account of its own. The job's directory is
+ *   that account's alone; scancel, scontrol and squeue still run as the
+ *   provider.
  */
 import { setMaxListeners } from 'node:events';
-import { mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, chown, mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import {
@@ -37,6 +43,7 @@ import type { CreateJob, JobObservation } from '../../shared/protocol.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
 import { createJobRecordFiles } from '../sdk/job-records.js';
 import type { Driver, DriverContext, DriverJobChange } from '../sdk/driver.js';
+import { createAccountMap, describeAccount, type AccountMap, type UnixAccount } from '../sdk/unix-accounts.js';
 import {
   SACCT_FIELDS,
   SINFO_NODE_FORMAT,
@@ -102,6 +109,10 @@ export interface SlurmDriverOptions {
   fallbackTimeMinutes?: number;
   /** Offer suspension (needs an operator or SlurmUser account: `scontrol suspend` is refused to others). @default true */
   suspension?: boolean;
+  /** The account (name, uid or uid:gid) jobs of users not in `userAccounts` are submitted for, when the provider runs as root. @default 'nobody' */
+  jobAccount?: string;
+  /** Switchyard user (the job's owner.createdBy) → Unix account. @default {} */
+  userAccounts?: Record<string, string>;
 }
 
 /** Job names this provider gives its jobs: `sy-<switchyard job id>`. */
@@ -183,6 +194,8 @@ const jobRecordSchema = z.object({
   /** Bytes of each output file already passed on. */
   offsets: z.record(z.string(), z.number().int().nonnegative()),
   slurm: slurmViewSchema,
+  /** The account Slurm runs the job as; null for jobs submitted as the provider itself. */
+  account: z.object({ uid: z.number().int(), gid: z.number().int(), name: z.string().nullable() }).nullable().default(null),
 });
 type JobRecord = z.infer<typeof jobRecordSchema>;
 
@@ -282,6 +295,10 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   const cli: SlurmCli = createSlurmCli({ slurmConf: options.slurmConf, env: options.env, timeoutMs: options.commandTimeoutMs ?? 10_000 });
 
   let ctx: DriverContext | null = null;
+  /** Set at start: who jobs are submitted for; null when the provider is not root and submits them as itself. */
+  let accounts: AccountMap | null = null;
+  /** Accounts named by records read at start: squeue must list their jobs too, whatever the map says now. */
+  const recordedUids = new Set<number>();
   let workDir = options.workDir;
   let jobsDir = join(workDir, 'jobs');
   let products: PartitionProduct[] = [];
@@ -345,8 +362,21 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
 
   // --- Slurm's view -----------------------------------------------------------
 
+  /**
+   * Whose jobs squeue lists: ours only (`--me`) when jobs run as the provider;
+   * otherwise every account jobs may run as, those its records name (an
+   * account since unmapped) and the provider's own (jobs from before).
+   */
+  const userFilter = (): string[] => {
+    if (!accounts) return ['--me'];
+    const uids = new Set([...accounts.accounts().map((a) => a.uid), process.getuid?.() ?? 0]);
+    for (const job of jobs.values()) if (job.record.account) uids.add(job.record.account.uid);
+    for (const uid of recordedUids) uids.add(uid);
+    return [`--users=${[...uids].join(',')}`];
+  };
+
   const squeueOurs = async (extra: readonly string[] = []): Promise<SqueueLine[]> =>
-    parseSqueue((await run('squeue', ['--me', '-h', '-t', 'all', ...extra, '-O', SQUEUE_FORMAT])).stdout);
+    parseSqueue((await run('squeue', [...userFilter(), '-h', '-t', 'all', ...extra, '-O', SQUEUE_FORMAT])).stdout);
 
   /** Is this squeue job one this provider submitted (its script lies in our work directory)? */
   const ours = (row: SqueueJob) => row.name.startsWith(SLURM_JOB_NAME_PREFIX) && row.command !== null && row.command.startsWith(`${jobsDir}/`);
@@ -415,9 +445,12 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
         job.files.set(name, file);
       }
       try {
-        const handle = await open(join(job.dir, name), 'r');
+        // The directory is the job's account's: what is in it may be a symlink to a file only root may read, or a FIFO.
+        const handle = await open(join(job.dir, name), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
         try {
-          let { size } = await handle.stat();
+          const info = await handle.stat();
+          if (!info.isFile()) throw new Error(`${name} is not a regular file`);
+          let { size } = info;
           if (size < offset) {
             // Truncated: a requeued job starts its output files afresh.
             job.record.offsets[name] = 0;
@@ -797,7 +830,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   };
 
   /** sbatch's arguments for a job, its script last. */
-  const sbatchArgs = (job: CreateJob, v: Validated, script: string): string[] => {
+  const sbatchArgs = (job: CreateJob, v: Validated, script: string, account: UnixAccount | null): string[] => {
     const dir = jobDir(job.id);
     const replicas = job.specification.replicas;
     const memory = v.sold.memoryMb > 0 ? [replicas === 1 ? `--mem=${v.sold.memoryMb}M` : `--mem-per-cpu=${Math.ceil(v.sold.memoryMb / v.sold.cpusPerTask)}M`] : [];
@@ -815,11 +848,13 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       `--error=${slurmPath(join(dir, 'batch.err'))}`,
       // The job gets the user's login environment on the node, not the provider's.
       '--export=NONE',
+      // Slurm runs it as this account (root may submit for any user).
+      ...(account ? [`--uid=${account.uid}`, `--gid=${account.gid}`] : []),
       script,
     ];
   };
 
-  const submitted = (slurmJobId: string, v: Validated, job: CreateJob): JobRecord => ({
+  const submitted = (slurmJobId: string, v: Validated, job: CreateJob, account: UnixAccount | null): JobRecord => ({
     v: 1,
     id: job.id,
     slurmJobId,
@@ -844,6 +879,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       exitCode: null,
       timeLimitSeconds: v.timeMinutes * 60,
     },
+    account: account ? { uid: account.uid, gid: account.gid, name: account.name } : null,
   });
 
   /** A job of ours Slurm knows (found by name), as a record. */
@@ -868,6 +904,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
           endingReason: null,
           offsets: {},
           slurm: { state: row.state, reason: null, partition: row.partition, nodeList: row.nodeList, elapsedSeconds: null, exitCode: null, timeLimitSeconds: row.timeLimitSeconds },
+          account: null,
         };
     const job = live(record);
     jobs.set(id, job);
@@ -883,8 +920,19 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     return rows.sort((a, b) => Number(b.slurmJobId) - Number(a.slurmJobId))[0] ?? null;
   };
 
+  /** A working directory in the provider's work directory would reach other jobs' scripts and output: refused. */
+  const refuseWorkDir = async (workingDir: string | null) => {
+    if (workingDir === null) return;
+    // Symlinks resolved where the directory exists on this host.
+    const dir = await realpath(workingDir).catch(() => resolve(workingDir));
+    if (dir === workDir || dir.startsWith(`${workDir}${sep}`)) {
+      throw new InvalidInputError(`The working directory ${workingDir} is in the Slurm provider's work directory; jobs may not use it`);
+    }
+  };
+
   const submit = async (job: CreateJob): Promise<{ providerGeneratedId: string | null }> => {
     const v = validate(job);
+    await refuseWorkDir(job.specification.workingDir);
     const spec = job.specification;
     const dir = jobDir(job.id);
     const existing = await readFile(recordPath(job.id), 'utf8').catch(() => null);
@@ -902,7 +950,13 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
         return { providerGeneratedId: adopted.record.slurmJobId };
       }
     }
+    const account = accounts ? accounts.accountFor(job.owner.createdBy) : null;
     await mkdir(dir, { recursive: true });
+    if (account) {
+      // Slurm writes the output files as the job's account; no other account may read them.
+      await chown(dir, account.uid, account.gid);
+      await chmod(dir, 0o700);
+    }
     const script = join(dir, 'job.sh');
     const lines = [
       '#!/bin/bash',
@@ -919,14 +973,16 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       ].join(' '),
       '',
     ];
-    await writeFile(script, lines.join('\n'), { mode: 0o755 });
+    // Written afresh, never through a link the job's account may have left in its directory (a retried submission).
+    await rm(script, { force: true });
+    await writeFile(script, lines.join('\n'), { mode: 0o755, flag: 'wx' });
     // The record exists before sbatch runs: a crash from here on leaves something to find the job by.
-    const pending: JobRecord = { ...submitted('', v, job), slurmJobId: null, status: 'Submitting to Slurm' };
+    const pending: JobRecord = { ...submitted('', v, job, account), slurmJobId: null, status: 'Submitting to Slurm' };
     await persist(pending);
 
     let output: string;
     try {
-      output = (await run('sbatch', sbatchArgs(job, v, script))).stdout;
+      output = (await run('sbatch', sbatchArgs(job, v, script, account))).stdout;
     } catch (error) {
       if (error instanceof SlurmCommandError && (error.timedOut || error.exitCode === null)) {
         // It may have been submitted before it stopped answering: look before giving up.
@@ -957,7 +1013,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
         throw new SwitchyardError('PROVIDER_UNAVAILABLE', `sbatch answered "${firstLines(output)}", which is not a job id, and no job ${SLURM_JOB_NAME_PREFIX}${job.id} is in the queue`);
       }
     }
-    const liveJob = live(submitted(slurmJobId, v, job));
+    const liveJob = live(submitted(slurmJobId, v, job, account));
     jobs.set(job.id, liveJob);
     change(liveJob, {
       state: 'IN_QUEUE',
@@ -1010,6 +1066,23 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
 
   const readRecords = (): Promise<JobRecord[]> => records.readAll();
 
+  /** Root submits for unprivileged accounts; anyone else can only submit as itself, and says so. */
+  const setUpAccounts = async (driverContext: DriverContext): Promise<AccountMap | null> => {
+    if (process.getuid?.() !== 0) {
+      driverContext.logger.warn(
+        { uid: process.getuid?.() },
+        'the Slurm provider is not root: it cannot submit jobs for other accounts (sbatch --uid), so they run as the provider’s own account',
+      );
+      return null;
+    }
+    const map = await createAccountMap({ defaultAccount: options.jobAccount, users: options.userAccounts });
+    driverContext.logger.info(
+      { defaultAccount: describeAccount(map.defaultAccount), mappedUsers: Object.keys(options.userAccounts ?? {}).length },
+      'Slurm jobs are submitted for unprivileged accounts',
+    );
+    return map;
+  };
+
   // --- subschema ------------------------------------------------------------------
 
   const typeDefs = /* GraphQL */ `
@@ -1030,6 +1103,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       state: String!
       "The time limit as Slurm prints it (e.g. 1:00:00), UNLIMITED, or null."
       timeLimit: String
+      "The Unix account Slurm runs it as; null when it runs as the provider's own."
+      uid: Int
     }
 
     "A partition of the Slurm cluster behind a provider."
@@ -1078,6 +1153,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       exitCode: slurm.exitCode,
       state: slurm.state ?? 'UNKNOWN',
       timeLimit: formatLimit(slurm.timeLimitSeconds),
+      uid: record.account?.uid ?? null,
     };
   };
 
@@ -1135,6 +1211,17 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       jobsDir = join(workDir, 'jobs');
       await mkdir(jobsDir, { recursive: true });
       try {
+        accounts = await setUpAccounts(driverContext);
+      } catch (error) {
+        ctx = null;
+        throw error;
+      }
+      if (accounts) {
+        // Job accounts pass through to their own directory but cannot list the others (nor the records).
+        await chmod(workDir, 0o711);
+        await chmod(jobsDir, 0o711);
+      }
+      try {
         const cluster = await readCluster();
         products = buildProducts(cluster.partitions, cluster.nodes);
       } catch (error) {
@@ -1146,6 +1233,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       }
 
       const records = await readRecords();
+      recordedUids.clear();
+      for (const record of records) if (record.account) recordedUids.add(record.account.uid);
       let lines: SqueueLine[];
       try {
         lines = await squeueOurs();
@@ -1320,12 +1409,11 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       const known = jobs.get(jobId);
       if (known && isFinalState(known.record.state)) return observation(jobId, known);
       await refresh();
-      let job = jobs.get(jobId);
-      if (!job) {
+      if (!jobs.has(jobId)) {
         // Not in our records, but Slurm runs it under our name (a lost record, another replica's submission).
         const row = lastSnapshot?.byName.get(`${SLURM_JOB_NAME_PREFIX}${jobId}`);
         if (row && idSchema.safeParse(jobId).success) {
-          job = adopt(jobId, row);
+          adopt(jobId, row);
           await poll(true);
         }
       }
