@@ -16,7 +16,7 @@ const layer = (message, ...groups) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'coverage/', 'deploy/helm/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', 'coverage/', 'deploy/helm/', '**/*.d.ts', 'gateway/graphql/schema-types.ts'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -32,7 +32,7 @@ export default tseslint.config(
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-self-import': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
       '@typescript-eslint/no-explicit-any': 'off',
       'no-constant-condition': ['error', { checkLoops: false }],
     },

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: starts its own nats-server (JetStream) and redis-server,
- * runs every benchmark against a gateway and provider in this process,
- * prints a table and writes it to bench/results/latest.json, then stops
+ * runs every benchmark against a gateway and provider in this process (the
+ * last, faults under load, against processes and servers of its own that it
+ * kills), prints a table and writes it to bench/results/latest.json, then stops
  * everything. Numbers are reported, and compared with baselines measured in
  * the same run — never asserted: a slow run still exits 0.
  */
@@ -17,6 +18,7 @@ import type { Store } from '../gateway/store/store.js';
 import { createSubjects } from '../shared/subjects.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
 import { benchFollowLatency } from './follow-latency.js';
+import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
@@ -143,49 +145,49 @@ async function main(): Promise<void> {
   const redisSet = await redisRoundTrip(redisUrl, (redis, i) => redis.set(`${prefix}:baseline:set`, `value-${i}`));
   const jsLatency = await jetstreamLatency(natsUrl, { stream: baselineStream, subject: `${prefix}.baseline.js` });
 
-  progress('1/7 job creation: gateway + instant provider over NATS and Redis');
+  progress('1/8 job creation: gateway + instant provider over NATS and Redis');
   const rig = await startRig({ natsUrl, redisUrl, subjectPrefix: mainSubjects.prefix, keyPrefix: mainKeyPrefix, withProvider: true, onTransportError });
   rigs.push(rig);
   // The floor of any GraphQL call: HTTP, Yoga, auth, a resolver that touches nothing.
   const graphqlFloor = await measure(300, () => rig.admin.ok('{ me { createdBy } }'), 30);
   const creation = await benchJobCreation(rig);
 
-  progress('3/7 followJob latency: provider event → SSE subscriber');
+  progress('3/8 followJob latency: provider event → SSE subscriber');
   const follow = await benchFollowLatency(rig);
   rigs.splice(rigs.indexOf(rig), 1);
   await rig.stop();
 
-  progress('2/7 jobs(first: 50): filling 100,000 jobs over 500 creators');
+  progress('2/8 jobs(first: 50): filling 100,000 jobs over 500 creators');
   const listStore = await createRedisStore({ url: redisUrl, keyPrefix: listKeyPrefix });
   stores.push(listStore);
   const fill = await fillStore(listStore);
-  progress(`2/7 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
+  progress(`2/8 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
   const listRig = await startRig({ natsUrl, redisUrl, subjectPrefix: listSubjects.prefix, keyPrefix: listKeyPrefix, withProvider: false, onTransportError });
   rigs.push(listRig);
   const user = creatorName(123);
   const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
   const listing = await benchJobListing(listRig, listStore, user);
 
-  progress('4/7 routing: planRoute among 100 providers × 20 products, beside a plain sort');
+  progress('4/8 routing: planRoute among 100 providers × 20 products, beside a plain sort');
   const routing = await benchRouting({ subjectPrefix: routingPrefix });
 
-  progress('5/7 stitched field on 50 jobs: gateway + local provider running 50 × sleep 120');
+  progress('5/8 stitched field on 50 jobs: gateway + local provider running 50 × sleep 120');
   const localRig = await startLocalRig({ natsUrl, redisUrl, subjectPrefix: stitchSubjects.prefix, keyPrefix: stitchKeyPrefix, onTransportError });
   rigs.push(localRig);
   const stitching = await benchStitching(localRig);
   rigs.splice(rigs.indexOf(localRig), 1);
   await localRig.stop();
 
-  progress('6/7 charging round: 100,000 running jobs over 1,000 wallets on the Redis ledger, beside bare EVALSHA');
+  progress('6/8 charging round: 100,000 running jobs over 1,000 wallets on the Redis ledger, beside bare EVALSHA');
   const charging: ChargingResult = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix });
 
   // Only with a Slurm cluster (SLURM_CONF); otherwise a row says why it was not run.
   let slurm: SlurmResult | null = null;
   let slurmNotRun = slurmSkipReason();
   if (slurmNotRun) {
-    progress(`7/7 Slurm: not run (${slurmNotRun})`);
+    progress(`7/8 Slurm: not run (${slurmNotRun})`);
   } else {
-    progress(`7/7 Slurm: 200 jobs through Switchyard and 200 bare sbatch, then submission → RUNNING (SLURM_CONF=${process.env.SLURM_CONF})`);
+    progress(`7/8 Slurm: 200 jobs through Switchyard and 200 bare sbatch, then submission → RUNNING (SLURM_CONF=${process.env.SLURM_CONF})`);
     let slurmRig: Awaited<ReturnType<typeof startSlurmRig>> | null = null;
     try {
       slurmRig = await startSlurmRig({
@@ -202,13 +204,25 @@ async function main(): Promise<void> {
     } catch (error) {
       // A cluster that is named but broken does not cost the other benchmarks their results.
       slurmNotRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
-      progress(`7/7 Slurm ${slurmNotRun}`);
+      progress(`7/8 Slurm ${slurmNotRun}`);
     } finally {
       if (slurmRig) {
         rigs.splice(rigs.indexOf(slurmRig), 1);
         await slurmRig.stop();
       }
     }
+  }
+
+  // Last: it kills and restarts servers of its own, so nothing else runs beside it.
+  progress(`8/8 faults under load: ${CHAOS_JOBS.toLocaleString('en')} jobs over 30 s while a gateway, NATS, the provider and Redis are SIGKILLed and restarted`);
+  let chaos: ChaosResult | null = null;
+  let chaosFailed: string | null = null;
+  try {
+    chaos = await benchChaos((message) => progress(`8/8 ${message}`));
+  } catch (error) {
+    // A run that could not be made (no bwrap for the local provider, say) costs the others nothing.
+    chaosFailed = `failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+    progress(`8/8 faults under load ${chaosFailed}`);
   }
 
   const rows: Row[] = [];
@@ -501,6 +515,31 @@ async function main(): Promise<void> {
     rows.push({ benchmark: b7, metric: 'sbatch → squeue shows R, max', value: tr.bare.max, unit: 'ms', baseline: 'baseline' });
   }
 
+  const b8 = `8 faults under load, ${CHAOS_JOBS.toLocaleString('en')} jobs`;
+  if (!chaos) {
+    rows.push({ benchmark: b8, metric: 'not run', value: null, unit: '', baseline: chaosFailed ?? 'not run' });
+  } else {
+    const refused = Object.values(chaos.refused).reduce((a, b) => a + b, 0);
+    const faults = chaos.faults.map((f) => `${f.what} ${f.recoveredSeconds.toFixed(1)} s`).join(', ');
+    const zero = (metric: string, value: number, unit: string, baseline?: string) => rows.push({ benchmark: b8, metric, value, unit, baseline, aim: '0', meetsAim: value === 0 });
+    rows.push({
+      benchmark: b8,
+      metric: 'jobs accepted',
+      value: chaos.accepted,
+      unit: 'jobs',
+      baseline: `of ${chaos.submitted} submitted; ${chaos.waitedForProvider} waited for the provider, ${chaos.resentForDeadReplica} sent again for a replica that died`,
+    });
+    zero('refused for an unreachable provider', chaos.refusedUnavailable, 'jobs', `${refused} refused in all`);
+    zero('accepted jobs not final', chaos.notFinal.length, 'jobs', `within ${chaos.seconds.settling.toFixed(1)} s of the last fault; ${Object.entries(chaos.finalStates).map(([state, n]) => `${state} ${n}`).join(', ')}`);
+    zero('log lines lost', chaos.lostLines, 'lines', `in ${chaos.jobsWithLostLines.length} jobs`);
+    zero('log lines stored twice', chaos.duplicatedLines, 'lines');
+    zero('jobs that ran twice', chaos.doubleRuns.length, 'jobs');
+    zero('charged − expected from run times', chaos.charges.jobsCharged - chaos.charges.expected, 'credits', `expected ${chaos.charges.expected}; ${chaos.charges.jobsOff} jobs off, by at most ${chaos.charges.maxJobDifference}`);
+    zero('fall in wallet − charge records', chaos.charges.walletFall - chaos.charges.chargeRecords, 'credits', `fell ${chaos.charges.walletFall}, records ${chaos.charges.chargeRecords}`);
+    rows.push({ benchmark: b8, metric: 'faults: kill → everything ready again', value: chaos.faults.reduce((sum, f) => sum + f.recoveredSeconds, 0), unit: 's', baseline: faults });
+    rows.push({ benchmark: b8, metric: 'last fault over → every job final', value: chaos.seconds.settling, unit: 's', baseline: `submitting took ${chaos.seconds.submitting.toFixed(1)} s` });
+  }
+
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
   printTable(rows);
@@ -533,6 +572,12 @@ async function main(): Promise<void> {
   } else if (slurmNotRun?.startsWith('failed')) {
     console.log(`warning: the Slurm benchmark ${slurmNotRun}`);
   }
+  if (chaos) {
+    const bad = chaos.refusedUnavailable + chaos.notFinal.length + chaos.lostLines + chaos.duplicatedLines + chaos.doubleRuns.length + chaos.charges.jobsOff;
+    if (bad > 0) console.log(`warning: faults under load: ${chaos.refusedUnavailable} refused for an unreachable provider, ${chaos.notFinal.length} not final, ${chaos.lostLines} lines lost, ${chaos.duplicatedLines} doubled, ${chaos.doubleRuns.length} ran twice, ${chaos.charges.jobsOff} charged wrong`);
+  } else if (chaosFailed) {
+    console.log(`warning: the faults-under-load benchmark ${chaosFailed}`);
+  }
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -551,6 +596,7 @@ async function main(): Promise<void> {
       stitching,
       charging,
       slurm: slurm ?? { notRun: slurmNotRun },
+      chaos: chaos ?? { notRun: chaosFailed },
     },
     transportErrors: transportErrors.slice(0, 20),
   };

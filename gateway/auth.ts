@@ -1,10 +1,13 @@
 /**
  * Users, passwords and bearer tokens. Passwords are hashed with scrypt
  * (node:crypto); tokens are random, stored only as their SHA-256, and expire.
+ * Logins are throttled per user name and address (rate-limiter-flexible).
  */
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Clock } from '../shared/clock.js';
-import { ForbiddenError, InvalidInputError, UnauthenticatedError } from '../shared/errors.js';
+import { ForbiddenError, InvalidInputError, SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
 import type { Store, UserRecord } from './store/store.js';
 
 /** Who is calling. */
@@ -46,6 +49,55 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/**
+ * A login refused without looking at the password, after too many failures
+ * (HTTP 429 with Retry-After). The contract has no code of its own for it:
+ * the caller is not authenticated, and may try again after `retryAfterMs`.
+ */
+export class LoginThrottledError extends SwitchyardError {
+  constructor(readonly retryAfterMs: number) {
+    super('UNAUTHENTICATED', `Too many failed logins for this user name or from this address; try again in ${Math.ceil(retryAfterMs / 1000)} s`);
+    this.name = 'LoginThrottledError';
+  }
+}
+
+/**
+ * Login throttling, after rate-limiter-flexible's login protection: failures
+ * in a row for one user name from one address (a success resets them), and
+ * failures from one address and for one user name over a longer window.
+ * Only failures count, so a user who logs in correctly is never slowed; a
+ * blocked user name or address does not block any other.
+ */
+export interface LoginThrottleOptions {
+  /**
+   * Failures in a row for one user name from one address that are answered
+   * 401; the next failure is answered 429 and the pair is refused for
+   * `blockSeconds`. A success resets the count.
+   * @default 10
+   */
+  maxConsecutiveFailures?: number;
+  /** Failures from one address, any user names, within `windowSeconds`; the next one blocks the address for `windowSeconds`. @default 100 */
+  maxFailuresPerAddress?: number;
+  /** Failures for one user name, from any addresses, within `windowSeconds`; the next one blocks the name for `blockSeconds`. @default 100 */
+  maxFailuresPerUsername?: number;
+  /** How long a user name (or pair of name and address) is refused. @default 900 */
+  blockSeconds?: number;
+  /** How long failures are remembered. @default 86400 */
+  windowSeconds?: number;
+  /** Where the counts live when the gateway runs on Redis, shared by its replicas; without it, in this process. */
+  redis?: Redis;
+  /** Prepended, with ':', to the limiters' Redis keys (the gateway's key prefix). @default 'sy' */
+  keyPrefix?: string;
+}
+
+export const LOGIN_THROTTLE_DEFAULTS = {
+  maxConsecutiveFailures: 10,
+  maxFailuresPerAddress: 100,
+  maxFailuresPerUsername: 100,
+  blockSeconds: 900,
+  windowSeconds: 86_400,
+} as const;
+
 export interface AuthOptions {
   store: Store;
   clock: Clock;
@@ -53,13 +105,84 @@ export interface AuthOptions {
   adminToken: string;
   /** @default 86400 */
   tokenTtlSeconds?: number;
+  loginThrottle?: LoginThrottleOptions;
+}
+
+interface LoginThrottle {
+  /** Throws LoginThrottledError when the user name, the address or the pair is blocked. */
+  check(username: string, address: string): Promise<void>;
+  /** Counts a failure; throws LoginThrottledError when it is one too many. */
+  failed(username: string, address: string): Promise<void>;
+  succeeded(username: string, address: string): Promise<void>;
+}
+
+/**
+ * Three limiters (pair, address, user name) on Redis, each with a memory
+ * limiter as insurance so logins go on (per replica) while Redis is away.
+ * The limiters keep time by the wall clock and Redis expiry: a throttle
+ * window is real time whatever clock the gateway is given.
+ */
+function createLoginThrottle(options: LoginThrottleOptions = {}): LoginThrottle {
+  const blockSeconds = options.blockSeconds ?? LOGIN_THROTTLE_DEFAULTS.blockSeconds;
+  const windowSeconds = options.windowSeconds ?? LOGIN_THROTTLE_DEFAULTS.windowSeconds;
+  const prefix = options.keyPrefix ?? 'sy';
+  const limiter = (name: string, points: number, blockDuration: number): RateLimiterAbstract => {
+    const settings = { keyPrefix: `${prefix}:login-failures:${name}`, points, duration: windowSeconds, blockDuration };
+    const memory = new RateLimiterMemory(settings);
+    return options.redis ? new RateLimiterRedis({ ...settings, storeClient: options.redis, insuranceLimiter: memory }) : memory;
+  };
+  const byPair = limiter('user-address', options.maxConsecutiveFailures ?? LOGIN_THROTTLE_DEFAULTS.maxConsecutiveFailures, blockSeconds);
+  const byAddress = limiter('address', options.maxFailuresPerAddress ?? LOGIN_THROTTLE_DEFAULTS.maxFailuresPerAddress, windowSeconds);
+  const byUsername = limiter('user', options.maxFailuresPerUsername ?? LOGIN_THROTTLE_DEFAULTS.maxFailuresPerUsername, blockSeconds);
+  // User names come from the request: hashed, they cannot break out of their key (nor throw, as
+  // encodeURIComponent does on a lone surrogate).
+  const keys = (username: string, address: string) => {
+    const user = createHash('sha256').update(username).digest('base64url');
+    const from = createHash('sha256').update(address).digest('base64url');
+    return [
+      [byPair, `${user}:${from}`],
+      [byAddress, from],
+      [byUsername, user],
+    ] as const;
+  };
+  return {
+    async check(username, address) {
+      const entries = keys(username, address);
+      const results = await Promise.all(entries.map(([rl, key]) => rl.get(key)));
+      // Over its points, a key is blocked: the library set its expiry to the block's end.
+      const waits = results.flatMap((res, i) => (res !== null && res.consumedPoints > entries[i][0].points ? [res.msBeforeNext] : []));
+      if (waits.length > 0) throw new LoginThrottledError(Math.max(...waits));
+    },
+    async failed(username, address) {
+      const waits = await Promise.all(
+        keys(username, address).map(([rl, key]) =>
+          rl.consume(key).then(
+            () => 0,
+            // A consume past the limit rejects with the result: the block starts with this failure.
+            (error: unknown) => {
+              if (error instanceof RateLimiterRes) return error.msBeforeNext;
+              throw error;
+            },
+          ),
+        ),
+      );
+      if (waits.some((wait) => wait > 0)) throw new LoginThrottledError(Math.max(...waits));
+    },
+    async succeeded(username, address) {
+      await byPair.delete(keys(username, address)[0][1]);
+    },
+  };
 }
 
 export interface Auth {
   /** The viewer a bearer token stands for; throws UnauthenticatedError. */
   authenticate(authorization: string | null | undefined): Promise<Viewer>;
-  /** Exchange a user name and password for a token; null on bad credentials. */
-  issueToken(username: string, password: string): Promise<{ token: string; expiresAt: number; user: Viewer } | null>;
+  /**
+   * Exchange a user name and password for a token; null on bad credentials.
+   * Throws LoginThrottledError, before looking at the password, after too many failures.
+   * @param address - the client's address, for throttling; calls without one share a single address.
+   */
+  issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: Viewer } | null>;
   createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<Viewer>;
 }
 
@@ -68,6 +191,7 @@ export function createAuth(options: AuthOptions): Auth {
   const ttlMs = (options.tokenTtlSeconds ?? 86_400) * 1000;
   const adminTokenHash = Buffer.from(hashToken(options.adminToken), 'hex');
   const bootstrapAdmin: Viewer = { username: BOOTSTRAP_ADMIN, admin: true, projects: [] };
+  const throttle = createLoginThrottle(options.loginThrottle);
 
   const toViewer = (user: UserRecord): Viewer => ({ username: user.username, admin: user.admin, projects: user.projects });
 
@@ -84,11 +208,16 @@ export function createAuth(options: AuthOptions): Auth {
       return toViewer(user);
     },
 
-    async issueToken(username, password) {
+    async issueToken(username, password, address = 'unknown') {
+      await throttle.check(username, address);
       const user = await store.getUser(username);
       // Hash even for unknown users so timing does not reveal which names exist.
       const ok = await verifyPassword(password, user?.passwordHash ?? (await hashPassword('not-a-user')));
-      if (!user || !ok) return null;
+      if (!user || !ok) {
+        await throttle.failed(username, address);
+        return null;
+      }
+      await throttle.succeeded(username, address);
       const token = randomBytes(32).toString('base64url');
       const now = clock.now();
       const expiresAt = now + ttlMs;

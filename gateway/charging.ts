@@ -58,7 +58,10 @@ export function createCharger(options: {
       for (const job of page.jobs) {
         const product = registry.product(job.providerId, job.specification.product.id);
         // A provider the gateway has not heard from since it started: its price is unknown until it returns.
-        if (product) items.push({ job, product });
+        // One that is down may have ended jobs whose end is still on its way: they wait for it, and the
+        // first round after it is back charges the same running total, so nothing is skipped.
+        const entry = registry.get(job.providerId);
+        if (product && entry && registry.status(entry) !== 'DOWN') items.push({ job, product });
       }
       const result = await accounting.chargeRound(items, at);
       jobs += items.length;

@@ -1,6 +1,8 @@
 /** The gateway process's settings. */
 import { z } from 'zod';
 import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
+import { LOGIN_THROTTLE_DEFAULTS } from './auth.js';
+import { DEFAULT_REQUEST_LIMITS } from './plugins/use-request-limits.js';
 
 export const gatewaySettings = {
   NATS_URL: natsUrlSetting,
@@ -16,6 +18,22 @@ export const gatewaySettings = {
   SWITCHYARD_CHARGE_LAG_MS: z.coerce.number().int().min(0).default(5_000),
   /** How long a price-unit minute lasts (hours and days scale with it); shorter only for demos and tests. */
   SWITCHYARD_PRICE_MINUTE_MS: positiveIntSetting.default(60_000),
+  /** Bytes in one request body (GraphQL, REST) or websocket message; more is 413. */
+  SWITCHYARD_MAX_BODY_BYTES: positiveIntSetting.default(DEFAULT_REQUEST_LIMITS.maxBodyBytes),
+  /** GraphQL limits per operation; over one, the request is INVALID_INPUT (HTTP 400) before it executes. */
+  SWITCHYARD_GRAPHQL_MAX_ALIASES: positiveIntSetting.default(DEFAULT_REQUEST_LIMITS.maxAliases),
+  SWITCHYARD_GRAPHQL_MAX_DEPTH: positiveIntSetting.default(DEFAULT_REQUEST_LIMITS.maxDepth),
+  SWITCHYARD_GRAPHQL_MAX_TOKENS: positiveIntSetting.default(DEFAULT_REQUEST_LIMITS.maxTokens),
+  SWITCHYARD_GRAPHQL_MAX_DIRECTIVES: positiveIntSetting.default(DEFAULT_REQUEST_LIMITS.maxDirectives),
+  SWITCHYARD_GRAPHQL_MAX_COST: positiveIntSetting.default(DEFAULT_REQUEST_LIMITS.maxCost),
+  /** Login throttling on POST /api/v1/token (429 with Retry-After). */
+  SWITCHYARD_LOGIN_MAX_FAILURES: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.maxConsecutiveFailures),
+  SWITCHYARD_LOGIN_MAX_FAILURES_PER_ADDRESS: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.maxFailuresPerAddress),
+  SWITCHYARD_LOGIN_MAX_FAILURES_PER_USERNAME: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.maxFailuresPerUsername),
+  SWITCHYARD_LOGIN_BLOCK_SECONDS: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.blockSeconds),
+  SWITCHYARD_LOGIN_WINDOW_SECONDS: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.windowSeconds),
+  /** Reverse proxies in front of the gateway whose X-Forwarded-For is believed for the client address. */
+  SWITCHYARD_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
 };
 
 export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;

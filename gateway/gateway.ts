@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Closable, Transport } from '../shared/transport.js';
-import { createAuth, type Auth } from './auth.js';
+import { createAuth, type Auth, type LoginThrottleOptions } from './auth.js';
 import { startEventConsumer } from './event-consumer.js';
 import { createGatewayHttpServer, type GatewayHttpServer } from './http-server.js';
 import { createJobFeed } from './job-feed.js';
@@ -22,6 +22,7 @@ import { createCharger, type Charger } from './charging.js';
 import { createUtilizationCache, type UtilizationCache } from './utilization-cache.js';
 import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
 import { createBaseSchema, createGatewayYoga } from './yoga.js';
+import { requestLimits, type RequestLimits } from './plugins/use-request-limits.js';
 
 export interface GatewayOptions {
   transport: Transport;
@@ -44,6 +45,12 @@ export interface GatewayOptions {
   /** Price unit lengths for tests that charge in real time with a short unit. */
   unitMs?: AccountingOptions['unitMs'];
   metrics?: GatewayMetrics;
+  /** Aliases, depth, tokens, directives, cost and body bytes of one request (the body limit holds on every endpoint); see RequestLimits for the defaults. */
+  requestLimits?: Partial<RequestLimits>;
+  /** Login throttling on POST /api/v1/token; give it `redis` when the gateway runs on Redis, so that its replicas share the counts. */
+  loginThrottle?: LoginThrottleOptions;
+  /** Proxies in front whose X-Forwarded-For is believed for the client address. @default 0 */
+  trustedProxyHops?: number;
 }
 
 export interface Gateway {
@@ -93,15 +100,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   schemas = createSchemaManager({ base: createBaseSchema(), registry, logger });
   const utilization = createUtilizationCache({ registry, logger, intervalMs: options.utilizationIntervalMs });
   const accounting = createAccounting({ ledger: options.ledger, clock, logger, metrics: createAccountingMetrics(metrics.registry), unitMs: options.unitMs });
-  orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics, accounting });
+  orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics, accounting, providerTimeoutMs: options.providerTimeoutMs });
   const charger = createCharger({ store, registry, accounting, orchestrator, logger, clock, intervalMs: options.chargeIntervalMs, lagAllowanceMs: options.chargeLagAllowanceMs });
-  const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds });
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock });
+  const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds, loginThrottle: options.loginThrottle });
+  const limits = requestLimits(options.requestLimits);
+  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock, limits });
   const http = createGatewayHttpServer({
     yoga,
     auth,
     metrics,
     logger,
+    maxBodyBytes: limits.maxBodyBytes,
+    trustedProxyHops: options.trustedProxyHops,
     readiness: async () => {
       const missing: string[] = [];
       await transport.ping().catch(() => missing.push('nats'));
@@ -133,6 +143,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await registry.start();
       utilization.start();
       orchestrator.waitingRoom.start();
+      orchestrator.start();
       charger.start();
       consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
       const address = await http.listen(port, host);
@@ -146,6 +157,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await consumer?.close();
       utilization.stop();
       await orchestrator.waitingRoom.stop();
+      await orchestrator.stop();
       await charger.stop();
       await registry.stop();
       await feed.stop();

@@ -9,12 +9,20 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
-import type { Auth } from './auth.js';
+import { LoginThrottledError, type Auth } from './auth.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
+import { DEFAULT_REQUEST_LIMITS } from './plugins/use-request-limits.js';
 
-const MAX_TOKEN_BODY = 64 * 1024;
-const tokenRequestSchema = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
+/** Text that is valid Unicode: a lone surrogate cannot be a name or a password anyone typed. */
+const wellFormed = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    // With the u flag a valid surrogate pair is one code point: \p{Cs} matches only a lone half.
+    .refine((text) => !/\p{Cs}/u.test(text), 'must be valid Unicode text');
+const tokenRequestSchema = z.object({ username: wellFormed(64), password: wellFormed(1024) });
 
 export interface GatewayHttpOptions {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
@@ -25,6 +33,19 @@ export interface GatewayHttpOptions {
   readiness: () => Promise<string[]>;
   /** Refreshes gauges that are read from the store just before a scrape. */
   beforeScrape?: () => Promise<void>;
+  /**
+   * Bytes in one request body on the REST endpoints and in one websocket
+   * message; Yoga holds /graphql to its own limit (the same setting).
+   * @default 1048576
+   */
+  maxBodyBytes?: number;
+  /**
+   * Reverse proxies in front of the gateway whose X-Forwarded-For entries are
+   * believed, for the client address that login throttling counts by; 0
+   * takes the connection's peer address and ignores the header.
+   * @default 0
+   */
+  trustedProxyHops?: number;
 }
 
 export interface GatewayHttpServer {
@@ -41,6 +62,21 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/**
+ * The client's address: the peer, or with `trustedProxyHops` proxies in front,
+ * the entry of X-Forwarded-For that the farthest trusted proxy saw connect
+ * (entries further left are the client's say, and anyone can write them).
+ */
+export function clientAddress(req: IncomingMessage, trustedProxyHops = 0): string {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  const forwarded = req.headers['x-forwarded-for'];
+  const chain = trustedProxyHops > 0 && forwarded ? [forwarded].flat().join(',').split(',').map((entry) => entry.trim()).filter(Boolean) : [];
+  const address = chain.length > 0 ? chain[Math.max(0, chain.length - trustedProxyHops)] : peer;
+  // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d; it is one client either way.
+  return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+}
+
+/** Reads the body, counting bytes as they come (a chunked body has no Content-Length); null past `limit`. */
 async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   let size = 0;
   const parts: Buffer[] = [];
@@ -54,18 +90,34 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
 
 export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHttpServer {
   const { yoga, auth, metrics, logger } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_REQUEST_LIMITS.maxBodyBytes;
   let draining = false;
 
+  const bodyTooLarge = (res: ServerResponse) => {
+    metrics.requestsRefused.inc({ reason: 'body_size' });
+    // Close rather than read the rest of a body already refused.
+    res.setHeader('connection', 'close');
+    sendJson(res, 413, { error: { code: 'INVALID_INPUT', message: `The request body is larger than the limit of ${maxBodyBytes} bytes.` } });
+  };
+
   const tokenEndpoint = async (req: IncomingMessage, res: ServerResponse) => {
-    const text = await readBody(req, MAX_TOKEN_BODY);
-    if (text === null) return sendJson(res, 413, { error: { code: 'INVALID_INPUT', message: 'request body too large' } });
+    const text = await readBody(req, maxBodyBytes);
+    if (text === null) return bodyTooLarge(res);
     let parsed: z.infer<typeof tokenRequestSchema>;
     try {
       parsed = tokenRequestSchema.parse(JSON.parse(text));
     } catch {
       return sendJson(res, 400, { error: { code: 'INVALID_INPUT', message: 'send JSON {"username": "...", "password": "..."}' } });
     }
-    const issued = await auth.issueToken(parsed.username, parsed.password);
+    let issued: Awaited<ReturnType<Auth['issueToken']>>;
+    try {
+      issued = await auth.issueToken(parsed.username, parsed.password, clientAddress(req, options.trustedProxyHops));
+    } catch (error) {
+      if (!(error instanceof LoginThrottledError)) throw error;
+      metrics.requestsRefused.inc({ reason: 'login_throttled' });
+      res.setHeader('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
+      return sendJson(res, 429, { error: { code: error.code, message: error.message } });
+    }
     if (!issued) return sendJson(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'wrong user name or password' } });
     sendJson(res, 200, { token: issued.token, user: issued.user, expiresAt: new Date(issued.expiresAt).toISOString() });
   };
@@ -73,6 +125,8 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const handle = async () => {
+      // Yoga holds /graphql to the limit itself, streamed bodies included; every other endpoint is held here.
+      if (path !== yoga.graphqlEndpoint && Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return bodyTooLarge(res);
       if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
       if (path === '/readyz' && req.method === 'GET') {
         if (draining) return sendJson(res, 503, { status: 'draining' });
@@ -98,7 +152,13 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
     });
   });
 
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // A message over the limit closes the socket with 1009 (message too big) before it is parsed.
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxBodyBytes });
+  wsServer.on('connection', (socket) =>
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.requestsRefused.inc({ reason: 'body_size' });
+    }),
+  );
   const wsCleanup = useServer(
     {
       // Refuse the connection itself without a valid token: graphql-ws closes it with 4403.
@@ -125,10 +185,17 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
         } catch (error) {
           return [error as never];
         }
+        let document: ReturnType<typeof parse>;
+        try {
+          // Over the token limit (or not GraphQL at all), parse throws: an error message to the client, not a closed socket.
+          document = parse(params.query);
+        } catch (error) {
+          return [error as never];
+        }
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue,
           rootValue: { execute, subscribe },

@@ -5,12 +5,15 @@
  * A routed job whose provider fails or does not answer moves on to the next
  * candidate (failover); one bad item never fails the others.
  */
+import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../shared/clock.js';
 import type { Job, JobSpecification, Product } from '../shared/domain.js';
 import { ForbiddenError, InvalidInputError, ProviderUnavailableError, SwitchyardError, toErrorBody, type ErrorBody } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { createJobsResultSchema, itemResultsSchema, type CreateJob } from '../shared/protocol.js';
+import { isFinalState } from '../shared/job-state-machine.js';
+import { createJobsResultSchema, itemResultsSchema, observationsResultSchema, type CreateJob } from '../shared/protocol.js';
+import { NoRespondersError } from '../shared/transport.js';
 import type { Viewer } from './auth.js';
 import type { ChangeJob } from './job-changes.js';
 import { publishOutcome } from './job-changes.js';
@@ -19,7 +22,7 @@ import { checkSpecificationInput, resolveSpecification, specificationHash, suppo
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate, type RoutePlan } from './router.js';
-import type { Store } from './store/store.js';
+import type { Store, WaitingRecord } from './store/store.js';
 import type { UtilizationCache } from './utilization-cache.js';
 
 export const MAX_BULK_ITEMS = 1_000;
@@ -41,6 +44,8 @@ export interface SubmissionOptions {
   requireFunds?: (owner: Job['owner'], product: Product, providerId: string) => Promise<void>;
   /** Whether the owner can pay for a product; routing skips those it cannot. */
   canPay?: (owner: Job['owner'], product: Product, providerId: string) => Promise<boolean>;
+  /** How long one call to a provider may take; a replica holds a job it sends for a few of these. @default 5000 */
+  providerTimeoutMs?: number;
 }
 
 /** One accepted job on its way to a provider, with where it may go next. */
@@ -50,6 +55,45 @@ interface Placement {
   product: Product;
   input: JobSpecificationInput;
   failover: Candidate[];
+  /** The job's record in the store, held by this replica while it sends the job. */
+  record: WaitingRecord;
+  /** An earlier create may have reached the job's current provider: it may not go elsewhere unless that provider lets go. */
+  pinned: boolean;
+}
+
+/** A waiting job the waiting room claimed (its record held by this replica) and found candidates for. */
+export interface WaitingPlacement {
+  job: Job;
+  input: JobSpecificationInput;
+  record: WaitingRecord;
+  /** Able to take the job now, best first; a pinned job's only candidate is its own provider. */
+  candidates: Candidate[];
+  /** The update that says why it goes now. @default "Room became free on <provider>/<product>" */
+  status?: string;
+}
+
+type FailOver = { kind: 'moved'; item: Placement } | { kind: 'none' } | { kind: 'taken' } | { kind: 'gone'; job: Job };
+
+/**
+ * Whether a create that failed this way may still have reached the provider (and may run
+ * there): a timeout or a garbled reply may; nobody listening, an open circuit, a provider the
+ * gateway does not know or one that answered with an error code did not take it.
+ */
+function mayHaveReached(error: unknown): boolean {
+  if (!(error instanceof ProviderUnavailableError)) return false;
+  const cause = error.cause;
+  if (cause instanceof NoRespondersError) return false;
+  return (cause as { code?: unknown } | undefined)?.code !== 'EOPENBREAKER';
+}
+
+/** The record of a job that waits at the gateway, held by nobody: the waiting room sends it when it can. */
+export function parkedRecord(record: WaitingRecord, pinned: boolean, forRoom = false): WaitingRecord {
+  return { jobId: record.jobId, deadline: record.deadline, input: record.input, pinned, ...(forRoom ? { forRoom } : {}), claim: randomUUID() };
+}
+
+/** The status of a job that waits at the gateway for its provider to be reachable. */
+export function unreachableStatus(scheduleTimeoutSeconds: number, providerId: string, reason: string): string {
+  return `Waiting up to ${scheduleTimeoutSeconds} s for ${providerId} to take the job: ${reason}`;
 }
 
 /** Items in runs of at most `size`, for calls with a bulk limit. */
@@ -66,6 +110,17 @@ export function waitingStatus(scheduleTimeoutSeconds: number, plan: RoutePlan): 
 
 export function createJobSubmission(options: SubmissionOptions) {
   const { store, registry, utilization, feed, change, clock, logger, metrics } = options;
+  // Long enough for a create and a failover step; a replica that holds a job longer has died.
+  const holdMs = 3 * (options.providerTimeoutMs ?? 5_000) + 5_000;
+  /** The record held by this replica from now; `pinned` says where a replica that takes over may send it. */
+  const hold = (record: WaitingRecord, pinned: boolean): WaitingRecord => ({
+    jobId: record.jobId,
+    deadline: record.deadline,
+    input: record.input,
+    pinned,
+    heldUntil: clock.now() + holdMs,
+    claim: randomUUID(),
+  });
 
   /** Where one input goes first, and where it may fail over to. */
   const place = async (viewer: Viewer, input: JobSpecificationInput, owner: Job['owner']) => {
@@ -80,8 +135,14 @@ export function createJobSubmission(options: SubmissionOptions) {
       // The product's own rules before its provider's state or the caller's money.
       const refusal = supportRefusal(input, product, providerId);
       if (refusal) throw refusal.error;
-      if (registry.status(entry) === 'DOWN') throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
+      const down = registry.status(entry) === 'DOWN';
+      // A job that may wait waits for its provider as it would for room: the waiting room sends it when it is back.
+      if (down && !(input.scheduleTimeout && input.scheduleTimeout > 0)) throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
       await options.requireFunds?.(owner, product, providerId);
+      if (down) {
+        metrics.routingDecisions.inc({ provider: providerId, outcome: 'waiting' });
+        return { providerId, product, status: unreachableStatus(input.scheduleTimeout!, providerId, `${providerId} is down (no heartbeat)`), failover: [] as Candidate[], wait: true };
+      }
       return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[], wait: false };
     }
     if (!input.requirements) throw new InvalidInputError('give a product or requirements');
@@ -152,24 +213,28 @@ export function createJobSubmission(options: SubmissionOptions) {
       creditsCharged: 0,
       specHash: specificationHash(specification, project),
     };
-    const created = await store.createJob(job, { exclusive: !specification.allowDuplicateJob });
+    // Its record goes first, on the same connection: a replica killed from here on leaves a record that
+    // another one picks up, to send the job (held: to where it may have gone) or drop a job never stored.
+    const record = hold({ jobId: job.id, deadline: now + (input.scheduleTimeout ?? 0) * 1000, input }, !placement.wait);
+    const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
     if (!created.created) {
+      await store.swapWaiting(job.id, record.claim!, null);
       throw new SwitchyardError('DUPLICATE_JOB', `An identical job is already active (${created.duplicateOf}); set allowDuplicateJob to run another`);
     }
     if (placement.wait) {
-      await store.putWaiting({ jobId: job.id, deadline: now + input.scheduleTimeout! * 1000, input });
+      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false));
       return { job, placement: null };
     }
     utilization.reserve(placement.providerId, placement.product.id);
-    return { job, placement: { index, job, product: placement.product, input, failover: placement.failover } };
+    return { job, placement: { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false } };
   };
 
-  /** Move a job whose provider failed to the next candidate that can take it; null when none is left. */
+  /** Move a job whose provider failed to the next candidate that can take it, held afresh for the attempt. */
   const failOver = async (
     item: Placement,
     error: ErrorBody,
     statusFor: (next: Candidate) => string = (next) => `${error.message}; failing over to ${next.providerId}/${next.product.id}`,
-  ): Promise<Placement | null> => {
+  ): Promise<FailOver> => {
     while (item.failover.length > 0) {
       const next = item.failover.shift()!;
       let specification: JobSpecification;
@@ -178,31 +243,88 @@ export function createJobSubmission(options: SubmissionOptions) {
       } catch {
         continue;
       }
+      // Held before the move: a replica that takes over after this one dies sends it where it went.
+      const record = hold(item.record, true);
+      if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', record))) return { kind: 'taken' };
       const outcome = await store.reassignJob(item.job.id, {
         from: item.job.providerId,
         to: { providerId: next.providerId, product: { id: next.product.id, category: next.product.category } },
         status: statusFor(next),
         timestamp: clock.now(),
       });
-      if (outcome.kind !== 'applied') return null;
+      if (outcome.kind !== 'applied') {
+        // No longer IN_QUEUE at its provider: a create that seemed lost reached it after all, or it was ended.
+        await release({ ...item, record });
+        return outcome.kind === 'missing' ? { kind: 'none' } : { kind: 'gone', job: outcome.job };
+      }
       publishOutcome(feed, outcome, item.job);
       metrics.routingDecisions.inc({ provider: next.providerId, outcome: 'failover' });
       utilization.reserve(next.providerId, next.product.id);
-      return { ...item, job: { ...outcome.job, specification }, product: next.product };
+      return { kind: 'moved', item: { ...item, job: { ...outcome.job, specification }, product: next.product, record, pinned: false } };
     }
-    return null;
+    return { kind: 'none' };
   };
 
-  const failJob = async (item: Placement, error: unknown) => {
+  /** The provider has the job: its record is done with (a replica that took it over meanwhile finds it sent). */
+  const release = async (item: Placement) => {
+    await store.swapWaiting(item.job.id, item.record.claim ?? '', null).catch((error: unknown) => logger.warn({ jobId: item.job.id, err: error }, 'could not release a sent job; another replica will send it again'));
+  };
+
+  /**
+   * Ask a provider that did not answer a create about the job: 'kept' when it has it (the create
+   * reached it, so the job stays there), 'released' when it says it has not and will not take it
+   * later (the runtime refuses a create of a job it let go), 'unknown' when it cannot say.
+   */
+  const letGo = async (providerId: string, jobId: string): Promise<'kept' | 'released' | 'unknown'> => {
+    const client = registry.get(providerId)?.client;
+    if (!client) return 'unknown';
+    try {
+      const seen = await client.call('jobs.retrieve', { ids: [jobId] }, observationsResultSchema, { background: true });
+      if (!seen.ok) return 'unknown';
+      if (seen.result.jobs[0]?.state) return 'kept';
+      const reply = await client.call('jobs.terminate', { ids: [jobId], reason: 'sent to another provider' }, itemResultsSchema, { background: true });
+      if (!reply.ok) return 'unknown';
+      const answer = reply.result.results[0];
+      return answer?.ok || answer?.error?.code === 'NOT_FOUND' ? 'released' : 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  };
+
+  /**
+   * Park a job that could not be placed now but may wait (a scheduleTimeout not yet passed): the
+   * waiting room sends it when a provider can take it — only its own provider while `pinned`.
+   * Null when the job is no longer this replica's to park.
+   */
+  const park = async (item: Placement, pinned: boolean, error: ErrorBody): Promise<Job | null> => {
+    const timeout = item.input.scheduleTimeout ?? 0;
+    if (timeout <= 0 || clock.now() >= item.record.deadline) return null;
+    if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', parkedRecord(item.record, pinned, error.code === 'NO_CAPACITY')))) return item.job;
+    metrics.routingDecisions.inc({ provider: item.job.providerId, outcome: 'waiting' });
+    const status = error.code === 'NO_CAPACITY' ? `Waiting up to ${timeout} s for capacity: ${error.message}` : unreachableStatus(timeout, item.job.providerId, error.message);
+    const outcome = await change(item.job.id, { status, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, item.job);
+    return outcome.kind === 'applied' || outcome.kind === 'refused' ? outcome.job : item.job;
+  };
+
+  /** The job cannot be placed: it fails, saying why, unless another replica took it over or it reached its provider after all. */
+  const failJob = async (item: Placement, error: unknown): Promise<ItemOutcome<Job>> => {
     const body = toErrorBody(error);
+    // Only the holder ends it: a replica that took the job over (this one was taken for dead) decides instead.
+    if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', null))) return { ok: true, value: item.job };
+    const outcome = await change(
+      item.job.id,
+      { state: 'FAILURE', status: `Could not start: ${body.message}`, expectStates: ['IN_QUEUE'], expectProvider: item.job.providerId, timestamp: clock.now() },
+      item.job,
+    );
+    // Its provider's events moved it on: the create reached it after all.
+    if (outcome.kind === 'refused' && !isFinalState(outcome.job.state)) return { ok: true, value: outcome.job };
     metrics.submissions.inc({ provider: item.job.providerId, outcome: body.code });
-    const outcome = await change(item.job.id, { state: 'FAILURE', status: `Could not start: ${body.message}`, timestamp: clock.now() }, item.job);
-    if (outcome.kind === 'applied' && error instanceof ProviderUnavailableError) {
+    if (outcome.kind === 'applied' && item.pinned) {
       // The provider may have received the job before failing to answer: tell it to let go.
       void registry.get(item.job.providerId)?.client.call('jobs.terminate', { ids: [item.job.id], reason: null }, itemResultsSchema, { background: true })
         .catch(() => undefined);
     }
-    return body;
+    return { ok: false, error: body };
   };
 
   /** Send each provider its share; returns the items that failed over and must be sent again. */
@@ -210,37 +332,68 @@ export function createJobSubmission(options: SubmissionOptions) {
     const byProvider = new Map<string, Placement[]>();
     for (const item of items) byProvider.set(item.job.providerId, [...(byProvider.get(item.job.providerId) ?? []), item]);
     const retry: Placement[] = [];
-    const settle = async (item: Placement, error: unknown) => {
+    /**
+     * After a failed create: another candidate if the job surely is not at this provider (or it
+     * lets go of it), else wait at the gateway if the job may wait, else fail. `answered`: the
+     * provider refused this job in its reply, so it does not have it.
+     */
+    const settle = async (item: Placement, error: unknown, answered: boolean) => {
       const body = toErrorBody(error);
-      const moved = FAILOVER_CODES.has(body.code) ? await failOver(item, body) : null;
-      if (moved) {
-        retry.push(moved);
-        results[item.index] = { ok: true, value: moved.job };
-        return;
+      const pinned = answered ? false : item.pinned || mayHaveReached(error);
+      const retryable = FAILOVER_CODES.has(body.code);
+      if (retryable && item.failover.length > 0) {
+        let free = !pinned;
+        if (pinned) {
+          const verdict = await letGo(item.job.providerId, item.job.id);
+          if (verdict === 'kept') {
+            await release(item);
+            metrics.submissions.inc({ provider: item.job.providerId, outcome: 'accepted' });
+            results[item.index] = { ok: true, value: item.job };
+            return;
+          }
+          free = verdict === 'released';
+        }
+        if (free) {
+          const moved = await failOver({ ...item, pinned: false }, body);
+          if (moved.kind === 'moved') {
+            retry.push(moved.item);
+            results[item.index] = { ok: true, value: moved.item.job };
+            return;
+          }
+          if (moved.kind !== 'none') {
+            results[item.index] = { ok: true, value: moved.kind === 'gone' ? moved.job : item.job };
+            return;
+          }
+        }
       }
-      results[item.index] = { ok: false, error: await failJob(item, error) };
+      const waiting = retryable ? await park(item, pinned, body) : null;
+      results[item.index] = waiting ? { ok: true, value: waiting } : await failJob({ ...item, pinned }, error);
     };
     await Promise.all(
       [...byProvider].map(async ([providerId, share]) => {
         for (const part of chunks(share, MAX_BULK_ITEMS)) {
           const payload: CreateJob[] = part.map(({ job, product }) => ({ id: job.id, owner: job.owner, specification: job.specification, product, createdAt: job.createdAt }));
+          let reply;
           try {
-            const reply = await registry.require(providerId).client.call('jobs.create', { jobs: payload }, createJobsResultSchema);
+            reply = await registry.require(providerId).client.call('jobs.create', { jobs: payload }, createJobsResultSchema);
             if (!reply.ok) throw reply.error;
-            await Promise.all(
-              part.map(async (item, k) => {
-                const r = reply.result.results[k];
-                if (r?.ok) {
-                  metrics.submissions.inc({ provider: providerId, outcome: 'accepted' });
-                  results[item.index] = { ok: true, value: item.job };
-                  return;
-                }
-                await settle(item, new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`));
-              }),
-            );
           } catch (error) {
-            await Promise.all(part.map((item) => settle(item, error)));
+            await Promise.all(part.map((item) => settle(item, error, false)));
+            continue;
           }
+          const { results: answers } = reply.result;
+          await Promise.all(
+            part.map(async (item, k) => {
+              const r = answers[k];
+              if (r?.ok) {
+                await release(item);
+                metrics.submissions.inc({ provider: providerId, outcome: 'accepted' });
+                results[item.index] = { ok: true, value: item.job };
+                return;
+              }
+              await settle(item, new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`), r !== undefined);
+            }),
+          );
         }
       }),
     );
@@ -248,26 +401,35 @@ export function createJobSubmission(options: SubmissionOptions) {
   };
 
   return {
+    hold,
+
     /**
-     * Send a job that waited at the gateway to the first of `candidates` (all with room),
-     * moving it there first when it was parked elsewhere; the rest are its failover.
+     * Send jobs that waited at the gateway, each claimed by this replica (its record held), to
+     * the first of its candidates (all able to take it now), moving it there first when it was
+     * parked elsewhere; the rest are its failover. One call per provider for all of them.
      */
-    async placeWaiting(job: Job, input: JobSpecificationInput, candidates: Candidate[]): Promise<ItemOutcome<Job>> {
-      const results: ItemOutcome<Job>[] = new Array(1);
-      const parked = registry.product(job.providerId, job.specification.product.id);
-      const [first, ...rest] = candidates;
-      let item: Placement | null = { index: 0, job, product: parked ?? first.product, input, failover: rest };
-      if (first.providerId !== job.providerId || first.product.id !== job.specification.product.id || !parked) {
-        item = await failOver({ ...item, failover: candidates }, { code: 'NO_CAPACITY', message: 'no room' }, (next) => `Room became free: routed to ${next.providerId}/${next.product.id}`);
-        if (!item) return { ok: false, error: { code: 'INVALID_STATE', message: `Job ${job.id} is no longer waiting` } };
-      } else {
-        utilization.reserve(first.providerId, first.product.id);
-        const outcome = await change(job.id, { status: `Room became free on ${first.providerId}/${first.product.id}`, timestamp: clock.now() }, job);
-        if (outcome.kind === 'applied') item = { ...item, job: outcome.job };
-      }
-      let pending = [item];
+    async placeWaiting(waiting: WaitingPlacement[]): Promise<ItemOutcome<Job>[]> {
+      const results: ItemOutcome<Job>[] = new Array(waiting.length);
+      const items: Placement[] = [];
+      await Promise.all(
+        waiting.map(async ({ job, input, record, candidates, status }, index) => {
+          const current = registry.product(job.providerId, job.specification.product.id);
+          const [first, ...rest] = candidates;
+          const item: Placement = { index, job, product: current ?? first.product, input, failover: rest, record, pinned: record.pinned ?? false };
+          if (first.providerId !== job.providerId || first.product.id !== job.specification.product.id || !current) {
+            const moved = await failOver({ ...item, failover: candidates }, { code: 'NO_CAPACITY', message: 'no room' }, (next) => `Room became free: routed to ${next.providerId}/${next.product.id}`);
+            if (moved.kind === 'moved') items.push(moved.item);
+            else results[index] = { ok: false, error: { code: 'INVALID_STATE', message: `Job ${job.id} is no longer waiting` } };
+            return;
+          }
+          // Its room was reserved by the waiting room as it chose.
+          const outcome = await change(job.id, { status: status ?? `Room became free on ${first.providerId}/${first.product.id}`, timestamp: clock.now() }, job);
+          items.push(outcome.kind === 'applied' ? { ...item, job: outcome.job } : item);
+        }),
+      );
+      let pending = items;
       while (pending.length > 0) pending = await dispatch(pending, results);
-      return results[0];
+      return results;
     },
 
     async createJobs(viewer: Viewer, inputs: JobSpecificationInput[]): Promise<ItemOutcome<Job>[]> {

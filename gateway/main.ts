@@ -3,6 +3,7 @@
  * and shutdown in order on SIGTERM/SIGINT.
  */
 import closeWithGrace from 'close-with-grace';
+import { Redis } from 'ioredis';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
@@ -18,7 +19,9 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
   const subjects = createSubjects(settings.SWITCHYARD_PREFIX);
   const transport = await createNatsTransport({ url: settings.NATS_URL, subjects, name: 'switchyard-gateway' });
   const store = await createRedisStore({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
-  const ledger = await createRedisLedger({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
+  // One connection for the ledger and the login throttle's shared counts.
+  const redis = new Redis(settings.REDIS_URL, { enableAutoPipelining: true });
+  const ledger = await createRedisLedger({ redis, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
   const gateway = createGateway({
     transport,
     store,
@@ -35,6 +38,24 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     adminToken: settings.SWITCHYARD_ADMIN_TOKEN,
     tokenTtlSeconds: settings.SWITCHYARD_TOKEN_TTL_SECONDS,
     providerTimeoutMs: settings.SWITCHYARD_PROVIDER_TIMEOUT_MS,
+    requestLimits: {
+      maxBodyBytes: settings.SWITCHYARD_MAX_BODY_BYTES,
+      maxAliases: settings.SWITCHYARD_GRAPHQL_MAX_ALIASES,
+      maxDepth: settings.SWITCHYARD_GRAPHQL_MAX_DEPTH,
+      maxTokens: settings.SWITCHYARD_GRAPHQL_MAX_TOKENS,
+      maxDirectives: settings.SWITCHYARD_GRAPHQL_MAX_DIRECTIVES,
+      maxCost: settings.SWITCHYARD_GRAPHQL_MAX_COST,
+    },
+    loginThrottle: {
+      redis,
+      keyPrefix: settings.SWITCHYARD_PREFIX,
+      maxConsecutiveFailures: settings.SWITCHYARD_LOGIN_MAX_FAILURES,
+      maxFailuresPerAddress: settings.SWITCHYARD_LOGIN_MAX_FAILURES_PER_ADDRESS,
+      maxFailuresPerUsername: settings.SWITCHYARD_LOGIN_MAX_FAILURES_PER_USERNAME,
+      blockSeconds: settings.SWITCHYARD_LOGIN_BLOCK_SECONDS,
+      windowSeconds: settings.SWITCHYARD_LOGIN_WINDOW_SECONDS,
+    },
+    trustedProxyHops: settings.SWITCHYARD_TRUSTED_PROXY_HOPS,
   });
   await gateway.start(settings.PORT, settings.HOST);
   closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
@@ -44,5 +65,6 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     await transport.close();
     await store.close();
     await ledger.close();
+    await redis.quit();
   });
 }

@@ -4,6 +4,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Why the gateway's edge refused a request before doing its work: a GraphQL limit, the body size, or login throttling. */
+export const REFUSAL_REASONS = ['aliases', 'depth', 'tokens', 'directives', 'cost', 'body_size', 'login_throttled'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
 export interface GatewayMetrics {
   readonly registry: Registry;
   readonly jobs: Gauge<'provider' | 'state'>;
@@ -15,6 +19,7 @@ export interface GatewayMetrics {
   readonly eventLag: Histogram;
   readonly providerUp: Gauge<'provider'>;
   readonly providerCircuitOpen: Gauge<'provider'>;
+  readonly requestsRefused: Counter<'reason'>;
 }
 
 export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
@@ -78,5 +83,16 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
       labelNames: ['provider'],
       registers: [registry],
     }),
+    requestsRefused: (() => {
+      const counter = new Counter({
+        name: 'switchyard_requests_refused_total',
+        help: `Requests refused at the edge before any work, by reason (${REFUSAL_REASONS.join(', ')})`,
+        labelNames: ['reason'],
+        registers: [registry],
+      });
+      // Every reason shows as 0 from the start, so a rate() over it never starts from a missing series.
+      for (const reason of REFUSAL_REASONS) counter.inc({ reason }, 0);
+      return counter;
+    })(),
   };
 }

@@ -17,6 +17,7 @@ import {
 } from '../shared/errors.js';
 import { isFinalState, type JobState } from '../shared/job-state-machine.js';
 import type { Logger } from '../shared/logger.js';
+import { createSingleFlight } from '../shared/single-flight.js';
 import {
   extendResultSchema,
   itemResultsSchema,
@@ -40,6 +41,11 @@ import type { ChangeOutcome, JobPage, JobQuery, Store } from './store/store.js';
 export const MAX_PAGE_SIZE = 500;
 /** A job this young may not have reached its provider yet; reconciliation leaves it alone. */
 const RECONCILE_GRACE_MS = 30_000;
+/**
+ * Periodic reconciliation leaves a job alone this long after its last update: its provider's
+ * events are likely on their way, and they tell the story better than an observation.
+ */
+const RECONCILE_QUIET_MS = 10_000;
 
 export { MAX_BULK_ITEMS, type ItemOutcome };
 
@@ -54,6 +60,14 @@ export interface OrchestratorOptions {
   metrics: GatewayMetrics;
   /** Credits: required to create jobs, charged as they run. */
   accounting?: Accounting;
+  /** How long one call to a provider may take (the registry's timeout), which bounds how long a replica holds a job it sends. @default 5000 */
+  providerTimeoutMs?: number;
+  /**
+   * How often every provider that is up is asked for the jobs the gateway thinks are active there,
+   * to catch what no event said (an event lost with a provider, a final state missed). 0: only when
+   * a provider (re)appears. @default 15000
+   */
+  reconcileIntervalMs?: number;
 }
 
 export interface JobListInput {
@@ -82,8 +96,14 @@ export interface Orchestrator {
   listJobs(viewer: Viewer, filter: JobListInput, page: { first: number; after?: string | null; order: 'ASC' | 'DESC' }, extra?: (job: Job) => boolean): Promise<JobPage>;
   applyJobEvent(event: JobEvent): Promise<ChangeOutcome['kind']>;
   applyLogEvent(event: LogEvent): Promise<'applied' | 'missing' | 'refused'>;
-  /** Ask a provider for the state of every job the gateway thinks is active there. */
-  reconcile(providerId: string): Promise<void>;
+  /**
+   * Ask a provider for the state of every job the gateway thinks is active there. `quietMs`: leave
+   * alone jobs whose last update is younger (their events are likely on their way).
+   */
+  reconcile(providerId: string, options?: { quietMs?: number }): Promise<void>;
+  /** Starts periodic reconciliation (see {@link OrchestratorOptions.reconcileIntervalMs}). */
+  start(): void;
+  stop(): Promise<void>;
   /** A provider stopped answering: its jobs keep their state and get a status line. */
   providerLost(providerId: string): Promise<void>;
   /** Jobs waiting at the gateway for capacity. */
@@ -129,18 +149,33 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   });
   const waitingRoom = createWaitingRoom({ ...options, submission, change });
 
-  /** Charge a job up to `at` (a provider's event time: never past what the provider has seen). */
-  const chargeNow = async (job: Job, reportedUnits: number | null, at: number) => {
+  /**
+   * Charge a job up to `at` (a provider's event time: never past what the provider has seen).
+   * `final`: the job has ended, and no charging round will charge it again, so a charge that could
+   * not be made throws, for the caller to try again (the ledger charges a repeat once).
+   */
+  const chargeNow = async (job: Job, reportedUnits: number | null, at: number, final = false) => {
+    if (!accounting) return;
     const product = registry.product(job.providerId, job.specification.product.id);
-    if (!accounting || !product) return;
+    if (!product) {
+      // A provider announced but whose manifest this replica has not loaded yet (it just started): its price comes soon.
+      if (final && registry.get(job.providerId) && !registry.get(job.providerId)!.manifest) {
+        throw new SwitchyardError('INTERNAL', `the price of ${job.providerId}/${job.specification.product.id} is not known yet`);
+      }
+      return;
+    }
     try {
       const charge = await accounting.chargeJob(job, product, reportedUnits, at);
       if (charge.shortfall && !isFinalState(job.state)) await stopForNoCredits([job]);
     } catch (error) {
+      if (final) throw error;
       // A failed charge never stops a job: the next round charges the same total.
       logger.warn({ jobId: job.id, err: error }, 'charging a job failed; the next round makes it good');
     }
   };
+
+  /** When a final job ended: its first final update (what its usage runs up to). */
+  const endOf = (job: Job, fallback: number) => job.updates.find((u) => u.state !== null && isFinalState(u.state))?.timestamp ?? fallback;
 
   const stopForNoCredits = async (jobs: Job[]) => {
     const byProvider = new Map<string, { terminate: string[]; suspend: string[] }>();
@@ -228,22 +263,124 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     return results;
   };
 
+  const reconcile = async (providerId: string, options: { quietMs?: number } = {}): Promise<void> => {
+    const entry = registry.get(providerId);
+    if (!entry) return;
+    // Jobs with a record at the gateway are not confirmed by the provider yet (waiting, or being sent):
+    // the provider may rightly not know them, and the waiting room sends them (again) if need be.
+    const waiting = new Set((await store.listWaiting()).map((r) => r.jobId));
+    const ids = (await store.activeJobIds(providerId)).filter((id) => !waiting.has(id));
+    let changed = 0;
+    for (const part of chunks(ids, MAX_BULK_ITEMS)) {
+      const reply = await entry.client.call('jobs.reconcile', { ids: part }, observationsResultSchema).catch((error: unknown) => {
+        logger.warn({ providerId, err: error }, 'reconciliation failed; the next pass, or the provider’s return, tries again');
+        return null;
+      });
+      if (!reply) return;
+      if (!reply.ok) {
+        logger.warn({ providerId, error: reply.error.message }, 'provider refused reconciliation');
+        return;
+      }
+      const jobs = await store.getJobs(reply.result.jobs.map((o) => o.id));
+      await Promise.all(
+        reply.result.jobs.map(async (observation, k) => {
+          const job = jobs[k];
+          if (!job || job.providerId !== providerId || isFinalState(job.state)) return;
+          const now = clock.now();
+          if (options.quietMs && now - (job.updates.at(-1)?.timestamp ?? job.createdAt) < options.quietMs) return;
+          const key = `reconcile:${entry.instanceId}:${job.id}`;
+          let outcome;
+          if (observation.state === null) {
+            if (now - job.createdAt < RECONCILE_GRACE_MS) return;
+            changed += 1;
+            outcome = await change(job.id, { eventId: key, state: 'FAILURE', status: `${providerId} has no record of this job; it was lost while the provider was unavailable`, timestamp: now }, job);
+          } else {
+            if (observation.state === job.state && observation.exitCode === job.exitCode) return;
+            changed += 1;
+            outcome = await change(
+              job.id,
+              {
+                eventId: `${key}:${observation.state}`,
+                state: observation.state,
+                status: observation.status ?? `State reconciled with ${providerId}`,
+                exitCode: observation.exitCode ?? undefined,
+                startedAt: observation.startedAt ?? undefined,
+                expiresAt: observation.expiresAt ?? undefined,
+                providerGeneratedId: observation.providerGeneratedId ?? undefined,
+                timestamp: now,
+              },
+              job,
+            );
+          }
+          // No event will charge a job whose end only reconciliation saw: charge it to its end now.
+          if (outcome.kind === 'applied' && isFinalState(outcome.job.state)) {
+            await chargeNow(outcome.job, null, Math.max(now, endOf(outcome.job, now)), true).catch((error: unknown) =>
+              logger.warn({ jobId: job.id, err: error }, 'could not charge a job that reconciliation ended'),
+            );
+          }
+        }),
+      );
+    }
+    logger.info({ providerId, jobs: ids.length, changed }, 'reconciled provider jobs');
+  };
+
+  let reconcileTimer: NodeJS.Timeout | null = null;
+  const reconcileRounds = createSingleFlight<void>();
+  /** One pass over every provider that is up; a provider that is down or failing is reconciled when it returns. */
+  const reconcileAll = () =>
+    reconcileRounds.run('all', async () => {
+      for (const entry of registry.list()) {
+        if (registry.status(entry) !== 'UP' || !entry.manifest) continue;
+        await reconcile(entry.id, { quietMs: RECONCILE_QUIET_MS }).catch((error: unknown) => logger.warn({ providerId: entry.id, err: error }, 'periodic reconciliation failed'));
+      }
+    });
+
   return {
     createJobs: (viewer, inputs) => submission.createJobs(viewer, inputs),
+    start() {
+      const interval = options.reconcileIntervalMs ?? 15_000;
+      if (interval <= 0) return;
+      reconcileTimer = setInterval(() => void reconcileAll(), interval);
+      // unref: reconciliation alone must not keep the process alive.
+      reconcileTimer.unref();
+    },
+    async stop() {
+      if (reconcileTimer) clearInterval(reconcileTimer);
+      reconcileTimer = null;
+      await reconcileRounds.allSettled();
+    },
     waitingRoom,
     stopForNoCredits,
 
-    terminateJobs(viewer, ids) {
-      return bulkJobVerb(
+    async terminateJobs(viewer, ids) {
+      const notStarted = 'Your job has been terminated before it started';
+      const queued = new Map<number, Job>();
+      const results = await bulkJobVerb(
         viewer,
         ids,
         'jobs.terminate',
         (job) => {
           if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
         },
-        // A job still waiting at the gateway for capacity ends here: no provider has it.
-        (job) => (job.state === 'IN_QUEUE' ? waitingRoom.cancel(job, 'Your job has been terminated before it started') : Promise.resolve(false)),
+        // A job still waiting at the gateway ends here: no provider has it.
+        async (job) => {
+          if (job.state !== 'IN_QUEUE') return false;
+          if (await waitingRoom.cancel(job, notStarted)) return true;
+          queued.set(ids.indexOf(job.id), job);
+          return false;
+        },
       );
+      // A queued job its provider does not have (its create is still on the way) ends here too: the
+      // provider refuses a create of a job it was asked to terminate before it had it.
+      await Promise.all(
+        [...queued].map(async ([index, job]) => {
+          const result = results[index];
+          if (result.ok || result.error.code !== 'NOT_FOUND') return;
+          const outcome = await change(job.id, { state: 'SUCCESS', status: notStarted, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
+          if (outcome.kind === 'applied') results[index] = { ok: true, value: true };
+        }),
+      );
+      return results;
     },
 
     suspendJobs(viewer, ids) {
@@ -373,6 +510,14 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         newTimeAllocation: event.newTimeAllocation ?? undefined,
         timestamp: event.timestamp,
       });
+      if (outcome.kind === 'refused' && outcome.job.providerId === event.providerId && isFinalState(outcome.job.state) && event.state && !isFinalState(event.state)) {
+        // The gateway ended the job (it could not be placed, or was cancelled while it waited) and the
+        // provider has it after all: a create that timed out had reached it. Stop it there.
+        void registry
+          .get(event.providerId)
+          ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job had already ended (${outcome.job.state})` }, itemResultsSchema, { background: true })
+          .catch(() => undefined);
+      }
       if (outcome.kind === 'refused' && outcome.job.providerId !== event.providerId) {
         logger.warn({ jobId: event.jobId, providerId: event.providerId }, 'refused an event for a job of another provider');
         if (event.state && !isFinalState(event.state)) {
@@ -384,11 +529,15 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         }
         return 'refused';
       }
-      if (outcome.kind === 'applied') {
-        metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
-        // A job that ended is charged to its final total now (the last partial unit too); one that
-        // reports its own usage is charged to it. Other running jobs wait for the charging round.
-        if (accounting && (isFinalState(outcome.job.state) || event.usageUnits !== null)) await chargeNow(outcome.job, event.usageUnits, event.timestamp);
+      if (outcome.kind === 'applied') metrics.eventLag.observe(Math.max(0, clock.now() - event.timestamp) / 1000);
+      if ((outcome.kind === 'applied' || outcome.kind === 'duplicate') && accounting) {
+        // A job that ended is charged to its final total now (the last partial unit too), and again
+        // on a redelivery: a gateway killed between the store write and the charge, or a charge that
+        // failed (it throws, and the event comes again), still charges it once. One that reports its
+        // own usage is charged to it. Other running jobs wait for the charging round.
+        const job = outcome.job;
+        if (isFinalState(job.state)) await chargeNow(job, event.usageUnits, Math.max(event.timestamp, endOf(job, event.timestamp)), true);
+        else if (outcome.kind === 'applied' && event.usageUnits !== null) await chargeNow(job, event.usageUnits, event.timestamp);
       }
       if (outcome.kind === 'refused') logger.debug({ jobId: event.jobId, reason: outcome.reason }, 'provider event refused by the state machine');
       return outcome.kind;
@@ -398,62 +547,12 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       const job = await store.getJob(event.jobId);
       if (!job) return 'missing';
       if (job.providerId !== event.providerId) return 'refused';
-      await store.appendLogs(job.id, event.lines);
+      await store.appendLogs(job.id, event.lines, event.eventId);
       feed.publish({ jobId: job.id, updates: [], logs: event.lines, status: null });
       return 'applied';
     },
 
-    async reconcile(providerId) {
-      const entry = registry.get(providerId);
-      if (!entry) return;
-      // Jobs parked here while they wait at the gateway were never sent: the provider rightly does not know them.
-      const waiting = new Set((await store.listWaiting()).map((r) => r.jobId));
-      const ids = (await store.activeJobIds(providerId)).filter((id) => !waiting.has(id));
-      let changed = 0;
-      for (const part of chunks(ids, MAX_BULK_ITEMS)) {
-        const reply = await entry.client.call('jobs.reconcile', { ids: part }, observationsResultSchema).catch((error: unknown) => {
-          logger.warn({ providerId, err: error }, 'reconciliation failed; will retry when the provider next appears');
-          return null;
-        });
-        if (!reply) return;
-        if (!reply.ok) {
-          logger.warn({ providerId, error: reply.error.message }, 'provider refused reconciliation');
-          return;
-        }
-        const jobs = await store.getJobs(reply.result.jobs.map((o) => o.id));
-        await Promise.all(
-          reply.result.jobs.map(async (observation, k) => {
-            const job = jobs[k];
-            if (!job || job.providerId !== providerId || isFinalState(job.state)) return;
-            const now = clock.now();
-            const key = `reconcile:${entry.instanceId}:${job.id}`;
-            if (observation.state === null) {
-              if (now - job.createdAt < RECONCILE_GRACE_MS) return;
-              changed += 1;
-              await change(job.id, { eventId: key, state: 'FAILURE', status: `${providerId} has no record of this job; it was lost while the provider was unavailable`, timestamp: now }, job);
-              return;
-            }
-            if (observation.state === job.state && observation.exitCode === job.exitCode) return;
-            changed += 1;
-            await change(
-              job.id,
-              {
-                eventId: `${key}:${observation.state}`,
-                state: observation.state,
-                status: observation.status ?? `State reconciled with ${providerId}`,
-                exitCode: observation.exitCode ?? undefined,
-                startedAt: observation.startedAt ?? undefined,
-                expiresAt: observation.expiresAt ?? undefined,
-                providerGeneratedId: observation.providerGeneratedId ?? undefined,
-                timestamp: now,
-              },
-              job,
-            );
-          }),
-        );
-      }
-      logger.info({ providerId, jobs: ids.length, changed }, 'reconciled provider jobs');
-    },
+    reconcile,
 
     async providerLost(providerId) {
       const waiting = new Set((await store.listWaiting()).map((r) => r.jobId));

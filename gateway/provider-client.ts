@@ -49,6 +49,8 @@ export interface ProviderClient {
     },
   ): Promise<CallResult<z.infer<S>>>;
   circuitState(): CircuitState;
+  /** Close the circuit: the provider came back (it heartbeats again after it was down, or restarted). */
+  reset(): void;
   shutdown(): void;
 }
 
@@ -134,6 +136,9 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       }
     },
     circuitState: () => state,
+    reset: () => {
+      if (state !== 'CLOSED') breaker.close();
+    },
     shutdown: () => breaker.shutdown(),
   };
 }

@@ -161,6 +161,8 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     });
     metrics.providerUp.set({ provider: a.id }, 1);
     if (wasDown) logger.info({ providerId: a.id }, 'provider is back');
+    // Failures while it was away (or before it restarted) say nothing about it now: calls go to it again at once.
+    if (wasDown || newInstance) existing.client.reset();
     if (digestChanged || existing.manifest === null) void fetchManifest(existing, a.manifestDigest);
     if (wasDown || subschemaChanged || newInstance) options.onChange?.();
     if (newInstance || wasDown) options.onInstance?.(a.id);

@@ -1,22 +1,31 @@
 /**
- * Jobs that wait at the gateway for capacity (a scheduleTimeout was given and
- * no fitting product had room). Every gateway replica looks at them each
- * second: a job whose deadline passed fails saying so; a job that now fits
- * somewhere is claimed by exactly one replica and sent there. The waiting
- * list lives in the store, so a gateway restart loses none of them.
+ * Jobs that wait at the gateway (a scheduleTimeout was given and no fitting
+ * product had room, or the job's provider could not be reached), and jobs a
+ * replica died while sending. Every gateway replica looks at them each second:
+ * a job whose deadline passed fails saying so; a job that can go now is claimed
+ * by exactly one replica (compare-and-set on its record) and sent — a job that
+ * may have reached its provider only there, so it never runs twice. The
+ * records live in the store, so a gateway restart loses none of them.
  */
 import type { Clock } from '../shared/clock.js';
-import type { Job } from '../shared/domain.js';
+import type { Job, Product } from '../shared/domain.js';
 import { SwitchyardError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { createSingleFlight } from '../shared/single-flight.js';
 import type { ChangeJob } from './job-changes.js';
 import { supportRefusal, type JobSpecificationInput } from './job-specification.js';
-import { waitingStatus, type createJobSubmission } from './job-submission.js';
+import { itemResultsSchema } from '../shared/protocol.js';
+import { unreachableStatus, waitingStatus, type createJobSubmission, type WaitingPlacement } from './job-submission.js';
 import type { ProviderRegistry } from './provider-registry.js';
-import { explainNoRoom, hasRoom, planRoute } from './router.js';
-import type { Store } from './store/store.js';
+import { explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate } from './router.js';
+import type { Store, WaitingRecord } from './store/store.js';
 import type { UtilizationCache } from './utilization-cache.js';
+
+type Decision =
+  | { kind: 'drop'; record: WaitingRecord; claim: string }
+  | { kind: 'fail'; record: WaitingRecord; claim: string; job: Job; status: string; pinned: boolean }
+  | { kind: 'wait'; job: Job; status: string }
+  | { kind: 'send'; record: WaitingRecord; claim: string; job: Job; input: JobSpecificationInput; candidates: Candidate[]; pinned: boolean; status: string | undefined };
 
 export interface WaitingRoom {
   start(): void;
@@ -42,16 +51,45 @@ export function createWaitingRoom(options: {
   let timer: NodeJS.Timeout | null = null;
   const sweeps = createSingleFlight<void>();
 
-  const sweepOnce = async () => {
-    const waiting = await store.listWaiting();
-    for (const record of waiting) {
-      const job = await store.getJob(record.jobId);
-      if (!job || job.state !== 'IN_QUEUE') {
-        await store.takeWaiting(record.jobId);
-        continue;
-      }
-      const input = record.input as JobSpecificationInput;
-      const timeout = input.scheduleTimeout ?? 0;
+  /** Why a provider cannot take a job of this product now; null when it can (a half-open circuit lets the create probe it). */
+  const unusable = (providerId: string, productId: string): string | null => {
+    const entry = registry.get(providerId);
+    if (!entry) return `${providerId} is not known`;
+    if (registry.status(entry) === 'DOWN') return `${providerId} is down (no heartbeat)`;
+    if (registry.circuit(entry) === 'OPEN') return `${providerId} is failing repeatedly; its circuit is open`;
+    if (!registry.product(providerId, productId)) return `${providerId} does not list ${productId} (yet)`;
+    return null;
+  };
+
+  const only = (providerId: string, product: Product): Candidate => ({ providerId, product, pricePerMinute: pricePerMinute(product), pending: 0, capacity: utilization.capacity(providerId, product.id) });
+
+  /** What to do with one record now, decided without waiting (so routing sees the room the ones before it took). */
+  const decide = (record: WaitingRecord, job: Job | null, now: number): Decision => {
+    const claim = record.claim ?? '';
+    // Its holder died while sending it (or while storing it): sent again only where it may have gone.
+    const orphan = record.heldUntil !== undefined;
+    if (!job || job.state !== 'IN_QUEUE') return { kind: 'drop', record, claim };
+    const input = record.input as JobSpecificationInput;
+    const timeout = input.scheduleTimeout ?? 0;
+    const pinned = record.pinned === true;
+    let candidates: Candidate[] = [];
+    let waiting: string;
+    let failure: string;
+    let sending: string | undefined;
+    if (pinned || input.product) {
+      // A job for one product (named, or sent there already): it waits for that provider, not for room.
+      const { providerId } = job;
+      let reason = unusable(providerId, job.specification.product.id);
+      const candidate = reason === null ? only(providerId, registry.product(providerId, job.specification.product.id)!) : null;
+      // One its provider refused for want of room goes again when the provider says it has room.
+      if (candidate && record.forRoom && !hasRoom(candidate)) reason = `${providerId}/${candidate.product.id} is full`;
+      else if (candidate) candidates = [candidate];
+      waiting = unreachableStatus(timeout, providerId, reason ?? '');
+      failure = timeout > 0 ? `${providerId} could not take the job within the schedule timeout of ${timeout} s: ${reason}` : `Could not start: ${reason}`;
+      sending = orphan
+        ? `Sending the job to ${providerId} again: the gateway replica that accepted it stopped before ${providerId} confirmed it`
+        : `${providerId} can take the job now: sending it`;
+    } else {
       let plan;
       try {
         plan = planRoute(input.requirements ?? {}, { registry, utilization, refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null });
@@ -59,26 +97,59 @@ export function createWaitingRoom(options: {
         plan = null;
         if (!(error instanceof SwitchyardError)) throw error;
       }
-      const now = clock.now();
-      if (now >= record.deadline) {
-        if (await store.takeWaiting(job.id)) {
-          const why = plan ? explainNoRoom(plan) : 'no product fits any more';
-          await change(job.id, { state: 'FAILURE', status: `No capacity became free within the schedule timeout of ${timeout} s: ${why}`, timestamp: now }, job);
-        }
-        continue;
-      }
-      if (!plan) continue;
-      const roomy = plan.candidates.filter(hasRoom);
-      if (roomy.length === 0) {
-        const status = waitingStatus(timeout, plan);
-        if (job.updates.at(-1)?.status !== status) await change(job.id, { status, timestamp: now }, job);
-        continue;
-      }
-      // Claimed by exactly one replica; the others see it gone.
-      if (!(await store.takeWaiting(job.id))) continue;
-      const outcome = await submission.placeWaiting(job, input, roomy);
-      if (!outcome.ok) logger.info({ jobId: job.id, error: outcome.error }, 'a waiting job could not be placed');
+      if (plan) candidates = plan.candidates.filter(hasRoom);
+      waiting = plan ? waitingStatus(timeout, plan) : 'Waiting: no product fits any more';
+      failure = `No capacity became free within the schedule timeout of ${timeout} s: ${plan ? explainNoRoom(plan) : 'no product fits any more'}`;
     }
+    // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
+    if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
+    if (candidates.length === 0) return { kind: 'wait', job, status: waiting };
+    const [first] = candidates;
+    if (first.providerId === job.providerId && first.product.id === job.specification.product.id) utilization.reserve(first.providerId, first.product.id);
+    return { kind: 'send', record, claim, job, input, candidates, pinned, status: sending };
+  };
+
+  const act = async (decision: Decision, now: number, send: WaitingPlacement[]) => {
+    switch (decision.kind) {
+      case 'drop':
+        // Never stored (its replica died first), or the provider has it, or it ended.
+        await store.swapWaiting(decision.record.jobId, decision.claim, null);
+        return;
+      case 'fail':
+        if (!(await store.swapWaiting(decision.record.jobId, decision.claim, null))) return;
+        await change(decision.job.id, { state: 'FAILURE', status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
+        // A create of it may have reached its provider: tell it to let go.
+        if (decision.pinned) {
+          void registry.get(decision.job.providerId)?.client.call('jobs.terminate', { ids: [decision.job.id], reason: null }, itemResultsSchema, { background: true }).catch(() => undefined);
+        }
+        return;
+      case 'wait':
+        if (decision.job.updates.at(-1)?.status !== decision.status) await change(decision.job.id, { status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
+        return;
+      case 'send': {
+        // Claimed by exactly one replica; the others see the record changed.
+        const mine = submission.hold(decision.record, decision.pinned);
+        if (!(await store.swapWaiting(decision.record.jobId, decision.claim, mine))) return;
+        send.push({ job: decision.job, input: decision.input, record: mine, candidates: decision.candidates, status: decision.status });
+      }
+    }
+  };
+
+  const sweepOnce = async () => {
+    const records = await store.listWaiting();
+    const now = clock.now();
+    // Held by a replica sending the job right now: left alone until the hold passes (then it died).
+    const open = records.filter((record) => record.heldUntil === undefined || record.heldUntil <= now);
+    if (open.length === 0) return;
+    const jobs = await store.getJobs(open.map((record) => record.jobId));
+    const decisions = open.map((record, k) => decide(record, jobs[k], now));
+    const send: WaitingPlacement[] = [];
+    await Promise.all(decisions.map((decision) => act(decision, now, send)));
+    if (send.length === 0) return;
+    const outcomes = await submission.placeWaiting(send);
+    outcomes.forEach((outcome, k) => {
+      if (!outcome.ok) logger.info({ jobId: send[k].job.id, error: outcome.error }, 'a waiting job could not be placed');
+    });
   };
 
   const sweep = () => sweeps.run('sweep', () => sweepOnce().catch((error: unknown) => logger.warn({ err: error }, 'waiting-room sweep failed')));
@@ -94,8 +165,14 @@ export function createWaitingRoom(options: {
     },
     sweep,
     async cancel(job, reason) {
-      if (!(await store.takeWaiting(job.id))) return false;
-      await change(job.id, { state: 'SUCCESS', status: reason, timestamp: clock.now() }, job);
+      const now = clock.now();
+      const record = await store.getWaiting(job.id);
+      // A job a replica is sending right now is its provider's to stop.
+      if (!record || (record.heldUntil !== undefined && record.heldUntil > now)) return false;
+      if (!(await store.swapWaiting(job.id, record.claim ?? '', null))) return false;
+      await change(job.id, { state: 'SUCCESS', status: reason, timestamp: now }, job);
+      // A create of it may have reached its provider: tell it to let go.
+      if (record.pinned) void registry.get(job.providerId)?.client.call('jobs.terminate', { ids: [job.id], reason }, itemResultsSchema, { background: true }).catch(() => undefined);
       return true;
     },
   };

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
+import { isErrorCode, SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import type { Auth } from './auth.js';
@@ -15,9 +15,11 @@ import { createRequestLoaders, createResolvers, type GatewayContext } from './gr
 import type { JobFeed } from './job-feed.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Orchestrator } from './orchestrator.js';
+import { useAcceptableResponse } from './plugins/use-acceptable-response.js';
 import { useErrorCodes } from './plugins/use-error-codes.js';
 import { useCurrentSchema } from './plugins/use-current-schema.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
+import { requestLimits, useRequestLimits, type RequestLimits } from './plugins/use-request-limits.js';
 import type { SchemaManager } from './stitching/schema-manager.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import type { Store } from './store/store.js';
@@ -45,6 +47,8 @@ export interface GatewayYogaOptions {
   utilization: UtilizationCache;
   accounting: Accounting;
   clock: Clock;
+  /** Aliases, depth, tokens, directives, cost and body size of one request; see {@link RequestLimits} for each default. */
+  limits?: Partial<RequestLimits>;
 }
 
 const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401 };
@@ -62,9 +66,22 @@ export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
     });
   }
   if (original instanceof GraphQLError) {
-    // GraphQL's own refusals (a variable of the wrong type, a missing argument) are the caller's bad input.
-    if (original.extensions?.code) return original;
-    return new GraphQLError(original.message, { nodes: original.nodes, path: original.path, extensions: { ...original.extensions, code: 'INVALID_INPUT' } });
+    // GraphQL's own refusals (a variable of the wrong type, a missing argument) are the caller's bad input,
+    // and so are Yoga's refusals of a request with its own codes (BAD_REQUEST, REQUEST_ENTITY_TOO_LARGE) and a 4xx.
+    // Yoga's originalError (a SyntaxError quoting the body, say) never travels back.
+    const { originalError: _internal, ...extensions } = original.extensions ?? {};
+    const code = extensions.code;
+    const status = (extensions.http as { status?: number } | undefined)?.status;
+    if (code && (isErrorCode(code) || !status || status >= 500)) {
+      return new GraphQLError(original.message, { nodes: original.nodes, path: original.path, extensions });
+    }
+    return new GraphQLError(original.message, { nodes: original.nodes, path: original.path, extensions: { ...extensions, code: 'INVALID_INPUT' } });
+  }
+  if (original instanceof SyntaxError && !(error instanceof GraphQLError && error.path)) {
+    // Outside any resolver, a SyntaxError is Yoga reading the request: variables or extensions that are not JSON.
+    return new GraphQLError('The request does not parse: variables and extensions must be JSON objects', {
+      extensions: { code: 'INVALID_INPUT', http: { status: 400 } },
+    });
   }
   logger.error({ err: original }, 'unexpected error in a GraphQL operation');
   return new GraphQLError('Internal error', {
@@ -80,12 +97,24 @@ export function createBaseSchema(): GraphQLSchema {
 
 export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstance<Record<string, unknown>, GatewayContext> {
   const { auth, logger } = options;
+  const limits = requestLimits(options.limits);
   return createYoga<Record<string, unknown>, GatewayContext>({
     schema: options.schemas.current(),
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    graphiql: false,
     logging: false,
-    plugins: [useCurrentSchema(options.schemas), useErrorCodes(), useOperationMetrics(options.metrics)],
+    // Limits before useErrorCodes: it recognises its refusals before they are copied.
+    plugins: [
+      useAcceptableResponse(),
+      useCurrentSchema(options.schemas),
+      useRequestLimits({ ...limits, metrics: options.metrics }),
+      useErrorCodes(),
+      useOperationMetrics(options.metrics),
+    ],
+    maxRequestBodySize: limits.maxBodyBytes,
+    // No cache of parse errors: a document over the token limit is refused (and counted) each time, and costs only up to the limit.
+    parserAndValidationCache: { errorCache: { get: () => undefined, set: () => undefined } },
     maskedErrors: { maskError: (error) => toGraphQLError(error, logger) },
     context: async (initial): Promise<GatewayContext> => {
       const { request, connectionParams, req } = initial as {

@@ -60,6 +60,11 @@ export interface Transport {
   watchAnnouncements(handler: AnnouncementHandler): Promise<Closable>;
   /** Resolves when the server answers; for readiness checks. */
   ping(): Promise<void>;
+  /**
+   * Calls the listener each time the connection to the server is back after it was lost, so
+   * work that waits out an outage (a publish backing off) may go at once. Absent: never lost.
+   */
+  onReconnect?(listener: () => void): Closable;
   close(): Promise<void>;
 }
 

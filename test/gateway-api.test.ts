@@ -197,6 +197,22 @@ describe('bad input changes nothing', () => {
     expect(unknown.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
   });
 
+  // Found by test/fuzz.test.ts: an object literal reached DateTime's parser, whose String() of it threw (INTERNAL).
+  const grantEnding = (endDate: string, variables = '') =>
+    `mutation ${variables} { grantCredits(grant: { owner: "dated", provider: "local", category: "local-cpu", amount: 5, endDate: ${endDate} }) { balance } }`;
+  it.each([
+    ['an object literal', grantEnding('{}'), undefined],
+    ['a number literal', grantEnding('5'), undefined],
+    ['an object variable', grantEnding('$d', '($d: DateTime)'), { d: { a: 1 } }],
+    ['an object in a job filter', `{ jobs(filter: { createdAfter: {} }) { totalCount } }`, undefined],
+  ])('a DateTime given as %s is INVALID_INPUT and grants nothing', async (_what, query, variables) => {
+    const res = await env.admin.gql(query, variables);
+    expect(res.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(res.errors?.[0].message).toMatch(/DateTime is an ISO-8601 string/);
+    const ledger = await env.admin.ok(`{ transactions(owner: "dated") { totalCount } }`);
+    expect(ledger.transactions.totalCount).toBe(0);
+  });
+
   it('gives unknown job ids NOT_FOUND, per item', async () => {
     const alice = await newUser();
     const res = await alice.gql(`{ job(id: "0190aaaa-0000-7000-8000-000000000000") { id } }`);

@@ -28,8 +28,8 @@ const prefix = uniquePrefix();
 const adminToken = randomBytes(24).toString('base64url');
 const stateDir = mkdtempSync(join(tmpdir(), 'sy-replicas-'));
 const closers: (() => Promise<void>)[] = [];
-let clients: TestClient[] = [];
-let gateways: Gateway[] = [];
+const clients: TestClient[] = [];
+const gateways: Gateway[] = [];
 
 beforeAll(async () => {
   const subjects = createSubjects(prefix);

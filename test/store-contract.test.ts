@@ -108,6 +108,15 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect(page.totalCount).toBe(1);
     });
 
+    it('takes the same job stored again (a call repeated after its answer was lost) as stored once', async () => {
+      const store = await open();
+      const job = makeJob();
+      expect(await store.createJob(job, { exclusive: true })).toEqual({ created: true });
+      expect(await store.createJob(structuredClone(job), { exclusive: true })).toEqual({ created: true });
+      expect((await store.listJobs({ order: 'ASC', first: 10 })).totalCount).toBe(1);
+      expect(await store.activeJobIds(job.providerId)).toEqual([job.id]);
+    });
+
     it('refuses an exclusive duplicate while the same spec is active, and allows it once that job is final', async () => {
       const store = await open();
       const spec = { specHash: 'same-spec' };
@@ -666,6 +675,17 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect(await store.readLogs('job-1', { limit: 0 })).toEqual([]);
     });
 
+    it('appends the lines of one log event once, however often the event is delivered', async () => {
+      const store = await open();
+      await store.appendLogs('job-1', [line(1), line(2)], 'instance:log:1');
+      await store.appendLogs('job-1', [line(1), line(2)], 'instance:log:1');
+      await store.appendLogs('job-1', [line(3)], 'instance:log:2');
+      await store.appendLogs('job-1', [line(3)], 'instance:log:2');
+      await store.appendLogs('job-2', [line(1)], 'instance:log:1');
+      expect(await store.readLogs('job-1', {})).toStrictEqual([line(1), line(2), line(3)]);
+      expect(await store.readLogs('job-2', {})).toStrictEqual([line(1)]);
+    });
+
     it('keeps many lines appended at once', async () => {
       const store = await open();
       const lines = Array.from({ length: 12_000 }, (_, i) => line(T0 + i));
@@ -689,6 +709,30 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect(claims.filter(Boolean)).toHaveLength(1);
       expect((await store.listWaiting()).map((r) => r.jobId)).not.toContain(ids[0]);
       expect(await store.takeWaiting('never-waited')).toBe(false);
+    });
+
+    it('replaces a record only for the caller that holds its claim, exactly one of many racing', async () => {
+      const store = await open();
+      const jobId = makeJob().id;
+      const record = { jobId, deadline: T0 + 1000, input: { product: { id: 'cpu-1', provider: 'local' } }, pinned: true, heldUntil: T0 - 1, claim: 'dead' };
+      await store.putWaiting(record);
+      const takers = Array.from({ length: 10 }, (_, i) => ({ ...record, heldUntil: T0 + 60_000, claim: `taker-${i}` }));
+      const won = await Promise.all(takers.map((next) => store.swapWaiting(jobId, 'dead', next)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const winner = takers[won.indexOf(true)];
+      expect(await store.listWaiting()).toEqual([winner]);
+      expect(await store.getWaiting(jobId)).toEqual(winner);
+      // The winning call repeated (its answer lost) still wins; a loser repeated still loses.
+      expect(await store.swapWaiting(jobId, 'dead', winner)).toBe(true);
+      expect(await store.swapWaiting(jobId, 'dead', takers[won.indexOf(false)])).toBe(false);
+      // Removing needs the claim too; a record from before claims is claimed as ''.
+      expect(await store.swapWaiting(jobId, 'dead', null)).toBe(false);
+      expect(await store.swapWaiting(jobId, winner.claim, null)).toBe(true);
+      expect(await store.listWaiting()).toEqual([]);
+      expect(await store.getWaiting(jobId)).toBeNull();
+      expect(await store.swapWaiting(jobId, winner.claim, null)).toBe(false);
+      await store.putWaiting({ jobId, deadline: T0, input: {} });
+      expect(await store.swapWaiting(jobId, '', { jobId, deadline: T0, input: {}, claim: 'new' })).toBe(true);
     });
   });
 

@@ -3,6 +3,9 @@
  * (JetStream, KV) and against the in-process bus. Over NATS each test owns a
  * subject prefix, stream and bucket, and deletes them afterwards.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +16,7 @@ import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
+import { startNatsServer } from './support/local-servers.js';
 
 /** Handlers one consumer runs at once: small, so tests reach the bound. */
 const MAX_IN_FLIGHT = 8;
@@ -626,4 +630,66 @@ describe('the in-process transport', () => {
       await bus.close();
     }
   });
+});
+
+describe('the NATS transport across a restart of its server', () => {
+  it('carries on by itself after a SIGKILL and a restart, even one that lost the JetStream store', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sy-nats-restart-'));
+    const server = await startNatsServer({ dataDir });
+    const subjects = createSubjects(uniquePrefix());
+    const errors: string[] = [];
+    const options = { url: server.url, subjects, ...TIMINGS, onError: (error: unknown, where: string) => void errors.push(`${where}: ${(error as Error).message}`) };
+    const gateway = await createNatsTransport(options);
+    const provider = await createNatsTransport(options);
+    try {
+      const announced: unknown[] = [];
+      const consumed: unknown[] = [];
+      await gateway.watchAnnouncements((_key, value) => void announced.push(value));
+      await gateway.consumeDurable(async (body) => void consumed.push(body));
+      provider.serve(subjects.providerCall('p1', 'manifest'), async () => ({ v: 1, ok: true, result: 'here' }));
+      /** Publish and announce until it works, as a provider's heartbeat and outbox do. */
+      const keepTrying = async (n: number) => {
+        const deadline = Date.now() + 30_000;
+        for (const step of [() => provider.putAnnouncement('p1', { n }), () => provider.publishDurable(subjects.jobEvent('p1', 'j1'), { n }, `event-${n}`)]) {
+          for (;;) {
+            try {
+              await step();
+              break;
+            } catch (error) {
+              if (Date.now() > deadline) throw error;
+              await sleep(100);
+            }
+          }
+        }
+      };
+      // An ack the server had not yet written when it was killed makes a message come again (the store
+      // ignores a replayed event id); what matters is that every one comes.
+      const arrived = (n: number) => consumed.some((body) => (body as { n: number }).n === n) && announced.some((value) => (value as { n: number } | null)?.n === n);
+      const seen = () => `consumed ${JSON.stringify(consumed)}, announced ${JSON.stringify(announced)}; ${errors.slice(0, 5).join(' | ')}`;
+      await keepTrying(1);
+      await waitFor(() => arrived(1), 'the first event and announcement', 10_000);
+
+      // Killed and back with its store: everything resumes where it was.
+      await server.kill('SIGKILL');
+      await server.start();
+      await keepTrying(2);
+      await waitFor(() => arrived(2), `the event and announcement after a restart (${seen()})`, 20_000);
+
+      // Killed and back without its store: stream, consumer, bucket and watch are made again.
+      await server.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+      await server.start();
+      await keepTrying(3);
+      await waitFor(() => arrived(3), `the event and announcement after a restart that lost the store (${seen()})`, 30_000);
+      expect([...new Set(consumed.map((body) => (body as { n: number }).n))]).toEqual([1, 2, 3]);
+      expect(announced.at(-1)).toEqual({ n: 3 });
+      // Calls are answered again too: the provider's subscription came back with the connection.
+      expect(await gateway.request(subjects.providerCall('p1', 'manifest'), { v: 1 }, { timeoutMs: 5_000 })).toEqual({ v: 1, ok: true, result: 'here' });
+    } finally {
+      await gateway.close();
+      await provider.close();
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -156,8 +156,8 @@ export interface Ledger {
 /** The largest page {@link Ledger.transactions} returns. */
 export const MAX_PAGE = 1000;
 
-/** Dates are epoch ms in [0, 10^16): written zero-padded to 16 digits, they sort as strings. */
-const MAX_DATE = 9_999_999_999_999_999;
+/** Dates are epoch ms, safe integers: every one has at most 16 digits, so zero-padded to 16 they sort as strings. */
+const MAX_DATE = Number.MAX_SAFE_INTEGER;
 
 function checkCredits(what: string, value: number, { positive }: { positive: boolean }): void {
   if (!Number.isSafeInteger(value) || value < 0 || (positive && value === 0)) {

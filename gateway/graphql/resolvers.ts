@@ -2,7 +2,7 @@
  * Resolvers for the contract's queries, mutations and followJob. They hold no
  * logic of their own beyond mapping: decisions live in the orchestrator.
  */
-import { GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLScalarType, valueFromASTUntyped } from 'graphql';
 import { JSONResolver } from 'graphql-scalars';
 import { Repeater } from 'graphql-yoga';
 import type { Job, JobLog, Utilization } from '../../shared/domain.js';
@@ -46,7 +46,9 @@ export function createRequestLoaders(accounting: Accounting, store: Store): Requ
   return {
     jobCharged: new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)),
     queuePosition: new DataLoader(async (ids: readonly string[]) => {
-      const positions = new Map((await store.listWaiting()).map((record, index) => [record.jobId, index + 1]));
+      // Jobs a replica is sending right now hold their record: they are not in the queue.
+      const queue = (await store.listWaiting()).filter((record) => record.heldUntil === undefined);
+      const positions = new Map(queue.map((record, index) => [record.jobId, index + 1]));
       return ids.map((id) => positions.get(id) ?? null);
     }),
   };
@@ -78,12 +80,17 @@ export const DateTimeScalar = new GraphQLScalarType({
   description: 'ISO-8601 date and time, UTC',
   serialize: (value) => (typeof value === 'number' ? new Date(value).toISOString() : value instanceof Date ? value.toISOString() : String(value)),
   parseValue: (value) => parseDateTime(value),
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
+  parseLiteral: (ast, variables) => parseDateTime(valueFromASTUntyped(ast, variables)),
 });
 
 function parseDateTime(value: unknown): number {
-  const ms = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) throw new InvalidInputError(`"${String(value)}" is not an ISO-8601 date and time`);
+  if (typeof value !== 'string') {
+    // Not String(value): an object from a literal ({}) has no prototype and no string form.
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+    throw new InvalidInputError(`a DateTime is an ISO-8601 string, not ${kind}`);
+  }
+  const ms = /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw new InvalidInputError(`"${value.length > 64 ? `${value.slice(0, 64)}…` : value}" is not an ISO-8601 date and time`);
   return ms;
 }
 

@@ -45,6 +45,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const users = new Map<string, UserRecord>();
   const tokens = new Map<string, { token: TokenRecord; forgetAt: number }>();
   const waiting = new Map<string, WaitingRecord>();
+  /** Per job id, the log events already appended. */
+  const logEvents = new Map<string, Set<string>>();
 
   const duplicateKey = (job: Job) => JSON.stringify([job.owner.createdBy, job.specHash]);
 
@@ -67,7 +69,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
   return {
     async createJob(input, { exclusive }): Promise<CreateOutcome> {
-      if (jobs.has(input.id)) return { created: false, duplicateOf: input.id };
+      const stored = jobs.get(input.id);
+      // The same job again is a repeat of the call that stored it (as Redis sees a command resent after a reconnect).
+      if (stored) return JSON.stringify(stored.job) === JSON.stringify(input) ? { created: true } : { created: false, duplicateOf: input.id };
       const job = structuredClone(input);
       const dedupe = duplicateKey(job);
       const active = activeDuplicates.get(dedupe);
@@ -214,8 +218,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return result;
     },
 
-    async appendLogs(jobId, lines) {
+    async appendLogs(jobId, lines, eventId) {
       if (lines.length === 0) return;
+      if (eventId !== undefined) {
+        let seen = logEvents.get(jobId);
+        if (!seen) logEvents.set(jobId, (seen = new Set()));
+        if (seen.has(eventId)) return;
+        seen.add(eventId);
+      }
       let logs = logsByJob.get(jobId);
       if (!logs) logsByJob.set(jobId, (logs = []));
       for (const line of lines) logs.push(structuredClone(line));
@@ -267,6 +277,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     async takeWaiting(jobId) {
       return waiting.delete(jobId);
+    },
+
+    async getWaiting(jobId) {
+      const record = waiting.get(jobId);
+      return record ? structuredClone(record) : null;
+    },
+
+    async swapWaiting(jobId, expectClaim, next) {
+      const current = waiting.get(jobId);
+      if (!current) return false;
+      // A record from before claims existed has none: '' names it.
+      if ((current.claim ?? '') !== expectClaim) return next !== null && current.claim === next.claim;
+      if (next === null) waiting.delete(jobId);
+      else waiting.set(jobId, structuredClone(next));
+      return true;
     },
 
     async listWaiting() {

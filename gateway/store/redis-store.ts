@@ -9,7 +9,7 @@
  * | key                                         | type   | holds                                   |
  * | ------------------------------------------- | ------ | --------------------------------------- |
  * | `<p>:job:<id>`                              | hash   | the job (see {@link toHash})            |
- * | `<p>:job:<id>:events`                       | set    | event ids already applied to the job    |
+ * | `<p>:job:<id>:events`                       | set    | event ids (job and log events) applied  |
  * | `<p>:job:<id>:logs`                         | list   | `<timestamp> <JobLog JSON>`, bounded    |
  * | `<p>:jobs`                                  | zset   | every job id                            |
  * | `<p>:jobs:creator:<user>`                   | zset   | ids by creator                          |
@@ -20,17 +20,18 @@
  * | `<p>:jobs:provider:<provider>:active`       | zset   | ids not yet final, for reconciliation   |
  * | `<p>:jobs:dedupe:<user>:<specHash>`         | zset   | active ids of one creator and spec      |
  * | `<p>:jobs:counts`                           | hash   | `<provider>:<state>` → number of jobs   |
+ * | `<p>:jobs:waiting`                          | hash   | job id → WaitingRecord JSON             |
  * | `<p>:user:<username>`                       | string | UserRecord JSON                         |
  * | `<p>:token:<tokenHash>`                     | string | TokenRecord JSON, expiring              |
  *
  * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
  * and a time range is a lex range on the ids' first 48 bits.
  */
-import { readFileSync } from 'node:fs';
 import { Redis, type Result } from 'ioredis';
 import type { Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { FINAL_STATES, JOB_STATES, isFinalState, statesLeadingTo } from '../../shared/job-state-machine.js';
+import { defineLuaCommands } from './lua-scripts.js';
 import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
 
 declare module 'ioredis' {
@@ -41,8 +42,10 @@ declare module 'ioredis' {
     switchyardChangeJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
     /** lua/reassign-job-8.lua */
     switchyardReassignJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
-    /** lua/append-logs-1.lua */
+    /** lua/append-logs-2.lua */
     switchyardAppendLogs(...keysAndArgs: (string | number)[]): Result<number, Context>;
+    /** lua/swap-waiting-1.lua */
+    switchyardSwapWaiting(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
     /** lua/read-logs-1.lua */
     switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
   }
@@ -69,22 +72,27 @@ const SCAN_CHUNK = 500;
  */
 const ROUTE_CACHE_SIZE = 50_000;
 
-function script(file: string): string {
-  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-}
-
 /** Connects, loads the scripts and answers once Redis does. */
 export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
   const maxLogLines = options.maxLogLinesPerJob ?? 10_000;
   if (!Number.isInteger(maxLogLines) || maxLogLines < 1) {
     throw new InvalidInputError(`maxLogLinesPerJob must be a positive integer, not ${maxLogLines}`);
   }
-  const redis = new Redis(options.url, { enableAutoPipelining: true });
-  redis.defineCommand('switchyardCreateJob', { numberOfKeys: 10, lua: script('create-job-10.lua') });
-  redis.defineCommand('switchyardChangeJob', { numberOfKeys: 26, lua: script('change-job-26.lua') });
-  redis.defineCommand('switchyardReassignJob', { numberOfKeys: 8, lua: script('reassign-job-8.lua') });
-  redis.defineCommand('switchyardAppendLogs', { numberOfKeys: 1, lua: script('append-logs-1.lua') });
-  redis.defineCommand('switchyardReadLogs', { numberOfKeys: 1, lua: script('read-logs-1.lua') });
+  const redis = new Redis(options.url, {
+    enableAutoPipelining: true,
+    // A Redis restart is waited out, not turned into errors: commands queue while it is away and
+    // run once it is back (readiness says it is away meanwhile), whose scripts tolerate a repeat.
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(100 * times, 1_000),
+  });
+  defineLuaCommands(redis, new URL('./lua/', import.meta.url), {
+    switchyardCreateJob: 'create-job-10.lua',
+    switchyardChangeJob: 'change-job-26.lua',
+    switchyardReassignJob: 'reassign-job-8.lua',
+    switchyardAppendLogs: 'append-logs-2.lua',
+    switchyardSwapWaiting: 'swap-waiting-1.lua',
+    switchyardReadLogs: 'read-logs-1.lua',
+  });
   try {
     await redis.ping();
   } catch (error) {
@@ -367,11 +375,13 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         .sort(byProviderAndState);
     },
 
-    async appendLogs(jobId, lines: JobLog[]) {
+    async appendLogs(jobId, lines: JobLog[], eventId) {
       if (lines.length === 0) return;
       await redis.switchyardAppendLogs(
         key.logs(jobId),
+        key.events(jobId),
         maxLogLines,
+        eventId ?? '',
         ...lines.map((line) => `${line.timestamp} ${JSON.stringify(line)}`),
       );
     },
@@ -417,6 +427,16 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return (await redis.hdel(key.waiting, jobId)) === 1;
     },
 
+    async getWaiting(jobId) {
+      const value = await redis.hget(key.waiting, jobId);
+      return value === null ? null : (JSON.parse(value) as WaitingRecord);
+    },
+
+    async swapWaiting(jobId, expectClaim, next) {
+      const done = await redis.switchyardSwapWaiting(key.waiting, jobId, expectClaim, next === null ? '' : JSON.stringify(next), next?.claim ?? '');
+      return done === 1;
+    },
+
     async listWaiting() {
       const all = await redis.hgetall(key.waiting);
       return Object.keys(all)
@@ -425,7 +445,16 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async ping() {
-      await redis.ping();
+      // Commands wait for a Redis that is away (see above): a ping answers within a second or fails.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not answer a ping within 1 s (${redis.status})`)), 1_000);
+      });
+      try {
+        await Promise.race([redis.ping(), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
 
     async close() {

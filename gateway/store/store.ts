@@ -76,13 +76,29 @@ export interface UserRecord {
   createdAt: number;
 }
 
-/** A job stored as IN_QUEUE that no provider has yet: it waits for room until its deadline. */
+/**
+ * A job stored as IN_QUEUE that no provider has confirmed yet: it waits for
+ * room or for its provider until its deadline, or a gateway replica is sending
+ * it now and holds it. Written before the job itself, so a replica killed at
+ * any moment leaves a record that another one picks up.
+ */
 export interface WaitingRecord {
   jobId: string;
-  /** Epoch ms after which it fails for want of capacity. */
+  /** Epoch ms after which it fails for want of capacity (or of a reachable provider). */
   deadline: number;
   /** The request as given, to route it again (requirements, and the rest to validate against another product). */
   input: unknown;
+  /**
+   * A create may have reached the job's provider (it went out unanswered): the job may be sent
+   * again only there, until that provider answers for it. @default false
+   */
+  pinned?: boolean;
+  /** Its provider refused it for want of room: it goes again once the provider has room, not merely when reachable. @default false */
+  forRoom?: boolean;
+  /** A replica is sending the job until this time (epoch ms); past it, that replica is taken to have died. */
+  heldUntil?: number;
+  /** Unique per hold or park: what {@link Store.swapWaiting} compares. */
+  claim?: string;
 }
 
 export interface TokenRecord {
@@ -111,8 +127,11 @@ export interface Store {
   /** Jobs per provider and state, for metrics. */
   countJobs(): Promise<{ providerId: string; state: JobState; count: number }[]>;
 
-  /** Append log lines; the oldest fall off past the per-job bound. */
-  appendLogs(jobId: string, lines: JobLog[]): Promise<void>;
+  /**
+   * Append log lines; the oldest fall off past the per-job bound. With `eventId` (the provider's
+   * log event), a repeat of the same event appends nothing.
+   */
+  appendLogs(jobId: string, lines: JobLog[], eventId?: string): Promise<void>;
   /** Oldest first; `since` exclusive; `limit` takes the newest that many. */
   readLogs(jobId: string, options: { since?: number; limit?: number }): Promise<JobLog[]>;
 
@@ -133,6 +152,14 @@ export interface Store {
   takeWaiting(jobId: string): Promise<boolean>;
   /** Every waiting job, oldest first. */
   listWaiting(): Promise<WaitingRecord[]>;
+  /** One job's record, or null when it has none. */
+  getWaiting(jobId: string): Promise<WaitingRecord | null>;
+  /**
+   * Compare-and-set on one waiting record: replace it with `next` (remove it when null) only if
+   * it is there with claim `expectClaim` ('' for a record that has none). True when replaced, or when it already is `next` (a
+   * repeat after a lost reply); false when another caller changed or took it.
+   */
+  swapWaiting(jobId: string, expectClaim: string, next: WaitingRecord | null): Promise<boolean>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,6 +4,8 @@
  * a logger, the NATS transport, the runtime around the driver, and a graceful
  * stop on SIGTERM or SIGINT (runtime first, so its events are flushed, then NATS).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { z } from 'zod';
 import { systemClock } from '../../shared/clock.js';
@@ -54,6 +56,8 @@ export async function runProviderProcess<S extends z.ZodRawShape>(options: Provi
       heartbeatIntervalMs: settings.SWITCHYARD_HEARTBEAT_MS,
       clock: systemClock,
       logger,
+      // Events a killed provider could not publish wait here for its next start (per deployment prefix and id).
+      outboxDir: settings.SWITCHYARD_OUTBOX_DIR ?? join(tmpdir(), `switchyard-outbox-${settings.SWITCHYARD_PREFIX}-${id}`),
     });
     await runtime.start();
   } catch (error) {

@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobSpecification, Manifest } from '../../shared/domain.js';
@@ -406,4 +408,80 @@ describe('provider runtime', () => {
     const announcement = announcementSchema.parse(h.announcements.filter((a) => a.value !== null).at(-1)!.value);
     expect(announcement.instanceId).toBe(second.instanceId);
   });
+
+  it('publishes after a restart the events and output a killed provider left unpublished, under their own ids', async () => {
+    const outboxDir = join(stateDir, 'outbox');
+    const jobId = `job-${randomUUID()}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../test/support/outbox-child.ts', import.meta.url)), outboxDir, transport.subjects.prefix, jobId], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      await waitFor(() => output.includes('journaled') || child.exitCode !== null, 'the child to journal its events', 20_000);
+      expect(output).toContain('journaled');
+    } finally {
+      await new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      });
+    }
+    expect(h.events).toEqual([]);
+
+    const runtime = await h.startRuntime({ outboxDir });
+    await h.finalOf(jobId);
+    expect(h.eventsOf(jobId).map((e) => [e.state, e.eventId.endsWith(':1') || e.eventId.endsWith(':2')])).toEqual([
+      ['RUNNING', true],
+      ['SUCCESS', true],
+    ]);
+    expect(h.eventsOf(jobId).every((e) => !e.eventId.startsWith(runtime.instanceId))).toBe(true);
+    await waitFor(() => h.stdoutOf(`${jobId}-other`).length === 1, 'the other job’s output');
+    expect(h.stdoutOf(jobId)).toEqual(['line 1', 'line 2']);
+    expect(h.stdoutOf(`${jobId}-other`)).toEqual(['still collecting']);
+    // Its output before its end, as it was written.
+    expect(h.stream.filter((m) => m.jobId === jobId).map((m) => m.kind)).toEqual(['event', 'log', 'event']);
+    // The dead run's journal is taken over; once everything is stored and the runtime stops, none is left.
+    expect(readdirSync(outboxDir).filter((name) => !name.includes(`-${runtime.instanceId}.`))).toEqual([]);
+    await runtime.stop();
+    h.runtimes.pop();
+    expect(existsSync(outboxDir)).toBe(false);
+  });
+
+  it('never starts a job the gateway withdrew before its create arrived, and stops one withdrawn while it was being created', async () => {
+    const base = createLocalDriver({ stateDir, terminateGraceMs: 200 });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let arrived: () => void = () => {};
+    const inDriver = new Promise<void>((resolve) => (arrived = resolve));
+    const driver: Driver = {
+      ...base,
+      create: async (created) => {
+        if (created.specification.name === 'slow') {
+          arrived();
+          await gate;
+        }
+        return base.create(created);
+      },
+    };
+    await h.startRuntime({ driver });
+
+    const early = job({ command: ['true'] });
+    const withdrawn = await h.call('jobs.terminate', { v: 1, ids: [early.id], reason: 'sent to another provider' });
+    expect(withdrawn.result.results[0]).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const refused = await h.call('jobs.create', { v: 1, jobs: [early] });
+    expect(refused.result.results[0]).toMatchObject({ ok: false, error: { code: 'INVALID_STATE' } });
+
+    const slow = job({ command: ['sleep', '60'], name: 'slow' });
+    const creating = h.call('jobs.create', { v: 1, jobs: [slow] });
+    // The withdrawal comes while the create waits in the driver.
+    await inDriver;
+    const letGo = await h.call('jobs.terminate', { v: 1, ids: [slow.id], reason: 'sent to another provider' });
+    expect(letGo.result.results[0]).toEqual({ ok: true, error: null });
+    release();
+    await creating;
+    const final = await h.finalOf(slow.id);
+    expect(final).toMatchObject({ state: 'SUCCESS', status: 'Your job has been terminated (sent to another provider)' });
+    expect(h.eventsOf(early.id)).toEqual([]);
+  });
 });
+

@@ -3,7 +3,10 @@
  * serves the driver on `<prefix>.v1.provider.<id>.>`, validates every request
  * and reply, announces the provider in the KV bucket and heartbeats, and turns
  * the driver's changes and output into durable events, published in order per
- * job and retried until stored.
+ * job and retried until stored — kept on disk meanwhile when given a directory
+ * (outbox-journal.ts), so a provider killed before they were stored publishes
+ * them when it starts again. A job the gateway withdraws (it moved the job
+ * elsewhere after a create went unanswered) is never started here later.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import pMap from 'p-map';
@@ -41,6 +44,7 @@ import {
 import { PROVIDER_VERBS, type ProviderVerb } from '../../shared/subjects.js';
 import type { Closable, Transport } from '../../shared/transport.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from './driver.js';
+import { openOutboxJournal, type OpenLogEvent, type OutboxJournal } from './outbox-journal.js';
 import { createServedSubschema, type ServedSubschema } from './subschema.js';
 
 export interface ProviderRuntimeOptions {
@@ -69,6 +73,13 @@ export interface ProviderRuntimeOptions {
   logBatchLines?: number;
   /** Backoff of event publishing: first and longest wait between attempts. @default { minMs: 100, maxMs: 5000 } */
   publishRetry?: { minMs: number; maxMs: number };
+  /**
+   * Where events wait on disk until JetStream has stored them (the driver's state directory is a
+   * good home), so that a provider killed meanwhile publishes them when it starts again with the
+   * same directory. Without it they wait in memory only, and a kill loses them.
+   * @default none
+   */
+  outboxDir?: string;
 }
 
 export interface ProviderRuntime {
@@ -87,9 +98,17 @@ interface OutboxItem {
 }
 
 interface LogBatch {
+  /** Assigned when the batch opens, so its journal entries name it. */
+  eventId: string;
+  jobId: string;
   lines: JobLog[];
   timer: NodeJS.Timeout;
 }
+
+/** Ids of jobs the gateway withdrew, remembered this many at most (the oldest are forgotten). */
+const WITHDRAWN_LIMIT = 100_000;
+/** Rewrite the journal after this many entries, when most of it is done with. */
+const JOURNAL_REWRITE_ENTRIES = 20_000;
 
 type Reply = { v: 1; ok: true; result: unknown } | { v: 1; ok: false; error: ErrorBody };
 
@@ -135,6 +154,19 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   let pending = 0;
   let drainWaiters: Array<() => void> = [];
   let publishAbort = new AbortController();
+  let journal: (OutboxJournal & { adopted(): void }) | null = null;
+  /** Aborted, and replaced, each time the transport is connected again. */
+  let reconnects = new AbortController();
+  let reconnectWatch: Closable | null = null;
+  /** Creates under way here, by job id: a job withdrawn meanwhile is stopped as soon as it exists. */
+  const creating = new Map<string, number>();
+  /** Jobs the gateway withdrew (see jobs.terminate), with why: a later create of one is refused. */
+  const withdrawn = new Map<string, string | null>();
+  const withdraw = (jobId: string, reason: string | null) => {
+    withdrawn.delete(jobId);
+    withdrawn.set(jobId, reason);
+    if (withdrawn.size > WITHDRAWN_LIMIT) withdrawn.delete(withdrawn.keys().next().value!);
+  };
 
   const settleWaiters = () => {
     if (pending > 0 || logBatches.size > 0) return;
@@ -145,7 +177,21 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
 
   const publishWithRetry = async (item: OutboxItem): Promise<void> => {
     let failures = 0;
-    await pRetry(
+    for (;;) {
+      // NATS coming back ends the backoff: everything waiting goes at once, not up to a backoff later.
+      const reconnected = reconnects.signal;
+      try {
+        await publishOnce(item, AbortSignal.any([publishAbort.signal, reconnected]), (attempts) => (failures += attempts > 0 ? 1 : 0));
+        break;
+      } catch (error) {
+        if (publishAbort.signal.aborted || !reconnected.aborted) throw error;
+      }
+    }
+    if (failures > 0) logger.info({ msgId: item.msgId, attempts: failures + 1 }, 'event published after retries');
+  };
+
+  const publishOnce = (item: OutboxItem, signal: AbortSignal, failed: (attempt: number) => void) =>
+    pRetry(
       async () => {
         try {
           await transport.publishDurable(item.subject, item.body, item.msgId);
@@ -163,9 +209,9 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         randomize: true,
         // unref: a publish waiting for NATS to come back must not keep the process alive.
         unref: true,
-        signal: publishAbort.signal,
+        signal,
         onFailedAttempt: ({ error, attemptNumber }) => {
-          failures = attemptNumber;
+          failed(attemptNumber);
           // One line when a publish starts failing, then one per 20 attempts: no spam while NATS is away.
           if (attemptNumber === 1 || attemptNumber % 20 === 0) {
             logger.warn({ err: error, msgId: item.msgId, subject: item.subject, attempts: attemptNumber }, 'publishing an event failed; retrying');
@@ -173,8 +219,6 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         },
       },
     );
-    if (failures > 0) logger.info({ msgId: item.msgId, attempts: failures + 1 }, 'event published after retries');
-  };
 
   const drain = async (jobId: string, queue: OutboxItem[]) => {
     while (queue.length > 0) {
@@ -187,14 +231,33 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         queue.length = 0;
         break;
       }
+      journal?.done(queue[0].msgId);
       queue.shift();
       pending -= 1;
+      maybeRewriteJournal();
     }
     queues.delete(jobId);
     settleWaiters();
   };
 
+  const maybeRewriteJournal = () => {
+    if (!journal || journal.entries < JOURNAL_REWRITE_ENTRIES || pending * 4 > journal.entries) return;
+    const open = [...logBatches.values()].map((batch): OpenLogEvent => ({
+      subject: subjects.jobLog(id, batch.jobId),
+      msgId: batch.eventId,
+      body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId: batch.jobId, providerId: id },
+      lines: batch.lines,
+    }));
+    try {
+      journal.rewrite([...queues.values()].flat(), open);
+    } catch (error) {
+      logger.warn({ err: error }, 'could not rewrite the outbox journal; it keeps growing');
+    }
+  };
+
   const enqueue = (jobId: string, item: OutboxItem) => {
+    // On disk before it waits: a kill from here on leaves it to the next start.
+    journal?.event(item);
     pending += 1;
     const queue = queues.get(jobId);
     if (queue) {
@@ -211,9 +274,10 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     if (!batch) return;
     clearTimeout(batch.timer);
     logBatches.delete(jobId);
-    const event: LogEvent = { v: PROTOCOL_VERSION, eventId: `${instanceId}:log:${++logSeq}`, jobId, providerId: id, lines: batch.lines };
+    const event: LogEvent = { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id, lines: batch.lines };
     const parsed = logEventSchema.safeParse(event);
     if (!parsed.success) {
+      journal?.done(batch.eventId);
       logger.error({ jobId, issues: issuesMessage(parsed.error) }, 'driver produced an invalid log event; dropped');
     } else {
       enqueue(jobId, { subject: subjects.jobLog(id, jobId), body: parsed.data, msgId: event.eventId });
@@ -253,9 +317,12 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     if (!batch) {
       const timer = setTimeout(() => flushLogs(jobId), logBatchMs);
       timer.unref();
-      batch = { lines: [], timer };
+      batch = { eventId: `${instanceId}:log:${++logSeq}`, jobId, lines: [], timer };
       logBatches.set(jobId, batch);
+      journal?.open({ subject: subjects.jobLog(id, jobId), msgId: batch.eventId, body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id } });
     }
+    // Journaled as it comes: the driver saves a job's end only after its output, so the lines are on disk first.
+    journal?.line(batch.eventId, entry);
     batch.lines.push(entry);
     if (batch.lines.length >= logBatchLines) flushLogs(jobId);
   };
@@ -309,18 +376,47 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   const handlers: Partial<Record<ProviderVerb, Handler>> = {
     manifest: handler(emptyRequestSchema, manifestResultSchema, () => driver.manifest()),
     utilization: handler(emptyRequestSchema, utilizationResultSchema, () => driver.utilization()),
-    'jobs.create': handler(createJobsRequestSchema, createJobsResultSchema, async ({ jobs }) => ({
-      results: await pMap(jobs, async (job) => {
-        try {
-          const { providerGeneratedId } = await driver.create(job);
-          return { ok: true, error: null, providerGeneratedId };
-        } catch (error) {
-          return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
+    'jobs.create': handler(createJobsRequestSchema, createJobsResultSchema, async ({ jobs }) => {
+      // Under way from the moment the request arrives, for a withdrawal that overtakes it.
+      for (const job of jobs) creating.set(job.id, (creating.get(job.id) ?? 0) + 1);
+      try {
+        return {
+          results: await pMap(jobs, async (job) => {
+            if (withdrawn.has(job.id)) {
+              return { ok: false, error: { code: 'INVALID_STATE' as const, message: `Job ${job.id} was withdrawn by the gateway; ${id} does not take it any more` }, providerGeneratedId: null };
+            }
+            try {
+              const { providerGeneratedId } = await driver.create(job);
+              // Withdrawn while it was being created (the gateway gave up waiting): stop it at once.
+              if (withdrawn.has(job.id)) {
+                await driver.terminate(job.id, withdrawn.get(job.id) ?? undefined).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not stop a withdrawn job'));
+              }
+              return { ok: true, error: null, providerGeneratedId };
+            } catch (error) {
+              return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
+            }
+          }, { concurrency }),
+        };
+      } finally {
+        for (const job of jobs) {
+          const left = (creating.get(job.id) ?? 1) - 1;
+          if (left > 0) creating.set(job.id, left);
+          else creating.delete(job.id);
         }
-      }, { concurrency }),
-    })),
+      }
+    }),
     'jobs.terminate': handler(terminateRequestSchema, itemResultsSchema, ({ ids, reason }) =>
-      bulk(ids, 'jobs.terminate', (jobId) => driver.terminate(jobId, reason ?? undefined)),
+      bulk(ids, 'jobs.terminate', async (jobId) => {
+        // A job not here (yet) is withdrawn: a create of it that is under way or still on its way
+        // never leaves it running, so the gateway may send it elsewhere.
+        if (creating.has(jobId)) return withdraw(jobId, reason ?? null);
+        try {
+          await driver.terminate(jobId, reason ?? undefined);
+        } catch (error) {
+          if (error instanceof SwitchyardError && error.code === 'NOT_FOUND') withdraw(jobId, reason ?? null);
+          throw error;
+        }
+      }),
     ),
     'jobs.suspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
     'jobs.unsuspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
@@ -430,6 +526,18 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       seq = 0;
       logSeq = 0;
       publishAbort = new AbortController();
+      reconnectWatch = transport.onReconnect?.(() => {
+        const previous = reconnects;
+        reconnects = new AbortController();
+        previous.abort();
+      }) ?? null;
+      if (options.outboxDir) {
+        journal = openOutboxJournal(options.outboxDir, instanceId, logger);
+        // What an earlier run could not publish goes first, before anything the driver says now.
+        for (const item of journal.recovered) enqueue(item.body.jobId, item);
+        journal.adopted();
+        if (journal.recovered.length > 0) logger.info({ events: journal.recovered.length }, 'publishing events an earlier run left unpublished');
+      }
       await driver.start(context);
       running = true;
       try {
@@ -455,6 +563,11 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       } catch (error) {
         running = false;
         announcement = null;
+        await reconnectWatch?.close();
+        reconnectWatch = null;
+        // Kept for the next start: what it holds was not published.
+        journal?.close(false);
+        journal = null;
         await server?.close().catch(() => undefined);
         server = null;
         await driver.stop().catch((err: unknown) => logger.error({ err }, 'driver stop failed'));
@@ -498,10 +611,15 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         logger.error({ err: error }, 'driver stop failed');
       }
       // What the driver said while stopping (its last output) gets the rest of the time.
-      if (!(await flushedInTime())) {
-        logger.error({ pending }, 'gave up events that could not be published in time');
+      const flushed = await flushedInTime();
+      if (!flushed) {
+        logger.error({ pending, kept: journal !== null }, journal ? 'events not published in time; the next start publishes them' : 'gave up events that could not be published in time');
         publishAbort.abort(new AbortError('provider stopped'));
       }
+      journal?.close(flushed);
+      journal = null;
+      await reconnectWatch?.close();
+      reconnectWatch = null;
       logger.info({ instanceId }, 'provider stopped');
     },
 

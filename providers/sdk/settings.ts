@@ -6,6 +6,8 @@ export const providerSettings = {
   NATS_URL: natsUrlSetting,
   SWITCHYARD_PREFIX: prefixSetting,
   SWITCHYARD_HEARTBEAT_MS: positiveIntSetting.default(2_000),
+  /** Where events wait on disk until JetStream stored them; default `$TMPDIR/switchyard-outbox-<prefix>-<id>`. */
+  SWITCHYARD_OUTBOX_DIR: z.string().min(1).optional(),
 };
 
 export function readProviderSettings<T extends z.ZodRawShape>(extra: T, env: NodeJS.ProcessEnv = process.env) {

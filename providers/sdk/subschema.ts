@@ -7,7 +7,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { stitchingDirectives } from '@graphql-tools/stitching-directives';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { createHash } from 'node:crypto';
-import { GraphQLError, execute, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { type GraphQLError, execute, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 
 const MAX_CACHED_DOCUMENTS = 256;
 import { InvalidInputError } from '../../shared/errors.js';

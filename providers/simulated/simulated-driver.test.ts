@@ -117,7 +117,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected a refusal');
 }
 
-let drivers: SimulatedDriver[] = [];
+const drivers: SimulatedDriver[] = [];
 afterEach(async () => {
   for (const driver of drivers.splice(0)) await driver.stop();
 });

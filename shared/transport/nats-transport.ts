@@ -7,6 +7,11 @@
  * The durable consumer pulls as many messages as it has room for (up to
  * `maxInFlight`), handles one job's messages in order and different jobs'
  * concurrently, and acks each with a plain ack once its handler resolved.
+ *
+ * A NATS restart is waited out: the connection comes back on its own (every
+ * quarter second, forever), subscriptions with it, and the stream, consumer
+ * and bucket are made again should the server have lost them (a JetStream
+ * store that did not survive).
  */
 import {
   AckPolicy,
@@ -77,8 +82,12 @@ export interface NatsTransportOptions {
   maxAckPending?: number;
   /**
    * Redelivery after a process died mid-message (`ack_wait`); a live process
-   * reports progress, so a slow handler is not redelivered.
-   * @default 30000
+   * reports progress, so a slow handler is not redelivered. Short, because a
+   * gateway killed holding a job's messages holds up that job's story: its
+   * later messages may reach another replica first, and these only after this.
+   * Below the gateway's charge lag (5 s), so an end held so is applied before a
+   * charging round could charge past it.
+   * @default 4000
    */
   ackWaitMs?: number;
   /**
@@ -136,7 +145,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     dedupeWindowMs = 120_000,
     eventRetentionMs = 7 * 24 * 3_600_000,
     maxAckPending = 1000,
-    ackWaitMs = 30_000,
+    ackWaitMs = 4_000,
     redeliveryDelayMs = 1000,
     closeGraceMs = 5000,
     maxInFlight = DEFAULT_MAX_IN_FLIGHT,
@@ -148,27 +157,85 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   // Reconnect forever: a NATS restart must not take the process down with it.
   // noAsyncTraces: nats.js otherwise builds error objects on every request for async stacks,
   // more than half the CPU of a publish; our errors name the subject and the verb anyway.
-  const nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1, noAsyncTraces: true });
+  // waitOnFirstConnect: a process started while NATS is away waits for it rather than exiting.
+  const nc = await connect({
+    servers: options.url,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 250,
+    waitOnFirstConnect: true,
+    noAsyncTraces: true,
+  });
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let kv: KV;
+  const streamConfig: Partial<StreamConfig> & { name: string } = {
+    name: subjects.eventStream,
+    subjects: subjects.streamSubjects(),
+    duplicate_window: nanos(dedupeWindowMs),
+    max_age: nanos(Math.max(eventRetentionMs, dedupeWindowMs)),
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+  };
+  const openBucket = () => new Kvm(nc).create(subjects.providerBucket, { history: 1 });
   try {
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, {
-      name: subjects.eventStream,
-      subjects: subjects.streamSubjects(),
-      duplicate_window: nanos(dedupeWindowMs),
-      max_age: nanos(Math.max(eventRetentionMs, dedupeWindowMs)),
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-    });
-    kv = await new Kvm(nc).create(subjects.providerBucket, { history: 1 });
+    await ensureStream(jsm, streamConfig);
+    kv = await openBucket();
   } catch (error) {
     await nc.close();
     throw error;
   }
+
+  /**
+   * The stream and the bucket made again after the server lost them; one attempt at a time, and
+   * not more than once a second, as every failing publish asks for it.
+   */
+  let recovering: Promise<void> | null = null;
+  let lastRecovery = 0;
+  /** Told when the stream or the bucket had to be made again: watches and consumers start over. */
+  const remade = new Set<() => void>();
+  const recoverJetStream = (): Promise<void> => {
+    if (recovering) return recovering;
+    if (performance.now() - lastRecovery < 1_000) return Promise.resolve();
+    lastRecovery = performance.now();
+    recovering = (async () => {
+      try {
+        const streamMade = await ensureStream(jsm, streamConfig);
+        const bucketMade = await jsm.streams.info(`KV_${subjects.providerBucket}`).then(
+          () => false,
+          (error: unknown) => {
+            if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return true;
+            throw error;
+          },
+        );
+        kv = await openBucket();
+        if (streamMade || bucketMade) for (const listener of [...remade]) listener();
+      } catch (error) {
+        onError(error, 'recreate the events stream and the announcement bucket');
+      } finally {
+        recovering = null;
+      }
+    })();
+    return recovering;
+  };
+
+  const reconnectListeners = new Set<() => void>();
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type !== 'reconnect') continue;
+      for (const listener of [...reconnectListeners]) {
+        try {
+          listener();
+        } catch (error) {
+          onError(error, 'reconnect listener');
+        }
+      }
+    }
+  })().catch((error: unknown) => onError(error, 'connection status'));
 
   const open = new Set<Closable>();
   const track = (closable: Closable): Closable => {
@@ -248,14 +315,29 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       } catch (error) {
         // nats.js reports "no stream takes this subject" as JetStreamNotEnabled, caused by no responders.
         const cause = (error as Error).cause;
-        if (cause instanceof RequestError && cause.isNoResponders()) throw new NoRespondersError(subject, { cause: error });
+        if (cause instanceof RequestError && cause.isNoResponders()) {
+          // Ours may have gone with a server that lost its store: made again for the caller's next try.
+          if (subjects.streamSubjects().some((pattern) => matchesSubject(pattern, subject))) await recoverJetStream();
+          throw new NoRespondersError(subject, { cause: error });
+        }
         throw error;
       }
     },
 
     async consumeDurable(handler: DurableHandler): Promise<Closable> {
       await ensureConsumer();
-      const consumer = await js.consumers.get(subjects.eventStream, subjects.eventConsumer);
+      let consumer = await js.consumers.get(subjects.eventStream, subjects.eventConsumer);
+      /** After pulls kept failing: the consumer (and its stream) made again if the server lost them. */
+      const recoverConsumer = async () => {
+        try {
+          await recoverJetStream();
+          consumerReady = null;
+          await ensureConsumer();
+          consumer = await js.consumers.get(subjects.eventStream, subjects.eventConsumer);
+        } catch (error) {
+          onError(error, 'recreate the durable consumer');
+        }
+      };
       let closing = false;
       /** Pulls under way: each asks the server for a batch until it is delivered or expires. */
       const pulls = new Set<Pull>();
@@ -419,6 +501,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
             });
             wake = null;
             if (closing) break;
+            if (failures >= 2) await recoverConsumer();
           }
           if (room() < minPullBatch || (failures > 0 && pulls.size > 0)) {
             await new Promise<void>((resolve) => (wake = resolve));
@@ -478,7 +561,14 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     },
 
     async putAnnouncement(key: string, value: unknown): Promise<void> {
-      await kv.put(assertSubjectToken(key, 'announcement key'), encodeBody(value));
+      const token = assertSubjectToken(key, 'announcement key');
+      try {
+        await kv.put(token, encodeBody(value));
+      } catch (error) {
+        // The bucket may have gone with a server that lost its store: made again for the next beat.
+        await recoverJetStream();
+        throw error;
+      }
     },
 
     async deleteAnnouncement(key: string): Promise<void> {
@@ -489,10 +579,12 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       // The watcher marks the last entry of the initial snapshot as the first update; an empty
       // bucket has no such entry, so learn up front whether there is anything to wait for.
       let inSnapshot = (await kv.status()).values > 0;
-      const iterator = await kv.watch();
       const initialDone = deferred();
       if (!inSnapshot) initialDone.resolve();
-      const loop = (async () => {
+      let stopped = false;
+      let iterator = await kv.watch();
+      let retry: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
+      const follow = async (): Promise<void> => {
         try {
           for await (const entry of iterator) {
             const deleted = entry.operation !== 'PUT';
@@ -514,10 +606,39 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         } finally {
           initialDone.resolve();
         }
+      };
+      // A bucket made again is a new one: this watch would wait on the old one forever.
+      const restart = () => iterator.stop();
+      remade.add(restart);
+      /** A watch that ended without being closed (the server lost the bucket) is started again. */
+      const loop = (async () => {
+        for (;;) {
+          await follow();
+          if (stopped) return;
+          await new Promise<void>((resolve) => {
+            retry = { timer: setTimeout(resolve, 1_000), resolve };
+            retry.timer.unref();
+          });
+          retry = null;
+          if (stopped) return;
+          try {
+            await recoverJetStream();
+            iterator = await kv.watch();
+          } catch (error) {
+            onError(error, 'watch announcements again');
+          }
+        }
       })();
       await initialDone.promise;
       return track({
         async close() {
+          stopped = true;
+          remade.delete(restart);
+          const pending = retry as { timer: NodeJS.Timeout; resolve: () => void } | null;
+          if (pending) {
+            clearTimeout(pending.timer);
+            pending.resolve();
+          }
           iterator.stop();
           await loop;
         },
@@ -526,6 +647,15 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
 
     async ping(): Promise<void> {
       await nc.flush();
+    },
+
+    onReconnect(listener: () => void): Closable {
+      reconnectListeners.add(listener);
+      return {
+        async close() {
+          reconnectListeners.delete(listener);
+        },
+      };
     },
 
     async close(): Promise<void> {
@@ -541,16 +671,17 @@ function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 
-/** Creates the stream, or brings an existing one to this configuration. */
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+/** Creates the stream, or brings an existing one to this configuration; true when it had to be created. */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<boolean> {
   try {
     await jsm.streams.info(config.name);
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
     await jsm.streams.add(config);
-    return;
+    return true;
   }
   await jsm.streams.update(config.name, config);
+  return false;
 }
 
 /** Creates the durable consumer, or brings an existing one to this configuration. */
@@ -577,4 +708,15 @@ async function ensureDurableConsumer(
     if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
     await jsm.consumers.add(stream, config);
   }
+}
+
+/** Whether a concrete subject matches a NATS subject pattern (`*` one token, `>` the rest). */
+function matchesSubject(pattern: string, subject: string): boolean {
+  const want = pattern.split('.');
+  const have = subject.split('.');
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '>') return have.length > i;
+    if (i >= have.length || (want[i] !== '*' && want[i] !== have[i])) return false;
+  }
+  return want.length === have.length;
 }

@@ -2,10 +2,12 @@
  * Our own nats-server (JetStream) and redis-server on free loopback ports,
  * for the test suite's global setup and for the bench. With a binary missing
  * it falls back to NATS_URL / REDIS_URL, and with neither it fails at once
- * saying what to install.
+ * saying what to install. For fault injection, startNatsServer and
+ * startRedisServer give one server that can be killed and started again at
+ * the same address with the same data (they need the binaries).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,36 +83,115 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * One server of our own on a fixed loopback port and data directory: it can be
+ * killed (SIGKILL by default) and started again at the same address with the
+ * same data, as an operator's restart would, for fault-injection tests.
+ */
+export interface OwnServer {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  running(): boolean;
+  /** Start it, or start it again after a kill: same port, same data. Resolves once it listens. */
+  start(): Promise<void>;
+  /** Signal it (SIGKILL unless told) and wait for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGTERM, SIGKILL after 5 s; the data directory stays (it is the caller's). */
+  stop(): Promise<void>;
+  /** Synchronous SIGKILL, for process exit. */
+  killNow(): void;
+}
+
+function ownServer(name: string, binary: string, port: number, dataDir: string, url: string, args: string[]): OwnServer {
+  let child: ChildProcess | null = null;
+  const running = () => child !== null && child.exitCode === null && child.signalCode === null;
+  return {
+    name,
+    url,
+    port,
+    dataDir,
+    running,
+    async start() {
+      if (running()) return;
+      mkdirSync(dataDir, { recursive: true });
+      child = spawn(binary, args, { stdio: 'ignore' });
+      await waitForPort(port, child, name);
+    },
+    async kill(signal = 'SIGKILL') {
+      const current = child;
+      if (!current || !running()) return;
+      await new Promise<void>((resolve) => {
+        current.once('exit', () => resolve());
+        current.kill(signal);
+      });
+    },
+    async stop() {
+      if (child) await stopChild(child);
+    },
+    killNow() {
+      if (child && running()) child.kill('SIGKILL');
+    },
+  };
+}
+
+function requireBinary(name: string, debianPackage: string): string {
+  const binary = findBinary(name);
+  if (!binary) throw new Error(`${name} is needed here and was not found (apt-get install ${debianPackage})`);
+  return binary;
+}
+
+/**
+ * nats-server with JetStream and a file store in `dataDir`, so streams,
+ * consumers and key-value buckets survive a kill and restart.
+ */
+export async function startNatsServer(options: { dataDir: string; port?: number }): Promise<OwnServer> {
+  const binary = requireBinary('nats-server', 'nats-server');
+  const port = options.port ?? (await freePort());
+  const server = ownServer('nats-server', binary, port, options.dataDir, `nats://127.0.0.1:${port}`, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(options.dataDir, 'jetstream')]);
+  await server.start();
+  return server;
+}
+
+/**
+ * redis-server keeping its data in `dataDir`. With `appendOnly` it writes an
+ * append-only file fsynced before every reply (`appendfsync always`), so what it
+ * acknowledged survives a SIGKILL; without it, it keeps nothing on disk.
+ */
+export async function startRedisServer(options: { dataDir: string; port?: number; appendOnly?: boolean }): Promise<OwnServer> {
+  const binary = requireBinary('redis-server', 'redis-server');
+  const port = options.port ?? (await freePort());
+  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const server = ownServer('redis-server', binary, port, options.dataDir, `redis://127.0.0.1:${port}`, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', options.dataDir]);
+  await server.start();
+  return server;
+}
+
 /** Starts both servers (or takes the URLs from the environment) and waits until they listen. */
 export async function startLocalServers(purpose: string): Promise<LocalServers> {
   const natsBin = findBinary('nats-server');
   const redisBin = findBinary('redis-server');
   const dataDir = mkdtempSync(join(tmpdir(), `switchyard-${purpose}-`));
-  const children: ChildProcess[] = [];
+  const servers: OwnServer[] = [];
 
   const stop = async () => {
-    await Promise.all(children.map(stopChild));
+    await Promise.all(servers.map((server) => server.stop()));
     rmSync(dataDir, { recursive: true, force: true });
   };
 
   try {
     let natsUrl = process.env.NATS_URL;
     if (natsBin) {
-      const port = await freePort();
-      const child = spawn(natsBin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dataDir, 'nats')], { stdio: 'ignore' });
-      children.push(child);
-      await waitForPort(port, child, 'nats-server');
-      natsUrl = `nats://127.0.0.1:${port}`;
+      const nats = await startNatsServer({ dataDir: join(dataDir, 'nats') });
+      servers.push(nats);
+      natsUrl = nats.url;
     }
     let redisUrl = process.env.REDIS_URL;
     if (redisBin) {
-      const port = await freePort();
-      const child = spawn(redisBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir], {
-        stdio: 'ignore',
-      });
-      children.push(child);
-      await waitForPort(port, child, 'redis-server');
-      redisUrl = `redis://127.0.0.1:${port}`;
+      const redis = await startRedisServer({ dataDir: join(dataDir, 'redis') });
+      servers.push(redis);
+      redisUrl = redis.url;
     }
     const missing = [
       natsUrl ? null : 'nats-server (apt-get install nats-server) or NATS_URL',
@@ -127,7 +208,7 @@ export async function startLocalServers(purpose: string): Promise<LocalServers> 
       },
       stop,
       killNow() {
-        for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        for (const server of servers) server.killNow();
         rmSync(dataDir, { recursive: true, force: true });
       },
     };

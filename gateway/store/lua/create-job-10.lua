@@ -20,7 +20,7 @@
     ARGV[5…] field, value, … of the job hash
 
   Output:
-    {1}      stored
+    {1}      stored (now, or before by the same call repeated: same id and doc)
     {0, id}  refused: id is the job already stored under this id, or the
              newest active job of the same creator and specHash
 
@@ -30,6 +30,10 @@
 local id = ARGV[1]
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  -- This very job, sent again after a reconnect lost the reply: it is stored.
+  if ARGV[5] == 'doc' and redis.call('HGET', KEYS[1], 'doc') == ARGV[6] then
+    return {1}
+  end
   return {0, id}
 end
 

@@ -1,0 +1,47 @@
+/**
+ * The provider API as one typed table: each verb with the schema of its
+ * request and of its result. The provider runtime validates what it serves
+ * with it, and the gateway's typed client what it sends and receives, so the
+ * two ends cannot drift apart and no call site names a schema of its own.
+ */
+import type { z } from 'zod';
+import {
+  createJobsRequestSchema,
+  createJobsResultSchema,
+  emptyRequestSchema,
+  extendRequestSchema,
+  extendResultSchema,
+  graphqlExecuteResultSchema,
+  graphqlRequestSchema,
+  graphqlSdlResultSchema,
+  itemResultsSchema,
+  jobIdsRequestSchema,
+  manifestResultSchema,
+  observationsResultSchema,
+  reconcileRequestSchema,
+  terminateRequestSchema,
+  utilizationResultSchema,
+} from './protocol.js';
+import type { ProviderVerb } from './subjects.js';
+
+export const PROVIDER_API = {
+  manifest: { request: emptyRequestSchema, result: manifestResultSchema },
+  utilization: { request: emptyRequestSchema, result: utilizationResultSchema },
+  'jobs.create': { request: createJobsRequestSchema, result: createJobsResultSchema },
+  'jobs.terminate': { request: terminateRequestSchema, result: itemResultsSchema },
+  'jobs.extend': { request: extendRequestSchema, result: extendResultSchema },
+  'jobs.suspend': { request: jobIdsRequestSchema, result: itemResultsSchema },
+  'jobs.unsuspend': { request: jobIdsRequestSchema, result: itemResultsSchema },
+  'jobs.retrieve': { request: jobIdsRequestSchema, result: observationsResultSchema },
+  'jobs.reconcile': { request: reconcileRequestSchema, result: observationsResultSchema },
+  graphql: { request: graphqlRequestSchema, result: graphqlSdlResultSchema.or(graphqlExecuteResultSchema) },
+} as const satisfies Partial<Record<ProviderVerb, { request: z.ZodType; result: z.ZodType }>>;
+
+/** The verbs the table defines (jobs.session comes with interactive sessions). */
+export type ProviderApiVerb = keyof typeof PROVIDER_API;
+
+/** What a caller sends for a verb: the request without its version field, defaults optional. */
+export type ProviderRequest<V extends ProviderApiVerb> = Omit<z.input<(typeof PROVIDER_API)[V]['request']>, 'v'>;
+
+/** What a provider answers for a verb. */
+export type ProviderResult<V extends ProviderApiVerb> = z.infer<(typeof PROVIDER_API)[V]['result']>;
