@@ -307,10 +307,15 @@ export function createJobSubmission(options: SubmissionOptions) {
   };
 
   /** The job cannot be placed: it fails, saying why, unless another replica took it over or it reached its provider after all. */
-  const failJob = async (item: Placement, error: unknown): Promise<ItemOutcome<Job>> => {
+  const failJob = async (item: Placement, error: unknown, refusedByProvider = false): Promise<ItemOutcome<Job>> => {
     const body = toErrorBody(error);
     // Only the holder ends it: a replica that took the job over (this one was taken for dead) decides instead.
     if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', null))) return { ok: true, value: item.job };
+    // The provider answered that the job itself is invalid: it was never accepted, so nothing of it stays.
+    if (refusedByProvider && (await store.discardJob(item.job.id, item.job.providerId))) {
+      metrics.submissions.inc({ provider: item.job.providerId, outcome: body.code });
+      return { ok: false, error: body };
+    }
     const outcome = await change(
       item.job.id,
       { state: 'FAILURE', status: `Could not start: ${body.message}`, expectStates: ['IN_QUEUE'], expectProvider: item.job.providerId, timestamp: clock.now() },
@@ -367,7 +372,7 @@ export function createJobSubmission(options: SubmissionOptions) {
         }
       }
       const waiting = retryable ? await park(item, pinned, body) : null;
-      results[item.index] = waiting ? { ok: true, value: waiting } : await failJob({ ...item, pinned }, error);
+      results[item.index] = waiting ? { ok: true, value: waiting } : await failJob({ ...item, pinned }, error, answered && !retryable);
     };
     await Promise.all(
       [...byProvider].map(async ([providerId, share]) => {

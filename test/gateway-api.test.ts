@@ -101,6 +101,17 @@ describe('a job on the local provider', () => {
     expect(done.state).toMatchObject({ state: 'SUCCESS', exitCode: 3 });
   });
 
+  it('keeps nothing of a job the provider refuses as invalid, and answers its code', async () => {
+    const alice = await newUser();
+    for (const workingDir of ['relative/dir', '/no/such/directory']) {
+      const refused = await submit(alice, { command: ['true'], workingDir });
+      expect(refused.job).toBeNull();
+      expect(refused.error?.code).toBe('INVALID_INPUT');
+      expect(refused.error?.message).toMatch(/working directory/);
+    }
+    expect(await countJobs(alice)).toBe(0);
+  });
+
   it('suspends, resumes, extends and terminates a long job', async () => {
     const alice = await newUser();
     const { job } = await submit(alice, { command: ['sleep', '60'], timeAllocation: { minutes: 10 } });

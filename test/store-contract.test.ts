@@ -377,6 +377,27 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect(await store.changeJob('missing-job', { expectProvider: 'cloud', status: 'x', timestamp: T0 })).toEqual({ kind: 'missing' });
     });
 
+    it('forgets a job its provider refused, from every index, and keeps one that moved on', async () => {
+      const store = await open();
+      const owner = { createdBy: 'dora', project: null };
+      const refused = makeJob({ providerId: 'hpc', owner, specHash: 'same' });
+      const started = makeJob({ providerId: 'hpc', owner, specHash: 'other' });
+      await store.createJob(refused, { exclusive: true });
+      await store.createJob(started, { exclusive: true });
+      await store.changeJob(started.id, { expectProvider: 'hpc', state: 'RUNNING', eventId: 'e1', timestamp: T0 + 1 });
+      expect(await store.discardJob(refused.id, 'cloud')).toBe(false);
+      expect(await store.discardJob(started.id, 'hpc')).toBe(false);
+      expect(await store.discardJob(refused.id, 'hpc')).toBe(true);
+      expect(await store.discardJob(refused.id, 'hpc')).toBe(false);
+      expect(await store.getJob(refused.id)).toBeNull();
+      expect(await listed(store, { createdBy: 'dora' })).toEqual([started.id]);
+      expect(await listed(store, { states: ['IN_QUEUE'], providers: ['hpc'] })).toEqual([]);
+      expect(await store.activeJobIds('hpc')).toEqual([started.id]);
+      expect((await store.countJobs()).filter((row) => row.providerId === 'hpc' && row.count !== 0)).toEqual([{ providerId: 'hpc', state: 'RUNNING', count: 1 }]);
+      // Its duplicate guard is gone with it: the same specification may be sent again.
+      expect(await store.createJob({ ...makeJob({ providerId: 'hpc', owner, specHash: 'same' }) }, { exclusive: true })).toEqual({ created: true });
+    });
+
     it('moves a job no provider accepted to another provider and product, under every index', async () => {
       const store = await open();
       const job = makeJob({

@@ -89,6 +89,20 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return { created: true };
     },
 
+    async discardJob(id, providerId) {
+      const stored = jobs.get(id);
+      if (!stored || stored.job.state !== 'IN_QUEUE' || stored.job.providerId !== providerId) return false;
+      const { job } = stored;
+      jobs.delete(id);
+      removeSorted(allIds, id);
+      const mine = idsByCreator.get(job.owner.createdBy);
+      if (mine) removeSorted(mine, id);
+      setMember(activeDuplicates, duplicateKey(job), id, false);
+      setMember(activeByProvider, providerId, id, false);
+      count(providerId, 'IN_QUEUE', -1);
+      return true;
+    },
+
     async getJob(id) {
       const stored = jobs.get(id);
       return stored ? structuredClone(stored.job) : null;
@@ -312,6 +326,11 @@ function refusalReason(state: JobState, change: JobChange, why: 'expect' | 'tabl
 
 function moveRefusalReason(job: Job, move: JobMove, why: 'state' | 'provider'): string {
   return why === 'state' ? `job is ${job.state}, not IN_QUEUE` : `job is at ${job.providerId}, not ${move.from}`;
+}
+
+function removeSorted(ids: string[], id: string): void {
+  const at = ids.lastIndexOf(id);
+  if (at >= 0) ids.splice(at, 1);
 }
 
 function insertSorted(ids: string[], id: string): void {

@@ -38,6 +38,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** lua/create-job-10.lua */
     switchyardCreateJob(...keysAndArgs: (string | number)[]): Result<[0 | 1, string?], Context>;
+    /** lua/discard-job-10.lua */
+    switchyardDiscardJob(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
     /** lua/change-job-26.lua */
     switchyardChangeJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
     /** lua/reassign-job-8.lua */
@@ -87,6 +89,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   });
   defineLuaCommands(redis, new URL('./lua/', import.meta.url), {
     switchyardCreateJob: 'create-job-10.lua',
+    switchyardDiscardJob: 'discard-job-10.lua',
     switchyardChangeJob: 'change-job-26.lua',
     switchyardReassignJob: 'reassign-job-8.lua',
     switchyardAppendLogs: 'append-logs-2.lua',
@@ -233,6 +236,28 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       if (created !== 1) return { created: false, duplicateOf: duplicateOf! };
       remember(job);
       return { created: true };
+    },
+
+    async discardJob(id, providerId) {
+      const route = routes.get(id) ?? (await routeOf(id));
+      if (!route) return false;
+      const forgotten = await redis.switchyardDiscardJob(
+        key.job(id),
+        key.duplicates(route.createdBy, route.specHash),
+        key.all,
+        key.creator(route.createdBy),
+        key.creatorState(route.createdBy, 'IN_QUEUE'),
+        key.state('IN_QUEUE'),
+        key.provider(providerId),
+        key.providerState(providerId, 'IN_QUEUE'),
+        key.active(providerId),
+        key.counts,
+        id,
+        providerId,
+        countsField(providerId, 'IN_QUEUE'),
+      );
+      if (forgotten === 1) routes.delete(id);
+      return forgotten === 1;
     },
 
     async getJob(id) {

@@ -112,6 +112,11 @@ export interface Store {
    * has a job with the same specHash that has not reached a final state.
    */
   createJob(job: Job, options: { exclusive: boolean }): Promise<CreateOutcome>;
+  /**
+   * Forget a job no provider took (its provider refused it as invalid): only while it is IN_QUEUE
+   * on `providerId`, so a job that moved on is kept. True when it was forgotten.
+   */
+  discardJob(id: string, providerId: string): Promise<boolean>;
   getJob(id: string): Promise<Job | null>;
   getJobs(ids: string[]): Promise<(Job | null)[]>;
   changeJob(id: string, change: JobChange): Promise<ChangeOutcome>;
