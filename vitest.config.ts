@@ -13,7 +13,13 @@ const require = createRequire(import.meta.url);
 const BESIDE_CODE = ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts'];
 /** Beside their code, but they drive real processes or servers. */
 const BACKENDS = ['providers/local/**/*.test.ts', 'providers/sdk/runtime.test.ts'];
-const E2E = ['test/processes.test.ts', 'test/*-processes.test.ts', 'test/dev-mode.test.ts', 'test/chaos.test.ts', 'providers/slurm/slurm-driver.test.ts'];
+const E2E = [
+  'test/processes.test.ts',
+  'test/*-processes.test.ts',
+  'test/dev-mode.test.ts',
+  'test/chaos.test.ts',
+  'providers/slurm/slurm-driver.test.ts',
+];
 
 export default defineConfig({
   resolve: {
@@ -28,7 +34,10 @@ export default defineConfig({
     pool: 'forks',
     projects: [
       { extends: true, test: { name: 'unit', include: BESIDE_CODE, exclude: [...BACKENDS, ...E2E] } },
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts', ...BACKENDS], exclude: E2E, globalSetup: ['test/support/servers-setup.ts'] } },
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/**/*.test.ts', ...BACKENDS], exclude: E2E, globalSetup: ['test/support/servers-setup.ts'] },
+      },
       { extends: true, test: { name: 'e2e', include: E2E, globalSetup: ['test/support/servers-setup.ts', 'test/support/slurm-setup.ts'] } },
     ],
   },

@@ -7,6 +7,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+
 import { measure, sleep, summarize, type LatencySummary } from './stats.js';
 
 /** About the size of a small protocol request. */
@@ -31,7 +32,11 @@ export async function natsRoundTrip(natsUrl: string, subject: string, count = 10
 }
 
 /** Round trip of one Redis command, `count` times in sequence. */
-export async function redisRoundTrip(redisUrl: string, command: (redis: Redis, i: number) => Promise<unknown>, count = 1000): Promise<LatencySummary> {
+export async function redisRoundTrip(
+  redisUrl: string,
+  command: (redis: Redis, i: number) => Promise<unknown>,
+  count = 1000,
+): Promise<LatencySummary> {
   const redis = new Redis(redisUrl);
   try {
     return await measure(count, (i) => command(redis, i), 100);

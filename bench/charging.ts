@@ -10,13 +10,14 @@
  * the credits the ledger holds as charged per job.
  */
 import { Redis } from 'ioredis';
+
 import { createAccounting, type ChargeRoundItem } from '../gateway/accounting/accounting.js';
 import type { Ledger, WalletKey } from '../gateway/accounting/ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { LOCAL_PRODUCTS } from '../providers/local/local-driver.js';
 import { createManualClock } from '../shared/clock.js';
 import type { Job, Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
-import { LOCAL_PRODUCTS } from '../providers/local/local-driver.js';
 import { makeJob, makeSpecification } from '../test/support/jobs.js';
 
 export interface ChargingOptions {
@@ -109,7 +110,11 @@ async function scriptStats(redis: Redis): Promise<{ calls: number; usec: number 
   return { calls, usec };
 }
 
-async function timeRound(accounting: ReturnType<typeof createAccounting>, items: readonly ChargeRoundItem[], stats: Redis): Promise<ChargeRoundMeasurement> {
+async function timeRound(
+  accounting: ReturnType<typeof createAccounting>,
+  items: readonly ChargeRoundItem[],
+  stats: Redis,
+): Promise<ChargeRoundMeasurement> {
   const statsBefore = await scriptStats(stats);
   const started = performance.now();
   const result = await accounting.chargeRound(items);

@@ -76,7 +76,10 @@ function subscribe(baseUrl: string, token: string, jobId: string): Subscriber {
   return { ready: snapshotOrEnd, latencies, close: () => controller.abort(), done, ended: () => ended };
 }
 
-export async function benchFollowLatency(rig: Rig, options: { events?: number; spacingMs?: number; warmup?: number } = {}): Promise<FollowLatencyResult> {
+export async function benchFollowLatency(
+  rig: Rig,
+  options: { events?: number; spacingMs?: number; warmup?: number } = {},
+): Promise<FollowLatencyResult> {
   const events = options.events ?? 200;
   const spacingMs = options.spacingMs ?? 10;
   const warmup = options.warmup ?? 10;

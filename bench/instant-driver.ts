@@ -3,10 +3,10 @@
  * RUNNING and nothing else. With it the bench measures the gateway, NATS,
  * JetStream and Redis, not a backend.
  */
+import type { Driver, DriverContext, DriverJobChange } from '../providers/sdk/driver.js';
 import { computeSupport, type Manifest, type Product, type Utilization } from '../shared/domain.js';
 import { NotFoundError, UnsupportedError } from '../shared/errors.js';
 import type { CreateJob, JobObservation } from '../shared/protocol.js';
-import type { Driver, DriverContext, DriverJobChange } from '../providers/sdk/driver.js';
 
 export const INSTANT_PRODUCT: Product = {
   id: 'bench-instant',

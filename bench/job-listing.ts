@@ -2,8 +2,8 @@
  * Benchmark 2: one user's newest 50 jobs among 100,000 stored jobs, from the
  * Redis store directly and through GraphQL `jobs(first: 50)` as that user.
  */
-import type { Job } from '../shared/domain.js';
 import type { Store } from '../gateway/store/store.js';
+import type { Job } from '../shared/domain.js';
 import { createClient } from '../test/support/graphql-client.js';
 import { makeJob } from '../test/support/jobs.js';
 import type { Rig } from './rig.js';

@@ -3,18 +3,19 @@
  * they would in production: each with its own NATS connection, the gateway
  * with a Redis store, GraphQL over real HTTP on loopback.
  */
-import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
-import { fund } from '../test/support/credits.js';
 import { randomBytes } from 'node:crypto';
+
+import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createRedisStore } from '../gateway/store/redis-store.js';
+import type { Store } from '../gateway/store/store.js';
+import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import type { Transport } from '../shared/transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createRedisStore } from '../gateway/store/redis-store.js';
-import type { Store } from '../gateway/store/store.js';
-import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
+import { fund } from '../test/support/credits.js';
 import { createClient, type TestClient } from '../test/support/graphql-client.js';
 import { createInstantDriver, type InstantDriver } from './instant-driver.js';
 import { waitFor } from './stats.js';

@@ -7,17 +7,17 @@
  * same providers. Beside it, in the same run: a plain Array.prototype.sort of
  * the same 2,000 candidates by price.
  */
+import type { RequirementsInput } from '../gateway/job-specification.js';
+import { createGatewayMetrics } from '../gateway/metrics.js';
+import { createProviderRegistry } from '../gateway/provider-registry.js';
+import { compareCandidates, planRoute, pricePerMinute, type Candidate, type RouteContext } from '../gateway/router.js';
+import { createUtilizationCache } from '../gateway/utilization-cache.js';
 import type { Backend, Manifest, Product, ProductPriceUnit, Utilization } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { createSubjects } from '../shared/subjects.js';
 import type { Closable } from '../shared/transport.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import type { RequirementsInput } from '../gateway/job-specification.js';
-import { createGatewayMetrics } from '../gateway/metrics.js';
-import { createProviderRegistry } from '../gateway/provider-registry.js';
-import { compareCandidates, planRoute, pricePerMinute, type Candidate, type RouteContext } from '../gateway/router.js';
-import { createUtilizationCache } from '../gateway/utilization-cache.js';
 import { summarize, waitFor, type LatencySummary } from './stats.js';
 
 export interface RoutingOptions {
@@ -174,7 +174,11 @@ export interface RoutingFixture {
  * stand-in providers of `productsPerProvider` products each over an in-memory
  * bus; resolves once every manifest is loaded and every utilization cached.
  */
-export async function startRoutingFixture(options: { subjectPrefix: string; providers: number; productsPerProvider: number }): Promise<RoutingFixture> {
+export async function startRoutingFixture(options: {
+  subjectPrefix: string;
+  providers: number;
+  productsPerProvider: number;
+}): Promise<RoutingFixture> {
   const { providers: providerCount, productsPerProvider: perProvider } = options;
   const subjects = createSubjects(options.subjectPrefix);
   const transport = createMemoryTransport({ subjects });
@@ -204,7 +208,11 @@ export async function startRoutingFixture(options: { subjectPrefix: string; prov
         transport.serve(subjects.providerAll(id), async (_body, subject) => {
           if (subject.endsWith('.manifest')) return { v: PROTOCOL_VERSION, ok: true, result: manifest };
           if (subject.endsWith('.utilization')) return { v: PROTOCOL_VERSION, ok: true, result: { ...util, observedAt: Date.now() } };
-          return { v: PROTOCOL_VERSION, ok: false, error: { code: 'UNSUPPORTED', message: 'a routing stand-in serves only manifest and utilization' } };
+          return {
+            v: PROTOCOL_VERSION,
+            ok: false,
+            error: { code: 'UNSUPPORTED', message: 'a routing stand-in serves only manifest and utilization' },
+          };
         }),
       );
       const now = Date.now();

@@ -13,13 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
 import { createSubjects } from '../shared/subjects.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
-import { benchFollowLatency } from './follow-latency.js';
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
+import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { startRig, type Rig } from './rig.js';
@@ -78,7 +79,8 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects]) streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects])
+      streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
   } catch (error) {
@@ -125,7 +127,11 @@ function printTable(rows: Row[]): void {
     row.meetsAim === undefined ? '' : row.meetsAim ? 'yes' : 'NO',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (values: string[]) => values.map((v, i) => (i === 2 || i === 4 ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => (i === 2 || i === 4 ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   let previous = '';
@@ -146,7 +152,14 @@ async function main(): Promise<void> {
   const jsLatency = await jetstreamLatency(natsUrl, { stream: baselineStream, subject: `${prefix}.baseline.js` });
 
   progress('1/8 job creation: gateway + instant provider over NATS and Redis');
-  const rig = await startRig({ natsUrl, redisUrl, subjectPrefix: mainSubjects.prefix, keyPrefix: mainKeyPrefix, withProvider: true, onTransportError });
+  const rig = await startRig({
+    natsUrl,
+    redisUrl,
+    subjectPrefix: mainSubjects.prefix,
+    keyPrefix: mainKeyPrefix,
+    withProvider: true,
+    onTransportError,
+  });
   rigs.push(rig);
   // The floor of any GraphQL call: HTTP, Yoga, auth, a resolver that touches nothing.
   const graphqlFloor = await measure(300, () => rig.admin.ok('{ me { createdBy } }'), 30);
@@ -162,7 +175,14 @@ async function main(): Promise<void> {
   stores.push(listStore);
   const fill = await fillStore(listStore);
   progress(`2/8 filled in ${fill.seconds.toFixed(1)} s; measuring store.listJobs and GraphQL jobs(first: 50)`);
-  const listRig = await startRig({ natsUrl, redisUrl, subjectPrefix: listSubjects.prefix, keyPrefix: listKeyPrefix, withProvider: false, onTransportError });
+  const listRig = await startRig({
+    natsUrl,
+    redisUrl,
+    subjectPrefix: listSubjects.prefix,
+    keyPrefix: listKeyPrefix,
+    withProvider: false,
+    onTransportError,
+  });
   rigs.push(listRig);
   const user = creatorName(123);
   const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
@@ -214,7 +234,9 @@ async function main(): Promise<void> {
   }
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
-  progress(`8/8 faults under load: ${CHAOS_JOBS.toLocaleString('en')} jobs over 30 s while a gateway, NATS, the provider and Redis are SIGKILLed and restarted`);
+  progress(
+    `8/8 faults under load: ${CHAOS_JOBS.toLocaleString('en')} jobs over 30 s while a gateway, NATS, the provider and Redis are SIGKILLed and restarted`,
+  );
   let chaos: ChaosResult | null = null;
   let chaosFailed: string | null = null;
   try {
@@ -275,7 +297,13 @@ async function main(): Promise<void> {
   rows.push({ benchmark: b1, metric: 'Redis SET p99', value: redisSet.p99, unit: 'ms', baseline: 'baseline' });
 
   const b2 = '2 jobs(first: 50)';
-  rows.push({ benchmark: b2, metric: `fill ${fill.jobs} jobs / ${fill.creators} creators`, value: fill.jobsPerSecond, unit: 'jobs/s', baseline: `store.createJob, ${ms(fill.seconds)} s` });
+  rows.push({
+    benchmark: b2,
+    metric: `fill ${fill.jobs} jobs / ${fill.creators} creators`,
+    value: fill.jobsPerSecond,
+    unit: 'jobs/s',
+    baseline: `store.createJob, ${ms(fill.seconds)} s`,
+  });
   rows.push({
     benchmark: b2,
     metric: `store.listJobs p50 (${listing.store.count})`,
@@ -286,7 +314,14 @@ async function main(): Promise<void> {
     aim: 'p50 < 10 ms',
     meetsAim: listing.store.p50 < 10,
   });
-  rows.push({ benchmark: b2, metric: 'store.listJobs p99', value: listing.store.p99, unit: 'ms', baseline: describeLatency('ZCARD', zcard, 'p50'), ratio: listing.store.p99 / zcard.p50 });
+  rows.push({
+    benchmark: b2,
+    metric: 'store.listJobs p99',
+    value: listing.store.p99,
+    unit: 'ms',
+    baseline: describeLatency('ZCARD', zcard, 'p50'),
+    ratio: listing.store.p99 / zcard.p50,
+  });
   rows.push({
     benchmark: b2,
     metric: `GraphQL jobs(first: 50) p50 (${listing.graphql.count})`,
@@ -297,7 +332,14 @@ async function main(): Promise<void> {
     aim: 'p50 < 10 ms',
     meetsAim: listing.graphql.p50 < 10,
   });
-  rows.push({ benchmark: b2, metric: 'GraphQL jobs(first: 50) p99', value: listing.graphql.p99, unit: 'ms', baseline: describeLatency('ZCARD', zcard, 'p50'), ratio: listing.graphql.p99 / zcard.p50 });
+  rows.push({
+    benchmark: b2,
+    metric: 'GraphQL jobs(first: 50) p99',
+    value: listing.graphql.p99,
+    unit: 'ms',
+    baseline: describeLatency('ZCARD', zcard, 'p50'),
+    ratio: listing.graphql.p99 / zcard.p50,
+  });
   rows.push({ benchmark: b2, metric: `Redis ZCARD p50 (${zcard.count})`, value: zcard.p50, unit: 'ms', baseline: 'baseline' });
 
   const b3 = '3 followJob latency';
@@ -319,7 +361,13 @@ async function main(): Promise<void> {
     aim: 'p99 < 20 ms',
     meetsAim: follow.latency.p99 < 20,
   });
-  rows.push({ benchmark: b3, metric: `JetStream publish → consume p50 (${jsLatency.count})`, value: jsLatency.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push({
+    benchmark: b3,
+    metric: `JetStream publish → consume p50 (${jsLatency.count})`,
+    value: jsLatency.p50,
+    unit: 'ms',
+    baseline: 'baseline',
+  });
   rows.push({ benchmark: b3, metric: 'JetStream publish → consume p99', value: jsLatency.p99, unit: 'ms', baseline: 'baseline' });
 
   const b4 = '4 routing decision';
@@ -339,7 +387,14 @@ async function main(): Promise<void> {
       aim: 'p50 < 100 µs',
       meetsAim: plan.latencyUs.p50 < 100,
     });
-    rows.push({ benchmark: b4, metric: `planRoute ${label} p99`, value: plan.latencyUs.p99, unit: 'µs', baseline: sortP99, ratio: plan.latencyUs.p99 / routing.sortUs.p99 });
+    rows.push({
+      benchmark: b4,
+      metric: `planRoute ${label} p99`,
+      value: plan.latencyUs.p99,
+      unit: 'µs',
+      baseline: sortP99,
+      ratio: plan.latencyUs.p99 / routing.sortUs.p99,
+    });
   }
   rows.push({
     benchmark: b4,
@@ -349,8 +404,20 @@ async function main(): Promise<void> {
     baseline: sortP50,
     ratio: routing.registryListUs.p50 / routing.sortUs.p50,
   });
-  rows.push({ benchmark: b4, metric: `sort ${routing.products} candidates by price p50 (${routing.sortUs.count})`, value: routing.sortUs.p50, unit: 'µs', baseline: 'baseline' });
-  rows.push({ benchmark: b4, metric: `sort ${routing.products} candidates by price p99`, value: routing.sortUs.p99, unit: 'µs', baseline: 'baseline' });
+  rows.push({
+    benchmark: b4,
+    metric: `sort ${routing.products} candidates by price p50 (${routing.sortUs.count})`,
+    value: routing.sortUs.p50,
+    unit: 'µs',
+    baseline: 'baseline',
+  });
+  rows.push({
+    benchmark: b4,
+    metric: `sort ${routing.products} candidates by price p99`,
+    value: routing.sortUs.p99,
+    unit: 'µs',
+    baseline: 'baseline',
+  });
 
   const b5 = `5 stitched field, ${stitching.jobs} jobs`;
   const calls = stitching.graphqlCalls;
@@ -389,7 +456,13 @@ async function main(): Promise<void> {
     baseline: describeLatency('NATS RTT', natsRtt, 'p50'),
     ratio: calls.stitched.meanMs / natsRtt.p50,
   });
-  rows.push({ benchmark: b5, metric: `jobs(first: 50) without it p50 (${stitching.plain.count})`, value: stitching.plain.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push({
+    benchmark: b5,
+    metric: `jobs(first: 50) without it p50 (${stitching.plain.count})`,
+    value: stitching.plain.p50,
+    unit: 'ms',
+    baseline: 'baseline',
+  });
   rows.push({ benchmark: b5, metric: 'jobs(first: 50) without it p99', value: stitching.plain.p99, unit: 'ms', baseline: 'baseline' });
 
   const b6 = `6 charging round, ${charging.jobs.toLocaleString('en')} jobs`;
@@ -486,7 +559,13 @@ async function main(): Promise<void> {
       baseline: `bare sbatch one by one ${perSecond(tp.bareSequential)}`,
       ratio: tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond,
     });
-    rows.push({ benchmark: b7, metric: `bare sbatch --wrap=true × ${tp.bareSequential.jobs}, one by one`, value: tp.bareSequential.jobsPerSecond, unit: 'jobs/s', baseline: 'baseline' });
+    rows.push({
+      benchmark: b7,
+      metric: `bare sbatch --wrap=true × ${tp.bareSequential.jobs}, one by one`,
+      value: tp.bareSequential.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: 'baseline',
+    });
     rows.push({
       benchmark: b7,
       metric: `bare sbatch --wrap=true × ${tp.bareConcurrent.jobs}, ${tp.bareConcurrent.concurrency} at once`,
@@ -521,7 +600,8 @@ async function main(): Promise<void> {
   } else {
     const refused = Object.values(chaos.refused).reduce((a, b) => a + b, 0);
     const faults = chaos.faults.map((f) => `${f.what} ${f.recoveredSeconds.toFixed(1)} s`).join(', ');
-    const zero = (metric: string, value: number, unit: string, baseline?: string) => rows.push({ benchmark: b8, metric, value, unit, baseline, aim: '0', meetsAim: value === 0 });
+    const zero = (metric: string, value: number, unit: string, baseline?: string) =>
+      rows.push({ benchmark: b8, metric, value, unit, baseline, aim: '0', meetsAim: value === 0 });
     rows.push({
       benchmark: b8,
       metric: 'jobs accepted',
@@ -530,14 +610,43 @@ async function main(): Promise<void> {
       baseline: `of ${chaos.submitted} submitted; ${chaos.waitedForProvider} waited for the provider, ${chaos.resentForDeadReplica} sent again for a replica that died`,
     });
     zero('refused for an unreachable provider', chaos.refusedUnavailable, 'jobs', `${refused} refused in all`);
-    zero('accepted jobs not final', chaos.notFinal.length, 'jobs', `within ${chaos.seconds.settling.toFixed(1)} s of the last fault; ${Object.entries(chaos.finalStates).map(([state, n]) => `${state} ${n}`).join(', ')}`);
+    zero(
+      'accepted jobs not final',
+      chaos.notFinal.length,
+      'jobs',
+      `within ${chaos.seconds.settling.toFixed(1)} s of the last fault; ${Object.entries(chaos.finalStates)
+        .map(([state, n]) => `${state} ${n}`)
+        .join(', ')}`,
+    );
     zero('log lines lost', chaos.lostLines, 'lines', `in ${chaos.jobsWithLostLines.length} jobs`);
     zero('log lines stored twice', chaos.duplicatedLines, 'lines');
     zero('jobs that ran twice', chaos.doubleRuns.length, 'jobs');
-    zero('charged − expected from run times', chaos.charges.jobsCharged - chaos.charges.expected, 'credits', `expected ${chaos.charges.expected}; ${chaos.charges.jobsOff} jobs off, by at most ${chaos.charges.maxJobDifference}`);
-    zero('fall in wallet − charge records', chaos.charges.walletFall - chaos.charges.chargeRecords, 'credits', `fell ${chaos.charges.walletFall}, records ${chaos.charges.chargeRecords}`);
-    rows.push({ benchmark: b8, metric: 'faults: kill → everything ready again', value: chaos.faults.reduce((sum, f) => sum + f.recoveredSeconds, 0), unit: 's', baseline: faults });
-    rows.push({ benchmark: b8, metric: 'last fault over → every job final', value: chaos.seconds.settling, unit: 's', baseline: `submitting took ${chaos.seconds.submitting.toFixed(1)} s` });
+    zero(
+      'charged − expected from run times',
+      chaos.charges.jobsCharged - chaos.charges.expected,
+      'credits',
+      `expected ${chaos.charges.expected}; ${chaos.charges.jobsOff} jobs off, by at most ${chaos.charges.maxJobDifference}`,
+    );
+    zero(
+      'fall in wallet − charge records',
+      chaos.charges.walletFall - chaos.charges.chargeRecords,
+      'credits',
+      `fell ${chaos.charges.walletFall}, records ${chaos.charges.chargeRecords}`,
+    );
+    rows.push({
+      benchmark: b8,
+      metric: 'faults: kill → everything ready again',
+      value: chaos.faults.reduce((sum, f) => sum + f.recoveredSeconds, 0),
+      unit: 's',
+      baseline: faults,
+    });
+    rows.push({
+      benchmark: b8,
+      metric: 'last fault over → every job final',
+      value: chaos.seconds.settling,
+      unit: 's',
+      baseline: `submitting took ${chaos.seconds.submitting.toFixed(1)} s`,
+    });
   }
 
   const durationS = (Date.now() - startedAt) / 1000;
@@ -551,30 +660,40 @@ async function main(): Promise<void> {
     if (!plan.chosenIsBest) console.log(`warning: planRoute(${JSON.stringify(plan.requirements)}) chose ${plan.chosen}, not the best of a full sort`);
   }
   if (stitching.badAnswers.plain + stitching.badAnswers.stitched > 0) {
-    console.log(`warning: jobs(first: 50) answered with errors or missing jobs ${stitching.badAnswers.plain} times without and ${stitching.badAnswers.stitched} times with local { host pids }`);
+    console.log(
+      `warning: jobs(first: 50) answered with errors or missing jobs ${stitching.badAnswers.plain} times without and ${stitching.badAnswers.stitched} times with local { host pids }`,
+    );
   }
   if (!charging.check.ok) {
     const c = charging.check;
-    console.log(`warning: charging: debited ${c.debited}, balances fell ${c.balanceFall}, jobs charged ${c.jobCharged}, expected ${c.expected}: they should all be equal`);
+    console.log(
+      `warning: charging: debited ${c.debited}, balances fell ${c.balanceFall}, jobs charged ${c.jobCharged}, expected ${c.expected}: they should all be equal`,
+    );
   }
   for (const round of [charging.first, charging.repeat, charging.later]) {
     if (round.failed > 0 || round.dry > 0) console.log(`warning: a charging round had ${round.failed} failed charges and ${round.dry} dry wallets`);
   }
   if (slurm) {
     const tp = slurm.throughput;
-    const failed = tp.switchyardBulk.failed + tp.switchyardSingle.failed + tp.providerBulk.failed + tp.bareSequential.failed + tp.bareConcurrent.failed;
+    const failed =
+      tp.switchyardBulk.failed + tp.switchyardSingle.failed + tp.providerBulk.failed + tp.bareSequential.failed + tp.bareConcurrent.failed;
     if (failed > 0) {
       console.log(
         `warning: Slurm: ${failed} submissions failed (Switchyard bulk ${tp.switchyardBulk.failed}, single ${tp.switchyardSingle.failed}, provider alone ${tp.providerBulk.failed}; bare ${tp.bareSequential.failed} + ${tp.bareConcurrent.failed})`,
       );
     }
-    if (slurm.otherJobsSeen > 0) console.log(`warning: Slurm: up to ${slurm.otherJobsSeen} jobs of others were in the queue between steps: the cluster was not idle`);
+    if (slurm.otherJobsSeen > 0)
+      console.log(`warning: Slurm: up to ${slurm.otherJobsSeen} jobs of others were in the queue between steps: the cluster was not idle`);
   } else if (slurmNotRun?.startsWith('failed')) {
     console.log(`warning: the Slurm benchmark ${slurmNotRun}`);
   }
   if (chaos) {
-    const bad = chaos.refusedUnavailable + chaos.notFinal.length + chaos.lostLines + chaos.duplicatedLines + chaos.doubleRuns.length + chaos.charges.jobsOff;
-    if (bad > 0) console.log(`warning: faults under load: ${chaos.refusedUnavailable} refused for an unreachable provider, ${chaos.notFinal.length} not final, ${chaos.lostLines} lines lost, ${chaos.duplicatedLines} doubled, ${chaos.doubleRuns.length} ran twice, ${chaos.charges.jobsOff} charged wrong`);
+    const bad =
+      chaos.refusedUnavailable + chaos.notFinal.length + chaos.lostLines + chaos.duplicatedLines + chaos.doubleRuns.length + chaos.charges.jobsOff;
+    if (bad > 0)
+      console.log(
+        `warning: faults under load: ${chaos.refusedUnavailable} refused for an unreachable provider, ${chaos.notFinal.length} not final, ${chaos.lostLines} lines lost, ${chaos.duplicatedLines} doubled, ${chaos.doubleRuns.length} ran twice, ${chaos.charges.jobsOff} charged wrong`,
+      );
   } else if (chaosFailed) {
     console.log(`warning: the faults-under-load benchmark ${chaosFailed}`);
   }

@@ -9,15 +9,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import type { Gateway } from '../gateway/gateway.js';
+import { createLocalDriver } from '../providers/local/local-driver.js';
+import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { systemClock } from '../shared/clock.js';
 import { isFinalState } from '../shared/job-state-machine.js';
 import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import type { Transport } from '../shared/transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
-import type { Gateway } from '../gateway/gateway.js';
-import { createLocalDriver } from '../providers/local/local-driver.js';
-import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { fund } from '../test/support/credits.js';
 import { startRig, type Rig, type RigOptions } from './rig.js';
 import { sleep, summarize, waitFor, type LatencySummary } from './stats.js';
@@ -48,7 +49,8 @@ export async function startLocalRig(options: Omit<RigOptions, 'withProvider'>): 
   let runtime: ProviderRuntime | null = null;
 
   const stop = async () => {
-    if (jobIds.length > 0) await terminateAll(rig, jobIds, pids).catch((error: unknown) => console.error('bench: could not terminate the local jobs:', error));
+    if (jobIds.length > 0)
+      await terminateAll(rig, jobIds, pids).catch((error: unknown) => console.error('bench: could not terminate the local jobs:', error));
     await runtime?.stop().catch((error: unknown) => console.error('bench: stopping the local provider failed:', error));
     await providerTransport?.close().catch(() => undefined);
     await rig.stop();
@@ -93,7 +95,9 @@ async function terminateAll(rig: Rig, ids: string[], pids: Set<number>, timeoutM
   const live = ids.filter((_, i) => states[i] !== undefined && !isFinalState(states[i]!));
   try {
     if (live.length > 0) {
-      const data = await rig.admin.ok<{ terminateJobs: { ok: boolean; error: { code: string; message: string } | null }[] }>(TERMINATE, { ids: live });
+      const data = await rig.admin.ok<{ terminateJobs: { ok: boolean; error: { code: string; message: string } | null }[] }>(TERMINATE, {
+        ids: live,
+      });
       const refused = data.terminateJobs.filter((result) => !result.ok);
       if (refused.length > 0) throw new Error(`terminateJobs refused ${refused.length} of ${live.length} jobs: ${JSON.stringify(refused[0].error)}`);
       await waitFor(
@@ -180,16 +184,13 @@ export async function benchStitching(rig: LocalRig, options: { jobs?: number; it
   );
   await waitFor(() => rig.gateway.schemas.stitchedKinds().includes('LOCAL'), 'the LOCAL subschema to be stitched in');
   // Every job's local details answer before anything is timed.
-  await waitFor(
-    async () => {
-      const res = await rig.admin.gql<JobsPage>(STITCHED_QUERY);
-      const edges = res.data?.jobs.edges ?? [];
-      if (res.errors?.length || edges.length !== count || edges.some((edge) => !edge.node.local?.pids.length)) return false;
-      for (const edge of edges) for (const pid of edge.node.local!.pids) rig.pids.add(pid);
-      return true;
-    },
-    `the stitched local details of all ${count} jobs`,
-  );
+  await waitFor(async () => {
+    const res = await rig.admin.gql<JobsPage>(STITCHED_QUERY);
+    const edges = res.data?.jobs.edges ?? [];
+    if (res.errors?.length || edges.length !== count || edges.some((edge) => !edge.node.local?.pids.length)) return false;
+    for (const edge of edges) for (const pid of edge.node.local!.pids) rig.pids.add(pid);
+    return true;
+  }, `the stitched local details of all ${count} jobs`);
   const setupMs = performance.now() - started;
 
   const run = async (query: string, stitched: boolean) => {

@@ -1,9 +1,10 @@
 /** `switchyard dev | gateway | provider <kind> --id <id>`. */
-import { Command, InvalidArgumentError } from 'commander';
 import closeWithGrace from 'close-with-grace';
-import { ConfigError } from '../shared/config.js';
+import { Command, InvalidArgumentError } from 'commander';
+
 import { runGateway } from '../gateway/main.js';
 import { PROVIDER_KINDS } from '../providers/index.js';
+import { ConfigError } from '../shared/config.js';
 import { startDev } from './dev.js';
 
 function port(value: string): number {
@@ -49,6 +50,8 @@ program
   });
 
 program.parseAsync().catch((error: unknown) => {
-  process.stderr.write(`switchyard: ${error instanceof ConfigError || error instanceof InvalidArgumentError ? error.message : (error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(
+    `switchyard: ${error instanceof ConfigError || error instanceof InvalidArgumentError ? error.message : ((error as Error).stack ?? String(error))}\n`,
+  );
   process.exit(2);
 });

@@ -4,22 +4,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryStore } from '../gateway/store/memory-store.js';
+import { createLocalDriver } from '../providers/local/local-driver.js';
+import { LOCAL_PROVIDER_VERSION } from '../providers/local/main.js';
+import { createProviderRuntime } from '../providers/sdk/runtime.js';
+import { SIMULATED_CONFIGS } from '../providers/simulated/configs.js';
+import { SIMULATED_PROVIDER_VERSION } from '../providers/simulated/main.js';
+import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
-import { createMemoryStore } from '../gateway/store/memory-store.js';
-import { createLocalDriver } from '../providers/local/local-driver.js';
-import { createProviderRuntime } from '../providers/sdk/runtime.js';
-import { LOCAL_PROVIDER_VERSION } from '../providers/local/main.js';
-import { SIMULATED_CONFIGS } from '../providers/simulated/configs.js';
-import { SIMULATED_PROVIDER_VERSION } from '../providers/simulated/main.js';
-import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
 
 export interface DevOptions {
   port: number;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { createManualClock } from '../shared/clock.js';
 import { UnauthenticatedError } from '../shared/errors.js';
 import { createAuth, hashPassword, verifyPassword } from './auth.js';

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+
 import type { Clock } from '../shared/clock.js';
 import { ForbiddenError, InvalidInputError, SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
 import type { Store, UserRecord } from './store/store.js';
@@ -22,9 +23,7 @@ const USERNAME = /^[a-z][a-z0-9._-]{1,63}$/;
 export const BOOTSTRAP_ADMIN = 'admin';
 
 function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scryptCallback(password, salt, keylen, options, (error, key) => (error ? reject(error) : resolve(key))),
-  );
+  return new Promise((resolve, reject) => scryptCallback(password, salt, keylen, options, (error, key) => (error ? reject(error) : resolve(key))));
 }
 
 export async function hashPassword(password: string): Promise<string> {

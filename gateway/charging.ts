@@ -5,9 +5,9 @@
  * by a crash, or a repeated round never charge twice and never skip a period.
  * Jobs whose wallet ran dry are stopped the way their backend allows.
  */
+import type { Clock } from '../shared/clock.js';
 import type { Job, JobState } from '../shared/domain.js';
 import type { Logger } from '../shared/logger.js';
-import type { Clock } from '../shared/clock.js';
 import { createSingleFlight } from '../shared/single-flight.js';
 import type { Accounting, ChargeRoundItem } from './accounting/accounting.js';
 import type { Orchestrator } from './orchestrator.js';
@@ -79,7 +79,10 @@ export function createCharger(options: {
 
   return {
     start() {
-      timer = setInterval(() => void round().catch((error: unknown) => logger.warn({ err: error }, 'charging round failed')), options.intervalMs ?? 30_000);
+      timer = setInterval(
+        () => void round().catch((error: unknown) => logger.warn({ err: error }, 'charging round failed')),
+        options.intervalMs ?? 30_000,
+      );
       timer.unref();
     },
     async stop() {

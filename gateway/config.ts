@@ -1,5 +1,6 @@
 /** The gateway process's settings. */
 import { z } from 'zod';
+
 import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './auth.js';
 import { DEFAULT_REQUEST_LIMITS } from './plugins/use-request-limits.js';

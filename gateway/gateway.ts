@@ -4,25 +4,26 @@
  * and the tests build the same gateway from different parts.
  */
 import type { AddressInfo } from 'node:net';
+
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Closable, Transport } from '../shared/transport.js';
+import { createAccountingMetrics } from './accounting/accounting-metrics.js';
+import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
+import type { Ledger } from './accounting/ledger.js';
 import { createAuth, type Auth, type LoginThrottleOptions } from './auth.js';
+import { createCharger, type Charger } from './charging.js';
 import { startEventConsumer } from './event-consumer.js';
 import { createGatewayHttpServer, type GatewayHttpServer } from './http-server.js';
 import { createJobFeed } from './job-feed.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
-import { createProviderRegistry, type ProviderRegistry } from './provider-registry.js';
-import type { Store } from './store/store.js';
-import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
-import { createAccountingMetrics } from './accounting/accounting-metrics.js';
-import type { Ledger } from './accounting/ledger.js';
-import { createCharger, type Charger } from './charging.js';
-import { createUtilizationCache, type UtilizationCache } from './utilization-cache.js';
-import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
-import { createBaseSchema, createGatewayYoga } from './yoga.js';
 import { requestLimits, type RequestLimits } from './plugins/use-request-limits.js';
+import { createProviderRegistry, type ProviderRegistry } from './provider-registry.js';
+import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
+import type { Store } from './store/store.js';
+import { createUtilizationCache, type UtilizationCache } from './utilization-cache.js';
+import { createBaseSchema, createGatewayYoga } from './yoga.js';
 
 export interface GatewayOptions {
   transport: Transport;
@@ -72,9 +73,9 @@ export interface Gateway {
 export function createGateway(options: GatewayOptions): Gateway {
   const { transport, store, clock, logger } = options;
   const metrics = options.metrics ?? createGatewayMetrics();
+  // The registry's callbacks and the rebuild timer name the orchestrator and schema manager made below:
+  // closures, called only once the gateway has started.
   const feed = createJobFeed(transport);
-  let orchestrator: Orchestrator;
-  let schemas: SchemaManager;
   let refreshTimer: NodeJS.Timeout | null = null;
   // Provider changes come in bursts (a join brings announcement, manifest and circuit news): rebuild once.
   const scheduleRebuild = () => {
@@ -93,16 +94,49 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     clock,
     callTimeoutMs: options.providerTimeoutMs,
-    onInstance: (providerId) => void orchestrator.reconcile(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'reconciliation failed')),
-    onDown: (providerId) => void orchestrator.providerLost(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'could not mark jobs of a lost provider')),
+    onInstance: (providerId) =>
+      void orchestrator.reconcile(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'reconciliation failed')),
+    onDown: (providerId) =>
+      void orchestrator.providerLost(providerId).catch((err: unknown) => logger.warn({ err, providerId }, 'could not mark jobs of a lost provider')),
     onChange: scheduleRebuild,
   });
-  schemas = createSchemaManager({ base: createBaseSchema(), registry, logger });
+  const schemas = createSchemaManager({ base: createBaseSchema(), registry, logger });
   const utilization = createUtilizationCache({ registry, logger, intervalMs: options.utilizationIntervalMs });
-  const accounting = createAccounting({ ledger: options.ledger, clock, logger, metrics: createAccountingMetrics(metrics.registry), unitMs: options.unitMs });
-  orchestrator = createOrchestrator({ store, registry, utilization, feed, clock, logger, metrics, accounting, providerTimeoutMs: options.providerTimeoutMs });
-  const charger = createCharger({ store, registry, accounting, orchestrator, logger, clock, intervalMs: options.chargeIntervalMs, lagAllowanceMs: options.chargeLagAllowanceMs });
-  const auth = createAuth({ store, clock, adminToken: options.adminToken, tokenTtlSeconds: options.tokenTtlSeconds, loginThrottle: options.loginThrottle });
+  const accounting = createAccounting({
+    ledger: options.ledger,
+    clock,
+    logger,
+    metrics: createAccountingMetrics(metrics.registry),
+    unitMs: options.unitMs,
+  });
+  const orchestrator = createOrchestrator({
+    store,
+    registry,
+    utilization,
+    feed,
+    clock,
+    logger,
+    metrics,
+    accounting,
+    providerTimeoutMs: options.providerTimeoutMs,
+  });
+  const charger = createCharger({
+    store,
+    registry,
+    accounting,
+    orchestrator,
+    logger,
+    clock,
+    intervalMs: options.chargeIntervalMs,
+    lagAllowanceMs: options.chargeLagAllowanceMs,
+  });
+  const auth = createAuth({
+    store,
+    clock,
+    adminToken: options.adminToken,
+    tokenTtlSeconds: options.tokenTtlSeconds,
+    loginThrottle: options.loginThrottle,
+  });
   const limits = requestLimits(options.requestLimits);
   const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock, limits });
   const http = createGatewayHttpServer({

@@ -8,6 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import { z } from 'zod';
+
 import type { Logger } from '../shared/logger.js';
 import { LoginThrottledError, type Auth } from './auth.js';
 import type { GatewayContext } from './graphql/resolvers.js';
@@ -70,7 +71,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export function clientAddress(req: IncomingMessage, trustedProxyHops = 0): string {
   const peer = req.socket.remoteAddress ?? 'unknown';
   const forwarded = req.headers['x-forwarded-for'];
-  const chain = trustedProxyHops > 0 && forwarded ? [forwarded].flat().join(',').split(',').map((entry) => entry.trim()).filter(Boolean) : [];
+  const chain =
+    trustedProxyHops > 0 && forwarded
+      ? [forwarded]
+          .flat()
+          .join(',')
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean)
+      : [];
   const address = chain.length > 0 ? chain[Math.max(0, chain.length - trustedProxyHops)] : peer;
   // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d; it is one client either way.
   return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');

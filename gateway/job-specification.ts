@@ -4,6 +4,7 @@
  * product's support manifest before any provider is called.
  */
 import { createHash } from 'node:crypto';
+
 import type { JobSpecification, Product } from '../shared/domain.js';
 import { InvalidInputError, UnsupportedError } from '../shared/errors.js';
 
@@ -52,7 +53,8 @@ const MAX_TAGS = 50;
 /** Milliseconds of a SimpleDurationInput; INVALID_INPUT for negative parts or a zero total. */
 export function durationInputToMs(input: DurationInput, what: string): number {
   const parts = [input.hours ?? 0, input.minutes ?? 0, input.seconds ?? 0];
-  if (parts.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidInputError(`${what}: hours, minutes and seconds must be whole and not negative`);
+  if (parts.some((n) => !Number.isInteger(n) || n < 0))
+    throw new InvalidInputError(`${what}: hours, minutes and seconds must be whole and not negative`);
   const ms = ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000;
   if (ms <= 0) throw new InvalidInputError(`${what} must be longer than zero`);
   return ms;
@@ -126,7 +128,10 @@ export function supportRefusal(input: JobSpecificationInput, product: Product, p
   if (support.maxTimeAllocationMs !== null) {
     const max = formatDuration(support.maxTimeAllocationMs);
     if (!input.timeAllocation) {
-      return { error: new InvalidInputError(`timeAllocation is required on ${where} (at most ${max})`), reason: `needs a time allocation of at most ${max}` };
+      return {
+        error: new InvalidInputError(`timeAllocation is required on ${where} (at most ${max})`),
+        reason: `needs a time allocation of at most ${max}`,
+      };
     }
     const timeAllocationMs = durationInputToMs(input.timeAllocation, 'timeAllocation');
     if (timeAllocationMs > support.maxTimeAllocationMs) {
@@ -177,5 +182,8 @@ export function resolveSpecification(input: JobSpecificationInput, product: Prod
 /** Two specifications are duplicates when everything but the flag itself is the same. */
 export function specificationHash(spec: JobSpecification, project: string | null): string {
   const { allowDuplicateJob: _ignored, ...rest } = spec;
-  return createHash('sha256').update(JSON.stringify({ project, ...rest })).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify({ project, ...rest }))
+    .digest('hex')
+    .slice(0, 32);
 }

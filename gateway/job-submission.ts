@@ -7,16 +7,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
+
 import type { Clock } from '../shared/clock.js';
 import type { Job, JobSpecification, Product } from '../shared/domain.js';
 import { ForbiddenError, InvalidInputError, ProviderUnavailableError, SwitchyardError, toErrorBody, type ErrorBody } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
 import { isFinalState } from '../shared/job-state-machine.js';
+import type { Logger } from '../shared/logger.js';
 import { createJobsResultSchema, itemResultsSchema, observationsResultSchema, type CreateJob } from '../shared/protocol.js';
 import { NoRespondersError } from '../shared/transport.js';
 import type { Viewer } from './auth.js';
-import type { ChangeJob } from './job-changes.js';
-import { publishOutcome } from './job-changes.js';
+import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { checkSpecificationInput, resolveSpecification, specificationHash, supportRefusal, type JobSpecificationInput } from './job-specification.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -141,7 +141,13 @@ export function createJobSubmission(options: SubmissionOptions) {
       await options.requireFunds?.(owner, product, providerId);
       if (down) {
         metrics.routingDecisions.inc({ provider: providerId, outcome: 'waiting' });
-        return { providerId, product, status: unreachableStatus(input.scheduleTimeout!, providerId, `${providerId} is down (no heartbeat)`), failover: [] as Candidate[], wait: true };
+        return {
+          providerId,
+          product,
+          status: unreachableStatus(input.scheduleTimeout!, providerId, `${providerId} is down (no heartbeat)`),
+          failover: [] as Candidate[],
+          wait: true,
+        };
       }
       return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[], wait: false };
     }
@@ -177,7 +183,13 @@ export function createJobSubmission(options: SubmissionOptions) {
       if (input.scheduleTimeout && input.scheduleTimeout > 0 && parked) {
         // Wait at the gateway: parked on the best candidate, sent nowhere until one has room.
         metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
-        return { providerId: parked.providerId, product: parked.product, status: waitingStatus(input.scheduleTimeout, plan), failover: [] as Candidate[], wait: true };
+        return {
+          providerId: parked.providerId,
+          product: parked.product,
+          status: waitingStatus(input.scheduleTimeout, plan),
+          failover: [] as Candidate[],
+          wait: true,
+        };
       }
       metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
       throw new SwitchyardError('NO_CAPACITY', `No room now: ${explainNoRoom(plan)}`);
@@ -188,7 +200,12 @@ export function createJobSubmission(options: SubmissionOptions) {
   };
 
   /** Store one job for its first placement; no placement when it waits at the gateway for room. */
-  const accept = async (viewer: Viewer, input: JobSpecificationInput, index: number, now: number): Promise<{ job: Job; placement: Placement | null }> => {
+  const accept = async (
+    viewer: Viewer,
+    input: JobSpecificationInput,
+    index: number,
+    now: number,
+  ): Promise<{ job: Job; placement: Placement | null }> => {
     const project = input.project ?? null;
     if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
     const owner = { createdBy: viewer.username, project };
@@ -267,7 +284,9 @@ export function createJobSubmission(options: SubmissionOptions) {
 
   /** The provider has the job: its record is done with (a replica that took it over meanwhile finds it sent). */
   const release = async (item: Placement) => {
-    await store.swapWaiting(item.job.id, item.record.claim ?? '', null).catch((error: unknown) => logger.warn({ jobId: item.job.id, err: error }, 'could not release a sent job; another replica will send it again'));
+    await store
+      .swapWaiting(item.job.id, item.record.claim ?? '', null)
+      .catch((error: unknown) => logger.warn({ jobId: item.job.id, err: error }, 'could not release a sent job; another replica will send it again'));
   };
 
   /**
@@ -282,7 +301,9 @@ export function createJobSubmission(options: SubmissionOptions) {
       const seen = await client.call('jobs.retrieve', { ids: [jobId] }, observationsResultSchema, { background: true });
       if (!seen.ok) return 'unknown';
       if (seen.result.jobs[0]?.state) return 'kept';
-      const reply = await client.call('jobs.terminate', { ids: [jobId], reason: 'sent to another provider' }, itemResultsSchema, { background: true });
+      const reply = await client.call('jobs.terminate', { ids: [jobId], reason: 'sent to another provider' }, itemResultsSchema, {
+        background: true,
+      });
       if (!reply.ok) return 'unknown';
       const answer = reply.result.results[0];
       return answer?.ok || answer?.error?.code === 'NOT_FOUND' ? 'released' : 'unknown';
@@ -299,9 +320,13 @@ export function createJobSubmission(options: SubmissionOptions) {
   const park = async (item: Placement, pinned: boolean, error: ErrorBody): Promise<Job | null> => {
     const timeout = item.input.scheduleTimeout ?? 0;
     if (timeout <= 0 || clock.now() >= item.record.deadline) return null;
-    if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', parkedRecord(item.record, pinned, error.code === 'NO_CAPACITY')))) return item.job;
+    if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', parkedRecord(item.record, pinned, error.code === 'NO_CAPACITY'))))
+      return item.job;
     metrics.routingDecisions.inc({ provider: item.job.providerId, outcome: 'waiting' });
-    const status = error.code === 'NO_CAPACITY' ? `Waiting up to ${timeout} s for capacity: ${error.message}` : unreachableStatus(timeout, item.job.providerId, error.message);
+    const status =
+      error.code === 'NO_CAPACITY'
+        ? `Waiting up to ${timeout} s for capacity: ${error.message}`
+        : unreachableStatus(timeout, item.job.providerId, error.message);
     const outcome = await change(item.job.id, { status, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, item.job);
     return outcome.kind === 'applied' || outcome.kind === 'refused' ? outcome.job : item.job;
   };
@@ -318,7 +343,13 @@ export function createJobSubmission(options: SubmissionOptions) {
     }
     const outcome = await change(
       item.job.id,
-      { state: 'FAILURE', status: `Could not start: ${body.message}`, expectStates: ['IN_QUEUE'], expectProvider: item.job.providerId, timestamp: clock.now() },
+      {
+        state: 'FAILURE',
+        status: `Could not start: ${body.message}`,
+        expectStates: ['IN_QUEUE'],
+        expectProvider: item.job.providerId,
+        timestamp: clock.now(),
+      },
       item.job,
     );
     // Its provider's events moved it on: the create reached it after all.
@@ -326,7 +357,9 @@ export function createJobSubmission(options: SubmissionOptions) {
     metrics.submissions.inc({ provider: item.job.providerId, outcome: body.code });
     if (outcome.kind === 'applied' && item.pinned) {
       // The provider may have received the job before failing to answer: tell it to let go.
-      void registry.get(item.job.providerId)?.client.call('jobs.terminate', { ids: [item.job.id], reason: null }, itemResultsSchema, { background: true })
+      void registry
+        .get(item.job.providerId)
+        ?.client.call('jobs.terminate', { ids: [item.job.id], reason: null }, itemResultsSchema, { background: true })
         .catch(() => undefined);
     }
     return { ok: false, error: body };
@@ -377,7 +410,13 @@ export function createJobSubmission(options: SubmissionOptions) {
     await Promise.all(
       [...byProvider].map(async ([providerId, share]) => {
         for (const part of chunks(share, MAX_BULK_ITEMS)) {
-          const payload: CreateJob[] = part.map(({ job, product }) => ({ id: job.id, owner: job.owner, specification: job.specification, product, createdAt: job.createdAt }));
+          const payload: CreateJob[] = part.map(({ job, product }) => ({
+            id: job.id,
+            owner: job.owner,
+            specification: job.specification,
+            product,
+            createdAt: job.createdAt,
+          }));
           let reply;
           try {
             reply = await registry.require(providerId).client.call('jobs.create', { jobs: payload }, createJobsResultSchema);
@@ -396,7 +435,11 @@ export function createJobSubmission(options: SubmissionOptions) {
                 results[item.index] = { ok: true, value: item.job };
                 return;
               }
-              await settle(item, new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`), r !== undefined);
+              await settle(
+                item,
+                new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`),
+                r !== undefined,
+              );
             }),
           );
         }
@@ -422,13 +465,21 @@ export function createJobSubmission(options: SubmissionOptions) {
           const [first, ...rest] = candidates;
           const item: Placement = { index, job, product: current ?? first.product, input, failover: rest, record, pinned: record.pinned ?? false };
           if (first.providerId !== job.providerId || first.product.id !== job.specification.product.id || !current) {
-            const moved = await failOver({ ...item, failover: candidates }, { code: 'NO_CAPACITY', message: 'no room' }, (next) => `Room became free: routed to ${next.providerId}/${next.product.id}`);
+            const moved = await failOver(
+              { ...item, failover: candidates },
+              { code: 'NO_CAPACITY', message: 'no room' },
+              (next) => `Room became free: routed to ${next.providerId}/${next.product.id}`,
+            );
             if (moved.kind === 'moved') items.push(moved.item);
             else results[index] = { ok: false, error: { code: 'INVALID_STATE', message: `Job ${job.id} is no longer waiting` } };
             return;
           }
           // Its room was reserved by the waiting room as it chose.
-          const outcome = await change(job.id, { status: status ?? `Room became free on ${first.providerId}/${first.product.id}`, timestamp: clock.now() }, job);
+          const outcome = await change(
+            job.id,
+            { status: status ?? `Room became free on ${first.providerId}/${first.product.id}`, timestamp: clock.now() },
+            job,
+          );
           items.push(outcome.kind === 'applied' ? { ...item, job: outcome.job } : item);
         }),
       );

@@ -4,14 +4,15 @@
  */
 import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
+
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
+import { createRedisLedger } from './accounting/redis-ledger.js';
 import { readGatewaySettings } from './config.js';
 import { createGateway } from './gateway.js';
 import { createRedisStore } from './store/redis-store.js';
-import { createRedisLedger } from './accounting/redis-ledger.js';
 
 export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const settings = readGatewaySettings(env);

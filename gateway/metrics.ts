@@ -2,7 +2,7 @@
  * The gateway's Prometheus metrics, all on one Registry. Labels are bounded:
  * provider, state, verb, outcome, operation type — never a job id or a user.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Why the gateway's edge refused a request before doing its work: a GraphQL limit, the body size, or login throttling. */
 export const REFUSAL_REASONS = ['aliases', 'depth', 'tokens', 'directives', 'cost', 'body_size', 'login_throttled'] as const;

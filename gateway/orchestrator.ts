@@ -11,32 +11,26 @@ import {
   InvalidStateError,
   NotFoundError,
   SwitchyardError,
-  UnsupportedError,
   toErrorBody,
+  UnsupportedError,
   type ErrorBody,
 } from '../shared/errors.js';
 import { isFinalState, type JobState } from '../shared/job-state-machine.js';
 import type { Logger } from '../shared/logger.js';
+import { extendResultSchema, itemResultsSchema, observationsResultSchema, type JobEvent, type LogEvent } from '../shared/protocol.js';
 import { createSingleFlight } from '../shared/single-flight.js';
-import {
-  extendResultSchema,
-  itemResultsSchema,
-  observationsResultSchema,
-  type JobEvent,
-  type LogEvent,
-} from '../shared/protocol.js';
 import type { ProviderVerb } from '../shared/subjects.js';
+import type { Accounting } from './accounting/accounting.js';
 import type { Viewer } from './auth.js';
+import { createJobChanger } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { durationInputToMs, formatDuration, type DurationInput, type JobSpecificationInput } from './job-specification.js';
+import { chunks, createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome } from './job-submission.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ProviderRegistry } from './provider-registry.js';
-import { createJobChanger } from './job-changes.js';
-import { chunks, createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome } from './job-submission.js';
-import type { UtilizationCache } from './utilization-cache.js';
-import type { Accounting } from './accounting/accounting.js';
-import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
 import type { ChangeOutcome, JobPage, JobQuery, Store } from './store/store.js';
+import type { UtilizationCache } from './utilization-cache.js';
+import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
 
 export const MAX_PAGE_SIZE = 500;
 /** A job this young may not have reached its provider yet; reconciliation leaves it alone. */
@@ -48,7 +42,6 @@ const RECONCILE_GRACE_MS = 30_000;
 const RECONCILE_QUIET_MS = 10_000;
 
 export { MAX_BULK_ITEMS, type ItemOutcome };
-
 
 export interface OrchestratorOptions {
   store: Store;
@@ -93,7 +86,12 @@ export interface Orchestrator {
   unsuspendJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
   /** The job or NOT_FOUND, also for another user's job. */
   getJob(viewer: Viewer, id: string): Promise<Job>;
-  listJobs(viewer: Viewer, filter: JobListInput, page: { first: number; after?: string | null; order: 'ASC' | 'DESC' }, extra?: (job: Job) => boolean): Promise<JobPage>;
+  listJobs(
+    viewer: Viewer,
+    filter: JobListInput,
+    page: { first: number; after?: string | null; order: 'ASC' | 'DESC' },
+    extra?: (job: Job) => boolean,
+  ): Promise<JobPage>;
   applyJobEvent(event: JobEvent): Promise<ChangeOutcome['kind']>;
   applyLogEvent(event: LogEvent): Promise<'applied' | 'missing' | 'refused'>;
   /**
@@ -134,7 +132,6 @@ function checkBulk(count: number): void {
 function fail(error: unknown): { ok: false; error: ErrorBody } {
   return { ok: false, error: toErrorBody(error) };
 }
-
 
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store, registry, feed, clock, logger, metrics } = options;
@@ -194,11 +191,16 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         const client = registry.get(providerId)?.client;
         if (!client) return;
         if (plan.terminate.length) {
-          await client.call('jobs.terminate', { ids: plan.terminate, reason: 'No more credits' }, itemResultsSchema, { background: true }).catch((err: unknown) => logger.warn({ providerId, err }, 'could not stop jobs out of credits'));
+          await client
+            .call('jobs.terminate', { ids: plan.terminate, reason: 'No more credits' }, itemResultsSchema, { background: true })
+            .catch((err: unknown) => logger.warn({ providerId, err }, 'could not stop jobs out of credits'));
         }
         if (plan.suspend.length) {
-          for (const id of plan.suspend) await change(id, { status: 'No more credits: suspending the virtual machine (its disk is kept)', timestamp: clock.now() });
-          await client.call('jobs.suspend', { ids: plan.suspend }, itemResultsSchema, { background: true }).catch((err: unknown) => logger.warn({ providerId, err }, 'could not suspend jobs out of credits'));
+          for (const id of plan.suspend)
+            await change(id, { status: 'No more credits: suspending the virtual machine (its disk is kept)', timestamp: clock.now() });
+          await client
+            .call('jobs.suspend', { ids: plan.suspend }, itemResultsSchema, { background: true })
+            .catch((err: unknown) => logger.warn({ providerId, err }, 'could not suspend jobs out of credits'));
         }
       }),
     );
@@ -253,7 +255,9 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
           if (!reply.ok) throw reply.error;
           items.forEach((item, k) => {
             const r = reply.result.results[k];
-            results[item.index] = r?.ok ? { ok: true, value: true } : fail(new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`));
+            results[item.index] = r?.ok
+              ? { ok: true, value: true }
+              : fail(new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`));
           });
         } catch (error) {
           for (const item of items) results[item.index] = fail(error);
@@ -293,7 +297,16 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
           if (observation.state === null) {
             if (now - job.createdAt < RECONCILE_GRACE_MS) return;
             changed += 1;
-            outcome = await change(job.id, { eventId: key, state: 'FAILURE', status: `${providerId} has no record of this job; it was lost while the provider was unavailable`, timestamp: now }, job);
+            outcome = await change(
+              job.id,
+              {
+                eventId: key,
+                state: 'FAILURE',
+                status: `${providerId} has no record of this job; it was lost while the provider was unavailable`,
+                timestamp: now,
+              },
+              job,
+            );
           } else {
             if (observation.state === job.state && observation.exitCode === job.exitCode) return;
             changed += 1;
@@ -331,7 +344,9 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     reconcileRounds.run('all', async () => {
       for (const entry of registry.list()) {
         if (registry.status(entry) !== 'UP' || !entry.manifest) continue;
-        await reconcile(entry.id, { quietMs: RECONCILE_QUIET_MS }).catch((error: unknown) => logger.warn({ providerId: entry.id, err: error }, 'periodic reconciliation failed'));
+        await reconcile(entry.id, { quietMs: RECONCILE_QUIET_MS }).catch((error: unknown) =>
+          logger.warn({ providerId: entry.id, err: error }, 'periodic reconciliation failed'),
+        );
       }
     });
 
@@ -387,7 +402,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       return bulkJobVerb(viewer, ids, 'jobs.suspend', (job) => {
         const product = productOf(job);
         if (product && !product.support.suspension) throw new UnsupportedError(`${job.providerId}/${product.id} does not support suspension`);
-        if (job.state !== 'RUNNING' && job.state !== 'IN_QUEUE') throw new InvalidStateError(job.id, `Only a running or queued job can be suspended; job ${job.id} is ${job.state}`);
+        if (job.state !== 'RUNNING' && job.state !== 'IN_QUEUE')
+          throw new InvalidStateError(job.id, `Only a running or queued job can be suspended; job ${job.id} is ${job.state}`);
       });
     },
 
@@ -406,7 +422,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
             const job = await loadEditable(viewer, item.jobId);
             if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
             const product = productOf(job);
-            if (product && !product.support.timeExtension) throw new UnsupportedError(`${job.providerId}/${product.id} does not support extending jobs`);
+            if (product && !product.support.timeExtension)
+              throw new UnsupportedError(`${job.providerId}/${product.id} does not support extending jobs`);
             const max = product?.support.maxTimeAllocationMs ?? null;
             const allocated = (job.specification.timeAllocationMs ?? 0) + job.updates.reduce((sum, u) => sum + (u.newTimeAllocation ?? 0), 0);
             if (max !== null && allocated + addMs > max) {
@@ -510,12 +527,20 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
         newTimeAllocation: event.newTimeAllocation ?? undefined,
         timestamp: event.timestamp,
       });
-      if (outcome.kind === 'refused' && outcome.job.providerId === event.providerId && isFinalState(outcome.job.state) && event.state && !isFinalState(event.state)) {
+      if (
+        outcome.kind === 'refused' &&
+        outcome.job.providerId === event.providerId &&
+        isFinalState(outcome.job.state) &&
+        event.state &&
+        !isFinalState(event.state)
+      ) {
         // The gateway ended the job (it could not be placed, or was cancelled while it waited) and the
         // provider has it after all: a create that timed out had reached it. Stop it there.
         void registry
           .get(event.providerId)
-          ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job had already ended (${outcome.job.state})` }, itemResultsSchema, { background: true })
+          ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job had already ended (${outcome.job.state})` }, itemResultsSchema, {
+            background: true,
+          })
           .catch(() => undefined);
       }
       if (outcome.kind === 'refused' && outcome.job.providerId !== event.providerId) {
@@ -524,7 +549,9 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
           // A provider that answered a create too late (after failover) runs a job that is not its own: stop it.
           void registry
             .get(event.providerId)
-            ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job runs on ${outcome.job.providerId}` }, itemResultsSchema, { background: true })
+            ?.client.call('jobs.terminate', { ids: [event.jobId], reason: `the job runs on ${outcome.job.providerId}` }, itemResultsSchema, {
+              background: true,
+            })
             .catch(() => undefined);
         }
         return 'refused';

@@ -5,7 +5,8 @@
  */
 import CircuitBreaker from 'opossum';
 import type { z } from 'zod';
-import { ProviderUnavailableError, fromErrorBody, type SwitchyardError } from '../shared/errors.js';
+
+import { fromErrorBody, ProviderUnavailableError, type SwitchyardError } from '../shared/errors.js';
 import { PROTOCOL_VERSION, replySchema } from '../shared/protocol.js';
 import type { ProviderVerb } from '../shared/subjects.js';
 import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';

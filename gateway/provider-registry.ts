@@ -4,9 +4,9 @@
  * breaker); a provider that stops heartbeating becomes DOWN; one that starts
  * again with a new instance id is reconciled.
  */
+import { systemClock, type Clock } from '../shared/clock.js';
 import type { Manifest, Product, ProviderKind } from '../shared/domain.js';
 import { NotFoundError } from '../shared/errors.js';
-import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { announcementSchema, manifestResultSchema, type Announcement } from '../shared/protocol.js';
 import type { Closable, Transport } from '../shared/transport.js';
@@ -132,7 +132,13 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
         manifest: null,
         subschemaDigest: a.subschemaDigest,
         alive: true,
-        client: createProviderClient({ transport, providerId: a.id, metrics, timeoutMs: options.callTimeoutMs, onCircuitChange: () => options.onChange?.() }),
+        client: createProviderClient({
+          transport,
+          providerId: a.id,
+          metrics,
+          timeoutMs: options.callTimeoutMs,
+          onCircuitChange: () => options.onChange?.(),
+        }),
       };
       entries.set(a.id, entry);
       metrics.providerUp.set({ provider: a.id }, 1);

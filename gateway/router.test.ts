@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { computeSupport, type Product } from '../shared/domain.js';
 import { bestCandidates, explainChoice, explainNoRoom, hasRoom, pricePerMinute, type Candidate } from './router.js';
 
@@ -57,7 +58,9 @@ describe('routing preferences', () => {
     const plan = { candidates: [cheap, next], fitting: 4, usable: 4, excluded: [], blocked: null, unpaid: 0 };
     expect(explainChoice(plan, cheap)).toBe('Routed to sim-hpc/standard-8: cheapest of 4 fitting products');
     expect(explainChoice(plan, next)).toBe('Routed to sim-cloud/c5-large: cheapest with room of 4 fitting products');
-    expect(explainNoRoom({ ...plan, excluded: ['local (down)'] })).toBe('2 fitting products are full (sim-hpc/standard-8, sim-cloud/c5-large); not usable: local (down)');
+    expect(explainNoRoom({ ...plan, excluded: ['local (down)'] })).toBe(
+      '2 fitting products are full (sim-hpc/standard-8, sim-cloud/c5-large); not usable: local (down)',
+    );
     expect(explainChoice({ ...plan, usable: 2, excluded: ['local (down)'] }, next)).toBe(
       'Routed to sim-cloud/c5-large: cheapest with room of 2 usable products (of 4 fitting; passed over: local (down))',
     );

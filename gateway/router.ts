@@ -66,7 +66,12 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
 }
 
 function compareRaw(price: number, pending: number, capacity: number | null, providerId: string, b: Candidate): number {
-  return price - b.pricePerMinute || pending - b.pending || (b.capacity ?? -1) - (capacity ?? -1) || (providerId < b.providerId ? -1 : providerId > b.providerId ? 1 : 0);
+  return (
+    price - b.pricePerMinute ||
+    pending - b.pending ||
+    (b.capacity ?? -1) - (capacity ?? -1) ||
+    (providerId < b.providerId ? -1 : providerId > b.providerId ? 1 : 0)
+  );
 }
 
 /**
@@ -109,10 +114,16 @@ export function validateRequirements(requirements: RequirementsInput, registry: 
       throw new InvalidInputError(`requirements.features: unknown feature "${feature}" (known: ${FEATURES.join(', ')})`);
     }
   }
-  for (const [key, value] of Object.entries({ cpu: requirements.cpu, memoryInGigs: requirements.memoryInGigs, gpu: requirements.gpu, maxCreditsPerMinute: requirements.maxCreditsPerMinute })) {
+  for (const [key, value] of Object.entries({
+    cpu: requirements.cpu,
+    memoryInGigs: requirements.memoryInGigs,
+    gpu: requirements.gpu,
+    maxCreditsPerMinute: requirements.maxCreditsPerMinute,
+  })) {
     if (value != null && value < 0) throw new InvalidInputError(`requirements.${key} must not be negative`);
   }
-  for (const id of requirements.providers ?? []) if (!registry.get(id)) throw new InvalidInputError(`requirements.providers: unknown provider "${id}"`);
+  for (const id of requirements.providers ?? [])
+    if (!registry.get(id)) throw new InvalidInputError(`requirements.providers: unknown provider "${id}"`);
 }
 
 /** How many passed-over products of one reason are named; the rest are counted. */
@@ -233,8 +244,10 @@ export function explainChoice(plan: RoutePlan, chosen: Candidate): string {
       : `${plan.usable} usable product${plural(plan.usable)} (of ${plan.fitting} fitting; passed over: ${plan.excluded.slice(0, 3).join(', ')}${plan.excluded.length > 3 ? ', ...' : ''})`;
   let why: string;
   if (chosen !== cheapest && chosen.pricePerMinute > cheapest.pricePerMinute) why = `cheapest with room of ${total}`;
-  else if (plan.candidates.some((c) => c !== chosen && c.pricePerMinute === chosen.pricePerMinute && c.pending > chosen.pending)) why = `cheapest of ${total}, shortest queue`;
-  else if (plan.candidates.some((c) => c !== chosen && c.pricePerMinute === chosen.pricePerMinute && c.pending === chosen.pending)) why = `cheapest of ${total}, most free capacity`;
+  else if (plan.candidates.some((c) => c !== chosen && c.pricePerMinute === chosen.pricePerMinute && c.pending > chosen.pending))
+    why = `cheapest of ${total}, shortest queue`;
+  else if (plan.candidates.some((c) => c !== chosen && c.pricePerMinute === chosen.pricePerMinute && c.pending === chosen.pending))
+    why = `cheapest of ${total}, most free capacity`;
   else why = `cheapest of ${total}`;
   return `Routed to ${chosen.providerId}/${chosen.product.id}: ${why}`;
 }
@@ -248,7 +261,9 @@ export function hasRoom(candidate: Candidate): boolean {
 export function explainNoRoom(plan: RoutePlan): string {
   const full = plan.candidates.map((c) => `${c.providerId}/${c.product.id}`);
   const parts = [
-    full.length ? `${full.length} fitting product${full.length === 1 ? ' is' : 's are'} full (${full.join(', ')})` : `none of ${plan.fitting} fitting products is usable`,
+    full.length
+      ? `${full.length} fitting product${full.length === 1 ? ' is' : 's are'} full (${full.join(', ')})`
+      : `none of ${plan.fitting} fitting products is usable`,
   ];
   if (plan.excluded.length) parts.push(`not usable: ${plan.excluded.join(', ')}`);
   return parts.join('; ');

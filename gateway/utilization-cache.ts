@@ -5,8 +5,8 @@
  */
 import type { Utilization } from '../shared/domain.js';
 import type { Logger } from '../shared/logger.js';
-import { createSingleFlight } from '../shared/single-flight.js';
 import { utilizationResultSchema } from '../shared/protocol.js';
+import { createSingleFlight } from '../shared/single-flight.js';
 import type { ProviderRegistry } from './provider-registry.js';
 
 export interface UtilizationCache {

@@ -11,10 +11,10 @@ import type { Clock } from '../shared/clock.js';
 import type { Job, Product } from '../shared/domain.js';
 import { SwitchyardError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { itemResultsSchema } from '../shared/protocol.js';
 import { createSingleFlight } from '../shared/single-flight.js';
 import type { ChangeJob } from './job-changes.js';
 import { supportRefusal, type JobSpecificationInput } from './job-specification.js';
-import { itemResultsSchema } from '../shared/protocol.js';
 import { unreachableStatus, waitingStatus, type createJobSubmission, type WaitingPlacement } from './job-submission.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate } from './router.js';
@@ -25,7 +25,16 @@ type Decision =
   | { kind: 'drop'; record: WaitingRecord; claim: string }
   | { kind: 'fail'; record: WaitingRecord; claim: string; job: Job; status: string; pinned: boolean }
   | { kind: 'wait'; job: Job; status: string }
-  | { kind: 'send'; record: WaitingRecord; claim: string; job: Job; input: JobSpecificationInput; candidates: Candidate[]; pinned: boolean; status: string | undefined };
+  | {
+      kind: 'send';
+      record: WaitingRecord;
+      claim: string;
+      job: Job;
+      input: JobSpecificationInput;
+      candidates: Candidate[];
+      pinned: boolean;
+      status: string | undefined;
+    };
 
 export interface WaitingRoom {
   start(): void;
@@ -61,7 +70,13 @@ export function createWaitingRoom(options: {
     return null;
   };
 
-  const only = (providerId: string, product: Product): Candidate => ({ providerId, product, pricePerMinute: pricePerMinute(product), pending: 0, capacity: utilization.capacity(providerId, product.id) });
+  const only = (providerId: string, product: Product): Candidate => ({
+    providerId,
+    product,
+    pricePerMinute: pricePerMinute(product),
+    pending: 0,
+    capacity: utilization.capacity(providerId, product.id),
+  });
 
   /** What to do with one record now, decided without waiting (so routing sees the room the ones before it took). */
   const decide = (record: WaitingRecord, job: Job | null, now: number): Decision => {
@@ -85,14 +100,19 @@ export function createWaitingRoom(options: {
       if (candidate && record.forRoom && !hasRoom(candidate)) reason = `${providerId}/${candidate.product.id} is full`;
       else if (candidate) candidates = [candidate];
       waiting = unreachableStatus(timeout, providerId, reason ?? '');
-      failure = timeout > 0 ? `${providerId} could not take the job within the schedule timeout of ${timeout} s: ${reason}` : `Could not start: ${reason}`;
+      failure =
+        timeout > 0 ? `${providerId} could not take the job within the schedule timeout of ${timeout} s: ${reason}` : `Could not start: ${reason}`;
       sending = orphan
         ? `Sending the job to ${providerId} again: the gateway replica that accepted it stopped before ${providerId} confirmed it`
         : `${providerId} can take the job now: sending it`;
     } else {
       let plan;
       try {
-        plan = planRoute(input.requirements ?? {}, { registry, utilization, refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null });
+        plan = planRoute(input.requirements ?? {}, {
+          registry,
+          utilization,
+          refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null,
+        });
       } catch (error) {
         plan = null;
         if (!(error instanceof SwitchyardError)) throw error;
@@ -105,7 +125,8 @@ export function createWaitingRoom(options: {
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
     if (candidates.length === 0) return { kind: 'wait', job, status: waiting };
     const [first] = candidates;
-    if (first.providerId === job.providerId && first.product.id === job.specification.product.id) utilization.reserve(first.providerId, first.product.id);
+    if (first.providerId === job.providerId && first.product.id === job.specification.product.id)
+      utilization.reserve(first.providerId, first.product.id);
     return { kind: 'send', record, claim, job, input, candidates, pinned, status: sending };
   };
 
@@ -120,11 +141,15 @@ export function createWaitingRoom(options: {
         await change(decision.job.id, { state: 'FAILURE', status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
         // A create of it may have reached its provider: tell it to let go.
         if (decision.pinned) {
-          void registry.get(decision.job.providerId)?.client.call('jobs.terminate', { ids: [decision.job.id], reason: null }, itemResultsSchema, { background: true }).catch(() => undefined);
+          void registry
+            .get(decision.job.providerId)
+            ?.client.call('jobs.terminate', { ids: [decision.job.id], reason: null }, itemResultsSchema, { background: true })
+            .catch(() => undefined);
         }
         return;
       case 'wait':
-        if (decision.job.updates.at(-1)?.status !== decision.status) await change(decision.job.id, { status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
+        if (decision.job.updates.at(-1)?.status !== decision.status)
+          await change(decision.job.id, { status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
         return;
       case 'send': {
         // Claimed by exactly one replica; the others see the record changed.
@@ -172,7 +197,11 @@ export function createWaitingRoom(options: {
       if (!(await store.swapWaiting(job.id, record.claim ?? '', null))) return false;
       await change(job.id, { state: 'SUCCESS', status: reason, timestamp: now }, job);
       // A create of it may have reached its provider: tell it to let go.
-      if (record.pinned) void registry.get(job.providerId)?.client.call('jobs.terminate', { ids: [job.id], reason }, itemResultsSchema, { background: true }).catch(() => undefined);
+      if (record.pinned)
+        void registry
+          .get(job.providerId)
+          ?.client.call('jobs.terminate', { ids: [job.id], reason }, itemResultsSchema, { background: true })
+          .catch(() => undefined);
       return true;
     },
   };

@@ -1,7 +1,7 @@
 /** The provider kinds this build can run as a process: `switchyard provider <kind> --id <id>`. */
 import { runLocalProvider } from './local/main.js';
-import { runSlurmProvider } from './slurm/main.js';
 import { runSimulatedProvider } from './simulated/main.js';
+import { runSlurmProvider } from './slurm/main.js';
 
 export const PROVIDER_KINDS: Record<string, (id: string, env?: NodeJS.ProcessEnv) => Promise<void>> = {
   local: runLocalProvider,

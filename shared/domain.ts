@@ -4,6 +4,7 @@
  * Times travel as epoch milliseconds; the GraphQL layer renders them ISO-8601.
  */
 import { z } from 'zod';
+
 import { JOB_STATES } from './job-state-machine.js';
 
 export const idSchema = z

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_STATES, TRANSITIONS, canTransition, isFinalState, statesLeadingTo, type JobState } from './job-state-machine.js';
+
+import { canTransition, isFinalState, JOB_STATES, statesLeadingTo, TRANSITIONS, type JobState } from './job-state-machine.js';
 
 const allowed: [JobState, JobState][] = [
   ['IN_QUEUE', 'RUNNING'],

@@ -3,7 +3,7 @@
  * `v: 1`, validated with these schemas on both ends.
  */
 import { z } from 'zod';
-import { ERROR_CODES } from './errors.js';
+
 import {
   idSchema,
   jobLogSchema,
@@ -14,6 +14,7 @@ import {
   providerKindSchema,
   utilizationSchema,
 } from './domain.js';
+import { ERROR_CODES } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
 const v = z.literal(PROTOCOL_VERSION);
@@ -39,10 +40,7 @@ export const announcementSchema = z.object({
 export type Announcement = z.infer<typeof announcementSchema>;
 
 function buildReplySchema<T extends z.ZodType>(result: T) {
-  return z.discriminatedUnion('ok', [
-    z.object({ v, ok: z.literal(true), result }),
-    z.object({ v, ok: z.literal(false), error: errorBodySchema }),
-  ]);
+  return z.discriminatedUnion('ok', [z.object({ v, ok: z.literal(true), result }), z.object({ v, ok: z.literal(false), error: errorBodySchema })]);
 }
 
 /** Built once per result schema: building one costs ~100 µs, and both ends ask for it on every call. */

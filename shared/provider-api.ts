@@ -5,6 +5,7 @@
  * two ends cannot drift apart and no call site names a schema of its own.
  */
 import type { z } from 'zod';
+
 import {
   createJobsRequestSchema,
   createJobsResultSchema,

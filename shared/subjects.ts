@@ -54,10 +54,8 @@ export function createSubjects(prefix = 'sy'): Subjects {
     prefix,
     providerCall: (providerId, verb) => `${root}.provider.${assertSubjectToken(providerId, 'provider id')}.${verb}`,
     providerAll: (providerId) => `${root}.provider.${assertSubjectToken(providerId, 'provider id')}.>`,
-    jobEvent: (providerId, jobId) =>
-      `${root}.events.${assertSubjectToken(providerId, 'provider id')}.${assertSubjectToken(jobId, 'job id')}`,
-    jobLog: (providerId, jobId) =>
-      `${root}.logs.${assertSubjectToken(providerId, 'provider id')}.${assertSubjectToken(jobId, 'job id')}`,
+    jobEvent: (providerId, jobId) => `${root}.events.${assertSubjectToken(providerId, 'provider id')}.${assertSubjectToken(jobId, 'job id')}`,
+    jobLog: (providerId, jobId) => `${root}.logs.${assertSubjectToken(providerId, 'provider id')}.${assertSubjectToken(jobId, 'job id')}`,
     streamSubjects: () => [`${root}.events.>`, `${root}.logs.>`],
     fanout: (jobId) => `${root}.fanout.${assertSubjectToken(jobId, 'job id')}`,
     fanoutAll: () => `${root}.fanout.>`,

@@ -9,16 +9,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManualClock, systemClock, type Clock } from '../shared/clock.js';
-import { silentLogger } from '../shared/logger.js';
-import { createSubjects } from '../shared/subjects.js';
-import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+
 import type { Ledger } from '../gateway/accounting/ledger.js';
+import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createLocalDriver } from '../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
+import { createManualClock, systemClock, type Clock } from '../shared/clock.js';
+import { silentLogger } from '../shared/logger.js';
+import { createSubjects } from '../shared/subjects.js';
+import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { redisUrl, uniquePrefix } from './support/services.js';
 
@@ -74,7 +75,9 @@ async function startEnv(clock: Clock, extra: Partial<GatewayOptions> = {}): Prom
   };
 }
 
-const grant = (owner: string, amount: number, extra: Record<string, unknown> = {}) => ({ g: { owner, provider: 'local', category: 'local-cpu', amount, ...extra } });
+const grant = (owner: string, amount: number, extra: Record<string, unknown> = {}) => ({
+  g: { owner, provider: 'local', category: 'local-cpu', amount, ...extra },
+});
 
 async function balanceOf(client: TestClient): Promise<number> {
   const data = await client.ok(`{ wallets { provider category balance } }`);
@@ -100,14 +103,24 @@ describe('credits with a driven clock', () => {
   it('refuses bad grants with their codes and changes nothing', async () => {
     const mallory = await env.user('mallory');
     expect((await mallory.gql(GRANT, grant('mallory', 100))).errors?.[0].extensions?.code).toBe('FORBIDDEN');
-    for (const [amount, code] of [[0, 'INVALID_INPUT'], [-5, 'INVALID_INPUT'], [1.5, 'INVALID_INPUT']] as const) {
+    for (const [amount, code] of [
+      [0, 'INVALID_INPUT'],
+      [-5, 'INVALID_INPUT'],
+      [1.5, 'INVALID_INPUT'],
+    ] as const) {
       expect((await env.admin.gql(GRANT, grant('mallory', amount))).errors?.[0].extensions?.code).toBe(code);
     }
     const start = new Date(clock.now()).toISOString();
     const before = new Date(clock.now() - 60_000).toISOString();
-    expect((await env.admin.gql(GRANT, grant('mallory', 5, { startDate: start, endDate: before }))).errors?.[0].extensions?.code).toBe('INVALID_INPUT');
-    expect((await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'nowhere', category: 'local-cpu', amount: 5 } })).errors?.[0].extensions?.code).toBe('INVALID_INPUT');
-    expect((await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'local', category: 'gpu-gold', amount: 5 } })).errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect((await env.admin.gql(GRANT, grant('mallory', 5, { startDate: start, endDate: before }))).errors?.[0].extensions?.code).toBe(
+      'INVALID_INPUT',
+    );
+    expect(
+      (await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'nowhere', category: 'local-cpu', amount: 5 } })).errors?.[0].extensions?.code,
+    ).toBe('INVALID_INPUT');
+    expect(
+      (await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'local', category: 'gpu-gold', amount: 5 } })).errors?.[0].extensions?.code,
+    ).toBe('INVALID_INPUT');
     expect((await mallory.gql(`{ wallets(project: "not-mine") { balance } }`)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
     expect(await balanceOf(mallory)).toBe(0);
   });
@@ -132,7 +145,10 @@ describe('credits with a driven clock', () => {
     clock.advance(61_000); // two started minutes: paid in full
     await env.gateway.charger.round();
     expect(await balanceOf(alice)).toBe(0);
-    expect((await alice.ok(`query ($id: ID!) { job(id: $id) { status { state } creditsCharged } }`, { id })).job).toEqual({ status: { state: 'RUNNING' }, creditsCharged: 2 });
+    expect((await alice.ok(`query ($id: ID!) { job(id: $id) { status { state } creditsCharged } }`, { id })).job).toEqual({
+      status: { state: 'RUNNING' },
+      creditsCharged: 2,
+    });
 
     clock.advance(60_000); // a third minute the wallet cannot pay
     await env.gateway.charger.round();
@@ -152,7 +168,9 @@ describe('credits with a driven clock', () => {
     clock.advance(30_000);
     await carol.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: ended });
     await waitForState(carol, ended, ['SUCCESS']);
-    await eventually(async () => (await carol.ok(`query ($id: ID!) { job(id: $id) { creditsCharged } }`, { id: ended })).job.creditsCharged === 1, { what: 'the final minute charged' });
+    await eventually(async () => (await carol.ok(`query ($id: ID!) { job(id: $id) { creditsCharged } }`, { id: ended })).job.creditsCharged === 1, {
+      what: 'the final minute charged',
+    });
 
     const paused = await startSleep(carol, 'paused');
     clock.advance(30_000);
@@ -172,7 +190,9 @@ describe('credits with a driven clock', () => {
   });
 
   it('counts jobs by state over a time frame', async () => {
-    const stats = await env.admin.ok(`{ all: jobStat(stat: COUNT_ALL) success: jobStat(stat: COUNT_SUCCESS) canceled: jobStat(stat: COUNT_CANCELED) running: jobStat(stat: COUNT_RUNNING, timeFrame: T_10M) }`);
+    const stats = await env.admin.ok(
+      `{ all: jobStat(stat: COUNT_ALL) success: jobStat(stat: COUNT_SUCCESS) canceled: jobStat(stat: COUNT_CANCELED) running: jobStat(stat: COUNT_RUNNING, timeFrame: T_10M) }`,
+    );
     expect(stats).toEqual({ all: 3, success: 3, canceled: 3, running: 0 });
     clock.advance(11 * 60_000);
     expect((await env.admin.ok(`{ jobStat(stat: COUNT_ALL, timeFrame: T_10M) }`)).jobStat).toBe(0);

@@ -5,10 +5,11 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
+
 import type { ChargeRequest, Ledger, Transaction, WalletKey } from '../gateway/accounting/ledger.js';
 import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
-import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
+import { deleteKeys, redisUrl, uniquePrefix } from './support/services.js';
 
 interface Opened {
   ledger: Ledger;
@@ -21,7 +22,6 @@ interface Implementation {
   /** A fresh, empty ledger, closed and cleaned up when the test ends. */
   open(): Promise<Opened>;
 }
-
 
 const implementations: Implementation[] = [
   {
@@ -84,7 +84,10 @@ async function expectInvariant(ledger: Ledger, wallets: WalletKey[]): Promise<vo
     const initial = wallet?.allocations.reduce((sum, a) => sum + a.initialBalance, 0) ?? 0;
     const left = wallet?.allocations.reduce((sum, a) => sum + a.balance, 0) ?? 0;
     const charged = transactions
-      .filter((t) => t.kind === 'CHARGE' && t.owner === key.owner && t.isProject === key.isProject && t.provider === key.provider && t.category === key.category)
+      .filter(
+        (t) =>
+          t.kind === 'CHARGE' && t.owner === key.owner && t.isProject === key.isProject && t.provider === key.provider && t.category === key.category,
+      )
       .reduce((sum, t) => sum + t.amount, 0);
     expect(charged, `charges of ${JSON.stringify(key)}`).toBe(initial - left);
   }
@@ -384,14 +387,21 @@ describe.each(implementations)('the $name ledger', ({ open }) => {
       };
       expect(await paidPerWallet(gatewayA)).toEqual(await paidPerWallet(single.ledger));
       // Some wallets ran dry: the test covers shortfalls too.
-      expect((await single.ledger.jobCharged(jobs)).reduce((a, b) => a + b, 0)).toBeLessThan(jobs.reduce((sum, _, i) => sum + 7 * ROUNDS + (i % 5), 0));
+      expect((await single.ledger.jobCharged(jobs)).reduce((a, b) => a + b, 0)).toBeLessThan(
+        jobs.reduce((sum, _, i) => sum + 7 * ROUNDS + (i % 5), 0),
+      );
       await expectInvariant(gatewayA, wallets);
       await expectInvariant(single.ledger, wallets);
     });
 
     it('for every wallet, the charges recorded equal the fall in its balances', async () => {
       const { ledger } = await open();
-      const wallets: WalletKey[] = [alice, { ...alice, owner: 'bob' }, { ...alice, owner: 'physics', isProject: true }, { ...alice, provider: 'other' }];
+      const wallets: WalletKey[] = [
+        alice,
+        { ...alice, owner: 'bob' },
+        { ...alice, owner: 'physics', isProject: true },
+        { ...alice, provider: 'other' },
+      ];
       let seed = 42;
       const random = (n: number) => {
         seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;

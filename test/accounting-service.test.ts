@@ -4,6 +4,8 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
+
+import { createAccountingMetrics } from '../gateway/accounting/accounting-metrics.js';
 import {
   createAccounting,
   toTransactionConnection,
@@ -11,7 +13,6 @@ import {
   type AccountingViewer,
   type KnownProviderCategories,
 } from '../gateway/accounting/accounting.js';
-import { createAccountingMetrics } from '../gateway/accounting/accounting-metrics.js';
 import type { Ledger } from '../gateway/accounting/ledger.js';
 import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
@@ -19,7 +20,7 @@ import { createManualClock } from '../shared/clock.js';
 import { computeSupport, type Job, type JobState, type Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
-import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
+import { deleteKeys, redisUrl, uniquePrefix } from './support/services.js';
 
 const T0 = Date.now();
 const MINUTE = 60_000;
@@ -51,7 +52,14 @@ function product(overrides: Partial<Product> = {}): Product {
 
 /** A job of `owner` that went RUNNING at `startedAt` (and, given `ended`, reached that final state). */
 function runningJob(
-  options: { createdBy?: string; project?: string | null; startedAt?: number; replicas?: number; providerId?: string; ended?: [JobState, number] } = {},
+  options: {
+    createdBy?: string;
+    project?: string | null;
+    startedAt?: number;
+    replicas?: number;
+    providerId?: string;
+    ended?: [JobState, number];
+  } = {},
 ): Job {
   const startedAt = options.startedAt ?? T0;
   const providerId = options.providerId ?? 'local';
@@ -70,7 +78,6 @@ function runningJob(
     specification: makeSpecification({ replicas: options.replicas ?? 1, product: { id: 'cpu-1', category: 'cpu', provider: providerId } }),
   });
 }
-
 
 async function redisLedger(): Promise<Ledger> {
   const prefix = uniquePrefix();
@@ -249,7 +256,11 @@ describe('grants', () => {
       allocations: [{ id: expect.any(String), initialBalance: 500, balance: 500, startDate: T0, endDate: T0 + DAY }],
       balance: 500,
     });
-    const later = await accounting.grant(admin, { owner: 'alice', category: 'cpu', provider: 'local', amount: 7, startDate: T0 + DAY, endDate: null }, known);
+    const later = await accounting.grant(
+      admin,
+      { owner: 'alice', category: 'cpu', provider: 'local', amount: 7, startDate: T0 + DAY, endDate: null },
+      known,
+    );
     expect(toWalletView(later)).toMatchObject({ owner: { createdBy: 'alice', project: null }, balance: 0 });
     clock.advance(DAY);
     expect((await accounting.wallets(alice))[0].balance).toBe(7);

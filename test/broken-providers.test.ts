@@ -5,11 +5,12 @@
  * announce themselves and serve a valid manifest like a real provider.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { LOCAL_PRODUCTS } from '../providers/local/local-driver.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import type { Closable } from '../shared/transport.js';
-import { eventually, JOB_FIELDS, waitForState } from './support/graphql-client.js';
 import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
+import { eventually, JOB_FIELDS, waitForState } from './support/graphql-client.js';
 
 let env: EmbeddedGateway;
 const servers: Closable[] = [];
@@ -82,7 +83,10 @@ describe('a misbehaving provider is an error for its items, not a gateway crash'
   });
 
   it('refuses a manifest with negative prices or resources, and keeps serving the rest', async () => {
-    const negative = [{ ...LOCAL_PRODUCTS[0], id: 'cheap-trick', pricePerUnit: -5 }, { ...LOCAL_PRODUCTS[1], id: 'no-cpu', cpu: -1 }];
+    const negative = [
+      { ...LOCAL_PRODUCTS[0], id: 'cheap-trick', pricePerUnit: -5 },
+      { ...LOCAL_PRODUCTS[1], id: 'no-cpu', cpu: -1 },
+    ];
     await startBrokenProvider('negative', async () => ({ v: PROTOCOL_VERSION, ok: true, result: {} }), negative);
     await new Promise((r) => setTimeout(r, 300));
     const data = await env.admin.ok(`{ products { id provider } provider(id: "negative") { products { id } } }`);

@@ -7,8 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, eventually, type TestClient } from './support/graphql-client.js';
+
 import { fund } from './support/credits.js';
+import { createClient, eventually, type TestClient } from './support/graphql-client.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -48,11 +49,21 @@ beforeAll(async () => {
   baseUrl = `http://127.0.0.1:${portA}`;
   gatewayA = startGateway(portA);
   const gatewayB = startGateway(portB);
-  procs.push(startSwitchyard(['provider', 'simulated', '--id', 'sim'], { NATS_URL: natsUrl(), SWITCHYARD_PREFIX: prefix, SWITCHYARD_HEARTBEAT_MS: '500', SWITCHYARD_SIM_CONFIG: 'hpc' }));
+  procs.push(
+    startSwitchyard(['provider', 'simulated', '--id', 'sim'], {
+      NATS_URL: natsUrl(),
+      SWITCHYARD_PREFIX: prefix,
+      SWITCHYARD_HEARTBEAT_MS: '500',
+      SWITCHYARD_SIM_CONFIG: 'hpc',
+    }),
+  );
   await waitReady(baseUrl, gatewayA);
   await waitReady(`http://127.0.0.1:${portB}`, gatewayB);
   client = createClient(baseUrl, adminToken);
-  await eventually(async () => (await client.ok(`{ provider(id: "sim") { status products { id } } }`)).provider?.products.length > 0, { timeoutMs: 20_000, what: 'the simulated provider' });
+  await eventually(async () => (await client.ok(`{ provider(id: "sim") { status products { id } } }`)).provider?.products.length > 0, {
+    timeoutMs: 20_000,
+    what: 'the simulated provider',
+  });
   await fund(client, 'admin', 'sim', GRANT);
 }, 60_000);
 
@@ -69,9 +80,15 @@ describe('charging across gateway crashes and replicas', () => {
       timeAllocation: { hours: 24 },
       parameters: { simulatedDurationMs: 3_600_000 },
     }));
-    const created = await client.ok(`mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { id } error { message } } }`, { specs });
+    const created = await client.ok(
+      `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { id } error { message } } }`,
+      { specs },
+    );
     const ids: string[] = created.createJobs.map((r: any) => r.job.id);
-    await eventually(async () => (await client.ok(`{ jobStat(stat: COUNT_RUNNING) }`)).jobStat === JOBS, { timeoutMs: 20_000, what: 'every job running' });
+    await eventually(async () => (await client.ok(`{ jobStat(stat: COUNT_RUNNING) }`)).jobStat === JOBS, {
+      timeoutMs: 20_000,
+      what: 'every job running',
+    });
 
     // Both gateways charge every 40 ms; kill one in the middle of its rounds, then bring it back.
     await new Promise((r) => setTimeout(r, 700));
@@ -83,7 +100,10 @@ describe('charging across gateway crashes and replicas', () => {
     await new Promise((r) => setTimeout(r, 500));
 
     await client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids });
-    await eventually(async () => (await client.ok(`{ jobStat(stat: COUNT_SUCCESS) }`)).jobStat === JOBS, { timeoutMs: 20_000, what: 'every job ended' });
+    await eventually(async () => (await client.ok(`{ jobStat(stat: COUNT_SUCCESS) }`)).jobStat === JOBS, {
+      timeoutMs: 20_000,
+      what: 'every job ended',
+    });
 
     // Each job's final charge is its whole running time in started price hours: 8 credits an hour.
     const expected = new Map<string, number>();
@@ -112,7 +132,10 @@ describe('charging across gateway crashes and replicas', () => {
     let charged = 0;
     let after: string | null = null;
     do {
-      const page: any = await client.ok(`query ($after: String) { transactions(first: 500, after: $after) { edges { node { kind amount } } pageInfo { hasNextPage endCursor } } }`, { after });
+      const page: any = await client.ok(
+        `query ($after: String) { transactions(first: 500, after: $after) { edges { node { kind amount } } pageInfo { hasNextPage endCursor } } }`,
+        { after },
+      );
       charged += page.transactions.edges.filter((e: any) => e.node.kind === 'CHARGE').reduce((sum: number, e: any) => sum + e.node.amount, 0);
       after = page.transactions.pageInfo.hasNextPage ? page.transactions.pageInfo.endCursor : null;
     } while (after);

@@ -100,7 +100,18 @@ describe('deploy/ files', () => {
 
   describe('compose.yaml', () => {
     const compose = parseYaml('deploy/compose.yaml') as {
-      services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; healthcheck?: { test: string[] }; volumes?: string[]; profiles?: string[] }>;
+      services: Record<
+        string,
+        {
+          image?: string;
+          command?: string[];
+          environment?: Record<string, string>;
+          ports?: string[];
+          healthcheck?: { test: string[] };
+          volumes?: string[];
+          profiles?: string[];
+        }
+      >;
       volumes: Record<string, unknown>;
     };
     const services = compose.services;
@@ -112,7 +123,8 @@ describe('deploy/ files', () => {
       expect(services.nats.volumes?.some((v) => v.startsWith('nats-data:'))).toBe(true);
       expect(services.redis.image).toMatch(/redis:7$/);
       expect(services.grafana.profiles).toEqual(['grafana']);
-      for (const volume of ['nats-data', 'redis-data', 'local-provider-state', 'prometheus-data', 'grafana-data']) expect(compose.volumes).toHaveProperty(volume);
+      for (const volume of ['nats-data', 'redis-data', 'local-provider-state', 'prometheus-data', 'grafana-data'])
+        expect(compose.volumes).toHaveProperty(volume);
     });
 
     it('runs two gateway replicas on host ports 8080 and 8081, checked on /readyz', () => {
@@ -160,7 +172,12 @@ describe('deploy/ files', () => {
 
     it('has the alerts the design calls for', () => {
       expect(rules.map((r) => r.alert)).toEqual(
-        expect.arrayContaining(['SwitchyardProviderDown', 'SwitchyardProviderCircuitOpen', 'SwitchyardEventLagHigh', 'SwitchyardGraphQLErrorRatioHigh']),
+        expect.arrayContaining([
+          'SwitchyardProviderDown',
+          'SwitchyardProviderCircuitOpen',
+          'SwitchyardEventLagHigh',
+          'SwitchyardGraphQLErrorRatioHigh',
+        ]),
       );
       expect(rules.find((r) => r.alert === 'SwitchyardProviderDown')?.for).toBe('2m');
       expect(rules.find((r) => r.alert === 'SwitchyardEventLagHigh')?.expr).toMatch(/histogram_quantile\(0\.99,[\s\S]*> 5\s*$/);

@@ -1,8 +1,9 @@
 /** The embedded default (`switchyard dev`): one process, no services, the same end-to-end flow. */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+
 import { fund } from './support/credits.js';
+import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
@@ -37,13 +38,17 @@ describe('switchyard dev', () => {
     const alice = createClient(baseUrl, ((await tokenRes.json()) as { token: string }).token);
     await fund(client, user, 'local');
 
-    const echo = await alice.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'local' }, command: ['sh', '-c', 'sleep 0.3; echo embedded hello'] }] });
+    const echo = await alice.ok(CREATE, {
+      specs: [{ product: { id: 'local-small', provider: 'local' }, command: ['sh', '-c', 'sleep 0.3; echo embedded hello'] }],
+    });
     const echoId = echo.createJobs[0].job.id;
     const events = await alice.follow(echoId);
     expect(events.flatMap((e) => e.logs.map((l: any) => l.stdout))).toContain('embedded hello');
     expect((await waitForState(alice, echoId, ['SUCCESS'])).state.exitCode).toBe(0);
 
-    const long = await alice.ok(CREATE, { specs: [{ product: { id: 'local-large', provider: 'local' }, command: ['sleep', '60'], timeAllocation: { minutes: 5 } }] });
+    const long = await alice.ok(CREATE, {
+      specs: [{ product: { id: 'local-large', provider: 'local' }, command: ['sleep', '60'], timeAllocation: { minutes: 5 } }],
+    });
     const id = long.createJobs[0].job.id;
     await waitForState(alice, id, ['RUNNING']);
     await alice.ok(`mutation ($id: ID!) { suspendJobs(ids: [$id]) { ok } }`, { id });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+
 import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
+import { JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 const local = (id = 'local-small') => ({ id, provider: 'local' });
@@ -122,7 +123,10 @@ describe('a job on the local provider', () => {
     await waitForState(alice, job.id, ['SUSPENDED']);
     await alice.ok(`mutation ($id: ID!) { unsuspendJobs(ids: [$id]) { ok } }`, { id: job.id });
     await waitForState(alice, job.id, ['RUNNING']);
-    const extend = await alice.ok(`mutation ($id: ID!) { extendJobs(items: [{ jobId: $id, requestedTime: { hours: 1 } }]) { ok error { code message } } }`, { id: job.id });
+    const extend = await alice.ok(
+      `mutation ($id: ID!) { extendJobs(items: [{ jobId: $id, requestedTime: { hours: 1 } }]) { ok error { code message } } }`,
+      { id: job.id },
+    );
     expect(extend.extendJobs[0]).toEqual({ ok: true, error: null });
     const extended = await waitForState(alice, job.id, ['RUNNING']);
     expect(Date.parse(extended.state.expiresAt) - firstExpiry).toBeGreaterThanOrEqual(3_600_000);
@@ -177,7 +181,12 @@ describe('bad input changes nothing', () => {
 
   it('answers one result per item: one bad item does not fail the others', async () => {
     const alice = await newUser();
-    const data = await alice.ok(CREATE, { specs: [{ product: local(), command: ['true'] }, { product: local(), command: ['true'], replicas: 0 }] });
+    const data = await alice.ok(CREATE, {
+      specs: [
+        { product: local(), command: ['true'] },
+        { product: local(), command: ['true'], replicas: 0 },
+      ],
+    });
     expect(data.createJobs[0].error).toBeNull();
     expect(data.createJobs[1].error.code).toBe('INVALID_INPUT');
     expect(await countJobs(alice)).toBe(1);
@@ -228,7 +237,9 @@ describe('bad input changes nothing', () => {
     const alice = await newUser();
     const res = await alice.gql(`{ job(id: "0190aaaa-0000-7000-8000-000000000000") { id } }`);
     expect(res.errors?.[0].extensions?.code).toBe('NOT_FOUND');
-    const bulk = await alice.ok(`mutation { suspendJobs(ids: ["nope"]) { ok error { code } } extendJobs(items: [{ jobId: "nope", requestedTime: { minutes: 1 } }]) { ok error { code } } }`);
+    const bulk = await alice.ok(
+      `mutation { suspendJobs(ids: ["nope"]) { ok error { code } } extendJobs(items: [{ jobId: "nope", requestedTime: { minutes: 1 } }]) { ok error { code } } }`,
+    );
     expect(bulk.suspendJobs[0].error.code).toBe('NOT_FOUND');
     expect(bulk.extendJobs[0].error.code).toBe('NOT_FOUND');
   });
@@ -236,7 +247,9 @@ describe('bad input changes nothing', () => {
 
 describe('operations', () => {
   it('lists the local products with their support', async () => {
-    const data = await env.admin.ok(`{ products(provider: "local") { id category pricePerUnit unitOfPrice support { backend suspension timeExtension maxReplicas } } providers { id kind status circuit } }`);
+    const data = await env.admin.ok(
+      `{ products(provider: "local") { id category pricePerUnit unitOfPrice support { backend suspension timeExtension maxReplicas } } providers { id kind status circuit } }`,
+    );
     expect(data.products.length).toBeGreaterThanOrEqual(2);
     expect(new Set(data.products.map((p: any) => p.pricePerUnit)).size).toBeGreaterThanOrEqual(2);
     expect(data.products[0].support).toMatchObject({ backend: 'NATIVE', suspension: true, timeExtension: true });
@@ -282,7 +295,10 @@ describe('followJob over a websocket', () => {
     const { default: WebSocket } = await import('ws');
     const ws = createWsClient({ url: env.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
     const outcome = await new Promise<unknown>((resolve) => {
-      ws.subscribe({ query: `subscription { followJob(id: "x") { jobId } }` }, { next: resolve, error: resolve, complete: () => resolve('complete') });
+      ws.subscribe(
+        { query: `subscription { followJob(id: "x") { jobId } }` },
+        { next: resolve, error: resolve, complete: () => resolve('complete') },
+      );
     });
     await ws.dispose();
     expect((outcome as { code?: number }).code).toBe(4403);

@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+
 import { fund } from './support/credits.js';
+import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -101,7 +102,10 @@ describe('gateway and local provider as separate processes', () => {
     await waitForState(client, job.id, ['SUSPENDED']);
     await client.ok(`mutation ($id: ID!) { unsuspendJobs(ids: [$id]) { ok } }`, { id: job.id });
     await waitForState(client, job.id, ['RUNNING']);
-    const ext = await client.ok(`mutation ($id: ID!) { extendJobs(items: [{ jobId: $id, requestedTime: { minutes: 15 } }]) { ok error { message } } }`, { id: job.id });
+    const ext = await client.ok(
+      `mutation ($id: ID!) { extendJobs(items: [{ jobId: $id, requestedTime: { minutes: 15 } }]) { ok error { message } } }`,
+      { id: job.id },
+    );
     expect(ext.extendJobs[0].ok).toBe(true);
     const extended = await waitForState(client, job.id, ['RUNNING']);
     expect(Date.parse(extended.state.expiresAt) - Date.parse(running.state.expiresAt)).toBeGreaterThanOrEqual(15 * 60_000);

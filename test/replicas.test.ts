@@ -8,20 +8,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../shared/clock.js';
-import { silentLogger } from '../shared/logger.js';
-import { createSubjects } from '../shared/subjects.js';
-import { createNatsTransport } from '../shared/transport/nats-transport.js';
-import type { Transport } from '../shared/transport.js';
-import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+
 import type { Ledger } from '../gateway/accounting/ledger.js';
+import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
 import { createLocalDriver } from '../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
-import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
+import { systemClock } from '../shared/clock.js';
+import { silentLogger } from '../shared/logger.js';
+import { createSubjects } from '../shared/subjects.js';
+import type { Transport } from '../shared/transport.js';
+import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { fund } from './support/credits.js';
+import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { deleteKeys, natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
 const prefix = uniquePrefix();
@@ -76,7 +77,9 @@ afterAll(async () => {
 describe('two gateway replicas', () => {
   it('let a follower on one replica see every change of a job created through the other', async () => {
     const [a, b] = clients;
-    const created = await a.ok(`mutation { createJobs(specifications: [{ product: { id: "local-small", provider: "edge" }, command: ["sh", "-c", "sleep 0.5; for i in 1 2 3 4 5; do echo line $i; done; exit 2"] }]) { job { id } } }`);
+    const created = await a.ok(
+      `mutation { createJobs(specifications: [{ product: { id: "local-small", provider: "edge" }, command: ["sh", "-c", "sleep 0.5; for i in 1 2 3 4 5; do echo line $i; done; exit 2"] }]) { job { id } } }`,
+    );
     const id = created.createJobs[0].job.id;
     const events = await b.follow(id, { timeoutMs: 20_000 });
     expect(events.flatMap((e) => e.logs.map((l: any) => l.stdout))).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);

@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, eventually, type TestClient } from './support/graphql-client.js';
+
 import { fund } from './support/credits.js';
+import { createClient, eventually, type TestClient } from './support/graphql-client.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -39,10 +40,24 @@ async function waitStatus(id: string, statuses: string[]) {
 
 /** Submit one job that any 1-CPU product fits; answers where it went and what it said. */
 async function routeOne(name: string) {
-  const data = await client.ok(CREATE, { specs: [{ requirements: { cpu: 1, backend: 'NATIVE' }, command: ['true'], name, timeAllocation: { hours: 1 }, parameters: { simulatedDurationMs: 600_000 } }] });
+  const data = await client.ok(CREATE, {
+    specs: [
+      {
+        requirements: { cpu: 1, backend: 'NATIVE' },
+        command: ['true'],
+        name,
+        timeAllocation: { hours: 1 },
+        parameters: { simulatedDurationMs: 600_000 },
+      },
+    ],
+  });
   const result = data.createJobs[0];
   if (result.error) throw new Error(`${result.error.code}: ${result.error.message}`);
-  return { provider: result.job.provider.id as string, product: result.job.specification.product.id as string, statuses: result.job.updates.map((u: any) => u.status) as string[] };
+  return {
+    provider: result.job.provider.id as string,
+    product: result.job.specification.product.id as string,
+    statuses: result.job.updates.map((u: any) => u.status) as string[],
+  };
 }
 
 beforeAll(async () => {
@@ -95,10 +110,13 @@ describe('routing across provider processes', () => {
     startProvider('simulated', 'sim-hpc', { SWITCHYARD_SIM_CONFIG: 'hpc' });
     await waitStatus('sim-hpc', ['UP']);
     await client.ok(`{ utilization { queueStatus { running } } }`);
-    const back = await eventually(async () => {
-      const r = await routeOne('back');
-      return r.provider === 'sim-hpc' ? r : null;
-    }, { what: 'a job routed to sim-hpc again' });
+    const back = await eventually(
+      async () => {
+        const r = await routeOne('back');
+        return r.provider === 'sim-hpc' ? r : null;
+      },
+      { what: 'a job routed to sim-hpc again' },
+    );
     expect(back.product).toBe('standard-8');
   });
 
@@ -145,10 +163,14 @@ describe('routing across provider processes', () => {
     // Only a provider that is down may be used.
     await procs.get('sim-aaa-slow')!.kill('SIGKILL');
     await waitStatus('sim-aaa-slow', ['DOWN']);
-    const data = await client.ok(CREATE, { specs: [{ requirements: { cpu: 1, providers: ['sim-aaa-slow'] }, command: ['true'], timeAllocation: { hours: 1 } }] });
+    const data = await client.ok(CREATE, {
+      specs: [{ requirements: { cpu: 1, providers: ['sim-aaa-slow'] }, command: ['true'], timeAllocation: { hours: 1 } }],
+    });
     expect(data.createJobs[0].error.code).toBe('NO_CAPACITY');
     expect(data.createJobs[0].error.message).toMatch(/not usable: sim-aaa-slow \(down\)/);
-    const dear = await client.ok(CREATE, { specs: [{ requirements: { cpu: 1, maxCreditsPerMinute: 0, providers: ['sim-hpc'] }, command: ['true'], timeAllocation: { hours: 1 } }] });
+    const dear = await client.ok(CREATE, {
+      specs: [{ requirements: { cpu: 1, maxCreditsPerMinute: 0, providers: ['sim-hpc'] }, command: ['true'], timeAllocation: { hours: 1 } }],
+    });
     expect(dear.createJobs[0].error.code).toBe('INVALID_INPUT');
     expect(dear.createJobs[0].error.message).toMatch(/too dear/);
     const none = await client.ok(CREATE, { specs: [{ requirements: { cpu: 100_000 }, command: ['true'] }] });

@@ -6,16 +6,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryStore } from '../gateway/store/memory-store.js';
+import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
+import { CLOUD_CONFIG, HPC_CONFIG } from '../providers/simulated/configs.js';
+import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
 import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createMemoryStore } from '../gateway/store/memory-store.js';
-import { CLOUD_CONFIG, HPC_CONFIG } from '../providers/simulated/configs.js';
-import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
-import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { fund } from './support/credits.js';
 import { createClient, eventually, type TestClient } from './support/graphql-client.js';
 import { uniquePrefix } from './support/services.js';
@@ -52,7 +53,14 @@ async function createOne(client: TestClient, spec: Record<string, unknown>) {
 beforeAll(async () => {
   const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
   const adminToken = randomBytes(24).toString('base64url');
-  gateway = createGateway({ transport, store: createMemoryStore(), ledger: createMemoryLedger(), clock: systemClock, logger: silentLogger(), adminToken });
+  gateway = createGateway({
+    transport,
+    store: createMemoryStore(),
+    ledger: createMemoryLedger(),
+    clock: systemClock,
+    logger: silentLogger(),
+    adminToken,
+  });
   runtimes = [
     ['sim-hpc', HPC_CONFIG],
     ['sim-cloud', { ...CLOUD_CONFIG, failureRate: 0 }],

@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+
 import { fund } from './support/credits.js';
+import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
 
@@ -22,7 +23,8 @@ let client: TestClient;
 let workDir: string;
 
 beforeAll(async () => {
-  if (!SLURM_CONF) throw new Error('SLURM_CONF is not set: start the cluster with `bash deploy/slurm/slurm-up.sh` and export SLURM_CONF from its slurm.env');
+  if (!SLURM_CONF)
+    throw new Error('SLURM_CONF is not set: start the cluster with `bash deploy/slurm/slurm-up.sh` and export SLURM_CONF from its slurm.env');
   const prefix = uniquePrefix();
   const adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
@@ -61,7 +63,9 @@ afterAll(async () => {
 
 async function submit(command: string[]) {
   const products = await client.ok(`{ products(provider: "hpc") { id } }`);
-  const data = await client.ok(CREATE, { specs: [{ product: { id: products.products[0].id, provider: 'hpc' }, command, timeAllocation: { minutes: 5 } }] });
+  const data = await client.ok(CREATE, {
+    specs: [{ product: { id: products.products[0].id, provider: 'hpc' }, command, timeAllocation: { minutes: 5 } }],
+  });
   expect(data.createJobs[0].error).toBeNull();
   return data.createJobs[0].job.id as string;
 }
@@ -73,7 +77,9 @@ describe('a job through the gateway on real Slurm', () => {
     const done = await waitForState(client, id, ['SUCCESS', 'FAILURE'], 60_000);
     expect(done.state).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     expect(events.flatMap((e) => e.logs.map((l: any) => l.stdout))).toContain('hello from slurm');
-    const slurm = await client.ok(`query ($id: ID!) { job(id: $id) { providerGeneratedId slurm { jobId partition state exitCode nodeList } } }`, { id });
+    const slurm = await client.ok(`query ($id: ID!) { job(id: $id) { providerGeneratedId slurm { jobId partition state exitCode nodeList } } }`, {
+      id,
+    });
     expect(slurm.job.slurm).toMatchObject({ jobId: expect.stringMatching(/^\d+$/), state: 'COMPLETED', exitCode: '0:0' });
     const partitions = await client.ok(`{ provider(id: "hpc") { slurmPartitions { name totalCpus } } }`);
     expect(partitions.provider.slurmPartitions.length).toBeGreaterThan(0);

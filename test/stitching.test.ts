@@ -8,17 +8,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryStore } from '../gateway/store/memory-store.js';
+import { createLocalDriver } from '../providers/local/local-driver.js';
+import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
-import { createMemoryStore } from '../gateway/store/memory-store.js';
-import { createLocalDriver } from '../providers/local/local-driver.js';
-import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
-import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { fund } from './support/credits.js';
+import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { uniquePrefix } from './support/services.js';
 
 const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
@@ -42,7 +43,15 @@ function localProvider(id: string): ProviderRuntime {
 }
 
 beforeAll(async () => {
-  gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger: silentLogger(), adminToken, providerTimeoutMs: 1_000 });
+  gateway = createGateway({
+    transport,
+    store,
+    ledger: createMemoryLedger(),
+    clock: systemClock,
+    logger: silentLogger(),
+    adminToken,
+    providerTimeoutMs: 1_000,
+  });
   const address = await gateway.start(0, '127.0.0.1');
   client = createClient(`http://127.0.0.1:${address.port}`, adminToken);
 });
@@ -56,9 +65,7 @@ afterAll(async () => {
 /** How many `graphql` calls the gateway has made to providers. */
 async function graphqlCalls(): Promise<number> {
   const metric = await gateway.metrics.natsRequestDuration.get();
-  return metric.values
-    .filter((v) => v.metricName?.endsWith('_count') && v.labels.verb === 'graphql')
-    .reduce((sum, v) => sum + v.value, 0);
+  return metric.values.filter((v) => v.metricName?.endsWith('_count') && v.labels.verb === 'graphql').reduce((sum, v) => sum + v.value, 0);
 }
 
 const STITCHED = `{ providers { id localHost { hostname cpus } } }`;

@@ -5,20 +5,20 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Job, JobLog, JobState } from '../shared/domain.js';
-import { isFinalState } from '../shared/job-state-machine.js';
+
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { JobQuery, Store } from '../gateway/store/store.js';
+import type { Job, JobLog, JobState } from '../shared/domain.js';
+import { isFinalState } from '../shared/job-state-machine.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
-import { redisUrl, uniquePrefix, deleteKeys } from './support/services.js';
+import { deleteKeys, redisUrl, uniquePrefix } from './support/services.js';
 
 interface Implementation {
   name: string;
   /** A fresh, empty store, closed and cleaned up when the test ends. */
   open(options?: { maxLogLinesPerJob?: number }): Promise<Store>;
 }
-
 
 const implementations: Implementation[] = [
   {
@@ -393,7 +393,9 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect(await listed(store, { createdBy: 'dora' })).toEqual([started.id]);
       expect(await listed(store, { states: ['IN_QUEUE'], providers: ['hpc'] })).toEqual([]);
       expect(await store.activeJobIds('hpc')).toEqual([started.id]);
-      expect((await store.countJobs()).filter((row) => row.providerId === 'hpc' && row.count !== 0)).toEqual([{ providerId: 'hpc', state: 'RUNNING', count: 1 }]);
+      expect((await store.countJobs()).filter((row) => row.providerId === 'hpc' && row.count !== 0)).toEqual([
+        { providerId: 'hpc', state: 'RUNNING', count: 1 },
+      ]);
       // Its duplicate guard is gone with it: the same specification may be sent again.
       expect(await store.createJob({ ...makeJob({ providerId: 'hpc', owner, specHash: 'same' }) }, { exclusive: true })).toEqual({ created: true });
     });
@@ -508,9 +510,9 @@ describe.each(implementations)('the $name store', ({ open }) => {
 
     it('says a job it does not know is missing when asked to move it', async () => {
       const store = await open();
-      expect(
-        await store.reassignJob('0190aaaa-0000-7000-8000-000000000000', { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 }),
-      ).toEqual({ kind: 'missing' });
+      expect(await store.reassignJob('0190aaaa-0000-7000-8000-000000000000', { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 })).toEqual({
+        kind: 'missing',
+      });
       expect(await store.countJobs()).toEqual([]);
     });
 
@@ -675,8 +677,14 @@ describe.each(implementations)('the $name store', ({ open }) => {
 
     it('keeps only the newest lines past the bound', async () => {
       const store = await open({ maxLogLinesPerJob: 5 });
-      await store.appendLogs('job-1', [1, 2, 3].map((t) => line(t)));
-      await store.appendLogs('job-1', [4, 5, 6, 7].map((t) => line(t, 1)));
+      await store.appendLogs(
+        'job-1',
+        [1, 2, 3].map((t) => line(t)),
+      );
+      await store.appendLogs(
+        'job-1',
+        [4, 5, 6, 7].map((t) => line(t, 1)),
+      );
       await store.appendLogs('job-1', []);
       expect(await store.readLogs('job-1', {})).toStrictEqual([line(3), line(4, 1), line(5, 1), line(6, 1), line(7, 1)]);
       expect(await store.readLogs('job-2', {})).toEqual([]);
@@ -735,7 +743,14 @@ describe.each(implementations)('the $name store', ({ open }) => {
     it('replaces a record only for the caller that holds its claim, exactly one of many racing', async () => {
       const store = await open();
       const jobId = makeJob().id;
-      const record = { jobId, deadline: T0 + 1000, input: { product: { id: 'cpu-1', provider: 'local' } }, pinned: true, heldUntil: T0 - 1, claim: 'dead' };
+      const record = {
+        jobId,
+        deadline: T0 + 1000,
+        input: { product: { id: 'cpu-1', provider: 'local' } },
+        pinned: true,
+        heldUntil: T0 - 1,
+        claim: 'dead',
+      };
       await store.putWaiting(record);
       const takers = Array.from({ length: 10 }, (_, i) => ({ ...record, heldUntil: T0 + 60_000, claim: `taker-${i}` }));
       const won = await Promise.all(takers.map((next) => store.swapWaiting(jobId, 'dead', next)));
@@ -882,7 +897,12 @@ describe('the redis store, across replicas', () => {
     });
     const job = makeJob({ providerId: 'hpc' });
     await a.createJob(job, { exclusive: false });
-    await b.reassignJob(job.id, { from: 'hpc', to: { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } }, status: 'moved', timestamp: T0 });
+    await b.reassignJob(job.id, {
+      from: 'hpc',
+      to: { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } },
+      status: 'moved',
+      timestamp: T0,
+    });
     expect(await a.changeJob(job.id, { state: 'SUCCESS', timestamp: T0 + 1 })).toMatchObject({ kind: 'applied', moved: true });
     expect(await a.activeJobIds('cloud')).toEqual([]);
     expect((await a.countJobs()).filter((c) => c.count !== 0)).toEqual([{ providerId: 'cloud', state: 'SUCCESS', count: 1 }]);

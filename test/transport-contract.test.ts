@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
 import { createManualClock } from '../shared/clock.js';
 import { InvalidInputError } from '../shared/errors.js';
 import { createSubjects, type Subjects } from '../shared/subjects.js';
+import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
-import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
-import { natsUrl, uniquePrefix } from './support/services.js';
 import { startNatsServer } from './support/local-servers.js';
+import { natsUrl, uniquePrefix } from './support/services.js';
 
 /** Handlers one consumer runs at once: small, so tests reach the bound. */
 const MAX_IN_FLIGHT = 8;
@@ -199,9 +200,7 @@ describe.each([
       expect(await t.request(create, { v: 1 }, { timeoutMs: 1000 })).toEqual({ v: 1, ok: true, result: create });
       const utilization = subjects.providerCall('p2', 'utilization');
       expect(await t.request(utilization, { v: 1 }, { timeoutMs: 1000 })).toEqual({ v: 1, ok: true, result: `star ${utilization}` });
-      await expect(t.request(subjects.providerCall('p2', 'manifest'), { v: 1 }, { timeoutMs: 1000 })).rejects.toBeInstanceOf(
-        NoRespondersError,
-      );
+      await expect(t.request(subjects.providerCall('p2', 'manifest'), { v: 1 }, { timeoutMs: 1000 })).rejects.toBeInstanceOf(NoRespondersError);
     });
 
     it('does not make a request wait for a slow one before it', async () => {
@@ -595,9 +594,7 @@ describe('the in-process transport', () => {
     const two = createMemoryTransport({ subjects });
     try {
       one.serve(subjects.providerCall('p1', 'manifest'), async () => ({ v: 1, ok: true, result: 'one' }));
-      await expect(two.request(subjects.providerCall('p1', 'manifest'), { v: 1 }, { timeoutMs: 200 })).rejects.toBeInstanceOf(
-        NoRespondersError,
-      );
+      await expect(two.request(subjects.providerCall('p1', 'manifest'), { v: 1 }, { timeoutMs: 200 })).rejects.toBeInstanceOf(NoRespondersError);
       await one.putAnnouncement('p1', { v: 1 });
       const seen: unknown[] = [];
       await two.watchAnnouncements((key) => seen.push(key));
@@ -638,7 +635,12 @@ describe('the NATS transport across a restart of its server', () => {
     const server = await startNatsServer({ dataDir });
     const subjects = createSubjects(uniquePrefix());
     const errors: string[] = [];
-    const options = { url: server.url, subjects, ...TIMINGS, onError: (error: unknown, where: string) => void errors.push(`${where}: ${(error as Error).message}`) };
+    const options = {
+      url: server.url,
+      subjects,
+      ...TIMINGS,
+      onError: (error: unknown, where: string) => void errors.push(`${where}: ${(error as Error).message}`),
+    };
     const gateway = await createNatsTransport(options);
     const provider = await createNatsTransport(options);
     try {
@@ -650,7 +652,10 @@ describe('the NATS transport across a restart of its server', () => {
       /** Publish and announce until it works, as a provider's heartbeat and outbox do. */
       const keepTrying = async (n: number) => {
         const deadline = Date.now() + 30_000;
-        for (const step of [() => provider.putAnnouncement('p1', { n }), () => provider.publishDurable(subjects.jobEvent('p1', 'j1'), { n }, `event-${n}`)]) {
+        for (const step of [
+          () => provider.putAnnouncement('p1', { n }),
+          () => provider.publishDurable(subjects.jobEvent('p1', 'j1'), { n }, `event-${n}`),
+        ]) {
           for (;;) {
             try {
               await step();
@@ -664,7 +669,8 @@ describe('the NATS transport across a restart of its server', () => {
       };
       // An ack the server had not yet written when it was killed makes a message come again (the store
       // ignores a replayed event id); what matters is that every one comes.
-      const arrived = (n: number) => consumed.some((body) => (body as { n: number }).n === n) && announced.some((value) => (value as { n: number } | null)?.n === n);
+      const arrived = (n: number) =>
+        consumed.some((body) => (body as { n: number }).n === n) && announced.some((value) => (value as { n: number } | null)?.n === n);
       const seen = () => `consumed ${JSON.stringify(consumed)}, announced ${JSON.stringify(announced)}; ${errors.slice(0, 5).join(' | ')}`;
       await keepTrying(1);
       await waitFor(() => arrived(1), 'the first event and announcement', 10_000);
@@ -684,7 +690,11 @@ describe('the NATS transport across a restart of its server', () => {
       expect([...new Set(consumed.map((body) => (body as { n: number }).n))]).toEqual([1, 2, 3]);
       expect(announced.at(-1)).toEqual({ n: 3 });
       // Calls are answered again too: the provider's subscription came back with the connection.
-      expect(await gateway.request(subjects.providerCall('p1', 'manifest'), { v: 1 }, { timeoutMs: 5_000 })).toEqual({ v: 1, ok: true, result: 'here' });
+      expect(await gateway.request(subjects.providerCall('p1', 'manifest'), { v: 1 }, { timeoutMs: 5_000 })).toEqual({
+        v: 1,
+        ok: true,
+        result: 'here',
+      });
     } finally {
       await gateway.close();
       await provider.close();

@@ -7,20 +7,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createMemoryStore } from '../gateway/store/memory-store.js';
+import type { Store } from '../gateway/store/store.js';
+import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
+import { HPC_CONFIG } from '../providers/simulated/configs.js';
+import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
 import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
-import { createMemoryStore } from '../gateway/store/memory-store.js';
-import { HPC_CONFIG } from '../providers/simulated/configs.js';
-import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
-import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
-import type { Store } from '../gateway/store/store.js';
-import { makeJob, makeSpecification } from './support/jobs.js';
-import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { fund } from './support/credits.js';
+import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
+import { makeJob, makeSpecification } from './support/jobs.js';
 import { uniquePrefix } from './support/services.js';
 
 const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
@@ -51,10 +52,31 @@ async function submit(spec: Record<string, unknown>) {
 
 beforeAll(async () => {
   const store = createMemoryStore();
-  gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger: silentLogger(), adminToken, utilizationIntervalMs: 100 });
+  gateway = createGateway({
+    transport,
+    store,
+    ledger: createMemoryLedger(),
+    clock: systemClock,
+    logger: silentLogger(),
+    adminToken,
+    utilizationIntervalMs: 100,
+  });
   // One node that fits one standard-8 job at a time.
-  const config = { ...HPC_CONFIG, nodes: { count: 1, cpu: 8, memoryInGigs: 32, gpu: 0 }, products: HPC_CONFIG.products.slice(0, 1), startLatencyMs: 0 };
-  runtime = createProviderRuntime({ transport, driver: createSimulatedDriver(config, { clock: systemClock }), id: 'tiny', kind: 'SIMULATED', version: 'test', heartbeatIntervalMs: 300, clock: systemClock });
+  const config = {
+    ...HPC_CONFIG,
+    nodes: { count: 1, cpu: 8, memoryInGigs: 32, gpu: 0 },
+    products: HPC_CONFIG.products.slice(0, 1),
+    startLatencyMs: 0,
+  };
+  runtime = createProviderRuntime({
+    transport,
+    driver: createSimulatedDriver(config, { clock: systemClock }),
+    id: 'tiny',
+    kind: 'SIMULATED',
+    version: 'test',
+    heartbeatIntervalMs: 300,
+    clock: systemClock,
+  });
   await runtime.start();
   const address = await gateway.start(0, '127.0.0.1');
   client = createClient(`http://127.0.0.1:${address.port}`, adminToken);
@@ -82,7 +104,11 @@ describe('waiting at the gateway for capacity', () => {
     const waiting = await submit(wholeCluster('waiting', 1, 60));
     expect(waiting.error).toBeNull();
     const parked = await client.ok(STATUS, { id: waiting.job!.id });
-    expect(parked.job.status).toEqual({ state: 'IN_QUEUE', pendingReason: expect.stringMatching(/^Waiting up to 60 s for capacity: 1 fitting product is full \(tiny\/standard-8\)/), queuePosition: 1 });
+    expect(parked.job.status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: expect.stringMatching(/^Waiting up to 60 s for capacity: 1 fitting product is full \(tiny\/standard-8\)/),
+      queuePosition: 1,
+    });
 
     // When the first job ends, the waiting one is sent and runs to the end.
     await waitForState(client, first.job!.id, ['SUCCESS']);
@@ -120,9 +146,22 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
   const runtimes = new Map<string, ProviderRuntime>();
   let gw: Gateway;
   let admin: TestClient;
-  const config = { ...HPC_CONFIG, nodes: { count: 1, cpu: 8, memoryInGigs: 32, gpu: 0 }, products: HPC_CONFIG.products.slice(0, 1), startLatencyMs: 0 };
+  const config = {
+    ...HPC_CONFIG,
+    nodes: { count: 1, cpu: 8, memoryInGigs: 32, gpu: 0 },
+    products: HPC_CONFIG.products.slice(0, 1),
+    startLatencyMs: 0,
+  };
   const startProvider = async (id: string, createDelayMs = 0) => {
-    const runtime = createProviderRuntime({ transport: own, driver: createSimulatedDriver(config, { clock: systemClock, createDelayMs }), id, kind: 'SIMULATED', version: 'test', heartbeatIntervalMs: 200, clock: systemClock });
+    const runtime = createProviderRuntime({
+      transport: own,
+      driver: createSimulatedDriver(config, { clock: systemClock, createDelayMs }),
+      id,
+      kind: 'SIMULATED',
+      version: 'test',
+      heartbeatIntervalMs: 200,
+      clock: systemClock,
+    });
     await runtime.start();
     runtimes.set(id, runtime);
   };
@@ -135,12 +174,28 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     ...(scheduleTimeout === undefined ? {} : { scheduleTimeout }),
   });
   const status = (id: string, of: string) =>
-    eventually(async () => (await gw.registry.get(id) && gw.registry.status(gw.registry.get(id)!) === of ? true : null), { what: `${id} to be ${of}` });
-  const story = async (id: string) => ((await admin.ok(STATUS, { id })).job.updates as { state: string | null; status: string }[]);
+    eventually(async () => ((await gw.registry.get(id)) && gw.registry.status(gw.registry.get(id)!) === of ? true : null), {
+      what: `${id} to be ${of}`,
+    });
+  const story = async (id: string) => (await admin.ok(STATUS, { id })).job.updates as { state: string | null; status: string }[];
 
   beforeAll(async () => {
-    gw = createGateway({ transport: own, store, ledger: createMemoryLedger(), clock: systemClock, logger: silentLogger(), adminToken, providerTimeoutMs: 300, utilizationIntervalMs: 100 });
-    for (const [id, delay] of [['slow', 700], ['gone', 0], ['quick', 0]] as const) await startProvider(id, delay);
+    gw = createGateway({
+      transport: own,
+      store,
+      ledger: createMemoryLedger(),
+      clock: systemClock,
+      logger: silentLogger(),
+      adminToken,
+      providerTimeoutMs: 300,
+      utilizationIntervalMs: 100,
+    });
+    for (const [id, delay] of [
+      ['slow', 700],
+      ['gone', 0],
+      ['quick', 0],
+    ] as const)
+      await startProvider(id, delay);
     const address = await gw.start(0, '127.0.0.1');
     admin = createClient(`http://127.0.0.1:${address.port}`, adminToken);
     for (const id of runtimes.keys()) {
@@ -164,7 +219,11 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     const waiting = (await admin.ok(CREATE, { specs: [job('gone', 'waits', 60)] })).createJobs[0];
     expect(waiting.error).toBeNull();
     const parked = await admin.ok(STATUS, { id: waiting.job.id });
-    expect(parked.job.status).toEqual({ state: 'IN_QUEUE', pendingReason: 'Waiting up to 60 s for gone to take the job: gone is down (no heartbeat)', queuePosition: 1 });
+    expect(parked.job.status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: 'Waiting up to 60 s for gone to take the job: gone is down (no heartbeat)',
+      queuePosition: 1,
+    });
 
     await startProvider('gone');
     const done = await waitForState(admin, waiting.job.id, ['SUCCESS', 'FAILURE'], 15_000);
@@ -194,7 +253,12 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     const orphan = makeJob({
       providerId: 'quick',
       owner: { createdBy: 'admin', project: null },
-      specification: makeSpecification({ product: { id: 'standard-8', category: product.category, provider: 'quick' }, command: ['true'], timeAllocationMs: 3_600_000, parameters: { simulatedDurationMs: 300 } }),
+      specification: makeSpecification({
+        product: { id: 'standard-8', category: product.category, provider: 'quick' },
+        command: ['true'],
+        timeAllocationMs: 3_600_000,
+        parameters: { simulatedDurationMs: 300 },
+      }),
       updates: [{ state: 'IN_QUEUE', status: 'Job submitted to quick/standard-8', newTimeAllocation: null, timestamp: now }],
     });
     const input = { product: { id: 'standard-8', provider: 'quick' }, command: ['true'], timeAllocation: { hours: 1 } };
@@ -206,7 +270,9 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     const done = await waitForState(admin, orphan.id, ['SUCCESS', 'FAILURE'], 15_000);
     expect(done.state.state).toBe('SUCCESS');
     expect(done.provider.id).toBe('quick');
-    expect((await story(orphan.id)).map((u) => u.status)).toContain('Sending the job to quick again: the gateway replica that accepted it stopped before quick confirmed it');
+    expect((await story(orphan.id)).map((u) => u.status)).toContain(
+      'Sending the job to quick again: the gateway replica that accepted it stopped before quick confirmed it',
+    );
     await eventually(async () => (await store.listWaiting()).length === 0, { what: 'both records to be gone' });
   });
 
@@ -216,10 +282,21 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     const held = makeJob({
       providerId: 'quick',
       owner: { createdBy: 'admin', project: null },
-      specification: makeSpecification({ product: { id: 'standard-8', category: product.category, provider: 'quick' }, command: ['true'], timeAllocationMs: 3_600_000 }),
+      specification: makeSpecification({
+        product: { id: 'standard-8', category: product.category, provider: 'quick' },
+        command: ['true'],
+        timeAllocationMs: 3_600_000,
+      }),
       updates: [{ state: 'IN_QUEUE', status: 'Job submitted to quick/standard-8', newTimeAllocation: null, timestamp: now }],
     });
-    await store.putWaiting({ jobId: held.id, deadline: now, input: { product: { id: 'standard-8', provider: 'quick' } }, pinned: true, heldUntil: now + 60_000, claim: 'live-replica' });
+    await store.putWaiting({
+      jobId: held.id,
+      deadline: now,
+      input: { product: { id: 'standard-8', provider: 'quick' } },
+      pinned: true,
+      heldUntil: now + 60_000,
+      claim: 'live-replica',
+    });
     await store.createJob(held, { exclusive: false });
     // Several sweeps later it is still the other replica's: not sent, not failed, its record untouched.
     for (let i = 0; i < 3; i++) await gw.orchestrator.waitingRoom.sweep();
@@ -228,8 +305,15 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     // Terminated meanwhile: its provider does not have it yet, and will not take it now.
     const term = await admin.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok error { code message } } }`, { id: held.id });
     expect(term.terminateJobs[0]).toEqual({ ok: true, error: null });
-    expect((await store.getJob(held.id))!).toMatchObject({ state: 'SUCCESS', updates: [expect.anything(), expect.objectContaining({ status: 'Your job has been terminated before it started' })] });
-    const late = await own.request(own.subjects.providerCall('quick', 'jobs.create'), { v: 1, jobs: [{ id: held.id, owner: held.owner, specification: held.specification, product, createdAt: held.createdAt }] }, { timeoutMs: 2_000 });
+    expect((await store.getJob(held.id))!).toMatchObject({
+      state: 'SUCCESS',
+      updates: [expect.anything(), expect.objectContaining({ status: 'Your job has been terminated before it started' })],
+    });
+    const late = await own.request(
+      own.subjects.providerCall('quick', 'jobs.create'),
+      { v: 1, jobs: [{ id: held.id, owner: held.owner, specification: held.specification, product, createdAt: held.createdAt }] },
+      { timeoutMs: 2_000 },
+    );
     expect(late).toMatchObject({ ok: true, result: { results: [{ ok: false, error: { code: 'INVALID_STATE' } }] } });
   });
 });

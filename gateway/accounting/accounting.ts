@@ -13,7 +13,17 @@ import { ForbiddenError, InvalidInputError, SwitchyardError } from '../../shared
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AccountingMetrics } from './accounting-metrics.js';
-import { MAX_PAGE, encodeCursor, type ChargeRequest, type Transaction, type Ledger, type TransactionPage, type Wallet, type WalletKey, type WalletOwner } from './ledger.js';
+import {
+  encodeCursor,
+  MAX_PAGE,
+  type ChargeRequest,
+  type Ledger,
+  type Transaction,
+  type TransactionPage,
+  type Wallet,
+  type WalletKey,
+  type WalletOwner,
+} from './ledger.js';
 import { creditsFor, unitMs, usageUnits } from './usage.js';
 
 export interface AccountingOptions {
@@ -276,7 +286,8 @@ export function createAccounting(options: AccountingOptions): Accounting {
       // Counted per provider, not per job: a round may hold 100 000 of them.
       for (const [provider, credits] of debitedByProvider) metrics?.creditsCharged.inc({ provider }, credits);
       for (const [provider, count] of failedByProvider) metrics?.chargeFailures.inc({ provider }, count);
-      if (failed > 0) logger.warn({ err: firstError, failed, jobs: charged.length }, 'charges failed in a charging round; the next round retries them');
+      if (failed > 0)
+        logger.warn({ err: firstError, failed, jobs: charged.length }, 'charges failed in a charging round; the next round retries them');
       if (dry.length > 0) logger.info({ jobIds: dry.slice(0, 20).map((job) => job.id), dry: dry.length }, 'wallets ran dry in a charging round');
       return { dry, debited, failed };
     },
@@ -293,7 +304,10 @@ export function createAccounting(options: AccountingOptions): Accounting {
       }
       const startDate = input.startDate ?? now;
       const endDate = input.endDate ?? null;
-      for (const [name, date] of [['startDate', startDate], ['endDate', endDate]] as const) {
+      for (const [name, date] of [
+        ['startDate', startDate],
+        ['endDate', endDate],
+      ] as const) {
         if (date !== null && (!Number.isSafeInteger(date) || date < 0)) throw new InvalidInputError(`${name} is not a valid date`);
       }
       if (endDate !== null && endDate <= startDate) throw new InvalidInputError('endDate must be after startDate');
@@ -348,7 +362,13 @@ export function toWalletView(wallet: Wallet): WalletView {
     owner: wallet.isProject ? { createdBy: wallet.createdBy, project: wallet.owner } : { createdBy: wallet.owner, project: null },
     category: wallet.category,
     provider: wallet.provider,
-    allocations: wallet.allocations.map(({ id, initialBalance, balance, startDate, endDate }) => ({ id, initialBalance, balance, startDate, endDate })),
+    allocations: wallet.allocations.map(({ id, initialBalance, balance, startDate, endDate }) => ({
+      id,
+      initialBalance,
+      balance,
+      startDate,
+      endDate,
+    })),
     balance: wallet.balance,
   };
 }

@@ -6,15 +6,16 @@
  * atomic as a script is. Values are copied in and out.
  */
 import { randomUUID } from 'node:crypto';
+
 import {
   chargeOrder,
-  splitValidCharges,
   compareSpendingOrder,
   compareWallets,
   decodeCursor,
   encodeCursor,
   isActive,
   pageSize,
+  splitValidCharges,
   validateCharge,
   validateGrant,
   validateNow,
@@ -151,9 +152,7 @@ export function createMemoryLedger(): Ledger {
 
     async wallets(owner, now) {
       validateNow(now);
-      return [...(walletsByOwner.get(ownerId(owner)) ?? [])]
-        .map((id) => view(wallets.get(id)!, now))
-        .sort(compareWallets);
+      return [...(walletsByOwner.get(ownerId(owner)) ?? [])].map((id) => view(wallets.get(id)!, now)).sort(compareWallets);
     },
 
     async wallet(key, now) {

@@ -21,10 +21,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, type Result } from 'ioredis';
+
 import { defineLuaCommands } from '../store/lua-scripts.js';
 import {
   chargeOrder,
-  splitValidCharges,
   compareSpendingOrder,
   compareWallets,
   decodeCursor,
@@ -32,12 +32,13 @@ import {
   isActive,
   padDate,
   pageSize,
+  parseWalletId,
   spendingOrderMember,
+  splitValidCharges,
   validateCharge,
   validateGrant,
   validateNow,
   validateWalletKey,
-  parseWalletId,
   walletId,
   type Allocation,
   type ChargeRequest,

@@ -1,8 +1,9 @@
 /** Usage arithmetic: started price units of running time, times replicas, suspended and queued time excluded. */
 import { describe, expect, it } from 'vitest';
+
 import type { JobState } from '../../shared/domain.js';
-import { creditsFor, jobUsageUnits, runningMs, unitMs, usageUnits, type UsageTimeline } from './usage.js';
 import { makeJob, makeSpecification } from '../../test/support/jobs.js';
+import { creditsFor, jobUsageUnits, runningMs, unitMs, usageUnits, type UsageTimeline } from './usage.js';
 
 const T0 = Date.now();
 const SECOND = 1000;
@@ -91,7 +92,17 @@ describe('usage', () => {
       expect(usageUnits(ended, T0 + HOUR, 'CREDITS_PER_MINUTE', 1)).toBe(2);
     }
     // A job that failed in the queue never ran.
-    expect(usageUnits(timeline([['IN_QUEUE', 0], ['FAILURE', MINUTE]]), T0 + HOUR, 'CREDITS_PER_MINUTE', 1)).toBe(0);
+    expect(
+      usageUnits(
+        timeline([
+          ['IN_QUEUE', 0],
+          ['FAILURE', MINUTE],
+        ]),
+        T0 + HOUR,
+        'CREDITS_PER_MINUTE',
+        1,
+      ),
+    ).toBe(0);
   });
 
   it('takes startedAt when no update says RUNNING, and never counts time after now', () => {
@@ -100,7 +111,15 @@ describe('usage', () => {
     // A RUNNING update wins over startedAt.
     expect(runningMs(timeline([['RUNNING', 2 * MINUTE]], T0), T0 + 3 * MINUTE)).toBe(MINUTE);
     // Updates stamped after `now` (clock skew between provider and gateway) count up to now only.
-    expect(runningMs(timeline([['RUNNING', 0], ['SUCCESS', 10 * MINUTE]]), T0 + 4 * MINUTE)).toBe(4 * MINUTE);
+    expect(
+      runningMs(
+        timeline([
+          ['RUNNING', 0],
+          ['SUCCESS', 10 * MINUTE],
+        ]),
+        T0 + 4 * MINUTE,
+      ),
+    ).toBe(4 * MINUTE);
     expect(runningMs(timeline([['RUNNING', 5 * MINUTE]]), T0 + 4 * MINUTE)).toBe(0);
   });
 

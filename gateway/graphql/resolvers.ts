@@ -2,23 +2,23 @@
  * Resolvers for the contract's queries, mutations and followJob. They hold no
  * logic of their own beyond mapping: decisions live in the orchestrator.
  */
+import DataLoader from 'dataloader';
 import { GraphQLScalarType, valueFromASTUntyped } from 'graphql';
 import { JSONResolver } from 'graphql-scalars';
 import { Repeater } from 'graphql-yoga';
+
+import type { Clock } from '../../shared/clock.js';
 import type { Job, JobLog, Utilization } from '../../shared/domain.js';
-import { InvalidInputError, NotFoundError, SwitchyardError, UnsupportedError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
-import { isFinalState } from '../../shared/job-state-machine.js';
+import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
+import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
 import { utilizationResultSchema } from '../../shared/protocol.js';
+import { toTransactionConnection, toWalletView, type Accounting, type GrantCreditsInput } from '../accounting/accounting.js';
 import type { Auth, Viewer } from '../auth.js';
 import type { FeedEvent, JobFeed } from '../job-feed.js';
 import type { ItemOutcome, JobListInput, Orchestrator } from '../orchestrator.js';
 import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
 import type { Store } from '../store/store.js';
 import type { UtilizationCache } from '../utilization-cache.js';
-import DataLoader from 'dataloader';
-import type { Clock } from '../../shared/clock.js';
-import { toTransactionConnection, toWalletView, type Accounting, type GrantCreditsInput } from '../accounting/accounting.js';
-import type { JobState } from '../../shared/job-state-machine.js';
 import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {
@@ -201,7 +201,11 @@ export function createResolvers() {
     DateTime: DateTimeScalar,
     JSON: JSONResolver,
     Query: {
-      products(_: unknown, args: { provider?: string | null; category?: string | null; backend?: string | null; first?: number | null; after?: string | null }, ctx: GatewayContext) {
+      products(
+        _: unknown,
+        args: { provider?: string | null; category?: string | null; backend?: string | null; first?: number | null; after?: string | null },
+        ctx: GatewayContext,
+      ) {
         const first = args.first ?? 100;
         if (first < 1 || first > 500) throw new InvalidInputError('first must be between 1 and 500');
         if (args.provider && !ctx.registry.get(args.provider)) throw new NotFoundError('provider', args.provider);
@@ -246,7 +250,12 @@ export function createResolvers() {
       },
       async jobs(
         _: unknown,
-        args: { filter?: (Omit<JobListInput, 'createdAfter' | 'createdBefore'> & { createdAfter?: number | null; createdBefore?: number | null }) | null; first?: number | null; after?: string | null; orderBy?: string | null },
+        args: {
+          filter?: (Omit<JobListInput, 'createdAfter' | 'createdBefore'> & { createdAfter?: number | null; createdBefore?: number | null }) | null;
+          first?: number | null;
+          after?: string | null;
+          orderBy?: string | null;
+        },
         ctx: GatewayContext,
       ) {
         const page = await ctx.orchestrator.listJobs(ctx.viewer, args.filter ?? {}, {
@@ -269,13 +278,22 @@ export function createResolvers() {
         if (frame !== null) filter.createdAfter = Math.max(filter.createdAfter ?? 0, ctx.clock.now() - frame);
         const canceled = args.stat === 'COUNT_CANCELED';
         // Canceled: ended after the user (or a lack of credits) terminated them, i.e. passed through CANCELING.
-        const page = await ctx.orchestrator.listJobs(ctx.viewer, filter, { first: 1, order: 'DESC' }, canceled ? (job) => job.updates.some((u) => u.state === 'CANCELING') : undefined);
+        const page = await ctx.orchestrator.listJobs(
+          ctx.viewer,
+          filter,
+          { first: 1, order: 'DESC' },
+          canceled ? (job) => job.updates.some((u) => u.state === 'CANCELING') : undefined,
+        );
         return page.totalCount;
       },
       async wallets(_: unknown, args: { project?: string | null }, ctx: GatewayContext) {
         return (await ctx.accounting.wallets(ctx.viewer, args.project)).map(toWalletView);
       },
-      async transactions(_: unknown, args: { project?: string | null; owner?: string | null; first?: number | null; after?: string | null }, ctx: GatewayContext) {
+      async transactions(
+        _: unknown,
+        args: { project?: string | null; owner?: string | null; first?: number | null; after?: string | null },
+        ctx: GatewayContext,
+      ) {
         return toTransactionConnection(await ctx.accounting.transactions(ctx.viewer, args));
       },
       me: (_: unknown, __: unknown, ctx: GatewayContext) => ({ createdBy: ctx.viewer.username, project: null }),
@@ -283,7 +301,9 @@ export function createResolvers() {
     Mutation: {
       async createJobs(_: unknown, args: { specifications: never[] }, ctx: GatewayContext) {
         const outcomes = await ctx.orchestrator.createJobs(ctx.viewer, args.specifications);
-        return outcomes.map((o) => (o.ok ? { job: jobView(o.value, ctx.registry, ctx.utilization), error: null } : { job: null, error: itemError(o.error) }));
+        return outcomes.map((o) =>
+          o.ok ? { job: jobView(o.value, ctx.registry, ctx.utilization), error: null } : { job: null, error: itemError(o.error) },
+        );
       },
       async terminateJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
         return okResults(await ctx.orchestrator.terminateJobs(ctx.viewer, args.ids));
@@ -298,7 +318,10 @@ export function createResolvers() {
         return okResults(await ctx.orchestrator.extendJobs(ctx.viewer, args.items));
       },
       openInteractiveSessions(_: unknown, args: { items: unknown[] }) {
-        return args.items.map(() => ({ session: null, error: itemError(toErrorBody(new UnsupportedError('Interactive sessions are not available yet'))) }));
+        return args.items.map(() => ({
+          session: null,
+          error: itemError(toErrorBody(new UnsupportedError('Interactive sessions are not available yet'))),
+        }));
       },
       updateJobAcl() {
         return { ok: false, error: itemError(toErrorBody(new UnsupportedError('Job ACLs cannot be changed yet'))) };
@@ -342,9 +365,11 @@ export function createResolvers() {
     Provider: {
       async utilization(provider: { entry: ProviderEntry | null }, _: unknown, ctx: GatewayContext) {
         if (!provider.entry || ctx.registry.status(provider.entry) === 'DOWN') return null;
-        return utilizationView(await utilizationOf(provider.entry).catch((error: unknown) => {
-          throw error instanceof SwitchyardError ? error : new UnsupportedError('utilization unavailable');
-        }));
+        return utilizationView(
+          await utilizationOf(provider.entry).catch((error: unknown) => {
+            throw error instanceof SwitchyardError ? error : new UnsupportedError('utilization unavailable');
+          }),
+        );
       },
     },
   };

@@ -2,8 +2,7 @@
  * Domain records → the contract's GraphQL shapes: epoch ms become ISO-8601,
  * milliseconds become SimpleDurations, provider ids become Provider objects.
  */
-import type { ComputeSupport, Job, Product } from '../../shared/domain.js';
-import { msToDuration } from '../../shared/domain.js';
+import { msToDuration, type ComputeSupport, type Job, type Product } from '../../shared/domain.js';
 import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
 import type { UtilizationCache } from '../utilization-cache.js';
 

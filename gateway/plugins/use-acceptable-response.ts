@@ -28,7 +28,12 @@ export function useAcceptableResponse(): Plugin {
       endResponse(
         new fetchAPI.Response(
           JSON.stringify({
-            errors: [{ message: `Cannot answer in any format the Accept header allows; accept one of ${FORMATS.join(', ')}`, extensions: { code: 'INVALID_INPUT' } }],
+            errors: [
+              {
+                message: `Cannot answer in any format the Accept header allows; accept one of ${FORMATS.join(', ')}`,
+                extensions: { code: 'INVALID_INPUT' },
+              },
+            ],
           }),
           { status: 406, headers: { 'content-type': 'application/json' } },
         ),

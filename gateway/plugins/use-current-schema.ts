@@ -1,4 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
+
 import type { SchemaManager } from '../stitching/schema-manager.js';
 
 /**

@@ -1,5 +1,6 @@
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+
 import type { GatewayMetrics } from '../metrics.js';
 
 /**

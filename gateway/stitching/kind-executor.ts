@@ -7,8 +7,9 @@
  */
 import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
 import { print } from 'graphql';
-import { graphqlExecuteResultSchema } from '../../shared/protocol.js';
+
 import type { ProviderKind } from '../../shared/domain.js';
+import { graphqlExecuteResultSchema } from '../../shared/protocol.js';
 import type { ProviderRegistry } from '../provider-registry.js';
 
 type Data = unknown;

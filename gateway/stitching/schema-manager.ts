@@ -5,11 +5,12 @@
  * subschema, without a restart; requests in flight keep the schema they
  * started with.
  */
+import type { SubschemaConfig } from '@graphql-tools/delegate';
 import { stitchSchemas } from '@graphql-tools/stitch';
 import { stitchingDirectives } from '@graphql-tools/stitching-directives';
 import { filterSchema, pruneSchema } from '@graphql-tools/utils';
-import type { SubschemaConfig } from '@graphql-tools/delegate';
 import type { GraphQLSchema } from 'graphql';
+
 import type { ProviderKind } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
 import { graphqlSdlResultSchema } from '../../shared/protocol.js';

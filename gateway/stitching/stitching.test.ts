@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+
+import { kindFieldPrefix } from '../../shared/domain.js';
 import { createBaseSchema } from '../yoga.js';
 import { mergeFirstNonNull } from './kind-executor.js';
-import { kindFieldPrefix } from '../../shared/domain.js';
 import { checkSubschema } from './subschema-check.js';
 
 const contract = createBaseSchema();

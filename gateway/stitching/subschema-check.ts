@@ -4,11 +4,11 @@
  * query fields for merging. Anything that would change the contract is refused.
  */
 import { buildSchema, isObjectType, isSpecifiedScalarType, type GraphQLSchema } from 'graphql';
+
 import { kindFieldPrefix, type ProviderKind } from '../../shared/domain.js';
 
 const MERGED_TYPES = new Set(['Job', 'Provider']);
 const DIRECTIVE_TYPES = new Set(['_Key']);
-
 
 /** The provider's schema, or a list of reasons it is refused. */
 export function checkSubschema(sdl: string, kind: ProviderKind, contract: GraphQLSchema): { schema: GraphQLSchema } | { problems: string[] } {

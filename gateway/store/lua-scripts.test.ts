@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+
 import { keysOfScript } from './lua-scripts.js';
 
 describe('Lua script names', () => {

@@ -7,7 +7,7 @@
  */
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
-import { JOB_STATES, canTransition, isFinalState } from '../../shared/job-state-machine.js';
+import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
 import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -357,7 +357,9 @@ function maxOf(ids: Set<string>): string {
 
 /** The first 13 characters of every uuid v7 minted at `ms` (48 bits of milliseconds). */
 function v7Prefix(ms: number): string {
-  const hex = Math.min(Math.max(Math.ceil(ms), 0), 2 ** 48 - 1).toString(16).padStart(12, '0');
+  const hex = Math.min(Math.max(Math.ceil(ms), 0), 2 ** 48 - 1)
+    .toString(16)
+    .padStart(12, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8)}`;
 }
 

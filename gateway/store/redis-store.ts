@@ -28,9 +28,10 @@
  * and a time range is a lex range on the ids' first 48 bits.
  */
 import { Redis, type Result } from 'ioredis';
+
 import type { Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
-import { FINAL_STATES, JOB_STATES, isFinalState, statesLeadingTo } from '../../shared/job-state-machine.js';
+import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
 import { defineLuaCommands } from './lua-scripts.js';
 import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
 
@@ -137,12 +138,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
    * The ids of several disjoint indexes merged in query order, read `chunk`
    * at a time per index; stops reading as soon as the caller stops asking.
    */
-  async function* mergedIds(
-    indexKeys: string[],
-    range: LexRange,
-    order: JobQuery['order'],
-    chunk: number,
-  ): AsyncGenerator<string> {
+  async function* mergedIds(indexKeys: string[], range: LexRange, order: JobQuery['order'], chunk: number): AsyncGenerator<string> {
     const sources = indexKeys.map((indexKey) => ({ indexKey, range: { ...range }, buffer: [] as string[], at: 0, done: false }));
     const before = order === 'ASC' ? (a: string, b: string) => a < b : (a: string, b: string) => a > b;
     for (;;) {
@@ -353,8 +349,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
       // A filter the indexes do not cover: scan every candidate, to count them all.
       const residual = plan.residual;
-      const isAfterCursor =
-        cursor === undefined ? () => true : query.order === 'ASC' ? (id: string) => id > cursor : (id: string) => id < cursor;
+      const isAfterCursor = cursor === undefined ? () => true : query.order === 'ASC' ? (id: string) => id > cursor : (id: string) => id < cursor;
       const jobs: Job[] = [];
       let totalCount = 0;
       let hasNextPage = false;
@@ -558,7 +553,10 @@ function toHash(job: Job): string[] {
 function fromHash(hash: Record<string, string>): Job {
   const number = (value: string | undefined) => (value === undefined ? null : Number(value));
   // A job stored before providerId and product had fields of their own keeps them in the doc.
-  const doc = JSON.parse(hash.doc) as Omit<Job, 'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'>;
+  const doc = JSON.parse(hash.doc) as Omit<
+    Job,
+    'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'
+  >;
   const { product: inDoc, ...specification } = doc.specification;
   const product = hash.product === undefined ? inDoc : (JSON.parse(hash.product) as ProductRef);
   return {
@@ -592,10 +590,7 @@ function moveRefusalReason(job: Job, move: JobMove, why: 'state' | 'provider'): 
   return why === 'state' ? `job is ${job.state}, not IN_QUEUE` : `job is at ${job.providerId}, not ${move.from}`;
 }
 
-function byProviderAndState(
-  a: { providerId: string; state: JobState },
-  b: { providerId: string; state: JobState },
-): number {
+function byProviderAndState(a: { providerId: string; state: JobState }, b: { providerId: string; state: JobState }): number {
   if (a.providerId !== b.providerId) return a.providerId < b.providerId ? -1 : 1;
   return JOB_STATES.indexOf(a.state) - JOB_STATES.indexOf(b.state);
 }
@@ -611,7 +606,9 @@ const MAX_V7_MS = 2 ** 48 - 1;
 
 /** The first 13 characters of every uuid v7 minted at `ms`. */
 function v7Prefix(ms: number): string {
-  const hex = Math.min(Math.max(Math.ceil(ms), 0), MAX_V7_MS).toString(16).padStart(12, '0');
+  const hex = Math.min(Math.max(Math.ceil(ms), 0), MAX_V7_MS)
+    .toString(16)
+    .padStart(12, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8)}`;
 }
 

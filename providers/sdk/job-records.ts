@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
+
 import type { Logger } from '../../shared/logger.js';
 
 export interface JobRecordFiles<T extends { id: string }> {

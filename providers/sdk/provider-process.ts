@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { z } from 'zod';
+
 import { systemClock } from '../../shared/clock.js';
 import type { ProviderKind } from '../../shared/domain.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
@@ -15,7 +16,7 @@ import { createSubjects } from '../../shared/subjects.js';
 import { createNatsTransport } from '../../shared/transport/nats-transport.js';
 import type { Driver } from './driver.js';
 import { createProviderRuntime, type ProviderRuntime } from './runtime.js';
-import { providerSettings, readProviderSettings } from './settings.js';
+import { readProviderSettings, type providerSettings } from './settings.js';
 
 /** The settings a provider process reads: those of every provider, and its own. */
 export type ProviderProcessSettings<S extends z.ZodRawShape> = z.infer<z.ZodObject<typeof providerSettings>> & z.infer<z.ZodObject<S>>;
@@ -44,7 +45,11 @@ export async function runProviderProcess<S extends z.ZodRawShape>(options: Provi
   // One validation of all of them, so every bad variable is named at once.
   const settings = readProviderSettings(options.settings, options.env ?? process.env) as unknown as ProviderProcessSettings<S>;
   const logger = createLogger(`switchyard-provider-${id}`);
-  const transport = await createNatsTransport({ url: settings.NATS_URL, subjects: createSubjects(settings.SWITCHYARD_PREFIX), name: `switchyard-provider-${id}` });
+  const transport = await createNatsTransport({
+    url: settings.NATS_URL,
+    subjects: createSubjects(settings.SWITCHYARD_PREFIX),
+    name: `switchyard-provider-${id}`,
+  });
   let runtime: ProviderRuntime;
   try {
     runtime = createProviderRuntime({

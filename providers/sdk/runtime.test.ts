@@ -7,26 +7,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
 import type { JobSpecification, Manifest } from '../../shared/domain.js';
 import { InvalidStateError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
-import {
-  announcementSchema,
-  jobEventSchema,
-  logEventSchema,
-  type CreateJob,
-  type JobEvent,
-  type LogEvent,
-} from '../../shared/protocol.js';
+import { announcementSchema, jobEventSchema, logEventSchema, type CreateJob, type JobEvent, type LogEvent } from '../../shared/protocol.js';
 import { createSubjects, type ProviderVerb } from '../../shared/subjects.js';
 import type { Closable, Transport } from '../../shared/transport.js';
 import { createMemoryTransport, type MemoryTransport } from '../../shared/transport/memory-transport.js';
 import { createNatsTransport } from '../../shared/transport/nats-transport.js';
+import { makeCreateJob } from '../../test/support/jobs.js';
 import { natsUrl, uniquePrefix } from '../../test/support/services.js';
-import { LOCAL_PRODUCTS, createLocalDriver } from '../local/local-driver.js';
+import { createLocalDriver, LOCAL_PRODUCTS } from '../local/local-driver.js';
 import type { Driver } from './driver.js';
 import { createProviderRuntime, type ProviderRuntime, type ProviderRuntimeOptions } from './runtime.js';
-import { makeCreateJob } from '../../test/support/jobs.js';
 
 const PROVIDER = 'local';
 
@@ -156,7 +150,11 @@ describe.each(transports)('provider runtime over %s', (_name, makeTransport) => 
 
     const created = job({ command: ['sh', '-c', 'echo hello; echo world; exit 3'] });
     const reply = await h.call('jobs.create', { v: 1, jobs: [created] });
-    expect(reply).toMatchObject({ v: 1, ok: true, result: { results: [{ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+$/) }] } });
+    expect(reply).toMatchObject({
+      v: 1,
+      ok: true,
+      result: { results: [{ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+$/) }] },
+    });
     const final = await h.finalOf(created.id);
     expect(final).toMatchObject({ state: 'SUCCESS', exitCode: 3, providerId: PROVIDER, status: 'Job finished with exit code 3' });
     await waitFor(() => h.stdoutOf(created.id).length === 2, 'the output');
@@ -253,7 +251,13 @@ describe('provider runtime', () => {
     ]);
     expect((await h.call('jobs.unsuspend', { v: 1, ids: [good.id, 'nope'] })).result.results).toEqual([{ ok: true, error: null }, notFound]);
 
-    const extended = await h.call('jobs.extend', { v: 1, items: [{ id: 'nope', addMs: 1_000 }, { id: good.id, addMs: 60_000 }] });
+    const extended = await h.call('jobs.extend', {
+      v: 1,
+      items: [
+        { id: 'nope', addMs: 1_000 },
+        { id: good.id, addMs: 60_000 },
+      ],
+    });
     expect(extended.result.results[0]).toEqual({ ...notFound, expiresAt: null });
     expect(extended.result.results[1]).toMatchObject({ ok: true, error: null });
     expect(extended.result.results[1].expiresAt).toBeGreaterThanOrEqual(expiresAt + 60_000);
@@ -412,7 +416,11 @@ describe('provider runtime', () => {
   it('publishes after a restart the events and output a killed provider left unpublished, under their own ids', async () => {
     const outboxDir = join(stateDir, 'outbox');
     const jobId = `job-${randomUUID()}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../test/support/outbox-child.ts', import.meta.url)), outboxDir, transport.subjects.prefix, jobId], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../../test/support/outbox-child.ts', import.meta.url)), outboxDir, transport.subjects.prefix, jobId],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -484,4 +492,3 @@ describe('provider runtime', () => {
     expect(h.eventsOf(early.id)).toEqual([]);
   });
 });
-

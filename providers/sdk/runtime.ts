@@ -12,31 +12,32 @@ import { createHash, randomUUID } from 'node:crypto';
 import pMap from 'p-map';
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
+
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { JobLog, Manifest, ProviderKind } from '../../shared/domain.js';
 import { SwitchyardError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import {
-  PROTOCOL_VERSION,
   announcementSchema,
   createJobsRequestSchema,
   createJobsResultSchema,
   emptyRequestSchema,
   extendRequestSchema,
   extendResultSchema,
+  graphqlExecuteResultSchema,
+  graphqlRequestSchema,
+  graphqlSdlResultSchema,
   itemResultsSchema,
   jobEventSchema,
   jobIdsRequestSchema,
   logEventSchema,
   manifestResultSchema,
   observationsResultSchema,
+  PROTOCOL_VERSION,
   reconcileRequestSchema,
   replySchema,
-  utilizationResultSchema,
   terminateRequestSchema,
-  graphqlRequestSchema,
-  graphqlSdlResultSchema,
-  graphqlExecuteResultSchema,
+  utilizationResultSchema,
   type Announcement,
   type JobEvent,
   type LogEvent,
@@ -319,7 +320,11 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       timer.unref();
       batch = { eventId: `${instanceId}:log:${++logSeq}`, jobId, lines: [], timer };
       logBatches.set(jobId, batch);
-      journal?.open({ subject: subjects.jobLog(id, jobId), msgId: batch.eventId, body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id } });
+      journal?.open({
+        subject: subjects.jobLog(id, jobId),
+        msgId: batch.eventId,
+        body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id },
+      });
     }
     // Journaled as it comes: the driver saves a job's end only after its output, so the lines are on disk first.
     journal?.line(batch.eventId, entry);
@@ -350,14 +355,18 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   };
 
   const bulk = async (ids: readonly string[], verb: string, fn: (jobId: string) => Promise<void>) => ({
-    results: await pMap(ids, async (jobId) => {
-      try {
-        await fn(jobId);
-        return { ok: true, error: null };
-      } catch (error) {
-        return { ok: false, error: itemError(error, verb, jobId) };
-      }
-    }, { concurrency }),
+    results: await pMap(
+      ids,
+      async (jobId) => {
+        try {
+          await fn(jobId);
+          return { ok: true, error: null };
+        } catch (error) {
+          return { ok: false, error: itemError(error, verb, jobId) };
+        }
+      },
+      { concurrency },
+    ),
   });
 
   interface Handler {
@@ -381,21 +390,31 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       for (const job of jobs) creating.set(job.id, (creating.get(job.id) ?? 0) + 1);
       try {
         return {
-          results: await pMap(jobs, async (job) => {
-            if (withdrawn.has(job.id)) {
-              return { ok: false, error: { code: 'INVALID_STATE' as const, message: `Job ${job.id} was withdrawn by the gateway; ${id} does not take it any more` }, providerGeneratedId: null };
-            }
-            try {
-              const { providerGeneratedId } = await driver.create(job);
-              // Withdrawn while it was being created (the gateway gave up waiting): stop it at once.
+          results: await pMap(
+            jobs,
+            async (job) => {
               if (withdrawn.has(job.id)) {
-                await driver.terminate(job.id, withdrawn.get(job.id) ?? undefined).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not stop a withdrawn job'));
+                return {
+                  ok: false,
+                  error: { code: 'INVALID_STATE' as const, message: `Job ${job.id} was withdrawn by the gateway; ${id} does not take it any more` },
+                  providerGeneratedId: null,
+                };
               }
-              return { ok: true, error: null, providerGeneratedId };
-            } catch (error) {
-              return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
-            }
-          }, { concurrency }),
+              try {
+                const { providerGeneratedId } = await driver.create(job);
+                // Withdrawn while it was being created (the gateway gave up waiting): stop it at once.
+                if (withdrawn.has(job.id)) {
+                  await driver
+                    .terminate(job.id, withdrawn.get(job.id) ?? undefined)
+                    .catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not stop a withdrawn job'));
+                }
+                return { ok: true, error: null, providerGeneratedId };
+              } catch (error) {
+                return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
+              }
+            },
+            { concurrency },
+          ),
         };
       } finally {
         for (const job of jobs) {
@@ -421,14 +440,18 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     'jobs.suspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
     'jobs.unsuspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
     'jobs.extend': handler(extendRequestSchema, extendResultSchema, async ({ items }) => ({
-      results: await pMap(items, async (item) => {
-        try {
-          const { expiresAt } = await driver.extend(item.id, item.addMs);
-          return { ok: true, error: null, expiresAt };
-        } catch (error) {
-          return { ok: false, error: itemError(error, 'jobs.extend', item.id), expiresAt: null };
-        }
-      }, { concurrency }),
+      results: await pMap(
+        items,
+        async (item) => {
+          try {
+            const { expiresAt } = await driver.extend(item.id, item.addMs);
+            return { ok: true, error: null, expiresAt };
+          } catch (error) {
+            return { ok: false, error: itemError(error, 'jobs.extend', item.id), expiresAt: null };
+          }
+        },
+        { concurrency },
+      ),
     })),
     'jobs.retrieve': handler(jobIdsRequestSchema, observationsResultSchema, observe),
     'jobs.reconcile': handler(reconcileRequestSchema, observationsResultSchema, observe),
@@ -526,11 +549,12 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       seq = 0;
       logSeq = 0;
       publishAbort = new AbortController();
-      reconnectWatch = transport.onReconnect?.(() => {
-        const previous = reconnects;
-        reconnects = new AbortController();
-        previous.abort();
-      }) ?? null;
+      reconnectWatch =
+        transport.onReconnect?.(() => {
+          const previous = reconnects;
+          reconnects = new AbortController();
+          previous.abort();
+        }) ?? null;
       if (options.outboxDir) {
         journal = openOutboxJournal(options.outboxDir, instanceId, logger);
         // What an earlier run could not publish goes first, before anything the driver says now.
@@ -613,7 +637,10 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       // What the driver said while stopping (its last output) gets the rest of the time.
       const flushed = await flushedInTime();
       if (!flushed) {
-        logger.error({ pending, kept: journal !== null }, journal ? 'events not published in time; the next start publishes them' : 'gave up events that could not be published in time');
+        logger.error(
+          { pending, kept: journal !== null },
+          journal ? 'events not published in time; the next start publishes them' : 'gave up events that could not be published in time',
+        );
         publishAbort.abort(new AbortError('provider stopped'));
       }
       journal?.close(flushed);

@@ -1,5 +1,6 @@
 /** Settings every provider process reads. */
 import { z } from 'zod';
+
 import { natsUrlSetting, positiveIntSetting, prefixSetting, readConfig } from '../../shared/config.js';
 
 export const providerSettings = {

@@ -3,21 +3,26 @@
  * (with the stitching directives the gateway merges by) and execution of the
  * operations the gateway delegates to it.
  */
+import { createHash } from 'node:crypto';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { stitchingDirectives } from '@graphql-tools/stitching-directives';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
-import { createHash } from 'node:crypto';
-import { type GraphQLError, execute, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { execute, parse, validate, type DocumentNode, type GraphQLError, type GraphQLSchema } from 'graphql';
 
-const MAX_CACHED_DOCUMENTS = 256;
 import { InvalidInputError } from '../../shared/errors.js';
 import type { Driver } from './driver.js';
+
+const MAX_CACHED_DOCUMENTS = 256;
 
 export interface ServedSubschema {
   readonly sdl: string;
   /** Changes when the SDL does; announced so the gateway knows when to refetch. */
   readonly digest: string;
-  execute(query: string, variables: Record<string, unknown> | null, operationName: string | null): Promise<{
+  execute(
+    query: string,
+    variables: Record<string, unknown> | null,
+    operationName: string | null,
+  ): Promise<{
     data?: Record<string, unknown> | null;
     errors?: { message: string; path?: (string | number)[] }[];
   }>;
@@ -60,7 +65,9 @@ export function createServedSubschema(driver: Driver): ServedSubschema | null {
       return {
         data: (result.data as Record<string, unknown> | null | undefined) ?? null,
         // Only messages and paths travel: never a stack trace.
-        ...(result.errors?.length ? { errors: result.errors.map((e: GraphQLError) => ({ message: e.message, path: e.path ? [...e.path] : undefined })) } : {}),
+        ...(result.errors?.length
+          ? { errors: result.errors.map((e: GraphQLError) => ({ message: e.message, path: e.path ? [...e.path] : undefined })) }
+          : {}),
       };
     },
   };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { createAgenda, type Wakeup } from './agenda.js';
 
 const wakeup = (at: number, seq: number, jobId = `job-${seq}`): Wakeup => ({ at, seq, jobId, generation: 0 });

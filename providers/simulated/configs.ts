@@ -42,8 +42,24 @@ function simulatedProduct(
   };
 }
 
-const hpcPartition = simulatedProduct.bind(null, { label: 'HPC', unit: 'partition', cpuWord: 'CPUs', gpuWord: 'GPUs', where: ' per node', nothing: 'nothing runs', support: HPC_SUPPORT });
-const instanceType = simulatedProduct.bind(null, { label: 'cloud', unit: 'instance type', cpuWord: 'vCPUs', gpuWord: 'GPU', where: '', nothing: 'no virtual machine is booted', support: CLOUD_SUPPORT });
+const hpcPartition = simulatedProduct.bind(null, {
+  label: 'HPC',
+  unit: 'partition',
+  cpuWord: 'CPUs',
+  gpuWord: 'GPUs',
+  where: ' per node',
+  nothing: 'nothing runs',
+  support: HPC_SUPPORT,
+});
+const instanceType = simulatedProduct.bind(null, {
+  label: 'cloud',
+  unit: 'instance type',
+  cpuWord: 'vCPUs',
+  gpuWord: 'GPU',
+  where: '',
+  nothing: 'no virtual machine is booted',
+  support: CLOUD_SUPPORT,
+});
 
 /** An HPC-like cluster: 64 nodes of 32 CPUs, 256 GiB and 4 GPUs; partitions as products; 48 h at most. */
 export const HPC_CONFIG: SimulatedConfig = {

@@ -1,5 +1,6 @@
 /** The simulated provider process: its settings and driver, run by the SDK's process entry. */
 import { z } from 'zod';
+
 import { systemClock } from '../../shared/clock.js';
 import { readProviderSettings, runProviderProcess } from '../sdk/index.js';
 import { SIMULATED_CONFIGS } from './configs.js';
@@ -36,7 +37,8 @@ export async function runSimulatedProvider(id: string, env: NodeJS.ProcessEnv = 
     version: SIMULATED_PROVIDER_VERSION,
     settings: simulatedSettings,
     env,
-    createDriver: (settings) => createSimulatedDriver(config, { clock: systemClock, timeScale, createDelayMs: settings.SWITCHYARD_SIM_CREATE_DELAY_MS }),
+    createDriver: (settings) =>
+      createSimulatedDriver(config, { clock: systemClock, timeScale, createDelayMs: settings.SWITCHYARD_SIM_CREATE_DELAY_MS }),
     describe: (settings) => ({ config: settings.SWITCHYARD_SIM_CONFIG, timeScale, failureRate: config.failureRate }),
   });
 }

@@ -4,6 +4,7 @@
  * once, so an inconsistent configuration never starts.
  */
 import { z } from 'zod';
+
 import { productSchema, type Product } from '../sdk/index.js';
 
 /** Identical nodes the simulated cluster is made of; each product must fit on one. */
@@ -64,7 +65,9 @@ const simulatedConfigSchema = z
 export function checkSimulatedConfig(config: SimulatedConfig): SimulatedConfig {
   const parsed = simulatedConfigSchema.safeParse(config);
   if (!parsed.success) {
-    throw new Error(`invalid simulated configuration: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `invalid simulated configuration: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`,
+    );
   }
   return config;
 }

@@ -2,6 +2,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { stitchingDirectives } from '@graphql-tools/stitching-directives';
 import { graphql } from 'graphql';
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { createManualClock, systemClock, type Clock } from '../../shared/clock.js';
 import { ConfigError } from '../../shared/config.js';
 import { computeSupport, manifestSchema, utilizationSchema, type JobSpecification, type Product } from '../../shared/domain.js';
@@ -103,7 +104,10 @@ async function simulation(config: Partial<SimulatedConfig> = {}, options: Simula
   };
   const state = async (job: CreateJob) => (await driver.observe(job.id)).state;
   const changesOf = (job: CreateJob) => changes.filter((c) => c.jobId === job.id);
-  const last = (job: CreateJob) => changesOf(job).filter((c) => c.state).at(-1);
+  const last = (job: CreateJob) =>
+    changesOf(job)
+      .filter((c) => c.state)
+      .at(-1);
   const stdout = (job: CreateJob) => lines.filter((l) => l.jobId === job.id).map((l) => l.stdout ?? l.stderr);
   return { clock, t0, driver, changes, lines, submit, state, changesOf, last, stdout };
 }
@@ -391,7 +395,13 @@ describe('simulated provider', () => {
     const changes: Array<DriverJobChange & { jobId: string }> = [];
     const driver = createSimulatedDriver({ ...TEST_CONFIG, startLatencyMs: 1_000 }, { clock: systemClock, timeScale: 1_000 });
     drivers.push(driver);
-    await driver.start({ providerId: PROVIDER, clock: systemClock, logger: silentLogger(), emit: (jobId, c) => changes.push({ jobId, ...c }), log: () => {} });
+    await driver.start({
+      providerId: PROVIDER,
+      clock: systemClock,
+      logger: silentLogger(),
+      emit: (jobId, c) => changes.push({ jobId, ...c }),
+      log: () => {},
+    });
     const job = makeCreateJob(TEST_CONFIG.products[0], PROVIDER, { parameters: { simulatedDurationMs: 20_000 } });
     const began = Date.now();
     await driver.create(job);
@@ -411,7 +421,9 @@ describe('simulated provider', () => {
     const { typeDefs, resolvers } = sim.driver.subschema();
     expect(typeDefs).not.toMatch(/directive @/);
     const { allStitchingDirectivesTypeDefs, stitchingDirectivesValidator } = stitchingDirectives();
-    const schema = stitchingDirectivesValidator(makeExecutableSchema({ typeDefs: [allStitchingDirectivesTypeDefs, typeDefs], resolvers: resolvers as never }));
+    const schema = stitchingDirectivesValidator(
+      makeExecutableSchema({ typeDefs: [allStitchingDirectivesTypeDefs, typeDefs], resolvers: resolvers as never }),
+    );
     const result = await graphql({
       schema,
       source: `query($jobs: [ID!]!, $providers: [ID!]!) {
@@ -446,13 +458,20 @@ describe('simulated configurations', () => {
     ]);
     expect(HPC_CONFIG.products.every((p) => p.unitOfPrice === 'CREDITS_PER_HOUR' && p.support.maxTimeAllocationMs === 48 * HOUR)).toBe(true);
     expect(CLOUD_CONFIG.products.map((p) => p.id)).toEqual(['c5-large', 'c5-xlarge', 'm5-2xlarge', 'p3-2xlarge']);
-    expect(CLOUD_CONFIG.products.every((p) => p.support.backend === 'VIRTUAL_MACHINE' && p.support.suspension && p.support.maxTimeAllocationMs === null)).toBe(true);
+    expect(
+      CLOUD_CONFIG.products.every((p) => p.support.backend === 'VIRTUAL_MACHINE' && p.support.suspension && p.support.maxTimeAllocationMs === null),
+    ).toBe(true);
   });
 
   it('settings pick the configuration, time scale and failure rate, and name a bad one', () => {
     const base = { NATS_URL: 'nats://127.0.0.1:4222' };
     expect(readSimulatedSettings(base)).toMatchObject({ config: HPC_CONFIG, timeScale: 1 });
-    const cloud = readSimulatedSettings({ ...base, SWITCHYARD_SIM_CONFIG: 'cloud', SWITCHYARD_SIM_TIME_SCALE: '60', SWITCHYARD_SIM_FAILURE_RATE: '0.25' });
+    const cloud = readSimulatedSettings({
+      ...base,
+      SWITCHYARD_SIM_CONFIG: 'cloud',
+      SWITCHYARD_SIM_TIME_SCALE: '60',
+      SWITCHYARD_SIM_FAILURE_RATE: '0.25',
+    });
     expect(cloud.timeScale).toBe(60);
     expect(cloud.config).toMatchObject({ name: 'cloud', failureRate: 0.25 });
     expect(CLOUD_CONFIG.failureRate).toBe(0.01);

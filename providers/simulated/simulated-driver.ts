@@ -275,7 +275,8 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     job.generation += 1;
     const position = waiting.indexOf(job);
     if (position >= 0) waiting.splice(position, 1);
-    if (state === 'FAILURE' && job.nodes.length > 0) log(job, `[simulated] ${cluster.nodeName(job.nodes[Math.floor(random() * job.nodes.length)]!)} failed`, 'stderr');
+    if (state === 'FAILURE' && job.nodes.length > 0)
+      log(job, `[simulated] ${cluster.nodeName(job.nodes[Math.floor(random() * job.nodes.length)]!)} failed`, 'stderr');
     else log(job, logLine);
     cluster.release(job.product, job.nodes);
     job.nodes = [];
@@ -367,7 +368,9 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
       throw new InvalidInputError(`${product.id} runs at most ${plural(product.support.maxReplicas, 'replica')}`);
     }
     if (spec.replicas > config.nodes.count) {
-      throw new InvalidInputError(`The simulated cluster has ${plural(config.nodes.count, 'node')}; a job of ${spec.replicas} replicas could never start`);
+      throw new InvalidInputError(
+        `The simulated cluster has ${plural(config.nodes.count, 'node')}; a job of ${spec.replicas} replicas could never start`,
+      );
     }
     const max = product.support.maxTimeAllocationMs;
     if (max !== null && spec.timeAllocationMs === null) throw new InvalidInputError(`${product.id} needs a time allocation (at most ${max} ms)`);
@@ -387,7 +390,15 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
       throw new NoCapacityError(`No room for ${product.id} now: it needs ${describeNeed(product, replicas)}`);
     }
     const entry: SimulatedJob = {
-      record: { id: job.id, state: 'IN_QUEUE', status: null, exitCode: null, startedAt: null, expiresAt: null, providerGeneratedId: `sim-${++jobSeq}` },
+      record: {
+        id: job.id,
+        state: 'IN_QUEUE',
+        status: null,
+        exitCode: null,
+        startedAt: null,
+        expiresAt: null,
+        providerGeneratedId: `sim-${++jobSeq}`,
+      },
       product,
       replicas,
       nodes: [],
@@ -414,7 +425,8 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     if (!job || !started) return null;
     return step(() => {
       let remaining: number | null = null;
-      if (!isFinalState(job.record.state) && job.bootUntil === null && job.virtualStartedAt !== null) remaining = Math.max(0, plannedEnd(job).afterMs - ranNow(job));
+      if (!isFinalState(job.record.state) && job.bootUntil === null && job.virtualStartedAt !== null)
+        remaining = Math.max(0, plannedEnd(job).afterMs - ranNow(job));
       else if (job.bootUntil !== null) remaining = plannedEnd(job).afterMs;
       return {
         nodes: job.nodes.map(cluster.nodeName),
@@ -424,7 +436,8 @@ export function createSimulatedDriver(config: SimulatedConfig, options: Simulate
     });
   };
 
-  const clusterView = () => (started ? step(() => ({ nodes: config.nodes.count, freeCpu: cluster.totalFree().cpu, queueLength: waiting.length })) : null);
+  const clusterView = () =>
+    started ? step(() => ({ nodes: config.nodes.count, freeCpu: cluster.totalFree().cpu, queueLength: waiting.length })) : null;
 
   return {
     async start(driverContext) {

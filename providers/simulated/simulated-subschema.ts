@@ -41,7 +41,12 @@ export function simulatedSubschema(lookups: {
       kind: 'SIMULATED',
       typeDefs: TYPE_DEFS,
       job: { name: 'simulated', type: 'SimulatedJobDetails', description: 'Null for jobs this provider does not run.', resolve: lookups.details },
-      provider: { name: 'simulatedCluster', type: 'SimulatedCluster', description: 'Null for other providers.', resolve: () => lookups.clusterView() },
+      provider: {
+        name: 'simulatedCluster',
+        type: 'SimulatedCluster',
+        description: 'Null for other providers.',
+        resolve: () => lookups.clusterView(),
+      },
     },
     lookups.context,
   );

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import type { Product } from '../sdk/index.js';
 import { HPC_CONFIG } from './configs.js';
 import { createVirtualCluster } from './virtual-cluster.js';

@@ -22,11 +22,11 @@ import {
   type Transport,
 } from '../transport.js';
 import {
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   answerRequest,
   createLanes,
   decodeBody,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   encodeBody,
   jobOrderingKey,
   type Lanes,
@@ -262,10 +262,13 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     for (const message of stream) if (!message.inFlight && message.availableAt < at) at = message.availableAt;
     if (at === Infinity || (wake && wake.at <= at)) return;
     if (wake) clearTimeout(wake.timer);
-    const timer = setTimeout(() => {
-      wake = null;
-      pump();
-    }, Math.max(at - performance.now(), 0) + 1);
+    const timer = setTimeout(
+      () => {
+        wake = null;
+        pump();
+      },
+      Math.max(at - performance.now(), 0) + 1,
+    );
     // unref: a pending redelivery alone must not keep the process alive.
     timer.unref();
     wake = { at, timer };

@@ -17,12 +17,12 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  jetstream,
   JetStreamApiCodes,
   JetStreamApiError,
+  jetstreamManager,
   RetentionPolicy,
   StorageType,
-  jetstream,
-  jetstreamManager,
   type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamClient,
@@ -31,7 +31,8 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { RequestError, TimeoutError, connect, nanos, type Msg } from '@nats-io/transport-node';
+import { connect, nanos, RequestError, TimeoutError, type Msg } from '@nats-io/transport-node';
+
 import { assertSubjectToken, type Subjects } from '../subjects.js';
 import {
   NoRespondersError,
@@ -44,16 +45,7 @@ import {
   type RequestOptions,
   type Transport,
 } from '../transport.js';
-import {
-  DEFAULT_MAX_IN_FLIGHT,
-  abortable,
-  answerRequest,
-  createLanes,
-  decodeBody,
-  deferred,
-  encodeBody,
-  jobOrderingKey,
-} from './wire.js';
+import { abortable, answerRequest, createLanes, decodeBody, DEFAULT_MAX_IN_FLIGHT, deferred, encodeBody, jobOrderingKey } from './wire.js';
 
 export interface NatsTransportOptions {
   /** NATS server URL, e.g. `nats://127.0.0.1:4222`. */
@@ -693,11 +685,7 @@ async function ensureDurableConsumer(
   try {
     const info = await jsm.consumers.info(stream, config.durable_name);
     const current = info.config;
-    if (
-      current.ack_wait !== config.ack_wait ||
-      current.max_ack_pending !== config.max_ack_pending ||
-      current.max_deliver !== config.max_deliver
-    ) {
+    if (current.ack_wait !== config.ack_wait || current.max_ack_pending !== config.max_ack_pending || current.max_deliver !== config.max_deliver) {
       await jsm.consumers.update(stream, config.durable_name, {
         ack_wait: config.ack_wait,
         max_ack_pending: config.max_ack_pending,

@@ -121,11 +121,7 @@ export interface Lanes<T> {
  * concurrently. Bounding how many are held is the caller's part: it stops
  * adding at its limit and is told by `onSettled` when there is room again.
  */
-export function createLanes<T>(
-  settle: (item: T) => Promise<void>,
-  onSettled: () => void,
-  onError: (error: unknown) => void,
-): Lanes<T> {
+export function createLanes<T>(settle: (item: T) => Promise<void>, onSettled: () => void, onError: (error: unknown) => void): Lanes<T> {
   const lanes = new Map<string, T[]>();
   const draining = new Set<Promise<void>>();
   let held = 0;

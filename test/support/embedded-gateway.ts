@@ -3,17 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '../../shared/clock.js';
-import { silentLogger } from '../../shared/logger.js';
-import { createSubjects } from '../../shared/subjects.js';
-import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
-import type { Transport } from '../../shared/transport.js';
-import { createGateway, type Gateway } from '../../gateway/gateway.js';
+
 import { createMemoryLedger } from '../../gateway/accounting/memory-ledger.js';
+import { createGateway, type Gateway } from '../../gateway/gateway.js';
 import { createMemoryStore } from '../../gateway/store/memory-store.js';
 import type { Store } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
+import { systemClock } from '../../shared/clock.js';
+import { silentLogger } from '../../shared/logger.js';
+import { createSubjects } from '../../shared/subjects.js';
+import type { Transport } from '../../shared/transport.js';
+import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
 import { fund } from './credits.js';
 import { createClient, eventually, type TestClient } from './graphql-client.js';
 import { uniquePrefix } from './services.js';
@@ -37,7 +38,15 @@ export async function startEmbeddedGateway(options: { providerTimeoutMs?: number
   const store = createMemoryStore();
   const stateDir = mkdtempSync(join(tmpdir(), 'sy-embedded-'));
   const logger = silentLogger();
-  const gateway = createGateway({ transport, store, ledger: createMemoryLedger(), clock: systemClock, logger, adminToken, providerTimeoutMs: options.providerTimeoutMs });
+  const gateway = createGateway({
+    transport,
+    store,
+    ledger: createMemoryLedger(),
+    clock: systemClock,
+    logger,
+    adminToken,
+    providerTimeoutMs: options.providerTimeoutMs,
+  });
   const runtime = createProviderRuntime({
     transport,
     driver: createLocalDriver({ stateDir, terminateGraceMs: 300 }),

@@ -65,7 +65,10 @@ export function createClient(baseUrl: string, token?: string) {
 export type TestClient = ReturnType<typeof createClient>;
 
 /** Poll until `check` returns a value, or fail with what it last saw. */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   let last: unknown;
   while (Date.now() < deadline) {

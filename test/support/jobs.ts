@@ -1,6 +1,7 @@
 /** Valid jobs for tests, with uuid v7 ids minted at the job's creation time. */
 import { randomUUID } from 'node:crypto';
 import { v7 } from 'uuid';
+
 import type { Job, JobSpecification, Product } from '../../shared/domain.js';
 import type { CreateJob } from '../../shared/protocol.js';
 

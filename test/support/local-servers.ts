@@ -149,7 +149,15 @@ function requireBinary(name: string, debianPackage: string): string {
 export async function startNatsServer(options: { dataDir: string; port?: number }): Promise<OwnServer> {
   const binary = requireBinary('nats-server', 'nats-server');
   const port = options.port ?? (await freePort());
-  const server = ownServer('nats-server', binary, port, options.dataDir, `nats://127.0.0.1:${port}`, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(options.dataDir, 'jetstream')]);
+  const server = ownServer('nats-server', binary, port, options.dataDir, `nats://127.0.0.1:${port}`, [
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-js',
+    '-sd',
+    join(options.dataDir, 'jetstream'),
+  ]);
   await server.start();
   return server;
 }
@@ -163,7 +171,17 @@ export async function startRedisServer(options: { dataDir: string; port?: number
   const binary = requireBinary('redis-server', 'redis-server');
   const port = options.port ?? (await freePort());
   const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-  const server = ownServer('redis-server', binary, port, options.dataDir, `redis://127.0.0.1:${port}`, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', options.dataDir]);
+  const server = ownServer('redis-server', binary, port, options.dataDir, `redis://127.0.0.1:${port}`, [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    ...persistence,
+    '--dir',
+    options.dataDir,
+  ]);
   await server.start();
   return server;
 }

@@ -1,6 +1,7 @@
 /** Starts `switchyard` subcommands as child processes, the way an operator would, and stops them. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+
 import { eventually } from './graphql-client.js';
 
 export { freePort } from './local-servers.js';

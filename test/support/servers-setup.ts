@@ -5,6 +5,7 @@
  * saying what to install.
  */
 import type { TestProject } from 'vitest/node';
+
 import { startLocalServers, type LocalServers } from './local-servers.js';
 
 declare module 'vitest' {
