@@ -306,3 +306,13 @@ export async function removeCgroup(dirs: readonly string[], timeoutMs = 3_000): 
     }
   }
 }
+
+/** Remove a rank's cgroup, handing a failure to `onError` rather than throwing: the next start tries again. */
+export async function dropCgroup(dirs: readonly string[], onError: (error: unknown) => void): Promise<void> {
+  if (dirs.length === 0) return;
+  try {
+    await removeCgroup(dirs);
+  } catch (error) {
+    onError(error);
+  }
+}

@@ -3,15 +3,16 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
 import { systemClock } from '../../shared/clock.js';
 import type { JobSpecification } from '../../shared/domain.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { CreateJob } from '../../shared/protocol.js';
+import { makeCreateJob } from '../../test/support/jobs.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from '../sdk/driver.js';
 import { removeCgroup } from './cgroups.js';
-import { LOCAL_PRODUCTS, createLocalDriver } from './local-driver.js';
-import { makeCreateJob } from '../../test/support/jobs.js';
+import { createLocalDriver, LOCAL_PRODUCTS } from './local-driver.js';
 
 const GRACE_MS = 200;
 
@@ -93,10 +94,7 @@ describe('local driver', () => {
   };
 
   const finalOf = (jobId: string) =>
-    waitFor(
-      () => rec.eventsOf(jobId).find((c) => c.state === 'SUCCESS' || c.state === 'FAILURE' || c.state === 'EXPIRED'),
-      `job ${jobId} to end`,
-    );
+    waitFor(() => rec.eventsOf(jobId).find((c) => c.state === 'SUCCESS' || c.state === 'FAILURE' || c.state === 'EXPIRED'), `job ${jobId} to end`);
 
   beforeEach(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'sy-local-'));
@@ -341,9 +339,7 @@ describe('local driver', () => {
     const restarted = createLocalDriver({ stateDir, terminateGraceMs: GRACE_MS });
     drivers.push(restarted);
     await restarted.start(second.context);
-    expect(second.eventsOf(id)).toEqual([
-      { state: 'FAILURE', status: 'The local provider restarted while the job ran; its processes were stopped' },
-    ]);
+    expect(second.eventsOf(id)).toEqual([{ state: 'FAILURE', status: 'The local provider restarted while the job ran; its processes were stopped' }]);
     await waitFor(() => gone(pid), 'the orphaned process to be stopped');
     expect(await restarted.observe(id)).toMatchObject({ state: 'FAILURE', status: expect.stringContaining('restarted') });
     // A job that ended before the restart keeps its final state, with no new event.

@@ -3,10 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 
-import { positiveIntSetting } from '../../shared/config.js';
-import { runProviderProcess, type ProviderProcessSettings } from '../sdk/provider-process.js';
-import { readProviderSettings } from '../sdk/settings.js';
-import { accountSpecSchema, userMapSetting } from '../sdk/unix-accounts.js';
+import {
+  accountSpecSchema,
+  positiveIntSetting,
+  readProviderSettings,
+  runProviderProcess,
+  userMapSetting,
+  type ProviderProcessSettings,
+} from '../sdk/index.js';
 import { createLocalDriver, type LocalDriverOptions } from './local-driver.js';
 
 export const LOCAL_PROVIDER_VERSION = '0.1.0';

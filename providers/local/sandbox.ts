@@ -35,7 +35,7 @@
  */
 import { isAbsolute, join, relative, sep } from 'node:path';
 
-import type { UnixAccount } from '../sdk/unix-accounts.js';
+import type { UnixAccount } from '../sdk/index.js';
 import type { RankCgroup } from './cgroups.js';
 
 /** `bwrap`: namespaces and a private file system view; `none`: the job's account and limits only (unsafe: it sees the host). */

@@ -13,6 +13,7 @@ export {
   createJobBook,
   jobRecordBaseSchema,
   requireActive,
+  requireNotEnded,
   requireState,
   STATUS,
   unknownJob,
@@ -25,6 +26,7 @@ export { writeAtomically } from './job-records.js';
 export { defineProviderSubschema, type DriverSubschema, type ProviderSubschemaDefinition, type SubschemaField } from './provider-subschema.js';
 export { runProviderProcess, type ProviderProcessOptions, type ProviderProcessSettings } from './provider-process.js';
 export { providerSettings, readProviderSettings } from './settings.js';
+export { accountSpecSchema, createAccountMap, describeAccount, userMapSetting, type AccountMap, type UnixAccount } from './unix-accounts.js';
 
 // The parts of the contract in shared/ that every driver speaks.
 export type { Clock } from '../../shared/clock.js';
@@ -32,6 +34,7 @@ export {
   computeSupport,
   idSchema,
   jobStateSchema,
+  priceUnitSchema,
   productSchema,
   type ComputeSupport,
   type Manifest,

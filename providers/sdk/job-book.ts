@@ -6,7 +6,10 @@
  * in the order they were made; it answers lookups once a create under way has
  * settled, and observations for reconciliation.
  */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
+
 import { idSchema, jobStateSchema } from '../../shared/domain.js';
 import { InvalidStateError, NotFoundError } from '../../shared/errors.js';
 import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
@@ -50,6 +53,13 @@ export interface JobBookOptions<R extends JobRecordBase, E extends BookEntry<R>>
   providerGeneratedId?: (entry: E) => string | null;
   /** What an observation says beyond the record (a live queue position in the status, say). */
   observe?: (entry: E) => Partial<JobObservation>;
+  /** What else a change writes into the record, in fields of the driver's own (a usage total, say). */
+  apply?: (record: R, update: DriverJobChange) => void;
+  /**
+   * Whether a launch that threw left nothing at the backend, so that its entry goes and a
+   * corrected retry may run. @default the job is IN_QUEUE and has no backend id
+   */
+  leftNothing?: (entry: E) => boolean;
 }
 
 export interface JobBook<R extends JobRecordBase, E extends BookEntry<R>> {
@@ -68,6 +78,8 @@ export interface JobBook<R extends JobRecordBase, E extends BookEntry<R>> {
   create(jobId: string, launch: () => Promise<E>): Promise<{ providerGeneratedId: string | null }>;
   /** The job, once any create of it under way has settled; NOT_FOUND when the backend does not know it. */
   lookup(jobId: string): Promise<E>;
+  /** Resolves once any create of the job under way has settled, whatever its outcome. */
+  createSettled(jobId: string): Promise<void>;
   /** Apply a change to the record, save the record and emit the change, in the order of the calls. */
   change(entry: E, update: DriverJobChange): void;
   /** Save the record as it is now, emitting nothing. */
@@ -78,6 +90,10 @@ export interface JobBook<R extends JobRecordBase, E extends BookEntry<R>> {
   flush(): Promise<void>;
   /** Every record saved in the folder (empty without files). */
   readAll(): Promise<R[]>;
+  /** One job's saved record: null when there is none, `{ record: null }` when its file does not read as a record. */
+  readSaved(jobId: string): Promise<{ record: R | null } | null>;
+  /** Forget a job the backend never took: its entry, and its saved record once the saves under way are done. */
+  discard(jobId: string): Promise<void>;
   /** What the driver knows of a job, for the gateway's reconciliation. */
   observe(jobId: string): JobObservation;
 }
@@ -94,6 +110,11 @@ export function requireActive(record: JobRecordBase, action: string): void {
   }
 }
 
+/** Throw INVALID_STATE when the job has ended. */
+export function requireNotEnded(record: JobRecordBase): void {
+  if (isFinalState(record.state)) throw new InvalidStateError(record.id, `Job ${record.id} has already ended (${record.state})`);
+}
+
 /** An observation of a job the driver has never heard of. */
 export function unknownJob(jobId: string): JobObservation {
   return { id: jobId, state: null, status: null, exitCode: null, startedAt: null, expiresAt: null, providerGeneratedId: null };
@@ -102,7 +123,11 @@ export function unknownJob(jobId: string): JobObservation {
 export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = BookEntry<R>>(options: JobBookOptions<R, E>): JobBook<R, E> {
   const entries = new Map<string, E>();
   const creating = createSingleFlight<{ providerGeneratedId: string | null }>();
-  const providerGeneratedId = options.providerGeneratedId ?? ((entry: E) => (entry.record as { providerGeneratedId?: string | null }).providerGeneratedId ?? null);
+  const providerGeneratedId =
+    options.providerGeneratedId ?? ((entry: E) => (entry.record as { providerGeneratedId?: string | null }).providerGeneratedId ?? null);
+  const leftNothing = options.leftNothing ?? ((entry: E) => entry.record.state === 'IN_QUEUE' && providerGeneratedId(entry) === null);
+  /** Where job-records.ts keeps a job's record. */
+  const recordPath = (jobId: string) => join(options.files!.dir(), `${jobId}.json`);
   const files: JobRecordFiles<R> | null = options.files
     ? createJobRecordFiles({ dir: options.files.dir, schema: options.files.schema, logger: () => safeContext()?.logger })
     : null;
@@ -143,7 +168,7 @@ export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = 
           return { providerGeneratedId: providerGeneratedId(entry) };
         } catch (error) {
           const partial = entries.get(jobId);
-          if (partial && partial.record.state === 'IN_QUEUE' && providerGeneratedId(partial) === null) entries.delete(jobId);
+          if (partial && leftNothing(partial)) entries.delete(jobId);
           throw error;
         }
       });
@@ -155,6 +180,7 @@ export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = 
       if (!entry) throw new NotFoundError('Job', jobId);
       return entry;
     },
+    createSettled: (jobId) => creating.settled(jobId),
 
     change(entry, update) {
       const { record } = entry;
@@ -163,6 +189,7 @@ export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = 
       if (update.exitCode !== undefined) record.exitCode = update.exitCode;
       if (update.startedAt !== undefined) record.startedAt = update.startedAt;
       if (update.expiresAt !== undefined) record.expiresAt = update.expiresAt;
+      options.apply?.(record, update);
       void save(entry);
       options.context().emit(record.id, update);
     },
@@ -174,6 +201,25 @@ export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = 
       await files?.flush();
     },
     readAll: () => files?.readAll() ?? Promise.resolve([]),
+    async readSaved(jobId) {
+      if (!options.files) return null;
+      const text = await readFile(recordPath(jobId), 'utf8').catch(() => null);
+      if (text === null) return null;
+      let value: unknown = null;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        // Not JSON: no record, though the file is there.
+      }
+      const parsed = options.files.schema.safeParse(value);
+      return { record: parsed.success ? parsed.data : null };
+    },
+    async discard(jobId) {
+      entries.delete(jobId);
+      if (!files) return;
+      await files.saved(jobId);
+      await rm(recordPath(jobId), { force: true });
+    },
 
     observe(jobId) {
       const entry = entries.get(jobId);

@@ -38,6 +38,22 @@ export interface DriverSubschema {
 
 const description = (text: string) => JSON.stringify(text);
 
+const isPromise = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+
+/**
+ * One merge item per id: null where the lookup answered null. Synchronous when every lookup
+ * is, so that a driver's own resolvers can be called and read directly (as its tests do).
+ */
+function answerAll(
+  ids: string[],
+  lookup: (id: string) => unknown,
+  item: (id: string, value: unknown) => Record<string, unknown>,
+): Array<Record<string, unknown> | null> | Promise<Array<Record<string, unknown> | null>> {
+  const values = ids.map(lookup);
+  const items = (answered: unknown[]) => answered.map((value, k) => (value === null ? null : item(ids[k]!, value)));
+  return values.some(isPromise) ? Promise.all(values).then(items) : items(values);
+}
+
 /**
  * A driver's subschema from its own types and lookups. `context` gives the running provider's
  * id: `_<kind>Providers` answers only for it, so the gateway keeps the one provider's answer.
@@ -53,20 +69,23 @@ export function defineProviderSubschema(definition: ProviderSubschemaDefinition,
     sdl.push(`type Job @key(selectionSet: "{ id }") {\n  id: ID!\n  ${description(job.description)}\n  ${job.name}: ${job.type}\n}`);
     query.push(`  _${kind}Jobs(ids: [ID!]!): [Job]! @merge(keyField: "id")`);
     queryResolvers[`_${kind}Jobs`] = (_: unknown, args: { ids: string[] }) =>
-      Promise.all(args.ids.map(async (id) => {
-        const value = await job.resolve(id);
-        return value === null ? null : { id, [job.name]: value };
-      }));
+      answerAll(
+        args.ids,
+        (id) => job.resolve(id),
+        (id, value) => ({ id, [job.name]: value }),
+      );
   }
   if (provider) {
-    sdl.push(`type Provider @key(selectionSet: "{ id }") {\n  id: ID!\n  ${description(provider.description)}\n  ${provider.name}: ${provider.type}\n}`);
+    sdl.push(
+      `type Provider @key(selectionSet: "{ id }") {\n  id: ID!\n  ${description(provider.description)}\n  ${provider.name}: ${provider.type}\n}`,
+    );
     query.push(`  _${kind}Providers(ids: [ID!]!): [Provider]! @merge(keyField: "id")`);
     queryResolvers[`_${kind}Providers`] = (_: unknown, args: { ids: string[] }) =>
-      Promise.all(args.ids.map(async (id) => {
-        if (id !== context()?.providerId) return null;
-        const value = await provider.resolve(id);
-        return value === null ? null : { id, [provider.name]: value };
-      }));
+      answerAll(
+        args.ids,
+        (id) => (id === context()?.providerId ? provider.resolve(id) : null),
+        (id, value) => ({ id, [provider.name]: value }),
+      );
   }
   if (query.length === 0) throw new Error(`the ${kind} subschema adds nothing to Job or Provider`);
   sdl.push(`type Query {\n${query.join('\n')}\n}`);

@@ -5,8 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+
 import {
-  SQUEUE_FIELDS,
   createSlurmCli,
   parseKeyValueLine,
   parsePartitions,
@@ -17,6 +17,7 @@ import {
   parseSlurmTime,
   parseSqueue,
   shellQuote,
+  SQUEUE_FIELDS,
   switchyardExitCode,
   waitStatusToSlurmExitCode,
 } from './slurm-cli.js';
@@ -76,7 +77,13 @@ describe('Slurm output', () => {
 
   it('reads squeue lines, and says which lines it does not understand instead of throwing', () => {
     const lines = parseSqueue(
-      [row, '4|sy-x|PENDING|Resources|0:00|1:00|N/A|N/A|debug|||1|1|(null)|(null)|', '7|sy-y|RUNNING|None|soon|1:00|N/A|N/A|debug|sy1|0|1|1|/a|b|', '9|short|line', ''].join('\n'),
+      [
+        row,
+        '4|sy-x|PENDING|Resources|0:00|1:00|N/A|N/A|debug|||1|1|(null)|(null)|',
+        '7|sy-y|RUNNING|None|soon|1:00|N/A|N/A|debug|sy1|0|1|1|/a|b|',
+        '9|short|line',
+        '',
+      ].join('\n'),
     );
     expect(lines).toHaveLength(4);
     expect(lines[0].job).toEqual({
@@ -96,14 +103,26 @@ describe('Slurm output', () => {
       command: '/w/jobs/test1/job.sh',
       comment: 'test1',
     });
-    expect(lines[1].job).toMatchObject({ state: 'PENDING', reason: 'Resources', nodeList: null, exitCode: null, command: null, comment: null, startTime: null });
+    expect(lines[1].job).toMatchObject({
+      state: 'PENDING',
+      reason: 'Resources',
+      nodeList: null,
+      exitCode: null,
+      command: null,
+      comment: null,
+      startTime: null,
+    });
     expect(lines[2]).toMatchObject({ slurmJobId: '7', job: null, problem: 'could not read time used "soon"' });
     expect(lines[3]).toMatchObject({ slurmJobId: '9', job: null, problem: `expected ${SQUEUE_FIELDS.length} fields, got 2` });
   });
 
   it('reads sacct records, the last of a job winning and steps left out', () => {
     const jobs = parseSacct(
-      ['5|sy-a|PENDING|0:0|0|Unknown|Unknown|debug|None assigned', '5|sy-a|CANCELLED by 0|0:15|3|2026-11-27T22:29:12|2026-11-27T22:29:15|debug|sy1', '5.batch|batch|CANCELLED|0:15|3|||debug|sy1'].join('\n'),
+      [
+        '5|sy-a|PENDING|0:0|0|Unknown|Unknown|debug|None assigned',
+        '5|sy-a|CANCELLED by 0|0:15|3|2026-11-27T22:29:12|2026-11-27T22:29:15|debug|sy1',
+        '5.batch|batch|CANCELLED|0:15|3|||debug|sy1',
+      ].join('\n'),
     );
     expect([...jobs.keys()]).toEqual(['5']);
     expect(jobs.get('5')).toMatchObject({ state: 'CANCELLED', exitCode: '0:15', elapsedSeconds: 3, nodeList: 'sy1' });
@@ -112,11 +131,30 @@ describe('Slurm output', () => {
   it('reads sinfo nodes and scontrol partitions', () => {
     const { nodes, problems } = parseSinfoNodes('sy1|debug*|mixed|1/3/0/4|4000|896|\nsy1|long|mixed|1/3/0/4|4000|896|\nnonsense\n');
     expect(problems).toEqual(['nonsense']);
-    expect(nodes[0]).toEqual({ node: 'sy1', partition: 'debug', state: 'mixed', allocatedCpus: 1, idleCpus: 3, otherCpus: 0, totalCpus: 4, memoryMb: 4000, allocatedMemoryMb: 896 });
+    expect(nodes[0]).toEqual({
+      node: 'sy1',
+      partition: 'debug',
+      state: 'mixed',
+      allocatedCpus: 1,
+      idleCpus: 3,
+      otherCpus: 0,
+      totalCpus: 4,
+      memoryMb: 4000,
+      allocatedMemoryMb: 896,
+    });
     const [debug] = parsePartitions(
       'PartitionName=debug AllowGroups=ALL Default=YES DefaultTime=01:00:00 MaxTime=1-00:00:00 Nodes=sy1 State=UP TotalCPUs=4 TotalNodes=1\n',
     );
-    expect(debug).toEqual({ name: 'debug', state: 'UP', isDefault: true, maxTimeSeconds: 86_400, defaultTimeSeconds: 3600, nodes: 'sy1', totalCpus: 4, totalNodes: 1 });
+    expect(debug).toEqual({
+      name: 'debug',
+      state: 'UP',
+      isDefault: true,
+      maxTimeSeconds: 86_400,
+      defaultTimeSeconds: 3600,
+      nodes: 'sy1',
+      totalCpus: 4,
+      totalNodes: 1,
+    });
   });
 });
 
@@ -139,7 +177,8 @@ describe('Slurm commands', () => {
     expect(cli.env.SLURM_CONF).toBe('/nowhere/slurm.conf');
     await expect(cli.run('sh', ['-c', 'echo "sbatch: error: Batch job submission failed" >&2; exit 1'])).rejects.toMatchObject({
       exitCode: 1,
-      message: 'Slurm command `sh -c echo "sbatch: error: Batch job submission failed" >&2; exit 1` failed with exit code 1: sbatch: error: Batch job submission failed',
+      message:
+        'Slurm command `sh -c echo "sbatch: error: Batch job submission failed" >&2; exit 1` failed with exit code 1: sbatch: error: Batch job submission failed',
     });
     await expect(cli.run('no-such-slurm-command', [])).rejects.toThrow(/no-such-slurm-command is not installed or not on PATH/);
     expect(await cli.run('sh', ['-c', 'echo "$SLURM_CONF"'])).toEqual({ stdout: '/nowhere/slurm.conf\n', stderr: '' });

@@ -7,8 +7,8 @@
  * and `key=value` formats of Slurm 22.05 (squeue, sinfo, sacct, scontrol) and
  * never throw: what they do not understand is returned as such.
  */
-import { spawn } from 'node:child_process';
-import { SwitchyardError } from '../../shared/errors.js';
+import { SwitchyardError } from '../sdk/index.js';
+import { runCommand, type CommandOutcome, type CommandRequest } from './run-command.js';
 
 export interface SlurmCliOptions {
   /** Path of slurm.conf, put in every command's environment as SLURM_CONF. @default env.SLURM_CONF */
@@ -74,92 +74,56 @@ export function firstLines(text: string, lines = 3): string {
   );
 }
 
-export function createSlurmCli(options: SlurmCliOptions = {}): SlurmCli {
+/** Runs one command to its end (in this process, or in the command runner process). */
+export type CommandRun = (request: CommandRequest, signal?: AbortSignal) => Promise<CommandOutcome>;
+
+/** A command's outcome as its output, or as the SlurmCommandError that says what went wrong. */
+export function commandResult(
+  command: string,
+  args: readonly string[],
+  outcome: CommandOutcome,
+  limits: { timeoutMs: number; maxOutputBytes: number },
+): SlurmCommandResult {
+  const display = shorten([command, ...args].join(' '), 200);
+  switch (outcome.kind) {
+    case 'not-run':
+      throw new SlurmCommandError(display, 'was not run: the provider is stopping', null, '', false);
+    case 'aborted':
+      throw new SlurmCommandError(display, 'was stopped: the provider is stopping', null, outcome.stderr, false);
+    case 'timed-out':
+      throw new SlurmCommandError(display, `did not answer within ${limits.timeoutMs} ms and was killed`, null, outcome.stderr, true);
+    case 'too-much-output':
+      throw new SlurmCommandError(display, `printed more than ${limits.maxOutputBytes} bytes and was stopped`, null, '', false);
+    case 'spawn-failed': {
+      const detail =
+        outcome.code === 'ENOENT'
+          ? `could not be run: ${command} is not installed or not on PATH (is this host a Slurm submit host?)`
+          : `could not be run: ${outcome.message}`;
+      throw new SlurmCommandError(display, detail, null, '', false, {
+        cause: Object.assign(new Error(outcome.message), outcome.code ? { code: outcome.code } : {}),
+      });
+    }
+    case 'exited': {
+      if (outcome.code === 0) return { stdout: outcome.stdout, stderr: outcome.stderr };
+      const how = outcome.code !== null ? `failed with exit code ${outcome.code}` : `was killed by ${outcome.signal}`;
+      const why = firstLines(outcome.stderr) || firstLines(outcome.stdout);
+      throw new SlurmCommandError(display, why ? `${how}: ${why}` : how, outcome.code, outcome.stderr, false);
+    }
+  }
+}
+
+/** Slurm's commands with SLURM_CONF, a bounded time and bounded output; run by `runner` (in this process unless told otherwise). */
+export function createSlurmCli(options: SlurmCliOptions = {}, runner: CommandRun = runCommand): SlurmCli {
   const baseEnv = options.env ?? process.env;
   const slurmConf = options.slurmConf ?? baseEnv.SLURM_CONF;
   const env: NodeJS.ProcessEnv = { ...baseEnv, ...(slurmConf ? { SLURM_CONF: slurmConf } : {}) };
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxOutputBytes = options.maxOutputBytes ?? 64 * 1024 * 1024;
 
-  const run = (command: string, args: readonly string[], runOptions: SlurmRunOptions = {}): Promise<SlurmCommandResult> => {
+  const run = async (command: string, args: readonly string[], runOptions: SlurmRunOptions = {}): Promise<SlurmCommandResult> => {
     const limit = runOptions.timeoutMs ?? timeoutMs;
-    const display = shorten([command, ...args].join(' '), 200);
-    return new Promise((resolve, reject) => {
-      if (runOptions.signal?.aborted) {
-        reject(new SlurmCommandError(display, 'was not run: the provider is stopping', null, '', false));
-        return;
-      }
-      // detached: the command leads a process group, so a kill reaches whatever it started.
-      const child = spawn(command, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let bytes = 0;
-      let settled = false;
-      let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-
-      const killGroup = () => {
-        if (child.pid === undefined) return;
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      };
-      const finish = (error: SlurmCommandError | null) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        runOptions.signal?.removeEventListener('abort', onAbort);
-        if (error) {
-          killGroup();
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-          reject(error);
-        } else {
-          resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
-        }
-      };
-      const errText = () => Buffer.concat(stderr).toString('utf8');
-      const onAbort = () => finish(new SlurmCommandError(display, 'was stopped: the provider is stopping', null, errText(), false));
-      const timer = setTimeout(() => {
-        finish(new SlurmCommandError(display, `did not answer within ${limit} ms and was killed`, null, errText(), true));
-      }, limit);
-      timer.unref();
-      runOptions.signal?.addEventListener('abort', onAbort, { once: true });
-
-      const collect = (into: Buffer[]) => (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (bytes > maxOutputBytes) {
-          finish(new SlurmCommandError(display, `printed more than ${maxOutputBytes} bytes and was stopped`, null, '', false));
-          return;
-        }
-        into.push(chunk);
-      };
-      child.stdout.on('data', collect(stdout));
-      child.stderr.on('data', collect(stderr));
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        const detail =
-          error.code === 'ENOENT'
-            ? `could not be run: ${command} is not installed or not on PATH (is this host a Slurm submit host?)`
-            : `could not be run: ${error.message}`;
-        finish(new SlurmCommandError(display, detail, null, '', false, { cause: error }));
-      });
-      child.on('exit', (code, signal) => {
-        exited = { code, signal };
-      });
-      // close: the output is complete (a child the command left behind could hold it open; the timer covers that).
-      child.on('close', (code, signal) => {
-        const status = exited ?? { code, signal };
-        if (status.code === 0) {
-          finish(null);
-          return;
-        }
-        const text = errText();
-        const how = status.code !== null ? `failed with exit code ${status.code}` : `was killed by ${status.signal}`;
-        const why = firstLines(text) || firstLines(Buffer.concat(stdout).toString('utf8'));
-        finish(new SlurmCommandError(display, why ? `${how}: ${why}` : how, status.code, text, false));
-      });
-    });
+    const outcome = await runner({ command, args, env, timeoutMs: limit, maxOutputBytes }, runOptions.signal);
+    return commandResult(command, args, outcome, { timeoutMs: limit, maxOutputBytes });
   };
 
   return { run, env, timeoutMs };
@@ -191,6 +155,18 @@ export function parseSlurmDuration(text: string): number | null {
     seconds = n(a) * 60;
   }
   return Number.isFinite(seconds) ? seconds : null;
+}
+
+/** A time limit as Slurm prints it ("1-00:00:00", "01:00:00"), UNLIMITED for Infinity; null for none. */
+export function formatSlurmDuration(seconds: number | null): string | null {
+  if (seconds === null) return null;
+  if (!Number.isFinite(seconds)) return 'UNLIMITED';
+  const days = Math.floor(seconds / 86_400);
+  const rest = seconds % 86_400;
+  const hh = String(Math.floor(rest / 3600)).padStart(2, '0');
+  const mm = String(Math.floor((rest % 3600) / 60)).padStart(2, '0');
+  const ss = String(rest % 60).padStart(2, '0');
+  return `${days > 0 ? `${days}-` : ''}${hh}:${mm}:${ss}`;
 }
 
 /** Epoch ms of a Slurm timestamp ("2026-01-31T12:00:00", the client's local time); null for N/A, Unknown, None. */

@@ -11,22 +11,23 @@ import { statSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stitchSchemas } from '@graphql-tools/stitch';
 import { makeExecutableSchema } from '@graphql-tools/schema';
+import { stitchSchemas } from '@graphql-tools/stitch';
 import { stitchingDirectives } from '@graphql-tools/stitching-directives';
 import { graphql, isObjectType } from 'graphql';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { checkSubschema } from '../../gateway/stitching/subschema-check.js';
+import { createBaseSchema } from '../../gateway/yoga.js';
 import type { JobSpecification, Product } from '../../shared/domain.js';
 import { silentLogger } from '../../shared/logger.js';
 import { jobEventSchema, logEventSchema, type JobEvent, type LogEvent } from '../../shared/protocol.js';
 import { createSubjects, type ProviderVerb } from '../../shared/subjects.js';
 import type { Closable } from '../../shared/transport.js';
 import { createMemoryTransport, type MemoryTransport } from '../../shared/transport/memory-transport.js';
-import { createBaseSchema } from '../../gateway/yoga.js';
-import { checkSubschema } from '../../gateway/stitching/subschema-check.js';
-import { uniquePrefix } from '../../test/support/services.js';
 import { makeCreateJob } from '../../test/support/jobs.js';
+import { uniquePrefix } from '../../test/support/services.js';
 import type { Driver } from '../sdk/driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../sdk/runtime.js';
 import { createSlurmCli, parseSqueue, SQUEUE_FORMAT } from './slurm-cli.js';
@@ -38,7 +39,11 @@ const NOBODY = 65534;
 const SLURM_CONF = process.env.SLURM_CONF;
 const cli = createSlurmCli({ slurmConf: SLURM_CONF, timeoutMs: 10_000 });
 
-async function waitFor<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -104,7 +109,8 @@ async function harness(workDir: string) {
   const create = async (...jobs: ReturnType<typeof job>[]): Promise<string[]> => {
     const reply = await call('jobs.create', { jobs });
     expect(reply).toMatchObject({ ok: true });
-    for (const result of reply.result.results) expect(result).toMatchObject({ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+$/) });
+    for (const result of reply.result.results)
+      expect(result).toMatchObject({ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+$/) });
     return reply.result.results.map((r: { providerGeneratedId: string }) => r.providerGeneratedId);
   };
 
@@ -114,11 +120,22 @@ async function harness(workDir: string) {
     linesOf(jobId)
       .filter((line) => line.stdout !== null && (rank === undefined || line.rank === rank))
       .map((line) => line.stdout);
-  const stateOf = (jobId: string) => eventsOf(jobId).filter((e) => e.state !== null).at(-1)?.state ?? null;
+  const stateOf = (jobId: string) =>
+    eventsOf(jobId)
+      .filter((e) => e.state !== null)
+      .at(-1)?.state ?? null;
   const reach = (jobId: string, state: string, timeoutMs = 20_000) =>
-    waitFor(() => eventsOf(jobId).find((e) => e.state === state), `job ${jobId} to be ${state} (events: ${JSON.stringify(eventsOf(jobId).map((e) => [e.state, e.status]))})`, timeoutMs);
+    waitFor(
+      () => eventsOf(jobId).find((e) => e.state === state),
+      `job ${jobId} to be ${state} (events: ${JSON.stringify(eventsOf(jobId).map((e) => [e.state, e.status]))})`,
+      timeoutMs,
+    );
   const final = (jobId: string, timeoutMs = 30_000) =>
-    waitFor(() => eventsOf(jobId).find((e) => e.state === 'SUCCESS' || e.state === 'FAILURE' || e.state === 'EXPIRED'), `job ${jobId} to end`, timeoutMs);
+    waitFor(
+      () => eventsOf(jobId).find((e) => e.state === 'SUCCESS' || e.state === 'FAILURE' || e.state === 'EXPIRED'),
+      `job ${jobId} to end`,
+      timeoutMs,
+    );
 
   const close = async () => {
     await stop();
@@ -161,7 +178,9 @@ beforeAll(async () => {
   try {
     await cli.run('sinfo', ['-h', '-o', '%P %t']);
   } catch (error) {
-    throw new Error(`sinfo fails with SLURM_CONF=${SLURM_CONF}; is the cluster up? (bash deploy/slurm/slurm-up.sh): ${(error as Error).message}`, { cause: error });
+    throw new Error(`sinfo fails with SLURM_CONF=${SLURM_CONF}; is the cluster up? (bash deploy/slurm/slurm-up.sh): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 });
 
@@ -187,7 +206,13 @@ describe.sequential('Slurm driver on a real cluster', () => {
     await setUp();
     await h.start();
     const debug = await h.product();
-    expect(debug).toMatchObject({ id: 'slurm-debug', category: 'slurm-cpu', cpu: 1, unitOfPrice: 'CREDITS_PER_HOUR', support: { logs: true, terminal: false, web: false, vnc: false } });
+    expect(debug).toMatchObject({
+      id: 'slurm-debug',
+      category: 'slurm-cpu',
+      cpu: 1,
+      unitOfPrice: 'CREDITS_PER_HOUR',
+      support: { logs: true, terminal: false, web: false, vnc: false },
+    });
     expect((await h.products()).map((p) => p.id).sort()).toEqual(['slurm-debug', 'slurm-long']);
 
     const ok = h.job(debug, { command: ['sh', '-c', 'echo hello; echo "from $SWITCHYARD_JOB_ID"; echo oops >&2'] });
@@ -198,8 +223,17 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(done).toMatchObject({ state: 'SUCCESS', exitCode: 0, status: 'Job finished with exit code 0' });
     expect(done.usageUnits).toBe(1);
     expect(h.stdoutOf(ok.id)).toEqual(['hello', `from ${ok.id}`]);
-    expect(h.linesOf(ok.id).filter((l) => l.stderr !== null).map((l) => [l.rank, l.stderr])).toEqual([[0, 'oops']]);
-    expect(h.eventsOf(ok.id)[0]).toMatchObject({ state: 'IN_QUEUE', providerGeneratedId: okSlurmId, status: expect.stringContaining(`Slurm as job ${okSlurmId}`) });
+    expect(
+      h
+        .linesOf(ok.id)
+        .filter((l) => l.stderr !== null)
+        .map((l) => [l.rank, l.stderr]),
+    ).toEqual([[0, 'oops']]);
+    expect(h.eventsOf(ok.id)[0]).toMatchObject({
+      state: 'IN_QUEUE',
+      providerGeneratedId: okSlurmId,
+      status: expect.stringContaining(`Slurm as job ${okSlurmId}`),
+    });
 
     const failed = await h.final(three.id);
     expect(failed).toMatchObject({ state: 'SUCCESS', exitCode: 3, status: 'Job finished with exit code 3' });
@@ -223,7 +257,16 @@ describe.sequential('Slurm driver on a real cluster', () => {
       _slurmJobs: [
         {
           id: three.id,
-          slurm: { jobId: threeSlurmId, partition: 'debug', nodeList: expect.any(String), pendingReason: null, elapsedSeconds: expect.any(Number), exitCode: '3:0', state: 'FAILED', timeLimit: '01:00:00' },
+          slurm: {
+            jobId: threeSlurmId,
+            partition: 'debug',
+            nodeList: expect.any(String),
+            pendingReason: null,
+            elapsedSeconds: expect.any(Number),
+            exitCode: '3:0',
+            state: 'FAILED',
+            timeLimit: '01:00:00',
+          },
         },
         null,
       ],
@@ -231,8 +274,26 @@ describe.sequential('Slurm driver on a real cluster', () => {
         {
           id: PROVIDER,
           slurmPartitions: [
-            { name: 'debug', state: 'UP', totalCpus: 4, idleCpus: expect.any(Number), allocatedCpus: expect.any(Number), nodes: expect.any(String), maxTime: '1-00:00:00', default: true },
-            { name: 'long', state: 'UP', totalCpus: 4, idleCpus: expect.any(Number), allocatedCpus: expect.any(Number), nodes: expect.any(String), maxTime: '7-00:00:00', default: false },
+            {
+              name: 'debug',
+              state: 'UP',
+              totalCpus: 4,
+              idleCpus: expect.any(Number),
+              allocatedCpus: expect.any(Number),
+              nodes: expect.any(String),
+              maxTime: '1-00:00:00',
+              default: true,
+            },
+            {
+              name: 'long',
+              state: 'UP',
+              totalCpus: 4,
+              idleCpus: expect.any(Number),
+              allocatedCpus: expect.any(Number),
+              nodes: expect.any(String),
+              maxTime: '7-00:00:00',
+              default: false,
+            },
           ],
         },
         null,
@@ -262,7 +323,9 @@ describe.sequential('Slurm driver on a real cluster', () => {
     const debug = await h.product();
     const jobsDir = join(workDir, 'jobs');
     // alice is not mapped: nobody.
-    const alice = h.job(debug, { command: ['sh', '-c', `id -u; echo alice-private; ls ${jobsDir} > /dev/null 2>&1 && echo listed || echo cannot-list`] });
+    const alice = h.job(debug, {
+      command: ['sh', '-c', `id -u; echo alice-private; ls ${jobsDir} > /dev/null 2>&1 && echo listed || echo cannot-list`],
+    });
     const [aliceSlurmId] = await h.create(alice);
     expect(await h.final(alice.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     expect(h.stdoutOf(alice.id)).toEqual([String(NOBODY), 'alice-private', 'cannot-list']);
@@ -272,7 +335,10 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(statSync(jobsDir).mode & 0o777).toBe(0o711);
 
     // bob is mapped to daemon, and cannot read what alice's job wrote.
-    const bob = { ...h.job(debug, { command: ['sh', '-c', `id -u; cat ${jobsDir}/${alice.id}/rank-0.out || echo cannot-read`] }), owner: { createdBy: 'bob', project: null } };
+    const bob = {
+      ...h.job(debug, { command: ['sh', '-c', `id -u; cat ${jobsDir}/${alice.id}/rank-0.out || echo cannot-read`] }),
+      owner: { createdBy: 'bob', project: null },
+    };
     await h.create(bob);
     expect(await h.final(bob.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     expect(h.stdoutOf(bob.id)).toEqual([String(daemon), 'cannot-read']);
@@ -282,7 +348,10 @@ describe.sequential('Slurm driver on a real cluster', () => {
 
     // Its working directory may not be in the provider's work directory; root is never an account.
     const refused = await h.call('jobs.create', { jobs: [h.job(debug, { command: ['true'], workingDir: join(jobsDir, alice.id) })] });
-    expect(refused.result.results[0]).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining("in the Slurm provider's work directory") } });
+    expect(refused.result.results[0]).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT', message: expect.stringContaining("in the Slurm provider's work directory") },
+    });
     await h.stop();
     await expect(h.start({ jobAccount: 'root' })).rejects.toThrow(/jobs never run as root/);
   });
@@ -310,13 +379,25 @@ describe.sequential('Slurm driver on a real cluster', () => {
     const created = h.job(debug, {
       replicas: 2,
       env: { GREETING: 'hello world' },
-      command: ['sh', '-c', 'echo "rank=$SWITCHYARD_RANK of $SWITCHYARD_REPLICAS $GREETING"; echo "$1"; echo "err $SWITCHYARD_RANK" >&2', 'sh', tricky],
+      command: [
+        'sh',
+        '-c',
+        'echo "rank=$SWITCHYARD_RANK of $SWITCHYARD_REPLICAS $GREETING"; echo "$1"; echo "err $SWITCHYARD_RANK" >&2',
+        'sh',
+        tricky,
+      ],
     });
     await h.create(created);
     expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0, usageUnits: 2 });
     expect(h.stdoutOf(created.id, 0)).toEqual(['rank=0 of 2 hello world', tricky]);
     expect(h.stdoutOf(created.id, 1)).toEqual(['rank=1 of 2 hello world', tricky]);
-    expect(h.linesOf(created.id).filter((l) => l.stderr !== null).map((l) => [l.rank, l.stderr]).sort()).toEqual([
+    expect(
+      h
+        .linesOf(created.id)
+        .filter((l) => l.stderr !== null)
+        .map((l) => [l.rank, l.stderr])
+        .sort(),
+    ).toEqual([
       [0, 'err 0'],
       [1, 'err 1'],
     ]);
@@ -393,7 +474,10 @@ describe.sequential('Slurm driver on a real cluster', () => {
     await waitFor(() => jobs.filter((j) => h.stateOf(j.id) === 'RUNNING').length === fit, `${fit} jobs to run`);
     const waiting = jobs.filter((j) => h.stateOf(j.id) === 'IN_QUEUE');
     expect(waiting).toHaveLength(1);
-    const status = await waitFor(() => h.eventsOf(waiting[0].id).find((e) => e.status?.startsWith('Waiting in the Slurm queue'))?.status, 'the pending reason');
+    const status = await waitFor(
+      () => h.eventsOf(waiting[0].id).find((e) => e.status?.startsWith('Waiting in the Slurm queue'))?.status,
+      'the pending reason',
+    );
     expect(status).toMatch(/^Waiting in the Slurm queue \((Resources|Priority)/);
 
     const after = (await h.call('utilization', {})).result;
@@ -458,19 +542,35 @@ describe.sequential('Slurm driver on a real cluster', () => {
     await expect(h.start({ partitions: [{ partition: 'debug' }, { partition: 'no-such-partition' }] })).rejects.toThrow(
       /Slurm partition "no-such-partition" does not exist in this cluster \(it has: debug, long\)/,
     );
-    expect(() => createSlurmDriver({ workDir, partitions: [{ partition: 'debug', cpu: 0 }] })).toThrow(/Invalid Slurm partition configuration: 0\.cpu/);
+    expect(() => createSlurmDriver({ workDir, partitions: [{ partition: 'debug', cpu: 0 }] })).toThrow(
+      /Invalid Slurm partition configuration: 0\.cpu/,
+    );
     expect(() => createSlurmDriver({ workDir, partitions: [] })).toThrow(/Invalid Slurm partition configuration/);
 
     // Configured products: only what is listed, priced as told.
     await h.start({ partitions: [{ partition: 'long', productId: 'hpc-long', cpu: 2, pricePerUnit: 5, unitOfPrice: 'CREDITS_PER_MINUTE' }] });
     expect(await h.products()).toEqual([
-      expect.objectContaining({ id: 'hpc-long', cpu: 2, pricePerUnit: 5, unitOfPrice: 'CREDITS_PER_MINUTE', support: expect.objectContaining({ maxReplicas: 2, maxTimeAllocationMs: 7 * 86_400_000 }) }),
+      expect.objectContaining({
+        id: 'hpc-long',
+        cpu: 2,
+        pricePerUnit: 5,
+        unitOfPrice: 'CREDITS_PER_MINUTE',
+        support: expect.objectContaining({ maxReplicas: 2, maxTimeAllocationMs: 7 * 86_400_000 }),
+      }),
     ]);
     const debug = { ...(await h.product('hpc-long')), id: 'slurm-debug' };
     const refused = await h.call('jobs.create', { jobs: [h.job(debug, { command: ['true'] })] });
-    expect(refused.result.results[0]).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('does not sell product slurm-debug') } });
-    const tooLong = await h.call('jobs.create', { jobs: [h.job(await h.product('hpc-long'), { command: ['true'], timeAllocationMs: 8 * 86_400_000 })] });
-    expect(tooLong.result.results[0]).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('exceeds the longest partition long allows (7-00:00:00)') } });
+    expect(refused.result.results[0]).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT', message: expect.stringContaining('does not sell product slurm-debug') },
+    });
+    const tooLong = await h.call('jobs.create', {
+      jobs: [h.job(await h.product('hpc-long'), { command: ['true'], timeAllocationMs: 8 * 86_400_000 })],
+    });
+    expect(tooLong.result.results[0]).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT', message: expect.stringContaining('exceeds the longest partition long allows (7-00:00:00)') },
+    });
   });
 
   it('bounds a Slurm command that hangs (a fake of a broken sbatch) with a clear provider error, and loses no job', async () => {
@@ -487,7 +587,10 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(Date.now() - began).toBeLessThan(5_000);
     expect(reply.result.results[0]).toMatchObject({
       ok: false,
-      error: { code: 'PROVIDER_UNAVAILABLE', message: expect.stringMatching(/Slurm command `sbatch --parsable .*` did not answer within 1000 ms and was killed/) },
+      error: {
+        code: 'PROVIDER_UNAVAILABLE',
+        message: expect.stringMatching(/Slurm command `sbatch --parsable .*` did not answer within 1000 ms and was killed/),
+      },
     });
     // The provider still answers, knows nothing of the job, and a retry on a working Slurm runs it.
     expect((await h.call('jobs.reconcile', { ids: [created.id] })).result.jobs[0].state).toBeNull();
@@ -511,29 +614,27 @@ describe.sequential('Slurm driver on a real cluster', () => {
     const created = h.job(await h.product(), { command: ['sh', '-c', 'sleep 2; echo finished'] });
     await h.create(created);
     const marked = await waitFor(() => h.eventsOf(created.id).find((e) => e.status?.includes('could not read')), 'the status line');
-    expect(marked.status).toBe("Switchyard could not read Slurm's answer about this job (unknown Slurm state WOBBLING); it keeps its last known state");
+    expect(marked.status).toBe(
+      "Switchyard could not read Slurm's answer about this job (unknown Slurm state WOBBLING); it keeps its last known state",
+    );
     expect(lines.some((l) => l.problem === 'unknown Slurm state WOBBLING')).toBe(true);
     // The poll loop goes on: the job still ends, once Slurm says COMPLETED.
     expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     expect(h.stdoutOf(created.id)).toEqual(['finished']);
   });
 
-  it(
-    'ends a job past its time limit EXPIRED (Slurm checks limits about every 30 s)',
-    async () => {
-      await setUp();
-      await h.start();
-      const created = h.job(await h.product(), { command: ['sh', '-c', 'echo waiting; sleep 300'], timeAllocationMs: 30_000 });
-      const [slurmId] = await h.create(created);
-      // Slurm's smallest limit is a minute.
-      await h.reach(created.id, 'RUNNING');
-      expect((await squeueJob(slurmId))?.timeLimitSeconds).toBe(60);
-      const expired = await h.final(created.id, 150_000);
-      expect(expired).toMatchObject({ state: 'EXPIRED', status: 'The job reached the end of its time allocation' });
-      expect(expired.usageUnits).toBe(1);
-      expect((await squeueJob(slurmId))?.state).toBe('TIMEOUT');
-      expect(h.stdoutOf(created.id)).toEqual(['waiting']);
-    },
-    180_000,
-  );
+  it('ends a job past its time limit EXPIRED (Slurm checks limits about every 30 s)', async () => {
+    await setUp();
+    await h.start();
+    const created = h.job(await h.product(), { command: ['sh', '-c', 'echo waiting; sleep 300'], timeAllocationMs: 30_000 });
+    const [slurmId] = await h.create(created);
+    // Slurm's smallest limit is a minute.
+    await h.reach(created.id, 'RUNNING');
+    expect((await squeueJob(slurmId))?.timeLimitSeconds).toBe(60);
+    const expired = await h.final(created.id, 150_000);
+    expect(expired).toMatchObject({ state: 'EXPIRED', status: 'The job reached the end of its time allocation' });
+    expect(expired.usageUnits).toBe(1);
+    expect((await squeueJob(slurmId))?.state).toBe('TIMEOUT');
+    expect(h.stdoutOf(created.id)).toEqual(['waiting']);
+  }, 180_000);
 });

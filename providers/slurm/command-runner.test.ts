@@ -1,0 +1,83 @@
+/**
+ * The command runner process: commands run there answer as they would here —
+ * output, exit codes, a kill at the time limit, an abort — and a runner that
+ * dies answers its commands rather than leaving them hanging. Plain shell
+ * commands stand in for Slurm's: no cluster needed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createCommandRunner, type CommandRunner } from './command-runner.js';
+import type { CommandRequest } from './run-command.js';
+import { createSlurmCli } from './slurm-cli.js';
+
+const request = (script: string, overrides: Partial<CommandRequest> = {}): CommandRequest => ({
+  command: 'sh',
+  args: ['-c', script],
+  env: { PATH: process.env.PATH, GREETING: 'from the request' },
+  timeoutMs: 5_000,
+  maxOutputBytes: 1024,
+  ...overrides,
+});
+
+describe('the command runner process', () => {
+  let runner: CommandRunner;
+  afterEach(async () => {
+    await runner?.close();
+  });
+
+  it('runs commands in a process of its own, with the environment asked for, and answers their output and exit code', async () => {
+    runner = createCommandRunner();
+    const [ok, failed] = await Promise.all([
+      runner.run(request('echo "$GREETING" pid=$PPID; echo oops >&2')),
+      runner.run(request('echo half; exit 3')),
+    ]);
+    expect(ok).toMatchObject({ kind: 'exited', code: 0, stderr: 'oops\n' });
+    expect(ok.kind === 'exited' && ok.stdout).toMatch(/^from the request pid=\d+\n$/);
+    // Its parent is the runner, not this process.
+    expect(ok.kind === 'exited' && ok.stdout).not.toContain(`pid=${process.pid}\n`);
+    expect(failed).toMatchObject({ kind: 'exited', code: 3, stdout: 'half\n' });
+  });
+
+  it('kills a command past its time, or past its output limit, or when aborted', async () => {
+    runner = createCommandRunner();
+    const started = Date.now();
+    expect(await runner.run(request('echo started >&2; sleep 30', { timeoutMs: 300 }))).toEqual({ kind: 'timed-out', stderr: 'started\n' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await runner.run(request('head -c 5000 /dev/zero'))).toEqual({ kind: 'too-much-output' });
+    const abort = new AbortController();
+    const running = runner.run(request('sleep 30'), abort.signal);
+    setTimeout(() => abort.abort(), 100);
+    expect(await running).toEqual({ kind: 'aborted', stderr: '' });
+    expect(await runner.run(request('true'), abort.signal)).toEqual({ kind: 'not-run' });
+  });
+
+  it('words its answers as the CLI in this process does', async () => {
+    runner = createCommandRunner();
+    const apart = createSlurmCli({ env: { PATH: process.env.PATH } }, runner.run);
+    const here = createSlurmCli({ env: { PATH: process.env.PATH } });
+    for (const cli of [apart, here]) {
+      await expect(cli.run('sh', ['-c', 'echo no such partition >&2; exit 1'])).rejects.toMatchObject({
+        code: 'PROVIDER_UNAVAILABLE',
+        exitCode: 1,
+        message: 'Slurm command `sh -c echo no such partition >&2; exit 1` failed with exit code 1: no such partition',
+      });
+      await expect(cli.run('no-such-slurm-command', [])).rejects.toMatchObject({
+        message: expect.stringContaining('is not installed or not on PATH'),
+      });
+      expect(await cli.run('echo', ['hi'])).toEqual({ stdout: 'hi\n', stderr: '' });
+    }
+  });
+
+  it('answers the commands of a runner that died as not run, and starts again for the next', async () => {
+    runner = createCommandRunner();
+    const pid = await runner.run(request('echo $PPID'));
+    const runnerPid = Number(pid.kind === 'exited' ? pid.stdout.trim() : NaN);
+    const hanging = runner.run(request('sleep 30'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.kill(runnerPid, 'SIGKILL');
+    expect(await hanging).toMatchObject({ kind: 'spawn-failed', message: expect.stringContaining('the Slurm command runner exited') });
+    const again = await runner.run(request('echo $PPID'));
+    expect(again).toMatchObject({ kind: 'exited', code: 0 });
+    expect(again.kind === 'exited' && Number(again.stdout.trim())).not.toBe(runnerPid);
+  });
+});

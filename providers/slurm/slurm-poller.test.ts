@@ -1,0 +1,157 @@
+/**
+ * When the poller asks Slurm: a waiting job's start is seen as its output
+ * files appear when it is the only active job and nothing is being submitted
+ * (a look at that job alone, in place of the next look at all jobs); with
+ * more jobs at the next look, an interval after the last, so Slurm is not
+ * asked more often than before. A fake of Slurm's queue (the one thing
+ * replaced here, to count what is asked of it) answers from rows set by the
+ * test; the directories and their watches are real.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { systemClock } from '../../shared/clock.js';
+import { silentLogger } from '../../shared/logger.js';
+import { createJobBook, type DriverContext, type DriverJobChange } from '../sdk/index.js';
+import type { SacctJob, SqueueJob, SqueueLine } from './slurm-cli.js';
+import { createSlurmPoller, type SlurmPoller } from './slurm-poller.js';
+import type { SlurmQueue } from './slurm-queue.js';
+import { slurmJob, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
+import { pendingRecord } from './test-records.js';
+
+function row(slurmJobId: string, state: string): SqueueJob {
+  const running = state === 'RUNNING';
+  return {
+    slurmJobId,
+    name: `sy-job-${slurmJobId}`,
+    state,
+    reason: 'None',
+    elapsedSeconds: running ? 1 : 0,
+    timeLimitSeconds: 3600,
+    startTime: running ? Date.now() - 1_000 : null,
+    endTime: running ? Date.now() + 3_599_000 : null,
+    partition: 'debug',
+    nodeList: running ? 'sy1' : null,
+    exitCode: '0:0',
+    tasks: 1,
+    cpus: 1,
+    command: null,
+    comment: null,
+  };
+}
+
+const record = (id: string, slurmJobId: string): SlurmJobRecord => pendingRecord({ id, slurmJobId });
+
+async function waitFor<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('the Slurm poller', () => {
+  let dir: string;
+  let poller: SlurmPoller | null = null;
+
+  afterEach(async () => {
+    await poller?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Jobs waiting in directories of their own, a fake queue that counts its calls, and the poller over them. */
+  function setUp(count: number, intervalMs: number, submitting = 0) {
+    dir = mkdtempSync(join(tmpdir(), 'sy-slurm-poller-'));
+    const events: Array<{ jobId: string; change: DriverJobChange; at: number }> = [];
+    const ctx: DriverContext = {
+      providerId: 'slurm',
+      clock: systemClock,
+      logger: silentLogger(),
+      emit: (jobId, change) => events.push({ jobId, change, at: performance.now() }),
+      log: () => undefined,
+    };
+    const jobs = createJobBook<SlurmJobRecord, SlurmJob>({ context: () => ctx, providerGeneratedId: (job) => job.record.slurmJobId });
+    const rows = new Map<string, SqueueJob>();
+    const calls = { list: 0, row: 0 };
+    const entries: SlurmJob[] = [];
+    for (let k = 1; k <= count; k++) {
+      const jobDir = join(dir, `job-${k}`);
+      mkdirSync(jobDir);
+      const entry = slurmJob(record(`job-${k}`, String(k)), jobDir);
+      jobs.set(entry);
+      entries.push(entry);
+      rows.set(String(k), row(String(k), 'PENDING'));
+    }
+    const line = (job: SqueueJob): SqueueLine => ({ slurmJobId: job.slurmJobId, job, problem: null, raw: '' });
+    const queue: SlurmQueue = {
+      list: async () => {
+        calls.list += 1;
+        return [...rows.values()].map(line);
+      },
+      row: async (id) => {
+        calls.row += 1;
+        return rows.get(id) ?? null;
+      },
+      findByName: async () => null,
+      ours: () => true,
+      accounted: async () => new Map<string, SacctJob>(),
+      shown: async () => null,
+      reset: () => undefined,
+    };
+    poller = createSlurmPoller({ jobs, queue, context: () => ctx, tail: async () => false, intervalMs, submitting: () => submitting });
+    /** Slurm starts the job: squeue says RUNNING, and its output file appears. */
+    const start = (k: number) => {
+      rows.set(String(k), row(String(k), 'RUNNING'));
+      writeFileSync(join(dir, `job-${k}`, 'batch.out'), '');
+    };
+    const runningAt = (k: number) => events.find((e) => e.jobId === `job-${k}` && e.change.state === 'RUNNING')?.at;
+    return { poller, calls, start, runningAt, entries };
+  }
+
+  it('sees a lone job start as its output appears, by a look at that job alone in place of the next', async () => {
+    const { poller, calls, start, runningAt, entries } = setUp(1, 1_500);
+    await poller.start();
+    for (const entry of entries) poller.watch(entry);
+    expect(calls).toEqual({ list: 1, row: 0 });
+    const started = performance.now();
+    start(1);
+    const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
+    expect(seen - started).toBeLessThan(1_000);
+    expect(calls).toEqual({ list: 1, row: 1 });
+    // The next look at all jobs an interval after it, not sooner.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(calls).toEqual({ list: 1, row: 1 });
+    await waitFor(() => calls.list === 2, 'the next look at all jobs');
+    expect(performance.now() - seen).toBeGreaterThanOrEqual(1_400);
+  });
+
+  it('asks no sooner than an interval after the last look when several jobs start', async () => {
+    const { poller, calls, start, runningAt, entries } = setUp(3, 1_500);
+    await poller.start();
+    for (const entry of entries) poller.watch(entry);
+    const lookedAt = performance.now();
+    start(1);
+    start(2);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(calls).toEqual({ list: 1, row: 0 });
+    expect(runningAt(1)).toBeUndefined();
+    const seen = await waitFor(() => runningAt(1) && runningAt(2), 'both RUNNING changes');
+    expect(seen - lookedAt).toBeGreaterThanOrEqual(1_400);
+    // One look at all jobs saw both starts.
+    expect(calls).toEqual({ list: 2, row: 0 });
+  });
+
+  it('waits for the next look when a submission is under way, though the job is the only active one', async () => {
+    const { poller, calls, start, runningAt } = setUp(1, 1_500, 1);
+    await poller.start();
+    const lookedAt = performance.now();
+    start(1);
+    const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
+    expect(seen - lookedAt).toBeGreaterThanOrEqual(1_400);
+    expect(calls).toEqual({ list: 2, row: 0 });
+  });
+});
