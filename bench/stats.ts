@@ -34,7 +34,11 @@ export function summarize(samplesMs: readonly number[]): LatencySummary {
  * Runs `fn` `warmup` times untimed, then `count` times one after another,
  * timing each call. Sequential on purpose: these are latencies, not throughput.
  */
-export async function measure(count: number, fn: (i: number) => Promise<unknown>, warmup = Math.min(50, Math.ceil(count / 10))): Promise<LatencySummary> {
+export async function measure(
+  count: number,
+  fn: (i: number) => Promise<unknown>,
+  warmup = Math.min(50, Math.ceil(count / 10)),
+): Promise<LatencySummary> {
   for (let i = 0; i < warmup; i++) await fn(-1 - i);
   const samples: number[] = new Array(count);
   for (let i = 0; i < count; i++) {
@@ -48,7 +52,11 @@ export async function measure(count: number, fn: (i: number) => Promise<unknown>
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it is truthy, or fails naming `what`. */
-export async function waitFor<T>(check: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

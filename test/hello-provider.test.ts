@@ -3,30 +3,21 @@
  * "runs" a job by greeting, with the job book for its records and the
  * subschema helper for its own field, served through the gateway.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createMemoryStore } from '../gateway/store/memory-store.js';
 import {
   computeSupport,
   createJobBook,
-  createProviderRuntime,
   defineProviderSubschema,
   requireActive,
   STATUS,
   type Driver,
   type DriverContext,
   type JobRecordBase,
-  type ProviderRuntime,
 } from '../providers/sdk/index.js';
 import { systemClock } from '../shared/clock.js';
-import { silentLogger } from '../shared/logger.js';
-import { createSubjects } from '../shared/subjects.js';
-import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
-import { uniquePrefix } from './support/services.js';
+import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
+import { eventually, waitForState, type TestClient } from './support/graphql-client.js';
 
 // ---- the provider: everything below up to the tests ----------------------------------------
 function createHelloDriver(): Driver {
@@ -120,39 +111,16 @@ function createHelloDriver(): Driver {
 }
 // ---------------------------------------------------------------------------------------------
 
-let gateway: Gateway;
-let runtime: ProviderRuntime;
+let env: EmbeddedGateway;
 let admin: TestClient;
 
 beforeAll(async () => {
-  const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
-  const adminToken = randomBytes(24).toString('base64url');
-  gateway = createGateway({
-    transport,
-    store: createMemoryStore(),
-    ledger: createMemoryLedger(),
-    clock: systemClock,
-    logger: silentLogger(),
-    adminToken,
-  });
-  runtime = createProviderRuntime({
-    transport,
-    driver: createHelloDriver(),
-    id: 'hello',
-    kind: 'LOCAL',
-    version: 'test',
-    clock: systemClock,
-    logger: silentLogger(),
-  });
-  await runtime.start();
-  const address = await gateway.start(0, '127.0.0.1');
-  admin = createClient(`http://127.0.0.1:${address.port}`, adminToken);
-  await eventually(async () => gateway.registry.get('hello')?.manifest, { what: 'the hello manifest' });
+  env = await startEmbeddedGateway({ providers: [{ id: 'hello', kind: 'LOCAL', driver: createHelloDriver() }] });
+  admin = env.admin;
 });
 
 afterAll(async () => {
-  await gateway?.stop();
-  await runtime?.stop();
+  await env?.stop();
 });
 
 describe('a provider written against the SDK in one short file', () => {

@@ -4,39 +4,20 @@
  * A gateway on the in-process bus with two simulated providers: an HPC-like one whose
  * partitions need a time allocation of at most 48 h, and a cloud-like one that needs none.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { createMemoryStore } from '../gateway/store/memory-store.js';
-import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { CLOUD_CONFIG, HPC_CONFIG } from '../providers/simulated/configs.js';
 import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
-import { systemClock } from '../shared/clock.js';
-import { silentLogger } from '../shared/logger.js';
-import { createSubjects } from '../shared/subjects.js';
-import { createMemoryTransport } from '../shared/transport/memory-transport.js';
-import { fund } from './support/credits.js';
-import { createClient, eventually, type TestClient } from './support/graphql-client.js';
-import { uniquePrefix } from './support/services.js';
+import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
+import type { TestClient } from './support/graphql-client.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) {
   createJobs(specifications: $specs) { job { id specification { product { id provider } } updates { status } } error { code message } }
 }`;
 
-let gateway: Gateway;
-let runtimes: ProviderRuntime[] = [];
-let admin: TestClient;
+let env: EmbeddedGateway;
 let funded: TestClient;
 let broke: TestClient;
-let url: string;
-
-async function login(name: string): Promise<TestClient> {
-  await admin.ok(`mutation ($u: String!) { createUser(username: $u, password: "a-long-password") { username } }`, { u: name });
-  const res = await fetch(`${url}/api/v1/token`, { method: 'POST', body: JSON.stringify({ username: name, password: 'a-long-password' }) });
-  return createClient(url, ((await res.json()) as { token: string }).token);
-}
 
 async function jobCount(client: TestClient): Promise<number> {
   return (await client.ok(`{ jobs { totalCount } }`)).jobs.totalCount as number;
@@ -51,43 +32,18 @@ async function createOne(client: TestClient, spec: Record<string, unknown>) {
 }
 
 beforeAll(async () => {
-  const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
-  const adminToken = randomBytes(24).toString('base64url');
-  gateway = createGateway({
-    transport,
-    store: createMemoryStore(),
-    ledger: createMemoryLedger(),
-    clock: systemClock,
-    logger: silentLogger(),
-    adminToken,
+  env = await startEmbeddedGateway({
+    providers: [
+      { id: 'sim-hpc', kind: 'SIMULATED', driver: createSimulatedDriver(HPC_CONFIG, { random: () => 0.5 }) },
+      { id: 'sim-cloud', kind: 'SIMULATED', driver: createSimulatedDriver({ ...CLOUD_CONFIG, failureRate: 0 }, { random: () => 0.5 }) },
+    ],
   });
-  runtimes = [
-    ['sim-hpc', HPC_CONFIG],
-    ['sim-cloud', { ...CLOUD_CONFIG, failureRate: 0 }],
-  ].map(([id, config]) =>
-    createProviderRuntime({
-      transport,
-      driver: createSimulatedDriver(config as typeof HPC_CONFIG, { random: () => 0.5 }),
-      id: id as string,
-      kind: 'SIMULATED',
-      version: 'test',
-      clock: systemClock,
-      logger: silentLogger(),
-    }),
-  );
-  for (const runtime of runtimes) await runtime.start();
-  const address = await gateway.start(0, '127.0.0.1');
-  url = `http://127.0.0.1:${address.port}`;
-  admin = createClient(url, adminToken);
-  await eventually(async () => gateway.registry.get('sim-hpc')?.manifest && gateway.registry.get('sim-cloud')?.manifest, { what: 'both manifests' });
-  funded = await login('funded');
-  for (const provider of ['sim-hpc', 'sim-cloud']) await fund(admin, 'funded', provider);
-  broke = await login('broke');
+  funded = await env.user('funded', { fund: ['sim-hpc', 'sim-cloud'] });
+  broke = await env.user('broke', { fund: [] });
 });
 
 afterAll(async () => {
-  await gateway?.stop();
-  for (const runtime of runtimes) await runtime.stop();
+  await env?.stop();
 });
 
 describe('routing by requirements', () => {

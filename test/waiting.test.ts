@@ -245,22 +245,25 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     expect(done.provider.id).toBe('slow');
   });
 
+  /** A job stored IN_QUEUE for quick/standard-8 as a replica accepting it would leave it. */
+  const quickJob = (now: number, parameters: Record<string, unknown> | null = null) =>
+    makeJob({
+      providerId: 'quick',
+      owner: { createdBy: 'admin', project: null },
+      specification: makeSpecification({
+        product: { id: 'standard-8', category: gw.registry.product('quick', 'standard-8')!.category, provider: 'quick' },
+        command: ['true'],
+        timeAllocationMs: 3_600_000,
+        parameters,
+      }),
+      updates: [{ state: 'IN_QUEUE', status: 'Job submitted to quick/standard-8', newTimeAllocation: null, timestamp: now }],
+    });
+
   it('sends a job a replica was killed sending again, only to where it may have gone, and drops what it never stored', async () => {
     // What a replica killed mid-send leaves: its held record, past its hold, and the job still IN_QUEUE.
     // And one killed between writing the record and the job: a record without a job.
     const now = Date.now();
-    const product = gw.registry.product('quick', 'standard-8')!;
-    const orphan = makeJob({
-      providerId: 'quick',
-      owner: { createdBy: 'admin', project: null },
-      specification: makeSpecification({
-        product: { id: 'standard-8', category: product.category, provider: 'quick' },
-        command: ['true'],
-        timeAllocationMs: 3_600_000,
-        parameters: { simulatedDurationMs: 300 },
-      }),
-      updates: [{ state: 'IN_QUEUE', status: 'Job submitted to quick/standard-8', newTimeAllocation: null, timestamp: now }],
-    });
+    const orphan = quickJob(now, { simulatedDurationMs: 300 });
     const input = { product: { id: 'standard-8', provider: 'quick' }, command: ['true'], timeAllocation: { hours: 1 } };
     await store.putWaiting({ jobId: orphan.id, deadline: now, input, pinned: true, heldUntil: now - 1, claim: 'killed-replica' });
     await store.createJob(orphan, { exclusive: false });
@@ -278,17 +281,7 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
 
   it('leaves alone a job another replica holds while it sends it', async () => {
     const now = Date.now();
-    const product = gw.registry.product('quick', 'standard-8')!;
-    const held = makeJob({
-      providerId: 'quick',
-      owner: { createdBy: 'admin', project: null },
-      specification: makeSpecification({
-        product: { id: 'standard-8', category: product.category, provider: 'quick' },
-        command: ['true'],
-        timeAllocationMs: 3_600_000,
-      }),
-      updates: [{ state: 'IN_QUEUE', status: 'Job submitted to quick/standard-8', newTimeAllocation: null, timestamp: now }],
-    });
+    const held = quickJob(now);
     await store.putWaiting({
       jobId: held.id,
       deadline: now,
@@ -311,7 +304,18 @@ describe('waiting at the gateway for a provider that cannot be reached', () => {
     });
     const late = await own.request(
       own.subjects.providerCall('quick', 'jobs.create'),
-      { v: 1, jobs: [{ id: held.id, owner: held.owner, specification: held.specification, product, createdAt: held.createdAt }] },
+      {
+        v: 1,
+        jobs: [
+          {
+            id: held.id,
+            owner: held.owner,
+            specification: held.specification,
+            product: gw.registry.product('quick', 'standard-8')!,
+            createdAt: held.createdAt,
+          },
+        ],
+      },
       { timeoutMs: 2_000 },
     );
     expect(late).toMatchObject({ ok: true, result: { results: [{ ok: false, error: { code: 'INVALID_STATE' } }] } });

@@ -11,7 +11,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pMap from 'p-map';
 import pRetry, { AbortError } from 'p-retry';
-import { z } from 'zod';
+import { type z } from 'zod';
 
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { JobLog, Manifest, ProviderKind } from '../../shared/domain.js';
@@ -19,29 +19,16 @@ import { SwitchyardError, toErrorBody, type ErrorBody } from '../../shared/error
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import {
   announcementSchema,
-  createJobsRequestSchema,
-  createJobsResultSchema,
-  emptyRequestSchema,
-  extendRequestSchema,
-  extendResultSchema,
-  graphqlExecuteResultSchema,
-  graphqlRequestSchema,
-  graphqlSdlResultSchema,
-  itemResultsSchema,
   jobEventSchema,
-  jobIdsRequestSchema,
   logEventSchema,
   manifestResultSchema,
-  observationsResultSchema,
   PROTOCOL_VERSION,
-  reconcileRequestSchema,
   replySchema,
-  terminateRequestSchema,
-  utilizationResultSchema,
   type Announcement,
   type JobEvent,
   type LogEvent,
 } from '../../shared/protocol.js';
+import { PROVIDER_API, type ProviderApiVerb, type ProviderResult } from '../../shared/provider-api.js';
 import { PROVIDER_VERBS, type ProviderVerb } from '../../shared/subjects.js';
 import type { Closable, Transport } from '../../shared/transport.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from './driver.js';
@@ -374,18 +361,22 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     result: z.ZodType;
     run(body: never): Promise<unknown>;
   }
-  const handler = <Req extends z.ZodType>(request: Req, result: z.ZodType, run: (body: z.infer<Req>) => Promise<unknown>): Handler => ({
-    request,
-    result,
+  /** A verb's handler, validated on the way in and out with the schemas of the provider API table. */
+  const handler = <V extends ProviderApiVerb>(
+    verb: V,
+    run: (body: z.infer<(typeof PROVIDER_API)[V]['request']>) => Promise<ProviderResult<V>>,
+  ): Handler => ({
+    request: PROVIDER_API[verb].request,
+    result: PROVIDER_API[verb].result,
     run: run as (body: never) => Promise<unknown>,
   });
 
   const observe = async ({ ids }: { ids: string[] }) => ({ jobs: await pMap(ids, (jobId) => driver.observe(jobId), { concurrency }) });
 
   const handlers: Partial<Record<ProviderVerb, Handler>> = {
-    manifest: handler(emptyRequestSchema, manifestResultSchema, () => driver.manifest()),
-    utilization: handler(emptyRequestSchema, utilizationResultSchema, () => driver.utilization()),
-    'jobs.create': handler(createJobsRequestSchema, createJobsResultSchema, async ({ jobs }) => {
+    manifest: handler('manifest', () => driver.manifest()),
+    utilization: handler('utilization', () => driver.utilization()),
+    'jobs.create': handler('jobs.create', async ({ jobs }) => {
       // Under way from the moment the request arrives, for a withdrawal that overtakes it.
       for (const job of jobs) creating.set(job.id, (creating.get(job.id) ?? 0) + 1);
       try {
@@ -424,7 +415,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         }
       }
     }),
-    'jobs.terminate': handler(terminateRequestSchema, itemResultsSchema, ({ ids, reason }) =>
+    'jobs.terminate': handler('jobs.terminate', ({ ids, reason }) =>
       bulk(ids, 'jobs.terminate', async (jobId) => {
         // A job not here (yet) is withdrawn: a create of it that is under way or still on its way
         // never leaves it running, so the gateway may send it elsewhere.
@@ -437,9 +428,9 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         }
       }),
     ),
-    'jobs.suspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
-    'jobs.unsuspend': handler(jobIdsRequestSchema, itemResultsSchema, ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
-    'jobs.extend': handler(extendRequestSchema, extendResultSchema, async ({ items }) => ({
+    'jobs.suspend': handler('jobs.suspend', ({ ids }) => bulk(ids, 'jobs.suspend', (jobId) => driver.suspend(jobId))),
+    'jobs.unsuspend': handler('jobs.unsuspend', ({ ids }) => bulk(ids, 'jobs.unsuspend', (jobId) => driver.unsuspend(jobId))),
+    'jobs.extend': handler('jobs.extend', async ({ items }) => ({
       results: await pMap(
         items,
         async (item) => {
@@ -453,13 +444,13 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         { concurrency },
       ),
     })),
-    'jobs.retrieve': handler(jobIdsRequestSchema, observationsResultSchema, observe),
-    'jobs.reconcile': handler(reconcileRequestSchema, observationsResultSchema, observe),
+    'jobs.retrieve': handler('jobs.retrieve', observe),
+    'jobs.reconcile': handler('jobs.reconcile', observe),
   };
   // The subschema is built once: a broken definition stops the provider at start, not per call.
   const subschema: ServedSubschema | null = createServedSubschema(driver);
   if (subschema) {
-    handlers.graphql = handler(graphqlRequestSchema, z.union([graphqlSdlResultSchema, graphqlExecuteResultSchema]), async (request) =>
+    handlers.graphql = handler('graphql', async (request) =>
       request.op === 'sdl' ? { sdl: subschema.sdl } : subschema.execute(request.query, request.variables, request.operationName),
     );
   }
@@ -628,13 +619,13 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         clearTimeout(timer);
         return flushed;
       };
-      await flushedInTime();
+      // The driver stops observing first: what it saw up to now (its last output included) is
+      // flushed, and what happens from here on is the next start's to find, not this one's to half-report.
       try {
         await driver.stop();
       } catch (error) {
         logger.error({ err: error }, 'driver stop failed');
       }
-      // What the driver said while stopping (its last output) gets the rest of the time.
       const flushed = await flushedInTime();
       if (!flushed) {
         logger.error(

@@ -1,4 +1,4 @@
-/** A gateway with the in-process bus, the in-memory store and a real local provider, for API tests. */
+/** A gateway with the in-process bus, the in-memory store and real providers (the local one by default), for API tests. */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,9 @@ import { createGateway, type Gateway } from '../../gateway/gateway.js';
 import { createMemoryStore } from '../../gateway/store/memory-store.js';
 import type { Store } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
-import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
+import { createProviderRuntime, type Driver, type ProviderRuntime } from '../../providers/sdk/index.js';
 import { systemClock } from '../../shared/clock.js';
+import type { ProviderKind } from '../../shared/domain.js';
 import { silentLogger } from '../../shared/logger.js';
 import { createSubjects } from '../../shared/subjects.js';
 import type { Transport } from '../../shared/transport.js';
@@ -23,16 +24,25 @@ export interface EmbeddedGateway {
   gateway: Gateway;
   transport: Transport;
   store: Store;
+  /** The first provider's runtime (the local provider by default). */
   runtime: ProviderRuntime;
+  runtimes: ProviderRuntime[];
   url: string;
   admin: TestClient;
   anonymous: TestClient;
-  /** Creates a user with credits at `fund` (default: the local provider) and returns a client holding its token. */
+  /** Creates a user with credits at `fund` (default: the first provider; [] for none) and returns a client holding its token. */
   user(name: string, options?: { admin?: boolean; fund?: string[] }): Promise<TestClient>;
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedGateway(options: { providerTimeoutMs?: number } = {}): Promise<EmbeddedGateway> {
+/** A provider for the embedded gateway: its id, kind and driver. */
+export interface EmbeddedProvider {
+  id: string;
+  kind: ProviderKind;
+  driver: Driver;
+}
+
+export async function startEmbeddedGateway(options: { providerTimeoutMs?: number; providers?: EmbeddedProvider[] } = {}): Promise<EmbeddedGateway> {
   const adminToken = randomBytes(24).toString('base64url');
   const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
   const store = createMemoryStore();
@@ -47,26 +57,21 @@ export async function startEmbeddedGateway(options: { providerTimeoutMs?: number
     adminToken,
     providerTimeoutMs: options.providerTimeoutMs,
   });
-  const runtime = createProviderRuntime({
-    transport,
-    driver: createLocalDriver({ stateDir, terminateGraceMs: 300 }),
-    id: 'local',
-    kind: 'LOCAL',
-    version: 'test',
-    heartbeatIntervalMs: 500,
-    clock: systemClock,
-    logger,
-  });
-  await runtime.start();
+  const providers = options.providers ?? [{ id: 'local', kind: 'LOCAL', driver: createLocalDriver({ stateDir, terminateGraceMs: 300 }) }];
+  const runtimes = providers.map(({ id, kind, driver }) =>
+    createProviderRuntime({ transport, driver, id, kind, version: 'test', heartbeatIntervalMs: 500, clock: systemClock, logger }),
+  );
+  for (const runtime of runtimes) await runtime.start();
   const address = await gateway.start(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
   const admin = createClient(url, adminToken);
-  await eventually(async () => gateway.registry.get('local')?.manifest, { what: 'the local provider manifest' });
+  await eventually(async () => providers.every(({ id }) => gateway.registry.get(id)?.manifest), { what: 'every provider manifest' });
   return {
     gateway,
     transport,
     store,
-    runtime,
+    runtime: runtimes[0]!,
+    runtimes,
     url,
     admin,
     anonymous: createClient(url),
@@ -83,12 +88,12 @@ export async function startEmbeddedGateway(options: { providerTimeoutMs?: number
         body: JSON.stringify({ username: name, password }),
       });
       const body = (await res.json()) as { token: string };
-      for (const providerId of userOptions.fund ?? ['local']) await fund(admin, name, providerId);
+      for (const providerId of userOptions.fund ?? [providers[0]!.id]) await fund(admin, name, providerId);
       return createClient(url, body.token);
     },
     async stop() {
       await gateway.stop();
-      await runtime.stop();
+      for (const runtime of runtimes) await runtime.stop();
       await transport.close();
       await store.close();
       rmSync(stateDir, { recursive: true, force: true });
