@@ -51,6 +51,22 @@ export default tseslint.config(
     rules: layer('A provider reaches the gateway only over the protocol in shared/; it never imports gateway/.', ['**/gateway/**']),
   },
   {
+    // A plugin sees the SDK through its public surface only, so the SDK can change inside.
+    files: ['providers/*/**/*.ts'],
+    ignores: ['providers/sdk/**', '**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/gateway/**'], message: 'A provider reaches the gateway only over the protocol in shared/; it never imports gateway/.' },
+            { group: ['**/sdk/*', '!**/sdk/index.js'], message: 'Import the SDK from providers/sdk/index.ts.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
