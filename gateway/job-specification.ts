@@ -150,9 +150,14 @@ export function supportRefusal(input: JobSpecificationInput, product: Product, p
   return null;
 }
 
-/** Validate an input against the product it will run on. */
-export function resolveSpecification(input: JobSpecificationInput, product: Product, providerId: string): JobSpecification {
-  const { replicas, timeAllocationMs } = checkSpecificationInput(input);
+/** Validate an input against the product it will run on; `checked` is what checkSpecificationInput answered, if it ran already. */
+export function resolveSpecification(
+  input: JobSpecificationInput,
+  product: Product,
+  providerId: string,
+  checked: { replicas: number; timeAllocationMs: number | null } = checkSpecificationInput(input),
+): JobSpecification {
+  const { replicas, timeAllocationMs } = checked;
   const refusal = supportRefusal(input, product, providerId);
   if (refusal) throw refusal.error;
   const command = input.command ?? null;

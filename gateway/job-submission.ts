@@ -210,9 +210,9 @@ export function createJobSubmission(options: SubmissionOptions) {
     if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
     const owner = { createdBy: viewer.username, project };
     // Whatever the product, an invalid specification is refused before routing looks at money.
-    checkSpecificationInput(input);
+    const checked = checkSpecificationInput(input);
     const placement = await place(viewer, input, owner);
-    const specification = resolveSpecification(input, placement.product, placement.providerId);
+    const specification = resolveSpecification(input, placement.product, placement.providerId, checked);
     const job: Job = {
       id: uuidv7({ msecs: now }),
       owner,
