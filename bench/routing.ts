@@ -1,5 +1,5 @@
 /**
- * Benchmark 4: one routing decision (gateway/router.ts planRoute) among 100
+ * Benchmark 4: one routing decision (gateway/routing/router.ts planRoute) among 100
  * providers with 20 products each. The context is built from the gateway's
  * real parts: the provider registry watching announcements on an in-memory
  * bus, manifests fetched from stand-in providers over that bus (as
@@ -7,11 +7,11 @@
  * same providers. Beside it, in the same run: a plain Array.prototype.sort of
  * the same 2,000 candidates by price.
  */
-import type { RequirementsInput } from '../gateway/job-specification.js';
+import type { RequirementsInput } from '../gateway/jobs/job-specification.js';
 import { createGatewayMetrics } from '../gateway/metrics.js';
-import { createProviderRegistry } from '../gateway/provider-registry.js';
-import { compareCandidates, planRoute, pricePerMinute, type Candidate, type RouteContext } from '../gateway/router.js';
-import { createUtilizationCache } from '../gateway/utilization-cache.js';
+import { createProviderRegistry } from '../gateway/registry/provider-registry.js';
+import { createUtilizationCache } from '../gateway/registry/utilization-cache.js';
+import { compareCandidates, planRoute, pricePerMinute, type Candidate, type RouteContext } from '../gateway/routing/router.js';
 import type { Backend, Manifest, Product, ProductPriceUnit, Utilization } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';

@@ -2,8 +2,8 @@
 import { z } from 'zod';
 
 import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
-import { LOGIN_THROTTLE_DEFAULTS } from './auth.js';
-import { DEFAULT_REQUEST_LIMITS } from './plugins/use-request-limits.js';
+import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
+import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 
 export const gatewaySettings = {
   NATS_URL: natsUrlSetting,

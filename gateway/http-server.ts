@@ -10,10 +10,10 @@ import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 
 import type { Logger } from '../shared/logger.js';
-import { LoginThrottledError, type Auth } from './auth.js';
+import { LoginThrottledError, type Auth } from './access/auth.js';
+import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
-import { DEFAULT_REQUEST_LIMITS } from './plugins/use-request-limits.js';
 
 /** Text that is valid Unicode: a lone surrogate cannot be a name or a password anyone typed. */
 const wellFormed = (max: number) =>

@@ -16,13 +16,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
+import type { LoginThrottleOptions } from '../gateway/access/auth.js';
 import type { Ledger } from '../gateway/accounting/ledger.js';
 import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
-import type { LoginThrottleOptions } from '../gateway/auth.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { DEFAULT_REQUEST_LIMITS } from '../gateway/graphql/plugins/use-request-limits.js';
 import { clientAddress } from '../gateway/http-server.js';
-import { DEFAULT_REQUEST_LIMITS } from '../gateway/plugins/use-request-limits.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';

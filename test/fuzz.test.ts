@@ -28,7 +28,7 @@ import fc from 'fast-check';
 import { buildClientSchema, getIntrospectionQuery, getNamedType, isObjectType, type GraphQLSchema, type IntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createBaseSchema } from '../gateway/yoga.js';
+import { createBaseSchema } from '../gateway/graphql/yoga.js';
 import { ERROR_CODES } from '../shared/errors.js';
 import { FUZZ_PROVIDERS, startFuzzGateway, type FuzzGateway, type StateSnapshot } from './support/fuzz-gateway.js';
 import {

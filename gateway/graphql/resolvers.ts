@@ -12,13 +12,13 @@ import type { Job, JobLog, Utilization } from '../../shared/domain.js';
 import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
 import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
 import { utilizationResultSchema } from '../../shared/protocol.js';
+import type { Auth, Viewer } from '../access/auth.js';
 import { toTransactionConnection, toWalletView, type Accounting, type GrantCreditsInput } from '../accounting/accounting.js';
-import type { Auth, Viewer } from '../auth.js';
-import type { FeedEvent, JobFeed } from '../job-feed.js';
-import type { ItemOutcome, JobListInput, Orchestrator } from '../orchestrator.js';
-import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
+import type { FeedEvent, JobFeed } from '../jobs/job-feed.js';
+import type { ItemOutcome, JobListInput, Orchestrator } from '../jobs/orchestrator.js';
+import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { Store } from '../store/store.js';
-import type { UtilizationCache } from '../utilization-cache.js';
 import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {

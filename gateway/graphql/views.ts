@@ -3,8 +3,8 @@
  * milliseconds become SimpleDurations, provider ids become Provider objects.
  */
 import { msToDuration, type ComputeSupport, type Job, type Product } from '../../shared/domain.js';
-import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
-import type { UtilizationCache } from '../utilization-cache.js';
+import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
 
 export function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();

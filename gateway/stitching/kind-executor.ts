@@ -10,7 +10,7 @@ import { print } from 'graphql';
 
 import type { ProviderKind } from '../../shared/domain.js';
 import { graphqlExecuteResultSchema } from '../../shared/protocol.js';
-import type { ProviderRegistry } from '../provider-registry.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
 
 type Data = unknown;
 

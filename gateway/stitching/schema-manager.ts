@@ -14,7 +14,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { ProviderKind } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
 import { graphqlSdlResultSchema } from '../../shared/protocol.js';
-import type { ProviderEntry, ProviderRegistry } from '../provider-registry.js';
+import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import { createKindExecutor } from './kind-executor.js';
 import { checkSubschema } from './subschema-check.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { kindFieldPrefix } from '../../shared/domain.js';
-import { createBaseSchema } from '../yoga.js';
+import { createBaseSchema } from '../graphql/yoga.js';
 import { mergeFirstNonNull } from './kind-executor.js';
 import { checkSubschema } from './subschema-check.js';
 

@@ -18,8 +18,8 @@ import { graphql, isObjectType } from 'graphql';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { createBaseSchema } from '../../gateway/graphql/yoga.js';
 import { checkSubschema } from '../../gateway/stitching/subschema-check.js';
-import { createBaseSchema } from '../../gateway/yoga.js';
 import type { JobSpecification, Product } from '../../shared/domain.js';
 import { silentLogger } from '../../shared/logger.js';
 import { jobEventSchema, logEventSchema, type JobEvent, type LogEvent } from '../../shared/protocol.js';

@@ -2,9 +2,9 @@
  * Every change the gateway makes to a job goes through here: the store's
  * compare-and-set, then the followers hear of it on every replica.
  */
-import type { Job, JobUpdate } from '../shared/domain.js';
+import type { Job, JobUpdate } from '../../shared/domain.js';
+import type { ChangeOutcome, JobChange, Store } from '../store/store.js';
 import type { FeedEvent, JobFeed } from './job-feed.js';
-import type { ChangeOutcome, JobChange, Store } from './store/store.js';
 
 export function feedEventOf(job: Job, updates: JobUpdate[], logs: FeedEvent['logs'] = []): FeedEvent {
   return {

@@ -1,7 +1,7 @@
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
-import type { GatewayMetrics } from '../metrics.js';
+import type { GatewayMetrics } from '../../metrics.js';
 
 /**
  * Observes every GraphQL operation's duration by operation type and outcome.

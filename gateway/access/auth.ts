@@ -7,9 +7,9 @@ import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, typ
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
-import type { Clock } from '../shared/clock.js';
-import { ForbiddenError, InvalidInputError, SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
-import type { Store, UserRecord } from './store/store.js';
+import type { Clock } from '../../shared/clock.js';
+import { ForbiddenError, InvalidInputError, SwitchyardError, UnauthenticatedError } from '../../shared/errors.js';
+import type { Store, UserRecord } from '../store/store.js';
 
 /** Who is calling. */
 export interface Viewer {

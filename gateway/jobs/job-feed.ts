@@ -3,8 +3,8 @@
  * that applies an event publishes it on the job's fanout subject; every
  * replica subscribes once and hands it to its local followers.
  */
-import type { JobLog, JobState, JobUpdate } from '../shared/domain.js';
-import type { Closable, Transport } from '../shared/transport.js';
+import type { JobLog, JobState, JobUpdate } from '../../shared/domain.js';
+import type { Closable, Transport } from '../../shared/transport.js';
 
 export interface FeedStatus {
   state: JobState;

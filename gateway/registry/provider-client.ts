@@ -6,11 +6,11 @@
 import CircuitBreaker from 'opossum';
 import type { z } from 'zod';
 
-import { fromErrorBody, ProviderUnavailableError, type SwitchyardError } from '../shared/errors.js';
-import { PROTOCOL_VERSION, replySchema } from '../shared/protocol.js';
-import type { ProviderVerb } from '../shared/subjects.js';
-import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
-import type { GatewayMetrics } from './metrics.js';
+import { fromErrorBody, ProviderUnavailableError, type SwitchyardError } from '../../shared/errors.js';
+import { PROTOCOL_VERSION, replySchema } from '../../shared/protocol.js';
+import type { ProviderVerb } from '../../shared/subjects.js';
+import { NoRespondersError, TransportTimeoutError, type Transport } from '../../shared/transport.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 export type CircuitState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
 

@@ -8,22 +8,22 @@
 import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
-import type { Clock } from '../shared/clock.js';
-import type { Job, JobSpecification, Product } from '../shared/domain.js';
-import { ForbiddenError, InvalidInputError, ProviderUnavailableError, SwitchyardError, toErrorBody, type ErrorBody } from '../shared/errors.js';
-import { isFinalState } from '../shared/job-state-machine.js';
-import type { Logger } from '../shared/logger.js';
-import { createJobsResultSchema, itemResultsSchema, observationsResultSchema, type CreateJob } from '../shared/protocol.js';
-import { NoRespondersError } from '../shared/transport.js';
-import type { Viewer } from './auth.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Job, JobSpecification, Product } from '../../shared/domain.js';
+import { ForbiddenError, InvalidInputError, ProviderUnavailableError, SwitchyardError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import { isFinalState } from '../../shared/job-state-machine.js';
+import type { Logger } from '../../shared/logger.js';
+import { createJobsResultSchema, itemResultsSchema, observationsResultSchema, type CreateJob } from '../../shared/protocol.js';
+import { NoRespondersError } from '../../shared/transport.js';
+import type { Viewer } from '../access/auth.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
+import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate, type RoutePlan } from '../routing/router.js';
+import type { Store, WaitingRecord } from '../store/store.js';
 import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { checkSpecificationInput, resolveSpecification, specificationHash, supportRefusal, type JobSpecificationInput } from './job-specification.js';
-import type { GatewayMetrics } from './metrics.js';
-import type { ProviderRegistry } from './provider-registry.js';
-import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate, type RoutePlan } from './router.js';
-import type { Store, WaitingRecord } from './store/store.js';
-import type { UtilizationCache } from './utilization-cache.js';
 
 export const MAX_BULK_ITEMS = 1_000;
 /** Provider errors worth trying elsewhere; a refusal of the job itself is not. */

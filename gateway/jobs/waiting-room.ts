@@ -7,19 +7,19 @@
  * may have reached its provider only there, so it never runs twice. The
  * records live in the store, so a gateway restart loses none of them.
  */
-import type { Clock } from '../shared/clock.js';
-import type { Job, Product } from '../shared/domain.js';
-import { SwitchyardError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
-import { itemResultsSchema } from '../shared/protocol.js';
-import { createSingleFlight } from '../shared/single-flight.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Job, Product } from '../../shared/domain.js';
+import { SwitchyardError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { itemResultsSchema } from '../../shared/protocol.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
+import { explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate } from '../routing/router.js';
+import type { Store, WaitingRecord } from '../store/store.js';
 import type { ChangeJob } from './job-changes.js';
 import { supportRefusal, type JobSpecificationInput } from './job-specification.js';
 import { unreachableStatus, waitingStatus, type createJobSubmission, type WaitingPlacement } from './job-submission.js';
-import type { ProviderRegistry } from './provider-registry.js';
-import { explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate } from './router.js';
-import type { Store, WaitingRecord } from './store/store.js';
-import type { UtilizationCache } from './utilization-cache.js';
 
 type Decision =
   | { kind: 'drop'; record: WaitingRecord; claim: string }

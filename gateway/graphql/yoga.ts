@@ -8,26 +8,26 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 
-import type { Clock } from '../shared/clock.js';
-import { isErrorCode, SwitchyardError, UnauthenticatedError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
-import type { Accounting } from './accounting/accounting.js';
-import type { Auth } from './auth.js';
-import { createRequestLoaders, createResolvers, type GatewayContext } from './graphql/resolvers.js';
-import type { JobFeed } from './job-feed.js';
-import type { GatewayMetrics } from './metrics.js';
-import type { Orchestrator } from './orchestrator.js';
+import type { Clock } from '../../shared/clock.js';
+import { isErrorCode, SwitchyardError, UnauthenticatedError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Auth } from '../access/auth.js';
+import type { Accounting } from '../accounting/accounting.js';
+import type { JobFeed } from '../jobs/job-feed.js';
+import type { Orchestrator } from '../jobs/orchestrator.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { SchemaManager } from '../stitching/schema-manager.js';
+import type { Store } from '../store/store.js';
 import { useAcceptableResponse } from './plugins/use-acceptable-response.js';
 import { useCurrentSchema } from './plugins/use-current-schema.js';
 import { useErrorCodes } from './plugins/use-error-codes.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { requestLimits, useRequestLimits, type RequestLimits } from './plugins/use-request-limits.js';
-import type { ProviderRegistry } from './provider-registry.js';
-import type { SchemaManager } from './stitching/schema-manager.js';
-import type { Store } from './store/store.js';
-import type { UtilizationCache } from './utilization-cache.js';
+import { createRequestLoaders, createResolvers, type GatewayContext } from './resolvers.js';
 
-const SCHEMA_DIR = new URL('./schema/', import.meta.url);
+const SCHEMA_DIR = new URL('../schema/', import.meta.url);
 /** The contract first, then our extensions of it (`extend type ...`), in name order. */
 export const schemaSources = [
   'core.graphql',

@@ -5,14 +5,14 @@
  * by a crash, or a repeated round never charge twice and never skip a period.
  * Jobs whose wallet ran dry are stopped the way their backend allows.
  */
-import type { Clock } from '../shared/clock.js';
-import type { Job, JobState } from '../shared/domain.js';
-import type { Logger } from '../shared/logger.js';
-import { createSingleFlight } from '../shared/single-flight.js';
-import type { Accounting, ChargeRoundItem } from './accounting/accounting.js';
-import type { Orchestrator } from './orchestrator.js';
-import type { ProviderRegistry } from './provider-registry.js';
-import type { Store } from './store/store.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Job, JobState } from '../../shared/domain.js';
+import type { Logger } from '../../shared/logger.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
+import type { Orchestrator } from '../jobs/orchestrator.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { Store } from '../store/store.js';
+import type { Accounting, ChargeRoundItem } from './accounting.js';
 
 /** States in which a job uses its product (CANCELING until it has stopped). */
 const CHARGED_STATES: JobState[] = ['RUNNING', 'SUSPENDED', 'CANCELING'];

@@ -3,10 +3,10 @@
  * consumer all gateway replicas share, and applies them. A message is acked
  * only after the store write, so a gateway that dies mid-way loses nothing.
  */
-import type { Logger } from '../shared/logger.js';
-import { jobEventSchema, logEventSchema } from '../shared/protocol.js';
-import type { Closable, Transport } from '../shared/transport.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { Logger } from '../../shared/logger.js';
+import { jobEventSchema, logEventSchema } from '../../shared/protocol.js';
+import type { Closable, Transport } from '../../shared/transport.js';
+import type { GatewayMetrics } from '../metrics.js';
 import type { Orchestrator } from './orchestrator.js';
 
 export async function startEventConsumer(options: {

@@ -3,7 +3,7 @@ import type { GraphQLArmorConfig } from '@escape.tech/graphql-armor-types';
 import { GraphQLError, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
-import type { GatewayMetrics, RefusalReason } from '../metrics.js';
+import type { GatewayMetrics, RefusalReason } from '../../metrics.js';
 
 /**
  * The limits one GraphQL request must stay within. The defaults admit every

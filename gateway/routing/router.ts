@@ -7,11 +7,11 @@
  * shortest queue, then the most free capacity. It keeps the next few as
  * failover candidates and says why it chose, and why it passed over the rest.
  */
-import type { Product } from '../shared/domain.js';
-import { InvalidInputError } from '../shared/errors.js';
-import type { RequirementsInput } from './job-specification.js';
-import type { ProviderRegistry } from './provider-registry.js';
-import type { UtilizationCache } from './utilization-cache.js';
+import type { Product } from '../../shared/domain.js';
+import { InvalidInputError } from '../../shared/errors.js';
+import type { RequirementsInput } from '../jobs/job-specification.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
 
 const MINUTES_PER_UNIT = { CREDITS_PER_MINUTE: 1, CREDITS_PER_HOUR: 60, CREDITS_PER_DAY: 1440 } as const;
 export const FEATURES = ['logs', 'terminal', 'web', 'vnc', 'peers', 'timeExtension', 'suspension', 'utilization'] as const;

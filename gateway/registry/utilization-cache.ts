@@ -3,10 +3,10 @@
  * background so a routing decision never waits on the network. Placements
  * made since the last poll are counted against the cached capacity.
  */
-import type { Utilization } from '../shared/domain.js';
-import type { Logger } from '../shared/logger.js';
-import { utilizationResultSchema } from '../shared/protocol.js';
-import { createSingleFlight } from '../shared/single-flight.js';
+import type { Utilization } from '../../shared/domain.js';
+import type { Logger } from '../../shared/logger.js';
+import { utilizationResultSchema } from '../../shared/protocol.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
 import type { ProviderRegistry } from './provider-registry.js';
 
 export interface UtilizationCache {

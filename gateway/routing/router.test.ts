@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { computeSupport, type Product } from '../shared/domain.js';
+import { computeSupport, type Product } from '../../shared/domain.js';
 import { bestCandidates, explainChoice, explainNoRoom, hasRoom, pricePerMinute, type Candidate } from './router.js';
 
 function product(id: string, pricePerUnit: number, unitOfPrice: Product['unitOfPrice'] = 'CREDITS_PER_HOUR', freeToUse = false): Product {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { createManualClock } from '../shared/clock.js';
-import { UnauthenticatedError } from '../shared/errors.js';
+import { createManualClock } from '../../shared/clock.js';
+import { UnauthenticatedError } from '../../shared/errors.js';
+import { createMemoryStore } from '../store/memory-store.js';
 import { createAuth, hashPassword, verifyPassword } from './auth.js';
-import { createMemoryStore } from './store/memory-store.js';
 
 const ADMIN_TOKEN = 'bootstrap-admin-token-for-tests';
 

@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { JobSpecification, Product } from '../shared/domain.js';
-import { InvalidInputError, UnsupportedError } from '../shared/errors.js';
+import type { JobSpecification, Product } from '../../shared/domain.js';
+import { InvalidInputError, UnsupportedError } from '../../shared/errors.js';
 
 export interface DurationInput {
   hours?: number | null;

@@ -3,8 +3,8 @@
  * answering, call the provider through its breaker, apply provider events and
  * reconcile, and fan every change out to followers.
  */
-import type { Clock } from '../shared/clock.js';
-import type { Job, Product } from '../shared/domain.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Job, Product } from '../../shared/domain.js';
 import {
   ForbiddenError,
   InvalidInputError,
@@ -14,22 +14,22 @@ import {
   toErrorBody,
   UnsupportedError,
   type ErrorBody,
-} from '../shared/errors.js';
-import { isFinalState, type JobState } from '../shared/job-state-machine.js';
-import type { Logger } from '../shared/logger.js';
-import { extendResultSchema, itemResultsSchema, observationsResultSchema, type JobEvent, type LogEvent } from '../shared/protocol.js';
-import { createSingleFlight } from '../shared/single-flight.js';
-import type { ProviderVerb } from '../shared/subjects.js';
-import type { Accounting } from './accounting/accounting.js';
-import type { Viewer } from './auth.js';
+} from '../../shared/errors.js';
+import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
+import type { Logger } from '../../shared/logger.js';
+import { extendResultSchema, itemResultsSchema, observationsResultSchema, type JobEvent, type LogEvent } from '../../shared/protocol.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
+import type { ProviderVerb } from '../../shared/subjects.js';
+import type { Viewer } from '../access/auth.js';
+import type { Accounting } from '../accounting/accounting.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { ChangeOutcome, JobPage, JobQuery, Store } from '../store/store.js';
 import { createJobChanger } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { durationInputToMs, formatDuration, type DurationInput, type JobSpecificationInput } from './job-specification.js';
 import { chunks, createJobSubmission, MAX_BULK_ITEMS, type ItemOutcome } from './job-submission.js';
-import type { GatewayMetrics } from './metrics.js';
-import type { ProviderRegistry } from './provider-registry.js';
-import type { ChangeOutcome, JobPage, JobQuery, Store } from './store/store.js';
-import type { UtilizationCache } from './utilization-cache.js';
 import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
 
 export const MAX_PAGE_SIZE = 500;

@@ -1,6 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 
-import type { SchemaManager } from '../stitching/schema-manager.js';
+import type { SchemaManager } from '../../stitching/schema-manager.js';
 
 /**
  * Serves each operation (HTTP or websocket) with the unified schema as it is

@@ -4,13 +4,13 @@
  * breaker); a provider that stops heartbeating becomes DOWN; one that starts
  * again with a new instance id is reconciled.
  */
-import { systemClock, type Clock } from '../shared/clock.js';
-import type { Manifest, Product, ProviderKind } from '../shared/domain.js';
-import { NotFoundError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
-import { announcementSchema, manifestResultSchema, type Announcement } from '../shared/protocol.js';
-import type { Closable, Transport } from '../shared/transport.js';
-import type { GatewayMetrics } from './metrics.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import type { Manifest, Product, ProviderKind } from '../../shared/domain.js';
+import { NotFoundError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { announcementSchema, manifestResultSchema, type Announcement } from '../../shared/protocol.js';
+import type { Closable, Transport } from '../../shared/transport.js';
+import type { GatewayMetrics } from '../metrics.js';
 import { createProviderClient, type CircuitState, type ProviderClient } from './provider-client.js';
 
 export type ProviderStatus = 'UP' | 'DEGRADED' | 'DOWN';
