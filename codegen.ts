@@ -20,8 +20,16 @@ const config: CodegenConfig = {
         avoidOptionals: { field: true, inputValue: false, object: false, defaultValue: false },
         maybeValue: 'T | null',
         inputMaybeValue: 'T | null | undefined',
-        scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
+        // DateTime: epoch milliseconds in (the scalar parses); out, ISO-8601 from views or epoch milliseconds (the scalar formats both).
+        scalars: { DateTime: { input: 'number', output: 'string | number' }, JSON: 'unknown', ID: 'string' },
         contextType: './resolvers.js#GatewayContext',
+        // Parents are the views the resolvers build (they carry what child resolvers need, e.g. a provider's entry).
+        mappers: {
+          Job: './views.js#JobView',
+          JobStatus: './views.js#JobStatusView',
+          Product: './views.js#ProductView',
+          Provider: './views.js#ProviderView',
+        },
       },
     },
   },

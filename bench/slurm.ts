@@ -41,7 +41,6 @@ import { createSlurmDriver, SLURM_JOB_NAME_PREFIX } from '../providers/slurm/slu
 import { systemClock } from '../shared/clock.js';
 import type { Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
-import { createJobsResultSchema } from '../shared/protocol.js';
 import { createSubjects } from '../shared/subjects.js';
 import type { Transport } from '../shared/transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
@@ -371,9 +370,9 @@ export async function benchSlurm(rig: SlurmRig, options: { jobs?: number; bulkSi
         makeCreateJob(product, SLURM_PROVIDER_ID, { command: ['true'], name: `direct-${from + k}`, timeAllocationMs: 60_000 }),
       );
       const callStarted = performance.now();
-      const reply = await client.call('jobs.create', { jobs }, createJobsResultSchema, { timeoutMs: 60_000 });
+      const reply = await client.call('jobs.create', { jobs }, { timeoutMs: 60_000 }).catch(() => null);
       callTimes.push(performance.now() - callStarted);
-      failed += reply.ok ? reply.result.results.filter((result) => !result.ok).length : jobs.length;
+      failed += reply ? reply.results.filter((result) => !result.ok).length : jobs.length;
     }
     const seconds = (performance.now() - started) / 1000;
     return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, callLatency: summarize(callTimes) };

@@ -41,8 +41,11 @@ export const PROVIDER_API = {
 /** The verbs the table defines (jobs.session comes with interactive sessions). */
 export type ProviderApiVerb = keyof typeof PROVIDER_API;
 
+/** The request without its version field; distributive, so that each variant of a union (graphql's ops) keeps its own fields. */
+type WithoutVersion<T> = T extends unknown ? Omit<T, 'v'> : never;
+
 /** What a caller sends for a verb: the request without its version field, defaults optional. */
-export type ProviderRequest<V extends ProviderApiVerb> = Omit<z.input<(typeof PROVIDER_API)[V]['request']>, 'v'>;
+export type ProviderRequest<V extends ProviderApiVerb> = WithoutVersion<z.input<(typeof PROVIDER_API)[V]['request']>>;
 
 /** What a provider answers for a verb. */
 export type ProviderResult<V extends ProviderApiVerb> = z.infer<(typeof PROVIDER_API)[V]['result']>;

@@ -42,10 +42,11 @@ async function startBrokenProvider(id: string, misbehave: () => Promise<unknown>
 }
 
 beforeAll(async () => {
-  env = await startEmbeddedGateway({ providerTimeoutMs: 300 });
+  // Long enough for the real local provider's create on a loaded machine, short enough for the silent one to miss it.
+  env = await startEmbeddedGateway({ providerTimeoutMs: 1_500 });
   await startBrokenProvider('garbage', async () => ({ hello: 'not the protocol' }));
-  // Answers, but only long after the gateway's 300 ms timeout.
-  await startBrokenProvider('silent', () => new Promise((resolve) => setTimeout(resolve, 1_000, { too: 'late' })));
+  // Answers, but only long after the gateway's timeout.
+  await startBrokenProvider('silent', () => new Promise((resolve) => setTimeout(resolve, 4_000, { too: 'late' })));
 });
 
 afterAll(async () => {
@@ -78,7 +79,7 @@ describe('a misbehaving provider is an error for its items, not a gateway crash'
   it('never answers: PROVIDER_UNAVAILABLE saying it did not answer in time', async () => {
     const alice = await env.user('silentuser', { fund: ['silent'] });
     const data = await alice.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'silent' }, command: ['true'] }] });
-    expect(data.createJobs[0].error).toEqual({ code: 'PROVIDER_UNAVAILABLE', message: 'silent: did not answer jobs.create within 300 ms' });
+    expect(data.createJobs[0].error).toEqual({ code: 'PROVIDER_UNAVAILABLE', message: 'silent: did not answer jobs.create within 1500 ms' });
     expect((await fetch(`${env.url}/healthz`)).status).toBe(200);
   });
 

@@ -5,21 +5,23 @@
 import DataLoader from 'dataloader';
 import { GraphQLScalarType, valueFromASTUntyped } from 'graphql';
 import { JSONResolver } from 'graphql-scalars';
-import { Repeater } from 'graphql-yoga';
 
 import type { Clock } from '../../shared/clock.js';
-import type { Job, JobLog, Utilization } from '../../shared/domain.js';
+import type { Utilization } from '../../shared/domain.js';
 import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
-import { isFinalState, type JobState } from '../../shared/job-state-machine.js';
-import { utilizationResultSchema } from '../../shared/protocol.js';
+import type { JobState } from '../../shared/job-state-machine.js';
 import type { Auth, Viewer } from '../access/auth.js';
-import { toTransactionConnection, toWalletView, type Accounting, type GrantCreditsInput } from '../accounting/accounting.js';
-import type { FeedEvent, JobFeed } from '../jobs/job-feed.js';
-import type { ItemOutcome, JobListInput, Orchestrator } from '../jobs/orchestrator.js';
+import { toTransactionConnection, toWalletView, type Accounting } from '../accounting/accounting.js';
+import type { ItemOutcome } from '../jobs/bulk.js';
+import type { JobFeed } from '../jobs/job-feed.js';
+import type { JobListInput } from '../jobs/job-queries.js';
+import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { Store } from '../store/store.js';
-import { iso, jobView, productView, providerView, unknownProviderView } from './views.js';
+import { followJob } from './follow-job.js';
+import type { Resolvers } from './schema-types.js';
+import { iso, jobView, logView, productView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {
   viewer: Viewer;
@@ -94,10 +96,6 @@ function parseDateTime(value: unknown): number {
   return ms;
 }
 
-const FOLLOW_BACKLOG_LOGS = 1_000;
-/** How long followJob waits, at a job's end, for log lines another replica may still be applying. */
-const FINAL_LOGS_GRACE_MS = 250;
-
 function itemError(error: ErrorBody) {
   return { code: error.code, message: error.message };
 }
@@ -106,106 +104,20 @@ function okResults(outcomes: ItemOutcome<true>[]) {
   return outcomes.map((o) => (o.ok ? { ok: true, error: null } : { ok: false, error: itemError(o.error) }));
 }
 
-function logView(line: JobLog) {
-  return { ...line, timestamp: iso(line.timestamp) };
-}
-
 async function utilizationOf(entry: ProviderEntry): Promise<Utilization> {
-  const reply = await entry.client.call('utilization', {}, utilizationResultSchema, { background: true });
-  if (!reply.ok) throw reply.error;
-  return reply.result;
+  return entry.client.call('utilization', {}, { background: true });
 }
 
 function utilizationView(u: Utilization) {
   return { ...u, observedAt: iso(u.observedAt) };
 }
 
-function statusView(status: FeedEvent['status']) {
-  if (!status) return null;
-  return { ...status, startedAt: iso(status.startedAt), expiresAt: iso(status.expiresAt), resolvedProduct: null, resolvedSupport: null };
-}
-
-function followEventView(event: FeedEvent) {
-  return {
-    jobId: event.jobId,
-    updates: event.updates.map((u) => ({ ...u, timestamp: iso(u.timestamp) })),
-    logs: event.logs.map(logView),
-    newStatus: statusView(event.status),
-  };
-}
-
-/** The snapshot, then live events until the job reaches a final state. */
-function followJob(ctx: GatewayContext, id: string) {
-  return new Repeater<{ followJob: ReturnType<typeof followEventView> }>(async (push, stop) => {
-    const buffered: FeedEvent[] = [];
-    let live = false;
-    const seen = new Set<string>();
-    const keyOfUpdate = (u: { timestamp: number; state: unknown; status: unknown }) => `u|${u.timestamp}|${u.state}|${u.status}`;
-    const keyOfLog = (l: JobLog) => `l|${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`;
-    let ended = false;
-    const deliver = async (event: FeedEvent) => {
-      if (ended) return;
-      const final = event.status !== null && isFinalState(event.status.state);
-      if (final) {
-        // Another replica may still be applying the job's last log lines (events reach
-        // replicas in any order): give them a moment, and send what the store has first.
-        ended = true;
-        await new Promise((resolve) => setTimeout(resolve, FINAL_LOGS_GRACE_MS));
-        const late = (await ctx.store.readLogs(id, { limit: FOLLOW_BACKLOG_LOGS })).filter((l) => !seen.has(keyOfLog(l)));
-        for (const l of late) seen.add(keyOfLog(l));
-        if (late.length > 0) await push({ followJob: followEventView({ jobId: id, updates: [], logs: late, status: null }) });
-      }
-      const updates = event.updates.filter((u) => !seen.has(keyOfUpdate(u)));
-      const logs = event.logs.filter((l) => !seen.has(keyOfLog(l)));
-      for (const u of updates) seen.add(keyOfUpdate(u));
-      for (const l of logs) seen.add(keyOfLog(l));
-      if (updates.length > 0 || logs.length > 0 || event.status) await push({ followJob: followEventView({ ...event, updates, logs }) });
-      if (final) stop();
-    };
-    // One event at a time, in the order they came.
-    let delivering: Promise<void> = Promise.resolve();
-    const unlisten = ctx.feed.listen(id, (event) => {
-      if (live) delivering = delivering.then(() => deliver(event)).catch((error: unknown) => stop(error));
-      else buffered.push(event);
-    });
-    try {
-      const job: Job = await ctx.orchestrator.getJob(ctx.viewer, id);
-      const logs = await ctx.store.readLogs(id, { limit: FOLLOW_BACKLOG_LOGS });
-      for (const u of job.updates) seen.add(keyOfUpdate(u));
-      for (const l of logs) seen.add(keyOfLog(l));
-      await push({
-        followJob: followEventView({
-          jobId: job.id,
-          updates: job.updates,
-          logs,
-          status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
-        }),
-      });
-      if (isFinalState(job.state)) {
-        ended = true;
-        stop();
-      }
-      // Events that came while the snapshot was read, then live ones (set synchronously: none is missed).
-      while (buffered.length > 0) await deliver(buffered.shift()!);
-      live = true;
-    } catch (error) {
-      stop(error);
-    }
-    await stop;
-    unlisten();
-  });
-}
-
-export function createResolvers() {
+export function createResolvers(): Resolvers {
   return {
     DateTime: DateTimeScalar,
     JSON: JSONResolver,
     Query: {
-      products(
-        _: unknown,
-        args: { provider?: string | null; category?: string | null; backend?: string | null; first?: number | null; after?: string | null },
-        ctx: GatewayContext,
-      ) {
+      products(_, args, ctx) {
         const first = args.first ?? 100;
         if (first < 1 || first > 500) throw new InvalidInputError('first must be between 1 and 500');
         if (args.provider && !ctx.registry.get(args.provider)) throw new NotFoundError('provider', args.provider);
@@ -217,17 +129,17 @@ export function createResolvers() {
         const start = args.after ? all.findIndex((p) => p.key === args.after) + 1 : 0;
         return all.slice(start, start + first).map((p) => p.view);
       },
-      product(_: unknown, args: { ref: { id: string; provider: string; category?: string | null } }, ctx: GatewayContext) {
+      product(_, args, ctx) {
         const product = ctx.registry.product(args.ref.provider, args.ref.id);
         if (!product || (args.ref.category && product.category !== args.ref.category)) return null;
         return productView(product, args.ref.provider, ctx.utilization);
       },
-      providers: (_: unknown, __: unknown, ctx: GatewayContext) => ctx.registry.list().map((e) => providerView(e, ctx.registry, ctx.utilization)),
-      provider(_: unknown, args: { id: string }, ctx: GatewayContext) {
+      providers: (_, __, ctx) => ctx.registry.list().map((e) => providerView(e, ctx.registry, ctx.utilization)),
+      provider(_, args, ctx) {
         const entry = ctx.registry.get(args.id);
         return entry ? providerView(entry, ctx.registry, ctx.utilization) : null;
       },
-      async utilization(_: unknown, args: { provider?: string | null }, ctx: GatewayContext) {
+      async utilization(_, args, ctx) {
         if (args.provider) return utilizationView(await utilizationOf(ctx.registry.require(args.provider)));
         const up = ctx.registry.list().filter((e) => ctx.registry.status(e) !== 'DOWN');
         const each = await Promise.all(up.map((e) => utilizationOf(e).catch(() => null)));
@@ -245,19 +157,10 @@ export function createResolvers() {
         }
         return { capacity: sum, usedCapacity: used, queueStatus: queue, observedAt: new Date(ctx.clock.now()).toISOString() };
       },
-      async job(_: unknown, args: { id: string }, ctx: GatewayContext) {
+      async job(_, args, ctx) {
         return jobView(await ctx.orchestrator.getJob(ctx.viewer, args.id), ctx.registry, ctx.utilization);
       },
-      async jobs(
-        _: unknown,
-        args: {
-          filter?: (Omit<JobListInput, 'createdAfter' | 'createdBefore'> & { createdAfter?: number | null; createdBefore?: number | null }) | null;
-          first?: number | null;
-          after?: string | null;
-          orderBy?: string | null;
-        },
-        ctx: GatewayContext,
-      ) {
+      async jobs(_, args, ctx) {
         const page = await ctx.orchestrator.listJobs(ctx.viewer, args.filter ?? {}, {
           first: args.first ?? 50,
           after: args.after,
@@ -269,7 +172,7 @@ export function createResolvers() {
           totalCount: page.totalCount,
         };
       },
-      async jobStat(_: unknown, args: { stat: string; timeFrame?: string | null; filter?: JobListInput | null }, ctx: GatewayContext) {
+      async jobStat(_, args, ctx) {
         const states = STAT_STATES[args.stat];
         const frame = TIME_FRAMES_MS[args.timeFrame ?? 'TOTAL'];
         const filter: JobListInput = { ...(args.filter ?? {}) };
@@ -286,38 +189,34 @@ export function createResolvers() {
         );
         return page.totalCount;
       },
-      async wallets(_: unknown, args: { project?: string | null }, ctx: GatewayContext) {
+      async wallets(_, args, ctx) {
         return (await ctx.accounting.wallets(ctx.viewer, args.project)).map(toWalletView);
       },
-      async transactions(
-        _: unknown,
-        args: { project?: string | null; owner?: string | null; first?: number | null; after?: string | null },
-        ctx: GatewayContext,
-      ) {
+      async transactions(_, args, ctx) {
         return toTransactionConnection(await ctx.accounting.transactions(ctx.viewer, args));
       },
-      me: (_: unknown, __: unknown, ctx: GatewayContext) => ({ createdBy: ctx.viewer.username, project: null }),
+      me: (_, __, ctx) => ({ createdBy: ctx.viewer.username, project: null }),
     },
     Mutation: {
-      async createJobs(_: unknown, args: { specifications: never[] }, ctx: GatewayContext) {
+      async createJobs(_, args, ctx) {
         const outcomes = await ctx.orchestrator.createJobs(ctx.viewer, args.specifications);
         return outcomes.map((o) =>
           o.ok ? { job: jobView(o.value, ctx.registry, ctx.utilization), error: null } : { job: null, error: itemError(o.error) },
         );
       },
-      async terminateJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
+      async terminateJobs(_, args, ctx) {
         return okResults(await ctx.orchestrator.terminateJobs(ctx.viewer, args.ids));
       },
-      async suspendJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
+      async suspendJobs(_, args, ctx) {
         return okResults(await ctx.orchestrator.suspendJobs(ctx.viewer, args.ids));
       },
-      async unsuspendJobs(_: unknown, args: { ids: string[] }, ctx: GatewayContext) {
+      async unsuspendJobs(_, args, ctx) {
         return okResults(await ctx.orchestrator.unsuspendJobs(ctx.viewer, args.ids));
       },
-      async extendJobs(_: unknown, args: { items: { jobId: string; requestedTime: never }[] }, ctx: GatewayContext) {
+      async extendJobs(_, args, ctx) {
         return okResults(await ctx.orchestrator.extendJobs(ctx.viewer, args.items));
       },
-      openInteractiveSessions(_: unknown, args: { items: unknown[] }) {
+      openInteractiveSessions(_, args) {
         return args.items.map(() => ({
           session: null,
           error: itemError(toErrorBody(new UnsupportedError('Interactive sessions are not available yet'))),
@@ -326,44 +225,44 @@ export function createResolvers() {
       updateJobAcl() {
         return { ok: false, error: itemError(toErrorBody(new UnsupportedError('Job ACLs cannot be changed yet'))) };
       },
-      async grantCredits(_: unknown, args: { grant: GrantCreditsInput }, ctx: GatewayContext) {
+      async grantCredits(_, args, ctx) {
         return toWalletView(await ctx.accounting.grant(ctx.viewer, args.grant, categoriesOf(ctx.registry)));
       },
-      async createUser(_: unknown, args: { username: string; password: string; admin: boolean }, ctx: GatewayContext) {
+      async createUser(_, args, ctx) {
         return ctx.auth.createUser(ctx.viewer, args.username, args.password, args.admin);
       },
     },
     Subscription: {
       followJob: {
-        subscribe: (_: unknown, args: { id: string }, ctx: GatewayContext) => followJob(ctx, args.id),
+        subscribe: (_, args, ctx) => followJob(ctx, args.id),
       },
     },
     Product: {
-      async balance(product: { id: string; provider: string }, _: unknown, ctx: GatewayContext) {
+      async balance(product, _, ctx) {
         const known = ctx.registry.product(product.provider, product.id);
         if (!known) return null;
         return ctx.accounting.balanceFor({ createdBy: ctx.viewer.username, project: null }, known, product.provider);
       },
     },
     Job: {
-      creditsCharged: (job: { id: string }, _: unknown, ctx: GatewayContext) => ctx.loaders.jobCharged.load(job.id),
-      provider(job: { providerId: string }, _: unknown, ctx: GatewayContext) {
+      creditsCharged: (job, _, ctx) => ctx.loaders.jobCharged.load(job.id),
+      provider(job, _, ctx) {
         const entry = ctx.registry.get(job.providerId);
         return entry ? providerView(entry, ctx.registry, ctx.utilization) : unknownProviderView(job.providerId);
       },
-      async logs(job: { id: string }, args: { since?: number | null; limit?: number | null }, ctx: GatewayContext) {
+      async logs(job, args, ctx) {
         if (args.limit != null && (args.limit < 1 || args.limit > 10_000)) throw new InvalidInputError('limit must be between 1 and 10000');
         const lines = await ctx.store.readLogs(job.id, { since: args.since ?? undefined, limit: args.limit ?? undefined });
         return lines.map(logView);
       },
     },
     JobStatus: {
-      queuePosition(status: { state: string; jobId?: string }, _: unknown, ctx: GatewayContext) {
+      queuePosition(status, _, ctx) {
         return status.state === 'IN_QUEUE' && status.jobId ? ctx.loaders.queuePosition.load(status.jobId) : null;
       },
     },
     Provider: {
-      async utilization(provider: { entry: ProviderEntry | null }, _: unknown, ctx: GatewayContext) {
+      async utilization(provider, _, ctx) {
         if (!provider.entry || ctx.registry.status(provider.entry) === 'DOWN') return null;
         return utilizationView(
           await utilizationOf(provider.entry).catch((error: unknown) => {

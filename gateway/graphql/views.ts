@@ -2,12 +2,18 @@
  * Domain records → the contract's GraphQL shapes: epoch ms become ISO-8601,
  * milliseconds become SimpleDurations, provider ids become Provider objects.
  */
-import { msToDuration, type ComputeSupport, type Job, type Product } from '../../shared/domain.js';
+import { msToDuration, type ComputeSupport, type Job, type JobLog, type Product } from '../../shared/domain.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 
+export function iso(ms: number): string;
+export function iso(ms: number | null | undefined): string | null;
 export function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+export function logView(line: JobLog) {
+  return { ...line, timestamp: iso(line.timestamp) };
 }
 
 export function supportView(support: ComputeSupport) {
@@ -73,3 +79,9 @@ export function jobView(job: Job, registry: ProviderRegistry, utilization?: Util
     acl: job.acl,
   };
 }
+
+export type ProductView = ReturnType<typeof productView>;
+export type ProviderView = ReturnType<typeof providerView> | ReturnType<typeof unknownProviderView>;
+export type JobView = ReturnType<typeof jobView>;
+/** A job's status; followJob's events carry it without the job id and pending reason (they have no queue position). */
+export type JobStatusView = Omit<JobView['status'], 'jobId' | 'pendingReason'> & { jobId?: string; pendingReason?: string | null };

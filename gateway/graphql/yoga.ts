@@ -93,7 +93,7 @@ export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
 
 /** The contract's schema with the gateway's own resolvers: the base every provider subschema is stitched onto. */
 export function createBaseSchema(): GraphQLSchema {
-  return makeExecutableSchema({ typeDefs: schemaSources, resolvers: createResolvers() as never });
+  return makeExecutableSchema({ typeDefs: schemaSources, resolvers: createResolvers() });
 }
 
 export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstance<Record<string, unknown>, GatewayContext> {

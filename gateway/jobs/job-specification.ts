@@ -97,11 +97,28 @@ export function checkSpecificationInput(input: JobSpecificationInput): { replica
   const tags = input.tags ?? [];
   if (tags.length > MAX_TAGS) throw new InvalidInputError(`at most ${MAX_TAGS} tags`);
   if (input.name && input.name.length > 200) throw new InvalidInputError('name must be at most 200 characters');
+  if (input.project !== null && input.project !== undefined && (input.project.length === 0 || input.project.length > 64)) {
+    throw new InvalidInputError('project must be 1 to 64 characters');
+  }
+  checkText({
+    name: input.name,
+    project: input.project,
+    description: input.description,
+    ...Object.fromEntries(tags.map((tag, i) => [`tags[${i}]`, tag])),
+  });
   if (input.scheduleTimeout !== null && input.scheduleTimeout !== undefined && input.scheduleTimeout < 0) {
     throw new InvalidInputError('scheduleTimeout must not be negative');
   }
   checkEnv(input.env);
   return { replicas, timeAllocationMs };
+}
+
+/** Names a user gives must be valid Unicode: a lone surrogate is no text anyone typed, and breaks keys and encoders downstream. */
+function checkText(fields: Record<string, string | null | undefined>): void {
+  for (const [field, text] of Object.entries(fields)) {
+    // With the u flag a valid surrogate pair is one code point: \p{Cs} matches only a lone half.
+    if (text && /\p{Cs}/u.test(text)) throw new InvalidInputError(`${field} must be valid Unicode text`);
+  }
 }
 
 /** Why a product's support refuses an input: the error to raise, and a short reason for routing. */

@@ -10,28 +10,29 @@ import { v7 as uuidv7 } from 'uuid';
 
 import type { Clock } from '../../shared/clock.js';
 import type { Job, JobSpecification, Product } from '../../shared/domain.js';
-import { ForbiddenError, InvalidInputError, ProviderUnavailableError, SwitchyardError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import { DuplicateJobError, ProviderUnavailableError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
-import { createJobsResultSchema, itemResultsSchema, observationsResultSchema, type CreateJob } from '../../shared/protocol.js';
+import type { CreateJob } from '../../shared/protocol.js';
 import { NoRespondersError } from '../../shared/transport.js';
 import type { Viewer } from '../access/auth.js';
+import { checkProjectMember } from '../access/job-access.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import { explainChoice, explainNoRoom, hasRoom, planRoute, type Candidate, type RoutePlan } from '../routing/router.js';
+import { placeNewJob, unreachableStatus, type PlacementContext } from '../routing/placement.js';
+import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
+import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
 import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
-import { checkSpecificationInput, resolveSpecification, specificationHash, supportRefusal, type JobSpecificationInput } from './job-specification.js';
+import { checkSpecificationInput, resolveSpecification, specificationHash, type JobSpecificationInput } from './job-specification.js';
 
-export const MAX_BULK_ITEMS = 1_000;
 /** Provider errors worth trying elsewhere; a refusal of the job itself is not. */
 const FAILOVER_CODES = new Set(['PROVIDER_UNAVAILABLE', 'INTERNAL', 'NO_CAPACITY']);
 
-export type ItemOutcome<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };
-
-export interface SubmissionOptions {
+export interface SubmissionOptions extends PlacementContext {
   store: Store;
   registry: ProviderRegistry;
   utilization: UtilizationCache;
@@ -40,10 +41,6 @@ export interface SubmissionOptions {
   clock: Clock;
   logger: Logger;
   metrics: GatewayMetrics;
-  /** Throws INSUFFICIENT_FUNDS when the owner cannot pay for the product. */
-  requireFunds?: (owner: Job['owner'], product: Product, providerId: string) => Promise<void>;
-  /** Whether the owner can pay for a product; routing skips those it cannot. */
-  canPay?: (owner: Job['owner'], product: Product, providerId: string) => Promise<boolean>;
   /** How long one call to a provider may take; a replica holds a job it sends for a few of these. @default 5000 */
   providerTimeoutMs?: number;
 }
@@ -91,23 +88,6 @@ export function parkedRecord(record: WaitingRecord, pinned: boolean, forRoom = f
   return { jobId: record.jobId, deadline: record.deadline, input: record.input, pinned, ...(forRoom ? { forRoom } : {}), claim: randomUUID() };
 }
 
-/** The status of a job that waits at the gateway for its provider to be reachable. */
-export function unreachableStatus(scheduleTimeoutSeconds: number, providerId: string, reason: string): string {
-  return `Waiting up to ${scheduleTimeoutSeconds} s for ${providerId} to take the job: ${reason}`;
-}
-
-/** Items in runs of at most `size`, for calls with a bulk limit. */
-export function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-/** The status of a job that waits at the gateway for capacity. */
-export function waitingStatus(scheduleTimeoutSeconds: number, plan: RoutePlan): string {
-  return `Waiting up to ${scheduleTimeoutSeconds} s for capacity: ${explainNoRoom(plan)}`;
-}
-
 export function createJobSubmission(options: SubmissionOptions) {
   const { store, registry, utilization, feed, change, clock, logger, metrics } = options;
   // Long enough for a create and a failover step; a replica that holds a job longer has died.
@@ -122,83 +102,6 @@ export function createJobSubmission(options: SubmissionOptions) {
     claim: randomUUID(),
   });
 
-  /** Where one input goes first, and where it may fail over to. */
-  const place = async (viewer: Viewer, input: JobSpecificationInput, owner: Job['owner']) => {
-    if (input.product) {
-      const providerId = input.product.provider;
-      const entry = registry.get(providerId);
-      if (!entry) throw new InvalidInputError(`product ${input.product.id}: unknown provider "${providerId}"`);
-      const product = entry.manifest?.products.find((p) => p.id === input.product!.id);
-      if (!product || (input.product.category && input.product.category !== product.category)) {
-        throw new InvalidInputError(`product ${providerId}/${input.product.id} does not exist`);
-      }
-      // The product's own rules before its provider's state or the caller's money.
-      const refusal = supportRefusal(input, product, providerId);
-      if (refusal) throw refusal.error;
-      const down = registry.status(entry) === 'DOWN';
-      // A job that may wait waits for its provider as it would for room: the waiting room sends it when it is back.
-      if (down && !(input.scheduleTimeout && input.scheduleTimeout > 0)) throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
-      await options.requireFunds?.(owner, product, providerId);
-      if (down) {
-        metrics.routingDecisions.inc({ provider: providerId, outcome: 'waiting' });
-        return {
-          providerId,
-          product,
-          status: unreachableStatus(input.scheduleTimeout!, providerId, `${providerId} is down (no heartbeat)`),
-          failover: [] as Candidate[],
-          wait: true,
-        };
-      }
-      return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [] as Candidate[], wait: false };
-    }
-    if (!input.requirements) throw new InvalidInputError('give a product or requirements');
-    // A wallet pays for one category at one provider: look each up once, before the (synchronous) plan.
-    const payable = new Map<string, boolean>();
-    if (options.canPay) {
-      const allowed = input.requirements.providers?.length ? new Set(input.requirements.providers) : null;
-      const lookups: Promise<void>[] = [];
-      for (const entry of registry.list()) {
-        if (allowed && !allowed.has(entry.id)) continue;
-        for (const product of entry.manifest?.products ?? []) {
-          const key = `${entry.id}\n${product.category}`;
-          if (payable.has(key) || product.freeToUse) continue;
-          payable.set(key, false);
-          lookups.push(options.canPay(owner, product, entry.id).then((ok) => void payable.set(key, ok)));
-        }
-      }
-      await Promise.all(lookups);
-    }
-    const plan = planRoute(input.requirements, {
-      registry,
-      utilization,
-      canPay: options.canPay ? (product, providerId) => product.freeToUse || (payable.get(`${providerId}\n${product.category}`) ?? false) : undefined,
-      refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null,
-    });
-    const roomy = plan.candidates.filter(hasRoom);
-    if (plan.candidates.length === 0 && plan.unpaid > 0 && plan.unpaid === plan.fitting) {
-      throw new SwitchyardError('INSUFFICIENT_FUNDS', `No credits for any of the ${plan.fitting} fitting products: ${plan.excluded.join(', ')}`);
-    }
-    if (roomy.length === 0) {
-      const parked = plan.candidates[0] ?? plan.blocked;
-      if (input.scheduleTimeout && input.scheduleTimeout > 0 && parked) {
-        // Wait at the gateway: parked on the best candidate, sent nowhere until one has room.
-        metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
-        return {
-          providerId: parked.providerId,
-          product: parked.product,
-          status: waitingStatus(input.scheduleTimeout, plan),
-          failover: [] as Candidate[],
-          wait: true,
-        };
-      }
-      metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
-      throw new SwitchyardError('NO_CAPACITY', `No room now: ${explainNoRoom(plan)}`);
-    }
-    const [chosen, ...rest] = roomy;
-    metrics.routingDecisions.inc({ provider: chosen.providerId, outcome: 'routed' });
-    return { providerId: chosen.providerId, product: chosen.product, status: explainChoice(plan, chosen), failover: rest };
-  };
-
   /** Store one job for its first placement; no placement when it waits at the gateway for room. */
   const accept = async (
     viewer: Viewer,
@@ -207,11 +110,11 @@ export function createJobSubmission(options: SubmissionOptions) {
     now: number,
   ): Promise<{ job: Job; placement: Placement | null }> => {
     const project = input.project ?? null;
-    if (project && !viewer.admin && !viewer.projects.includes(project)) throw new ForbiddenError(`You are not a member of project ${project}`);
+    if (project) checkProjectMember(viewer, project);
     const owner = { createdBy: viewer.username, project };
     // Whatever the product, an invalid specification is refused before routing looks at money.
     const checked = checkSpecificationInput(input);
-    const placement = await place(viewer, input, owner);
+    const placement = await placeNewJob(input, owner, options);
     const specification = resolveSpecification(input, placement.product, placement.providerId, checked);
     const job: Job = {
       id: uuidv7({ msecs: now }),
@@ -236,7 +139,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
     if (!created.created) {
       await store.swapWaiting(job.id, record.claim!, null);
-      throw new SwitchyardError('DUPLICATE_JOB', `An identical job is already active (${created.duplicateOf}); set allowDuplicateJob to run another`);
+      throw new DuplicateJobError(created.duplicateOf);
     }
     if (placement.wait) {
       await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false));
@@ -298,14 +201,10 @@ export function createJobSubmission(options: SubmissionOptions) {
     const client = registry.get(providerId)?.client;
     if (!client) return 'unknown';
     try {
-      const seen = await client.call('jobs.retrieve', { ids: [jobId] }, observationsResultSchema, { background: true });
-      if (!seen.ok) return 'unknown';
-      if (seen.result.jobs[0]?.state) return 'kept';
-      const reply = await client.call('jobs.terminate', { ids: [jobId], reason: 'sent to another provider' }, itemResultsSchema, {
-        background: true,
-      });
-      if (!reply.ok) return 'unknown';
-      const answer = reply.result.results[0];
+      const seen = await client.call('jobs.retrieve', { ids: [jobId] }, { background: true });
+      if (seen.jobs[0]?.state) return 'kept';
+      const reply = await client.call('jobs.terminate', { ids: [jobId], reason: 'sent to another provider' }, { background: true });
+      const answer = reply.results[0];
       return answer?.ok || answer?.error?.code === 'NOT_FOUND' ? 'released' : 'unknown';
     } catch {
       return 'unknown';
@@ -357,10 +256,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     metrics.submissions.inc({ provider: item.job.providerId, outcome: body.code });
     if (outcome.kind === 'applied' && item.pinned) {
       // The provider may have received the job before failing to answer: tell it to let go.
-      void registry
-        .get(item.job.providerId)
-        ?.client.call('jobs.terminate', { ids: [item.job.id], reason: null }, itemResultsSchema, { background: true })
-        .catch(() => undefined);
+      registry.get(item.job.providerId)?.client.terminateInBackground([item.job.id], null);
     }
     return { ok: false, error: body };
   };
@@ -417,15 +313,13 @@ export function createJobSubmission(options: SubmissionOptions) {
             product,
             createdAt: job.createdAt,
           }));
-          let reply;
+          let answers;
           try {
-            reply = await registry.require(providerId).client.call('jobs.create', { jobs: payload }, createJobsResultSchema);
-            if (!reply.ok) throw reply.error;
+            ({ results: answers } = await registry.require(providerId).client.call('jobs.create', { jobs: payload }));
           } catch (error) {
             await Promise.all(part.map((item) => settle(item, error, false)));
             continue;
           }
-          const { results: answers } = reply.result;
           await Promise.all(
             part.map(async (item, k) => {
               const r = answers[k];
@@ -435,11 +329,7 @@ export function createJobSubmission(options: SubmissionOptions) {
                 results[item.index] = { ok: true, value: item.job };
                 return;
               }
-              await settle(
-                item,
-                new SwitchyardError(r?.error?.code ?? 'INTERNAL', r?.error?.message ?? `${providerId} gave no result for this job`),
-                r !== undefined,
-              );
+              await settle(item, itemError(providerId, r), r !== undefined);
             }),
           );
         }
@@ -489,7 +379,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     },
 
     async createJobs(viewer: Viewer, inputs: JobSpecificationInput[]): Promise<ItemOutcome<Job>[]> {
-      if (inputs.length > MAX_BULK_ITEMS) throw new InvalidInputError(`at most ${MAX_BULK_ITEMS} items in one call, ${inputs.length} given`);
+      checkBulk(inputs.length);
       const now = clock.now();
       const results: ItemOutcome<Job>[] = new Array(inputs.length);
       const accepted: Placement[] = [];

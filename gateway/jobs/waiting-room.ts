@@ -8,18 +8,17 @@
  * records live in the store, so a gateway restart loses none of them.
  */
 import type { Clock } from '../../shared/clock.js';
-import type { Job, Product } from '../../shared/domain.js';
-import { SwitchyardError } from '../../shared/errors.js';
+import type { Job } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
-import { itemResultsSchema } from '../../shared/protocol.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import { explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate } from '../routing/router.js';
+import { placeWaitingJob } from '../routing/placement.js';
+import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
 import type { ChangeJob } from './job-changes.js';
-import { supportRefusal, type JobSpecificationInput } from './job-specification.js';
-import { unreachableStatus, waitingStatus, type createJobSubmission, type WaitingPlacement } from './job-submission.js';
+import type { JobSpecificationInput } from './job-specification.js';
+import type { createJobSubmission, WaitingPlacement } from './job-submission.js';
 
 type Decision =
   | { kind: 'drop'; record: WaitingRecord; claim: string }
@@ -60,24 +59,6 @@ export function createWaitingRoom(options: {
   let timer: NodeJS.Timeout | null = null;
   const sweeps = createSingleFlight<void>();
 
-  /** Why a provider cannot take a job of this product now; null when it can (a half-open circuit lets the create probe it). */
-  const unusable = (providerId: string, productId: string): string | null => {
-    const entry = registry.get(providerId);
-    if (!entry) return `${providerId} is not known`;
-    if (registry.status(entry) === 'DOWN') return `${providerId} is down (no heartbeat)`;
-    if (registry.circuit(entry) === 'OPEN') return `${providerId} is failing repeatedly; its circuit is open`;
-    if (!registry.product(providerId, productId)) return `${providerId} does not list ${productId} (yet)`;
-    return null;
-  };
-
-  const only = (providerId: string, product: Product): Candidate => ({
-    providerId,
-    product,
-    pricePerMinute: pricePerMinute(product),
-    pending: 0,
-    capacity: utilization.capacity(providerId, product.id),
-  });
-
   /** What to do with one record now, decided without waiting (so routing sees the room the ones before it took). */
   const decide = (record: WaitingRecord, job: Job | null, now: number): Decision => {
     const claim = record.claim ?? '';
@@ -85,42 +66,13 @@ export function createWaitingRoom(options: {
     const orphan = record.heldUntil !== undefined;
     if (!job || job.state !== 'IN_QUEUE') return { kind: 'drop', record, claim };
     const input = record.input as JobSpecificationInput;
-    const timeout = input.scheduleTimeout ?? 0;
     const pinned = record.pinned === true;
-    let candidates: Candidate[] = [];
-    let waiting: string;
-    let failure: string;
-    let sending: string | undefined;
-    if (pinned || input.product) {
-      // A job for one product (named, or sent there already): it waits for that provider, not for room.
-      const { providerId } = job;
-      let reason = unusable(providerId, job.specification.product.id);
-      const candidate = reason === null ? only(providerId, registry.product(providerId, job.specification.product.id)!) : null;
-      // One its provider refused for want of room goes again when the provider says it has room.
-      if (candidate && record.forRoom && !hasRoom(candidate)) reason = `${providerId}/${candidate.product.id} is full`;
-      else if (candidate) candidates = [candidate];
-      waiting = unreachableStatus(timeout, providerId, reason ?? '');
-      failure =
-        timeout > 0 ? `${providerId} could not take the job within the schedule timeout of ${timeout} s: ${reason}` : `Could not start: ${reason}`;
-      sending = orphan
-        ? `Sending the job to ${providerId} again: the gateway replica that accepted it stopped before ${providerId} confirmed it`
-        : `${providerId} can take the job now: sending it`;
-    } else {
-      let plan;
-      try {
-        plan = planRoute(input.requirements ?? {}, {
-          registry,
-          utilization,
-          refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null,
-        });
-      } catch (error) {
-        plan = null;
-        if (!(error instanceof SwitchyardError)) throw error;
-      }
-      if (plan) candidates = plan.candidates.filter(hasRoom);
-      waiting = plan ? waitingStatus(timeout, plan) : 'Waiting: no product fits any more';
-      failure = `No capacity became free within the schedule timeout of ${timeout} s: ${plan ? explainNoRoom(plan) : 'no product fits any more'}`;
-    }
+    const { candidates, waiting, failure, sending } = placeWaitingJob(
+      { providerId: job.providerId, productId: job.specification.product.id },
+      input,
+      { pinned, forRoom: record.forRoom === true, orphan },
+      { registry, utilization },
+    );
     // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
     if (candidates.length === 0) return { kind: 'wait', job, status: waiting };
@@ -141,10 +93,7 @@ export function createWaitingRoom(options: {
         await change(decision.job.id, { state: 'FAILURE', status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
         // A create of it may have reached its provider: tell it to let go.
         if (decision.pinned) {
-          void registry
-            .get(decision.job.providerId)
-            ?.client.call('jobs.terminate', { ids: [decision.job.id], reason: null }, itemResultsSchema, { background: true })
-            .catch(() => undefined);
+          registry.get(decision.job.providerId)?.client.terminateInBackground([decision.job.id], null);
         }
         return;
       case 'wait':
@@ -197,11 +146,7 @@ export function createWaitingRoom(options: {
       if (!(await store.swapWaiting(job.id, record.claim ?? '', null))) return false;
       await change(job.id, { state: 'SUCCESS', status: reason, timestamp: now }, job);
       // A create of it may have reached its provider: tell it to let go.
-      if (record.pinned)
-        void registry
-          .get(job.providerId)
-          ?.client.call('jobs.terminate', { ids: [job.id], reason }, itemResultsSchema, { background: true })
-          .catch(() => undefined);
+      if (record.pinned) registry.get(job.providerId)?.client.terminateInBackground([job.id], reason);
       return true;
     },
   };

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Manifest, Product, ProviderKind } from '../../shared/domain.js';
 import { NotFoundError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { announcementSchema, manifestResultSchema, type Announcement } from '../../shared/protocol.js';
+import { announcementSchema, type Announcement } from '../../shared/protocol.js';
 import type { Closable, Transport } from '../../shared/transport.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { createProviderClient, type CircuitState, type ProviderClient } from './provider-client.js';
@@ -92,11 +92,10 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
 
   const fetchManifest = async (entry: ProviderEntry, digest: string) => {
     try {
-      const reply = await entry.client.call('manifest', {}, manifestResultSchema);
-      if (!reply.ok) throw reply.error;
+      const manifest = await entry.client.call('manifest', {});
       // A newer announcement may have raced us; keep the manifest that matches the newest digest.
-      if (entry.manifestDigest === digest || entry.manifest === null) entry.manifest = reply.result;
-      logger.info({ providerId: entry.id, products: reply.result.products.length }, 'provider manifest loaded');
+      if (entry.manifestDigest === digest || entry.manifest === null) entry.manifest = manifest;
+      logger.info({ providerId: entry.id, products: manifest.products.length }, 'provider manifest loaded');
     } catch (error) {
       logger.warn({ providerId: entry.id, err: error }, 'could not load provider manifest');
     }

@@ -5,7 +5,6 @@
  */
 import type { Utilization } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
-import { utilizationResultSchema } from '../../shared/protocol.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
 import type { ProviderRegistry } from './provider-registry.js';
 
@@ -36,8 +35,7 @@ export function createUtilizationCache(options: { registry: ProviderRegistry; lo
         .filter((entry) => registry.status(entry) !== 'DOWN' && registry.circuit(entry) !== 'OPEN')
         .map(async (entry) => {
           try {
-            const reply = await entry.client.call('utilization', {}, utilizationResultSchema, { background: true });
-            if (reply.ok) latest.set(entry.id, reply.result);
+            latest.set(entry.id, await entry.client.call('utilization', {}, { background: true }));
           } catch (error) {
             logger.debug({ providerId: entry.id, err: error }, 'utilization poll failed');
           }

@@ -48,9 +48,12 @@ export interface RoutePlan {
   unpaid: number;
 }
 
+/** What routing reads of the registry: providers, their state and their products. */
+export type RoutingRegistry = Pick<ProviderRegistry, 'list' | 'get' | 'status' | 'circuit' | 'product'>;
+
 export interface RouteContext {
-  registry: ProviderRegistry;
-  utilization: UtilizationCache;
+  registry: RoutingRegistry;
+  utilization: Pick<UtilizationCache, 'get'>;
   /** Whether the caller can pay for the product; routing skips what it cannot. */
   canPay?: (product: Product, providerId: string) => boolean;
   /**
@@ -108,7 +111,7 @@ function misfit(product: Product, req: RequirementsInput): string | null {
   return null;
 }
 
-export function validateRequirements(requirements: RequirementsInput, registry: ProviderRegistry): void {
+export function validateRequirements(requirements: RequirementsInput, registry: Pick<ProviderRegistry, 'get'>): void {
   for (const feature of requirements.features ?? []) {
     if (!(FEATURES as readonly string[]).includes(feature)) {
       throw new InvalidInputError(`requirements.features: unknown feature "${feature}" (known: ${FEATURES.join(', ')})`);

@@ -9,7 +9,6 @@ import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools
 import { print } from 'graphql';
 
 import type { ProviderKind } from '../../shared/domain.js';
-import { graphqlExecuteResultSchema } from '../../shared/protocol.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 
 type Data = unknown;
@@ -42,7 +41,6 @@ export function createKindExecutor(kind: ProviderKind, registry: ProviderRegistr
         entry.client.call(
           'graphql',
           { op: 'execute', query, variables: request.variables ?? null, operationName: request.operationName ?? null },
-          graphqlExecuteResultSchema,
           { signal: request.signal },
         ),
       ),
@@ -51,8 +49,8 @@ export function createKindExecutor(kind: ProviderKind, registry: ProviderRegistr
     const failures: string[] = [];
     outcomes.forEach((outcome, i) => {
       if (outcome.status === 'rejected') failures.push((outcome.reason as Error).message);
-      else if (!outcome.value.ok) failures.push(`${providers[i].id}: ${outcome.value.error.message}`);
-      else answers.push(outcome.value.result);
+      else if ('sdl' in outcome.value) failures.push(`${providers[i].id}: answered an execution with its SDL`);
+      else answers.push(outcome.value);
     });
     if (answers.length === 0) return { errors: failures.map((message) => ({ message }) as never) };
     // A provider that failed answers nothing for its items; the others' answers stand.

@@ -13,7 +13,6 @@ import type { GraphQLSchema } from 'graphql';
 
 import type { ProviderKind } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
-import { graphqlSdlResultSchema } from '../../shared/protocol.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import { createKindExecutor } from './kind-executor.js';
 import { checkSubschema } from './subschema-check.js';
@@ -41,13 +40,13 @@ export function createSchemaManager(options: { base: GraphQLSchema; registry: Pr
     const digest = entry.subschemaDigest!;
     const cached = sdlByDigest.get(digest);
     if (cached) return cached;
-    const reply = await entry.client.call('graphql', { op: 'sdl' }, graphqlSdlResultSchema).catch((error: unknown) => {
+    const reply = await entry.client.call('graphql', { op: 'sdl' }).catch((error: unknown) => {
       logger.warn({ providerId: entry.id, err: error }, 'could not fetch the provider subschema');
       return null;
     });
-    if (!reply?.ok) return null;
-    sdlByDigest.set(digest, reply.result.sdl);
-    return reply.result.sdl;
+    if (!reply || !('sdl' in reply)) return null;
+    sdlByDigest.set(digest, reply.sdl);
+    return reply.sdl;
   };
 
   const build = async () => {

@@ -1,0 +1,106 @@
+/**
+ * Reading jobs: one by id, or a page of those the viewer may see, filtered.
+ * The store filters by owner, state, provider and creation time itself; the
+ * rest of the filter is a predicate it applies while it pages.
+ */
+import type { Job } from '../../shared/domain.js';
+import { InvalidInputError, SwitchyardError } from '../../shared/errors.js';
+import type { JobState } from '../../shared/job-state-machine.js';
+import type { Viewer } from '../access/auth.js';
+import { checkProjectMember, loadVisible } from '../access/job-access.js';
+import type { JobPage, JobQuery, Store } from '../store/store.js';
+
+export const MAX_PAGE_SIZE = 500;
+
+export interface JobListInput {
+  createdBy?: string[] | null;
+  states?: JobState[] | null;
+  providers?: string[] | null;
+  productIds?: string[] | null;
+  productCategories?: string[] | null;
+  application?: string | null;
+  name?: string | null;
+  tags?: string[] | null;
+  project?: string | null;
+  createdAfter?: number | null;
+  createdBefore?: number | null;
+  ids?: string[] | null;
+}
+
+export interface JobPageInput {
+  first: number;
+  after?: string | null;
+  order: 'ASC' | 'DESC';
+}
+
+export interface JobQueries {
+  /** The job or NOT_FOUND, also for another user's job. */
+  getJob(viewer: Viewer, id: string): Promise<Job>;
+  listJobs(viewer: Viewer, filter: JobListInput, page: JobPageInput, extra?: (job: Job) => boolean): Promise<JobPage>;
+}
+
+/** The filter's checks the store cannot index, as predicates. */
+function predicates(filter: JobListInput): ((job: Job) => boolean)[] {
+  const checks: ((job: Job) => boolean)[] = [];
+  const anyOf = (values: string[] | null | undefined, of: (job: Job) => string) => {
+    if (!values?.length) return;
+    const set = new Set(values);
+    checks.push((job) => set.has(of(job)));
+  };
+  anyOf(filter.ids, (job) => job.id);
+  anyOf(filter.productIds, (job) => job.specification.product.id);
+  anyOf(filter.productCategories, (job) => job.specification.product.category);
+  if (filter.application) checks.push((job) => job.specification.application?.name === filter.application);
+  if (filter.name) checks.push((job) => job.specification.name === filter.name);
+  const tags = filter.tags;
+  if (tags?.length) checks.push((job) => tags.every((t) => job.specification.tags.includes(t)));
+  return checks;
+}
+
+export function createJobQueries(store: Store): JobQueries {
+  return {
+    getJob: (viewer, id) => loadVisible(store, viewer, id),
+
+    async listJobs(viewer, filter, page, extra) {
+      if (!Number.isInteger(page.first) || page.first < 1 || page.first > MAX_PAGE_SIZE) {
+        throw new InvalidInputError(`first must be between 1 and ${MAX_PAGE_SIZE}`);
+      }
+      const checks: ((job: Job) => boolean)[] = [];
+      let createdBy: string | undefined;
+      if (filter.project) {
+        checkProjectMember(viewer, filter.project);
+        const project = filter.project;
+        checks.push((job) => job.owner.project === project);
+      } else if (!viewer.admin) {
+        createdBy = viewer.username;
+      }
+      if (filter.createdBy?.length) {
+        if (filter.createdBy.length === 1 && createdBy === undefined) createdBy = filter.createdBy[0];
+        else {
+          const set = new Set(filter.createdBy);
+          checks.push((job) => set.has(job.owner.createdBy));
+        }
+      }
+      checks.push(...predicates(filter));
+      if (extra) checks.push(extra);
+      const query: JobQuery = {
+        createdBy,
+        states: filter.states?.length ? filter.states : undefined,
+        providers: filter.providers?.length ? filter.providers : undefined,
+        createdAfter: filter.createdAfter ?? undefined,
+        createdBefore: filter.createdBefore ?? undefined,
+        order: page.order,
+        first: page.first,
+        after: page.after ?? undefined,
+        predicate: checks.length ? (job) => checks.every((check) => check(job)) : undefined,
+      };
+      try {
+        return await store.listJobs(query);
+      } catch (error) {
+        if (error instanceof SwitchyardError) throw error;
+        if (page.after) throw new InvalidInputError('after: not a cursor from this API');
+        throw error;
+      }
+    },
+  };
+}

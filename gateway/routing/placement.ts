@@ -1,0 +1,206 @@
+/**
+ * Routing decisions, in one place for a new job and for one that waits at the
+ * gateway: where it goes now and where it may fail over to, or that it waits
+ * (and the status that says why), or why it cannot be placed at all
+ * (INVALID_INPUT, PROVIDER_UNAVAILABLE, INSUFFICIENT_FUNDS, NO_CAPACITY).
+ * The router ranks products; this module decides what the ranking means.
+ */
+import type { Job, Product } from '../../shared/domain.js';
+import { InsufficientFundsError, InvalidInputError, NoCapacityError, ProviderUnavailableError, SwitchyardError } from '../../shared/errors.js';
+import { supportRefusal, type JobSpecificationInput } from '../jobs/job-specification.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { UtilizationCache } from '../registry/utilization-cache.js';
+import { explainChoice, explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate, type RoutePlan, type RoutingRegistry } from './router.js';
+
+export interface PlacementContext {
+  registry: RoutingRegistry;
+  utilization: Pick<UtilizationCache, 'get' | 'capacity'>;
+  metrics: Pick<GatewayMetrics, 'routingDecisions'>;
+  /** Throws INSUFFICIENT_FUNDS when the owner cannot pay for the product. */
+  requireFunds?: (owner: Job['owner'], product: Product, providerId: string) => Promise<void>;
+  /** Whether the owner can pay for a product; routing passes over those it cannot. */
+  canPay?: (owner: Job['owner'], product: Product, providerId: string) => Promise<boolean>;
+}
+
+/** Where a new job goes: sent now (with failover candidates), or parked at the gateway until a provider can take it. */
+export interface NewJobPlacement {
+  providerId: string;
+  product: Product;
+  /** The job's first update: why it went there, or why it waits. */
+  status: string;
+  failover: Candidate[];
+  wait: boolean;
+}
+
+/** A job that waits at the gateway: who can take it now, best first, and what its updates say. */
+export interface WaitingJobPlacement {
+  /** Able to take the job now; empty while it waits. */
+  candidates: Candidate[];
+  /** Its status while it waits. */
+  waiting: string;
+  /** Its final status when its schedule timeout passes. */
+  failure: string;
+  /** Its status as it is sent; undefined: the submission's own ("Room became free on …"). */
+  sending?: string;
+}
+
+/** The status of a job that waits at the gateway for capacity. */
+export function waitingStatus(scheduleTimeoutSeconds: number, plan: RoutePlan): string {
+  return `Waiting up to ${scheduleTimeoutSeconds} s for capacity: ${explainNoRoom(plan)}`;
+}
+
+/** The status of a job that waits at the gateway for its provider to be reachable. */
+export function unreachableStatus(scheduleTimeoutSeconds: number, providerId: string, reason: string): string {
+  return `Waiting up to ${scheduleTimeoutSeconds} s for ${providerId} to take the job: ${reason}`;
+}
+
+/** Every product the job may run on, ranked, passing over those whose support refuses it. */
+function planFor(
+  input: JobSpecificationInput,
+  context: Pick<PlacementContext, 'registry' | 'utilization'>,
+  canPay?: (product: Product, providerId: string) => boolean,
+): RoutePlan {
+  return planRoute(input.requirements ?? {}, {
+    registry: context.registry,
+    utilization: context.utilization,
+    canPay,
+    refusal: (product, providerId) => supportRefusal(input, product, providerId)?.reason ?? null,
+  });
+}
+
+/** Whether the owner can pay, per provider and category (a wallet pays for one category at one provider), looked up once each. */
+async function payableProducts(input: JobSpecificationInput, owner: Job['owner'], context: PlacementContext) {
+  const { canPay } = context;
+  if (!canPay) return undefined;
+  const payable = new Map<string, boolean>();
+  const allowed = input.requirements?.providers?.length ? new Set(input.requirements.providers) : null;
+  const lookups: Promise<void>[] = [];
+  for (const entry of context.registry.list()) {
+    if (allowed && !allowed.has(entry.id)) continue;
+    for (const product of entry.manifest?.products ?? []) {
+      const key = `${entry.id}\n${product.category}`;
+      if (payable.has(key) || product.freeToUse) continue;
+      payable.set(key, false);
+      lookups.push(canPay(owner, product, entry.id).then((ok) => void payable.set(key, ok)));
+    }
+  }
+  await Promise.all(lookups);
+  return (product: Product, providerId: string) => product.freeToUse || (payable.get(`${providerId}\n${product.category}`) ?? false);
+}
+
+/** A job for a named product: that product's rules, then its provider's state, then the caller's money. */
+async function placeOnProduct(input: JobSpecificationInput, owner: Job['owner'], context: PlacementContext): Promise<NewJobPlacement> {
+  const { registry, metrics } = context;
+  const ref = input.product!;
+  const providerId = ref.provider;
+  const entry = registry.get(providerId);
+  if (!entry) throw new InvalidInputError(`product ${ref.id}: unknown provider "${providerId}"`);
+  const product = entry.manifest?.products.find((p) => p.id === ref.id);
+  if (!product || (ref.category && ref.category !== product.category)) {
+    throw new InvalidInputError(`product ${providerId}/${ref.id} does not exist`);
+  }
+  const refusal = supportRefusal(input, product, providerId);
+  if (refusal) throw refusal.error;
+  const down = registry.status(entry) === 'DOWN';
+  const timeout = input.scheduleTimeout ?? 0;
+  // A job that may wait waits for its provider as it would for room: the waiting room sends it when it is back.
+  if (down && timeout <= 0) throw new ProviderUnavailableError(providerId, 'is down (no heartbeat)');
+  await context.requireFunds?.(owner, product, providerId);
+  if (down) {
+    metrics.routingDecisions.inc({ provider: providerId, outcome: 'waiting' });
+    const status = unreachableStatus(timeout, providerId, `${providerId} is down (no heartbeat)`);
+    return { providerId, product, status, failover: [], wait: true };
+  }
+  return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [], wait: false };
+}
+
+/** A job routed by its requirements: the cheapest usable product with room, else wait if it may, else why not. */
+async function placeByRequirements(input: JobSpecificationInput, owner: Job['owner'], context: PlacementContext): Promise<NewJobPlacement> {
+  const { metrics } = context;
+  const plan = planFor(input, context, await payableProducts(input, owner, context));
+  const roomy = plan.candidates.filter(hasRoom);
+  if (plan.candidates.length === 0 && plan.unpaid > 0 && plan.unpaid === plan.fitting) {
+    throw new InsufficientFundsError(`No credits for any of the ${plan.fitting} fitting products: ${plan.excluded.join(', ')}`);
+  }
+  const [chosen, ...rest] = roomy;
+  if (!chosen) {
+    const parked = plan.candidates[0] ?? plan.blocked;
+    const timeout = input.scheduleTimeout ?? 0;
+    if (timeout > 0 && parked) {
+      // Wait at the gateway: parked on the best candidate, sent nowhere until one has room.
+      metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
+      return { providerId: parked.providerId, product: parked.product, status: waitingStatus(timeout, plan), failover: [], wait: true };
+    }
+    metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
+    throw new NoCapacityError(`No room now: ${explainNoRoom(plan)}`);
+  }
+  metrics.routingDecisions.inc({ provider: chosen.providerId, outcome: 'routed' });
+  return { providerId: chosen.providerId, product: chosen.product, status: explainChoice(plan, chosen), failover: rest, wait: false };
+}
+
+/** Where a new job goes first, and where it may fail over to. */
+export async function placeNewJob(input: JobSpecificationInput, owner: Job['owner'], context: PlacementContext): Promise<NewJobPlacement> {
+  if (input.product) return placeOnProduct(input, owner, context);
+  if (!input.requirements) throw new InvalidInputError('give a product or requirements');
+  return placeByRequirements(input, owner, context);
+}
+
+/** Why a provider cannot take a job of this product now; null when it can (a half-open circuit lets the create probe it). */
+function unusable(registry: RoutingRegistry, providerId: string, productId: string): string | null {
+  const entry = registry.get(providerId);
+  if (!entry) return `${providerId} is not known`;
+  if (registry.status(entry) === 'DOWN') return `${providerId} is down (no heartbeat)`;
+  if (registry.circuit(entry) === 'OPEN') return `${providerId} is failing repeatedly; its circuit is open`;
+  if (!registry.product(providerId, productId)) return `${providerId} does not list ${productId} (yet)`;
+  return null;
+}
+
+/**
+ * Who can take a waiting job now. A job for one product (named, or `pinned` to the provider a create
+ * may have reached) waits for that provider, not for room — unless its provider refused it for want of
+ * room (`forRoom`); one routed by requirements goes to the best product with room. `orphan`: its
+ * replica died while sending it.
+ */
+export function placeWaitingJob(
+  /** Where the job is now (its provider and product, parked or pinned). */
+  at: { providerId: string; productId: string },
+  input: JobSpecificationInput,
+  record: { pinned: boolean; forRoom: boolean; orphan: boolean },
+  context: Pick<PlacementContext, 'registry' | 'utilization'>,
+): WaitingJobPlacement {
+  const { registry, utilization } = context;
+  const timeout = input.scheduleTimeout ?? 0;
+  if (record.pinned || input.product) {
+    const { providerId, productId } = at;
+    let reason = unusable(registry, providerId, productId);
+    const product = reason === null ? registry.product(providerId, productId) : undefined;
+    const candidate: Candidate | null = product
+      ? { providerId, product, pricePerMinute: pricePerMinute(product), pending: 0, capacity: utilization.capacity(providerId, productId) }
+      : null;
+    let candidates: Candidate[] = [];
+    if (candidate && record.forRoom && !hasRoom(candidate)) reason = `${providerId}/${candidate.product.id} is full`;
+    else if (candidate) candidates = [candidate];
+    return {
+      candidates,
+      waiting: unreachableStatus(timeout, providerId, reason ?? ''),
+      failure:
+        timeout > 0 ? `${providerId} could not take the job within the schedule timeout of ${timeout} s: ${reason}` : `Could not start: ${reason}`,
+      sending: record.orphan
+        ? `Sending the job to ${providerId} again: the gateway replica that accepted it stopped before ${providerId} confirmed it`
+        : `${providerId} can take the job now: sending it`,
+    };
+  }
+  let plan: RoutePlan | null;
+  try {
+    plan = planFor(input, context);
+  } catch (error) {
+    // No product fits any more (a provider left): the job waits until its deadline, saying so.
+    if (!(error instanceof SwitchyardError)) throw error;
+    plan = null;
+  }
+  return {
+    candidates: plan ? plan.candidates.filter(hasRoom) : [],
+    waiting: plan ? waitingStatus(timeout, plan) : 'Waiting: no product fits any more',
+    failure: `No capacity became free within the schedule timeout of ${timeout} s: ${plan ? explainNoRoom(plan) : 'no product fits any more'}`,
+  };
+}
