@@ -1,4 +1,5 @@
 /** The provider kinds this build can run as a process: `switchyard provider <kind> --id <id>`. */
+import { runKubernetesProvider } from './kubernetes/main.js';
 import { runLocalProvider } from './local/main.js';
 import { runSimulatedProvider } from './simulated/main.js';
 import { runSlurmProvider } from './slurm/main.js';
@@ -7,4 +8,5 @@ export const PROVIDER_KINDS: Record<string, (id: string, env?: NodeJS.ProcessEnv
   local: runLocalProvider,
   slurm: runSlurmProvider,
   simulated: runSimulatedProvider,
+  kubernetes: runKubernetesProvider,
 };

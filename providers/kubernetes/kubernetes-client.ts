@@ -1,0 +1,83 @@
+/**
+ * The provider's link to a cluster, through the official client: a kubeconfig
+ * from a file (or the in-cluster service account), the APIs the driver uses,
+ * and what the API server's refusals mean to a caller. A refusal of the job
+ * itself (422 Invalid) is the user's INVALID_INPUT; the cluster being
+ * unreachable or refusing the provider's credentials (401, 403) is the
+ * provider's PROVIDER_UNAVAILABLE, which the gateway counts against its
+ * circuit and fails over from.
+ */
+import { ApiException, BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi } from '@kubernetes/client-node';
+
+import { InvalidInputError, ProviderUnavailableError } from '../sdk/index.js';
+
+export interface KubernetesClient {
+  readonly config: KubeConfig;
+  readonly batch: BatchV1Api;
+  readonly core: CoreV1Api;
+  readonly version: VersionApi;
+  readonly logs: Log;
+  /** The API server's URL, for messages. */
+  readonly server: string;
+}
+
+/** From a kubeconfig file, or the pod's service account when none is given and the provider runs in a cluster. */
+export function connectKubernetes(options: { kubeconfig?: string; context?: string }): KubernetesClient {
+  const config = new KubeConfig();
+  if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
+  else config.loadFromDefault();
+  if (options.context) config.setCurrentContext(options.context);
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new InvalidInputError('The kubeconfig names no current cluster');
+  return {
+    config,
+    batch: config.makeApiClient(BatchV1Api),
+    core: config.makeApiClient(CoreV1Api),
+    version: config.makeApiClient(VersionApi),
+    logs: new Log(config),
+    server: cluster.server,
+  };
+}
+
+/** The HTTP status of an API error, or null for one that never reached the server. */
+export function statusOf(error: unknown): number | null {
+  return error instanceof ApiException ? error.code : null;
+}
+
+/** The API server's own message in a Status body. */
+export function apiMessage(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body = error.body as unknown;
+    const parsed = typeof body === 'string' ? safeJson(body) : body;
+    const message = (parsed as { message?: unknown } | null)?.message;
+    if (typeof message === 'string' && message) return message;
+    return `HTTP ${error.code}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What an API error means for the caller of `action` ("create the job"): 422 is the request's
+ * fault; 401/403 and no answer are the provider's; anything else is returned as it is.
+ */
+export function kubernetesError(error: unknown, providerId: string, action: string): unknown {
+  const status = statusOf(error);
+  const message = apiMessage(error);
+  if (status === 422 || status === 400) return new InvalidInputError(`Kubernetes refused to ${action}: ${message}`);
+  if (status === 401)
+    return new ProviderUnavailableError(providerId, `Kubernetes does not accept the provider's credentials (401) to ${action}: ${message}`);
+  if (status === 403) return new ProviderUnavailableError(providerId, `Kubernetes RBAC does not let the provider ${action} (403): ${message}`);
+  if (status === null)
+    return new ProviderUnavailableError(providerId, `cannot reach the Kubernetes API server to ${action}: ${message}`, { cause: error });
+  if (status >= 500)
+    return new ProviderUnavailableError(providerId, `the Kubernetes API server failed to ${action} (${status}): ${message}`, { cause: error });
+  return error;
+}
