@@ -90,8 +90,9 @@ export async function benchFollowLatency(
     `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { id } error { code message } } }`,
     { specs: [{ product: { id: INSTANT_PRODUCT.id, provider: INSTANT_PROVIDER_ID }, command: ['true'], name: 'followed', allowDuplicateJob: true }] },
   );
-  const jobId = created.createJobs[0].job?.id;
-  if (!jobId) throw new Error(`could not create the followed job: ${JSON.stringify(created.createJobs[0].error)}`);
+  const [outcome] = created.createJobs;
+  const jobId = outcome?.job?.id;
+  if (!jobId) throw new Error(`could not create the followed job: ${JSON.stringify(outcome?.error)}`);
   await waitFor(async () => (await rig.store.getJob(jobId))?.state === 'RUNNING', `job ${jobId} to be RUNNING`);
 
   const subscriber = subscribe(rig.url, rig.admin.token, jobId);

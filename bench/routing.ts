@@ -89,11 +89,11 @@ const MINUTES: Record<ProductPriceUnit, number> = { CREDITS_PER_MINUTE: 1, CREDI
 const BACKENDS: readonly Backend[] = ['NATIVE', 'DOCKER', 'VIRTUAL_MACHINE'];
 const REPLICAS = [1, 2, 4, 8, 16];
 
-const pick = <T>(rand: () => number, values: readonly T[]): T => values[Math.floor(rand() * values.length)];
+const pick = <T>(rand: () => number, values: readonly T[]): T => values[Math.floor(rand() * values.length)]!;
 
 /** A product as a provider might sell it: sizes, prices, units and support vary. */
 function makeProduct(rand: () => number, providerId: string, k: number): Product {
-  const family = FAMILIES[k % FAMILIES.length];
+  const family = FAMILIES[k % FAMILIES.length]!;
   const cpu = pick(rand, CPUS);
   const gpu = family.gpu ? pick(rand, GPUS) : 0;
   const unitOfPrice = pick(rand, UNITS);
@@ -144,20 +144,20 @@ function makeUtilization(rand: () => number, manifest: Manifest): Utilization {
 
 /** Runs `rounds` rounds, each timing every fn once (in turn), and returns each fn's samples in µs. */
 function timeInterleaved(fns: readonly (() => unknown)[], rounds: number, warmup: number): LatencySummary[] {
-  const samples = fns.map(() => new Array<number>(rounds));
+  const timed = fns.map((fn) => ({ fn, samples: new Array<number>(rounds) }));
   let sink = 0;
   for (let round = -warmup; round < rounds; round++) {
-    for (let f = 0; f < fns.length; f++) {
+    for (const { fn, samples } of timed) {
       const started = performance.now();
-      const result = fns[f]();
+      const result = fn();
       const elapsed = performance.now() - started;
       // Keep the result alive so nothing is optimised away.
       if (result === undefined) sink += 1;
-      if (round >= 0) samples[f][round] = elapsed * 1000;
+      if (round >= 0) samples[round] = elapsed * 1000;
     }
   }
   if (sink < 0) console.log(sink);
-  return samples.map((s) => summarize(s));
+  return timed.map(({ samples }) => summarize(samples));
 }
 
 export interface RoutingFixture {
@@ -304,6 +304,7 @@ export async function benchRouting(options: RoutingOptions): Promise<RoutingResu
       iterations,
       warmup,
     );
+    if (!plainUs || !filteredUs || !listUs || !sortUs) throw new Error('timeInterleaved gave fewer summaries than functions');
     return {
       providers: options.providers ?? 100,
       products: all.length,

@@ -117,7 +117,7 @@ const formatValue = ({ value, unit }: Row) =>
 
 function printTable(rows: Row[]): void {
   const header = ['benchmark', 'metric', 'value', 'baseline', '× baseline', 'aim', 'meets aim'];
-  const cells = rows.map((row) => [
+  const cells = rows.map((row): [string, ...string[]] => [
     row.benchmark,
     row.metric,
     `${formatValue(row)} ${row.unit}`.trimEnd(),
@@ -126,18 +126,18 @@ function printTable(rows: Row[]): void {
     row.aim ?? '',
     row.meetsAim === undefined ? '' : row.meetsAim ? 'yes' : 'NO',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (values: string[]) =>
     values
-      .map((v, i) => (i === 2 || i === 4 ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .map((v, i) => (i === 2 || i === 4 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   let previous = '';
-  for (const row of cells) {
-    console.log(line([row[0] === previous ? '' : row[0], ...row.slice(1)]));
-    previous = row[0];
+  for (const [benchmark, ...rest] of cells) {
+    console.log(line([benchmark === previous ? '' : benchmark, ...rest]));
+    previous = benchmark;
   }
 }
 

@@ -99,7 +99,7 @@ async function terminateAll(rig: Rig, ids: string[], pids: Set<number>, timeoutM
         ids: live,
       });
       const refused = data.terminateJobs.filter((result) => !result.ok);
-      if (refused.length > 0) throw new Error(`terminateJobs refused ${refused.length} of ${live.length} jobs: ${JSON.stringify(refused[0].error)}`);
+      if (refused.length > 0) throw new Error(`terminateJobs refused ${refused.length} of ${live.length} jobs: ${JSON.stringify(refused[0]!.error)}`);
       await waitFor(
         async () => {
           const now = await Promise.all(live.map((id) => rig.store.getJob(id)));

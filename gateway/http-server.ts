@@ -80,7 +80,8 @@ export function clientAddress(req: IncomingMessage, trustedProxyHops = 0): strin
           .map((entry) => entry.trim())
           .filter(Boolean)
       : [];
-  const address = chain.length > 0 ? chain[Math.max(0, chain.length - trustedProxyHops)] : peer;
+  // In range: with entries, trustedProxyHops is a whole number of at least 1.
+  const address = chain.length > 0 ? chain[Math.max(0, chain.length - trustedProxyHops)]! : peer;
   // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d; it is one client either way.
   return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
 }

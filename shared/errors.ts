@@ -119,6 +119,15 @@ export class InternalError extends SwitchyardError {
   }
 }
 
+/**
+ * The value the code around it guarantees, for an index or a lookup that cannot miss (a parallel
+ * array, a field every writer sets). A miss is a bug of ours, not the caller's: an InternalError.
+ */
+export function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new InternalError(`${what} is missing`);
+  return value;
+}
+
 /** A plain-data error as it travels in messages and bulk results. */
 export interface ErrorBody {
   code: ErrorCode;

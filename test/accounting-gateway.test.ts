@@ -102,26 +102,26 @@ describe('credits with a driven clock', () => {
 
   it('refuses bad grants with their codes and changes nothing', async () => {
     const mallory = await env.user('mallory');
-    expect((await mallory.gql(GRANT, grant('mallory', 100))).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect((await mallory.gql(GRANT, grant('mallory', 100))).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     for (const [amount, code] of [
       [0, 'INVALID_INPUT'],
       [-5, 'INVALID_INPUT'],
       [1.5, 'INVALID_INPUT'],
     ] as const) {
-      expect((await env.admin.gql(GRANT, grant('mallory', amount))).errors?.[0].extensions?.code).toBe(code);
+      expect((await env.admin.gql(GRANT, grant('mallory', amount))).errors?.[0]?.extensions?.code).toBe(code);
     }
     const start = new Date(clock.now()).toISOString();
     const before = new Date(clock.now() - 60_000).toISOString();
-    expect((await env.admin.gql(GRANT, grant('mallory', 5, { startDate: start, endDate: before }))).errors?.[0].extensions?.code).toBe(
+    expect((await env.admin.gql(GRANT, grant('mallory', 5, { startDate: start, endDate: before }))).errors?.[0]?.extensions?.code).toBe(
       'INVALID_INPUT',
     );
     expect(
-      (await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'nowhere', category: 'local-cpu', amount: 5 } })).errors?.[0].extensions?.code,
+      (await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'nowhere', category: 'local-cpu', amount: 5 } })).errors?.[0]?.extensions?.code,
     ).toBe('INVALID_INPUT');
     expect(
-      (await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'local', category: 'gpu-gold', amount: 5 } })).errors?.[0].extensions?.code,
+      (await env.admin.gql(GRANT, { g: { owner: 'mallory', provider: 'local', category: 'gpu-gold', amount: 5 } })).errors?.[0]?.extensions?.code,
     ).toBe('INVALID_INPUT');
-    expect((await mallory.gql(`{ wallets(project: "not-mine") { balance } }`)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect((await mallory.gql(`{ wallets(project: "not-mine") { balance } }`)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(await balanceOf(mallory)).toBe(0);
   });
 

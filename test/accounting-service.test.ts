@@ -117,8 +117,8 @@ describe('charging jobs', () => {
     expect(await accounting.chargeJob(job, perMinute)).toEqual({ debited: 0, shortfall: true, jobCharged: 20, units: 3, totalCredits: 30 });
 
     const [wallet] = await accounting.wallets(alice);
-    expect(wallet.balance).toBe(0);
-    expect(wallet.allocations).toEqual([expect.objectContaining({ initialBalance: 20, balance: 0 })]);
+    expect(wallet?.balance).toBe(0);
+    expect(wallet?.allocations).toEqual([expect.objectContaining({ initialBalance: 20, balance: 0 })]);
     expect(await accounting.jobCharged([job.id])).toEqual([20]);
     await expect(accounting.requireFunds(job.owner, perMinute, 'local')).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
     expect(await accounting.canPay(job.owner, perMinute, 'local')).toBe(false);
@@ -133,7 +133,7 @@ describe('charging jobs', () => {
     const job = runningJob({ replicas: 2 });
     clock.advance(30_000);
     expect(await accounting.chargeJob(job, product())).toMatchObject({ debited: 15, shortfall: true, jobCharged: 15, units: 2, totalCredits: 20 });
-    expect((await accounting.wallets(alice))[0].balance).toBe(0);
+    expect((await accounting.wallets(alice))[0]?.balance).toBe(0);
   });
 
   it('a provider-reported total counts when it is ahead of the timeline', async () => {
@@ -154,8 +154,8 @@ describe('charging jobs', () => {
     const job = runningJob({ project: 'physics' });
     clock.advance(MINUTE);
     await accounting.chargeJob(job, product());
-    expect((await accounting.wallets(alice))[0].balance).toBe(100);
-    expect((await accounting.wallets(alice, 'physics'))[0].balance).toBe(90);
+    expect((await accounting.wallets(alice))[0]?.balance).toBe(100);
+    expect((await accounting.wallets(alice, 'physics'))[0]?.balance).toBe(90);
     expect(accounting.payerOf(job.owner)).toEqual({ owner: 'physics', isProject: true });
   });
 
@@ -263,7 +263,7 @@ describe('grants', () => {
     );
     expect(toWalletView(later)).toMatchObject({ owner: { createdBy: 'alice', project: null }, balance: 0 });
     clock.advance(DAY);
-    expect((await accounting.wallets(alice))[0].balance).toBe(7);
+    expect((await accounting.wallets(alice))[0]?.balance).toBe(7);
   });
 
   it('refuses non-administrators, bad amounts, bad dates and unknown providers or categories', async () => {
@@ -330,7 +330,7 @@ describe('who sees what', () => {
     expect(all.totalCount).toBe(4);
     const connection = toTransactionConnection(all);
     expect(connection.edges).toHaveLength(2);
-    expect(connection.pageInfo).toEqual({ hasNextPage: true, endCursor: connection.edges[1].cursor });
+    expect(connection.pageInfo).toEqual({ hasNextPage: true, endCursor: connection.edges[1]!.cursor });
     const rest = await accounting.transactions(admin, { first: 2, after: connection.pageInfo.endCursor });
     expect(rest.items.map((t) => t.owner)).toEqual(['bob', 'alice']);
     expect(rest.hasNextPage).toBe(false);

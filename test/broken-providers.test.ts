@@ -16,7 +16,7 @@ let env: EmbeddedGateway;
 const servers: Closable[] = [];
 
 /** Serves a manifest (valid unless given); every other call goes to `misbehave`. */
-async function startBrokenProvider(id: string, misbehave: () => Promise<unknown>, products: unknown[] = LOCAL_PRODUCTS as unknown[]) {
+async function startBrokenProvider(id: string, misbehave: () => Promise<unknown>, products: readonly unknown[] = LOCAL_PRODUCTS) {
   const { transport } = env;
   servers.push(
     transport.serve(transport.subjects.providerAll(id), async (_body, subject) => {

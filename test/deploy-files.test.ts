@@ -35,7 +35,8 @@ function exportedSeries(): Set<string> {
   const source = read(join('gateway', 'metrics.ts'));
   const series = new Set<string>();
   for (const match of source.matchAll(/new (Counter|Gauge|Histogram|Summary)\(\{\s*name:\s*'(switchyard_[a-z0-9_]+)'/g)) {
-    const [, type, name] = match;
+    const [, type] = match;
+    const name = match[2]!;
     series.add(name);
     if (type === 'Histogram') for (const suffix of ['_bucket', '_sum', '_count']) series.add(name + suffix);
     if (type === 'Summary') for (const suffix of ['_sum', '_count']) series.add(name + suffix);
@@ -118,20 +119,20 @@ describe('deploy/ files', () => {
 
     it('has NATS, Redis, two gateways, a local provider, Prometheus and Grafana', () => {
       expect(Object.keys(services).sort()).toEqual(['gateway-1', 'gateway-2', 'grafana', 'nats', 'prometheus', 'provider-local', 'redis']);
-      expect(services.nats.image).toMatch(/nats:2\.9$/);
-      expect(services.nats.command).toContain('-js');
-      expect(services.nats.volumes?.some((v) => v.startsWith('nats-data:'))).toBe(true);
-      expect(services.redis.image).toMatch(/redis:7$/);
-      expect(services.grafana.profiles).toEqual(['grafana']);
+      expect(services.nats?.image).toMatch(/nats:2\.9$/);
+      expect(services.nats?.command).toContain('-js');
+      expect(services.nats?.volumes?.some((v) => v.startsWith('nats-data:'))).toBe(true);
+      expect(services.redis?.image).toMatch(/redis:7$/);
+      expect(services.grafana?.profiles).toEqual(['grafana']);
       for (const volume of ['nats-data', 'redis-data', 'local-provider-state', 'prometheus-data', 'grafana-data'])
         expect(compose.volumes).toHaveProperty(volume);
     });
 
     it('runs two gateway replicas on host ports 8080 and 8081, checked on /readyz', () => {
-      expect(services['gateway-1'].ports).toEqual(['8080:8080']);
-      expect(services['gateway-2'].ports).toEqual(['8081:8080']);
+      expect(services['gateway-1']?.ports).toEqual(['8080:8080']);
+      expect(services['gateway-2']?.ports).toEqual(['8081:8080']);
       for (const name of ['gateway-1', 'gateway-2']) {
-        const gateway = services[name];
+        const gateway = services[name]!;
         expect(gateway.command).toEqual(['gateway']);
         expect(gateway.environment).toMatchObject({ NATS_URL: 'nats://nats:4222', REDIS_URL: 'redis://redis:6379', PORT: '8080' });
         expect(gateway.environment?.SWITCHYARD_ADMIN_TOKEN).toMatch(/^\$\{SWITCHYARD_ADMIN_TOKEN:\?/);
@@ -140,7 +141,7 @@ describe('deploy/ files', () => {
     });
 
     it('runs one local provider joined over NATS', () => {
-      const provider = services['provider-local'];
+      const provider = services['provider-local']!;
       expect(provider.command).toEqual(['provider', 'local', '--id', 'local-1']);
       expect(provider.environment).toMatchObject({ NATS_URL: 'nats://nats:4222' });
       expect(provider.environment?.SWITCHYARD_LOCAL_STATE_DIR).toBeTruthy();
@@ -149,7 +150,7 @@ describe('deploy/ files', () => {
     it('mounts files that exist', () => {
       for (const service of Object.values(services))
         for (const volume of service.volumes ?? []) {
-          const source = volume.split(':')[0];
+          const source = volume.split(':')[0]!;
           if (source.startsWith('./')) expect(existsSync(join(deployDir, source)), `${source} exists under deploy/`).toBe(true);
           else expect(compose.volumes).toHaveProperty(source);
         }

@@ -129,8 +129,8 @@ function readmeRequests(): string[] {
   for (const line of readme.split('\n')) {
     const single = /(?:gql|-d) '(\{"query".*\})'\s*$/.exec(line);
     const double = /(?:gql|-d) "(\{\\"query.*\})"\s*$/.exec(line);
-    if (single) bodies.push(single[1]);
-    else if (double) bodies.push(double[1].replace(/\\(["\\$`])/g, '$1'));
+    if (single) bodies.push(single[1]!);
+    else if (double) bodies.push(double[1]!.replace(/\\(["\\$`])/g, '$1'));
   }
   return bodies;
 }
@@ -326,7 +326,7 @@ describe('GraphQL limits with the default settings', () => {
   it('counts a refusal each time it is repeated (past Yoga’s parse and validation caches)', async () => {
     for (const limit of ['aliases', 'tokens'] as const) {
       const before = await refusals(env.url, limit);
-      for (let i = 0; i < 3; i++) expect((await alice.gql(hostile[limit])).errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+      for (let i = 0; i < 3; i++) expect((await alice.gql(hostile[limit])).errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
       expect(await refusals(env.url, limit)).toBe(before + 3);
     }
   });
@@ -344,9 +344,9 @@ describe('GraphQL limits with the default settings', () => {
 
   it('hides field suggestions, so that typos do not read the schema out', async () => {
     const res = await alice.gql(`{ jobz { totalCount } }`);
-    expect(res.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
-    expect(res.errors?.[0].message).not.toMatch(/Did you mean/);
-    expect(res.errors?.[0].message).toMatch(/jobz/);
+    expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
+    expect(res.errors?.[0]!.message).not.toMatch(/Did you mean/);
+    expect(res.errors?.[0]?.message).toMatch(/jobz/);
   });
 
   const hostileFollow = `subscription ($id: ID!) { followJob(id: $id) { ${Array.from({ length: 60 }, (_, i) => `a${i}: jobId`).join(' ')} } }`;
@@ -515,14 +515,14 @@ describe.each([
   /** Another loopback address: another client, as far as the gateway can tell. */
   const newAddress = () => `127.0.0.${nextAddress++}`;
   const createUser = async (username: string) =>
-    rigs[0].admin.ok(`mutation ($u: String!) { createUser(username: $u, password: "the-right-password") { username } }`, { u: username });
+    rigs[0]!.admin.ok(`mutation ($u: String!) { createUser(username: $u, password: "the-right-password") { username } }`, { u: username });
   /** Each replica counts the refusals it answered. */
   const throttledCount = async () => (await Promise.all(rigs.map((rig) => refusals(rig.url, 'login_throttled')))).reduce((a, b) => a + b, 0);
 
   beforeAll(async () => {
     rigs = [await startLoginRig(adminToken, onRedis ? prefix : undefined)];
     if (onRedis) rigs.push(await startLoginRig(adminToken, prefix));
-    url = rigs[0].url;
+    url = rigs[0]!.url;
   });
   afterAll(async () => {
     for (const rig of rigs) await rig.stop();
@@ -536,10 +536,10 @@ describe.each([
     const before = await throttledCount();
     const answers: RawAnswer[] = [];
     // On Redis the attempts alternate between the replicas: the counts are shared.
-    for (let i = 0; i < 60; i++) answers.push(await postToken(rigs[i % rigs.length].url, 'victim', `wrong-${i}`, attacker));
+    for (let i = 0; i < 60; i++) answers.push(await postToken(rigs[i % rigs.length]!.url, 'victim', `wrong-${i}`, attacker));
     expect(answers.slice(0, 10).map((a) => a.status)).toEqual(Array(10).fill(401));
     expect(answers.slice(10).map((a) => a.status)).toEqual(Array(50).fill(429));
-    const throttled = answers[10];
+    const throttled = answers[10]!;
     expect(throttled.json.error.code).toBe('UNAUTHENTICATED');
     expect(throttled.json.error.message).toMatch(/too many failed logins/i);
     const retryAfter = Number(throttled.headers['retry-after']);
@@ -577,7 +577,7 @@ describe.each([
     const sprayer = newAddress();
     // 8 failures per name stay under the 10 in a row; 32 in all pass the 30 per address.
     const statuses: number[] = [];
-    for (let i = 0; i < 32; i++) statuses.push((await postToken(url, names[i % names.length], `guess-${i}`, sprayer)).status);
+    for (let i = 0; i < 32; i++) statuses.push((await postToken(url, names[i % names.length]!, `guess-${i}`, sprayer)).status);
     expect(statuses.slice(0, 30)).toEqual(Array(30).fill(401));
     expect(statuses.slice(30)).toEqual([429, 429]);
     expect((await postToken(url, 'spray-a', 'the-right-password', sprayer)).status).toBe(429);
@@ -604,7 +604,7 @@ describe('login throttling on Redis', () => {
   it("keeps its counts under the gateway's key prefix, where two replicas share them", async () => {
     const prefix = uniquePrefix();
     const adminToken = randomBytes(24).toString('base64url');
-    const rigs = [await startLoginRig(adminToken, prefix), await startLoginRig(adminToken, prefix)];
+    const rigs: [LoginRig, LoginRig] = [await startLoginRig(adminToken, prefix), await startLoginRig(adminToken, prefix)];
     const redis = new Redis(redisUrl());
     try {
       await rigs[0].admin.ok(`mutation { createUser(username: "shared", password: "the-right-password") { username } }`);

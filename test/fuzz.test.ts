@@ -135,7 +135,7 @@ interface Pools {
   products: { id: string; category: string; provider: string }[];
 }
 
-const fromPool = <T>(pool: () => T[], fallback: T) => fc.nat().map((i) => (pool().length ? pool()[i % pool().length] : fallback));
+const fromPool = <T>(pool: () => T[], fallback: T) => fc.nat().map((i) => (pool().length ? pool()[i % pool().length]! : fallback));
 
 /** Specifications that are accepted as they are: the starting points of mutated ones. */
 const GOOD_SPECIFICATIONS: Record<string, unknown>[] = [
@@ -348,7 +348,7 @@ function payloadsOf(contentType: string, text: string): unknown[] {
     return text
       .split(/\r\n\r\n/)
       .slice(1)
-      .flatMap((part) => parse(part.split(/\r\n--/)[0]));
+      .flatMap((part) => parse(part.split(/\r\n--/)[0]!));
   return text.length ? parse(text) : [];
 }
 
@@ -448,8 +448,9 @@ const JOB_VERBS: Record<string, (args: Record<string, unknown>) => unknown[]> = 
 
 /** What a call may have changed when it ran but its result is not in the answer. */
 function allowWhateverItNames(allow: Allowance, call: MutationCall): void {
-  if (JOB_VERBS[call.field]) {
-    for (const id of JOB_VERBS[call.field](call.args)) allow.jobs.add(String(id));
+  const verb = JOB_VERBS[call.field];
+  if (verb) {
+    for (const id of verb(call.args)) allow.jobs.add(String(id));
     allow.ledger = true;
   } else if (call.field === 'createJobs') allow.anyNewJobs = true;
   else if (call.field === 'createUser') allow.users.add(String(call.args.username));
@@ -486,8 +487,9 @@ function allowanceOf(calls: MutationCall[], response: GraphQLAnswer | undefined,
       return;
     }
     const items = asList(result);
-    if (JOB_VERBS[call.field]) {
-      const ids = JOB_VERBS[call.field](call.args);
+    const verb = JOB_VERBS[call.field];
+    if (verb) {
+      const ids = verb(call.args);
       items.forEach((item, k) => {
         if (accepted(item)) {
           allow.jobs.add(String(ids[k]));
@@ -631,8 +633,9 @@ function authorizationProblems(
     if (username === null) problems.push(`${call.field} accepted from a caller without a valid token`);
     else if (role !== 'admin' && (call.field === 'createUser' || call.field === 'grantCredits'))
       problems.push(`${call.field} accepted from ${username}, not an administrator`);
-    if (JOB_VERBS[call.field] && role !== 'admin') {
-      const ids = JOB_VERBS[call.field](call.args);
+    const verb = JOB_VERBS[call.field];
+    if (verb && role !== 'admin') {
+      const ids = verb(call.args);
       items.forEach((item, k) => {
         const job = before.jobs.get(String(ids[k]));
         if (accepted(item) && job && job.owner.createdBy !== username)
@@ -701,7 +704,7 @@ async function seedJobs(fuzzer: Fuzzer): Promise<void> {
       return r.job.id;
     });
   };
-  const [cloud, hpc, local] = [GOOD_SPECIFICATIONS[3], GOOD_SPECIFICATIONS[2], GOOD_SPECIFICATIONS[0]];
+  const [cloud, hpc, local] = [GOOD_SPECIFICATIONS[3]!, GOOD_SPECIFICATIONS[2]!, GOOD_SPECIFICATIONS[0]!];
   const [suspended] = await seed(env.users.user.client, [cloud, cloud, hpc, local]);
   await seed(env.users.other.client, [cloud, cloud, hpc]);
   await seed(env.admin, [cloud, hpc]);

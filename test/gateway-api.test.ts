@@ -31,7 +31,7 @@ describe('access', () => {
   it('refuses a request without a token with HTTP 401 and UNAUTHENTICATED', async () => {
     const res = await env.anonymous.gql(`{ me { createdBy } }`);
     expect(res.status).toBe(401);
-    expect(res.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
   it('refuses a made-up token', async () => {
@@ -58,9 +58,9 @@ describe('access', () => {
   it('lets only administrators create users', async () => {
     const alice = await newUser();
     const res = await alice.gql(`mutation { createUser(username: "mallory", password: "12345678") { username } }`);
-    expect(res.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const dup = await env.admin.gql(`mutation { createUser(username: "tokenuser", password: "12345678") { username } }`);
-    expect(dup.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(dup.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
   });
 
   it("hides another user's job as NOT_FOUND and refuses to act on it", async () => {
@@ -68,7 +68,7 @@ describe('access', () => {
     const bob = await newUser();
     const { job } = await submit(alice, { command: ['sleep', '30'] });
     const seen = await bob.gql(`query ($id: ID!) { job(id: $id) { id } }`, { id: job.id });
-    expect(seen.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+    expect(seen.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     const term = await bob.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok error { code } } }`, { id: job.id });
     expect(term.terminateJobs[0]).toEqual({ ok: false, error: { code: 'NOT_FOUND' } });
     expect((await bob.ok(`{ jobs { totalCount } }`)).jobs.totalCount).toBe(0);
@@ -196,25 +196,25 @@ describe('bad input changes nothing', () => {
     const alice = await newUser();
     const specs = Array.from({ length: 1001 }, () => ({ product: local(), command: ['true'] }));
     const res = await alice.gql(CREATE, { specs });
-    expect(res.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
     expect(await countJobs(alice)).toBe(0);
     const ids = Array.from({ length: 1001 }, (_, i) => `id${i}`);
     const term = await alice.gql(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids });
-    expect(term.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(term.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
   });
 
   it('refuses a page larger than 500', async () => {
     const alice = await newUser();
     const res = await alice.gql(`{ jobs(first: 501) { totalCount } }`);
-    expect(res.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
   });
 
   it('gives malformed GraphQL and unknown fields INVALID_INPUT', async () => {
     const alice = await newUser();
     const malformed = await alice.gql(`{ jobs(first: 5 { totalCount } }`);
-    expect(malformed.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(malformed.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
     const unknown = await alice.gql(`{ jobs { noSuchField } }`);
-    expect(unknown.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(unknown.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
   });
 
   // Found by test/fuzz.test.ts: an object literal reached DateTime's parser, whose String() of it threw (INTERNAL).
@@ -227,8 +227,8 @@ describe('bad input changes nothing', () => {
     ['an object in a job filter', `{ jobs(filter: { createdAfter: {} }) { totalCount } }`, undefined],
   ])('a DateTime given as %s is INVALID_INPUT and grants nothing', async (_what, query, variables) => {
     const res = await env.admin.gql(query, variables);
-    expect(res.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
-    expect(res.errors?.[0].message).toMatch(/DateTime is an ISO-8601 string/);
+    expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
+    expect(res.errors?.[0]?.message).toMatch(/DateTime is an ISO-8601 string/);
     const ledger = await env.admin.ok(`{ transactions(owner: "dated") { totalCount } }`);
     expect(ledger.transactions.totalCount).toBe(0);
   });
@@ -236,7 +236,7 @@ describe('bad input changes nothing', () => {
   it('gives unknown job ids NOT_FOUND, per item', async () => {
     const alice = await newUser();
     const res = await alice.gql(`{ job(id: "0190aaaa-0000-7000-8000-000000000000") { id } }`);
-    expect(res.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+    expect(res.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     const bulk = await alice.ok(
       `mutation { suspendJobs(ids: ["nope"]) { ok error { code } } extendJobs(items: [{ jobId: "nope", requestedTime: { minutes: 1 } }]) { ok error { code } } }`,
     );

@@ -65,7 +65,7 @@ beforeAll(async () => {
     await providerTransport.close();
   });
   for (const gateway of gateways) await eventually(async () => gateway.registry.get('edge')?.manifest, { what: 'edge on every replica' });
-  await fund(clients[0], 'admin', 'edge');
+  await fund(clients[0]!, 'admin', 'edge');
 });
 
 afterAll(async () => {
@@ -76,7 +76,8 @@ afterAll(async () => {
 
 describe('two gateway replicas', () => {
   it('let a follower on one replica see every change of a job created through the other', async () => {
-    const [a, b] = clients;
+    const a = clients[0]!;
+    const b = clients[1]!;
     const created = await a.ok(
       `mutation { createJobs(specifications: [{ product: { id: "local-small", provider: "edge" }, command: ["sh", "-c", "sleep 0.5; for i in 1 2 3 4 5; do echo line $i; done; exit 2"] }]) { job { id } } }`,
     );

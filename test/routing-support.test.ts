@@ -52,7 +52,7 @@ describe('routing by requirements', () => {
     const result = await createOne(funded, { requirements: { cpu: 2 } });
     expect(result.error).toBeNull();
     expect(result.job!.specification.product).toEqual({ id: 'c5-large', provider: 'sim-cloud' });
-    expect(result.job!.updates[0].status).toMatch(/passed over: .*sim-hpc\/standard-8 \(needs a time allocation of at most 48h\)/);
+    expect(result.job!.updates[0]?.status).toMatch(/passed over: .*sim-hpc\/standard-8 \(needs a time allocation of at most 48h\)/);
   });
 
   it('chooses the cheapest product once the time allocation fits its maximum', async () => {
@@ -60,7 +60,7 @@ describe('routing by requirements', () => {
     expect(within.job!.specification.product).toEqual({ id: 'standard-8', provider: 'sim-hpc' });
     const beyond = await createOne(funded, { requirements: { cpu: 2 }, timeAllocation: { hours: 50 } });
     expect(beyond.job!.specification.product).toEqual({ id: 'c5-large', provider: 'sim-cloud' });
-    expect(beyond.job!.updates[0].status).toMatch(/sim-hpc\/standard-8 \(time allocation above its maximum of 48h\)/);
+    expect(beyond.job!.updates[0]?.status).toMatch(/sim-hpc\/standard-8 \(time allocation above its maximum of 48h\)/);
   });
 
   it('passes over products that run fewer replicas than asked', async () => {
@@ -110,7 +110,7 @@ describe('validation before money', () => {
 
   it('refuses unknown fields with INVALID_INPUT before anything runs', async () => {
     const res = await broke.gql(CREATE, { specs: [{ requirements: { cpu: 2 }, command: ['true'], colour: 'blue' }] });
-    expect(res.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
     expect(await jobCount(broke)).toBe(0);
   });
 

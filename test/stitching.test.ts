@@ -74,7 +74,7 @@ describe('live stitching of provider subschemas', () => {
   it('adds a joining provider’s fields without a restart, serves them batched, and drops them when it leaves', async () => {
     // No provider yet: the field is not in the schema, and plain queries work.
     const before = await client.gql(STITCHED);
-    expect(before.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(before.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
     expect((await client.ok(`{ providers { id } }`)).providers).toEqual([]);
 
     const edge = localProvider('edge');
@@ -98,7 +98,7 @@ describe('live stitching of provider subschemas', () => {
     for (const edge of details.jobs.edges) expect(edge.node.local.pids).toHaveLength(1);
     // The merge fields are for stitching only; clients cannot call them.
     const hidden = await client.gql(`{ _localJobs(ids: ["${ids[0]}"]) { id } }`);
-    expect(hidden.errors?.[0].extensions?.code).toBe('INVALID_INPUT');
+    expect(hidden.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
 
     await client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids });
     for (const id of ids) await waitForState(client, id, ['SUCCESS']);

@@ -318,7 +318,8 @@ describe.each(implementations)('the $name store', ({ open }) => {
 
     it('keeps active job ids and counts per provider and state in step with the moves', async () => {
       const store = await open();
-      const [a, b, c] = [0, 1, 2].map((i) => makeJob({ providerId: 'hpc', createdAt: T0 + i }));
+      const hpcJob = (i: number) => makeJob({ providerId: 'hpc', createdAt: T0 + i });
+      const [a, b, c] = [hpcJob(0), hpcJob(1), hpcJob(2)];
       const d = makeJob({ providerId: 'local', createdAt: T0 + 3 });
       for (const job of [c, a, d, b]) await store.createJob(job, { exclusive: false });
       expect(await store.activeJobIds('hpc')).toEqual([a.id, b.id, c.id]);
@@ -526,7 +527,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
       );
       const applied = outcomes.filter((outcome) => outcome.kind === 'applied');
       expect(applied).toHaveLength(1);
-      const winner = applied[0].job.providerId;
+      const winner = applied[0]!.job.providerId;
       const loser = winner === 'cloud' ? 'local' : 'cloud';
       expect(outcomes.find((outcome) => outcome.kind === 'refused')).toMatchObject({
         reason: `job is at ${winner}, not hpc`,
@@ -553,13 +554,13 @@ describe.each(implementations)('the $name store', ({ open }) => {
       const jobs = Array.from({ length: 40 }, (_, i) =>
         makeJob({
           createdAt: T0 + i * 1000,
-          owner: { createdBy: creators[i % 3], project: null },
-          providerId: providers[(i >> 1) % 2],
+          owner: { createdBy: creators[i % 3]!, project: null },
+          providerId: providers[(i >> 1) % 2]!,
           specification: makeSpecification({ tags: i % 5 === 0 ? ['gpu'] : [] }),
         }),
       );
       const order = jobs.map((_, i) => (i * 17) % 40);
-      for (const i of order) expect(await store.createJob(jobs[i], { exclusive: false })).toEqual({ created: true });
+      for (const i of order) expect(await store.createJob(jobs[i]!, { exclusive: false })).toEqual({ created: true });
       for (const [i, job] of jobs.entries()) {
         const path: JobState[] = [[], ['RUNNING'], ['RUNNING', 'SUCCESS'], ['FAILURE']][i % 4] as JobState[];
         for (const state of path) await store.changeJob(job.id, { state, timestamp: T0 + 100_000 });
@@ -654,7 +655,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
       await store.changeJob(job.id, { state: 'RUNNING', timestamp: T0 });
       const running = await store.listJobs({ createdBy: 'alice', states: ['RUNNING'], order: 'DESC', first: 10 });
       expect(running.jobs.map((j) => j.id)).toEqual([job.id]);
-      expect(running.jobs[0].state).toBe('RUNNING');
+      expect(running.jobs[0]?.state).toBe('RUNNING');
       const queued = await store.listJobs({ createdBy: 'alice', states: ['IN_QUEUE'], order: 'DESC', first: 10 });
       expect(queued).toStrictEqual({ jobs: [], endCursor: null, hasNextPage: false, totalCount: 0 });
     });
@@ -734,7 +735,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
       const listed = await store.listWaiting();
       expect(listed.map((r) => r.jobId)).toEqual([...ids].sort());
       expect(listed.find((r) => r.jobId === ids[2])).toEqual({ jobId: ids[2], deadline: T0 + 1002, input: { requirements: { cpu: 2 } } });
-      const claims = await Promise.all(Array.from({ length: 10 }, () => store.takeWaiting(ids[0])));
+      const claims = await Promise.all(Array.from({ length: 10 }, () => store.takeWaiting(ids[0]!)));
       expect(claims.filter(Boolean)).toHaveLength(1);
       expect((await store.listWaiting()).map((r) => r.jobId)).not.toContain(ids[0]);
       expect(await store.takeWaiting('never-waited')).toBe(false);
@@ -755,12 +756,12 @@ describe.each(implementations)('the $name store', ({ open }) => {
       const takers = Array.from({ length: 10 }, (_, i) => ({ ...record, heldUntil: T0 + 60_000, claim: `taker-${i}` }));
       const won = await Promise.all(takers.map((next) => store.swapWaiting(jobId, 'dead', next)));
       expect(won.filter(Boolean)).toHaveLength(1);
-      const winner = takers[won.indexOf(true)];
+      const winner = takers[won.indexOf(true)]!;
       expect(await store.listWaiting()).toEqual([winner]);
       expect(await store.getWaiting(jobId)).toEqual(winner);
       // The winning call repeated (its answer lost) still wins; a loser repeated still loses.
       expect(await store.swapWaiting(jobId, 'dead', winner)).toBe(true);
-      expect(await store.swapWaiting(jobId, 'dead', takers[won.indexOf(false)])).toBe(false);
+      expect(await store.swapWaiting(jobId, 'dead', takers[won.indexOf(false)]!)).toBe(false);
       // Removing needs the claim too; a record from before claims is claimed as ''.
       expect(await store.swapWaiting(jobId, 'dead', null)).toBe(false);
       expect(await store.swapWaiting(jobId, winner.claim, null)).toBe(true);
@@ -831,10 +832,11 @@ describe.each(implementations)('the $name store', ({ open }) => {
 });
 
 describe('the redis store', () => {
-  /** Replicas of one deployment: stores sharing a key prefix, each with its own route cache. */
-  async function replicas(count: number, prefix = uniquePrefix()): Promise<Store[]> {
+  /** Two replicas of one deployment: stores sharing a key prefix, each with its own route cache. */
+  async function replicas(prefix = uniquePrefix()): Promise<[Store, Store]> {
     onTestFinished(() => deleteKeys(prefix));
-    const stores = await Promise.all(Array.from({ length: count }, () => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+    const open = () => createRedisStore({ url: redisUrl(), keyPrefix: prefix });
+    const stores = await Promise.all([open(), open()]);
     onTestFinished(async () => {
       for (const store of stores) await store.close();
     });
@@ -844,7 +846,7 @@ describe('the redis store', () => {
   const toCloud = { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } };
 
   it('lets a replica that never saw a moved job change it under its new provider', async () => {
-    const [a, b] = await replicas(2);
+    const [a, b] = await replicas();
     const job = makeJob({ providerId: 'hpc' });
     await a.createJob(job, { exclusive: false });
     await a.reassignJob(job.id, { from: 'hpc', to: toCloud, status: 'moved', timestamp: T0 });
@@ -858,7 +860,7 @@ describe('the redis store', () => {
 
   it('reads and moves a job stored before its provider and product had fields of their own', async () => {
     const prefix = uniquePrefix();
-    const [a, b] = await replicas(2, prefix);
+    const [a, b] = await replicas(prefix);
     const job = makeJob({ providerId: 'hpc', specification: makeSpecification({ product: { id: 'cpu-1', category: 'cpu', provider: 'hpc' } }) });
     await a.createJob(job, { exclusive: false });
     // The earlier layout: everything but the changing fields in one doc.
@@ -890,7 +892,8 @@ describe('the redis store, across replicas', () => {
   it('keeps a moved job in step when a replica that knew it before the move changes it', async () => {
     const prefix = uniquePrefix();
     onTestFinished(() => deleteKeys(prefix));
-    const [a, b] = await Promise.all([0, 1].map(() => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+    const open = () => createRedisStore({ url: redisUrl(), keyPrefix: prefix });
+    const [a, b] = await Promise.all([open(), open()]);
     onTestFinished(async () => {
       await a.close();
       await b.close();

@@ -325,7 +325,7 @@ describe.each([
 
     it('splits the events between consumers sharing the durable consumer, each handled once', async () => {
       const other = await backend.connect();
-      const byConsumer: Record<string, number[]> = { a: [], b: [] };
+      const byConsumer: Record<'a' | 'b', number[]> = { a: [], b: [] };
       for (const [name, transport] of [
         ['a', t],
         ['b', other],
@@ -478,9 +478,10 @@ describe.each([
           }
         }),
       );
-      const seen: Record<string, number[]> = { a: [], b: [] };
+      const seen: Record<'a' | 'b', number[]> = { a: [], b: [] };
       await t.consumeDurable(async (body) => {
         const { job, n } = body as { job: string; n: number };
+        if (job !== 'a' && job !== 'b') throw new Error(`a message of job ${job}, not a or b`);
         seen[job].push(n);
         if (n % 7 === 0) await sleep(1);
       });

@@ -146,10 +146,9 @@ function createLoginThrottle(options: LoginThrottleOptions = {}): LoginThrottle 
   };
   return {
     async check(username, address) {
-      const entries = keys(username, address);
-      const results = await Promise.all(entries.map(([rl, key]) => rl.get(key)));
+      const results = await Promise.all(keys(username, address).map(async ([rl, key]) => ({ rl, res: await rl.get(key) })));
       // Over its points, a key is blocked: the library set its expiry to the block's end.
-      const waits = results.flatMap((res, i) => (res !== null && res.consumedPoints > entries[i][0].points ? [res.msBeforeNext] : []));
+      const waits = results.flatMap(({ rl, res }) => (res !== null && res.consumedPoints > rl.points ? [res.msBeforeNext] : []));
       if (waits.length > 0) throw new LoginThrottledError(Math.max(...waits));
     },
     async failed(username, address) {
@@ -198,7 +197,7 @@ export function createAuth(options: AuthOptions): Auth {
     async authenticate(authorization) {
       const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
       if (!match) throw new UnauthenticatedError('Send Authorization: Bearer <token>');
-      const tokenHash = hashToken(match[1]);
+      const tokenHash = hashToken(match[1]!);
       if (timingSafeEqual(Buffer.from(tokenHash, 'hex'), adminTokenHash)) return bootstrapAdmin;
       const record = await store.getToken(tokenHash, clock.now());
       if (!record) throw new UnauthenticatedError('The token is unknown or has expired');

@@ -9,7 +9,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Job, Product, ProductPriceUnit } from '../../shared/domain.js';
-import { ForbiddenError, InvalidInputError, SwitchyardError } from '../../shared/errors.js';
+import { ForbiddenError, InvalidInputError, must, SwitchyardError } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AccountingMetrics } from './accounting-metrics.js';
@@ -267,7 +267,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
       const failedByProvider = new Map<string, number>();
       let firstError: Error | null = null;
       outcomes.forEach((outcome, i) => {
-        const { job } = charged[i];
+        const { job } = must(charged[i], `the charge of outcome ${i}`);
         if (!outcome.ok) {
           failed += 1;
           failedByProvider.set(job.providerId, (failedByProvider.get(job.providerId) ?? 0) + 1);

@@ -7,7 +7,7 @@
  * Money is an integer number of credits; times are epoch milliseconds and
  * always come from the caller, so a driven clock drives the ledger too.
  */
-import { InvalidInputError } from '../../shared/errors.js';
+import { InternalError, InvalidInputError } from '../../shared/errors.js';
 
 /** Who pays: a user (by name) or a project (by id). */
 export interface WalletOwner {
@@ -271,7 +271,7 @@ export function chargeOrder(requests: readonly ChargeRequest[], indexes: readonl
   // Grouping with Maps, not sorting: linear in a round of 100 000 jobs.
   const byNow = new Map<number, Map<string, number[]>>();
   for (const index of indexes) {
-    const request = requests[index];
+    const request = requests[index]!;
     let byWallet = byNow.get(request.now);
     if (!byWallet) byNow.set(request.now, (byWallet = new Map()));
     const wallet = walletId(request.wallet);
@@ -301,6 +301,7 @@ export function walletId(key: WalletKey): string {
 /** The wallet a {@link walletId} names. */
 export function parseWalletId(id: string): WalletKey {
   const [kind, owner, provider, category] = id.split(':').map(decodeURIComponent);
+  if (owner === undefined || provider === undefined || category === undefined) throw new InternalError(`${id} is not a wallet id`);
   return { owner, isProject: kind === 'p', provider, category };
 }
 

@@ -177,7 +177,7 @@ export function createMemoryLedger(): Ledger {
       const { outcomes, valid } = splitValidCharges(requests);
       // The Redis ledger's order, so both answer alike when a wallet runs dry.
       for (const { indexes } of chargeOrder(requests, valid)) {
-        for (const i of indexes) outcomes[i] = { ok: true, ...chargeNow(requests[i]) };
+        for (const i of indexes) outcomes[i] = { ok: true, ...chargeNow(requests[i]!) };
       }
       return outcomes;
     },
@@ -194,18 +194,20 @@ export function createMemoryLedger(): Ledger {
       if (query.after) {
         // Ids are `0-<n>` with n = index + 1; like XREVRANGE, a cursor for an id
         // never issued starts from the newest id below it.
+        // decodeCursor checked the form `<ms>-<seq>`: both parts are there.
         const [ms, seq] = decodeCursor(query.after).split('-').map(Number);
-        from = ms > 0 ? transactions.length - 1 : Math.min(seq - 1, transactions.length) - 1;
+        from = ms! > 0 ? transactions.length - 1 : Math.min(seq! - 1, transactions.length) - 1;
       }
       const items: Transaction[] = [];
       let hasNextPage = false;
       for (let i = from; i >= 0; i--) {
-        if (!matches(transactions[i])) continue;
+        const transaction = transactions[i]!; // from <= transactions.length - 1
+        if (!matches(transaction)) continue;
         if (items.length === first) {
           hasNextPage = true;
           break;
         }
-        items.push({ ...transactions[i], allocationIds: [...transactions[i].allocationIds] });
+        items.push({ ...transaction, allocationIds: [...transaction.allocationIds] });
       }
       return {
         items,

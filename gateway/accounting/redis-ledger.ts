@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type Result } from 'ioredis';
 
+import { must } from '../../shared/errors.js';
 import { defineLuaCommands } from '../store/lua-scripts.js';
 import {
   chargeOrder,
@@ -112,9 +113,10 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
     const args: string[] = new Array(2 + 5 * requests.length);
     args[0] = padDate(now);
     requests.forEach((request, i) => {
-      let number = walletNumbers.get(wallets[i]);
+      const wallet = wallets[i]!;
+      let number = walletNumbers.get(wallet);
       if (number === undefined) {
-        walletNumbers.set(wallets[i], (number = walletNumbers.size + 1));
+        walletNumbers.set(wallet, (number = walletNumbers.size + 1));
         walletKeys.push(key.wallet(request.wallet), key.order(request.wallet), key.ownerTransactions(request.wallet));
       }
       jobKeys[i] = key.charge(request.jobId);
@@ -130,7 +132,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
     // One string, not 4 integers per job: decoding 400 000 integers a round costs more than splitting.
     const reply = (await redis.switchyardCharge(keys.length, ...keys, ...args)).split(' ');
     return requests.map((_, i) => {
-      const [debited, shortfall, jobCharged, accountedTotal] = reply[i].split(',');
+      const [debited, shortfall, jobCharged, accountedTotal] = must(reply[i], `the script's result for charge ${i}`).split(',');
       return { debited: Number(debited), shortfall: shortfall === '1', jobCharged: Number(jobCharged), accountedTotal: Number(accountedTotal) };
     });
   }
@@ -174,6 +176,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
       const wallets = await Promise.all(
         members.map((member) => {
           const [provider, category] = member.split(':').map(decodeURIComponent);
+          // Every member the grant script adds is `<provider>:<category>`; anything else names no wallet.
+          if (provider === undefined || category === undefined) return null;
           return readWallet({ ...owner, provider, category }, now);
         }),
       );
@@ -195,7 +199,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
     async charge(request) {
       validateCharge(request);
       const [result] = await chargeBatch([request], [walletId(request.wallet)], request.now);
-      return result;
+      return must(result, 'the result of a charge');
     },
 
     async chargeMany(requests) {
@@ -207,13 +211,13 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
           // All sent at once: ioredis writes them back to back, and Redis runs them in that order.
           calls.push(
             chargeBatch(
-              batch.map((i) => requests[i]),
+              batch.map((i) => requests[i]!),
               group.wallets.slice(from, from + batchSize),
               group.now,
             ).then(
               (results) =>
                 batch.forEach((i, n) => {
-                  const { debited, shortfall, jobCharged, accountedTotal } = results[n];
+                  const { debited, shortfall, jobCharged, accountedTotal } = results[n]!;
                   outcomes[i] = { ok: true, debited, shortfall, jobCharged, accountedTotal };
                 }),
               (error: Error) => batch.forEach((i) => (outcomes[i] = { ok: false, error })),
@@ -301,11 +305,11 @@ function walletFromHash(hash: Record<string, string>, now: number): Wallet {
   }
   allocations.sort(compareSpendingOrder);
   return {
-    owner: hash.owner,
+    owner: fieldOf(hash, 'owner'),
     isProject: hash.isProject === '1',
-    provider: hash.provider,
-    category: hash.category,
-    createdBy: hash.createdBy,
+    provider: fieldOf(hash, 'provider'),
+    category: fieldOf(hash, 'category'),
+    createdBy: fieldOf(hash, 'createdBy'),
     allocations,
     balance: allocations.reduce((sum, a) => (isActive(a, now) ? sum + a.balance : sum), 0),
   };
@@ -315,18 +319,26 @@ function transactionFromEntry(id: string, fields: Record<string, string>): Trans
   return {
     id,
     kind: fields.kind as Transaction['kind'],
-    ...parseWalletId(fields.wallet),
+    ...parseWalletId(fieldOf(fields, 'wallet')),
     amount: Number(fields.amount),
-    jobId: fields.jobId === '' ? null : fields.jobId,
-    allocationIds: fields.allocs === '' ? [] : fields.allocs.split(','),
-    by: fields.by === '' ? null : fields.by,
+    jobId: nullIfEmpty(fieldOf(fields, 'jobId')),
+    allocationIds: fields.allocs === '' ? [] : fieldOf(fields, 'allocs').split(','),
+    by: nullIfEmpty(fieldOf(fields, 'by')),
     timestamp: Number(fields.ts),
-    description: fields.desc,
+    description: fieldOf(fields, 'desc'),
   };
 }
 
+/** A field that every script writing the record sets (see their headers). */
+function fieldOf(record: Record<string, string>, name: string): string {
+  return must(record[name], `field ${name}`);
+}
+
+const nullIfEmpty = (value: string): string | null => (value === '' ? null : value);
+
 function pairsToRecord(pairs: string[]): Record<string, string> {
   const record: Record<string, string> = {};
-  for (let i = 0; i < pairs.length; i += 2) record[pairs[i]] = pairs[i + 1];
+  // HGETALL and XRANGE answer name, value, name, value: pairs[i + 1] is there.
+  for (let i = 0; i < pairs.length; i += 2) record[pairs[i]!] = pairs[i + 1]!;
   return record;
 }

@@ -40,9 +40,11 @@ export function runningMs(timeline: UsageTimeline, now: number): number {
   // Called for every running job in every charging round: copy and sort only when needed.
   let ordered = true;
   let sawRunning = false;
-  for (let i = 0; i < updates.length; i++) {
-    if (i > 0 && updates[i].timestamp < updates[i - 1].timestamp) ordered = false;
-    if (updates[i].state === 'RUNNING') sawRunning = true;
+  let previous = -Infinity;
+  for (const { timestamp, state } of updates) {
+    if (timestamp < previous) ordered = false;
+    previous = timestamp;
+    if (state === 'RUNNING') sawRunning = true;
   }
   let changes = updates;
   const synthetic = startedAt !== null && !sawRunning;

@@ -20,7 +20,7 @@ import type { ProviderEntry, ProviderRegistry } from '../registry/provider-regis
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { Store } from '../store/store.js';
 import { followJob } from './follow-job.js';
-import type { Resolvers } from './schema-types.js';
+import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
 import { iso, jobView, logView, productView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {
@@ -56,7 +56,7 @@ export function createRequestLoaders(accounting: Accounting, store: Store): Requ
   };
 }
 
-const STAT_STATES: Record<string, JobState[] | null> = {
+const STAT_STATES: Record<JobStat, JobState[] | null> = {
   COUNT_ALL: null,
   COUNT_IN_QUEUE: ['IN_QUEUE'],
   COUNT_RUNNING: ['RUNNING'],
@@ -66,7 +66,7 @@ const STAT_STATES: Record<string, JobState[] | null> = {
   COUNT_EXPIRED: ['EXPIRED'],
   COUNT_CANCELED: ['SUCCESS', 'FAILURE', 'EXPIRED'],
 };
-const TIME_FRAMES_MS: Record<string, number | null> = { T_10M: 600_000, T_1H: 3_600_000, T_24H: 86_400_000, TOTAL: null };
+const TIME_FRAMES_MS: Record<TimeFrame, number | null> = { T_10M: 600_000, T_1H: 3_600_000, T_24H: 86_400_000, TOTAL: null };
 
 /** knownProviderCategories for grants: the categories a provider's manifest sells. */
 function categoriesOf(registry: ProviderRegistry) {

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Job } from '../../shared/domain.js';
-import { InvalidInputError, InvalidStateError, UnsupportedError } from '../../shared/errors.js';
+import { InvalidInputError, InvalidStateError, must, UnsupportedError } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Viewer } from '../access/auth.js';
 import { loadEditable } from '../access/job-access.js';
@@ -107,7 +107,7 @@ export function createJobActions(options: {
       // provider refuses a create of a job it was asked to terminate before it had it.
       await Promise.all(
         [...queued].map(async ([index, job]) => {
-          const result = results[index];
+          const result = must(results[index], `the outcome of job ${job.id}`);
           if (result.ok || result.error.code !== 'NOT_FOUND') return;
           const outcome = await change(job.id, { state: 'SUCCESS', status: NOT_STARTED, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
           if (outcome.kind === 'applied') results[index] = { ok: true, value: true };

@@ -52,10 +52,12 @@ const MAX_TAGS = 50;
 
 /** Milliseconds of a SimpleDurationInput; INVALID_INPUT for negative parts or a zero total. */
 export function durationInputToMs(input: DurationInput, what: string): number {
-  const parts = [input.hours ?? 0, input.minutes ?? 0, input.seconds ?? 0];
-  if (parts.some((n) => !Number.isInteger(n) || n < 0))
+  const hours = input.hours ?? 0;
+  const minutes = input.minutes ?? 0;
+  const seconds = input.seconds ?? 0;
+  if ([hours, minutes, seconds].some((n) => !Number.isInteger(n) || n < 0))
     throw new InvalidInputError(`${what}: hours, minutes and seconds must be whole and not negative`);
-  const ms = ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000;
+  const ms = ((hours * 60 + minutes) * 60 + seconds) * 1000;
   if (ms <= 0) throw new InvalidInputError(`${what} must be longer than zero`);
   return ms;
 }
@@ -90,7 +92,7 @@ export function checkSpecificationInput(input: JobSpecificationInput): { replica
   if (!Number.isInteger(replicas) || replicas < 1) throw new InvalidInputError('replicas must be 1 or more');
   const timeAllocationMs = input.timeAllocation ? durationInputToMs(input.timeAllocation, 'timeAllocation') : null;
   const command = input.command ?? null;
-  if (command !== null && (command.length === 0 || command.length > MAX_ARGS || command[0].length === 0)) {
+  if (command !== null && (command.length === 0 || command.length > MAX_ARGS || command[0] === '')) {
     throw new InvalidInputError(`command must be a program and its arguments (1 to ${MAX_ARGS} items, the first not empty)`);
   }
   if (command === null && !input.application) throw new InvalidInputError('give a command or an application');

@@ -63,8 +63,8 @@ export interface WaitingPlacement {
   job: Job;
   input: JobSpecificationInput;
   record: WaitingRecord;
-  /** Able to take the job now, best first; a pinned job's only candidate is its own provider. */
-  candidates: Candidate[];
+  /** Able to take the job now, best first (at least one); a pinned job's only candidate is its own provider. */
+  candidates: [Candidate, ...Candidate[]];
   /** The update that says why it goes now. @default "Room became free on <provider>/<product>" */
   status?: string;
 }

@@ -121,7 +121,9 @@ export function createReconciliation(options: {
         return;
       }
       const jobs = await store.getJobs(observed.jobs.map((o) => o.id));
-      const settled = await Promise.all(observed.jobs.map((observation, k) => settle(providerId, entry.instanceId, observation, jobs[k], quietMs)));
+      const settled = await Promise.all(
+        observed.jobs.map((observation, k) => settle(providerId, entry.instanceId, observation, jobs[k] ?? null, quietMs)),
+      );
       changed += settled.filter(Boolean).length;
     }
     logger.info({ providerId, jobs: ids.length, changed }, 'reconciled provider jobs');

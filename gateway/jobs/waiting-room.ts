@@ -30,7 +30,7 @@ type Decision =
       claim: string;
       job: Job;
       input: JobSpecificationInput;
-      candidates: Candidate[];
+      candidates: [Candidate, ...Candidate[]];
       pinned: boolean;
       status: string | undefined;
     };
@@ -75,11 +75,11 @@ export function createWaitingRoom(options: {
     );
     // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
-    if (candidates.length === 0) return { kind: 'wait', job, status: waiting };
-    const [first] = candidates;
+    const [first, ...rest] = candidates;
+    if (!first) return { kind: 'wait', job, status: waiting };
     if (first.providerId === job.providerId && first.product.id === job.specification.product.id)
       utilization.reserve(first.providerId, first.product.id);
-    return { kind: 'send', record, claim, job, input, candidates, pinned, status: sending };
+    return { kind: 'send', record, claim, job, input, candidates: [first, ...rest], pinned, status: sending };
   };
 
   const act = async (decision: Decision, now: number, send: WaitingPlacement[]) => {
@@ -116,13 +116,13 @@ export function createWaitingRoom(options: {
     const open = records.filter((record) => record.heldUntil === undefined || record.heldUntil <= now);
     if (open.length === 0) return;
     const jobs = await store.getJobs(open.map((record) => record.jobId));
-    const decisions = open.map((record, k) => decide(record, jobs[k], now));
+    const decisions = open.map((record, k) => decide(record, jobs[k] ?? null, now));
     const send: WaitingPlacement[] = [];
     await Promise.all(decisions.map((decision) => act(decision, now, send)));
     if (send.length === 0) return;
     const outcomes = await submission.placeWaiting(send);
     outcomes.forEach((outcome, k) => {
-      if (!outcome.ok) logger.info({ jobId: send[k].job.id, error: outcome.error }, 'a waiting job could not be placed');
+      if (!outcome.ok) logger.info({ jobId: send[k]!.job.id, error: outcome.error }, 'a waiting job could not be placed');
     });
   };
 

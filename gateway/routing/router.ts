@@ -8,7 +8,7 @@
  * failover candidates and says why it chose, and why it passed over the rest.
  */
 import type { Product } from '../../shared/domain.js';
-import { InvalidInputError } from '../../shared/errors.js';
+import { InvalidInputError, must } from '../../shared/errors.js';
 import type { RequirementsInput } from '../jobs/job-specification.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
@@ -87,10 +87,10 @@ class BestCandidates {
 
   offer(providerId: string, product: Product, price: number, pending: number, capacity: number | null): void {
     const items = this.items;
-    if (items.length === this.keep && compareRaw(price, pending, capacity, providerId, items[items.length - 1]) >= 0) return;
+    if (items.length === this.keep && compareRaw(price, pending, capacity, providerId, items[items.length - 1]!) >= 0) return;
     const candidate: Candidate = { providerId, product, pricePerMinute: price, pending, capacity };
     let i = items.length;
-    while (i > 0 && compareCandidates(candidate, items[i - 1]) < 0) i -= 1;
+    while (i > 0 && compareCandidates(candidate, items[i - 1]!) < 0) i -= 1;
     items.splice(i, 0, candidate);
     if (items.length > this.keep) items.pop();
   }
@@ -239,7 +239,8 @@ export function planRoute(requirements: RequirementsInput, context: RouteContext
 
 /** Why a plan chose its first candidate with room, as the job's first update says it. */
 export function explainChoice(plan: RoutePlan, chosen: Candidate): string {
-  const cheapest = plan.candidates[0];
+  // `chosen` is one of the plan's candidates: there is a first.
+  const cheapest = must(plan.candidates[0], 'the cheapest candidate');
   const plural = (n: number) => (n === 1 ? '' : 's');
   const total =
     plan.usable === plan.fitting

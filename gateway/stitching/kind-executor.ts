@@ -49,7 +49,7 @@ export function createKindExecutor(kind: ProviderKind, registry: ProviderRegistr
     const failures: string[] = [];
     outcomes.forEach((outcome, i) => {
       if (outcome.status === 'rejected') failures.push((outcome.reason as Error).message);
-      else if ('sdl' in outcome.value) failures.push(`${providers[i].id}: answered an execution with its SDL`);
+      else if ('sdl' in outcome.value) failures.push(`${providers[i]!.id}: answered an execution with its SDL`);
       else answers.push(outcome.value);
     });
     if (answers.length === 0) return { errors: failures.map((message) => ({ message }) as never) };

@@ -196,7 +196,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       let totalCount = 0;
       let hasNextPage = false;
       for (let i = 0; i < candidates.length; i++) {
-        const id = candidates[ascending ? i : candidates.length - 1 - i];
+        const id = candidates[ascending ? i : candidates.length - 1 - i]!;
         // Same bounds as the Redis store's lex ranges: the id's embedded time.
         if ((min !== null && id < min) || (max !== null && id >= max)) continue;
         const { job } = jobs.get(id)!;
@@ -335,7 +335,8 @@ function removeSorted(ids: string[], id: string): void {
 
 function insertSorted(ids: string[], id: string): void {
   // New uuid v7 ids are almost always the greatest yet.
-  if (ids.length === 0 || ids[ids.length - 1] < id) {
+  const last = ids.at(-1);
+  if (last === undefined || last < id) {
     ids.push(id);
     return;
   }
@@ -343,7 +344,7 @@ function insertSorted(ids: string[], id: string): void {
   let high = ids.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (ids[mid] < id) low = mid + 1;
+    if (ids[mid]! < id) low = mid + 1;
     else high = mid;
   }
   ids.splice(low, 0, id);

@@ -30,7 +30,7 @@
 import { Redis, type Result } from 'ioredis';
 
 import type { Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
-import { InvalidInputError } from '../../shared/errors.js';
+import { InvalidInputError, must } from '../../shared/errors.js';
 import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
 import { defineLuaCommands } from './lua-scripts.js';
 import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
@@ -117,7 +117,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   async function routeOf(id: string): Promise<Route | null> {
     const [doc, providerId] = await redis.hmget(key.job(id), 'doc', 'providerId');
     if (doc === null) return null;
-    const { owner, specHash, providerId: storedBefore } = JSON.parse(doc) as Job;
+    const { owner, specHash, providerId: storedBefore } = JSON.parse(must(doc, 'the reply to HMGET')) as Job;
     return remember({ id, owner, specHash, providerId: providerId ?? storedBefore });
   }
 
@@ -156,10 +156,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       let best: (typeof sources)[number] | null = null;
       for (const source of sources) {
         if (source.at >= source.buffer.length) continue;
-        if (best === null || before(source.buffer[source.at], best.buffer[best.at])) best = source;
+        if (best === null || before(source.buffer[source.at]!, best.buffer[best.at]!)) best = source;
       }
       if (best === null) return;
-      yield best.buffer[best.at++];
+      yield best.buffer[best.at++]!;
     }
   }
 
@@ -258,7 +258,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     async getJob(id) {
       const [job] = await getJobs([id]);
-      return job;
+      return job ?? null;
     },
 
     getJobs,
@@ -461,7 +461,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const all = await redis.hgetall(key.waiting);
       return Object.keys(all)
         .sort()
-        .map((jobId) => JSON.parse(all[jobId]) as WaitingRecord);
+        .map((jobId) => JSON.parse(all[jobId]!) as WaitingRecord);
     },
 
     async ping() {
@@ -553,7 +553,7 @@ function toHash(job: Job): string[] {
 function fromHash(hash: Record<string, string>): Job {
   const number = (value: string | undefined) => (value === undefined ? null : Number(value));
   // A job stored before providerId and product had fields of their own keeps them in the doc.
-  const doc = JSON.parse(hash.doc) as Omit<
+  const doc = JSON.parse(must(hash.doc, 'field doc of a job')) as Omit<
     Job,
     'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'
   >;
@@ -569,14 +569,15 @@ function fromHash(hash: Record<string, string>): Job {
     expiresAt: number(hash.expiresAt),
     exitCode: number(hash.exitCode),
     providerGeneratedId: hash.providerGeneratedId ?? null,
-    updates: JSON.parse(hash.updates) as Job['updates'],
+    updates: JSON.parse(must(hash.updates, 'field updates of a job')) as Job['updates'],
     creditsCharged: Number(hash.creditsCharged ?? 0),
   };
 }
 
 function pairsToRecord(pairs: string[]): Record<string, string> {
   const record: Record<string, string> = {};
-  for (let i = 0; i < pairs.length; i += 2) record[pairs[i]] = pairs[i + 1];
+  // HGETALL answers name, value, name, value: pairs[i + 1] is there.
+  for (let i = 0; i < pairs.length; i += 2) record[pairs[i]!] = pairs[i + 1]!;
   return record;
 }
 

@@ -77,12 +77,17 @@ async function readMounts(): Promise<MountEntry[]> {
   for (const line of text.split('\n')) {
     const fields = line.split(' ');
     const dash = fields.indexOf('-');
-    if (dash < 6 || fields.length < dash + 4) continue;
+    if (dash < 6) continue;
+    // Before the dash: id, parent, major:minor, root, mount point, ...; after it: type, source, super options.
+    const [, , , root, mountPoint] = fields;
+    const fsType = fields[dash + 1];
+    const superOptions = fields[dash + 3];
+    if (root === undefined || mountPoint === undefined || fsType === undefined || superOptions === undefined) continue;
     mounts.push({
-      root: unescapeMount(fields[3]),
-      mountPoint: unescapeMount(fields[4]),
-      fsType: fields[dash + 1],
-      superOptions: fields[dash + 3].split(','),
+      root: unescapeMount(root),
+      mountPoint: unescapeMount(mountPoint),
+      fsType,
+      superOptions: superOptions.split(','),
     });
   }
   return mounts;

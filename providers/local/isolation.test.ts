@@ -67,7 +67,7 @@ function groupStates(pgid: number): Map<number, string> {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid) states.set(Number(name), fields[0]);
+      if (Number(fields[2]) === pgid) states.set(Number(name), fields[0]!);
     } catch {
       // Gone meanwhile.
     }
@@ -218,7 +218,7 @@ describe('local jobs in their sandbox', () => {
       }),
     );
     expect(final).toMatchObject({ state: 'SUCCESS' });
-    const pids = stdout[0].trim().split(' ').map(Number);
+    const pids = stdout[0]!.trim().split(' ').map(Number);
     // bwrap's init (1), the shell (2) and what the shell runs: a handful of small numbers of its own namespace.
     expect(pids[0]).toBe(1);
     expect(pids.length).toBeLessThanOrEqual(6);
@@ -370,8 +370,8 @@ describe('local jobs in their sandbox', () => {
     const quota = version === 'cgroup-v1' ? `cat ${dir}/cpu.cfs_quota_us ${dir}/cpu.cfs_period_us | tr '\\n' ' '` : `cat ${dir}/cpu.max`;
     const small = await runToEnd(driver, job({ command: ['sh', '-c', quota] }, LOCAL_PRODUCTS[0]));
     const large = await runToEnd(driver, job({ command: ['sh', '-c', quota] }, LOCAL_PRODUCTS[1]));
-    expect(small.stdout[0].trim()).toBe('100000 100000');
-    expect(large.stdout[0].trim()).toBe('200000 100000');
+    expect(small.stdout[0]?.trim()).toBe('100000 100000');
+    expect(large.stdout[0]?.trim()).toBe('200000 100000');
     // Two busy loops on one CPU's quota use one CPU between them, however idle the host (a loaded host gives them less).
     const busy = await runToEnd(
       driver,
@@ -394,8 +394,8 @@ describe('local jobs in their sandbox', () => {
         .map(Number),
     );
     // After the comm field: utime and stime are fields 14 and 15, starttime 22 (indices 11, 12, 19 here).
-    const cpuSeconds = loops.reduce((sum, f) => sum + (f[11] + f[12]) / Number(tick), 0);
-    const wallSeconds = Math.min(...loops.map((f) => Number(uptime) - f[19] / Number(tick)));
+    const cpuSeconds = loops.reduce((sum, f) => sum + (f[11]! + f[12]!) / Number(tick), 0);
+    const wallSeconds = Math.min(...loops.map((f) => Number(uptime) - f[19]! / Number(tick)));
     expect(loops).toHaveLength(2);
     expect(wallSeconds).toBeGreaterThan(1.5);
     expect(cpuSeconds / wallSeconds).toBeLessThan(1.2);
@@ -405,7 +405,7 @@ describe('local jobs in their sandbox', () => {
     const driver = await startDriver();
     await requireCgroups(driver);
     const { id, pid } = await run(driver, job({ command: ['sleep', '30'] }));
-    const [rank] = recordOf(id).ranks;
+    const rank = recordOf(id).ranks[0]!;
     expect(rank.cgroups.length).toBeGreaterThan(0);
     for (const dir of rank.cgroups) expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(pid));
     await driver.terminate(id);
@@ -429,7 +429,7 @@ describe('local jobs in their sandbox', () => {
   it('after a restart, an orphaned job’s processes and cgroups are gone', async () => {
     const driver = await startDriver();
     const { id, pid } = await run(driver, job({ command: ['sh', '-c', 'sleep 30 & sleep 30'] }));
-    const [rank] = recordOf(id).ranks;
+    const rank = recordOf(id).ranks[0]!;
     await driver.stop();
     drivers.splice(drivers.indexOf(driver), 1);
     expect(groupStates(pid).size).toBeGreaterThan(0);

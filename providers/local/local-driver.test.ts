@@ -53,7 +53,7 @@ async function waitFor<T>(probe: () => T | undefined | null | false, what: strin
 function processState(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
   } catch {
     return null;
   }
@@ -64,7 +64,7 @@ const gone = (pid: number) => {
   return state === null || state === 'Z';
 };
 
-function job(spec: Partial<JobSpecification>, productIndex = 0): CreateJob {
+function job(spec: Partial<JobSpecification>, productIndex: 0 | 1 = 0): CreateJob {
   return makeCreateJob(LOCAL_PRODUCTS[productIndex], 'local', spec);
 }
 
@@ -128,9 +128,9 @@ describe('local driver', () => {
     const final = await finalOf(id);
     const events = rec.eventsOf(id);
     expect(events[0]).toMatchObject({ state: 'RUNNING', providerGeneratedId: String(pid) });
-    expect(events[0].status).toMatch(/^Job started on .+ \(1 process\)$/);
-    expect(events[0].startedAt).toBeGreaterThan(0);
-    expect(events[0].expiresAt).toBeUndefined();
+    expect(events[0]?.status).toMatch(/^Job started on .+ \(1 process\)$/);
+    expect(events[0]?.startedAt).toBeGreaterThan(0);
+    expect(events[0]!.expiresAt).toBeUndefined();
     expect(final).toMatchObject({ state: 'SUCCESS', exitCode: 0, status: 'Job finished with exit code 0' });
     expect(rec.stdoutOf(id)).toEqual(['hello', 'world']);
     expect(await driver.observe(id)).toMatchObject({ id, state: 'SUCCESS', exitCode: 0, providerGeneratedId: String(pid) });
@@ -146,7 +146,7 @@ describe('local driver', () => {
     const { id } = await run({ command: ['sh', '-c', script], replicas: 2, env: { GREETING: 'hi' } });
     const final = await finalOf(id);
     expect(final).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
-    expect(rec.eventsOf(id)[0].status).toMatch(/\(2 processes\)$/);
+    expect(rec.eventsOf(id)[0]?.status).toMatch(/\(2 processes\)$/);
     expect(rec.stdoutOf(id, 0)).toEqual([`rank 0 of 2 job ${id} hi`, 'tail']);
     expect(rec.stdoutOf(id, 1)).toEqual([`rank 1 of 2 job ${id} hi`, 'tail']);
     expect(rec.stderrOf(id, 0)).toEqual(['oops']);
@@ -189,7 +189,7 @@ describe('local driver', () => {
     const missing = job({ command: ['/no/such/program', '--flag'] });
     expect(await driver.create(missing)).toEqual({ providerGeneratedId: null });
     expect(await finalOf(missing.id)).toMatchObject({ state: 'FAILURE' });
-    const status = rec.eventsOf(missing.id)[0].status!;
+    const status = rec.eventsOf(missing.id)[0]!.status!;
     expect(status).toContain('/no/such/program');
     expect(status).toContain('ENOENT');
     expect(rec.eventsOf(missing.id)).toHaveLength(1);
@@ -312,7 +312,7 @@ describe('local driver', () => {
       ['local-small', 'local-cpu', 1, 1],
       ['local-large', 'local-cpu', 2, 3],
     ]);
-    expect(manifest.products[0].support).toMatchObject({ backend: 'NATIVE', suspension: true, timeExtension: true, maxReplicas: 8 });
+    expect(manifest.products[0]?.support).toMatchObject({ backend: 'NATIVE', suspension: true, timeExtension: true, maxReplicas: 8 });
     const idle = await driver.utilization();
     expect(idle.capacity.cpu).toBeGreaterThan(0);
     expect(idle.usedCapacity).toEqual({ cpu: 0, memoryInGigs: 0, gpu: 0 });

@@ -24,6 +24,7 @@ import {
   idSchema,
   InvalidInputError,
   isFinalState,
+  must,
   requireActive,
   requireNotEnded,
   requireState,
@@ -262,7 +263,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     if (!idSchema.safeParse(job.id).success) throw new InvalidInputError(`Invalid job id "${job.id}"`);
     const product = products.find((candidate) => candidate.id === job.product.id);
     if (!product) throw new InvalidInputError(`The local provider does not sell product ${job.product.id}`);
-    if (!spec.command || spec.command.length === 0 || spec.command[0].length === 0) {
+    if (!spec.command || spec.command.length === 0 || spec.command[0] === '') {
       throw new InvalidInputError('The local provider runs a command: specification.command is missing');
     }
     if (spec.command.some((word) => word.includes('\0'))) throw new InvalidInputError('The command must not contain NUL characters');
@@ -406,7 +407,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     const record = live.record;
     record.startedAt = startedAt;
     record.expiresAt = spec.timeAllocationMs !== null ? startedAt + spec.timeAllocationMs : null;
-    record.providerGeneratedId = String(record.ranks[0].pid);
+    record.providerGeneratedId = String(must(record.ranks[0], 'the first rank of a started job').pid);
     const processes = record.ranks.length === 1 ? '1 process' : `${record.ranks.length} processes`;
     change(live, {
       state: 'RUNNING',

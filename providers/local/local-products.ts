@@ -4,7 +4,7 @@ import { computeSupport, type Product } from '../sdk/index.js';
 const LOCAL_SUPPORT = computeSupport({ backend: 'NATIVE', timeExtension: true, suspension: true, maxReplicas: 8 });
 
 /** What the local provider sells unless told otherwise: two sizes of this host's CPU. */
-export const LOCAL_PRODUCTS: readonly Product[] = [
+export const LOCAL_PRODUCTS: readonly [small: Product, large: Product] = [
   {
     id: 'local-small',
     category: 'local-cpu',

@@ -200,7 +200,8 @@ function bwrapArgs(options: SandboxOptions, rank: RankSpec): string[] {
 /** The command line of one rank (see the chain above). */
 export function sandboxCommand(options: SandboxOptions, rank: RankSpec): SandboxCommand {
   const { account } = rank;
-  const become = options.switchUser
+  // Never empty: each stage starts with its program, so there is always a file to spawn.
+  const become: [string, ...string[]] = options.switchUser
     ? [
         SANDBOX_TOOLS.setpriv,
         `--reuid=${account.uid}`,
@@ -217,10 +218,10 @@ export function sandboxCommand(options: SandboxOptions, rank: RankSpec): Sandbox
     ...(rank.rlimits && rank.rlimits.processes > 0 ? [`--nproc=${rank.rlimits.processes}`] : []),
   ];
   const limits = rlimits.length > 0 ? [SANDBOX_TOOLS.prlimit, ...rlimits, '--'] : [];
-  const inner = [...become, ...limits, SANDBOX_TOOLS.perl, '-e', LAUNCHER, '--', ...rank.command];
-  const sandboxed =
+  const inner: [string, ...string[]] = [...become, ...limits, SANDBOX_TOOLS.perl, '-e', LAUNCHER, '--', ...rank.command];
+  const sandboxed: [string, ...string[]] =
     options.mode === 'bwrap' ? [SANDBOX_TOOLS.env, '--ignore-signal=TERM', options.bwrapPath, ...bwrapArgs(options, rank), ...inner] : inner;
-  const joined = rank.cgroup
+  const joined: [string, ...string[]] = rank.cgroup
     ? [
         SANDBOX_TOOLS.sh,
         '-c',

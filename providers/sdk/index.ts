@@ -46,6 +46,7 @@ export {
   InternalError,
   InvalidInputError,
   InvalidStateError,
+  must,
   NoCapacityError,
   NotFoundError,
   ProviderUnavailableError,

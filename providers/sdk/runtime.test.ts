@@ -163,7 +163,7 @@ describe.each(transports)('provider runtime over %s', (_name, makeTransport) => 
     expect(events.map((e) => e.state)).toEqual(['RUNNING', 'SUCCESS']);
     expect(events[0]).toMatchObject({ providerGeneratedId: reply.result.results[0].providerGeneratedId, newTimeAllocation: null, expiresAt: null });
     expect(events.map((e) => e.eventId)).toEqual([`${runtime.instanceId}:1`, `${runtime.instanceId}:2`]);
-    expect(h.logs[0].eventId).toBe(`${runtime.instanceId}:log:1`);
+    expect(h.logs[0]?.eventId).toBe(`${runtime.instanceId}:log:1`);
     // Output written before the job ended is stored before the event that says it ended.
     const order = h.stream.filter((m) => m.jobId === created.id).map((m) => m.kind);
     expect(order.at(-1)).toBe('event');
@@ -200,14 +200,14 @@ describe('provider runtime', () => {
     const beats = () => h.announcements.filter((a) => a.value !== null).map((a) => announcementSchema.parse(a.value));
     await waitFor(() => beats().length >= 3, 'three heartbeats');
     const [first, , third] = beats();
-    expect(third.heartbeatAt).toBeGreaterThan(first.heartbeatAt);
-    expect(third.startedAt).toBe(first.startedAt);
-    expect(third.manifestDigest).toBe(first.manifestDigest);
+    expect(third?.heartbeatAt).toBeGreaterThan(first!.heartbeatAt);
+    expect(third?.startedAt).toBe(first!.startedAt);
+    expect(third?.manifestDigest).toBe(first!.manifestDigest);
 
     manifest = { products: [LOCAL_PRODUCTS[0]] };
     const digest = createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
     await waitFor(() => beats().at(-1)?.manifestDigest === digest, 'the new manifest digest');
-    expect(digest).not.toBe(first.manifestDigest);
+    expect(digest).not.toBe(first!.manifestDigest);
   });
 
   it('answers a bad request with INVALID_INPUT and zod’s reason, and unsupported verbs with UNSUPPORTED', async () => {
@@ -242,7 +242,7 @@ describe('provider runtime', () => {
     ]);
     const pid = Number(created.result.results[0].providerGeneratedId);
     await waitFor(() => h.eventsOf(good.id).length === 1, 'RUNNING');
-    const expiresAt = h.eventsOf(good.id)[0].expiresAt!;
+    const expiresAt = h.eventsOf(good.id)[0]!.expiresAt!;
 
     const notFound = { ok: false, error: { code: 'NOT_FOUND', message: expect.any(String) } };
     expect((await h.call('jobs.suspend', { v: 1, ids: ['nope', good.id] })).result.results).toEqual([notFound, { ok: true, error: null }]);

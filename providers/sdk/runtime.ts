@@ -209,9 +209,11 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     );
 
   const drain = async (jobId: string, queue: OutboxItem[]) => {
-    while (queue.length > 0) {
+    for (;;) {
+      const [item] = queue;
+      if (!item) break;
       try {
-        await publishWithRetry(queue[0]);
+        await publishWithRetry(item);
       } catch (error) {
         // Only an abort from stop() ends the retries; what is left is given up.
         logger.error({ err: error, jobId, dropped: queue.length }, 'events not published before shutdown');
@@ -219,7 +221,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         queue.length = 0;
         break;
       }
-      journal?.done(queue[0].msgId);
+      journal?.done(item.msgId);
       queue.shift();
       pending -= 1;
       maybeRewriteJournal();

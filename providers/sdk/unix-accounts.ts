@@ -101,12 +101,12 @@ interface PasswdEntry {
 }
 
 function parsePasswdLine(line: string): PasswdEntry | null {
-  const fields = line.split(':');
-  if (fields.length < 4) return null;
-  const uid = Number(fields[2]);
-  const gid = Number(fields[3]);
+  const [name, , uidField, gidField] = line.split(':');
+  if (name === undefined || uidField === undefined || gidField === undefined) return null;
+  const uid = Number(uidField);
+  const gid = Number(gidField);
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) return null;
-  return { name: fields[0], uid, gid };
+  return { name, uid, gid };
 }
 
 /** `getent passwd <key>`: null when there is no such entry; undefined when getent cannot be run. */

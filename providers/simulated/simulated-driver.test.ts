@@ -342,7 +342,7 @@ describe('simulated provider', () => {
 
   it('refuses what it cannot run, naming why', async () => {
     const sim = await simulation();
-    const small = TEST_CONFIG.products[0];
+    const small = TEST_CONFIG.products[0]!;
     const unknown = makeCreateJob({ ...small, id: 'nope' }, PROVIDER);
     expect(await codeOf(sim.driver.create(unknown))).toBe('INVALID_INPUT');
     expect(await codeOf(sim.submit('small', { parameters: { simulatedDurationMs: 'soon' } }))).toBe('INVALID_INPUT');
@@ -353,7 +353,7 @@ describe('simulated provider', () => {
     expect(await sim.state(textual)).toBe('SUCCESS');
 
     const hpc = await simulation(HPC_CONFIG);
-    const standard = HPC_CONFIG.products[0];
+    const standard = HPC_CONFIG.products[0]!;
     await expect(hpc.driver.create(makeCreateJob(standard, PROVIDER, {}))).rejects.toThrow(/needs a time allocation/);
     expect(await codeOf(hpc.driver.create(makeCreateJob(standard, PROVIDER, { timeAllocationMs: 49 * HOUR })))).toBe('INVALID_INPUT');
     expect(await codeOf(hpc.driver.suspend('x'))).toBe('NOT_FOUND');
@@ -402,7 +402,7 @@ describe('simulated provider', () => {
       emit: (jobId, c) => changes.push({ jobId, ...c }),
       log: () => {},
     });
-    const job = makeCreateJob(TEST_CONFIG.products[0], PROVIDER, { parameters: { simulatedDurationMs: 20_000 } });
+    const job = makeCreateJob(TEST_CONFIG.products[0]!, PROVIDER, { parameters: { simulatedDurationMs: 20_000 } });
     const began = Date.now();
     await driver.create(job);
     // 1 s of boot and 20 s of running are 21 ms of real time.
@@ -511,7 +511,7 @@ describe('simulated provider through the provider runtime', () => {
       for (let i = 0; i < 500 && !(events.some((e) => e.state === 'SUCCESS') && logs.length >= 1); i++) await new Promise((r) => setTimeout(r, 5));
       const mine = events.filter((e) => e.jobId === job.id);
       expect(mine.map((e) => e.state)).toEqual([null, 'RUNNING', 'SUCCESS']);
-      expect(mine[0].status).toBe('Starting on node-1, node-2');
+      expect(mine[0]?.status).toBe('Starting on node-1, node-2');
       expect(mine[1]).toMatchObject({ startedAt: clock.now() - 2 * HOUR + 200, providerId: PROVIDER });
       expect(mine[2]).toMatchObject({ usageUnits: 4, exitCode: 0 });
       expect(logs.filter((l) => l.jobId === job.id).flatMap((l) => l.lines.map((line) => line.stdout))).toEqual([

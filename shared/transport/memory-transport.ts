@@ -185,7 +185,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
       else groups.set(subscription.group, [...(groups.get(subscription.group) ?? []), subscription]);
     }
     // NATS picks a queue member at random.
-    for (const members of groups.values()) targets.push(members[Math.floor(Math.random() * members.length)]);
+    for (const members of groups.values()) targets.push(members[Math.floor(Math.random() * members.length)]!);
     for (const target of targets) {
       // Never synchronously: over NATS the publisher always returns before anyone receives.
       setImmediate(() => {
@@ -281,7 +281,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
       const message = nextAvailable();
       if (!message) return scheduleWake();
       // Round robin over consumers with room, as the server spreads messages over waiting pulls.
-      const worker = withRoom[nextWorker++ % withRoom.length];
+      const worker = withRoom[nextWorker++ % withRoom.length]!;
       if (!message.delivered) unacked += 1;
       message.inFlight = true;
       message.delivered = true;

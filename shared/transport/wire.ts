@@ -130,7 +130,7 @@ export function createLanes<T>(settle: (item: T) => Promise<void>, onSettled: ()
     // The item stays at the head while it settles, so `add` sees the lane busy.
     while (lane.length > 0) {
       try {
-        await settle(lane[0]);
+        await settle(lane[0]!);
       } catch (error) {
         onError(error);
       }

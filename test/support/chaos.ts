@@ -169,7 +169,7 @@ function analyzeLogs(jobs: StoredJob[]) {
       const match = stdout ? /^(\S+) (\d+) (\S+)$/.exec(stdout) : null;
       if (!match || match[1] !== job.specification.name) continue;
       seen.add(Number(match[2]));
-      tokens.add(match[3]);
+      tokens.add(match[3]!);
       if (lines.has(stdout!)) duplicatedLines += 1;
       lines.add(stdout!);
     }

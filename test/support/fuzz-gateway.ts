@@ -114,10 +114,11 @@ export async function startFuzzGateway(options: { storage: 'memory' | 'redis'; /
     // No charging round during a run: charges come only from jobs that requests end.
     chargeIntervalMs: 24 * 3_600_000,
   });
-  const simulated: SimulatedDriver[] = [HPC_CONFIG, CLOUD_CONFIG].map((config) =>
-    // random 0.99: no simulated node failure (failureRate is 1 % at most).
-    createSimulatedDriver(config, { random: () => 0.99, timers: 'manual' }),
-  );
+  // random 0.99: no simulated node failure (failureRate is 1 % at most).
+  const simulated: [SimulatedDriver, SimulatedDriver] = [
+    createSimulatedDriver(HPC_CONFIG, { random: () => 0.99, timers: 'manual' }),
+    createSimulatedDriver(CLOUD_CONFIG, { random: () => 0.99, timers: 'manual' }),
+  ];
   const runtimes: ProviderRuntime[] = [
     createProviderRuntime({
       transport,

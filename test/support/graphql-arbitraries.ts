@@ -363,6 +363,7 @@ export function mutationDocument(schema: GraphQLSchema, calls: MutationCall[]): 
   const variables: Record<string, unknown> = {};
   const selections = calls.map((call, index) => {
     const field = mutation.getFields()[call.field];
+    if (!field) throw new Error(`the schema has no mutation ${call.field}`);
     const written: string[] = [];
     for (const arg of field.args) {
       const value = call.args[arg.name];
@@ -386,6 +387,7 @@ export function mutationDocument(schema: GraphQLSchema, calls: MutationCall[]): 
 /** Arguments for one mutation field: each argument from its hint or type; required ones present unless hostile. */
 export function mutationArgs(schema: GraphQLSchema, fieldName: string, options: InputOptions): fc.Arbitrary<Record<string, unknown>> {
   const field = schema.getMutationType()!.getFields()[fieldName];
+  if (!field) throw new Error(`the schema has no mutation ${fieldName}`);
   const model: Record<string, fc.Arbitrary<unknown>> = {};
   const required: string[] = [];
   for (const arg of field.args) {

@@ -63,7 +63,7 @@ async function waitForPort(port: number, child: ChildProcess, name: string): Pro
 
 function versionOf(binary: string, flag: string): string | null {
   try {
-    return execFileSync(binary, [flag], { encoding: 'utf8', timeout: 5_000 }).trim().split('\n')[0];
+    return execFileSync(binary, [flag], { encoding: 'utf8', timeout: 5_000 }).trim().split('\n')[0]!;
   } catch {
     return null;
   }

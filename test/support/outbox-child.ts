@@ -15,6 +15,8 @@ import type { Transport } from '../../shared/transport.js';
 import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
 
 const [outboxDir, prefix, jobId] = process.argv.slice(2);
+if (outboxDir === undefined || prefix === undefined || jobId === undefined)
+  throw new Error('usage: outbox-child.ts <outboxDir> <subject prefix> <jobId>');
 const bus = createMemoryTransport({ subjects: createSubjects(prefix) });
 const refusing: Transport = new Proxy(bus, {
   get(target, property, receiver) {
