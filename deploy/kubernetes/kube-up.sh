@@ -26,7 +26,11 @@ DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { echo "kube-up: $*" >&2; }
 die() { log "error: $*"; exit 1; }
-alive() { [ -f "$STATE/run/$1.pid" ] && kill -0 "$(cat "$STATE/run/$1.pid")" 2>/dev/null; }
+# alive NAME: its recorded pid runs that binary (after a reboot the pid may be another's).
+alive() {
+  [ -f "$STATE/run/$1.pid" ] || return 1
+  case "$(readlink "/proc/$(cat "$STATE/run/$1.pid")/exe" 2>/dev/null)" in */"$1") return 0 ;; *) return 1 ;; esac
+}
 # api PATH [curl args...]: a request to the API server as the cluster admin.
 api() {
   local path=$1; shift
