@@ -1,0 +1,34 @@
+/**
+ * Global setup for tests of the Kubernetes provider: without KUBECONFIG it starts
+ * the Kubernetes test cluster (deploy/kubernetes/kube-up.sh: a real control plane
+ * with kwok nodes, built once into a cache outside the repository) and exports
+ * its kube.env (KUBECONFIG, SWITCHYARD_KUBE_SERVER, ...) to the test workers; if
+ * that cannot be done, the Kubernetes tests fail saying why.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The variables of kube.env: `NAME=value` lines. */
+export function parseKubeEnv(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) vars[match[1]!] = match[2]!;
+  }
+  return vars;
+}
+
+export function setup(): void {
+  if (process.env.KUBECONFIG) return;
+  const script = fileURLToPath(new URL('../../deploy/kubernetes/kube-up.sh', import.meta.url));
+  const stateDir = process.env.SWITCHYARD_KUBE_DIR ?? '/tmp/switchyard-kube';
+  try {
+    // A cold build of the binaries takes about half an hour on 2 cores; a built cluster starts in seconds.
+    execFileSync('bash', [script, stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 45 * 60_000 });
+    Object.assign(process.env, parseKubeEnv(readFileSync(`${stateDir}/kube.env`, 'utf8')));
+  } catch (error) {
+    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
+    process.stderr.write(`global setup: could not start the Kubernetes test cluster; the Kubernetes tests will fail: ${detail}\n`);
+  }
+}
