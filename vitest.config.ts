@@ -7,7 +7,7 @@ const require = createRequire(import.meta.url);
  * Three projects, one per kind of test (CONTRIBUTING.md):
  * - unit: tests beside the code they test, with no servers and no real backend; seconds.
  * - integration: test/ and the drivers of real local backends; real NATS and Redis from the setup.
- * - e2e: switchyard processes, the Slurm test cluster, faults under load.
+ * - e2e: switchyard processes, the Slurm and Kubernetes test clusters, faults under load.
  * `npm test` runs them all; `npm run test:unit` (and :integration, :e2e) one of them.
  */
 const BESIDE_CODE = ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts'];
@@ -19,6 +19,7 @@ const E2E = [
   'test/dev-mode.test.ts',
   'test/chaos.test.ts',
   'providers/slurm/slurm-driver.test.ts',
+  'providers/kubernetes/kubernetes-driver.test.ts',
 ];
 
 export default defineConfig({
@@ -38,7 +39,14 @@ export default defineConfig({
         extends: true,
         test: { name: 'integration', include: ['test/**/*.test.ts', ...BACKENDS], exclude: E2E, globalSetup: ['test/support/servers-setup.ts'] },
       },
-      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: ['test/support/servers-setup.ts', 'test/support/slurm-setup.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: E2E,
+          globalSetup: ['test/support/servers-setup.ts', 'test/support/slurm-setup.ts', 'test/support/kube-setup.ts'],
+        },
+      },
     ],
   },
 });

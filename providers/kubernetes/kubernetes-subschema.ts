@@ -56,7 +56,8 @@ const TYPE_DEFS = /* GraphQL */ `
     cpu: Float!
     memoryInGigs: Float!
     gpu: Int!
-    labels: JSON
+    "Labels as key=value."
+    labels: [String!]!
     "Taints as key=value:effect."
     taints: [String!]!
   }
@@ -106,7 +107,7 @@ export async function clusterView(client: KubernetesClient, gpuResources: readon
         cpu: quantity(allocatable.cpu),
         memoryInGigs: Math.round((quantity(allocatable.memory) / 1024 ** 3) * 1000) / 1000,
         gpu: gpuResources.reduce((sum, name) => sum + quantity(allocatable[name]), 0),
-        labels: node.metadata?.labels ?? {},
+        labels: Object.entries(node.metadata?.labels ?? {}).map(([key, value]) => `${key}=${value}`),
         taints: (node.spec?.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
       };
     }),
