@@ -136,8 +136,7 @@ async function queue(slurmConf: string): Promise<{ id: string; name: string; com
   return out
     .split('\n')
     .map((line) => line.split('|'))
-    .filter(([id]) => id?.trim())
-    .map(([id, name, command]) => ({ id: id.trim(), name: (name ?? '').trim(), command: (command ?? '').trim() }));
+    .flatMap(([id, name, command]) => (id?.trim() ? [{ id: id.trim(), name: (name ?? '').trim(), command: (command ?? '').trim() }] : []));
 }
 
 export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & { slurmConf: string; runId: string }): Promise<SlurmRig> {
@@ -396,7 +395,7 @@ export async function benchSlurm(rig: SlurmRig, options: { jobs?: number; bulkSi
   const untilSwitchyardRunning = async (name: string) => {
     const started = performance.now();
     const [result] = await create([spec(name, ['sleep', '5'])]);
-    if (!result.job) throw new Error(`createJobs refused the job: ${JSON.stringify(result.error)}`);
+    if (!result?.job) throw new Error(`createJobs refused the job: ${JSON.stringify(result?.error)}`);
     const id = result.job.id;
     for (;;) {
       const data = await rig.admin.ok<{ job: { status: { state: string } } | null }>(JOB_STATE, { id });

@@ -86,7 +86,7 @@ describe('Slurm output', () => {
       ].join('\n'),
     );
     expect(lines).toHaveLength(4);
-    expect(lines[0].job).toEqual({
+    expect(lines[0]?.job).toEqual({
       slurmJobId: '1',
       name: 'sy-test1',
       state: 'FAILED',
@@ -103,7 +103,7 @@ describe('Slurm output', () => {
       command: '/w/jobs/test1/job.sh',
       comment: 'test1',
     });
-    expect(lines[1].job).toMatchObject({
+    expect(lines[1]?.job).toMatchObject({
       state: 'PENDING',
       reason: 'Resources',
       nodeList: null,

@@ -7,7 +7,7 @@
  * and `key=value` formats of Slurm 22.05 (squeue, sinfo, sacct, scontrol) and
  * never throw: what they do not understand is returned as such.
  */
-import { SwitchyardError } from '../sdk/index.js';
+import { must, SwitchyardError } from '../sdk/index.js';
 import { runCommand, type CommandOutcome, type CommandRequest } from './run-command.js';
 
 export interface SlurmCliOptions {
@@ -199,10 +199,10 @@ export function parseKeyValueLine(line: string): Record<string, string> {
   const pattern = /(?:^|\s)([A-Za-z][A-Za-z0-9_/:]*)=/g;
   const keys: Array<{ key: string; start: number; valueStart: number }> = [];
   for (let match = pattern.exec(line); match; match = pattern.exec(line)) {
-    keys.push({ key: match[1], start: match.index, valueStart: match.index + match[0].length });
+    keys.push({ key: match[1]!, start: match.index, valueStart: match.index + match[0].length });
   }
   keys.forEach((entry, k) => {
-    const end = k + 1 < keys.length ? keys[k + 1].start : line.length;
+    const end = keys[k + 1]?.start ?? line.length;
     out[entry.key] = line.slice(entry.valueStart, end).trim();
   });
   return out;
@@ -274,13 +274,31 @@ export function parseSqueue(stdout: string): SqueueLine[] {
   for (const raw of stdout.split('\n')) {
     if (raw.trim() === '') continue;
     const fields = raw.split('|');
-    const slurmJobId = fields[0].trim();
+    // split always answers at least one part.
+    const slurmJobId = fields[0]!.trim();
     // Every field ends with "|": n fields give n + 1 parts, the last empty.
-    if (fields.length !== SQUEUE_FIELDS.length + 1 || fields[SQUEUE_FIELDS.length].trim() !== '') {
+    if (fields.length !== SQUEUE_FIELDS.length + 1 || fields[SQUEUE_FIELDS.length]!.trim() !== '') {
       lines.push({ slurmJobId, job: null, problem: `expected ${SQUEUE_FIELDS.length} fields, got ${fields.length - 1}`, raw });
       continue;
     }
-    const [id, name, state, reason, used, limit, start, end, partition, nodes, exit, tasks, cpus, command, comment] = fields.map((f) => f.trim());
+    // The length check above guarantees every field: the defaults never apply.
+    const [
+      id = '',
+      name = '',
+      state = '',
+      reason = '',
+      used = '',
+      limit = '',
+      start = '',
+      end = '',
+      partition = '',
+      nodes = '',
+      exit = '',
+      tasks = '',
+      cpus = '',
+      command = '',
+      comment = '',
+    ] = fields.map((f) => f.trim());
     const problems: string[] = [];
     if (!/^\d+(_\d+)?$/.test(id)) problems.push(`job id "${id}"`);
     if (!/^[A-Z_]+$/.test(state)) problems.push(`state "${state}"`);
@@ -344,7 +362,8 @@ export function parseSacct(stdout: string): Map<string, SacctJob> {
     if (raw.trim() === '') continue;
     const fields = raw.split('|');
     if (fields.length < SACCT_FIELDS.length) continue;
-    const [id, name, state, exit, elapsed, start, end, partition, nodes] = fields.map((f) => f.trim());
+    // The length check above guarantees every field: the defaults never apply.
+    const [id = '', name = '', state = '', exit = '', elapsed = '', start = '', end = '', partition = '', nodes = ''] = fields.map((f) => f.trim());
     // Steps (123.batch) belong to their job, which has its own line.
     if (!/^\d+$/.test(id)) continue;
     jobs.set(id, {
@@ -388,21 +407,22 @@ export function parseSinfoNodes(stdout: string): { nodes: SinfoNode[]; problems:
   for (const raw of stdout.split('\n')) {
     if (raw.trim() === '') continue;
     const fields = raw.split('|').map((f) => f.trim());
-    const cpus = /^(\d+)\/(\d+)\/(\d+)\/(\d+)$/.exec(fields[3] ?? '');
-    if (fields.length !== SINFO_NODE_FIELDS.length + 1 || !cpus || !/^\d+$/.test(fields[4]) || !/^\d+$/.test(fields[5])) {
+    const [node = '', partition = '', state = '', cpuCounts = '', memory = '', allocatedMemory = ''] = fields;
+    const cpus = /^(\d+)\/(\d+)\/(\d+)\/(\d+)$/.exec(cpuCounts);
+    if (fields.length !== SINFO_NODE_FIELDS.length + 1 || !cpus || !/^\d+$/.test(memory) || !/^\d+$/.test(allocatedMemory)) {
       problems.push(raw);
       continue;
     }
     nodes.push({
-      node: fields[0],
-      partition: fields[1].replace(/\*$/, ''),
-      state: fields[2],
+      node,
+      partition: partition.replace(/\*$/, ''),
+      state,
       allocatedCpus: Number(cpus[1]),
       idleCpus: Number(cpus[2]),
       otherCpus: Number(cpus[3]),
       totalCpus: Number(cpus[4]),
-      memoryMb: Number(fields[4]),
-      allocatedMemoryMb: Number(fields[5]),
+      memoryMb: Number(memory),
+      allocatedMemoryMb: Number(allocatedMemory),
     });
   }
   return { nodes, problems };
@@ -428,7 +448,7 @@ export function parsePartitions(stdout: string): SlurmPartitionInfo[] {
     if (!raw.startsWith('PartitionName=')) continue;
     const kv = parseKeyValueLine(raw);
     partitions.push({
-      name: kv.PartitionName,
+      name: must(kv.PartitionName, 'PartitionName'),
       state: kv.State ?? 'UNKNOWN',
       isDefault: kv.Default === 'YES',
       maxTimeSeconds: parseSlurmDuration(kv.MaxTime ?? ''),

@@ -67,8 +67,7 @@ async function cancelJobsIn(dir: string): Promise<void> {
     return stdout
       .split('\n')
       .map((line) => line.split('|'))
-      .filter(([id, command]) => id && command?.includes(dir))
-      .map(([id]) => id.trim());
+      .flatMap(([id, command]) => (id && command?.includes(dir) ? [id.trim()] : []));
   };
   const ids = await list();
   if (ids.length === 0) return;
@@ -106,12 +105,13 @@ async function harness(workDir: string) {
   const product = async (id = 'slurm-debug') => (await products()).find((p) => p.id === id)!;
   const job = (p: Product, spec: Partial<JobSpecification>) => makeCreateJob(p, PROVIDER, spec);
   /** Create jobs; answers their Slurm ids. */
-  const create = async (...jobs: ReturnType<typeof job>[]): Promise<string[]> => {
+  const create = async <J extends ReturnType<typeof job>[]>(...jobs: J): Promise<{ [K in keyof J]: string }> => {
     const reply = await call('jobs.create', { jobs });
     expect(reply).toMatchObject({ ok: true });
     for (const result of reply.result.results)
       expect(result).toMatchObject({ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+$/) });
-    return reply.result.results.map((r: { providerGeneratedId: string }) => r.providerGeneratedId);
+    // One result per job, checked above: the tuple has the jobs' length.
+    return reply.result.results.map((r: { providerGeneratedId: string }) => r.providerGeneratedId) as { [K in keyof J]: string };
   };
 
   const eventsOf = (jobId: string) => events.filter((e) => e.jobId === jobId);
@@ -475,7 +475,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
     const waiting = jobs.filter((j) => h.stateOf(j.id) === 'IN_QUEUE');
     expect(waiting).toHaveLength(1);
     const status = await waitFor(
-      () => h.eventsOf(waiting[0].id).find((e) => e.status?.startsWith('Waiting in the Slurm queue'))?.status,
+      () => h.eventsOf(waiting[0]!.id).find((e) => e.status?.startsWith('Waiting in the Slurm queue'))?.status,
       'the pending reason',
     );
     expect(status).toMatch(/^Waiting in the Slurm queue \((Resources|Priority)/);
@@ -486,7 +486,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(after.queueStatus.pending).toBeGreaterThanOrEqual(1);
     expect(after.queueStatus.running).toBeGreaterThanOrEqual(fit);
     const { resolvers } = h.driver.subschema!();
-    const details = await (resolvers as any).Query._slurmJobs(null, { ids: [waiting[0].id] });
+    const details = await (resolvers as any).Query._slurmJobs(null, { ids: [waiting[0]!.id] });
     expect(details[0].slurm).toMatchObject({ state: 'PENDING', pendingReason: expect.stringMatching(/Resources|Priority/) });
   });
 

@@ -211,8 +211,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     const sold = productOf(job.product.id);
     if (!sold) throw new InvalidInputError(`The Slurm provider does not sell product ${job.product.id}`);
     const command = spec.command ?? [];
-    if (command.length === 0 || command[0].length === 0)
-      throw new InvalidInputError('The Slurm provider runs a command: specification.command is missing');
+    if (command.length === 0 || command[0] === '') throw new InvalidInputError('The Slurm provider runs a command: specification.command is missing');
     if (command.some((word) => word.includes('\0'))) throw new InvalidInputError('The command must not contain NUL characters');
     for (const [key, value] of Object.entries(spec.env ?? {})) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InvalidInputError(`Invalid environment variable name "${key}"`);
