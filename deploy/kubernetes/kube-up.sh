@@ -29,7 +29,7 @@ die() { log "error: $*"; exit 1; }
 # alive NAME: its recorded pid runs that binary (after a reboot the pid may be another's).
 alive() {
   [ -f "$STATE/run/$1.pid" ] || return 1
-  case "$(readlink "/proc/$(cat "$STATE/run/$1.pid")/exe" 2>/dev/null)" in */"$1") return 0 ;; *) return 1 ;; esac
+  case "$(readlink "/proc/$(cat "$STATE/run/$1.pid")/exe" 2>/dev/null)" in */"$1" | */"$1 (deleted)") return 0 ;; *) return 1 ;; esac
 }
 # api PATH [curl args...]: a request to the API server as the cluster admin.
 api() {
