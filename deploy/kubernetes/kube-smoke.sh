@@ -10,6 +10,7 @@
 set -euo pipefail
 STATE=${1:-${SWITCHYARD_KUBE_DIR:-/tmp/switchyard-kube}}
 [ -f "$STATE/kube.env" ] || { echo "kube-smoke: no cluster in $STATE (run kube-up.sh)" >&2; exit 1; }
+unset SWITCHYARD_KUBE_REAL_NODE   # only this cluster's kube.env says whether it has one
 # shellcheck disable=SC1091
 . "$STATE/kube.env"
 command -v jq >/dev/null || { echo "kube-smoke: needs jq (apt-get install jq)" >&2; exit 1; }
