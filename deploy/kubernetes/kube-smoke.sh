@@ -10,6 +10,7 @@
 set -euo pipefail
 STATE=${1:-${SWITCHYARD_KUBE_DIR:-/tmp/switchyard-kube}}
 [ -f "$STATE/kube.env" ] || { echo "kube-smoke: no cluster in $STATE (run kube-up.sh)" >&2; exit 1; }
+unset SWITCHYARD_KUBE_REAL_NODE   # only this cluster's kube.env says whether it has one
 # shellcheck disable=SC1091
 . "$STATE/kube.env"
 command -v jq >/dev/null || { echo "kube-smoke: needs jq (apt-get install jq)" >&2; exit 1; }
@@ -111,7 +112,7 @@ echo "a pod no node can fit stays Pending with the scheduler's reason"
 job huge '{}' '{}' '{"containers":[{"name":"main","image":"busybox:stable","resources":{"requests":{"cpu":"16","memory":"1Gi"}}}]}'
 if p=$(until_true 30 '.items[0].status.conditions // [] | any(.type == "PodScheduled" and .status == "False")' "/api/v1/namespaces/$NS/pods?labelSelector=job-name%3Dhuge"); then
   c=$(jq -c '.items[0].status.conditions[] | select(.type == "PodScheduled") | {reason, message}' <<<"$p")
-  jq -e '.reason == "Unschedulable" and (.message | test("^0/4 nodes are available: .*Insufficient cpu"))' >/dev/null <<<"$c" && ok "$c" || fail "$c"
+  jq -e '.reason == "Unschedulable" and (.message | test("^0/[0-9]+ nodes are available: .*Insufficient cpu"))' >/dev/null <<<"$c" && ok "$c" || fail "$c"
 else fail "no PodScheduled=False condition"; fi
 
 echo "GPU pods land on the tainted GPU node only when they tolerate it"
@@ -147,6 +148,22 @@ echo "$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z) stdout F appended while following
 wait || true
 grep -q "appended while following" "$follow" && ok "follow=true streams appended lines" || fail "follow: $(cat "$follow")"
 rm -f "$f" "$follow"
+
+if [ -n "${SWITCHYARD_KUBE_REAL_NODE:-}" ]; then
+  echo "tier B: a Job runs a real container on $SWITCHYARD_KUBE_REAL_NODE"
+  real="{\"hostNetwork\":true,\"nodeSelector\":{\"sim.switchyard.io/real\":\"true\"},\"tolerations\":[{\"key\":\"sim.switchyard.io/real\",\"operator\":\"Exists\"}],
+    \"containers\":[{\"name\":\"main\",\"image\":\"$SWITCHYARD_KUBE_REAL_IMAGE\",\"imagePullPolicy\":\"Never\",
+    \"command\":[\"sh\",\"-c\",\"echo real stdout; echo real stderr >&2; sleep 2; exit 4\"],
+    \"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"32Mi\"},\"limits\":{\"memory\":\"64Mi\"}}}]}"
+  job real '{"backoffLimit":0}' '{}' "$real"
+  if j=$(until_true 90 '.status.conditions // [] | any(.type == "Failed" and .status == "True")' "/apis/batch/v1/namespaces/$NS/jobs/real"); then
+    p=$(pods_of real)
+    st=$(jq -c '[.items[0].spec.nodeName, .items[0].status.containerStatuses[0].state.terminated.exitCode, (.items[0].status.containerStatuses[0].containerID | split(":")[0])]' <<<"$p")
+    [ "$st" = "[\"$SWITCHYARD_KUBE_REAL_NODE\",4,\"containerd\"]" ] && ok "Failed with the container's own exit code 4: $st" || fail "$st"
+    out=$(api GET "/api/v1/namespaces/$NS/pods/$(jq -r '.items[0].metadata.name' <<<"$p")/log")
+    [[ "$out" == *"real stdout"* && "$out" == *"real stderr"* ]] && ok "its log through the kubelet: $(tr '\n' '|' <<<"$out")" || fail "log: $out"
+  else fail "the real Job did not fail as scripted: $(jq -c .status <<<"$j")"; fi
+fi
 
 echo "kube-smoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]

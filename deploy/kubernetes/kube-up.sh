@@ -29,7 +29,7 @@ die() { log "error: $*"; exit 1; }
 # alive NAME: its recorded pid runs that binary (after a reboot the pid may be another's).
 alive() {
   [ -f "$STATE/run/$1.pid" ] || return 1
-  case "$(readlink "/proc/$(cat "$STATE/run/$1.pid")/exe" 2>/dev/null)" in */"$1") return 0 ;; *) return 1 ;; esac
+  case "$(readlink "/proc/$(cat "$STATE/run/$1.pid")/exe" 2>/dev/null)" in */"$1" | */"$1 (deleted)") return 0 ;; *) return 1 ;; esac
 }
 # api PATH [curl args...]: a request to the API server as the cluster admin.
 api() {
@@ -92,6 +92,13 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.
   > "$pki/serving.ext"
 openssl x509 -req -in "$pki/serving.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
   -extfile "$pki/serving.ext" -out "$pki/serving.crt" 2>/dev/null
+# The API server's client certificate towards kubelets (logs, exec): kwok ignores it,
+# a real kubelet (tier B) authenticates it against the CA and authorizes system:masters.
+openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+  -keyout "$pki/kubelet-client.key" -out "$pki/kubelet-client.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > "$pki/client.ext"
+openssl x509 -req -in "$pki/kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
+  -extfile "$pki/client.ext" -out "$pki/kubelet-client.crt" 2>/dev/null
 # Service-account token signing key (the controller-manager signs, the API server verifies).
 openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
 openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -99,7 +106,7 @@ openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 # Static tokens (--token-auth-file): token,user,uid,"groups". The control-plane
 # users are the ones the default RBAC bootstrap policy already grants.
 token() { openssl rand -hex 24; }
-for who in admin provider controller-manager scheduler kwok; do token > "$pki/$who.token"; done
+for who in admin provider controller-manager scheduler kwok kubelet; do token > "$pki/$who.token"; done
 {
   echo "$(cat "$pki/admin.token"),switchyard-admin,switchyard-admin,\"system:masters\""
   # The provider's own user: only what provider-rbac.yaml grants.
@@ -108,6 +115,8 @@ for who in admin provider controller-manager scheduler kwok; do token > "$pki/$w
   echo "$(cat "$pki/scheduler.token"),system:kube-scheduler,system:kube-scheduler"
   # kwok writes node and pod status for every simulated node; a kubelet per node would be system:node:<name>.
   echo "$(cat "$pki/kwok.token"),kwok-controller,kwok-controller,\"system:masters\""
+  # For the optional real kubelet (tier B, README.md): the Node authorizer's identity of node sy-real-a.
+  echo "$(cat "$pki/kubelet.token"),system:node:sy-real-a,system:node:sy-real-a,\"system:nodes\""
 } > "$pki/tokens.csv"
 chmod 600 "$pki"/*
 
@@ -136,6 +145,7 @@ kubeconfig "$STATE/provider.kubeconfig" "$pki/provider.token" switchyard-provide
 kubeconfig "$STATE/config/controller-manager.kubeconfig" "$pki/controller-manager.token" system:kube-controller-manager
 kubeconfig "$STATE/config/scheduler.kubeconfig" "$pki/scheduler.token" system:kube-scheduler
 kubeconfig "$STATE/config/kwok.kubeconfig" "$pki/kwok.token" kwok-controller
+kubeconfig "$STATE/config/kubelet.kubeconfig" "$pki/kubelet.token" system:node:sy-real-a
 
 cat > "$STATE/config/scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
@@ -223,7 +233,8 @@ spawn kube-apiserver --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true --endpoint-reconciler-type=none \
-  --kubelet-preferred-address-types=InternalIP --profiling=false
+  --kubelet-preferred-address-types=InternalIP --profiling=false \
+  --kubelet-client-certificate="$pki/kubelet-client.crt" --kubelet-client-key="$pki/kubelet-client.key"
 wait_for "the API server's /readyz" 60 bash -c '[ "$(curl -sS --max-time 2 --cacert "$1" -H "Authorization: Bearer $(cat "$2")" "$3")" = ok ]' \
   _ "$pki/ca.crt" "$pki/admin.token" "https://127.0.0.1:$API_PORT/readyz"
 
