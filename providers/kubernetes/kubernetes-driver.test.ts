@@ -16,6 +16,7 @@ import { silentLogger } from '../../shared/logger.js';
 import { jobEventSchema, logEventSchema, type JobEvent, type LogEvent } from '../../shared/protocol.js';
 import { createSubjects, type ProviderVerb } from '../../shared/subjects.js';
 import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
+import { eventually } from '../../test/support/graphql-client.js';
 import { makeCreateJob } from '../../test/support/jobs.js';
 import { uniquePrefix } from '../../test/support/services.js';
 import { createProviderRuntime, type ProviderRuntime } from '../sdk/runtime.js';
@@ -37,19 +38,9 @@ function admin() {
   return { batch: config.makeApiClient(BatchV1Api), core: config.makeApiClient(CoreV1Api) };
 }
 
-async function waitFor<T>(
-  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Poll until `probe` answers something, for at most `timeoutMs`. */
+const waitFor = <T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000) =>
+  eventually(async () => probe(), { what, timeoutMs, intervalMs: 100 });
 
 const PRODUCTS: KubernetesProductConfig[] = [
   { id: 'small', cpu: 0.5, memoryInGigs: 1, pricePerUnit: 30 },

@@ -1,7 +1,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 
-import { jobSpecificationSchema } from '../../shared/domain.js';
+import { makeSpecification } from '../../test/support/jobs.js';
 import type { CreateJob } from '../sdk/index.js';
 import { kubernetesUtilization, nodeRoom, productCapacity } from './kubernetes-capacity.js';
 import { annotationPatch, checkImage, jobManifest, kubernetesJobName, labelValue } from './kubernetes-manifests.js';
@@ -20,25 +20,14 @@ const [small, gpu] = buildProducts([
 ]);
 
 function createJob(overrides: Partial<CreateJob['specification']> = {}): CreateJob {
-  const specification = jobSpecificationSchema.parse({
+  const specification = makeSpecification({
     product: { id: 'small', category: 'small', provider: 'kube' },
-    application: null,
     command: ['sh', '-c', 'echo hi'],
     image: 'registry.example.com:5000/team/app:1.2',
     env: { B: '2', A: '1' },
     workingDir: '/work',
-    name: null,
     replicas: 3,
-    allowDuplicateJob: false,
-    parameters: null,
-    resources: null,
     timeAllocationMs: 90_500,
-    restartOnExit: false,
-    sshEnabled: false,
-    tags: [],
-    description: null,
-    priority: null,
-    scheduleTimeout: null,
     ...overrides,
   });
   return {

@@ -1,32 +1,14 @@
 /** The Kubernetes provider process: its settings and driver, run by the SDK's process entry (settings → NATS → runtime, and a clean stop on SIGTERM). */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-import { positiveIntSetting, runProviderProcess } from '../sdk/index.js';
+import { jsonListSetting, positiveIntSetting, runProviderProcess } from '../sdk/index.js';
 import { createKubernetesDriver } from './kubernetes-driver.js';
-import { kubernetesProductSchema, type KubernetesProductConfig } from './kubernetes-products.js';
+import { kubernetesProductSchema } from './kubernetes-products.js';
 
 export const KUBERNETES_PROVIDER_VERSION = '0.1.0';
 
 /** SWITCHYARD_KUBE_PRODUCTS: a JSON array of products, or @<file> holding one. */
-export const productsSetting = z
-  .string()
-  .min(1)
-  .transform((text, ctx): KubernetesProductConfig[] => {
-    let value: unknown;
-    try {
-      value = JSON.parse(text.startsWith('@') ? readFileSync(text.slice(1), 'utf8') : text);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `not a JSON array of products (or @file holding one): ${(error as Error).message}` });
-      return z.NEVER;
-    }
-    const parsed = z.array(kubernetesProductSchema).min(1).safeParse(value);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${issue.path.join('.') || '(list)'}: ${issue.message}` });
-      return z.NEVER;
-    }
-    return parsed.data;
-  });
+export const productsSetting = jsonListSetting(kubernetesProductSchema, { files: true });
 
 /** The Kubernetes provider's own settings, beside those every provider reads. */
 export const kubernetesProviderSettings = {

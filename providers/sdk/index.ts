@@ -25,7 +25,7 @@ export {
 export { writeAtomically } from './job-records.js';
 export { defineProviderSubschema, type DriverSubschema, type ProviderSubschemaDefinition, type SubschemaField } from './provider-subschema.js';
 export { runProviderProcess, type ProviderProcessOptions, type ProviderProcessSettings } from './provider-process.js';
-export { providerSettings, readProviderSettings } from './settings.js';
+export { jsonListSetting, providerSettings, readProviderSettings } from './settings.js';
 export { accountSpecSchema, createAccountMap, describeAccount, userMapSetting, type AccountMap, type UnixAccount } from './unix-accounts.js';
 
 // The parts of the contract in shared/ that every driver speaks.

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 
-import { accountSpecSchema, positiveIntSetting, runProviderProcess, userMapSetting } from '../sdk/index.js';
-import { createSlurmDriver, slurmPartitionProductSchema, type SlurmPartitionProduct } from './slurm-driver.js';
+import { accountSpecSchema, jsonListSetting, positiveIntSetting, runProviderProcess, userMapSetting } from '../sdk/index.js';
+import { createSlurmDriver, slurmPartitionProductSchema } from './slurm-driver.js';
 
 export const SLURM_PROVIDER_VERSION = '0.1.0';
 
@@ -12,33 +12,14 @@ export const SLURM_PROVIDER_VERSION = '0.1.0';
  * SWITCHYARD_SLURM_PARTITIONS: a comma list of partition names ("debug,long"),
  * or a JSON array of partition products ([{"partition":"debug","cpu":2,"pricePerUnit":3}]).
  */
-export const partitionsSetting = z
-  .string()
-  .min(1)
-  .transform((text, ctx): SlurmPartitionProduct[] => {
-    const trimmed = text.trim();
-    let value: unknown;
-    if (trimmed.startsWith('[')) {
-      try {
-        value = JSON.parse(trimmed);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `not valid JSON: ${(error as Error).message}` });
-        return z.NEVER;
-      }
-    } else {
-      value = trimmed
-        .split(',')
-        .map((name) => name.trim())
-        .filter(Boolean)
-        .map((partition) => ({ partition }));
-    }
-    const parsed = z.array(slurmPartitionProductSchema).min(1).safeParse(value);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${issue.path.join('.') || '(list)'}: ${issue.message}` });
-      return z.NEVER;
-    }
-    return parsed.data;
-  });
+export const partitionsSetting = jsonListSetting(slurmPartitionProductSchema, {
+  plain: (text) =>
+    text
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean)
+      .map((partition) => ({ partition })),
+});
 
 /** The Slurm provider's own settings, beside those every provider reads. */
 export const slurmProviderSettings = {
