@@ -34,11 +34,11 @@ import {
   InvalidInputError,
   InvalidStateError,
   isFinalState,
+  ProviderUnavailableError,
   requireActive,
   requireNotEnded,
   requireState,
   STATUS,
-  SwitchyardError,
   UnsupportedError,
   type AccountMap,
   type CreateJob,
@@ -306,8 +306,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       slurmJobId = (await queue.findByName(job.id).catch(() => null))?.slurmJobId ?? null;
       if (slurmJobId === null) {
         await jobs.discard(job.id);
-        throw new SwitchyardError(
-          'PROVIDER_UNAVAILABLE',
+        throw new ProviderUnavailableError(
+          context().providerId,
           `sbatch answered "${firstLines(output)}", which is not a job id, and no job ${SLURM_JOB_NAME_PREFIX}${job.id} is in the queue`,
         );
       }
@@ -362,7 +362,9 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       lines = await queue.list();
     } catch (error) {
       ctx = null;
-      throw new SwitchyardError('PROVIDER_UNAVAILABLE', `The Slurm provider cannot list its jobs: ${(error as Error).message}`, { cause: error });
+      throw new ProviderUnavailableError(driverContext.providerId, `the Slurm provider cannot list its jobs: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     const rows = lines.map((l) => l.job).filter((row): row is SqueueJob => row !== null);
     for (const record of records) {
@@ -412,9 +414,9 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     } catch (error) {
       ctx = null;
       if (error instanceof SlurmCommandError) {
-        throw new SwitchyardError(
-          'PROVIDER_UNAVAILABLE',
-          `The Slurm provider cannot reach its cluster (SLURM_CONF=${cli.env.SLURM_CONF ?? 'unset'}): ${error.message}`,
+        throw new ProviderUnavailableError(
+          driverContext.providerId,
+          `the Slurm provider cannot reach its cluster (SLURM_CONF=${cli.env.SLURM_CONF ?? 'unset'}): ${error.message}`,
           { cause: error },
         );
       }
