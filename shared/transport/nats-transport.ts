@@ -47,6 +47,9 @@ import {
 } from '../transport.js';
 import { abortable, answerRequest, createLanes, decodeBody, DEFAULT_MAX_IN_FLIGHT, deferred, encodeBody, jobOrderingKey } from './wire.js';
 
+/** How much later each message a closing consumer hands back comes due than the one before it. */
+const HAND_BACK_SPACING_MS = 50;
+
 export interface NatsTransportOptions {
   /** NATS server URL, e.g. `nats://127.0.0.1:4222`. */
   url: string;
@@ -361,9 +364,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
        * delivered message comes twice); so the message comes again only once our stopped pull has
        * expired, and at once when none is left.
        */
+      let handedBack = 0;
       const handBack = (msg: JsMsg) => {
         const wait = Math.ceil(stalePullUntil - performance.now());
-        send('nak', msg, () => msg.nak(wait > 0 ? wait : undefined));
+        // Each later hand-back comes due a little later: the server redelivers what is due at one
+        // check in stream order, but naks that travel and are timed apart could come due out of order.
+        const delay = wait > 0 ? wait + HAND_BACK_SPACING_MS * handedBack++ : undefined;
+        send('nak', msg, () => msg.nak(delay));
       };
 
       const processOne = async (msg: JsMsg): Promise<void> => {
