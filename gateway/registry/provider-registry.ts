@@ -66,6 +66,22 @@ export interface ProviderRegistry {
   ready(): boolean;
 }
 
+/** What an announcement says of a provider, heard at `now` (domain clock) and `seen` (monotonic): it is alive. */
+function announced(a: Announcement, now: number, seen: number) {
+  return {
+    kind: a.kind,
+    version: a.version,
+    domain: a.domain,
+    instanceId: a.instanceId,
+    lastHeartbeat: now,
+    lastSeen: seen,
+    heartbeatIntervalMs: a.heartbeatIntervalMs,
+    manifestDigest: a.manifestDigest,
+    subschemaDigest: a.subschemaDigest,
+    alive: true,
+  };
+}
+
 export function createProviderRegistry(options: ProviderRegistryOptions): ProviderRegistry {
   const { transport, logger, metrics } = options;
   const clock = options.clock ?? systemClock;
@@ -120,17 +136,8 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     if (!existing) {
       const entry: ProviderEntry = {
         id: a.id,
-        kind: a.kind,
-        version: a.version,
-        domain: a.domain,
-        instanceId: a.instanceId,
-        lastHeartbeat: now,
-        lastSeen: seen,
-        heartbeatIntervalMs: a.heartbeatIntervalMs,
-        manifestDigest: a.manifestDigest,
+        ...announced(a, now, seen),
         manifest: null,
-        subschemaDigest: a.subschemaDigest,
-        alive: true,
         client: createProviderClient({
           transport,
           providerId: a.id,
@@ -152,18 +159,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     const digestChanged = existing.manifestDigest !== a.manifestDigest;
     const wasDown = !existing.alive;
     const subschemaChanged = existing.subschemaDigest !== a.subschemaDigest;
-    Object.assign(existing, {
-      kind: a.kind,
-      version: a.version,
-      domain: a.domain,
-      instanceId: a.instanceId,
-      lastHeartbeat: now,
-      lastSeen: seen,
-      heartbeatIntervalMs: a.heartbeatIntervalMs,
-      manifestDigest: a.manifestDigest,
-      subschemaDigest: a.subschemaDigest,
-      alive: true,
-    });
+    Object.assign(existing, announced(a, now, seen));
     metrics.providerUp.set({ provider: a.id }, 1);
     if (wasDown) logger.info({ providerId: a.id }, 'provider is back');
     // Failures while it was away (or before it restarted) say nothing about it now: calls go to it again at once.

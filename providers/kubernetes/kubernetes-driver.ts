@@ -108,7 +108,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
   let namespace = options.namespace ?? '';
   const book = createJobBook<KubernetesJobRecord, KubernetesEntry>({
     context: ctx,
-    // The Job's resourceVersion-free name; the Kubernetes Job is the record, the book only mirrors it.
+    // The backend's id is the Kubernetes Job's name; the Job is the record, the book only mirrors it.
     providerGeneratedId: (entry) => entry.record.providerGeneratedId,
     leftNothing: () => true,
   });
