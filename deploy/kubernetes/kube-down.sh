@@ -7,7 +7,7 @@
 # The real node, when there is one, goes first: the kubelet, then every container
 # it left (killed through containerd), containerd, and the kubelet's mounts.
 # Stops the daemons it recorded, in three waves: kwok, the scheduler and the
-# controller-manager together, then the API server, then etcd. Each gets SIGTERM,
+# controller-manager together, then the API servers, then etcd. Each gets SIGTERM,
 # then SIGKILL after 10 s. Keeps the logs; the next kube-up.sh starts afresh.
 set -euo pipefail
 real_only=0
@@ -62,6 +62,9 @@ if [ "$real_only" = 1 ]; then log "stopped the real node in $STATE"; exit 0; fi
 
 rm -f "$STATE/kube.env"
 stop kwok kube-scheduler kube-controller-manager
+# Extra API servers of tests (kube-apiserver-extra.sh) with the first.
+for extra in "$STATE"/extra/*/; do [ -d "$extra" ] && PID_DIR=$extra stop kube-apiserver; done
+rm -rf "$STATE/extra"
 stop kube-apiserver
 stop etcd
 rm -rf "$STATE/run"

@@ -73,8 +73,14 @@ export function nodeRoom(nodes: readonly V1Node[], pods: readonly V1Pod[]): Node
   });
 }
 
-/** How many more pods of the product would fit now. */
-export function productCapacity(product: KubernetesProduct, room: readonly NodeRoom[]): number {
+/** Taints the node controller puts on and takes off by itself (not ready yet, unreachable, cordoned): they pass. */
+const passing = (taint: V1Taint) => taint.key?.startsWith('node.kubernetes.io/') ?? false;
+
+/**
+ * How many more pods of the product would fit now (`free`), or on the nodes empty and as they
+ * will be (`allocatable`: every node, ready or not, with only the taints an operator set).
+ */
+export function productCapacity(product: KubernetesProduct, room: readonly NodeRoom[], of: 'free' | 'allocatable' = 'free'): number {
   const asks: Record<string, number> = {
     cpu: quantity(product.resources.cpu),
     memory: quantity(product.resources.memory),
@@ -82,11 +88,14 @@ export function productCapacity(product: KubernetesProduct, room: readonly NodeR
     ...Object.fromEntries(Object.entries(product.resources.extended).map(([name, value]) => [name, quantity(value)])),
   };
   let fits = 0;
-  for (const { node, free } of room) {
-    if (!usable(node)) continue;
+  for (const entry of room) {
+    const { node } = entry;
+    const free = entry[of];
+    const now = of === 'free';
+    if (now && !usable(node)) continue;
     const labels = node.metadata?.labels ?? {};
     if (!Object.entries(product.spec.nodeSelector).every(([key, value]) => labels[key] === value)) continue;
-    if (!(node.spec?.taints ?? []).every((taint) => tolerates(product.spec.tolerations, taint))) continue;
+    if (!(node.spec?.taints ?? []).every((taint) => (!now && passing(taint)) || tolerates(product.spec.tolerations, taint))) continue;
     const perNode = Math.min(...Object.entries(asks).map(([name, n]) => (n > 0 ? Math.floor((free[name] ?? 0) / n) : Number.POSITIVE_INFINITY)));
     fits += Math.max(0, Number.isFinite(perNode) ? perNode : 0);
   }
@@ -121,4 +130,9 @@ export function kubernetesUtilization(
     observedAt,
     capacityByProduct: Object.fromEntries(products.map((p) => [p.product.id, productCapacity(p, room)])),
   };
+}
+
+/** The products no node could hold a pod of even empty, ready and uncordoned: nothing a wait would cure. */
+export function unfitProducts(products: readonly KubernetesProduct[], room: readonly NodeRoom[]): Set<string> {
+  return new Set(products.filter((p) => productCapacity(p, room, 'allocatable') === 0).map((p) => p.product.id));
 }

@@ -7,7 +7,9 @@
  * container as its environment says: SIM_DURATION, SIM_EXIT_CODE (see
  * deploy/kubernetes/README.md). Each test uses a namespace of its own.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -48,6 +50,8 @@ const PRODUCTS: KubernetesProductConfig[] = [
 ];
 
 const namespaces: string[] = [];
+const nodes: string[] = [];
+const apiServers: string[] = [];
 let runtimes: ProviderRuntime[] = [];
 
 afterEach(async () => {
@@ -55,7 +59,43 @@ afterEach(async () => {
   runtimes = [];
   const { core } = admin();
   for (const namespace of namespaces.splice(0)) await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (const name of nodes.splice(0)) await core.deleteNode({ name }).catch(() => undefined);
+  for (const name of apiServers.splice(0)) await extraApiServer('stop', name);
 });
+
+const EXTRA_API_SERVER = new URL('../../deploy/kubernetes/kube-apiserver-extra.sh', import.meta.url).pathname;
+
+/** Start (again, on its port), stop or kill an API server of the test's own on the cluster's etcd; start answers a provider kubeconfig for it. */
+async function extraApiServer(action: 'start' | 'stop' | 'kill', name: string): Promise<string> {
+  const { stdout } = await promisify(execFile)('bash', [EXTRA_API_SERVER, action, name], { timeout: 90_000 });
+  return stdout.trim();
+}
+
+/** The label of a test's own nodes: a product selecting it runs only there. */
+const POOL_LABEL = 'sim.switchyard.io/pool';
+
+/** A kwok node of the test's own (deleted after it), Ready; answers its pool label's value. */
+async function addNode(size: { cpu: string; memory: string }): Promise<string> {
+  const name = `sy-test-${randomUUID().slice(0, 8)}`;
+  nodes.push(name);
+  const resources = { ...size, pods: '10' };
+  const { core } = admin();
+  await core.createNode({
+    body: {
+      metadata: {
+        name,
+        annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        labels: { 'kubernetes.io/hostname': name, type: 'kwok', 'sim.switchyard.io/simulated': 'true', [POOL_LABEL]: name },
+      },
+      status: { capacity: resources, allocatable: resources, addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] },
+    },
+  });
+  await waitFor(
+    async () => (await core.readNode({ name })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    `node ${name} to be Ready`,
+  );
+  return name;
+}
 
 async function harness(overrides: Partial<KubernetesDriverOptions> = {}) {
   const namespace = `sy-test-${randomUUID().slice(0, 8)}`;
@@ -85,7 +125,7 @@ async function harness(overrides: Partial<KubernetesDriverOptions> = {}) {
   };
   const created = async (spec: Partial<JobSpecification>, productId = 'small') => {
     const { job, reply } = await create(spec, productId);
-    expect(reply.result.results[0]).toMatchObject({ ok: true, providerGeneratedId: `sy-${job.id}` });
+    expect(reply.result.results[0], JSON.stringify(reply.result.results[0])).toMatchObject({ ok: true, providerGeneratedId: `sy-${job.id}` });
     return job.id as string;
   };
   const eventsOf = (jobId: string) => events.filter((e) => e.jobId === jobId);
@@ -120,17 +160,30 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect(await h.reach(id, 'SUCCESS')).toMatchObject({ exitCode: 3, status: 'Job finished with exit code 3' });
   });
 
-  it('keeps a job no node can take IN_QUEUE with the scheduler’s reason, and terminates it leaving nothing in the cluster', async () => {
-    const h = await harness();
-    const id = await h.created({ env: { SIM_DURATION: '1h' } }, 'huge');
+  it('keeps a job the full cluster cannot take now IN_QUEUE with the scheduler’s reason, and terminates it leaving nothing in the cluster', async () => {
+    // A node of the test's own, one CPU, for one pod of 0.75 CPUs at a time: the second job waits for the first.
+    const pool = await addNode({ cpu: '1', memory: '4Gi' });
+    const h = await harness({ products: [{ id: 'pooled', cpu: 0.75, memoryInGigs: 1, pricePerUnit: 30, nodeSelector: { [POOL_LABEL]: pool } }] });
+    const first = await h.created({ env: { SIM_DURATION: '1h' } }, 'pooled');
+    await h.reach(first, 'RUNNING');
+    const id = await h.created({ env: { SIM_DURATION: '1h' } }, 'pooled');
     await waitFor(() => h.eventsOf(id).find((e) => e.status?.includes('Insufficient cpu')), 'the scheduler’s reason');
     expect(h.eventsOf(id).every((e) => e.state === null || e.state === 'IN_QUEUE')).toBe(true);
     const reply = await h.call('jobs.terminate', { ids: [id], reason: null });
     expect(reply.result.results[0]).toMatchObject({ ok: true });
     expect(await h.reach(id, 'SUCCESS')).toMatchObject({ status: 'Your job has been terminated' });
     const { batch, core } = admin();
-    await waitFor(async () => (await batch.listNamespacedJob({ namespace: h.namespace })).items.length === 0, 'the Job to be gone');
-    expect((await core.listNamespacedPod({ namespace: h.namespace })).items).toEqual([]);
+    await waitFor(async () => (await batch.listNamespacedJob({ namespace: h.namespace })).items.length === 1, 'its Job to be gone');
+    expect((await core.listNamespacedPod({ namespace: h.namespace })).items.map((pod) => pod.metadata?.labels?.['job-name'])).toEqual([
+      `sy-${first}`,
+    ]);
+  });
+
+  it('refuses a product no node could ever hold with NO_CAPACITY, creating nothing', async () => {
+    const h = await harness();
+    const { reply } = await h.create({ env: { SIM_DURATION: '1h' } }, 'huge');
+    expect(reply.result.results[0]).toMatchObject({ ok: false, error: { code: 'NO_CAPACITY', message: expect.stringContaining('no node') } });
+    expect((await admin().batch.listNamespacedJob({ namespace: h.namespace })).items).toEqual([]);
   });
 
   it('ends a job at the end of its time allocation EXPIRED, counted from when it runs, and an extension moves the deadline', async () => {
@@ -140,9 +193,12 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect(running.expiresAt).toBe(running.startedAt! + 3_000);
     const reply = await h.call('jobs.extend', { items: [{ id, addMs: 2_000 }] });
     expect(reply.result.results[0]).toMatchObject({ ok: true, expiresAt: running.startedAt! + 5_000 });
-    const expired = await h.reach(id, 'EXPIRED', 30_000);
+    const expired = await h.reach(id, 'EXPIRED', 30_000).catch(async (error: Error) => {
+      const job = await admin().batch.readNamespacedJob({ name: `sy-${id}`, namespace: h.namespace });
+      throw new Error(`${error.message}; the Job: ${JSON.stringify({ spec: job.spec?.activeDeadlineSeconds, status: job.status })}`);
+    });
     expect(expired.timestamp - running.startedAt!).toBeGreaterThanOrEqual(4_000);
-  });
+  }, 60_000);
 
   it('suspends a running job (its pods go) and resumes it (new pods run)', async () => {
     const h = await harness();
@@ -183,6 +239,40 @@ describe('the Kubernetes driver on a real control plane', () => {
     const observed = await h.call('jobs.reconcile', { ids: [id] });
     expect(observed.result.jobs[0]).toMatchObject({ id, state: 'SUCCESS', exitCode: 4 });
   });
+
+  it('rides out its API server dying and starting again: running jobs go on, calls meanwhile say PROVIDER_UNAVAILABLE, what ended meanwhile is reported', async () => {
+    // An API server of the test's own: the controllers, the scheduler and kwok go on with the first one.
+    const name = `restart-${randomUUID().slice(0, 8)}`;
+    apiServers.push(name);
+    const kubeconfig = await extraApiServer('start', name);
+    const h = await harness({ kubeconfig, rewatchMs: 200 });
+    const long = await h.created({ env: { SIM_DURATION: '1h' } });
+    const short = await h.created({ env: { SIM_DURATION: '5s', SIM_EXIT_CODE: '5' } });
+    await h.reach(long, 'RUNNING');
+    await h.reach(short, 'RUNNING');
+
+    await extraApiServer('kill', name);
+    const refused = await h.call('jobs.extend', { items: [{ id: long, addMs: 60_000 }] });
+    expect(refused.result.results[0]).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
+    const { batch, core } = admin();
+    // The short job ends while the provider cannot see it; the long one is not touched.
+    await waitFor(
+      async () =>
+        (await batch.readNamespacedJob({ name: `sy-${short}`, namespace: h.namespace })).status?.conditions?.some(
+          (c) => c.type === 'Complete' || c.type === 'Failed',
+        ),
+      'the short job to end while the API server is down',
+    );
+    expect(h.eventsOf(short).some((e) => e.state === 'SUCCESS')).toBe(false);
+
+    await extraApiServer('start', name);
+    expect(await h.reach(short, 'SUCCESS', 30_000)).toMatchObject({ exitCode: 5 });
+    const pods = await core.listNamespacedPod({ namespace: h.namespace, labelSelector: `job-name=sy-${long}` });
+    expect(pods.items.map((pod) => pod.status?.phase)).toEqual(['Running']);
+    expect(h.eventsOf(long).filter((e) => e.state !== null && e.state !== 'RUNNING' && e.state !== 'IN_QUEUE')).toEqual([]);
+    expect((await h.call('jobs.terminate', { ids: [long], reason: null })).result.results[0]).toMatchObject({ ok: true });
+    await h.reach(long, 'SUCCESS');
+  }, 90_000);
 
   it('reports capacity per product from the nodes, and utilization of the cluster', async () => {
     const h = await harness();

@@ -26,6 +26,7 @@ import {
   createJobBook,
   InvalidInputError,
   isFinalState,
+  NoCapacityError,
   requireActive,
   requireNotEnded,
   requireState,
@@ -39,7 +40,7 @@ import {
   type Manifest,
   type Utilization,
 } from '../sdk/index.js';
-import { kubernetesUtilization, nodeRoom } from './kubernetes-capacity.js';
+import { kubernetesUtilization, nodeRoom, unfitProducts } from './kubernetes-capacity.js';
 import { connectKubernetes, kubernetesError, statusOf, type KubernetesClient } from './kubernetes-client.js';
 import { followPodLog, type LogFollower } from './kubernetes-logs.js';
 import { annotationPatch, ANNOTATIONS, CONTAINER_NAME, jobManifest, LABELS, labelValue } from './kubernetes-manifests.js';
@@ -122,6 +123,10 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     throw kubernetesError(error, ctx().providerId, action);
   };
 
+  /** A change of the job, saying which Kubernetes Job runs it (the gateway learns the name from the events). */
+  const change = (entry: KubernetesEntry, update: Parameters<typeof book.change>[1]) =>
+    book.change(entry, { providerGeneratedId: entry.record.providerGeneratedId, ...update });
+
   const productOf = (id: string) => products.find((p) => p.product.id === id);
   const podsOf = (jobName: string) => (pods?.list(namespace) ?? []).filter((pod) => pod.metadata?.labels?.['job-name'] === jobName);
 
@@ -165,13 +170,15 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     const job = jobs?.get(record.providerGeneratedId, namespace);
     if (!job) {
       if (!entry.deleted) return;
-      if (record.terminating !== null) book.change(entry, { state: 'SUCCESS', status: STATUS.terminated(record.terminating || undefined) });
-      else book.change(entry, { state: 'FAILURE', status: `The Kubernetes Job ${record.providerGeneratedId} was deleted outside Switchyard` });
+      if (record.terminating !== null) change(entry, { state: 'SUCCESS', status: STATUS.terminated(record.terminating || undefined) });
+      else change(entry, { state: 'FAILURE', status: `The Kubernetes Job ${record.providerGeneratedId} was deleted outside Switchyard` });
       return;
     }
     const jobPods = podsOf(record.providerGeneratedId);
     followLogs(entry, jobPods);
     const view = viewOfJob(job, jobPods, record.replicas);
+    // The pods' own update comes and syncs again.
+    if (view.podsBehind) return;
     if (record.terminating !== null && !isFinalState(view.state)) return;
     if (view.state === record.state && view.status === record.status) return;
     const now = ctx().clock.now();
@@ -189,7 +196,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       record.runningSince = since;
       const deadline = deadlineFor(record, job, since);
       const expiresAt = record.timeAllocationMs === null ? undefined : since + record.timeAllocationMs + record.extendedMs - record.ranMs;
-      book.change(entry, { state: 'RUNNING', status: view.status, startedAt: record.startedAt ?? since, expiresAt });
+      change(entry, { state: 'RUNNING', status: view.status, startedAt: record.startedAt ?? since, expiresAt });
       if (deadline !== null && deadline !== job.spec?.activeDeadlineSeconds) {
         await patchJob(record.providerGeneratedId, [{ op: 'add', path: '/spec/activeDeadlineSeconds', value: deadline }], 'set the deadline').catch(
           (error: unknown) => ctx().logger.warn({ jobId, err: error }, 'could not move the deadline to the time the job started running'),
@@ -197,7 +204,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       }
       return;
     }
-    book.change(entry, { state: view.state, status: view.status, exitCode: view.exitCode ?? undefined });
+    change(entry, { state: view.state, status: view.status, exitCode: view.exitCode ?? undefined });
     if (view.doomed) {
       await client.batch
         .deleteNamespacedJob({ name: record.providerGeneratedId, namespace, propagationPolicy: 'Background' })
@@ -309,8 +316,13 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     }
   };
 
-  let capacity: { at: number; value: Promise<Utilization> } | null = null;
-  const readUtilization = async (): Promise<Utilization> => {
+  /** What the nodes offer now, and which products no node could ever hold; one reading serves utilization and create. */
+  interface ClusterReading {
+    utilization: Utilization;
+    unfit: Set<string>;
+  }
+  let capacity: { at: number; value: Promise<ClusterReading> } | null = null;
+  const readCluster = async (): Promise<ClusterReading> => {
     const [nodes, allPods] = await Promise.all([
       client.core.listNode().catch(fail('list nodes')),
       client.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }).catch(fail('list pods')),
@@ -320,7 +332,19 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       running: mine.filter((e) => e.record.state === 'RUNNING').length,
       pending: mine.filter((e) => e.record.state === 'IN_QUEUE').length,
     };
-    return kubernetesUtilization(products, nodeRoom(nodes.items, allPods.items), queue, gpuResources, ctx().clock.now());
+    const room = nodeRoom(nodes.items, allPods.items);
+    return { utilization: kubernetesUtilization(products, room, queue, gpuResources, ctx().clock.now()), unfit: unfitProducts(products, room) };
+  };
+  const cluster = () => {
+    const now = ctx().clock.now();
+    if (!capacity || now - capacity.at > (options.capacityCacheMs ?? 2_000)) {
+      const value = readCluster();
+      capacity = { at: now, value };
+      value.catch(() => {
+        if (capacity?.value === value) capacity = null;
+      });
+    }
+    return capacity.value;
   };
 
   const lookupActive = async (jobId: string, action: string) => {
@@ -365,21 +389,19 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       return { products: products.map((p) => p.product) };
     },
 
-    utilization() {
-      const now = ctx().clock.now();
-      if (!capacity || now - capacity.at > (options.capacityCacheMs ?? 2_000)) {
-        const value = readUtilization();
-        capacity = { at: now, value };
-        value.catch(() => {
-          if (capacity?.value === value) capacity = null;
-        });
-      }
-      return capacity.value;
+    async utilization() {
+      return (await cluster()).utilization;
     },
 
     async create(job: CreateJob) {
       const product = productOf(job.product.id);
       if (!product) throw new InvalidInputError(`product ${job.product.id} is not sold by ${ctx().providerId}`);
+      if ((await cluster()).unfit.has(product.product.id)) {
+        const { cpu, memoryInGigs, gpu } = product.product;
+        throw new NoCapacityError(
+          `no node of the cluster could ever hold a pod of ${product.product.id} (${cpu} CPUs, ${memoryInGigs} GiB, ${gpu} GPUs), even empty`,
+        );
+      }
       const manifest = jobManifest(job, product, { providerId: ctx().providerId, namespace, defaultImage, ttlSecondsAfterFinished });
       const name = manifest.metadata!.name!;
       return book.create(job.id, async () => {
@@ -422,7 +444,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       requireNotEnded(entry.record);
       if (entry.record.terminating !== null) return;
       entry.record.terminating = reason ?? '';
-      book.change(entry, { state: 'CANCELING', status: STATUS.terminating });
+      change(entry, { state: 'CANCELING', status: STATUS.terminating });
       try {
         await client.batch.deleteNamespacedJob({ name: entry.record.providerGeneratedId, namespace, propagationPolicy: 'Foreground' });
       } catch (error) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { makeSpecification } from '../../test/support/jobs.js';
 import type { CreateJob } from '../sdk/index.js';
-import { kubernetesUtilization, nodeRoom, productCapacity } from './kubernetes-capacity.js';
+import { kubernetesUtilization, nodeRoom, productCapacity, unfitProducts } from './kubernetes-capacity.js';
 import { annotationPatch, checkImage, jobManifest, kubernetesJobName, labelValue } from './kubernetes-manifests.js';
 import { buildProducts } from './kubernetes-products.js';
 
@@ -137,6 +137,23 @@ describe('capacity from nodes and the pods bound to them', () => {
         ]),
       ),
     ).toBe(0);
+  });
+
+  it('tells a product no node could hold even empty (nothing a wait cures) from one the cluster is too full for now', () => {
+    const [wide] = buildProducts([{ id: 'wide', cpu: 16, memoryInGigs: 1, pricePerUnit: 10 }]);
+    const full = nodeRoom(nodes, [bound('m5-large', '1.9', '1Gi'), bound('p3', '7', '1Gi')]);
+    expect(productCapacity(small!, full)).toBe(0);
+    // The broken node, 64 CPUs, is not Ready now: it may be later, so the wide product is not refused…
+    expect(unfitProducts([small!, gpu!, wide!], full)).toEqual(new Set());
+    // …unless it is gone; but a node's own not-ready taint, which comes off by itself, refuses nothing.
+    const fresh = node(
+      'fresh',
+      { cpu: '32', memory: '64Gi', pods: '110' },
+      { taints: [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }] },
+      false,
+    );
+    expect(unfitProducts([wide!], nodeRoom(nodes.slice(0, 2), []))).toEqual(new Set(['wide']));
+    expect(unfitProducts([wide!], nodeRoom([...nodes.slice(0, 2), fresh], []))).toEqual(new Set());
   });
 
   it('sums usable nodes into the provider’s utilization', () => {

@@ -64,6 +64,14 @@ describe('a Kubernetes Job and its pods in the contract’s states', () => {
     expect(view).toMatchObject({ state: 'SUCCESS', exitCode: 3, status: 'Job finished with exit code 3' });
   });
 
+  it('waits for the pods to show how the job ended rather than report an exit code they do not show', () => {
+    const failed = job({ conditions: [{ type: 'Failed', reason: 'BackoffLimitExceeded' }] });
+    // The pods' watch is behind the Jobs' (both just reconnected): the pod is still cached as running.
+    expect(viewOfJob(failed, [running(0)], 1)).toMatchObject({ podsBehind: true });
+    // No pod left to ask: the end, without an exit code.
+    expect(viewOfJob(failed, [], 1)).toMatchObject({ state: 'SUCCESS', exitCode: null, status: expect.stringContaining('exit code is unknown') });
+  });
+
   it('ends EXPIRED when the deadline passes, FAILURE when Kubernetes stopped a rank for its own reasons', () => {
     expect(viewOfJob(job({ conditions: [{ type: 'Failed', reason: 'DeadlineExceeded' }] }), [], 1)).toMatchObject({ state: 'EXPIRED' });
     const evicted = pod(0, { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });

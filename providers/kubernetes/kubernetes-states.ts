@@ -17,6 +17,11 @@ export interface KubernetesView {
   startedAt: number | null;
   /** The pods should go: the job cannot run (an image that cannot be pulled, say). */
   doomed: boolean;
+  /**
+   * The Job ended but the pods as cached do not say how yet (the pods' watch is behind the Jobs',
+   * after a reconnection): wait for them rather than report an exit code they do not show.
+   */
+  podsBehind?: true;
 }
 
 /** Waiting reasons of a container that will not start by waiting longer. */
@@ -65,10 +70,10 @@ function podTrouble(pod: V1Pod): string | null {
   return null;
 }
 
-/** The exit code that speaks for the job: the first rank that failed, else 0. */
-function exitCodeOf(pods: readonly V1Pod[]): number {
+/** The exit code that speaks for the job: the first rank that failed; null when no pod shows one. */
+function exitCodeOf(pods: readonly V1Pod[]): number | null {
   const failed = [...pods].sort((a, b) => rankOf(a) - rankOf(b)).map((pod) => terminated(pod)?.exitCode ?? 0);
-  return failed.find((code) => code !== 0) ?? 0;
+  return failed.find((code) => code !== 0) ?? null;
 }
 
 /**
@@ -86,6 +91,9 @@ export function viewOfJob(job: V1Job, pods: readonly V1Pod[], replicas: number):
     if (failed.reason === 'BackoffLimitExceeded' || failed.reason === 'FailedIndexes') {
       // The application's failure: the job ran and exited non-zero.
       const exitCode = exitCodeOf(pods);
+      if (exitCode === null && pods.length > 0) return { ...base, state: 'RUNNING', status: 'The job has ended', podsBehind: true };
+      if (exitCode === null)
+        return { ...base, state: 'SUCCESS', status: `The job failed (${failed.reason}); its pods are gone, so its exit code is unknown` };
       return { ...base, state: 'SUCCESS', status: STATUS.finished(exitCode), exitCode };
     }
     return { ...base, state: 'FAILURE', status: `Kubernetes failed the job (${failed.reason ?? 'no reason'}): ${failed.message ?? ''}`.trim() };
