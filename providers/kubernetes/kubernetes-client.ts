@@ -9,7 +9,7 @@
  */
 import { ApiException, BatchV1Api, CoreV1Api, KubeConfig, Log, VersionApi } from '@kubernetes/client-node';
 
-import { InvalidInputError, ProviderUnavailableError } from '../sdk/index.js';
+import { InvalidInputError, InvalidStateError, ProviderUnavailableError } from '../sdk/index.js';
 
 export interface KubernetesClient {
   readonly config: KubeConfig;
@@ -65,16 +65,23 @@ function safeJson(text: string): unknown {
 }
 
 /**
- * What an API error means for the caller of `action` ("create the job"): 422 is the request's
- * fault; 401/403 and no answer are the provider's; anything else is returned as it is.
+ * What an API error means for the caller of `action` ("create the job"): 400 and 422 are the
+ * request's fault; 409 (the Job conflicts with what the cluster holds) and 404 (the Job is gone)
+ * are the job's state; 401/403, 429 (the API server sheds load), 5xx and no answer are the
+ * provider's, which the gateway counts against its circuit; anything else is returned as it is.
  */
-export function kubernetesError(error: unknown, providerId: string, action: string): unknown {
+export function kubernetesError(error: unknown, providerId: string, action: string, jobId = ''): unknown {
   const status = statusOf(error);
   const message = apiMessage(error);
   if (status === 422 || status === 400) return new InvalidInputError(`Kubernetes refused to ${action}: ${message}`);
+  if (status === 409)
+    return new InvalidStateError(jobId, `Kubernetes refused to ${action}: it conflicts with what the cluster holds (409): ${message}`);
+  if (status === 404) return new InvalidStateError(jobId, `Kubernetes could not ${action}: its Job is gone (404): ${message}`);
   if (status === 401)
     return new ProviderUnavailableError(providerId, `Kubernetes does not accept the provider's credentials (401) to ${action}: ${message}`);
   if (status === 403) return new ProviderUnavailableError(providerId, `Kubernetes RBAC does not let the provider ${action} (403): ${message}`);
+  if (status === 429)
+    return new ProviderUnavailableError(providerId, `the Kubernetes API server is shedding load and refused to ${action} (429): ${message}`);
   if (status === null)
     return new ProviderUnavailableError(providerId, `cannot reach the Kubernetes API server to ${action}: ${message}`, { cause: error });
   if (status >= 500)

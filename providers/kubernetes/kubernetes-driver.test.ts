@@ -227,6 +227,22 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect((await admin().batch.listNamespacedJob({ namespace: h.namespace })).items).toEqual([]);
   });
 
+  it('refuses to take over a Job of the same name that is not the job’s (409 from the API server): INVALID_STATE, the Job untouched', async () => {
+    const h = await harness();
+    const job = makeCreateJob(await h.product(), PROVIDER, { command: ['true'], env: { SIM_DURATION: '1h' } });
+    const { batch } = admin();
+    const container = { name: 'main', image: 'busybox:1.36', command: ['sleep', '3600'] };
+    await batch.createNamespacedJob({
+      namespace: h.namespace,
+      body: { metadata: { name: `sy-${job.id}` }, spec: { template: { spec: { restartPolicy: 'Never', containers: [container] } } } },
+    });
+    const reply = await h.call('jobs.create', { jobs: [job] });
+    expect(reply.result.results[0]).toMatchObject({ ok: false, error: { code: 'INVALID_STATE', message: expect.stringContaining('not this job') } });
+    const foreign = await batch.readNamespacedJob({ name: `sy-${job.id}`, namespace: h.namespace });
+    expect(foreign.metadata?.annotations?.['switchyard.io/job-id']).toBeUndefined();
+    expect(foreign.metadata?.deletionTimestamp).toBeUndefined();
+  });
+
   it('finds its jobs again after a restart and reports how they ended meanwhile', async () => {
     const h = await harness();
     const id = await h.created({ env: { SIM_DURATION: '2s', SIM_EXIT_CODE: '4' } });

@@ -25,6 +25,7 @@ import { makeInformer, type Informer, type ObjectCache, type V1Job, type V1Pod }
 import {
   createJobBook,
   InvalidInputError,
+  InvalidStateError,
   isFinalState,
   NoCapacityError,
   requireActive,
@@ -119,8 +120,8 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
   let pods: (Informer<V1Pod> & ObjectCache<V1Pod>) | null = null;
   let stopped = false;
   const timers = new Set<NodeJS.Timeout>();
-  const fail = (action: string) => (error: unknown) => {
-    throw kubernetesError(error, ctx().providerId, action);
+  const fail = (action: string, jobId?: string) => (error: unknown) => {
+    throw kubernetesError(error, ctx().providerId, action, jobId);
   };
 
   /** A change of the job, saying which Kubernetes Job runs it (the gateway learns the name from the events). */
@@ -139,7 +140,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
   };
 
   const patchJob = (name: string, patch: object[], action: string) =>
-    client.batch.patchNamespacedJob({ name, namespace, body: patch }).catch(fail(action));
+    client.batch.patchNamespacedJob({ name, namespace, body: patch }).catch(fail(action, byJobName.get(name)));
 
   const followLogs = (entry: KubernetesEntry, jobPods: readonly V1Pod[]) => {
     for (const pod of jobPods) {
@@ -411,7 +412,9 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
           // A create repeated after the provider lost its answer: the Job is there, with this job's id.
           if (statusOf(error) !== 409) throw kubernetesError(error, ctx().providerId, 'create the job');
           const existing = await client.batch.readNamespacedJob({ name, namespace }).catch(fail('read the job'));
-          if (existing.metadata?.annotations?.[ANNOTATIONS.jobId] !== job.id) throw kubernetesError(error, ctx().providerId, 'create the job');
+          if (existing.metadata?.annotations?.[ANNOTATIONS.jobId] !== job.id) {
+            throw new InvalidStateError(job.id, `A Kubernetes Job named ${name} already exists in namespace ${namespace}, and it is not this job's`);
+          }
         }
         const entry: KubernetesEntry = {
           record: {
@@ -454,7 +457,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
           return;
         }
         entry.record.terminating = null;
-        throw kubernetesError(error, ctx().providerId, 'delete the job');
+        throw kubernetesError(error, ctx().providerId, 'delete the job', jobId);
       }
     },
 
