@@ -290,6 +290,43 @@ describe('the Kubernetes driver on a real control plane', () => {
     await h.reach(long, 'SUCCESS');
   }, 90_000);
 
+  it('runs a real command in real containers on the real node: each rank’s own output and the job’s own exit code', async () => {
+    const node = process.env.SWITCHYARD_KUBE_REAL_NODE;
+    const image = process.env.SWITCHYARD_KUBE_REAL_IMAGE;
+    if (!node || !image) throw new Error('No real node in the test cluster: run `bash deploy/kubernetes/kube-real-node.sh` (the e2e setup does)');
+    const h = await harness({
+      products: [
+        {
+          id: 'real',
+          cpu: 0.1,
+          memoryInGigs: 0.0625,
+          pricePerUnit: 1,
+          nodeSelector: { 'sim.switchyard.io/real': 'true' },
+          tolerations: [{ key: 'sim.switchyard.io/real', operator: 'Exists' }],
+          // The real node has no pod network and no registry (deploy/kubernetes/README.md, tier B).
+          hostNetwork: true,
+          imagePullPolicy: 'Never',
+        },
+      ],
+    });
+    // Rank 1 ends first and well; rank 0 then fails with 4, the exit code that speaks for the job.
+    const script =
+      'echo "rank $SWITCHYARD_RANK of $SWITCHYARD_REPLICAS: $GREETING"; echo "to stderr" >&2; [ "$SWITCHYARD_RANK" = 1 ] && exit 0; sleep 2; exit 4';
+    const id = await h.created({ image, replicas: 2, command: ['sh', '-c', script], env: { GREETING: 'hello from runc' } }, 'real');
+    expect(await h.reach(id, 'SUCCESS', 60_000)).toMatchObject({ exitCode: 4, status: 'Job finished with exit code 4' });
+    await waitFor(() => h.lines(id).length >= 4, 'both ranks’ output');
+    const byRank = (rank: number) =>
+      h
+        .lines(id)
+        .filter((line) => line.rank === rank)
+        .map((line) => line.stdout);
+    expect(byRank(0)).toEqual(['rank 0 of 2: hello from runc', 'to stderr']);
+    expect(byRank(1)).toEqual(['rank 1 of 2: hello from runc', 'to stderr']);
+    const pods = await admin().core.listNamespacedPod({ namespace: h.namespace });
+    expect(new Set(pods.items.map((pod) => pod.spec?.nodeName))).toEqual(new Set([node]));
+    expect(pods.items.map((pod) => pod.status?.containerStatuses?.[0]?.containerID?.split(':')[0])).toEqual(['containerd', 'containerd']);
+  }, 90_000);
+
   it('reports capacity per product from the nodes, and utilization of the cluster', async () => {
     const h = await harness();
     const reply = await h.call('utilization', {});

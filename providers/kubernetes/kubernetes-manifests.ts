@@ -123,12 +123,14 @@ export function jobManifest(job: CreateJob, product: KubernetesProduct, options:
           // A job gets no credentials for the cluster it runs on, nor the services of the namespace.
           automountServiceAccountToken: false,
           enableServiceLinks: false,
+          hostNetwork: product.spec.hostNetwork || undefined,
           nodeSelector: Object.keys(product.spec.nodeSelector).length ? { ...product.spec.nodeSelector } : undefined,
           tolerations: tolerations.length ? tolerations : undefined,
           containers: [
             {
               name: CONTAINER_NAME,
               image,
+              imagePullPolicy: product.spec.imagePullPolicy,
               // The specification's command is the whole argv: it replaces the image's entrypoint.
               command: spec.command ?? undefined,
               workingDir: spec.workingDir ?? undefined,

@@ -38,6 +38,10 @@ export const kubernetesProductSchema = z.object({
   freeToUse: z.boolean().default(false),
   nodeSelector: z.record(labelKey, labelValue).default({}),
   tolerations: z.array(tolerationSchema).default([]),
+  /** Pods share their node's network (no pod network needed; ranks reach each other at the nodes' addresses). */
+  hostNetwork: z.boolean().default(false),
+  /** When the node pulls the job's image; `Never` for images loaded on the nodes beforehand (an air-gapped cluster). @default Kubernetes' own */
+  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
   /** Most ranks one job of the product may have (one pod each). */
   maxReplicas: z.number().int().positive().default(64),
   /** Longest time allocation, in hours; none: jobs may run without a deadline. */

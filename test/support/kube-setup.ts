@@ -1,9 +1,10 @@
 /**
  * Global setup for tests of the Kubernetes provider: without KUBECONFIG it starts
  * the Kubernetes test cluster (deploy/kubernetes/kube-up.sh: a real control plane
- * with kwok nodes, built once into a cache outside the repository) and exports
- * its kube.env (KUBECONFIG, SWITCHYARD_KUBE_SERVER, ...) to the test workers; if
- * that cannot be done, the Kubernetes tests fail saying why.
+ * with kwok nodes, built once into a cache outside the repository) and its one
+ * real node (kube-real-node.sh: kubelet, containerd and runc; needs root), and
+ * exports its kube.env (KUBECONFIG, SWITCHYARD_KUBE_REAL_NODE, ...) to the test
+ * workers; if that cannot be done, the Kubernetes tests fail saying why.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,11 +22,12 @@ export function parseKubeEnv(text: string): Record<string, string> {
 
 export function setup(): void {
   if (process.env.KUBECONFIG) return;
-  const script = fileURLToPath(new URL('../../deploy/kubernetes/kube-up.sh', import.meta.url));
+  const script = (name: string) => fileURLToPath(new URL(`../../deploy/kubernetes/${name}`, import.meta.url));
   const stateDir = process.env.SWITCHYARD_KUBE_DIR ?? '/tmp/switchyard-kube';
   try {
-    // A cold build of the binaries takes about half an hour on 2 cores; a built cluster starts in seconds.
-    execFileSync('bash', [script, stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 45 * 60_000 });
+    // A cold build of the binaries takes about 25 min on 2 cores; a built cluster starts in seconds.
+    execFileSync('bash', [script('kube-up.sh'), stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 45 * 60_000 });
+    execFileSync('bash', [script('kube-real-node.sh'), stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20 * 60_000 });
     Object.assign(process.env, parseKubeEnv(readFileSync(`${stateDir}/kube.env`, 'utf8')));
   } catch (error) {
     const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
