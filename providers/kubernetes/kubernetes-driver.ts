@@ -129,7 +129,18 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     book.change(entry, { providerGeneratedId: entry.record.providerGeneratedId, ...update });
 
   const productOf = (id: string) => products.find((p) => p.product.id === id);
-  const podsOf = (jobName: string) => (pods?.list(namespace) ?? []).filter((pod) => pod.metadata?.labels?.['job-name'] === jobName);
+  /** The names of each Job's pods, kept from the pods' watch: a sync looks at its own pods, not at every pod. */
+  const podNames = new Map<string, Set<string>>();
+  const indexPod = (pod: V1Pod, present: boolean) => {
+    const jobName = pod.metadata?.labels?.['job-name'];
+    const name = pod.metadata?.name;
+    if (!jobName || !name) return;
+    const names = podNames.get(jobName) ?? new Set<string>();
+    if (present) podNames.set(jobName, names.add(name));
+    else if (names.delete(name) && names.size === 0) podNames.delete(jobName);
+  };
+  const podsOf = (jobName: string): V1Pod[] =>
+    [...(podNames.get(jobName) ?? [])].flatMap((name) => pods?.get(name, namespace) ?? []);
 
   /** The deadline in seconds from the Job's start that leaves the job its remaining allocation from `runningSince`. */
   const deadlineFor = (record: KubernetesJobRecord, job: V1Job, runningSince: number): number | null => {
@@ -269,6 +280,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
   /** An informer that starts again after its watch fails (the API server went away, say). */
   const watch = <T extends V1Job | V1Pod>(informer: Informer<T> & ObjectCache<T>, kind: 'job' | 'pod') => {
     const onChange = (object: T) => {
+      if (kind === 'pod') indexPod(object as V1Pod, true);
       if (kind === 'job' && !book.get(jobIdOf(object, 'job') ?? '')) {
         const adopted = adopt(object as V1Job);
         if (adopted) schedule(adopted.record.id);
@@ -280,6 +292,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     informer.on('add', onChange);
     informer.on('update', onChange);
     informer.on('delete', (object: T) => {
+      if (kind === 'pod') indexPod(object as V1Pod, false);
       const jobId = jobIdOf(object, kind);
       if (!jobId) return;
       const entry = book.get(jobId);
