@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
-import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
-import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from './support/processes.js';
+import { natsUrl, uniquePrefix } from './support/services.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) {
   createJobs(specifications: $specs) { job { ${JOB_FIELDS} specification { product { id provider } } } error { code message } }
@@ -50,17 +50,17 @@ beforeAll(async () => {
   const prefix = uniquePrefix();
   const adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
-  const gateway = startSwitchyard(['gateway'], {
-    NATS_URL: natsUrl(),
-    REDIS_URL: redisUrl(),
-    SWITCHYARD_PREFIX: prefix,
-    SWITCHYARD_ADMIN_TOKEN: adminToken,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    SWITCHYARD_CHARGE_INTERVAL_MS: '100',
-    SWITCHYARD_CHARGE_LAG_MS: '300',
-    SWITCHYARD_PRICE_MINUTE_MS: '100',
-  });
+  const gateway = startSwitchyard(
+    ['gateway'],
+    gatewayProcessEnv(
+      { prefix, adminToken, port },
+      {
+        SWITCHYARD_CHARGE_INTERVAL_MS: '100',
+        SWITCHYARD_CHARGE_LAG_MS: '300',
+        SWITCHYARD_PRICE_MINUTE_MS: '100',
+      },
+    ),
+  );
   procs.push(gateway);
   const providerEnv = { NATS_URL: natsUrl(), SWITCHYARD_PREFIX: prefix, SWITCHYARD_HEARTBEAT_MS: '500' };
   procs.push(

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
-import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
-import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from './support/processes.js';
+import { natsUrl, uniquePrefix } from './support/services.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 
@@ -54,15 +54,7 @@ beforeAll(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
   stateDir = mkdtempSync(join(tmpdir(), 'sy-e2e-local-'));
-  gatewayEnv = {
-    NATS_URL: natsUrl(),
-    REDIS_URL: redisUrl(),
-    SWITCHYARD_PREFIX: prefix,
-    SWITCHYARD_ADMIN_TOKEN: adminToken,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    SWITCHYARD_PROVIDER_TIMEOUT_MS: '3000',
-  };
+  gatewayEnv = gatewayProcessEnv({ prefix, adminToken, port }, { SWITCHYARD_PROVIDER_TIMEOUT_MS: '3000' });
   providerEnv = {
     NATS_URL: natsUrl(),
     SWITCHYARD_PREFIX: prefix,

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
 import { createClient, eventually, type TestClient } from './support/graphql-client.js';
-import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
-import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from './support/processes.js';
+import { natsUrl, uniquePrefix } from './support/services.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) {
   createJobs(specifications: $specs) { job { id provider { id } specification { product { id provider } } updates { status } } error { code message } }
@@ -65,15 +65,7 @@ beforeAll(async () => {
   const adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
   stateDir = mkdtempSync(join(tmpdir(), 'sy-routing-'));
-  gatewayEnv = {
-    NATS_URL: natsUrl(),
-    REDIS_URL: redisUrl(),
-    SWITCHYARD_PREFIX: prefix,
-    SWITCHYARD_ADMIN_TOKEN: adminToken,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    SWITCHYARD_PROVIDER_TIMEOUT_MS: '1000',
-  };
+  gatewayEnv = gatewayProcessEnv({ prefix, adminToken, port }, { SWITCHYARD_PROVIDER_TIMEOUT_MS: '1000' });
   providerEnv = { NATS_URL: natsUrl(), SWITCHYARD_PREFIX: prefix, SWITCHYARD_HEARTBEAT_MS: '400', SWITCHYARD_LOCAL_STATE_DIR: stateDir };
   const gateway = startSwitchyard(['gateway'], gatewayEnv);
   procs.set('gateway', gateway);

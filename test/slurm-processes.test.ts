@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
-import { freePort, startSwitchyard, waitReady, type Proc } from './support/processes.js';
-import { natsUrl, redisUrl, uniquePrefix } from './support/services.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from './support/processes.js';
+import { natsUrl, uniquePrefix } from './support/services.js';
 
 const SLURM_CONF = process.env.SLURM_CONF;
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
@@ -29,14 +29,7 @@ beforeAll(async () => {
   const adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
   workDir = mkdtempSync(join(tmpdir(), 'sy-slurm-e2e-'));
-  gateway = startSwitchyard(['gateway'], {
-    NATS_URL: natsUrl(),
-    REDIS_URL: redisUrl(),
-    SWITCHYARD_PREFIX: prefix,
-    SWITCHYARD_ADMIN_TOKEN: adminToken,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-  });
+  gateway = startSwitchyard(['gateway'], gatewayProcessEnv({ prefix, adminToken, port }));
   provider = startSwitchyard(['provider', 'slurm', '--id', 'hpc'], {
     NATS_URL: natsUrl(),
     SWITCHYARD_PREFIX: prefix,

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import { eventually } from './graphql-client.js';
+import { natsUrl, redisUrl } from './services.js';
 
 export { freePort } from './local-servers.js';
 
@@ -46,4 +47,20 @@ export async function waitReady(baseUrl: string, proc: Proc, timeoutMs = 20_000)
     },
     { timeoutMs, what: `${baseUrl} to be ready; output: ${proc.output().slice(-2000)}` },
   );
+}
+
+/** The environment of a gateway process on 127.0.0.1:`port`, over the setup's NATS and Redis, its names under `prefix`. */
+export function gatewayProcessEnv(
+  options: { prefix: string; adminToken: string; port: number },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NATS_URL: natsUrl(),
+    REDIS_URL: redisUrl(),
+    SWITCHYARD_PREFIX: options.prefix,
+    SWITCHYARD_ADMIN_TOKEN: options.adminToken,
+    PORT: String(options.port),
+    HOST: '127.0.0.1',
+    ...extra,
+  };
 }
