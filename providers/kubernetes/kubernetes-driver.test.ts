@@ -220,6 +220,20 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect(await h.reach(id, 'FAILURE')).toMatchObject({ status: `The Kubernetes Job sy-${id} was deleted outside Switchyard` });
   });
 
+  it('ends FAILURE, saying why, when Kubernetes evicts a rank (its node drained)', async () => {
+    const h = await harness();
+    const id = await h.created({ env: { SIM_DURATION: '1h' } });
+    await h.reach(id, 'RUNNING');
+    const { core } = admin();
+    const [pod] = (await core.listNamespacedPod({ namespace: h.namespace, labelSelector: `job-name=sy-${id}` })).items;
+    const name = pod!.metadata!.name!;
+    // What `kubectl drain` does to each pod of a node: the Eviction API.
+    await core.createNamespacedPodEviction({ name, namespace: h.namespace, body: { metadata: { name, namespace: h.namespace } } });
+    expect(await h.reach(id, 'FAILURE')).toMatchObject({
+      status: expect.stringMatching(/^Rank 0 was stopped by Kubernetes \(EvictionByEvictionAPI\)/),
+    });
+  });
+
   it('refuses an image name no runtime can pull with INVALID_INPUT, creating nothing', async () => {
     const h = await harness();
     const { reply } = await h.create({ image: 'Not An/Image' });
