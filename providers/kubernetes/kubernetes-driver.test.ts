@@ -71,6 +71,25 @@ async function extraApiServer(action: 'start' | 'stop' | 'kill', name: string): 
   return stdout.trim();
 }
 
+/** A product of the one real node (kubelet, containerd, runc): no pod network and no registry there (deploy/kubernetes/README.md, tier B). */
+const REAL_PRODUCT: KubernetesProductConfig = {
+  id: 'real',
+  cpu: 0.1,
+  memoryInGigs: 0.0625,
+  pricePerUnit: 1,
+  nodeSelector: { 'sim.switchyard.io/real': 'true' },
+  tolerations: [{ key: 'sim.switchyard.io/real', operator: 'Exists' }],
+  hostNetwork: true,
+  imagePullPolicy: 'Never',
+};
+
+function realNode(): { node: string; image: string } {
+  const node = process.env.SWITCHYARD_KUBE_REAL_NODE;
+  const image = process.env.SWITCHYARD_KUBE_REAL_IMAGE;
+  if (!node || !image) throw new Error('No real node in the test cluster: run `bash deploy/kubernetes/kube-real-node.sh` (the e2e setup does)');
+  return { node, image };
+}
+
 /** The label of a test's own nodes: a product selecting it runs only there. */
 const POOL_LABEL = 'sim.switchyard.io/pool';
 
@@ -305,24 +324,8 @@ describe('the Kubernetes driver on a real control plane', () => {
   }, 90_000);
 
   it('runs a real command in real containers on the real node: each rank’s own output and the job’s own exit code', async () => {
-    const node = process.env.SWITCHYARD_KUBE_REAL_NODE;
-    const image = process.env.SWITCHYARD_KUBE_REAL_IMAGE;
-    if (!node || !image) throw new Error('No real node in the test cluster: run `bash deploy/kubernetes/kube-real-node.sh` (the e2e setup does)');
-    const h = await harness({
-      products: [
-        {
-          id: 'real',
-          cpu: 0.1,
-          memoryInGigs: 0.0625,
-          pricePerUnit: 1,
-          nodeSelector: { 'sim.switchyard.io/real': 'true' },
-          tolerations: [{ key: 'sim.switchyard.io/real', operator: 'Exists' }],
-          // The real node has no pod network and no registry (deploy/kubernetes/README.md, tier B).
-          hostNetwork: true,
-          imagePullPolicy: 'Never',
-        },
-      ],
-    });
+    const { node, image } = realNode();
+    const h = await harness({ products: [REAL_PRODUCT] });
     // Rank 1 ends first and well; rank 0 then fails with 4, the exit code that speaks for the job.
     const script =
       'echo "rank $SWITCHYARD_RANK of $SWITCHYARD_REPLICAS: $GREETING"; echo "to stderr" >&2; [ "$SWITCHYARD_RANK" = 1 ] && exit 0; sleep 2; exit 4';
@@ -334,11 +337,22 @@ describe('the Kubernetes driver on a real control plane', () => {
         .lines(id)
         .filter((line) => line.rank === rank)
         .map((line) => line.stdout);
-    expect(byRank(0)).toEqual(['rank 0 of 2: hello from runc', 'to stderr']);
-    expect(byRank(1)).toEqual(['rank 1 of 2: hello from runc', 'to stderr']);
+    // Sorted: the runtime reads a container's stdout and stderr apart, so their lines may interleave either way.
+    expect(byRank(0).sort()).toEqual(['rank 0 of 2: hello from runc', 'to stderr']);
+    expect(byRank(1).sort()).toEqual(['rank 1 of 2: hello from runc', 'to stderr']);
     const pods = await admin().core.listNamespacedPod({ namespace: h.namespace });
     expect(new Set(pods.items.map((pod) => pod.spec?.nodeName))).toEqual(new Set([node]));
     expect(pods.items.map((pod) => pod.status?.containerStatuses?.[0]?.containerID?.split(':')[0])).toEqual(['containerd', 'containerd']);
+  }, 90_000);
+
+  it('ends FAILURE, saying why, when the real node cannot start the container (an image it does not have), and deletes the Job', async () => {
+    realNode();
+    const h = await harness({ products: [REAL_PRODUCT] });
+    const id = await h.created({ image: 'localhost/not-loaded:ci', command: ['true'] }, 'real');
+    expect(await h.reach(id, 'FAILURE', 60_000)).toMatchObject({
+      status: expect.stringContaining("Cannot start the job's container: ErrImageNeverPull"),
+    });
+    await waitFor(async () => (await admin().batch.listNamespacedJob({ namespace: h.namespace })).items.length === 0, 'the Job to be deleted');
   }, 90_000);
 
   it('reports capacity per product from the nodes, and utilization of the cluster', async () => {

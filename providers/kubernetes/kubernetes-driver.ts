@@ -139,8 +139,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     if (present) podNames.set(jobName, names.add(name));
     else if (names.delete(name) && names.size === 0) podNames.delete(jobName);
   };
-  const podsOf = (jobName: string): V1Pod[] =>
-    [...(podNames.get(jobName) ?? [])].flatMap((name) => pods?.get(name, namespace) ?? []);
+  const podsOf = (jobName: string): V1Pod[] => [...(podNames.get(jobName) ?? [])].flatMap((name) => pods?.get(name, namespace) ?? []);
 
   /** The deadline in seconds from the Job's start that leaves the job its remaining allocation from `runningSince`. */
   const deadlineFor = (record: KubernetesJobRecord, job: V1Job, runningSince: number): number | null => {

@@ -74,6 +74,19 @@ describe('a Kubernetes Job and its pods in the contract’s states', () => {
 
   it('ends EXPIRED when the deadline passes, FAILURE when Kubernetes stopped a rank for its own reasons', () => {
     expect(viewOfJob(job({ conditions: [{ type: 'Failed', reason: 'DeadlineExceeded' }] }), [], 1)).toMatchObject({ state: 'EXPIRED' });
+    // The Job controller deleted the pod for the deadline and counted it failed first: it names the backoff limit.
+    const failedAfter = (seconds: number): V1Job => ({
+      metadata: { name: 'sy-1' },
+      spec: { template: {}, activeDeadlineSeconds: 6 },
+      status: {
+        startTime: new Date(at),
+        conditions: [
+          { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', lastTransitionTime: new Date(Date.parse(at) + seconds * 1000) },
+        ],
+      },
+    });
+    expect(viewOfJob(failedAfter(7), [exited(0, 143)], 1)).toMatchObject({ state: 'EXPIRED' });
+    expect(viewOfJob(failedAfter(5), [exited(0, 143)], 1)).toMatchObject({ state: 'SUCCESS', exitCode: 143 });
     const evicted = pod(0, { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
     expect(viewOfJob(job({ conditions: [{ type: 'Failed', reason: 'BackoffLimitExceeded' }] }), [evicted], 1)).toMatchObject({
       state: 'FAILURE',

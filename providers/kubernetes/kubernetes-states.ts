@@ -45,6 +45,14 @@ function time(value: Date | string | undefined | null): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
+/** The Job failed at or after the end of its activeDeadlineSeconds (whole seconds, as the API server keeps times). */
+function endedPastDeadline(job: V1Job, failed: V1JobCondition): boolean {
+  const start = time(job.status?.startTime);
+  const end = time(failed.lastTransitionTime);
+  const deadline = job.spec?.activeDeadlineSeconds;
+  return start !== null && end !== null && deadline !== undefined && end >= start + deadline * 1000;
+}
+
 /** A rank's index (the Job controller labels each pod of an Indexed Job); 0 for a pod without one. */
 export function rankOf(pod: V1Pod): number {
   const index = Number(pod.metadata?.labels?.[COMPLETION_INDEX_LABEL] ?? 0);
@@ -85,7 +93,9 @@ export function viewOfJob(job: V1Job, pods: readonly V1Pod[], replicas: number):
   if (condition(job, 'Complete')) return { ...base, state: 'SUCCESS', status: STATUS.finished(0), exitCode: 0 };
   const failed = condition(job, 'Failed');
   if (failed) {
-    if (failed.reason === 'DeadlineExceeded') return { ...base, state: 'EXPIRED', status: STATUS.expired };
+    // Past its deadline, whatever the reason: the Job controller may delete the pods for the deadline and
+    // count them failed before it writes DeadlineExceeded, and then names the backoff limit.
+    if (failed.reason === 'DeadlineExceeded' || endedPastDeadline(job, failed)) return { ...base, state: 'EXPIRED', status: STATUS.expired };
     const trouble = pods.map(podTrouble).find((why) => why !== null);
     if (trouble) return { ...base, state: 'FAILURE', status: trouble };
     if (failed.reason === 'BackoffLimitExceeded' || failed.reason === 'FailedIndexes') {
