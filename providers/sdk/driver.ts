@@ -44,6 +44,13 @@ export interface DriverContext {
  * the code back to the gateway.
  */
 export interface Driver {
+  /**
+   * Optional: how many creates of one bulk request the runtime runs at once, for a driver that
+   * paces its backend itself (the Slurm driver runs at most 16 sbatch however many creates are
+   * under way): a create spends most of its time waiting, on its records and on the backend, and
+   * with more at once the next jobs are ready when a backend slot frees. @default the runtime's requestConcurrency (16)
+   */
+  readonly createConcurrency?: number;
   /** Called once before any other method. */
   start(context: DriverContext): Promise<void>;
   manifest(): Promise<Manifest>;

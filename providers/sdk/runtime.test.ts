@@ -284,6 +284,34 @@ describe('provider runtime', () => {
     expect(utilization).toMatchObject({ ok: true, result: { queueStatus: { running: 0, pending: 0 } } });
   });
 
+  it('runs as many creates of a bulk at once as its driver asks, other calls of a bulk as many as the runtime allows', async () => {
+    const base = createLocalDriver({ stateDir });
+    let running = 0;
+    let most = 0;
+    /** Each call waits a little, as one that waits on its records or its backend does. */
+    const slow = async <T>(work: () => Promise<T>) => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running -= 1;
+      return work();
+    };
+    const driver: Driver = {
+      ...base,
+      createConcurrency: 10,
+      create: (created) => slow(async () => ({ providerGeneratedId: created.id })),
+      observe: (jobId) => slow(() => base.observe(jobId)),
+    };
+    await h.startRuntime({ driver, requestConcurrency: 4 });
+    const jobs = Array.from({ length: 30 }, () => job({ command: ['true'] }));
+    const created = await h.call('jobs.create', { v: 1, jobs });
+    expect(created.result.results.every((result: { ok: boolean }) => result.ok)).toBe(true);
+    expect(most).toBe(10);
+    most = 0;
+    await h.call('jobs.retrieve', { v: 1, ids: jobs.map((j) => j.id) });
+    expect(most).toBe(4);
+  });
+
   it('a driver failure that is not a refusal reaches the caller as INTERNAL, without details', async () => {
     const base = createLocalDriver({ stateDir });
     const driver: Driver = {

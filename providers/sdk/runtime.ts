@@ -51,7 +51,7 @@ export interface ProviderRuntimeOptions {
   clock?: Clock;
   /** @default a silent logger */
   logger?: Logger;
-  /** How many driver calls one bulk request runs at once. @default 16 */
+  /** How many driver calls one bulk request runs at once (creates: as many as the driver asks, Driver.createConcurrency). @default 16 */
   requestConcurrency?: number;
   /** How long stop() waits for unpublished events before giving them up. @default 5000 */
   flushTimeoutMs?: number;
@@ -119,6 +119,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   const logger = (options.logger ?? silentLogger()).child({ providerId: id });
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 2_000;
   const concurrency = Math.max(1, options.requestConcurrency ?? 16);
+  const createConcurrency = Math.max(1, driver.createConcurrency ?? concurrency);
   const flushTimeoutMs = options.flushTimeoutMs ?? 5_000;
   const logBatchMs = options.logBatchMs ?? 50;
   const logBatchLines = options.logBatchLines ?? 200;
@@ -406,7 +407,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
                 return { ok: false, error: itemError(error, 'jobs.create', job.id), providerGeneratedId: null };
               }
             },
-            { concurrency },
+            { concurrency: createConcurrency },
           ),
         };
       } finally {
