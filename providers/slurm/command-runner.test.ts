@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createCommandRunner, type CommandRunner } from './command-runner.js';
+import { createCommandRunner, limitShares, type CommandRunner } from './command-runner.js';
 import type { CommandRequest } from './run-command.js';
 import { createSlurmCli } from './slurm-cli.js';
 
@@ -66,6 +66,31 @@ describe('the command runner process', () => {
       });
       expect(await cli.run('echo', ['hi'])).toEqual({ stdout: 'hi\n', stderr: '' });
     }
+  });
+
+  it('spreads commands over its runner processes, and runs a limited command at most its limit at once, over all of them', async () => {
+    runner = createCommandRunner({ processes: 2, limits: { sh: 3 } });
+    // Each prints its runner (its parent) and the time it ran, in ms.
+    const script = 'echo $PPID $(date +%s%3N); sleep 0.3; date +%s%3N';
+    const outcomes = await Promise.all(Array.from({ length: 6 }, () => runner.run(request(script, { timeoutMs: 500 }))));
+    const runs = outcomes.map((outcome) => {
+      expect(outcome).toMatchObject({ kind: 'exited', code: 0 });
+      const [first = '', end] = (outcome.kind === 'exited' ? outcome.stdout : '').trim().split('\n');
+      const [ppid, start = Number.NaN] = first.split(' ').map(Number);
+      return { ppid, start, end: Number(end) };
+    });
+    expect(new Set(runs.map((run) => run.ppid)).size).toBe(2);
+    // Never more than 3 at once; the ones that waited got their whole time limit once they ran.
+    for (const run of runs) expect(runs.filter((other) => other.start <= run.start && other.end > run.start).length).toBeLessThanOrEqual(3);
+    expect(Math.max(...runs.map((run) => run.end)) - Math.min(...runs.map((run) => run.start))).toBeGreaterThanOrEqual(550);
+  });
+
+  it('shares a limit out over the runners so that the shares add up to it', () => {
+    expect(limitShares({ sbatch: 16, scancel: 3 }, 2)).toEqual([
+      { sbatch: 8, scancel: 2 },
+      { sbatch: 8, scancel: 1 },
+    ]);
+    expect(limitShares({ sbatch: 1 }, 3)).toEqual([{ sbatch: 1 }, { sbatch: 0 }, { sbatch: 0 }]);
   });
 
   it('answers the commands of a runner that died as not run, and starts again for the next', async () => {

@@ -28,6 +28,7 @@ export const slurmProviderSettings = {
   SWITCHYARD_SLURM_WORK_DIR: z.string().regex(/^\//, 'must be an absolute path').optional(),
   SWITCHYARD_SLURM_POLL_MS: positiveIntSetting.default(1_000),
   SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS: positiveIntSetting.default(10_000),
+  SWITCHYARD_SLURM_SUBMIT_CONCURRENCY: positiveIntSetting.default(16),
   /** The account jobs of users the map does not name are submitted for (the provider must run as root). */
   SWITCHYARD_SLURM_JOB_USER: accountSpecSchema.default('nobody'),
   /** Switchyard user → Unix account: `alice=alice,bob=1001` or a JSON object. */
@@ -51,6 +52,7 @@ export async function runSlurmProvider(id: string, env: NodeJS.ProcessEnv = proc
         partitions: settings.SWITCHYARD_SLURM_PARTITIONS,
         pollIntervalMs: settings.SWITCHYARD_SLURM_POLL_MS,
         commandTimeoutMs: settings.SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS,
+        submitConcurrency: settings.SWITCHYARD_SLURM_SUBMIT_CONCURRENCY,
         jobAccount: settings.SWITCHYARD_SLURM_JOB_USER,
         userAccounts: settings.SWITCHYARD_SLURM_USER_MAP ?? {},
         env,

@@ -92,6 +92,13 @@ export interface SlurmDriverOptions {
   pollIntervalMs?: number;
   /** How long one Slurm command may take before it is killed. @default 10000 */
   commandTimeoutMs?: number;
+  /**
+   * How many sbatch run at once, however many creates are under way (slurmctld takes submissions
+   * one at a time: more at once only wait there, and slow its answers to everyone). @default 16
+   */
+  submitConcurrency?: number;
+  /** How many helper processes launch Slurm's commands side by side (command-runner.ts). @default 2 */
+  commandProcesses?: number;
   /** Environment of the Slurm commands (PATH decides which sbatch runs). @default process.env */
   env?: NodeJS.ProcessEnv;
   /** Time limit when neither the job nor the partition has one (minutes). @default 60 */
@@ -134,8 +141,12 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   const fallbackTimeMinutes = options.fallbackTimeMinutes ?? 60;
   const suspension = options.suspension ?? true;
   let ctx: DriverContext | null = null;
-  // Slurm's commands run in a small process of their own: forking this one would stall its event loop.
-  const runner = createCommandRunner({ logger: () => ctx?.logger });
+  // Slurm's commands run in small processes of their own: forking this one would stall its event loop.
+  const runner = createCommandRunner({
+    logger: () => ctx?.logger,
+    processes: options.commandProcesses,
+    limits: { sbatch: options.submitConcurrency ?? 16 },
+  });
   const cli: SlurmCli = createSlurmCli({ slurmConf: options.slurmConf, env: options.env, timeoutMs: options.commandTimeoutMs ?? 10_000 }, runner.run);
 
   /** Set at start: who jobs are submitted for; null when the provider is not root and submits them as itself. */
@@ -428,6 +439,10 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   };
 
   return {
+    // The runner paces sbatch (submitConcurrency at once): the creates around them run more at once,
+    // so that a job has its records and script ready when a turn frees.
+    createConcurrency: 64,
+
     async start(driverContext) {
       try {
         await open(driverContext);
