@@ -6,9 +6,10 @@
  *   (slurm-batch-script.ts); submitted with `sbatch --parsable`, named
  *   `sy-<job id>` with the job id as its comment.
  * - state: the poller (slurm-poller.ts) asks squeue about all of the
- *   provider's jobs; for the ones that ended, sacct (accounting storage or the
- *   jobcomp file) and `scontrol show job` give the exit code
- *   (slurm-queue.ts). Slurm's states map to the contract's in slurm-states.ts.
+ *   provider's jobs, which also gives the exit code of those that ended; for
+ *   the ones it no longer lists, sacct (accounting storage or the jobcomp
+ *   file) and `scontrol show job` do (slurm-queue.ts). Slurm's states map to
+ *   the contract's in slurm-states.ts.
  * - output: the rank files are tailed into log lines (slurm-output.ts).
  * - products: one per partition, or as configured (slurm-products.ts).
  * - terminate/suspend/resume/extend: scancel, scontrol suspend/resume,

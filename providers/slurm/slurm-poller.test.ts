@@ -77,6 +77,9 @@ describe('the Slurm poller', () => {
     const jobs = createJobBook<SlurmJobRecord, SlurmJob>({ context: () => ctx, providerGeneratedId: (job) => job.record.slurmJobId });
     const rows = new Map<string, SqueueJob>();
     const calls = { list: 0, row: 0 };
+    /** Who was asked about jobs that ended: sacct (by Slurm id) and scontrol show job. */
+    const ends = { accounted: [] as string[], shown: 0 };
+    const sacct = new Map<string, SacctJob>();
     const entries: SlurmJob[] = [];
     for (let k = 1; k <= count; k++) {
       const jobDir = join(dir, `job-${k}`);
@@ -98,8 +101,14 @@ describe('the Slurm poller', () => {
       },
       findByName: async () => null,
       ours: () => true,
-      accounted: async () => new Map<string, SacctJob>(),
-      shown: async () => null,
+      accounted: async (ids) => {
+        ends.accounted.push(...ids);
+        return new Map(ids.filter((id) => sacct.has(id)).map((id) => [id, sacct.get(id)!]));
+      },
+      shown: async () => {
+        ends.shown += 1;
+        return null;
+      },
       reset: () => undefined,
     };
     poller = createSlurmPoller({ jobs, queue, context: () => ctx, tail: async () => false, intervalMs, submitting: () => submitting });
@@ -109,7 +118,7 @@ describe('the Slurm poller', () => {
       writeFileSync(join(dir, `job-${k}`, 'batch.out'), '');
     };
     const runningAt = (k: number) => events.find((e) => e.jobId === `job-${k}` && e.change.state === 'RUNNING')?.at;
-    return { poller, calls, start, runningAt, entries };
+    return { poller, calls, start, runningAt, entries, rows, events, ends, sacct };
   }
 
   it('sees a lone job start as its output appears, by a look at that job alone in place of the next', async () => {
@@ -153,5 +162,28 @@ describe('the Slurm poller', () => {
     const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
     expect(seen - lookedAt).toBeGreaterThanOrEqual(1_400);
     expect(calls).toEqual({ list: 2, row: 0 });
+  });
+
+  it('takes the end of a job squeue still lists from squeue, and asks sacct only about the ones it no longer lists', async () => {
+    const { poller, rows, events, ends, sacct } = setUp(2, 200);
+    await poller.start();
+    rows.set('1', { ...row('1', 'FAILED'), reason: 'NonZeroExitCode', exitCode: '3:0', nodeList: 'sy1', elapsedSeconds: 2 });
+    rows.delete('2');
+    sacct.set('2', {
+      slurmJobId: '2',
+      name: 'sy-job-2',
+      state: 'COMPLETED',
+      exitCode: '0:0',
+      elapsedSeconds: 2,
+      startTime: Date.now() - 2_000,
+      endTime: Date.now(),
+      partition: 'debug',
+      nodeList: 'sy1',
+    });
+    const endOf = (jobId: string) => events.find((e) => e.jobId === jobId && e.change.state && e.change.state !== 'IN_QUEUE')?.change;
+    await waitFor(() => endOf('job-1') && endOf('job-2'), 'both ends');
+    expect(endOf('job-1')).toMatchObject({ state: 'SUCCESS', exitCode: 3 });
+    expect(endOf('job-2')).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
+    expect(ends).toEqual({ accounted: ['2'], shown: 0 });
   });
 });
