@@ -8,10 +8,14 @@
  * (a) Submission throughput of 200 trivial jobs (`true`, one minute allowed):
  *     Switchyard in bulk createJobs calls of 100 and in 200 single-job calls
  *     one after another, against bare sbatch one after another and with as
- *     many at once as the runtime runs driver calls (16). From the first call
+ *     many at once as the driver runs sbatch (16). From the first call
  *     to the last accepted reply. To tell the gateway's share from the
  *     provider's: the same bulk sent straight to the provider (its
  *     `jobs.create` over NATS, as the gateway sends it), bypassing GraphQL.
+ *     Bare sbatch also from a shell (`xargs -P 16`), of `--wrap=true` and of
+ *     Switchyard's own jobs (the driver's script, srun and arguments): the
+ *     bulk steps run in rounds beside these, and each ratio is a median of
+ *     the rounds' own ratios.
  * (b) Submission → RUNNING on an idle cluster, one `sleep 5` job at a time, each after a random
  *     pause so that neither side is locked to slurmctld's own scheduling cadence:
  *     Switchyard (createJobs → the job's status RUNNING, GraphQL polled every
@@ -21,7 +25,7 @@
  *     driver runs goes through a counting wrapper on its PATH (one `sh` exec
  *     more per call; sbatch is not wrapped), reported per job for each step.
  *
- * Run alone with `SLURM_CONF=… npx tsx bench/slurm.ts [--jobs=200] [--runs=10]`
+ * Run alone with `SLURM_CONF=… npx tsx bench/slurm.ts [--jobs=200] [--runs=20] [--rounds=3]`
  * (its own nats-server and redis-server, as bench/run.ts starts them).
  *
  * Only this run's jobs are ever cancelled: ours by their script in this
@@ -31,13 +35,17 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
+import { createAccountMap } from '../providers/sdk/unix-accounts.js';
+import { batchScript, sbatchArgs } from '../providers/slurm/slurm-batch-script.js';
+import { parsePartitions, parseSinfoNodes, SINFO_NODE_FORMAT } from '../providers/slurm/slurm-cli.js';
 import { createSlurmDriver, SLURM_JOB_NAME_PREFIX } from '../providers/slurm/slurm-driver.js';
+import { buildProducts, checkPartitionConfig, timeLimitMinutes } from '../providers/slurm/slurm-products.js';
 import { systemClock } from '../shared/clock.js';
 import type { Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
@@ -53,8 +61,8 @@ import { sleep, summarize, waitFor, type LatencySummary } from './stats.js';
 export const SLURM_PROVIDER_ID = 'bench-slurm';
 /** The Slurm provider's own default (providers/slurm/main.ts SWITCHYARD_SLURM_POLL_MS). */
 const POLL_MS = 1_000;
-/** The runtime's default requestConcurrency: driver calls one bulk request runs at once. */
-const RUNTIME_CONCURRENCY = 16;
+/** The Slurm driver's default submitConcurrency: sbatch it runs at once, however many creates are under way. */
+const SUBMIT_CONCURRENCY = 16;
 const SLURM_COMMAND_TIMEOUT_MS = 10_000;
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { id } error { code message } } }`;
@@ -230,7 +238,7 @@ export interface SlurmResult {
     /** The provider alone: jobs.create requests of `bulkSize` over NATS, one after another (no GraphQL, no gateway store). */
     providerBulk: ThroughputMeasurement & { bulkSize: number; callLatency: LatencySummary };
     bareSequential: ThroughputMeasurement;
-    /** RUNTIME_CONCURRENCY sbatch at a time, as the runtime runs driver.create. */
+    /** SUBMIT_CONCURRENCY sbatch at a time, as the driver runs them. */
     bareConcurrent: ThroughputMeasurement & { concurrency: number };
     /**
      * The same from a shell (`xargs -P 16 sbatch`, one spawn from here): what the cluster takes
@@ -238,6 +246,17 @@ export interface SlurmResult {
      * its event loop, and bounds the other bare figures here).
      */
     bareShell: ThroughputMeasurement & { concurrency: number };
+    /** As bareShell, with the driver's own job directory, batch script (srun) and sbatch arguments. */
+    bareShellSameJob: ThroughputMeasurement & { concurrency: number };
+    /** The bulk steps' rounds: median over the rounds of each round's ratio, and every round's rates (jobs/s). */
+    rounds: {
+      count: number;
+      bulkVsShell: number;
+      bulkVsSameJob: number;
+      providerVsShell: number;
+      providerVsSameJob: number;
+      rates: Record<keyof BulkRound, number>[];
+    };
     /** Jobs cancelled after each step (the rest had already ended). */
     cancelled: number[];
   };
@@ -264,12 +283,36 @@ export interface SlurmResult {
   seconds: number;
 }
 
+/** One round of the bulk steps, each beside the others. */
+interface BulkRound {
+  bareShell: ThroughputMeasurement;
+  switchyardBulk: ThroughputMeasurement & { callLatency: LatencySummary };
+  providerBulk: ThroughputMeasurement & { callLatency: LatencySummary };
+  bareShellSameJob: ThroughputMeasurement;
+}
+
+/** Calls per job averaged over several steps. */
+function meanCalls(steps: SlurmCalls[]): SlurmCalls {
+  return Object.fromEntries(COUNTED.map((command) => [command, steps.reduce((sum, s) => sum + s[command], 0) / steps.length])) as SlurmCalls;
+}
+
+/** The middle one of a sorted list (the upper of the two middle ones of an even count). */
+function middle<T>(sorted: readonly T[]): T {
+  const found = sorted[Math.floor(sorted.length / 2)];
+  if (found === undefined) throw new Error('no rounds to take a median of');
+  return found;
+}
+
 type CreateReply = { createJobs: { job: { id: string } | null; error: { code: string; message: string } | null }[] };
 
-export async function benchSlurm(rig: SlurmRig, options: { jobs?: number; bulkSize?: number; latencyRuns?: number } = {}): Promise<SlurmResult> {
+export async function benchSlurm(
+  rig: SlurmRig,
+  options: { jobs?: number; bulkSize?: number; latencyRuns?: number; throughputRounds?: number } = {},
+): Promise<SlurmResult> {
   const total = options.jobs ?? 200;
   const bulkSize = options.bulkSize ?? 100;
-  const latencyRuns = options.latencyRuns ?? 10;
+  const latencyRuns = options.latencyRuns ?? 20;
+  const throughputRounds = options.throughputRounds ?? 3;
   const { slurmConf, product, bareName } = rig;
   const benchStarted = performance.now();
   let otherJobsSeen = 0;
@@ -343,6 +386,48 @@ export async function benchSlurm(rig: SlurmRig, options: { jobs?: number; bulkSi
     return { jobs: total, failed: total - submitted, seconds, jobsPerSecond: submitted / seconds };
   };
 
+  /**
+   * The same from a shell, but each job as the driver submits it: its own directory (its
+   * account's alone), its batch script (srun of the command) and sbatch arguments, built by the
+   * driver's own functions. What Slurm takes of Switchyard's jobs with nothing of Switchyard running.
+   */
+  const timeBareShellSameJob = async (concurrency: number): Promise<ThroughputMeasurement> => {
+    await settle();
+    const [shown, sinfo] = await Promise.all([
+      slurm(slurmConf, 'scontrol', ['show', 'partition', '-o']),
+      slurm(slurmConf, 'sinfo', ['-N', '-h', '-O', SINFO_NODE_FORMAT]),
+    ]);
+    const sold = buildProducts(checkPartitionConfig(undefined), parsePartitions(shown), parseSinfoNodes(sinfo).nodes, { suspension: true }).find(
+      (p) => p.product.id === product.id,
+    );
+    if (!sold) throw new Error(`the cluster has no partition for ${product.id}`);
+    // As the driver run as root does: for nobody (its default job account); as itself otherwise.
+    const account = process.getuid?.() === 0 ? (await createAccountMap()).defaultAccount : null;
+    const lines: string[] = [];
+    for (let k = 0; k < total; k++) {
+      const job = makeCreateJob(product, SLURM_PROVIDER_ID, { command: ['true'], name: `bare-same-${k}`, timeAllocationMs: 60_000 });
+      const dir = join(rig.workDir, 'bare', job.id);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (account) chownSync(dir, account.uid, account.gid);
+      const script = join(dir, 'job.sh');
+      writeFileSync(script, batchScript(job, dir), { mode: 0o755 });
+      const plan = { sold, timeMinutes: timeLimitMinutes(sold.partition, 60_000, 60), cwd: dir, dir, account };
+      // One line per job, each argument quoted for xargs.
+      lines.push(
+        sbatchArgs(job, plan, script)
+          .map((arg) => `'${arg.replace(/'/g, `'"'"'`)}'`)
+          .join(' '),
+      );
+    }
+    const argsFile = join(rig.workDir, 'bare', 'sbatch-args');
+    writeFileSync(argsFile, `${lines.join('\n')}\n`);
+    const started = performance.now();
+    const out = await slurm(slurmConf, 'sh', ['-c', `xargs -P ${concurrency} -L 1 -a '${argsFile}' sbatch`], 120_000);
+    const seconds = (performance.now() - started) / 1000;
+    const submitted = out.split('\n').filter((line) => /^\d+/.test(line.trim())).length;
+    return { jobs: total, failed: total - submitted, seconds, jobsPerSecond: submitted / seconds };
+  };
+
   const timeSwitchyard = async (perCall: number): Promise<ThroughputMeasurement & { callLatency: LatencySummary }> => {
     await settle();
     let failed = 0;
@@ -377,16 +462,34 @@ export async function benchSlurm(rig: SlurmRig, options: { jobs?: number; bulkSi
     return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, callLatency: summarize(callTimes) };
   };
 
-  // Interleaved, so a cluster that slows down over the run does not favour either side.
+  // Interleaved, so a cluster that slows down over the run does not favour either side. The
+  // bulk steps run in rounds, each beside the bare sbatch from a shell it is compared with: on a
+  // host shared with other work the rate moves from one second to the next, and a ratio is only
+  // worth something within a round (the figures reported are the medians over the rounds).
   const bareSequential = await timeBare(1);
-  const beforeBulk = rig.slurmCalls();
-  const bulk = await timeSwitchyard(bulkSize);
-  const bulkCalls = await callsOfStep(beforeBulk, total);
-  const beforeProvider = rig.slurmCalls();
-  const providerBulk = await timeProvider(bulkSize);
-  const providerCalls = await callsOfStep(beforeProvider, total);
-  const bareConcurrent = await timeBare(RUNTIME_CONCURRENCY);
-  const bareShell = await timeBareShell(RUNTIME_CONCURRENCY);
+  const rounds: BulkRound[] = [];
+  const bulkCalls: SlurmCalls[] = [];
+  const providerCalls: SlurmCalls[] = [];
+  for (let round = 0; round < throughputRounds; round++) {
+    const bareShell = await timeBareShell(SUBMIT_CONCURRENCY);
+    const beforeBulk = rig.slurmCalls();
+    const switchyardBulk = await timeSwitchyard(bulkSize);
+    bulkCalls.push(await callsOfStep(beforeBulk, total));
+    const beforeProvider = rig.slurmCalls();
+    const providerBulk = await timeProvider(bulkSize);
+    providerCalls.push(await callsOfStep(beforeProvider, total));
+    const bareShellSameJob = await timeBareShellSameJob(SUBMIT_CONCURRENCY);
+    rounds.push({ bareShell, switchyardBulk, providerBulk, bareShellSameJob });
+  }
+  const bareConcurrent = await timeBare(SUBMIT_CONCURRENCY);
+  const medianRound = <K extends keyof BulkRound>(key: K): BulkRound[K] =>
+    middle([...rounds].sort((a, b) => a[key].jobsPerSecond - b[key].jobsPerSecond))[key];
+  const medianRatio = (of: keyof BulkRound, to: keyof BulkRound) =>
+    middle(rounds.map((r) => r[of].jobsPerSecond / r[to].jobsPerSecond).sort((a, b) => a - b));
+  const bulk = medianRound('switchyardBulk');
+  const providerBulk = medianRound('providerBulk');
+  const bareShell = medianRound('bareShell');
+  const bareShellSameJob = medianRound('bareShellSameJob');
   const beforeSingle = rig.slurmCalls();
   const single = await timeSwitchyard(1);
   const singleCalls = await callsOfStep(beforeSingle, total);
@@ -449,12 +552,28 @@ export async function benchSlurm(rig: SlurmRig, options: { jobs?: number; bulkSi
       switchyardSingle: { jobs: single.jobs, failed: single.failed, seconds: single.seconds, jobsPerSecond: single.jobsPerSecond },
       providerBulk: { ...providerBulk, bulkSize },
       bareSequential,
-      bareConcurrent: { ...bareConcurrent, concurrency: RUNTIME_CONCURRENCY },
-      bareShell: { ...bareShell, concurrency: RUNTIME_CONCURRENCY },
+      bareConcurrent: { ...bareConcurrent, concurrency: SUBMIT_CONCURRENCY },
+      bareShell: { ...bareShell, concurrency: SUBMIT_CONCURRENCY },
+      bareShellSameJob: { ...bareShellSameJob, concurrency: SUBMIT_CONCURRENCY },
+      rounds: {
+        count: rounds.length,
+        bulkVsShell: medianRatio('switchyardBulk', 'bareShell'),
+        bulkVsSameJob: medianRatio('switchyardBulk', 'bareShellSameJob'),
+        providerVsShell: medianRatio('providerBulk', 'bareShell'),
+        providerVsSameJob: medianRatio('providerBulk', 'bareShellSameJob'),
+        rates: rounds.map(
+          (r) => Object.fromEntries(Object.entries(r).map(([step, m]) => [step, Math.round(m.jobsPerSecond)])) as Record<keyof BulkRound, number>,
+        ),
+      },
       cancelled,
     },
     toRunning: { switchyard, bare, ratioP50: switchyard.p50 / bare.p50 },
-    slurmCallsPerJob: { switchyardBulk: bulkCalls, providerBulk: providerCalls, switchyardSingle: singleCalls, toRunning: latencyCalls },
+    slurmCallsPerJob: {
+      switchyardBulk: meanCalls(bulkCalls),
+      providerBulk: meanCalls(providerCalls),
+      switchyardSingle: singleCalls,
+      toRunning: latencyCalls,
+    },
     otherJobsSeen,
     seconds: (performance.now() - benchStarted) / 1000,
   };
@@ -471,7 +590,10 @@ function report(result: SlurmResult): void {
     `bare sbatch ${tp.bareConcurrent.concurrency} at once                 ${rate(tp.bareConcurrent)}`,
     `bare sbatch ${tp.bareShell.concurrency} at once from a shell    ${rate(tp.bareShell)}`,
     `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}          ${rate(tp.switchyardBulk)}  ${(tp.switchyardBulk.jobsPerSecond / fastest).toFixed(2)}× fastest bare; call p50 ${tp.switchyardBulk.callLatency.p50.toFixed(0)} ms`,
-    `Switchyard createJobs vs the shell      ${(tp.switchyardBulk.jobsPerSecond / tp.bareShell.jobsPerSecond).toFixed(2)}× bare from a shell`,
+    `bare sbatch of Switchyard's jobs, shell ${rate(tp.bareShellSameJob)}  (their script and arguments)`,
+    `Switchyard createJobs vs the shell      ${tp.rounds.bulkVsShell.toFixed(2)}× bare from a shell, ${tp.rounds.bulkVsSameJob.toFixed(2)}× its own jobs from a shell (median of ${tp.rounds.count} rounds)`,
+    `provider alone vs the shell            ${tp.rounds.providerVsShell.toFixed(2)}× bare from a shell, ${tp.rounds.providerVsSameJob.toFixed(2)}× its own jobs from a shell`,
+    `rounds (jobs/s)                        ${tp.rounds.rates.map((r) => `shell ${r.bareShell}, Switchyard ${r.switchyardBulk}, provider ${r.providerBulk}, own jobs ${r.bareShellSameJob}`).join('; ')}`,
     `provider alone over NATS ${tp.providerBulk.jobs / tp.providerBulk.bulkSize} × ${tp.providerBulk.bulkSize}       ${rate(tp.providerBulk)}  ${(tp.providerBulk.jobsPerSecond / fastest).toFixed(2)}× fastest bare`,
     `Switchyard createJobs 1 × ${tp.switchyardSingle.jobs}          ${rate(tp.switchyardSingle)}  ${(tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond).toFixed(2)}× bare one by one`,
     `submission → RUNNING p50               Switchyard ${result.toRunning.switchyard.p50.toFixed(0)} ms, bare ${result.toRunning.bare.p50.toFixed(0)} ms: ${result.toRunning.ratioP50.toFixed(2)}×` +
@@ -507,7 +629,7 @@ async function runAlone(argv: readonly string[]): Promise<void> {
       slurmConf: process.env.SLURM_CONF!,
       runId,
     });
-    const result = await benchSlurm(rig, { jobs: option('jobs', 200), latencyRuns: option('runs', 10) });
+    const result = await benchSlurm(rig, { jobs: option('jobs', 200), latencyRuns: option('runs', 20), throughputRounds: option('rounds', 3) });
     report(result);
     const out = argv.find((arg) => arg.startsWith('--out='))?.slice('--out='.length);
     if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
