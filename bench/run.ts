@@ -566,6 +566,34 @@ async function main(): Promise<void> {
       value: tp.switchyardBulk.callLatency.p50,
       unit: 'ms',
     });
+    // Where the machine's CPU went while the jobs were submitted (bench/cpu.ts), beside the shell's.
+    const cpu = tp.rounds.cpuMsPerJob;
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}: CPU per job, whole machine`,
+      value: cpu.switchyardBulk.machine,
+      unit: 'ms',
+      baseline:
+        `its own jobs from a shell ${ms(cpu.bareShellSameJob.machine)} ms (sbatch ${ms(cpu.bareShellSameJob.benchCommands)}); ` +
+        `Switchyard: gateway + provider ${ms(cpu.switchyardBulk.benchProcess)}, runners ${ms(cpu.switchyardBulk.commandRunners)}, ` +
+        `sbatch ${ms(cpu.switchyardBulk.runnerCommands)}, slurmctld ${ms(cpu.switchyardBulk.slurmctld)} (machine ${(cpu.switchyardBulk.busyShare * 100).toFixed(0)}% busy)`,
+      ratio: cpu.switchyardBulk.machine / cpu.bareShellSameJob.machine,
+    });
+    const calls = slurm.slurmCallsPerJob;
+    rows.push({
+      benchmark: b7,
+      metric: 'squeue and sacct calls per job, bulk (until the jobs ended)',
+      value: calls.switchyardBulk.squeue + calls.switchyardBulk.squeueOneJob + calls.switchyardBulk.sacct,
+      unit: 'calls',
+      baseline: `squeue ${calls.switchyardBulk.squeue.toFixed(2)}, one job ${calls.switchyardBulk.squeueOneJob.toFixed(2)}, sacct ${calls.switchyardBulk.sacct.toFixed(2)}`,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: 'squeue and sacct calls per job, one at a time to RUNNING',
+      value: calls.toRunning.squeue + calls.toRunning.squeueOneJob + calls.toRunning.sacct,
+      unit: 'calls',
+      baseline: `squeue ${calls.toRunning.squeue.toFixed(2)}, one job ${calls.toRunning.squeueOneJob.toFixed(2)}, sacct ${calls.toRunning.sacct.toFixed(2)}`,
+    });
     rows.push({
       benchmark: b7,
       metric: `provider alone: jobs.create over NATS ${tp.providerBulk.jobs / tp.providerBulk.bulkSize} × ${tp.providerBulk.bulkSize}`,

@@ -24,6 +24,11 @@
  * (c) Slurm's load: every squeue, sacct, scontrol, sinfo and scancel the
  *     driver runs goes through a counting wrapper on its PATH (one `sh` exec
  *     more per call; sbatch is not wrapped), reported per job for each step.
+ * (d) Where the CPU goes: every throughput step reads the CPU time of this
+ *     process (gateway and provider runtime), the command runners and the
+ *     commands they ran, NATS, Redis, slurmctld, slurmd, munged and the rest of
+ *     the machine before and after it (bench/cpu.ts), per job. On a machine
+ *     that is busy all through a step, a side's rate follows its CPU per job.
  *
  * Run alone with `SLURM_CONF=… npx tsx bench/slurm.ts [--jobs=200] [--runs=20] [--rounds=3]`
  * (its own nats-server and redis-server, as bench/run.ts starts them).
@@ -54,6 +59,7 @@ import type { Transport } from '../shared/transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { fund } from '../test/support/credits.js';
 import { makeCreateJob } from '../test/support/jobs.js';
+import { cpuPerJob, describeCpu, meanCpu, readCpu, type CpuFigures } from './cpu.js';
 import { startRig, type Rig, type RigOptions } from './rig.js';
 import { startServices } from './services.js';
 import { sleep, summarize, waitFor, type LatencySummary } from './stats.js';
@@ -225,6 +231,8 @@ export interface ThroughputMeasurement {
   failed: number;
   seconds: number;
   jobsPerSecond: number;
+  /** Where the machine's CPU went while the jobs were submitted, ms per job (bench/cpu.ts). */
+  cpuMsPerJob: CpuFigures;
 }
 
 export interface SlurmResult {
@@ -256,6 +264,8 @@ export interface SlurmResult {
       providerVsShell: number;
       providerVsSameJob: number;
       rates: Record<keyof BulkRound, number>[];
+      /** CPU ms per job of each bulk step while it submitted, the mean over the rounds (bench/cpu.ts). */
+      cpuMsPerJob: Record<keyof BulkRound, CpuFigures>;
     };
     /** Jobs cancelled after each step (the rest had already ended). */
     cancelled: number[];
@@ -290,6 +300,8 @@ interface BulkRound {
   providerBulk: ThroughputMeasurement & { callLatency: LatencySummary };
   bareShellSameJob: ThroughputMeasurement;
 }
+
+const BULK_STEPS = ['bareShell', 'switchyardBulk', 'providerBulk', 'bareShellSameJob'] as const satisfies readonly (keyof BulkRound)[];
 
 /** Calls per job averaged over several steps. */
 function meanCalls(steps: SlurmCalls[]): SlurmCalls {
@@ -363,6 +375,7 @@ export async function benchSlurm(
     await settle();
     let next = 0;
     let failed = 0;
+    const cpuBefore = readCpu();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -373,17 +386,20 @@ export async function benchSlurm(
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds };
+    const cpuMsPerJob = cpuPerJob(cpuBefore, readCpu(), total);
+    return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, cpuMsPerJob };
   };
 
   const timeBareShell = async (concurrency: number): Promise<ThroughputMeasurement> => {
     await settle();
+    const cpuBefore = readCpu();
     const started = performance.now();
     const script = `seq ${total} | xargs -P ${concurrency} -I{} sbatch --parsable --time=1 --job-name=${bareName} --output=/dev/null --wrap=true`;
     const out = await slurm(slurmConf, 'sh', ['-c', script], 120_000);
     const seconds = (performance.now() - started) / 1000;
+    const cpuMsPerJob = cpuPerJob(cpuBefore, readCpu(), total);
     const submitted = out.split('\n').filter((line) => /^\d+/.test(line.trim())).length;
-    return { jobs: total, failed: total - submitted, seconds, jobsPerSecond: submitted / seconds };
+    return { jobs: total, failed: total - submitted, seconds, jobsPerSecond: submitted / seconds, cpuMsPerJob };
   };
 
   /**
@@ -421,17 +437,20 @@ export async function benchSlurm(
     }
     const argsFile = join(rig.workDir, 'bare', 'sbatch-args');
     writeFileSync(argsFile, `${lines.join('\n')}\n`);
+    const cpuBefore = readCpu();
     const started = performance.now();
     const out = await slurm(slurmConf, 'sh', ['-c', `xargs -P ${concurrency} -L 1 -a '${argsFile}' sbatch`], 120_000);
     const seconds = (performance.now() - started) / 1000;
+    const cpuMsPerJob = cpuPerJob(cpuBefore, readCpu(), total);
     const submitted = out.split('\n').filter((line) => /^\d+/.test(line.trim())).length;
-    return { jobs: total, failed: total - submitted, seconds, jobsPerSecond: submitted / seconds };
+    return { jobs: total, failed: total - submitted, seconds, jobsPerSecond: submitted / seconds, cpuMsPerJob };
   };
 
   const timeSwitchyard = async (perCall: number): Promise<ThroughputMeasurement & { callLatency: LatencySummary }> => {
     await settle();
     let failed = 0;
     const callTimes: number[] = [];
+    const cpuBefore = readCpu();
     const started = performance.now();
     for (let from = 0; from < total; from += perCall) {
       const callStarted = performance.now();
@@ -440,7 +459,8 @@ export async function benchSlurm(
       failed += results.filter((result) => result.error !== null || result.job === null).length;
     }
     const seconds = (performance.now() - started) / 1000;
-    return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, callLatency: summarize(callTimes) };
+    const cpuMsPerJob = cpuPerJob(cpuBefore, readCpu(), total);
+    return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, callLatency: summarize(callTimes), cpuMsPerJob };
   };
 
   const timeProvider = async (perCall: number): Promise<ThroughputMeasurement & { callLatency: LatencySummary }> => {
@@ -448,6 +468,7 @@ export async function benchSlurm(
     const client = rig.gateway.registry.require(SLURM_PROVIDER_ID).client;
     let failed = 0;
     const callTimes: number[] = [];
+    const cpuBefore = readCpu();
     const started = performance.now();
     for (let from = 0; from < total; from += perCall) {
       const jobs = Array.from({ length: Math.min(perCall, total - from) }, (_, k) =>
@@ -459,7 +480,8 @@ export async function benchSlurm(
       failed += reply ? reply.results.filter((result) => !result.ok).length : jobs.length;
     }
     const seconds = (performance.now() - started) / 1000;
-    return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, callLatency: summarize(callTimes) };
+    const cpuMsPerJob = cpuPerJob(cpuBefore, readCpu(), total);
+    return { jobs: total, failed, seconds, jobsPerSecond: (total - failed) / seconds, callLatency: summarize(callTimes), cpuMsPerJob };
   };
 
   // Interleaved, so a cluster that slows down over the run does not favour either side. The
@@ -549,7 +571,13 @@ export async function benchSlurm(
     pollIntervalMs: POLL_MS,
     throughput: {
       switchyardBulk: { ...bulk, bulkSize },
-      switchyardSingle: { jobs: single.jobs, failed: single.failed, seconds: single.seconds, jobsPerSecond: single.jobsPerSecond },
+      switchyardSingle: {
+        jobs: single.jobs,
+        failed: single.failed,
+        seconds: single.seconds,
+        jobsPerSecond: single.jobsPerSecond,
+        cpuMsPerJob: single.cpuMsPerJob,
+      },
       providerBulk: { ...providerBulk, bulkSize },
       bareSequential,
       bareConcurrent: { ...bareConcurrent, concurrency: SUBMIT_CONCURRENCY },
@@ -564,6 +592,10 @@ export async function benchSlurm(
         rates: rounds.map(
           (r) => Object.fromEntries(Object.entries(r).map(([step, m]) => [step, Math.round(m.jobsPerSecond)])) as Record<keyof BulkRound, number>,
         ),
+        cpuMsPerJob: Object.fromEntries(BULK_STEPS.map((step) => [step, meanCpu(rounds.map((r) => r[step].cpuMsPerJob))])) as Record<
+          keyof BulkRound,
+          CpuFigures
+        >,
       },
       cancelled,
     },
@@ -598,6 +630,8 @@ function report(result: SlurmResult): void {
     `Switchyard createJobs 1 × ${tp.switchyardSingle.jobs}          ${rate(tp.switchyardSingle)}  ${(tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond).toFixed(2)}× bare one by one`,
     `submission → RUNNING p50               Switchyard ${result.toRunning.switchyard.p50.toFixed(0)} ms, bare ${result.toRunning.bare.p50.toFixed(0)} ms: ${result.toRunning.ratioP50.toFixed(2)}×` +
       ` (max ${result.toRunning.switchyard.max.toFixed(0)} vs ${result.toRunning.bare.max.toFixed(0)} ms)`,
+    ...BULK_STEPS.map((step) => `CPU per job, ${step.padEnd(25)}${describeCpu(tp.rounds.cpuMsPerJob[step])}`),
+    `CPU per job, switchyardSingle         ${describeCpu(tp.switchyardSingle.cpuMsPerJob)}`,
     `Slurm calls per job, bulk              ${calls(result.slurmCallsPerJob.switchyardBulk)}`,
     `Slurm calls per job, provider alone    ${calls(result.slurmCallsPerJob.providerBulk)}`,
     `Slurm calls per job, one by one        ${calls(result.slurmCallsPerJob.switchyardSingle)}`,
