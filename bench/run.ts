@@ -4,11 +4,13 @@
  * last, faults under load, against processes and servers of its own that it
  * kills), prints a table and writes it to bench/results/latest.json, then stops
  * everything. Numbers are reported, and compared with baselines measured in
- * the same run — never asserted: a slow run still exits 0.
+ * the same run — never asserted: a slow run still exits 0. `BENCH_ONLY=slurm`
+ * runs the Slurm benchmark alone and writes bench/results/slurm.json.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -141,10 +143,194 @@ function printTable(rows: Row[]): void {
   }
 }
 
+/** Benchmark 7, only with a Slurm cluster (SLURM_CONF); otherwise it says why it was not run. */
+async function runSlurmSection(natsUrl: string, redisUrl: string): Promise<{ slurm: SlurmResult | null; slurmNotRun: string | null }> {
+  let slurm: SlurmResult | null = null;
+  let slurmNotRun = slurmSkipReason();
+  if (slurmNotRun) {
+    progress(`7/8 Slurm: not run (${slurmNotRun})`);
+  } else {
+    progress(`7/8 Slurm: 200 jobs through Switchyard and 200 bare sbatch, then submission → RUNNING (SLURM_CONF=${process.env.SLURM_CONF})`);
+    let slurmRig: Awaited<ReturnType<typeof startSlurmRig>> | null = null;
+    try {
+      slurmRig = await startSlurmRig({
+        natsUrl,
+        redisUrl,
+        subjectPrefix: slurmSubjects.prefix,
+        keyPrefix: slurmKeyPrefix,
+        onTransportError,
+        slurmConf: process.env.SLURM_CONF!,
+        runId,
+      });
+      rigs.push(slurmRig);
+      slurm = await benchSlurm(slurmRig);
+    } catch (error) {
+      // A cluster that is named but broken does not cost the other benchmarks their results.
+      slurmNotRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
+      progress(`7/8 Slurm ${slurmNotRun}`);
+    } finally {
+      if (slurmRig) {
+        rigs.splice(rigs.indexOf(slurmRig), 1);
+        await slurmRig.stop();
+      }
+    }
+  }
+  return { slurm, slurmNotRun };
+}
+
+/** The table's rows of benchmark 7. */
+function slurmRows(slurm: SlurmResult | null, slurmNotRun: string | null): Row[] {
+  const rows: Row[] = [];
+  const b7 = '7 Slurm';
+  if (!slurm) {
+    rows.push({ benchmark: b7, metric: 'not run', value: null, unit: '', baseline: slurmNotRun ?? 'not run' });
+  } else {
+    const tp = slurm.throughput;
+    const fastestBare = tp.bareConcurrent.jobsPerSecond >= tp.bareSequential.jobsPerSecond ? tp.bareConcurrent : tp.bareSequential;
+    const fastestLabel = fastestBare === tp.bareConcurrent ? `${tp.bareConcurrent.concurrency} at once` : 'one by one';
+    const perSecond = (m: { jobsPerSecond: number }) => `${m.jobsPerSecond.toFixed(0)} jobs/s`;
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}`,
+      value: tp.switchyardBulk.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch ${fastestLabel} ${perSecond(fastestBare)}`,
+      ratio: tp.switchyardBulk.jobsPerSecond / fastestBare.jobsPerSecond,
+      aim: '≥ 0.9× (within 1.1×)',
+      meetsAim: tp.switchyardBulk.jobsPerSecond / fastestBare.jobsPerSecond >= 1 / 1.1,
+    });
+    // The same against a shell's xargs, which has no fork() of this process in the way: of
+    // `--wrap=true`, and of Switchyard's own jobs; the median of the rounds' own ratios.
+    const rounds = `median of ${tp.rounds.count} rounds`;
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}, vs bare from a shell`,
+      value: tp.switchyardBulk.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch --wrap=true ${tp.bareShell.concurrency} at once from a shell ${perSecond(tp.bareShell)} (${rounds})`,
+      ratio: tp.rounds.bulkVsShell,
+      aim: '≥ 0.9× (within 1.1×)',
+      meetsAim: tp.rounds.bulkVsShell >= 1 / 1.1,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}, vs its own jobs from a shell`,
+      value: tp.switchyardBulk.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch of the driver's scripts ${tp.bareShellSameJob.concurrency} at once from a shell ${perSecond(tp.bareShellSameJob)} (${rounds})`,
+      ratio: tp.rounds.bulkVsSameJob,
+      aim: '≥ 0.9× (within 1.1×)',
+      meetsAim: tp.rounds.bulkVsSameJob >= 1 / 1.1,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}: call p50`,
+      value: tp.switchyardBulk.callLatency.p50,
+      unit: 'ms',
+    });
+    // Where the machine's CPU went while the jobs were submitted (bench/cpu.ts), beside the shell's.
+    const cpu = tp.rounds.cpuMsPerJob;
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}: CPU per job, whole machine`,
+      value: cpu.switchyardBulk.machine,
+      unit: 'ms',
+      baseline:
+        `its own jobs from a shell ${ms(cpu.bareShellSameJob.machine)} ms (sbatch ${ms(cpu.bareShellSameJob.benchCommands)}); ` +
+        `Switchyard: gateway + provider ${ms(cpu.switchyardBulk.benchProcess)}, runners ${ms(cpu.switchyardBulk.commandRunners)}, ` +
+        `sbatch ${ms(cpu.switchyardBulk.runnerCommands)}, slurmctld ${ms(cpu.switchyardBulk.slurmctld)} (machine ${(cpu.switchyardBulk.busyShare * 100).toFixed(0)}% busy)`,
+      ratio: cpu.switchyardBulk.machine / cpu.bareShellSameJob.machine,
+    });
+    const calls = slurm.slurmCallsPerJob;
+    rows.push({
+      benchmark: b7,
+      metric: 'squeue and sacct calls per job, bulk (until the jobs ended)',
+      value: calls.switchyardBulk.squeue + calls.switchyardBulk.squeueOneJob + calls.switchyardBulk.sacct,
+      unit: 'calls',
+      baseline: `squeue ${calls.switchyardBulk.squeue.toFixed(2)}, one job ${calls.switchyardBulk.squeueOneJob.toFixed(2)}, sacct ${calls.switchyardBulk.sacct.toFixed(2)}`,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: 'squeue and sacct calls per job, one at a time to RUNNING',
+      value: calls.toRunning.squeue + calls.toRunning.squeueOneJob + calls.toRunning.sacct,
+      unit: 'calls',
+      baseline: `squeue ${calls.toRunning.squeue.toFixed(2)}, one job ${calls.toRunning.squeueOneJob.toFixed(2)}, sacct ${calls.toRunning.sacct.toFixed(2)}`,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `provider alone: jobs.create over NATS ${tp.providerBulk.jobs / tp.providerBulk.bulkSize} × ${tp.providerBulk.bulkSize}`,
+      value: tp.providerBulk.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch ${fastestLabel} ${perSecond(fastestBare)}`,
+      ratio: tp.providerBulk.jobsPerSecond / fastestBare.jobsPerSecond,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `Switchyard createJobs 1 job × ${tp.switchyardSingle.jobs}, one by one`,
+      value: tp.switchyardSingle.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `bare sbatch one by one ${perSecond(tp.bareSequential)}`,
+      ratio: tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `bare sbatch --wrap=true × ${tp.bareSequential.jobs}, one by one`,
+      value: tp.bareSequential.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: 'baseline',
+    });
+    rows.push({
+      benchmark: b7,
+      metric: `bare sbatch --wrap=true × ${tp.bareConcurrent.jobs}, ${tp.bareConcurrent.concurrency} at once`,
+      value: tp.bareConcurrent.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: 'baseline',
+    });
+    const tr = slurm.toRunning;
+    rows.push({
+      benchmark: b7,
+      metric: `submission → RUNNING, Switchyard p50 (${tr.switchyard.count}; driver polls every ${slurm.pollIntervalMs} ms)`,
+      value: tr.switchyard.p50,
+      unit: 'ms',
+      baseline: describeLatency('bare sbatch', tr.bare, 'p50'),
+      ratio: tr.ratioP50,
+      aim: '≤ 1.3× bare',
+      meetsAim: tr.ratioP50 <= 1.3,
+    });
+    rows.push({
+      benchmark: b7,
+      metric: 'submission → RUNNING, Switchyard max',
+      value: tr.switchyard.max,
+      unit: 'ms',
+      baseline: `bare sbatch max ${ms(tr.bare.max)} ms`,
+      ratio: tr.switchyard.max / tr.bare.max,
+    });
+    rows.push({ benchmark: b7, metric: `sbatch → squeue shows R, p50 (${tr.bare.count})`, value: tr.bare.p50, unit: 'ms', baseline: 'baseline' });
+    rows.push({ benchmark: b7, metric: 'sbatch → squeue shows R, max', value: tr.bare.max, unit: 'ms', baseline: 'baseline' });
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   progress('starting nats-server and redis-server');
   services = await startServices();
   const { natsUrl, redisUrl } = services;
+  // BENCH_ONLY=slurm: benchmark 7 alone, its rows of the table, written to results/slurm.json.
+  const only = process.env.BENCH_ONLY;
+  if (only !== undefined && only !== 'slurm') throw new Error(`BENCH_ONLY=${only}: only "slurm" runs alone`);
+  if (only === 'slurm') {
+    const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
+    const rows = slurmRows(slurm, slurmNotRun);
+    printTable(rows);
+    const file = fileURLToPath(new URL('./results/slurm.json', import.meta.url));
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(
+      file,
+      `${JSON.stringify({ runId, startedAt: new Date(startedAt).toISOString(), rows, raw: slurm ?? { notRun: slurmNotRun } }, null, 2)}\n`,
+    );
+    console.log(`results written to ${file}`);
+    return;
+  }
 
   progress('baselines: NATS request/reply, Redis SET, JetStream publish → consume');
   const natsRtt = await natsRoundTrip(natsUrl, `${prefix}.baseline.echo`);
@@ -202,36 +388,7 @@ async function main(): Promise<void> {
   const charging: ChargingResult = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix });
 
   // Only with a Slurm cluster (SLURM_CONF); otherwise a row says why it was not run.
-  let slurm: SlurmResult | null = null;
-  let slurmNotRun = slurmSkipReason();
-  if (slurmNotRun) {
-    progress(`7/8 Slurm: not run (${slurmNotRun})`);
-  } else {
-    progress(`7/8 Slurm: 200 jobs through Switchyard and 200 bare sbatch, then submission → RUNNING (SLURM_CONF=${process.env.SLURM_CONF})`);
-    let slurmRig: Awaited<ReturnType<typeof startSlurmRig>> | null = null;
-    try {
-      slurmRig = await startSlurmRig({
-        natsUrl,
-        redisUrl,
-        subjectPrefix: slurmSubjects.prefix,
-        keyPrefix: slurmKeyPrefix,
-        onTransportError,
-        slurmConf: process.env.SLURM_CONF!,
-        runId,
-      });
-      rigs.push(slurmRig);
-      slurm = await benchSlurm(slurmRig);
-    } catch (error) {
-      // A cluster that is named but broken does not cost the other benchmarks their results.
-      slurmNotRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
-      progress(`7/8 Slurm ${slurmNotRun}`);
-    } finally {
-      if (slurmRig) {
-        rigs.splice(rigs.indexOf(slurmRig), 1);
-        await slurmRig.stop();
-      }
-    }
-  }
+  const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
   progress(
@@ -519,133 +676,7 @@ async function main(): Promise<void> {
     meetsAim: check.ok,
   });
 
-  const b7 = '7 Slurm';
-  if (!slurm) {
-    rows.push({ benchmark: b7, metric: 'not run', value: null, unit: '', baseline: slurmNotRun ?? 'not run' });
-  } else {
-    const tp = slurm.throughput;
-    const fastestBare = tp.bareConcurrent.jobsPerSecond >= tp.bareSequential.jobsPerSecond ? tp.bareConcurrent : tp.bareSequential;
-    const fastestLabel = fastestBare === tp.bareConcurrent ? `${tp.bareConcurrent.concurrency} at once` : 'one by one';
-    const perSecond = (m: { jobsPerSecond: number }) => `${m.jobsPerSecond.toFixed(0)} jobs/s`;
-    rows.push({
-      benchmark: b7,
-      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}`,
-      value: tp.switchyardBulk.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: `bare sbatch ${fastestLabel} ${perSecond(fastestBare)}`,
-      ratio: tp.switchyardBulk.jobsPerSecond / fastestBare.jobsPerSecond,
-      aim: '≥ 0.9× (within 1.1×)',
-      meetsAim: tp.switchyardBulk.jobsPerSecond / fastestBare.jobsPerSecond >= 1 / 1.1,
-    });
-    // The same against a shell's xargs, which has no fork() of this process in the way: of
-    // `--wrap=true`, and of Switchyard's own jobs; the median of the rounds' own ratios.
-    const rounds = `median of ${tp.rounds.count} rounds`;
-    rows.push({
-      benchmark: b7,
-      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}, vs bare from a shell`,
-      value: tp.switchyardBulk.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: `bare sbatch --wrap=true ${tp.bareShell.concurrency} at once from a shell ${perSecond(tp.bareShell)} (${rounds})`,
-      ratio: tp.rounds.bulkVsShell,
-      aim: '≥ 0.9× (within 1.1×)',
-      meetsAim: tp.rounds.bulkVsShell >= 1 / 1.1,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}, vs its own jobs from a shell`,
-      value: tp.switchyardBulk.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: `bare sbatch of the driver's scripts ${tp.bareShellSameJob.concurrency} at once from a shell ${perSecond(tp.bareShellSameJob)} (${rounds})`,
-      ratio: tp.rounds.bulkVsSameJob,
-      aim: '≥ 0.9× (within 1.1×)',
-      meetsAim: tp.rounds.bulkVsSameJob >= 1 / 1.1,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}: call p50`,
-      value: tp.switchyardBulk.callLatency.p50,
-      unit: 'ms',
-    });
-    // Where the machine's CPU went while the jobs were submitted (bench/cpu.ts), beside the shell's.
-    const cpu = tp.rounds.cpuMsPerJob;
-    rows.push({
-      benchmark: b7,
-      metric: `Switchyard createJobs ${tp.switchyardBulk.jobs / tp.switchyardBulk.bulkSize} × ${tp.switchyardBulk.bulkSize}: CPU per job, whole machine`,
-      value: cpu.switchyardBulk.machine,
-      unit: 'ms',
-      baseline:
-        `its own jobs from a shell ${ms(cpu.bareShellSameJob.machine)} ms (sbatch ${ms(cpu.bareShellSameJob.benchCommands)}); ` +
-        `Switchyard: gateway + provider ${ms(cpu.switchyardBulk.benchProcess)}, runners ${ms(cpu.switchyardBulk.commandRunners)}, ` +
-        `sbatch ${ms(cpu.switchyardBulk.runnerCommands)}, slurmctld ${ms(cpu.switchyardBulk.slurmctld)} (machine ${(cpu.switchyardBulk.busyShare * 100).toFixed(0)}% busy)`,
-      ratio: cpu.switchyardBulk.machine / cpu.bareShellSameJob.machine,
-    });
-    const calls = slurm.slurmCallsPerJob;
-    rows.push({
-      benchmark: b7,
-      metric: 'squeue and sacct calls per job, bulk (until the jobs ended)',
-      value: calls.switchyardBulk.squeue + calls.switchyardBulk.squeueOneJob + calls.switchyardBulk.sacct,
-      unit: 'calls',
-      baseline: `squeue ${calls.switchyardBulk.squeue.toFixed(2)}, one job ${calls.switchyardBulk.squeueOneJob.toFixed(2)}, sacct ${calls.switchyardBulk.sacct.toFixed(2)}`,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: 'squeue and sacct calls per job, one at a time to RUNNING',
-      value: calls.toRunning.squeue + calls.toRunning.squeueOneJob + calls.toRunning.sacct,
-      unit: 'calls',
-      baseline: `squeue ${calls.toRunning.squeue.toFixed(2)}, one job ${calls.toRunning.squeueOneJob.toFixed(2)}, sacct ${calls.toRunning.sacct.toFixed(2)}`,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: `provider alone: jobs.create over NATS ${tp.providerBulk.jobs / tp.providerBulk.bulkSize} × ${tp.providerBulk.bulkSize}`,
-      value: tp.providerBulk.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: `bare sbatch ${fastestLabel} ${perSecond(fastestBare)}`,
-      ratio: tp.providerBulk.jobsPerSecond / fastestBare.jobsPerSecond,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: `Switchyard createJobs 1 job × ${tp.switchyardSingle.jobs}, one by one`,
-      value: tp.switchyardSingle.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: `bare sbatch one by one ${perSecond(tp.bareSequential)}`,
-      ratio: tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: `bare sbatch --wrap=true × ${tp.bareSequential.jobs}, one by one`,
-      value: tp.bareSequential.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: 'baseline',
-    });
-    rows.push({
-      benchmark: b7,
-      metric: `bare sbatch --wrap=true × ${tp.bareConcurrent.jobs}, ${tp.bareConcurrent.concurrency} at once`,
-      value: tp.bareConcurrent.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: 'baseline',
-    });
-    const tr = slurm.toRunning;
-    rows.push({
-      benchmark: b7,
-      metric: `submission → RUNNING, Switchyard p50 (${tr.switchyard.count}; driver polls every ${slurm.pollIntervalMs} ms)`,
-      value: tr.switchyard.p50,
-      unit: 'ms',
-      baseline: describeLatency('bare sbatch', tr.bare, 'p50'),
-      ratio: tr.ratioP50,
-      aim: '≤ 1.3× bare',
-      meetsAim: tr.ratioP50 <= 1.3,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: 'submission → RUNNING, Switchyard max',
-      value: tr.switchyard.max,
-      unit: 'ms',
-      baseline: `bare sbatch max ${ms(tr.bare.max)} ms`,
-      ratio: tr.switchyard.max / tr.bare.max,
-    });
-    rows.push({ benchmark: b7, metric: `sbatch → squeue shows R, p50 (${tr.bare.count})`, value: tr.bare.p50, unit: 'ms', baseline: 'baseline' });
-    rows.push({ benchmark: b7, metric: 'sbatch → squeue shows R, max', value: tr.bare.max, unit: 'ms', baseline: 'baseline' });
-  }
+  rows.push(...slurmRows(slurm, slurmNotRun));
 
   const b8 = `8 faults under load, ${CHAOS_JOBS.toLocaleString('en')} jobs`;
   if (!chaos) {
