@@ -1,0 +1,23 @@
+/**
+ * Global setup for tests of the cloud-VM provider: without SWITCHYARD_VM_IMAGE_DIR it
+ * builds the guest images (deploy/vm/build-images.sh: QEMU and busybox-static from
+ * Debian when missing, a kernel from its .deb, a busybox initramfs; cached outside the
+ * repository, so seconds once built) and exports their directory to the test workers;
+ * if that cannot be done, the VM tests fail saying why.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export function setup(): void {
+  if (process.env.SWITCHYARD_VM_IMAGE_DIR) return;
+  const script = fileURLToPath(new URL('../../deploy/vm/build-images.sh', import.meta.url));
+  try {
+    const dir = execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10 * 60_000 })
+      .toString()
+      .trim();
+    process.env.SWITCHYARD_VM_IMAGE_DIR = dir;
+  } catch (error) {
+    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
+    process.stderr.write(`global setup: could not build the VM guest images; the cloud-VM tests will fail: ${detail}\n`);
+  }
+}
