@@ -21,3 +21,14 @@ export function setup(): void {
     process.stderr.write(`global setup: could not build the VM guest images; the cloud-VM tests will fail: ${detail}\n`);
   }
 }
+
+/** The guest images the setup built (kernel, initrd), and QEMU; throws saying how to get them. */
+export function guestImages(): { dir: string; kernel: string; initrd: string } {
+  const dir = process.env.SWITCHYARD_VM_IMAGE_DIR;
+  if (!dir) {
+    throw new Error(
+      'No VM guest images: run `bash deploy/vm/build-images.sh` (it installs qemu-system-x86 and busybox-static) and set SWITCHYARD_VM_IMAGE_DIR to what it prints (the e2e setup does)',
+    );
+  }
+  return { dir, kernel: `${dir}/vmlinuz`, initrd: `${dir}/initrd.cpio.gz` };
+}
