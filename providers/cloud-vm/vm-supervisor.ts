@@ -96,6 +96,8 @@ export interface VmSupervisor {
   suspend(): Promise<{ stateBytes: number; ms: number }>;
   /** SIGKILL QEMU. */
   kill(): void;
+  /** Let go of the VM, leaving it running (a provider that stops): its sockets are free for the next supervisor. */
+  detach(): void;
 }
 
 /** QEMU refused to start or to resume: what it said. */
@@ -186,6 +188,8 @@ interface Watch {
   child: ChildProcess | null;
   /** Resolves when the process has gone, with what is known of how (QEMU's own words, when a child). */
   gone: Promise<string>;
+  /** Aborted when the supervisor lets go of the VM. */
+  detached: AbortController;
 }
 
 /** Start a VM (boot it, or resume it from its state file); resolves once QEMU's sockets are connected (and a resume has its state). */
@@ -241,7 +245,14 @@ export async function startVm(options: StartVmOptions): Promise<VmSupervisor> {
       'the serial console',
     );
     if (options.resume) await receiveState(qmp, paths, deadline);
-    return supervise({ paths, qmp, serial, watch: { pid: child.pid!, child, gone }, nonce: options.userData.nonce, resumed: !!options.resume });
+    return supervise({
+      paths,
+      qmp,
+      serial,
+      watch: { pid: child.pid!, child, gone, detached: new AbortController() },
+      nonce: options.userData.nonce,
+      resumed: !!options.resume,
+    });
   } catch (error) {
     if (!exited) child.kill('SIGKILL');
     const why = await gone;
@@ -287,14 +298,16 @@ export async function attachVm(options: { dir: string; nonce: string }): Promise
     qmp.close();
     throw error;
   });
-  // Not a child: watch the pid until it has gone (QMP closes first, then the process goes).
+  // Not a child: watch the pid until it has gone (QMP closes first, then the process goes); never, once let go.
+  const detached = new AbortController();
   const gone = (async () => {
     await qmp.closed;
-    while (alive() && (await isQemuOf(pid, options.dir))) await delay(100);
+    while (!detached.signal.aborted && alive() && (await isQemuOf(pid, options.dir))) await delay(100);
+    if (detached.signal.aborted) await new Promise<never>(() => undefined);
     return 'QEMU ended';
   })();
   const known = await readConsoleLog(paths.serialLog, options.nonce);
-  return supervise({ paths, qmp, serial, watch: { pid, child: null, gone }, nonce: options.nonce, resumed: known.shape !== null, known });
+  return supervise({ paths, qmp, serial, watch: { pid, child: null, gone, detached }, nonce: options.nonce, resumed: known.shape !== null, known });
 }
 
 function supervise(options: {
@@ -454,5 +467,12 @@ function supervise(options: {
       return { stateBytes, ms: Date.now() - started };
     },
     kill,
+    detach() {
+      watch.detached.abort();
+      serial.destroy();
+      qmp.close();
+      watch.child?.stderr?.destroy();
+      watch.child?.unref();
+    },
   };
 }
