@@ -24,6 +24,7 @@ const E2E = [
   'providers/cloud-vm/qmp-client.test.ts',
   'providers/cloud-vm/vm-supervisor.test.ts',
   'providers/cloud-vm/cloud-vm-driver.test.ts',
+  'providers/cloud-vm/cloud-vm-processes.test.ts',
 ];
 
 export default defineConfig({
