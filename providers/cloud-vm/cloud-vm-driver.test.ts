@@ -223,6 +223,24 @@ describe('the cloud-VM driver under real QEMU', () => {
     VM_TIMEOUT,
   );
 
+  it(
+    'ends FAILURE, saying why, a VM whose guest kernel panics and one whose QEMU is killed',
+    async () => {
+      const h = await harness({ maxVms: 2 });
+      const panics = await h.created({ command: ['sh', '-c', 'echo c > /proc/sysrq-trigger; sleep 60'] });
+      const killed = await h.created({ command: TICKS });
+      await h.reach(killed, 'RUNNING');
+      const dir = h.first.driver.vmDir(killed);
+      process.kill((await runningQemu(dir))!, 'SIGKILL');
+      expect(await h.reach(killed, 'FAILURE', 30_000)).toMatchObject({ status: "The VM's QEMU ended unexpectedly: QEMU was killed by SIGKILL" });
+      expect(await h.reach(panics, 'FAILURE')).toMatchObject({
+        status: expect.stringMatching(/^The guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash/),
+      });
+      expect(await qemusIn(h.stateDir)).toEqual([]);
+    },
+    VM_TIMEOUT,
+  );
+
   it('refuses bad input with a clear error, leaving nothing: an image it does not have, an instance type too large for the host, a QEMU that fails to start', async () => {
     const h = await harness();
     const image = await h.create({ command: ['true'], image: 'windows-11' });
