@@ -18,7 +18,7 @@ import { createMemoryTransport } from '../../shared/transport/memory-transport.j
 import { eventually } from '../../test/support/graphql-client.js';
 import { makeCreateJob } from '../../test/support/jobs.js';
 import { uniquePrefix } from '../../test/support/services.js';
-import { guestImages } from '../../test/support/vm-setup.js';
+import { guestImages, qemusUnder, TICKS, ticksOf } from '../../test/support/vm-setup.js';
 import { createProviderRuntime, type ProviderRuntime } from '../sdk/runtime.js';
 import { createCloudVmDriver, type CloudVmDriverOptions } from './cloud-vm-driver.js';
 import { vmPaths } from './qemu-command.js';
@@ -31,25 +31,16 @@ const BOOT_MS = 90_000;
 let runtimes: ProviderRuntime[] = [];
 const stateDirs: string[] = [];
 
-/** Every QEMU still running under a state directory. */
-async function qemusIn(stateDir: string): Promise<number[]> {
-  const names = await readdir(join(stateDir, 'vms')).catch(() => []);
-  const pids = await Promise.all(names.map((name) => runningQemu(join(stateDir, 'vms', name))));
-  return pids.filter((pid): pid is number => pid !== null);
-}
-
 afterEach(async () => {
   for (const runtime of runtimes.splice(0)) await runtime.stop();
   for (const dir of stateDirs.splice(0)) {
-    for (const pid of await qemusIn(dir)) process.kill(pid, 'SIGKILL');
+    for (const pid of await qemusUnder(dir)) process.kill(pid, 'SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 });
 
 const waitFor = <T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = BOOT_MS) =>
   eventually(async () => probe(), { what, timeoutMs, intervalMs: 100 });
-
-const TICKS = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'];
 
 async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
   const images = guestImages();
@@ -103,90 +94,83 @@ async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
       .filter((l) => l.jobId === jobId)
       .flatMap((l) => l.lines)
       .map((l) => l.stdout ?? '');
-  const ticks = (jobId: string) =>
-    lines(jobId)
-      .flatMap((line) => /^tick (\d+)$/.exec(line)?.[1] ?? [])
-      .map(Number);
-  return { stateDir, call, create, created, reach, eventsOf, story, lines, ticks, start, first };
+  const ticks = (jobId: string) => ticksOf(lines(jobId));
+  /** A job that counts on its console, running, its first `count` ticks seen. */
+  const ticking = async (count: number) => {
+    const id = await created({ command: TICKS });
+    await reach(id, 'RUNNING');
+    await waitFor(() => ticks(id).length >= count, `${count} ticks`);
+    return id;
+  };
+  return { stateDir, call, create, created, reach, eventsOf, story, lines, ticks, ticking, start, first };
 }
 
+type Harness = Awaited<ReturnType<typeof harness>>;
+
+/** A test of its own harness (driver options `overrides`), with the VM tests' timeout. */
+const vmTest = (name: string, body: (h: Harness) => Promise<void>, overrides: Partial<CloudVmDriverOptions> = {}) =>
+  it(name, async () => body(await harness(overrides)), VM_TIMEOUT);
+
 describe('the cloud-VM driver under real QEMU', () => {
-  it(
+  vmTest(
     'runs a VM job whose command prints a line and exits 3: RUNNING once booted, the line as a log line, SUCCESS with exit code 3, nothing left',
-    async () => {
-      const h = await harness();
+    async (h) => {
       const id = await h.created({ command: ['sh', '-c', 'echo "hello from $WHO"; exit 3'], env: { WHO: 'the VM' } });
       expect(await h.reach(id, 'RUNNING')).toMatchObject({ status: 'The VM is running', startedAt: expect.any(Number) });
       expect(await h.reach(id, 'SUCCESS')).toMatchObject({ exitCode: 3, status: 'Job finished with exit code 3' });
       await waitFor(() => h.lines(id).includes('hello from the VM'), `the line (lines: ${JSON.stringify(h.lines(id))})`, 10_000);
-      expect(await qemusIn(h.stateDir)).toEqual([]);
+      expect(await qemusUnder(h.stateDir)).toEqual([]);
       await waitFor(async () => !(await stat(h.first.driver.vmDir(id)).catch(() => null)), 'the VM’s directory to be deleted', 10_000);
     },
-    VM_TIMEOUT,
   );
 
-  it(
-    'suspends a VM to disk (QEMU gone, a state file) and resumes it where it stopped, then terminates it, leaving nothing',
-    async () => {
-      const h = await harness();
-      const id = await h.created({ command: TICKS });
-      await h.reach(id, 'RUNNING');
-      await waitFor(() => h.ticks(id).length >= 2, 'two ticks');
-      const details = await h.first.driver.subschema!();
-      expect(details.typeDefs).toContain('type CloudVmJobDetails');
+  vmTest('suspends a VM to disk (QEMU gone, a state file) and resumes it where it stopped, then terminates it, leaving nothing', async (h) => {
+    const id = await h.ticking(2);
+    const details = await h.first.driver.subschema!();
+    expect(details.typeDefs).toContain('type CloudVmJobDetails');
 
-      expect((await h.call('jobs.suspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
-      await h.reach(id, 'SUSPENDED', 30_000);
-      expect(await qemusIn(h.stateDir)).toEqual([]);
-      expect((await stat(vmPaths(h.first.driver.vmDir(id)).stateFile)).size).toBeGreaterThan(1024 * 1024);
-      const before = Math.max(...h.ticks(id));
-      const capacity = (await h.call('utilization', {})).result;
-      expect(capacity.capacityByProduct.tiny).toBe(1);
+    expect((await h.call('jobs.suspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
+    await h.reach(id, 'SUSPENDED', 30_000);
+    expect(await qemusUnder(h.stateDir)).toEqual([]);
+    expect((await stat(vmPaths(h.first.driver.vmDir(id)).stateFile)).size).toBeGreaterThan(1024 * 1024);
+    const before = Math.max(...h.ticks(id));
+    const capacity = (await h.call('utilization', {})).result;
+    expect(capacity.capacityByProduct.tiny).toBe(1);
 
-      expect((await h.call('jobs.unsuspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
-      expect(await h.reach(id, 'RUNNING', 30_000, 2)).toMatchObject({ status: 'Job resumed' });
-      await waitFor(() => h.ticks(id).length >= h.ticks(id).indexOf(before) + 3, 'ticks after the resume', 30_000);
-      // The guest's counter carries on: no tick 1 again, and no gap beyond the one it was saved in.
-      const after = h.ticks(id).slice(h.ticks(id).lastIndexOf(before) + 1);
-      expect(after[0]).toBeGreaterThan(before);
-      expect(after[0]).toBeLessThanOrEqual(before + 2);
-      expect(h.ticks(id).filter((n) => n === 1)).toHaveLength(1);
+    expect((await h.call('jobs.unsuspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
+    expect(await h.reach(id, 'RUNNING', 30_000, 2)).toMatchObject({ status: 'Job resumed' });
+    await waitFor(() => h.ticks(id).length >= h.ticks(id).indexOf(before) + 3, 'ticks after the resume', 30_000);
+    // The guest's counter carries on: no tick 1 again, and no gap beyond the one it was saved in.
+    const after = h.ticks(id).slice(h.ticks(id).lastIndexOf(before) + 1);
+    expect(after[0]).toBeGreaterThan(before);
+    expect(after[0]).toBeLessThanOrEqual(before + 2);
+    expect(h.ticks(id).filter((n) => n === 1)).toHaveLength(1);
 
-      expect((await h.call('jobs.terminate', { ids: [id], reason: null })).result.results[0]).toMatchObject({ ok: true });
-      expect(await h.reach(id, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated' });
-      expect(await qemusIn(h.stateDir)).toEqual([]);
-    },
-    VM_TIMEOUT,
-  );
+    expect((await h.call('jobs.terminate', { ids: [id], reason: null })).result.results[0]).toMatchObject({ ok: true });
+    expect(await h.reach(id, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated' });
+    expect(await qemusUnder(h.stateDir)).toEqual([]);
+  });
 
-  it(
-    'ends a long-lived VM at the end of its time allocation EXPIRED, powered off, and an extension moves the deadline',
-    async () => {
-      const h = await harness();
-      const id = await h.created({ command: null, timeAllocationMs: 3_000 });
-      const running = await h.reach(id, 'RUNNING');
-      expect(running.expiresAt).toBe(running.startedAt! + 3_000);
-      const reply = await h.call('jobs.extend', { items: [{ id, addMs: 2_000 }] });
-      expect(reply.result.results[0]).toMatchObject({ ok: true, expiresAt: running.startedAt! + 5_000 });
-      const expired = await h.reach(id, 'EXPIRED', 30_000);
-      expect(expired.status).toBe('The job reached the end of its time allocation');
-      expect(expired.timestamp - running.startedAt!).toBeGreaterThanOrEqual(5_000);
-      expect(await qemusIn(h.stateDir)).toEqual([]);
-    },
-    VM_TIMEOUT,
-  );
+  vmTest('ends a long-lived VM at the end of its time allocation EXPIRED, powered off, and an extension moves the deadline', async (h) => {
+    const id = await h.created({ command: null, timeAllocationMs: 3_000 });
+    const running = await h.reach(id, 'RUNNING');
+    expect(running.expiresAt).toBe(running.startedAt! + 3_000);
+    const reply = await h.call('jobs.extend', { items: [{ id, addMs: 2_000 }] });
+    expect(reply.result.results[0]).toMatchObject({ ok: true, expiresAt: running.startedAt! + 5_000 });
+    const expired = await h.reach(id, 'EXPIRED', 30_000);
+    expect(expired.status).toBe('The job reached the end of its time allocation');
+    expect(expired.timestamp - running.startedAt!).toBeGreaterThanOrEqual(5_000);
+    expect(await qemusUnder(h.stateDir)).toEqual([]);
+  });
 
-  it(
+  vmTest(
     'finds its running VM again after a restart (the console goes on as log lines), and ends FAILURE, saying so, a VM whose QEMU died while it was down',
-    async () => {
-      const h = await harness();
-      const id = await h.created({ command: TICKS });
-      await h.reach(id, 'RUNNING');
-      await waitFor(() => h.ticks(id).length >= 1, 'a tick');
-      const [pid] = await qemusIn(h.stateDir);
+    async (h) => {
+      const id = await h.ticking(1);
+      const [pid] = await qemusUnder(h.stateDir);
       await h.first.runtime.stop();
       // The VM ran on without a provider.
-      expect(await qemusIn(h.stateDir)).toEqual([pid]);
+      expect(await qemusUnder(h.stateDir)).toEqual([pid]);
 
       const second = await h.start();
       const seen = h.ticks(id).length;
@@ -196,49 +180,38 @@ describe('the cloud-VM driver under real QEMU', () => {
 
       await second.runtime.stop();
       process.kill(pid!, 'SIGKILL');
-      await waitFor(async () => (await qemusIn(h.stateDir)).length === 0, 'the QEMU to die', 10_000);
+      await waitFor(async () => (await qemusUnder(h.stateDir)).length === 0, 'the QEMU to die', 10_000);
       await h.start();
       expect(await h.reach(id, 'FAILURE', 30_000)).toMatchObject({ status: 'The VM’s QEMU ended while the provider was not running' });
     },
-    VM_TIMEOUT,
   );
 
-  it(
-    'keeps a job IN_QUEUE while every VM slot is taken, and boots it when the slot frees',
-    async () => {
-      const h = await harness();
-      const first = await h.created({ command: null });
-      await h.reach(first, 'RUNNING');
-      expect((await h.call('utilization', {})).result.capacityByProduct.tiny).toBe(0);
-      const second = await h.created({ command: ['sh', '-c', 'echo second; exit 0'] });
-      await waitFor(
-        () => h.eventsOf(second).find((e) => e.status === 'Waiting for a free VM slot (next)'),
-        `the second to wait (${h.story(second)})`,
-      );
-      expect((await h.call('jobs.terminate', { ids: [first], reason: 'No more credits' })).result.results[0]).toMatchObject({ ok: true });
-      expect(await h.reach(first, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated (No more credits)' });
-      expect(await h.reach(second, 'SUCCESS')).toMatchObject({ exitCode: 0 });
-      expect(h.lines(second)).toContain('second');
-    },
-    VM_TIMEOUT,
-  );
+  vmTest('keeps a job IN_QUEUE while every VM slot is taken, and boots it when the slot frees', async (h) => {
+    const first = await h.created({ command: null });
+    await h.reach(first, 'RUNNING');
+    expect((await h.call('utilization', {})).result.capacityByProduct.tiny).toBe(0);
+    const second = await h.created({ command: ['sh', '-c', 'echo second; exit 0'] });
+    await waitFor(() => h.eventsOf(second).find((e) => e.status === 'Waiting for a free VM slot (next)'), `the second to wait (${h.story(second)})`);
+    expect((await h.call('jobs.terminate', { ids: [first], reason: 'No more credits' })).result.results[0]).toMatchObject({ ok: true });
+    expect(await h.reach(first, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated (No more credits)' });
+    expect(await h.reach(second, 'SUCCESS')).toMatchObject({ exitCode: 0 });
+    expect(h.lines(second)).toContain('second');
+  });
 
-  it(
+  vmTest(
     'ends FAILURE, saying why, a VM whose guest kernel panics and one whose QEMU is killed',
-    async () => {
-      const h = await harness({ maxVms: 2 });
+    async (h) => {
       const panics = await h.created({ command: ['sh', '-c', 'echo c > /proc/sysrq-trigger; sleep 60'] });
-      const killed = await h.created({ command: TICKS });
-      await h.reach(killed, 'RUNNING');
+      const killed = await h.ticking(1);
       const dir = h.first.driver.vmDir(killed);
       process.kill((await runningQemu(dir))!, 'SIGKILL');
       expect(await h.reach(killed, 'FAILURE', 30_000)).toMatchObject({ status: "The VM's QEMU ended unexpectedly: QEMU was killed by SIGKILL" });
       expect(await h.reach(panics, 'FAILURE')).toMatchObject({
         status: expect.stringMatching(/^The guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash/),
       });
-      expect(await qemusIn(h.stateDir)).toEqual([]);
+      expect(await qemusUnder(h.stateDir)).toEqual([]);
     },
-    VM_TIMEOUT,
+    { maxVms: 2 },
   );
 
   it('refuses bad input with a clear error, leaving nothing: an image it does not have, an instance type too large for the host, a QEMU that fails to start', async () => {
@@ -262,7 +235,7 @@ describe('the cloud-VM driver under real QEMU', () => {
       ok: false,
       error: { code: 'PROVIDER_UNAVAILABLE', message: expect.stringMatching(/could not start.*nonexistent/) },
     });
-    expect(await qemusIn(h.stateDir)).toEqual([]);
+    expect(await qemusUnder(h.stateDir)).toEqual([]);
     expect(await readdir(join(h.stateDir, 'vms'))).toEqual([]);
     expect((await broken.driver.observe(failed.job.id)).state).toBeNull();
   }, 60_000);

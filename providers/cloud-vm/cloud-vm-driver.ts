@@ -114,6 +114,8 @@ interface CloudVmEntry extends BookEntry<CloudVmRecord> {
   deadline: NodeJS.Timeout | null;
 }
 
+/** What the record of a job the VM has not started for says. */
+const NOT_STARTED = { state: 'IN_QUEUE', status: null, exitCode: null, startedAt: null, expiresAt: null } as const;
 const WAITING = (ahead: number) => `Waiting for a free VM slot (${ahead === 0 ? 'next' : `${ahead} before it`})`;
 const BOOTING = 'Booting the VM';
 const RUNNING = 'The VM is running';
@@ -427,11 +429,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
         const entry: CloudVmEntry = {
           record: {
             id: job.id,
-            state: 'IN_QUEUE',
-            status: null,
-            exitCode: null,
-            startedAt: null,
-            expiresAt: null,
+            ...NOT_STARTED,
             providerGeneratedId: `vm-${job.id}`,
             productId: product.product.id,
             imageId,

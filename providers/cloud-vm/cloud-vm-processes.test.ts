@@ -7,7 +7,7 @@
  * A price minute of 100 ms, so that seconds of running are many minutes.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,14 +16,12 @@ import { fund } from '../../test/support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from '../../test/support/graphql-client.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from '../../test/support/processes.js';
 import { natsUrl, uniquePrefix } from '../../test/support/services.js';
-import { guestImages } from '../../test/support/vm-setup.js';
-import { runningQemu } from './vm-supervisor.js';
+import { guestImages, qemusUnder, TICKS, ticksOf } from '../../test/support/vm-setup.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) {
   createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } }
 }`;
 const INSTANCE_TYPES = [{ id: 'vm-tiny', vcpus: 1, memoryMiB: 256, pricePerUnit: 10, unitOfPrice: 'CREDITS_PER_MINUTE' }];
-const TICKS = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'];
 const VM_TIMEOUT = 120_000;
 
 let client: TestClient;
@@ -34,12 +32,7 @@ let providerEnv: Record<string, string>;
 
 const startProvider = () => startSwitchyard(['provider', 'cloud-vm', '--id', 'vm'], providerEnv);
 
-/** Every QEMU still running under the provider's state directory. */
-async function qemus(): Promise<number[]> {
-  const names = await readdir(join(stateDir, 'vms')).catch(() => []);
-  const pids = await Promise.all(names.map((name) => runningQemu(join(stateDir, 'vms', name))));
-  return pids.filter((pid): pid is number => pid !== null);
-}
+const qemus = () => qemusUnder(stateDir);
 
 beforeAll(async () => {
   const images = guestImages();
@@ -146,10 +139,7 @@ describe('a VM through the gateway', () => {
       expect(await settled()).toBeGreaterThan(whileSuspended);
 
       const events = await followed;
-      const ticks = events
-        .flatMap((e) => e.logs.map((l: any) => /^tick (\d+)$/.exec(l.stdout ?? '')?.[1]))
-        .filter(Boolean)
-        .map(Number);
+      const ticks = ticksOf(events.flatMap((e) => e.logs.map((l: any) => l.stdout ?? '')));
       expect(ticks.length).toBeGreaterThan(2);
       // One boot: the counter never starts over.
       expect(ticks.filter((n: number) => n === 1)).toHaveLength(1);

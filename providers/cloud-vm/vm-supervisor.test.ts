@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { eventually } from '../../test/support/graphql-client.js';
-import { guestImages } from '../../test/support/vm-setup.js';
+import { guestImages, TICKS, ticksOf } from '../../test/support/vm-setup.js';
 import { findQemu } from './qemu-command.js';
 import { runningQemu, startVm, VmStartError, type StartVmOptions, type VmSupervisor } from './vm-supervisor.js';
 
@@ -87,10 +87,10 @@ describe('the VM supervisor under real QEMU', () => {
   it(
     'suspends a VM to a state file (no QEMU left) and resumes it where it stopped (its counter carries on), then stops it',
     async () => {
-      const opts = await options(['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done']);
+      const opts = await options(TICKS);
       const first = await start(opts);
       await first.vm.booted;
-      const ticks = (lines: string[]) => lines.flatMap((line) => /^tick (\d+)$/.exec(line)?.[1] ?? []).map(Number);
+      const ticks = ticksOf;
       await eventually(async () => ticks(first.lines).length >= 3, { what: 'three ticks', timeoutMs: 60_000 });
       const status = await first.vm.query();
       expect(status).toMatchObject({ status: 'running', vcpus: 1, memoryBytes: 256 * 1024 * 1024 });

@@ -6,7 +6,10 @@
  * if that cannot be done, the VM tests fail saying why.
  */
 import { execFileSync } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+
+import { runningQemu } from '../../providers/cloud-vm/vm-supervisor.js';
 
 export function setup(): void {
   if (process.env.SWITCHYARD_VM_IMAGE_DIR) return;
@@ -31,4 +34,17 @@ export function guestImages(): { dir: string; kernel: string; initrd: string } {
     );
   }
   return { dir, kernel: `${dir}/vmlinuz`, initrd: `${dir}/initrd.cpio.gz` };
+}
+
+/** A guest command that counts on its console, once a second: `tick 1`, `tick 2`, … (a resumed guest carries on counting). */
+export const TICKS = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'];
+
+/** The numbers of the `tick N` lines among console lines. */
+export const ticksOf = (lines: readonly string[]): number[] => lines.flatMap((line) => /^tick (\d+)$/.exec(line)?.[1] ?? []).map(Number);
+
+/** The pids of the QEMUs still running under a cloud-VM provider's state directory (its `vms/<job>` directories). */
+export async function qemusUnder(stateDir: string): Promise<number[]> {
+  const names = await readdir(`${stateDir}/vms`).catch(() => []);
+  const pids = await Promise.all(names.map((name) => runningQemu(`${stateDir}/vms/${name}`)));
+  return pids.filter((pid): pid is number => pid !== null);
 }
