@@ -16,6 +16,8 @@
  * - suspend/resume: the VM's state saved to a file and QEMU ended, freeing its
  *   memory (Nova's suspend); resume restores it where it stopped.
  * - output: the serial console's lines after boot, as the job's log lines.
+ * - watchdog: a VM whose console falls silent while it runs (the guest beats
+ *   every 5 s) or whose QEMU stops answering QMP is ended FAILURE, saying so.
  * - restart: records and VM directories (pid file, sockets) live in the state
  *   directory. A provider that starts attaches to the QEMUs still running,
  *   reads what ended meanwhile from the console logs, keeps suspended VMs, and
@@ -76,6 +78,8 @@ export interface CloudVmDriverOptions {
   accel?: 'tcg' | 'kvm';
   /** How long a guest may take to power off before QEMU is told to quit. @default 3000 */
   graceMs?: number;
+  /** The watchdog: how long a running guest's console may be silent before the VM counts as hung (its heartbeat comes every 5 s). @default 30000 */
+  stallMs?: number;
   /** The host's size. @default this machine's CPUs and memory */
   host?: { cpus: number; memoryMiB: number };
 }
@@ -262,6 +266,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
         dir: vmDir(record.id),
         userData: userData(record),
         resume,
+        stallMs: options.stallMs,
       });
       if (stopped) {
         vm.detach();
@@ -344,7 +349,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     }
     let vm: VmSupervisor | null;
     try {
-      vm = await attachVm({ dir, nonce: record.nonce });
+      vm = await attachVm({ dir, nonce: record.nonce, stallMs: options.stallMs });
     } catch (error) {
       const pid = await runningQemu(dir);
       if (pid !== null) process.kill(pid, 'SIGKILL');

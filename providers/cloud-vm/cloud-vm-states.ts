@@ -3,7 +3,7 @@
  * command exiting is SUCCESS with its exit code (non-zero too: the application
  * failed, not the cloud); a stop the provider asked for is the terminate or the
  * deadline it was for; a panic, a guest that powered off without an exit code,
- * or a QEMU that died are FAILURE saying so. Pure.
+ * a QEMU that died, or one the watchdog ended are FAILURE saying so. Pure.
  */
 import { STATUS, type JobState } from '../sdk/index.js';
 import type { VmEnd } from './vm-supervisor.js';
@@ -36,5 +36,7 @@ export function finalChange(end: Exclude<VmEnd, { kind: 'suspended' }>, stop: St
         : { state: 'FAILURE', status: 'The guest powered off without reporting the command’s exit code' };
     case 'crashed':
       return { state: 'FAILURE', status: `The VM's QEMU ended unexpectedly: ${end.detail}` };
+    case 'unresponsive':
+      return { state: 'FAILURE', status: `The VM stopped responding and was stopped: ${end.detail}` };
   }
 }

@@ -26,6 +26,8 @@ export const cloudVmProviderSettings = {
   SWITCHYARD_VM_ACCEL: z.enum(['tcg', 'kvm']).default('tcg'),
   /** How long a guest may take to power off before QEMU quits. */
   SWITCHYARD_VM_GRACE_MS: positiveIntSetting.default(3_000),
+  /** How long a running guest's console may be silent (it beats every 5 s) before the VM counts as hung. */
+  SWITCHYARD_VM_WATCHDOG_MS: positiveIntSetting.default(30_000),
 };
 
 /** Run the cloud-VM provider as a process; it refuses to start without QEMU or an image. */
@@ -48,6 +50,7 @@ export async function runCloudVmProvider(id: string, env: NodeJS.ProcessEnv = pr
         qemu: settings.SWITCHYARD_VM_QEMU,
         accel: settings.SWITCHYARD_VM_ACCEL,
         graceMs: settings.SWITCHYARD_VM_GRACE_MS,
+        stallMs: settings.SWITCHYARD_VM_WATCHDOG_MS,
       });
     },
     describe: (settings) => ({ accel: settings.SWITCHYARD_VM_ACCEL, maxVms: settings.SWITCHYARD_VM_MAX_VMS }),

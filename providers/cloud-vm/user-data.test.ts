@@ -50,5 +50,9 @@ describe('a VM’s end as the job’s final state', () => {
     expect(finalChange({ kind: 'powered-off' }, null, true).state).toBe('SUCCESS');
     expect(finalChange({ kind: 'powered-off' }, null, false).state).toBe('FAILURE');
     expect(finalChange({ kind: 'crashed', detail: 'killed' }, null, false).status).toMatch(/QEMU ended unexpectedly: killed/);
+    expect(finalChange({ kind: 'unresponsive', detail: 'QEMU stopped answering QMP' }, null, true)).toEqual({
+      state: 'FAILURE',
+      status: 'The VM stopped responding and was stopped: QEMU stopped answering QMP',
+    });
   });
 });

@@ -117,6 +117,28 @@ describe('the VM supervisor under real QEMU', () => {
     VM_TIMEOUT,
   );
 
+  it(
+    'ends, as unresponsive, a VM whose console falls silent while it runs and one whose QEMU stops answering',
+    async () => {
+      // The guest stops its own heartbeat and says nothing more.
+      const silent = await start(
+        await options(['sh', '-c', 'kill $(cat /run/switchyard-heartbeat.pid); echo quiet now; sleep 600'], { stallMs: 3_000 }),
+      );
+      const frozen = await start(await options(TICKS, { stallMs: 3_000 }));
+      await Promise.all([silent.vm.booted, frozen.vm.booted]);
+      await eventually(async () => frozen.lines.length > 0, { what: 'a tick', timeoutMs: 60_000 });
+      process.kill(frozen.vm.pid, 'SIGSTOP');
+      expect(await frozen.vm.ended).toEqual({ kind: 'unresponsive', detail: 'QEMU stopped answering QMP' });
+      expect(await silent.vm.ended).toEqual({
+        kind: 'unresponsive',
+        detail: expect.stringMatching(/^its console has been silent for \d+ s while it runs$/),
+      });
+      expect(silent.lines).toContain('quiet now');
+      expect(alive(silent.vm.pid) || alive(frozen.vm.pid)).toBe(false);
+    },
+    VM_TIMEOUT,
+  );
+
   it('refuses a VM whose QEMU cannot start, saying what QEMU said, leaving no QEMU', async () => {
     const opts = await options(['true'], { kernel: '/nonexistent/vmlinuz' });
     const error = await startVm(opts).catch((e: unknown) => e);

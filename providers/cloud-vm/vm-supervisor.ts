@@ -40,7 +40,9 @@ export type VmEnd =
   /** The guest shut down without reporting an exit code. */
   | { kind: 'powered-off' }
   /** QEMU died or failed: what it said, or how it ended. */
-  | { kind: 'crashed'; detail: string };
+  | { kind: 'crashed'; detail: string }
+  /** The watchdog ended a VM that stopped responding (its console silent while it runs, QMP unanswered). */
+  | { kind: 'unresponsive'; detail: string };
 
 export type VmPhase = 'booting' | 'running' | 'paused' | 'suspending' | 'stopping' | 'ended';
 
@@ -68,6 +70,8 @@ export interface StartVmOptions extends VmMachine {
   resume?: boolean;
   /** How long QEMU may take to open its sockets (and a resume to read its state). @default 30000 */
   startTimeoutMs?: number;
+  /** The watchdog: how long a running guest's console may be silent (its heartbeat comes every 5 s). @default 30000 */
+  stallMs?: number;
 }
 
 export interface VmSupervisor {
@@ -169,7 +173,7 @@ export async function readConsoleLog(
   return result;
 }
 
-type Marker = { kind: 'booted'; shape: GuestShape } | { kind: 'exit'; exitCode: number };
+type Marker = { kind: 'booted'; shape: GuestShape } | { kind: 'exit'; exitCode: number } | { kind: 'alive' };
 
 function parseMarker(line: string, nonce: string): Marker | null {
   const at = line.indexOf(MARKER(nonce));
@@ -180,6 +184,7 @@ function parseMarker(line: string, nonce: string): Marker | null {
     .split(/\s+/);
   if (what === 'booted') return { kind: 'booted', shape: { vcpus: Number(a) || 0, memoryKiB: Number(b) || 0 } };
   if (what === 'exit' && a !== undefined && /^\d+$/.test(a)) return { kind: 'exit', exitCode: Number(a) };
+  if (what === 'alive') return { kind: 'alive' };
   return null;
 }
 
@@ -280,7 +285,7 @@ async function receiveState(qmp: QmpClient, paths: VmPaths, deadline: number): P
 }
 
 /** Attach to the running QEMU of a VM directory (a provider restarted); null when none runs there. */
-export async function attachVm(options: { dir: string; nonce: string }): Promise<VmSupervisor | null> {
+export async function attachVm(options: { dir: string; nonce: string; stallMs?: number }): Promise<VmSupervisor | null> {
   const paths = vmPaths(options.dir);
   const pid = await runningQemu(options.dir);
   if (pid === null) return null;
@@ -307,7 +312,16 @@ export async function attachVm(options: { dir: string; nonce: string }): Promise
     return 'QEMU ended';
   })();
   const known = await readConsoleLog(paths.serialLog, options.nonce);
-  return supervise({ paths, qmp, serial, watch: { pid, child: null, gone, detached }, nonce: options.nonce, resumed: known.shape !== null, known });
+  return supervise({
+    paths,
+    qmp,
+    serial,
+    watch: { pid, child: null, gone, detached },
+    nonce: options.nonce,
+    resumed: known.shape !== null,
+    known,
+    stallMs: options.stallMs,
+  });
 }
 
 function supervise(options: {
@@ -319,12 +333,16 @@ function supervise(options: {
   /** The guest booted before this supervisor (a resume, an attach). */
   resumed: boolean;
   known?: { shape: GuestShape | null; exitCode: number | null; panic: string | null };
+  stallMs?: number;
 }): VmSupervisor {
   const { paths, qmp, serial, watch, nonce } = options;
   let phase: VmPhase = options.resumed ? 'running' : 'booting';
   let exitCode: number | null = options.known?.exitCode ?? null;
   let panic: string | null = options.known?.panic ?? null;
   let intent: 'stop' | 'suspend' | null = null;
+  /** Why the watchdog ended the VM. */
+  let unresponsive: string | null = null;
+  let lastOutputAt = Date.now();
   const lineListeners = new Set<(line: string, afterBoot: boolean) => void>();
   const outputListeners = new Set<(chunk: Buffer) => void>();
   let onBoot: (shape: GuestShape) => void = () => undefined;
@@ -334,7 +352,13 @@ function supervise(options: {
 
   let pending = '';
   const takeLine = (raw: string) => {
-    const line = raw.replace(/\r$/, '');
+    let line = raw.replace(/\r$/, '');
+    const at = line.indexOf(MARKER(nonce));
+    if (at > 0) {
+      // A marker written into a line the command had not ended: the command's part is output.
+      takeLine(line.slice(0, at));
+      line = line.slice(at);
+    }
     const marker = parseMarker(line, nonce);
     if (marker?.kind === 'booted') {
       if (phase === 'booting') phase = 'running';
@@ -345,6 +369,7 @@ function supervise(options: {
       exitCode = marker.exitCode;
       return;
     }
+    if (marker?.kind === 'alive') return;
     const match = PANIC.exec(line);
     if (match) panic = match[0].trim();
     const afterBoot = phase !== 'booting';
@@ -352,6 +377,7 @@ function supervise(options: {
   };
   // Always drained, whoever listens: a full socket buffer would stall the guest's serial port.
   serial.on('data', (chunk: Buffer) => {
+    lastOutputAt = Date.now();
     for (const listener of outputListeners) listener(chunk);
     pending += chunk.toString('utf8');
     let newline: number;
@@ -363,8 +389,46 @@ function supervise(options: {
   serial.on('error', () => undefined);
   const serialClosed = new Promise<void>((resolve) => serial.once('close', () => resolve()));
 
+  const kill = () => {
+    try {
+      if (watch.child) watch.child.kill('SIGKILL');
+      else process.kill(watch.pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  };
+  // The watchdog: a running guest's console is never silent for long (its heartbeat), and QEMU always answers QMP.
+  const stallMs = options.stallMs ?? 30_000;
+  let unanswered = 0;
+  let checking = false;
+  const watchdog = setInterval(
+    () => {
+      if (checking || phase !== 'running' || unresponsive !== null) return;
+      checking = true;
+      qmp
+        .execute<{ status: string }>('query-status', undefined, { timeoutMs: Math.max(1_000, stallMs / 3) })
+        .then(({ status }) => {
+          unanswered = 0;
+          const silent = Date.now() - lastOutputAt;
+          if (status === 'running' && silent > stallMs && phase === 'running') {
+            unresponsive = `its console has been silent for ${Math.round(silent / 1000)} s while it runs`;
+          } else if (status === 'guest-panicked' || status === 'internal-error') unresponsive = `QEMU says ${status}`;
+        })
+        .catch(() => {
+          if (++unanswered >= 2 && phase === 'running') unresponsive = 'QEMU stopped answering QMP';
+        })
+        .finally(() => {
+          checking = false;
+          if (unresponsive !== null) kill();
+        });
+    },
+    Math.max(500, Math.floor(stallMs / 3)),
+  );
+  watchdog.unref();
+
   const ended: Promise<VmEnd> = (async () => {
     const why = await watch.gone;
+    clearInterval(watchdog);
     // The console's last bytes may come after the exit: wait for the socket's end, briefly, then the log.
     await Promise.race([serialClosed, delay(1_000)]);
     if (pending) takeLine(pending);
@@ -378,6 +442,7 @@ function supervise(options: {
     }
     phase = 'ended';
     if (intent === 'suspend' && (await stat(paths.stateFile).catch(() => null))) return { kind: 'suspended' } as const;
+    if (unresponsive !== null) return { kind: 'unresponsive', detail: unresponsive } as const;
     if (exitCode !== null) return { kind: 'exited', exitCode } as const;
     if (panic !== null) return { kind: 'panic', detail: panic } as const;
     if (intent === 'stop') return { kind: 'stopped' } as const;
@@ -386,14 +451,6 @@ function supervise(options: {
     return { kind: 'crashed', detail: why } as const;
   })();
 
-  const kill = () => {
-    try {
-      if (watch.child) watch.child.kill('SIGKILL');
-      else process.kill(watch.pid, 'SIGKILL');
-    } catch {
-      // Gone already.
-    }
-  };
   const endedWithin = (ms: number) => Promise.race([ended.then(() => true), delay(ms).then(() => false)]);
   const quit = async () => {
     await qmp.execute('quit', undefined, { timeoutMs: 5_000 }).catch(() => undefined);
@@ -468,6 +525,7 @@ function supervise(options: {
     },
     kill,
     detach() {
+      clearInterval(watchdog);
       watch.detached.abort();
       serial.destroy();
       qmp.close();
