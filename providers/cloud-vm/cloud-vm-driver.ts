@@ -269,11 +269,18 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
         stallMs: options.stallMs,
       });
       if (stopped) {
+        // The provider is stopping: the VM runs on, and the next provider process attaches to it.
+        record.phase = resume ? 'running' : 'booting';
+        await book.save(entry);
         vm.detach();
         return;
       }
       wire(entry, vm);
-      if (resume) running(entry, true);
+      if (record.stop) {
+        // Terminated while QEMU was starting.
+        record.phase = 'stopping';
+        vm.stop({ graceMs }).catch((error: unknown) => ctx().logger.warn({ jobId: record.id, err: error }, 'could not stop a VM'));
+      } else if (resume) running(entry, true);
       else {
         record.phase = 'booting';
         change(entry, { state: 'IN_QUEUE', status: BOOTING });
@@ -338,12 +345,13 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
   const recover = async (entry: CloudVmEntry) => {
     const { record } = entry;
     const dir = vmDir(record.id);
-    if (record.phase === 'queued') {
+    // A QEMU may run whatever the record says (a provider stopped while it started one): attach to it then.
+    if (record.phase === 'queued' && (await runningQemu(dir)) === null) {
       queue.push(record.id);
       return;
     }
     const stateSaved = (await stat(vmPaths(dir).stateFile).catch(() => null)) !== null;
-    if (record.phase === 'suspended') {
+    if (record.phase === 'suspended' && (await runningQemu(dir)) === null) {
       if (record.saved && !stateSaved) finish(entry, { state: 'FAILURE', status: 'The suspended VM’s saved state is gone' });
       return;
     }
@@ -361,8 +369,16 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     }
     if (vm) {
       wire(entry, vm);
-      if (record.phase === 'running') armDeadline(entry);
-      if (record.phase === 'suspending') record.phase = 'running';
+      if (record.phase === 'suspending') {
+        // A suspend the provider did not see through: the VM was paused for it and goes on.
+        await vm.cont().catch((error: unknown) => ctx().logger.warn({ jobId: record.id, err: error }, 'could not continue a VM'));
+        record.phase = 'running';
+      }
+      if (record.phase === 'queued' || record.phase === 'suspended') {
+        // Started just before the provider stopped: a resumed VM runs now; a booting one says so when it has booted.
+        if (record.saved) running(entry, true);
+        else record.phase = 'booting';
+      } else if (record.phase === 'running') armDeadline(entry);
       if (record.stop) vm.stop({ graceMs }).catch(() => undefined);
       return;
     }
@@ -387,8 +403,10 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     async start(driverContext) {
       context = driverContext;
       qemu = findQemu(options.qemu);
-      await mkdir(jobsDir, { recursive: true });
-      await mkdir(vmsDir, { recursive: true });
+      // Records and VM directories hold the jobs' environments (user data): the provider's account alone reads them.
+      await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+      await mkdir(jobsDir, { recursive: true, mode: 0o700 });
+      await mkdir(vmsDir, { recursive: true, mode: 0o700 });
       for (const record of await book.readAll()) {
         const entry: CloudVmEntry = { record, vm: null, starting: false, deadline: null };
         book.set(entry);

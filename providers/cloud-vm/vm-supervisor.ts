@@ -98,6 +98,8 @@ export interface VmSupervisor {
   stop(options?: { graceMs?: number }): Promise<VmEnd>;
   /** Save the VM's state to the state file and end QEMU, freeing its memory; answers the state's size and how long it took. */
   suspend(): Promise<{ stateBytes: number; ms: number }>;
+  /** Let a paused VM run again (QMP `cont`). */
+  cont(): Promise<void>;
   /** SIGKILL QEMU. */
   kill(): void;
   /** Let go of the VM, leaving it running (a provider that stops): its sockets are free for the next supervisor. */
@@ -522,6 +524,9 @@ function supervise(options: {
       const stateBytes = (await stat(paths.stateFile)).size;
       await quit();
       return { stateBytes, ms: Date.now() - started };
+    },
+    async cont() {
+      await qmp.execute('cont');
     },
     kill,
     detach() {
