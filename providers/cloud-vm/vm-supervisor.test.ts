@@ -139,6 +139,12 @@ describe('the VM supervisor under real QEMU', () => {
     VM_TIMEOUT,
   );
 
+  it('ends, as unresponsive, a VM whose guest does not say it has booted in time', async () => {
+    const { vm } = await start(await options(['true'], { bootTimeoutMs: 1_000 }));
+    expect(await vm.ended).toEqual({ kind: 'unresponsive', detail: 'the guest did not say it had booted within 1 s' });
+    expect(alive(vm.pid)).toBe(false);
+  });
+
   it('refuses a VM whose QEMU cannot start, saying what QEMU said, leaving no QEMU', async () => {
     const opts = await options(['true'], { kernel: '/nonexistent/vmlinuz' });
     const error = await startVm(opts).catch((e: unknown) => e);

@@ -72,6 +72,8 @@ export interface StartVmOptions extends VmMachine {
   startTimeoutMs?: number;
   /** The watchdog: how long a running guest's console may be silent (its heartbeat comes every 5 s). @default 30000 */
   stallMs?: number;
+  /** How long a guest may take to say it has booted. @default 180000 */
+  bootTimeoutMs?: number;
 }
 
 export interface VmSupervisor {
@@ -205,8 +207,10 @@ export async function startVm(options: StartVmOptions): Promise<VmSupervisor> {
   if (!SHELL_SAFE.test(options.dir)) throw new VmStartError(`the VM directory ${options.dir} has characters QEMU's exec: URIs cannot take`);
   await mkdir(options.dir, { recursive: true });
   if (!options.resume) {
-    // The image's initrd, then the user data: the kernel unpacks both (user-data.ts).
-    await writeFile(paths.initrd, Buffer.concat([await readFile(options.initrd), userDataArchive(options.userData)]));
+    // The image's initrd, then the user data: the kernel unpacks both (user-data.ts). It looks for an
+    // uncompressed archive after a compressed one only at a 4-byte boundary, skipping zeros: pad to one.
+    const image = await readFile(options.initrd);
+    await writeFile(paths.initrd, Buffer.concat([image, Buffer.alloc((512 - (image.length % 512)) % 512), userDataArchive(options.userData)]));
   } else if (!(await stat(paths.stateFile).catch(() => null))) {
     throw new VmStartError(`no saved state at ${paths.stateFile}`);
   }
@@ -259,6 +263,8 @@ export async function startVm(options: StartVmOptions): Promise<VmSupervisor> {
       watch: { pid: child.pid!, child, gone, detached: new AbortController() },
       nonce: options.userData.nonce,
       resumed: !!options.resume,
+      stallMs: options.stallMs,
+      bootTimeoutMs: options.bootTimeoutMs,
     });
   } catch (error) {
     if (!exited) child.kill('SIGKILL');
@@ -336,6 +342,7 @@ function supervise(options: {
   resumed: boolean;
   known?: { shape: GuestShape | null; exitCode: number | null; panic: string | null };
   stallMs?: number;
+  bootTimeoutMs?: number;
 }): VmSupervisor {
   const { paths, qmp, serial, watch, nonce } = options;
   let phase: VmPhase = options.resumed ? 'running' : 'booting';
@@ -345,6 +352,7 @@ function supervise(options: {
   /** Why the watchdog ended the VM. */
   let unresponsive: string | null = null;
   let lastOutputAt = Date.now();
+  const supervisedSince = Date.now();
   const lineListeners = new Set<(line: string, afterBoot: boolean) => void>();
   const outputListeners = new Set<(chunk: Buffer) => void>();
   let onBoot: (shape: GuestShape) => void = () => undefined;
@@ -401,10 +409,15 @@ function supervise(options: {
   };
   // The watchdog: a running guest's console is never silent for long (its heartbeat), and QEMU always answers QMP.
   const stallMs = options.stallMs ?? 30_000;
+  const bootTimeoutMs = options.bootTimeoutMs ?? 180_000;
   let unanswered = 0;
   let checking = false;
   const watchdog = setInterval(
     () => {
+      if (phase === 'booting' && unresponsive === null && Date.now() - supervisedSince > bootTimeoutMs) {
+        unresponsive = `the guest did not say it had booted within ${Math.round(bootTimeoutMs / 1000)} s`;
+        kill();
+      }
       if (checking || phase !== 'running' || unresponsive !== null) return;
       checking = true;
       qmp
@@ -424,7 +437,7 @@ function supervise(options: {
           if (unresponsive !== null) kill();
         });
     },
-    Math.max(500, Math.floor(stallMs / 3)),
+    Math.max(500, Math.floor(Math.min(stallMs, bootTimeoutMs) / 3)),
   );
   watchdog.unref();
 
