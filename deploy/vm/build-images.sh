@@ -58,7 +58,9 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$CACHE"
 
 # Kernel: from the package, without installing it.
-(cd "$WORK" && apt-get download "$kernel_pkg" >/dev/null 2>&1) || die "apt-get download $kernel_pkg failed"
+download() { (cd "$WORK" && apt-get download "$kernel_pkg" >/dev/null 2>&1); }
+# Stale package lists name a kernel the mirror no longer has: update them once and ask again.
+download || { apt-get update -qq && download; } || die "apt-get download $kernel_pkg failed (run apt-get update?)"
 mkdir "$WORK/deb"
 dpkg-deb --fsys-tarfile "$WORK"/"$kernel_pkg"_*.deb | tar -x -C "$WORK/deb" ./boot
 cp "$WORK/deb/boot/vmlinuz-$kernel_version" "$WORK/vmlinuz"

@@ -124,32 +124,39 @@ describe('the cloud-VM driver under real QEMU', () => {
     },
   );
 
-  vmTest('suspends a VM to disk (QEMU gone, a state file) and resumes it where it stopped, then terminates it, leaving nothing', async (h) => {
-    const id = await h.ticking(2);
-    const details = await h.first.driver.subschema!();
-    expect(details.typeDefs).toContain('type CloudVmJobDetails');
+  vmTest(
+    'suspends a VM to disk (QEMU gone, a state file), keeps it across a provider restart, resumes it where it stopped, then terminates it, leaving nothing',
+    async (h) => {
+      const id = await h.ticking(2);
+      const details = await h.first.driver.subschema!();
+      expect(details.typeDefs).toContain('type CloudVmJobDetails');
 
-    expect((await h.call('jobs.suspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
-    await h.reach(id, 'SUSPENDED', 30_000);
-    expect(await qemusUnder(h.stateDir)).toEqual([]);
-    expect((await stat(vmPaths(h.first.driver.vmDir(id)).stateFile)).size).toBeGreaterThan(1024 * 1024);
-    const before = Math.max(...h.ticks(id));
-    const capacity = (await h.call('utilization', {})).result;
-    expect(capacity.capacityByProduct.tiny).toBe(1);
+      expect((await h.call('jobs.suspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
+      await h.reach(id, 'SUSPENDED', 30_000);
+      expect(await qemusUnder(h.stateDir)).toEqual([]);
+      expect((await stat(vmPaths(h.first.driver.vmDir(id)).stateFile)).size).toBeGreaterThan(1024 * 1024);
+      const before = Math.max(...h.ticks(id));
+      const capacity = (await h.call('utilization', {})).result;
+      expect(capacity.capacityByProduct.tiny).toBe(1);
+      // The suspended VM survives a restart of the provider: the next one resumes it.
+      await h.first.runtime.stop();
+      await h.start();
+      expect((await h.call('jobs.retrieve', { ids: [id] })).result.jobs[0]).toMatchObject({ state: 'SUSPENDED' });
 
-    expect((await h.call('jobs.unsuspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
-    expect(await h.reach(id, 'RUNNING', 30_000, 2)).toMatchObject({ status: 'Job resumed' });
-    await waitFor(() => h.ticks(id).length >= h.ticks(id).indexOf(before) + 3, 'ticks after the resume', 30_000);
-    // The guest's counter carries on: no tick 1 again, and no gap beyond the one it was saved in.
-    const after = h.ticks(id).slice(h.ticks(id).lastIndexOf(before) + 1);
-    expect(after[0]).toBeGreaterThan(before);
-    expect(after[0]).toBeLessThanOrEqual(before + 2);
-    expect(h.ticks(id).filter((n) => n === 1)).toHaveLength(1);
+      expect((await h.call('jobs.unsuspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
+      expect(await h.reach(id, 'RUNNING', 30_000, 2)).toMatchObject({ status: 'Job resumed' });
+      await waitFor(() => h.ticks(id).length >= h.ticks(id).indexOf(before) + 3, 'ticks after the resume', 30_000);
+      // The guest's counter carries on: no tick 1 again, and no gap beyond the one it was saved in.
+      const after = h.ticks(id).slice(h.ticks(id).lastIndexOf(before) + 1);
+      expect(after[0]).toBeGreaterThan(before);
+      expect(after[0]).toBeLessThanOrEqual(before + 2);
+      expect(h.ticks(id).filter((n) => n === 1)).toHaveLength(1);
 
-    expect((await h.call('jobs.terminate', { ids: [id], reason: null })).result.results[0]).toMatchObject({ ok: true });
-    expect(await h.reach(id, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated' });
-    expect(await qemusUnder(h.stateDir)).toEqual([]);
-  });
+      expect((await h.call('jobs.terminate', { ids: [id], reason: null })).result.results[0]).toMatchObject({ ok: true });
+      expect(await h.reach(id, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated' });
+      expect(await qemusUnder(h.stateDir)).toEqual([]);
+    },
+  );
 
   vmTest('ends a long-lived VM at the end of its time allocation EXPIRED, powered off, and an extension moves the deadline', async (h) => {
     const id = await h.created({ command: null, timeAllocationMs: 3_000 });
@@ -175,7 +182,7 @@ describe('the cloud-VM driver under real QEMU', () => {
       const second = await h.start();
       const seen = h.ticks(id).length;
       await waitFor(() => h.ticks(id).length >= seen + 2, 'ticks through the restarted provider', 30_000);
-      expect((await h.call('jobs.retrieve', { ids: [id] })).result).toBeDefined();
+      expect((await h.call('jobs.retrieve', { ids: [id] })).result.jobs[0]).toMatchObject({ state: 'RUNNING', providerGeneratedId: `vm-${id}` });
       expect(h.eventsOf(id).some((e) => e.state === 'FAILURE')).toBe(false);
 
       await second.runtime.stop();
