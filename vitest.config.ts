@@ -7,7 +7,7 @@ const require = createRequire(import.meta.url);
  * Three projects, one per kind of test (CONTRIBUTING.md):
  * - unit: tests beside the code they test, with no servers and no real backend; seconds.
  * - integration: test/ and the drivers of real local backends; real NATS and Redis from the setup.
- * - e2e: switchyard processes, the Slurm and Kubernetes test clusters, faults under load.
+ * - e2e: switchyard processes, the Slurm and Kubernetes test clusters, QEMU VMs, faults under load.
  * `npm test` runs them all; `npm run test:unit` (and :integration, :e2e) one of them.
  */
 const BESIDE_CODE = ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts'];
@@ -20,6 +20,11 @@ const E2E = [
   'test/chaos.test.ts',
   'providers/slurm/slurm-driver.test.ts',
   'providers/kubernetes/kubernetes-driver.test.ts',
+  // Real QEMU (deploy/vm/build-images.sh builds the guest images).
+  'providers/cloud-vm/qmp-client.test.ts',
+  'providers/cloud-vm/vm-supervisor.test.ts',
+  'providers/cloud-vm/cloud-vm-driver.test.ts',
+  'providers/cloud-vm/cloud-vm-processes.test.ts',
 ];
 
 export default defineConfig({
@@ -44,7 +49,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: E2E,
-          globalSetup: ['test/support/servers-setup.ts', 'test/support/slurm-setup.ts', 'test/support/kube-setup.ts'],
+          globalSetup: ['test/support/servers-setup.ts', 'test/support/slurm-setup.ts', 'test/support/kube-setup.ts', 'test/support/vm-setup.ts'],
         },
       },
     ],

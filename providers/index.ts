@@ -1,4 +1,5 @@
 /** The provider kinds this build can run as a process: `switchyard provider <kind> --id <id>`. */
+import { runCloudVmProvider } from './cloud-vm/main.js';
 import { runKubernetesProvider } from './kubernetes/main.js';
 import { runLocalProvider } from './local/main.js';
 import { runSimulatedProvider } from './simulated/main.js';
@@ -9,4 +10,5 @@ export const PROVIDER_KINDS: Record<string, (id: string, env?: NodeJS.ProcessEnv
   slurm: runSlurmProvider,
   simulated: runSimulatedProvider,
   kubernetes: runKubernetesProvider,
+  'cloud-vm': runCloudVmProvider,
 };

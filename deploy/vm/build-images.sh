@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Build the cloud-VM provider's guest images into a cache outside the repository,
+# once per kernel and recipe: a Debian kernel extracted from its package and a
+# busybox initramfs whose /init (deploy/vm/init) runs the job's command from the
+# user data the provider appends to the initrd, marking boot and exit code on the
+# serial console, then powers off. Installs qemu-system-x86 and busybox-static
+# when missing (Debian packages only; nothing else is downloaded).
+#
+#   bash deploy/vm/build-images.sh          # prints the image directory
+#
+# Settings (environment):
+#   SWITCHYARD_VM_CACHE   cache root (default /var/cache/switchyard/vm-images)
+#
+# The image directory holds vmlinuz, initrd.cpio.gz and images.env (IMAGE_DIR=...,
+# KERNEL_VERSION=...); it is rebuilt only when absent.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${SWITCHYARD_VM_CACHE:-/var/cache/switchyard/vm-images}
+# The recipe's digest (this script and init): a changed recipe builds again.
+RECIPE=$(cat "$HERE/build-images.sh" "$HERE/init" | sha256sum | cut -c1-12)
+
+log() { echo "vm-images: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+need=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${need[*]}; run as root to install them (apt-get install qemu-system-x86 busybox-static)"
+  log "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# busybox must be static: the initramfs has no libraries.
+file_out=$(LC_ALL=C readelf -l /bin/busybox 2>/dev/null | grep -c 'Requesting program interpreter' || true)
+[ "$file_out" = 0 ] || die "/bin/busybox is not static; install busybox-static"
+
+# The kernel package linux-image-amd64 points at now (its ABI changes with Debian point releases).
+kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+if [ -z "$kernel_pkg" ]; then
+  apt-get update -qq
+  kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+fi
+[ -n "$kernel_pkg" ] || die "apt-cache knows no linux-image-amd64 kernel package"
+kernel_version=${kernel_pkg#linux-image-}
+busybox_version=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null | tr -c 'A-Za-z0-9.' '_' || echo unknown)
+DIR="$CACHE/$kernel_version-busybox-$busybox_version-r$RECIPE"
+
+if [ -f "$DIR/images.env" ]; then
+  echo "$DIR"
+  exit 0
+fi
+
+log "building $DIR"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$CACHE"
+
+# Kernel: from the package, without installing it.
+download() { (cd "$WORK" && apt-get download "$kernel_pkg" >/dev/null 2>&1); }
+# Stale package lists name a kernel the mirror no longer has: update them once and ask again.
+download || { apt-get update -qq && download; } || die "apt-get download $kernel_pkg failed (run apt-get update?)"
+mkdir "$WORK/deb"
+dpkg-deb --fsys-tarfile "$WORK"/"$kernel_pkg"_*.deb | tar -x -C "$WORK/deb" ./boot
+cp "$WORK/deb/boot/vmlinuz-$kernel_version" "$WORK/vmlinuz"
+
+# Initramfs: busybox, its applets as symlinks, and /init.
+root="$WORK/root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root,switchyard,etc}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list-full); do
+  [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+done
+install -m 0755 "$HERE/init" "$root/init"
+echo 'export PS1="vm# "' >"$root/etc/profile"
+(cd "$root" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -9) >"$WORK/initrd.cpio.gz"
+
+staged="$DIR.$$"
+mkdir -p "$staged"
+cp "$WORK/vmlinuz" "$WORK/initrd.cpio.gz" "$staged/"
+printf 'IMAGE_DIR=%s\nKERNEL_VERSION=%s\nRECIPE=%s\n' "$DIR" "$kernel_version" "$RECIPE" >"$staged/images.env"
+rm -rf "$DIR"
+mv "$staged" "$DIR"
+log "built $DIR ($(du -sh "$DIR" | cut -f1))"
+echo "$DIR"

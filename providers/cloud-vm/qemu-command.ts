@@ -1,0 +1,113 @@
+/**
+ * QEMU's command line for one VM, and where QEMU is. A VM is a direct child of
+ * its supervisor (never -daemonize), accelerated by TCG unless told KVM, with
+ * no default devices: one serial port on a unix socket (drained by the
+ * supervisor) that QEMU also writes to a log file, QMP on a unix socket, and
+ * no network. Pure but for the lookup of the binary.
+ */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** The files of one VM, all in its own directory. */
+export interface VmPaths {
+  dir: string;
+  serialSocket: string;
+  serialLog: string;
+  qmpSocket: string;
+  pidFile: string;
+  /** The boot image's initrd with the VM's user data appended. */
+  initrd: string;
+  /** Where suspend saves the VM's state. */
+  stateFile: string;
+}
+
+export function vmPaths(dir: string): VmPaths {
+  return {
+    dir,
+    serialSocket: join(dir, 'serial.sock'),
+    serialLog: join(dir, 'serial.log'),
+    qmpSocket: join(dir, 'qmp.sock'),
+    pidFile: join(dir, 'qemu.pid'),
+    initrd: join(dir, 'initrd'),
+    stateFile: join(dir, 'state.bin'),
+  };
+}
+
+export interface QemuArgsOptions {
+  paths: VmPaths;
+  kernel: string;
+  vcpus: number;
+  memoryMiB: number;
+  /** The kernel command line. @default 'console=ttyS0 quiet panic=-1' */
+  append?: string;
+  /** `tcg` (emulation, works everywhere) or `kvm` (where /dev/kvm works). @default 'tcg' */
+  accel?: 'tcg' | 'kvm';
+  /** Restore from the state file (after a suspend) instead of booting. */
+  incoming?: boolean;
+  /** A name QEMU shows (`-name`). */
+  name?: string;
+}
+
+/** QEMU's arguments for the VM; a resumed VM must be started with the same ones, plus `incoming`. */
+export function qemuArgs(options: QemuArgsOptions): string[] {
+  const { paths } = options;
+  const args = [
+    ...(options.name ? ['-name', options.name] : []),
+    '-accel',
+    options.accel ?? 'tcg',
+    '-m',
+    String(options.memoryMiB),
+    '-smp',
+    String(options.vcpus),
+    '-kernel',
+    options.kernel,
+    '-initrd',
+    paths.initrd,
+    '-append',
+    options.append ?? 'console=ttyS0 quiet panic=-1',
+    // A guest that reboots or panics (panic=-1 reboots at once) ends QEMU.
+    '-no-reboot',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-chardev',
+    `socket,id=ser0,path=${paths.serialSocket},server=on,wait=off,logfile=${paths.serialLog},logappend=on`,
+    '-serial',
+    'chardev:ser0',
+    '-qmp',
+    `unix:${paths.qmpSocket},server=on,wait=off`,
+    '-pidfile',
+    paths.pidFile,
+  ];
+  // Paused until its state has come in; the supervisor then says `cont`.
+  if (options.incoming) args.push('-incoming', 'defer');
+  return args;
+}
+
+/** A QEMU that is not installed, with how to install it. */
+export class QemuMissingError extends Error {
+  constructor(binary: string) {
+    super(`${binary} not found: install QEMU (apt-get install qemu-system-x86) or set SWITCHYARD_VM_QEMU to its path`);
+    this.name = 'QemuMissingError';
+  }
+}
+
+/** The QEMU binary: a path as given, else a name looked up on PATH; QemuMissingError when there is none. */
+export function findQemu(binary = 'qemu-system-x86_64', path = process.env.PATH ?? ''): string {
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (binary.includes('/')) {
+    if (executable(binary)) return binary;
+    throw new QemuMissingError(binary);
+  }
+  for (const dir of path.split(delimiter)) {
+    if (dir && executable(join(dir, binary))) return join(dir, binary);
+  }
+  throw new QemuMissingError(binary);
+}
