@@ -5,6 +5,7 @@
  * kills), prints a table and writes it to bench/results/latest.json, then stops
  * everything. Numbers are reported, and compared with baselines measured in
  * the same run — never asserted: a slow run still exits 0.
+ * `BENCH_ONLY=kubernetes npm run bench` runs only the Kubernetes benchmark.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { benchCharging, type ChargingResult } from './charging.js';
 import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
+import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
 import { startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
@@ -49,6 +51,7 @@ const mainSubjects = createSubjects(prefix);
 const listSubjects = createSubjects(`${prefix}l`);
 const stitchSubjects = createSubjects(`${prefix}s`);
 const slurmSubjects = createSubjects(`${prefix}y`);
+const kubeSubjects = createSubjects(`${prefix}k`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -79,7 +82,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects])
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -145,6 +148,14 @@ async function main(): Promise<void> {
   progress('starting nats-server and redis-server');
   services = await startServices();
   const { natsUrl, redisUrl } = services;
+  const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
+  // BENCH_ONLY=kubernetes: that benchmark alone (the others share baselines, so they run together).
+  if (process.env.BENCH_ONLY === 'kubernetes') {
+    const outcome = await runKubernetesBench(kube);
+    printTable(kubernetesRows(outcome));
+    for (const warning of kubernetesWarnings(outcome)) console.log(`warning: ${warning}`);
+    return;
+  }
 
   progress('baselines: NATS request/reply, Redis SET, JetStream publish → consume');
   const natsRtt = await natsRoundTrip(natsUrl, `${prefix}.baseline.echo`);
@@ -232,6 +243,8 @@ async function main(): Promise<void> {
       }
     }
   }
+
+  const kubernetes = await runKubernetesBench(kube);
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
   progress(
@@ -649,6 +662,8 @@ async function main(): Promise<void> {
     });
   }
 
+  rows.push(...kubernetesRows(kubernetes));
+
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
   printTable(rows);
@@ -697,6 +712,7 @@ async function main(): Promise<void> {
   } else if (chaosFailed) {
     console.log(`warning: the faults-under-load benchmark ${chaosFailed}`);
   }
+  for (const warning of kubernetesWarnings(kubernetes)) console.log(`warning: ${warning}`);
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -715,6 +731,7 @@ async function main(): Promise<void> {
       stitching,
       charging,
       slurm: slurm ?? { notRun: slurmNotRun },
+      kubernetes,
       chaos: chaos ?? { notRun: chaosFailed },
     },
     transportErrors: transportErrors.slice(0, 20),

@@ -3,7 +3,8 @@
  * the Kubernetes test cluster (deploy/kubernetes/kube-up.sh: a real control plane
  * with kwok nodes, built once into a cache outside the repository) and exports
  * its kube.env (KUBECONFIG, SWITCHYARD_KUBE_SERVER, ...) to the test workers; if
- * that cannot be done, the Kubernetes tests fail saying why.
+ * that cannot be done, the Kubernetes tests fail saying why. The Kubernetes
+ * benchmark (bench/kubernetes.ts) starts it the same way.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,16 +20,25 @@ export function parseKubeEnv(text: string): Record<string, string> {
   return vars;
 }
 
-export function setup(): void {
-  if (process.env.KUBECONFIG) return;
+/**
+ * Unless KUBECONFIG is set, starts the test cluster (building it first if need be) and puts its
+ * kube.env into process.env. Null when there is a cluster, else why there is none.
+ */
+export function startKubeCluster(): string | null {
+  if (process.env.KUBECONFIG) return null;
   const script = fileURLToPath(new URL('../../deploy/kubernetes/kube-up.sh', import.meta.url));
   const stateDir = process.env.SWITCHYARD_KUBE_DIR ?? '/tmp/switchyard-kube';
   try {
     // A cold build of the binaries takes about half an hour on 2 cores; a built cluster starts in seconds.
     execFileSync('bash', [script, stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 45 * 60_000 });
     Object.assign(process.env, parseKubeEnv(readFileSync(`${stateDir}/kube.env`, 'utf8')));
+    return null;
   } catch (error) {
-    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
-    process.stderr.write(`global setup: could not start the Kubernetes test cluster; the Kubernetes tests will fail: ${detail}\n`);
+    return (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
   }
+}
+
+export function setup(): void {
+  const failed = startKubeCluster();
+  if (failed) process.stderr.write(`global setup: could not start the Kubernetes test cluster; the Kubernetes tests will fail: ${failed}\n`);
 }
