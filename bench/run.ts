@@ -5,7 +5,8 @@
  * kills), prints a table and writes it to bench/results/latest.json, then stops
  * everything. Numbers are reported, and compared with baselines measured in
  * the same run — never asserted: a slow run still exits 0. `BENCH_ONLY=slurm`
- * runs the Slurm benchmark alone and writes bench/results/slurm.json.
+ * runs the Slurm benchmark alone and writes bench/results/slurm.json;
+ * `BENCH_ONLY=kubernetes` the Kubernetes one alone.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { benchCharging, type ChargingResult } from './charging.js';
 import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
+import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
 import { startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
@@ -51,6 +53,7 @@ const mainSubjects = createSubjects(prefix);
 const listSubjects = createSubjects(`${prefix}l`);
 const stitchSubjects = createSubjects(`${prefix}s`);
 const slurmSubjects = createSubjects(`${prefix}y`);
+const kubeSubjects = createSubjects(`${prefix}k`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -81,7 +84,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects])
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -315,9 +318,16 @@ async function main(): Promise<void> {
   progress('starting nats-server and redis-server');
   services = await startServices();
   const { natsUrl, redisUrl } = services;
-  // BENCH_ONLY=slurm: benchmark 7 alone, its rows of the table, written to results/slurm.json.
+  const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
+  // BENCH_ONLY=slurm or kubernetes: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'slurm') throw new Error(`BENCH_ONLY=${only}: only "slurm" runs alone`);
+  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes') throw new Error(`BENCH_ONLY=${only}: only "slurm" or "kubernetes" runs alone`);
+  if (only === 'kubernetes') {
+    const outcome = await runKubernetesBench(kube);
+    printTable(kubernetesRows(outcome));
+    for (const warning of kubernetesWarnings(outcome)) console.log(`warning: ${warning}`);
+    return;
+  }
   if (only === 'slurm') {
     const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
     const rows = slurmRows(slurm, slurmNotRun);
@@ -389,6 +399,8 @@ async function main(): Promise<void> {
 
   // Only with a Slurm cluster (SLURM_CONF); otherwise a row says why it was not run.
   const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
+
+  const kubernetes = await runKubernetesBench(kube);
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
   progress(
@@ -733,6 +745,8 @@ async function main(): Promise<void> {
     });
   }
 
+  rows.push(...kubernetesRows(kubernetes));
+
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
   printTable(rows);
@@ -781,6 +795,7 @@ async function main(): Promise<void> {
   } else if (chaosFailed) {
     console.log(`warning: the faults-under-load benchmark ${chaosFailed}`);
   }
+  for (const warning of kubernetesWarnings(kubernetes)) console.log(`warning: ${warning}`);
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -799,6 +814,7 @@ async function main(): Promise<void> {
       stitching,
       charging,
       slurm: slurm ?? { notRun: slurmNotRun },
+      kubernetes,
       chaos: chaos ?? { notRun: chaosFailed },
     },
     transportErrors: transportErrors.slice(0, 20),

@@ -89,7 +89,8 @@ interface KubernetesEntry extends BookEntry<KubernetesJobRecord> {
   logs: Map<string, LogFollower>;
 }
 
-const QUEUED = 'Submitted to Kubernetes';
+// What the first sync says too: the Job has no pods yet (one state change fewer a job).
+const QUEUED = 'Waiting for Kubernetes to create the pods';
 
 export function createKubernetesDriver(options: KubernetesDriverOptions = {}): Driver & {
   /** The namespace, the connection: for tests and the subschema. */

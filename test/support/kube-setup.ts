@@ -4,7 +4,8 @@
  * with kwok nodes, built once into a cache outside the repository) and its one
  * real node (kube-real-node.sh: kubelet, containerd and runc; needs root), and
  * exports its kube.env (KUBECONFIG, SWITCHYARD_KUBE_REAL_NODE, ...) to the test
- * workers; if that cannot be done, the Kubernetes tests fail saying why.
+ * workers; if that cannot be done, the Kubernetes tests fail saying why. The
+ * Kubernetes benchmark (bench/kubernetes.ts) starts it the same way.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,8 +21,12 @@ export function parseKubeEnv(text: string): Record<string, string> {
   return vars;
 }
 
-export function setup(): void {
-  if (process.env.KUBECONFIG) return;
+/**
+ * Unless KUBECONFIG is set, starts the test cluster and its real node (building them first if need
+ * be) and puts its kube.env into process.env. Null when there is a cluster, else why there is none.
+ */
+export function startKubeCluster(): string | null {
+  if (process.env.KUBECONFIG) return null;
   const script = (name: string) => fileURLToPath(new URL(`../../deploy/kubernetes/${name}`, import.meta.url));
   const stateDir = process.env.SWITCHYARD_KUBE_DIR ?? '/tmp/switchyard-kube';
   try {
@@ -29,8 +34,13 @@ export function setup(): void {
     execFileSync('bash', [script('kube-up.sh'), stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 45 * 60_000 });
     execFileSync('bash', [script('kube-real-node.sh'), stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20 * 60_000 });
     Object.assign(process.env, parseKubeEnv(readFileSync(`${stateDir}/kube.env`, 'utf8')));
+    return null;
   } catch (error) {
-    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
-    process.stderr.write(`global setup: could not start the Kubernetes test cluster; the Kubernetes tests will fail: ${detail}\n`);
+    return (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
   }
+}
+
+export function setup(): void {
+  const failed = startKubeCluster();
+  if (failed) process.stderr.write(`global setup: could not start the Kubernetes test cluster; the Kubernetes tests will fail: ${failed}\n`);
 }
