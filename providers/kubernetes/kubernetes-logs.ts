@@ -5,6 +5,9 @@
  * network blip) is opened again from the last line's second — the API's
  * `sinceTime` has second precision — and the lines already delivered are
  * skipped by their nanosecond timestamps, so no line comes twice or is lost.
+ * A stream that keeps ending with nothing new (a node agent that ends streams
+ * early, as kwok does once out of inotify instances) is opened ever less often,
+ * up to `maxRetryMs`, and at once again after one that brought lines.
  */
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
@@ -24,6 +27,8 @@ export interface LogFollowerOptions {
   onError?: (error: unknown) => void;
   /** Pause before opening a broken stream again. @default 1000 */
   retryMs?: number;
+  /** Longest pause, after streams that brought nothing new (the pause doubles each time). @default 10000 */
+  maxRetryMs?: number;
 }
 
 export interface LogFollower {
@@ -44,6 +49,9 @@ export function parseLogTimestamp(stamp: string): { key: string; ms: number } | 
 
 export function followPodLog(options: LogFollowerOptions): LogFollower {
   const retryMs = options.retryMs ?? 1_000;
+  const maxRetryMs = options.maxRetryMs ?? 10_000;
+  let pause = retryMs;
+  let delivered = 0;
   let stopped = false;
   let abort: AbortController | null = null;
   /** The last delivered line's timestamp key, and how many lines carried it (lines may share a timestamp). */
@@ -64,6 +72,7 @@ export function followPodLog(options: LogFollowerOptions): LogFollower {
       atLastKey = 1;
     }
     options.onLine(text, stamp.ms);
+    delivered += 1;
     return null;
   };
 
@@ -83,6 +92,7 @@ export function followPodLog(options: LogFollowerOptions): LogFollower {
   const done = (async () => {
     while (!stopped && options.wanted()) {
       const endedBefore = options.ended();
+      const before = delivered;
       try {
         await readOnce();
       } catch (error) {
@@ -90,8 +100,9 @@ export function followPodLog(options: LogFollowerOptions): LogFollower {
       }
       // A stream read to its end after the container ended holds everything.
       if (endedBefore || stopped || !options.wanted()) return;
+      pause = delivered > before ? retryMs : Math.min(maxRetryMs, pause * 2);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryMs);
+        const timer = setTimeout(resolve, pause);
         wake = () => {
           clearTimeout(timer);
           resolve();
