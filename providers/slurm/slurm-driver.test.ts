@@ -495,7 +495,8 @@ describe.sequential('Slurm driver on a real cluster', () => {
     await h.start();
     const debug = await h.product();
     const long = h.job(debug, { command: ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 1; done'] });
-    const short = h.job(debug, { command: ['sh', '-c', 'sleep 1; echo short done; exit 4'] });
+    // Long enough to outlast the stop below: the driver sees a job's end within a poll (about a second).
+    const short = h.job(debug, { command: ['sh', '-c', 'sleep 4; echo short done; exit 4'] });
     const [longSlurmId, shortSlurmId] = await h.create(long, short);
     await waitFor(() => h.stdoutOf(long.id).includes('line 1'), 'the first line');
     await h.reach(short.id, 'RUNNING');
