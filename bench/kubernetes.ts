@@ -59,6 +59,7 @@ import { startKubeCluster } from '../test/support/kube-setup.js';
 import { startRig, type Rig, type RigOptions } from './rig.js';
 import { startServices } from './services.js';
 import { percentile, sleep, summarize, type LatencySummary } from './stats.js';
+import { printTable, type Row } from './table.js';
 
 export const KUBERNETES_PROVIDER_ID = 'bench-kube';
 /** The runtime's driver calls at once (its requestConcurrency, given explicitly): the bare side creates as many at once. */
@@ -761,18 +762,6 @@ export async function benchKubernetes(
   };
 }
 
-/** One table row, as bench/run.ts prints them. */
-export interface KubernetesRow {
-  benchmark: string;
-  metric: string;
-  value: number | null;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  aim?: string;
-  meetsAim?: boolean;
-}
-
 const callList = (calls: ApiCalls) =>
   Object.entries(calls)
     .map(([key, n]) => `${key} ${n.toFixed(2)}`)
@@ -781,13 +770,13 @@ const callList = (calls: ApiCalls) =>
 /** Milliseconds of this process's event loop per job submitted. */
 const busyPerJob = (side: SideRound) => ((side.eventLoopBusy ?? 0) * side.submitSeconds * 1000) / (side.jobs - side.failed);
 
-export function kubernetesRows(outcome: KubernetesOutcome): KubernetesRow[] {
+export function kubernetesRows(outcome: KubernetesOutcome): Row[] {
   const benchmark = '9 Kubernetes';
   if (!('result' in outcome)) return [{ benchmark, metric: 'not run', value: null, unit: '', baseline: outcome.notRun }];
   const r = outcome.result;
   const tp = r.throughput;
   const ms = (v: number) => `${v.toFixed(0)} ms`;
-  const rows: KubernetesRow[] = [
+  const rows: Row[] = [
     {
       benchmark,
       metric: `Switchyard createJobs 1 × ${r.jobs} (median of ${r.rounds} rounds)`,
@@ -936,12 +925,7 @@ async function runAlone(argv: readonly string[]): Promise<void> {
       runId,
     });
     const result = await benchKubernetes(rig, { jobs: option('jobs', 200), rounds: option('rounds', 3), latencyRuns: option('runs', 20), progress });
-    for (const row of kubernetesRows({ result })) {
-      const value = row.value === null ? '—' : `${row.value.toFixed(row.unit === 'ms' ? 0 : 2)} ${row.unit}`;
-      console.log(
-        `${row.metric.padEnd(62)} ${value.padStart(14)}  ${row.baseline ?? ''}${row.ratio === undefined ? '' : `  ${row.ratio.toFixed(2)}×`}`,
-      );
-    }
+    printTable(kubernetesRows({ result }));
     for (const warning of kubernetesWarnings({ result })) console.log(`warning: ${warning}`);
     const out = argv.find((arg) => arg.startsWith('--out='))?.slice('--out='.length);
     if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);

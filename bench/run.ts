@@ -33,18 +33,7 @@ import { startServices, type BenchServices } from './services.js';
 import { benchSlurm, slurmSkipReason, startSlurmRig, type SlurmResult } from './slurm.js';
 import { measure, type LatencySummary } from './stats.js';
 import { benchStitching, startLocalRig } from './stitching.js';
-
-/** One line of the table. `ratio` is value / baseline value; `meetsAim` is informative only. A null value: not measured (the baseline column says why). */
-interface Row {
-  benchmark: string;
-  metric: string;
-  value: number | null;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  aim?: string;
-  meetsAim?: boolean;
-}
+import { ms, printTable, type Row } from './table.js';
 
 const runId = randomBytes(4).toString('hex');
 /** Subjects, JetStream names and Redis keys of this run all start with it. */
@@ -106,45 +95,9 @@ async function cleanup(): Promise<void> {
   services = null;
 }
 
-const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 const describeLatency = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} ms`;
 /** For summaries already in µs. */
 const describeMicros = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} µs`;
-/** ms and µs with the precision of ms(); fractional small counts with two decimals; the rest whole. */
-const formatValue = ({ value, unit }: Row) =>
-  value === null
-    ? '—'
-    : unit === 'ms' || unit === 'µs'
-      ? ms(value)
-      : !Number.isInteger(value) && Math.abs(value) < 100
-        ? value.toFixed(2)
-        : value.toFixed(0);
-
-function printTable(rows: Row[]): void {
-  const header = ['benchmark', 'metric', 'value', 'baseline', '× baseline', 'aim', 'meets aim'];
-  const cells = rows.map((row): [string, ...string[]] => [
-    row.benchmark,
-    row.metric,
-    `${formatValue(row)} ${row.unit}`.trimEnd(),
-    row.baseline ?? '',
-    row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}×`,
-    row.aim ?? '',
-    row.meetsAim === undefined ? '' : row.meetsAim ? 'yes' : 'NO',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (values: string[]) =>
-    values
-      .map((v, i) => (i === 2 || i === 4 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  let previous = '';
-  for (const [benchmark, ...rest] of cells) {
-    console.log(line([benchmark === previous ? '' : benchmark, ...rest]));
-    previous = benchmark;
-  }
-}
 
 /** Benchmark 7, only with a Slurm cluster (SLURM_CONF); otherwise it says why it was not run. */
 async function runSlurmSection(natsUrl: string, redisUrl: string): Promise<{ slurm: SlurmResult | null; slurmNotRun: string | null }> {
@@ -245,20 +198,18 @@ function slurmRows(slurm: SlurmResult | null, slurmNotRun: string | null): Row[]
       ratio: cpu.switchyardBulk.machine / cpu.bareShellSameJob.machine,
     });
     const calls = slurm.slurmCallsPerJob;
-    rows.push({
-      benchmark: b7,
-      metric: 'squeue and sacct calls per job, bulk (until the jobs ended)',
-      value: calls.switchyardBulk.squeue + calls.switchyardBulk.squeueOneJob + calls.switchyardBulk.sacct,
-      unit: 'calls',
-      baseline: `squeue ${calls.switchyardBulk.squeue.toFixed(2)}, one job ${calls.switchyardBulk.squeueOneJob.toFixed(2)}, sacct ${calls.switchyardBulk.sacct.toFixed(2)}`,
-    });
-    rows.push({
-      benchmark: b7,
-      metric: 'squeue and sacct calls per job, one at a time to RUNNING',
-      value: calls.toRunning.squeue + calls.toRunning.squeueOneJob + calls.toRunning.sacct,
-      unit: 'calls',
-      baseline: `squeue ${calls.toRunning.squeue.toFixed(2)}, one job ${calls.toRunning.squeueOneJob.toFixed(2)}, sacct ${calls.toRunning.sacct.toFixed(2)}`,
-    });
+    for (const [counts, when] of [
+      [calls.switchyardBulk, 'bulk (until the jobs ended)'],
+      [calls.toRunning, 'one at a time to RUNNING'],
+    ] as const) {
+      rows.push({
+        benchmark: b7,
+        metric: `squeue and sacct calls per job, ${when}`,
+        value: counts.squeue + counts.squeueOneJob + counts.sacct,
+        unit: 'calls',
+        baseline: `squeue ${counts.squeue.toFixed(2)}, one job ${counts.squeueOneJob.toFixed(2)}, sacct ${counts.sacct.toFixed(2)}`,
+      });
+    }
     rows.push({
       benchmark: b7,
       metric: `provider alone: jobs.create over NATS ${tp.providerBulk.jobs / tp.providerBulk.bulkSize} × ${tp.providerBulk.bulkSize}`,

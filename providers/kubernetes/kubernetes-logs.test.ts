@@ -21,6 +21,23 @@ function endpoint(batches: string[][]) {
   return { logs, opens };
 }
 
+/** A follower of pod p's container "main" in namespace ns, collecting its lines. */
+function follow(logs: Log, options: { ended: boolean; retryMs?: number; maxRetryMs?: number }) {
+  const lines: string[] = [];
+  const follower = followPodLog({
+    logs,
+    namespace: 'ns',
+    pod: 'p',
+    container: 'main',
+    onLine: (text) => lines.push(text),
+    ended: () => options.ended,
+    wanted: () => true,
+    retryMs: options.retryMs,
+    maxRetryMs: options.maxRetryMs,
+  });
+  return { lines, follower };
+}
+
 describe('following a pod’s log', () => {
   it('delivers each line once across reopened streams, and opens a stream that brings nothing ever less often', async () => {
     const { logs, opens } = endpoint([
@@ -28,18 +45,7 @@ describe('following a pod’s log', () => {
       // Reopened from the last line's second: the API repeats what it already sent.
       ['2026-12-01T10:00:00.100000000Z one', '2026-12-01T10:00:00.200000000Z two', '2026-12-01T10:00:01.000000000Z three'],
     ]);
-    const lines: string[] = [];
-    const follower = followPodLog({
-      logs,
-      namespace: 'ns',
-      pod: 'p',
-      container: 'main',
-      onLine: (text) => lines.push(text),
-      ended: () => false,
-      wanted: () => true,
-      retryMs: 10,
-      maxRetryMs: 80,
-    });
+    const { lines, follower } = follow(logs, { ended: false, retryMs: 10, maxRetryMs: 80 });
     await new Promise((r) => setTimeout(r, 600));
     follower.stop();
     await follower.done;
@@ -53,16 +59,7 @@ describe('following a pod’s log', () => {
 
   it('stops after the stream read once the container ended', async () => {
     const { logs, opens } = endpoint([['2026-12-01T10:00:00.000000000Z last words']]);
-    const lines: string[] = [];
-    const follower = followPodLog({
-      logs,
-      namespace: 'ns',
-      pod: 'p',
-      container: 'main',
-      onLine: (t) => lines.push(t),
-      ended: () => true,
-      wanted: () => true,
-    });
+    const { lines, follower } = follow(logs, { ended: true });
     await follower.done;
     expect(lines).toEqual(['last words']);
     expect(opens).toHaveLength(1);
