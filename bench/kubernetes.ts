@@ -37,9 +37,7 @@
  * there (and its pods only there); all of it is deleted at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
 import { performance as nodePerformance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { BatchV1Api, CoreV1Api, KubeConfig, makeInformer, type V1Node, type V1Pod } from '@kubernetes/client-node';
 
 import { connectKubernetes, observeRequests, type ApiRequest } from '../providers/kubernetes/kubernetes-client.js';
@@ -58,6 +56,7 @@ import { makeCreateJob } from '../test/support/jobs.js';
 import { startKubeCluster } from '../test/support/kube-setup.js';
 import { startRig, type Rig, type RigOptions } from './rig.js';
 import { startServices } from './services.js';
+import { numberOption, runWhenMain, writeOut } from './standalone.js';
 import { percentile, sleep, summarize, type LatencySummary } from './stats.js';
 import { printTable, type Row } from './table.js';
 
@@ -902,10 +901,7 @@ export async function runKubernetesBench(
 
 /** This benchmark alone, with servers of its own: `npx tsx bench/kubernetes.ts [--jobs=N] [--rounds=N] [--runs=N] [--out=file]`. */
 async function runAlone(argv: readonly string[]): Promise<void> {
-  const option = (name: string, fallback: number) => {
-    const value = argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
-    return value === undefined ? fallback : Number(value);
-  };
+  const option = (name: string, fallback: number) => numberOption(argv, name, fallback);
   const skip = kubernetesSkipReason();
   if (skip) throw new Error(skip);
   const runId = randomBytes(4).toString('hex');
@@ -927,20 +923,11 @@ async function runAlone(argv: readonly string[]): Promise<void> {
     const result = await benchKubernetes(rig, { jobs: option('jobs', 200), rounds: option('rounds', 3), latencyRuns: option('runs', 20), progress });
     printTable(kubernetesRows({ result }));
     for (const warning of kubernetesWarnings({ result })) console.log(`warning: ${warning}`);
-    const out = argv.find((arg) => arg.startsWith('--out='))?.slice('--out='.length);
-    if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    writeOut(argv, result);
   } finally {
     await rig?.stop();
     await services.stop();
   }
 }
 
-if (process.argv[1] && existsSync(process.argv[1]) && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runAlone(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error('bench failed:', error);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, runAlone);

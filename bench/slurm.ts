@@ -40,10 +40,9 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { createAccountMap } from '../providers/sdk/unix-accounts.js';
@@ -62,6 +61,7 @@ import { makeCreateJob } from '../test/support/jobs.js';
 import { cpuPerJob, describeCpu, meanCpu, readCpu, type CpuFigures } from './cpu.js';
 import { startRig, type Rig, type RigOptions } from './rig.js';
 import { startServices } from './services.js';
+import { numberOption, runWhenMain, writeOut } from './standalone.js';
 import { sleep, summarize, waitFor, type LatencySummary } from './stats.js';
 
 export const SLURM_PROVIDER_ID = 'bench-slurm';
@@ -646,10 +646,7 @@ function report(result: SlurmResult): void {
 async function runAlone(argv: readonly string[]): Promise<void> {
   const skip = slurmSkipReason();
   if (skip) throw new Error(skip);
-  const option = (name: string, fallback: number) => {
-    const value = argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
-    return value === undefined ? fallback : Number(value);
-  };
+  const option = (name: string, fallback: number) => numberOption(argv, name, fallback);
   const runId = randomBytes(4).toString('hex');
   const services = await startServices();
   let rig: SlurmRig | null = null;
@@ -665,20 +662,11 @@ async function runAlone(argv: readonly string[]): Promise<void> {
     });
     const result = await benchSlurm(rig, { jobs: option('jobs', 200), latencyRuns: option('runs', 20), throughputRounds: option('rounds', 3) });
     report(result);
-    const out = argv.find((arg) => arg.startsWith('--out='))?.slice('--out='.length);
-    if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    writeOut(argv, result);
   } finally {
     await rig?.stop();
     await services.stop();
   }
 }
 
-if (process.argv[1] && existsSync(process.argv[1]) && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runAlone(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error('bench failed:', error);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, runAlone);
