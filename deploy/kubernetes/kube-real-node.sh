@@ -150,12 +150,19 @@ spawn() { # NAME ARGS...
   for _ in $(seq 1 50); do [ -s "$REAL/$name.pid" ] && return; sleep 0.02; done
   die "$name did not start"
 }
+rm -f "$c"/*.sock   # a socket left by an earlier containerd would look ready at once
 spawn containerd --config "$c/config.toml"
-for _ in $(seq 1 100); do [ -S "$c/containerd.sock" ] && break; alive containerd || break; sleep 0.1; done
-[ -S "$c/containerd.sock" ] || die "containerd did not start; see $REAL/log/containerd.log"
 ctr=("$BIN/ctr" -a "$c/containerd.sock" -n k8s.io)
-"${ctr[@]}" images import "$IMAGES/pause.tar" >/dev/null 2>&1
-"${ctr[@]}" images import "$IMAGES/busybox.tar" >/dev/null 2>&1
+# The socket appears before every plugin is up: wait until the API answers.
+for _ in $(seq 1 150); do "${ctr[@]}" version >/dev/null 2>&1 && break; alive containerd || break; sleep 0.1; done
+"${ctr[@]}" version >/dev/null 2>&1 || die "containerd did not start; see $REAL/log/containerd.log"
+import_image() { # ARCHIVE: retried, since the CRI image service may still be starting
+  local out
+  for _ in 1 2 3 4 5 6 7 8 9 10; do out=$("${ctr[@]}" images import "$1" 2>&1) && return 0; sleep 0.5; done
+  die "ctr images import $1 failed: $out"
+}
+import_image "$IMAGES/pause.tar"
+import_image "$IMAGES/busybox.tar"
 
 # --- kubelet -----------------------------------------------------------------
 port=$API_PORT
