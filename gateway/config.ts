@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
+import { MIN_SESSION_SECRET_LENGTH } from './sessions/session-credentials.js';
+import { DEFAULT_SESSION_LIMITS } from './sessions/session-endpoint.js';
 
 export const gatewaySettings = {
   NATS_URL: natsUrlSetting,
@@ -35,6 +37,23 @@ export const gatewaySettings = {
   SWITCHYARD_LOGIN_WINDOW_SECONDS: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.windowSeconds),
   /** Reverse proxies in front of the gateway whose X-Forwarded-For is believed for the client address. */
   SWITCHYARD_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /** Signs session credentials; the same on every replica, so any replica serves any session. */
+  SWITCHYARD_SESSION_SECRET: z.string().min(MIN_SESSION_SECRET_LENGTH, `must be at least ${MIN_SESSION_SECRET_LENGTH} characters`).optional(),
+  /** How long a session credential, and the session it opens, lasts. */
+  SWITCHYARD_SESSION_TTL_SECONDS: positiveIntSetting.max(7 * 86_400).default(3_600),
+  /** The gateway's URL as clients reach it, for session URLs; default: the URL the request came to. */
+  SWITCHYARD_PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s]+$/, 'must be a URL like https://switchyard.example.org')
+    .optional(),
+  /** Bytes of one session's output the gateway takes in flight. */
+  SWITCHYARD_SESSION_WINDOW_BYTES: positiveIntSetting
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(DEFAULT_SESSION_LIMITS.windowBytes),
+  /** Session heartbeat, and how many missed beats end a session. */
+  SWITCHYARD_SESSION_HEARTBEAT_MS: positiveIntSetting.min(10).max(60_000).default(DEFAULT_SESSION_LIMITS.heartbeatMs),
+  SWITCHYARD_SESSION_MISSED_HEARTBEATS: positiveIntSetting.max(100).default(DEFAULT_SESSION_LIMITS.missedHeartbeats),
 };
 
 export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;

@@ -3,6 +3,7 @@
  * (transport, store, clock), so the embedded default, the production process
  * and the tests build the same gateway from different parts.
  */
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
 import type { Clock } from '../shared/clock.js';
@@ -17,11 +18,15 @@ import { requestLimits, type RequestLimits } from './graphql/plugins/use-request
 import { createBaseSchema, createGatewayYoga } from './graphql/yoga.js';
 import { createGatewayHttpServer, type GatewayHttpServer } from './http-server.js';
 import { startEventConsumer } from './jobs/event-consumer.js';
+import { createJobChanger } from './jobs/job-changes.js';
 import { createJobFeed } from './jobs/job-feed.js';
 import { createOrchestrator, type Orchestrator } from './jobs/orchestrator.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createProviderRegistry, type ProviderRegistry } from './registry/provider-registry.js';
 import { createUtilizationCache, type UtilizationCache } from './registry/utilization-cache.js';
+import { createSessionCredentials } from './sessions/session-credentials.js';
+import { createSessionEndpoint, type SessionLimits } from './sessions/session-endpoint.js';
+import { createSessionOpener } from './sessions/session-opener.js';
 import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
 import type { Store } from './store/store.js';
 
@@ -52,6 +57,19 @@ export interface GatewayOptions {
   loginThrottle?: LoginThrottleOptions;
   /** Proxies in front whose X-Forwarded-For is believed for the client address. @default 0 */
   trustedProxyHops?: number;
+  /** Interactive sessions. */
+  sessions?: {
+    /**
+     * Signs session credentials; give every replica the same. Without one, a random secret of this
+     * process: the session URLs it issues open on it only.
+     */
+    secret?: string;
+    /** How long a credential, and its session, lasts. @default 3600 */
+    ttlSeconds?: number;
+    /** The gateway's URL as clients reach it; null: the URL each request came to. @default null */
+    publicUrl?: string | null;
+    limits?: Partial<SessionLimits>;
+  };
 }
 
 export interface Gateway {
@@ -138,7 +156,41 @@ export function createGateway(options: GatewayOptions): Gateway {
     loginThrottle: options.loginThrottle,
   });
   const limits = requestLimits(options.requestLimits);
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock, limits });
+  const credentials = createSessionCredentials({
+    secret: options.sessions?.secret ?? randomBytes(32).toString('base64url'),
+    ttlSeconds: options.sessions?.ttlSeconds ?? 3_600,
+    clock,
+  });
+  const sessionOpener = createSessionOpener({ store, registry, credentials, publicUrl: options.sessions?.publicUrl ?? null });
+  const sessions = createSessionEndpoint({
+    transport,
+    store,
+    registry,
+    auth,
+    credentials,
+    change: createJobChanger(store, feed),
+    feed,
+    metrics,
+    logger,
+    clock,
+    limits: options.sessions?.limits,
+    maxMessageBytes: limits.maxBodyBytes,
+  });
+  const yoga = createGatewayYoga({
+    auth,
+    orchestrator,
+    registry,
+    utilization,
+    store,
+    feed,
+    metrics,
+    logger,
+    schemas,
+    accounting,
+    clock,
+    limits,
+    sessions: sessionOpener,
+  });
   const http = createGatewayHttpServer({
     yoga,
     auth,
@@ -146,6 +198,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     maxBodyBytes: limits.maxBodyBytes,
     trustedProxyHops: options.trustedProxyHops,
+    sessions,
     readiness: async () => {
       const missing: string[] = [];
       await transport.ping().catch(() => missing.push('nats'));

@@ -14,6 +14,7 @@ import { LoginThrottledError, type Auth } from './access/auth.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { SessionEndpoint } from './sessions/session-endpoint.js';
 
 /** Text that is valid Unicode: a lone surrogate cannot be a name or a password anyone typed. */
 const wellFormed = (max: number) =>
@@ -32,6 +33,8 @@ export interface GatewayHttpOptions {
   logger: Logger;
   /** Resolves with the names of what is not ready; empty when ready. */
   readiness: () => Promise<string[]>;
+  /** Where interactive sessions' websockets are opened (/api/v1/sessions/...). */
+  sessions?: SessionEndpoint;
   /** Refreshes gauges that are read from the store just before a scrape. */
   beforeScrape?: () => Promise<void>;
   /**
@@ -163,7 +166,14 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
   });
 
   // A message over the limit closes the socket with 1009 (message too big) before it is parsed.
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxBodyBytes });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
+  // One upgrade listener for every websocket the gateway serves: each ws server alone would refuse the others' paths.
+  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === yoga.graphqlEndpoint) return wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+    if (options.sessions?.handles(path)) return options.sessions.upgrade(req, socket, head);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
   wsServer.on('connection', (socket) =>
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.requestsRefused.inc({ reason: 'body_size' });
@@ -231,6 +241,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
     },
     async close() {
       draining = true;
+      await options.sessions?.close();
       await wsCleanup.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

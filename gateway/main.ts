@@ -23,6 +23,9 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
   // One connection for the ledger and the login throttle's shared counts.
   const redis = new Redis(settings.REDIS_URL, { enableAutoPipelining: true });
   const ledger = await createRedisLedger({ redis, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
+  if (!settings.SWITCHYARD_SESSION_SECRET) {
+    logger.warn('SWITCHYARD_SESSION_SECRET is not set: the session URLs this gateway issues open on this replica only');
+  }
   const gateway = createGateway({
     transport,
     store,
@@ -57,6 +60,16 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
       windowSeconds: settings.SWITCHYARD_LOGIN_WINDOW_SECONDS,
     },
     trustedProxyHops: settings.SWITCHYARD_TRUSTED_PROXY_HOPS,
+    sessions: {
+      secret: settings.SWITCHYARD_SESSION_SECRET,
+      ttlSeconds: settings.SWITCHYARD_SESSION_TTL_SECONDS,
+      publicUrl: settings.SWITCHYARD_PUBLIC_URL ?? null,
+      limits: {
+        windowBytes: settings.SWITCHYARD_SESSION_WINDOW_BYTES,
+        heartbeatMs: settings.SWITCHYARD_SESSION_HEARTBEAT_MS,
+        missedHeartbeats: settings.SWITCHYARD_SESSION_MISSED_HEARTBEATS,
+      },
+    },
   });
   await gateway.start(settings.PORT, settings.HOST);
   closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {

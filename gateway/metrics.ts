@@ -20,6 +20,14 @@ export interface GatewayMetrics {
   readonly providerUp: Gauge<'provider'>;
   readonly providerCircuitOpen: Gauge<'provider'>;
   readonly requestsRefused: Counter<'reason'>;
+  /** Interactive sessions relayed by this replica. */
+  readonly sessionsOpen: Gauge<'type'>;
+  readonly sessionBytes: Counter<'type' | 'direction'>;
+  readonly sessionDuration: Histogram<'type' | 'outcome'>;
+  /** Bytes from providers held for clients that have not taken them yet; at most one window per session. */
+  readonly sessionBufferedBytes: Gauge;
+  /** Sessions whose provider waits for room: their client is behind, so their producer is paused. */
+  readonly sessionsWaitingForClient: Gauge;
 }
 
 export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
@@ -94,5 +102,34 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
       for (const reason of REFUSAL_REASONS) counter.inc({ reason }, 0);
       return counter;
     })(),
+    sessionsOpen: new Gauge({
+      name: 'switchyard_sessions_open',
+      help: 'Interactive sessions this gateway relays now, by type',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+    sessionBytes: new Counter({
+      name: 'switchyard_session_relayed_bytes_total',
+      help: 'Bytes relayed in interactive sessions, by type and direction (to_client, from_client)',
+      labelNames: ['type', 'direction'],
+      registers: [registry],
+    }),
+    sessionDuration: new Histogram({
+      name: 'switchyard_session_duration_seconds',
+      help: 'How long interactive sessions lasted, by type and how they ended',
+      labelNames: ['type', 'outcome'],
+      buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200, 14_400, 28_800],
+      registers: [registry],
+    }),
+    sessionBufferedBytes: new Gauge({
+      name: 'switchyard_session_buffered_bytes',
+      help: 'Bytes of interactive sessions received from providers and not yet taken by the clients’ sockets',
+      registers: [registry],
+    }),
+    sessionsWaitingForClient: new Gauge({
+      name: 'switchyard_sessions_waiting_for_client',
+      help: 'Interactive sessions whose client is a whole window behind: their provider is paused',
+      registers: [registry],
+    }),
   };
 }

@@ -71,6 +71,24 @@ export function computeSupport(support: Pick<ComputeSupport, 'backend'> & Partia
   };
 }
 
+/** The kinds of interactive session (the contract's InteractiveSessionType). */
+export const interactiveSessionTypeSchema = z.enum(['SHELL', 'WEB', 'VNC']);
+export type InteractiveSessionType = z.infer<typeof interactiveSessionTypeSchema>;
+
+/** Which support flag offers each session type: the contract's terminal, web and vnc. */
+const SESSION_SUPPORT = { SHELL: 'terminal', WEB: 'web', VNC: 'vnc' } as const satisfies Record<InteractiveSessionType, keyof ComputeSupport>;
+type SessionSupport = Pick<ComputeSupport, (typeof SESSION_SUPPORT)[InteractiveSessionType]>;
+
+/** Whether a product's support manifest offers a session type. */
+export function supportsSession(support: SessionSupport, type: InteractiveSessionType): boolean {
+  return support[SESSION_SUPPORT[type]];
+}
+
+/** The session types a support manifest offers, in the contract's order. */
+export function sessionTypesOf(support: SessionSupport): InteractiveSessionType[] {
+  return interactiveSessionTypeSchema.options.filter((type) => supportsSession(support, type));
+}
+
 export const productSchema = z.object({
   id: idSchema,
   category: idSchema,

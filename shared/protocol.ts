@@ -6,6 +6,7 @@ import { z } from 'zod';
 
 import {
   idSchema,
+  interactiveSessionTypeSchema,
   jobLogSchema,
   jobSpecificationSchema,
   jobStateSchema,
@@ -124,6 +125,37 @@ export const graphqlExecuteResultSchema = z.object({
   errors: z.array(z.object({ message: z.string(), path: z.array(z.union([z.string(), z.number()])).optional() }).passthrough()).optional(),
 });
 export const utilizationResultSchema = utilizationSchema;
+
+const sessionTarget = { jobId: idSchema, rank: z.number().int().nonnegative(), type: interactiveSessionTypeSchema };
+/** Terminal size in characters; a resize message holds it to the same bounds. */
+export const terminalSizeSchema = z.object({ cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) });
+
+/**
+ * The jobs.session verb. `prepare`: may a session of this type be opened on this job's rank now
+ * (asked when the credential is issued); `open`: start it, its bytes flowing on the session's own
+ * subjects (see session-link.ts), answered once the provider listens there.
+ */
+export const sessionRequestSchema = z.discriminatedUnion('op', [
+  z.object({ v, op: z.literal('prepare'), ...sessionTarget }),
+  z.object({
+    v,
+    op: z.literal('open'),
+    ...sessionTarget,
+    sessionId: idSchema,
+    size: terminalSizeSchema,
+    /** Bytes the gateway lets the provider have in flight toward it. */
+    window: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024),
+    /** The heartbeat both ends keep, and how many missed beats end the session. */
+    heartbeatMs: z.number().int().min(10).max(60_000),
+    missedHeartbeats: z.number().int().min(1).max(100),
+  }),
+]);
+export type SessionRequest = z.infer<typeof sessionRequestSchema>;
+export const sessionResultSchema = z.object({});
 
 /** A change to one job, published to JetStream by the provider that runs it. */
 export const jobEventSchema = z.object({

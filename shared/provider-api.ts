@@ -20,6 +20,8 @@ import {
   manifestResultSchema,
   observationsResultSchema,
   reconcileRequestSchema,
+  sessionRequestSchema,
+  sessionResultSchema,
   terminateRequestSchema,
   utilizationResultSchema,
 } from './protocol.js';
@@ -33,12 +35,13 @@ export const PROVIDER_API = {
   'jobs.extend': { request: extendRequestSchema, result: extendResultSchema },
   'jobs.suspend': { request: jobIdsRequestSchema, result: itemResultsSchema },
   'jobs.unsuspend': { request: jobIdsRequestSchema, result: itemResultsSchema },
+  'jobs.session': { request: sessionRequestSchema, result: sessionResultSchema },
   'jobs.retrieve': { request: jobIdsRequestSchema, result: observationsResultSchema },
   'jobs.reconcile': { request: reconcileRequestSchema, result: observationsResultSchema },
   graphql: { request: graphqlRequestSchema, result: graphqlSdlResultSchema.or(graphqlExecuteResultSchema) },
-} as const satisfies Partial<Record<ProviderVerb, { request: z.ZodType; result: z.ZodType }>>;
+} as const satisfies Record<ProviderVerb, { request: z.ZodType; result: z.ZodType }>;
 
-/** The verbs the table defines (jobs.session comes with interactive sessions). */
+/** The verbs the table defines: every verb. */
 export type ProviderApiVerb = keyof typeof PROVIDER_API;
 
 /** The request without its version field; distributive, so that each variant of a union (graphql's ops) keeps its own fields. */

@@ -40,6 +40,9 @@ export interface Subjects {
   /** Core (non-persistent) subject that gateway replicas fan follow events out on. */
   fanout(jobId: string): string;
   fanoutAll(): string;
+  /** Core subjects of one interactive session's bytes: what the provider receives, and what the gateway receives. */
+  sessionToProvider(providerId: string, sessionId: string): string;
+  sessionToGateway(providerId: string, sessionId: string): string;
   /** JetStream stream, durable consumer and KV bucket names. */
   readonly eventStream: string;
   readonly eventConsumer: string;
@@ -59,6 +62,10 @@ export function createSubjects(prefix = 'sy'): Subjects {
     streamSubjects: () => [`${root}.events.>`, `${root}.logs.>`],
     fanout: (jobId) => `${root}.fanout.${assertSubjectToken(jobId, 'job id')}`,
     fanoutAll: () => `${root}.fanout.>`,
+    sessionToProvider: (providerId, sessionId) =>
+      `${root}.session.${assertSubjectToken(providerId, 'provider id')}.${assertSubjectToken(sessionId, 'session id')}.provider`,
+    sessionToGateway: (providerId, sessionId) =>
+      `${root}.session.${assertSubjectToken(providerId, 'provider id')}.${assertSubjectToken(sessionId, 'session id')}.gateway`,
     eventStream: `${upper}_EVENTS`,
     eventConsumer: `${upper}_GATEWAY`,
     providerBucket: `${prefix}-providers`,

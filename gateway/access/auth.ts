@@ -182,6 +182,8 @@ export interface Auth {
    */
   issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: Viewer } | null>;
   createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<Viewer>;
+  /** Who a user is now (admin flag, projects), for a credential issued earlier; null when the user no longer exists. */
+  viewerOf(username: string): Promise<Viewer | null>;
 }
 
 export function createAuth(options: AuthOptions): Auth {
@@ -204,6 +206,12 @@ export function createAuth(options: AuthOptions): Auth {
       const user = await store.getUser(record.username);
       if (!user) throw new UnauthenticatedError('The token belongs to a user that no longer exists');
       return toViewer(user);
+    },
+
+    async viewerOf(username) {
+      if (username === BOOTSTRAP_ADMIN) return bootstrapAdmin;
+      const user = await store.getUser(username);
+      return user ? toViewer(user) : null;
     },
 
     async issueToken(username, password, address = 'unknown') {

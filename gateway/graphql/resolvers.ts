@@ -7,7 +7,7 @@ import { GraphQLScalarType, valueFromASTUntyped } from 'graphql';
 import { JSONResolver } from 'graphql-scalars';
 
 import type { Clock } from '../../shared/clock.js';
-import type { Utilization } from '../../shared/domain.js';
+import { sessionTypesOf, type Utilization } from '../../shared/domain.js';
 import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
 import type { JobState } from '../../shared/job-state-machine.js';
 import type { Auth, Viewer } from '../access/auth.js';
@@ -18,6 +18,7 @@ import type { JobListInput } from '../jobs/job-queries.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { SessionOpener } from '../sessions/session-opener.js';
 import type { Store } from '../store/store.js';
 import { followJob } from './follow-job.js';
 import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
@@ -34,6 +35,9 @@ export interface GatewayContext {
   accounting: Accounting;
   loaders: RequestLoaders;
   clock: Clock;
+  sessions: SessionOpener;
+  /** The gateway's URL as the request reached it; null over a websocket. */
+  origin: string | null;
 }
 
 export interface RequestLoaders {
@@ -216,11 +220,12 @@ export function createResolvers(): Resolvers {
       async extendJobs(_, args, ctx) {
         return okResults(await ctx.orchestrator.extendJobs(ctx.viewer, args.items));
       },
-      openInteractiveSessions(_, args) {
-        return args.items.map(() => ({
-          session: null,
-          error: itemError(toErrorBody(new UnsupportedError('Interactive sessions are not available yet'))),
-        }));
+      async openInteractiveSessions(_, args, ctx) {
+        const items = args.items.map((item) => ({ jobId: item.jobId, rank: item.rank ?? 0, sessionType: item.sessionType }));
+        const outcomes = await ctx.sessions.open(ctx.viewer, items, ctx.origin);
+        return outcomes.map((o) =>
+          o.ok ? { session: { ...o.value, expiresAt: iso(o.value.expiresAt) }, error: null } : { session: null, error: itemError(o.error) },
+        );
       },
       updateJobAcl() {
         return { ok: false, error: itemError(toErrorBody(new UnsupportedError('Job ACLs cannot be changed yet'))) };
@@ -260,6 +265,9 @@ export function createResolvers(): Resolvers {
       queuePosition(status, _, ctx) {
         return status.state === 'IN_QUEUE' && status.jobId ? ctx.loaders.queuePosition.load(status.jobId) : null;
       },
+    },
+    ComputeSupport: {
+      sessionTypes: (support) => sessionTypesOf(support),
     },
     Provider: {
       async utilization(provider, _, ctx) {

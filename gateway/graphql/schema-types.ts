@@ -48,6 +48,8 @@ export type ComputeSupport = {
   maxReplicas: Scalars['Int']['output'];
   maxTimeAllocation: Maybe<SimpleDuration>;
   peers: Scalars['Boolean']['output'];
+  /** The interactive session types a product offers (SHELL from terminal, WEB from web, VNC from vnc); openInteractiveSessions refuses any other with UNSUPPORTED. */
+  sessionTypes: Array<InteractiveSessionType>;
   suspension: Scalars['Boolean']['output'];
   terminal: Scalars['Boolean']['output'];
   timeExtension: Scalars['Boolean']['output'];
@@ -880,6 +882,7 @@ export type ComputeSupportResolvers<ContextType = GatewayContext, ParentType ext
   maxReplicas?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   maxTimeAllocation?: Resolver<Maybe<ResolversTypes['SimpleDuration']>, ParentType, ContextType>;
   peers?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  sessionTypes?: Resolver<Array<ResolversTypes['InteractiveSessionType']>, ParentType, ContextType>;
   suspension?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   terminal?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   timeExtension?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;

@@ -18,6 +18,7 @@ import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { SessionOpener } from '../sessions/session-opener.js';
 import type { SchemaManager } from '../stitching/schema-manager.js';
 import type { Store } from '../store/store.js';
 import { useAcceptableResponse } from './plugins/use-acceptable-response.js';
@@ -48,6 +49,7 @@ export interface GatewayYogaOptions {
   utilization: UtilizationCache;
   accounting: Accounting;
   clock: Clock;
+  sessions: SessionOpener;
   /** Aliases, depth, tokens, directives, cost and body size of one request; see {@link RequestLimits} for each default. */
   limits?: Partial<RequestLimits>;
 }
@@ -96,6 +98,16 @@ export function createBaseSchema(): GraphQLSchema {
   return makeExecutableSchema({ typeDefs: schemaSources, resolvers: createResolvers() });
 }
 
+/** The gateway's URL as this request reached it (scheme, host, port); null without an HTTP request (a websocket operation). */
+function originOf(request: Request | undefined): string | null {
+  if (!request) return null;
+  try {
+    return new URL(request.url).origin;
+  } catch {
+    return null;
+  }
+}
+
 export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstance<Record<string, unknown>, GatewayContext> {
   const { auth, logger } = options;
   const limits = requestLimits(options.limits);
@@ -141,6 +153,8 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           feed: options.feed,
           accounting: options.accounting,
           clock: options.clock,
+          sessions: options.sessions,
+          origin: originOf(request),
           loaders: createRequestLoaders(options.accounting, options.store),
         };
       } catch (error) {

@@ -23,31 +23,35 @@ import {
   createJobBook,
   idSchema,
   InvalidInputError,
+  InvalidStateError,
   isFinalState,
   must,
   requireActive,
   requireNotEnded,
   requireState,
   STATUS,
+  UnsupportedError,
   type CreateJob,
   type Driver,
   type DriverContext,
+  type DriverSession,
   type Manifest,
   type Product,
   type UnixAccount,
   type Utilization,
 } from '../sdk/index.js';
-import { dropCgroup, type Cgroups } from './cgroups.js';
+import { dropCgroup, type Cgroups, type RankLimits } from './cgroups.js';
 import { limitsName, setUpIsolation, type LimitsMode, type LocalIsolation } from './local-isolation.js';
 import { LOCAL_PRODUCTS } from './local-products.js';
 import { localJobRecordSchema, type LocalJobRecord, type RankRecord } from './local-records.js';
 import { localSubschema } from './local-subschema.js';
 import { localUtilization } from './local-utilization.js';
 import { stopOrphanedRanks } from './orphans.js';
-import { processStartTicks, readBootId, signalGroup } from './process-groups.js';
+import { firstChild, processStartTicks, readBootId, signalGroup } from './process-groups.js';
 import { closedOrTimeout, exitCodeNow, rankLimits, spawnRank, watchRank, type RankStart, type SpawnedRank } from './rank-launch.js';
 import { pipeLines } from './rank-output.js';
 import { SAFE_PATH, type JobNetwork, type SandboxMode } from './sandbox.js';
+import { openShell } from './shell-session.js';
 
 export type { LimitsMode } from './local-isolation.js';
 export { LOCAL_PRODUCTS } from './local-products.js';
@@ -96,6 +100,10 @@ interface LiveJob {
   /** Set by stop(): the processes are left running and no longer watched. */
   detached: boolean;
   detachOutput: Array<() => void>;
+  /** What a shell in a rank needs to join it, known to the driver start that launched it; null for jobs read back. */
+  launchedWith: { cwd: string; env: Record<string, string>[]; limits: RankLimits } | null;
+  /** Shells open in the job: closed when it ends. */
+  shells: Set<DriverSession>;
 }
 
 /** A job whose processes this driver start does not watch: one that ended, or one read back at start. */
@@ -109,6 +117,8 @@ const settledJob = (record: LocalJobRecord, closed: Set<number> = new Set()): Li
   kill: null,
   detached: false,
   detachOutput: [],
+  launchedWith: null,
+  shells: new Set(),
 });
 
 /** A memory size for a status line: "64 MiB", "1 GiB". */
@@ -223,6 +233,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     if (job.closed.size < job.record.ranks.length) return;
     job.finished = true;
     clearTimers(job);
+    // A shell without a sandbox would outlive the job (in one, its PID namespace ends with it).
+    for (const shell of job.shells) shell.close();
     const exitCode = job.record.ranks.map((rank) => rank.exitCode ?? 0).find((code) => code !== 0) ?? 0;
     job.record.suspendedAt = null;
     if (job.record.ending === 'EXPIRE') {
@@ -335,6 +347,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       kill: null,
       detached: false,
       detachOutput: [],
+      launchedWith: null,
+      shells: new Set(),
     };
     jobs.set(live);
     // Recorded before anything runs: a crash from here on leaves a record to reconcile.
@@ -342,26 +356,19 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
 
     const limits = rankLimits(validated.product, isolationOptions.pidsLimit);
     const setup = { cgroups: cgroups(), sandbox: isolation!.sandbox, logger: () => ctx?.logger };
+    // Nothing of the provider's environment: a fixed PATH, HOME, what the specification sets, and ours.
+    const env = Array.from({ length: spec.replicas }, (_, rank) => ({
+      PATH: SAFE_PATH,
+      HOME: cwd,
+      ...(spec.env ?? {}),
+      SWITCHYARD_JOB_ID: job.id,
+      SWITCHYARD_RANK: String(rank),
+      SWITCHYARD_REPLICAS: String(spec.replicas),
+    }));
+    live.launchedWith = { cwd, env, limits };
     const spawned = await Promise.all(
-      Array.from({ length: spec.replicas }, (_, rank) =>
-        spawnRank(setup, {
-          jobId: job.id,
-          rank,
-          account,
-          cwd,
-          writable: [cwd],
-          // Nothing of the provider's environment: a fixed PATH, HOME, what the specification sets, and ours.
-          env: {
-            PATH: SAFE_PATH,
-            HOME: cwd,
-            ...(spec.env ?? {}),
-            SWITCHYARD_JOB_ID: job.id,
-            SWITCHYARD_RANK: String(rank),
-            SWITCHYARD_REPLICAS: String(spec.replicas),
-          },
-          command: spec.command!,
-          limits,
-        }),
+      env.map((rankEnv, rank) =>
+        spawnRank(setup, { jobId: job.id, rank, account, cwd, writable: [cwd], env: rankEnv, command: spec.command!, limits }),
       ),
     );
     const failure = spawned.find((result): result is Extract<RankStart, { ok: false }> => !result.ok);
@@ -528,6 +535,40 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
 
     async observe(jobId) {
       return jobs.observe(jobId);
+    },
+
+    async openSession(request) {
+      if (request.type !== 'SHELL') throw new UnsupportedError(`The local provider opens SHELL sessions only, not ${request.type}`);
+      const job = await jobs.lookup(request.jobId);
+      const { record } = job;
+      requireState(record, 'RUNNING', 'open a shell in');
+      const rank = record.ranks.find((candidate) => candidate.rank === request.rank);
+      if (!rank) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.ranks.length - 1}, not ${request.rank}`);
+      const launched = job.launchedWith;
+      if (!launched || job.closed.has(rank.rank) || (await processStartTicks(rank.pid)) !== rank.startTicks) {
+        throw new InvalidStateError(record.id, `Rank ${rank.rank} of job ${record.id} has ended`);
+      }
+      const sandbox = isolation!.sandbox;
+      // The sandbox's init, bwrap's child: pid 1 of the job's namespaces.
+      const namespacePid = sandbox.mode === 'bwrap' ? await firstChild(rank.pid) : null;
+      if (sandbox.mode === 'bwrap' && namespacePid === null)
+        throw new InvalidStateError(record.id, `Rank ${rank.rank} of job ${record.id} has ended`);
+      const shell = openShell(
+        sandbox,
+        {
+          namespacePid,
+          account: record.account ?? isolation!.accounts.defaultAccount,
+          cwd: launched.cwd,
+          env: must(launched.env[rank.rank], `the environment of rank ${rank.rank}`),
+          cgroupProcsFiles: rank.cgroups.map((dir) => join(dir, 'cgroup.procs')),
+          rlimits: rank.cgroups.length > 0 ? null : { addressSpaceBytes: launched.limits.memoryBytes, processes: launched.limits.pids },
+        },
+        { cols: request.cols, rows: request.rows },
+      );
+      job.shells.add(shell);
+      void shell.exit.then(() => job.shells.delete(shell));
+      context().logger.info({ jobId: record.id, rank: rank.rank }, 'shell opened in the job');
+      return shell;
     },
 
     subschema: () =>

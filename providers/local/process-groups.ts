@@ -58,3 +58,13 @@ export async function readBootId(): Promise<string | null> {
     return null;
   }
 }
+
+/** The first child of a process (its `children` in /proc), or null when it has none or is gone. */
+export async function firstChild(pid: number): Promise<number | null> {
+  try {
+    const [child] = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/);
+    return child ? Number(child) : null;
+  } catch {
+    return null;
+  }
+}

@@ -53,6 +53,7 @@ export const SANDBOX_TOOLS = {
   setpriv: '/usr/bin/setpriv',
   prlimit: '/usr/bin/prlimit',
   perl: '/usr/bin/perl',
+  nsenter: '/usr/bin/nsenter',
 } as const;
 
 /** The file descriptor the launcher reports on: "ready" before the exec, "exec <errno> <message>" if it failed. */
@@ -197,11 +198,9 @@ function bwrapArgs(options: SandboxOptions, rank: RankSpec): string[] {
   return args;
 }
 
-/** The command line of one rank (see the chain above). */
-export function sandboxCommand(options: SandboxOptions, rank: RankSpec): SandboxCommand {
-  const { account } = rank;
-  // Never empty: each stage starts with its program, so there is always a file to spawn.
-  const become: [string, ...string[]] = options.switchUser
+/** The account switch at the start of the job's side of the chain: setpriv, as the job's account without capabilities, or no new privileges only. */
+export function becomeAccount(options: Pick<SandboxOptions, 'switchUser'>, account: UnixAccount): [string, ...string[]] {
+  return options.switchUser
     ? [
         SANDBOX_TOOLS.setpriv,
         `--reuid=${account.uid}`,
@@ -213,26 +212,45 @@ export function sandboxCommand(options: SandboxOptions, rank: RankSpec): Sandbox
         '--',
       ]
     : [SANDBOX_TOOLS.setpriv, '--no-new-privs', '--'];
-  const rlimits = [
-    ...(rank.rlimits && rank.rlimits.addressSpaceBytes > 0 ? [`--as=${Math.floor(rank.rlimits.addressSpaceBytes)}`] : []),
-    ...(rank.rlimits && rank.rlimits.processes > 0 ? [`--nproc=${rank.rlimits.processes}`] : []),
+}
+
+/** prlimit for the limits of a rank without a cgroup; nothing when there are none. */
+export function rlimitPrefix(rlimits: RankSpec['rlimits']): string[] {
+  const limits = [
+    ...(rlimits && rlimits.addressSpaceBytes > 0 ? [`--as=${Math.floor(rlimits.addressSpaceBytes)}`] : []),
+    ...(rlimits && rlimits.processes > 0 ? [`--nproc=${rlimits.processes}`] : []),
   ];
-  const limits = rlimits.length > 0 ? [SANDBOX_TOOLS.prlimit, ...rlimits, '--'] : [];
-  const inner: [string, ...string[]] = [...become, ...limits, SANDBOX_TOOLS.perl, '-e', LAUNCHER, '--', ...rank.command];
+  return limits.length > 0 ? [SANDBOX_TOOLS.prlimit, ...limits, '--'] : [];
+}
+
+/** The command, run by a shell that first moves itself into the given cgroups (each `cgroup.procs`); the command itself without any. */
+export function joiningCgroups(procsFiles: readonly string[], command: [string, ...string[]]): [string, ...string[]] {
+  if (procsFiles.length === 0) return command;
+  return [
+    SANDBOX_TOOLS.sh,
+    '-c',
+    'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
+    'sy-cgroup-join',
+    ...procsFiles,
+    '--',
+    ...command,
+  ];
+}
+
+/** The command line of one rank (see the chain above). */
+export function sandboxCommand(options: SandboxOptions, rank: RankSpec): SandboxCommand {
+  const inner: [string, ...string[]] = [
+    ...becomeAccount(options, rank.account),
+    ...rlimitPrefix(rank.rlimits),
+    SANDBOX_TOOLS.perl,
+    '-e',
+    LAUNCHER,
+    '--',
+    ...rank.command,
+  ];
   const sandboxed: [string, ...string[]] =
     options.mode === 'bwrap' ? [SANDBOX_TOOLS.env, '--ignore-signal=TERM', options.bwrapPath, ...bwrapArgs(options, rank), ...inner] : inner;
-  const joined: [string, ...string[]] = rank.cgroup
-    ? [
-        SANDBOX_TOOLS.sh,
-        '-c',
-        'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
-        'sy-cgroup-join',
-        ...rank.cgroup.procsFiles,
-        '--',
-        ...sandboxed,
-      ]
-    : sandboxed;
-  const [file, ...args] = joined;
+  const [file, ...args] = joiningCgroups(rank.cgroup?.procsFiles ?? [], sandboxed);
   return {
     file,
     args,

@@ -4,8 +4,10 @@
  * all providers: NATS, validation, announcements, heartbeats, event publishing
  * and reconciliation.
  */
+import type { Duplex } from 'node:stream';
+
 import type { Clock } from '../../shared/clock.js';
-import type { JobState, Manifest, Utilization } from '../../shared/domain.js';
+import type { InteractiveSessionType, JobState, Manifest, Utilization } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CreateJob, JobObservation } from '../../shared/protocol.js';
 
@@ -38,6 +40,30 @@ export interface DriverContext {
   log(jobId: string, line: DriverLogLine): void;
 }
 
+/** A session the gateway asks for: a type, on one rank of a running job, with the client's terminal size. */
+export interface DriverSessionRequest {
+  jobId: string;
+  rank: number;
+  type: InteractiveSessionType;
+  cols: number;
+  rows: number;
+}
+
+/**
+ * An open session, as the backend gives it: a duplex byte stream (what the user types goes in,
+ * what the terminal shows comes out; a pty merges stderr into it), a resize, and the exit code.
+ * The runtime relays it to the gateway with flow control: it pauses the stream while the client
+ * is behind and writes into it no faster than it takes bytes (a write's callback).
+ */
+export interface DriverSession {
+  readonly stream: Duplex;
+  resize(cols: number, rows: number): void;
+  /** Resolves when the session's process ended; exitCode null when the backend cannot tell. */
+  readonly exit: Promise<{ exitCode: number | null }>;
+  /** End it from this side (the user left, the provider stops): hang up the terminal, stop the process. */
+  close(): void;
+}
+
 /**
  * A provider's driver. Methods throw SwitchyardError (NotFoundError,
  * InvalidStateError, UnsupportedError, ...) for refusals; the runtime sends
@@ -65,6 +91,13 @@ export interface Driver {
   unsuspend(jobId: string): Promise<void>;
   /** What the driver knows of a job now; state null when it has never heard of it. */
   observe(jobId: string): Promise<JobObservation>;
+  /**
+   * Optional: open an interactive session on a rank of a running job (the runtime has checked it
+   * runs here). Without it, the provider answers UNSUPPORTED. Throw InvalidStateError when the rank
+   * is gone, UnsupportedError for a type the backend lacks. The session runs in the job's own
+   * environment, never beside it on the host.
+   */
+  openSession?(request: DriverSessionRequest): Promise<DriverSession>;
   /** Release resources; running jobs are left as the backend keeps them. */
   stop(): Promise<void>;
   /**

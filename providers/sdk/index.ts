@@ -7,7 +7,7 @@
  * process entry runs it all as a process. See docs/ARCHITECTURE.md, "How to
  * add a provider".
  */
-export type { Driver, DriverContext, DriverJobChange, DriverLogLine } from './driver.js';
+export type { Driver, DriverContext, DriverJobChange, DriverLogLine, DriverSession, DriverSessionRequest } from './driver.js';
 export { createProviderRuntime, type ProviderRuntime, type ProviderRuntimeOptions } from './runtime.js';
 export {
   createJobBook,
@@ -33,6 +33,7 @@ export type { Clock } from '../../shared/clock.js';
 export {
   computeSupport,
   idSchema,
+  type InteractiveSessionType,
   jobStateSchema,
   priceUnitSchema,
   productSchema,

@@ -15,7 +15,15 @@ import { type z } from 'zod';
 
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { JobLog, Manifest, ProviderKind } from '../../shared/domain.js';
-import { SwitchyardError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import {
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+  SwitchyardError,
+  toErrorBody,
+  UnsupportedError,
+  type ErrorBody,
+} from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import {
   announcementSchema,
@@ -33,6 +41,7 @@ import { PROVIDER_VERBS, type ProviderVerb } from '../../shared/subjects.js';
 import type { Closable, Transport } from '../../shared/transport.js';
 import type { Driver, DriverContext, DriverJobChange, DriverLogLine } from './driver.js';
 import { openOutboxJournal, type OpenLogEvent, type OutboxJournal } from './outbox-journal.js';
+import { createSessionRelays } from './session-relays.js';
 import { createServedSubschema, type ServedSubschema } from './subschema.js';
 
 export interface ProviderRuntimeOptions {
@@ -68,6 +77,8 @@ export interface ProviderRuntimeOptions {
    * @default none
    */
   outboxDir?: string;
+  /** Bytes of a session user's input the provider takes in flight (its receive window). @default 65536 */
+  sessionWindowBytes?: number;
 }
 
 export interface ProviderRuntime {
@@ -338,6 +349,8 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
 
   // --- requests -------------------------------------------------------------
 
+  const sessions = createSessionRelays({ transport, providerId: id, driver, logger, window: options.sessionWindowBytes ?? 64 * 1024 });
+
   /** A driver refusal becomes that item's error; anything else is logged and masked. */
   const itemError = (error: unknown, verb: string, jobId: string): ErrorBody => {
     if (!(error instanceof SwitchyardError)) logger.error({ err: error, verb, jobId }, 'driver failed');
@@ -447,6 +460,17 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
         { concurrency },
       ),
     })),
+    'jobs.session': handler('jobs.session', async (request) => {
+      if (!driver.openSession) throw new UnsupportedError(`Provider ${id} offers no interactive sessions`);
+      const { state } = await driver.observe(request.jobId);
+      if (state === null) throw new NotFoundError('job', request.jobId);
+      if (state !== 'RUNNING') throw new InvalidStateError(request.jobId, `Job ${request.jobId} is ${state}: sessions open on running jobs only`);
+      if (request.op === 'open') {
+        if (!running) throw new InvalidInputError(`Provider ${id} is stopping`);
+        await sessions.open(request);
+      }
+      return {};
+    }),
     'jobs.retrieve': handler('jobs.retrieve', observe),
     'jobs.reconcile': handler('jobs.reconcile', observe),
   };
@@ -610,6 +634,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       }
       await server?.close().catch((error: unknown) => logger.warn({ err: error }, 'could not stop serving'));
       server = null;
+      sessions.closeAll(`provider ${id} is stopping`);
 
       const deadline = performance.now() + flushTimeoutMs;
       /** True when everything was stored before the deadline. */

@@ -1,0 +1,199 @@
+/**
+ * Where clients open the sessions they were given a URL for:
+ * `GET /api/v1/sessions/shell?token=<credential>` upgraded to a websocket
+ * (`v5.channel.k8s.io`). The upgrade is refused, before any websocket exists,
+ * for a credential that is expired, tampered with or not a session's (401),
+ * a user who may no longer act on the job (404, as elsewhere), and a job that
+ * is no longer running (409). Any replica serves any session: the credential
+ * carries what it grants and the secret is shared. The session's opening and
+ * end are written on the job as status updates.
+ */
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+import type { Clock } from '../../shared/clock.js';
+import { isFinalState } from '../../shared/job-state-machine.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Transport } from '../../shared/transport.js';
+import type { Auth } from '../access/auth.js';
+import { canEdit } from '../access/job-access.js';
+import type { ChangeJob } from '../jobs/job-changes.js';
+import type { JobFeed } from '../jobs/job-feed.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { Store } from '../store/store.js';
+import { K8S_CHANNEL_PROTOCOL } from './k8s-channels.js';
+import { SessionCredentialError, type SessionCredentials, type SessionGrant } from './session-credentials.js';
+import { sessionPath } from './session-opener.js';
+import { relayShell, type ShellRelay } from './shell-relay.js';
+
+/** Session settings; each has a gateway setting (config.ts). */
+export interface SessionLimits {
+  /**
+   * Bytes of one session's output the gateway takes in flight, per session.
+   * @default 262144
+   */
+  windowBytes: number;
+  /** @default 2000 */
+  heartbeatMs: number;
+  /** @default 3 */
+  missedHeartbeats: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { windowBytes: 256 * 1024, heartbeatMs: 2_000, missedHeartbeats: 3 };
+
+export interface SessionEndpointOptions {
+  transport: Transport;
+  store: Store;
+  registry: ProviderRegistry;
+  auth: Auth;
+  credentials: SessionCredentials;
+  change: ChangeJob;
+  feed: JobFeed;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  clock: Clock;
+  limits?: Partial<SessionLimits>;
+  /** Bytes in one websocket message from a client. */
+  maxMessageBytes: number;
+}
+
+export interface SessionEndpoint {
+  /** Whether a request path is one this endpoint upgrades. */
+  handles(path: string): boolean;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Sessions this replica relays now. */
+  readonly open: number;
+  /** End every session ("the gateway is stopping") and refuse new ones. */
+  close(): Promise<void>;
+}
+
+class UpgradeRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpgradeRefusal';
+  }
+}
+
+function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
+  const body = JSON.stringify({ error: { code: refusal.code, message: refusal.message } });
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** The credential from `?token=`, or from `Authorization: Bearer` for clients that can set headers. */
+function credentialOf(req: IncomingMessage): string | null {
+  const url = new URL(req.url ?? '/', 'http://gateway');
+  const fromQuery = url.searchParams.get('token');
+  if (fromQuery) return fromQuery;
+  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return match?.[1] ?? null;
+}
+
+export function createSessionEndpoint(options: SessionEndpointOptions): SessionEndpoint {
+  const { store, registry, auth, credentials, change, feed, metrics, logger, clock } = options;
+  const limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+  const shellPath = sessionPath('SHELL');
+  const relays = new Set<ShellRelay>();
+  let closing = false;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxMessageBytes,
+    perMessageDeflate: false,
+    // The client asks for the subprotocol; one that asks for others only gets none and fails.
+    handleProtocols: (protocols) => (protocols.has(K8S_CHANNEL_PROTOCOL) ? K8S_CHANNEL_PROTOCOL : false),
+  });
+
+  /** The grant of the request's credential, still good now: the user may act on the job, and it runs. */
+  const admit = async (req: IncomingMessage): Promise<SessionGrant> => {
+    if (closing) throw new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again');
+    const token = credentialOf(req);
+    if (!token) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', 'A session credential is required (?token=)');
+    let grant: SessionGrant;
+    try {
+      grant = await credentials.verify(token);
+    } catch (error) {
+      if (error instanceof SessionCredentialError) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', error.message);
+      throw error;
+    }
+    if (grant.type !== 'SHELL') throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a shell`);
+    const [job, viewer] = await Promise.all([store.getJob(grant.jobId), auth.viewerOf(grant.username)]);
+    // The user's rights as they are now: a user taken off the project loses the sessions it was given.
+    if (!job || !viewer || !canEdit(viewer, job)) throw new UpgradeRefusal(404, 'NOT_FOUND', `job ${grant.jobId} not found`);
+    if (job.state !== 'RUNNING' || job.providerId !== grant.providerId) {
+      throw new UpgradeRefusal(409, 'INVALID_STATE', `Sessions open on running jobs only; job ${job.id} is ${job.state}`);
+    }
+    if (!registry.get(grant.providerId)) throw new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', `${grant.providerId} is not connected`);
+    return grant;
+  };
+
+  const start = (socket: WebSocket, grant: SessionGrant) => {
+    const where = `${grant.type} session on rank ${grant.rank} (${grant.username})`;
+    let stopListening = () => {};
+    let expiry: NodeJS.Timeout | null = null;
+    const relay = relayShell({
+      socket,
+      grant,
+      transport: options.transport,
+      provider: registry.require(grant.providerId).client,
+      metrics,
+      logger,
+      window: limits.windowBytes,
+      heartbeatMs: limits.heartbeatMs,
+      missedHeartbeats: limits.missedHeartbeats,
+      onOpened: () => {
+        void change(grant.jobId, { status: `Interactive ${where} opened`, timestamp: clock.now() }).catch((err: unknown) =>
+          logger.warn({ err, jobId: grant.jobId }, 'could not record the opening of a session'),
+        );
+      },
+      onEnded: (outcome, reason) => {
+        relays.delete(relay);
+        stopListening();
+        if (expiry) clearTimeout(expiry);
+        if (outcome === 'open_failed') return;
+        void change(grant.jobId, { status: `Interactive ${where} ended: ${reason}`, timestamp: clock.now() }).catch((err: unknown) =>
+          logger.warn({ err, jobId: grant.jobId }, 'could not record the end of a session'),
+        );
+      },
+    });
+    relays.add(relay);
+    // A session lasts as long as its credential, and no longer than the job.
+    expiry = setTimeout(() => relay.close('expired', 'The session credential expired'), Math.max(0, grant.expiresAt - clock.now()));
+    expiry.unref();
+    stopListening = feed.listen(grant.jobId, (event) => {
+      if (event.status && isFinalState(event.status.state)) relay.close('job_ended', `The job ended (${event.status.state})`);
+    });
+  };
+
+  return {
+    handles: (path) => path === shellPath,
+    upgrade(req, socket, head) {
+      admit(req).then(
+        (grant) => {
+          if (closing) return refuse(socket, new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again'));
+          wss.handleUpgrade(req, socket, head, (ws) => start(ws, grant));
+        },
+        (error: unknown) => {
+          if (error instanceof UpgradeRefusal) return refuse(socket, error);
+          logger.error({ err: error }, 'session upgrade failed');
+          refuse(socket, new UpgradeRefusal(500, 'INTERNAL', 'Internal error'));
+        },
+      );
+    },
+    get open() {
+      return relays.size;
+    },
+    async close() {
+      closing = true;
+      for (const relay of [...relays]) relay.close('gateway_stopping', 'The gateway is stopping; open the session again');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,233 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { createSessionLink, MAX_SESSION_CHUNK_BYTES, type SessionChannel, type SessionCloser, type SessionLink } from './session-link.js';
+import { createSubjects } from './subjects.js';
+import { createMemoryTransport } from './transport/memory-transport.js';
+
+/** Lets the in-process bus deliver what was published (it delivers on setImmediate, as NATS never delivers synchronously). */
+const settle = async (rounds = 20) => {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+interface End {
+  link: SessionLink;
+  received: { channel: SessionChannel; bytes: Buffer }[];
+  events: string[];
+  closed: { reason: string; by: SessionCloser } | null;
+  drains: number;
+  /** Whether received data is consumed as it comes. */
+  reading: boolean;
+}
+
+function pair(options: { gatewayWindow?: number; providerWindow?: number; heartbeatMs?: number } = {}) {
+  const subjects = createSubjects('linktest');
+  const transport = createMemoryTransport({ subjects });
+  const make = (send: string, receive: string, window: number): End => {
+    const end: End = { link: null as unknown as SessionLink, received: [], events: [], closed: null, drains: 0, reading: true };
+    end.link = createSessionLink({
+      transport,
+      sendSubject: send,
+      receiveSubject: receive,
+      window,
+      heartbeatMs: options.heartbeatMs ?? 60_000,
+      handlers: {
+        onData(channel, bytes) {
+          end.received.push({ channel, bytes });
+          if (end.reading) end.link.consumed(bytes.length);
+        },
+        onDrain: () => (end.drains += 1),
+        onResize: (size) => end.events.push(`resize ${size.cols}x${size.rows}`),
+        onEof: () => end.events.push('eof'),
+        onExit: (code) => end.events.push(`exit ${code}`),
+        onClose: (reason, by) => (end.closed = { reason, by }),
+      },
+    });
+    return end;
+  };
+  const toProvider = subjects.sessionToProvider('p1', 's1');
+  const toGateway = subjects.sessionToGateway('p1', 's1');
+  const provider = make(toGateway, toProvider, options.providerWindow ?? 64 * 1024);
+  const gateway = make(toProvider, toGateway, options.gatewayWindow ?? 256 * 1024);
+  return { transport, provider, gateway, toProvider, toGateway };
+}
+
+const bytesOf = (end: End) => Buffer.concat(end.received.map((r) => r.bytes));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the session link', () => {
+  it('carries bytes both ways in order, in chunks no larger than a message may hold', async () => {
+    const { provider, gateway } = pair();
+    provider.link.start();
+    gateway.link.start();
+    await settle();
+    const output = Buffer.from(Array.from({ length: 200_000 }, (_, i) => i % 251));
+    expect(provider.link.write(1, output.subarray(0, 150_000))).toBe(true);
+    provider.link.write(2, output.subarray(150_000));
+    gateway.link.write(0, Buffer.from('echo $((6*7))\n'));
+    await settle();
+    expect(bytesOf(gateway).equals(output)).toBe(true);
+    expect(gateway.received.every((r) => r.bytes.length <= MAX_SESSION_CHUNK_BYTES)).toBe(true);
+    expect(gateway.received.at(-1)!.channel).toBe(2);
+    expect(bytesOf(provider).toString()).toBe('echo $((6*7))\n');
+  });
+
+  it('stops a sender at the window while its peer does not consume, and resumes once it does', async () => {
+    const window = 64 * 1024;
+    const { provider, gateway } = pair({ gatewayWindow: window });
+    gateway.reading = false;
+    provider.link.start();
+    gateway.link.start();
+    const output = Buffer.alloc(1024 * 1024, 7);
+    const accepted = provider.link.write(1, output);
+    await settle();
+    // The producer was told to pause, and no more than the window reached the peer.
+    expect(accepted).toBe(false);
+    expect(provider.link.stats()).toMatchObject({ sent: window, grantedUpTo: window, queued: output.length - window });
+    expect(gateway.link.stats()).toMatchObject({ received: window, consumed: 0 });
+    expect(provider.drains).toBe(0);
+    // More writes while paused only queue; nothing more is sent.
+    provider.link.write(1, Buffer.alloc(10, 8));
+    await settle();
+    expect(gateway.link.stats().received).toBe(window);
+
+    gateway.reading = true;
+    gateway.link.consumed(gateway.link.stats().received);
+    for (let i = 0; i < 100 && provider.link.stats().queued > 0; i++) await settle(2);
+    await settle();
+    expect(provider.drains).toBe(1);
+    expect(bytesOf(gateway).equals(Buffer.concat([output, Buffer.alloc(10, 8)]))).toBe(true);
+    // In flight at any moment: at most one window beyond what was consumed.
+    const stats = gateway.link.stats();
+    expect(stats.received - stats.consumed).toBeLessThanOrEqual(window);
+  });
+
+  it('never lets the peer hold more than one window of its bytes unconsumed, whatever the chunk sizes', async () => {
+    const window = 10_000;
+    const { provider, gateway } = pair({ gatewayWindow: window });
+    gateway.reading = false;
+    provider.link.start();
+    gateway.link.start();
+    for (const size of [1, 3_333, 7_000, 12_345, 1, 40_000]) provider.link.write(1, Buffer.alloc(size, 1));
+    let consumedSoFar = 0;
+    for (let round = 0; round < 30; round++) {
+      await settle(3);
+      const stats = gateway.link.stats();
+      expect(stats.received - stats.consumed).toBeLessThanOrEqual(window);
+      expect(provider.link.stats().sent).toBeLessThanOrEqual(consumedSoFar + window);
+      // The consumer takes a little at a time, less than a chunk.
+      const take = Math.min(2_500, stats.received - stats.consumed);
+      gateway.link.consumed(take);
+      consumedSoFar += take;
+    }
+  });
+
+  it('sends the exit code and the close after the data queued before them', async () => {
+    const { provider, gateway } = pair({ gatewayWindow: 4096 });
+    gateway.reading = false;
+    provider.link.start();
+    gateway.link.start();
+    provider.link.write(1, Buffer.alloc(10_000, 65));
+    provider.link.exit(3);
+    provider.link.end('the shell exited');
+    await settle();
+    expect(gateway.events).toEqual([]);
+    expect(gateway.closed).toBeNull();
+    gateway.reading = true;
+    gateway.link.consumed(4096);
+    for (let i = 0; i < 20 && !gateway.closed; i++) {
+      await settle(2);
+      gateway.link.consumed(gateway.link.stats().received - gateway.link.stats().consumed);
+    }
+    expect(bytesOf(gateway).length).toBe(10_000);
+    expect(gateway.events).toEqual(['exit 3']);
+    expect(gateway.closed).toEqual({ reason: 'the shell exited', by: 'peer' });
+    expect(provider.closed).toEqual({ reason: 'the shell exited', by: 'local' });
+  });
+
+  it('passes resize and end of input to the provider, and a close with its reason both ways', async () => {
+    const { provider, gateway } = pair();
+    provider.link.start();
+    gateway.link.start();
+    gateway.link.resize({ cols: 120, rows: 40 });
+    gateway.link.eof();
+    await settle();
+    expect(provider.events).toEqual(['resize 120x40', 'eof']);
+    gateway.link.close('the client closed the session');
+    await settle();
+    expect(provider.closed).toEqual({ reason: 'the client closed the session', by: 'peer' });
+    expect(gateway.closed).toEqual({ reason: 'the client closed the session', by: 'local' });
+    // Closed is closed: nothing more goes out or comes in.
+    expect(gateway.link.write(0, Buffer.from('x'))).toBe(false);
+  });
+
+  it('holds what is written before start, and sends it once started', async () => {
+    const { provider, gateway } = pair();
+    provider.link.start();
+    expect(gateway.link.write(0, Buffer.from('early'))).toBe(false);
+    gateway.link.resize({ cols: 100, rows: 30 });
+    await settle();
+    expect(provider.received).toEqual([]);
+    gateway.link.start();
+    await settle();
+    expect(bytesOf(provider).toString()).toBe('early');
+    expect(provider.events).toEqual(['resize 100x30']);
+    expect(gateway.drains).toBe(1);
+  });
+
+  it('ends the session when the peer sends past its window', async () => {
+    const { transport, gateway, toGateway } = pair({ gatewayWindow: 1024 });
+    gateway.link.start();
+    transport.publish(toGateway, { v: 1, type: 'data', channel: 1, offset: 0, data: Buffer.alloc(2048).toString('base64') });
+    await settle();
+    expect(gateway.closed).toEqual({ reason: 'the peer sent more than its window allows', by: 'local' });
+    expect(gateway.received).toEqual([]);
+  });
+
+  it('ends the session when data was lost on the way (a gap in the offsets)', async () => {
+    const { transport, gateway, toGateway } = pair();
+    gateway.link.start();
+    transport.publish(toGateway, { v: 1, type: 'data', channel: 1, offset: 0, data: Buffer.from('abc').toString('base64') });
+    transport.publish(toGateway, { v: 1, type: 'data', channel: 1, offset: 10, data: Buffer.from('def').toString('base64') });
+    await settle();
+    expect(bytesOf(gateway).toString()).toBe('abc');
+    expect(gateway.closed?.reason).toBe('session data was lost (expected offset 3, got 10)');
+  });
+
+  it('ends the session on a message that does not follow the protocol, and tells the peer', async () => {
+    const { transport, provider, gateway, toGateway } = pair();
+    provider.link.start();
+    gateway.link.start();
+    transport.publish(toGateway, { v: 1, type: 'data', channel: 9, offset: 0, data: '!!' });
+    await settle();
+    expect(gateway.closed?.by).toBe('local');
+    expect(provider.closed).toEqual({ reason: gateway.closed?.reason, by: 'peer' });
+  });
+
+  it('counts a silent peer lost after the missed heartbeats, and a talking one alive', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { provider, gateway } = pair({ heartbeatMs: 1000 });
+    provider.link.start();
+    gateway.link.start();
+    for (let beat = 0; beat < 10; beat++) {
+      vi.advanceTimersByTime(1000);
+      await settle();
+    }
+    expect(gateway.closed).toBeNull();
+    expect(provider.closed).toBeNull();
+    // The provider dies without a word: its heartbeat stops, and so does everything else.
+    provider.link.close('gone');
+    gateway.closed = null;
+    await settle();
+    expect(gateway.closed).toEqual({ reason: 'gone', by: 'peer' });
+
+    const silent = pair({ heartbeatMs: 1000 });
+    silent.gateway.link.start();
+    for (let beat = 0; beat < 2; beat++) vi.advanceTimersByTime(1000);
+    expect(silent.gateway.closed).toBeNull();
+    vi.advanceTimersByTime(1000);
+    expect(silent.gateway.closed).toEqual({ reason: 'nothing was heard from the other end for 3 heartbeats of 1000 ms', by: 'lost' });
+  });
+});

@@ -1,0 +1,301 @@
+/**
+ * One interactive session's bytes between gateway and provider, over core
+ * NATS (the providers' only link): each end publishes on the other's subject
+ * (`Subjects.sessionToProvider` / `sessionToGateway`) and listens on its own.
+ *
+ * Flow control is by credit, as in HTTP/2 or SSH channels: each end has a
+ * receive window, and grants the peer room to send up to a byte offset
+ * (`grant.upTo`: bytes it has taken so far plus its window). A sender never
+ * sends past the last grant; what it is given beyond that waits in its queue,
+ * and `write` answers false so the caller pauses its source (a pty, a
+ * websocket) until `onDrain`. The receiver grants again only once its
+ * consumer has taken the bytes (`consumed`), so a consumer that stops reading
+ * stops the producer, and neither end holds more than a window of the
+ * other's bytes plus one chunk of its own source. A sender past its grant, or
+ * a gap in the offsets (a lost message), ends the session.
+ *
+ * Heartbeats: each end pings every `heartbeatMs`; an end that has heard
+ * nothing from its peer for `missedHeartbeats` beats in a row counts it lost
+ * and ends the session. Either end closes with a reason, which the other
+ * receives; an `exit` (the exit code) and a close queued behind data go out
+ * after that data.
+ *
+ * Every message is JSON with `v: 1`, validated with zod like the rest of the
+ * protocol; data travels as base64.
+ */
+import { z } from 'zod';
+
+import { terminalSizeSchema } from './protocol.js';
+import type { Closable, Transport } from './transport.js';
+
+const v = z.literal(1);
+
+/** stdin (gateway → provider), stdout and stderr (provider → gateway): the terminal channels. */
+export const SESSION_CHANNELS = { stdin: 0, stdout: 1, stderr: 2 } as const;
+export type SessionChannel = (typeof SESSION_CHANNELS)[keyof typeof SESSION_CHANNELS];
+
+/** Largest chunk of data in one message: well under NATS's max_payload once base64. */
+export const MAX_SESSION_CHUNK_BYTES = 32 * 1024;
+
+export const sessionMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    v,
+    type: z.literal('data'),
+    channel: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+    /** Bytes sent before this chunk in this direction: a gap is a lost message. */
+    offset: z.number().int().nonnegative(),
+    data: z.base64().max(Math.ceil(MAX_SESSION_CHUNK_BYTES / 3) * 4),
+  }),
+  z.object({ v, type: z.literal('grant'), upTo: z.number().int().nonnegative() }),
+  z.object({ v, type: z.literal('resize'), ...terminalSizeSchema.shape }),
+  /** stdin ended. */
+  z.object({ v, type: z.literal('eof') }),
+  z.object({ v, type: z.literal('exit'), exitCode: z.number().int().nullable() }),
+  z.object({ v, type: z.literal('ping') }),
+  z.object({ v, type: z.literal('close'), reason: z.string().max(500) }),
+]);
+export type SessionMessage = z.infer<typeof sessionMessageSchema>;
+
+/** Who ended the session: this end, its peer (with a close message), or nobody heard from the peer in time. */
+export type SessionCloser = 'local' | 'peer' | 'lost';
+
+export interface SessionLinkHandlers {
+  /** Bytes from the peer; call `consumed(bytes.length)` once they are passed on, so the peer may send more. */
+  onData(channel: SessionChannel, bytes: Buffer): void;
+  /** Everything queued has been sent: a source paused after `write` answered false may go on. */
+  onDrain?(): void;
+  onResize?(size: { cols: number; rows: number }): void;
+  onEof?(): void;
+  onExit?(exitCode: number | null): void;
+  /** Once, when the session ended, whoever ended it. */
+  onClose(reason: string, by: SessionCloser): void;
+}
+
+export interface SessionLinkOptions {
+  transport: Pick<Transport, 'publish' | 'subscribe'>;
+  /** The peer's subject. */
+  sendSubject: string;
+  /** This end's subject, subscribed at once. */
+  receiveSubject: string;
+  /** Bytes of the peer's data this end takes in flight (received and not yet consumed). */
+  window: number;
+  /** @default 2000 */
+  heartbeatMs?: number;
+  /** Beats in a row without a word from the peer after which it counts as lost. @default 3 */
+  missedHeartbeats?: number;
+  handlers: SessionLinkHandlers;
+}
+
+export interface SessionLinkStats {
+  /** Data bytes sent, and the offset the peer has granted up to. */
+  sent: number;
+  grantedUpTo: number;
+  /** Data bytes waiting for the peer's grant. */
+  queued: number;
+  /** Data bytes received, and those the consumer has taken. */
+  received: number;
+  consumed: number;
+  /** The offset this end has granted the peer up to: at `received`, the peer has no room and waits. */
+  grantedToPeer: number;
+}
+
+export interface SessionLink {
+  /** Sends the first grant and starts the heartbeat; anything written before waits until then. */
+  start(): void;
+  /** Queues data; false when some of it waits for the peer's grant (pause the source until onDrain). */
+  write(channel: SessionChannel, bytes: Uint8Array): boolean;
+  resize(size: { cols: number; rows: number }): void;
+  eof(): void;
+  /** The session's exit code, after the data queued before it. */
+  exit(exitCode: number | null): void;
+  /** Close once everything queued has been sent. */
+  end(reason: string): void;
+  /** Close now: what is queued is dropped. */
+  close(reason: string): void;
+  /** The consumer has taken this many more bytes of the peer's data. */
+  consumed(bytes: number): void;
+  readonly closed: boolean;
+  stats(): SessionLinkStats;
+}
+
+type Outgoing =
+  | { kind: 'data'; channel: SessionChannel; bytes: Buffer }
+  | { kind: 'message'; message: Exclude<SessionMessage, { type: 'data' }> }
+  | { kind: 'end'; reason: string };
+
+/** Creates one end of a session link, listening on its subject at once. */
+export function createSessionLink(options: SessionLinkOptions): SessionLink {
+  const { transport, sendSubject, handlers, window } = options;
+  const heartbeatMs = options.heartbeatMs ?? 2_000;
+  const missedHeartbeats = options.missedHeartbeats ?? 3;
+  if (!Number.isInteger(window) || window < 1) throw new RangeError(`a session window must be a positive integer, not ${window}`);
+
+  const queue: Outgoing[] = [];
+  let queuedBytes = 0;
+  let started = false;
+  let closed = false;
+  let blocked = false;
+  let sent = 0;
+  let grantedUpTo = 0;
+  let received = 0;
+  let consumedBytes = 0;
+  /** The offset up to which this end last granted the peer. */
+  let advertised = 0;
+  let heard = false;
+  let missed = 0;
+  let heartbeat: NodeJS.Timeout | null = null;
+  let subscription: Closable | null = null;
+
+  const publish = (message: SessionMessage): boolean => {
+    try {
+      transport.publish(sendSubject, message);
+      return true;
+    } catch (error) {
+      finish(`the session's connection failed: ${(error as Error).message}`, 'lost', false);
+      return false;
+    }
+  };
+
+  const finish = (reason: string, by: SessionCloser, tell: boolean) => {
+    if (closed) return;
+    if (tell) publish({ v: 1, type: 'close', reason });
+    closed = true;
+    queue.length = 0;
+    queuedBytes = 0;
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = null;
+    void subscription?.close().catch(() => undefined);
+    subscription = null;
+    handlers.onClose(reason, by);
+  };
+
+  const flush = () => {
+    while (started && !closed && queue.length > 0) {
+      const head = queue[0]!;
+      if (head.kind === 'end') {
+        queue.shift();
+        return finish(head.reason, 'local', true);
+      }
+      if (head.kind === 'message') {
+        queue.shift();
+        if (!publish(head.message)) return;
+        continue;
+      }
+      const room = grantedUpTo - sent;
+      if (room <= 0) {
+        blocked = true;
+        return;
+      }
+      // The part the grant allows goes now; the rest stays at the head, so the order holds.
+      const bytes = head.bytes.length <= room ? head.bytes : head.bytes.subarray(0, room);
+      if (bytes.length === head.bytes.length) queue.shift();
+      else head.bytes = head.bytes.subarray(room);
+      queuedBytes -= bytes.length;
+      const offset = sent;
+      sent += bytes.length;
+      if (!publish({ v: 1, type: 'data', channel: head.channel, offset, data: bytes.toString('base64') })) return;
+    }
+    if (blocked && queue.length === 0 && !closed) {
+      blocked = false;
+      handlers.onDrain?.();
+    }
+  };
+
+  const grant = () => {
+    const upTo = consumedBytes + window;
+    advertised = upTo;
+    publish({ v: 1, type: 'grant', upTo });
+  };
+
+  const receive = (body: unknown) => {
+    if (closed) return;
+    const parsed = sessionMessageSchema.safeParse(body);
+    if (!parsed.success) return finish('the peer sent a message that does not follow the session protocol', 'local', true);
+    heard = true;
+    const message = parsed.data;
+    switch (message.type) {
+      case 'data': {
+        const bytes = Buffer.from(message.data, 'base64');
+        if (message.offset !== received) {
+          return finish(`session data was lost (expected offset ${received}, got ${message.offset})`, 'local', true);
+        }
+        if (received + bytes.length > advertised) return finish('the peer sent more than its window allows', 'local', true);
+        received += bytes.length;
+        handlers.onData(message.channel, bytes);
+        return;
+      }
+      case 'grant':
+        // A grant never takes room back; a stale one (reordered or repeated) changes nothing.
+        if (message.upTo > grantedUpTo) {
+          grantedUpTo = message.upTo;
+          flush();
+        }
+        return;
+      case 'resize':
+        return handlers.onResize?.({ cols: message.cols, rows: message.rows });
+      case 'eof':
+        return handlers.onEof?.();
+      case 'exit':
+        return handlers.onExit?.(message.exitCode);
+      case 'ping':
+        return;
+      case 'close':
+        return finish(message.reason, 'peer', false);
+    }
+  };
+
+  subscription = transport.subscribe(options.receiveSubject, (body) => receive(body));
+
+  const enqueue = (item: Outgoing) => {
+    if (closed) return;
+    queue.push(item);
+    flush();
+  };
+
+  return {
+    start() {
+      if (started || closed) return;
+      started = true;
+      grant();
+      heartbeat = setInterval(() => {
+        if (closed) return;
+        missed = heard ? 0 : missed + 1;
+        heard = false;
+        if (missed >= missedHeartbeats) {
+          return finish(`nothing was heard from the other end for ${missed} heartbeats of ${heartbeatMs} ms`, 'lost', false);
+        }
+        publish({ v: 1, type: 'ping' });
+      }, heartbeatMs);
+      // unref: a session alone must not keep its process alive.
+      heartbeat.unref();
+      flush();
+    },
+    write(channel, bytes) {
+      if (closed) return false;
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let at = 0; at < buffer.length; at += MAX_SESSION_CHUNK_BYTES) {
+        const chunk = buffer.subarray(at, at + MAX_SESSION_CHUNK_BYTES);
+        queue.push({ kind: 'data', channel, bytes: chunk });
+        queuedBytes += chunk.length;
+      }
+      flush();
+      if (queue.length > 0) blocked = true;
+      return queue.length === 0;
+    },
+    resize: (size) => enqueue({ kind: 'message', message: { v: 1, type: 'resize', ...size } }),
+    eof: () => enqueue({ kind: 'message', message: { v: 1, type: 'eof' } }),
+    exit: (exitCode) => enqueue({ kind: 'message', message: { v: 1, type: 'exit', exitCode } }),
+    end: (reason) => enqueue({ kind: 'end', reason }),
+    close: (reason) => finish(reason, 'local', true),
+    consumed(bytes) {
+      if (closed || bytes <= 0) return;
+      consumedBytes = Math.min(received, consumedBytes + bytes);
+      // Grant again once a quarter of the window is free: fewer grants than chunks, and the peer never waits on one.
+      if (started && consumedBytes + window - advertised >= Math.max(1, Math.floor(window / 4))) grant();
+    },
+    get closed() {
+      return closed;
+    },
+    stats: () => ({ sent, grantedUpTo, queued: queuedBytes, received, consumed: consumedBytes, grantedToPeer: advertised }),
+  };
+}
