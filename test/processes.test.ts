@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
-import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
-import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from './support/processes.js';
+import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
@@ -32,14 +32,8 @@ function startProvider() {
   provider = startSwitchyard(['provider', 'local', '--id', 'edge'], providerEnv);
 }
 
-async function providerUp(instanceChange?: string): Promise<void> {
-  await eventually(
-    async () => {
-      const data = await client.ok(`{ provider(id: "edge") { status products { id } } }`);
-      return data.provider?.status === 'UP' && data.provider.products.length > 0;
-    },
-    { timeoutMs: 20_000, what: `provider edge to be UP${instanceChange ?? ''}; provider output: ${provider.output().slice(-1500)}` },
-  );
+function providerUp(instanceChange?: string): Promise<void> {
+  return waitProviderUp(client, 'edge', provider, instanceChange);
 }
 
 async function submit(spec: Record<string, unknown>) {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
-import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from './support/processes.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
 import { connectShell, type ShellClient } from './support/shell-client.js';
 
@@ -39,14 +39,8 @@ function startProvider() {
   provider = startSwitchyard(['provider', 'local', '--id', 'edge'], providerEnv);
 }
 
-async function providerUp(): Promise<void> {
-  await eventually(
-    async () => {
-      const data = await admin.ok(`{ provider(id: "edge") { status products { id } } }`);
-      return data.provider?.status === 'UP' && data.provider.products.length > 0;
-    },
-    { timeoutMs: 20_000, what: `provider edge to be UP; its output: ${provider.output().slice(-1500)}` },
-  );
+function providerUp(): Promise<void> {
+  return waitProviderUp(admin, 'edge', provider);
 }
 
 async function userClient(name: string): Promise<TestClient> {

@@ -16,9 +16,9 @@ import { type z } from 'zod';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { JobLog, Manifest, ProviderKind } from '../../shared/domain.js';
 import {
-  InvalidInputError,
   InvalidStateError,
   NotFoundError,
+  ProviderUnavailableError,
   SwitchyardError,
   toErrorBody,
   UnsupportedError,
@@ -466,7 +466,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       if (state === null) throw new NotFoundError('job', request.jobId);
       if (state !== 'RUNNING') throw new InvalidStateError(request.jobId, `Job ${request.jobId} is ${state}: sessions open on running jobs only`);
       if (request.op === 'open') {
-        if (!running) throw new InvalidInputError(`Provider ${id} is stopping`);
+        if (!running) throw new ProviderUnavailableError(id, 'is stopping');
         await sessions.open(request);
       }
       return {};

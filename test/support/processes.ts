@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { eventually } from './graphql-client.js';
+import { eventually, type TestClient } from './graphql-client.js';
 import { natsUrl, redisUrl } from './services.js';
 
 export { freePort } from './local-servers.js';
@@ -46,6 +46,17 @@ export async function waitReady(baseUrl: string, proc: Proc, timeoutMs = 20_000)
       return res?.status === 200;
     },
     { timeoutMs, what: `${baseUrl} to be ready; output: ${proc.output().slice(-2000)}` },
+  );
+}
+
+/** Waits until the gateway shows the provider UP with its products, or fails with the provider's output. */
+export async function waitProviderUp(client: TestClient, providerId: string, proc: Proc, what = ''): Promise<void> {
+  await eventually(
+    async () => {
+      const data = await client.ok(`query ($id: ID!) { provider(id: $id) { status products { id } } }`, { id: providerId });
+      return data.provider?.status === 'UP' && data.provider.products.length > 0;
+    },
+    { timeoutMs: 20_000, what: `provider ${providerId} to be UP${what}; provider output: ${proc.output().slice(-1500)}` },
   );
 }
 
