@@ -14,12 +14,10 @@ import { fund } from './support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
-import { connectShell, type ShellClient } from './support/shell-client.js';
+import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, gatewayMetric, openSession, shellOn } from './support/sessions.js';
+import { connectShell } from './support/shell-client.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
-const OPEN = `mutation ($items: [OpenSessionInput!]!) {
-  openInteractiveSessions(items: $items) { session { jobId rank sessionType providerId url password expiresAt } error { code message } }
-}`;
 const SESSION_SECRET = randomBytes(32).toString('base64url');
 /** The gateway's per-session window (SWITCHYARD_SESSION_WINDOW_BYTES below). */
 const WINDOW = 64 * 1024;
@@ -57,23 +55,7 @@ async function runningJob(client: TestClient, spec: Record<string, unknown>): Pr
   return id;
 }
 
-async function openSession(client: TestClient, item: Record<string, unknown>) {
-  const data = await client.ok(OPEN, { items: [item] });
-  return data.openInteractiveSessions[0] as { session: Record<string, any> | null; error: { code: string; message: string } | null };
-}
-
-async function shellOn(jobId: string, client: TestClient = alice): Promise<ShellClient> {
-  const { session, error } = await openSession(client, { jobId, rank: 0, sessionType: 'SHELL' });
-  expect(error).toBeNull();
-  return connectShell(session!.url);
-}
-
-/** The value of one series of the gateway's metrics (`name{labels}` as Prometheus prints it), 0 when absent. */
-async function metric(name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const metric = (name: string, labels = '') => gatewayMetric(baseUrl, name, labels);
 
 beforeAll(async () => {
   const prefix = uniquePrefix();
@@ -138,16 +120,11 @@ describe('an interactive shell through the gateway on a local job', () => {
     expect(Date.parse(session!.expiresAt)).toBeGreaterThan(Date.now());
 
     const shell = await connectShell(session!.url);
-    shell.type('echo "answer:$((6*7))"\n');
-    await shell.waitFor(/answer:42/);
+    await expectAnswersAndResize(shell);
     shell.type('until [ -f job-file.txt ]; do sleep 0.1; done; echo "host:$(hostname)"\n');
     const host = await shell.waitFor(/host:([\w.-]+)/);
     const workDir = join(stateDir, 'work', jobId);
     expect(host[1]).toBe(readFileSync(join(workDir, 'job-hostname.txt'), 'utf8').trim());
-
-    shell.resize(123, 45);
-    shell.type('echo "size:$(stty size)"\n');
-    await shell.waitFor(/size:45 123/);
 
     // Inside the job: its files, its environment, its account, its processes; nothing of the host's or the provider's.
     shell.type('echo "file:$(cat job-file.txt) env:$JOB_COLOUR uid:$(id -u) cwd:$(pwd)"\n');
@@ -155,25 +132,12 @@ describe('an interactive shell through the gateway on a local job', () => {
     shell.type(`echo "provider-env:[$PROVIDER_ONLY_SECRET] [$NATS_URL]"; cat ${hostOnlyFile} 2>/dev/null || echo "host-file:hidden"\n`);
     await shell.waitFor(/provider-env:\[\] \[\]/);
     await shell.waitFor(/host-file:hidden/);
-    shell.type('echo "init:$(tr "\\0" " " < /proc/1/cmdline)"\n');
-    await shell.waitFor(/init:\S*bwrap /);
+    shell.type('echo "init:$(tr "\\0" "\\n" < /proc/1/cmdline | head -n 1)"\n');
+    await shell.waitFor(/init:\S*bwrap\r?\n/);
 
-    shell.type('exit 3\n');
-    const closed = await shell.waitClosed();
-    expect(closed.code).toBe(1000);
-    expect(shell.status()).toMatchObject({
-      status: 'Failure',
-      reason: 'NonZeroExitCode',
-      details: { causes: [{ reason: 'ExitCode', message: '3' }] },
-    });
-
-    // The job goes on, and its story tells of the session.
+    await expectExitCode(shell, 3, { client: alice, id: jobId, user: 'alice' });
     const job = await waitForState(alice, jobId, ['RUNNING']);
     const statuses = job.updates.map((u: { status: string | null }) => u.status);
-    await eventually(async () => {
-      const again = await waitForState(alice, jobId, ['RUNNING']);
-      return again.updates.some((u: { status: string | null }) => /session on rank 0 \(alice\) ended: .*exited with code 3/.test(u.status ?? ''));
-    });
     expect(statuses).toContain('Interactive SHELL session on rank 0 (alice) opened');
     await eventually(async () => (await metric('switchyard_sessions_open', '{type="SHELL"}')) === 0);
     expect(await metric('switchyard_session_relayed_bytes_total', '{type="SHELL",direction="to_client"}')).toBeGreaterThan(0);
@@ -234,7 +198,7 @@ describe('an interactive shell through the gateway on a local job', () => {
 
   it('pauses a shell that prints a lot while its client does not read, holding no more than a window, and loses nothing', async () => {
     const jobId = await runningJob(alice, { command: ['sleep', '300'] });
-    const shell = await shellOn(jobId);
+    const shell = await shellOn(alice, jobId);
     shell.type('echo "ready:$((1+1))"\n');
     await shell.waitFor(/ready:2/);
     const total = 300_000;
@@ -280,14 +244,8 @@ describe('an interactive shell through the gateway on a local job', () => {
 
   it('closes the session with a clear reason when the provider is killed, and leaves the job running', async () => {
     const jobId = await runningJob(alice, { command: ['sleep', '300'] });
-    const shell = await shellOn(jobId);
-    shell.type('echo "alive:$((2*3))"\n');
-    await shell.waitFor(/alive:6/);
-    await provider.kill('SIGKILL');
-    const closed = await shell.waitClosed();
-    expect(closed.code).toBe(1011);
-    expect(closed.reason).toMatch(/provider stopped answering/);
-    expect(shell.status()).toMatchObject({ status: 'Failure', message: expect.stringMatching(/provider stopped answering/) });
+    const shell = await shellOn(alice, jobId);
+    await expectClosedWhenProviderKilled(shell, () => provider.kill('SIGKILL'));
     const job = await waitForState(alice, jobId, ['RUNNING']);
     expect(job.state.state).toBe('RUNNING');
     // The job's process lives on without its provider (a restarted local provider stops what it finds orphaned).

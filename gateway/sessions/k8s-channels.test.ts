@@ -6,6 +6,8 @@ describe('the v5.channel.k8s.io framing', () => {
   it('reads stdin, a resize and the close of stdin from a client', () => {
     expect(decodeClientFrame(Buffer.from('\x00ls -l\n', 'latin1'))).toEqual({ kind: 'stdin', data: Buffer.from('ls -l\n') });
     expect(decodeClientFrame(frame(4, '{"Width":120,"Height":40}'))).toEqual({ kind: 'resize', cols: 120, rows: 40 });
+    // As @kubernetes/client-node's Exec sends it: the API server, like Go, takes the keys in any case.
+    expect(decodeClientFrame(frame(4, '{"height":30,"width":100}'))).toEqual({ kind: 'resize', cols: 100, rows: 30 });
     expect(decodeClientFrame(Buffer.of(255, 0))).toEqual({ kind: 'close', channel: 0 });
   });
 

@@ -9,7 +9,7 @@
  *   1 stdout  gateway → client
  *   2 stderr  gateway → client
  *   3 error   gateway → client, once at the end: a metav1.Status as JSON (the exit code in it)
- *   4 resize  client → gateway: JSON {"Width": cols, "Height": rows}
+ *   4 resize  client → gateway: JSON {"Width": cols, "Height": rows} (keys in any case, as the API server reads them)
  *   255 close client → gateway: the next byte names a channel the client closed (0: end of stdin)
  */
 import { z } from 'zod';
@@ -25,7 +25,13 @@ export type ClientFrame =
   | { kind: 'close'; channel: number }
   | { kind: 'invalid'; reason: string };
 
-const resizeSchema = z.object({ Width: z.number().int().min(1).max(10_000), Height: z.number().int().min(1).max(10_000) });
+const resizeSchema = z.object({ width: z.number().int().min(1).max(10_000), height: z.number().int().min(1).max(10_000) });
+
+/** The keys of a JSON object in lower case: the API server reads them as Go does, whatever their case ({"Width"} from kubectl, {"width"} from client-node). */
+function lowerKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key.toLowerCase(), item]));
+}
 
 export function decodeClientFrame(message: Buffer): ClientFrame {
   if (message.length === 0) return { kind: 'invalid', reason: 'an empty message has no channel' };
@@ -41,9 +47,9 @@ export function decodeClientFrame(message: Buffer): ClientFrame {
       } catch {
         return { kind: 'invalid', reason: 'a resize is JSON {"Width","Height"}' };
       }
-      const parsed = resizeSchema.safeParse(size);
+      const parsed = resizeSchema.safeParse(lowerKeys(size));
       return parsed.success
-        ? { kind: 'resize', cols: parsed.data.Width, rows: parsed.data.Height }
+        ? { kind: 'resize', cols: parsed.data.width, rows: parsed.data.height }
         : { kind: 'invalid', reason: 'a resize is JSON {"Width","Height"} of 1 to 10000' };
     }
     case CHANNEL.close:

@@ -33,6 +33,7 @@ import {
   requireState,
   STATUS,
   unknownJob,
+  UnsupportedError,
   type BookEntry,
   type CreateJob,
   type Driver,
@@ -43,6 +44,7 @@ import {
 } from '../sdk/index.js';
 import { kubernetesUtilization, nodeRoom, unfitProducts } from './kubernetes-capacity.js';
 import { connectKubernetes, kubernetesError, statusOf, type KubernetesClient } from './kubernetes-client.js';
+import { openExecSession, SHELL_COMMAND } from './kubernetes-exec.js';
 import { followPodLog, type LogFollower } from './kubernetes-logs.js';
 import { annotationPatch, ANNOTATIONS, CONTAINER_NAME, jobManifest, LABELS, labelValue } from './kubernetes-manifests.js';
 import { buildProducts, DEFAULT_PRODUCTS, type KubernetesProduct, type KubernetesProductConfig } from './kubernetes-products.js';
@@ -519,6 +521,22 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     async observe(jobId) {
       await book.createSettled(jobId);
       return book.get(jobId) ? book.observe(jobId) : unknownJob(jobId);
+    },
+
+    async openSession(request) {
+      if (request.type !== 'SHELL') throw new UnsupportedError(`The Kubernetes provider opens SHELL sessions only, not ${request.type}`);
+      const entry = await book.lookup(request.jobId);
+      const { record } = entry;
+      requireState(record, 'RUNNING', 'open a shell in');
+      if (request.rank >= record.replicas) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.replicas - 1}, not ${request.rank}`);
+      const pod = podsOf(record.providerGeneratedId).find((p) => rankOf(p) === request.rank && p.status?.phase === 'Running');
+      if (!pod?.metadata?.name) throw new InvalidStateError(record.id, `Rank ${request.rank} of job ${record.id} has no running pod`);
+      context?.logger.info({ jobId: record.id, pod: pod.metadata.name }, 'shell opened in the job’s container');
+      return openExecSession(
+        client,
+        { namespace, pod: pod.metadata.name, container: CONTAINER_NAME, command: SHELL_COMMAND },
+        { cols: request.cols, rows: request.rows },
+      );
     },
 
     async stop() {

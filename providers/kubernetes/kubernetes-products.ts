@@ -102,6 +102,8 @@ export function buildProducts(configs: readonly KubernetesProductConfig[]): Kube
       priority: 0,
       support: computeSupport({
         backend: 'DOCKER',
+        // A shell is an exec in the rank's container, through the API server.
+        terminal: true,
         timeExtension: true,
         // The Job controller deletes a suspended Job's pods and makes new ones on resume: the processes start over.
         suspension: true,

@@ -1,9 +1,6 @@
 /**
- * A shell inside a running rank's sandbox, on a pseudo-terminal. The pty
- * comes from node-pty (the `@lydell/node-pty` build of it, which ships the
- * compiled addon for Linux instead of building it with node-gyp at install,
- * which npm here does not run): it forks the process as a session leader with
- * the pty as its controlling terminal, resizes it, and reports its exit.
+ * A shell inside a running rank's sandbox, on a pseudo-terminal (the SDK's
+ * pty session, node-pty).
  *
  * The shell enters the job's own environment, never beside it on the host:
  *
@@ -22,10 +19,8 @@
  * nsenter or setpriv); the launcher, already the job's account, restores it.
  */
 import { existsSync } from 'node:fs';
-import { Duplex } from 'node:stream';
-import { spawn, type IPty } from '@lydell/node-pty';
 
-import type { DriverSession, UnixAccount } from '../sdk/index.js';
+import { spawnPtySession, type DriverSession, type UnixAccount } from '../sdk/index.js';
 import { becomeAccount, joiningCgroups, rlimitPrefix, SAFE_PATH, SANDBOX_TOOLS, type RankSpec, type SandboxOptions } from './sandbox.js';
 
 /** How the job's variables are named on the root side of the chain. */
@@ -114,69 +109,8 @@ export function shellCommand(
   return { file, args, env };
 }
 
-/**
- * node-pty 1.1 takes writes without a callback; its master end is a net.Socket (`_socket`),
- * whose write callback says the kernel took the bytes. Input is credited back to the client only
- * then, so a shell that stops reading cannot make the provider hold the client's input.
- */
-function masterSocket(pty: IPty): NodeJS.WritableStream {
-  const socket = (pty as unknown as { _socket?: NodeJS.WritableStream })._socket;
-  if (!socket || typeof socket.write !== 'function') throw new Error('node-pty no longer exposes its master socket; see shell-session.ts');
-  return socket;
-}
-
 /** Start a shell in a rank's sandbox on a pty of the given size. */
 export function openShell(options: SandboxOptions, target: ShellTarget, size: { cols: number; rows: number }): DriverSession {
   const command = shellCommand(options, target, defaultShell());
-  const pty = spawn(command.file, command.args, {
-    name: SHELL_TERM,
-    cols: size.cols,
-    rows: size.rows,
-    cwd: '/',
-    env: command.env,
-    // Bytes as they come: a multibyte character split across reads must not be decoded apart.
-    encoding: null,
-  });
-  const socket = masterSocket(pty);
-  let exited = false;
-  const stream = new Duplex({
-    read: () => pty.resume(),
-    write: (chunk: Buffer, _encoding, callback) => {
-      if (exited) return callback();
-      socket.write(chunk, (error?: Error | null) => callback(error ?? undefined));
-    },
-    // The end of input, as a terminal knows it: the EOF character.
-    final: (callback) => {
-      if (exited) return callback();
-      socket.write(Buffer.of(4), () => callback());
-    },
-  });
-  pty.onData((data: string | Buffer) => {
-    if (!stream.push(typeof data === 'string' ? Buffer.from(data) : data)) pty.pause();
-  });
-  const exit = new Promise<{ exitCode: number | null }>((resolve) => {
-    // node-pty reports the exit after the pty's output has been read to its end.
-    pty.onExit(({ exitCode, signal }) => {
-      exited = true;
-      stream.push(null);
-      resolve({ exitCode: signal ? 128 + signal : exitCode });
-    });
-  });
-  return {
-    stream,
-    resize: (cols, rows) => {
-      if (!exited) pty.resize(cols, rows);
-    },
-    exit,
-    close() {
-      if (exited) return;
-      // A hang-up, as when a terminal window closes: the shell and what runs in its foreground end.
-      pty.kill('SIGHUP');
-      const kill = setTimeout(() => {
-        if (!exited) pty.kill('SIGKILL');
-      }, 2_000);
-      kill.unref();
-      void exit.then(() => clearTimeout(kill));
-    },
-  };
+  return spawnPtySession({ ...command, cols: size.cols, rows: size.rows, term: SHELL_TERM });
 }

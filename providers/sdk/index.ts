@@ -23,6 +23,7 @@ export {
   type JobRecordBase,
 } from './job-book.js';
 export { writeAtomically } from './job-records.js';
+export { spawnPtySession, type PtySessionOptions } from './pty-session.js';
 export { defineProviderSubschema, type DriverSubschema, type ProviderSubschemaDefinition, type SubschemaField } from './provider-subschema.js';
 export { runProviderProcess, type ProviderProcessOptions, type ProviderProcessSettings } from './provider-process.js';
 export { jsonListSetting, providerSettings, readProviderSettings } from './settings.js';

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { makeSpecification } from '../../test/support/jobs.js';
 import { computeSupport } from '../sdk/index.js';
-import { batchScript, sbatchArgs, slurmPath, type SbatchPlan } from './slurm-batch-script.js';
+import { batchEnvironment, batchScript, sbatchArgs, shellStepArgs, slurmPath, type SbatchPlan } from './slurm-batch-script.js';
 import type { PartitionProduct } from './slurm-products.js';
 
 const sold: PartitionProduct = {
@@ -122,5 +122,29 @@ describe('the batch script', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('opens a shell as a step of its own in the job, on a pty, in its directory, with its environment and none of the provider’s', () => {
+    const launch = { cwd: '/work/job-7', env: batchEnvironment(job({ env: { COLOUR: 'teal blue' }, replicas: 2 })) };
+    expect(shellStepArgs('4242', launch, 1)).toEqual([
+      '--jobid=4242',
+      '--overlap',
+      '--pty',
+      '--ntasks=1',
+      '--nodes=1',
+      '--quiet',
+      '--job-name=switchyard-shell',
+      '--export=NONE',
+      '--chdir=/work/job-7',
+      '/usr/bin/env',
+      'PATH=/usr/local/bin:/usr/bin:/bin',
+      'TERM=xterm-256color',
+      'COLOUR=teal blue',
+      'SWITCHYARD_JOB_ID=job-7',
+      'SWITCHYARD_REPLICAS=2',
+      'SWITCHYARD_RANK=1',
+      '/bin/bash',
+      '-i',
+    ]);
   });
 });

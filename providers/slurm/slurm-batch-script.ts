@@ -19,15 +19,18 @@ export function slurmPath(path: string): string {
   return path.replace(/%/g, '%%');
 }
 
+/** What a job's batch script exports: the specification's env, and the job id and replica count. */
+export function batchEnvironment(job: Pick<CreateJob, 'id' | 'specification'>): Record<string, string> {
+  return { ...(job.specification.env ?? {}), SWITCHYARD_JOB_ID: job.id, SWITCHYARD_REPLICAS: String(job.specification.replicas) };
+}
+
 /** The batch script of a job whose files go to `dir`: its environment, then srun of its command, one task per replica. */
 export function batchScript(job: Pick<CreateJob, 'id' | 'specification'>, dir: string): string {
   const spec = job.specification;
   const lines = [
     '#!/bin/bash',
     `# Switchyard job ${job.id}, submitted by the Slurm provider: one srun task per replica, each rank's output in its own files.`,
-    ...Object.entries(spec.env ?? {}).map(([key, value]) => `export ${key}=${shellQuote(value)}`),
-    `export SWITCHYARD_JOB_ID=${shellQuote(job.id)}`,
-    `export SWITCHYARD_REPLICAS=${shellQuote(String(spec.replicas))}`,
+    ...Object.entries(batchEnvironment(job)).map(([key, value]) => `export ${key}=${shellQuote(value)}`),
     [
       'exec srun --export=ALL',
       shellQuote(`--output=${slurmPath(dir)}/rank-%t.out`),
@@ -74,5 +77,34 @@ export function sbatchArgs(job: Pick<CreateJob, 'id' | 'specification'>, plan: S
     // Slurm runs it as this account (root may submit for any user).
     ...(account ? [`--uid=${account.uid}`, `--gid=${account.gid}`] : []),
     script,
+  ];
+}
+
+/** The PATH a shell gets unless the job's environment sets one (the step starts with none: --export=NONE). */
+export const SHELL_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * srun's arguments for a shell in a running job: a step of its own in the job's allocation
+ * (`--overlap`: beside the job's own step, on its CPUs), on a pty (`--pty`; srun itself runs on
+ * the provider's pty and passes resizes on), in the job's working directory, as the job's
+ * account (a step runs as its job's), with the job's environment and none of the provider's
+ * (`--export=NONE`, then `env` sets the job's variables beside the SLURM_* of the step).
+ */
+export function shellStepArgs(slurmJobId: string, launch: { cwd: string; env: Record<string, string> }, rank: number): string[] {
+  const env = { PATH: SHELL_PATH, TERM: 'xterm-256color', ...launch.env, SWITCHYARD_RANK: String(rank) };
+  return [
+    `--jobid=${slurmJobId}`,
+    '--overlap',
+    '--pty',
+    '--ntasks=1',
+    '--nodes=1',
+    '--quiet',
+    '--job-name=switchyard-shell',
+    '--export=NONE',
+    `--chdir=${launch.cwd}`,
+    '/usr/bin/env',
+    ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    '/bin/bash',
+    '-i',
   ];
 }

@@ -35,10 +35,12 @@ import {
   InvalidInputError,
   InvalidStateError,
   isFinalState,
+  must,
   ProviderUnavailableError,
   requireActive,
   requireNotEnded,
   requireState,
+  spawnPtySession,
   STATUS,
   UnsupportedError,
   type AccountMap,
@@ -50,7 +52,7 @@ import {
   type Utilization,
 } from '../sdk/index.js';
 import { createCommandRunner } from './command-runner.js';
-import { batchScript, sbatchArgs, SLURM_JOB_NAME_PREFIX, type SbatchPlan } from './slurm-batch-script.js';
+import { batchScript, sbatchArgs, SHELL_PATH, shellStepArgs, SLURM_JOB_NAME_PREFIX, type SbatchPlan } from './slurm-batch-script.js';
 import {
   createSlurmCli,
   firstLines,
@@ -580,6 +582,27 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       await runner.close();
       jobs.clear();
       ctx = null;
+    },
+
+    async openSession(request) {
+      if (request.type !== 'SHELL') throw new UnsupportedError(`The Slurm provider opens SHELL sessions only, not ${request.type}`);
+      const job = await jobs.lookup(request.jobId);
+      const { record } = job;
+      requireState(record, 'RUNNING', 'open a shell in');
+      if (request.rank >= record.replicas) {
+        throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.replicas - 1}, not ${request.rank}`);
+      }
+      // An adopted job's record does not know what its script exports: its directory and id at least.
+      const launch = record.launch ?? { cwd: jobDir(record.id), env: { SWITCHYARD_JOB_ID: record.id, SWITCHYARD_REPLICAS: String(record.replicas) } };
+      logger().info({ jobId: record.id, slurmJobId: record.slurmJobId, rank: request.rank }, 'shell step opened in the job');
+      return spawnPtySession({
+        file: 'srun',
+        args: shellStepArgs(must(record.slurmJobId ?? undefined, 'the Slurm id of a running job'), launch, request.rank),
+        // srun's own environment: where Slurm is, and nothing else of the provider's.
+        env: { PATH: cli.env.PATH ?? SHELL_PATH, ...(cli.env.SLURM_CONF ? { SLURM_CONF: cli.env.SLURM_CONF } : {}) },
+        cols: request.cols,
+        rows: request.rows,
+      });
     },
 
     subschema: () =>

@@ -77,6 +77,8 @@ export function checkPartitionConfig(partitions: SlurmPartitionProduct[] | undef
 function support(partition: SlurmPartitionInfo, cpusPerTask: number, suspension: boolean): ComputeSupport {
   return computeSupport({
     backend: 'NATIVE',
+    // A shell is a step in the job's allocation (srun --jobid --overlap --pty).
+    terminal: true,
     timeExtension: true,
     suspension,
     maxReplicas: Math.max(1, Math.floor((partition.totalCpus ?? cpusPerTask) / cpusPerTask)),

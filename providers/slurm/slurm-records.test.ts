@@ -41,12 +41,15 @@ describe('Slurm job records written by the earlier driver', () => {
 
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('read as they were written, the account of a record from before accounts null', async () => {
+  it('read as they were written, the account of a record from before accounts null, and the launch of one from before sessions', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sy-slurm-records-'));
     writeFileSync(join(dir, 'job-a.json'), SUBMITTED);
     writeFileSync(join(dir, 'job-b.json'), PENDING);
     const records = (await book().readAll()).sort((a, b) => a.id.localeCompare(b.id));
-    expect(records).toEqual([{ ...JSON.parse(SUBMITTED) }, { ...JSON.parse(PENDING), account: null }]);
+    expect(records).toEqual([
+      { ...JSON.parse(SUBMITTED), launch: null },
+      { ...JSON.parse(PENDING), account: null, launch: null },
+    ]);
   });
 
   it('answer a retried submission whether there is a record, and whether it reads; go when the submission failed', async () => {
@@ -54,7 +57,7 @@ describe('Slurm job records written by the earlier driver', () => {
     writeFileSync(join(dir, 'job-b.json'), PENDING);
     writeFileSync(join(dir, 'job-c.json'), '{"v":1,"id":"job-c","slurmJ');
     const jobs = book();
-    expect(await jobs.readSaved('job-b')).toEqual({ record: { ...JSON.parse(PENDING), account: null } });
+    expect(await jobs.readSaved('job-b')).toEqual({ record: { ...JSON.parse(PENDING), account: null, launch: null } });
     expect(await jobs.readSaved('job-c')).toEqual({ record: null });
     expect(await jobs.readSaved('job-d')).toBeNull();
     await jobs.discard('job-b');
@@ -73,6 +76,6 @@ describe('Slurm job records written by the earlier driver', () => {
     await first.flush();
     expect(emitted.at(-1)).toEqual(['job-a', { state: 'SUCCESS', exitCode: 0, usageUnits: 4 }]);
     const [again] = await book().readAll();
-    expect(again).toEqual({ ...JSON.parse(SUBMITTED), state: 'SUCCESS', exitCode: 0, usageUnits: 4 });
+    expect(again).toEqual({ ...JSON.parse(SUBMITTED), launch: null, state: 'SUCCESS', exitCode: 0, usageUnits: 4 });
   });
 });

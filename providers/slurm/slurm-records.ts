@@ -7,7 +7,7 @@
 import { z } from 'zod';
 
 import { jobRecordBaseSchema, type CreateJob } from '../sdk/index.js';
-import type { SbatchPlan } from './slurm-batch-script.js';
+import { batchEnvironment, type SbatchPlan } from './slurm-batch-script.js';
 import type { SqueueJob } from './slurm-cli.js';
 import type { OutputFile } from './slurm-output.js';
 import { UNIT_SECONDS, type PartitionProduct } from './slurm-products.js';
@@ -41,6 +41,11 @@ export const slurmJobRecordSchema = jobRecordBaseSchema.extend({
   slurm: slurmViewSchema,
   /** The account Slurm runs the job as; null for jobs submitted as the provider itself. */
   account: z.object({ uid: z.number().int(), gid: z.number().int(), name: z.string().nullable() }).nullable().default(null),
+  /** Where the job runs and what its batch script exports, for a shell in it; null for jobs adopted from Slurm's view alone. */
+  launch: z
+    .object({ cwd: z.string(), env: z.record(z.string(), z.string()) })
+    .nullable()
+    .default(null),
 });
 export type SlurmJobRecord = z.infer<typeof slurmJobRecordSchema>;
 
@@ -94,6 +99,7 @@ export function submittedRecord(job: Pick<CreateJob, 'id' | 'specification'>, sl
       timeLimitSeconds: plan.timeMinutes * 60,
     },
     account: plan.account ? { uid: plan.account.uid, gid: plan.account.gid, name: plan.account.name } : null,
+    launch: { cwd: plan.cwd, env: batchEnvironment(job) },
   };
 }
 
@@ -125,5 +131,6 @@ export function foundRecord(id: string, row: SqueueJob, sold: PartitionProduct |
       timeLimitSeconds: row.timeLimitSeconds,
     },
     account: null,
+    launch: null,
   };
 }

@@ -21,6 +21,7 @@ export function pendingRecord(overrides: Partial<SlurmJobRecord> = {}): SlurmJob
     offsets: {},
     slurm: { state: 'PENDING', reason: null, partition: 'debug', nodeList: null, elapsedSeconds: null, exitCode: null, timeLimitSeconds: 3600 },
     account: null,
+    launch: null,
     ...overrides,
   };
 }

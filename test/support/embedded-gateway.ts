@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { createMemoryLedger } from '../../gateway/accounting/memory-ledger.js';
-import { createGateway, type Gateway } from '../../gateway/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/gateway.js';
 import { createMemoryStore } from '../../gateway/store/memory-store.js';
 import type { Store } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
@@ -42,7 +42,9 @@ export interface EmbeddedProvider {
   driver: Driver;
 }
 
-export async function startEmbeddedGateway(options: { providerTimeoutMs?: number; providers?: EmbeddedProvider[] } = {}): Promise<EmbeddedGateway> {
+export async function startEmbeddedGateway(
+  options: { providerTimeoutMs?: number; providers?: EmbeddedProvider[]; sessions?: GatewayOptions['sessions'] } = {},
+): Promise<EmbeddedGateway> {
   const adminToken = randomBytes(24).toString('base64url');
   const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
   const store = createMemoryStore();
@@ -56,6 +58,7 @@ export async function startEmbeddedGateway(options: { providerTimeoutMs?: number
     logger,
     adminToken,
     providerTimeoutMs: options.providerTimeoutMs,
+    sessions: options.sessions,
   });
   const providers = options.providers ?? [{ id: 'local', kind: 'LOCAL', driver: createLocalDriver({ stateDir, terminateGraceMs: 300 }) }];
   const runtimes = providers.map(({ id, kind, driver }) =>

@@ -1,0 +1,129 @@
+/**
+ * Interactive SHELL sessions on the Slurm provider: `switchyard gateway` and `switchyard provider
+ * slurm` as processes over real NATS and Redis, on the real single-node cluster (.ci/run starts it
+ * and exports SLURM_CONF); the shell is a step of its own in the job's allocation.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { fund } from './support/credits.js';
+import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
+import { natsUrl, uniquePrefix } from './support/services.js';
+import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, openSession, shellOn } from './support/sessions.js';
+import { connectShell } from './support/shell-client.js';
+
+const SLURM_CONF = process.env.SLURM_CONF;
+const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
+
+let gateway: Proc;
+let provider: Proc;
+let client: TestClient;
+let workDir: string;
+let providerEnv: Record<string, string>;
+
+function startProvider() {
+  provider = startSwitchyard(['provider', 'slurm', '--id', 'hpc'], providerEnv);
+}
+
+async function runningJob(spec: Record<string, unknown>): Promise<{ id: string; slurmJobId: string }> {
+  const products = await client.ok(`{ products(provider: "hpc") { id } }`);
+  const data = await client.ok(CREATE, {
+    specs: [{ product: { id: products.products[0].id, provider: 'hpc' }, timeAllocation: { minutes: 5 }, allowDuplicateJob: true, ...spec }],
+  });
+  expect(data.createJobs[0].error).toBeNull();
+  const id = data.createJobs[0].job.id as string;
+  await waitForState(client, id, ['RUNNING'], 60_000);
+  const slurm = await client.ok(`query ($id: ID!) { job(id: $id) { slurm { jobId } } }`, { id });
+  return { id, slurmJobId: slurm.job.slurm.jobId as string };
+}
+
+beforeAll(async () => {
+  if (!SLURM_CONF)
+    throw new Error('SLURM_CONF is not set: start the cluster with `bash deploy/slurm/slurm-up.sh` and export SLURM_CONF from its slurm.env');
+  const prefix = uniquePrefix();
+  const adminToken = randomBytes(24).toString('base64url');
+  const port = await freePort();
+  workDir = mkdtempSync(join(tmpdir(), 'sy-slurm-sessions-'));
+  gateway = startSwitchyard(
+    ['gateway'],
+    gatewayProcessEnv(
+      { prefix, adminToken, port },
+      { SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url'), SWITCHYARD_SESSION_HEARTBEAT_MS: '500' },
+    ),
+  );
+  providerEnv = {
+    NATS_URL: natsUrl(),
+    SWITCHYARD_PREFIX: prefix,
+    SWITCHYARD_HEARTBEAT_MS: '500',
+    SLURM_CONF,
+    SWITCHYARD_SLURM_WORK_DIR: workDir,
+    SWITCHYARD_SLURM_POLL_MS: '300',
+    // In the provider's environment, and so in no job's nor shell's.
+    PROVIDER_ONLY_SECRET: 'provider-secret-value',
+  };
+  startProvider();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitReady(baseUrl, gateway);
+  client = createClient(baseUrl, adminToken);
+  await waitProviderUp(client, 'hpc', provider);
+  await fund(client, 'admin', 'hpc');
+}, 60_000);
+
+afterAll(async () => {
+  await provider?.kill('SIGTERM');
+  await gateway?.kill('SIGTERM');
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('an interactive shell through the gateway in a Slurm job', () => {
+  it('answers commands from a step in the job’s allocation, resizes, and ends with the exit code on the status channel', async () => {
+    const job = await runningJob({
+      command: ['sh', '-c', 'hostname > job-hostname.txt; echo made-by-the-job > job-file.txt; sleep 300'],
+      env: { JOB_COLOUR: 'teal' },
+    });
+    const products = await client.ok(`{ products(provider: "hpc") { support { sessionTypes } } }`);
+    expect(products.products[0].support.sessionTypes).toEqual(['SHELL']);
+
+    const shell = await shellOn(client, job.id);
+    await expectAnswersAndResize(shell);
+    shell.type('until [ -f job-file.txt ]; do sleep 0.1; done; echo "host:$(hostname)"\n');
+    const host = await shell.waitFor(/host:([\w.-]+)/);
+    const jobDir = join(workDir, 'jobs', job.id);
+    expect(host[1]).toBe(readFileSync(join(jobDir, 'job-hostname.txt'), 'utf8').trim());
+
+    // Inside the job: its allocation, its directory, its environment, its account; nothing of the provider's.
+    shell.type('echo "file:$(cat job-file.txt) env:$JOB_COLOUR uid:$(id -u) slurm:$SLURM_JOB_ID cwd:$(pwd)"\n');
+    await shell.waitFor(new RegExp(`file:made-by-the-job env:teal uid:65534 slurm:${job.slurmJobId} cwd:${jobDir}`));
+    shell.type('echo "provider-env:[$PROVIDER_ONLY_SECRET] [$NATS_URL]"\n');
+    await shell.waitFor(/provider-env:\[\] \[\]/);
+
+    await expectExitCode(shell, 3, { client, id: job.id, user: 'admin' });
+    await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: job.id });
+  }, 120_000);
+
+  it('refuses a session on a job that has ended', async () => {
+    const job = await runningJob({ command: ['sleep', '300'] });
+    const { session } = await openSession(client, { jobId: job.id, rank: 0, sessionType: 'SHELL' });
+    await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: job.id });
+    await waitForState(client, job.id, ['SUCCESS'], 60_000);
+    expect((await openSession(client, { jobId: job.id, rank: 0, sessionType: 'SHELL' })).error?.code).toBe('INVALID_STATE');
+    await expect(connectShell(session!.url)).rejects.toMatchObject({ status: 409 });
+  }, 120_000);
+
+  it('closes the session with a clear reason when the provider is killed; the Slurm job runs on', async () => {
+    const job = await runningJob({ command: ['sleep', '300'] });
+    const shell = await shellOn(client, job.id);
+    await expectClosedWhenProviderKilled(shell, () => provider.kill('SIGKILL'));
+    startProvider();
+    await waitProviderUp(client, 'hpc', provider, ' after its restart');
+    // Slurm kept the job while the provider was away, and the provider found it again.
+    const after = await client.ok(`query ($id: ID!) { job(id: $id) { status { state } slurm { jobId state } } }`, { id: job.id });
+    expect(after.job.status.state).toBe('RUNNING');
+    expect(after.job.slurm).toEqual({ jobId: job.slurmJobId, state: 'RUNNING' });
+    await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: job.id });
+  }, 120_000);
+});

@@ -1,0 +1,74 @@
+/** Interactive sessions in tests: opening one through the API, and the gateway's session metrics. */
+import { expect } from 'vitest';
+
+import { eventually, type TestClient } from './graphql-client.js';
+import { connectShell, type ShellClient } from './shell-client.js';
+
+const OPEN = `mutation ($items: [OpenSessionInput!]!) {
+  openInteractiveSessions(items: $items) { session { jobId rank sessionType providerId url password expiresAt } error { code message } }
+}`;
+
+export interface SessionAnswer {
+  session: { jobId: string; rank: number; sessionType: string; providerId: string; url: string; password: string | null; expiresAt: string } | null;
+  error: { code: string; message: string } | null;
+}
+
+/** openInteractiveSessions for one item. */
+export async function openSession(client: TestClient, item: { jobId: string; rank?: number; sessionType: string }): Promise<SessionAnswer> {
+  const data = await client.ok(OPEN, { items: [item] });
+  return data.openInteractiveSessions[0] as SessionAnswer;
+}
+
+/** A SHELL session on rank 0 of a job, connected. */
+export async function shellOn(client: TestClient, jobId: string): Promise<ShellClient> {
+  const { session, error } = await openSession(client, { jobId, rank: 0, sessionType: 'SHELL' });
+  expect(error).toBeNull();
+  return connectShell(session!.url);
+}
+
+/** The value of one series of a gateway's metrics (`name{labels}` as Prometheus prints it), 0 when absent. */
+export async function gatewayMetric(baseUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+/** What every SHELL backend must do: arithmetic answered by the shell, and a resize that `stty size` sees. */
+export async function expectAnswersAndResize(shell: ShellClient, timeoutMs = 30_000): Promise<void> {
+  // The marker is quoted apart from the expression, so the echo of what was typed cannot match.
+  shell.type('echo "answer:$((6*7))"\n');
+  await shell.waitFor(/answer:42/, timeoutMs);
+  shell.resize(123, 45);
+  shell.type('echo "size:$(stty size)"\n');
+  await shell.waitFor(/size:45 123/, timeoutMs);
+}
+
+/** `exit <code>`: the status channel carries the code as the API server sends it, the socket closes normally, and the job's story tells of it. */
+export async function expectExitCode(shell: ShellClient, code: number, job: { client: TestClient; id: string; user: string }): Promise<void> {
+  shell.type(`exit ${code}\n`);
+  expect((await shell.waitClosed(30_000)).code).toBe(1000);
+  expect(shell.status()).toMatchObject({
+    status: 'Failure',
+    reason: 'NonZeroExitCode',
+    details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
+  });
+  const ended = new RegExp(`session on rank 0 \\(${job.user}\\) ended: .*exited with code ${code}`);
+  await eventually(
+    async () => {
+      const data = await job.client.ok(`query ($id: ID!) { job(id: $id) { status { state } updates { status } } }`, { id: job.id });
+      return data.job.status.state === 'RUNNING' && data.job.updates.some((u: { status: string | null }) => ended.test(u.status ?? ''));
+    },
+    { what: `job ${job.id} to run on and tell of the session's end` },
+  );
+}
+
+/** A shell that answers, then its provider killed: the socket closes with 1011 and says so, on the status channel too. */
+export async function expectClosedWhenProviderKilled(shell: ShellClient, kill: () => Promise<void>): Promise<void> {
+  shell.type('echo "alive:$((2*3))"\n');
+  await shell.waitFor(/alive:6/, 30_000);
+  await kill();
+  const closed = await shell.waitClosed();
+  expect(closed.code).toBe(1011);
+  expect(closed.reason).toMatch(/provider stopped answering/);
+  expect(shell.status()).toMatchObject({ status: 'Failure', message: expect.stringMatching(/provider stopped answering/) });
+}
