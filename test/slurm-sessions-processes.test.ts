@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
-import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
 import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, openSession, shellOn } from './support/sessions.js';
@@ -120,10 +120,16 @@ describe('an interactive shell through the gateway in a Slurm job', () => {
     await expectClosedWhenProviderKilled(shell, () => provider.kill('SIGKILL'));
     startProvider();
     await waitProviderUp(client, 'hpc', provider, ' after its restart');
-    // Slurm kept the job while the provider was away, and the provider found it again.
-    const after = await client.ok(`query ($id: ID!) { job(id: $id) { status { state } slurm { jobId state } } }`, { id: job.id });
-    expect(after.job.status.state).toBe('RUNNING');
-    expect(after.job.slurm).toEqual({ jobId: job.slurmJobId, state: 'RUNNING' });
+    // Slurm kept the job while the provider was away, and the provider found it again (its fields stitched in once more).
+    const after = await eventually(
+      async () => {
+        const res = await client.gql(`query ($id: ID!) { job(id: $id) { status { state } slurm { jobId state } } }`, { id: job.id });
+        return res.data?.job?.slurm ? res.data.job : null;
+      },
+      { timeoutMs: 30_000, what: 'the Slurm fields of the job after the restart' },
+    );
+    expect(after.status.state).toBe('RUNNING');
+    expect(after.slurm).toEqual({ jobId: job.slurmJobId, state: 'RUNNING' });
     await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: job.id });
   }, 120_000);
 });

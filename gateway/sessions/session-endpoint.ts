@@ -178,7 +178,15 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
       admit(req).then(
         (grant) => {
           if (closing) return refuse(socket, new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again'));
-          wss.handleUpgrade(req, socket, head, (ws) => start(ws, grant));
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            try {
+              start(ws, grant);
+            } catch (error) {
+              // The provider went away between the check and the upgrade.
+              logger.warn({ err: error, jobId: grant.jobId }, 'session could not start');
+              ws.close(1011, 'The provider is not connected; open the session again');
+            }
+          });
         },
         (error: unknown) => {
           if (error instanceof UpgradeRefusal) return refuse(socket, error);

@@ -222,7 +222,13 @@ describe('provider runtime', () => {
     expect(await h.call('jobs.create', { v: 1, jobs: [{ ...job({ command: ['true'] }), specification: null }] })).toEqual(invalid);
     expect(await h.call('utilization', null)).toEqual(invalid);
     expect(await transport.requestRaw(transport.subjects.providerCall(PROVIDER, 'utilization'), '{not json', { timeoutMs: 5_000 })).toEqual(invalid);
-    expect(await h.call('jobs.session', { v: 1 })).toEqual({ v: 1, ok: false, error: { code: 'UNSUPPORTED', message: expect.any(String) } });
+    // A session request names what it asks for (prepare or open).
+    expect(await h.call('jobs.session', { v: 1 })).toEqual(invalid);
+    expect(await transport.request(transport.subjects.providerCall(PROVIDER, 'jobs.nope' as ProviderVerb), { v: 1 }, { timeoutMs: 5_000 })).toEqual({
+      v: 1,
+      ok: false,
+      error: { code: 'UNSUPPORTED', message: 'Unknown verb "jobs.nope"' },
+    });
     // The local driver serves a subschema: a graphql call without an op is malformed, with one it answers.
     expect(await h.call('graphql', { v: 1 })).toEqual(invalid);
     expect(await h.call('graphql', { v: 1, op: 'sdl' })).toMatchObject({ ok: true, result: { sdl: expect.stringContaining('_localJobs') } });

@@ -126,8 +126,10 @@ describe('the batch script', () => {
 
   it('opens a shell as a step of its own in the job, on a pty, in its directory, with its environment and none of the provider’s', () => {
     const launch = { cwd: '/work/job-7', env: batchEnvironment(job({ env: { COLOUR: 'teal blue' }, replicas: 2 })) };
-    expect(shellStepArgs('4242', launch, 1)).toEqual([
+    expect(shellStepArgs('4242', launch, 1, { uid: 65534, gid: 65534 })).toEqual([
       '--jobid=4242',
+      '--uid=65534',
+      '--gid=65534',
       '--overlap',
       '--pty',
       '--ntasks=1',
@@ -146,5 +148,7 @@ describe('the batch script', () => {
       '/bin/bash',
       '-i',
     ]);
+    // A provider that is not root runs its jobs as itself, and asks as itself.
+    expect(shellStepArgs('4242', launch, 0, null).slice(0, 2)).toEqual(['--jobid=4242', '--overlap']);
   });
 });

@@ -87,13 +87,20 @@ export const SHELL_PATH = '/usr/local/bin:/usr/bin:/bin';
  * srun's arguments for a shell in a running job: a step of its own in the job's allocation
  * (`--overlap`: beside the job's own step, on its CPUs), on a pty (`--pty`; srun itself runs on
  * the provider's pty and passes resizes on), in the job's working directory, as the job's
- * account (a step runs as its job's), with the job's environment and none of the provider's
+ * account (only it may add a step to the job; root says which with --uid), with the job's environment and none of the provider's
  * (`--export=NONE`, then `env` sets the job's variables beside the SLURM_* of the step).
  */
-export function shellStepArgs(slurmJobId: string, launch: { cwd: string; env: Record<string, string> }, rank: number): string[] {
+export function shellStepArgs(
+  slurmJobId: string,
+  launch: { cwd: string; env: Record<string, string> },
+  rank: number,
+  account: Pick<UnixAccount, 'uid' | 'gid'> | null,
+): string[] {
   const env = { PATH: SHELL_PATH, TERM: 'xterm-256color', ...launch.env, SWITCHYARD_RANK: String(rank) };
   return [
     `--jobid=${slurmJobId}`,
+    // Only a job's own account may add a step to it: root asks as that account.
+    ...(account ? [`--uid=${account.uid}`, `--gid=${account.gid}`] : []),
     '--overlap',
     '--pty',
     '--ntasks=1',

@@ -597,7 +597,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       logger().info({ jobId: record.id, slurmJobId: record.slurmJobId, rank: request.rank }, 'shell step opened in the job');
       return spawnPtySession({
         file: 'srun',
-        args: shellStepArgs(must(record.slurmJobId ?? undefined, 'the Slurm id of a running job'), launch, request.rank),
+        args: shellStepArgs(must(record.slurmJobId ?? undefined, 'the Slurm id of a running job'), launch, request.rank, record.account),
         // srun's own environment: where Slurm is, and nothing else of the provider's.
         env: { PATH: cli.env.PATH ?? SHELL_PATH, ...(cli.env.SLURM_CONF ? { SLURM_CONF: cli.env.SLURM_CONF } : {}) },
         cols: request.cols,
