@@ -14,7 +14,15 @@ import { fund } from './support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
-import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, gatewayMetric, openSession, shellOn } from './support/sessions.js';
+import {
+  expectAnswersAndResize,
+  expectClosedWhenProviderKilled,
+  expectExitCode,
+  gatewayMetric,
+  openSession,
+  processesInRank,
+  shellOn,
+} from './support/sessions.js';
 import { connectShell } from './support/shell-client.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
@@ -32,6 +40,8 @@ let providerEnv: Record<string, string>;
 let stateDir: string;
 /** A file on the provider's host, outside every job. */
 let hostOnlyFile: string;
+/** What a second gateway replica is started with: the first one's, on another port. */
+let replicaEnv: (port: number) => Record<string, string>;
 
 function startProvider() {
   provider = startSwitchyard(['provider', 'local', '--id', 'edge'], providerEnv);
@@ -74,18 +84,17 @@ beforeAll(async () => {
     // In the provider's environment, and so in no job's.
     PROVIDER_ONLY_SECRET: 'provider-secret-value',
   };
-  gateway = startSwitchyard(
-    ['gateway'],
+  replicaEnv = (replicaPort) =>
     gatewayProcessEnv(
-      { prefix, adminToken, port },
+      { prefix, adminToken, port: replicaPort },
       {
         SWITCHYARD_SESSION_SECRET: SESSION_SECRET,
         SWITCHYARD_SESSION_WINDOW_BYTES: String(WINDOW),
         SWITCHYARD_SESSION_HEARTBEAT_MS: '500',
         SWITCHYARD_SESSION_MISSED_HEARTBEATS: '3',
       },
-    ),
-  );
+    );
+  gateway = startSwitchyard(['gateway'], replicaEnv(port));
   admin = createClient(baseUrl, adminToken);
   startProvider();
   await waitReady(baseUrl, gateway);
@@ -241,6 +250,39 @@ describe('an interactive shell through the gateway on a local job', () => {
     expect(shell.status()).toEqual({ metadata: {}, status: 'Success' });
     await alice.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: jobId });
   }, 180_000);
+
+  it('opens on any gateway replica a session another issued, and a new one through the other when that replica is killed', async () => {
+    const jobId = await runningJob(alice, { command: ['sleep', '300'] });
+    const replicaPort = await freePort();
+    const replica = startSwitchyard(['gateway'], replicaEnv(replicaPort));
+    try {
+      await waitReady(`http://127.0.0.1:${replicaPort}`, replica);
+      const before = await processesInRank(alice, jobId);
+      // Issued by the first replica, opened on the second: the credential carries its grant, the secret is shared.
+      const { session } = await openSession(alice, { jobId, rank: 0, sessionType: 'SHELL' });
+      const onReplica = new URL(session!.url);
+      onReplica.port = String(replicaPort);
+      const shell = await connectShell(onReplica.toString());
+      shell.type('echo "replica:$((3*3))"\n');
+      await shell.waitFor(/replica:9/);
+      await replica.kill('SIGKILL');
+      // The connection is gone with the replica; the provider, hearing nothing from it, hangs the shell up.
+      expect((await shell.waitClosed()).code).toBe(1006);
+      await eventually(async () => (await processesInRank(alice, jobId)) === before, {
+        timeoutMs: 10_000,
+        what: 'the provider to hang up the shell of the replica it no longer hears',
+      });
+      const again = await shellOn(alice, jobId);
+      again.type('echo "again:$((4*4))"\n');
+      await again.waitFor(/again:16/);
+      again.type('exit 0\n');
+      await again.waitClosed();
+      expect(again.status()).toEqual({ metadata: {}, status: 'Success' });
+    } finally {
+      await replica.kill('SIGKILL');
+    }
+    await alice.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: jobId });
+  }, 60_000);
 
   it('closes the session with a clear reason when the provider is killed, and leaves the job running', async () => {
     const jobId = await runningJob(alice, { command: ['sleep', '300'] });

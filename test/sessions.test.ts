@@ -4,13 +4,12 @@
  * protocol, outlives its credential, or the gateway stops. End to end through processes, NATS and
  * Redis: sessions-processes.test.ts.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
 import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
 import { eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
-import { gatewayMetric, openSession, shellOn } from './support/sessions.js';
+import { gatewayMetric, openSession, processesInRank, shellOn } from './support/sessions.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 
@@ -30,36 +29,19 @@ async function runningJob(client: TestClient): Promise<string> {
   return id;
 }
 
-/** Processes in the PID namespace of a job's rank 0 now: its sandbox's init, the job, and any shell in it. */
-async function processesIn(jobId: string, client: TestClient): Promise<number> {
-  const data = await client.ok(`query ($id: ID!) { job(id: $id) { local { pids } } }`, { id: jobId });
-  const outer = data.job.local.pids[0] as number;
-  const init = readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(/\s+/)[0];
-  const namespace = readlinkSync(`/proc/${init}/ns/pid`);
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        return readlinkSync(`/proc/${pid}/ns/pid`) === namespace;
-      } catch {
-        return false;
-      }
-    }).length;
-}
-
 describe('an interactive session through an in-process gateway', () => {
   it('hangs up the shell in the job when the client goes away, and records both ends of the session on the job', async () => {
     embedded = await startEmbeddedGateway();
     const alice = await embedded.user('alice');
     const jobId = await runningJob(alice);
-    const before = await processesIn(jobId, alice);
+    const before = await processesInRank(alice, jobId);
     const shell = await shellOn(alice, jobId);
     shell.type('echo "answer:$((6*7))"\n');
     await shell.waitFor(/answer:42/);
-    expect(await processesIn(jobId, alice)).toBeGreaterThan(before);
+    expect(await processesInRank(alice, jobId)).toBeGreaterThan(before);
     expect(await gatewayMetric(embedded.url, 'switchyard_sessions_open', '{type="SHELL"}')).toBe(1);
     shell.socket.close();
-    await eventually(async () => (await processesIn(jobId, alice)) === before, { what: 'the shell to be gone from the job' });
+    await eventually(async () => (await processesInRank(alice, jobId)) === before, { what: 'the shell to be gone from the job' });
     await eventually(async () => (await gatewayMetric(embedded!.url, 'switchyard_sessions_open', '{type="SHELL"}')) === 0);
     const job = await waitForState(alice, jobId, ['RUNNING']);
     const statuses = job.updates.map((u: { status: string | null }) => u.status);

@@ -1,4 +1,5 @@
-/** Interactive sessions in tests: opening one through the API, and the gateway's session metrics. */
+/** Interactive sessions in tests: opening one through the API, the gateway's session metrics, what a shell leaves in a job. */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { expect } from 'vitest';
 
 import { eventually, type TestClient } from './graphql-client.js';
@@ -71,4 +72,21 @@ export async function expectClosedWhenProviderKilled(shell: ShellClient, kill: (
   expect(closed.code).toBe(1011);
   expect(closed.reason).toMatch(/provider stopped answering/);
   expect(shell.status()).toMatchObject({ status: 'Failure', message: expect.stringMatching(/provider stopped answering/) });
+}
+
+/** Processes in the PID namespace of a local job's rank 0 now: its sandbox's init, the job, and any shell in it. */
+export async function processesInRank(client: TestClient, jobId: string): Promise<number> {
+  const data = await client.ok(`query ($id: ID!) { job(id: $id) { local { pids } } }`, { id: jobId });
+  const outer = data.job.local.pids[0] as number;
+  const init = readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(/\s+/)[0];
+  const namespace = readlinkSync(`/proc/${init}/ns/pid`);
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/pid`) === namespace;
+      } catch {
+        return false;
+      }
+    }).length;
 }
