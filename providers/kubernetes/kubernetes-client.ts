@@ -62,7 +62,9 @@ export function observeRequests(client: KubernetesClient, onRequest: (request: A
  * Performance). Idle connections close after 30 s, before the API server's own 90 s would.
  */
 function reuseConnections(config: KubeConfig): void {
-  const target = config as unknown as { createAgent: (cluster: unknown, options: AgentOptions) => Agent };
+  const target = config as unknown as { createAgent?: (cluster: unknown, options: AgentOptions) => Agent };
+  // A client without the method (another version): a connection per call, slower but right; the test of this says so.
+  if (typeof target.createAgent !== 'function') return;
   const createAgent = target.createAgent.bind(config);
   let current: { cluster: unknown; options: AgentOptions; agent: Agent } | null = null;
   target.createAgent = (cluster, options) => {
