@@ -55,6 +55,7 @@ describe('the connection to the API server', () => {
       const second = (await config.applyToFetchOptions({})).agent as Agent;
       expect(second).toBe(first);
       expect(first.options.keepAlive).toBe(true);
+      expect((first.options as { secureContext?: unknown }).secureContext).toBeDefined();
       first.destroy();
     } finally {
       rmSync(dir, { recursive: true, force: true });

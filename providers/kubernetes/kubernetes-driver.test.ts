@@ -260,6 +260,16 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect((await admin().batch.listNamespacedJob({ namespace: h.namespace })).items).toEqual([]);
   });
 
+  it('passes on the API server’s own refusal of a job it finds invalid (422: an environment variable name) as INVALID_INPUT, creating nothing', async () => {
+    const h = await harness();
+    const { reply } = await h.create({ env: { 'NAME\u0001WITH_A_CONTROL_CHARACTER': 'x' } });
+    expect(reply.result.results[0]).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT', message: expect.stringContaining('spec.template.spec.containers[0].env[0].name: Invalid value') },
+    });
+    expect((await admin().batch.listNamespacedJob({ namespace: h.namespace })).items).toEqual([]);
+  });
+
   it('refuses to take over a Job of the same name that is not the job’s (409 from the API server): INVALID_STATE, the Job untouched', async () => {
     const h = await harness();
     const job = makeCreateJob(await h.product(), PROVIDER, { command: ['true'], env: { SIM_DURATION: '1h' } });
