@@ -23,8 +23,9 @@
  * (c) The provider's calls to the API server: every HTTP request of its client
  *     (API calls, watches, log streams; observeRequests), by verb and resource,
  *     per job of each round from its start until every job ended and its logs
- *     were read. The capacity reads (nodes and pods of the whole cluster, as
- *     the gateway polls utilization) go by time, not by job: counted apart.
+ *     were read. The capacity reads (lists of the whole cluster's nodes and
+ *     pods, which the driver now keeps by watch: 0 once started) go by time,
+ *     not by job: counted apart.
  * (d) What one API call costs with the client's own agents (a connection and
  *     TLS handshake each) and over the pool: 400 reads, 16 at once.
  *
@@ -127,7 +128,7 @@ export function classifyRequest({ method, path }: ApiRequest): string {
   return `${verb} ${what}`;
 }
 
-/** The capacity reads: the gateway polls utilization, the driver answers from these (cached 2 s). Time-based, not per job. */
+/** The capacity reads: lists of the whole cluster, made once when the driver's informers start (and on "410 Gone"). Time-based, not per job. */
 const UTILIZATION_CALLS = new Set(['list nodes', 'list pods (all namespaces)']);
 
 export interface KubernetesRig extends Rig {
@@ -806,6 +807,7 @@ export function kubernetesRows(outcome: KubernetesOutcome): Row[] {
     [`${r.jobs} at once`, r.toRunningUnderLoad],
     ['one at a time', r.toRunningAlone],
   ] as const) {
+    if (m.switchyard.count === 0) continue;
     for (const which of ['p50', 'p95'] as const) {
       const ratio = which === 'p50' ? m.ratioP50 : m.ratioP95;
       rows.push({
