@@ -55,10 +55,10 @@ import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { fund } from '../test/support/credits.js';
 import { makeCreateJob } from '../test/support/jobs.js';
 import { startKubeCluster } from '../test/support/kube-setup.js';
-import { startRig, type Rig, type RigOptions } from './rig.js';
+import { runWithRig, startRig, type Rig, type RigOptions, type SectionOutcome } from './rig.js';
 import { startServices } from './services.js';
 import { numberOption, runWhenMain, writeOut } from './standalone.js';
-import { percentile, sleep, summarize, type LatencySummary } from './stats.js';
+import { median, percentile, sleep, summarize, type LatencySummary } from './stats.js';
 import { printTable, type Row } from './table.js';
 
 export const KUBERNETES_PROVIDER_ID = 'bench-kube';
@@ -496,11 +496,6 @@ const withP95 = (samples: number[]) => ({
     95,
   ),
 });
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
 const diff = (from: ApiCalls, to: ApiCalls, jobs: number, keep: (key: string) => boolean): ApiCalls =>
   Object.fromEntries(
     Object.entries(to)
@@ -866,7 +861,7 @@ export function kubernetesWarnings(outcome: KubernetesOutcome): string[] {
   return warnings;
 }
 
-export type KubernetesOutcome = { result: KubernetesResult } | { notRun: string };
+export type KubernetesOutcome = SectionOutcome<KubernetesResult>;
 
 /**
  * The whole benchmark as bench/run.ts runs it: the cluster (or why not), the rig, the steps, the
@@ -883,22 +878,13 @@ export async function runKubernetesBench(
   options.progress(
     `Kubernetes: 200 jobs through Switchyard against 200 bare Jobs, in rounds, then one at a time (KUBECONFIG=${process.env.KUBECONFIG})`,
   );
-  let rig: KubernetesRig | null = null;
-  try {
-    rig = await startKubernetesRig(options);
-    options.rigs.push(rig);
-    return { result: await benchKubernetes(rig, { progress: (message) => options.progress(`Kubernetes: ${message}`) }) };
-  } catch (error) {
-    // A cluster that is there but broken does not cost the other benchmarks their results.
-    const notRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
-    options.progress(`Kubernetes ${notRun}`);
-    return { notRun };
-  } finally {
-    if (rig) {
-      options.rigs.splice(options.rigs.indexOf(rig), 1);
-      await rig.stop();
-    }
-  }
+  return runWithRig({
+    name: 'Kubernetes',
+    rigs: options.rigs,
+    progress: options.progress,
+    start: () => startKubernetesRig(options),
+    bench: (rig, progress) => benchKubernetes(rig, { progress }),
+  });
 }
 
 /** This benchmark alone, with servers of its own: `npx tsx bench/kubernetes.ts [--jobs=N] [--rounds=N] [--runs=N] [--out=file]`. */

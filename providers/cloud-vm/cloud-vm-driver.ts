@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import {
+  createDeadlineTimer,
   createJobBook,
   InvalidInputError,
   isFinalState,
@@ -43,6 +44,7 @@ import {
   unknownJob,
   type BookEntry,
   type CreateJob,
+  type DeadlineTimer,
   type Driver,
   type DriverContext,
   type DriverJobChange,
@@ -115,7 +117,7 @@ interface CloudVmEntry extends BookEntry<CloudVmRecord> {
   vm: VmSupervisor | null;
   /** A QEMU is being started for it (it holds a slot). */
   starting: boolean;
-  deadline: NodeJS.Timeout | null;
+  deadline: DeadlineTimer | null;
 }
 
 /** What the record of a job the VM has not started for says. */
@@ -162,14 +164,14 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
   });
 
   const clearDeadline = (entry: CloudVmEntry) => {
-    if (entry.deadline) clearTimeout(entry.deadline);
+    entry.deadline?.cancel();
     entry.deadline = null;
   };
   const armDeadline = (entry: CloudVmEntry) => {
     clearDeadline(entry);
     const { expiresAt } = entry.record;
     if (expiresAt === null || stopped) return;
-    entry.deadline = setTimeout(() => expire(entry), Math.max(0, expiresAt - now()));
+    entry.deadline = createDeadlineTimer(ctx().clock, expiresAt, () => expire(entry));
   };
   const expire = (entry: CloudVmEntry) => {
     entry.deadline = null;
