@@ -116,6 +116,8 @@ interface CloudVmEntry extends BookEntry<CloudVmRecord> {
   /** A QEMU is being started for it (it holds a slot). */
   starting: boolean;
   deadline: NodeJS.Timeout | null;
+  /** The suspension under way. */
+  suspension: Promise<void> | null;
 }
 
 /** What the record of a job the VM has not started for says. */
@@ -335,6 +337,36 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     };
   };
 
+  /** Suspend a job: a queued one at once, a running VM by saving its state and ending its QEMU. */
+  const suspendEntry = async (entry: CloudVmEntry) => {
+    const { record } = entry;
+    if (record.phase === 'queued') {
+      queue.splice(queue.indexOf(record.id), 1);
+      record.phase = 'suspended';
+      change(entry, { state: 'SUSPENDED', status: STATUS.suspended });
+      pump();
+      return;
+    }
+    const vm = entry.vm;
+    if (!vm || (record.phase !== 'running' && record.phase !== 'booting')) requireState(record, 'RUNNING', 'suspend');
+    const before = record.phase;
+    record.phase = 'suspending';
+    clearDeadline(entry);
+    try {
+      await vm!.suspend();
+    } catch (error) {
+      record.phase = before;
+      armDeadline(entry);
+      throw new ProviderUnavailableError(
+        ctx().providerId,
+        `could not save the VM's state: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  };
+
   const lookupActive = async (jobId: string, action: string) => {
     const entry = await book.lookup(jobId);
     requireActive(entry.record, action);
@@ -408,7 +440,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
       await mkdir(jobsDir, { recursive: true, mode: 0o700 });
       await mkdir(vmsDir, { recursive: true, mode: 0o700 });
       for (const record of await book.readAll()) {
-        const entry: CloudVmEntry = { record, vm: null, starting: false, deadline: null };
+        const entry: CloudVmEntry = { record, vm: null, starting: false, deadline: null, suspension: null };
         book.set(entry);
         if (!isFinalState(record.state)) await recover(entry);
       }
@@ -471,6 +503,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
           vm: null,
           starting: false,
           deadline: null,
+          suspension: null,
         };
         book.set(entry);
         if (active().length < maxVms) {
@@ -537,32 +570,10 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
 
     async suspend(jobId) {
       const entry = await lookupActive(jobId, 'suspend');
-      const { record } = entry;
-      if (record.phase === 'queued') {
-        queue.splice(queue.indexOf(jobId), 1);
-        record.phase = 'suspended';
-        change(entry, { state: 'SUSPENDED', status: STATUS.suspended });
-        pump();
-        return;
-      }
-      const vm = entry.vm;
-      if (!vm || (record.phase !== 'running' && record.phase !== 'booting')) requireState(record, 'RUNNING', 'suspend');
-      const before = record.phase;
-      record.phase = 'suspending';
-      clearDeadline(entry);
-      try {
-        await vm!.suspend();
-      } catch (error) {
-        record.phase = before;
-        armDeadline(entry);
-        throw new ProviderUnavailableError(
-          ctx().providerId,
-          `could not save the VM's state: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            cause: error,
-          },
-        );
-      }
+      // Asked again while its state is being saved (a second gateway replica out of credits too, a
+      // repeated call): the same save, not a second migration over the first.
+      entry.suspension ??= suspendEntry(entry).finally(() => (entry.suspension = null));
+      return entry.suspension;
     },
 
     async unsuspend(jobId) {

@@ -513,6 +513,8 @@ function supervise(options: {
     },
     async suspend() {
       if (phase === 'ended') throw new Error('the VM has ended');
+      // A second migration would cut into the first one's file.
+      if (phase === 'suspending') throw new Error('the VM is being suspended already');
       const started = Date.now();
       const before = phase;
       phase = 'suspending';
