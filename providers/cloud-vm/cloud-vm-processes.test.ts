@@ -93,8 +93,15 @@ describe('a VM through the gateway', () => {
   it(
     'is picked by instance type, its console followed, suspended to disk, resumed where it stopped, stopped, and charged for running time only',
     async () => {
-      const host = await client.ok(`{ provider(id: "vm") { cloudVmHost { accel maxVms images { id } } } }`);
-      expect(host.provider.cloudVmHost).toEqual({ accel: 'tcg', maxVms: 1, images: [{ id: 'busybox' }] });
+      const host = await client.ok(`{ provider(id: "vm") { cloudVmHost { accel maxVms images { id disk } } } }`);
+      expect(host.provider.cloudVmHost).toEqual({
+        accel: 'tcg',
+        maxVms: 1,
+        images: [
+          { id: 'busybox', disk: false },
+          { id: 'busybox-disk', disk: true },
+        ],
+      });
       const created = await createOne({ command: TICKS });
       expect(created.error).toBeNull();
       const id = created.job.id as string;
@@ -104,7 +111,7 @@ describe('a VM through the gateway', () => {
       const details = async () =>
         (
           await client.ok(
-            `query ($id: ID!) { job(id: $id) { cloudVm { instanceType image qemuStatus guest { vcpus memoryBytes } consoleLogBytes } } }`,
+            `query ($id: ID!) { job(id: $id) { cloudVm { instanceType image qemuStatus guest { vcpus memoryBytes } consoleLogBytes diskBytes } } }`,
             { id },
           )
         ).job.cloudVm;
@@ -113,6 +120,7 @@ describe('a VM through the gateway', () => {
         image: 'busybox',
         qemuStatus: 'running',
         guest: { vcpus: 1, memoryBytes: 256 * 1024 ** 2 },
+        diskBytes: null,
       });
 
       const ok = (mutation: string) => jobVerb(client, mutation, id);
