@@ -1,7 +1,7 @@
 /**
  * What a user does to jobs it may change: terminate, suspend, resume and
  * extend, in bulk. Each item is checked at the gateway (state, the product's
- * support, the time limit), then each provider is called once with its share;
+ * support, the time limit, credits to resume), then each provider is called once with its share;
  * a job still waiting at the gateway is ended here, as no provider has it.
  */
 import type { Clock } from '../../shared/clock.js';
@@ -12,6 +12,7 @@ import type { Viewer } from '../access/auth.js';
 import { loadEditable } from '../access/job-access.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { PlacementContext } from '../routing/placement.js';
 import type { Store } from '../store/store.js';
 import { checkBulk, failed, type ItemOutcome } from './bulk.js';
 import type { ChangeJob } from './job-changes.js';
@@ -33,8 +34,10 @@ export function createJobActions(options: {
   waitingRoom: WaitingRoom;
   change: ChangeJob;
   clock: Clock;
+  /** Throws INSUFFICIENT_FUNDS when the owner cannot pay for the product (no accounts: anyone can). */
+  requireFunds?: PlacementContext['requireFunds'];
 }): JobActions {
-  const { store, registry, waitingRoom, change, clock } = options;
+  const { store, registry, waitingRoom, change, clock, requireFunds } = options;
   const productOf = (job: Job) => registry.product(job.providerId, job.specification.product.id);
 
   /**
@@ -45,7 +48,7 @@ export function createJobActions(options: {
     viewer: Viewer,
     ids: string[],
     verb: 'jobs.terminate' | 'jobs.suspend' | 'jobs.unsuspend',
-    check: (job: Job) => void,
+    check: (job: Job) => void | Promise<void>,
     /** Ends an item at the gateway when it answers true (no provider call for it). */
     handled?: (job: Job) => Promise<boolean>,
   ): Promise<ItemOutcome<true>[]> => {
@@ -56,7 +59,7 @@ export function createJobActions(options: {
       ids.map(async (id, index) => {
         try {
           const job = await loadEditable(store, viewer, id);
-          check(job);
+          await check(job);
           if (handled && (await handled(job))) {
             results[index] = { ok: true, value: true };
             return;
@@ -126,8 +129,11 @@ export function createJobActions(options: {
     },
 
     unsuspendJobs(viewer, ids) {
-      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', (job) => {
+      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', async (job) => {
         if (job.state !== 'SUSPENDED') throw new InvalidStateError(job.id, `Only a suspended job can be resumed; job ${job.id} is ${job.state}`);
+        // A VM suspended for want of credits would be suspended again by the next charge: it waits for a top-up.
+        const product = productOf(job);
+        if (product) await requireFunds?.(job.owner, product, job.providerId);
       });
     },
 
