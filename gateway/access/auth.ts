@@ -9,13 +9,36 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 
 import type { Clock } from '../../shared/clock.js';
 import { ForbiddenError, InvalidInputError, SwitchyardError, UnauthenticatedError } from '../../shared/errors.js';
-import type { Store, UserRecord } from '../store/store.js';
+import type { MembershipRecord, ProjectRole, Store, UserRecord } from '../store/store.js';
 
-/** Who is calling. */
+/** Who is calling, and in which workspace. */
 export interface Viewer {
   username: string;
   admin: boolean;
+  /** The projects the user is a member of, by id. */
   projects: string[];
+  /** The user's role and groups in each of those projects. */
+  memberships: Record<string, { role: ProjectRole; groups: string[] }>;
+  /** The workspace the request acts in: a project id (the `Project` header), or null for the user's own. */
+  workspace: string | null;
+}
+
+/** A user as the token endpoint and createUser answer it. */
+export interface UserView {
+  username: string;
+  admin: boolean;
+  projects: string[];
+}
+
+/** The viewer of a user with these memberships, acting in its own workspace. */
+export function viewerOf(user: { username: string; admin: boolean }, memberships: readonly MembershipRecord[]): Viewer {
+  return {
+    username: user.username,
+    admin: user.admin,
+    projects: memberships.map((m) => m.project),
+    memberships: Object.fromEntries(memberships.map((m) => [m.project, { role: m.role, groups: m.groups }])),
+    workspace: null,
+  };
 }
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 64 } as const;
@@ -180,18 +203,25 @@ export interface Auth {
    * Throws LoginThrottledError, before looking at the password, after too many failures.
    * @param address - the client's address, for throttling; calls without one share a single address.
    */
-  issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: Viewer } | null>;
-  createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<Viewer>;
+  issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: UserView } | null>;
+  createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<UserView>;
+  /** The viewer again from the store (its memberships now), in the same workspace; throws UnauthenticatedError when the user is gone. */
+  refresh(viewer: Viewer): Promise<Viewer>;
 }
 
 export function createAuth(options: AuthOptions): Auth {
   const { store, clock } = options;
   const ttlMs = (options.tokenTtlSeconds ?? 86_400) * 1000;
   const adminTokenHash = Buffer.from(hashToken(options.adminToken), 'hex');
-  const bootstrapAdmin: Viewer = { username: BOOTSTRAP_ADMIN, admin: true, projects: [] };
+  const bootstrapAdmin: Viewer = viewerOf({ username: BOOTSTRAP_ADMIN, admin: true }, []);
   const throttle = createLoginThrottle(options.loginThrottle);
 
-  const toViewer = (user: UserRecord): Viewer => ({ username: user.username, admin: user.admin, projects: user.projects });
+  const userView = (viewer: Viewer): UserView => ({ username: viewer.username, admin: viewer.admin, projects: viewer.projects });
+  const loadViewer = async (username: string): Promise<Viewer> => {
+    const [user, memberships] = await Promise.all([store.getUser(username), store.membershipsOf(username)]);
+    if (!user) throw new UnauthenticatedError('The token belongs to a user that no longer exists');
+    return viewerOf(user, memberships);
+  };
 
   return {
     async authenticate(authorization) {
@@ -201,9 +231,12 @@ export function createAuth(options: AuthOptions): Auth {
       if (timingSafeEqual(Buffer.from(tokenHash, 'hex'), adminTokenHash)) return bootstrapAdmin;
       const record = await store.getToken(tokenHash, clock.now());
       if (!record) throw new UnauthenticatedError('The token is unknown or has expired');
-      const user = await store.getUser(record.username);
-      if (!user) throw new UnauthenticatedError('The token belongs to a user that no longer exists');
-      return toViewer(user);
+      return loadViewer(record.username);
+    },
+
+    async refresh(viewer) {
+      if (viewer.username === BOOTSTRAP_ADMIN) return viewer;
+      return { ...(await loadViewer(viewer.username)), workspace: viewer.workspace };
     },
 
     async issueToken(username, password, address = 'unknown') {
@@ -220,7 +253,7 @@ export function createAuth(options: AuthOptions): Auth {
       const now = clock.now();
       const expiresAt = now + ttlMs;
       await store.putToken(hashToken(token), { username: user.username, expiresAt }, now);
-      return { token, expiresAt, user: toViewer(user) };
+      return { token, expiresAt, user: userView(viewerOf(user, await store.membershipsOf(user.username))) };
     },
 
     async createUser(viewer, username, password, admin) {
@@ -239,7 +272,7 @@ export function createAuth(options: AuthOptions): Auth {
         createdAt: clock.now(),
       };
       if (!(await store.createUser(record))) throw new InvalidInputError(`username "${username}" is taken`);
-      return toViewer(record);
+      return { username, admin, projects: [] };
     },
   };
 }

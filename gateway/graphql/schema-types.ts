@@ -282,17 +282,72 @@ export type JobUpdate = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  acceptProjectInvite: Project;
+  addProjectGroupMember: Project;
+  /** Add a user at once (the PI: ADMIN or USER; ADMINs: USER). */
+  addProjectMember: Project;
+  /** The PI archives (true) or unarchives (false) the project. */
+  archiveProject: Project;
+  /** The PI: make a member ADMIN or USER. */
+  changeProjectRole: Project;
   createJobs: Array<JobResult>;
+  /** Administrators only: a new project with its PI. */
+  createProject: Project;
+  /** The PI and ADMINs manage groups. */
+  createProjectGroup: Project;
   /** Administrators only. Users then get tokens from POST /api/v1/token. */
   createUser: User;
+  declineProjectInvite: Scalars['Boolean']['output'];
+  deleteProjectGroup: Project;
   extendJobs: Array<OkResult>;
   /** Administrators only. */
   grantCredits: Wallet;
+  /** Invite a user, who accepts or declines (who may invite whom: as addProjectMember). */
+  inviteProjectMember: ProjectInvite;
+  /** Any member but the PI. */
+  leaveProject: Scalars['Boolean']['output'];
   openInteractiveSessions: Array<SessionResult>;
+  removeProjectGroupMember: Project;
+  /** Remove a member (and from its groups), or withdraw an invitation (the PI: ADMINs and USERs; ADMINs: USERs). */
+  removeProjectMember: Project;
   suspendJobs: Array<OkResult>;
   terminateJobs: Array<OkResult>;
+  /** The PI hands the role to another member and becomes an ADMIN. */
+  transferProjectPi: Project;
   unsuspendJobs: Array<OkResult>;
   updateJobAcl: OkResult;
+};
+
+
+export type MutationAcceptProjectInviteArgs = {
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationAddProjectGroupMemberArgs = {
+  group: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationAddProjectMemberArgs = {
+  project: Scalars['ID']['input'];
+  role?: ProjectRole;
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationArchiveProjectArgs = {
+  archived?: Scalars['Boolean']['input'];
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationChangeProjectRoleArgs = {
+  project: Scalars['ID']['input'];
+  role: ProjectRole;
+  username: Scalars['String']['input'];
 };
 
 
@@ -301,10 +356,34 @@ export type MutationCreateJobsArgs = {
 };
 
 
+export type MutationCreateProjectArgs = {
+  id: Scalars['ID']['input'];
+  pi: Scalars['String']['input'];
+  title: Scalars['String']['input'];
+};
+
+
+export type MutationCreateProjectGroupArgs = {
+  name: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+};
+
+
 export type MutationCreateUserArgs = {
   admin?: Scalars['Boolean']['input'];
   password: Scalars['String']['input'];
   username: Scalars['String']['input'];
+};
+
+
+export type MutationDeclineProjectInviteArgs = {
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteProjectGroupArgs = {
+  name: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
 };
 
 
@@ -318,8 +397,33 @@ export type MutationGrantCreditsArgs = {
 };
 
 
+export type MutationInviteProjectMemberArgs = {
+  project: Scalars['ID']['input'];
+  role?: ProjectRole;
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationLeaveProjectArgs = {
+  project: Scalars['ID']['input'];
+};
+
+
 export type MutationOpenInteractiveSessionsArgs = {
   items: Array<OpenSessionInput>;
+};
+
+
+export type MutationRemoveProjectGroupMemberArgs = {
+  group: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationRemoveProjectMemberArgs = {
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
 };
 
 
@@ -330,6 +434,12 @@ export type MutationSuspendJobsArgs = {
 
 export type MutationTerminateJobsArgs = {
   ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationTransferProjectPiArgs = {
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
 };
 
 
@@ -428,6 +538,53 @@ export type ProductRefInput = {
   provider: Scalars['ID']['input'];
 };
 
+export type Project = {
+  __typename?: 'Project';
+  /** Archived: its jobs, wallets and members stay; no new job runs in it (createJobs: INVALID_STATE). */
+  archived: Scalars['Boolean']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  createdBy: Scalars['String']['output'];
+  groups: Array<ProjectGroup>;
+  id: Scalars['ID']['output'];
+  /** Invitations not yet answered; only the PI, ADMINs and administrators see them (others: empty). */
+  invites: Array<ProjectInvite>;
+  members: Array<ProjectMember>;
+  /** The caller's role; null for an administrator who is not a member. */
+  myRole: Maybe<ProjectRole>;
+  title: Scalars['String']['output'];
+};
+
+/** Members a job can be shared with at once (AclEntry.entity "project/group"). */
+export type ProjectGroup = {
+  __typename?: 'ProjectGroup';
+  members: Array<Scalars['String']['output']>;
+  name: Scalars['String']['output'];
+};
+
+/** An invitation to join a project, until its invitee accepts or declines it. */
+export type ProjectInvite = {
+  __typename?: 'ProjectInvite';
+  invitedAt: Scalars['DateTime']['output'];
+  invitedBy: Scalars['String']['output'];
+  project: Scalars['ID']['output'];
+  role: ProjectRole;
+  username: Scalars['String']['output'];
+};
+
+export type ProjectMember = {
+  __typename?: 'ProjectMember';
+  addedAt: Scalars['DateTime']['output'];
+  /** The project's groups this member is in. */
+  groups: Array<Scalars['String']['output']>;
+  role: ProjectRole;
+  username: Scalars['String']['output'];
+};
+
+export type ProjectRole =
+  | 'ADMIN'
+  | 'PI'
+  | 'USER';
+
 export type Provider = {
   __typename?: 'Provider';
   circuit: CircuitState;
@@ -461,6 +618,12 @@ export type Query = {
   me: ResourceOwner;
   product: Maybe<Product>;
   products: Array<Product>;
+  /** A project the caller is a member of (administrators: any); FORBIDDEN to anyone else, whether or not it exists. */
+  project: Project;
+  /** Invitations waiting for the caller's answer. */
+  projectInvites: Array<ProjectInvite>;
+  /** The caller's projects; all: every project (administrators only). */
+  projects: Array<Project>;
   provider: Maybe<Provider>;
   providers: Array<Provider>;
   /**
@@ -508,6 +671,16 @@ export type QueryProductsArgs = {
   category?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   provider?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryProjectArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryProjectsArgs = {
+  all?: Scalars['Boolean']['input'];
 };
 
 
@@ -791,6 +964,11 @@ export type ResolversTypes = {
   ProductQueueStatus: ProductQueueStatus;
   ProductRef: ResolverTypeWrapper<ProductRef>;
   ProductRefInput: ProductRefInput;
+  Project: ResolverTypeWrapper<Project>;
+  ProjectGroup: ResolverTypeWrapper<ProjectGroup>;
+  ProjectInvite: ResolverTypeWrapper<ProjectInvite>;
+  ProjectMember: ResolverTypeWrapper<ProjectMember>;
+  ProjectRole: ProjectRole;
   Provider: ResolverTypeWrapper<ProviderView>;
   ProviderKind: ProviderKind;
   ProviderStatus: ProviderStatus;
@@ -850,6 +1028,10 @@ export type ResolversParentTypes = {
   Product: ProductView;
   ProductRef: ProductRef;
   ProductRefInput: ProductRefInput;
+  Project: Project;
+  ProjectGroup: ProjectGroup;
+  ProjectInvite: ProjectInvite;
+  ProjectMember: ProjectMember;
   Provider: ProviderView;
   Query: Record<PropertyKey, never>;
   QueueStatus: QueueStatus;
@@ -1002,13 +1184,27 @@ export type JobUpdateResolvers<ContextType = GatewayContext, ParentType extends 
 };
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  acceptProjectInvite?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAcceptProjectInviteArgs, 'project'>>;
+  addProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAddProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
+  addProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAddProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'archived' | 'project'>>;
+  changeProjectRole?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationChangeProjectRoleArgs, 'project' | 'role' | 'username'>>;
   createJobs?: Resolver<Array<ResolversTypes['JobResult']>, ParentType, ContextType, RequireFields<MutationCreateJobsArgs, 'specifications'>>;
+  createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'id' | 'pi' | 'title'>>;
+  createProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectGroupArgs, 'name' | 'project'>>;
   createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'admin' | 'password' | 'username'>>;
+  declineProjectInvite?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineProjectInviteArgs, 'project'>>;
+  deleteProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationDeleteProjectGroupArgs, 'name' | 'project'>>;
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
+  inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
+  removeProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
+  removeProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectMemberArgs, 'project' | 'username'>>;
   suspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationSuspendJobsArgs, 'ids'>>;
   terminateJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationTerminateJobsArgs, 'ids'>>;
+  transferProjectPi?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationTransferProjectPiArgs, 'project' | 'username'>>;
   unsuspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationUnsuspendJobsArgs, 'ids'>>;
   updateJobAcl?: Resolver<ResolversTypes['OkResult'], ParentType, ContextType, RequireFields<MutationUpdateJobAclArgs, 'acl' | 'jobId'>>;
 };
@@ -1053,6 +1249,38 @@ export type ProductRefResolvers<ContextType = GatewayContext, ParentType extends
   provider?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
+export type ProjectResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Project'] = ResolversParentTypes['Project']> = {
+  archived?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  createdBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  groups?: Resolver<Array<ResolversTypes['ProjectGroup']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  invites?: Resolver<Array<ResolversTypes['ProjectInvite']>, ParentType, ContextType>;
+  members?: Resolver<Array<ResolversTypes['ProjectMember']>, ParentType, ContextType>;
+  myRole?: Resolver<Maybe<ResolversTypes['ProjectRole']>, ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ProjectGroupResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProjectGroup'] = ResolversParentTypes['ProjectGroup']> = {
+  members?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ProjectInviteResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProjectInvite'] = ResolversParentTypes['ProjectInvite']> = {
+  invitedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  invitedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  project?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['ProjectRole'], ParentType, ContextType>;
+  username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ProjectMemberResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProjectMember'] = ResolversParentTypes['ProjectMember']> = {
+  addedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groups?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['ProjectRole'], ParentType, ContextType>;
+  username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type ProviderResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Provider'] = ResolversParentTypes['Provider']> = {
   circuit?: Resolver<ResolversTypes['CircuitState'], ParentType, ContextType>;
   domain?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1072,6 +1300,9 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   me?: Resolver<ResolversTypes['ResourceOwner'], ParentType, ContextType>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'ref'>>;
   products?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
+  project?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
+  projectInvites?: Resolver<Array<ResolversTypes['ProjectInvite']>, ParentType, ContextType>;
+  projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'all'>>;
   provider?: Resolver<Maybe<ResolversTypes['Provider']>, ParentType, ContextType, RequireFields<QueryProviderArgs, 'id'>>;
   providers?: Resolver<Array<ResolversTypes['Provider']>, ParentType, ContextType>;
   transactions?: Resolver<ResolversTypes['TransactionConnection'], ParentType, ContextType, RequireFields<QueryTransactionsArgs, 'first'>>;
@@ -1182,6 +1413,10 @@ export type Resolvers<ContextType = GatewayContext> = {
   PageInfo?: PageInfoResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductRef?: ProductRefResolvers<ContextType>;
+  Project?: ProjectResolvers<ContextType>;
+  ProjectGroup?: ProjectGroupResolvers<ContextType>;
+  ProjectInvite?: ProjectInviteResolvers<ContextType>;
+  ProjectMember?: ProjectMemberResolvers<ContextType>;
   Provider?: ProviderResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   QueueStatus?: QueueStatusResolvers<ContextType>;
