@@ -11,11 +11,12 @@ import type { Utilization } from '../../shared/domain.js';
 import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
 import type { JobState } from '../../shared/job-state-machine.js';
 import type { Auth, Viewer } from '../access/auth.js';
+import { loadEditable } from '../access/job-access.js';
 import { updateJobAcl } from '../access/job-acl.js';
 import type { Projects } from '../access/projects.js';
 import { projectFor } from '../access/workspace.js';
 import { toTransactionConnection, toWalletView, type Accounting } from '../accounting/accounting.js';
-import type { ItemOutcome } from '../jobs/bulk.js';
+import { checkBulk, type ItemOutcome } from '../jobs/bulk.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { JobListInput } from '../jobs/job-queries.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
@@ -270,11 +271,19 @@ export function createResolvers(): Resolvers {
       async extendJobs(_, args, ctx) {
         return okResults(await ctx.orchestrator.extendJobs(ctx.viewer, args.items));
       },
-      openInteractiveSessions(_, args) {
-        return args.items.map(() => ({
-          session: null,
-          error: itemError(toErrorBody(new UnsupportedError('Interactive sessions are not available yet'))),
-        }));
+      async openInteractiveSessions(_, args, ctx) {
+        // Who may open one is who may change the job (EDIT): a job the caller may not see stays NOT_FOUND.
+        checkBulk(args.items.length);
+        return Promise.all(
+          args.items.map(async (item) => {
+            try {
+              await loadEditable(ctx.store, ctx.viewer, item.jobId);
+              throw new UnsupportedError('Interactive sessions are not available yet');
+            } catch (error) {
+              return { session: null, error: itemError(toErrorBody(error)) };
+            }
+          }),
+        );
       },
       async updateJobAcl(_, args, ctx) {
         try {
