@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
-import { changedEntries, projectIndexes } from './project-indexes.js';
+import { indexChanges } from './project-indexes.js';
 import type {
   ChangeOutcome,
   CreateOutcome,
@@ -73,18 +73,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   /** Store the project and bring each user's entries from `before` to it. */
   function putProject(before: ProjectRecord | null, next: ProjectRecord): void {
     projects.set(next.id, structuredClone(next));
-    const old = projectIndexes(before);
-    const now = projectIndexes(next);
-    for (const [index, from, to] of [
-      [memberships, old.memberships, now.memberships],
-      [invitations, old.invitations, now.invitations],
-    ] as [Map<string, Map<string, unknown>>, Map<string, unknown>, Map<string, unknown>][]) {
-      for (const [username, value] of changedEntries(from, to)) {
-        let entries = index.get(username);
-        if (!entries) index.set(username, (entries = new Map()));
-        if (value === null) entries.delete(next.id);
-        else entries.set(next.id, structuredClone(value));
-      }
+    for (const { index, username, value } of indexChanges(before, next)) {
+      const byUser: Map<string, Map<string, unknown>> = index === 'memberships' ? memberships : invitations;
+      let entries = byUser.get(username);
+      if (!entries) byUser.set(username, (entries = new Map()));
+      if (value === null) entries.delete(next.id);
+      else entries.set(next.id, structuredClone(value));
     }
   }
 

@@ -22,10 +22,23 @@ export function projectIndexes(project: ProjectRecord | null): ProjectIndexes {
   return { memberships, invitations };
 }
 
-/** Per user, the entry's new value (null: remove it) wherever `before` and `after` differ. */
-export function changedEntries<T>(before: Map<string, T>, after: Map<string, T>): Map<string, T | null> {
-  const changed = new Map<string, T | null>();
-  for (const [username, value] of after) if (JSON.stringify(before.get(username)) !== JSON.stringify(value)) changed.set(username, value);
-  for (const username of before.keys()) if (!after.has(username)) changed.set(username, null);
-  return changed;
+/** One user's entry in one index that must change: its new value, or null to remove it. */
+export interface IndexChange {
+  index: keyof ProjectIndexes;
+  username: string;
+  value: MembershipRecord | InvitationRecord | null;
+}
+
+/** The entries of the users' indexes that differ between the project's last version (null: none) and its next. */
+export function indexChanges(before: ProjectRecord | null, after: ProjectRecord): IndexChange[] {
+  const old = projectIndexes(before);
+  const now = projectIndexes(after);
+  const changes: IndexChange[] = [];
+  for (const index of ['memberships', 'invitations'] as const) {
+    const from: Map<string, MembershipRecord | InvitationRecord> = old[index];
+    const to: Map<string, MembershipRecord | InvitationRecord> = now[index];
+    for (const [username, value] of to) if (JSON.stringify(from.get(username)) !== JSON.stringify(value)) changes.push({ index, username, value });
+    for (const username of from.keys()) if (!to.has(username)) changes.push({ index, username, value: null });
+  }
+  return changes;
 }

@@ -37,7 +37,7 @@ import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/d
 import { InvalidInputError, must } from '../../shared/errors.js';
 import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
 import { defineLuaCommands } from './lua-scripts.js';
-import { changedEntries, projectIndexes } from './project-indexes.js';
+import { indexChanges } from './project-indexes.js';
 import type {
   ChangeOutcome,
   CreateOutcome,
@@ -235,19 +235,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   /** One run of put-project-n.lua: `next` over `before` (null: a new project), with the users' entries that change. */
   async function putProject(before: ProjectRecord | null, next: ProjectRecord): Promise<boolean> {
-    const old = projectIndexes(before);
-    const now = projectIndexes(next);
-    const keys: string[] = [];
-    const values: string[] = [];
-    for (const [indexKey, from, to] of [
-      [key.userProjects, old.memberships, now.memberships],
-      [key.userInvites, old.invitations, now.invitations],
-    ] as [(username: string) => string, Map<string, unknown>, Map<string, unknown>][]) {
-      for (const [username, value] of changedEntries(from, to)) {
-        keys.push(indexKey(username));
-        values.push(value === null ? '' : JSON.stringify(value));
-      }
-    }
+    const changes = indexChanges(before, next);
+    const keys = changes.map(({ index, username }) => (index === 'memberships' ? key.userProjects(username) : key.userInvites(username)));
+    const values = changes.map(({ value }) => (value === null ? '' : JSON.stringify(value)));
     const { version, ...doc } = next;
     const stored = await redis.switchyardPutProject(
       2 + keys.length,
