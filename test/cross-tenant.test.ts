@@ -14,11 +14,12 @@
  *   and group names, invitees, job names, tags and commands, balances), nor a
  *   job id of the project in its data;
  * - and nothing changes: jobs and their ACLs, projects, memberships,
- *   invitations, transactions and wallets are the same before and after.
+ *   invitations, transactions, wallets, users and their tokens are the same
+ *   before and after.
  *
  * A root field with no case here fails the suite: a new field cannot escape it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -35,6 +36,8 @@ interface Tenant {
   group: string;
   invitee: string;
   jobs: string[];
+  /** Its people's token ids (the SHA-256 of each token, as myTokens shows them). */
+  tokenIds: string[];
   balance: number;
   /** What only the project's people may learn: names, job details, its balance. */
   secrets: string[];
@@ -87,6 +90,7 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
     e: `${id}/${group}`,
   });
   for (const job of jobs) await waitForState(pi, job, ['RUNNING']);
+  const tokenIds = [pi, member].map((c) => createHash('sha256').update(c.token!).digest('hex'));
   return {
     id,
     pi: { name: names.pi, client: pi },
@@ -94,8 +98,19 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
     group,
     invitee: names.invitee,
     jobs,
+    tokenIds,
     balance,
-    secrets: [names.pi, names.member, names.invitee, group, secretName, `x${letter}-tag-${tag}`, `x${letter}-pi-desc-${tag}`, String(balance)],
+    secrets: [
+      ...tokenIds,
+      names.pi,
+      names.member,
+      names.invitee,
+      group,
+      secretName,
+      `x${letter}-tag-${tag}`,
+      `x${letter}-pi-desc-${tag}`,
+      String(balance),
+    ],
   };
 }
 
@@ -157,6 +172,8 @@ const QUERIES: Record<string, Case> = {
   ],
   project: (t) => [forbidden(`query ($id: ID!) { project(id: $id) { id members { username } } }`, { id: t.id })],
   projectInvites: () => [clean(`{ projectInvites { project username invitedBy } }`)],
+  users: () => [forbidden(`{ users { username disabled projects } }`)],
+  myTokens: () => [clean(`{ myTokens { id issuedAt expiresAt current } }`)],
 };
 
 const MUTATIONS: Record<string, Case> = {
@@ -246,6 +263,13 @@ const MUTATIONS: Record<string, Case> = {
     }),
   ],
   archiveProject: (t) => [forbidden(`mutation ($p: ID!) { archiveProject(project: $p) { id } }`, { p: t.id })],
+  disableUser: (t) =>
+    [t.pi.name, t.member.name].map((u) => forbidden(`mutation ($u: String!) { disableUser(username: $u, terminateJobs: true) { disabled } }`, { u })),
+  enableUser: (t) => [forbidden(`mutation ($u: String!) { enableUser(username: $u) { disabled } }`, { u: t.member.name })],
+  // The only password a caller may change is its own, and only knowing it.
+  changePassword: () => [forbidden(`mutation { changePassword(currentPassword: "not-the-password", newPassword: "a-new-long-password") }`)],
+  revokeToken: (t) =>
+    t.tokenIds.map((id) => ({ query: `mutation ($id: ID!) { revokeToken(id: $id) }`, variables: { id }, expect: 'NOT_FOUND' as const })),
 };
 
 const SUBSCRIPTIONS: Record<string, Case> = {
@@ -301,7 +325,7 @@ function problemsOf(attempt: Attempt, expectedCode: string, target: Tenant, answ
 
 function diff(before: TenancySnapshot, after: TenancySnapshot): string[] {
   const changed: string[] = [];
-  for (const key of ['jobs', 'projects', 'memberships', 'invitations', 'transactions', 'wallets'] as const) {
+  for (const key of ['jobs', 'projects', 'memberships', 'invitations', 'transactions', 'wallets', 'users', 'tokens'] as const) {
     try {
       expect(after[key]).toStrictEqual(before[key]);
     } catch {

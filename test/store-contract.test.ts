@@ -794,6 +794,35 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect((await store.getUser('carol'))!.projects).toEqual(results[0] ? ['a'] : ['b']);
     });
 
+    it('replaces a stored user only, and lists every user by name', async () => {
+      const store = await open();
+      expect(await store.updateUser({ ...user, username: 'zed' })).toBe(false);
+      expect(await store.getUser('zed')).toBeNull();
+      await store.createUser({ ...user, username: 'carol' });
+      await store.createUser(user);
+      expect(await store.updateUser({ ...user, disabled: true, passwordHash: 'scrypt$new' })).toBe(true);
+      expect(await store.getUser('alice')).toStrictEqual({ ...user, disabled: true, passwordHash: 'scrypt$new' });
+      expect((await store.listUsers()).map((u) => [u.username, u.disabled ?? false])).toEqual([
+        ['alice', true],
+        ['carol', false],
+      ]);
+    });
+
+    it("lists a user's live tokens, soonest to expire first, and forgets one at once", async () => {
+      const store = await open();
+      const now = Date.now();
+      await store.putToken('hash-late', { username: 'alice', expiresAt: now + 60_000, issuedAt: now }, now);
+      await store.putToken('hash-soon', { username: 'alice', expiresAt: now + 30_000, issuedAt: now }, now);
+      await store.putToken('hash-bob', { username: 'bob', expiresAt: now + 60_000 }, now);
+      expect((await store.listTokens('alice', now)).map((t) => t.tokenHash)).toEqual(['hash-soon', 'hash-late']);
+      expect((await store.listTokens('alice', now + 30_000)).map((t) => t.tokenHash)).toEqual(['hash-late']);
+      expect(await store.deleteToken('hash-late')).toBe(true);
+      expect(await store.deleteToken('hash-late')).toBe(false);
+      expect(await store.getToken('hash-late', now)).toBeNull();
+      expect(await store.listTokens('alice', now)).toEqual([{ username: 'alice', expiresAt: now + 30_000, issuedAt: now, tokenHash: 'hash-soon' }]);
+      expect((await store.listTokens('bob', now)).map((t) => t.tokenHash)).toEqual(['hash-bob']);
+    });
+
     it('answers a token until it expires by the caller clock', async () => {
       const store = await open();
       const now = Date.now();

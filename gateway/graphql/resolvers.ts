@@ -10,7 +10,8 @@ import type { Clock } from '../../shared/clock.js';
 import type { Utilization } from '../../shared/domain.js';
 import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
 import type { JobState } from '../../shared/job-state-machine.js';
-import type { Auth, Viewer } from '../access/auth.js';
+import { disableUser } from '../access/accounts.js';
+import type { Auth, TokenView, Viewer } from '../access/auth.js';
 import { loadEditable } from '../access/job-access.js';
 import { updateJobAcl } from '../access/job-acl.js';
 import type { Projects } from '../access/projects.js';
@@ -22,7 +23,7 @@ import type { JobListInput } from '../jobs/job-queries.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import type { Store } from '../store/store.js';
+import type { Store, UserRecord } from '../store/store.js';
 import { followJob } from './follow-job.js';
 import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
 import { inviteView, iso, jobView, logView, productView, projectView, providerView, unknownProviderView } from './views.js';
@@ -150,6 +151,14 @@ function projectMutations(): NonNullable<Resolvers['Mutation']> {
   };
 }
 
+function accountView(user: UserRecord, projects: string[]) {
+  return { username: user.username, admin: user.admin, disabled: user.disabled ?? false, createdAt: iso(user.createdAt), projects };
+}
+
+function tokenView(token: TokenView) {
+  return { ...token, issuedAt: iso(token.issuedAt), expiresAt: iso(token.expiresAt) };
+}
+
 /** A role a member is given: ADMIN or USER (the PI role is transferred, never given). */
 function invitedRole(role: string | null | undefined): 'ADMIN' | 'USER' {
   if (role === 'ADMIN' || role === 'USER' || role === null || role === undefined) return role ?? 'USER';
@@ -248,6 +257,17 @@ export function createResolvers(): Resolvers {
       async project(_, args, ctx) {
         return projectView(await ctx.projects.get(ctx.viewer, args.id), ctx.viewer);
       },
+      async users(_, __, ctx) {
+        const users = await ctx.auth.listUsers(ctx.viewer);
+        const memberships = await Promise.all(users.map((user) => ctx.store.membershipsOf(user.username)));
+        return users.map((user, i) =>
+          accountView(
+            user,
+            memberships[i]!.map((m) => m.project),
+          ),
+        );
+      },
+      myTokens: async (_, __, ctx) => (await ctx.auth.listTokens(ctx.viewer)).map(tokenView),
       async projectInvites(_, __, ctx) {
         return (await ctx.projects.invitations(ctx.viewer)).map((invite) => inviteView({ ...invite, username: ctx.viewer.username }));
       },
@@ -302,6 +322,33 @@ export function createResolvers(): Resolvers {
         return ctx.auth.createUser(ctx.viewer, args.username, args.password, args.admin);
       },
       ...projectMutations(),
+      async disableUser(_, args, ctx) {
+        const user = await disableUser(
+          { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },
+          ctx.viewer,
+          args.username,
+          args.terminateJobs,
+        );
+        return accountView(
+          user,
+          (await ctx.store.membershipsOf(user.username)).map((m) => m.project),
+        );
+      },
+      async enableUser(_, args, ctx) {
+        const user = await ctx.auth.setDisabled(ctx.viewer, args.username, false);
+        return accountView(
+          user,
+          (await ctx.store.membershipsOf(user.username)).map((m) => m.project),
+        );
+      },
+      async changePassword(_, args, ctx) {
+        await ctx.auth.changePassword(ctx.viewer, args.currentPassword, args.newPassword);
+        return true;
+      },
+      async revokeToken(_, args, ctx) {
+        await ctx.auth.revokeToken(ctx.viewer, args.id);
+        return true;
+      },
     },
     Subscription: {
       followJob: {

@@ -288,6 +288,8 @@ export type Mutation = {
   addProjectMember: Project;
   /** The PI archives (true) or unarchives (false) the project. */
   archiveProject: Project;
+  /** The caller's own password; every other token of the caller is revoked. FORBIDDEN when currentPassword is wrong. */
+  changePassword: Scalars['Boolean']['output'];
   /** The PI: make a member ADMIN or USER. */
   changeProjectRole: Project;
   createJobs: Array<JobResult>;
@@ -299,6 +301,15 @@ export type Mutation = {
   createUser: User;
   declineProjectInvite: Scalars['Boolean']['output'];
   deleteProjectGroup: Project;
+  /**
+   * Administrators only. A disabled user's tokens are revoked and stop working
+   * at its next request; it cannot log in until enabled again. Its jobs keep
+   * running unless terminateJobs, which terminates every job it created that has
+   * not ended.
+   */
+  disableUser: UserAccount;
+  /** Administrators only: the user may log in again (with a new token). */
+  enableUser: UserAccount;
   extendJobs: Array<OkResult>;
   /** Administrators only. */
   grantCredits: Wallet;
@@ -310,6 +321,8 @@ export type Mutation = {
   removeProjectGroupMember: Project;
   /** Remove a member (and from its groups), or withdraw an invitation (the PI: ADMINs and USERs; ADMINs: USERs). */
   removeProjectMember: Project;
+  /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
+  revokeToken: Scalars['Boolean']['output'];
   suspendJobs: Array<OkResult>;
   terminateJobs: Array<OkResult>;
   /** The PI hands the role to another member and becomes an ADMIN. */
@@ -341,6 +354,12 @@ export type MutationAddProjectMemberArgs = {
 export type MutationArchiveProjectArgs = {
   archived?: Scalars['Boolean']['input'];
   project: Scalars['ID']['input'];
+};
+
+
+export type MutationChangePasswordArgs = {
+  currentPassword: Scalars['String']['input'];
+  newPassword: Scalars['String']['input'];
 };
 
 
@@ -387,6 +406,17 @@ export type MutationDeleteProjectGroupArgs = {
 };
 
 
+export type MutationDisableUserArgs = {
+  terminateJobs?: Scalars['Boolean']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationEnableUserArgs = {
+  username: Scalars['String']['input'];
+};
+
+
 export type MutationExtendJobsArgs = {
   items: Array<JobExtendInput>;
 };
@@ -424,6 +454,11 @@ export type MutationRemoveProjectGroupMemberArgs = {
 export type MutationRemoveProjectMemberArgs = {
   project: Scalars['ID']['input'];
   username: Scalars['String']['input'];
+};
+
+
+export type MutationRevokeTokenArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -616,6 +651,8 @@ export type Query = {
   jobStat: Scalars['Int']['output'];
   jobs: JobConnection;
   me: ResourceOwner;
+  /** The caller's tokens that have not expired. */
+  myTokens: Array<TokenInfo>;
   product: Maybe<Product>;
   products: Array<Product>;
   /** A project the caller is a member of (administrators: any); FORBIDDEN to anyone else, whether or not it exists. */
@@ -634,6 +671,8 @@ export type Query = {
    * first: 0 to 1000.
    */
   transactions: TransactionConnection;
+  /** Administrators only: every user. */
+  users: Array<UserAccount>;
   /** Utilization of one provider, or of all together when id is null. */
   utilization: Utilization;
   wallets: Array<Wallet>;
@@ -768,6 +807,17 @@ export type TimeFrame =
   | 'T_10M'
   | 'T_24H';
 
+/** One of the caller's bearer tokens; the token itself is never shown again. */
+export type TokenInfo = {
+  __typename?: 'TokenInfo';
+  /** The token this request came with. */
+  current: Scalars['Boolean']['output'];
+  expiresAt: Scalars['DateTime']['output'];
+  /** What revokeToken takes. */
+  id: Scalars['ID']['output'];
+  issuedAt: Maybe<Scalars['DateTime']['output']>;
+};
+
 /** One grant or charge, on one wallet. */
 export type Transaction = {
   __typename?: 'Transaction';
@@ -815,6 +865,18 @@ export type TransactionKind =
 export type User = {
   __typename?: 'User';
   admin: Scalars['Boolean']['output'];
+  projects: Array<Scalars['String']['output']>;
+  username: Scalars['String']['output'];
+};
+
+/** A user as administrators list it. */
+export type UserAccount = {
+  __typename?: 'UserAccount';
+  admin: Scalars['Boolean']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  /** No token of a disabled user works, and it cannot log in. */
+  disabled: Scalars['Boolean']['output'];
+  /** The projects it is a member of. */
   projects: Array<Scalars['String']['output']>;
   username: Scalars['String']['output'];
 };
@@ -982,11 +1044,13 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TimeFrame: TimeFrame;
+  TokenInfo: ResolverTypeWrapper<TokenInfo>;
   Transaction: ResolverTypeWrapper<Transaction>;
   TransactionConnection: ResolverTypeWrapper<TransactionConnection>;
   TransactionEdge: ResolverTypeWrapper<TransactionEdge>;
   TransactionKind: TransactionKind;
   User: ResolverTypeWrapper<User>;
+  UserAccount: ResolverTypeWrapper<UserAccount>;
   Utilization: ResolverTypeWrapper<Utilization>;
   Wallet: ResolverTypeWrapper<Wallet>;
   WalletAllocation: ResolverTypeWrapper<WalletAllocation>;
@@ -1042,10 +1106,12 @@ export type ResolversParentTypes = {
   SimpleDurationInput: SimpleDurationInput;
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
+  TokenInfo: TokenInfo;
   Transaction: Transaction;
   TransactionConnection: TransactionConnection;
   TransactionEdge: TransactionEdge;
   User: User;
+  UserAccount: UserAccount;
   Utilization: Utilization;
   Wallet: Wallet;
   WalletAllocation: WalletAllocation;
@@ -1188,6 +1254,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   addProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAddProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
   addProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAddProjectMemberArgs, 'project' | 'role' | 'username'>>;
   archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'archived' | 'project'>>;
+  changePassword?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'currentPassword' | 'newPassword'>>;
   changeProjectRole?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationChangeProjectRoleArgs, 'project' | 'role' | 'username'>>;
   createJobs?: Resolver<Array<ResolversTypes['JobResult']>, ParentType, ContextType, RequireFields<MutationCreateJobsArgs, 'specifications'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'id' | 'pi' | 'title'>>;
@@ -1195,6 +1262,8 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'admin' | 'password' | 'username'>>;
   declineProjectInvite?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineProjectInviteArgs, 'project'>>;
   deleteProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationDeleteProjectGroupArgs, 'name' | 'project'>>;
+  disableUser?: Resolver<ResolversTypes['UserAccount'], ParentType, ContextType, RequireFields<MutationDisableUserArgs, 'terminateJobs' | 'username'>>;
+  enableUser?: Resolver<ResolversTypes['UserAccount'], ParentType, ContextType, RequireFields<MutationEnableUserArgs, 'username'>>;
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
@@ -1202,6 +1271,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
   removeProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
   removeProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectMemberArgs, 'project' | 'username'>>;
+  revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
   suspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationSuspendJobsArgs, 'ids'>>;
   terminateJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationTerminateJobsArgs, 'ids'>>;
   transferProjectPi?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationTransferProjectPiArgs, 'project' | 'username'>>;
@@ -1298,6 +1368,7 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   jobStat?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<QueryJobStatArgs, 'stat' | 'timeFrame'>>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first' | 'orderBy'>>;
   me?: Resolver<ResolversTypes['ResourceOwner'], ParentType, ContextType>;
+  myTokens?: Resolver<Array<ResolversTypes['TokenInfo']>, ParentType, ContextType>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'ref'>>;
   products?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
   project?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
@@ -1306,6 +1377,7 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   provider?: Resolver<Maybe<ResolversTypes['Provider']>, ParentType, ContextType, RequireFields<QueryProviderArgs, 'id'>>;
   providers?: Resolver<Array<ResolversTypes['Provider']>, ParentType, ContextType>;
   transactions?: Resolver<ResolversTypes['TransactionConnection'], ParentType, ContextType, RequireFields<QueryTransactionsArgs, 'first'>>;
+  users?: Resolver<Array<ResolversTypes['UserAccount']>, ParentType, ContextType>;
   utilization?: Resolver<ResolversTypes['Utilization'], ParentType, ContextType, Partial<QueryUtilizationArgs>>;
   wallets?: Resolver<Array<ResolversTypes['Wallet']>, ParentType, ContextType, Partial<QueryWalletsArgs>>;
 };
@@ -1333,6 +1405,13 @@ export type SimpleDurationResolvers<ContextType = GatewayContext, ParentType ext
 
 export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   followJob?: SubscriptionResolver<ResolversTypes['JobFollowEvent'], "followJob", ParentType, ContextType, RequireFields<SubscriptionFollowJobArgs, 'id'>>;
+};
+
+export type TokenInfoResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TokenInfo'] = ResolversParentTypes['TokenInfo']> = {
+  current?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 };
 
 export type TransactionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Transaction'] = ResolversParentTypes['Transaction']> = {
@@ -1363,6 +1442,14 @@ export type TransactionEdgeResolvers<ContextType = GatewayContext, ParentType ex
 
 export type UserResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = {
   admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  projects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type UserAccountResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UserAccount'] = ResolversParentTypes['UserAccount']> = {
+  admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  disabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   projects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
@@ -1424,10 +1511,12 @@ export type Resolvers<ContextType = GatewayContext> = {
   SessionResult?: SessionResultResolvers<ContextType>;
   SimpleDuration?: SimpleDurationResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  TokenInfo?: TokenInfoResolvers<ContextType>;
   Transaction?: TransactionResolvers<ContextType>;
   TransactionConnection?: TransactionConnectionResolvers<ContextType>;
   TransactionEdge?: TransactionEdgeResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
+  UserAccount?: UserAccountResolvers<ContextType>;
   Utilization?: UtilizationResolvers<ContextType>;
   Wallet?: WalletResolvers<ContextType>;
   WalletAllocation?: WalletAllocationResolvers<ContextType>;

@@ -298,6 +298,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return user ? structuredClone(user) : null;
     },
 
+    async updateUser(user) {
+      if (!users.has(user.username)) return false;
+      users.set(user.username, structuredClone(user));
+      return true;
+    },
+
+    async listUsers() {
+      return [...users.values()].sort((a, b) => (a.username < b.username ? -1 : 1)).map((user) => structuredClone(user));
+    },
+
+    async listTokens(username, now) {
+      const elapsed = performance.now();
+      return [...tokens]
+        .filter(([, entry]) => entry.token.username === username && entry.forgetAt > elapsed && entry.token.expiresAt > now)
+        .map(([tokenHash, entry]) => ({ ...structuredClone(entry.token), tokenHash }))
+        .sort((a, b) => a.expiresAt - b.expiresAt || (a.tokenHash < b.tokenHash ? -1 : 1));
+    },
+
+    async deleteToken(tokenHash) {
+      return tokens.delete(tokenHash);
+    },
+
     async putToken(tokenHash, token, now) {
       // Forget the token after its remaining life in elapsed time (monotonic), as Redis's PX
       // expiry does; the caller's clock alone says how long that life is.

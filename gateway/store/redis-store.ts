@@ -23,6 +23,8 @@
  * | `<p>:jobs:waiting`                          | hash   | job id → WaitingRecord JSON             |
  * | `<p>:user:<username>`                       | string | UserRecord JSON                         |
  * | `<p>:token:<tokenHash>`                     | string | TokenRecord JSON, expiring              |
+ * | `<p>:users`                                 | set    | every user name                         |
+ * | `<p>:user:<username>:tokens`                | zset   | token hashes by expiry (caller's clock) |
  * | `<p>:project:<id>`                          | hash   | doc (ProjectRecord JSON), version       |
  * | `<p>:projects`                              | set    | every project id                        |
  * | `<p>:user:<username>:projects`              | hash   | project id → MembershipRecord JSON      |
@@ -70,6 +72,12 @@ declare module 'ioredis' {
     switchyardSwapWaiting(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
     /** lua/put-project-n.lua: the number of keys comes first. */
     switchyardPutProject(numberOfKeys: number, ...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/create-user-2.lua */
+    switchyardCreateUser(...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/put-token-2.lua */
+    switchyardPutToken(...keysAndArgs: string[]): Result<1, Context>;
+    /** lua/delete-token-2.lua */
+    switchyardDeleteToken(...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/set-job-acl-1.lua */
     switchyardSetJobAcl(...keysAndArgs: string[]): Result<string[], Context>;
     /** lua/read-logs-1.lua */
@@ -121,6 +129,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     switchyardReadLogs: 'read-logs-1.lua',
     switchyardPutProject: 'put-project-n.lua',
     switchyardSetJobAcl: 'set-job-acl-1.lua',
+    switchyardCreateUser: 'create-user-2.lua',
+    switchyardPutToken: 'put-token-2.lua',
+    switchyardDeleteToken: 'delete-token-2.lua',
   });
   try {
     await redis.ping();
@@ -471,7 +482,17 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async createUser(user: UserRecord) {
-      return (await redis.set(key.user(user.username), JSON.stringify(user), 'NX')) === 'OK';
+      return (await redis.switchyardCreateUser(key.user(user.username), key.users, user.username, JSON.stringify(user))) === 1;
+    },
+
+    async updateUser(user) {
+      return (await redis.set(key.user(user.username), JSON.stringify(user), 'XX')) === 'OK';
+    },
+
+    async listUsers() {
+      const names = (await redis.smembers(key.users)).sort();
+      const values = names.length === 0 ? [] : await redis.mget(...names.map((name) => key.user(name)));
+      return values.filter((value): value is string => value !== null).map((value) => JSON.parse(value) as UserRecord);
     },
 
     async getUser(username) {
@@ -483,7 +504,35 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       // Redis forgets the token after its remaining life on the caller's clock; getToken still
       // checks that clock, so a driven clock and Redis's own never disagree about a live token.
       const ttl = Math.max(1, Math.ceil(token.expiresAt - now));
-      await redis.set(key.token(tokenHash), JSON.stringify(token), 'PX', ttl);
+      await redis.switchyardPutToken(
+        key.token(tokenHash),
+        key.userTokens(token.username),
+        tokenHash,
+        JSON.stringify(token),
+        String(ttl),
+        String(token.expiresAt),
+      );
+    },
+
+    async listTokens(username, now) {
+      const hashes = await redis.zrange(key.userTokens(username), '0', '-1');
+      const values = hashes.length === 0 ? [] : await redis.mget(...hashes.map((hash) => key.token(hash)));
+      const gone = hashes.filter((_, i) => values[i] === null);
+      // Tokens Redis has forgotten leave their entries here: drop them (by Redis's own expiry, whatever the caller's clock).
+      if (gone.length > 0) await redis.zrem(key.userTokens(username), ...gone);
+      return hashes.flatMap((tokenHash, i) => {
+        const value = values[i];
+        if (value === null || value === undefined) return [];
+        const token = JSON.parse(value) as TokenRecord;
+        return token.expiresAt > now ? [{ ...token, tokenHash }] : [];
+      });
+    },
+
+    async deleteToken(tokenHash) {
+      const value = await redis.get(key.token(tokenHash));
+      if (value === null) return false;
+      const { username } = JSON.parse(value) as TokenRecord;
+      return (await redis.switchyardDeleteToken(key.token(tokenHash), key.userTokens(username), tokenHash)) === 1;
     },
 
     async getToken(tokenHash, now) {
@@ -596,6 +645,8 @@ function keyLayout(prefix: string) {
     token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
     project: (id: string) => `${prefix}:project:${e(id)}`,
     projects: `${prefix}:projects`,
+    users: `${prefix}:users`,
+    userTokens: (username: string) => `${prefix}:user:${e(username)}:tokens`,
     userProjects: (username: string) => `${prefix}:user:${e(username)}:projects`,
     userInvites: (username: string) => `${prefix}:user:${e(username)}:invites`,
   };

@@ -74,6 +74,8 @@ export interface UserRecord {
   admin: boolean;
   projects: string[];
   createdAt: number;
+  /** Disabled by an administrator: no token of it works. @default false */
+  disabled?: boolean;
 }
 
 /**
@@ -154,6 +156,8 @@ export interface InvitationRecord extends Omit<ProjectInviteRecord, 'username'> 
 export interface TokenRecord {
   username: string;
   expiresAt: number;
+  /** When it was issued (absent on tokens issued before this was kept). */
+  issuedAt?: number;
 }
 
 export interface Store {
@@ -193,6 +197,10 @@ export interface Store {
   /** False when the user name is taken. */
   createUser(user: UserRecord): Promise<boolean>;
   getUser(username: string): Promise<UserRecord | null>;
+  /** Replace a stored user; false when there is no such user (nothing is created). */
+  updateUser(user: UserRecord): Promise<boolean>;
+  /** Every user, by name. */
+  listUsers(): Promise<UserRecord[]>;
   /**
    * Keep a token until `token.expiresAt` by the caller's clock (`now`); the store forgets it
    * `expiresAt - now` milliseconds later by its own elapsed time, as Redis's PX expiry does.
@@ -200,6 +208,10 @@ export interface Store {
   putToken(tokenHash: string, token: TokenRecord, now: number): Promise<void>;
   /** Null when unknown or expired by the caller's clock (`now`). */
   getToken(tokenHash: string, now: number): Promise<TokenRecord | null>;
+  /** A user's tokens not expired by the caller's clock, soonest to expire first. */
+  listTokens(username: string, now: number): Promise<(TokenRecord & { tokenHash: string })[]>;
+  /** Forget a token at once; false when it was not there. */
+  deleteToken(tokenHash: string): Promise<boolean>;
 
   /** Replace a job's ACL (nothing else of it changes); null when the job is not stored. */
   setJobAcl(id: string, acl: AclEntry[]): Promise<Job | null>;

@@ -14,7 +14,7 @@ import type { Transaction, Wallet } from '../../gateway/accounting/ledger.js';
 import { createRedisLedger } from '../../gateway/accounting/redis-ledger.js';
 import { createGateway, type Gateway } from '../../gateway/gateway.js';
 import { createRedisStore } from '../../gateway/store/redis-store.js';
-import type { InvitationRecord, MembershipRecord, ProjectRecord, Store } from '../../gateway/store/store.js';
+import type { InvitationRecord, MembershipRecord, ProjectRecord, Store, TokenRecord, UserRecord } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
 import { createProviderRuntime } from '../../providers/sdk/runtime.js';
 import { systemClock } from '../../shared/clock.js';
@@ -33,6 +33,9 @@ export interface TenancySnapshot {
   invitations: Map<string, InvitationRecord[]>;
   transactions: Transaction[];
   wallets: Wallet[];
+  users: UserRecord[];
+  /** Each known user's live tokens. */
+  tokens: Map<string, TokenRecord[]>;
 }
 
 export interface TenancyGateway {
@@ -41,7 +44,7 @@ export interface TenancyGateway {
   url: string;
   admin: TestClient;
   /** A new user (with credits at the local provider unless `fund` is false), as a client in its own workspace. */
-  user(name: string, options?: { fund?: boolean }): Promise<TestClient>;
+  user(name: string, options?: { fund?: boolean; password?: string }): Promise<TestClient>;
   /** Every user made with {@link user}. */
   usernames(): string[];
   snapshot(): Promise<TenancySnapshot>;
@@ -95,7 +98,7 @@ export async function startTenancyGateway(): Promise<TenancyGateway> {
     admin,
     usernames: () => [...users],
     async user(name, options = {}) {
-      const password = `pw-${name}-${randomBytes(6).toString('hex')}`;
+      const password = options.password ?? `pw-${name}-${randomBytes(6).toString('hex')}`;
       await admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: name, p: password });
       users.push(name);
       const res = await fetch(`${url}/api/v1/token`, { method: 'POST', body: JSON.stringify({ username: name, password }) });
@@ -108,14 +111,25 @@ export async function startTenancyGateway(): Promise<TenancyGateway> {
       for (const id of await store.listProjects()) projects.set(id, (await store.getProject(id))!);
       const memberships = new Map<string, MembershipRecord[]>();
       const invitations = new Map<string, InvitationRecord[]>();
+      const tokens = new Map<string, TokenRecord[]>();
       for (const name of users) {
         memberships.set(name, await store.membershipsOf(name));
         invitations.set(name, await store.invitationsOf(name));
+        tokens.set(name, await store.listTokens(name, systemClock.now()));
       }
       const transactions = (await ledger.transactions({ first: 1_000 })).items;
       const owners = new Map(transactions.map((t) => [`${t.isProject}\n${t.owner}`, { owner: t.owner, isProject: t.isProject }]));
       const wallets = (await Promise.all([...owners.values()].map((owner) => ledger.wallets(owner, systemClock.now())))).flat();
-      return { jobs: new Map(page.jobs.map((job) => [job.id, job])), projects, memberships, invitations, transactions, wallets };
+      return {
+        jobs: new Map(page.jobs.map((job) => [job.id, job])),
+        projects,
+        memberships,
+        invitations,
+        transactions,
+        wallets,
+        users: await store.listUsers(),
+        tokens,
+      };
     },
     async stop() {
       await gateway.stop();
