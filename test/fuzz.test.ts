@@ -668,6 +668,11 @@ function authorizationProblems(
           problems.push(`${call.field} accepted from ${username} for job ${job.id} of ${job.owner.createdBy} (project ${job.owner.project})`);
       });
     }
+    if (call.field === 'updateJobAcl' && role !== 'admin') {
+      const job = before.jobs.get(String(call.args.jobId));
+      if (job && (username === null || !mayChangeJob(before, username, job, 'ADMIN')))
+        problems.push(`updateJobAcl accepted from ${username} for job ${job.id} of ${job.owner.createdBy} (project ${job.owner.project})`);
+    }
   });
   return problems;
 }

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TestClient } from './support/graphql-client.js';
+import { makeJob } from './support/jobs.js';
 import { LOCAL_SMALL, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
 
 const PROJECT_FIELDS = `id title archived myRole members { username role groups } groups { name members } invites { username role invitedBy }`;
@@ -208,6 +209,32 @@ describe('workspaces', () => {
     await pi.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids: [job!.id, elsewhere.job!.id] });
   });
 
+  it('takes the workspace from the Project connection parameter over a websocket', async () => {
+    const { createClient: createWsClient } = await import('graphql-ws');
+    const { default: WebSocket } = await import('ws');
+    const piName = fresh('pi');
+    const pi = await env.user(piName);
+    const id = await newProject(piName);
+    const ask = async (project: string) => {
+      const ws = createWsClient({
+        url: env.url.replace('http', 'ws') + '/graphql',
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { Authorization: `Bearer ${pi.token}`, Project: project },
+      });
+      try {
+        return await new Promise<unknown>((resolve, reject) => {
+          ws.subscribe({ query: `{ me { createdBy project } }` }, { next: resolve, error: reject, complete: () => undefined });
+        });
+      } finally {
+        await ws.dispose();
+      }
+    };
+    expect(await ask(id)).toEqual({ data: { me: { createdBy: piName, project: id } } });
+    const refused = (await ask('not-a-project-of-mine').catch((error: unknown) => error)) as unknown;
+    expect(JSON.stringify(refused)).toContain('FORBIDDEN');
+  });
+
   it('refuses a Project header naming a project the caller is not in, whether or not it exists', async () => {
     const stranger = await env.user(fresh('s'));
     const piName = fresh('pi');
@@ -233,7 +260,25 @@ describe('workspaces', () => {
     await env.user(umaName);
     await pi.ok(`mutation { addProjectMember(project: "${id}", username: "${umaName}") { id } }`);
     expect(code(await env.admin.gql(`mutation { archiveProject(project: "nope") { id } }`))).toBe('NOT_FOUND');
+    // A job of the project waiting at the gateway for room (stored as the waiting room keeps one), and one of another
+    // project; the waiting room's timer stops first, so that only the archiving moves them.
+    await env.gateway.orchestrator.waitingRoom.stop();
+    const waiting = makeJob({ owner: { createdBy: piName, project: id }, providerId: 'local' });
+    const elsewhere = makeJob({ owner: { createdBy: piName, project: 'another-project' }, providerId: 'local' });
+    for (const parked of [waiting, elsewhere]) {
+      await env.store.putWaiting({ jobId: parked.id, deadline: Date.now() + 600_000, input: {}, claim: 'parked' });
+      await env.store.createJob(parked, { exclusive: false });
+    }
     expect((await pi.ok(`mutation { archiveProject(project: "${id}") { archived } }`)).archiveProject.archived).toBe(true);
+    // Nothing new runs in it: its waiting job ends unstarted, the other project's waits on.
+    expect(await env.store.getJob(waiting.id)).toMatchObject({ state: 'SUCCESS' });
+    expect((await env.store.getJob(waiting.id))!.updates.at(-1)!.status).toBe(
+      `Your job has been terminated before it started (project ${id} was archived)`,
+    );
+    expect(await env.store.getWaiting(waiting.id)).toBeNull();
+    expect((await env.store.getJob(elsewhere.id))!.state).toBe('IN_QUEUE');
+    expect(await env.store.getWaiting(elsewhere.id)).not.toBeNull();
+    await env.store.swapWaiting(elsewhere.id, 'parked', null);
     const before = await env.snapshot();
     const refused = await createJob(pi.in(id));
     expect(refused.error).toEqual({ code: 'INVALID_STATE', message: `Project ${id} is archived: nothing new runs in it` });

@@ -147,7 +147,17 @@ function projectMutations(): NonNullable<Resolvers['Mutation']> {
       projectView(await ctx.projects.addGroupMember(ctx.viewer, args.project, args.group, args.username), ctx.viewer),
     removeProjectGroupMember: async (_, args, ctx) =>
       projectView(await ctx.projects.removeGroupMember(ctx.viewer, args.project, args.group, args.username), ctx.viewer),
-    archiveProject: async (_, args, ctx) => projectView(await ctx.projects.archive(ctx.viewer, args.project, args.archived ?? true), ctx.viewer),
+    async archiveProject(_, args, ctx) {
+      const project = await ctx.projects.archive(ctx.viewer, args.project, args.archived ?? true);
+      // Nothing new runs in an archived project: its jobs still waiting at the gateway for room end unstarted.
+      if (project.archived) {
+        await ctx.orchestrator.waitingRoom.cancelProject(
+          project.id,
+          `Your job has been terminated before it started (project ${project.id} was archived)`,
+        );
+      }
+      return projectView(project, ctx.viewer);
+    },
   };
 }
 

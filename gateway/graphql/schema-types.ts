@@ -575,7 +575,7 @@ export type ProductRefInput = {
 
 export type Project = {
   __typename?: 'Project';
-  /** Archived: its jobs, wallets and members stay; no new job runs in it (createJobs: INVALID_STATE). */
+  /** Archived: its jobs, wallets and members stay; no new job runs in it (createJobs: INVALID_STATE; its jobs waiting at the gateway end unstarted). */
   archived: Scalars['Boolean']['output'];
   createdAt: Scalars['DateTime']['output'];
   createdBy: Scalars['String']['output'];
