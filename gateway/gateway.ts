@@ -9,6 +9,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Closable, Transport } from '../shared/transport.js';
 import { createAuth, type Auth, type LoginThrottleOptions } from './access/auth.js';
+import { createProjects, type Projects } from './access/projects.js';
 import { createAccountingMetrics } from './accounting/accounting-metrics.js';
 import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
 import { createCharger, type Charger } from './accounting/charging.js';
@@ -59,6 +60,7 @@ export interface Gateway {
   readonly orchestrator: Orchestrator;
   readonly registry: ProviderRegistry;
   readonly auth: Auth;
+  readonly projects: Projects;
   readonly metrics: GatewayMetrics;
   readonly schemas: SchemaManager;
   readonly utilization: UtilizationCache;
@@ -137,8 +139,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     tokenTtlSeconds: options.tokenTtlSeconds,
     loginThrottle: options.loginThrottle,
   });
+  const projects = createProjects({ store, clock });
   const limits = requestLimits(options.requestLimits);
-  const yoga = createGatewayYoga({ auth, orchestrator, registry, utilization, store, feed, metrics, logger, schemas, accounting, clock, limits });
+  const yoga = createGatewayYoga({
+    auth,
+    projects,
+    orchestrator,
+    registry,
+    utilization,
+    store,
+    feed,
+    metrics,
+    logger,
+    schemas,
+    accounting,
+    clock,
+    limits,
+  });
   const http = createGatewayHttpServer({
     yoga,
     auth,
@@ -165,6 +182,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     orchestrator,
     registry,
     auth,
+    projects,
     metrics,
     get schemas() {
       return schemas;

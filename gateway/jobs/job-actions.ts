@@ -9,7 +9,7 @@ import type { Job } from '../../shared/domain.js';
 import { InvalidInputError, InvalidStateError, must, UnsupportedError } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Viewer } from '../access/auth.js';
-import { loadEditable } from '../access/job-access.js';
+import { loadPermitted, type Permission } from '../access/job-access.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { PlacementContext } from '../routing/placement.js';
@@ -48,6 +48,8 @@ export function createJobActions(options: {
     viewer: Viewer,
     ids: string[],
     verb: 'jobs.terminate' | 'jobs.suspend' | 'jobs.unsuspend',
+    /** What the viewer must hold on each job (job-access.ts): terminating is ADMIN, the rest EDIT. */
+    needed: Permission,
     check: (job: Job) => void | Promise<void>,
     /** Ends an item at the gateway when it answers true (no provider call for it). */
     handled?: (job: Job) => Promise<boolean>,
@@ -58,7 +60,7 @@ export function createJobActions(options: {
     await Promise.all(
       ids.map(async (id, index) => {
         try {
-          const job = await loadEditable(store, viewer, id);
+          const job = await loadPermitted(store, viewer, id, needed);
           await check(job);
           if (handled && (await handled(job))) {
             results[index] = { ok: true, value: true };
@@ -95,6 +97,7 @@ export function createJobActions(options: {
         viewer,
         ids,
         'jobs.terminate',
+        'ADMIN',
         (job) => {
           if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
         },
@@ -120,7 +123,7 @@ export function createJobActions(options: {
     },
 
     suspendJobs(viewer, ids) {
-      return bulkJobVerb(viewer, ids, 'jobs.suspend', (job) => {
+      return bulkJobVerb(viewer, ids, 'jobs.suspend', 'EDIT', (job) => {
         const product = productOf(job);
         if (product && !product.support.suspension) throw new UnsupportedError(`${job.providerId}/${product.id} does not support suspension`);
         if (job.state !== 'RUNNING' && job.state !== 'IN_QUEUE')
@@ -129,7 +132,7 @@ export function createJobActions(options: {
     },
 
     unsuspendJobs(viewer, ids) {
-      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', async (job) => {
+      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', 'EDIT', async (job) => {
         if (job.state !== 'SUSPENDED') throw new InvalidStateError(job.id, `Only a suspended job can be resumed; job ${job.id} is ${job.state}`);
         // A VM suspended for want of credits would be suspended again by the next charge: it waits for a top-up.
         const product = productOf(job);
@@ -143,7 +146,7 @@ export function createJobActions(options: {
         items.map(async (item): Promise<ItemOutcome<true>> => {
           try {
             const addMs = durationInputToMs(item.requestedTime, 'requestedTime');
-            const job = await loadEditable(store, viewer, item.jobId);
+            const job = await loadPermitted(store, viewer, item.jobId, 'EDIT');
             if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
             const product = productOf(job);
             if (product && !product.support.timeExtension)
