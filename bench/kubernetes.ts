@@ -23,8 +23,9 @@
  * (c) The provider's calls to the API server: every HTTP request of its client
  *     (API calls, watches, log streams; observeRequests), by verb and resource,
  *     per job of each round from its start until every job ended and its logs
- *     were read. The capacity reads (nodes and pods of the whole cluster, as
- *     the gateway polls utilization) go by time, not by job: counted apart.
+ *     were read. The capacity reads (lists of the whole cluster's nodes and
+ *     pods, which the driver now keeps by watch: 0 once started) go by time,
+ *     not by job: counted apart.
  * (d) What one API call costs with the client's own agents (a connection and
  *     TLS handshake each) and over the pool: 400 reads, 16 at once.
  *
@@ -54,10 +55,10 @@ import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { fund } from '../test/support/credits.js';
 import { makeCreateJob } from '../test/support/jobs.js';
 import { startKubeCluster } from '../test/support/kube-setup.js';
-import { startRig, type Rig, type RigOptions } from './rig.js';
+import { runWithRig, startRig, type Rig, type RigOptions, type SectionOutcome } from './rig.js';
 import { startServices } from './services.js';
 import { numberOption, runWhenMain, writeOut } from './standalone.js';
-import { percentile, sleep, summarize, type LatencySummary } from './stats.js';
+import { median, percentile, sleep, summarize, type LatencySummary } from './stats.js';
 import { printTable, type Row } from './table.js';
 
 export const KUBERNETES_PROVIDER_ID = 'bench-kube';
@@ -127,7 +128,7 @@ export function classifyRequest({ method, path }: ApiRequest): string {
   return `${verb} ${what}`;
 }
 
-/** The capacity reads: the gateway polls utilization, the driver answers from these (cached 2 s). Time-based, not per job. */
+/** The capacity reads: lists of the whole cluster, made once when the driver's informers start (and on "410 Gone"). Time-based, not per job. */
 const UTILIZATION_CALLS = new Set(['list nodes', 'list pods (all namespaces)']);
 
 export interface KubernetesRig extends Rig {
@@ -495,11 +496,6 @@ const withP95 = (samples: number[]) => ({
     95,
   ),
 });
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
 const diff = (from: ApiCalls, to: ApiCalls, jobs: number, keep: (key: string) => boolean): ApiCalls =>
   Object.fromEntries(
     Object.entries(to)
@@ -806,6 +802,7 @@ export function kubernetesRows(outcome: KubernetesOutcome): Row[] {
     [`${r.jobs} at once`, r.toRunningUnderLoad],
     ['one at a time', r.toRunningAlone],
   ] as const) {
+    if (m.switchyard.count === 0) continue;
     for (const which of ['p50', 'p95'] as const) {
       const ratio = which === 'p50' ? m.ratioP50 : m.ratioP95;
       rows.push({
@@ -864,7 +861,7 @@ export function kubernetesWarnings(outcome: KubernetesOutcome): string[] {
   return warnings;
 }
 
-export type KubernetesOutcome = { result: KubernetesResult } | { notRun: string };
+export type KubernetesOutcome = SectionOutcome<KubernetesResult>;
 
 /**
  * The whole benchmark as bench/run.ts runs it: the cluster (or why not), the rig, the steps, the
@@ -881,22 +878,13 @@ export async function runKubernetesBench(
   options.progress(
     `Kubernetes: 200 jobs through Switchyard against 200 bare Jobs, in rounds, then one at a time (KUBECONFIG=${process.env.KUBECONFIG})`,
   );
-  let rig: KubernetesRig | null = null;
-  try {
-    rig = await startKubernetesRig(options);
-    options.rigs.push(rig);
-    return { result: await benchKubernetes(rig, { progress: (message) => options.progress(`Kubernetes: ${message}`) }) };
-  } catch (error) {
-    // A cluster that is there but broken does not cost the other benchmarks their results.
-    const notRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
-    options.progress(`Kubernetes ${notRun}`);
-    return { notRun };
-  } finally {
-    if (rig) {
-      options.rigs.splice(options.rigs.indexOf(rig), 1);
-      await rig.stop();
-    }
-  }
+  return runWithRig({
+    name: 'Kubernetes',
+    rigs: options.rigs,
+    progress: options.progress,
+    start: () => startKubernetesRig(options),
+    bench: (rig, progress) => benchKubernetes(rig, { progress }),
+  });
 }
 
 /** This benchmark alone, with servers of its own: `npx tsx bench/kubernetes.ts [--jobs=N] [--rounds=N] [--runs=N] [--out=file]`. */

@@ -117,6 +117,40 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   }
 }
 
+/** A benchmark's outcome as bench/run.ts reports it: its result, or why it was not run. */
+export type SectionOutcome<T> = { result: T } | { notRun: string };
+
+/**
+ * A benchmark as bench/run.ts runs it: its rig started and kept in `rigs` while it runs (so that
+ * the run's own cleanup stops it on a signal), its steps, the rig stopped. A failure is the
+ * outcome, `failed: …`: a backend that is there but broken does not cost the other benchmarks
+ * their results.
+ */
+export async function runWithRig<R extends Rig, T>(options: {
+  /** Starts its progress lines. */
+  name: string;
+  rigs: Rig[];
+  progress: (message: string) => void;
+  start: () => Promise<R>;
+  bench: (rig: R, progress: (message: string) => void) => Promise<T>;
+}): Promise<SectionOutcome<T>> {
+  let rig: R | null = null;
+  try {
+    rig = await options.start();
+    options.rigs.push(rig);
+    return { result: await options.bench(rig, (message) => options.progress(`${options.name}: ${message}`)) };
+  } catch (error) {
+    const notRun = `failed: ${error instanceof Error ? error.message : String(error)}`;
+    options.progress(`${options.name} ${notRun}`);
+    return { notRun };
+  } finally {
+    if (rig) {
+      options.rigs.splice(options.rigs.indexOf(rig), 1);
+      await rig.stop();
+    }
+  }
+}
+
 /** Resolves once every job of the provider has left IN_QUEUE, i.e. its RUNNING event was applied. */
 export async function waitForQueueDrained(store: Store, providerId: string, timeoutMs = 60_000): Promise<void> {
   await waitFor(

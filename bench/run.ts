@@ -6,7 +6,8 @@
  * everything. Numbers are reported, and compared with baselines measured in
  * the same run — never asserted: a slow run still exits 0. `BENCH_ONLY=slurm`
  * runs the Slurm benchmark alone and writes bench/results/slurm.json;
- * `BENCH_ONLY=kubernetes` the Kubernetes one alone.
+ * `BENCH_ONLY=kubernetes` the Kubernetes one alone, `BENCH_ONLY=cloud-vm` the
+ * cloud-VM one (bench/results/cloud-vm.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { createSubjects } from '../shared/subjects.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
+import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
 import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
@@ -43,6 +45,7 @@ const listSubjects = createSubjects(`${prefix}l`);
 const stitchSubjects = createSubjects(`${prefix}s`);
 const slurmSubjects = createSubjects(`${prefix}y`);
 const kubeSubjects = createSubjects(`${prefix}k`);
+const vmSubjects = createSubjects(`${prefix}v`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -73,7 +76,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects])
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -93,6 +96,14 @@ async function cleanup(): Promise<void> {
   }
   await services.stop();
   services = null;
+}
+
+/** One benchmark's results alone, in bench/results/<name>. */
+function writeResults(name: string, results: { rows: Row[]; raw: unknown }): void {
+  const file = fileURLToPath(new URL(`./results/${name}`, import.meta.url));
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ runId, startedAt: new Date(startedAt).toISOString(), ...results }, null, 2)}\n`);
+  console.log(`results written to ${file}`);
 }
 
 const describeLatency = (name: string, summary: LatencySummary, which: 'p50' | 'p99') => `${name} ${which} ${ms(summary[which])} ms`;
@@ -270,9 +281,19 @@ async function main(): Promise<void> {
   services = await startServices();
   const { natsUrl, redisUrl } = services;
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
-  // BENCH_ONLY=slurm or kubernetes: that benchmark alone (the others share baselines, so they run together).
+  const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
+  // BENCH_ONLY=slurm, kubernetes or cloud-vm: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes') throw new Error(`BENCH_ONLY=${only}: only "slurm" or "kubernetes" runs alone`);
+  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm')
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes" or "cloud-vm" runs alone`);
+  if (only === 'cloud-vm') {
+    const outcome = await runCloudVmBench(vm);
+    const rows = cloudVmRows(outcome);
+    printTable(rows);
+    for (const warning of cloudVmWarnings(outcome)) console.log(`warning: ${warning}`);
+    writeResults('cloud-vm.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
+    return;
+  }
   if (only === 'kubernetes') {
     const outcome = await runKubernetesBench(kube);
     printTable(kubernetesRows(outcome));
@@ -283,13 +304,7 @@ async function main(): Promise<void> {
     const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
     const rows = slurmRows(slurm, slurmNotRun);
     printTable(rows);
-    const file = fileURLToPath(new URL('./results/slurm.json', import.meta.url));
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(
-      file,
-      `${JSON.stringify({ runId, startedAt: new Date(startedAt).toISOString(), rows, raw: slurm ?? { notRun: slurmNotRun } }, null, 2)}\n`,
-    );
-    console.log(`results written to ${file}`);
+    writeResults('slurm.json', { rows, raw: slurm ?? { notRun: slurmNotRun } });
     return;
   }
 
@@ -352,6 +367,8 @@ async function main(): Promise<void> {
   const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
 
   const kubernetes = await runKubernetesBench(kube);
+
+  const cloudVm = await runCloudVmBench(vm);
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
   progress(
@@ -697,6 +714,7 @@ async function main(): Promise<void> {
   }
 
   rows.push(...kubernetesRows(kubernetes));
+  rows.push(...cloudVmRows(cloudVm));
 
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
@@ -747,6 +765,7 @@ async function main(): Promise<void> {
     console.log(`warning: the faults-under-load benchmark ${chaosFailed}`);
   }
   for (const warning of kubernetesWarnings(kubernetes)) console.log(`warning: ${warning}`);
+  for (const warning of cloudVmWarnings(cloudVm)) console.log(`warning: ${warning}`);
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -766,6 +785,7 @@ async function main(): Promise<void> {
       charging,
       slurm: slurm ?? { notRun: slurmNotRun },
       kubernetes,
+      cloudVm: 'result' in cloudVm ? cloudVm.result : cloudVm,
       chaos: chaos ?? { notRun: chaosFailed },
     },
     transportErrors: transportErrors.slice(0, 20),

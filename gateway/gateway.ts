@@ -10,6 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Closable, Transport } from '../shared/transport.js';
 import { createAuth, type Auth, type LoginThrottleOptions } from './access/auth.js';
+import { createProjects, type Projects } from './access/projects.js';
 import { createAccountingMetrics } from './accounting/accounting-metrics.js';
 import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
 import { createCharger, type Charger } from './accounting/charging.js';
@@ -77,6 +78,7 @@ export interface Gateway {
   readonly orchestrator: Orchestrator;
   readonly registry: ProviderRegistry;
   readonly auth: Auth;
+  readonly projects: Projects;
   readonly metrics: GatewayMetrics;
   readonly schemas: SchemaManager;
   readonly utilization: UtilizationCache;
@@ -155,6 +157,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     tokenTtlSeconds: options.tokenTtlSeconds,
     loginThrottle: options.loginThrottle,
   });
+  const projects = createProjects({ store, clock });
   const limits = requestLimits(options.requestLimits);
   const credentials = createSessionCredentials({
     secret: options.sessions?.secret ?? randomBytes(32).toString('base64url'),
@@ -178,6 +181,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const yoga = createGatewayYoga({
     auth,
+    projects,
     orchestrator,
     registry,
     utilization,
@@ -218,6 +222,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     orchestrator,
     registry,
     auth,
+    projects,
     metrics,
     get schemas() {
       return schemas;

@@ -198,6 +198,25 @@ describe('credits with a driven clock', () => {
     expect((await env.admin.ok(`{ jobStat(stat: COUNT_ALL, timeFrame: T_10M) }`)).jobStat).toBe(0);
     expect((await env.admin.ok(`{ jobStat(stat: COUNT_ALL, timeFrame: T_24H) }`)).jobStat).toBe(3);
   });
+
+  it('resumes a suspended job only while its wallet has credits', async () => {
+    const dave = await env.user('dave');
+    await env.admin.ok(GRANT, grant('dave', 1));
+    const id = await startSleep(dave, 'resumed-on-credit');
+    clock.advance(30_000);
+    await dave.ok(`mutation ($id: ID!) { suspendJobs(ids: [$id]) { ok } }`, { id });
+    await waitForState(dave, id, ['SUSPENDED']);
+    await env.gateway.charger.round();
+    expect(await balanceOf(dave)).toBe(0);
+    const UNSUSPEND = `mutation ($id: ID!) { unsuspendJobs(ids: [$id]) { ok error { code } } }`;
+    expect((await dave.ok(UNSUSPEND, { id })).unsuspendJobs[0]).toEqual({ ok: false, error: { code: 'INSUFFICIENT_FUNDS' } });
+    expect((await dave.ok(`query ($id: ID!) { job(id: $id) { status { state } } }`, { id })).job.status.state).toBe('SUSPENDED');
+    await env.admin.ok(GRANT, grant('dave', 5));
+    expect((await dave.ok(UNSUSPEND, { id })).unsuspendJobs[0]).toEqual({ ok: true, error: null });
+    await waitForState(dave, id, ['RUNNING']);
+    await dave.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id });
+    await waitForState(dave, id, ['SUCCESS']);
+  });
 });
 
 describe('credits over real time', () => {

@@ -9,12 +9,12 @@
  * - no stack trace, source location or path of this machine in the answer;
  * - every error carries a code from the contract (shared/errors.ts), and none is INTERNAL;
  * - nothing a request refused changed the store: jobs, users, tokens, the
- *   waiting room, wallets and transactions are snapshotted before and after,
+ *   waiting room, wallets, transactions and projects are snapshotted before and after,
  *   and an accepted item may change only what it names (its job, its user,
  *   the ledger for a grant); the world otherwise stands still (see
  *   support/fuzz-gateway.ts), so a late change is caught by the next input;
- * - only an administrator creates users or grants credits, nobody changes
- *   another user's job, a token is issued only for the right password, and
+ * - only an administrator creates users or projects or grants credits, nobody
+ *   changes a job it holds no right on (docs/TENANCY.md), a token is issued only for the right password, and
  *   an unauthenticated caller gets nothing done.
  *
  * Runs with a random seed, printed with the number of inputs each property
@@ -29,6 +29,7 @@ import { buildClientSchema, getIntrospectionQuery, getNamedType, isObjectType, t
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createBaseSchema } from '../gateway/graphql/yoga.js';
+import type { Job } from '../shared/domain.js';
 import { ERROR_CODES } from '../shared/errors.js';
 import { FUZZ_PROVIDERS, startFuzzGateway, type FuzzGateway, type StateSnapshot } from './support/fuzz-gateway.js';
 import {
@@ -197,6 +198,8 @@ function generationFor(env: FuzzGateway, pools: Pools, role: Role): { hint: Hint
 
   const hint: Hint = ({ parent, field }) => {
     if (parent.startsWith('Mutation.') && field === 'ids') return ids;
+    // Disabling the fuzz's own users would revoke the tokens every later input uses: other names only.
+    if (parent === 'Mutation.disableUser' && field === 'username') return fc.oneof(fc.constantFrom('nobody', 'admin'), anyString);
     if (field === 'jobId') return jobId;
     if (field === 'provider') return provider;
     if (field === 'providers') return fc.array(provider, { maxLength: 3 });
@@ -473,7 +476,7 @@ function allowanceOf(calls: MutationCall[], response: GraphQLAnswer | undefined,
   const allow = nothingAllowed();
   // Nothing runs for a caller without a valid token, and only an administrator creates users or grants.
   if (!caller.authenticated) return allow;
-  const mayRun = (call: MutationCall) => caller.admin || (call.field !== 'createUser' && call.field !== 'grantCredits');
+  const mayRun = (call: MutationCall) => caller.admin || !ADMIN_ONLY.has(call.field);
   const data = response?.data;
   const paths = (Array.isArray(response?.errors) ? response.errors : []).map((e) => e?.path).filter((p): p is unknown[] => Array.isArray(p));
   const errorsAt = (alias: string) => paths.filter((p) => p[0] === alias);
@@ -533,6 +536,9 @@ function stateProblems(before: StateSnapshot, after: StateSnapshot, allow: Allow
     }
   }
   for (const id of before.jobs.keys()) if (!after.jobs.has(id)) problems.push(`job ${id} disappeared`);
+  for (const [id, project] of after.projects) {
+    if (!isDeepStrictEqual(before.projects.get(id), project)) problems.push(`project ${id} was created or changed`);
+  }
   for (const [name, user] of after.users) {
     if (!isDeepStrictEqual(before.users.get(name) ?? null, user) && !allow.users.has(name))
       problems.push(`user "${name}" was ${user ? 'created or changed' : 'removed'}`);
@@ -616,6 +622,27 @@ function refreshPools(fuzzer: Fuzzer): void {
   pools.usernames = [...new Set(['admin', env.users.user.name, env.users.other.name, ...[...baseline.users].filter(([, u]) => u).map(([n]) => n)])];
 }
 
+/** Mutations only an administrator may have accepted. */
+const ADMIN_ONLY = new Set(['createUser', 'grantCredits', 'createProject']);
+
+/**
+ * Whether a user may act on a job with `needed`, by the rules of docs/TENANCY.md read from the
+ * state before the request (an oracle of its own, not the gateway's code): a personal job its
+ * creator; a project job a member who is its creator, the PI or an ADMIN, or whom an ACL entry
+ * (by name or group) gives `needed` or more.
+ */
+function mayChangeJob(before: StateSnapshot, username: string, job: Job, needed: 'EDIT' | 'ADMIN'): boolean {
+  const projectId = job.owner.project;
+  if (!projectId) return job.owner.createdBy === username;
+  const project = before.projects.get(projectId);
+  const member = project?.members.find((m) => m.username === username);
+  if (!project || !member) return false;
+  if (member.role !== 'USER' || job.owner.createdBy === username) return true;
+  const entities = [username, ...project.groups.filter((g) => g.members.includes(username)).map((g) => `${projectId}/${g.name}`)];
+  const levels = needed === 'ADMIN' ? ['ADMIN'] : ['EDIT', 'ADMIN'];
+  return job.acl.some((entry) => entities.includes(entry.entity) && entry.permissions.some((p) => levels.includes(p)));
+}
+
 /** Rules of who may do what, on the answer to `calls` by `role`. */
 function authorizationProblems(
   fuzzer: Fuzzer,
@@ -631,16 +658,20 @@ function authorizationProblems(
     const items = asList(result);
     if (!items.some(accepted)) return;
     if (username === null) problems.push(`${call.field} accepted from a caller without a valid token`);
-    else if (role !== 'admin' && (call.field === 'createUser' || call.field === 'grantCredits'))
-      problems.push(`${call.field} accepted from ${username}, not an administrator`);
+    else if (role !== 'admin' && ADMIN_ONLY.has(call.field)) problems.push(`${call.field} accepted from ${username}, not an administrator`);
     const verb = JOB_VERBS[call.field];
     if (verb && role !== 'admin') {
       const ids = verb(call.args);
       items.forEach((item, k) => {
         const job = before.jobs.get(String(ids[k]));
-        if (accepted(item) && job && job.owner.createdBy !== username)
-          problems.push(`${call.field} accepted from ${username} for job ${job.id} of ${job.owner.createdBy}`);
+        if (accepted(item) && job && (username === null || !mayChangeJob(before, username, job, call.field === 'terminateJobs' ? 'ADMIN' : 'EDIT')))
+          problems.push(`${call.field} accepted from ${username} for job ${job.id} of ${job.owner.createdBy} (project ${job.owner.project})`);
       });
+    }
+    if (call.field === 'updateJobAcl' && role !== 'admin') {
+      const job = before.jobs.get(String(call.args.jobId));
+      if (job && (username === null || !mayChangeJob(before, username, job, 'ADMIN')))
+        problems.push(`updateJobAcl accepted from ${username} for job ${job.id} of ${job.owner.createdBy} (project ${job.owner.project})`);
     }
   });
   return problems;

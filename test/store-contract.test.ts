@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
-import type { JobQuery, Store } from '../gateway/store/store.js';
+import type { JobQuery, ProjectRecord, Store } from '../gateway/store/store.js';
 import type { Job, JobLog, JobState } from '../shared/domain.js';
 import { isFinalState } from '../shared/job-state-machine.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
@@ -794,6 +794,35 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect((await store.getUser('carol'))!.projects).toEqual(results[0] ? ['a'] : ['b']);
     });
 
+    it('replaces a stored user only, and lists every user by name', async () => {
+      const store = await open();
+      expect(await store.updateUser({ ...user, username: 'zed' })).toBe(false);
+      expect(await store.getUser('zed')).toBeNull();
+      await store.createUser({ ...user, username: 'carol' });
+      await store.createUser(user);
+      expect(await store.updateUser({ ...user, disabled: true, passwordHash: 'scrypt$new' })).toBe(true);
+      expect(await store.getUser('alice')).toStrictEqual({ ...user, disabled: true, passwordHash: 'scrypt$new' });
+      expect((await store.listUsers()).map((u) => [u.username, u.disabled ?? false])).toEqual([
+        ['alice', true],
+        ['carol', false],
+      ]);
+    });
+
+    it("lists a user's live tokens, soonest to expire first, and forgets one at once", async () => {
+      const store = await open();
+      const now = Date.now();
+      await store.putToken('hash-late', { username: 'alice', expiresAt: now + 60_000, issuedAt: now }, now);
+      await store.putToken('hash-soon', { username: 'alice', expiresAt: now + 30_000, issuedAt: now }, now);
+      await store.putToken('hash-bob', { username: 'bob', expiresAt: now + 60_000 }, now);
+      expect((await store.listTokens('alice', now)).map((t) => t.tokenHash)).toEqual(['hash-soon', 'hash-late']);
+      expect((await store.listTokens('alice', now + 30_000)).map((t) => t.tokenHash)).toEqual(['hash-late']);
+      expect(await store.deleteToken('hash-late')).toBe(true);
+      expect(await store.deleteToken('hash-late')).toBe(false);
+      expect(await store.getToken('hash-late', now)).toBeNull();
+      expect(await store.listTokens('alice', now)).toEqual([{ username: 'alice', expiresAt: now + 30_000, issuedAt: now, tokenHash: 'hash-soon' }]);
+      expect((await store.listTokens('bob', now)).map((t) => t.tokenHash)).toEqual(['hash-bob']);
+    });
+
     it('answers a token until it expires by the caller clock', async () => {
       const store = await open();
       const now = Date.now();
@@ -822,6 +851,115 @@ describe.each(implementations)('the $name store', ({ open }) => {
       await store.putToken('hash-1', { username: 'alice', expiresAt: now + 50 }, now);
       await new Promise((resolve) => setTimeout(resolve, 120));
       expect(await store.getToken('hash-1', 0)).toBeNull();
+    });
+  });
+
+  describe('job ACLs', () => {
+    it('replaces the ACL of a stored job and nothing else of it', async () => {
+      const store = await open();
+      const job = makeJob({ createdAt: T0 });
+      await store.createJob(job, { exclusive: false });
+      const acl: Job['acl'] = [
+        { entity: 'bob', permissions: ['READ'] },
+        { entity: 'genomics/lab', permissions: ['EDIT', 'ADMIN'] },
+      ];
+      expect(await store.setJobAcl(job.id, acl)).toStrictEqual({ ...job, acl });
+      expect(await store.getJob(job.id)).toStrictEqual({ ...job, acl });
+      expect((await store.setJobAcl(job.id, []))!.acl).toEqual([]);
+      // A later change keeps it.
+      await store.setJobAcl(job.id, acl);
+      await store.changeJob(job.id, { state: 'RUNNING', status: 'up', timestamp: T0 + 1 });
+      expect((await store.getJob(job.id))!.acl).toStrictEqual(acl);
+    });
+
+    it('stores nothing for a job it does not have', async () => {
+      const store = await open();
+      expect(await store.setJobAcl('0190aaaa-0000-7000-8000-000000000000', [{ entity: 'bob', permissions: ['READ'] }])).toBeNull();
+      expect(await store.getJob('0190aaaa-0000-7000-8000-000000000000')).toBeNull();
+    });
+  });
+
+  describe('projects', () => {
+    const project = (overrides: Partial<ProjectRecord> = {}): ProjectRecord => ({
+      id: 'genomics',
+      title: 'Genomics',
+      archived: false,
+      createdAt: T0,
+      createdBy: 'root',
+      members: [
+        { username: 'pia', role: 'PI', addedAt: T0 },
+        { username: 'ada', role: 'ADMIN', addedAt: T0 },
+        { username: 'uma', role: 'USER', addedAt: T0 },
+      ],
+      groups: [{ name: 'lab', members: ['uma'] }],
+      invites: [{ username: 'ivan', role: 'USER', invitedBy: 'pia', invitedAt: T0 }],
+      version: 1,
+      ...overrides,
+    });
+
+    it('creates a project once, reads it back and lists it', async () => {
+      const store = await open();
+      expect(await store.createProject(project())).toBe(true);
+      expect(await store.createProject(project({ title: 'Another' }))).toBe(false);
+      expect(await store.getProject('genomics')).toStrictEqual(project());
+      expect(await store.getProject('physics')).toBeNull();
+      await store.createProject(project({ id: 'astro', members: [{ username: 'pia', role: 'USER', addedAt: T0 }], groups: [], invites: [] }));
+      expect(await store.listProjects()).toEqual(['astro', 'genomics']);
+    });
+
+    it("keeps each user's memberships, groups and invitations beside the project", async () => {
+      const store = await open();
+      await store.createProject(project());
+      await store.createProject(project({ id: 'astro', members: [{ username: 'pia', role: 'USER', addedAt: T0 }], groups: [], invites: [] }));
+      expect(await store.membershipsOf('pia')).toEqual([
+        { project: 'astro', role: 'USER', groups: [] },
+        { project: 'genomics', role: 'PI', groups: [] },
+      ]);
+      expect(await store.membershipsOf('uma')).toEqual([{ project: 'genomics', role: 'USER', groups: ['lab'] }]);
+      expect(await store.membershipsOf('ivan')).toEqual([]);
+      expect(await store.invitationsOf('ivan')).toEqual([{ project: 'genomics', role: 'USER', invitedBy: 'pia', invitedAt: T0 }]);
+      expect(await store.invitationsOf('uma')).toEqual([]);
+    });
+
+    it('changes a project only at the version the caller read, and moves the indexes with it', async () => {
+      const store = await open();
+      await store.createProject(project());
+      // Ivan accepts, Uma leaves, Ada joins the group.
+      const next = project({
+        members: [
+          { username: 'pia', role: 'PI', addedAt: T0 },
+          { username: 'ada', role: 'ADMIN', addedAt: T0 },
+          { username: 'ivan', role: 'USER', addedAt: T0 + 1 },
+        ],
+        groups: [{ name: 'lab', members: ['ada'] }],
+        invites: [],
+        version: 2,
+      });
+      expect(await store.updateProject({ ...next, title: 'stale' }, 0)).toBe(false);
+      expect(await store.updateProject(next, 1)).toBe(true);
+      expect(await store.updateProject({ ...next, version: 3, title: 'stale' }, 1)).toBe(false);
+      expect(await store.getProject('genomics')).toStrictEqual(next);
+      expect(await store.membershipsOf('uma')).toEqual([]);
+      expect(await store.membershipsOf('ivan')).toEqual([{ project: 'genomics', role: 'USER', groups: [] }]);
+      expect(await store.membershipsOf('ada')).toEqual([{ project: 'genomics', role: 'ADMIN', groups: ['lab'] }]);
+      expect(await store.invitationsOf('ivan')).toEqual([]);
+      expect(await store.updateProject(project({ id: 'nowhere', version: 2 }), 1)).toBe(false);
+      expect(await store.listProjects()).toEqual(['genomics']);
+    });
+
+    it('lets exactly one of many concurrent changes from the same version win', async () => {
+      const store = await open();
+      await store.createProject(project());
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.updateProject(project({ members: [...project().members, { username: `u${i}`, role: 'USER', addedAt: T0 }], version: 2 }), 1),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.indexOf(true);
+      expect((await store.getProject('genomics'))!.members.map((m) => m.username)).toContain(`u${winner}`);
+      const joined = await Promise.all(Array.from({ length: 8 }, (_, i) => store.membershipsOf(`u${i}`)));
+      expect(joined.map((m) => m.length)).toEqual(Array.from({ length: 8 }, (_, i) => (i === winner ? 1 : 0)));
     });
   });
 

@@ -19,6 +19,7 @@ action=${1:?start or stop}
 name=${2:?a name for the extra API server}
 STATE=${3:-${SWITCHYARD_KUBE_DIR:-/tmp/switchyard-kube}}
 DIR="$STATE/extra/$name"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { echo "kube-apiserver-extra: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "the name must be letters, digits, '.', '_' or '-'"
@@ -69,7 +70,7 @@ if [ ! -s "$DIR/port" ]; then
 fi
 port=$(cat "$DIR/port")
 
-setsid bash -c 'cd "$1" && echo $$ > "$2" && shift 2 && exec "$@"' _ "$STATE" "$DIR/kube-apiserver.pid" \
+setsid bash "$HERE/../daemon-exec.sh" "$STATE" "$DIR/kube-apiserver.pid" \
   "$binary" --secure-port="$port" "${args[@]}" </dev/null >>"$DIR/kube-apiserver.log" 2>&1 &
 for _ in $(seq 1 50); do [ -s "$DIR/kube-apiserver.pid" ] && break; sleep 0.02; done
 

@@ -145,7 +145,7 @@ EOF
 spawn() { # NAME ARGS...
   local name=$1; shift
   rm -f "$REAL/$name.pid"
-  PATH="$BIN:/usr/sbin:/usr/bin:/sbin:/bin" setsid bash -c 'cd "$1" && echo $$ > "$2" && shift 2 && exec "$@"' _ "$REAL" "$REAL/$name.pid" "$BIN/$name" "$@" \
+  PATH="$BIN:/usr/sbin:/usr/bin:/sbin:/bin" setsid bash "$HERE/../daemon-exec.sh" "$REAL" "$REAL/$name.pid" "$BIN/$name" "$@" \
     </dev/null >"$REAL/log/$name.log" 2>&1 &
   for _ in $(seq 1 50); do [ -s "$REAL/$name.pid" ] && return; sleep 0.02; done
   die "$name did not start"

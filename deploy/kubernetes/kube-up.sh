@@ -198,7 +198,7 @@ EOF
 spawn() { # NAME ARGS...
   local name=$1; shift
   # The daemon writes its own pid: setsid forks when the caller leads a process group.
-  setsid bash -c 'cd "$1" && echo $$ > "$2" && shift 2 && exec "$@"' _ "$STATE" "$STATE/run/$name.pid" "$BIN/$name" "$@" \
+  setsid bash "$HERE/../daemon-exec.sh" "$STATE" "$STATE/run/$name.pid" "$BIN/$name" "$@" \
     </dev/null >"$STATE/log/$name.log" 2>&1 &
   for _ in $(seq 1 50); do [ -s "$STATE/run/$name.pid" ] && return; sleep 0.02; done
   die "$name did not start"

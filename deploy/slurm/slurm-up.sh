@@ -83,21 +83,22 @@ sed -e "s|@RUN_DIR@|$RUN_DIR|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" -e "s|@SLURMD_PO
 export SLURM_CONF="$RUN_DIR/slurm.conf"
 
 # --- daemons ---------------------------------------------------------------
-# setsid: the daemons leave the caller's process group, so they outlive it.
+# setsid: the daemons leave the caller's process group, so they outlive it; daemon-exec.sh
+# leaves them none of the caller's file descriptors (a lock it holds, say).
 rm -f "$RUN_DIR/munge/munge.socket"
 # Daemons start in the run directory: job steps inherit slurmd's working directory,
 # and one that disappears (a deleted checkout) makes every step print an error.
 cd "$RUN_DIR"
-setsid munged -F --socket="$RUN_DIR/munge/munge.socket" --key-file="$RUN_DIR/munge/munge.key" \
+setsid bash "$HERE/../daemon-exec.sh" "$RUN_DIR" /dev/null munged -F --socket="$RUN_DIR/munge/munge.socket" --key-file="$RUN_DIR/munge/munge.key" \
   --log-file="$RUN_DIR/munge/munged.log" --pid-file="$RUN_DIR/munge/munged.pid" --seed-file="$RUN_DIR/munge/munged.seed" \
   </dev/null >"$RUN_DIR/log/munged.stdout" 2>&1 &
 echo $! > "$RUN_DIR/munged.fg.pid"
 for _ in $(seq 1 250); do [ -S "$RUN_DIR/munge/munge.socket" ] && break; sleep 0.02; done
 [ -S "$RUN_DIR/munge/munge.socket" ] || die "munged did not open its socket; see $RUN_DIR/munge/munged.log"
 
-setsid slurmctld -D -i </dev/null >"$RUN_DIR/log/slurmctld.stdout" 2>&1 &
+setsid bash "$HERE/../daemon-exec.sh" "$RUN_DIR" /dev/null slurmctld -D -i </dev/null >"$RUN_DIR/log/slurmctld.stdout" 2>&1 &
 echo $! > "$RUN_DIR/slurmctld.fg.pid"
-setsid slurmd -D -N "$NODE_NAME" </dev/null >"$RUN_DIR/log/slurmd.stdout" 2>&1 &
+setsid bash "$HERE/../daemon-exec.sh" "$RUN_DIR" /dev/null slurmd -D -N "$NODE_NAME" </dev/null >"$RUN_DIR/log/slurmd.stdout" 2>&1 &
 echo $! > "$RUN_DIR/slurmd.fg.pid"
 
 up=0

@@ -3,31 +3,38 @@
 # once per kernel and recipe: a Debian kernel extracted from its package and a
 # busybox initramfs whose /init (deploy/vm/init) runs the job's command from the
 # user data the provider appends to the initrd, marking boot and exit code on the
-# serial console, then powers off. Installs qemu-system-x86 and busybox-static
-# when missing (Debian packages only; nothing else is downloaded).
+# serial console, then powers off. For the disk image, a base ext4 disk (qcow2)
+# and the kernel modules that let the guest mount it, appended to the same
+# initramfs. Installs qemu-system-x86, qemu-utils and busybox-static when missing
+# (Debian packages only; nothing else is downloaded).
 #
 #   bash deploy/vm/build-images.sh          # prints the image directory
 #
 # Settings (environment):
-#   SWITCHYARD_VM_CACHE   cache root (default /var/cache/switchyard/vm-images)
+#   SWITCHYARD_VM_CACHE     cache root (default /var/cache/switchyard/vm-images)
+#   SWITCHYARD_VM_DISK_MIB  size of the base disk's filesystem (default 256)
 #
-# The image directory holds vmlinuz, initrd.cpio.gz and images.env (IMAGE_DIR=...,
-# KERNEL_VERSION=...); it is rebuilt only when absent.
+# The image directory holds vmlinuz, initrd.cpio.gz (the plain image),
+# initrd-disk.cpio.gz (the same with the disk modules), disk.qcow2 (the base disk)
+# and images.env (IMAGE_DIR=..., KERNEL_VERSION=...); it is rebuilt only when absent.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${SWITCHYARD_VM_CACHE:-/var/cache/switchyard/vm-images}
+DISK_MIB=${SWITCHYARD_VM_DISK_MIB:-256}
 # The recipe's digest (this script and init): a changed recipe builds again.
-RECIPE=$(cat "$HERE/build-images.sh" "$HERE/init" | sha256sum | cut -c1-12)
+RECIPE=$( (cat "$HERE/build-images.sh" "$HERE/init"; echo "$DISK_MIB") | sha256sum | cut -c1-12)
 
 log() { echo "vm-images: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 need=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
 [ -x /bin/busybox ] || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "missing ${need[*]}; run as root to install them (apt-get install qemu-system-x86 busybox-static)"
+  [ "$(id -u)" = 0 ] || die "missing ${need[*]}; run as root to install them (apt-get install ${need[*]})"
   log "installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -62,7 +69,7 @@ download() { (cd "$WORK" && apt-get download "$kernel_pkg" >/dev/null 2>&1); }
 # Stale package lists name a kernel the mirror no longer has: update them once and ask again.
 download || { apt-get update -qq && download; } || die "apt-get download $kernel_pkg failed (run apt-get update?)"
 mkdir "$WORK/deb"
-dpkg-deb --fsys-tarfile "$WORK"/"$kernel_pkg"_*.deb | tar -x -C "$WORK/deb" ./boot
+dpkg-deb --fsys-tarfile "$WORK"/"$kernel_pkg"_*.deb | tar -x -C "$WORK/deb" ./boot ./lib/modules
 cp "$WORK/deb/boot/vmlinuz-$kernel_version" "$WORK/vmlinuz"
 
 # Initramfs: busybox, its applets as symlinks, and /init.
@@ -74,11 +81,45 @@ for applet in $(/bin/busybox --list-full); do
 done
 install -m 0755 "$HERE/init" "$root/init"
 echo 'export PS1="vm# "' >"$root/etc/profile"
-(cd "$root" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -9) >"$WORK/initrd.cpio.gz"
+cpio_gz() { (cd "$1" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -9); }
+cpio_gz "$root" >"$WORK/initrd.cpio.gz"
+
+# The disk image's initramfs: the plain one, then an archive of the modules a virtio disk with
+# ext4 needs (Debian builds them as modules) with their dependencies and a modules.dep for
+# busybox modprobe; the kernel unpacks both. The plain image stays as it was: its boot loads nothing.
+modules="$WORK/deb/lib/modules/$kernel_version"
+/bin/busybox depmod -b "$WORK/deb" "$kernel_version"
+wanted='virtio_pci virtio_blk crc32c_generic ext4'
+closure=$(for name in $wanted; do
+  line=$(grep -E "(^|/)$name\.ko:" "$modules/modules.dep") || die "the kernel package has no module $name"
+  echo "$line" | tr -d ':' | tr ' ' '\n'
+done | LC_ALL=C sort -u)
+extra="$WORK/modules-root"
+mkdir -p "$extra/lib/modules/$kernel_version"
+for ko in $closure; do
+  install -D -m 0644 "$modules/$ko" "$extra/lib/modules/$kernel_version/$ko"
+  grep -E "^$ko:" "$modules/modules.dep" >>"$extra/lib/modules/$kernel_version/modules.dep"
+done
+cp "$modules/modules.builtin" "$extra/lib/modules/$kernel_version/"
+cat "$WORK/initrd.cpio.gz" <(cpio_gz "$extra") >"$WORK/initrd-disk.cpio.gz"
+
+# The base disk: an ext4 filesystem made from a directory, converted to qcow2. Each VM gets a
+# copy-on-write overlay of it (the provider's qemu-img create -b), so the base is never written.
+disk="$WORK/disk"
+mkdir -p "$disk/data"
+cat >"$disk/README" <<README
+Switchyard base disk image (recipe $RECIPE).
+This VM has its own copy-on-write overlay of it: what it writes here stays with this VM
+(across a suspend) and is deleted when its job ends; no other VM sees it.
+README
+mke2fs -q -F -t ext4 -L switchyard -E lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0 -d "$disk" "$WORK/disk.raw" "${DISK_MIB}M" >&2
+qemu-img convert -f raw -O qcow2 "$WORK/disk.raw" "$WORK/disk.qcow2"
 
 staged="$DIR.$$"
 mkdir -p "$staged"
-cp "$WORK/vmlinuz" "$WORK/initrd.cpio.gz" "$staged/"
+cp "$WORK/vmlinuz" "$WORK/initrd.cpio.gz" "$WORK/initrd-disk.cpio.gz" "$WORK/disk.qcow2" "$staged/"
+# The base disk is never written: every VM writes to its own overlay.
+chmod a-w "$staged/disk.qcow2"
 printf 'IMAGE_DIR=%s\nKERNEL_VERSION=%s\nRECIPE=%s\n' "$DIR" "$kernel_version" "$RECIPE" >"$staged/images.env"
 rm -rf "$DIR"
 mv "$staged" "$DIR"

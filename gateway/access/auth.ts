@@ -8,14 +8,49 @@ import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 import type { Clock } from '../../shared/clock.js';
-import { ForbiddenError, InvalidInputError, SwitchyardError, UnauthenticatedError } from '../../shared/errors.js';
-import type { Store, UserRecord } from '../store/store.js';
+import { ForbiddenError, InvalidInputError, NotFoundError, SwitchyardError, UnauthenticatedError } from '../../shared/errors.js';
+import type { MembershipRecord, ProjectRole, Store, UserRecord } from '../store/store.js';
 
-/** Who is calling. */
+/** Who is calling, and in which workspace. */
 export interface Viewer {
   username: string;
   admin: boolean;
+  /** The projects the user is a member of, by id. */
   projects: string[];
+  /** The user's role and groups in each of those projects. */
+  memberships: Record<string, { role: ProjectRole; groups: string[] }>;
+  /** The workspace the request acts in: a project id (the `Project` header), or null for the user's own. */
+  workspace: string | null;
+  /** The id of the token this request came with (its hash); null for the bootstrap administrator's. */
+  tokenId: string | null;
+}
+
+/** A token as its user lists it: never the token itself. */
+export interface TokenView {
+  id: string;
+  issuedAt: number | null;
+  expiresAt: number;
+  /** The token of the request that lists it. */
+  current: boolean;
+}
+
+/** A user as the token endpoint and createUser answer it. */
+export interface UserView {
+  username: string;
+  admin: boolean;
+  projects: string[];
+}
+
+/** The viewer of a user with these memberships, acting in its own workspace. */
+export function viewerOf(user: { username: string; admin: boolean }, memberships: readonly MembershipRecord[]): Viewer {
+  return {
+    username: user.username,
+    admin: user.admin,
+    projects: memberships.map((m) => m.project),
+    memberships: Object.fromEntries(memberships.map((m) => [m.project, { role: m.role, groups: m.groups }])),
+    workspace: null,
+    tokenId: null,
+  };
 }
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 64 } as const;
@@ -180,20 +215,52 @@ export interface Auth {
    * Throws LoginThrottledError, before looking at the password, after too many failures.
    * @param address - the client's address, for throttling; calls without one share a single address.
    */
-  issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: Viewer } | null>;
-  createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<Viewer>;
-  /** Who a user is now (admin flag, projects), for a credential issued earlier; null when the user no longer exists. */
-  viewerOf(username: string): Promise<Viewer | null>;
+  issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: UserView } | null>;
+  createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<UserView>;
+  /** The viewer again from the store (its memberships now), in the same workspace; throws UnauthenticatedError when the user is gone or disabled. */
+  refresh(viewer: Viewer): Promise<Viewer>;
+  /** The caller's own password; every other token of the caller is revoked. FORBIDDEN when `current` is wrong. */
+  changePassword(viewer: Viewer, current: string, next: string): Promise<void>;
+  /** The caller's tokens that have not expired. */
+  listTokens(viewer: Viewer): Promise<TokenView[]>;
+  /** Revoke one of the caller's tokens (NOT_FOUND for any other). */
+  revokeToken(viewer: Viewer, id: string): Promise<void>;
+  /** Administrators only: every user. */
+  listUsers(viewer: Viewer): Promise<UserRecord[]>;
+  /**
+   * Administrators only: disable a user (its tokens are revoked and none works from its next
+   * request on; it cannot log in) or enable it again. Its jobs are left alone.
+   */
+  setDisabled(viewer: Viewer, username: string, disabled: boolean): Promise<UserRecord>;
+  /** Who a user is now (admin flag, memberships), for a session credential issued earlier; null when the user is gone or disabled. */
+  viewerByName(username: string): Promise<Viewer | null>;
 }
 
 export function createAuth(options: AuthOptions): Auth {
   const { store, clock } = options;
   const ttlMs = (options.tokenTtlSeconds ?? 86_400) * 1000;
   const adminTokenHash = Buffer.from(hashToken(options.adminToken), 'hex');
-  const bootstrapAdmin: Viewer = { username: BOOTSTRAP_ADMIN, admin: true, projects: [] };
+  const bootstrapAdmin: Viewer = viewerOf({ username: BOOTSTRAP_ADMIN, admin: true }, []);
   const throttle = createLoginThrottle(options.loginThrottle);
 
-  const toViewer = (user: UserRecord): Viewer => ({ username: user.username, admin: user.admin, projects: user.projects });
+  const userView = (viewer: Viewer): UserView => ({ username: viewer.username, admin: viewer.admin, projects: viewer.projects });
+  const loadViewer = async (username: string): Promise<Viewer> => {
+    const [user, memberships] = await Promise.all([store.getUser(username), store.membershipsOf(username)]);
+    if (!user) throw new UnauthenticatedError('The token belongs to a user that no longer exists');
+    if (user.disabled) throw new UnauthenticatedError('This account is disabled');
+    return viewerOf(user, memberships);
+  };
+  const checkPassword = (password: string) => {
+    if (typeof password !== 'string' || password.length < 8 || password.length > 1024)
+      throw new InvalidInputError('password must be 8 to 1024 characters');
+  };
+  const requireAdmin = (viewer: Viewer, what: string) => {
+    if (!viewer.admin) throw new ForbiddenError(`Only administrators ${what}`);
+  };
+  const revokeAll = async (username: string, except: string | null) => {
+    const tokens = await store.listTokens(username, clock.now());
+    await Promise.all(tokens.filter((t) => t.tokenHash !== except).map((t) => store.deleteToken(t.tokenHash)));
+  };
 
   return {
     async authenticate(authorization) {
@@ -203,15 +270,59 @@ export function createAuth(options: AuthOptions): Auth {
       if (timingSafeEqual(Buffer.from(tokenHash, 'hex'), adminTokenHash)) return bootstrapAdmin;
       const record = await store.getToken(tokenHash, clock.now());
       if (!record) throw new UnauthenticatedError('The token is unknown or has expired');
-      const user = await store.getUser(record.username);
-      if (!user) throw new UnauthenticatedError('The token belongs to a user that no longer exists');
-      return toViewer(user);
+      return { ...(await loadViewer(record.username)), tokenId: tokenHash };
     },
 
-    async viewerOf(username) {
-      if (username === BOOTSTRAP_ADMIN) return bootstrapAdmin;
+    async refresh(viewer) {
+      if (viewer.username === BOOTSTRAP_ADMIN) return viewer;
+      return { ...(await loadViewer(viewer.username)), workspace: viewer.workspace, tokenId: viewer.tokenId };
+    },
+
+    async changePassword(viewer, current, next) {
+      const user = await store.getUser(viewer.username);
+      if (!user) throw new ForbiddenError('The bootstrap administrator has no password; set SWITCHYARD_ADMIN_TOKEN instead');
+      if (!(await verifyPassword(String(current), user.passwordHash))) throw new ForbiddenError('The current password is wrong');
+      checkPassword(next);
+      await store.updateUser({ ...user, passwordHash: await hashPassword(next) });
+      await revokeAll(user.username, viewer.tokenId);
+    },
+
+    async listTokens(viewer) {
+      return (await store.listTokens(viewer.username, clock.now())).map((t) => ({
+        id: t.tokenHash,
+        issuedAt: t.issuedAt ?? null,
+        expiresAt: t.expiresAt,
+        current: t.tokenHash === viewer.tokenId,
+      }));
+    },
+
+    async revokeToken(viewer, id) {
+      const token = typeof id === 'string' && /^[0-9a-f]{64}$/.test(id) ? await store.getToken(id, clock.now()) : null;
+      if (!token || token.username !== viewer.username) throw new NotFoundError('token', String(id).slice(0, 80));
+      await store.deleteToken(id);
+    },
+
+    async listUsers(viewer) {
+      requireAdmin(viewer, 'list users');
+      return store.listUsers();
+    },
+
+    async setDisabled(viewer, username, disabled) {
+      requireAdmin(viewer, `${disabled ? 'disable' : 'enable'} users`);
       const user = await store.getUser(username);
-      return user ? toViewer(user) : null;
+      if (!user) throw new NotFoundError('user', String(username).slice(0, 80));
+      const next = { ...user, disabled };
+      await store.updateUser(next);
+      if (disabled) await revokeAll(username, null);
+      return next;
+    },
+
+    async viewerByName(username) {
+      if (username === BOOTSTRAP_ADMIN) return bootstrapAdmin;
+      return loadViewer(username).catch((error: unknown) => {
+        if (error instanceof UnauthenticatedError) return null;
+        throw error;
+      });
     },
 
     async issueToken(username, password, address = 'unknown') {
@@ -219,7 +330,8 @@ export function createAuth(options: AuthOptions): Auth {
       const user = await store.getUser(username);
       // Hash even for unknown users so timing does not reveal which names exist.
       const ok = await verifyPassword(password, user?.passwordHash ?? (await hashPassword('not-a-user')));
-      if (!user || !ok) {
+      // A disabled user's right password is answered as a wrong one: nothing tells which it was.
+      if (!user || !ok || user.disabled) {
         await throttle.failed(username, address);
         return null;
       }
@@ -227,8 +339,8 @@ export function createAuth(options: AuthOptions): Auth {
       const token = randomBytes(32).toString('base64url');
       const now = clock.now();
       const expiresAt = now + ttlMs;
-      await store.putToken(hashToken(token), { username: user.username, expiresAt }, now);
-      return { token, expiresAt, user: toViewer(user) };
+      await store.putToken(hashToken(token), { username: user.username, expiresAt, issuedAt: now }, now);
+      return { token, expiresAt, user: userView(viewerOf(user, await store.membershipsOf(user.username))) };
     },
 
     async createUser(viewer, username, password, admin) {
@@ -238,7 +350,7 @@ export function createAuth(options: AuthOptions): Auth {
           `username "${username}" must be 2-64 characters of a-z, 0-9, ".", "_", "-", start with a letter, and not be "${BOOTSTRAP_ADMIN}"`,
         );
       }
-      if (password.length < 8 || password.length > 1024) throw new InvalidInputError('password must be 8 to 1024 characters');
+      checkPassword(password);
       const record: UserRecord = {
         username,
         passwordHash: await hashPassword(password),
@@ -247,7 +359,7 @@ export function createAuth(options: AuthOptions): Auth {
         createdAt: clock.now(),
       };
       if (!(await store.createUser(record))) throw new InvalidInputError(`username "${username}" is taken`);
-      return toViewer(record);
+      return { username, admin, projects: [] };
     },
   };
 }

@@ -9,7 +9,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Job, Product, ProductPriceUnit } from '../../shared/domain.js';
-import { ForbiddenError, InvalidInputError, must, SwitchyardError } from '../../shared/errors.js';
+import { ForbiddenError, InsufficientFundsError, InvalidInputError, must } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AccountingMetrics } from './accounting-metrics.js';
@@ -118,14 +118,15 @@ export interface WalletView {
   balance: number;
 }
 
-export class InsufficientFundsError extends SwitchyardError {
+/** The contract's INSUFFICIENT_FUNDS, saying which wallet (provider and product category) is empty. */
+export class WalletEmptyError extends InsufficientFundsError {
   constructor(
     readonly providerId: string,
     readonly category: string,
     message: string,
   ) {
-    super('INSUFFICIENT_FUNDS', message);
-    this.name = 'InsufficientFundsError';
+    super(message);
+    this.name = 'WalletEmptyError';
   }
 }
 
@@ -219,7 +220,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
       const balance = await balanceFor(owner, product, providerId);
       if (balance !== null && balance <= 0) {
         const payer = payerOf(owner);
-        throw new InsufficientFundsError(
+        throw new WalletEmptyError(
           providerId,
           product.category,
           `${payer.isProject ? `Project ${payer.owner}` : payer.owner} has no credits for ${product.category} at ${providerId}`,

@@ -3,12 +3,15 @@
  * log lines, its status), then every change from the feed until the job ends,
  * each update and log line once. Events that arrive while the snapshot is read
  * are buffered and replayed after it, so nothing falls between the two.
+ * Access is checked again as events come (at most once a second, with the
+ * viewer's memberships as they are then): a follower who loses sight of the job
+ * (its ACL entry revoked, removed from the project) gets NOT_FOUND and the end.
  */
 import { Repeater } from 'graphql-yoga';
 
 import type { Job, JobLog } from '../../shared/domain.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
-import type { Viewer } from '../access/auth.js';
+import type { Auth, Viewer } from '../access/auth.js';
 import type { FeedEvent, JobFeed } from '../jobs/job-feed.js';
 import type { JobQueries } from '../jobs/job-queries.js';
 import type { Store } from '../store/store.js';
@@ -19,7 +22,11 @@ export interface FollowContext {
   orchestrator: Pick<JobQueries, 'getJob'>;
   store: Pick<Store, 'readLogs'>;
   feed: JobFeed;
+  auth: Pick<Auth, 'refresh'>;
 }
+
+/** How long a follower's access, once checked, is taken to hold (elapsed time). */
+const ACCESS_RECHECK_MS = 1_000;
 
 const FOLLOW_BACKLOG_LOGS = 1_000;
 /** How long followJob waits, at a job's end, for log lines another replica may still be applying. */
@@ -48,8 +55,14 @@ export function followJob(ctx: FollowContext, id: string) {
     const keyOfUpdate = (u: { timestamp: number; state: unknown; status: unknown }) => `u|${u.timestamp}|${u.state}|${u.status}`;
     const keyOfLog = (l: JobLog) => `l|${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`;
     let ended = false;
+    let checkedAt = performance.now();
     const deliver = async (event: FeedEvent) => {
       if (ended) return;
+      if (performance.now() - checkedAt >= ACCESS_RECHECK_MS) {
+        // Throws NOT_FOUND once the viewer may no longer see the job: the subscription ends with it.
+        await ctx.orchestrator.getJob(await ctx.auth.refresh(ctx.viewer), id);
+        checkedAt = performance.now();
+      }
       const final = event.status !== null && isFinalState(event.status.state);
       if (final) {
         // Another replica may still be applying the job's last log lines (events reach

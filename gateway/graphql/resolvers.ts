@@ -10,7 +10,11 @@ import type { Clock } from '../../shared/clock.js';
 import { sessionTypesOf, type Utilization } from '../../shared/domain.js';
 import { InvalidInputError, NotFoundError, SwitchyardError, toErrorBody, UnsupportedError, type ErrorBody } from '../../shared/errors.js';
 import type { JobState } from '../../shared/job-state-machine.js';
-import type { Auth, Viewer } from '../access/auth.js';
+import { disableUser } from '../access/accounts.js';
+import type { Auth, TokenView, Viewer } from '../access/auth.js';
+import { updateJobAcl } from '../access/job-acl.js';
+import type { Projects } from '../access/projects.js';
+import { projectFor } from '../access/workspace.js';
 import { toTransactionConnection, toWalletView, type Accounting } from '../accounting/accounting.js';
 import type { ItemOutcome } from '../jobs/bulk.js';
 import type { JobFeed } from '../jobs/job-feed.js';
@@ -19,10 +23,10 @@ import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
-import type { Store } from '../store/store.js';
+import type { Store, UserRecord } from '../store/store.js';
 import { followJob } from './follow-job.js';
 import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
-import { iso, jobView, logView, productView, providerView, unknownProviderView } from './views.js';
+import { inviteView, iso, jobView, logView, productView, projectView, providerView, unknownProviderView } from './views.js';
 
 export interface GatewayContext {
   viewer: Viewer;
@@ -30,6 +34,7 @@ export interface GatewayContext {
   registry: ProviderRegistry;
   store: Store;
   auth: Auth;
+  projects: Projects;
   feed: JobFeed;
   utilization: UtilizationCache;
   accounting: Accounting;
@@ -116,6 +121,63 @@ function utilizationView(u: Utilization) {
   return { ...u, observedAt: iso(u.observedAt) };
 }
 
+/** The project mutations: each maps its arguments onto the Projects service (gateway/access/projects.ts). */
+function projectMutations(): NonNullable<Resolvers['Mutation']> {
+  return {
+    createProject: async (_, args, ctx) => projectView(await ctx.projects.create(ctx.viewer, args), ctx.viewer),
+    addProjectMember: async (_, args, ctx) =>
+      projectView(await ctx.projects.addMember(ctx.viewer, args.project, args.username, invitedRole(args.role)), ctx.viewer),
+    async inviteProjectMember(_, args, ctx) {
+      const invite = await ctx.projects.invite(ctx.viewer, args.project, args.username, invitedRole(args.role));
+      return inviteView({ project: args.project, ...invite });
+    },
+    acceptProjectInvite: async (_, args, ctx) => projectView(await ctx.projects.accept(ctx.viewer, args.project), ctx.viewer),
+    async declineProjectInvite(_, args, ctx) {
+      await ctx.projects.decline(ctx.viewer, args.project);
+      return true;
+    },
+    removeProjectMember: async (_, args, ctx) => projectView(await ctx.projects.removeMember(ctx.viewer, args.project, args.username), ctx.viewer),
+    async leaveProject(_, args, ctx) {
+      await ctx.projects.leave(ctx.viewer, args.project);
+      return true;
+    },
+    changeProjectRole: async (_, args, ctx) =>
+      projectView(await ctx.projects.changeRole(ctx.viewer, args.project, args.username, invitedRole(args.role)), ctx.viewer),
+    transferProjectPi: async (_, args, ctx) => projectView(await ctx.projects.transferPi(ctx.viewer, args.project, args.username), ctx.viewer),
+    createProjectGroup: async (_, args, ctx) => projectView(await ctx.projects.createGroup(ctx.viewer, args.project, args.name), ctx.viewer),
+    deleteProjectGroup: async (_, args, ctx) => projectView(await ctx.projects.deleteGroup(ctx.viewer, args.project, args.name), ctx.viewer),
+    addProjectGroupMember: async (_, args, ctx) =>
+      projectView(await ctx.projects.addGroupMember(ctx.viewer, args.project, args.group, args.username), ctx.viewer),
+    removeProjectGroupMember: async (_, args, ctx) =>
+      projectView(await ctx.projects.removeGroupMember(ctx.viewer, args.project, args.group, args.username), ctx.viewer),
+    async archiveProject(_, args, ctx) {
+      const project = await ctx.projects.archive(ctx.viewer, args.project, args.archived ?? true);
+      // Nothing new runs in an archived project: its jobs still waiting at the gateway for room end unstarted.
+      if (project.archived) {
+        await ctx.orchestrator.waitingRoom.cancelProject(
+          project.id,
+          `Your job has been terminated before it started (project ${project.id} was archived)`,
+        );
+      }
+      return projectView(project, ctx.viewer);
+    },
+  };
+}
+
+function accountView(user: UserRecord, projects: string[]) {
+  return { username: user.username, admin: user.admin, disabled: user.disabled ?? false, createdAt: iso(user.createdAt), projects };
+}
+
+function tokenView(token: TokenView) {
+  return { ...token, issuedAt: iso(token.issuedAt), expiresAt: iso(token.expiresAt) };
+}
+
+/** A role a member is given: ADMIN or USER (the PI role is transferred, never given). */
+function invitedRole(role: string | null | undefined): 'ADMIN' | 'USER' {
+  if (role === 'ADMIN' || role === 'USER' || role === null || role === undefined) return role ?? 'USER';
+  throw new InvalidInputError('A member is added as ADMIN or USER; the PI role is transferred with transferProjectPi');
+}
+
 export function createResolvers(): Resolvers {
   return {
     DateTime: DateTimeScalar,
@@ -194,12 +256,34 @@ export function createResolvers(): Resolvers {
         return page.totalCount;
       },
       async wallets(_, args, ctx) {
-        return (await ctx.accounting.wallets(ctx.viewer, args.project)).map(toWalletView);
+        return (await ctx.accounting.wallets(ctx.viewer, projectFor(ctx.viewer, args.project))).map(toWalletView);
       },
       async transactions(_, args, ctx) {
-        return toTransactionConnection(await ctx.accounting.transactions(ctx.viewer, args));
+        // A named owner is a user's transactions: the workspace does not apply to it.
+        const project = args.owner ? args.project : projectFor(ctx.viewer, args.project);
+        return toTransactionConnection(await ctx.accounting.transactions(ctx.viewer, { ...args, project }));
       },
-      me: (_, __, ctx) => ({ createdBy: ctx.viewer.username, project: null }),
+      me: (_, __, ctx) => ({ createdBy: ctx.viewer.username, project: ctx.viewer.workspace }),
+      async projects(_, args, ctx) {
+        return (await ctx.projects.list(ctx.viewer, args.all ?? false)).map((p) => projectView(p, ctx.viewer));
+      },
+      async project(_, args, ctx) {
+        return projectView(await ctx.projects.get(ctx.viewer, args.id), ctx.viewer);
+      },
+      async users(_, __, ctx) {
+        const users = await ctx.auth.listUsers(ctx.viewer);
+        const memberships = await Promise.all(users.map((user) => ctx.store.membershipsOf(user.username)));
+        return users.map((user, i) =>
+          accountView(
+            user,
+            memberships[i]!.map((m) => m.project),
+          ),
+        );
+      },
+      myTokens: async (_, __, ctx) => (await ctx.auth.listTokens(ctx.viewer)).map(tokenView),
+      async projectInvites(_, __, ctx) {
+        return (await ctx.projects.invitations(ctx.viewer)).map((invite) => inviteView({ ...invite, username: ctx.viewer.username }));
+      },
     },
     Mutation: {
       async createJobs(_, args, ctx) {
@@ -227,14 +311,49 @@ export function createResolvers(): Resolvers {
           o.ok ? { session: { ...o.value, expiresAt: iso(o.value.expiresAt) }, error: null } : { session: null, error: itemError(o.error) },
         );
       },
-      updateJobAcl() {
-        return { ok: false, error: itemError(toErrorBody(new UnsupportedError('Job ACLs cannot be changed yet'))) };
+      async updateJobAcl(_, args, ctx) {
+        try {
+          await updateJobAcl(ctx.store, ctx.viewer, args.jobId, args.acl);
+          return { ok: true, error: null };
+        } catch (error) {
+          // A result with an error, as the contract's OkResult says; anything unexpected stays a GraphQL error.
+          if (!(error instanceof SwitchyardError)) throw error;
+          return { ok: false, error: itemError(toErrorBody(error)) };
+        }
       },
       async grantCredits(_, args, ctx) {
         return toWalletView(await ctx.accounting.grant(ctx.viewer, args.grant, categoriesOf(ctx.registry)));
       },
       async createUser(_, args, ctx) {
         return ctx.auth.createUser(ctx.viewer, args.username, args.password, args.admin);
+      },
+      ...projectMutations(),
+      async disableUser(_, args, ctx) {
+        const user = await disableUser(
+          { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },
+          ctx.viewer,
+          args.username,
+          args.terminateJobs,
+        );
+        return accountView(
+          user,
+          (await ctx.store.membershipsOf(user.username)).map((m) => m.project),
+        );
+      },
+      async enableUser(_, args, ctx) {
+        const user = await ctx.auth.setDisabled(ctx.viewer, args.username, false);
+        return accountView(
+          user,
+          (await ctx.store.membershipsOf(user.username)).map((m) => m.project),
+        );
+      },
+      async changePassword(_, args, ctx) {
+        await ctx.auth.changePassword(ctx.viewer, args.currentPassword, args.newPassword);
+        return true;
+      },
+      async revokeToken(_, args, ctx) {
+        await ctx.auth.revokeToken(ctx.viewer, args.id);
+        return true;
       },
     },
     Subscription: {
@@ -246,7 +365,7 @@ export function createResolvers(): Resolvers {
       async balance(product, _, ctx) {
         const known = ctx.registry.product(product.provider, product.id);
         if (!known) return null;
-        return ctx.accounting.balanceFor({ createdBy: ctx.viewer.username, project: null }, known, product.provider);
+        return ctx.accounting.balanceFor({ createdBy: ctx.viewer.username, project: ctx.viewer.workspace }, known, product.provider);
       },
     },
     Job: {

@@ -284,17 +284,91 @@ export type JobUpdate = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  acceptProjectInvite: Project;
+  addProjectGroupMember: Project;
+  /** Add a user at once (the PI: ADMIN or USER; ADMINs: USER). */
+  addProjectMember: Project;
+  /** The PI archives (true) or unarchives (false) the project. */
+  archiveProject: Project;
+  /** The caller's own password; every other token of the caller is revoked. FORBIDDEN when currentPassword is wrong. */
+  changePassword: Scalars['Boolean']['output'];
+  /** The PI: make a member ADMIN or USER. */
+  changeProjectRole: Project;
   createJobs: Array<JobResult>;
+  /** Administrators only: a new project with its PI. */
+  createProject: Project;
+  /** The PI and ADMINs manage groups. */
+  createProjectGroup: Project;
   /** Administrators only. Users then get tokens from POST /api/v1/token. */
   createUser: User;
+  declineProjectInvite: Scalars['Boolean']['output'];
+  deleteProjectGroup: Project;
+  /**
+   * Administrators only. A disabled user's tokens are revoked and stop working
+   * at its next request; it cannot log in until enabled again. Its jobs keep
+   * running unless terminateJobs, which terminates every job it created that has
+   * not ended.
+   */
+  disableUser: UserAccount;
+  /** Administrators only: the user may log in again (with a new token). */
+  enableUser: UserAccount;
   extendJobs: Array<OkResult>;
   /** Administrators only. */
   grantCredits: Wallet;
+  /** Invite a user, who accepts or declines (who may invite whom: as addProjectMember). */
+  inviteProjectMember: ProjectInvite;
+  /** Any member but the PI. */
+  leaveProject: Scalars['Boolean']['output'];
   openInteractiveSessions: Array<SessionResult>;
+  removeProjectGroupMember: Project;
+  /** Remove a member (and from its groups), or withdraw an invitation (the PI: ADMINs and USERs; ADMINs: USERs). */
+  removeProjectMember: Project;
+  /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
+  revokeToken: Scalars['Boolean']['output'];
   suspendJobs: Array<OkResult>;
   terminateJobs: Array<OkResult>;
+  /** The PI hands the role to another member and becomes an ADMIN. */
+  transferProjectPi: Project;
   unsuspendJobs: Array<OkResult>;
   updateJobAcl: OkResult;
+};
+
+
+export type MutationAcceptProjectInviteArgs = {
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationAddProjectGroupMemberArgs = {
+  group: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationAddProjectMemberArgs = {
+  project: Scalars['ID']['input'];
+  role?: ProjectRole;
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationArchiveProjectArgs = {
+  archived?: Scalars['Boolean']['input'];
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationChangePasswordArgs = {
+  currentPassword: Scalars['String']['input'];
+  newPassword: Scalars['String']['input'];
+};
+
+
+export type MutationChangeProjectRoleArgs = {
+  project: Scalars['ID']['input'];
+  role: ProjectRole;
+  username: Scalars['String']['input'];
 };
 
 
@@ -303,9 +377,44 @@ export type MutationCreateJobsArgs = {
 };
 
 
+export type MutationCreateProjectArgs = {
+  id: Scalars['ID']['input'];
+  pi: Scalars['String']['input'];
+  title: Scalars['String']['input'];
+};
+
+
+export type MutationCreateProjectGroupArgs = {
+  name: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+};
+
+
 export type MutationCreateUserArgs = {
   admin?: Scalars['Boolean']['input'];
   password: Scalars['String']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationDeclineProjectInviteArgs = {
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteProjectGroupArgs = {
+  name: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+};
+
+
+export type MutationDisableUserArgs = {
+  terminateJobs?: Scalars['Boolean']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationEnableUserArgs = {
   username: Scalars['String']['input'];
 };
 
@@ -320,8 +429,38 @@ export type MutationGrantCreditsArgs = {
 };
 
 
+export type MutationInviteProjectMemberArgs = {
+  project: Scalars['ID']['input'];
+  role?: ProjectRole;
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationLeaveProjectArgs = {
+  project: Scalars['ID']['input'];
+};
+
+
 export type MutationOpenInteractiveSessionsArgs = {
   items: Array<OpenSessionInput>;
+};
+
+
+export type MutationRemoveProjectGroupMemberArgs = {
+  group: Scalars['String']['input'];
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationRemoveProjectMemberArgs = {
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
+};
+
+
+export type MutationRevokeTokenArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -332,6 +471,12 @@ export type MutationSuspendJobsArgs = {
 
 export type MutationTerminateJobsArgs = {
   ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationTransferProjectPiArgs = {
+  project: Scalars['ID']['input'];
+  username: Scalars['String']['input'];
 };
 
 
@@ -430,6 +575,53 @@ export type ProductRefInput = {
   provider: Scalars['ID']['input'];
 };
 
+export type Project = {
+  __typename?: 'Project';
+  /** Archived: its jobs, wallets and members stay; no new job runs in it (createJobs: INVALID_STATE; its jobs waiting at the gateway end unstarted). */
+  archived: Scalars['Boolean']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  createdBy: Scalars['String']['output'];
+  groups: Array<ProjectGroup>;
+  id: Scalars['ID']['output'];
+  /** Invitations not yet answered; only the PI, ADMINs and administrators see them (others: empty). */
+  invites: Array<ProjectInvite>;
+  members: Array<ProjectMember>;
+  /** The caller's role; null for an administrator who is not a member. */
+  myRole: Maybe<ProjectRole>;
+  title: Scalars['String']['output'];
+};
+
+/** Members a job can be shared with at once (AclEntry.entity "project/group"). */
+export type ProjectGroup = {
+  __typename?: 'ProjectGroup';
+  members: Array<Scalars['String']['output']>;
+  name: Scalars['String']['output'];
+};
+
+/** An invitation to join a project, until its invitee accepts or declines it. */
+export type ProjectInvite = {
+  __typename?: 'ProjectInvite';
+  invitedAt: Scalars['DateTime']['output'];
+  invitedBy: Scalars['String']['output'];
+  project: Scalars['ID']['output'];
+  role: ProjectRole;
+  username: Scalars['String']['output'];
+};
+
+export type ProjectMember = {
+  __typename?: 'ProjectMember';
+  addedAt: Scalars['DateTime']['output'];
+  /** The project's groups this member is in. */
+  groups: Array<Scalars['String']['output']>;
+  role: ProjectRole;
+  username: Scalars['String']['output'];
+};
+
+export type ProjectRole =
+  | 'ADMIN'
+  | 'PI'
+  | 'USER';
+
 export type Provider = {
   __typename?: 'Provider';
   circuit: CircuitState;
@@ -461,8 +653,16 @@ export type Query = {
   jobStat: Scalars['Int']['output'];
   jobs: JobConnection;
   me: ResourceOwner;
+  /** The caller's tokens that have not expired. */
+  myTokens: Array<TokenInfo>;
   product: Maybe<Product>;
   products: Array<Product>;
+  /** A project the caller is a member of (administrators: any); FORBIDDEN to anyone else, whether or not it exists. */
+  project: Project;
+  /** Invitations waiting for the caller's answer. */
+  projectInvites: Array<ProjectInvite>;
+  /** The caller's projects; all: every project (administrators only). */
+  projects: Array<Project>;
   provider: Maybe<Provider>;
   providers: Array<Provider>;
   /**
@@ -473,6 +673,8 @@ export type Query = {
    * first: 0 to 1000.
    */
   transactions: TransactionConnection;
+  /** Administrators only: every user. */
+  users: Array<UserAccount>;
   /** Utilization of one provider, or of all together when id is null. */
   utilization: Utilization;
   wallets: Array<Wallet>;
@@ -510,6 +712,16 @@ export type QueryProductsArgs = {
   category?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   provider?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryProjectArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryProjectsArgs = {
+  all?: Scalars['Boolean']['input'];
 };
 
 
@@ -597,6 +809,17 @@ export type TimeFrame =
   | 'T_10M'
   | 'T_24H';
 
+/** One of the caller's bearer tokens; the token itself is never shown again. */
+export type TokenInfo = {
+  __typename?: 'TokenInfo';
+  /** The token this request came with. */
+  current: Scalars['Boolean']['output'];
+  expiresAt: Scalars['DateTime']['output'];
+  /** What revokeToken takes. */
+  id: Scalars['ID']['output'];
+  issuedAt: Maybe<Scalars['DateTime']['output']>;
+};
+
 /** One grant or charge, on one wallet. */
 export type Transaction = {
   __typename?: 'Transaction';
@@ -644,6 +867,18 @@ export type TransactionKind =
 export type User = {
   __typename?: 'User';
   admin: Scalars['Boolean']['output'];
+  projects: Array<Scalars['String']['output']>;
+  username: Scalars['String']['output'];
+};
+
+/** A user as administrators list it. */
+export type UserAccount = {
+  __typename?: 'UserAccount';
+  admin: Scalars['Boolean']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  /** No token of a disabled user works, and it cannot log in. */
+  disabled: Scalars['Boolean']['output'];
+  /** The projects it is a member of. */
   projects: Array<Scalars['String']['output']>;
   username: Scalars['String']['output'];
 };
@@ -793,6 +1028,11 @@ export type ResolversTypes = {
   ProductQueueStatus: ProductQueueStatus;
   ProductRef: ResolverTypeWrapper<ProductRef>;
   ProductRefInput: ProductRefInput;
+  Project: ResolverTypeWrapper<Project>;
+  ProjectGroup: ResolverTypeWrapper<ProjectGroup>;
+  ProjectInvite: ResolverTypeWrapper<ProjectInvite>;
+  ProjectMember: ResolverTypeWrapper<ProjectMember>;
+  ProjectRole: ProjectRole;
   Provider: ResolverTypeWrapper<ProviderView>;
   ProviderKind: ProviderKind;
   ProviderStatus: ProviderStatus;
@@ -806,11 +1046,13 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TimeFrame: TimeFrame;
+  TokenInfo: ResolverTypeWrapper<TokenInfo>;
   Transaction: ResolverTypeWrapper<Transaction>;
   TransactionConnection: ResolverTypeWrapper<TransactionConnection>;
   TransactionEdge: ResolverTypeWrapper<TransactionEdge>;
   TransactionKind: TransactionKind;
   User: ResolverTypeWrapper<User>;
+  UserAccount: ResolverTypeWrapper<UserAccount>;
   Utilization: ResolverTypeWrapper<Utilization>;
   Wallet: ResolverTypeWrapper<Wallet>;
   WalletAllocation: ResolverTypeWrapper<WalletAllocation>;
@@ -852,6 +1094,10 @@ export type ResolversParentTypes = {
   Product: ProductView;
   ProductRef: ProductRef;
   ProductRefInput: ProductRefInput;
+  Project: Project;
+  ProjectGroup: ProjectGroup;
+  ProjectInvite: ProjectInvite;
+  ProjectMember: ProjectMember;
   Provider: ProviderView;
   Query: Record<PropertyKey, never>;
   QueueStatus: QueueStatus;
@@ -862,10 +1108,12 @@ export type ResolversParentTypes = {
   SimpleDurationInput: SimpleDurationInput;
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
+  TokenInfo: TokenInfo;
   Transaction: Transaction;
   TransactionConnection: TransactionConnection;
   TransactionEdge: TransactionEdge;
   User: User;
+  UserAccount: UserAccount;
   Utilization: Utilization;
   Wallet: Wallet;
   WalletAllocation: WalletAllocation;
@@ -1005,13 +1253,31 @@ export type JobUpdateResolvers<ContextType = GatewayContext, ParentType extends 
 };
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  acceptProjectInvite?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAcceptProjectInviteArgs, 'project'>>;
+  addProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAddProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
+  addProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationAddProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'archived' | 'project'>>;
+  changePassword?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'currentPassword' | 'newPassword'>>;
+  changeProjectRole?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationChangeProjectRoleArgs, 'project' | 'role' | 'username'>>;
   createJobs?: Resolver<Array<ResolversTypes['JobResult']>, ParentType, ContextType, RequireFields<MutationCreateJobsArgs, 'specifications'>>;
+  createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'id' | 'pi' | 'title'>>;
+  createProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectGroupArgs, 'name' | 'project'>>;
   createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'admin' | 'password' | 'username'>>;
+  declineProjectInvite?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineProjectInviteArgs, 'project'>>;
+  deleteProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationDeleteProjectGroupArgs, 'name' | 'project'>>;
+  disableUser?: Resolver<ResolversTypes['UserAccount'], ParentType, ContextType, RequireFields<MutationDisableUserArgs, 'terminateJobs' | 'username'>>;
+  enableUser?: Resolver<ResolversTypes['UserAccount'], ParentType, ContextType, RequireFields<MutationEnableUserArgs, 'username'>>;
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
+  inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
+  removeProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
+  removeProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectMemberArgs, 'project' | 'username'>>;
+  revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
   suspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationSuspendJobsArgs, 'ids'>>;
   terminateJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationTerminateJobsArgs, 'ids'>>;
+  transferProjectPi?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationTransferProjectPiArgs, 'project' | 'username'>>;
   unsuspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationUnsuspendJobsArgs, 'ids'>>;
   updateJobAcl?: Resolver<ResolversTypes['OkResult'], ParentType, ContextType, RequireFields<MutationUpdateJobAclArgs, 'acl' | 'jobId'>>;
 };
@@ -1056,6 +1322,38 @@ export type ProductRefResolvers<ContextType = GatewayContext, ParentType extends
   provider?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
+export type ProjectResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Project'] = ResolversParentTypes['Project']> = {
+  archived?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  createdBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  groups?: Resolver<Array<ResolversTypes['ProjectGroup']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  invites?: Resolver<Array<ResolversTypes['ProjectInvite']>, ParentType, ContextType>;
+  members?: Resolver<Array<ResolversTypes['ProjectMember']>, ParentType, ContextType>;
+  myRole?: Resolver<Maybe<ResolversTypes['ProjectRole']>, ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ProjectGroupResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProjectGroup'] = ResolversParentTypes['ProjectGroup']> = {
+  members?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ProjectInviteResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProjectInvite'] = ResolversParentTypes['ProjectInvite']> = {
+  invitedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  invitedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  project?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['ProjectRole'], ParentType, ContextType>;
+  username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ProjectMemberResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProjectMember'] = ResolversParentTypes['ProjectMember']> = {
+  addedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groups?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['ProjectRole'], ParentType, ContextType>;
+  username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type ProviderResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Provider'] = ResolversParentTypes['Provider']> = {
   circuit?: Resolver<ResolversTypes['CircuitState'], ParentType, ContextType>;
   domain?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1073,11 +1371,16 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   jobStat?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<QueryJobStatArgs, 'stat' | 'timeFrame'>>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first' | 'orderBy'>>;
   me?: Resolver<ResolversTypes['ResourceOwner'], ParentType, ContextType>;
+  myTokens?: Resolver<Array<ResolversTypes['TokenInfo']>, ParentType, ContextType>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'ref'>>;
   products?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
+  project?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
+  projectInvites?: Resolver<Array<ResolversTypes['ProjectInvite']>, ParentType, ContextType>;
+  projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'all'>>;
   provider?: Resolver<Maybe<ResolversTypes['Provider']>, ParentType, ContextType, RequireFields<QueryProviderArgs, 'id'>>;
   providers?: Resolver<Array<ResolversTypes['Provider']>, ParentType, ContextType>;
   transactions?: Resolver<ResolversTypes['TransactionConnection'], ParentType, ContextType, RequireFields<QueryTransactionsArgs, 'first'>>;
+  users?: Resolver<Array<ResolversTypes['UserAccount']>, ParentType, ContextType>;
   utilization?: Resolver<ResolversTypes['Utilization'], ParentType, ContextType, Partial<QueryUtilizationArgs>>;
   wallets?: Resolver<Array<ResolversTypes['Wallet']>, ParentType, ContextType, Partial<QueryWalletsArgs>>;
 };
@@ -1105,6 +1408,13 @@ export type SimpleDurationResolvers<ContextType = GatewayContext, ParentType ext
 
 export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   followJob?: SubscriptionResolver<ResolversTypes['JobFollowEvent'], "followJob", ParentType, ContextType, RequireFields<SubscriptionFollowJobArgs, 'id'>>;
+};
+
+export type TokenInfoResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TokenInfo'] = ResolversParentTypes['TokenInfo']> = {
+  current?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 };
 
 export type TransactionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Transaction'] = ResolversParentTypes['Transaction']> = {
@@ -1135,6 +1445,14 @@ export type TransactionEdgeResolvers<ContextType = GatewayContext, ParentType ex
 
 export type UserResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = {
   admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  projects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type UserAccountResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UserAccount'] = ResolversParentTypes['UserAccount']> = {
+  admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  disabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   projects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
@@ -1185,6 +1503,10 @@ export type Resolvers<ContextType = GatewayContext> = {
   PageInfo?: PageInfoResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductRef?: ProductRefResolvers<ContextType>;
+  Project?: ProjectResolvers<ContextType>;
+  ProjectGroup?: ProjectGroupResolvers<ContextType>;
+  ProjectInvite?: ProjectInviteResolvers<ContextType>;
+  ProjectMember?: ProjectMemberResolvers<ContextType>;
   Provider?: ProviderResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   QueueStatus?: QueueStatusResolvers<ContextType>;
@@ -1192,10 +1514,12 @@ export type Resolvers<ContextType = GatewayContext> = {
   SessionResult?: SessionResultResolvers<ContextType>;
   SimpleDuration?: SimpleDurationResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  TokenInfo?: TokenInfoResolvers<ContextType>;
   Transaction?: TransactionResolvers<ContextType>;
   TransactionConnection?: TransactionConnectionResolvers<ContextType>;
   TransactionEdge?: TransactionEdgeResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
+  UserAccount?: UserAccountResolvers<ContextType>;
   Utilization?: UtilizationResolvers<ContextType>;
   Wallet?: WalletResolvers<ContextType>;
   WalletAllocation?: WalletAllocationResolvers<ContextType>;

@@ -3,8 +3,10 @@
  * milliseconds become SimpleDurations, provider ids become Provider objects.
  */
 import { msToDuration, type ComputeSupport, type Job, type JobLog, type Product } from '../../shared/domain.js';
+import type { Viewer } from '../access/auth.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { InvitationRecord, ProjectRecord } from '../store/store.js';
 
 export function iso(ms: number): string;
 export function iso(ms: number | null | undefined): string | null;
@@ -85,3 +87,29 @@ export type ProviderView = ReturnType<typeof providerView> | ReturnType<typeof u
 export type JobView = ReturnType<typeof jobView>;
 /** A job's status; followJob's events carry it without the job id and pending reason (they have no queue position). */
 export type JobStatusView = Omit<JobView['status'], 'jobId' | 'pendingReason'> & { jobId?: string; pendingReason?: string | null };
+
+/** A project as the viewer may see it: invitations only for its PI, ADMINs and administrators. */
+export function projectView(project: ProjectRecord, viewer: Viewer) {
+  const myRole = project.members.find((m) => m.username === viewer.username)?.role ?? null;
+  const manages = viewer.admin || myRole === 'PI' || myRole === 'ADMIN';
+  return {
+    id: project.id,
+    title: project.title,
+    archived: project.archived,
+    createdAt: iso(project.createdAt),
+    createdBy: project.createdBy,
+    myRole,
+    members: project.members.map((m) => ({
+      username: m.username,
+      role: m.role,
+      groups: project.groups.filter((g) => g.members.includes(m.username)).map((g) => g.name),
+      addedAt: iso(m.addedAt),
+    })),
+    groups: project.groups.map((g) => ({ name: g.name, members: [...g.members] })),
+    invites: manages ? project.invites.map((invite) => inviteView({ project: project.id, ...invite })) : [],
+  };
+}
+
+export function inviteView(invite: InvitationRecord & { username: string }) {
+  return { ...invite, invitedAt: iso(invite.invitedAt) };
+}

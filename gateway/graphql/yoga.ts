@@ -12,6 +12,8 @@ import type { Clock } from '../../shared/clock.js';
 import { isErrorCode, SwitchyardError, UnauthenticatedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Auth } from '../access/auth.js';
+import type { Projects } from '../access/projects.js';
+import { inWorkspace, PROJECT_HEADER } from '../access/workspace.js';
 import type { Accounting } from '../accounting/accounting.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
@@ -39,6 +41,7 @@ export const schemaSources = [
 
 export interface GatewayYogaOptions {
   auth: Auth;
+  projects: Projects;
   orchestrator: Orchestrator;
   registry: ProviderRegistry;
   store: Store;
@@ -135,16 +138,22 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
         connectionParams?: Record<string, unknown>;
         req?: { headers: Record<string, string | string[] | undefined> };
       };
-      const upgradeHeader = req?.headers.authorization;
-      const header =
-        request?.headers.get('authorization') ??
-        (typeof upgradeHeader === 'string' ? upgradeHeader : undefined) ??
-        (typeof connectionParams?.Authorization === 'string' ? connectionParams.Authorization : undefined) ??
-        (typeof connectionParams?.authorization === 'string' ? connectionParams.authorization : undefined);
+      // Over HTTP a header; over a websocket the upgrade request's header or a connection parameter.
+      const headerOf = (name: string, param: string): string | undefined => {
+        const upgrade = req?.headers[name];
+        const value =
+          request?.headers.get(name) ?? (typeof upgrade === 'string' ? upgrade : undefined) ?? connectionParams?.[param] ?? connectionParams?.[name];
+        return typeof value === 'string' ? value : undefined;
+      };
       try {
-        const viewer = await auth.authenticate(header);
+        const viewer = await inWorkspace(
+          options.store,
+          await auth.authenticate(headerOf('authorization', 'Authorization')),
+          headerOf(PROJECT_HEADER, 'Project'),
+        );
         return {
           viewer,
+          projects: options.projects,
           orchestrator: options.orchestrator,
           registry: options.registry,
           utilization: options.utilization,

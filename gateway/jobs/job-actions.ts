@@ -1,7 +1,7 @@
 /**
  * What a user does to jobs it may change: terminate, suspend, resume and
  * extend, in bulk. Each item is checked at the gateway (state, the product's
- * support, the time limit), then each provider is called once with its share;
+ * support, the time limit, credits to resume), then each provider is called once with its share;
  * a job still waiting at the gateway is ended here, as no provider has it.
  */
 import type { Clock } from '../../shared/clock.js';
@@ -9,9 +9,10 @@ import type { Job } from '../../shared/domain.js';
 import { InvalidInputError, InvalidStateError, must, UnsupportedError } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Viewer } from '../access/auth.js';
-import { loadEditable } from '../access/job-access.js';
+import { loadPermitted, type Permission } from '../access/job-access.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { PlacementContext } from '../routing/placement.js';
 import type { Store } from '../store/store.js';
 import { checkBulk, failed, type ItemOutcome } from './bulk.js';
 import type { ChangeJob } from './job-changes.js';
@@ -33,8 +34,10 @@ export function createJobActions(options: {
   waitingRoom: WaitingRoom;
   change: ChangeJob;
   clock: Clock;
+  /** Throws INSUFFICIENT_FUNDS when the owner cannot pay for the product (no accounts: anyone can). */
+  requireFunds?: PlacementContext['requireFunds'];
 }): JobActions {
-  const { store, registry, waitingRoom, change, clock } = options;
+  const { store, registry, waitingRoom, change, clock, requireFunds } = options;
   const productOf = (job: Job) => registry.product(job.providerId, job.specification.product.id);
 
   /**
@@ -45,7 +48,9 @@ export function createJobActions(options: {
     viewer: Viewer,
     ids: string[],
     verb: 'jobs.terminate' | 'jobs.suspend' | 'jobs.unsuspend',
-    check: (job: Job) => void,
+    /** What the viewer must hold on each job (job-access.ts): terminating is ADMIN, the rest EDIT. */
+    needed: Permission,
+    check: (job: Job) => void | Promise<void>,
     /** Ends an item at the gateway when it answers true (no provider call for it). */
     handled?: (job: Job) => Promise<boolean>,
   ): Promise<ItemOutcome<true>[]> => {
@@ -55,8 +60,8 @@ export function createJobActions(options: {
     await Promise.all(
       ids.map(async (id, index) => {
         try {
-          const job = await loadEditable(store, viewer, id);
-          check(job);
+          const job = await loadPermitted(store, viewer, id, needed);
+          await check(job);
           if (handled && (await handled(job))) {
             results[index] = { ok: true, value: true };
             return;
@@ -92,6 +97,7 @@ export function createJobActions(options: {
         viewer,
         ids,
         'jobs.terminate',
+        'ADMIN',
         (job) => {
           if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
         },
@@ -117,7 +123,7 @@ export function createJobActions(options: {
     },
 
     suspendJobs(viewer, ids) {
-      return bulkJobVerb(viewer, ids, 'jobs.suspend', (job) => {
+      return bulkJobVerb(viewer, ids, 'jobs.suspend', 'EDIT', (job) => {
         const product = productOf(job);
         if (product && !product.support.suspension) throw new UnsupportedError(`${job.providerId}/${product.id} does not support suspension`);
         if (job.state !== 'RUNNING' && job.state !== 'IN_QUEUE')
@@ -126,8 +132,11 @@ export function createJobActions(options: {
     },
 
     unsuspendJobs(viewer, ids) {
-      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', (job) => {
+      return bulkJobVerb(viewer, ids, 'jobs.unsuspend', 'EDIT', async (job) => {
         if (job.state !== 'SUSPENDED') throw new InvalidStateError(job.id, `Only a suspended job can be resumed; job ${job.id} is ${job.state}`);
+        // A VM suspended for want of credits would be suspended again by the next charge: it waits for a top-up.
+        const product = productOf(job);
+        if (product) await requireFunds?.(job.owner, product, job.providerId);
       });
     },
 
@@ -137,7 +146,7 @@ export function createJobActions(options: {
         items.map(async (item): Promise<ItemOutcome<true>> => {
           try {
             const addMs = durationInputToMs(item.requestedTime, 'requestedTime');
-            const job = await loadEditable(store, viewer, item.jobId);
+            const job = await loadPermitted(store, viewer, item.jobId, 'EDIT');
             if (isFinalState(job.state)) throw new InvalidStateError(job.id, `Job ${job.id} has already ended (${job.state})`);
             const product = productOf(job);
             if (product && !product.support.timeExtension)

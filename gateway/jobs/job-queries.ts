@@ -2,12 +2,17 @@
  * Reading jobs: one by id, or a page of those the viewer may see, filtered.
  * The store filters by owner, state, provider and creation time itself; the
  * rest of the filter is a predicate it applies while it pages.
+ *
+ * Which jobs a page holds depends on the workspace: in a project (JobFilter.project,
+ * else the Project header), the project's jobs the viewer may see (job-access.ts);
+ * in the viewer's own, the jobs it created (an administrator's: every job).
  */
 import type { Job } from '../../shared/domain.js';
 import { InvalidInputError, SwitchyardError } from '../../shared/errors.js';
 import type { JobState } from '../../shared/job-state-machine.js';
 import type { Viewer } from '../access/auth.js';
-import { checkProjectMember, loadVisible } from '../access/job-access.js';
+import { canSee, checkProjectMember, loadVisible } from '../access/job-access.js';
+import { projectFor } from '../access/workspace.js';
 import type { JobPage, JobQuery, Store } from '../store/store.js';
 
 export const MAX_PAGE_SIZE = 500;
@@ -67,12 +72,14 @@ export function createJobQueries(store: Store): JobQueries {
       }
       const checks: ((job: Job) => boolean)[] = [];
       let createdBy: string | undefined;
-      if (filter.project) {
-        checkProjectMember(viewer, filter.project);
-        const project = filter.project;
-        checks.push((job) => job.owner.project === project);
+      const project = projectFor(viewer, filter.project);
+      if (project) {
+        checkProjectMember(viewer, project);
+        checks.push((job) => job.owner.project === project && canSee(viewer, job));
       } else if (!viewer.admin) {
         createdBy = viewer.username;
+        // Its jobs in a project it has left are the project's now: out of its sight.
+        checks.push((job) => canSee(viewer, job));
       }
       if (filter.createdBy?.length) {
         if (filter.createdBy.length === 1 && createdBy === undefined) createdBy = filter.createdBy[0];

@@ -16,7 +16,8 @@ import type { Logger } from '../../shared/logger.js';
 import type { CreateJob } from '../../shared/protocol.js';
 import { NoRespondersError } from '../../shared/transport.js';
 import type { Viewer } from '../access/auth.js';
-import { checkProjectMember } from '../access/job-access.js';
+import { checkCanRunIn } from '../access/projects.js';
+import { projectFor } from '../access/workspace.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
@@ -109,8 +110,8 @@ export function createJobSubmission(options: SubmissionOptions) {
     index: number,
     now: number,
   ): Promise<{ job: Job; placement: Placement | null }> => {
-    const project = input.project ?? null;
-    if (project) checkProjectMember(viewer, project);
+    const project = projectFor(viewer, input.project);
+    if (project) await checkCanRunIn(store, viewer, project);
     const owner = { createdBy: viewer.username, project };
     // Whatever the product, an invalid specification is refused before routing looks at money.
     const checked = checkSpecificationInput(input);

@@ -12,6 +12,7 @@ import type { Accounting } from '../accounting/accounting.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { PlacementContext } from '../routing/placement.js';
 import type { Store } from '../store/store.js';
 import type { ItemOutcome } from './bulk.js';
 import { createJobActions, type JobActions } from './job-actions.js';
@@ -62,16 +63,18 @@ export interface Orchestrator extends JobActions, JobQueries, JobEvents, Omit<Re
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store, registry, feed, clock, logger, metrics, accounting } = options;
   const change = createJobChanger(store, feed);
+  const requireFunds: PlacementContext['requireFunds'] =
+    accounting && ((owner, product, providerId) => accounting.requireFunds(owner, product, providerId));
   const submission = createJobSubmission({
     ...options,
     change,
-    requireFunds: accounting && ((owner, product, providerId) => accounting.requireFunds(owner, product, providerId)),
+    requireFunds,
     canPay: accounting && ((owner, product, providerId) => accounting.canPay(owner, product, providerId)),
   });
   const waitingRoom = createWaitingRoom({ ...options, submission, change });
   const charges = createJobCharges({ registry, accounting, change, clock, logger });
   const reconciliation = createReconciliation({ store, registry, change, charges, clock, logger, intervalMs: options.reconcileIntervalMs });
-  const actions = createJobActions({ store, registry, waitingRoom, change, clock });
+  const actions = createJobActions({ store, registry, waitingRoom, change, clock, requireFunds });
   const events = createJobEvents({ store, registry, feed, change, charges, clock, logger, metrics });
   const queries = createJobQueries(store);
 

@@ -42,6 +42,8 @@ export interface WaitingRoom {
   sweep(): Promise<void>;
   /** A waiting job the user terminates ends without ever reaching a provider; false when it was not waiting. */
   cancel(job: Job, reason: string): Promise<boolean>;
+  /** Cancel every job of the project still waiting here (it was archived: nothing new runs in it); how many ended. */
+  cancelProject(project: string, reason: string): Promise<number>;
 }
 
 export function createWaitingRoom(options: {
@@ -148,6 +150,13 @@ export function createWaitingRoom(options: {
       // A create of it may have reached its provider: tell it to let go.
       if (record.pinned) registry.get(job.providerId)?.client.terminateInBackground([job.id], reason);
       return true;
+    },
+    async cancelProject(project, reason) {
+      const records = await store.listWaiting();
+      const jobs = await store.getJobs(records.map((record) => record.jobId));
+      const ours = jobs.filter((job): job is Job => job !== null && job.owner.project === project && job.state === 'IN_QUEUE');
+      const ended = await Promise.all(ours.map((job) => this.cancel(job, reason)));
+      return ended.filter(Boolean).length;
     },
   };
 }

@@ -124,7 +124,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
       throw error;
     }
     if (grant.type !== 'SHELL') throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a shell`);
-    const [job, viewer] = await Promise.all([store.getJob(grant.jobId), auth.viewerOf(grant.username)]);
+    const [job, viewer] = await Promise.all([store.getJob(grant.jobId), auth.viewerByName(grant.username)]);
     // The user's rights as they are now: a user taken off the project loses the sessions it was given.
     if (!job || !viewer || !canEdit(viewer, job)) throw new UpgradeRefusal(404, 'NOT_FOUND', `job ${grant.jobId} not found`);
     if (job.state !== 'RUNNING' || job.providerId !== grant.providerId) {

@@ -8,7 +8,21 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
+import { indexChanges } from './project-indexes.js';
+import type {
+  ChangeOutcome,
+  CreateOutcome,
+  InvitationRecord,
+  JobChange,
+  JobMove,
+  JobPage,
+  MembershipRecord,
+  ProjectRecord,
+  Store,
+  TokenRecord,
+  UserRecord,
+  WaitingRecord,
+} from './store.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -22,6 +36,10 @@ interface StoredJob {
   job: Job;
   /** Event ids already applied. */
   events: Set<string>;
+}
+
+function sortedByProject<T>(entries: Map<string, T> | undefined): T[] {
+  return [...(entries ?? [])].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, value]) => structuredClone(value));
 }
 
 /** A Store in this process's memory: nothing survives a restart. */
@@ -45,8 +63,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const users = new Map<string, UserRecord>();
   const tokens = new Map<string, { token: TokenRecord; forgetAt: number }>();
   const waiting = new Map<string, WaitingRecord>();
+  const projects = new Map<string, ProjectRecord>();
+  /** username → project id → the user's membership / invitation. */
+  const memberships = new Map<string, Map<string, MembershipRecord>>();
+  const invitations = new Map<string, Map<string, InvitationRecord>>();
   /** Per job id, the log events already appended. */
   const logEvents = new Map<string, Set<string>>();
+
+  /** Store the project and bring each user's entries from `before` to it. */
+  function putProject(before: ProjectRecord | null, next: ProjectRecord): void {
+    projects.set(next.id, structuredClone(next));
+    for (const { index, username, value } of indexChanges(before, next)) {
+      const byUser: Map<string, Map<string, unknown>> = index === 'memberships' ? memberships : invitations;
+      let entries = byUser.get(username);
+      if (!entries) byUser.set(username, (entries = new Map()));
+      if (value === null) entries.delete(next.id);
+      else entries.set(next.id, structuredClone(value));
+    }
+  }
 
   const duplicateKey = (job: Job) => JSON.stringify([job.owner.createdBy, job.specHash]);
 
@@ -264,6 +298,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return user ? structuredClone(user) : null;
     },
 
+    async updateUser(user) {
+      if (!users.has(user.username)) return false;
+      users.set(user.username, structuredClone(user));
+      return true;
+    },
+
+    async listUsers() {
+      return [...users.values()].sort((a, b) => (a.username < b.username ? -1 : 1)).map((user) => structuredClone(user));
+    },
+
+    async listTokens(username, now) {
+      const elapsed = performance.now();
+      return [...tokens]
+        .filter(([, entry]) => entry.token.username === username && entry.forgetAt > elapsed && entry.token.expiresAt > now)
+        .map(([tokenHash, entry]) => ({ ...structuredClone(entry.token), tokenHash }))
+        .sort((a, b) => a.expiresAt - b.expiresAt || (a.tokenHash < b.tokenHash ? -1 : 1));
+    },
+
+    async deleteToken(tokenHash) {
+      return tokens.delete(tokenHash);
+    },
+
     async putToken(tokenHash, token, now) {
       // Forget the token after its remaining life in elapsed time (monotonic), as Redis's PX
       // expiry does; the caller's clock alone says how long that life is.
@@ -283,6 +339,43 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return null;
       }
       return entry.token.expiresAt > now ? structuredClone(entry.token) : null;
+    },
+
+    async setJobAcl(id, acl) {
+      const stored = jobs.get(id);
+      if (!stored) return null;
+      stored.job.acl = structuredClone(acl);
+      return structuredClone(stored.job);
+    },
+
+    async createProject(project) {
+      if (projects.has(project.id)) return false;
+      putProject(null, project);
+      return true;
+    },
+
+    async getProject(id) {
+      const project = projects.get(id);
+      return project ? structuredClone(project) : null;
+    },
+
+    async updateProject(next, expectVersion) {
+      const current = projects.get(next.id);
+      if (!current || current.version !== expectVersion) return false;
+      putProject(current, next);
+      return true;
+    },
+
+    async listProjects() {
+      return [...projects.keys()].sort();
+    },
+
+    async membershipsOf(username) {
+      return sortedByProject(memberships.get(username));
+    },
+
+    async invitationsOf(username) {
+      return sortedByProject(invitations.get(username));
     },
 
     async putWaiting(record) {

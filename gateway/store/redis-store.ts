@@ -23,17 +23,38 @@
  * | `<p>:jobs:waiting`                          | hash   | job id → WaitingRecord JSON             |
  * | `<p>:user:<username>`                       | string | UserRecord JSON                         |
  * | `<p>:token:<tokenHash>`                     | string | TokenRecord JSON, expiring              |
+ * | `<p>:users`                                 | set    | every user name                         |
+ * | `<p>:user:<username>:tokens`                | zset   | token hashes by expiry (caller's clock) |
+ * | `<p>:project:<id>`                          | hash   | doc (ProjectRecord JSON), version       |
+ * | `<p>:projects`                              | set    | every project id                        |
+ * | `<p>:user:<username>:projects`              | hash   | project id → MembershipRecord JSON      |
+ * | `<p>:user:<username>:invites`               | hash   | project id → InvitationRecord JSON      |
  *
  * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
  * and a time range is a lex range on the ids' first 48 bits.
  */
 import { Redis, type Result } from 'ioredis';
 
-import type { Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
+import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError, must } from '../../shared/errors.js';
 import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
 import { defineLuaCommands } from './lua-scripts.js';
-import type { ChangeOutcome, CreateOutcome, JobChange, JobMove, JobPage, JobQuery, Store, TokenRecord, UserRecord, WaitingRecord } from './store.js';
+import { indexChanges } from './project-indexes.js';
+import type {
+  ChangeOutcome,
+  CreateOutcome,
+  InvitationRecord,
+  JobChange,
+  JobMove,
+  JobPage,
+  JobQuery,
+  MembershipRecord,
+  ProjectRecord,
+  Store,
+  TokenRecord,
+  UserRecord,
+  WaitingRecord,
+} from './store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -49,6 +70,16 @@ declare module 'ioredis' {
     switchyardAppendLogs(...keysAndArgs: (string | number)[]): Result<number, Context>;
     /** lua/swap-waiting-1.lua */
     switchyardSwapWaiting(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
+    /** lua/put-project-n.lua: the number of keys comes first. */
+    switchyardPutProject(numberOfKeys: number, ...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/create-user-2.lua */
+    switchyardCreateUser(...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/put-token-2.lua */
+    switchyardPutToken(...keysAndArgs: string[]): Result<1, Context>;
+    /** lua/delete-token-2.lua */
+    switchyardDeleteToken(...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/set-job-acl-1.lua */
+    switchyardSetJobAcl(...keysAndArgs: string[]): Result<string[], Context>;
     /** lua/read-logs-1.lua */
     switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
   }
@@ -96,6 +127,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     switchyardAppendLogs: 'append-logs-2.lua',
     switchyardSwapWaiting: 'swap-waiting-1.lua',
     switchyardReadLogs: 'read-logs-1.lua',
+    switchyardPutProject: 'put-project-n.lua',
+    switchyardSetJobAcl: 'set-job-acl-1.lua',
+    switchyardCreateUser: 'create-user-2.lua',
+    switchyardPutToken: 'put-token-2.lua',
+    switchyardDeleteToken: 'delete-token-2.lua',
   });
   try {
     await redis.ping();
@@ -207,6 +243,36 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     if (kind === 'refused') return { kind, job, reason: refusalReason(job.state, change, detail as 'expect' | 'table') };
     return { kind: 'applied', job, moved: detail === '1' };
   }
+
+  /** One run of put-project-n.lua: `next` over `before` (null: a new project), with the users' entries that change. */
+  async function putProject(before: ProjectRecord | null, next: ProjectRecord): Promise<boolean> {
+    const changes = indexChanges(before, next);
+    const keys = changes.map(({ index, username }) => (index === 'memberships' ? key.userProjects(username) : key.userInvites(username)));
+    const values = changes.map(({ value }) => (value === null ? '' : JSON.stringify(value)));
+    const { version, ...doc } = next;
+    const stored = await redis.switchyardPutProject(
+      2 + keys.length,
+      key.project(next.id),
+      key.projects,
+      ...keys,
+      next.id,
+      before === null ? '' : String(before.version),
+      String(version),
+      JSON.stringify(doc),
+      ...values,
+    );
+    return stored === 1;
+  }
+
+  async function readProject(id: string): Promise<ProjectRecord | null> {
+    const [doc, version] = await redis.hmget(key.project(id), 'doc', 'version');
+    return doc === null || doc === undefined ? null : { ...(JSON.parse(doc) as Omit<ProjectRecord, 'version'>), version: Number(version) };
+  }
+
+  const sortedValues = <T>(hash: Record<string, string>): T[] =>
+    Object.keys(hash)
+      .sort()
+      .map((field) => JSON.parse(hash[field]!) as T);
 
   return {
     async createJob(job, { exclusive }): Promise<CreateOutcome> {
@@ -416,7 +482,17 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async createUser(user: UserRecord) {
-      return (await redis.set(key.user(user.username), JSON.stringify(user), 'NX')) === 'OK';
+      return (await redis.switchyardCreateUser(key.user(user.username), key.users, user.username, JSON.stringify(user))) === 1;
+    },
+
+    async updateUser(user) {
+      return (await redis.set(key.user(user.username), JSON.stringify(user), 'XX')) === 'OK';
+    },
+
+    async listUsers() {
+      const names = (await redis.smembers(key.users)).sort();
+      const values = names.length === 0 ? [] : await redis.mget(...names.map((name) => key.user(name)));
+      return values.filter((value): value is string => value !== null).map((value) => JSON.parse(value) as UserRecord);
     },
 
     async getUser(username) {
@@ -428,7 +504,35 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       // Redis forgets the token after its remaining life on the caller's clock; getToken still
       // checks that clock, so a driven clock and Redis's own never disagree about a live token.
       const ttl = Math.max(1, Math.ceil(token.expiresAt - now));
-      await redis.set(key.token(tokenHash), JSON.stringify(token), 'PX', ttl);
+      await redis.switchyardPutToken(
+        key.token(tokenHash),
+        key.userTokens(token.username),
+        tokenHash,
+        JSON.stringify(token),
+        String(ttl),
+        String(token.expiresAt),
+      );
+    },
+
+    async listTokens(username, now) {
+      const hashes = await redis.zrange(key.userTokens(username), '0', '-1');
+      const values = hashes.length === 0 ? [] : await redis.mget(...hashes.map((hash) => key.token(hash)));
+      const gone = hashes.filter((_, i) => values[i] === null);
+      // Tokens Redis has forgotten leave their entries here: drop them (by Redis's own expiry, whatever the caller's clock).
+      if (gone.length > 0) await redis.zrem(key.userTokens(username), ...gone);
+      return hashes.flatMap((tokenHash, i) => {
+        const value = values[i];
+        if (value === null || value === undefined) return [];
+        const token = JSON.parse(value) as TokenRecord;
+        return token.expiresAt > now ? [{ ...token, tokenHash }] : [];
+      });
+    },
+
+    async deleteToken(tokenHash) {
+      const value = await redis.get(key.token(tokenHash));
+      if (value === null) return false;
+      const { username } = JSON.parse(value) as TokenRecord;
+      return (await redis.switchyardDeleteToken(key.token(tokenHash), key.userTokens(username), tokenHash)) === 1;
     },
 
     async getToken(tokenHash, now) {
@@ -436,6 +540,36 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       if (value === null) return null;
       const token = JSON.parse(value) as TokenRecord;
       return token.expiresAt > now ? token : null;
+    },
+
+    async setJobAcl(id, acl: AclEntry[]) {
+      const hash = await redis.switchyardSetJobAcl(key.job(id), JSON.stringify(acl));
+      return hash.length === 0 ? null : fromHash(pairsToRecord(hash));
+    },
+
+    async createProject(project) {
+      return putProject(null, project);
+    },
+
+    getProject: readProject,
+
+    async updateProject(next, expectVersion) {
+      const current = await readProject(next.id);
+      // The script compares the version again: a change between this read and it is refused.
+      if (!current || current.version !== expectVersion) return false;
+      return putProject(current, next);
+    },
+
+    async listProjects() {
+      return (await redis.smembers(key.projects)).sort();
+    },
+
+    async membershipsOf(username) {
+      return sortedValues<MembershipRecord>(await redis.hgetall(key.userProjects(username)));
+    },
+
+    async invitationsOf(username) {
+      return sortedValues<InvitationRecord>(await redis.hgetall(key.userInvites(username)));
     },
 
     async putWaiting(record) {
@@ -509,6 +643,12 @@ function keyLayout(prefix: string) {
     waiting: `${prefix}:jobs:waiting`,
     user: (username: string) => `${prefix}:user:${e(username)}`,
     token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
+    project: (id: string) => `${prefix}:project:${e(id)}`,
+    projects: `${prefix}:projects`,
+    users: `${prefix}:users`,
+    userTokens: (username: string) => `${prefix}:user:${e(username)}:tokens`,
+    userProjects: (username: string) => `${prefix}:user:${e(username)}:projects`,
+    userInvites: (username: string) => `${prefix}:user:${e(username)}:invites`,
   };
 }
 
@@ -522,13 +662,13 @@ function stateList(states: readonly JobState[]): string {
 
 /**
  * A job as a hash: the fields a change touches one by one (state, times,
- * exitCode, providerGeneratedId, creditsCharged, updates as a JSON array,
+ * exitCode, providerGeneratedId, creditsCharged, updates and acl as JSON arrays,
  * providerId and the specification's product as JSON) and the rest as one JSON
  * document. Absent field = null. Numbers are written by JavaScript and never
  * parsed by Lua, so they round-trip exactly.
  */
 function toHash(job: Job): string[] {
-  const { state, startedAt, expiresAt, exitCode, providerId, providerGeneratedId, updates, creditsCharged, ...doc } = job;
+  const { state, startedAt, expiresAt, exitCode, providerId, providerGeneratedId, updates, creditsCharged, acl, ...doc } = job;
   const { product, ...specification } = job.specification;
   const fields = [
     'doc',
@@ -541,6 +681,8 @@ function toHash(job: Job): string[] {
     state,
     'updates',
     JSON.stringify(updates),
+    'acl',
+    JSON.stringify(acl),
   ];
   fields.push('creditsCharged', String(creditsCharged));
   if (startedAt !== null) fields.push('startedAt', String(startedAt));
@@ -555,8 +697,8 @@ function fromHash(hash: Record<string, string>): Job {
   // A job stored before providerId and product had fields of their own keeps them in the doc.
   const doc = JSON.parse(must(hash.doc, 'field doc of a job')) as Omit<
     Job,
-    'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged'
-  >;
+    'state' | 'startedAt' | 'expiresAt' | 'exitCode' | 'providerGeneratedId' | 'updates' | 'creditsCharged' | 'acl'
+  > & { acl?: Job['acl'] };
   const { product: inDoc, ...specification } = doc.specification;
   const product = hash.product === undefined ? inDoc : (JSON.parse(hash.product) as ProductRef);
   return {
@@ -571,6 +713,8 @@ function fromHash(hash: Record<string, string>): Job {
     providerGeneratedId: hash.providerGeneratedId ?? null,
     updates: JSON.parse(must(hash.updates, 'field updates of a job')) as Job['updates'],
     creditsCharged: Number(hash.creditsCharged ?? 0),
+    // A job stored before the ACL had a field of its own keeps it in the doc.
+    acl: hash.acl === undefined ? (doc.acl ?? []) : (JSON.parse(hash.acl) as Job['acl']),
   };
 }
 

@@ -3,7 +3,7 @@
  * (production; every multi-step change one Lua script) and in-memory (the
  * embedded default). Both pass test/store-contract.test.ts.
  */
-import type { Job, JobLog, JobState } from '../../shared/domain.js';
+import type { AclEntry, Job, JobLog, JobState } from '../../shared/domain.js';
 
 /** A change to one job, applied atomically (compare-and-set on its state). */
 export interface JobChange {
@@ -74,6 +74,8 @@ export interface UserRecord {
   admin: boolean;
   projects: string[];
   createdAt: number;
+  /** Disabled by an administrator: no token of it works. @default false */
+  disabled?: boolean;
 }
 
 /**
@@ -101,9 +103,61 @@ export interface WaitingRecord {
   claim?: string;
 }
 
+/** A member's role in a project, as UCloud names them: the PI leads it, ADMINs manage it with the PI, USERs work in it. */
+export type ProjectRole = 'PI' | 'ADMIN' | 'USER';
+
+export interface ProjectMemberRecord {
+  username: string;
+  role: ProjectRole;
+  addedAt: number;
+}
+
+export interface ProjectGroupRecord {
+  name: string;
+  /** User names, each a member of the project. */
+  members: string[];
+}
+
+export interface ProjectInviteRecord {
+  username: string;
+  role: Exclude<ProjectRole, 'PI'>;
+  invitedBy: string;
+  invitedAt: number;
+}
+
+/** A project: its members (exactly one PI), groups of members, and invitations not yet answered. */
+export interface ProjectRecord {
+  id: string;
+  title: string;
+  /** Archived: its records stay, nothing new runs in it. */
+  archived: boolean;
+  createdAt: number;
+  createdBy: string;
+  members: ProjectMemberRecord[];
+  groups: ProjectGroupRecord[];
+  invites: ProjectInviteRecord[];
+  /** Bumped by every change: what {@link Store.updateProject} compares. */
+  version: number;
+}
+
+/** One user's place in one project, as {@link Store.membershipsOf} keeps it beside the project. */
+export interface MembershipRecord {
+  project: string;
+  role: ProjectRole;
+  /** The project's groups the user is in. */
+  groups: string[];
+}
+
+/** An invitation as its invitee sees it. */
+export interface InvitationRecord extends Omit<ProjectInviteRecord, 'username'> {
+  project: string;
+}
+
 export interface TokenRecord {
   username: string;
   expiresAt: number;
+  /** When it was issued (absent on tokens issued before this was kept). */
+  issuedAt?: number;
 }
 
 export interface Store {
@@ -143,6 +197,10 @@ export interface Store {
   /** False when the user name is taken. */
   createUser(user: UserRecord): Promise<boolean>;
   getUser(username: string): Promise<UserRecord | null>;
+  /** Replace a stored user; false when there is no such user (nothing is created). */
+  updateUser(user: UserRecord): Promise<boolean>;
+  /** Every user, by name. */
+  listUsers(): Promise<UserRecord[]>;
   /**
    * Keep a token until `token.expiresAt` by the caller's clock (`now`); the store forgets it
    * `expiresAt - now` milliseconds later by its own elapsed time, as Redis's PX expiry does.
@@ -150,6 +208,29 @@ export interface Store {
   putToken(tokenHash: string, token: TokenRecord, now: number): Promise<void>;
   /** Null when unknown or expired by the caller's clock (`now`). */
   getToken(tokenHash: string, now: number): Promise<TokenRecord | null>;
+  /** A user's tokens not expired by the caller's clock, soonest to expire first. */
+  listTokens(username: string, now: number): Promise<(TokenRecord & { tokenHash: string })[]>;
+  /** Forget a token at once; false when it was not there. */
+  deleteToken(tokenHash: string): Promise<boolean>;
+
+  /** Replace a job's ACL (nothing else of it changes); null when the job is not stored. */
+  setJobAcl(id: string, acl: AclEntry[]): Promise<Job | null>;
+
+  /** Store a new project at version 1; false when its id is taken. */
+  createProject(project: ProjectRecord): Promise<boolean>;
+  getProject(id: string): Promise<ProjectRecord | null>;
+  /**
+   * Compare-and-set: replace the project with `next` (whose version must be `expectVersion + 1`)
+   * only while it is at `expectVersion`, and keep every user's memberships and invitations in step
+   * with it in the same step. False when another change came first (or the project is gone).
+   */
+  updateProject(next: ProjectRecord, expectVersion: number): Promise<boolean>;
+  /** Every project id, sorted. */
+  listProjects(): Promise<string[]>;
+  /** The projects a user is a member of, by project id. */
+  membershipsOf(username: string): Promise<MembershipRecord[]>;
+  /** The invitations a user has not answered yet, by project id. */
+  invitationsOf(username: string): Promise<InvitationRecord[]>;
 
   /** Park a job that waits at the gateway for capacity (scheduleTimeout). */
   putWaiting(record: WaitingRecord): Promise<void>;

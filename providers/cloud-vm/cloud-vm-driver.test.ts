@@ -5,9 +5,12 @@
  * take seconds under TCG on a shared machine, so the timeouts are generous and
  * no test asserts how long anything took.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { JobSpecification, Product } from '../../shared/domain.js';
@@ -55,7 +58,10 @@ async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
   });
   const options: CloudVmDriverOptions = {
     stateDir,
-    images: [{ id: 'busybox', kernel: images.kernel, initrd: images.initrd }],
+    images: [
+      { id: 'busybox', kernel: images.kernel, initrd: images.initrd },
+      { id: 'busybox-disk', kernel: images.kernel, initrd: images.diskInitrd, disk: images.disk },
+    ],
     instanceTypes: [
       { id: 'tiny', vcpus: 1, memoryMiB: 256, pricePerUnit: 10 },
       { id: 'huge', vcpus: 64, memoryMiB: 4 * 1024 * 1024, pricePerUnit: 1_000 },
@@ -107,6 +113,22 @@ async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
 
 type Harness = Awaited<ReturnType<typeof harness>>;
 
+const run = promisify(execFile);
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+/** A file inside a qcow2 disk's ext4 filesystem, read on the host (qemu-img to raw, then e2fsprogs' debugfs). */
+async function fileOnDisk(qcow2: string, path: string, scratch: string): Promise<string> {
+  const raw = join(scratch, 'disk.raw');
+  await run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, raw]);
+  try {
+    return (await run('debugfs', ['-R', `cat ${path}`, raw])).stdout;
+  } finally {
+    await rm(raw, { force: true });
+  }
+}
+
 /** A test of its own harness (driver options `overrides`), with the VM tests' timeout. */
 const vmTest = (name: string, body: (h: Harness) => Promise<void>, overrides: Partial<CloudVmDriverOptions> = {}) =>
   it(name, async () => body(await harness(overrides)), VM_TIMEOUT);
@@ -125,14 +147,17 @@ describe('the cloud-VM driver under real QEMU', () => {
   );
 
   vmTest(
-    'suspends a VM to disk (QEMU gone, a state file), keeps it across a provider restart, resumes it where it stopped, then terminates it, leaving nothing',
+    'suspends a VM to disk once however often asked (QEMU gone, a state file), keeps it across a provider restart, resumes it where it stopped, then terminates it, leaving nothing',
     async (h) => {
       const id = await h.ticking(2);
       const details = await h.first.driver.subschema!();
       expect(details.typeDefs).toContain('type CloudVmJobDetails');
 
-      expect((await h.call('jobs.suspend', { ids: [id] })).result.results[0]).toMatchObject({ ok: true });
+      // Asked twice at once (two gateway replicas finding the wallet dry): one save, both answered ok.
+      const twice = await Promise.all([h.call('jobs.suspend', { ids: [id] }), h.call('jobs.suspend', { ids: [id] })]);
+      expect(twice.map((reply) => reply.result.results[0])).toMatchObject([{ ok: true }, { ok: true }]);
       await h.reach(id, 'SUSPENDED', 30_000);
+      expect(h.eventsOf(id).filter((e) => e.state === 'SUSPENDED')).toHaveLength(1);
       expect(await qemusUnder(h.stateDir)).toEqual([]);
       expect((await stat(vmPaths(h.first.driver.vmDir(id)).stateFile)).size).toBeGreaterThan(1024 * 1024);
       const before = Math.max(...h.ticks(id));
@@ -155,6 +180,78 @@ describe('the cloud-VM driver under real QEMU', () => {
       expect((await h.call('jobs.terminate', { ids: [id], reason: null })).result.results[0]).toMatchObject({ ok: true });
       expect(await h.reach(id, 'SUCCESS', 30_000)).toMatchObject({ status: 'Your job has been terminated' });
       expect(await qemusUnder(h.stateDir)).toEqual([]);
+    },
+  );
+
+  vmTest(
+    'gives each VM of the disk image its own copy-on-write overlay of the base disk: read from the base, written to the overlay, unseen by another VM, kept across a suspend and a restart, deleted when the job ends',
+    async (h) => {
+      const { disk: base } = guestImages();
+      const baseDigest = await sha256(base);
+      // The first VM reads the base's README, writes a file, then reads it back from the disk (caches dropped) every second.
+      const writer = await h.created({
+        image: 'busybox-disk',
+        command: [
+          'sh',
+          '-c',
+          'head -n 1 /mnt/disk/README; echo "written by the first VM" >/mnt/disk/first.txt && sync && echo wrote; while sleep 1; do echo 3 >/proc/sys/vm/drop_caches; echo "reads: $(cat /mnt/disk/first.txt)"; done',
+        ],
+      });
+      await h.reach(writer, 'RUNNING');
+      await waitFor(() => h.lines(writer).includes('wrote'), `the write (lines: ${JSON.stringify(h.lines(writer))})`, 30_000);
+      expect(h.lines(writer)).toContainEqual(expect.stringMatching(/^Switchyard base disk image/));
+      const overlay = vmPaths(h.first.driver.vmDir(writer)).disk;
+      // -U: QEMU holds the image's lock while it runs.
+      const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', overlay])).stdout);
+      expect(info).toMatchObject({ format: 'qcow2', 'backing-filename': base, 'backing-filename-format': 'qcow2' });
+
+      // Suspended: QEMU gone, the overlay kept, and in it what the guest wrote.
+      expect((await h.call('jobs.suspend', { ids: [writer] })).result.results[0]).toMatchObject({ ok: true });
+      await h.reach(writer, 'SUSPENDED', 30_000);
+      expect(await qemusUnder(h.stateDir)).toEqual([]);
+      expect(await fileOnDisk(overlay, '/first.txt', h.stateDir)).toBe('written by the first VM\n');
+
+      // A second VM of the image has an overlay of its own: the base, without the first VM's file.
+      const reader = await h.created({
+        image: 'busybox-disk',
+        command: [
+          'sh',
+          '-c',
+          'if [ -e /mnt/disk/first.txt ]; then echo "sees first.txt"; else echo "no first.txt"; fi; cat /mnt/disk/README >/dev/null && echo mine >/mnt/disk/second.txt',
+        ],
+      });
+      expect(await h.reach(reader, 'SUCCESS')).toMatchObject({ exitCode: 0 });
+      expect(h.lines(reader)).toContain('no first.txt');
+      await waitFor(
+        async () => !(await stat(h.first.driver.vmDir(reader)).catch(() => null)),
+        'the second VM’s directory and overlay to be deleted',
+        10_000,
+      );
+
+      // The suspended VM's overlay outlives the provider; resumed, the guest reads its file from it again.
+      await h.first.runtime.stop();
+      const second = await h.start();
+      expect((await stat(overlay)).isFile()).toBe(true);
+      expect((await h.call('jobs.unsuspend', { ids: [writer] })).result.results[0]).toMatchObject({ ok: true });
+      await h.reach(writer, 'RUNNING', 30_000, 2);
+      const readsBefore = h.lines(writer).length;
+      await waitFor(
+        () => h.lines(writer).slice(readsBefore).includes('reads: written by the first VM'),
+        `a read after the resume (lines: ${JSON.stringify(h.lines(writer).slice(-5))})`,
+        30_000,
+      );
+
+      expect((await h.call('jobs.terminate', { ids: [writer], reason: null })).result.results[0]).toMatchObject({ ok: true });
+      await h.reach(writer, 'SUCCESS', 30_000);
+      await waitFor(
+        async () => !(await stat(second.driver.vmDir(writer)).catch(() => null)),
+        'the first VM’s directory and overlay to be deleted',
+        10_000,
+      );
+      expect(await readdir(join(h.stateDir, 'vms'))).toEqual([]);
+      expect(await qemusUnder(h.stateDir)).toEqual([]);
+      // Nothing was written to the base.
+      expect(await sha256(base)).toBe(baseDigest);
     },
   );
 
@@ -236,14 +333,34 @@ describe('the cloud-VM driver under real QEMU', () => {
 
     await h.first.runtime.stop();
     runtimes = [];
-    const broken = await h.start({ images: [{ id: 'busybox', kernel: '/nonexistent/vmlinuz', initrd: guestImages().initrd }] });
+    const { kernel, initrd, diskInitrd } = guestImages();
+    const broken = await h.start({
+      images: [
+        { id: 'busybox', kernel: '/nonexistent/vmlinuz', initrd },
+        { id: 'busybox-disk', kernel, initrd: diskInitrd, disk: '/nonexistent/base.qcow2' },
+      ],
+    });
     const failed = await h.create({ command: ['true'] });
     expect(failed.result).toMatchObject({
       ok: false,
       error: { code: 'PROVIDER_UNAVAILABLE', message: expect.stringMatching(/could not start.*nonexistent/) },
     });
+    // A base disk that is not there: qemu-img's own words, and no overlay or directory left.
+    const noBase = await h.create({ command: ['true'], image: 'busybox-disk' });
+    expect(noBase.result).toMatchObject({
+      ok: false,
+      error: {
+        code: 'PROVIDER_UNAVAILABLE',
+        message: expect.stringMatching(/qemu-img could not make the VM's disk over \/nonexistent\/base\.qcow2: .+/),
+      },
+    });
     expect(await qemusUnder(h.stateDir)).toEqual([]);
     expect(await readdir(join(h.stateDir, 'vms'))).toEqual([]);
     expect((await broken.driver.observe(failed.job.id)).state).toBeNull();
+    expect((await broken.driver.observe(noBase.job.id)).state).toBeNull();
+    // A base disk given as a relative path: a configuration error, before anything starts.
+    expect(() => createCloudVmDriver({ stateDir: h.stateDir, images: [{ id: 'rel', kernel, initrd: diskInitrd, disk: 'disk.qcow2' }] })).toThrow(
+      /disk: the base disk must be an absolute path/,
+    );
   }, 60_000);
 });

@@ -3,7 +3,8 @@
  * QEMU on this host, the way a cloud's compute service does (OpenStack Nova's
  * libvirt driver is the model of the lifecycle).
  *
- * - create: an instance type (vCPUs, memory) and an image from the catalogue;
+ * - create: an instance type (vCPUs, memory) and an image from the catalogue
+ *   (a disk image's VM gets its own copy-on-write overlay of the base disk);
  *   the job's command, env and working directory go to the guest as user data
  *   (user-data.ts). At most `maxVms` VMs run at once; the others wait IN_QUEUE.
  * - state: RUNNING when the guest says it has booted, not when QEMU starts;
@@ -12,7 +13,7 @@
  * - time: the allocation counts running time; at the deadline the VM is
  *   powered off, EXPIRED. Extensions move the deadline.
  * - terminate: power off with a grace period, then quit; the VM's directory
- *   (its initrd, console log, state) is deleted.
+ *   (its initrd, console log, state, disk overlay) is deleted, as at every end.
  * - suspend/resume: the VM's state saved to a file and QEMU ended, freeing its
  *   memory (Nova's suspend); resume restores it where it stopped.
  * - output: the serial console's lines after boot, as the job's log lines.
@@ -30,6 +31,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import {
+  createDeadlineTimer,
   createJobBook,
   InvalidInputError,
   isFinalState,
@@ -43,6 +45,7 @@ import {
   unknownJob,
   type BookEntry,
   type CreateJob,
+  type DeadlineTimer,
   type Driver,
   type DriverContext,
   type DriverJobChange,
@@ -60,7 +63,7 @@ import {
 } from './cloud-vm-products.js';
 import { finalChange } from './cloud-vm-states.js';
 import { cloudVmSubschema } from './cloud-vm-subschema.js';
-import { findQemu, vmPaths } from './qemu-command.js';
+import { findQemu, findQemuImg, vmPaths } from './qemu-command.js';
 import { userDataProblem, type UserData } from './user-data.js';
 import { attachVm, readConsoleLog, runningQemu, startVm, type VmEnd, type VmSupervisor } from './vm-supervisor.js';
 
@@ -74,6 +77,8 @@ export interface CloudVmDriverOptions {
   maxVms?: number;
   /** The QEMU binary, a path or a name on PATH. @default qemu-system-x86_64 */
   qemu?: string;
+  /** qemu-img (makes the disk images' overlays; needed only when an image has a disk), a path or a name on PATH. @default qemu-img */
+  qemuImg?: string;
   /** `kvm` where /dev/kvm works; TCG (emulation) everywhere else. @default 'tcg' */
   accel?: 'tcg' | 'kvm';
   /** How long a guest may take to power off before QEMU is told to quit. @default 3000 */
@@ -115,7 +120,9 @@ interface CloudVmEntry extends BookEntry<CloudVmRecord> {
   vm: VmSupervisor | null;
   /** A QEMU is being started for it (it holds a slot). */
   starting: boolean;
-  deadline: NodeJS.Timeout | null;
+  deadline: DeadlineTimer | null;
+  /** The suspension under way. */
+  suspension: Promise<void> | null;
 }
 
 /** What the record of a job the VM has not started for says. */
@@ -137,6 +144,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
   const vmsDir = join(options.stateDir, 'vms');
   const vmDir = (jobId: string) => join(vmsDir, jobId);
   let qemu = '';
+  let qemuImg = '';
   let context: DriverContext | null = null;
   const ctx = () => {
     if (!context) throw new Error('the cloud-VM driver has not started');
@@ -162,14 +170,14 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
   });
 
   const clearDeadline = (entry: CloudVmEntry) => {
-    if (entry.deadline) clearTimeout(entry.deadline);
+    entry.deadline?.cancel();
     entry.deadline = null;
   };
   const armDeadline = (entry: CloudVmEntry) => {
     clearDeadline(entry);
     const { expiresAt } = entry.record;
     if (expiresAt === null || stopped) return;
-    entry.deadline = setTimeout(() => expire(entry), Math.max(0, expiresAt - now()));
+    entry.deadline = createDeadlineTimer(ctx().clock, expiresAt, () => expire(entry));
   };
   const expire = (entry: CloudVmEntry) => {
     entry.deadline = null;
@@ -259,6 +267,8 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
         kernel: image.kernel,
         initrd: image.initrd,
         append: image.append,
+        disk: image.disk,
+        qemuImg,
         vcpus: record.vcpus,
         memoryMiB: record.memoryMiB,
         accel: options.accel,
@@ -335,6 +345,36 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     };
   };
 
+  /** Suspend a job: a queued one at once, a running VM by saving its state and ending its QEMU. */
+  const suspendEntry = async (entry: CloudVmEntry) => {
+    const { record } = entry;
+    if (record.phase === 'queued') {
+      queue.splice(queue.indexOf(record.id), 1);
+      record.phase = 'suspended';
+      change(entry, { state: 'SUSPENDED', status: STATUS.suspended });
+      pump();
+      return;
+    }
+    const vm = entry.vm;
+    if (!vm || (record.phase !== 'running' && record.phase !== 'booting')) requireState(record, 'RUNNING', 'suspend');
+    const before = record.phase;
+    record.phase = 'suspending';
+    clearDeadline(entry);
+    try {
+      await vm!.suspend();
+    } catch (error) {
+      record.phase = before;
+      armDeadline(entry);
+      throw new ProviderUnavailableError(
+        ctx().providerId,
+        `could not save the VM's state: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  };
+
   const lookupActive = async (jobId: string, action: string) => {
     const entry = await book.lookup(jobId);
     requireActive(entry.record, action);
@@ -403,12 +443,13 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     async start(driverContext) {
       context = driverContext;
       qemu = findQemu(options.qemu);
+      if (images.some((image) => image.disk)) qemuImg = findQemuImg(options.qemuImg);
       // Records and VM directories hold the jobs' environments (user data): the provider's account alone reads them.
       await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
       await mkdir(jobsDir, { recursive: true, mode: 0o700 });
       await mkdir(vmsDir, { recursive: true, mode: 0o700 });
       for (const record of await book.readAll()) {
-        const entry: CloudVmEntry = { record, vm: null, starting: false, deadline: null };
+        const entry: CloudVmEntry = { record, vm: null, starting: false, deadline: null, suspension: null };
         book.set(entry);
         if (!isFinalState(record.state)) await recover(entry);
       }
@@ -471,6 +512,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
           vm: null,
           starting: false,
           deadline: null,
+          suspension: null,
         };
         book.set(entry);
         if (active().length < maxVms) {
@@ -537,32 +579,10 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
 
     async suspend(jobId) {
       const entry = await lookupActive(jobId, 'suspend');
-      const { record } = entry;
-      if (record.phase === 'queued') {
-        queue.splice(queue.indexOf(jobId), 1);
-        record.phase = 'suspended';
-        change(entry, { state: 'SUSPENDED', status: STATUS.suspended });
-        pump();
-        return;
-      }
-      const vm = entry.vm;
-      if (!vm || (record.phase !== 'running' && record.phase !== 'booting')) requireState(record, 'RUNNING', 'suspend');
-      const before = record.phase;
-      record.phase = 'suspending';
-      clearDeadline(entry);
-      try {
-        await vm!.suspend();
-      } catch (error) {
-        record.phase = before;
-        armDeadline(entry);
-        throw new ProviderUnavailableError(
-          ctx().providerId,
-          `could not save the VM's state: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            cause: error,
-          },
-        );
-      }
+      // Asked again while its state is being saved (a second gateway replica out of credits too, a
+      // repeated call): the same save, not a second migration over the first.
+      entry.suspension ??= suspendEntry(entry).finally(() => (entry.suspension = null));
+      return entry.suspension;
     },
 
     async unsuspend(jobId) {
@@ -621,6 +641,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
               },
               guest: async () => (vm ? ((await vm.query().catch(() => null)) ?? null) : null),
               consoleLogBytes: async () => (vm ? vm.consoleBytes() : 0),
+              diskBytes: async () => (imageOf(record.imageId)?.disk ? ((await stat(vmPaths(vmDir(id)).disk).catch(() => null))?.size ?? null) : null),
             };
           },
           host: () => {
@@ -631,7 +652,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
               runningVms: active().length,
               freeCpus: reading.capacity.cpu - reading.usedCapacity.cpu,
               freeMemoryInGigs: Math.round((reading.capacity.memoryInGigs - reading.usedCapacity.memoryInGigs) * 1000) / 1000,
-              images: images.map((image) => ({ id: image.id, description: image.description })),
+              images: images.map((image) => ({ id: image.id, description: image.description, disk: image.disk !== undefined })),
             };
           },
         },

@@ -3,11 +3,13 @@
  * NATS and Redis, with real QEMU (TCG) and the guest images the e2e setup
  * builds: an instance type picked through the gateway, its console on
  * followJob, the stitched fields, suspend, resume and stop, charged for
- * running time only; and the provider process SIGKILLed while its VM runs.
- * A price minute of 100 ms, so that seconds of running are many minutes.
+ * running time only; a VM suspended when its owner's credits run out and
+ * resumed after a top-up; and the provider process SIGKILLed while its VM runs.
+ * A price minute of 100 ms, so that seconds of running are many minutes
+ * (10 credits a minute: 100 credits a second), charged every 100 ms.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +18,7 @@ import { fund } from '../../test/support/credits.js';
 import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from '../../test/support/graphql-client.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitReady, type Proc } from '../../test/support/processes.js';
 import { natsUrl, uniquePrefix } from '../../test/support/services.js';
+import { createUserClient } from '../../test/support/users.js';
 import { guestImages, qemusUnder, TICKS, ticksOf } from '../../test/support/vm-setup.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) {
@@ -33,6 +36,11 @@ let providerEnv: Record<string, string>;
 const startProvider = () => startSwitchyard(['provider', 'cloud-vm', '--id', 'vm'], providerEnv);
 
 const qemus = () => qemusUnder(stateDir);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const creditsCharged = async (id: string) =>
+  (await client.ok(`query ($id: ID!) { job(id: $id) { creditsCharged } }`, { id })).job.creditsCharged as number;
+const jobVerb = (as: TestClient, mutation: string, id: string) =>
+  as.ok(`mutation ($ids: [ID!]!) { ${mutation}(ids: $ids) { ok error { code message } } }`, { ids: [id] });
 
 beforeAll(async () => {
   const images = guestImages();
@@ -76,8 +84,8 @@ afterAll(async () => {
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });
 
-async function createOne(spec: Record<string, unknown>) {
-  const data = await client.ok(CREATE, { specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, ...spec }] });
+async function createOne(spec: Record<string, unknown>, as: TestClient = client) {
+  const data = await as.ok(CREATE, { specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, ...spec }] });
   return data.createJobs[0] as { job: any; error: { code: string; message: string } | null };
 }
 
@@ -85,8 +93,15 @@ describe('a VM through the gateway', () => {
   it(
     'is picked by instance type, its console followed, suspended to disk, resumed where it stopped, stopped, and charged for running time only',
     async () => {
-      const host = await client.ok(`{ provider(id: "vm") { cloudVmHost { accel maxVms images { id } } } }`);
-      expect(host.provider.cloudVmHost).toEqual({ accel: 'tcg', maxVms: 1, images: [{ id: 'busybox' }] });
+      const host = await client.ok(`{ provider(id: "vm") { cloudVmHost { accel maxVms images { id disk } } } }`);
+      expect(host.provider.cloudVmHost).toEqual({
+        accel: 'tcg',
+        maxVms: 1,
+        images: [
+          { id: 'busybox', disk: false },
+          { id: 'busybox-disk', disk: true },
+        ],
+      });
       const created = await createOne({ command: TICKS });
       expect(created.error).toBeNull();
       const id = created.job.id as string;
@@ -96,7 +111,7 @@ describe('a VM through the gateway', () => {
       const details = async () =>
         (
           await client.ok(
-            `query ($id: ID!) { job(id: $id) { cloudVm { instanceType image qemuStatus guest { vcpus memoryBytes } consoleLogBytes } } }`,
+            `query ($id: ID!) { job(id: $id) { cloudVm { instanceType image qemuStatus guest { vcpus memoryBytes } consoleLogBytes diskBytes } } }`,
             { id },
           )
         ).job.cloudVm;
@@ -105,11 +120,10 @@ describe('a VM through the gateway', () => {
         image: 'busybox',
         qemuStatus: 'running',
         guest: { vcpus: 1, memoryBytes: 256 * 1024 ** 2 },
+        diskBytes: null,
       });
 
-      const creditsCharged = async () =>
-        (await client.ok(`query ($id: ID!) { job(id: $id) { creditsCharged } }`, { id })).job.creditsCharged as number;
-      const ok = (mutation: string) => client.ok(`mutation ($ids: [ID!]!) { ${mutation}(ids: $ids) { ok error { code message } } }`, { ids: [id] });
+      const ok = (mutation: string) => jobVerb(client, mutation, id);
       expect((await ok('suspendJobs')).suspendJobs[0]).toEqual({ ok: true, error: null });
       await waitForState(client, id, ['SUSPENDED'], 30_000);
       expect(await qemus()).toEqual([]);
@@ -118,20 +132,20 @@ describe('a VM through the gateway', () => {
       const settled = async () =>
         eventually(
           async () => {
-            const before = await creditsCharged();
-            await new Promise((r) => setTimeout(r, 800));
-            return before === (await creditsCharged()) ? before : null;
+            const before = await creditsCharged(id);
+            await sleep(800);
+            return before === (await creditsCharged(id)) ? before : null;
           },
           { timeoutMs: 20_000, what: 'the charges to settle' },
         );
       const whileSuspended = await settled();
       expect(whileSuspended).toBeGreaterThan(0);
-      await new Promise((r) => setTimeout(r, 1_000));
-      expect(await creditsCharged()).toBe(whileSuspended);
+      await sleep(1_000);
+      expect(await creditsCharged(id)).toBe(whileSuspended);
 
       expect((await ok('unsuspendJobs')).unsuspendJobs[0]).toEqual({ ok: true, error: null });
       await waitForState(client, id, ['RUNNING'], 30_000);
-      await new Promise((r) => setTimeout(r, 2_000));
+      await sleep(2_000);
       expect((await ok('terminateJobs')).terminateJobs[0]).toEqual({ ok: true, error: null });
       const done = await waitForState(client, id, ['SUCCESS'], 30_000);
       expect(done.updates.at(-1).status).toBe('Your job has been terminated');
@@ -145,6 +159,80 @@ describe('a VM through the gateway', () => {
       expect(ticks.filter((n: number) => n === 1)).toHaveLength(1);
     },
     VM_TIMEOUT + 30_000,
+  );
+
+  it(
+    'is suspended when its owner runs out of credits, costs nothing while suspended, and after a top-up resumes where it stopped',
+    async () => {
+      // 300 credits: 3 s of running. The charge that finds the wallet dry suspends the VM.
+      const alice = await createUserClient(client, 'vm-alice');
+      const grant = (amount: number) =>
+        client.ok(`mutation ($g: GrantInput!) { grantCredits(grant: $g) { balance } }`, {
+          g: { owner: 'vm-alice', provider: 'vm', category: 'vm-tiny', amount },
+        });
+      const balance = async () =>
+        (await alice.ok(`{ wallets { provider balance } }`)).wallets.find((w: any) => w.provider === 'vm').balance as number;
+      const charges = async () =>
+        (await alice.ok(`{ transactions(first: 500) { edges { node { kind amount } } } }`)).transactions.edges.filter(
+          (e: any) => e.node.kind === 'CHARGE',
+        ).length as number;
+      await grant(300);
+      const created = await createOne({ command: TICKS }, alice);
+      expect(created.error).toBeNull();
+      const id = created.job.id as string;
+      const untilSuspended = alice.follow(id, { timeoutMs: VM_TIMEOUT, until: (event) => event.newStatus?.state === 'SUSPENDED' });
+      const followed = alice.follow(id, { timeoutMs: VM_TIMEOUT + 30_000, until: (event) => event.newStatus?.state === 'SUCCESS' });
+      await waitForState(client, id, ['RUNNING'], 90_000);
+
+      const suspended = await waitForState(client, id, ['SUSPENDED'], 30_000);
+      const statuses = suspended.updates.map((u: any) => u.status);
+      // Said once, however many charging rounds found the wallet dry while the VM was being saved.
+      expect(statuses.filter((s: string) => s === 'No more credits: suspending the virtual machine (its disk is kept)')).toHaveLength(1);
+      expect(await qemus()).toEqual([]);
+      expect((await stat(join(stateDir, 'vms', id, 'state.bin'))).size).toBeGreaterThan(1024 ** 2);
+      // The wallet paid all it had, and nothing more.
+      expect(await balance()).toBe(0);
+      expect(await creditsCharged(id)).toBe(300);
+      const ticksBefore = ticksOf((await untilSuspended).flatMap((e) => e.logs.map((l: any) => l.stdout ?? '')));
+      expect(ticksBefore.length).toBeGreaterThan(0);
+
+      // Out of credits, it cannot be resumed; nothing changes.
+      expect((await jobVerb(alice, 'unsuspendJobs', id)).unsuspendJobs[0]).toMatchObject({ ok: false, error: { code: 'INSUFFICIENT_FUNDS' } });
+      await sleep(500);
+      expect((await waitForState(client, id, ['SUSPENDED'])).state.state).toBe('SUSPENDED');
+      expect(await qemus()).toEqual([]);
+
+      // Topped up while suspended: ten charging rounds later nothing has been taken.
+      await sleep(500);
+      await grant(100_000);
+      const chargesWhileSuspended = await charges();
+      await sleep(1_000);
+      expect(await balance()).toBe(100_000);
+      expect(await creditsCharged(id)).toBe(300);
+      expect(await charges()).toBe(chargesWhileSuspended);
+
+      expect((await jobVerb(alice, 'unsuspendJobs', id)).unsuspendJobs[0]).toEqual({ ok: true, error: null });
+      await waitForState(client, id, ['RUNNING'], 30_000);
+      await sleep(2_500);
+      expect((await jobVerb(alice, 'terminateJobs', id)).terminateJobs[0]).toEqual({ ok: true, error: null });
+      await waitForState(client, id, ['SUCCESS'], 30_000);
+      expect(await qemus()).toEqual([]);
+
+      // The guest counted on: one boot, every tick once, past where it was suspended.
+      const ticks = ticksOf((await followed).flatMap((e) => e.logs.map((l: any) => l.stdout ?? '')));
+      expect(ticks).toEqual(ticks.map((_, i) => i + 1));
+      expect(ticks.length).toBeGreaterThan(ticksBefore.at(-1)! + 1);
+      // Charged again for the running after the resume, from the topped-up wallet.
+      const spent = await eventually(
+        async () => {
+          const [left, charged] = [await balance(), await creditsCharged(id)];
+          return charged > 300 && charged - 300 === 100_000 - left ? charged - 300 : null;
+        },
+        { timeoutMs: 10_000, what: 'the charge after the resume to equal the fall in the balance' },
+      );
+      expect(spent).toBeGreaterThan(0);
+    },
+    VM_TIMEOUT + 60_000,
   );
 
   it(

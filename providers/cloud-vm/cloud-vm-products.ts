@@ -1,7 +1,8 @@
 /**
  * What the cloud-VM provider sells and boots: instance types (vCPUs, memory,
- * price) as products, and the image catalogue (a kernel and an initramfs,
- * referenced by a job's `image`). From configuration; pure.
+ * price) as products, and the image catalogue (a kernel and an initramfs, and
+ * for a disk image a base disk that each VM gets a copy-on-write overlay of),
+ * referenced by a job's `image`. From configuration; pure.
  */
 import { z } from 'zod';
 
@@ -31,6 +32,11 @@ export const vmImageSchema = z.object({
   initrd: z.string().min(1),
   /** The kernel command line. @default 'console=ttyS0 quiet panic=-1' */
   append: z.string().optional(),
+  /**
+   * A disk image: its base disk (qcow2, absolute path). Each VM gets an overlay of it of its own,
+   * as /dev/vda; the initrd must carry what mounts it (build-images.sh's initrd-disk.cpio.gz does).
+   */
+  disk: z.string().startsWith('/', 'the base disk must be an absolute path').optional(),
 });
 export type VmImageConfig = z.input<typeof vmImageSchema>;
 export type VmImage = z.infer<typeof vmImageSchema>;
@@ -41,7 +47,7 @@ export const DEFAULT_INSTANCE_TYPES: InstanceTypeConfig[] = [
   { id: 'vm-small', name: 'Small VM (2 vCPU, 512 MiB)', vcpus: 2, memoryMiB: 512, pricePerUnit: 20 },
 ];
 
-/** The image deploy/vm/build-images.sh builds, in its directory. */
+/** The images deploy/vm/build-images.sh builds, in its directory. */
 export function defaultImages(imageDir: string): VmImageConfig[] {
   return [
     {
@@ -49,6 +55,13 @@ export function defaultImages(imageDir: string): VmImageConfig[] {
       description: 'Debian kernel with a busybox initramfs: runs the job’s command, or a shell on the console',
       kernel: `${imageDir}/vmlinuz`,
       initrd: `${imageDir}/initrd.cpio.gz`,
+    },
+    {
+      id: 'busybox-disk',
+      description: 'The busybox image with a disk of its own at /mnt/disk: a copy-on-write overlay of an ext4 base disk, deleted when the job ends',
+      kernel: `${imageDir}/vmlinuz`,
+      initrd: `${imageDir}/initrd-disk.cpio.gz`,
+      disk: `${imageDir}/disk.qcow2`,
     },
   ];
 }

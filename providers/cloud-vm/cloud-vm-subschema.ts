@@ -1,7 +1,7 @@
 /**
  * The cloud-VM provider's own GraphQL fields: a job's VM (its instance type,
  * image, QEMU's status, the vCPUs and memory the guest has, the size of its
- * console log) and the host behind a provider (its images, free capacity and
+ * console log and of its disk overlay) and the host behind a provider (its images, free capacity and
  * VM slots). QEMU is asked over QMP only when a query selects those fields.
  */
 import { defineProviderSubschema, type DriverContext, type DriverSubschema } from '../sdk/index.js';
@@ -21,6 +21,8 @@ const TYPE_DEFS = /* GraphQL */ `
     guest: CloudVmGuest
     "Bytes of serial console output so far."
     consoleLogBytes: Float!
+    "Size of the VM's disk overlay file on the host (qcow2 metadata and what the VM has written over its image's base disk); null without a disk."
+    diskBytes: Float
   }
 
   type CloudVmGuest {
@@ -43,6 +45,8 @@ const TYPE_DEFS = /* GraphQL */ `
   type CloudVmImage {
     id: ID!
     description: String!
+    "Whether its VMs get a disk (a copy-on-write overlay of the image's base disk, at /mnt/disk in the guest)."
+    disk: Boolean!
   }
 `;
 
@@ -53,6 +57,7 @@ export interface CloudVmJobView {
   qemuStatus: () => Promise<string>;
   guest: () => Promise<{ vcpus: number; memoryBytes: number } | null>;
   consoleLogBytes: () => Promise<number>;
+  diskBytes: () => Promise<number | null>;
 }
 
 export interface CloudVmHostView {
@@ -61,7 +66,7 @@ export interface CloudVmHostView {
   runningVms: number;
   freeCpus: number;
   freeMemoryInGigs: number;
-  images: { id: string; description: string }[];
+  images: { id: string; description: string; disk: boolean }[];
 }
 
 export function cloudVmSubschema(

@@ -1,6 +1,6 @@
 /** The cloud-VM provider process: its settings and driver, run by the SDK's process entry (settings → NATS → runtime, and a clean stop on SIGTERM). */
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
 import { jsonListSetting, positiveIntSetting, runProviderProcess } from '../sdk/index.js';
@@ -11,9 +11,9 @@ export const CLOUD_VM_PROVIDER_VERSION = '0.1.0';
 
 /** The cloud-VM provider's own settings, beside those every provider reads. */
 export const cloudVmProviderSettings = {
-  /** What deploy/vm/build-images.sh printed: the default image (its vmlinuz and initrd.cpio.gz). */
+  /** What deploy/vm/build-images.sh printed: the default images (vmlinuz, initrd.cpio.gz; initrd-disk.cpio.gz and disk.qcow2 for busybox-disk). */
   SWITCHYARD_VM_IMAGE_DIR: z.string().min(1).optional(),
-  /** The image catalogue: a JSON array of { id, kernel, initrd, append?, description? }, or @<file>; replaces the default image. */
+  /** The image catalogue: a JSON array of { id, kernel, initrd, append?, disk?, description? }, or @<file>; replaces the default images. */
   SWITCHYARD_VM_IMAGES: jsonListSetting(vmImageSchema, { files: true }).optional(),
   /** Instance types: a JSON array of { id, vcpus, memoryMiB, pricePerUnit, ... }, or @<file>. */
   SWITCHYARD_VM_INSTANCE_TYPES: jsonListSetting(instanceTypeSchema, { files: true }).optional(),
@@ -22,6 +22,8 @@ export const cloudVmProviderSettings = {
   /** VMs at once: under TCG on 2 cores, 1 or 2. */
   SWITCHYARD_VM_MAX_VMS: positiveIntSetting.default(2),
   SWITCHYARD_VM_QEMU: z.string().min(1).default('qemu-system-x86_64'),
+  /** Makes the disk images' per-VM overlays. */
+  SWITCHYARD_VM_QEMU_IMG: z.string().min(1).default('qemu-img'),
   /** `kvm` where /dev/kvm works; TCG (emulation) everywhere else. */
   SWITCHYARD_VM_ACCEL: z.enum(['tcg', 'kvm']).default('tcg'),
   /** How long a guest may take to power off before QEMU quits. */
@@ -39,7 +41,8 @@ export async function runCloudVmProvider(id: string, env: NodeJS.ProcessEnv = pr
     settings: cloudVmProviderSettings,
     env,
     createDriver: (settings) => {
-      const images = settings.SWITCHYARD_VM_IMAGES ?? (settings.SWITCHYARD_VM_IMAGE_DIR ? defaultImages(settings.SWITCHYARD_VM_IMAGE_DIR) : null);
+      const images =
+        settings.SWITCHYARD_VM_IMAGES ?? (settings.SWITCHYARD_VM_IMAGE_DIR ? defaultImages(resolve(settings.SWITCHYARD_VM_IMAGE_DIR)) : null);
       if (!images)
         throw new Error('SWITCHYARD_VM_IMAGE_DIR or SWITCHYARD_VM_IMAGES must be set (bash deploy/vm/build-images.sh prints the image directory)');
       return createCloudVmDriver({
@@ -48,6 +51,7 @@ export async function runCloudVmProvider(id: string, env: NodeJS.ProcessEnv = pr
         instanceTypes: settings.SWITCHYARD_VM_INSTANCE_TYPES,
         maxVms: settings.SWITCHYARD_VM_MAX_VMS,
         qemu: settings.SWITCHYARD_VM_QEMU,
+        qemuImg: settings.SWITCHYARD_VM_QEMU_IMG,
         accel: settings.SWITCHYARD_VM_ACCEL,
         graceMs: settings.SWITCHYARD_VM_GRACE_MS,
         stallMs: settings.SWITCHYARD_VM_WATCHDOG_MS,

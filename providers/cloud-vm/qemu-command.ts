@@ -1,9 +1,10 @@
 /**
- * QEMU's command line for one VM, and where QEMU is. A VM is a direct child of
- * its supervisor (never -daemonize), accelerated by TCG unless told KVM, with
- * no default devices: one serial port on a unix socket (drained by the
- * supervisor) that QEMU also writes to a log file, QMP on a unix socket, and
- * no network. Pure but for the lookup of the binary.
+ * QEMU's command line for one VM, and where QEMU and qemu-img are. A VM is a
+ * direct child of its supervisor (never -daemonize), accelerated by TCG unless
+ * told KVM, with no default devices: one serial port on a unix socket (drained
+ * by the supervisor) that QEMU also writes to a log file, QMP on a unix socket,
+ * a virtio disk when its image has one, and no network. Pure but for the
+ * lookup of the binaries.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -19,6 +20,8 @@ export interface VmPaths {
   initrd: string;
   /** Where suspend saves the VM's state. */
   stateFile: string;
+  /** The VM's own disk: a qcow2 overlay over its image's base disk (disk-overlay.ts). */
+  disk: string;
 }
 
 export function vmPaths(dir: string): VmPaths {
@@ -30,6 +33,7 @@ export function vmPaths(dir: string): VmPaths {
     pidFile: join(dir, 'qemu.pid'),
     initrd: join(dir, 'initrd'),
     stateFile: join(dir, 'state.bin'),
+    disk: join(dir, 'disk.qcow2'),
   };
 }
 
@@ -46,6 +50,8 @@ export interface QemuArgsOptions {
   incoming?: boolean;
   /** A name QEMU shows (`-name`). */
   name?: string;
+  /** Attach the VM's disk (`paths.disk`) as a virtio block device. */
+  disk?: boolean;
 }
 
 /** QEMU's arguments for the VM; a resumed VM must be started with the same ones, plus `incoming`. */
@@ -79,21 +85,23 @@ export function qemuArgs(options: QemuArgsOptions): string[] {
     '-pidfile',
     paths.pidFile,
   ];
+  // The guest sees it as /dev/vda (its init mounts it at /mnt/disk).
+  if (options.disk) args.push('-drive', `file=${paths.disk},format=qcow2,if=virtio`);
   // Paused until its state has come in; the supervisor then says `cont`.
   if (options.incoming) args.push('-incoming', 'defer');
   return args;
 }
 
-/** A QEMU that is not installed, with how to install it. */
+/** A QEMU binary that is not installed, with how to install it. */
 export class QemuMissingError extends Error {
-  constructor(binary: string) {
-    super(`${binary} not found: install QEMU (apt-get install qemu-system-x86) or set SWITCHYARD_VM_QEMU to its path`);
+  constructor(binary: string, debianPackage = 'qemu-system-x86', setting = 'SWITCHYARD_VM_QEMU') {
+    super(`${binary} not found: install QEMU (apt-get install ${debianPackage}) or set ${setting} to its path`);
     this.name = 'QemuMissingError';
   }
 }
 
-/** The QEMU binary: a path as given, else a name looked up on PATH; QemuMissingError when there is none. */
-export function findQemu(binary = 'qemu-system-x86_64', path = process.env.PATH ?? ''): string {
+/** An executable: a path as given, else a name looked up on PATH; null when there is none. */
+function findExecutable(binary: string, path: string): string | null {
   const executable = (file: string) => {
     try {
       accessSync(file, constants.X_OK);
@@ -102,12 +110,23 @@ export function findQemu(binary = 'qemu-system-x86_64', path = process.env.PATH 
       return false;
     }
   };
-  if (binary.includes('/')) {
-    if (executable(binary)) return binary;
-    throw new QemuMissingError(binary);
-  }
+  if (binary.includes('/')) return executable(binary) ? binary : null;
   for (const dir of path.split(delimiter)) {
     if (dir && executable(join(dir, binary))) return join(dir, binary);
   }
-  throw new QemuMissingError(binary);
+  return null;
+}
+
+/** The QEMU binary; QemuMissingError when there is none. */
+export function findQemu(binary = 'qemu-system-x86_64', path = process.env.PATH ?? ''): string {
+  const found = findExecutable(binary, path);
+  if (found === null) throw new QemuMissingError(binary);
+  return found;
+}
+
+/** qemu-img, which makes the VMs' disk overlays; QemuMissingError when there is none. */
+export function findQemuImg(binary = 'qemu-img', path = process.env.PATH ?? ''): string {
+  const found = findExecutable(binary, path);
+  if (found === null) throw new QemuMissingError(binary, 'qemu-utils', 'SWITCHYARD_VM_QEMU_IMG');
+  return found;
 }

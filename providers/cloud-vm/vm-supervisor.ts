@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 
+import { createOverlay } from './disk-overlay.js';
 import { qemuArgs, vmPaths, type VmPaths } from './qemu-command.js';
 import { connectQmp, type QmpClient } from './qmp-client.js';
 import { userDataArchive, type UserData } from './user-data.js';
@@ -59,10 +60,14 @@ export interface VmMachine {
   /** The kernel command line. @default 'console=ttyS0 quiet panic=-1' */
   append?: string;
   name?: string;
+  /** The image's base disk (qcow2): the VM boots with an overlay of it of its own (disk-overlay.ts) as /dev/vda. */
+  disk?: string;
+  /** qemu-img, which makes that overlay (findQemuImg()). @default 'qemu-img' */
+  qemuImg?: string;
 }
 
 export interface StartVmOptions extends VmMachine {
-  /** The VM's own directory (created): sockets, pid file, serial log, initrd, state file. */
+  /** The VM's own directory (created): sockets, pid file, serial log, initrd, state file, disk overlay. */
   dir: string;
   /** The guest's user data; its nonce marks the guest's lines. Required to boot; a resume reads back the state. */
   userData: UserData;
@@ -211,8 +216,16 @@ export async function startVm(options: StartVmOptions): Promise<VmSupervisor> {
     // uncompressed archive after a compressed one only at a 4-byte boundary, skipping zeros: pad to one.
     const image = await readFile(options.initrd);
     await writeFile(paths.initrd, Buffer.concat([image, Buffer.alloc((512 - (image.length % 512)) % 512), userDataArchive(options.userData)]));
+    if (options.disk) {
+      await createOverlay({ qemuImg: options.qemuImg ?? 'qemu-img', base: options.disk, overlay: paths.disk }).catch((error: unknown) => {
+        throw new VmStartError((error as Error).message, { cause: error });
+      });
+    }
   } else if (!(await stat(paths.stateFile).catch(() => null))) {
     throw new VmStartError(`no saved state at ${paths.stateFile}`);
+  } else if (options.disk && !(await stat(paths.disk).catch(() => null))) {
+    // The saved state refers to its disk's contents: without them the guest would not carry on.
+    throw new VmStartError(`the suspended VM's disk ${paths.disk} is gone`);
   }
   await rm(paths.qmpSocket, { force: true });
   await rm(paths.serialSocket, { force: true });
@@ -225,6 +238,7 @@ export async function startVm(options: StartVmOptions): Promise<VmSupervisor> {
     append: options.append,
     name: options.name,
     incoming: options.resume,
+    disk: options.disk !== undefined,
   });
   const child = spawn(options.qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
@@ -513,6 +527,8 @@ function supervise(options: {
     },
     async suspend() {
       if (phase === 'ended') throw new Error('the VM has ended');
+      // A second migration would cut into the first one's file.
+      if (phase === 'suspending') throw new Error('the VM is being suspended already');
       const started = Date.now();
       const before = phase;
       phase = 'suspending';

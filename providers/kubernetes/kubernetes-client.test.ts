@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Agent } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 
-import { kubernetesError } from './kubernetes-client.js';
+import { connectKubernetes, kubernetesError } from './kubernetes-client.js';
 
 const refusal = (code: number, message: string) => new ApiException(code, `HTTP-Code: ${code}`, JSON.stringify({ kind: 'Status', message }), {});
 
@@ -27,5 +31,34 @@ describe('what the API server’s refusals mean to a caller', () => {
     expect(unreachable).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: expect.stringContaining('cannot reach the Kubernetes API server') });
     const teapot = refusal(418, 'teapot');
     expect(kubernetesError(teapot, 'kube', 'list nodes')).toBe(teapot);
+  });
+});
+
+describe('the connection to the API server', () => {
+  it('hands every request one kept-alive agent (the client itself would make one per request)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-kubeconfig-'));
+    try {
+      const file = join(dir, 'kubeconfig');
+      writeFileSync(
+        file,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]',
+          'users: [{name: u, user: {token: t}}]',
+          'contexts: [{name: x, context: {cluster: c, user: u}}]',
+          'current-context: x',
+        ].join('\n'),
+      );
+      const { config } = connectKubernetes({ kubeconfig: file });
+      const first = (await config.applyToFetchOptions({})).agent as Agent;
+      const second = (await config.applyToFetchOptions({})).agent as Agent;
+      expect(second).toBe(first);
+      expect(first.options.keepAlive).toBe(true);
+      expect((first.options as { secureContext?: unknown }).secureContext).toBeDefined();
+      first.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -260,6 +260,16 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect((await admin().batch.listNamespacedJob({ namespace: h.namespace })).items).toEqual([]);
   });
 
+  it('passes on the API server’s own refusal of a job it finds invalid (422: an environment variable name) as INVALID_INPUT, creating nothing', async () => {
+    const h = await harness();
+    const { reply } = await h.create({ env: { 'NAME\u0001WITH_A_CONTROL_CHARACTER': 'x' } });
+    expect(reply.result.results[0]).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT', message: expect.stringContaining('spec.template.spec.containers[0].env[0].name: Invalid value') },
+    });
+    expect((await admin().batch.listNamespacedJob({ namespace: h.namespace })).items).toEqual([]);
+  });
+
   it('refuses to take over a Job of the same name that is not the job’s (409 from the API server): INVALID_STATE, the Job untouched', async () => {
     const h = await harness();
     const job = makeCreateJob(await h.product(), PROVIDER, { command: ['true'], env: { SIM_DURATION: '1h' } });
@@ -303,6 +313,8 @@ describe('the Kubernetes driver on a real control plane', () => {
     await extraApiServer('kill', name);
     const refused = await h.call('jobs.extend', { items: [{ id: long, addMs: 60_000 }] });
     expect(refused.result.results[0]).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
+    // Capacity from watches that broke is not a figure to route by.
+    await waitFor(async () => (await h.call('utilization', {})).error?.code === 'PROVIDER_UNAVAILABLE', 'utilization to be refused');
     const { batch, core } = admin();
     // The short job ends while the provider cannot see it; the long one is not touched.
     await waitFor(
@@ -316,6 +328,7 @@ describe('the Kubernetes driver on a real control plane', () => {
 
     await extraApiServer('start', name);
     expect(await h.reach(short, 'SUCCESS', 30_000)).toMatchObject({ exitCode: 5 });
+    await waitFor(async () => (await h.call('utilization', {})).result?.capacityByProduct.small > 0, 'utilization again');
     const pods = await core.listNamespacedPod({ namespace: h.namespace, labelSelector: `job-name=sy-${long}` });
     expect(pods.items.map((pod) => pod.status?.phase)).toEqual(['Running']);
     expect(h.eventsOf(long).filter((e) => e.state !== null && e.state !== 'RUNNING' && e.state !== 'IN_QUEUE')).toEqual([]);
@@ -362,5 +375,21 @@ describe('the Kubernetes driver on a real control plane', () => {
     expect(reply.result.capacity.gpu).toBe(1);
     expect(reply.result.capacityByProduct.huge).toBe(0);
     expect(reply.result.capacityByProduct.small).toBeGreaterThan(10);
+  });
+
+  it('follows the cluster in its capacity: a node that joins, a pod bound to it and gone again, the node leaving', async () => {
+    const pool = await addNode({ cpu: '2', memory: '4Gi' });
+    const h = await harness({ products: [{ id: 'pooled', cpu: 0.75, memoryInGigs: 1, pricePerUnit: 30, nodeSelector: { [POOL_LABEL]: pool } }] });
+    const pooled = async () => (await h.call('utilization', {})).result.capacityByProduct.pooled as number;
+    // Once the node controller has taken off the new node's not-ready taint, as the scheduler waits for.
+    await waitFor(async () => (await pooled()) === 2, 'the new node’s room');
+    const id = await h.created({ env: { SIM_DURATION: '1h' } }, 'pooled');
+    await h.reach(id, 'RUNNING');
+    await waitFor(async () => (await pooled()) === 1, 'the bound pod to take its room');
+    await h.call('jobs.terminate', { ids: [id], reason: null });
+    await h.reach(id, 'SUCCESS');
+    await waitFor(async () => (await pooled()) === 2, 'the room back once the pod is gone');
+    await admin().core.deleteNode({ name: pool });
+    await waitFor(async () => (await pooled()) === 0, 'the room gone with the node');
   });
 });

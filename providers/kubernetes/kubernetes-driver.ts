@@ -16,11 +16,12 @@
  * - suspend/resume: `spec.suspend`; the Job controller deletes the pods and
  *   makes new ones on resume (the processes start over).
  * - output: each rank's pod log, followed (kubernetes-logs.ts).
- * - capacity: nodes' allocatable less the pods' requests (kubernetes-capacity.ts).
+ * - capacity: nodes' allocatable less the pods' requests (kubernetes-capacity.ts),
+ *   from two more informers, over the nodes and every pod that holds resources.
  * - restart: the cluster is the record. A provider that starts lists its
  *   Jobs by label and reports what they say.
  */
-import { makeInformer, type Informer, type ObjectCache, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 
 import {
   createJobBook,
@@ -28,6 +29,7 @@ import {
   InvalidStateError,
   isFinalState,
   NoCapacityError,
+  ProviderUnavailableError,
   requireActive,
   requireNotEnded,
   requireState,
@@ -40,13 +42,13 @@ import {
   type DriverContext,
   type JobRecordBase,
   type Manifest,
-  type Utilization,
 } from '../sdk/index.js';
 import { kubernetesUtilization, nodeRoom, unfitProducts } from './kubernetes-capacity.js';
 import { connectKubernetes, kubernetesError, statusOf, type KubernetesClient } from './kubernetes-client.js';
 import { openExecSession, SHELL_COMMAND } from './kubernetes-exec.js';
+import { keptInformer, type KeptInformer } from './kubernetes-informers.js';
 import { followPodLog, type LogFollower } from './kubernetes-logs.js';
-import { annotationPatch, ANNOTATIONS, CONTAINER_NAME, jobManifest, LABELS, labelValue } from './kubernetes-manifests.js';
+import { annotationPatch, ANNOTATIONS, CONTAINER_NAME, deadlineNeedsPatch, jobManifest, LABELS, labelValue } from './kubernetes-manifests.js';
 import { buildProducts, DEFAULT_PRODUCTS, type KubernetesProduct, type KubernetesProductConfig } from './kubernetes-products.js';
 import { rankOf, viewOfJob } from './kubernetes-states.js';
 import { clusterView, jobDetails, kubernetesSubschema } from './kubernetes-subschema.js';
@@ -63,8 +65,6 @@ export interface KubernetesDriverOptions {
   defaultImage?: string;
   /** How long the cluster keeps a finished Job, for its logs and events. @default 3600 */
   ttlSecondsAfterFinished?: number;
-  /** How long a capacity reading is reused. @default 2000 */
-  capacityCacheMs?: number;
   /** Pause before an informer whose watch failed starts again. @default 1000 */
   rewatchMs?: number;
 }
@@ -119,10 +119,12 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
   });
   /** Jobs by the Kubernetes Job's name, for the informers' events. */
   const byJobName = new Map<string, string>();
-  let jobs: (Informer<V1Job> & ObjectCache<V1Job>) | null = null;
-  let pods: (Informer<V1Pod> & ObjectCache<V1Pod>) | null = null;
+  let jobs: KeptInformer<V1Job> | null = null;
+  let pods: KeptInformer<V1Pod> | null = null;
+  /** The cluster as the scheduler sees it, for capacity: the nodes, and every pod that holds resources. */
+  let nodes: KeptInformer<V1Node> | null = null;
+  let boundPods: KeptInformer<V1Pod> | null = null;
   let stopped = false;
-  const timers = new Set<NodeJS.Timeout>();
   const fail = (action: string, jobId?: string) => (error: unknown) => {
     throw kubernetesError(error, ctx().providerId, action, jobId);
   };
@@ -211,7 +213,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       const deadline = deadlineFor(record, job, since);
       const expiresAt = record.timeAllocationMs === null ? undefined : since + record.timeAllocationMs + record.extendedMs - record.ranMs;
       change(entry, { state: 'RUNNING', status: view.status, startedAt: record.startedAt ?? since, expiresAt });
-      if (deadline !== null && deadline !== job.spec?.activeDeadlineSeconds) {
+      if (deadline !== null && deadlineNeedsPatch(job.spec?.activeDeadlineSeconds, deadline)) {
         await patchJob(record.providerGeneratedId, [{ op: 'add', path: '/spec/activeDeadlineSeconds', value: deadline }], 'set the deadline').catch(
           (error: unknown) => ctx().logger.warn({ jobId, err: error }, 'could not move the deadline to the time the job started running'),
         );
@@ -279,8 +281,8 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     return entry;
   };
 
-  /** An informer that starts again after its watch fails (the API server went away, say). */
-  const watch = <T extends V1Job | V1Pod>(informer: Informer<T> & ObjectCache<T>, kind: 'job' | 'pod') => {
+  /** What the provider does with each change of one of its Jobs or pods. */
+  const follow = <T extends V1Job | V1Pod>(informer: KeptInformer<T>, kind: 'job' | 'pod') => {
     const onChange = (object: T) => {
       if (kind === 'pod') indexPod(object as V1Pod, true);
       if (kind === 'job' && !book.get(jobIdOf(object, 'job') ?? '')) {
@@ -308,15 +310,6 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
       }
       schedule(jobId);
     });
-    informer.on('error', (error: unknown) => {
-      if (stopped) return;
-      ctx().logger.warn({ kind, err: error }, 'the Kubernetes watch failed; starting it again');
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        if (!stopped) informer.start().catch(() => undefined);
-      }, rewatchMs);
-      timers.add(timer);
-    });
   };
 
   const ensureNamespace = async () => {
@@ -332,35 +325,27 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     }
   };
 
-  /** What the nodes offer now, and which products no node could ever hold; one reading serves utilization and create. */
+  /** What the nodes offer now, and which products no node could ever hold; computed again only after the cluster changed. */
   interface ClusterReading {
-    utilization: Utilization;
+    room: ReturnType<typeof nodeRoom>;
     unfit: Set<string>;
   }
-  let capacity: { at: number; value: Promise<ClusterReading> } | null = null;
-  const readCluster = async (): Promise<ClusterReading> => {
-    const [nodes, allPods] = await Promise.all([
-      client.core.listNode().catch(fail('list nodes')),
-      client.core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }).catch(fail('list pods')),
-    ]);
-    const mine = [...book.values()].filter((e) => !isFinalState(e.record.state));
-    const queue = {
-      running: mine.filter((e) => e.record.state === 'RUNNING').length,
-      pending: mine.filter((e) => e.record.state === 'IN_QUEUE').length,
-    };
-    const room = nodeRoom(nodes.items, allPods.items);
-    return { utilization: kubernetesUtilization(products, room, queue, gpuResources, ctx().clock.now()), unfit: unfitProducts(products, room) };
+  let reading: ClusterReading | null = null;
+  const changed = () => {
+    reading = null;
   };
-  const cluster = () => {
-    const now = ctx().clock.now();
-    if (!capacity || now - capacity.at > (options.capacityCacheMs ?? 2_000)) {
-      const value = readCluster();
-      capacity = { at: now, value };
-      value.catch(() => {
-        if (capacity?.value === value) capacity = null;
-      });
+  const cluster = (): ClusterReading => {
+    if (!nodes?.current || !boundPods?.current) {
+      throw new ProviderUnavailableError(
+        ctx().providerId,
+        `the watch of the Kubernetes cluster's nodes and pods at ${client.server} is broken; starting it again`,
+      );
     }
-    return capacity.value;
+    if (!reading) {
+      const room = nodeRoom(nodes.list(), boundPods.list());
+      reading = { room, unfit: unfitProducts(products, room) };
+    }
+    return reading;
   };
 
   const lookupActive = async (jobId: string, action: string) => {
@@ -382,23 +367,48 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
         .replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63);
       await ensureNamespace();
       const selector = `${LABELS.provider}=${labelValue(driverContext.providerId)}`;
-      jobs = makeInformer(
-        client.config,
+      const informer = <T extends V1Job | V1Pod | V1Node>(
+        kind: string,
+        path: string,
+        list: Parameters<typeof keptInformer<T>>[0]['list'],
+        selectors: { labelSelector?: string; fieldSelector?: string },
+      ) =>
+        keptInformer<T>({
+          config: client.config,
+          path,
+          list,
+          ...selectors,
+          rewatchMs,
+          onError: (error) => ctx().logger.warn({ kind, err: error }, 'the Kubernetes watch failed; starting it again'),
+        });
+      jobs = informer<V1Job>(
+        'jobs',
         `/apis/batch/v1/namespaces/${namespace}/jobs`,
         () => client.batch.listNamespacedJob({ namespace, labelSelector: selector }),
-        selector,
+        {
+          labelSelector: selector,
+        },
       );
-      pods = makeInformer(
-        client.config,
+      pods = informer<V1Pod>(
+        'pods',
         `/api/v1/namespaces/${namespace}/pods`,
         () => client.core.listNamespacedPod({ namespace, labelSelector: selector }),
-        selector,
+        {
+          labelSelector: selector,
+        },
       );
-      watch(jobs, 'job');
-      watch(pods, 'pod');
+      // The pods that hold resources: a pod that ends leaves the selection, and the watch says it was deleted.
+      const holding = 'status.phase!=Succeeded,status.phase!=Failed';
+      boundPods = informer<V1Pod>('cluster pods', '/api/v1/pods', () => client.core.listPodForAllNamespaces({ fieldSelector: holding }), {
+        fieldSelector: holding,
+      });
+      nodes = informer<V1Node>('nodes', '/api/v1/nodes', () => client.core.listNode(), {});
+      for (const each of [nodes, boundPods]) for (const verb of ['add', 'update', 'delete'] as const) each.on(verb, changed);
+      follow(jobs, 'job');
+      follow(pods, 'pod');
       // Pods first: a Job's first sync then sees its pods.
-      await pods.start().catch(fail('watch pods'));
-      await jobs.start().catch(fail('watch jobs'));
+      await Promise.all([pods.start(), nodes.start(), boundPods.start()]);
+      await jobs.start();
     },
 
     async manifest(): Promise<Manifest> {
@@ -406,13 +416,18 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     },
 
     async utilization() {
-      return (await cluster()).utilization;
+      const mine = [...book.values()].filter((e) => !isFinalState(e.record.state));
+      const queue = {
+        running: mine.filter((e) => e.record.state === 'RUNNING').length,
+        pending: mine.filter((e) => e.record.state === 'IN_QUEUE').length,
+      };
+      return kubernetesUtilization(products, cluster().room, queue, gpuResources, ctx().clock.now());
     },
 
     async create(job: CreateJob) {
       const product = productOf(job.product.id);
       if (!product) throw new InvalidInputError(`product ${job.product.id} is not sold by ${ctx().providerId}`);
-      if ((await cluster()).unfit.has(product.product.id)) {
+      if (cluster().unfit.has(product.product.id)) {
         const { cpu, memoryInGigs, gpu } = product.product;
         throw new NoCapacityError(
           `no node of the cluster could ever hold a pod of ${product.product.id} (${cpu} CPUs, ${memoryInGigs} GiB, ${gpu} GPUs), even empty`,
@@ -541,9 +556,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
 
     async stop() {
       stopped = true;
-      for (const timer of timers) clearTimeout(timer);
-      await jobs?.stop();
-      await pods?.stop();
+      await Promise.all([jobs, pods, nodes, boundPods].map((each) => each?.stop()));
       for (const entry of book.values()) for (const follower of entry.logs.values()) follower.stop();
       await book.flush();
     },

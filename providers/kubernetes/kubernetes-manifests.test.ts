@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { makeSpecification } from '../../test/support/jobs.js';
 import type { CreateJob } from '../sdk/index.js';
 import { kubernetesUtilization, nodeRoom, productCapacity, unfitProducts } from './kubernetes-capacity.js';
-import { annotationPatch, checkImage, jobManifest, kubernetesJobName, labelValue } from './kubernetes-manifests.js';
+import { annotationPatch, checkImage, deadlineNeedsPatch, jobManifest, kubernetesJobName, labelValue } from './kubernetes-manifests.js';
 import { buildProducts } from './kubernetes-products.js';
 
 const [small, gpu] = buildProducts([
@@ -60,7 +60,7 @@ describe('a Switchyard job as a Kubernetes Job', () => {
       completions: 3,
       parallelism: 3,
       backoffLimit: 0,
-      activeDeadlineSeconds: 91,
+      activeDeadlineSeconds: 92,
       ttlSecondsAfterFinished: 600,
     });
     const pod = manifest.spec!.template.spec!;
@@ -73,6 +73,15 @@ describe('a Switchyard job as a Kubernetes Job', () => {
       resources: { requests: { cpu: '500m', memory: '1536Mi' }, limits: { cpu: '500m', memory: '1536Mi' } },
     });
     expect(container!.env!.map((e) => e.name)).toEqual(['A', 'B', 'SWITCHYARD_JOB_ID', 'SWITCHYARD_REPLICAS', 'SWITCHYARD_RANK']);
+  });
+
+  it('moves a deadline only when it would end the job early, or late by more than its second of slack', () => {
+    // 90.5 s of allocation: 92 s from the Job's start (above). Pods that start within the second need no patch.
+    expect(deadlineNeedsPatch(92, 91)).toBe(false);
+    expect(deadlineNeedsPatch(92, 92)).toBe(false);
+    expect(deadlineNeedsPatch(92, 93)).toBe(true);
+    expect(deadlineNeedsPatch(95, 93)).toBe(true);
+    expect(deadlineNeedsPatch(undefined, 93)).toBe(true);
   });
 
   it('asks for a GPU as an extended resource, tolerates the product’s taints, retries ranks only when asked to', () => {

@@ -81,9 +81,21 @@ export interface JobManifestOptions {
   ttlSecondsAfterFinished: number;
 }
 
-/** The first deadline: the time allocation from the Job's start; moved when the pods run (see the driver). */
+/**
+ * Seconds a deadline may give beyond the allocation before the driver moves it. The deadline
+ * counts from the Job's start, the allocation from when the pods run; pods that start within
+ * this second of the Job then cost no patch.
+ */
+const DEADLINE_SLACK_SECONDS = 1;
+
+/** The first deadline: the time allocation from the Job's start, and the slack; moved when the pods run (see the driver). */
 export function initialDeadlineSeconds(timeAllocationMs: number | null): number | undefined {
-  return timeAllocationMs === null ? undefined : Math.max(1, Math.ceil(timeAllocationMs / 1000));
+  return timeAllocationMs === null ? undefined : Math.max(1, Math.ceil(timeAllocationMs / 1000)) + DEADLINE_SLACK_SECONDS;
+}
+
+/** Whether a Job's deadline must move to give the job `wanted` seconds: it would end the job early, or late by more than the slack. */
+export function deadlineNeedsPatch(current: number | undefined, wanted: number): boolean {
+  return current === undefined || current < wanted || current - wanted > DEADLINE_SLACK_SECONDS;
 }
 
 export function jobManifest(job: CreateJob, product: KubernetesProduct, options: JobManifestOptions): V1Job {

@@ -20,6 +20,7 @@ import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { isAbsolute, join, sep } from 'node:path';
 
 import {
+  createDeadlineTimer,
   createJobBook,
   idSchema,
   InvalidInputError,
@@ -32,6 +33,7 @@ import {
   STATUS,
   UnsupportedError,
   type CreateJob,
+  type DeadlineTimer,
   type Driver,
   type DriverContext,
   type DriverSession,
@@ -84,8 +86,6 @@ export interface LocalDriverOptions {
 const STATUS_RESTARTED = 'The local provider restarted while the job ran; its processes were stopped';
 /** Pseudo file systems a working directory may not be in: binding one would show the host's processes or devices. */
 const SYSTEM_DIRS = ['/proc', '/sys', '/dev'];
-/** Longest delay setTimeout takes; longer deadlines are re-armed in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A job this driver start knows: its record plus what only lives in memory. */
 interface LiveJob {
@@ -95,7 +95,7 @@ interface LiveJob {
   closed: Set<number>;
   launched: boolean;
   finished: boolean;
-  deadline: NodeJS.Timeout | null;
+  deadline: DeadlineTimer | null;
   kill: NodeJS.Timeout | null;
   /** Set by stop(): the processes are left running and no longer watched. */
   detached: boolean;
@@ -187,7 +187,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     dropCgroup(dirs, (error) => ctx?.logger.warn({ err: error, jobId, cgroups: dirs }, 'could not remove a rank cgroup'));
 
   const clearTimers = (job: LiveJob) => {
-    if (job.deadline) clearTimeout(job.deadline);
+    job.deadline?.cancel();
     if (job.kill) clearTimeout(job.kill);
     job.deadline = null;
     job.kill = null;
@@ -196,7 +196,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
   /** TERM now, KILL after the grace; the exit handlers report the end. */
   const stopProcesses = (job: LiveJob, ending: 'TERMINATE' | 'EXPIRE') => {
     job.record.ending = ending;
-    if (job.deadline) clearTimeout(job.deadline);
+    job.deadline?.cancel();
     job.deadline = null;
     signalRanks(job, 'SIGTERM');
     // A stopped process only acts on TERM once it runs again.
@@ -212,20 +212,16 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
   };
 
   const armDeadline = (job: LiveJob) => {
-    if (job.deadline) clearTimeout(job.deadline);
+    job.deadline?.cancel();
     job.deadline = null;
     const { expiresAt } = job.record;
     if (expiresAt === null || job.finished || job.record.state !== 'RUNNING') return;
-    const delay = Math.max(0, Math.min(expiresAt - now(), MAX_TIMER_MS));
-    job.deadline = setTimeout(() => {
+    job.deadline = createDeadlineTimer(context().clock, expiresAt, () => {
       job.deadline = null;
       if (job.finished || job.detached || job.record.state !== 'RUNNING') return;
-      if (job.record.expiresAt !== null && job.record.expiresAt > now()) return armDeadline(job);
       context().logger.info({ jobId: job.record.id }, 'time allocation reached; stopping the job');
       stopProcesses(job, 'EXPIRE');
-    }, delay);
-    // unref: a deadline alone must not keep the provider alive.
-    job.deadline.unref();
+    });
   };
 
   const maybeFinish = (job: LiveJob) => {
@@ -516,7 +512,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       signalRanks(job, 'SIGSTOP');
       job.record.suspendedAt = now();
       // The deadline pauses with the job.
-      if (job.deadline) clearTimeout(job.deadline);
+      job.deadline?.cancel();
       job.deadline = null;
       change(job, { state: 'SUSPENDED', status: STATUS.suspended });
     },

@@ -22,6 +22,7 @@ export {
   type JobBookOptions,
   type JobRecordBase,
 } from './job-book.js';
+export { createDeadlineTimer, MAX_TIMER_MS, type DeadlineTimer } from './deadline-timer.js';
 export { writeAtomically } from './job-records.js';
 export { spawnPtySession, type PtySessionOptions } from './pty-session.js';
 export { defineProviderSubschema, type DriverSubschema, type ProviderSubschemaDefinition, type SubschemaField } from './provider-subschema.js';

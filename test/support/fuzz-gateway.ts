@@ -21,7 +21,7 @@ import { createRedisLedger } from '../../gateway/accounting/redis-ledger.js';
 import { createGateway, type Gateway } from '../../gateway/gateway.js';
 import { createMemoryStore } from '../../gateway/store/memory-store.js';
 import { createRedisStore } from '../../gateway/store/redis-store.js';
-import type { Store, UserRecord, WaitingRecord } from '../../gateway/store/store.js';
+import type { ProjectRecord, Store, UserRecord, WaitingRecord } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
 import { CLOUD_CONFIG, HPC_CONFIG } from '../../providers/simulated/configs.js';
@@ -48,6 +48,8 @@ export interface StateSnapshot {
   transactions: Transaction[];
   /** The wallets of every owner a transaction names, as of the clock's now. */
   wallets: Wallet[];
+  /** Every project, with its members, groups and invitations. */
+  projects: Map<string, ProjectRecord>;
 }
 
 export interface FuzzGateway {
@@ -164,6 +166,8 @@ export async function startFuzzGateway(options: { storage: 'memory' | 'redis'; /
     } while (after);
     const owners = new Map(transactions.map((t) => [`${t.isProject}\n${t.owner}`, { owner: t.owner, isProject: t.isProject }]));
     const wallets = (await Promise.all([...owners.values()].map((owner) => ledger.wallets(owner, clock.now())))).flat();
+    const projects = new Map<string, ProjectRecord>();
+    for (const id of await rawStore.listProjects()) projects.set(id, (await rawStore.getProject(id))!);
     const userRecords = new Map<string, UserRecord | null>();
     for (const name of [...triedUsernames].sort()) userRecords.set(name, await rawStore.getUser(name));
     return {
@@ -173,6 +177,7 @@ export async function startFuzzGateway(options: { storage: 'memory' | 'redis'; /
       waiting: await rawStore.listWaiting(),
       transactions,
       wallets,
+      projects,
     };
   };
 

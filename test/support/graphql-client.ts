@@ -7,15 +7,21 @@ export interface GraphQLResponse<T = Record<string, any>> {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-export function createClient(baseUrl: string, token?: string) {
+/** `options.project`: the workspace, sent as the `Project` header. */
+export function createClient(baseUrl: string, token?: string, options: { project?: string } = {}) {
   const headers = (extra: Record<string, string> = {}) => ({
     'content-type': 'application/json',
     ...(token ? { authorization: `Bearer ${token}` } : {}),
+    ...(options.project ? { project: options.project } : {}),
     ...extra,
   });
   return {
     baseUrl,
     token,
+    /** The same caller acting in another workspace (null: its own). */
+    in(project: string | null) {
+      return createClient(baseUrl, token, project ? { project } : {});
+    },
     async gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
       const res = await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: headers(), body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as GraphQLResponse<T>;
@@ -27,10 +33,50 @@ export function createClient(baseUrl: string, token?: string) {
       if (res.errors?.length || !res.data) throw new Error(`GraphQL failed (${res.status}): ${JSON.stringify(res.errors)}`);
       return res.data;
     },
-    /** Collects followJob events over SSE until the stream ends or `until` says stop. */
-    async follow(jobId: string, options: { until?: (event: any) => boolean; timeoutMs?: number } = {}): Promise<any[]> {
+    /**
+     * Any subscription over SSE: every payload (data or errors) until the stream ends, `until`
+     * says stop or `timeoutMs` passes; the HTTP status of the answer.
+     */
+    async subscribe(
+      query: string,
+      variables: Record<string, unknown>,
+      subscribeOptions: { until?: (payload: GraphQLResponse) => boolean; timeoutMs?: number } = {},
+    ): Promise<{ status: number; payloads: GraphQLResponse[] }> {
       const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), options.timeoutMs ?? 20_000);
+      const timer = setTimeout(() => controller.abort(), subscribeOptions.timeoutMs ?? 20_000);
+      const payloads: GraphQLResponse[] = [];
+      let status = 0;
+      try {
+        const res = await fetch(`${baseUrl}/graphql`, {
+          method: 'POST',
+          headers: headers({ accept: 'text/event-stream' }),
+          body: JSON.stringify({ query, variables }),
+          signal: controller.signal,
+        });
+        status = res.status;
+        if (!res.body) return { status, payloads };
+        if (!(res.headers.get('content-type') ?? '').includes('event-stream')) {
+          payloads.push((await res.json()) as GraphQLResponse);
+          return { status, payloads };
+        }
+        await readEventStream(res.body as unknown as AsyncIterable<Uint8Array>, (data) => {
+          const payload = JSON.parse(data) as GraphQLResponse;
+          payloads.push(payload);
+          return subscribeOptions.until?.(payload) === true;
+        });
+        return { status, payloads };
+      } catch (error) {
+        if ((error as Error).name === 'AbortError') return { status, payloads };
+        throw error;
+      } finally {
+        clearTimeout(timer);
+        controller.abort();
+      }
+    },
+    /** Collects followJob events over SSE until the stream ends or `until` says stop. */
+    async follow(jobId: string, followOptions: { until?: (event: any) => boolean; timeoutMs?: number } = {}): Promise<any[]> {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), followOptions.timeoutMs ?? 20_000);
       const events: any[] = [];
       try {
         const res = await fetch(`${baseUrl}/graphql`, {
@@ -48,7 +94,7 @@ export function createClient(baseUrl: string, token?: string) {
           if (payload.errors) throw new Error(`followJob error: ${JSON.stringify(payload.errors)}`);
           if (!payload.data?.followJob) return false;
           events.push(payload.data.followJob);
-          return options.until?.(payload.data.followJob) === true;
+          return followOptions.until?.(payload.data.followJob) === true;
         });
         return events;
       } catch (error) {

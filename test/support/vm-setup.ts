@@ -25,15 +25,15 @@ export function setup(): void {
   }
 }
 
-/** The guest images the setup built (kernel, initrd), and QEMU; throws saying how to get them. */
-export function guestImages(): { dir: string; kernel: string; initrd: string } {
+/** The guest images the setup built (kernel, initrd; the disk image's initrd and base disk); throws saying how to get them. */
+export function guestImages(): { dir: string; kernel: string; initrd: string; diskInitrd: string; disk: string } {
   const dir = process.env.SWITCHYARD_VM_IMAGE_DIR;
   if (!dir) {
     throw new Error(
-      'No VM guest images: run `bash deploy/vm/build-images.sh` (it installs qemu-system-x86 and busybox-static) and set SWITCHYARD_VM_IMAGE_DIR to what it prints (the e2e setup does)',
+      'No VM guest images: run `bash deploy/vm/build-images.sh` (it installs qemu-system-x86, qemu-utils and busybox-static) and set SWITCHYARD_VM_IMAGE_DIR to what it prints (the e2e setup does)',
     );
   }
-  return { dir, kernel: `${dir}/vmlinuz`, initrd: `${dir}/initrd.cpio.gz` };
+  return { dir, kernel: `${dir}/vmlinuz`, initrd: `${dir}/initrd.cpio.gz`, diskInitrd: `${dir}/initrd-disk.cpio.gz`, disk: `${dir}/disk.qcow2` };
 }
 
 /** A guest command that counts on its console, once a second: `tick 1`, `tick 2`, … (a resumed guest carries on counting). */

@@ -1,0 +1,408 @@
+/**
+ * The cross-tenant suite, over real NATS and Redis: two projects (each with a
+ * PI, an ADMIN or USER, a group, a pending invitation, running jobs and a
+ * project wallet) and a stranger in no project. Every root field of the served
+ * schema — each query, mutation and subscription, read from its introspection
+ * — is tried by every outsider against each project's jobs, wallets and
+ * members: from the outsider's own workspace, and with the Project header
+ * naming the project. For each attempt:
+ *
+ * - it is refused with the code its case names (NOT_FOUND for a job, FORBIDDEN
+ *   for a project, its wallets and its members), or answers only what the
+ *   outsider may see;
+ * - no answer holds anything of the project the request did not send (member
+ *   and group names, invitees, job names, tags and commands, balances), nor a
+ *   job id of the project in its data;
+ * - and nothing changes: jobs and their ACLs, projects, memberships,
+ *   invitations, transactions, wallets, users and their tokens are the same
+ *   before and after.
+ *
+ * A root field with no case here fails the suite: a new field cannot escape it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { waitForState, type GraphQLResponse, type TestClient } from './support/graphql-client.js';
+import { LOCAL_SMALL, startTenancyGateway, type TenancyGateway, type TenancySnapshot } from './support/tenancy-gateway.js';
+
+let env: TenancyGateway;
+const tag = randomBytes(3).toString('hex');
+
+interface Tenant {
+  id: string;
+  pi: { name: string; client: TestClient };
+  member: { name: string; client: TestClient };
+  group: string;
+  invitee: string;
+  jobs: string[];
+  /** Its people's token ids (the SHA-256 of each token, as myTokens shows them). */
+  tokenIds: string[];
+  balance: number;
+  /** What only the project's people may learn: names, job details, its balance. */
+  secrets: string[];
+}
+
+const tenants: Tenant[] = [];
+/** Outsiders by name: the other project's two people and the stranger. */
+const outsiders = new Map<string, TestClient>();
+
+async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' | 'USER'): Promise<Tenant> {
+  const id = `x${letter}-${tag}`;
+  const names = { pi: `x${letter}-pi-${tag}`, member: `x${letter}-member-${tag}`, invitee: `x${letter}-invitee-${tag}` };
+  const pi = await env.user(names.pi);
+  const member = await env.user(names.member);
+  await env.user(names.invitee);
+  await env.admin.ok(`mutation { createProject(id: "${id}", title: "Project ${letter}", pi: "${names.pi}") { id } }`);
+  await pi.ok(`mutation { addProjectMember(project: "${id}", username: "${names.member}", role: ${memberRole}) { id } }`);
+  const group = `x${letter}-group-${tag}`;
+  await pi.ok(`mutation { createProjectGroup(project: "${id}", name: "${group}") { id } }`);
+  await pi.ok(`mutation { addProjectGroupMember(project: "${id}", group: "${group}", username: "${names.member}") { id } }`);
+  await pi.ok(`mutation { inviteProjectMember(project: "${id}", username: "${names.invitee}") { username } }`);
+  await env.admin.ok(
+    `mutation { grantCredits(grant: { owner: "${id}", isProject: true, provider: "local", category: "local-cpu", amount: ${balance} }) { balance } }`,
+  );
+  const secretName = `x${letter}-jobname-${tag}`;
+  const jobs: string[] = [];
+  for (const [who, client] of [
+    ['pi', pi],
+    ['member', member],
+  ] as const) {
+    const data = await client
+      .in(id)
+      .ok(`mutation ($s: [JobSpecificationInput!]!) { createJobs(specifications: $s) { job { id } error { message } } }`, {
+        s: [
+          {
+            product: LOCAL_SMALL,
+            command: ['sleep', '300'],
+            name: secretName,
+            tags: [`x${letter}-tag-${tag}`],
+            description: `x${letter}-${who}-desc-${tag}`,
+            allowDuplicateJob: true,
+          },
+        ],
+      });
+    jobs.push(data.createJobs[0].job.id);
+  }
+  // Shared with the group: an ACL an outsider must neither see nor change.
+  await pi.ok(`mutation ($id: ID!, $e: String!) { updateJobAcl(jobId: $id, acl: [{ entity: $e, permissions: [READ] }]) { ok } }`, {
+    id: jobs[0],
+    e: `${id}/${group}`,
+  });
+  for (const job of jobs) await waitForState(pi, job, ['RUNNING']);
+  const tokenIds = [pi, member].map((c) => createHash('sha256').update(c.token!).digest('hex'));
+  return {
+    id,
+    pi: { name: names.pi, client: pi },
+    member: { name: names.member, client: member },
+    group,
+    invitee: names.invitee,
+    jobs,
+    tokenIds,
+    balance,
+    secrets: [
+      ...tokenIds,
+      names.pi,
+      names.member,
+      names.invitee,
+      group,
+      secretName,
+      `x${letter}-tag-${tag}`,
+      `x${letter}-pi-desc-${tag}`,
+      String(balance),
+    ],
+  };
+}
+
+/** One request an outsider sends, and what must come back: a refusal with that code, or an answer that leaks nothing. */
+interface Attempt {
+  query: string;
+  variables?: Record<string, unknown>;
+  expect: 'NOT_FOUND' | 'FORBIDDEN' | 'clean';
+  subscription?: boolean;
+}
+
+/** For each root field, the attempts of `attacker` (a user name) on `target`. */
+type Case = (target: Tenant, attacker: string) => Attempt[];
+
+const refusedJobs = (mutation: string, t: Tenant): Attempt => ({
+  query: `mutation ($ids: [ID!]!) { ${mutation}(ids: $ids) { ok error { code } } }`,
+  variables: { ids: t.jobs },
+  expect: 'NOT_FOUND',
+});
+const forbidden = (query: string, variables?: Record<string, unknown>): Attempt => ({ query, variables, expect: 'FORBIDDEN' });
+const clean = (query: string, variables?: Record<string, unknown>): Attempt => ({ query, variables, expect: 'clean' });
+const PRODUCT_FIELDS = `id balance capacity queueStatus`;
+
+const QUERIES: Record<string, Case> = {
+  products: () => [clean(`{ products { ${PRODUCT_FIELDS} } }`)],
+  product: () => [clean(`{ product(ref: { id: "local-small", provider: "local" }) { ${PRODUCT_FIELDS} } }`)],
+  providers: () => [clean(`{ providers { id status products { id balance } } }`)],
+  provider: () => [clean(`{ provider(id: "local") { id products { id balance } utilization { queueStatus { running pending } } } }`)],
+  utilization: () => [clean(`{ utilization { queueStatus { running pending } usedCapacity { cpu } } }`)],
+  job: (t) =>
+    t.jobs.map((id) => ({
+      query: `query ($id: ID!) { job(id: $id) { id owner { createdBy } acl { entity } logs { stdout } } }`,
+      variables: { id },
+      expect: 'NOT_FOUND' as const,
+    })),
+  jobs: (t) => [
+    clean(`query ($ids: [ID!]) { jobs(filter: { ids: $ids }) { totalCount edges { node { id } } } }`, { ids: t.jobs }),
+    clean(`{ jobs(first: 500) { totalCount edges { node { id specification { name } } } } }`),
+    clean(`query ($c: [String!]) { jobs(filter: { createdBy: $c }) { totalCount edges { node { id } } } }`, { c: [t.pi.name, t.member.name] }),
+    forbidden(`query ($p: String) { jobs(filter: { project: $p }) { totalCount } }`, { p: t.id }),
+  ],
+  jobStat: (t) => [
+    clean(`query ($ids: [ID!]) { jobStat(stat: COUNT_ALL, filter: { ids: $ids }) }`, { ids: t.jobs }),
+    forbidden(`query ($p: String) { jobStat(stat: COUNT_RUNNING, filter: { project: $p }) }`, { p: t.id }),
+  ],
+  wallets: (t) => [
+    clean(`{ wallets { owner { createdBy project } balance } }`),
+    forbidden(`query ($p: String) { wallets(project: $p) { balance } }`, { p: t.id }),
+  ],
+  me: () => [clean(`{ me { createdBy project } }`)],
+  transactions: (t) => [
+    clean(`{ transactions(first: 1000) { totalCount edges { node { owner amount description by } } } }`),
+    forbidden(`query ($p: String) { transactions(project: $p) { totalCount } }`, { p: t.id }),
+    forbidden(`query ($o: String) { transactions(owner: $o) { totalCount } }`, { o: t.pi.name }),
+  ],
+  projects: () => [
+    clean(`{ projects { id members { username } groups { name } invites { username } } }`),
+    forbidden(`{ projects(all: true) { id } }`),
+  ],
+  project: (t) => [forbidden(`query ($id: ID!) { project(id: $id) { id members { username } } }`, { id: t.id })],
+  projectInvites: () => [clean(`{ projectInvites { project username invitedBy } }`)],
+  users: () => [forbidden(`{ users { username disabled projects } }`)],
+  myTokens: () => [clean(`{ myTokens { id issuedAt expiresAt current } }`)],
+};
+
+const MUTATIONS: Record<string, Case> = {
+  createJobs: (t) => [
+    forbidden(
+      `mutation ($p: String) { createJobs(specifications: [{ product: { id: "local-small", provider: "local" }, command: ["true"], project: $p }]) { job { id } error { code } } }`,
+      {
+        p: t.id,
+      },
+    ),
+  ],
+  terminateJobs: (t) => [refusedJobs('terminateJobs', t)],
+  suspendJobs: (t) => [refusedJobs('suspendJobs', t)],
+  unsuspendJobs: (t) => [refusedJobs('unsuspendJobs', t)],
+  extendJobs: (t) => [
+    {
+      query: `mutation ($items: [JobExtendInput!]!) { extendJobs(items: $items) { ok error { code } } }`,
+      variables: { items: t.jobs.map((jobId) => ({ jobId, requestedTime: { hours: 1 } })) },
+      expect: 'NOT_FOUND',
+    },
+  ],
+  openInteractiveSessions: (t) => [
+    {
+      query: `mutation ($items: [OpenSessionInput!]!) { openInteractiveSessions(items: $items) { session { url } error { code } } }`,
+      variables: { items: t.jobs.map((jobId) => ({ jobId, sessionType: 'SHELL' })) },
+      expect: 'NOT_FOUND',
+    },
+  ],
+  updateJobAcl: (t, attacker) =>
+    t.jobs.map((id) => ({
+      query: `mutation ($id: ID!, $e: String!) { updateJobAcl(jobId: $id, acl: [{ entity: $e, permissions: [ADMIN] }]) { ok error { code } } }`,
+      variables: { id, e: attacker },
+      expect: 'NOT_FOUND' as const,
+    })),
+  grantCredits: (t, attacker) => [
+    forbidden(
+      `mutation ($o: String!) { grantCredits(grant: { owner: $o, isProject: true, provider: "local", category: "local-cpu", amount: 5 }) { balance } }`,
+      { o: t.id },
+    ),
+    forbidden(`mutation ($o: String!) { grantCredits(grant: { owner: $o, provider: "local", category: "local-cpu", amount: 5 }) { balance } }`, {
+      o: attacker,
+    }),
+  ],
+  createUser: (t) => [
+    forbidden(`mutation ($u: String!) { createUser(username: $u, password: "a-long-password", admin: true) { username } }`, { u: `${t.id}-new` }),
+  ],
+  createProject: (t, attacker) => [
+    forbidden(`mutation ($id: ID!, $pi: String!) { createProject(id: $id, title: "Mine now", pi: $pi) { id } }`, { id: t.id, pi: attacker }),
+  ],
+  addProjectMember: (t, attacker) => [
+    forbidden(`mutation ($p: ID!, $u: String!) { addProjectMember(project: $p, username: $u, role: ADMIN) { id } }`, { p: t.id, u: attacker }),
+  ],
+  inviteProjectMember: (t, attacker) => [
+    forbidden(`mutation ($p: ID!, $u: String!) { inviteProjectMember(project: $p, username: $u) { project } }`, { p: t.id, u: attacker }),
+  ],
+  acceptProjectInvite: (t) => [
+    { query: `mutation ($p: ID!) { acceptProjectInvite(project: $p) { id } }`, variables: { p: t.id }, expect: 'NOT_FOUND' },
+  ],
+  declineProjectInvite: (t) => [{ query: `mutation ($p: ID!) { declineProjectInvite(project: $p) }`, variables: { p: t.id }, expect: 'NOT_FOUND' }],
+  removeProjectMember: (t) =>
+    [t.member.name, t.invitee].map((u) =>
+      forbidden(`mutation ($p: ID!, $u: String!) { removeProjectMember(project: $p, username: $u) { id } }`, { p: t.id, u }),
+    ),
+  leaveProject: (t) => [forbidden(`mutation ($p: ID!) { leaveProject(project: $p) }`, { p: t.id })],
+  changeProjectRole: (t) => [
+    forbidden(`mutation ($p: ID!, $u: String!) { changeProjectRole(project: $p, username: $u, role: USER) { id } }`, { p: t.id, u: t.member.name }),
+  ],
+  transferProjectPi: (t, attacker) => [
+    forbidden(`mutation ($p: ID!, $u: String!) { transferProjectPi(project: $p, username: $u) { id } }`, { p: t.id, u: attacker }),
+  ],
+  createProjectGroup: (t) => [forbidden(`mutation ($p: ID!) { createProjectGroup(project: $p, name: "intruders") { id } }`, { p: t.id })],
+  deleteProjectGroup: (t) => [
+    forbidden(`mutation ($p: ID!, $g: String!) { deleteProjectGroup(project: $p, name: $g) { id } }`, { p: t.id, g: t.group }),
+  ],
+  addProjectGroupMember: (t, attacker) => [
+    forbidden(`mutation ($p: ID!, $g: String!, $u: String!) { addProjectGroupMember(project: $p, group: $g, username: $u) { id } }`, {
+      p: t.id,
+      g: t.group,
+      u: attacker,
+    }),
+  ],
+  removeProjectGroupMember: (t) => [
+    forbidden(`mutation ($p: ID!, $g: String!, $u: String!) { removeProjectGroupMember(project: $p, group: $g, username: $u) { id } }`, {
+      p: t.id,
+      g: t.group,
+      u: t.member.name,
+    }),
+  ],
+  archiveProject: (t) => [forbidden(`mutation ($p: ID!) { archiveProject(project: $p) { id } }`, { p: t.id })],
+  disableUser: (t) =>
+    [t.pi.name, t.member.name].map((u) => forbidden(`mutation ($u: String!) { disableUser(username: $u, terminateJobs: true) { disabled } }`, { u })),
+  enableUser: (t) => [forbidden(`mutation ($u: String!) { enableUser(username: $u) { disabled } }`, { u: t.member.name })],
+  // The only password a caller may change is its own, and only knowing it.
+  changePassword: () => [forbidden(`mutation { changePassword(currentPassword: "not-the-password", newPassword: "a-new-long-password") }`)],
+  revokeToken: (t) =>
+    t.tokenIds.map((id) => ({ query: `mutation ($id: ID!) { revokeToken(id: $id) }`, variables: { id }, expect: 'NOT_FOUND' as const })),
+};
+
+const SUBSCRIPTIONS: Record<string, Case> = {
+  followJob: (t) =>
+    t.jobs.map((id) => ({
+      query: `subscription ($id: ID!) { followJob(id: $id) { jobId updates { status } logs { stdout } newStatus { state } } }`,
+      variables: { id },
+      expect: 'NOT_FOUND' as const,
+      subscription: true,
+    })),
+};
+
+/** The codes an answer carries: the request's errors, else every item's error in its data. */
+function codesOf(response: GraphQLResponse): string[] {
+  if (response.errors?.length) return response.errors.map((e) => e.extensions?.code ?? 'NONE');
+  const codes: string[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') {
+      const { error, ...rest } = value as { error?: { code?: string } | null };
+      if (error) codes.push(error.code ?? 'NONE');
+      Object.values(rest).forEach(walk);
+    }
+  };
+  walk(response.data);
+  return codes;
+}
+
+async function send(client: TestClient, attempt: Attempt): Promise<GraphQLResponse[]> {
+  if (!attempt.subscription) return [await client.gql(attempt.query, attempt.variables)];
+  return (await client.subscribe(attempt.query, attempt.variables ?? {}, { until: () => true, timeoutMs: 5_000 })).payloads;
+}
+
+/** What is wrong with the answers to one attempt. */
+function problemsOf(attempt: Attempt, expectedCode: string, target: Tenant, answers: GraphQLResponse[]): string[] {
+  const problems: string[] = [];
+  const sent = JSON.stringify([attempt.query, attempt.variables ?? {}]);
+  if (answers.length === 0) problems.push('no answer');
+  for (const answer of answers) {
+    const codes = codesOf(answer);
+    if (expectedCode === 'clean') {
+      if (codes.length) problems.push(`refused with ${codes.join(', ')}, expected an answer`);
+    } else if (codes.length === 0 || codes.some((c) => c !== expectedCode)) {
+      problems.push(`answered ${codes.length ? codes.join(', ') : JSON.stringify(answer.data).slice(0, 200)}, expected ${expectedCode}`);
+    }
+    const text = JSON.stringify(answer);
+    for (const secret of target.secrets) if (!sent.includes(secret) && text.includes(secret)) problems.push(`leaks "${secret}"`);
+    const data = JSON.stringify(answer.data ?? null);
+    for (const id of target.jobs) if (data.includes(id)) problems.push(`leaks job ${id} in its data`);
+  }
+  return problems;
+}
+
+function diff(before: TenancySnapshot, after: TenancySnapshot): string[] {
+  const changed: string[] = [];
+  for (const key of ['jobs', 'projects', 'memberships', 'invitations', 'transactions', 'wallets', 'users', 'tokens'] as const) {
+    try {
+      expect(after[key]).toStrictEqual(before[key]);
+    } catch {
+      changed.push(key);
+    }
+  }
+  return changed;
+}
+
+let served: Record<'query' | 'mutation' | 'subscription', string[]>;
+
+beforeAll(async () => {
+  env = await startTenancyGateway();
+  tenants.push(await makeTenant('a', 7_654_321, 'ADMIN'), await makeTenant('b', 8_765_432, 'USER'));
+  outsiders.set(`xs-stranger-${tag}`, await env.user(`xs-stranger-${tag}`));
+  const schema = buildClientSchema(await env.admin.ok<IntrospectionQuery>(getIntrospectionQuery()));
+  served = {
+    query: Object.keys(schema.getQueryType()!.getFields()),
+    mutation: Object.keys(schema.getMutationType()!.getFields()),
+    subscription: Object.keys(schema.getSubscriptionType()!.getFields()),
+  };
+}, 60_000);
+afterAll(async () => {
+  if (env) for (const t of tenants) await t.pi.client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids: t.jobs });
+  await env?.stop();
+});
+
+describe('the cross-tenant suite', () => {
+  it('has a case for every query, mutation and subscription the gateway serves, and none for a field it does not', () => {
+    expect(served.query.length).toBeGreaterThan(10);
+    expect([...served.query].sort()).toEqual(Object.keys(QUERIES).sort());
+    expect([...served.mutation].sort()).toEqual(Object.keys(MUTATIONS).sort());
+    expect([...served.subscription].sort()).toEqual(Object.keys(SUBSCRIPTIONS).sort());
+  });
+
+  it('shows each project its own jobs: the targets of the attempts are real', async () => {
+    for (const t of tenants) {
+      for (const id of t.jobs) expect((await t.pi.client.ok(`query ($id: ID!) { job(id: $id) { id } }`, { id })).job.id).toBe(id);
+      expect((await t.pi.client.in(t.id).ok(`{ wallets { balance } }`)).wallets[0].balance).toBe(t.balance);
+      // The project's people see its members, its group and its invitation: the secrets are real too.
+      const project = JSON.stringify(
+        await t.pi.client.ok(`query ($id: ID!) { project(id: $id) { members { username } groups { name } invites { username } } }`, { id: t.id }),
+      );
+      for (const secret of [t.member.name, t.group, t.invitee]) expect(project).toContain(secret);
+    }
+  });
+
+  for (const [kind, cases] of [
+    ['query', QUERIES],
+    ['mutation', MUTATIONS],
+    ['subscription', SUBSCRIPTIONS],
+  ] as const) {
+    it(`lets no outsider learn or change anything of a project through any ${kind}`, async () => {
+      const problems: string[] = [];
+      for (const target of tenants) {
+        const others = tenants.filter((t) => t !== target).flatMap((t) => [t.pi, t.member]);
+        const attackers: [string, TestClient][] = [...others.map((o) => [o.name, o.client] as [string, TestClient]), ...outsiders];
+        for (const [field, makeAttempts] of Object.entries(cases)) {
+          for (const [attacker, client] of attackers) {
+            for (const attempt of makeAttempts(target, attacker)) {
+              // From the outsider's own workspace, then claiming the project's with the Project header.
+              for (const [where, as, code] of [
+                ['own workspace', client, attempt.expect],
+                ['Project header', client.in(target.id), 'FORBIDDEN'],
+              ] as const) {
+                const before = await env.snapshot();
+                const answers = await send(as, attempt);
+                const found = problemsOf(attempt, code, target, answers);
+                const changed = diff(before, await env.snapshot());
+                if (changed.length) found.push(`changed ${changed.join(', ')}`);
+                for (const p of found) problems.push(`${kind} ${field} by ${attacker} on ${target.id} (${where}): ${p}\n  ${attempt.query}`);
+              }
+            }
+          }
+        }
+      }
+      expect(problems).toEqual([]);
+    }, 180_000);
+  }
+});

@@ -1,0 +1,145 @@
+/**
+ * A gateway for the multi-tenancy tests: real NATS (transport) and real Redis
+ * (store and ledger), a real local provider, users and projects made through
+ * the API, and a snapshot of everything a request could change (jobs with
+ * their ACLs, projects with their members, groups and invitations, each known
+ * user's memberships and invitations, transactions and wallets).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { Transaction, Wallet } from '../../gateway/accounting/ledger.js';
+import { createRedisLedger } from '../../gateway/accounting/redis-ledger.js';
+import { createGateway, type Gateway } from '../../gateway/gateway.js';
+import { createRedisStore } from '../../gateway/store/redis-store.js';
+import type { InvitationRecord, MembershipRecord, ProjectRecord, Store, TokenRecord, UserRecord } from '../../gateway/store/store.js';
+import { createLocalDriver } from '../../providers/local/local-driver.js';
+import { createProviderRuntime } from '../../providers/sdk/runtime.js';
+import { systemClock } from '../../shared/clock.js';
+import type { Job } from '../../shared/domain.js';
+import { silentLogger } from '../../shared/logger.js';
+import { createSubjects } from '../../shared/subjects.js';
+import { createNatsTransport } from '../../shared/transport/nats-transport.js';
+import { fund } from './credits.js';
+import { createClient, eventually, type TestClient } from './graphql-client.js';
+import { deleteKeys, natsUrl, redisUrl, uniquePrefix } from './services.js';
+
+export interface TenancySnapshot {
+  jobs: Map<string, Job>;
+  projects: Map<string, ProjectRecord>;
+  memberships: Map<string, MembershipRecord[]>;
+  invitations: Map<string, InvitationRecord[]>;
+  transactions: Transaction[];
+  wallets: Wallet[];
+  users: UserRecord[];
+  /** Each known user's live tokens. */
+  tokens: Map<string, TokenRecord[]>;
+}
+
+export interface TenancyGateway {
+  gateway: Gateway;
+  store: Store;
+  url: string;
+  admin: TestClient;
+  /** A new user (with credits at the local provider unless `fund` is false), as a client in its own workspace. */
+  user(name: string, options?: { fund?: boolean; password?: string }): Promise<TestClient>;
+  /** Every user made with {@link user}. */
+  usernames(): string[];
+  snapshot(): Promise<TenancySnapshot>;
+  stop(): Promise<void>;
+}
+
+export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
+
+export async function startTenancyGateway(): Promise<TenancyGateway> {
+  const prefix = uniquePrefix();
+  const subjects = createSubjects(prefix);
+  const transport = await createNatsTransport({ url: natsUrl(), subjects });
+  const providerTransport = await createNatsTransport({ url: natsUrl(), subjects });
+  const store = await createRedisStore({ url: redisUrl(), keyPrefix: prefix });
+  const ledger = await createRedisLedger({ url: redisUrl(), keyPrefix: prefix });
+  const adminToken = randomBytes(24).toString('base64url');
+  const stateDir = mkdtempSync(join(tmpdir(), 'sy-tenancy-'));
+  const logger = silentLogger();
+  const gateway = createGateway({
+    transport,
+    store,
+    ledger,
+    clock: systemClock,
+    logger,
+    adminToken,
+    providerTimeoutMs: 2_000,
+    // No charging round while a test runs: only jobs that end are charged, so a snapshot moves only by requests.
+    chargeIntervalMs: 24 * 3_600_000,
+  });
+  const runtime = createProviderRuntime({
+    transport: providerTransport,
+    driver: createLocalDriver({ stateDir, terminateGraceMs: 200 }),
+    id: 'local',
+    kind: 'LOCAL',
+    version: 'test',
+    heartbeatIntervalMs: 500,
+    clock: systemClock,
+    logger,
+  });
+  await runtime.start();
+  const address = await gateway.start(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${address.port}`;
+  const admin = createClient(url, adminToken);
+  await eventually(async () => gateway.registry.get('local')?.manifest, { what: 'the local manifest' });
+  const users: string[] = [];
+
+  return {
+    gateway,
+    store,
+    url,
+    admin,
+    usernames: () => [...users],
+    async user(name, options = {}) {
+      const password = options.password ?? `pw-${name}-${randomBytes(6).toString('hex')}`;
+      await admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: name, p: password });
+      users.push(name);
+      const res = await fetch(`${url}/api/v1/token`, { method: 'POST', body: JSON.stringify({ username: name, password }) });
+      if (options.fund ?? true) await fund(admin, name, 'local');
+      return createClient(url, ((await res.json()) as { token: string }).token);
+    },
+    async snapshot() {
+      const page = await store.listJobs({ order: 'ASC', first: 1_000_000 });
+      const projects = new Map<string, ProjectRecord>();
+      for (const id of await store.listProjects()) projects.set(id, (await store.getProject(id))!);
+      const memberships = new Map<string, MembershipRecord[]>();
+      const invitations = new Map<string, InvitationRecord[]>();
+      const tokens = new Map<string, TokenRecord[]>();
+      for (const name of users) {
+        memberships.set(name, await store.membershipsOf(name));
+        invitations.set(name, await store.invitationsOf(name));
+        tokens.set(name, await store.listTokens(name, systemClock.now()));
+      }
+      const transactions = (await ledger.transactions({ first: 1_000 })).items;
+      const owners = new Map(transactions.map((t) => [`${t.isProject}\n${t.owner}`, { owner: t.owner, isProject: t.isProject }]));
+      const wallets = (await Promise.all([...owners.values()].map((owner) => ledger.wallets(owner, systemClock.now())))).flat();
+      return {
+        jobs: new Map(page.jobs.map((job) => [job.id, job])),
+        projects,
+        memberships,
+        invitations,
+        transactions,
+        wallets,
+        users: await store.listUsers(),
+        tokens,
+      };
+    },
+    async stop() {
+      await gateway.stop();
+      await runtime.stop();
+      await providerTransport.close();
+      await transport.close();
+      await store.close();
+      await ledger.close();
+      await deleteKeys(prefix);
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
