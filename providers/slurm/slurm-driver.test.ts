@@ -494,13 +494,21 @@ describe.sequential('Slurm driver on a real cluster', () => {
     await setUp();
     await h.start();
     const debug = await h.product();
-    const long = h.job(debug, { command: ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 1; done'] });
-    // Long enough to outlast the stop below: the driver sees a job's end within a poll (about a second).
-    const short = h.job(debug, { command: ['sh', '-c', 'sleep 4; echo short done; exit 4'] });
+    // The jobs wait for the test, not for a time: a loaded machine must not let either end too early.
+    // In /tmp itself: any account the job runs as can see a file there.
+    const stopped = join('/tmp', `sy-slurm-stopped-${randomUUID()}`);
+    const restarted = join('/tmp', `sy-slurm-restarted-${randomUUID()}`);
+    extraDirs.push(stopped, restarted);
+    const waitUntil = (file: string) => `while [ ! -e ${file} ]; do sleep 0.2; done`;
+    const long = h.job(debug, {
+      command: ['sh', '-c', `for i in 1 2 3; do echo "line $i"; sleep 1; done; ${waitUntil(restarted)}; for i in 4 5 6; do echo "line $i"; done`],
+    });
+    const short = h.job(debug, { command: ['sh', '-c', `${waitUntil(stopped)}; echo short done; exit 4`] });
     const [longSlurmId, shortSlurmId] = await h.create(long, short);
     await waitFor(() => h.stdoutOf(long.id).includes('line 1'), 'the first line');
     await h.reach(short.id, 'RUNNING');
     await h.stop();
+    await writeFile(stopped, '');
 
     // While the provider is down, the short job ends.
     await waitFor(async () => (await squeueJob(shortSlurmId))?.state === 'FAILED', 'the short job to end in Slurm');
@@ -509,6 +517,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
     const { driver } = await h.start();
     const observed = await driver.observe(long.id);
     expect(observed).toMatchObject({ state: 'RUNNING', providerGeneratedId: longSlurmId });
+    await writeFile(restarted, '');
     expect(await h.final(short.id)).toMatchObject({ state: 'SUCCESS', exitCode: 4 });
     expect(await h.final(long.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     await waitFor(() => h.stdoutOf(long.id).includes('line 6'), 'the last line');
