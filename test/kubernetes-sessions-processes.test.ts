@@ -13,22 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
 import { createClient, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { REAL_PRODUCT } from './support/kube-setup.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
 import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, openSession, shellOn } from './support/sessions.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
-/** A product whose pods go to the real node, with the images it has. */
-const REAL_PRODUCT = {
-  id: 'real',
-  cpu: 0.1,
-  memoryInGigs: 0.0625,
-  pricePerUnit: 1,
-  nodeSelector: { 'sim.switchyard.io/real': 'true' },
-  tolerations: [{ key: 'sim.switchyard.io/real', operator: 'Exists' }],
-  hostNetwork: true,
-  imagePullPolicy: 'Never',
-};
 
 const namespace = `sy-sessions-${randomUUID().slice(0, 8)}`;
 let gateway: Proc;

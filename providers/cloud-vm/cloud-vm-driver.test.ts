@@ -13,16 +13,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { JobSpecification, Product } from '../../shared/domain.js';
-import { silentLogger } from '../../shared/logger.js';
-import { jobEventSchema, logEventSchema, type JobEvent, type LogEvent } from '../../shared/protocol.js';
-import { createSubjects, type ProviderVerb } from '../../shared/subjects.js';
-import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
+import type { JobSpecification } from '../../shared/domain.js';
+import { createDriverBus } from '../../test/support/driver-bus.js';
 import { eventually } from '../../test/support/graphql-client.js';
 import { makeCreateJob } from '../../test/support/jobs.js';
-import { uniquePrefix } from '../../test/support/services.js';
 import { guestImages, qemusUnder, TICKS, ticksOf } from '../../test/support/vm-setup.js';
-import { createProviderRuntime, type ProviderRuntime } from '../sdk/runtime.js';
+import type { ProviderRuntime } from '../sdk/runtime.js';
 import { createCloudVmDriver, type CloudVmDriverOptions } from './cloud-vm-driver.js';
 import { vmPaths } from './qemu-command.js';
 import { runningQemu } from './vm-supervisor.js';
@@ -49,13 +45,8 @@ async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
   const images = guestImages();
   const stateDir = await mkdtemp(join(tmpdir(), 'sy-cloud-vm-'));
   stateDirs.push(stateDir);
-  const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
-  const events: JobEvent[] = [];
-  const logs: LogEvent[] = [];
-  await transport.consumeDurable(async (body, subject) => {
-    if (subject.includes('.events.')) events.push(jobEventSchema.parse(body));
-    else logs.push(logEventSchema.parse(body));
-  });
+  const bus = await createDriverBus(PROVIDER, { kind: 'CLOUD_VM', timeoutMs: 30_000 });
+  const { call, eventsOf } = bus;
   const options: CloudVmDriverOptions = {
     stateDir,
     images: [
@@ -72,15 +63,12 @@ async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
   };
   const start = async (more: Partial<CloudVmDriverOptions> = {}) => {
     const driver = createCloudVmDriver({ ...options, ...more });
-    const runtime = createProviderRuntime({ transport, driver, id: PROVIDER, kind: 'CLOUD_VM', version: '0.1.0', logger: silentLogger() });
-    await runtime.start();
+    const runtime = await bus.startRuntime(driver);
     runtimes.push(runtime);
     return { runtime, driver };
   };
   const first = await start();
-  const call = (verb: ProviderVerb, body: object) =>
-    transport.request(transport.subjects.providerCall(PROVIDER, verb), { v: 1, ...body }, { timeoutMs: 30_000 }) as Promise<any>;
-  const product = async (id = 'tiny'): Promise<Product> => (await call('manifest', {})).result.products.find((p: Product) => p.id === id);
+  const product = (id = 'tiny') => bus.product(id);
   const create = async (spec: Partial<JobSpecification>, productId = 'tiny') => {
     const job = makeCreateJob(await product(productId), PROVIDER, spec);
     const reply = await call('jobs.create', { jobs: [job] });
@@ -91,15 +79,10 @@ async function harness(overrides: Partial<CloudVmDriverOptions> = {}) {
     expect(result, JSON.stringify(result)).toMatchObject({ ok: true, providerGeneratedId: `vm-${job.id}` });
     return job.id as string;
   };
-  const eventsOf = (jobId: string) => events.filter((e) => e.jobId === jobId);
   const story = (jobId: string) => JSON.stringify(eventsOf(jobId).map((e) => [e.state, e.status]));
   const reach = (jobId: string, state: string, timeoutMs = BOOT_MS, nth = 1) =>
     waitFor(() => eventsOf(jobId).filter((e) => e.state === state)[nth - 1], `job ${jobId} to be ${state} (events: ${story(jobId)})`, timeoutMs);
-  const lines = (jobId: string) =>
-    logs
-      .filter((l) => l.jobId === jobId)
-      .flatMap((l) => l.lines)
-      .map((l) => l.stdout ?? '');
+  const lines = (jobId: string) => bus.logLinesOf(jobId).map((l) => l.stdout ?? '');
   const ticks = (jobId: string) => ticksOf(lines(jobId));
   /** A job that counts on its console, running, its first `count` ticks seen. */
   const ticking = async (count: number) => {

@@ -13,15 +13,12 @@ import { promisify } from 'node:util';
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { JobSpecification, Product } from '../../shared/domain.js';
-import { silentLogger } from '../../shared/logger.js';
-import { jobEventSchema, logEventSchema, type JobEvent, type LogEvent } from '../../shared/protocol.js';
-import { createSubjects, type ProviderVerb } from '../../shared/subjects.js';
-import { createMemoryTransport } from '../../shared/transport/memory-transport.js';
+import type { JobSpecification } from '../../shared/domain.js';
+import { createDriverBus } from '../../test/support/driver-bus.js';
 import { eventually } from '../../test/support/graphql-client.js';
 import { makeCreateJob } from '../../test/support/jobs.js';
-import { uniquePrefix } from '../../test/support/services.js';
-import { createProviderRuntime, type ProviderRuntime } from '../sdk/runtime.js';
+import { REAL_PRODUCT } from '../../test/support/kube-setup.js';
+import type { ProviderRuntime } from '../sdk/runtime.js';
 import { createKubernetesDriver, type KubernetesDriverOptions } from './kubernetes-driver.js';
 import type { KubernetesProductConfig } from './kubernetes-products.js';
 
@@ -71,18 +68,6 @@ async function extraApiServer(action: 'start' | 'stop' | 'kill', name: string): 
   return stdout.trim();
 }
 
-/** A product of the one real node (kubelet, containerd, runc): no pod network and no registry there (deploy/kubernetes/README.md, tier B). */
-const REAL_PRODUCT: KubernetesProductConfig = {
-  id: 'real',
-  cpu: 0.1,
-  memoryInGigs: 0.0625,
-  pricePerUnit: 1,
-  nodeSelector: { 'sim.switchyard.io/real': 'true' },
-  tolerations: [{ key: 'sim.switchyard.io/real', operator: 'Exists' }],
-  hostNetwork: true,
-  imagePullPolicy: 'Never',
-};
-
 function realNode(): { node: string; image: string } {
   const node = process.env.SWITCHYARD_KUBE_REAL_NODE;
   const image = process.env.SWITCHYARD_KUBE_REAL_IMAGE;
@@ -119,24 +104,16 @@ async function addNode(size: { cpu: string; memory: string }): Promise<string> {
 async function harness(overrides: Partial<KubernetesDriverOptions> = {}) {
   const namespace = `sy-test-${randomUUID().slice(0, 8)}`;
   namespaces.push(namespace);
-  const transport = createMemoryTransport({ subjects: createSubjects(uniquePrefix()) });
-  const events: JobEvent[] = [];
-  const logs: LogEvent[] = [];
-  await transport.consumeDurable(async (body, subject) => {
-    if (subject.includes('.events.')) events.push(jobEventSchema.parse(body));
-    else logs.push(logEventSchema.parse(body));
-  });
+  const bus = await createDriverBus(PROVIDER, { kind: 'KUBERNETES', timeoutMs: 20_000 });
+  const { call, eventsOf } = bus;
   const start = async () => {
     const driver = createKubernetesDriver({ kubeconfig: PROVIDER_KUBECONFIG, namespace, products: PRODUCTS, ...overrides });
-    const runtime = createProviderRuntime({ transport, driver, id: PROVIDER, kind: 'KUBERNETES', version: '0.1.0', logger: silentLogger() });
-    await runtime.start();
+    const runtime = await bus.startRuntime(driver);
     runtimes.push(runtime);
     return { runtime, driver };
   };
   const first = await start();
-  const call = (verb: ProviderVerb, body: object) =>
-    transport.request(transport.subjects.providerCall(PROVIDER, verb), { v: 1, ...body }, { timeoutMs: 20_000 }) as Promise<any>;
-  const product = async (id = 'small'): Promise<Product> => (await call('manifest', {})).result.products.find((p: Product) => p.id === id);
+  const product = (id = 'small') => bus.product(id);
   const create = async (spec: Partial<JobSpecification>, productId = 'small') => {
     const job = makeCreateJob(await product(productId), PROVIDER, { command: ['true'], ...spec });
     const reply = await call('jobs.create', { jobs: [job] });
@@ -147,14 +124,13 @@ async function harness(overrides: Partial<KubernetesDriverOptions> = {}) {
     expect(reply.result.results[0], JSON.stringify(reply.result.results[0])).toMatchObject({ ok: true, providerGeneratedId: `sy-${job.id}` });
     return job.id as string;
   };
-  const eventsOf = (jobId: string) => events.filter((e) => e.jobId === jobId);
   const reach = (jobId: string, state: string, timeoutMs = 20_000) =>
     waitFor(
       () => eventsOf(jobId).find((e) => e.state === state),
       `job ${jobId} to be ${state} (events: ${JSON.stringify(eventsOf(jobId).map((e) => [e.state, e.status]))})`,
       timeoutMs,
     );
-  const lines = (jobId: string) => logs.filter((l) => l.jobId === jobId).flatMap((l) => l.lines);
+  const lines = bus.logLinesOf;
   return { namespace, call, create, created, reach, eventsOf, lines, start, first, product };
 }
 

@@ -11,6 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+import type { KubernetesProductConfig } from '../../providers/kubernetes/kubernetes-products.js';
+
 /** The variables of kube.env: `NAME=value` lines. */
 export function parseKubeEnv(text: string): Record<string, string> {
   const vars: Record<string, string> = {};
@@ -44,3 +46,15 @@ export function setup(): void {
   const failed = startKubeCluster();
   if (failed) process.stderr.write(`global setup: could not start the Kubernetes test cluster; the Kubernetes tests will fail: ${failed}\n`);
 }
+
+/** A product of the one real node (kubelet, containerd, runc): no pod network and no registry there (deploy/kubernetes/README.md, tier B). */
+export const REAL_PRODUCT: KubernetesProductConfig = {
+  id: 'real',
+  cpu: 0.1,
+  memoryInGigs: 0.0625,
+  pricePerUnit: 1,
+  nodeSelector: { 'sim.switchyard.io/real': 'true' },
+  tolerations: [{ key: 'sim.switchyard.io/real', operator: 'Exists' }],
+  hostNetwork: true,
+  imagePullPolicy: 'Never',
+};
