@@ -2,7 +2,8 @@
 /**
  * Lint rules, flat config. Beyond the recommended sets, the architecture is written as rules:
  * shared/ is the contract and imports neither gateway/ nor providers/; providers/ never import
- * gateway/ (they reach it only over the protocol); and no module takes part in an import cycle.
+ * gateway/ (they reach it only over the protocol); the command line (bin/client/) uses the public
+ * API only; and no module takes part in an import cycle.
  */
 import js from '@eslint/js';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
@@ -65,6 +66,15 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The command line is a client of the public API, as any other program would be.
+    files: ['bin/client/**/*.ts'],
+    rules: layer('The command line uses the public API only (GraphQL, the session URLs): no gateway, provider or shared modules.', [
+      '**/gateway/**',
+      '**/providers/**',
+      '**/shared/**',
+    ]),
   },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],

@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
  * - e2e: switchyard processes, the Slurm and Kubernetes test clusters, QEMU VMs, faults under load.
  * `npm test` runs them all; `npm run test:unit` (and :integration, :e2e) one of them.
  */
-const BESIDE_CODE = ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts'];
+const BESIDE_CODE = ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'providers/**/*.test.ts', 'bin/**/*.test.ts'];
 /** Beside their code, but they drive real processes or servers. */
 const BACKENDS = ['providers/local/**/*.test.ts', 'providers/sdk/runtime.test.ts'];
 const E2E = [

@@ -1,0 +1,87 @@
+/** The command line's pure parts: durations, the job specification `run` sends, exit codes, relative times. */
+import { describe, expect, it } from 'vitest';
+
+import { runSpecification } from './commands/jobs.js';
+import { exitCodeOfStatus } from './commands/shell.js';
+import { durationMs, formatDuration, simpleDuration } from './durations.js';
+import { CliError, EXIT } from './exit-codes.js';
+import { exitCodeOf } from './follow.js';
+import { relativeTime } from './output.js';
+
+describe('durations', () => {
+  it('reads the usual forms and rounds up to whole seconds', () => {
+    expect(simpleDuration('1h30m', '--time')).toEqual({ hours: 1, minutes: 30, seconds: 0 });
+    expect(simpleDuration('90s', '--time')).toEqual({ hours: 0, minutes: 1, seconds: 30 });
+    expect(simpleDuration('2d', '--time')).toEqual({ hours: 48, minutes: 0, seconds: 0 });
+    expect(simpleDuration('1.5s', '--time')).toEqual({ hours: 0, minutes: 0, seconds: 2 });
+    expect(formatDuration({ hours: 1, minutes: 0, seconds: 5 })).toBe('1h5s');
+  });
+
+  it('refuses a bare number, nonsense and zero as usage errors', () => {
+    for (const text of ['10', 'soon', '0s', '-5m', '']) {
+      expect(() => durationMs(text, '--time'), text).toThrow(CliError);
+      try {
+        durationMs(text, '--time');
+      } catch (error) {
+        expect((error as CliError).exitCode).toBe(EXIT.usage);
+      }
+    }
+  });
+});
+
+describe("run's job specification", () => {
+  const base = { replicas: 1 };
+  it('names a product, or requirements routed by the gateway', () => {
+    expect(runSpecification(['echo', 'hi'], { ...base, product: 'small', provider: 'local', time: '10m' }, undefined)).toEqual({
+      product: { id: 'small', provider: 'local' },
+      command: ['echo', 'hi'],
+      replicas: 1,
+      timeAllocation: { hours: 0, minutes: 10, seconds: 0 },
+    });
+    expect(
+      runSpecification(
+        [],
+        { replicas: 2, cpu: 4, gpu: 1, backend: 'docker', provider: 'k8s', waitFor: '2m', env: { A: '1' }, tag: ['x', 'y'] },
+        'genomics',
+      ),
+    ).toEqual({
+      requirements: { cpu: 4, gpu: 1, backend: 'DOCKER', providers: ['k8s'] },
+      replicas: 2,
+      env: { A: '1' },
+      tags: ['x', 'y'],
+      scheduleTimeout: 120,
+      project: 'genomics',
+    });
+  });
+
+  it('refuses contradictory choices before asking the gateway', () => {
+    expect(() => runSpecification([], { ...base, product: 'small', provider: 'local', cpu: 1 }, undefined)).toThrow(/not both/);
+    expect(() => runSpecification([], { ...base, product: 'small' }, undefined)).toThrow(/needs --provider/);
+    expect(() => runSpecification([], { ...base, provider: 'local' }, undefined)).toThrow(/without --product/);
+  });
+});
+
+describe('exit codes', () => {
+  it('a followed job exits with its own code, EXPIRED as timeout(1) does', () => {
+    expect(exitCodeOf({ state: 'SUCCESS', exitCode: 3 })).toBe(3);
+    expect(exitCodeOf({ state: 'SUCCESS', exitCode: null })).toBe(0);
+    expect(exitCodeOf({ state: 'EXPIRED', exitCode: null })).toBe(124);
+    expect(exitCodeOf({ state: 'FAILURE', exitCode: null })).toBe(1);
+  });
+
+  it("reads the exit code from the session's closing Status", () => {
+    expect(exitCodeOfStatus({ status: 'Success' })).toBe(0);
+    expect(exitCodeOfStatus({ status: 'Failure', details: { causes: [{ reason: 'ExitCode', message: '42' }] } })).toBe(42);
+    expect(exitCodeOfStatus({ status: 'Failure', message: 'the provider stopped answering' })).toBeNull();
+  });
+});
+
+describe('relative times', () => {
+  it("says how long ago or how soon, by the reader's clock", () => {
+    const now = Date.now();
+    expect(relativeTime(new Date(now - 5_000).toISOString(), now)).toBe('5s ago');
+    expect(relativeTime(new Date(now + 3 * 3_600_000).toISOString(), now)).toBe('in 3h');
+    expect(relativeTime(new Date(now - 2 * 86_400_000).toISOString(), now)).toBe('2d ago');
+    expect(relativeTime(null, now)).toBeNull();
+  });
+});
