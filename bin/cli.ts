@@ -57,8 +57,8 @@ program
   .action(async (kind: string, opts: { id: string }) => {
     const { PROVIDER_KINDS } = await import('../providers/index.js');
     const run = PROVIDER_KINDS[kind];
-    if (!run) throw new InvalidArgumentError(`unknown provider kind "${kind}"; known: ${Object.keys(PROVIDER_KINDS).join(', ')}`);
-    if (!/^[A-Za-z0-9_-]+$/.test(opts.id)) throw new InvalidArgumentError('--id may use letters, digits, "-" and "_" only');
+    if (!run) throw new CliError(`unknown provider kind "${kind}"; known: ${Object.keys(PROVIDER_KINDS).join(', ')}`, EXIT.usage);
+    if (!/^[A-Za-z0-9_-]+$/.test(opts.id)) throw new CliError('--id may use letters, digits, "-" and "_" only', EXIT.usage);
     await run(opts.id);
     serving = true;
   });
