@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ProjectRecord, ProjectRole, Store } from '../store/store.js';
+import type { MembershipRecord, ProjectRecord, ProjectRole, Store } from '../store/store.js';
 import type { OidcIdentity } from './oidc-claims.js';
 import { withoutUser } from './projects.js';
 
@@ -28,10 +28,15 @@ export function reconcileMembership(project: ProjectRecord, username: string, wa
   return { ...project, members, invites: project.invites.filter((i) => i.username !== username) };
 }
 
-/** Applies {@link reconcileMembership} to every project the identity's issuer maps; a project that does not exist is skipped. */
-export async function syncMemberships(deps: { store: Store; clock: Clock; logger?: Logger }, identity: OidcIdentity): Promise<void> {
+/**
+ * Applies {@link reconcileMembership} to every project the identity's issuer maps (a project that
+ * does not exist is skipped), and answers the user's memberships after it.
+ */
+export async function syncMemberships(deps: { store: Store; clock: Clock; logger?: Logger }, identity: OidcIdentity): Promise<MembershipRecord[]> {
   const { store, clock } = deps;
-  const held = new Map((await store.membershipsOf(identity.username)).map((m) => [m.project, m.role]));
+  const before = await store.membershipsOf(identity.username);
+  const held = new Map(before.map((m) => [m.project, m.role]));
+  let changed = false;
   for (const id of identity.mappedProjects) {
     const wanted = identity.roles.get(id) ?? null;
     const role = held.get(id) ?? null;
@@ -43,7 +48,12 @@ export async function syncMemberships(deps: { store: Store; clock: Clock; logger
         break;
       }
       const next = reconcileMembership(project, identity.username, wanted, clock.now());
-      if (!next || (await store.updateProject({ ...next, version: project.version + 1 }, project.version))) break;
+      if (!next) break;
+      if (await store.updateProject({ ...next, version: project.version + 1 }, project.version)) {
+        changed = true;
+        break;
+      }
     }
   }
+  return changed ? store.membershipsOf(identity.username) : before;
 }

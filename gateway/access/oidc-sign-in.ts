@@ -57,8 +57,7 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcTokens {
       const { config, claims } = await verifier.verify(token);
       const identity = identityFromClaims(config, claims);
       const user = await userOf(identity);
-      await syncMemberships({ store, clock, logger: options.logger }, identity);
-      return viewerOf(user, await store.membershipsOf(user.username));
+      return viewerOf(user, await syncMemberships({ store, clock, logger: options.logger }, identity));
     },
   };
 }
