@@ -93,6 +93,31 @@ describe('signing in', () => {
     expect(code(await again.gql(`mutation { changePassword(currentPassword: "", newPassword: "a-new-password") }`))).toBe('FORBIDDEN');
   });
 
+  it('takes the token over a websocket too, and refuses the connection for an untrusted one', async () => {
+    const { createClient: createWsClient } = await import('graphql-ws');
+    const { default: WebSocket } = await import('ws');
+    const ask = async (token: string) => {
+      const ws = createWsClient({
+        url: env.url.replace('http', 'ws') + '/graphql',
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { Authorization: `Bearer ${token}` },
+      });
+      try {
+        return await new Promise<unknown>((resolve, reject) => {
+          ws.subscribe({ query: `{ me { createdBy } }` }, { next: resolve, error: reject, complete: () => undefined });
+        });
+      } finally {
+        await ws.dispose();
+      }
+    };
+    const { login, username } = person();
+    expect(await ask(await idp.login(login))).toEqual({ data: { me: { createdBy: username } } });
+    const stranger = person([], untrusted);
+    const refused = (await ask(await untrusted.login(stranger.login)).catch((error: unknown) => error)) as { code?: number };
+    expect(refused.code).toBe(4403);
+  });
+
   it('makes administrators of the groups configured for it', async () => {
     const admin = person(['switchyard-admins']);
     const plain = person(['genomics']);
