@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
+import { oidcIssuersSetting } from './access/oidc-config.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import { MIN_SESSION_SECRET_LENGTH } from './sessions/session-credentials.js';
 import { DEFAULT_SESSION_LIMITS } from './sessions/session-endpoint.js';
@@ -35,6 +36,8 @@ export const gatewaySettings = {
   SWITCHYARD_LOGIN_MAX_FAILURES_PER_USERNAME: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.maxFailuresPerUsername),
   SWITCHYARD_LOGIN_BLOCK_SECONDS: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.blockSeconds),
   SWITCHYARD_LOGIN_WINDOW_SECONDS: positiveIntSetting.default(LOGIN_THROTTLE_DEFAULTS.windowSeconds),
+  /** OpenID Connect issuers whose access tokens are accepted (a JSON list; docs/TENANCY.md, "Single sign-on"). */
+  SWITCHYARD_OIDC_ISSUERS: oidcIssuersSetting,
   /** Reverse proxies in front of the gateway whose X-Forwarded-For is believed for the client address. */
   SWITCHYARD_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** Signs session credentials; the same on every replica, so any replica serves any session. */

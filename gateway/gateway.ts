@@ -10,6 +10,8 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Closable, Transport } from '../shared/transport.js';
 import { createAuth, type Auth, type LoginThrottleOptions } from './access/auth.js';
+import type { OidcIssuerConfig } from './access/oidc-config.js';
+import { createOidcSignIn } from './access/oidc-sign-in.js';
 import { createProjects, type Projects } from './access/projects.js';
 import { createAccountingMetrics } from './accounting/accounting-metrics.js';
 import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
@@ -56,6 +58,8 @@ export interface GatewayOptions {
   requestLimits?: Partial<RequestLimits>;
   /** Login throttling on POST /api/v1/token; give it `redis` when the gateway runs on Redis, so that its replicas share the counts. */
   loginThrottle?: LoginThrottleOptions;
+  /** OpenID Connect issuers whose access tokens are accepted beside the gateway's own (docs/TENANCY.md). @default [] */
+  oidcIssuers?: readonly OidcIssuerConfig[];
   /** Proxies in front whose X-Forwarded-For is believed for the client address. @default 0 */
   trustedProxyHops?: number;
   /** Interactive sessions. */
@@ -156,6 +160,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     adminToken: options.adminToken,
     tokenTtlSeconds: options.tokenTtlSeconds,
     loginThrottle: options.loginThrottle,
+    oidc: options.oidcIssuers?.length ? createOidcSignIn({ issuers: options.oidcIssuers, store, clock, logger }) : undefined,
   });
   const projects = createProjects({ store, clock });
   const limits = requestLimits(options.requestLimits);

@@ -60,6 +60,7 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
       windowSeconds: settings.SWITCHYARD_LOGIN_WINDOW_SECONDS,
     },
     trustedProxyHops: settings.SWITCHYARD_TRUSTED_PROXY_HOPS,
+    oidcIssuers: settings.SWITCHYARD_OIDC_ISSUERS,
     sessions: {
       secret: settings.SWITCHYARD_SESSION_SECRET,
       ttlSeconds: settings.SWITCHYARD_SESSION_TTL_SECONDS,

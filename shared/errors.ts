@@ -73,8 +73,8 @@ export class ForbiddenError extends SwitchyardError {
 }
 
 export class UnauthenticatedError extends SwitchyardError {
-  constructor(message = 'A valid bearer token is required') {
-    super('UNAUTHENTICATED', message);
+  constructor(message = 'A valid bearer token is required', options?: ErrorOptions) {
+    super('UNAUTHENTICATED', message, options);
     this.name = 'UnauthenticatedError';
   }
 }

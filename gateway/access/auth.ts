@@ -54,7 +54,7 @@ export function viewerOf(user: { username: string; admin: boolean }, memberships
 }
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 64 } as const;
-const USERNAME = /^[a-z][a-z0-9._-]{1,63}$/;
+export const USERNAME = /^[a-z][a-z0-9._-]{1,63}$/;
 export const BOOTSTRAP_ADMIN = 'admin';
 
 function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
@@ -132,6 +132,15 @@ export const LOGIN_THROTTLE_DEFAULTS = {
   windowSeconds: 86_400,
 } as const;
 
+/** Access tokens of the OpenID Connect issuers the gateway trusts (oidc-sign-in.ts). */
+export interface OidcTokens {
+  /** The viewer of a JWT access token, its user created or brought in line with the token's claims; throws UnauthenticatedError. */
+  signIn(token: string): Promise<Viewer>;
+}
+
+/** Three base64url parts: a JWT in compact form, never one of the gateway's own tokens. */
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
 export interface AuthOptions {
   store: Store;
   clock: Clock;
@@ -140,6 +149,8 @@ export interface AuthOptions {
   /** @default 86400 */
   tokenTtlSeconds?: number;
   loginThrottle?: LoginThrottleOptions;
+  /** Accept the access tokens of trusted OIDC issuers beside the gateway's own. */
+  oidc?: OidcTokens;
 }
 
 interface LoginThrottle {
@@ -268,6 +279,7 @@ export function createAuth(options: AuthOptions): Auth {
       if (!match) throw new UnauthenticatedError('Send Authorization: Bearer <token>');
       const tokenHash = hashToken(match[1]!);
       if (timingSafeEqual(Buffer.from(tokenHash, 'hex'), adminTokenHash)) return bootstrapAdmin;
+      if (options.oidc && JWT_SHAPE.test(match[1]!)) return { ...(await options.oidc.signIn(match[1]!)), tokenId: null };
       const record = await store.getToken(tokenHash, clock.now());
       if (!record) throw new UnauthenticatedError('The token is unknown or has expired');
       return { ...(await loadViewer(record.username)), tokenId: tokenHash };
@@ -281,6 +293,7 @@ export function createAuth(options: AuthOptions): Auth {
     async changePassword(viewer, current, next) {
       const user = await store.getUser(viewer.username);
       if (!user) throw new ForbiddenError('The bootstrap administrator has no password; set SWITCHYARD_ADMIN_TOKEN instead');
+      if (user.passwordHash === '') throw new ForbiddenError('This account signs in through its identity provider and has no password here');
       if (!(await verifyPassword(String(current), user.passwordHash))) throw new ForbiddenError('The current password is wrong');
       checkPassword(next);
       await store.updateUser({ ...user, passwordHash: await hashPassword(next) });

@@ -322,7 +322,8 @@ export function createProjects(options: { store: Store; clock: Clock }): Project
   };
 }
 
-function withoutUser(project: ProjectRecord, username: string): ProjectRecord {
+/** The project with the user taken out of its members, invitations and groups. */
+export function withoutUser(project: ProjectRecord, username: string): ProjectRecord {
   return {
     ...project,
     members: project.members.filter((m) => m.username !== username),

@@ -76,6 +76,8 @@ export interface UserRecord {
   createdAt: number;
   /** Disabled by an administrator: no token of it works. @default false */
   disabled?: boolean;
+  /** The OIDC subject (`sub`) of each issuer that signs this user in, by issuer: the first sign-in binds it. */
+  oidcSubjects?: Record<string, string>;
 }
 
 /**

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import type { Transaction, Wallet } from '../../gateway/accounting/ledger.js';
 import { createRedisLedger } from '../../gateway/accounting/redis-ledger.js';
-import { createGateway, type Gateway } from '../../gateway/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/gateway.js';
 import { createRedisStore } from '../../gateway/store/redis-store.js';
 import type { InvitationRecord, MembershipRecord, ProjectRecord, Store, TokenRecord, UserRecord } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
@@ -53,7 +53,8 @@ export interface TenancyGateway {
 
 export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
 
-export async function startTenancyGateway(): Promise<TenancyGateway> {
+/** `options`: more of the gateway's options (OIDC issuers, say). */
+export async function startTenancyGateway(options: Pick<GatewayOptions, 'oidcIssuers'> = {}): Promise<TenancyGateway> {
   const prefix = uniquePrefix();
   const subjects = createSubjects(prefix);
   const transport = await createNatsTransport({ url: natsUrl(), subjects });
@@ -73,6 +74,7 @@ export async function startTenancyGateway(): Promise<TenancyGateway> {
     providerTimeoutMs: 2_000,
     // No charging round while a test runs: only jobs that end are charged, so a snapshot moves only by requests.
     chargeIntervalMs: 24 * 3_600_000,
+    ...options,
   });
   const runtime = createProviderRuntime({
     transport: providerTransport,
