@@ -1,12 +1,16 @@
 /** The command line's pure parts: durations, the job specification `run` sends, exit codes, relative times. */
+import { execFileSync } from 'node:child_process';
+import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 
+import { bashCompletion } from './commands/completion.js';
 import { runSpecification } from './commands/jobs.js';
 import { exitCodeOfStatus } from './commands/shell.js';
 import { durationMs, formatDuration, simpleDuration } from './durations.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { exitCodeOf } from './follow.js';
 import { relativeTime } from './output.js';
+import { registerClientCommands } from './register.js';
 
 describe('durations', () => {
   it('reads the usual forms and rounds up to whole seconds', () => {
@@ -83,5 +87,31 @@ describe('relative times', () => {
     expect(relativeTime(new Date(now + 3 * 3_600_000).toISOString(), now)).toBe('in 3h');
     expect(relativeTime(new Date(now - 2 * 86_400_000).toISOString(), now)).toBe('2d ago');
     expect(relativeTime(null, now)).toBeNull();
+  });
+});
+
+describe('shell completion', () => {
+  const program = new Command('switchyard');
+  registerClientCommands(program, []);
+  /** What bash completes for these words (the last one being typed). */
+  const complete = (...words: string[]) =>
+    execFileSync(
+      'bash',
+      [
+        '-c',
+        `${bashCompletion(program)}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _switchyard; echo "\${COMPREPLY[@]}"`,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+
+  it('completes commands, then the options of the command being typed, global options included', () => {
+    expect(complete('switchyard', 'lo')).toBe('login logout logs');
+    expect(complete('switchyard', '--json', 'run', '--fo')).toBe('--follow');
+    expect(complete('switchyard', 'ps', '--st')).toBe('--state');
+    expect(complete('switchyard', 'shell', '--')).toContain('--rank');
+    expect(complete('switchyard', 'shell', '--')).toContain('--project');
+    expect(complete('switchyard', 'status', '--fo')).toBe('');
   });
 });

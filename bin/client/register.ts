@@ -9,6 +9,7 @@ import { connectApi, type Api, type ConnectionOptions } from './api.js';
 import { registerAccountingCommands } from './commands/accounting.js';
 import { registerAuthCommands } from './commands/auth.js';
 import { registerCatalogCommands } from './commands/catalog.js';
+import { registerCompletionCommand } from './commands/completion.js';
 import { registerJobCommands } from './commands/jobs.js';
 import { registerOverviewCommands } from './commands/overview.js';
 import { registerShellCommand } from './commands/shell.js';
@@ -57,4 +58,5 @@ export function registerClientCommands(program: Command, opened: Api[]): void {
   registerShellCommand(program, context);
   registerAccountingCommands(program, context);
   registerOverviewCommands(program, context);
+  registerCompletionCommand(program);
 }
