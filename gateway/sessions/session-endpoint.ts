@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 import type { Clock } from '../../shared/clock.js';
+import type { InteractiveSessionType } from '../../shared/domain.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Transport } from '../../shared/transport.js';
@@ -63,13 +64,19 @@ export interface SessionEndpoint {
   /** Whether a request path is one this endpoint upgrades. */
   handles(path: string): boolean;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * The grant of the request's credential for a session of `type`, checked as an upgrade is
+   * (the browser pages ask before they connect); throws an UpgradeRefusal.
+   */
+  admit(req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant>;
   /** Sessions this replica relays now. */
   readonly open: number;
   /** End every session ("the gateway is stopping") and refuse new ones. */
   close(): Promise<void>;
 }
 
-class UpgradeRefusal extends Error {
+/** Why a session is refused: an HTTP status, a contract code and a message for the user. */
+export class UpgradeRefusal extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -112,7 +119,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
   });
 
   /** The grant of the request's credential, still good now: the user may act on the job, and it runs. */
-  const admit = async (req: IncomingMessage): Promise<SessionGrant> => {
+  const admit = async (req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant> => {
     if (closing) throw new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again');
     const token = credentialOf(req);
     if (!token) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', 'A session credential is required (?token=)');
@@ -123,7 +130,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
       if (error instanceof SessionCredentialError) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', error.message);
       throw error;
     }
-    if (grant.type !== 'SHELL') throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a shell`);
+    if (grant.type !== type) throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a ${type}`);
     const [job, viewer] = await Promise.all([store.getJob(grant.jobId), auth.viewerByName(grant.username)]);
     // The user's rights as they are now: a user taken off the project loses the sessions it was given.
     if (!job || !viewer || !canEdit(viewer, job)) throw new UpgradeRefusal(404, 'NOT_FOUND', `job ${grant.jobId} not found`);
@@ -174,8 +181,9 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
 
   return {
     handles: (path) => path === shellPath,
+    admit,
     upgrade(req, socket, head) {
-      admit(req).then(
+      admit(req, 'SHELL').then(
         (grant) => {
           if (closing) return refuse(socket, new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again'));
           wss.handleUpgrade(req, socket, head, (ws) => {
