@@ -71,6 +71,10 @@ async function runningJob(): Promise<string> {
   return id;
 }
 
+/** A credential of alice's for rank 0 of a job, made here, that expires `seconds` from now (in the past when negative). */
+const aliceCredential = (jobId: string, type: string, seconds: number) =>
+  signSessionCredential(SESSION_SECRET, { jobId, type, providerId: 'edge', username: 'alice', expiresAt: Math.floor(Date.now() / 1000) + seconds });
+
 const terminate = (id: string) => alice.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id });
 
 /** A session's URL as a browser opens it: its http form. */
@@ -141,15 +145,9 @@ describe('the terminal page of a SHELL session', () => {
     await terminate(jobId);
   });
 
-  it('shows the refusal of an expired credential, escaped, and connects nowhere', async () => {
+  it('shows the refusal of an expired credential and connects nowhere; a session refused after the page loaded says so', async () => {
     const jobId = await runningJob();
-    const expired = await signSessionCredential(SESSION_SECRET, {
-      jobId,
-      type: 'SHELL',
-      providerId: 'edge',
-      username: 'alice',
-      expiresAt: Math.floor(Date.now() / 1000) - 60,
-    });
+    const expired = await aliceCredential(jobId, 'SHELL', -60);
     const page = await browser.newPage();
     const problems = watchPage(page, baseUrl);
     const sockets: string[] = [];
@@ -261,13 +259,7 @@ describe('the VNC page', () => {
   // to QEMU's own VNC server, noVNC on the page shows the display.
   it('loads noVNC from the gateway, says when it cannot connect, and shows a real display through the websocket', async () => {
     const jobId = await runningJob();
-    const token = await signSessionCredential(SESSION_SECRET, {
-      jobId,
-      type: 'VNC',
-      providerId: 'edge',
-      username: 'alice',
-      expiresAt: Math.floor(Date.now() / 1000) + 600,
-    });
+    const token = await aliceCredential(jobId, 'VNC', 600);
     const url = `${baseUrl}/api/v1/sessions/vnc?token=${token}`;
     const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
     const problems = watchPage(page, baseUrl);
