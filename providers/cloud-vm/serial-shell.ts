@@ -42,6 +42,9 @@ export type ShellMarker = { kind: 'open'; id: string } | { kind: 'exit'; id: str
 /** What the line said, in order: bytes to show, and the guest's markers between them. */
 export type LinePart = { kind: 'output'; bytes: Buffer } | ShellMarker;
 
+/** How long input typed after a resize waits for the guest to have resized the line, at most. */
+const RESIZE_ANSWER_MS = 2_000;
+
 /** Longest marker line: past it, what looked like the start of one is output. */
 const MAX_MARKER_BYTES = 200;
 
@@ -115,15 +118,31 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
   let resolveExit: (exit: { exitCode: number | null }) => void = () => undefined;
   const exit = new Promise<{ exitCode: number | null }>((resolve) => (resolveExit = resolve));
 
-  const release = () => {
+  const hangUp = () => {
     shell.end();
     control.end();
   };
+  /** Resizes the guest has not answered yet, and the input typed after them, held until it has. */
+  const resizing: symbol[] = [];
+  const held: (() => void)[] = [];
+  const release = () => {
+    for (const write of held.splice(0)) write();
+  };
+  control.on('data', (chunk: Buffer) => {
+    const answered = chunk.toString('latin1').match(/resized/g)?.length ?? 0;
+    resizing.splice(0, answered);
+    if (resizing.length === 0) release();
+  });
   const stream = new Duplex({
     read: () => shell.resume(),
     write: (chunk: Buffer, _encoding, callback) => {
-      if (exited || shell.destroyed) return callback();
-      shell.write(chunk, (error?: Error | null) => callback(error ?? undefined));
+      const write = () => {
+        if (exited || shell.destroyed) return callback();
+        shell.write(chunk, (error?: Error | null) => callback(error ?? undefined));
+      };
+      // Typed after a resize: the program run by it must see the new size.
+      if (resizing.length > 0) held.push(write);
+      else write();
     },
     // The end of input, as a terminal knows it: the EOF character.
     final: (callback) => {
@@ -137,12 +156,22 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
     stream.push(null);
     resolveExit({ exitCode });
     release();
+    hangUp();
   };
   const session: DriverSession = {
     stream,
     // The guest sizes the line (stty); the kernel signals the shell's foreground SIGWINCH.
     resize: (cols, rows) => {
-      if (!exited && !control.destroyed) control.write(`resize ${rows} ${cols}\n`);
+      if (exited || control.destroyed) return;
+      const resize = Symbol('resize');
+      resizing.push(resize);
+      control.write(`resize ${rows} ${cols}\n`);
+      // A guest that never answers (an image without the answer) holds nothing for long.
+      setTimeout(() => {
+        const at = resizing.indexOf(resize);
+        if (at >= 0) resizing.splice(at, 1);
+        if (resizing.length === 0) release();
+      }, RESIZE_ANSWER_MS).unref();
     },
     exit,
     close() {
@@ -158,7 +187,7 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
       clearTimeout(timer);
       if (exited) return;
       exited = true;
-      release();
+      hangUp();
       reject(new Error(why));
     };
     const timer = setTimeout(() => fail('the guest did not start the shell in time'), options.readyTimeoutMs ?? 15_000);
@@ -183,8 +212,6 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
     });
     shell.on('error', () => undefined);
     control.on('error', () => undefined);
-    // Nothing the control line echoes matters.
-    control.resume();
     control.write(`open ${id} ${options.rows} ${options.cols}\n`);
   });
 }
