@@ -26,8 +26,7 @@ const k8sChannels: ClientProtocol = {
   subprotocol: K8S_CHANNEL_PROTOCOL,
   decode: decodeClientFrame,
   encode: frame,
-  lastWords: (ending) =>
-    frame(CHANNEL.error, ending.exited ? exitStatus(ending.exitCode, ending.command) : failureStatus(ending.reason)),
+  lastWords: (ending) => frame(CHANNEL.error, ending.exited ? exitStatus(ending.exitCode, ending.command) : failureStatus(ending.reason)),
 };
 
 /** websockify's subprotocol: binary messages of raw bytes. */

@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 import type { Clock } from '../../shared/clock.js';
+import type { InteractiveSessionType } from '../../shared/domain.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Transport } from '../../shared/transport.js';
@@ -24,7 +25,6 @@ import type { JobFeed } from '../jobs/job-feed.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { Store } from '../store/store.js';
-import type { InteractiveSessionType } from '../../shared/domain.js';
 import { CLIENT_PROTOCOLS, type ClientProtocol } from './client-protocols.js';
 import { SessionCredentialError, type SessionCredentials, type SessionGrant } from './session-credentials.js';
 import { sessionPath } from './session-opener.js';

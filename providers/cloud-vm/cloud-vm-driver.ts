@@ -45,8 +45,8 @@ import {
   requireNotEnded,
   requireState,
   STATUS,
-  UnsupportedError,
   unknownJob,
+  UnsupportedError,
   type BookEntry,
   type CreateJob,
   type DeadlineTimer,
@@ -68,12 +68,12 @@ import {
   type VmProduct,
 } from './cloud-vm-products.js';
 import { finalChange } from './cloud-vm-states.js';
-import { openSerialShell } from './serial-shell.js';
-import { vncSession } from './vnc-session.js';
 import { cloudVmSubschema } from './cloud-vm-subschema.js';
 import { findQemu, findQemuImg, vmPaths } from './qemu-command.js';
+import { openSerialShell } from './serial-shell.js';
 import { userDataProblem, type UserData } from './user-data.js';
 import { attachVm, readConsoleLog, runningQemu, startVm, type VmEnd, type VmSupervisor } from './vm-supervisor.js';
+import { vncSession } from './vnc-session.js';
 
 export interface CloudVmDriverOptions {
   /** Where job records and VM directories live; a restarted provider finds its VMs here. */
@@ -624,7 +624,10 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
       const { vm, record } = entry;
       if (!vm || record.phase !== 'running') throw new InvalidStateError(record.id, `Job ${record.id}'s VM is not running (${record.phase})`);
       const refused = (error: unknown) =>
-        new InvalidStateError(record.id, `The VM's ${request.type} session could not be opened: ${error instanceof Error ? error.message : String(error)}`);
+        new InvalidStateError(
+          record.id,
+          `The VM's ${request.type} session could not be opened: ${error instanceof Error ? error.message : String(error)}`,
+        );
       if (request.type === 'VNC') return vncSession(await vm.connectVnc().catch((error: unknown) => Promise.reject(refused(error))));
       if (request.type !== 'SHELL') throw new UnsupportedError(`A VM offers SHELL and VNC sessions, not ${request.type}`);
       const lines = await vm.shellLines().catch((error: unknown) => Promise.reject(refused(error)));

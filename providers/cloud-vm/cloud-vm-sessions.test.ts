@@ -35,7 +35,10 @@ beforeAll(async () => {
   const prefix = uniquePrefix();
   const adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
-  gateway = startSwitchyard(['gateway'], gatewayProcessEnv({ prefix, adminToken, port }, { SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url') }));
+  gateway = startSwitchyard(
+    ['gateway'],
+    gatewayProcessEnv({ prefix, adminToken, port }, { SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url') }),
+  );
   provider = startSwitchyard(['provider', 'cloud-vm', '--id', 'vm'], {
     NATS_URL: natsUrl(),
     SWITCHYARD_PREFIX: prefix,
@@ -68,7 +71,9 @@ describe('sessions on a VM through the gateway', () => {
       const products = await client.ok(`{ products(provider: "vm") { id support { terminal vnc sessionTypes } } }`);
       for (const product of products.products) expect(product.support).toEqual({ terminal: true, vnc: true, sessionTypes: ['SHELL', 'VNC'] });
 
-      const created = await client.ok(CREATE, { specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, command: JOB }] });
+      const created = await client.ok(CREATE, {
+        specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, command: JOB }],
+      });
       expect(created.createJobs[0].error).toBeNull();
       const id = created.createJobs[0].job.id as string;
       let shellDone = false;

@@ -21,12 +21,7 @@ function scan(chunks: string[]): (string | Exclude<LinePart, { kind: 'output' }>
 
 describe('the serial shell’s marker scanner', () => {
   const text = `stale\r\nSWITCHYARD-${NONCE} shell-open s1\r\nvm# echo hi\r\nhi\r\nvm# exit 3\r\nSWITCHYARD-${NONCE} shell-exit s1 3\r\n`;
-  const expected = [
-    'stale\r\n',
-    { kind: 'open', id: 's1' },
-    'vm# echo hi\r\nhi\r\nvm# exit 3\r\n',
-    { kind: 'exit', id: 's1', exitCode: 3 },
-  ];
+  const expected = ['stale\r\n', { kind: 'open', id: 's1' }, 'vm# echo hi\r\nhi\r\nvm# exit 3\r\n', { kind: 'exit', id: 's1', exitCode: 3 }];
 
   it('finds the open and exit markers between the output, in order', () => {
     expect(scan([text])).toEqual(expected);

@@ -11,8 +11,8 @@
  * are taken out of what the user sees; output before this session's open
  * marker (a hung-up shell's last words) is dropped, and input waits for it.
  */
-import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 
 import type { DriverSession } from '../sdk/index.js';
 
@@ -93,7 +93,15 @@ export function createMarkerScanner(nonce: string): { feed(chunk: Buffer): LineP
           held = Buffer.from(buffer.subarray(at));
           return parts;
         }
-        const marker = end < 0 ? null : parseMarker(buffer.subarray(at + prefix.length, end).toString('utf8').replace(/\r$/, ''));
+        const marker =
+          end < 0
+            ? null
+            : parseMarker(
+                buffer
+                  .subarray(at + prefix.length, end)
+                  .toString('utf8')
+                  .replace(/\r$/, ''),
+              );
         if (marker) {
           show(buffer.subarray(0, at));
           parts.push(marker);
