@@ -1,18 +1,15 @@
 /**
  * The sessions' browser pages in headless Chromium (Debian's, through playwright-core):
  * `switchyard gateway` and `switchyard provider local` as processes over real NATS and Redis, a
- * real job in its sandbox, and the terminal page typed into as a person would.
+ * real job in its sandbox, and the terminal page typed into as a person would; and `switchyard provider
+ * cloud-vm` with a real QEMU guest whose display the VNC page shows.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 
 import { launchChromium, watchPage, type PageProblems } from './support/browser.js';
 import { fund } from './support/credits.js';
@@ -21,7 +18,7 @@ import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady
 import { natsUrl, uniquePrefix } from './support/services.js';
 import { openSession, signSessionCredential } from './support/sessions.js';
 import { createUserClient } from './support/users.js';
-import { guestImages } from './support/vm-setup.js';
+import { guestImages, qemusUnder } from './support/vm-setup.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 const SESSION_SECRET = randomBytes(32).toString('base64url');
@@ -32,10 +29,12 @@ let alice: TestClient;
 let baseUrl: string;
 let stateDir: string;
 let browser: Browser;
+let prefix: string;
+let adminToken: string;
 
 beforeAll(async () => {
-  const prefix = uniquePrefix();
-  const adminToken = randomBytes(24).toString('base64url');
+  prefix = uniquePrefix();
+  adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
   stateDir = mkdtempSync(join(tmpdir(), 'sy-e2e-pages-'));
@@ -174,120 +173,87 @@ describe('the terminal page of a SHELL session', () => {
   });
 });
 
-/** QEMU with its VGA display served as RFB on a loopback port, booting the guest kernel: a real VNC server. */
-async function qemuDisplay(): Promise<{ port: number; qemu: ChildProcess }> {
-  const images = guestImages();
-  const port = await freePort();
-  // A display number is the port less 5900; freePort answers ports above that.
-  const qemu = spawn(
-    'qemu-system-x86_64',
-    [
-      '-nodefaults',
-      '-no-user-config',
-      '-m',
-      '128',
-      '-vga',
-      'std',
-      '-display',
-      'none',
-      '-vnc',
-      `127.0.0.1:${port - 5900}`,
-      '-kernel',
-      images.kernel,
-      '-initrd',
-      images.initrd,
-      '-append',
-      'console=tty0',
-    ],
-    { stdio: 'ignore' },
-  );
-  await eventually(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const probe = connect(port, '127.0.0.1', () => resolve(probe.destroy() !== null)).on('error', () => resolve(false));
-      }),
-    { what: `QEMU's VNC server on ${port}` },
-  );
-  return { port, qemu };
+/** How many colours a PNG shows (decoded by the browser, in a blank page of its own): a blank one has one. */
+async function coloursIn(png: Buffer): Promise<number> {
+  const page = await browser.newPage();
+  try {
+    return await page.evaluate(async (base64) => {
+      const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type: 'image/png' }));
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const context = canvas.getContext('2d')!;
+      context.drawImage(bitmap, 0, 0);
+      const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+      const seen = new Set<number>();
+      for (let i = 0; i < data.length; i += 4) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+      return seen.size;
+    }, png.toString('base64'));
+  } finally {
+    await page.close();
+  }
 }
 
-/** How many colours the canvas shows: a blank one has one. */
-const coloursOn = (canvas: Locator) =>
-  canvas.evaluate((element: HTMLCanvasElement) => {
-    const { data } = element.getContext('2d')!.getImageData(0, 0, element.width, element.height);
-    const seen = new Set<number>();
-    for (let i = 0; i < data.length; i += 4) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
-    return seen.size;
-  });
+describe('the VNC page of a VM', () => {
+  let vmProvider: Proc;
+  let vmStateDir: string;
+  let admin: TestClient;
 
-/**
- * Stands in for the gateway's VNC endpoint, which this branch does not have (vm-sessions builds it): an origin
- * of its own that passes every request on to the gateway (the page, its files, the credential's check) and
- * carries its websockets, as the endpoint would, byte for byte to an RFB server.
- */
-async function vncEndpointStandIn(
-  gatewayUrl: string,
-  rfbPort: number,
-): Promise<{ origin: string; bridged: () => number; close: () => Promise<void> }> {
-  const server = createServer((req, res) => {
-    void fetch(`${gatewayUrl}${req.url}`).then(async (answer) => {
-      const headers = Object.fromEntries([...answer.headers].filter(([name]) => !['transfer-encoding', 'connection', 'keep-alive'].includes(name)));
-      res.writeHead(answer.status, headers).end(Buffer.from(await answer.arrayBuffer()));
+  beforeAll(async () => {
+    const images = guestImages();
+    vmStateDir = mkdtempSync(join(tmpdir(), 'sy-e2e-pages-vm-'));
+    vmProvider = startSwitchyard(['provider', 'cloud-vm', '--id', 'vm'], {
+      NATS_URL: natsUrl(),
+      SWITCHYARD_PREFIX: prefix,
+      SWITCHYARD_HEARTBEAT_MS: '500',
+      SWITCHYARD_VM_IMAGE_DIR: images.dir,
+      SWITCHYARD_VM_STATE_DIR: vmStateDir,
+      SWITCHYARD_VM_MAX_VMS: '1',
+      SWITCHYARD_VM_GRACE_MS: '500',
+      SWITCHYARD_OUTBOX_DIR: join(vmStateDir, 'outbox'),
     });
-  });
-  let bridged = 0;
-  const sockets = new WebSocketServer({ server, handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false) });
-  sockets.on('connection', (socket) => {
-    bridged += 1;
-    const rfb = connect(rfbPort, '127.0.0.1');
-    rfb.on('data', (bytes) => socket.send(bytes));
-    rfb.on('close', () => socket.close());
-    socket.on('message', (bytes: Buffer) => rfb.write(bytes));
-    socket.on('close', () => rfb.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    bridged: () => bridged,
-    close: () => new Promise((resolve) => sockets.close(() => server.close(() => resolve()))),
-  };
-}
+    admin = createClient(baseUrl, adminToken);
+    await waitProviderUp(admin, 'vm', vmProvider);
+    await fund(admin, 'admin', 'vm');
+  }, 60_000);
 
-describe('the VNC page', () => {
-  // This branch has no VNC sessions yet (branch vm-sessions builds them): the credential is made here, for a local
-  // job, and the gateway refuses the upgrade (it has no VNC endpoint); through a stand-in for that endpoint, bridged
-  // to QEMU's own VNC server, noVNC on the page shows the display.
-  it('loads noVNC from the gateway, says when it cannot connect, and shows a real display through the websocket', async () => {
-    const jobId = await runningJob();
-    const token = await aliceCredential(jobId, 'VNC', 600);
-    const url = `${baseUrl}/api/v1/sessions/vnc?token=${token}`;
+  afterAll(async () => {
+    await vmProvider?.kill('SIGTERM');
+    for (const pid of vmStateDir ? await qemusUnder(vmStateDir) : []) process.kill(pid, 'SIGKILL');
+    if (vmStateDir) rmSync(vmStateDir, { recursive: true, force: true });
+  });
+
+  it('shows the VM’s display with noVNC loaded from the gateway', async () => {
+    const created = await admin.ok(CREATE, {
+      specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, command: ['sleep', '600'] }],
+    });
+    expect(created.createJobs[0].error).toBeNull();
+    const jobId = created.createJobs[0].job.id as string;
+    await waitForState(admin, jobId, ['RUNNING'], 90_000);
+    const { session, error } = await openSession(admin, { jobId, rank: 0, sessionType: 'VNC' });
+    expect(error).toBeNull();
+
     const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
     const problems = watchPage(page, baseUrl);
-    const response = await page.goto(url);
+    const response = await page.goto(pageUrlOf(session!.url));
     expect(response!.status()).toBe(200);
-    await expect(page.title()).resolves.toBe(`Display on rank 0 of job ${jobId} (alice) · Switchyard`);
-    await page.locator('#status[data-state="refused"]').waitFor();
-    // noVNC logs the refused connection as an error of its own; nothing else went wrong.
-    expect(problems.errors.every((e) => /^Failed when connecting: Connection closed/.test(e))).toBe(true);
-    problems.errors.length = 0;
+    await expect(page.title()).resolves.toBe(`Display on rank 0 of job ${jobId} (admin) · Switchyard`);
+    await page.locator('#status[data-state="open"]').waitFor({ timeout: 30_000 });
+    // noVNC names the page after the desktop: the VM's name.
+    const named = await eventually(async () => ((await page.title()).startsWith('Display on') ? null : page.title()), {
+      what: 'the desktop’s name as the title',
+    });
+    expect(named).toBe(`QEMU (vm-${jobId}) · Switchyard`);
+    // The guest's text console, drawn on noVNC's canvas: a screenshot of it is not one colour all over.
+    const canvas = page.locator('#screen canvas');
+    await eventually(async () => (await coloursIn(await canvas.screenshot())) > 1, {
+      timeoutMs: 30_000,
+      what: 'the VM’s display on the page',
+    });
     expectNoProblems(problems);
 
-    const { port, qemu } = await qemuDisplay();
-    const stand = await vncEndpointStandIn(baseUrl, port);
-    try {
-      const viaStandIn = watchPage(page, stand.origin);
-      await page.goto(`${stand.origin}/api/v1/sessions/vnc?token=${token}`);
-      await page.locator('#status[data-state="open"]').waitFor({ timeout: 20_000 });
-      expect(stand.bridged()).toBe(1);
-      const canvas = page.locator('#screen canvas');
-      // The kernel's console on the VGA display: the canvas is not one colour all over.
-      await eventually(async () => (await coloursOn(canvas)) > 1, { timeoutMs: 30_000, what: 'the display to show something on the canvas' });
-      expectNoProblems(viaStandIn);
-    } finally {
-      qemu.kill('SIGKILL');
-      await page.close();
-      await stand.close();
-    }
-    await terminate(jobId);
-  }, 60_000);
+    await admin.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: jobId });
+    await page.locator('#status[data-state="ended"]').waitFor({ timeout: 30_000 });
+    await expect(page.locator('#status').textContent()).resolves.toBe('The session ended.');
+    await page.close();
+    await eventually(async () => (await qemusUnder(vmStateDir)).length === 0, { what: 'the VM to be gone' });
+  }, 180_000);
 });
