@@ -42,6 +42,11 @@ export default tseslint.config(
     },
   },
   {
+    // The sessions' pages run in the browser, not in Node.
+    files: ['gateway/pages/browser/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['shared/**/*.ts'],
     rules: layer('shared/ is the contract between gateway and providers: it imports neither.', ['**/gateway/**', '**/providers/**']),
   },

@@ -25,6 +25,7 @@ const E2E = [
   'providers/cloud-vm/vm-supervisor.test.ts',
   'providers/cloud-vm/cloud-vm-driver.test.ts',
   'providers/cloud-vm/cloud-vm-processes.test.ts',
+  'providers/cloud-vm/cloud-vm-sessions.test.ts',
 ];
 
 export default defineConfig({

@@ -25,6 +25,7 @@ import { createJobChanger } from './jobs/job-changes.js';
 import { createJobFeed } from './jobs/job-feed.js';
 import { createOrchestrator, type Orchestrator } from './jobs/orchestrator.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { createSessionPages } from './pages/session-pages.js';
 import { createProviderRegistry, type ProviderRegistry } from './registry/provider-registry.js';
 import { createUtilizationCache, type UtilizationCache } from './registry/utilization-cache.js';
 import { createSessionCredentials } from './sessions/session-credentials.js';
@@ -208,6 +209,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxBodyBytes: limits.maxBodyBytes,
     trustedProxyHops: options.trustedProxyHops,
     sessions,
+    pages: createSessionPages({ admit: sessions.admit }),
     readiness: async () => {
       const missing: string[] = [];
       await transport.ping().catch(() => missing.push('nats'));

@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP surface: /graphql (Yoga, with followJob over SSE and
- * websocket), /healthz, /readyz, /metrics and POST /api/v1/token.
+ * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, and the sessions'
+ * websockets and browser pages (/api/v1/sessions/...).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { LoginThrottledError, type Auth } from './access/auth.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { SessionPages } from './pages/session-pages.js';
 import type { SessionEndpoint } from './sessions/session-endpoint.js';
 
 /** Text that is valid Unicode: a lone surrogate cannot be a name or a password anyone typed. */
@@ -35,6 +37,8 @@ export interface GatewayHttpOptions {
   readiness: () => Promise<string[]>;
   /** Where interactive sessions' websockets are opened (/api/v1/sessions/...). */
   sessions?: SessionEndpoint;
+  /** The sessions' browser pages: a session's URL fetched, not upgraded. */
+  pages?: SessionPages;
   /** Refreshes gauges that are read from the store just before a scrape. */
   beforeScrape?: () => Promise<void>;
   /**
@@ -156,6 +160,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
         if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'INVALID_INPUT', message: 'use POST' } });
         return tokenEndpoint(req, res);
       }
+      if (path && options.pages?.handles(path)) return options.pages.serve(req, res);
       return yoga(req, res);
     };
     handle().catch((error: unknown) => {

@@ -158,6 +158,8 @@ describe('an interactive shell through the gateway on a local job', () => {
     const jobId = await runningJob(alice, { command: ['sleep', '300'] });
     const other = await openSession(bob, { jobId, rank: 0, sessionType: 'SHELL' });
     expect(other.error?.code).toBe('NOT_FOUND');
+    // VNC is a VM's display: a local job has none.
+    expect((await openSession(alice, { jobId, rank: 0, sessionType: 'VNC' })).error?.code).toBe('UNSUPPORTED');
     expect((await openSession(alice, { jobId, rank: 0, sessionType: 'WEB' })).error?.code).toBe('UNSUPPORTED');
     expect((await openSession(alice, { jobId, rank: 1, sessionType: 'SHELL' })).error?.code).toBe('INVALID_INPUT');
 

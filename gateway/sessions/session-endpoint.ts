@@ -1,7 +1,8 @@
 /**
  * Where clients open the sessions they were given a URL for:
  * `GET /api/v1/sessions/shell?token=<credential>` upgraded to a websocket
- * (`v5.channel.k8s.io`). The upgrade is refused, before any websocket exists,
+ * (`v5.channel.k8s.io`), `GET /api/v1/sessions/vnc?token=…` likewise (RFB
+ * over binary messages, subprotocol `binary`: client-protocols.ts). The upgrade is refused, before any websocket exists,
  * for a credential that is expired, tampered with or not a session's (401),
  * a user who may no longer act on the job (404, as elsewhere), and a job that
  * is no longer running (409). Any replica serves any session: the credential
@@ -13,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 import type { Clock } from '../../shared/clock.js';
+import type { InteractiveSessionType } from '../../shared/domain.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Transport } from '../../shared/transport.js';
@@ -23,7 +25,7 @@ import type { JobFeed } from '../jobs/job-feed.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { Store } from '../store/store.js';
-import { K8S_CHANNEL_PROTOCOL } from './k8s-channels.js';
+import { CLIENT_PROTOCOLS, type ClientProtocol } from './client-protocols.js';
 import { SessionCredentialError, type SessionCredentials, type SessionGrant } from './session-credentials.js';
 import { sessionPath } from './session-opener.js';
 import { relayShell, type ShellRelay } from './shell-relay.js';
@@ -63,13 +65,19 @@ export interface SessionEndpoint {
   /** Whether a request path is one this endpoint upgrades. */
   handles(path: string): boolean;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * The grant of the request's credential for a session of `type`, checked as an upgrade is
+   * (the browser pages ask before they connect); throws an UpgradeRefusal.
+   */
+  admit(req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant>;
   /** Sessions this replica relays now. */
   readonly open: number;
   /** End every session ("the gateway is stopping") and refuse new ones. */
   close(): Promise<void>;
 }
 
-class UpgradeRefusal extends Error {
+/** Why a session is refused: an HTTP status, a contract code and a message for the user. */
+export class UpgradeRefusal extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -100,19 +108,29 @@ function credentialOf(req: IncomingMessage): string | null {
 export function createSessionEndpoint(options: SessionEndpointOptions): SessionEndpoint {
   const { store, registry, auth, credentials, change, feed, metrics, logger, clock } = options;
   const limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
-  const shellPath = sessionPath('SHELL');
   const relays = new Set<ShellRelay>();
   let closing = false;
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.maxMessageBytes,
-    perMessageDeflate: false,
-    // The client asks for the subprotocol; one that asks for others only gets none and fails.
-    handleProtocols: (protocols) => (protocols.has(K8S_CHANNEL_PROTOCOL) ? K8S_CHANNEL_PROTOCOL : false),
-  });
+  /** Each websocket session type at its path, with its protocol and a server that agrees on it. */
+  const served = new Map(
+    Object.entries(CLIENT_PROTOCOLS).map(([type, protocol]) => [
+      sessionPath(type as InteractiveSessionType),
+      {
+        type: type as InteractiveSessionType,
+        protocol,
+        wss: new WebSocketServer({
+          noServer: true,
+          maxPayload: options.maxMessageBytes,
+          perMessageDeflate: false,
+          // A client that asks for other subprotocols only gets none and fails; one that asks for none is served.
+          handleProtocols: (protocols) => (protocols.has(protocol.subprotocol) ? protocol.subprotocol : false),
+        }),
+      },
+    ]),
+  );
+  const pathOf = (req: IncomingMessage) => new URL(req.url ?? '/', 'http://gateway').pathname;
 
   /** The grant of the request's credential, still good now: the user may act on the job, and it runs. */
-  const admit = async (req: IncomingMessage): Promise<SessionGrant> => {
+  const admit = async (req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant> => {
     if (closing) throw new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again');
     const token = credentialOf(req);
     if (!token) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', 'A session credential is required (?token=)');
@@ -123,7 +141,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
       if (error instanceof SessionCredentialError) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', error.message);
       throw error;
     }
-    if (grant.type !== 'SHELL') throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a shell`);
+    if (grant.type !== type) throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a ${type} one`);
     const [job, viewer] = await Promise.all([store.getJob(grant.jobId), auth.viewerByName(grant.username)]);
     // The user's rights as they are now: a user taken off the project loses the sessions it was given.
     if (!job || !viewer || !canEdit(viewer, job)) throw new UpgradeRefusal(404, 'NOT_FOUND', `job ${grant.jobId} not found`);
@@ -134,12 +152,13 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
     return grant;
   };
 
-  const start = (socket: WebSocket, grant: SessionGrant) => {
+  const start = (socket: WebSocket, grant: SessionGrant, protocol: ClientProtocol) => {
     const where = `${grant.type} session on rank ${grant.rank} (${grant.username})`;
     let stopListening = () => {};
     let expiry: NodeJS.Timeout | null = null;
     const relay = relayShell({
       socket,
+      protocol,
       grant,
       transport: options.transport,
       provider: registry.require(grant.providerId).client,
@@ -173,14 +192,18 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
   };
 
   return {
-    handles: (path) => path === shellPath,
+    handles: (path) => served.has(path),
+    admit,
     upgrade(req, socket, head) {
-      admit(req).then(
+      const route = served.get(pathOf(req));
+      if (!route) return refuse(socket, new UpgradeRefusal(404, 'NOT_FOUND', 'No such session endpoint'));
+      const { type, protocol, wss } = route;
+      admit(req, type).then(
         (grant) => {
           if (closing) return refuse(socket, new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again'));
           wss.handleUpgrade(req, socket, head, (ws) => {
             try {
-              start(ws, grant);
+              start(ws, grant, protocol);
             } catch (error) {
               // The provider went away between the check and the upgrade.
               logger.warn({ err: error, jobId: grant.jobId }, 'session could not start');
@@ -201,7 +224,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
     async close() {
       closing = true;
       for (const relay of [...relays]) relay.close('gateway_stopping', 'The gateway is stopping; open the session again');
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await Promise.all([...served.values()].map(({ wss }) => new Promise<void>((resolve) => wss.close(() => resolve()))));
     },
   };
 }

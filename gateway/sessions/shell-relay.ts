@@ -1,7 +1,8 @@
 /**
- * One SHELL session on the gateway: the client's websocket, speaking
- * `v5.channel.k8s.io` (k8s-channels.ts), relayed to the provider over the
- * session link (shared/session-link.ts). Flow control end to end: bytes from
+ * One SHELL or VNC session on the gateway: the client's websocket, speaking
+ * `v5.channel.k8s.io` (k8s-channels.ts) or RFB over binary messages
+ * (client-protocols.ts), relayed to the provider over the session link
+ * (shared/session-link.ts). Flow control end to end: bytes from
  * the provider are credited back only once the client's socket took them
  * (the websocket's send callback), so a client that stops reading pauses the
  * shell, and this replica holds at most one window of the session's output;
@@ -19,7 +20,8 @@ import { createSessionLink, SESSION_CHANNELS } from '../../shared/session-link.j
 import type { Transport } from '../../shared/transport.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderClient } from '../registry/provider-client.js';
-import { CHANNEL, decodeClientFrame, exitStatus, failureStatus, frame } from './k8s-channels.js';
+import type { ClientProtocol } from './client-protocols.js';
+import { CHANNEL } from './k8s-channels.js';
 import type { SessionGrant } from './session-credentials.js';
 
 /** How a session ended; a bounded label of the duration metric. */
@@ -52,6 +54,8 @@ function closeReason(reason: string): string {
 
 export interface ShellRelayOptions {
   socket: WebSocket;
+  /** What the socket speaks (the session type's: client-protocols.ts). */
+  protocol: ClientProtocol;
   grant: SessionGrant;
   transport: Transport;
   /** The job's provider, through its circuit breaker. */
@@ -77,7 +81,7 @@ export interface ShellRelay {
 }
 
 export function relayShell(options: ShellRelayOptions): ShellRelay {
-  const { socket, grant, transport, metrics, window } = options;
+  const { socket, protocol, grant, transport, metrics, window } = options;
   const { type, providerId } = grant;
   const sessionId = randomUUID();
   const subjects = transport.subjects;
@@ -105,8 +109,13 @@ export function relayShell(options: ShellRelayOptions): ShellRelay {
     link.close(reason);
     updateWaiting();
     if (socket.readyState === WebSocket.OPEN) {
-      if (outcome === 'exited') socket.send(frame(CHANNEL.error, exitStatus(exitCode ?? null, options.command ?? 'shell')));
-      else if (outcome !== 'client_closed') socket.send(frame(CHANNEL.error, failureStatus(reason)));
+      const last =
+        outcome === 'exited'
+          ? protocol.lastWords({ exited: true, exitCode: exitCode ?? null, command: options.command ?? 'shell' })
+          : outcome !== 'client_closed'
+            ? protocol.lastWords({ exited: false, reason })
+            : null;
+      if (last) socket.send(last);
       socket.close(CLOSE_CODES[outcome], closeReason(reason));
     }
     metrics.sessionsOpen.dec({ type });
@@ -126,7 +135,7 @@ export function relayShell(options: ShellRelayOptions): ShellRelay {
       onData(channel, bytes) {
         metrics.sessionBufferedBytes.inc(bytes.length);
         updateWaiting();
-        socket.send(frame(channel, bytes), { binary: true }, (error) => {
+        socket.send(protocol.encode(channel, bytes), { binary: true }, (error) => {
           metrics.sessionBufferedBytes.dec(bytes.length);
           if (error) return;
           metrics.sessionBytes.inc({ type, direction: 'to_client' }, bytes.length);
@@ -149,8 +158,8 @@ export function relayShell(options: ShellRelayOptions): ShellRelay {
 
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     if (ended) return;
-    if (!isBinary) return finish('protocol_error', 'v5.channel.k8s.io messages are binary');
-    const message = decodeClientFrame(data);
+    if (!isBinary) return finish('protocol_error', `${protocol.subprotocol} messages are binary`);
+    const message = protocol.decode(data);
     switch (message.kind) {
       case 'stdin':
         metrics.sessionBytes.inc({ type, direction: 'from_client' }, message.data.length);

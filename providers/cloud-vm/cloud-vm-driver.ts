@@ -17,6 +17,8 @@
  * - suspend/resume: the VM's state saved to a file and QEMU ended, freeing its
  *   memory (Nova's suspend); resume restores it where it stopped.
  * - output: the serial console's lines after boot, as the job's log lines.
+ * - sessions: SHELL on the guest's second serial port (serial-shell.ts), the
+ *   console and its log untouched; VNC on the VM's display (vnc-session.ts).
  * - watchdog: a VM whose console falls silent while it runs (the guest beats
  *   every 5 s) or whose QEMU stops answering QMP is ended FAILURE, saying so.
  * - restart: records and VM directories (pid file, sockets) live in the state
@@ -34,6 +36,7 @@ import {
   createDeadlineTimer,
   createJobBook,
   InvalidInputError,
+  InvalidStateError,
   isFinalState,
   jobRecordBaseSchema,
   NoCapacityError,
@@ -43,12 +46,15 @@ import {
   requireState,
   STATUS,
   unknownJob,
+  UnsupportedError,
   type BookEntry,
   type CreateJob,
   type DeadlineTimer,
   type Driver,
   type DriverContext,
   type DriverJobChange,
+  type DriverSession,
+  type DriverSessionRequest,
   type Manifest,
   type Utilization,
 } from '../sdk/index.js';
@@ -64,8 +70,10 @@ import {
 import { finalChange } from './cloud-vm-states.js';
 import { cloudVmSubschema } from './cloud-vm-subschema.js';
 import { findQemu, findQemuImg, vmPaths } from './qemu-command.js';
+import { openSerialShell } from './serial-shell.js';
 import { userDataProblem, type UserData } from './user-data.js';
 import { attachVm, readConsoleLog, runningQemu, startVm, type VmEnd, type VmSupervisor } from './vm-supervisor.js';
+import { vncSession } from './vnc-session.js';
 
 export interface CloudVmDriverOptions {
   /** Where job records and VM directories live; a restarted provider finds its VMs here. */
@@ -167,6 +175,8 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
     command: record.command,
     env: record.env,
     workingDir: record.workingDir,
+    // A hostname holds 64 bytes.
+    hostname: record.providerGeneratedId.slice(0, 63),
   });
 
   const clearDeadline = (entry: CloudVmEntry) => {
@@ -607,6 +617,23 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
           },
         );
       }
+    },
+
+    async openSession(request: DriverSessionRequest): Promise<DriverSession> {
+      const entry = await book.lookup(request.jobId);
+      const { vm, record } = entry;
+      if (!vm || record.phase !== 'running') throw new InvalidStateError(record.id, `Job ${record.id}'s VM is not running (${record.phase})`);
+      const refused = (error: unknown) =>
+        new InvalidStateError(
+          record.id,
+          `The VM's ${request.type} session could not be opened: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      if (request.type === 'VNC') return vncSession(await vm.connectVnc().catch((error: unknown) => Promise.reject(refused(error))));
+      if (request.type !== 'SHELL') throw new UnsupportedError(`A VM offers SHELL and VNC sessions, not ${request.type}`);
+      const lines = await vm.shellLines().catch((error: unknown) => Promise.reject(refused(error)));
+      return openSerialShell({ lines, nonce: record.nonce, id: randomUUID(), cols: request.cols, rows: request.rows }).catch((error: unknown) =>
+        Promise.reject(refused(error)),
+      );
     },
 
     async observe(jobId) {

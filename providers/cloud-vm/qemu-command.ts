@@ -1,10 +1,12 @@
 /**
  * QEMU's command line for one VM, and where QEMU and qemu-img are. A VM is a
  * direct child of its supervisor (never -daemonize), accelerated by TCG unless
- * told KVM, with no default devices: one serial port on a unix socket (drained
- * by the supervisor) that QEMU also writes to a log file, QMP on a unix socket,
- * a virtio disk when its image has one, and no network. Pure but for the
- * lookup of the binaries.
+ * told KVM, with no default devices: the console's serial port on a unix socket
+ * (drained by the supervisor) that QEMU also writes to a log file, two more
+ * serial ports for SHELL sessions (the shell's line and its control line), a
+ * VGA display served as VNC on a unix socket (no TCP listener), QMP on a unix
+ * socket, a virtio disk when its image has one, and no network. Pure but for
+ * the lookup of the binaries.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -14,6 +16,12 @@ export interface VmPaths {
   dir: string;
   serialSocket: string;
   serialLog: string;
+  /** The guest's ttyS1: the serial line a SHELL session's shell runs on (serial-shell.ts). */
+  shellSocket: string;
+  /** The guest's ttyS2: where the provider opens, sizes and hangs up that shell. */
+  shellControlSocket: string;
+  /** The VM's display as RFB (QEMU's VNC server). */
+  vncSocket: string;
   qmpSocket: string;
   pidFile: string;
   /** The boot image's initrd with the VM's user data appended. */
@@ -29,6 +37,9 @@ export function vmPaths(dir: string): VmPaths {
     dir,
     serialSocket: join(dir, 'serial.sock'),
     serialLog: join(dir, 'serial.log'),
+    shellSocket: join(dir, 'shell.sock'),
+    shellControlSocket: join(dir, 'shell-control.sock'),
+    vncSocket: join(dir, 'vnc.sock'),
     qmpSocket: join(dir, 'qmp.sock'),
     pidFile: join(dir, 'qemu.pid'),
     initrd: join(dir, 'initrd'),
@@ -80,6 +91,20 @@ export function qemuArgs(options: QemuArgsOptions): string[] {
     `socket,id=ser0,path=${paths.serialSocket},server=on,wait=off,logfile=${paths.serialLog},logappend=on`,
     '-serial',
     'chardev:ser0',
+    // ttyS1 and ttyS2: the SHELL sessions' line and its control line, kept off the console and its log.
+    '-chardev',
+    `socket,id=ser1,path=${paths.shellSocket},server=on,wait=off`,
+    '-serial',
+    'chardev:ser1',
+    '-chardev',
+    `socket,id=ser2,path=${paths.shellControlSocket},server=on,wait=off`,
+    '-serial',
+    'chardev:ser2',
+    // A display for VNC sessions: its text console (the guest's tty1), served on a unix socket only.
+    '-device',
+    'VGA',
+    '-vnc',
+    `unix:${paths.vncSocket}`,
     '-qmp',
     `unix:${paths.qmpSocket},server=on,wait=off`,
     '-pidfile',

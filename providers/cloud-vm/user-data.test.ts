@@ -31,6 +31,9 @@ describe('the guest’s user data', () => {
     expect(archive.subarray(0, 6).toString()).toBe('070701');
     const listed = execFileSync('busybox', ['cpio', '-t'], { input: archive }).toString().trim().split('\n');
     expect(listed).toEqual(['switchyard', 'switchyard/nonce', 'switchyard/job.sh']);
+    // The guest's hostname, when given (the VM's name): /init sets it.
+    const named = userDataArchive({ nonce: 'abc', command: null, env: {}, workingDir: null, hostname: 'vm-j1' });
+    expect(execFileSync('busybox', ['cpio', '-i', '--to-stdout', 'switchyard/hostname'], { input: named }).toString()).toBe('vm-j1\n');
     expect(cpioArchive([]).subarray(110, 120).toString()).toBe('TRAILER!!!');
   });
 });

@@ -15,6 +15,8 @@ export interface UserData {
   command: readonly string[] | null;
   env: Readonly<Record<string, string>>;
   workingDir: string | null;
+  /** The guest's hostname (the VM's name); the kernel's "(none)" when absent. */
+  hostname?: string;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -76,6 +78,7 @@ export function userDataArchive(data: UserData): Buffer {
     { name: 'switchyard', mode: 0o040755, data: Buffer.alloc(0) },
     { name: 'switchyard/nonce', mode: 0o100644, data: Buffer.from(`${data.nonce}\n`) },
   ];
+  if (data.hostname !== undefined) entries.push({ name: 'switchyard/hostname', mode: 0o100644, data: Buffer.from(`${data.hostname}\n`) });
   const script = jobScript(data);
   if (script !== null) entries.push({ name: 'switchyard/job.sh', mode: 0o100755, data: Buffer.from(script) });
   return cpioArchive(entries);

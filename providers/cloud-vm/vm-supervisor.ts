@@ -7,6 +7,10 @@
  * period, then quit; suspend (stop, migrate the state to a file, quit); resume
  * (a new QEMU with the same arguments, `-incoming`, the state read back).
  *
+ * It owns the VM's other lines too: the serial line of SHELL sessions and its
+ * control line (one shell at a time: a new session takes the lines from the
+ * one before), and the VNC display's socket (QEMU serves several viewers).
+ *
  * A supervisor can also attach to a QEMU an earlier provider process started
  * (found by its pid file in the VM's directory): it then watches the pid
  * instead of waiting for the child. The serial log file (QEMU's `logfile=`)
@@ -20,6 +24,7 @@ import { connect, type Socket } from 'node:net';
 import { createOverlay } from './disk-overlay.js';
 import { qemuArgs, vmPaths, type VmPaths } from './qemu-command.js';
 import { connectQmp, type QmpClient } from './qmp-client.js';
+import type { SerialShellLines } from './serial-shell.js';
 import { userDataArchive, type UserData } from './user-data.js';
 
 /** What the guest says it has (its booted marker): CPUs online, memory the kernel manages. */
@@ -97,6 +102,13 @@ export interface VmSupervisor {
   onOutput(listener: (chunk: Buffer) => void): () => void;
   /** Type on the VM's console. */
   write(data: string | Buffer): void;
+  /**
+   * The serial lines of a SHELL session (ttyS1 and its control line ttyS2: serial-shell.ts),
+   * connected. A session that holds them still loses them: the line carries one shell at a time.
+   */
+  shellLines(): Promise<SerialShellLines>;
+  /** A connection to the VM's display, speaking RFB (QEMU's VNC server, on a unix socket). */
+  connectVnc(): Promise<Socket>;
   /** Bytes in the console log so far. */
   consoleBytes(): Promise<number>;
   /** QEMU's view: its run state, and the vCPUs and memory the guest has. */
@@ -229,6 +241,7 @@ export async function startVm(options: StartVmOptions): Promise<VmSupervisor> {
   }
   await rm(paths.qmpSocket, { force: true });
   await rm(paths.serialSocket, { force: true });
+  await Promise.all([paths.shellSocket, paths.shellControlSocket, paths.vncSocket].map((path) => rm(path, { force: true })));
   const args = qemuArgs({
     paths,
     kernel: options.kernel,
@@ -413,6 +426,9 @@ function supervise(options: {
   serial.on('error', () => undefined);
   const serialClosed = new Promise<void>((resolve) => serial.once('close', () => resolve()));
 
+  let shellLines: SerialShellLines | null = null;
+  const live = () => phase !== 'ended' && phase !== 'suspending' && phase !== 'stopping';
+
   const kill = () => {
     try {
       if (watch.child) watch.child.kill('SIGKILL');
@@ -504,6 +520,32 @@ function supervise(options: {
     },
     write(data) {
       if (!serial.destroyed) serial.write(data);
+    },
+    async shellLines() {
+      if (!live()) throw new Error(`the VM is ${phase}`);
+      if (shellLines) {
+        // QEMU takes one connection per line: the session before lets go first.
+        const before = shellLines;
+        before.shell.destroy();
+        before.control.destroy();
+      }
+      const [shell, control] = await Promise.all([connectSocket(paths.shellSocket), connectSocket(paths.shellControlSocket)]).catch(
+        (error: unknown) => {
+          throw new Error(`the VM's shell line is not there (a VM started before SHELL sessions?): ${(error as Error).message}`);
+        },
+      );
+      const lines = { shell, control };
+      shellLines = lines;
+      shell.once('close', () => {
+        if (shellLines === lines) shellLines = null;
+      });
+      return lines;
+    },
+    async connectVnc() {
+      if (!live()) throw new Error(`the VM is ${phase}`);
+      return connectSocket(paths.vncSocket).catch((error: unknown) => {
+        throw new Error(`the VM's display is not there (a VM started before VNC sessions?): ${(error as Error).message}`);
+      });
     },
     async consoleBytes() {
       return (await stat(paths.serialLog).catch(() => null))?.size ?? 0;

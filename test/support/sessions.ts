@@ -1,5 +1,6 @@
 /** Interactive sessions in tests: opening one through the API, the gateway's session metrics, what a shell leaves in a job. */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 
 import { eventually, type TestClient } from './graphql-client.js';
@@ -89,4 +90,23 @@ export async function processesInRank(client: TestClient, jobId: string): Promis
         return false;
       }
     }).length;
+}
+
+/**
+ * A session credential made as the gateway makes one, signed with its secret: for grants the API
+ * does not give (one whose time is over, a type the product lacks). `expiresAt` in epoch seconds.
+ */
+export function signSessionCredential(
+  secret: string,
+  grant: { jobId: string; rank?: number; type: string; providerId: string; username: string; expiresAt: number },
+): Promise<string> {
+  return new SignJWT({ job: grant.jobId, rank: grant.rank ?? 0, type: grant.type, provider: grant.providerId })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('switchyard-gateway')
+    .setAudience('switchyard-session')
+    .setSubject(grant.username)
+    .setJti(`test-${grant.expiresAt}`)
+    .setIssuedAt(grant.expiresAt - 120)
+    .setExpirationTime(grant.expiresAt)
+    .sign(new TextEncoder().encode(secret));
 }

@@ -1,0 +1,148 @@
+/**
+ * Interactive sessions on a VM, end to end: `switchyard gateway` and `switchyard provider
+ * cloud-vm` as processes over real NATS and Redis, a real QEMU (TCG) guest, a SHELL on the VM's
+ * serial line (v5.channel.k8s.io) and its display as VNC (RFB over a binary websocket), both
+ * through the gateway's session URLs.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { fund } from '../../test/support/credits.js';
+import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from '../../test/support/graphql-client.js';
+import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from '../../test/support/processes.js';
+import { connectRfb } from '../../test/support/rfb-client.js';
+import { natsUrl, uniquePrefix } from '../../test/support/services.js';
+import { expectAnswersAndResize, expectExitCode, openSession } from '../../test/support/sessions.js';
+import { connectShell } from '../../test/support/shell-client.js';
+import { guestImages, qemusUnder, ticksOf } from '../../test/support/vm-setup.js';
+
+const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
+/** The job writes a file, then counts on its console: the shell must see the one, and leave the other alone. */
+const JOB = ['sh', '-c', 'echo made-by-the-job > /root/proof.txt; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'];
+const VM_TIMEOUT = 120_000;
+
+let client: TestClient;
+let gateway: Proc;
+let provider: Proc;
+let stateDir: string;
+
+beforeAll(async () => {
+  const images = guestImages();
+  stateDir = await mkdtemp(join(tmpdir(), 'sy-vm-sessions-'));
+  const prefix = uniquePrefix();
+  const adminToken = randomBytes(24).toString('base64url');
+  const port = await freePort();
+  gateway = startSwitchyard(
+    ['gateway'],
+    gatewayProcessEnv({ prefix, adminToken, port }, { SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url') }),
+  );
+  provider = startSwitchyard(['provider', 'cloud-vm', '--id', 'vm'], {
+    NATS_URL: natsUrl(),
+    SWITCHYARD_PREFIX: prefix,
+    SWITCHYARD_HEARTBEAT_MS: '500',
+    SWITCHYARD_VM_IMAGE_DIR: images.dir,
+    SWITCHYARD_VM_STATE_DIR: stateDir,
+    SWITCHYARD_VM_MAX_VMS: '1',
+    SWITCHYARD_VM_GRACE_MS: '500',
+    SWITCHYARD_OUTBOX_DIR: join(stateDir, 'outbox'),
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  // Minutes, not seconds, when the shared machine is busy.
+  await waitReady(baseUrl, gateway, 60_000);
+  client = createClient(baseUrl, adminToken);
+  await waitProviderUp(client, 'vm', provider);
+  await fund(client, 'admin', 'vm');
+}, 90_000);
+
+afterAll(async () => {
+  await provider?.kill('SIGTERM');
+  await gateway?.kill('SIGTERM');
+  for (const pid of stateDir ? await qemusUnder(stateDir) : []) process.kill(pid, 'SIGKILL');
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('sessions on a VM through the gateway', () => {
+  it(
+    'open a shell on the serial line inside the guest, beside its console log, and its display as VNC',
+    async () => {
+      const products = await client.ok(`{ products(provider: "vm") { id support { terminal vnc sessionTypes } } }`);
+      for (const product of products.products) expect(product.support).toEqual({ terminal: true, vnc: true, sessionTypes: ['SHELL', 'VNC'] });
+
+      const created = await client.ok(CREATE, {
+        specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, command: JOB }],
+      });
+      expect(created.createJobs[0].error).toBeNull();
+      const id = created.createJobs[0].job.id as string;
+      let shellDone = false;
+      const followed = client.follow(id, {
+        timeoutMs: VM_TIMEOUT,
+        // Ticks go on coming after the shell is done: its console was never taken.
+        until: (event) => shellDone && event.logs.some((l: { stdout: string | null }) => /^tick \d+$/.test(l.stdout ?? '')),
+      });
+      await waitForState(client, id, ['RUNNING'], 90_000);
+
+      // WEB is not a VM's.
+      const web = await openSession(client, { jobId: id, rank: 0, sessionType: 'WEB' });
+      expect(web.error?.code).toBe('UNSUPPORTED');
+
+      const { session, error } = await openSession(client, { jobId: id, rank: 0, sessionType: 'SHELL' });
+      expect(error).toBeNull();
+      const shell = await connectShell(session!.url);
+      await expectAnswersAndResize(shell, 60_000);
+      // Inside the guest: its hostname (the VM's name, not this host's) and the file the job wrote there.
+      shell.type('echo "host:$(hostname) file:$(cat /root/proof.txt)"\n');
+      const inside = await shell.waitFor(/host:(\S+) file:(\S+)/, 30_000);
+      expect(inside[1]).toBe(`vm-${id}`);
+      expect(inside[1]).not.toBe(hostname());
+      expect(inside[2]).toBe('made-by-the-job');
+      // The guest's markers never reach the terminal.
+      expect(shell.stdout()).not.toMatch(/SWITCHYARD-/);
+      await expectExitCode(shell, 3, { client, id, user: 'admin' });
+      shellDone = true;
+
+      // The line is free again: a second shell opens, and closing its socket hangs it up.
+      const again = await connectShell((await openSession(client, { jobId: id, rank: 0, sessionType: 'SHELL' })).session!.url);
+      again.type('echo "second:$((2+3))"\n');
+      await again.waitFor(/second:5/, 30_000);
+      again.socket.close();
+      await again.waitClosed();
+
+      const lines = (await followed).flatMap((e) => e.logs.map((l: { stdout: string | null }) => l.stdout ?? ''));
+      const ticks = ticksOf(lines);
+      expect(ticks.length).toBeGreaterThan(3);
+      expect(ticks).toEqual(ticks.map((_, i) => i + 1));
+      // What was typed in the shell, and its answers, are not the job's output.
+      expect(lines.join('\n')).not.toMatch(/answer:42|host:|second:/);
+
+      // The display: the RFB handshake through the gateway reaches QEMU's VNC server, and a framebuffer has pixels.
+      const vnc = await openSession(client, { jobId: id, rank: 0, sessionType: 'VNC' });
+      expect(vnc.error).toBeNull();
+      expect(vnc.session).toMatchObject({ sessionType: 'VNC', password: null });
+      expect(vnc.session!.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/sessions\/vnc\?token=/);
+      const viewer = await connectRfb(vnc.session!.url);
+      expect(viewer.socket.protocol).toBe('binary');
+      const init = await viewer.handshake();
+      expect(init).toMatchObject({ version: 'RFB 003.008\n', securityTypes: [1], bitsPerPixel: 32, name: `vm-${id}` });
+      expect(init.width).toBeGreaterThan(0);
+      expect(init.height).toBeGreaterThan(0);
+      const pixels = await viewer.framebuffer(init.width, init.height);
+      expect(pixels.length).toBe(init.width * init.height * 4);
+      // The text console (a shell's prompt on tty1) is drawn: not every pixel is black.
+      expect(pixels.some((byte) => byte !== 0)).toBe(true);
+      viewer.close();
+
+      // A shell credential opens no VNC session.
+      const shellUrl = new URL((await openSession(client, { jobId: id, rank: 0, sessionType: 'SHELL' })).session!.url);
+      shellUrl.pathname = '/api/v1/sessions/vnc';
+      await expect(connectRfb(shellUrl.toString())).rejects.toThrow(/upgrade refused: 400/);
+
+      await client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids: [id] });
+      await waitForState(client, id, ['SUCCESS'], 30_000);
+      await eventually(async () => (await qemusUnder(stateDir)).length === 0, { what: 'the VM to be gone' });
+    },
+    VM_TIMEOUT + 60_000,
+  );
+});
