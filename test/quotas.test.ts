@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
 import { HPC_CONFIG } from '../providers/simulated/configs.js';
@@ -162,15 +163,32 @@ describe('quotas', () => {
   });
 });
 
-describe('holds across store connections (as gateway replicas take them)', () => {
+const HOLDERS = [
+  {
+    name: 'three Redis connections (as gateway replicas take them)',
+    open: async () => {
+      const prefix = uniquePrefix();
+      const stores = await Promise.all([0, 1, 2].map(() => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+      return { stores, close: async () => (await Promise.all(stores.map((store) => store.close())), await deleteKeys(prefix)) };
+    },
+  },
+  {
+    name: 'the memory store (embedded mode)',
+    open: async () => {
+      const store = createMemoryStore();
+      return { stores: [store, store, store], close: async () => {} };
+    },
+  },
+];
+
+describe.each(HOLDERS)('holds on $name', ({ open }) => {
   let stores: Store[] = [];
-  const prefix = uniquePrefix();
+  let close: () => Promise<void> = async () => {};
   beforeAll(async () => {
-    stores = await Promise.all([0, 1, 2].map(() => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+    ({ stores, close } = await open());
   });
   afterAll(async () => {
-    await Promise.all(stores.map((store) => store.close()));
-    await deleteKeys(prefix);
+    await close();
   });
 
   it('grants exactly the limit when three connections race, and gives each hold back once', async () => {
