@@ -91,7 +91,10 @@ export function benchFairShare(options: { jobs?: number; workspaces?: number; ro
     }
   };
   const fifo = () => [...shuffled].sort((a, b) => (a.record.jobId < b.record.jobId ? -1 : 1));
-  for (let k = 0; k < 5; k++) (round(), fifo());
+  for (let k = 0; k < 5; k++) {
+    round();
+    fifo();
+  }
   const roundSamples: number[] = [];
   const fifoSamples: number[] = [];
   for (let k = 0; k < rounds; k++) {
