@@ -9,6 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { FAIR_SHARE_HALF_LIFE_MS } from '../gateway/routing/fair-share.js';
+import { cellsOf } from '../gateway/routing/quota-rules.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
@@ -144,6 +146,23 @@ describe('quotas', () => {
     const again = await submit(memberIn, small);
     expect(again.error).toBeNull();
     await terminate(memberIn, [again.job!.id]);
+  });
+
+  it('gives back a hold lost with its replica (taken for a job never stored) when the quota refuses a job', async () => {
+    const { id, pi, piName } = await newProject();
+    await env.admin.ok(SET_QUOTA, { q: { project: id, provider: 'hpc', maxJobs: 1 } });
+    const owner = { createdBy: piName, project: id };
+    const amounts = { jobs: 1, cpu: 8, memoryInGigs: 32, gpu: 0 };
+    const lost = { jobId: 'never-stored', cells: cellsOf(owner, 'hpc', 'sim-hpc-cpu'), amounts, at: Date.now() - 120_000, weight: 8, cost: 0 };
+    expect(await env.store.acquireUsage(`project:${id}`, lost, [], FAIR_SHARE_HALF_LIFE_MS)).toEqual({ acquired: true });
+    expect((await pi.ok(USAGE, { p: id })).workspaceUsage.inUse.jobs).toBe(1);
+
+    const inProject = pi.in(id);
+    const job = await submit(inProject, { id: 'standard-8', provider: 'hpc' });
+    expect(job.error).toBeNull();
+    expect((await pi.ok(USAGE, { p: id })).workspaceUsage.inUse.jobs).toBe(1);
+    expect((await submit(inProject, { id: 'standard-8', provider: 'hpc' })).error?.code).toBe('QUOTA_EXCEEDED');
+    await terminate(inProject, [job.job!.id]);
   });
 
   it('never passes a quota under parallel submissions', async () => {

@@ -133,7 +133,10 @@ export function createWaitingRoom(options: {
     if (open.length === 0) return;
     const jobs = await store.getJobs(open.map((record) => record.jobId));
     const waiting = open.map((record, k) => ({ record, job: jobs[k] ?? null }));
-    const snapshot: QuotaSnapshot = quotas ? await quotas.snapshot(waiting.flatMap(({ job }) => (job ? [workspaceOf(job.owner)] : []))) : new Map();
+    const workspaces = waiting.flatMap(({ job }) => (job ? [workspaceOf(job.owner)] : []));
+    // Holds lost with a replica would keep these jobs waiting for good.
+    await quotas?.repair(workspaces);
+    const snapshot: QuotaSnapshot = quotas ? await quotas.snapshot(workspaces) : new Map();
     const decisions = queueOrder(waiting, snapshot, registry).map(({ record, job }) => decide(record, job, now, snapshot));
     const send: WaitingPlacement[] = [];
     await Promise.all(decisions.map((decision) => act(decision, now, send)));

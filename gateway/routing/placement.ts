@@ -19,6 +19,7 @@ import { supportRefusal, type JobSpecificationInput } from '../jobs/job-specific
 import type { GatewayMetrics } from '../metrics.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import { refusalIn, type QuotaGate, type QuotaSnapshot, type QuotaSubject } from './quota-gate.js';
+import { workspaceOf } from './quota-rules.js';
 import { explainChoice, explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate, type RoutePlan, type RoutingRegistry } from './router.js';
 
 export interface PlacementContext {
@@ -87,7 +88,10 @@ export async function admitNewJob(
   const choices = [{ providerId: placement.providerId, product: placement.product }, ...placement.failover];
   let refusal: string | null = null;
   for (const [k, choice] of choices.entries()) {
-    const reason = await quotas.admit(subject, choice.providerId, choice.product);
+    let reason = await quotas.admit(subject, choice.providerId, choice.product);
+    // Over quota: unless holds lost with a replica were counted (found at most every few seconds).
+    if (reason !== null && (await quotas.repair([workspaceOf(subject.owner)])) > 0)
+      reason = await quotas.admit(subject, choice.providerId, choice.product);
     if (reason === null) {
       if (k === 0) return placement;
       const status = `${choice.providerId}/${choice.product.id}: the cheaper choices are over quota (${refusal})`;

@@ -8,6 +8,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Job, Product } from '../../shared/domain.js';
+import { isFinalState } from '../../shared/job-state-machine.js';
 import type { QuotaRecord, Store, UsageLease } from '../store/store.js';
 import { decayedValue, expectedCost, FAIR_SHARE_HALF_LIFE_MS, weightOf } from './fair-share.js';
 import { amountsOf, cellsOf, checksFor, counterField, firstExceeded, QUOTA_RESOURCES, quotaReason, workspaceOf } from './quota-rules.js';
@@ -35,7 +36,18 @@ export interface QuotaGate {
   release(owner: Job['owner'], jobId: string): Promise<void>;
   /** The quotas and counters of these workspaces now, for decisions on many jobs at once. */
   snapshot(workspaces: string[]): Promise<QuotaSnapshot>;
+  /**
+   * Give back the holds of these workspaces whose job has ended, or was never stored (its replica
+   * died between taking the hold and storing the job, or between ending it and giving it back);
+   * each workspace at most once per {@link REPAIR_INTERVAL_MS} on this replica. How many were given back.
+   */
+  repair(workspaces: string[]): Promise<number>;
 }
+
+/** How often one replica looks for lost holds of one workspace. */
+export const REPAIR_INTERVAL_MS = 10_000;
+/** A hold whose job is not stored this long after it was taken was lost with its replica. */
+const LOST_AFTER_MS = 60_000;
 
 /** Quotas and counters per workspace, as read once; {@link refusalIn} and {@link takeIn} read and grow it. */
 export type QuotaSnapshot = Map<
@@ -91,7 +103,11 @@ export function takeIn(snapshot: QuotaSnapshot, subject: QuotaSubject, providerI
   }
 }
 
-export function createQuotaGate(store: Pick<Store, 'listQuotas' | 'acquireUsage' | 'releaseUsage' | 'readUsage'>, clock: Clock): QuotaGate {
+export function createQuotaGate(
+  store: Pick<Store, 'listQuotas' | 'acquireUsage' | 'releaseUsage' | 'readUsage' | 'getJobs'>,
+  clock: Clock,
+): QuotaGate {
+  const repairedAt = new Map<string, number>();
   return {
     async admit(subject, providerId, product, unchecked = false) {
       const workspace = workspaceOf(subject.owner);
@@ -111,6 +127,24 @@ export function createQuotaGate(store: Pick<Store, 'listQuotas' | 'acquireUsage'
 
     async release(owner, jobId) {
       await store.releaseUsage(workspaceOf(owner), jobId, clock.now(), FAIR_SHARE_HALF_LIFE_MS);
+    },
+
+    async repair(workspaces) {
+      const now = clock.now();
+      const due = [...new Set(workspaces)].filter((workspace) => now - (repairedAt.get(workspace) ?? -Infinity) >= REPAIR_INTERVAL_MS);
+      if (due.length === 0) return 0;
+      for (const workspace of due) repairedAt.set(workspace, now);
+      const usages = await store.readUsage(due);
+      const holds = usages.flatMap((usage, k) => usage.leases.map((lease) => ({ workspace: due[k]!, lease })));
+      const jobs = await store.getJobs(holds.map(({ lease }) => lease.jobId));
+      const released = await Promise.all(
+        holds.map(({ workspace, lease }, k) => {
+          const job = jobs[k];
+          const lost = job ? isFinalState(job.state) : now - lease.at > LOST_AFTER_MS;
+          return lost ? store.releaseUsage(workspace, lease.jobId, now, FAIR_SHARE_HALF_LIFE_MS) : false;
+        }),
+      );
+      return released.filter(Boolean).length;
     },
 
     async snapshot(workspaces) {
