@@ -8,19 +8,9 @@ import type { QuotaTargetInput, Resolvers } from './schema-types.js';
 import { iso } from './views.js';
 
 function quotaView(quota: QuotaRecord) {
-  const { limits } = quota;
-  return {
-    project: quota.project,
-    user: quota.user,
-    provider: quota.provider,
-    category: quota.category,
-    maxJobs: limits.jobs ?? null,
-    maxCpu: limits.cpu ?? null,
-    maxMemoryInGigs: limits.memoryInGigs ?? null,
-    maxGpu: limits.gpu ?? null,
-    setBy: quota.setBy,
-    setAt: iso(quota.setAt),
-  };
+  const { limits, setAt, ...target } = quota;
+  const { jobs = null, cpu = null, memoryInGigs = null, gpu = null } = limits;
+  return { ...target, maxJobs: jobs, maxCpu: cpu, maxMemoryInGigs: memoryInGigs, maxGpu: gpu, setAt: iso(setAt) };
 }
 
 /** A target from arguments: a project named, else the request's workspace; a user named alone is that user's own workspace. */
