@@ -7,7 +7,8 @@
  * the same run — never asserted: a slow run still exits 0. `BENCH_ONLY=slurm`
  * runs the Slurm benchmark alone and writes bench/results/slurm.json;
  * `BENCH_ONLY=kubernetes` the Kubernetes one alone, `BENCH_ONLY=cloud-vm` the
- * cloud-VM one (bench/results/cloud-vm.json).
+ * cloud-VM one (bench/results/cloud-vm.json), `BENCH_ONLY=fair-share` the
+ * waiting room's fair-share placement (bench/results/fair-share.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js'
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
 import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
+import { benchFairShare, fairShareRows } from './fair-share.js';
 import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
@@ -284,8 +286,15 @@ async function main(): Promise<void> {
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
   // BENCH_ONLY=slurm, kubernetes or cloud-vm: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm')
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes" or "cloud-vm" runs alone`);
+  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm' && only !== 'fair-share')
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm" or "fair-share" runs alone`);
+  if (only === 'fair-share') {
+    const result = benchFairShare();
+    const rows = fairShareRows(result);
+    printTable(rows);
+    writeResults('fair-share.json', { rows, raw: result });
+    return;
+  }
   if (only === 'cloud-vm') {
     const outcome = await runCloudVmBench(vm);
     const rows = cloudVmRows(outcome);

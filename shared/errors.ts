@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'PROVIDER_UNAVAILABLE',
   'INVALID_STATE',
   'INTERNAL',
+  'QUOTA_EXCEEDED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -101,6 +102,14 @@ export class NoCapacityError extends SwitchyardError {
   constructor(message: string) {
     super('NO_CAPACITY', message);
     this.name = 'NoCapacityError';
+  }
+}
+
+/** A quota of the job's workspace (or of its creator in it) would be passed; the message names it. */
+export class QuotaExceededError extends SwitchyardError {
+  constructor(message: string) {
+    super('QUOTA_EXCEEDED', message);
+    this.name = 'QuotaExceededError';
   }
 }
 

@@ -174,6 +174,14 @@ const QUERIES: Record<string, Case> = {
   projectInvites: () => [clean(`{ projectInvites { project username invitedBy } }`)],
   users: () => [forbidden(`{ users { username disabled projects } }`)],
   myTokens: () => [clean(`{ myTokens { id issuedAt expiresAt current } }`)],
+  quotas: (t) => [
+    forbidden(`query ($p: ID!) { quotas(project: $p) { maxGpu } }`, { p: t.id }),
+    forbidden(`query ($u: String!) { quotas(user: $u) { maxGpu } }`, { u: t.member.name }),
+  ],
+  workspaceUsage: (t) => [
+    forbidden(`query ($p: ID!) { workspaceUsage(project: $p) { inUse { jobs } } }`, { p: t.id }),
+    forbidden(`query ($u: String!) { workspaceUsage(user: $u) { inUse { jobs } } }`, { u: t.member.name }),
+  ],
 };
 
 const MUTATIONS: Record<string, Case> = {
@@ -263,6 +271,18 @@ const MUTATIONS: Record<string, Case> = {
     }),
   ],
   archiveProject: (t) => [forbidden(`mutation ($p: ID!) { archiveProject(project: $p) { id } }`, { p: t.id })],
+  setQuota: (t) => [
+    forbidden(`mutation ($p: ID!) { setQuota(quota: { project: $p, maxJobs: 0 }) { maxJobs } }`, { p: t.id }),
+    forbidden(`mutation ($p: ID!, $u: String!) { setQuota(quota: { project: $p, user: $u, maxJobs: 0 }) { maxJobs } }`, {
+      p: t.id,
+      u: t.member.name,
+    }),
+    forbidden(`mutation ($u: String!) { setQuota(quota: { user: $u, maxJobs: 0 }) { maxJobs } }`, { u: t.member.name }),
+  ],
+  removeQuota: (t) => [
+    forbidden(`mutation ($p: ID!) { removeQuota(quota: { project: $p }) }`, { p: t.id }),
+    forbidden(`mutation ($u: String!) { removeQuota(quota: { user: $u }) }`, { u: t.member.name }),
+  ],
   disableUser: (t) =>
     [t.pi.name, t.member.name].map((u) => forbidden(`mutation ($u: String!) { disableUser(username: $u, terminateJobs: true) { disabled } }`, { u })),
   enableUser: (t) => [forbidden(`mutation ($u: String!) { enableUser(username: $u) { disabled } }`, { u: t.member.name })],

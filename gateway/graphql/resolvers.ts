@@ -20,11 +20,14 @@ import type { ItemOutcome } from '../jobs/bulk.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { JobListInput } from '../jobs/job-queries.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
+import { queuePositions } from '../jobs/waiting-room.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { QuotaGate } from '../routing/quota-gate.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
 import type { Store, UserRecord } from '../store/store.js';
 import { followJob } from './follow-job.js';
+import { quotaMutations, quotaQueries } from './quota-resolvers.js';
 import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
 import { inviteView, iso, jobView, logView, productView, projectView, providerView, unknownProviderView } from './views.js';
 
@@ -52,14 +55,16 @@ export interface RequestLoaders {
   queuePosition: DataLoader<string, number | null>;
 }
 
-/** Per-request batching: one read for every job in a page. */
-export function createRequestLoaders(accounting: Accounting, store: Store): RequestLoaders {
+/** Per-request batching: one read for every job in a page. `queue`: what orders the waiting room (fair share). */
+export function createRequestLoaders(
+  accounting: Accounting,
+  store: Store,
+  queue: { registry: Pick<ProviderRegistry, 'product'>; quotas?: Pick<QuotaGate, 'snapshot'> },
+): RequestLoaders {
   return {
     jobCharged: new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)),
     queuePosition: new DataLoader(async (ids: readonly string[]) => {
-      // Jobs a replica is sending right now hold their record: they are not in the queue.
-      const queue = (await store.listWaiting()).filter((record) => record.heldUntil === undefined);
-      const positions = new Map(queue.map((record, index) => [record.jobId, index + 1]));
+      const positions = await queuePositions(store, queue.registry, queue.quotas);
       return ids.map((id) => positions.get(id) ?? null);
     }),
   };
@@ -284,6 +289,7 @@ export function createResolvers(): Resolvers {
       async projectInvites(_, __, ctx) {
         return (await ctx.projects.invitations(ctx.viewer)).map((invite) => inviteView({ ...invite, username: ctx.viewer.username }));
       },
+      ...quotaQueries(),
     },
     Mutation: {
       async createJobs(_, args, ctx) {
@@ -328,6 +334,7 @@ export function createResolvers(): Resolvers {
         return ctx.auth.createUser(ctx.viewer, args.username, args.password, args.admin);
       },
       ...projectMutations(),
+      ...quotaMutations(),
       async disableUser(_, args, ctx) {
         const user = await disableUser(
           { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },

@@ -97,7 +97,8 @@ export type InteractiveSessionType =
  * Bulk operations answer one result per item, in order. A failed item carries
  * an error code instead of stopping the others. Codes: NOT_FOUND, FORBIDDEN,
  * INVALID_INPUT, UNSUPPORTED, INSUFFICIENT_FUNDS, NO_CAPACITY, DUPLICATE_JOB,
- * PROVIDER_UNAVAILABLE, INVALID_STATE.
+ * PROVIDER_UNAVAILABLE, INVALID_STATE, QUOTA_EXCEEDED (a Switchyard extension: a
+ * quota of the job's workspace would be passed; the message names it).
  */
 export type ItemError = {
   __typename?: 'ItemError';
@@ -323,8 +324,12 @@ export type Mutation = {
   removeProjectGroupMember: Project;
   /** Remove a member (and from its groups), or withdraw an invitation (the PI: ADMINs and USERs; ADMINs: USERs). */
   removeProjectMember: Project;
+  /** Remove a quota; false when there was none (who may: as setQuota). */
+  removeQuota: Scalars['Boolean']['output'];
   /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
   revokeToken: Scalars['Boolean']['output'];
+  /** Set a quota, replacing the one for the same target. Administrators; a project's PI for one of its members. */
+  setQuota: Quota;
   suspendJobs: Array<OkResult>;
   terminateJobs: Array<OkResult>;
   /** The PI hands the role to another member and becomes an ADMIN. */
@@ -459,8 +464,18 @@ export type MutationRemoveProjectMemberArgs = {
 };
 
 
+export type MutationRemoveQuotaArgs = {
+  quota: QuotaTargetInput;
+};
+
+
 export type MutationRevokeTokenArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationSetQuotaArgs = {
+  quota: QuotaInput;
 };
 
 
@@ -647,6 +662,12 @@ export type ProviderStatus =
   | 'DOWN'
   | 'UP';
 
+export type ProviderUse = {
+  __typename?: 'ProviderUse';
+  inUse: ResourceUse;
+  provider: Scalars['String']['output'];
+};
+
 export type Query = {
   __typename?: 'Query';
   job: Maybe<Job>;
@@ -665,6 +686,8 @@ export type Query = {
   projects: Array<Project>;
   provider: Maybe<Provider>;
   providers: Array<Provider>;
+  /** A workspace's quotas: `project`'s (default: the request's workspace), or the personal workspace of `user` (default: the caller). Members and administrators. */
+  quotas: Array<Quota>;
   /**
    * Grants and charges, newest first. With neither project nor owner: the
    * caller's own wallets' (an administrator's: every transaction). project: that
@@ -678,6 +701,8 @@ export type Query = {
   /** Utilization of one provider, or of all together when id is null. */
   utilization: Utilization;
   wallets: Array<Wallet>;
+  /** A workspace's usage against its quotas, per provider, now (who may read it: as quotas). */
+  workspaceUsage: WorkspaceUsage;
 };
 
 
@@ -730,6 +755,12 @@ export type QueryProviderArgs = {
 };
 
 
+export type QueryQuotasArgs = {
+  project?: InputMaybe<Scalars['ID']['input']>;
+  user?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type QueryTransactionsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -747,10 +778,62 @@ export type QueryWalletsArgs = {
   project?: InputMaybe<Scalars['String']['input']>;
 };
 
+
+export type QueryWorkspaceUsageArgs = {
+  project?: InputMaybe<Scalars['ID']['input']>;
+  user?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type QueueStatus = {
   __typename?: 'QueueStatus';
   pending: Scalars['Int']['output'];
   running: Scalars['Int']['output'];
+};
+
+export type Quota = {
+  __typename?: 'Quota';
+  category: Maybe<Scalars['String']['output']>;
+  maxCpu: Maybe<Scalars['Float']['output']>;
+  maxGpu: Maybe<Scalars['Int']['output']>;
+  maxJobs: Maybe<Scalars['Int']['output']>;
+  maxMemoryInGigs: Maybe<Scalars['Float']['output']>;
+  /** Null: a personal workspace (then `user` is its owner). */
+  project: Maybe<Scalars['ID']['output']>;
+  provider: Maybe<Scalars['String']['output']>;
+  setAt: Scalars['DateTime']['output'];
+  setBy: Scalars['String']['output'];
+  /** One member inside the project; null: the whole project. */
+  user: Maybe<Scalars['String']['output']>;
+};
+
+export type QuotaInput = {
+  category?: InputMaybe<Scalars['String']['input']>;
+  maxCpu?: InputMaybe<Scalars['Float']['input']>;
+  maxGpu?: InputMaybe<Scalars['Int']['input']>;
+  /** At most this many jobs at once; null: not limited. */
+  maxJobs?: InputMaybe<Scalars['Int']['input']>;
+  maxMemoryInGigs?: InputMaybe<Scalars['Float']['input']>;
+  project?: InputMaybe<Scalars['ID']['input']>;
+  provider?: InputMaybe<Scalars['String']['input']>;
+  user?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** Which usage a quota limits; every field null but `project` (or `user`): the whole workspace on every provider. */
+export type QuotaTargetInput = {
+  /** A product category; null: every category. */
+  category?: InputMaybe<Scalars['String']['input']>;
+  /** The project; null: a personal workspace (the caller's, or `user`'s). */
+  project?: InputMaybe<Scalars['ID']['input']>;
+  /** Null: every provider. */
+  provider?: InputMaybe<Scalars['String']['input']>;
+  /** One member inside `project`, or the owner of a personal workspace; null with a project: the whole project. */
+  user?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type QuotaUse = {
+  __typename?: 'QuotaUse';
+  inUse: ResourceUse;
+  quota: Quota;
 };
 
 /** Where to run when no product is named: the gateway routes to a product that fits. */
@@ -771,6 +854,15 @@ export type ResourceOwner = {
   __typename?: 'ResourceOwner';
   createdBy: Scalars['String']['output'];
   project: Maybe<Scalars['String']['output']>;
+};
+
+/** What jobs hold while they run (from when the gateway sends them until they end). */
+export type ResourceUse = {
+  __typename?: 'ResourceUse';
+  cpu: Scalars['Float']['output'];
+  gpu: Scalars['Int']['output'];
+  jobs: Scalars['Int']['output'];
+  memoryInGigs: Scalars['Float']['output'];
 };
 
 export type SessionResult = {
@@ -912,6 +1004,22 @@ export type WalletAllocation = {
   startDate: Scalars['DateTime']['output'];
 };
 
+/** A workspace's usage now, against its quotas. */
+export type WorkspaceUsage = {
+  __typename?: 'WorkspaceUsage';
+  /** Decayed usage for fair share between workspaces waiting at the gateway (core-seconds, half-life 7 days; docs/TENANCY.md). */
+  fairShareUsage: Scalars['Float']['output'];
+  /** Everything its jobs hold now. */
+  inUse: ResourceUse;
+  /** Null: a personal workspace. */
+  project: Maybe<Scalars['ID']['output']>;
+  /** Per provider: every provider the gateway knows, and any its jobs hold usage on. */
+  providers: Array<ProviderUse>;
+  quotas: Array<QuotaUse>;
+  /** The owner of a personal workspace; null for a project. */
+  user: Maybe<Scalars['String']['output']>;
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -1036,10 +1144,16 @@ export type ResolversTypes = {
   Provider: ResolverTypeWrapper<ProviderView>;
   ProviderKind: ProviderKind;
   ProviderStatus: ProviderStatus;
+  ProviderUse: ResolverTypeWrapper<ProviderUse>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   QueueStatus: ResolverTypeWrapper<QueueStatus>;
+  Quota: ResolverTypeWrapper<Quota>;
+  QuotaInput: QuotaInput;
+  QuotaTargetInput: QuotaTargetInput;
+  QuotaUse: ResolverTypeWrapper<QuotaUse>;
   RequirementsInput: RequirementsInput;
   ResourceOwner: ResolverTypeWrapper<ResourceOwner>;
+  ResourceUse: ResolverTypeWrapper<ResourceUse>;
   SessionResult: ResolverTypeWrapper<SessionResult>;
   SimpleDuration: ResolverTypeWrapper<SimpleDuration>;
   SimpleDurationInput: SimpleDurationInput;
@@ -1056,6 +1170,7 @@ export type ResolversTypes = {
   Utilization: ResolverTypeWrapper<Utilization>;
   Wallet: ResolverTypeWrapper<Wallet>;
   WalletAllocation: ResolverTypeWrapper<WalletAllocation>;
+  WorkspaceUsage: ResolverTypeWrapper<WorkspaceUsage>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -1099,10 +1214,16 @@ export type ResolversParentTypes = {
   ProjectInvite: ProjectInvite;
   ProjectMember: ProjectMember;
   Provider: ProviderView;
+  ProviderUse: ProviderUse;
   Query: Record<PropertyKey, never>;
   QueueStatus: QueueStatus;
+  Quota: Quota;
+  QuotaInput: QuotaInput;
+  QuotaTargetInput: QuotaTargetInput;
+  QuotaUse: QuotaUse;
   RequirementsInput: RequirementsInput;
   ResourceOwner: ResourceOwner;
+  ResourceUse: ResourceUse;
   SessionResult: SessionResult;
   SimpleDuration: SimpleDuration;
   SimpleDurationInput: SimpleDurationInput;
@@ -1117,6 +1238,7 @@ export type ResolversParentTypes = {
   Utilization: Utilization;
   Wallet: Wallet;
   WalletAllocation: WalletAllocation;
+  WorkspaceUsage: WorkspaceUsage;
 };
 
 export type AclEntryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['AclEntry'] = ResolversParentTypes['AclEntry']> = {
@@ -1274,7 +1396,9 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
   removeProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
   removeProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectMemberArgs, 'project' | 'username'>>;
+  removeQuota?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveQuotaArgs, 'quota'>>;
   revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
+  setQuota?: Resolver<ResolversTypes['Quota'], ParentType, ContextType, RequireFields<MutationSetQuotaArgs, 'quota'>>;
   suspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationSuspendJobsArgs, 'ids'>>;
   terminateJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationTerminateJobsArgs, 'ids'>>;
   transferProjectPi?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationTransferProjectPiArgs, 'project' | 'username'>>;
@@ -1366,6 +1490,11 @@ export type ProviderResolvers<ContextType = GatewayContext, ParentType extends R
   version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type ProviderUseResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProviderUse'] = ResolversParentTypes['ProviderUse']> = {
+  inUse?: Resolver<ResolversTypes['ResourceUse'], ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobArgs, 'id'>>;
   jobStat?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<QueryJobStatArgs, 'stat' | 'timeFrame'>>;
@@ -1379,10 +1508,12 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'all'>>;
   provider?: Resolver<Maybe<ResolversTypes['Provider']>, ParentType, ContextType, RequireFields<QueryProviderArgs, 'id'>>;
   providers?: Resolver<Array<ResolversTypes['Provider']>, ParentType, ContextType>;
+  quotas?: Resolver<Array<ResolversTypes['Quota']>, ParentType, ContextType, Partial<QueryQuotasArgs>>;
   transactions?: Resolver<ResolversTypes['TransactionConnection'], ParentType, ContextType, RequireFields<QueryTransactionsArgs, 'first'>>;
   users?: Resolver<Array<ResolversTypes['UserAccount']>, ParentType, ContextType>;
   utilization?: Resolver<ResolversTypes['Utilization'], ParentType, ContextType, Partial<QueryUtilizationArgs>>;
   wallets?: Resolver<Array<ResolversTypes['Wallet']>, ParentType, ContextType, Partial<QueryWalletsArgs>>;
+  workspaceUsage?: Resolver<ResolversTypes['WorkspaceUsage'], ParentType, ContextType, Partial<QueryWorkspaceUsageArgs>>;
 };
 
 export type QueueStatusResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['QueueStatus'] = ResolversParentTypes['QueueStatus']> = {
@@ -1390,9 +1521,34 @@ export type QueueStatusResolvers<ContextType = GatewayContext, ParentType extend
   running?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type QuotaResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Quota'] = ResolversParentTypes['Quota']> = {
+  category?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  maxCpu?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  maxGpu?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  maxJobs?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  maxMemoryInGigs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  project?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  provider?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  setAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  setBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  user?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type QuotaUseResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['QuotaUse'] = ResolversParentTypes['QuotaUse']> = {
+  inUse?: Resolver<ResolversTypes['ResourceUse'], ParentType, ContextType>;
+  quota?: Resolver<ResolversTypes['Quota'], ParentType, ContextType>;
+};
+
 export type ResourceOwnerResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ResourceOwner'] = ResolversParentTypes['ResourceOwner']> = {
   createdBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   project?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ResourceUseResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ResourceUse'] = ResolversParentTypes['ResourceUse']> = {
+  cpu?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  gpu?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  jobs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  memoryInGigs?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
 export type SessionResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['SessionResult'] = ResolversParentTypes['SessionResult']> = {
@@ -1480,6 +1636,15 @@ export type WalletAllocationResolvers<ContextType = GatewayContext, ParentType e
   startDate?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 };
 
+export type WorkspaceUsageResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['WorkspaceUsage'] = ResolversParentTypes['WorkspaceUsage']> = {
+  fairShareUsage?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  inUse?: Resolver<ResolversTypes['ResourceUse'], ParentType, ContextType>;
+  project?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  providers?: Resolver<Array<ResolversTypes['ProviderUse']>, ParentType, ContextType>;
+  quotas?: Resolver<Array<ResolversTypes['QuotaUse']>, ParentType, ContextType>;
+  user?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = GatewayContext> = {
   AclEntry?: AclEntryResolvers<ContextType>;
   ComputeSupport?: ComputeSupportResolvers<ContextType>;
@@ -1508,9 +1673,13 @@ export type Resolvers<ContextType = GatewayContext> = {
   ProjectInvite?: ProjectInviteResolvers<ContextType>;
   ProjectMember?: ProjectMemberResolvers<ContextType>;
   Provider?: ProviderResolvers<ContextType>;
+  ProviderUse?: ProviderUseResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   QueueStatus?: QueueStatusResolvers<ContextType>;
+  Quota?: QuotaResolvers<ContextType>;
+  QuotaUse?: QuotaUseResolvers<ContextType>;
   ResourceOwner?: ResourceOwnerResolvers<ContextType>;
+  ResourceUse?: ResourceUseResolvers<ContextType>;
   SessionResult?: SessionResultResolvers<ContextType>;
   SimpleDuration?: SimpleDurationResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
@@ -1523,5 +1692,6 @@ export type Resolvers<ContextType = GatewayContext> = {
   Utilization?: UtilizationResolvers<ContextType>;
   Wallet?: WalletResolvers<ContextType>;
   WalletAllocation?: WalletAllocationResolvers<ContextType>;
+  WorkspaceUsage?: WorkspaceUsageResolvers<ContextType>;
 };
 

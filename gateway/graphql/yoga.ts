@@ -164,7 +164,7 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           clock: options.clock,
           sessions: options.sessions,
           origin: originOf(request),
-          loaders: createRequestLoaders(options.accounting, options.store),
+          loaders: createRequestLoaders(options.accounting, options.store, { registry: options.registry, quotas: options.orchestrator.quotas }),
         };
       } catch (error) {
         if (error instanceof UnauthenticatedError) {

@@ -3,6 +3,8 @@
  * compare-and-set, then the followers hear of it on every replica.
  */
 import type { Job, JobUpdate } from '../../shared/domain.js';
+import { isFinalState } from '../../shared/job-state-machine.js';
+import type { QuotaGate } from '../routing/quota-gate.js';
 import type { ChangeOutcome, JobChange, Store } from '../store/store.js';
 import type { FeedEvent, JobFeed } from './job-feed.js';
 
@@ -25,9 +27,11 @@ export function publishOutcome(feed: JobFeed, outcome: ChangeOutcome, before?: J
   if (added.length > 0 || outcome.moved) feed.publish(feedEventOf(outcome.job, added));
 }
 
-export function createJobChanger(store: Store, feed: JobFeed): ChangeJob {
+/** `quotas`: a job that ends gives its hold on its workspace's usage back. */
+export function createJobChanger(store: Store, feed: JobFeed, quotas?: Pick<QuotaGate, 'release'>): ChangeJob {
   return async (id, change, before) => {
     const outcome = await store.changeJob(id, change);
+    if (quotas && outcome.kind === 'applied' && outcome.moved && isFinalState(outcome.job.state)) await quotas.release(outcome.job.owner, id);
     publishOutcome(feed, outcome, before);
     return outcome;
   };

@@ -22,7 +22,8 @@ import type { GatewayMetrics } from '../metrics.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import { placeNewJob, unreachableStatus, type PlacementContext } from '../routing/placement.js';
+import { admitNewJob, placeNewJob, quotaWaitingStatus, unreachableStatus, type PlacementContext } from '../routing/placement.js';
+import { quotaSubjectOf } from '../routing/quota-gate.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
 import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
@@ -90,7 +91,7 @@ export function parkedRecord(record: WaitingRecord, pinned: boolean, forRoom = f
 }
 
 export function createJobSubmission(options: SubmissionOptions) {
-  const { store, registry, utilization, feed, change, clock, logger, metrics } = options;
+  const { store, registry, utilization, feed, change, clock, logger, metrics, quotas } = options;
   // Long enough for a create and a failover step; a replica that holds a job longer has died.
   const holdMs = 3 * (options.providerTimeoutMs ?? 5_000) + 5_000;
   /** The record held by this replica from now; `pinned` says where a replica that takes over may send it. */
@@ -115,10 +116,11 @@ export function createJobSubmission(options: SubmissionOptions) {
     const owner = { createdBy: viewer.username, project };
     // Whatever the product, an invalid specification is refused before routing looks at money.
     const checked = checkSpecificationInput(input);
-    const placement = await placeNewJob(input, owner, options);
+    const id = uuidv7({ msecs: now });
+    const placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, options);
     const specification = resolveSpecification(input, placement.product, placement.providerId, checked);
     const job: Job = {
-      id: uuidv7({ msecs: now }),
+      id,
       owner,
       specification,
       state: 'IN_QUEUE',
@@ -139,7 +141,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     const record = hold({ jobId: job.id, deadline: now + (input.scheduleTimeout ?? 0) * 1000, input }, !placement.wait);
     const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
     if (!created.created) {
-      await store.swapWaiting(job.id, record.claim!, null);
+      await Promise.all([store.swapWaiting(job.id, record.claim!, null), quotas?.release(owner, job.id)]);
       throw new DuplicateJobError(created.duplicateOf);
     }
     if (placement.wait) {
@@ -164,6 +166,8 @@ export function createJobSubmission(options: SubmissionOptions) {
       } catch {
         continue;
       }
+      // Its hold moves with it; a candidate over the workspace's quota is passed over.
+      if (quotas && (await quotas.admit(quotaSubjectOf(item.job), next.providerId, next.product)) !== null) continue;
       // Held before the move: a replica that takes over after this one dies sends it where it went.
       const record = hold(item.record, true);
       if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', record))) return { kind: 'taken' };
@@ -222,6 +226,8 @@ export function createJobSubmission(options: SubmissionOptions) {
     if (timeout <= 0 || clock.now() >= item.record.deadline) return null;
     if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', parkedRecord(item.record, pinned, error.code === 'NO_CAPACITY'))))
       return item.job;
+    // Waiting at the gateway, it holds none of its workspace's quota.
+    await quotas?.release(item.job.owner, item.job.id);
     metrics.routingDecisions.inc({ provider: item.job.providerId, outcome: 'waiting' });
     const status =
       error.code === 'NO_CAPACITY'
@@ -238,6 +244,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', null))) return { ok: true, value: item.job };
     // The provider answered that the job itself is invalid: it was never accepted, so nothing of it stays.
     if (refusedByProvider && (await store.discardJob(item.job.id, item.job.providerId))) {
+      await quotas?.release(item.job.owner, item.job.id);
       metrics.submissions.inc({ provider: item.job.providerId, outcome: body.code });
       return { ok: false, error: body };
     }
@@ -339,6 +346,14 @@ export function createJobSubmission(options: SubmissionOptions) {
     return retry;
   };
 
+  /** Put a claimed waiting job back to wait, saying why. */
+  const requeue = async (item: Placement, status: string): Promise<Job> => {
+    if (!(await store.swapWaiting(item.job.id, item.record.claim ?? '', parkedRecord(item.record, item.pinned, item.record.forRoom))))
+      return item.job;
+    const outcome = await change(item.job.id, { status, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, item.job);
+    return outcome.kind === 'applied' ? outcome.job : item.job;
+  };
+
   return {
     hold,
 
@@ -362,7 +377,15 @@ export function createJobSubmission(options: SubmissionOptions) {
               (next) => `Room became free: routed to ${next.providerId}/${next.product.id}`,
             );
             if (moved.kind === 'moved') items.push(moved.item);
+            // Every candidate over quota after all (another replica came first): it waits on; the next sweep says for what.
+            else if (moved.kind === 'none' && quotas) results[index] = { ok: true, value: await requeue(item, 'Waiting: its candidates filled up') };
             else results[index] = { ok: false, error: { code: 'INVALID_STATE', message: `Job ${job.id} is no longer waiting` } };
+            return;
+          }
+          // Over quota after all (another replica sent one of the workspace's jobs first): it waits on.
+          const overQuota = await quotas?.admit(quotaSubjectOf(job), first.providerId, first.product, item.pinned);
+          if (overQuota) {
+            results[index] = { ok: true, value: await requeue(item, quotaWaitingStatus(input.scheduleTimeout ?? 0, overQuota)) };
             return;
           }
           // Its room was reserved by the waiting room as it chose.

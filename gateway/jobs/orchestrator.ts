@@ -13,6 +13,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { PlacementContext } from '../routing/placement.js';
+import { createQuotaGate, type QuotaGate } from '../routing/quota-gate.js';
 import type { Store } from '../store/store.js';
 import type { ItemOutcome } from './bulk.js';
 import { createJobActions, type JobActions } from './job-actions.js';
@@ -53,6 +54,8 @@ export interface Orchestrator extends JobActions, JobQueries, JobEvents, Omit<Re
   stop(): Promise<void>;
   /** Jobs waiting at the gateway for capacity. */
   readonly waitingRoom: WaitingRoom;
+  /** Holds jobs to their workspace's quotas. */
+  readonly quotas: QuotaGate;
   /**
    * Stop jobs whose wallet ran dry, as their backend allows: processes and
    * containers are terminated, virtual machines suspended (their disks survive).
@@ -62,16 +65,18 @@ export interface Orchestrator extends JobActions, JobQueries, JobEvents, Omit<Re
 
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store, registry, feed, clock, logger, metrics, accounting } = options;
-  const change = createJobChanger(store, feed);
+  const quotas = createQuotaGate(store, clock);
+  const change = createJobChanger(store, feed, quotas);
   const requireFunds: PlacementContext['requireFunds'] =
     accounting && ((owner, product, providerId) => accounting.requireFunds(owner, product, providerId));
   const submission = createJobSubmission({
     ...options,
     change,
+    quotas,
     requireFunds,
     canPay: accounting && ((owner, product, providerId) => accounting.canPay(owner, product, providerId)),
   });
-  const waitingRoom = createWaitingRoom({ ...options, submission, change });
+  const waitingRoom = createWaitingRoom({ ...options, submission, change, quotas });
   const charges = createJobCharges({ registry, accounting, change, clock, logger });
   const reconciliation = createReconciliation({ store, registry, change, charges, clock, logger, intervalMs: options.reconcileIntervalMs });
   const actions = createJobActions({ store, registry, waitingRoom, change, clock, requireFunds });
@@ -88,6 +93,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     start: () => reconciliation.start(),
     stop: () => reconciliation.stop(),
     waitingRoom,
+    quotas,
     stopForNoCredits: charges.stopForNoCredits,
   };
 }

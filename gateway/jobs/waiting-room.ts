@@ -6,6 +6,11 @@
  * by exactly one replica (compare-and-set on its record) and sent — a job that
  * may have reached its provider only there, so it never runs twice. The
  * records live in the store, so a gateway restart loses none of them.
+ *
+ * Each sweep goes through the jobs in fair-share order (routing/fair-share.ts:
+ * the workspace that has used least first, then priority, then age), so the
+ * room that frees goes to them in that order, and holds each to its
+ * workspace's quotas as counted at the sweep's start plus what it sends.
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Job } from '../../shared/domain.js';
@@ -13,7 +18,10 @@ import type { Logger } from '../../shared/logger.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import { placeWaitingJob } from '../routing/placement.js';
+import { expectedCost, fairShareOrder, weightOf, type QueueEntry } from '../routing/fair-share.js';
+import { placeWaitingJob, withinQuota } from '../routing/placement.js';
+import { quotaSubjectOf, takeIn, type QuotaGate, type QuotaSnapshot } from '../routing/quota-gate.js';
+import { amountsOf, workspaceOf } from '../routing/quota-rules.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
 import type { ChangeJob } from './job-changes.js';
@@ -54,33 +62,39 @@ export function createWaitingRoom(options: {
   change: ChangeJob;
   clock: Clock;
   logger: Logger;
+  /** Holds waiting jobs to their workspace's quotas, and gives the fair-share usage; none: neither. */
+  quotas?: QuotaGate;
   /** @default 1000 */
   intervalMs?: number;
 }): WaitingRoom {
-  const { store, registry, utilization, submission, change, clock, logger } = options;
+  const { store, registry, utilization, submission, change, clock, logger, quotas } = options;
   let timer: NodeJS.Timeout | null = null;
   const sweeps = createSingleFlight<void>();
 
   /** What to do with one record now, decided without waiting (so routing sees the room the ones before it took). */
-  const decide = (record: WaitingRecord, job: Job | null, now: number): Decision => {
+  const decide = (record: WaitingRecord, job: Job | null, now: number, snapshot: QuotaSnapshot): Decision => {
     const claim = record.claim ?? '';
     // Its holder died while sending it (or while storing it): sent again only where it may have gone.
     const orphan = record.heldUntil !== undefined;
     if (!job || job.state !== 'IN_QUEUE') return { kind: 'drop', record, claim };
     const input = record.input as JobSpecificationInput;
     const pinned = record.pinned === true;
-    const { candidates, waiting, failure, sending } = placeWaitingJob(
+    const placement = placeWaitingJob(
       { providerId: job.providerId, productId: job.specification.product.id },
       input,
       { pinned, forRoom: record.forRoom === true, orphan },
       { registry, utilization },
     );
+    // A job that may be at its provider already is not held back by a quota.
+    const subject = quotaSubjectOf(job);
+    const { candidates, waiting, failure, sending } = pinned ? placement : withinQuota(placement, subject, snapshot, input.scheduleTimeout ?? 0);
     // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
     const [first, ...rest] = candidates;
     if (!first) return { kind: 'wait', job, status: waiting };
     if (first.providerId === job.providerId && first.product.id === job.specification.product.id)
       utilization.reserve(first.providerId, first.product.id);
+    takeIn(snapshot, subject, first.providerId, first.product);
     return { kind: 'send', record, claim, job, input, candidates: [first, ...rest], pinned, status: sending };
   };
 
@@ -118,7 +132,12 @@ export function createWaitingRoom(options: {
     const open = records.filter((record) => record.heldUntil === undefined || record.heldUntil <= now);
     if (open.length === 0) return;
     const jobs = await store.getJobs(open.map((record) => record.jobId));
-    const decisions = open.map((record, k) => decide(record, jobs[k] ?? null, now));
+    const waiting = open.map((record, k) => ({ record, job: jobs[k] ?? null }));
+    const workspaces = waiting.flatMap(({ job }) => (job ? [workspaceOf(job.owner)] : []));
+    // Holds lost with a replica would keep these jobs waiting for good.
+    await quotas?.repair(workspaces);
+    const snapshot: QuotaSnapshot = quotas ? await quotas.snapshot(workspaces) : new Map();
+    const decisions = queueOrder(waiting, snapshot, registry).map(({ record, job }) => decide(record, job, now, snapshot));
     const send: WaitingPlacement[] = [];
     await Promise.all(decisions.map((decision) => act(decision, now, send)));
     if (send.length === 0) return;
@@ -159,4 +178,43 @@ export function createWaitingRoom(options: {
       return ended.filter(Boolean).length;
     },
   };
+}
+
+/**
+ * The waiting jobs in the order the waiting room takes them: fair share between workspaces
+ * (`snapshot`'s decayed usage), then priority, then age; those with no job stored (to be dropped)
+ * first, as they hold nothing.
+ */
+export function queueOrder<T extends { record: WaitingRecord; job: Job | null }>(
+  waiting: readonly T[],
+  snapshot: QuotaSnapshot,
+  registry: Pick<ProviderRegistry, 'product'>,
+): T[] {
+  const gone = waiting.filter(({ job }) => job === null);
+  const entries = waiting.flatMap((item): (QueueEntry & { item: T })[] => {
+    const { job } = item;
+    if (!job) return [];
+    const product = registry.product(job.providerId, job.specification.product.id);
+    const amounts = amountsOf(product ?? { cpu: 1, memoryInGigs: 0, gpu: 0 }, job.specification.replicas);
+    return [
+      {
+        jobId: job.id,
+        workspace: workspaceOf(job.owner),
+        priority: job.specification.priority,
+        cost: expectedCost(weightOf(amounts), job.specification.timeAllocationMs),
+        item,
+      },
+    ];
+  });
+  const usage = new Map([...snapshot].map(([workspace, entry]) => [workspace, entry.fairShare]));
+  return [...gone, ...fairShareOrder(entries, usage).map((entry) => entry.item)];
+}
+
+/** Each waiting job's place in the queue (1 = next), as the waiting room orders it; jobs a replica is sending are not in it. */
+export async function queuePositions(store: Store, registry: Pick<ProviderRegistry, 'product'>, quotas?: Pick<QuotaGate, 'snapshot'>) {
+  const records = (await store.listWaiting()).filter((record) => record.heldUntil === undefined);
+  const jobs = await store.getJobs(records.map((record) => record.jobId));
+  const waiting = records.map((record, k) => ({ record, job: jobs[k] ?? null })).filter(({ job }) => job?.state === 'IN_QUEUE');
+  const snapshot = quotas ? await quotas.snapshot(waiting.map(({ job }) => workspaceOf(job!.owner))) : new Map();
+  return new Map(queueOrder(waiting, snapshot, registry).map(({ record }, index) => [record.jobId, index + 1]));
 }

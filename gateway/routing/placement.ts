@@ -2,14 +2,24 @@
  * Routing decisions, in one place for a new job and for one that waits at the
  * gateway: where it goes now and where it may fail over to, or that it waits
  * (and the status that says why), or why it cannot be placed at all
- * (INVALID_INPUT, PROVIDER_UNAVAILABLE, INSUFFICIENT_FUNDS, NO_CAPACITY).
- * The router ranks products; this module decides what the ranking means.
+ * (INVALID_INPUT, PROVIDER_UNAVAILABLE, INSUFFICIENT_FUNDS, NO_CAPACITY,
+ * QUOTA_EXCEEDED). The router ranks products and the quota gate counts; this
+ * module decides what their answers mean.
  */
 import type { Job, Product } from '../../shared/domain.js';
-import { InsufficientFundsError, InvalidInputError, NoCapacityError, ProviderUnavailableError, SwitchyardError } from '../../shared/errors.js';
+import {
+  InsufficientFundsError,
+  InvalidInputError,
+  NoCapacityError,
+  ProviderUnavailableError,
+  QuotaExceededError,
+  SwitchyardError,
+} from '../../shared/errors.js';
 import { supportRefusal, type JobSpecificationInput } from '../jobs/job-specification.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import { refusalIn, type QuotaGate, type QuotaSnapshot, type QuotaSubject } from './quota-gate.js';
+import { workspaceOf } from './quota-rules.js';
 import { explainChoice, explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate, type RoutePlan, type RoutingRegistry } from './router.js';
 
 export interface PlacementContext {
@@ -20,6 +30,8 @@ export interface PlacementContext {
   requireFunds?: (owner: Job['owner'], product: Product, providerId: string) => Promise<void>;
   /** Whether the owner can pay for a product; routing passes over those it cannot. */
   canPay?: (owner: Job['owner'], product: Product, providerId: string) => Promise<boolean>;
+  /** Holds jobs to their workspace's quotas; none: no quotas. */
+  quotas?: QuotaGate;
 }
 
 /** Where a new job goes: sent now (with failover candidates), or parked at the gateway until a provider can take it. */
@@ -52,6 +64,70 @@ export function waitingStatus(scheduleTimeoutSeconds: number, plan: RoutePlan): 
 /** The status of a job that waits at the gateway for its provider to be reachable. */
 export function unreachableStatus(scheduleTimeoutSeconds: number, providerId: string, reason: string): string {
   return `Waiting up to ${scheduleTimeoutSeconds} s for ${providerId} to take the job: ${reason}`;
+}
+
+/** The status of a job that waits at the gateway for its workspace's quota. */
+export function quotaWaitingStatus(scheduleTimeoutSeconds: number, reason: string): string {
+  return `Waiting up to ${scheduleTimeoutSeconds} s for quota: ${reason}`;
+}
+
+/**
+ * Hold a new job that goes now to its workspace's quotas, on the first of its choices within them
+ * (its product, then its failover candidates, in order). Over quota everywhere, a job that may
+ * wait waits at the gateway saying which quota; one that may not is refused with QUOTA_EXCEEDED
+ * (and holds nothing).
+ */
+export async function admitNewJob(
+  placement: NewJobPlacement,
+  subject: QuotaSubject,
+  input: JobSpecificationInput,
+  context: Pick<PlacementContext, 'quotas' | 'metrics'>,
+): Promise<NewJobPlacement> {
+  const { quotas } = context;
+  if (placement.wait || !quotas) return placement;
+  const choices = [{ providerId: placement.providerId, product: placement.product }, ...placement.failover];
+  let refusal: string | null = null;
+  for (const [k, choice] of choices.entries()) {
+    let reason = await quotas.admit(subject, choice.providerId, choice.product);
+    // Over quota: unless holds lost with a replica were counted (found at most every few seconds).
+    if (reason !== null && (await quotas.repair([workspaceOf(subject.owner)])) > 0)
+      reason = await quotas.admit(subject, choice.providerId, choice.product);
+    if (reason === null) {
+      if (k === 0) return placement;
+      const status = `${choice.providerId}/${choice.product.id}: the cheaper choices are over quota (${refusal})`;
+      return { ...placement, providerId: choice.providerId, product: choice.product, status, failover: placement.failover.slice(k) };
+    }
+    refusal ??= reason;
+  }
+  const timeout = input.scheduleTimeout ?? 0;
+  if (timeout <= 0) throw new QuotaExceededError(refusal!);
+  context.metrics.routingDecisions.inc({ provider: placement.providerId, outcome: 'waiting' });
+  return { ...placement, status: quotaWaitingStatus(timeout, refusal!), failover: [], wait: true };
+}
+
+/**
+ * A waiting job's placement within its workspace's quotas (as the snapshot counts them): the
+ * candidates over quota are dropped; when that leaves none, it waits saying which quota.
+ */
+export function withinQuota(
+  placement: WaitingJobPlacement,
+  subject: QuotaSubject,
+  snapshot: QuotaSnapshot,
+  scheduleTimeoutSeconds: number,
+): WaitingJobPlacement {
+  if (placement.candidates.length === 0) return placement;
+  let refusal: string | null = null;
+  const candidates = placement.candidates.filter((candidate) => {
+    const reason = refusalIn(snapshot, subject, candidate.providerId, candidate.product);
+    refusal ??= reason;
+    return reason === null;
+  });
+  if (candidates.length > 0 || refusal === null) return { ...placement, candidates };
+  return {
+    candidates,
+    waiting: quotaWaitingStatus(scheduleTimeoutSeconds, refusal),
+    failure: `No quota became free within the schedule timeout of ${scheduleTimeoutSeconds} s: ${refusal}`,
+  };
 }
 
 /** Every product the job may run on, ranked, passing over those whose support refuses it. */

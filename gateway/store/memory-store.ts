@@ -8,6 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
+import { createMemoryUsage } from './memory-usage.js';
 import { indexChanges } from './project-indexes.js';
 import type {
   ChangeOutcome,
@@ -404,6 +405,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async listWaiting() {
       return [...waiting.values()].sort((a, b) => (a.jobId < b.jobId ? -1 : 1)).map((r) => structuredClone(r));
     },
+
+    ...createMemoryUsage(),
 
     async ping() {},
 

@@ -29,6 +29,9 @@
  * | `<p>:projects`                              | set    | every project id                        |
  * | `<p>:user:<username>:projects`              | hash   | project id → MembershipRecord JSON      |
  * | `<p>:user:<username>:invites`               | hash   | project id → InvitationRecord JSON      |
+ * | `<p>:quotas:<workspace>`                    | hash   | quota key → QuotaRecord JSON            |
+ * | `<p>:usage:<workspace>`                     | hash   | usage counter → amount; `~fs`, `~fsAt`  |
+ * | `<p>:usage:<workspace>:leases`              | hash   | job id → UsageLease JSON                |
  *
  * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
  * and a time range is a lex range on the ids' first 48 bits.
@@ -50,8 +53,10 @@ import type {
   JobQuery,
   MembershipRecord,
   ProjectRecord,
+  QuotaRecord,
   Store,
   TokenRecord,
+  UsageLease,
   UserRecord,
   WaitingRecord,
 } from './store.js';
@@ -80,6 +85,10 @@ declare module 'ioredis' {
     switchyardDeleteToken(...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/set-job-acl-1.lua */
     switchyardSetJobAcl(...keysAndArgs: string[]): Result<string[], Context>;
+    /** lua/acquire-usage-2.lua */
+    switchyardAcquireUsage(...keysAndArgs: (string | number)[]): Result<[0 | 1, number?, string?], Context>;
+    /** lua/release-usage-2.lua */
+    switchyardReleaseUsage(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
     /** lua/read-logs-1.lua */
     switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
   }
@@ -132,6 +141,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     switchyardCreateUser: 'create-user-2.lua',
     switchyardPutToken: 'put-token-2.lua',
     switchyardDeleteToken: 'delete-token-2.lua',
+    switchyardAcquireUsage: 'acquire-usage-2.lua',
+    switchyardReleaseUsage: 'release-usage-2.lua',
   });
   try {
     await redis.ping();
@@ -598,6 +609,56 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         .map((jobId) => JSON.parse(all[jobId]!) as WaitingRecord);
     },
 
+    async putQuota(workspace, quotaKey, quota) {
+      await redis.hset(key.quotas(workspace), quotaKey, JSON.stringify(quota));
+    },
+
+    async deleteQuota(workspace, quotaKey) {
+      return (await redis.hdel(key.quotas(workspace), quotaKey)) === 1;
+    },
+
+    async listQuotas(workspace) {
+      return sortedValues<QuotaRecord>(await redis.hgetall(key.quotas(workspace)));
+    },
+
+    async acquireUsage(workspace, lease, checks, halfLifeMs) {
+      const { amounts } = lease;
+      const [held, check, inUse] = await redis.switchyardAcquireUsage(
+        key.usage(workspace),
+        key.leases(workspace),
+        lease.jobId,
+        JSON.stringify(lease),
+        lease.at,
+        halfLifeMs,
+        lease.cells.length,
+        ...lease.cells,
+        amounts.jobs,
+        amounts.cpu,
+        amounts.memoryInGigs,
+        amounts.gpu,
+        ...checks.flatMap((c) => [c.field, c.delta, c.limit]),
+      );
+      return held === 1 ? { acquired: true } : { acquired: false, check: Number(check) - 1, inUse: Number(inUse) };
+    },
+
+    async releaseUsage(workspace, jobId, now, halfLifeMs) {
+      return (await redis.switchyardReleaseUsage(key.usage(workspace), key.leases(workspace), jobId, now, halfLifeMs)) === 1;
+    },
+
+    async readUsage(workspaces) {
+      return Promise.all(
+        workspaces.map(async (workspace) => {
+          const [usage, leases] = await Promise.all([redis.hgetall(key.usage(workspace)), redis.hgetall(key.leases(workspace))]);
+          const { '~fs': value, '~fsAt': at, ...counters } = usage;
+          return {
+            counters: Object.fromEntries(Object.entries(counters).map(([field, amount]) => [field, Number(amount)])),
+            leases: Object.values(leases).map((lease) => JSON.parse(lease) as UsageLease),
+            fairShare: value === undefined ? null : { value: Number(value), at: Number(at) },
+          };
+        }),
+      );
+    },
+
     async ping() {
       // Commands wait for a Redis that is away (see above): a ping answers within a second or fails.
       let timer: NodeJS.Timeout | undefined;
@@ -649,6 +710,9 @@ function keyLayout(prefix: string) {
     userTokens: (username: string) => `${prefix}:user:${e(username)}:tokens`,
     userProjects: (username: string) => `${prefix}:user:${e(username)}:projects`,
     userInvites: (username: string) => `${prefix}:user:${e(username)}:invites`,
+    quotas: (workspace: string) => `${prefix}:quotas:${e(workspace)}`,
+    usage: (workspace: string) => `${prefix}:usage:${e(workspace)}`,
+    leases: (workspace: string) => `${prefix}:usage:${e(workspace)}:leases`,
   };
 }
 

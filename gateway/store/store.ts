@@ -162,6 +162,53 @@ export interface TokenRecord {
   issuedAt?: number;
 }
 
+/** A limit on what a workspace (or one user in a project) has in use at once, on one provider or product category or all. */
+export interface QuotaRecord {
+  /** The project the limit is for; null: a user's own workspace (then `user` is that user). */
+  project: string | null;
+  /** One user: within `project`, or the owner of the personal workspace; null: the whole project. */
+  user: string | null;
+  /** Null: every provider. */
+  provider: string | null;
+  /** Null: every product category. */
+  category: string | null;
+  /** At most this much in use at once; an absent resource is not limited. */
+  limits: Partial<Record<'jobs' | 'cpu' | 'memoryInGigs' | 'gpu', number>>;
+  setBy: string;
+  setAt: number;
+}
+
+/** A job's hold on its workspace's usage, from when it is sent until it ends (gateway/routing/quota-rules.ts). */
+export interface UsageLease {
+  jobId: string;
+  /** The usage cells it adds to. */
+  cells: string[];
+  amounts: Record<'jobs' | 'cpu' | 'memoryInGigs' | 'gpu', number>;
+  /** Epoch ms when it was taken. */
+  at: number;
+  /** Fair-share weight per second it holds (core-equivalents). */
+  weight: number;
+  /** Fair-share usage charged when it was taken. */
+  cost: number;
+}
+
+/** One limit a hold must stay within: counter `field` plus `delta` at most `limit`. */
+export interface UsageCheck {
+  field: string;
+  delta: number;
+  limit: number;
+}
+
+/** A workspace's usage now: its counters (field → amount), its jobs' holds, its decayed fair-share usage. */
+export interface WorkspaceUsage {
+  counters: Record<string, number>;
+  leases: UsageLease[];
+  /** Core-seconds as of `at`; null before its first job. */
+  fairShare: { value: number; at: number } | null;
+}
+
+export type AcquireOutcome = { acquired: true } | { acquired: false; check: number; inUse: number };
+
 export interface Store {
   /**
    * Store a new job. With `exclusive`, refuse when the same creator already
@@ -248,6 +295,23 @@ export interface Store {
    * repeat after a lost reply); false when another caller changed or took it.
    */
   swapWaiting(jobId: string, expectClaim: string, next: WaitingRecord | null): Promise<boolean>;
+
+  /** Set a quota, replacing the one of the same workspace, user, provider and category (its `key`). */
+  putQuota(workspace: string, key: string, quota: QuotaRecord): Promise<void>;
+  /** False when there was none. */
+  deleteQuota(workspace: string, key: string): Promise<boolean>;
+  /** A workspace's quotas, by key. */
+  listQuotas(workspace: string): Promise<QuotaRecord[]>;
+  /**
+   * Atomically: take the job's hold on its workspace's usage unless a check would pass its limit
+   * (`check` is then its index), replacing a hold the job had; the same hold again changes
+   * nothing. A new hold adds its cost to the workspace's fair-share usage, decayed to `lease.at`.
+   */
+  acquireUsage(workspace: string, lease: UsageLease, checks: UsageCheck[], halfLifeMs: number): Promise<AcquireOutcome>;
+  /** Give back the job's hold, at most once, correcting the fair-share usage to what it held until `now`; false when it held none. */
+  releaseUsage(workspace: string, jobId: string, now: number, halfLifeMs: number): Promise<boolean>;
+  /** The usage of each workspace, in order. */
+  readUsage(workspaces: string[]): Promise<WorkspaceUsage[]>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

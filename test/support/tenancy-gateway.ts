@@ -16,7 +16,9 @@ import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/
 import { createRedisStore } from '../../gateway/store/redis-store.js';
 import type { InvitationRecord, MembershipRecord, ProjectRecord, Store, TokenRecord, UserRecord } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
-import { createProviderRuntime } from '../../providers/sdk/runtime.js';
+import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
+import type { SimulatedConfig } from '../../providers/simulated/simulated-config.js';
+import { createSimulatedDriver } from '../../providers/simulated/simulated-driver.js';
 import { systemClock } from '../../shared/clock.js';
 import type { Job } from '../../shared/domain.js';
 import { silentLogger } from '../../shared/logger.js';
@@ -53,8 +55,15 @@ export interface TenancyGateway {
 
 export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
 
-/** `options`: more of the gateway's options (OIDC issuers, say). */
-export async function startTenancyGateway(options: Pick<GatewayOptions, 'oidcIssuers'> = {}): Promise<TenancyGateway> {
+export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers'> {
+  /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
+  hpc?: SimulatedConfig;
+  /** How often the gateway reads the providers' capacity. @default the gateway's */
+  utilizationIntervalMs?: number;
+}
+
+/** `options`: a second provider, and more of the gateway's options (OIDC issuers, say). */
+export async function startTenancyGateway(options: TenancyOptions = {}): Promise<TenancyGateway> {
   const prefix = uniquePrefix();
   const subjects = createSubjects(prefix);
   const transport = await createNatsTransport({ url: natsUrl(), subjects });
@@ -74,7 +83,8 @@ export async function startTenancyGateway(options: Pick<GatewayOptions, 'oidcIss
     providerTimeoutMs: 2_000,
     // No charging round while a test runs: only jobs that end are charged, so a snapshot moves only by requests.
     chargeIntervalMs: 24 * 3_600_000,
-    ...options,
+    oidcIssuers: options.oidcIssuers,
+    utilizationIntervalMs: options.utilizationIntervalMs,
   });
   const runtime = createProviderRuntime({
     transport: providerTransport,
@@ -87,10 +97,26 @@ export async function startTenancyGateway(options: Pick<GatewayOptions, 'oidcIss
     logger,
   });
   await runtime.start();
+  const hpcTransport = options.hpc ? await createNatsTransport({ url: natsUrl(), subjects }) : null;
+  let hpc: ProviderRuntime | null = null;
+  if (options.hpc && hpcTransport) {
+    hpc = createProviderRuntime({
+      transport: hpcTransport,
+      driver: createSimulatedDriver(options.hpc, { clock: systemClock }),
+      id: 'hpc',
+      kind: 'SIMULATED',
+      version: 'test',
+      heartbeatIntervalMs: 500,
+      clock: systemClock,
+      logger,
+    });
+    await hpc.start();
+  }
   const address = await gateway.start(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
   const admin = createClient(url, adminToken);
   await eventually(async () => gateway.registry.get('local')?.manifest, { what: 'the local manifest' });
+  if (hpc) await eventually(async () => gateway.registry.get('hpc')?.manifest, { what: 'the hpc manifest' });
   const users: string[] = [];
 
   return {
@@ -105,6 +131,7 @@ export async function startTenancyGateway(options: Pick<GatewayOptions, 'oidcIss
       users.push(name);
       const res = await fetch(`${url}/api/v1/token`, { method: 'POST', body: JSON.stringify({ username: name, password }) });
       if (options.fund ?? true) await fund(admin, name, 'local');
+      if ((options.fund ?? true) && hpc) await fund(admin, name, 'hpc');
       return createClient(url, ((await res.json()) as { token: string }).token);
     },
     async snapshot() {
@@ -136,6 +163,8 @@ export async function startTenancyGateway(options: Pick<GatewayOptions, 'oidcIss
     async stop() {
       await gateway.stop();
       await runtime.stop();
+      await hpc?.stop();
+      await hpcTransport?.close();
       await providerTransport.close();
       await transport.close();
       await store.close();
