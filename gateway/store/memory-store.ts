@@ -8,6 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
+import { distinctSources, sharedSources, sourceName, sourcesOfJob, type JobSource } from './job-sources.js';
 import { indexChanges } from './project-indexes.js';
 import type {
   ChangeOutcome,
@@ -52,6 +53,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   /** Every id, sorted: uuid v7 ids sort by creation time, as in Redis's lex order. */
   const allIds: string[] = [];
   const idsByCreator = new Map<string, string[]>();
+  /** sourceName → ids of the source's jobs, sorted (job-sources.ts). */
+  const idsBySource = new Map<string, string[]>();
   /** (createdBy, specHash) → ids of jobs not yet final. */
   const activeDuplicates = new Map<string, Set<string>>();
   /** providerId → ids of jobs not yet final. */
@@ -101,6 +104,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     }
   }
 
+  function placeInSources(id: string, sources: readonly JobSource[], present: boolean): void {
+    for (const source of sources) {
+      const name = sourceName(source);
+      let ids = idsBySource.get(name);
+      if (present) {
+        if (!ids) idsBySource.set(name, (ids = []));
+        insertSorted(ids, id);
+      } else if (ids) {
+        removeSorted(ids, id);
+        if (ids.length === 0) idsBySource.delete(name);
+      }
+    }
+  }
+
+  /** The ids of the sources' jobs, each once, sorted. */
+  function idsInSources(sources: readonly JobSource[]): string[] {
+    const lists = distinctSources(sources).map((source) => idsBySource.get(sourceName(source)) ?? []);
+    if (lists.length === 1) return lists[0]!;
+    return [...new Set(lists.flat())].sort();
+  }
+
   return {
     async createJob(input, { exclusive }): Promise<CreateOutcome> {
       const stored = jobs.get(input.id);
@@ -115,6 +139,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       let mine = idsByCreator.get(job.owner.createdBy);
       if (!mine) idsByCreator.set(job.owner.createdBy, (mine = []));
       insertSorted(mine, job.id);
+      placeInSources(job.id, sourcesOfJob(job), true);
       if (!isFinalState(job.state)) {
         setMember(activeDuplicates, dedupe, job.id, true);
         setMember(activeByProvider, job.providerId, job.id, true);
@@ -131,6 +156,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       removeSorted(allIds, id);
       const mine = idsByCreator.get(job.owner.createdBy);
       if (mine) removeSorted(mine, id);
+      placeInSources(id, sourcesOfJob(job), false);
       setMember(activeDuplicates, duplicateKey(job), id, false);
       setMember(activeByProvider, providerId, id, false);
       count(providerId, 'IN_QUEUE', -1);
@@ -217,7 +243,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async listJobs(query): Promise<JobPage> {
-      const candidates = query.createdBy === undefined ? allIds : (idsByCreator.get(query.createdBy) ?? []);
+      const { createdBy } = query;
+      const candidates =
+        query.sources !== undefined ? idsInSources(query.sources) : createdBy === undefined ? allIds : (idsByCreator.get(createdBy) ?? []);
       const states = query.states?.length ? query.states : null;
       const providers = query.providers?.length ? query.providers : null;
       const min = query.createdAfter === undefined ? null : v7Prefix(query.createdAfter);
@@ -234,6 +262,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         // Same bounds as the Redis store's lex ranges: the id's embedded time.
         if ((min !== null && id < min) || (max !== null && id >= max)) continue;
         const { job } = jobs.get(id)!;
+        if (createdBy !== undefined && job.owner.createdBy !== createdBy) continue;
         if (states && !states.includes(job.state)) continue;
         if (providers && !providers.includes(job.providerId)) continue;
         if (query.predicate && !query.predicate(structuredClone(job))) continue;
@@ -344,6 +373,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async setJobAcl(id, acl) {
       const stored = jobs.get(id);
       if (!stored) return null;
+      const { project } = stored.job.owner;
+      placeInSources(id, sharedSources(project, stored.job.acl), false);
+      placeInSources(id, sharedSources(project, acl), true);
       stored.job.acl = structuredClone(acl);
       return structuredClone(stored.job);
     },
