@@ -7,7 +7,8 @@
  * the same run — never asserted: a slow run still exits 0. `BENCH_ONLY=slurm`
  * runs the Slurm benchmark alone and writes bench/results/slurm.json;
  * `BENCH_ONLY=kubernetes` the Kubernetes one alone, `BENCH_ONLY=cloud-vm` the
- * cloud-VM one (bench/results/cloud-vm.json).
+ * cloud-VM one (bench/results/cloud-vm.json), `BENCH_ONLY=authorisation` the
+ * authorisation cost of a listing (bench/results/authorisation.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { Redis } from 'ioredis';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
 import { createSubjects } from '../shared/subjects.js';
+import { authorisationRows, benchAuthorisation } from './authorisation.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
@@ -50,6 +52,8 @@ const vmSubjects = createSubjects(`${prefix}v`);
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
 const listKeyPrefix = `${prefix}-list`;
+const accessKeyPrefix = `${prefix}-access`;
+const accessSubjects = createSubjects(`${prefix}a`);
 const stitchKeyPrefix = `${prefix}-stitch`;
 const chargeKeyPrefix = `${prefix}-charge`;
 const slurmKeyPrefix = `${prefix}-slurm`;
@@ -76,7 +80,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
+    for (const subjects of [mainSubjects, listSubjects, accessSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -276,16 +280,41 @@ function slurmRows(slurm: SlurmResult | null, slurmNotRun: string | null): Row[]
   return rows;
 }
 
+/** The authorisation cost of jobs(first: 50): its own store and gateway on its own key prefix. */
+async function runAuthorisationSection(natsUrl: string, redisUrl: string) {
+  const store = await createRedisStore({ url: redisUrl, keyPrefix: accessKeyPrefix });
+  stores.push(store);
+  const rig = await startRig({
+    natsUrl,
+    redisUrl,
+    subjectPrefix: accessSubjects.prefix,
+    keyPrefix: accessKeyPrefix,
+    withProvider: false,
+    onTransportError,
+  });
+  rigs.push(rig);
+  const raw = await benchAuthorisation(store, rig, progress);
+  rigs.splice(rigs.indexOf(rig), 1);
+  await rig.stop();
+  return { rows: authorisationRows(raw), raw };
+}
+
 async function main(): Promise<void> {
   progress('starting nats-server and redis-server');
   services = await startServices();
   const { natsUrl, redisUrl } = services;
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
-  // BENCH_ONLY=slurm, kubernetes or cloud-vm: that benchmark alone (the others share baselines, so they run together).
+  // BENCH_ONLY=slurm, kubernetes, cloud-vm or authorisation: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm')
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes" or "cloud-vm" runs alone`);
+  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm' && only !== 'authorisation')
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm" or "authorisation" runs alone`);
+  if (only === 'authorisation') {
+    const { rows, raw } = await runAuthorisationSection(natsUrl, redisUrl);
+    printTable(rows);
+    writeResults('authorisation.json', { rows, raw });
+    return;
+  }
   if (only === 'cloud-vm') {
     const outcome = await runCloudVmBench(vm);
     const rows = cloudVmRows(outcome);
@@ -349,6 +378,9 @@ async function main(): Promise<void> {
   const user = creatorName(123);
   const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
   const listing = await benchJobListing(listRig, listStore, user);
+
+  progress('2/8 authorisation cost: jobs(first: 50) for a member of 50 projects beside a user of none');
+  const authorisation = await runAuthorisationSection(natsUrl, redisUrl);
 
   progress('4/8 routing: planRoute among 100 providers × 20 products, beside a plain sort');
   const routing = await benchRouting({ subjectPrefix: routingPrefix });
@@ -478,6 +510,7 @@ async function main(): Promise<void> {
     ratio: listing.graphql.p99 / zcard.p50,
   });
   rows.push({ benchmark: b2, metric: `Redis ZCARD p50 (${zcard.count})`, value: zcard.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push(...authorisation.rows);
 
   const b3 = '3 followJob latency';
   rows.push({
@@ -779,6 +812,7 @@ async function main(): Promise<void> {
       baselines: { natsRequestReply: natsRtt, graphqlMe: graphqlFloor, redisSet, redisZcard: zcard, jetstreamPublishConsume: jsLatency },
       jobCreation: creation,
       jobListing: { fill, ...listing },
+      authorisation: authorisation.raw,
       followLatency: follow,
       routing,
       stitching,

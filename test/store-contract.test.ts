@@ -738,7 +738,10 @@ describe.each(implementations)('the $name store', ({ open }) => {
     /** What the listing must hold, read from canSee job by job: the contract the indexes stand in for. */
     const expectedFor = (jobs: Job[], viewer: Viewer, project: string | null) =>
       jobs
-        .filter((job) => (project === null ? viewer.admin || job.owner.createdBy === viewer.username : job.owner.project === project) && canSee(viewer, job))
+        .filter(
+          (job) =>
+            (project === null ? viewer.admin || job.owner.createdBy === viewer.username : job.owner.project === project) && canSee(viewer, job),
+        )
         .map((job) => job.id)
         .sort();
 
@@ -789,7 +792,14 @@ describe.each(implementations)('the $name store', ({ open }) => {
         { predicate: (job) => job.createdAt % 2000 === 0 },
       ];
       const seen = new Map<string, number>();
-      for (const [username, admin] of [['uma', false], ['rita', false], ['pia', false], ['ada', false], ['stranger', false], ['root', true]] as const) {
+      for (const [username, admin] of [
+        ['uma', false],
+        ['rita', false],
+        ['pia', false],
+        ['ada', false],
+        ['stranger', false],
+        ['root', true],
+      ] as const) {
         const viewer = await viewerIn(store, username, admin);
         for (const project of [null, 'lab', 'ops']) {
           if (project !== null && !admin && !viewer.memberships[project]) continue;
@@ -811,7 +821,12 @@ describe.each(implementations)('the $name store', ({ open }) => {
       const jobs = await seed(store);
       const rita = await viewerIn(store, 'rita');
       const before = await expectListing(store, rita, 'lab', jobs);
-      const sharedWithRita = jobs.find((job) => job.owner.project === 'lab' && !['rita', 'uma'].includes(job.owner.createdBy) && job.acl.some((e) => e.entity === 'rita' && e.permissions.length > 0))!;
+      const sharedWithRita = jobs.find(
+        (job) =>
+          job.owner.project === 'lab' &&
+          !['rita', 'uma'].includes(job.owner.createdBy) &&
+          job.acl.some((e) => e.entity === 'rita' && e.permissions.length > 0),
+      )!;
       const notShared = jobs.find((job) => job.owner.project === 'lab' && job.owner.createdBy !== 'rita' && job.acl.length === 0)!;
       expect(before).toContain(sharedWithRita.id);
       expect(before).not.toContain(notShared.id);
@@ -849,10 +864,17 @@ describe.each(implementations)('the $name store', ({ open }) => {
     it('forgets a discarded job from every source', async () => {
       const store = await open();
       const jobs = await seed(store);
-      const target = jobs.find((job) => job.owner.project === 'lab' && job.owner.createdBy === 'uma' && job.state === 'IN_QUEUE' && job.acl.length > 0)!;
+      const target = jobs.find(
+        (job) => job.owner.project === 'lab' && job.owner.createdBy === 'uma' && job.state === 'IN_QUEUE' && job.acl.length > 0,
+      )!;
       expect(await store.discardJob(target.id, target.providerId)).toBe(true);
       const rest = jobs.filter((job) => job.id !== target.id);
-      for (const [username, project] of [['uma', null], ['uma', 'lab'], ['pia', 'lab'], ['rita', 'lab']] as const) {
+      for (const [username, project] of [
+        ['uma', null],
+        ['uma', 'lab'],
+        ['pia', 'lab'],
+        ['rita', 'lab'],
+      ] as const) {
         expect(await expectListing(store, await viewerIn(store, username), project, rest)).not.toContain(target.id);
       }
     });
@@ -1226,7 +1248,17 @@ describe('the redis store', () => {
       { username: 'uma', role: 'USER', addedAt: T0 },
       { username: 'rita', role: 'USER', addedAt: T0 },
     ];
-    await a.createProject({ id: 'lab', title: 'Lab', archived: false, createdAt: T0, createdBy: 'root', members, groups: [], invites: [], version: 1 });
+    await a.createProject({
+      id: 'lab',
+      title: 'Lab',
+      archived: false,
+      createdAt: T0,
+      createdBy: 'root',
+      members,
+      groups: [],
+      invites: [],
+      version: 1,
+    });
     const jobs = [
       makeJob({ createdAt: T0, owner: { createdBy: 'alice', project: null } }),
       makeJob({ createdAt: T0 + 1, owner: { createdBy: 'uma', project: 'lab' }, acl: [{ entity: 'rita', permissions: ['READ'] }] }),
@@ -1266,7 +1298,10 @@ describe('the redis store', () => {
       ] as const) {
         const viewer = viewerOf({ username, admin: false }, await store.membershipsOf(username));
         const page = await store.listJobs({ sources: visibleSources(viewer, project)!, order: 'ASC', first: 10 });
-        expect(page.jobs.map((job) => job.id), `${username} in ${project}`).toEqual(expected.map((job) => job!.id));
+        expect(
+          page.jobs.map((job) => job.id),
+          `${username} in ${project}`,
+        ).toEqual(expected.map((job) => job!.id));
         expect(page.totalCount).toBe(expected.length);
       }
     }

@@ -84,10 +84,7 @@ export function visibleSources(viewer: Viewer, project: string | null): JobSourc
   if (viewer.admin || (membership && membership.role !== 'USER')) return [{ kind: 'project', project }];
   if (!membership) return [];
   const entities = [username, ...membership.groups.map((group) => groupEntity(project, group))];
-  return [
-    { kind: 'projectCreator', project, createdBy: username },
-    ...entities.map((entity): JobSource => ({ kind: 'shared', project, entity })),
-  ];
+  return [{ kind: 'projectCreator', project, createdBy: username }, ...entities.map((entity): JobSource => ({ kind: 'shared', project, entity }))];
 }
 
 export function canSee(viewer: Viewer, job: Job): boolean {

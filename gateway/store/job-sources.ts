@@ -48,7 +48,9 @@ export function sourceName(source: JobSource): string {
 
 /** The sources once each, in a stable order. */
 export function distinctSources(sources: readonly JobSource[]): JobSource[] {
-  return [...new Map(sources.map((source) => [sourceName(source), source])).entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, source]) => source);
+  return [...new Map(sources.map((source) => [sourceName(source), source])).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([, source]) => source);
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
-import { distinctSources, sharedSources, sourceName, sourcesOfJob, type JobSource } from './job-sources.js';
+import { distinctSources, sharedSources, sourceName, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
 import { indexChanges } from './project-indexes.js';
 import type {
   ChangeOutcome,
@@ -254,6 +254,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const first = Math.max(0, Math.floor(query.first));
       const ascending = query.order === 'ASC';
 
+      if (query.sources !== undefined && !states && !providers && createdBy === undefined && !query.predicate) {
+        // The sources answer exactly, as in the Redis store: count them, merge only the page.
+        const sources = distinctSources(query.sources);
+        const lists = sources.map((source) => idsBySource.get(sourceName(source)) ?? []);
+        const { totalCount, ids } = mergedPage(lists, sourcesOverlap(sources), { min, max, cursor, ascending }, first + 1);
+        const page = ids.slice(0, first).map((id) => structuredClone(jobs.get(id)!.job));
+        return { jobs: page, endCursor: page.length > 0 ? encodeCursor(page.at(-1)!.id) : null, hasNextPage: ids.length > first, totalCount };
+      }
+
       const page: Job[] = [];
       let totalCount = 0;
       let hasNextPage = false;
@@ -465,14 +474,58 @@ function insertSorted(ids: string[], id: string): void {
     ids.push(id);
     return;
   }
+  ids.splice(lowerBound(ids, id), 0, id);
+}
+
+/** The index of the first id in the sorted list not below `bound`. */
+function lowerBound(ids: readonly string[], bound: string): number {
   let low = 0;
   let high = ids.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (ids[mid]! < id) low = mid + 1;
+    if (ids[mid]! < bound) low = mid + 1;
     else high = mid;
   }
-  ids.splice(low, 0, id);
+  return low;
+}
+
+/**
+ * Up to `wanted` ids of several sorted lists merged in query order from past the cursor, each id
+ * once, within [min, max) (uuid v7 prefixes); and how many ids they hold in that range
+ * (their union's when they overlap).
+ */
+function mergedPage(
+  lists: readonly string[][],
+  overlapping: boolean,
+  bounds: { min: string | null; max: string | null; cursor: string | undefined; ascending: boolean },
+  wanted: number,
+): { totalCount: number; ids: string[] } {
+  const { min, max, cursor, ascending } = bounds;
+  const ranges = lists.map((ids) => ({ ids, low: min === null ? 0 : lowerBound(ids, min), high: max === null ? ids.length : lowerBound(ids, max) }));
+  const totalCount = overlapping
+    ? new Set(ranges.flatMap(({ ids, low, high }) => ids.slice(low, Math.max(low, high)))).size
+    : ranges.reduce((sum, { low, high }) => sum + Math.max(0, high - low), 0);
+  // Each list's next position in query order, past the cursor.
+  const heads = ranges.map(({ ids, low, high }) => {
+    if (cursor === undefined) return ascending ? low : high - 1;
+    // The least string above the cursor is the cursor and a NUL: the first id past it ascending.
+    return ascending ? Math.max(low, lowerBound(ids, `${cursor}\u0000`)) : Math.min(high, lowerBound(ids, cursor)) - 1;
+  });
+  const result: string[] = [];
+  while (result.length < wanted) {
+    let best = -1;
+    for (let i = 0; i < ranges.length; i++) {
+      const { ids, low, high } = ranges[i]!;
+      const at = heads[i]!;
+      if (at < low || at >= high) continue;
+      if (best === -1 || (ascending ? ids[at]! < ranges[best]!.ids[heads[best]!]! : ids[at]! > ranges[best]!.ids[heads[best]!]!)) best = i;
+    }
+    if (best === -1) break;
+    const id = ranges[best]!.ids[heads[best]!]!;
+    heads[best] = heads[best]! + (ascending ? 1 : -1);
+    if (result.at(-1) !== id) result.push(id);
+  }
+  return { totalCount, ids: result };
 }
 
 function maxOf(ids: Set<string>): string {

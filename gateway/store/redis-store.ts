@@ -47,8 +47,8 @@ import { Redis, type Result } from 'ioredis';
 import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError, must } from '../../shared/errors.js';
 import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
-import { defineLuaCommands } from './lua-scripts.js';
 import { distinctSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
+import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
 import type {
   ChangeOutcome,
@@ -90,8 +90,8 @@ declare module 'ioredis' {
     switchyardDeleteToken(...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/set-job-acl-n.lua: the number of keys comes first. */
     switchyardSetJobAcl(numberOfKeys: number, ...keysAndArgs: string[]): Result<['missing' | 'changed'] | ['set', string[]], Context>;
-    /** lua/count-union-n.lua: the number of keys comes first. */
-    switchyardCountUnion(numberOfKeys: number, ...keysAndArgs: string[]): Result<number, Context>;
+    /** lua/list-page-n.lua: the number of keys comes first. */
+    switchyardListPage(numberOfKeys: number, ...keysAndArgs: string[]): Result<[number, ...string[]], Context>;
     /** lua/read-logs-1.lua */
     switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
   }
@@ -141,7 +141,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     switchyardReadLogs: 'read-logs-1.lua',
     switchyardPutProject: 'put-project-n.lua',
     switchyardSetJobAcl: 'set-job-acl-n.lua',
-    switchyardCountUnion: 'count-union-n.lua',
+    switchyardListPage: 'list-page-n.lua',
     switchyardCreateUser: 'create-user-2.lua',
     switchyardPutToken: 'put-token-2.lua',
     switchyardDeleteToken: 'delete-token-2.lua',
@@ -428,28 +428,26 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const first = Math.max(0, Math.floor(query.first));
 
       if (plan.residual === null) {
-        // The indexes answer exactly: one round trip for ids and counts, one for the jobs.
-        const pageIds: string[] = [];
-        // Sources that may share a job are counted as one union; disjoint indexes are summed.
-        const counting = plan.overlapping
-          ? Promise.all([redis.switchyardCountUnion(1 + plan.indexKeys.length, key.scratchUnion, ...plan.indexKeys, range.min, range.max)])
-          : Promise.all(
-              plan.indexKeys.map((indexKey) =>
-                range.min === '-' && range.max === '+' ? redis.zcard(indexKey) : redis.zlexcount(indexKey, range.min, range.max),
-              ),
-            );
+        // The indexes answer exactly: one round trip for the page's ids and the total, one for the jobs.
         const start = cursor === undefined ? range : after(range, query.order, cursor);
-        for await (const id of mergedIds(plan.indexKeys, start, query.order, first + 1)) {
-          pageIds.push(id);
-          if (pageIds.length > first) break;
-        }
-        const counts = await counting;
+        const [totalCount, ...pageIds] = await redis.switchyardListPage(
+          1 + plan.indexKeys.length,
+          key.scratchUnion,
+          ...plan.indexKeys,
+          range.min,
+          range.max,
+          start.min,
+          start.max,
+          query.order,
+          String(first + 1),
+          plan.overlapping ? '1' : '0',
+        );
         const jobs = (await getJobs(pageIds.slice(0, first))).filter((job): job is Job => job !== null);
         return {
           jobs,
           endCursor: jobs.length > 0 ? encodeCursor(jobs.at(-1)!.id) : null,
           hasNextPage: pageIds.length > first,
-          totalCount: counts.reduce((sum, count) => sum + count, 0),
+          totalCount,
         };
       }
 
