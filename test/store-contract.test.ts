@@ -45,6 +45,19 @@ const implementations: Implementation[] = [
 
 const T0 = Date.now();
 
+/** Project "lab" at version 1 with these members and groups. */
+const labProject = (members: ProjectRecord['members'], groups: ProjectRecord['groups']): ProjectRecord => ({
+  id: 'lab',
+  title: 'Lab',
+  archived: false,
+  createdAt: T0,
+  createdBy: 'root',
+  members,
+  groups,
+  invites: [],
+  version: 1,
+});
+
 describe.each(implementations)('the $name store', ({ open }) => {
   describe('jobs', () => {
     it('reads a job back exactly as it was stored, empty arrays, nulls and large numbers included', async () => {
@@ -676,17 +689,8 @@ describe.each(implementations)('the $name store', ({ open }) => {
      * ADMIN ada, USERs uma in group gpu and rita), ops (USERs uma and ada). Some ACLs name a user,
      * a group, or both a user and her group, so the sources overlap.
      */
-    const lab = (members: ProjectRecord['members'], groups: ProjectRecord['groups'] = [{ name: 'gpu', members: ['uma'] }]): ProjectRecord => ({
-      id: 'lab',
-      title: 'Lab',
-      archived: false,
-      createdAt: T0,
-      createdBy: 'root',
-      members,
-      groups,
-      invites: [],
-      version: 1,
-    });
+    const lab = (members: ProjectRecord['members'], groups: ProjectRecord['groups'] = [{ name: 'gpu', members: ['uma'] }]) =>
+      labProject(members, groups);
     const labMembers: ProjectRecord['members'] = [
       { username: 'pia', role: 'PI', addedAt: T0 },
       { username: 'ada', role: 'ADMIN', addedAt: T0 },
@@ -1248,17 +1252,7 @@ describe('the redis store', () => {
       { username: 'uma', role: 'USER', addedAt: T0 },
       { username: 'rita', role: 'USER', addedAt: T0 },
     ];
-    await a.createProject({
-      id: 'lab',
-      title: 'Lab',
-      archived: false,
-      createdAt: T0,
-      createdBy: 'root',
-      members,
-      groups: [],
-      invites: [],
-      version: 1,
-    });
+    await a.createProject(labProject(members, []));
     const jobs = [
       makeJob({ createdAt: T0, owner: { createdBy: 'alice', project: null } }),
       makeJob({ createdAt: T0 + 1, owner: { createdBy: 'uma', project: 'lab' }, acl: [{ entity: 'rita', permissions: ['READ'] }] }),

@@ -244,8 +244,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     async listJobs(query): Promise<JobPage> {
       const { createdBy } = query;
-      const candidates =
-        query.sources !== undefined ? idsInSources(query.sources) : createdBy === undefined ? allIds : (idsByCreator.get(createdBy) ?? []);
       const states = query.states?.length ? query.states : null;
       const providers = query.providers?.length ? query.providers : null;
       const min = query.createdAfter === undefined ? null : v7Prefix(query.createdAfter);
@@ -262,6 +260,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         const page = ids.slice(0, first).map((id) => structuredClone(jobs.get(id)!.job));
         return { jobs: page, endCursor: page.length > 0 ? encodeCursor(page.at(-1)!.id) : null, hasNextPage: ids.length > first, totalCount };
       }
+
+      const candidates =
+        query.sources !== undefined ? idsInSources(query.sources) : createdBy === undefined ? allIds : (idsByCreator.get(createdBy) ?? []);
 
       const page: Job[] = [];
       let totalCount = 0;

@@ -56,30 +56,72 @@ local function refill(i)
     bound[i] = '(' .. ids[#ids]
   end
 end
+
+-- A binary heap of the zsets by their next id, first in query order on top: a page from many
+-- zsets costs a few comparisons an id, not one a zset.
+local heap = {}
+local function first(a, b)
+  local x, y = buffer[a][at[a]], buffer[b][at[b]]
+  if ascending then
+    return x < y
+  end
+  return x > y
+end
+local function up(position)
+  while position > 1 do
+    local parent = math.floor(position / 2)
+    if not first(heap[position], heap[parent]) then
+      return
+    end
+    heap[position], heap[parent] = heap[parent], heap[position]
+    position = parent
+  end
+end
+local function down(position)
+  local size = #heap
+  while true do
+    local best, left = position, 2 * position
+    if left <= size and first(heap[left], heap[best]) then
+      best = left
+    end
+    if left + 1 <= size and first(heap[left + 1], heap[best]) then
+      best = left + 1
+    end
+    if best == position then
+      return
+    end
+    heap[position], heap[best] = heap[best], heap[position]
+    position = best
+  end
+end
+
 for i = 1, n do
   bound[i] = ascending and ARGV[3] or ARGV[4]
   refill(i)
+  if #buffer[i] > 0 then
+    heap[#heap + 1] = i
+    up(#heap)
+  end
 end
 
 local page, previous = {total}, nil
-while #page - 1 < wanted do
-  local best, bestId = nil, nil
-  for i = 1, n do
-    if at[i] > #buffer[i] and not done[i] then
-      refill(i)
-    end
-    local id = buffer[i][at[i]]
-    if id and (bestId == nil or (ascending and id < bestId) or (not ascending and id > bestId)) then
-      best, bestId = i, id
-    end
+while #page - 1 < wanted and #heap > 0 do
+  local top = heap[1]
+  local id = buffer[top][at[top]]
+  at[top] = at[top] + 1
+  if at[top] > #buffer[top] and not done[top] then
+    refill(top)
   end
-  if best == nil then
-    break
+  if buffer[top][at[top]] == nil then
+    heap[1] = heap[#heap]
+    heap[#heap] = nil
   end
-  at[best] = at[best] + 1
-  if bestId ~= previous then
-    page[#page + 1] = bestId
-    previous = bestId
+  if #heap > 0 then
+    down(1)
+  end
+  if id ~= previous then
+    page[#page + 1] = id
+    previous = id
   end
 end
 return page
