@@ -18,6 +18,8 @@ export interface FillOptions {
   creators?: number;
   /** Jobs written at once (Promise.all). @default 1000 */
   batch?: number;
+  /** The i-th job, created at `createdAt`. @default a personal job of the i-th creator in turn, as {@link fillStore} says */
+  jobAt?: (i: number, createdAt: number) => Job;
 }
 
 export interface FillResult {
@@ -40,14 +42,7 @@ export async function fillStore(store: Store, options: FillOptions = {}): Promis
     const jobs: Job[] = [];
     for (let i = offset; i < Math.min(total, offset + batch); i++) {
       const createdAt = base + i * 1000;
-      const creator = creatorName(i % creators);
-      jobs.push(
-        makeJob({
-          createdAt,
-          owner: { createdBy: creator, project: null },
-          updates: [{ state: 'IN_QUEUE', status: 'Job submitted to local/cpu-1', newTimeAllocation: null, timestamp: createdAt }],
-        }),
-      );
+      jobs.push(options.jobAt ? options.jobAt(i, createdAt) : queuedJob(createdAt, { createdBy: creatorName(i % creators), project: null }));
     }
     const outcomes = await Promise.all(jobs.map((job) => store.createJob(job, { exclusive: false })));
     const refused = outcomes.filter((outcome) => !outcome.created).length;
@@ -55,6 +50,30 @@ export async function fillStore(store: Store, options: FillOptions = {}): Promis
   }
   const seconds = (performance.now() - started) / 1000;
   return { jobs: total, creators, seconds, jobsPerSecond: total / seconds };
+}
+
+/** Creates `user` through the rig's administrator and logs it in: a GraphQL client with its token. */
+export async function signUp(rig: Rig, user: string): Promise<ReturnType<typeof createClient>> {
+  const password = 'bench-password';
+  await rig.admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: user, p: password });
+  const res = await fetch(`${rig.url}/api/v1/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: user, password }),
+  });
+  if (!res.ok) throw new Error(`POST /api/v1/token answered HTTP ${res.status}`);
+  const { token } = (await res.json()) as { token: string };
+  return createClient(rig.url, token);
+}
+
+/** A job just submitted, as the fill stores them. */
+export function queuedJob(createdAt: number, owner: Job['owner'], acl: Job['acl'] = []): Job {
+  return makeJob({
+    createdAt,
+    owner,
+    acl,
+    updates: [{ state: 'IN_QUEUE', status: 'Job submitted to local/cpu-1', newTimeAllocation: null, timestamp: createdAt }],
+  });
 }
 
 export interface JobListingResult {
@@ -81,16 +100,7 @@ export async function benchJobListing(rig: Rig, store: Store, user: string, call
     20,
   );
 
-  const password = 'bench-password';
-  await rig.admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: user, p: password });
-  const res = await fetch(`${rig.url}/api/v1/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: user, password }),
-  });
-  if (!res.ok) throw new Error(`POST /api/v1/token answered HTTP ${res.status}`);
-  const { token } = (await res.json()) as { token: string };
-  const client = createClient(rig.url, token);
+  const client = await signUp(rig, user);
 
   const graphqlLatency = await measure(
     calls,

@@ -8,7 +8,9 @@
  * runs the Slurm benchmark alone and writes bench/results/slurm.json;
  * `BENCH_ONLY=kubernetes` the Kubernetes one alone, `BENCH_ONLY=cloud-vm` the
  * cloud-VM one (bench/results/cloud-vm.json), `BENCH_ONLY=fair-share` the
- * waiting room's fair-share placement (bench/results/fair-share.json).
+ * waiting room's fair-share placement (bench/results/fair-share.json),
+ * `BENCH_ONLY=authorisation` the authorisation cost of a listing
+ * (bench/results/authorisation.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { Redis } from 'ioredis';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
 import { createSubjects } from '../shared/subjects.js';
+import { authorisationRows, benchAuthorisation } from './authorisation.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
@@ -52,6 +55,8 @@ const vmSubjects = createSubjects(`${prefix}v`);
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
 const listKeyPrefix = `${prefix}-list`;
+const accessKeyPrefix = `${prefix}-access`;
+const accessSubjects = createSubjects(`${prefix}a`);
 const stitchKeyPrefix = `${prefix}-stitch`;
 const chargeKeyPrefix = `${prefix}-charge`;
 const slurmKeyPrefix = `${prefix}-slurm`;
@@ -78,7 +83,7 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
+    for (const subjects of [mainSubjects, listSubjects, accessSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -278,16 +283,41 @@ function slurmRows(slurm: SlurmResult | null, slurmNotRun: string | null): Row[]
   return rows;
 }
 
+/** The authorisation cost of jobs(first: 50): its own store and gateway on its own key prefix. */
+async function runAuthorisationSection(natsUrl: string, redisUrl: string) {
+  const store = await createRedisStore({ url: redisUrl, keyPrefix: accessKeyPrefix });
+  stores.push(store);
+  const rig = await startRig({
+    natsUrl,
+    redisUrl,
+    subjectPrefix: accessSubjects.prefix,
+    keyPrefix: accessKeyPrefix,
+    withProvider: false,
+    onTransportError,
+  });
+  rigs.push(rig);
+  const raw = await benchAuthorisation(store, rig, progress);
+  rigs.splice(rigs.indexOf(rig), 1);
+  await rig.stop();
+  return { rows: authorisationRows(raw), raw };
+}
+
 async function main(): Promise<void> {
   progress('starting nats-server and redis-server');
   services = await startServices();
   const { natsUrl, redisUrl } = services;
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
-  // BENCH_ONLY=slurm, kubernetes or cloud-vm: that benchmark alone (the others share baselines, so they run together).
+  // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share or authorisation: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm' && only !== 'fair-share')
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm" or "fair-share" runs alone`);
+  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation'].includes(only))
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share" or "authorisation" runs alone`);
+  if (only === 'authorisation') {
+    const { rows, raw } = await runAuthorisationSection(natsUrl, redisUrl);
+    printTable(rows);
+    writeResults('authorisation.json', { rows, raw });
+    return;
+  }
   if (only === 'fair-share') {
     const result = benchFairShare();
     const rows = fairShareRows(result);
@@ -358,6 +388,9 @@ async function main(): Promise<void> {
   const user = creatorName(123);
   const zcard = await redisRoundTrip(redisUrl, (redis) => redis.zcard(`${listKeyPrefix}:jobs:creator:${user}`));
   const listing = await benchJobListing(listRig, listStore, user);
+
+  progress('2/8 authorisation cost: jobs(first: 50) for a member of 50 projects beside a user of none');
+  const authorisation = await runAuthorisationSection(natsUrl, redisUrl);
 
   progress('4/8 routing: planRoute among 100 providers × 20 products, beside a plain sort');
   const routing = await benchRouting({ subjectPrefix: routingPrefix });
@@ -487,6 +520,7 @@ async function main(): Promise<void> {
     ratio: listing.graphql.p99 / zcard.p50,
   });
   rows.push({ benchmark: b2, metric: `Redis ZCARD p50 (${zcard.count})`, value: zcard.p50, unit: 'ms', baseline: 'baseline' });
+  rows.push(...authorisation.rows);
 
   const b3 = '3 followJob latency';
   rows.push({
@@ -788,6 +822,7 @@ async function main(): Promise<void> {
       baselines: { natsRequestReply: natsRtt, graphqlMe: graphqlFloor, redisSet, redisZcard: zcard, jetstreamPublishConsume: jsLatency },
       jobCreation: creation,
       jobListing: { fill, ...listing },
+      authorisation: authorisation.raw,
       followLatency: follow,
       routing,
       stitching,

@@ -56,6 +56,24 @@ export async function measure(
   return summarize(samples);
 }
 
+/**
+ * Like {@link measure} for several calls compared with each other: round after round, each
+ * call once (in turns, starting with a different one each round), so that whatever else loads the
+ * machine meanwhile falls on all of them alike.
+ */
+export async function measureAlternating(count: number, fns: readonly (() => Promise<unknown>)[], warmup = 20): Promise<LatencySummary[]> {
+  const samples = fns.map(() => [] as number[]);
+  for (let round = -warmup; round < count; round++) {
+    for (let k = 0; k < fns.length; k++) {
+      const i = (k + Math.max(round, 0)) % fns.length;
+      const started = performance.now();
+      await fns[i]!();
+      if (round >= 0) samples[i]!.push(performance.now() - started);
+    }
+  }
+  return samples.map(summarize);
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it is truthy, or fails naming `what`. */

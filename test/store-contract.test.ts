@@ -6,6 +6,8 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
+import { viewerOf, type Viewer } from '../gateway/access/auth.js';
+import { canSee, visibleSources } from '../gateway/access/job-access.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { JobQuery, ProjectRecord, Store } from '../gateway/store/store.js';
@@ -42,6 +44,19 @@ const implementations: Implementation[] = [
 ];
 
 const T0 = Date.now();
+
+/** Project "lab" at version 1 with these members and groups. */
+const labProject = (members: ProjectRecord['members'], groups: ProjectRecord['groups']): ProjectRecord => ({
+  id: 'lab',
+  title: 'Lab',
+  archived: false,
+  createdAt: T0,
+  createdBy: 'root',
+  members,
+  groups,
+  invites: [],
+  version: 1,
+});
 
 describe.each(implementations)('the $name store', ({ open }) => {
   describe('jobs', () => {
@@ -668,6 +683,207 @@ describe.each(implementations)('the $name store', ({ open }) => {
     });
   });
 
+  describe('listing what a viewer may see (job sources)', () => {
+    /**
+     * Two projects and personal jobs, a second apart and created out of order: lab (PI pia,
+     * ADMIN ada, USERs uma in group gpu and rita), ops (USERs uma and ada). Some ACLs name a user,
+     * a group, or both a user and her group, so the sources overlap.
+     */
+    const lab = (members: ProjectRecord['members'], groups: ProjectRecord['groups'] = [{ name: 'gpu', members: ['uma'] }]) =>
+      labProject(members, groups);
+    const labMembers: ProjectRecord['members'] = [
+      { username: 'pia', role: 'PI', addedAt: T0 },
+      { username: 'ada', role: 'ADMIN', addedAt: T0 },
+      { username: 'uma', role: 'USER', addedAt: T0 },
+      { username: 'rita', role: 'USER', addedAt: T0 },
+    ];
+    const ops: ProjectRecord = {
+      ...lab([
+        { username: 'ops-pi', role: 'PI', addedAt: T0 },
+        { username: 'uma', role: 'USER', addedAt: T0 },
+        { username: 'ada', role: 'USER', addedAt: T0 },
+      ]),
+      id: 'ops',
+      title: 'Ops',
+      groups: [],
+    };
+    const creators = ['uma', 'rita', 'pia', 'ada', 'uma', 'stranger'];
+    const acls: Job['acl'][] = [
+      [],
+      [{ entity: 'rita', permissions: ['READ'] }],
+      [{ entity: 'lab/gpu', permissions: ['EDIT'] }],
+      [
+        { entity: 'uma', permissions: ['READ'] },
+        { entity: 'lab/gpu', permissions: ['ADMIN'] },
+      ],
+      [{ entity: 'rita', permissions: [] }],
+    ];
+
+    async function seed(store: Store): Promise<Job[]> {
+      await store.createProject(lab(labMembers));
+      await store.createProject(ops);
+      const jobs = Array.from({ length: 36 }, (_, i) => {
+        const project = [null, 'lab', 'ops', 'lab'][i % 4]!;
+        const createdBy = project === 'ops' ? (['uma', 'ada', 'ops-pi'][i % 3] as string) : creators[(i >> 1) % creators.length]!;
+        return makeJob({
+          createdAt: T0 + i * 1000,
+          owner: { createdBy, project },
+          providerId: i % 3 === 0 ? 'hpc' : 'local',
+          acl: project === null ? [] : acls[i % acls.length]!,
+        });
+      });
+      for (const i of jobs.map((_, i) => (i * 13) % 36)) expect(await store.createJob(jobs[i]!, { exclusive: false })).toEqual({ created: true });
+      for (const [i, job] of jobs.entries()) if (i % 3 === 1) await store.changeJob(job.id, { state: 'RUNNING', timestamp: T0 + 100_000 });
+      return (await store.getJobs(jobs.map((job) => job.id))) as Job[];
+    }
+
+    const viewerIn = async (store: Store, username: string, admin = false) => viewerOf({ username, admin }, await store.membershipsOf(username));
+
+    /** What the listing must hold, read from canSee job by job: the contract the indexes stand in for. */
+    const expectedFor = (jobs: Job[], viewer: Viewer, project: string | null) =>
+      jobs
+        .filter(
+          (job) =>
+            (project === null ? viewer.admin || job.owner.createdBy === viewer.username : job.owner.project === project) && canSee(viewer, job),
+        )
+        .map((job) => job.id)
+        .sort();
+
+    /** Follows endCursor to the end, `first` at a time; every page's totalCount and the ids in order. */
+    async function pages(store: Store, query: Omit<JobQuery, 'after'>): Promise<{ ids: string[]; totals: Set<number> }> {
+      const ids: string[] = [];
+      const totals = new Set<number>();
+      let after: string | undefined;
+      for (let n = 0; n < 100; n++) {
+        const page = await store.listJobs({ ...query, after });
+        ids.push(...page.jobs.map((job) => job.id));
+        totals.add(page.totalCount);
+        if (!page.hasNextPage) return { ids, totals };
+        expect(page.jobs).toHaveLength(query.first);
+        after = page.endCursor!;
+      }
+      throw new Error('pagination did not end');
+    }
+
+    async function expectListing(store: Store, viewer: Viewer, project: string | null, jobs: Job[], filter: Omit<JobQuery, 'order' | 'first'> = {}) {
+      const sources = visibleSources(viewer, project) ?? undefined;
+      const matches = (job: Job) =>
+        (!filter.states?.length || filter.states.includes(job.state)) &&
+        (!filter.providers?.length || filter.providers.includes(job.providerId)) &&
+        (filter.createdBy === undefined || job.owner.createdBy === filter.createdBy) &&
+        (filter.createdAfter === undefined || job.createdAt >= filter.createdAfter) &&
+        (filter.predicate === undefined || filter.predicate(job));
+      const byId = new Map(jobs.map((job) => [job.id, job]));
+      const expected = expectedFor(jobs, viewer, project).filter((id) => matches(byId.get(id)!));
+      for (const order of ['ASC', 'DESC'] as const) {
+        const { ids, totals } = await pages(store, { ...filter, sources, order, first: 3 });
+        const context = `${viewer.username} in ${project ?? 'its own workspace'} ${JSON.stringify(filter)} ${order}`;
+        expect(ids, context).toEqual(order === 'ASC' ? expected : [...expected].reverse());
+        expect(totals, context).toEqual(new Set([expected.length]));
+      }
+      return expected;
+    }
+
+    it('pages through exactly the jobs each viewer may see, in order across its sources, with exact totals', async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const filters: Omit<JobQuery, 'order' | 'first'>[] = [
+        {},
+        { states: ['RUNNING'] },
+        { states: ['IN_QUEUE'], providers: ['hpc'] },
+        { createdAfter: T0 + 10_000 },
+        { createdBy: 'uma' },
+        { predicate: (job) => job.createdAt % 2000 === 0 },
+      ];
+      const seen = new Map<string, number>();
+      for (const [username, admin] of [
+        ['uma', false],
+        ['rita', false],
+        ['pia', false],
+        ['ada', false],
+        ['stranger', false],
+        ['root', true],
+      ] as const) {
+        const viewer = await viewerIn(store, username, admin);
+        for (const project of [null, 'lab', 'ops']) {
+          if (project !== null && !admin && !viewer.memberships[project]) continue;
+          for (const filter of filters) {
+            const expected = await expectListing(store, viewer, project, jobs, filter);
+            if (Object.keys(filter).length === 0) seen.set(`${username}@${project}`, expected.length);
+          }
+        }
+      }
+      // Sanity of the seed: what the viewers see differs, and sharing reaches beyond a USER's own jobs.
+      expect(seen.get('uma@lab')).toBeGreaterThan(jobs.filter((job) => job.owner.project === 'lab' && job.owner.createdBy === 'uma').length);
+      expect(seen.get('pia@lab')).toBe(jobs.filter((job) => job.owner.project === 'lab').length);
+      expect(seen.get('rita@lab')).toBeLessThan(seen.get('pia@lab')!);
+      expect(seen.get('root@null')).toBe(36);
+    });
+
+    it('drops a job from a listing when the ACL entry that shared it is revoked, and shows one it newly shares', async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const rita = await viewerIn(store, 'rita');
+      const before = await expectListing(store, rita, 'lab', jobs);
+      const sharedWithRita = jobs.find(
+        (job) =>
+          job.owner.project === 'lab' &&
+          !['rita', 'uma'].includes(job.owner.createdBy) &&
+          job.acl.some((e) => e.entity === 'rita' && e.permissions.length > 0),
+      )!;
+      const notShared = jobs.find((job) => job.owner.project === 'lab' && job.owner.createdBy !== 'rita' && job.acl.length === 0)!;
+      expect(before).toContain(sharedWithRita.id);
+      expect(before).not.toContain(notShared.id);
+      await store.setJobAcl(sharedWithRita.id, [{ entity: 'lab/gpu', permissions: ['READ'] }]);
+      await store.setJobAcl(notShared.id, [{ entity: 'rita', permissions: ['EDIT'] }]);
+      const now = (await store.getJobs(jobs.map((job) => job.id))) as Job[];
+      const after = await expectListing(store, rita, 'lab', now);
+      expect(after).not.toContain(sharedWithRita.id);
+      expect(after).toContain(notShared.id);
+      expect(after).toHaveLength(before.length);
+      // The group's members see it now, and an ACL emptied shares nothing.
+      const uma = await viewerIn(store, 'uma');
+      expect(await expectListing(store, uma, 'lab', now)).toContain(sharedWithRita.id);
+      await store.setJobAcl(sharedWithRita.id, []);
+      expect(await expectListing(store, uma, 'lab', (await store.getJobs(jobs.map((job) => job.id))) as Job[])).not.toContain(sharedWithRita.id);
+    });
+
+    it('follows memberships as they are: a member removed loses its project jobs from its own listing, a USER made ADMIN sees them all', async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const umaBefore = await expectListing(store, await viewerIn(store, 'uma'), null, jobs);
+      const umaInLab = jobs.filter((job) => job.owner.createdBy === 'uma' && job.owner.project === 'lab').map((job) => job.id);
+      expect(umaInLab.length).toBeGreaterThan(0);
+      expect(umaBefore).toEqual(expect.arrayContaining(umaInLab));
+      const without = labMembers.filter((member) => member.username !== 'uma');
+      const promoted = without.map((member) => (member.username === 'rita' ? { ...member, role: 'ADMIN' as const } : member));
+      expect(await store.updateProject({ ...lab(promoted, []), version: 2 }, 1)).toBe(true);
+      const uma = await viewerIn(store, 'uma');
+      const umaAfter = await expectListing(store, uma, null, jobs);
+      expect(umaAfter).toEqual(umaBefore.filter((id) => !umaInLab.includes(id)));
+      const rita = await viewerIn(store, 'rita');
+      expect(await expectListing(store, rita, 'lab', jobs)).toHaveLength(jobs.filter((job) => job.owner.project === 'lab').length);
+    });
+
+    it('forgets a discarded job from every source', async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const target = jobs.find(
+        (job) => job.owner.project === 'lab' && job.owner.createdBy === 'uma' && job.state === 'IN_QUEUE' && job.acl.length > 0,
+      )!;
+      expect(await store.discardJob(target.id, target.providerId)).toBe(true);
+      const rest = jobs.filter((job) => job.id !== target.id);
+      for (const [username, project] of [
+        ['uma', null],
+        ['uma', 'lab'],
+        ['pia', 'lab'],
+        ['rita', 'lab'],
+      ] as const) {
+        expect(await expectListing(store, await viewerIn(store, username), project, rest)).not.toContain(target.id);
+      }
+    });
+  });
+
   describe('logs', () => {
     const line = (timestamp: number, rank = 0): JobLog => ({
       rank,
@@ -1023,6 +1239,72 @@ describe('the redis store', () => {
     expect(await b.changeJob(job.id, { state: 'RUNNING', timestamp: T0 + 1 })).toMatchObject({ kind: 'applied', moved: true });
     expect(await a.activeJobIds('cloud')).toEqual([job.id]);
     expect(await a.activeJobIds('hpc')).toEqual([]);
+  });
+
+  it('builds the users set and the job sources once for data stored before them, however many replicas start at once', async () => {
+    const prefix = uniquePrefix();
+    const [a] = await replicas(prefix);
+    const user = (username: string) => ({ username, passwordHash: 'scrypt$abc', admin: false, projects: [], createdAt: T0 });
+    for (const name of ['alice', 'uma', 'rita']) await a.createUser(user(name));
+    await a.putToken('hash-1', { username: 'alice', expiresAt: T0 + 60_000 }, T0);
+    const members: ProjectRecord['members'] = [
+      { username: 'alice', role: 'PI', addedAt: T0 },
+      { username: 'uma', role: 'USER', addedAt: T0 },
+      { username: 'rita', role: 'USER', addedAt: T0 },
+    ];
+    await a.createProject(labProject(members, []));
+    const jobs = [
+      makeJob({ createdAt: T0, owner: { createdBy: 'alice', project: null } }),
+      makeJob({ createdAt: T0 + 1, owner: { createdBy: 'uma', project: 'lab' }, acl: [{ entity: 'rita', permissions: ['READ'] }] }),
+      makeJob({ createdAt: T0 + 2, owner: { createdBy: 'alice', project: 'lab' } }),
+    ];
+    for (const job of jobs) await a.createJob(job, { exclusive: false });
+
+    // The layout before these indexes: no users set, no job sources, no record of a backfill.
+    const redis = new Redis(redisUrl());
+    onTestFinished(async () => {
+      await redis.quit();
+    });
+    const older: string[] = [`${prefix}:users`, `${prefix}:migrations`];
+    for (const pattern of [`${prefix}:jobs:project:*`, `${prefix}:jobs:creator:*:personal`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        older.push(...keys);
+      } while (cursor !== '0');
+    }
+    expect(older.length).toBeGreaterThan(4);
+    await redis.del(...older);
+    expect(await a.listUsers()).toEqual([]);
+
+    const started = await Promise.all([1, 2].map(() => createRedisStore({ url: redisUrl(), keyPrefix: prefix })));
+    onTestFinished(async () => {
+      for (const store of started) await store.close();
+    });
+    for (const store of started) {
+      expect((await store.listUsers()).map((u) => u.username)).toEqual(['alice', 'rita', 'uma']);
+      for (const [username, project, expected] of [
+        ['alice', null, [jobs[0], jobs[2]]],
+        ['alice', 'lab', jobs.slice(1)],
+        ['rita', 'lab', [jobs[1]]],
+        ['uma', null, [jobs[1]]],
+      ] as const) {
+        const viewer = viewerOf({ username, admin: false }, await store.membershipsOf(username));
+        const page = await store.listJobs({ sources: visibleSources(viewer, project)!, order: 'ASC', first: 10 });
+        expect(
+          page.jobs.map((job) => job.id),
+          `${username} in ${project}`,
+        ).toEqual(expected.map((job) => job!.id));
+        expect(page.totalCount).toBe(expected.length);
+      }
+    }
+    expect((await redis.smembers(`${prefix}:migrations`)).sort()).toEqual(['job-sources', 'users']);
+    // Done once: a user who loses its place in the set now is not put back by the next start.
+    await redis.srem(`${prefix}:users`, 'rita');
+    const later = await createRedisStore({ url: redisUrl(), keyPrefix: prefix });
+    onTestFinished(() => later.close());
+    expect((await later.listUsers()).map((u) => u.username)).toEqual(['alice', 'uma']);
   });
 });
 

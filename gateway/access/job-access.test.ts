@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Job } from '../../shared/domain.js';
+import { sourceName, sourcesOfJob } from '../store/job-sources.js';
 import { viewerOf, type Viewer } from './auth.js';
-import { allows, permissionOn, type Permission } from './job-access.js';
+import { allows, canSee, permissionOn, visibleSources, type Permission } from './job-access.js';
 
 const job = (owner: Job['owner'], acl: Job['acl'] = []) => ({ owner, acl }) as Job;
 const viewer = (username: string, memberships: Record<string, { role: 'PI' | 'ADMIN' | 'USER'; groups?: string[] }> = {}, admin = false): Viewer =>
@@ -51,5 +52,41 @@ describe('allows', () => {
       allows('ADMIN', 'EDIT'),
       allows(null, 'READ'),
     ]).toEqual([true, false, true, false, true, false]);
+  });
+});
+
+describe('visibleSources', () => {
+  const owners: Job['owner'][] = ['uma', 'rita', 'pia'].flatMap((createdBy) => [null, 'lab', 'ops'].map((project) => ({ createdBy, project })));
+  const acls: Job['acl'][] = [
+    [],
+    [{ entity: 'rita', permissions: ['READ'] }],
+    [{ entity: 'lab/gpu', permissions: ['EDIT'] }],
+    [{ entity: 'ops/gpu', permissions: ['ADMIN'] }],
+    [{ entity: 'rita', permissions: [] }],
+  ];
+  const jobs = owners.flatMap((owner) => acls.map((acl) => job(owner, acl)));
+  const viewers = [
+    viewer('uma', { lab: { role: 'USER', groups: ['gpu'] }, ops: { role: 'ADMIN' } }),
+    viewer('rita', { lab: { role: 'USER' } }),
+    viewer('pia', { lab: { role: 'PI' } }),
+    viewer('nobody'),
+  ];
+
+  it.each(viewers.flatMap((who) => [null, 'lab', 'ops'].map((project) => [who.username, project, who] as const)))(
+    '%s in %s: the sources hold exactly the jobs of the workspace it may see',
+    (_name, project, who) => {
+      const sources = new Set(visibleSources(who, project)!.map(sourceName));
+      for (const target of jobs) {
+        const inWorkspace = project === null ? target.owner.createdBy === who.username : target.owner.project === project;
+        const listed = sourcesOfJob(target).some((source) => sources.has(sourceName(source)));
+        expect(listed, JSON.stringify(target)).toBe(inWorkspace && canSee(who, target));
+      }
+    },
+  );
+
+  it("is every job for an administrator's own workspace, and the whole project in any other", () => {
+    const root = viewer('root', {}, true);
+    expect(visibleSources(root, null)).toBeNull();
+    expect(visibleSources(root, 'lab')).toEqual([{ kind: 'project', project: 'lab' }]);
   });
 });

@@ -26,6 +26,7 @@
  */
 import type { AclEntry, Job } from '../../shared/domain.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
+import type { JobSource } from '../store/job-sources.js';
 import type { Store } from '../store/store.js';
 import type { Viewer } from './auth.js';
 
@@ -61,6 +62,29 @@ export function permissionOn(viewer: Viewer, job: Job): Permission | null {
     for (const permission of entry.permissions) if (!allows(best, permission)) best = permission;
   }
   return best;
+}
+
+/**
+ * The rules above read the other way, for listings: the index sources (store/job-sources.ts)
+ * holding exactly the jobs of a workspace the viewer may see, so that a store reads them rather
+ * than checking each job. `project` null is the viewer's own workspace: the jobs it created
+ * that it may still see (an administrator's: every job, answered null). In a project the caller
+ * must be a member (checkProjectMember). test/store-contract.test.ts and job-access.test.ts hold
+ * these to {@link canSee}.
+ */
+export function visibleSources(viewer: Viewer, project: string | null): JobSource[] | null {
+  const { username } = viewer;
+  if (project === null) {
+    if (viewer.admin) return null;
+    // Its jobs in a project it has left are the project's now: out of its sight.
+    const inProjects = Object.keys(viewer.memberships).map((member): JobSource => ({ kind: 'projectCreator', project: member, createdBy: username }));
+    return [{ kind: 'personal', createdBy: username }, ...inProjects];
+  }
+  const membership = viewer.memberships[project];
+  if (viewer.admin || (membership && membership.role !== 'USER')) return [{ kind: 'project', project }];
+  if (!membership) return [];
+  const entities = [username, ...membership.groups.map((group) => groupEntity(project, group))];
+  return [{ kind: 'projectCreator', project, createdBy: username }, ...entities.map((entity): JobSource => ({ kind: 'shared', project, entity }))];
 }
 
 export function canSee(viewer: Viewer, job: Job): boolean {

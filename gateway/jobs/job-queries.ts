@@ -1,7 +1,8 @@
 /**
  * Reading jobs: one by id, or a page of those the viewer may see, filtered.
- * The store filters by owner, state, provider and creation time itself; the
- * rest of the filter is a predicate it applies while it pages.
+ * The store filters by what the viewer may see (job-access.ts's visibleSources),
+ * owner, state, provider and creation time itself; the rest of the filter is a
+ * predicate it applies while it pages.
  *
  * Which jobs a page holds depends on the workspace: in a project (JobFilter.project,
  * else the Project header), the project's jobs the viewer may see (job-access.ts);
@@ -11,7 +12,7 @@ import type { Job } from '../../shared/domain.js';
 import { InvalidInputError, SwitchyardError } from '../../shared/errors.js';
 import type { JobState } from '../../shared/job-state-machine.js';
 import type { Viewer } from '../access/auth.js';
-import { canSee, checkProjectMember, loadVisible } from '../access/job-access.js';
+import { checkProjectMember, loadVisible, visibleSources } from '../access/job-access.js';
 import { projectFor } from '../access/workspace.js';
 import type { JobPage, JobQuery, Store } from '../store/store.js';
 
@@ -73,16 +74,11 @@ export function createJobQueries(store: Store): JobQueries {
       const checks: ((job: Job) => boolean)[] = [];
       let createdBy: string | undefined;
       const project = projectFor(viewer, filter.project);
-      if (project) {
-        checkProjectMember(viewer, project);
-        checks.push((job) => job.owner.project === project && canSee(viewer, job));
-      } else if (!viewer.admin) {
-        createdBy = viewer.username;
-        // Its jobs in a project it has left are the project's now: out of its sight.
-        checks.push((job) => canSee(viewer, job));
-      }
+      if (project) checkProjectMember(viewer, project);
+      // What the viewer may see, as the store indexes it: no job is checked one by one for it.
+      const sources = visibleSources(viewer, project) ?? undefined;
       if (filter.createdBy?.length) {
-        if (filter.createdBy.length === 1 && createdBy === undefined) createdBy = filter.createdBy[0];
+        if (filter.createdBy.length === 1) createdBy = filter.createdBy[0];
         else {
           const set = new Set(filter.createdBy);
           checks.push((job) => set.has(job.owner.createdBy));
@@ -91,6 +87,7 @@ export function createJobQueries(store: Store): JobQueries {
       checks.push(...predicates(filter));
       if (extra) checks.push(extra);
       const query: JobQuery = {
+        sources,
         createdBy,
         states: filter.states?.length ? filter.states : undefined,
         providers: filter.providers?.length ? filter.providers : undefined,

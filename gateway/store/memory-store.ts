@@ -8,6 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
+import { distinctSources, sharedSources, sourceName, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
 import { createMemoryUsage } from './memory-usage.js';
 import { indexChanges } from './project-indexes.js';
 import type {
@@ -53,6 +54,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   /** Every id, sorted: uuid v7 ids sort by creation time, as in Redis's lex order. */
   const allIds: string[] = [];
   const idsByCreator = new Map<string, string[]>();
+  /** sourceName → ids of the source's jobs, sorted (job-sources.ts). */
+  const idsBySource = new Map<string, string[]>();
   /** (createdBy, specHash) → ids of jobs not yet final. */
   const activeDuplicates = new Map<string, Set<string>>();
   /** providerId → ids of jobs not yet final. */
@@ -102,6 +105,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     }
   }
 
+  function placeInSources(id: string, sources: readonly JobSource[], present: boolean): void {
+    for (const source of sources) {
+      const name = sourceName(source);
+      let ids = idsBySource.get(name);
+      if (present) {
+        if (!ids) idsBySource.set(name, (ids = []));
+        insertSorted(ids, id);
+      } else if (ids) {
+        removeSorted(ids, id);
+        if (ids.length === 0) idsBySource.delete(name);
+      }
+    }
+  }
+
+  /** The ids of the sources' jobs, each once, sorted. */
+  function idsInSources(sources: readonly JobSource[]): string[] {
+    const lists = distinctSources(sources).map((source) => idsBySource.get(sourceName(source)) ?? []);
+    if (lists.length === 1) return lists[0]!;
+    return [...new Set(lists.flat())].sort();
+  }
+
   return {
     async createJob(input, { exclusive }): Promise<CreateOutcome> {
       const stored = jobs.get(input.id);
@@ -116,6 +140,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       let mine = idsByCreator.get(job.owner.createdBy);
       if (!mine) idsByCreator.set(job.owner.createdBy, (mine = []));
       insertSorted(mine, job.id);
+      placeInSources(job.id, sourcesOfJob(job), true);
       if (!isFinalState(job.state)) {
         setMember(activeDuplicates, dedupe, job.id, true);
         setMember(activeByProvider, job.providerId, job.id, true);
@@ -132,6 +157,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       removeSorted(allIds, id);
       const mine = idsByCreator.get(job.owner.createdBy);
       if (mine) removeSorted(mine, id);
+      placeInSources(id, sourcesOfJob(job), false);
       setMember(activeDuplicates, duplicateKey(job), id, false);
       setMember(activeByProvider, providerId, id, false);
       count(providerId, 'IN_QUEUE', -1);
@@ -218,7 +244,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async listJobs(query): Promise<JobPage> {
-      const candidates = query.createdBy === undefined ? allIds : (idsByCreator.get(query.createdBy) ?? []);
+      const { createdBy } = query;
       const states = query.states?.length ? query.states : null;
       const providers = query.providers?.length ? query.providers : null;
       const min = query.createdAfter === undefined ? null : v7Prefix(query.createdAfter);
@@ -226,6 +252,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const cursor = query.after === undefined ? undefined : decodeCursor(query.after);
       const first = Math.max(0, Math.floor(query.first));
       const ascending = query.order === 'ASC';
+
+      if (query.sources !== undefined && !states && !providers && createdBy === undefined && !query.predicate) {
+        // The sources answer exactly, as in the Redis store: count them, merge only the page.
+        const sources = distinctSources(query.sources);
+        const lists = sources.map((source) => idsBySource.get(sourceName(source)) ?? []);
+        const { totalCount, ids } = mergedPage(lists, sourcesOverlap(sources), { min, max, cursor, ascending }, first + 1);
+        const page = ids.slice(0, first).map((id) => structuredClone(jobs.get(id)!.job));
+        return { jobs: page, endCursor: page.length > 0 ? encodeCursor(page.at(-1)!.id) : null, hasNextPage: ids.length > first, totalCount };
+      }
+
+      const candidates =
+        query.sources !== undefined ? idsInSources(query.sources) : createdBy === undefined ? allIds : (idsByCreator.get(createdBy) ?? []);
 
       const page: Job[] = [];
       let totalCount = 0;
@@ -235,6 +273,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         // Same bounds as the Redis store's lex ranges: the id's embedded time.
         if ((min !== null && id < min) || (max !== null && id >= max)) continue;
         const { job } = jobs.get(id)!;
+        if (createdBy !== undefined && job.owner.createdBy !== createdBy) continue;
         if (states && !states.includes(job.state)) continue;
         if (providers && !providers.includes(job.providerId)) continue;
         if (query.predicate && !query.predicate(structuredClone(job))) continue;
@@ -345,6 +384,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async setJobAcl(id, acl) {
       const stored = jobs.get(id);
       if (!stored) return null;
+      const { project } = stored.job.owner;
+      placeInSources(id, sharedSources(project, stored.job.acl), false);
+      placeInSources(id, sharedSources(project, acl), true);
       stored.job.acl = structuredClone(acl);
       return structuredClone(stored.job);
     },
@@ -436,14 +478,58 @@ function insertSorted(ids: string[], id: string): void {
     ids.push(id);
     return;
   }
+  ids.splice(lowerBound(ids, id), 0, id);
+}
+
+/** The index of the first id in the sorted list not below `bound`. */
+function lowerBound(ids: readonly string[], bound: string): number {
   let low = 0;
   let high = ids.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (ids[mid]! < id) low = mid + 1;
+    if (ids[mid]! < bound) low = mid + 1;
     else high = mid;
   }
-  ids.splice(low, 0, id);
+  return low;
+}
+
+/**
+ * Up to `wanted` ids of several sorted lists merged in query order from past the cursor, each id
+ * once, within [min, max) (uuid v7 prefixes); and how many ids they hold in that range
+ * (their union's when they overlap).
+ */
+function mergedPage(
+  lists: readonly string[][],
+  overlapping: boolean,
+  bounds: { min: string | null; max: string | null; cursor: string | undefined; ascending: boolean },
+  wanted: number,
+): { totalCount: number; ids: string[] } {
+  const { min, max, cursor, ascending } = bounds;
+  const ranges = lists.map((ids) => ({ ids, low: min === null ? 0 : lowerBound(ids, min), high: max === null ? ids.length : lowerBound(ids, max) }));
+  const totalCount = overlapping
+    ? new Set(ranges.flatMap(({ ids, low, high }) => ids.slice(low, Math.max(low, high)))).size
+    : ranges.reduce((sum, { low, high }) => sum + Math.max(0, high - low), 0);
+  // Each list's next position in query order, past the cursor.
+  const heads = ranges.map(({ ids, low, high }) => {
+    if (cursor === undefined) return ascending ? low : high - 1;
+    // The least string above the cursor is the cursor and a NUL: the first id past it ascending.
+    return ascending ? Math.max(low, lowerBound(ids, `${cursor}\u0000`)) : Math.min(high, lowerBound(ids, cursor)) - 1;
+  });
+  const result: string[] = [];
+  while (result.length < wanted) {
+    let best = -1;
+    for (let i = 0; i < ranges.length; i++) {
+      const { ids, low, high } = ranges[i]!;
+      const at = heads[i]!;
+      if (at < low || at >= high) continue;
+      if (best === -1 || (ascending ? ids[at]! < ranges[best]!.ids[heads[best]!]! : ids[at]! > ranges[best]!.ids[heads[best]!]!)) best = i;
+    }
+    if (best === -1) break;
+    const id = ranges[best]!.ids[heads[best]!]!;
+    heads[best] = heads[best]! + (ascending ? 1 : -1);
+    if (result.at(-1) !== id) result.push(id);
+  }
+  return { totalCount, ids: result };
 }
 
 function maxOf(ids: Set<string>): string {

@@ -19,6 +19,11 @@
  * | `<p>:jobs:provider:<provider>:state:<state>`| zset   | ids by provider and state               |
  * | `<p>:jobs:provider:<provider>:active`       | zset   | ids not yet final, for reconciliation   |
  * | `<p>:jobs:dedupe:<user>:<specHash>`         | zset   | active ids of one creator and spec      |
+ * | `<p>:jobs:creator:<user>:personal`          | zset   | ids a user created outside any project  |
+ * | `<p>:jobs:project:<project>`                | zset   | ids of a project's jobs                 |
+ * | `<p>:jobs:project:<project>:creator:<user>` | zset   | ids of a project's jobs by creator      |
+ * | `<p>:jobs:project:<project>:shared:<entity>`| zset   | ids the ACL gives an entity a right to  |
+ * | `<p>:jobs:scratch:union`                    | zset   | written and deleted inside one script   |
  * | `<p>:jobs:counts`                           | hash   | `<provider>:<state>` → number of jobs   |
  * | `<p>:jobs:waiting`                          | hash   | job id → WaitingRecord JSON             |
  * | `<p>:user:<username>`                       | string | UserRecord JSON                         |
@@ -32,6 +37,10 @@
  * | `<p>:quotas:<workspace>`                    | hash   | quota key → QuotaRecord JSON            |
  * | `<p>:usage:<workspace>`                     | hash   | usage counter → amount; `~fs`, `~fsAt`  |
  * | `<p>:usage:<workspace>:leases`              | hash   | job id → UsageLease JSON                |
+ * | `<p>:migrations`                            | set    | the backfills done (see backfill)       |
+ *
+ * The job sources (`personal`, `project…`) are job-sources.ts's: a listing reads
+ * those the viewer may see (gateway/access/job-access.ts) instead of checking jobs.
  *
  * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
  * and a time range is a lex range on the ids' first 48 bits.
@@ -41,6 +50,7 @@ import { Redis, type Result } from 'ioredis';
 import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError, must } from '../../shared/errors.js';
 import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
+import { distinctSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
 import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
 import type {
@@ -63,10 +73,10 @@ import type {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** lua/create-job-10.lua */
-    switchyardCreateJob(...keysAndArgs: (string | number)[]): Result<[0 | 1, string?], Context>;
-    /** lua/discard-job-10.lua */
-    switchyardDiscardJob(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
+    /** lua/create-job-n.lua: the number of keys comes first. */
+    switchyardCreateJob(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<[0 | 1, string?], Context>;
+    /** lua/discard-job-n.lua: the number of keys comes first. */
+    switchyardDiscardJob(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<0 | 1 | 2, Context>;
     /** lua/change-job-26.lua */
     switchyardChangeJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
     /** lua/reassign-job-8.lua */
@@ -83,12 +93,14 @@ declare module 'ioredis' {
     switchyardPutToken(...keysAndArgs: string[]): Result<1, Context>;
     /** lua/delete-token-2.lua */
     switchyardDeleteToken(...keysAndArgs: string[]): Result<0 | 1, Context>;
-    /** lua/set-job-acl-1.lua */
-    switchyardSetJobAcl(...keysAndArgs: string[]): Result<string[], Context>;
     /** lua/acquire-usage-2.lua */
     switchyardAcquireUsage(...keysAndArgs: (string | number)[]): Result<[0 | 1, number?, string?], Context>;
     /** lua/release-usage-2.lua */
     switchyardReleaseUsage(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
+    /** lua/set-job-acl-n.lua: the number of keys comes first. */
+    switchyardSetJobAcl(numberOfKeys: number, ...keysAndArgs: string[]): Result<['missing' | 'changed'] | ['set', string[]], Context>;
+    /** lua/list-page-n.lua: the number of keys comes first. */
+    switchyardListPage(numberOfKeys: number, ...keysAndArgs: string[]): Result<[number, ...string[]], Context>;
     /** lua/read-logs-1.lua */
     switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
   }
@@ -129,29 +141,31 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   });
   defineLuaCommands(redis, new URL('./lua/', import.meta.url), {
-    switchyardCreateJob: 'create-job-10.lua',
-    switchyardDiscardJob: 'discard-job-10.lua',
+    switchyardCreateJob: 'create-job-n.lua',
+    switchyardDiscardJob: 'discard-job-n.lua',
     switchyardChangeJob: 'change-job-26.lua',
     switchyardReassignJob: 'reassign-job-8.lua',
     switchyardAppendLogs: 'append-logs-2.lua',
     switchyardSwapWaiting: 'swap-waiting-1.lua',
     switchyardReadLogs: 'read-logs-1.lua',
     switchyardPutProject: 'put-project-n.lua',
-    switchyardSetJobAcl: 'set-job-acl-1.lua',
+    switchyardSetJobAcl: 'set-job-acl-n.lua',
+    switchyardListPage: 'list-page-n.lua',
     switchyardCreateUser: 'create-user-2.lua',
     switchyardPutToken: 'put-token-2.lua',
     switchyardDeleteToken: 'delete-token-2.lua',
     switchyardAcquireUsage: 'acquire-usage-2.lua',
     switchyardReleaseUsage: 'release-usage-2.lua',
   });
+  const key = keyLayout(options.keyPrefix);
   try {
     await redis.ping();
+    await backfill(redis, key);
   } catch (error) {
     redis.disconnect();
     throw error;
   }
 
-  const key = keyLayout(options.keyPrefix);
   const routes = new Map<string, Route>();
 
   function remember(job: Pick<Job, 'id' | 'owner' | 'providerId' | 'specHash'>): Route {
@@ -168,6 +182,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     return remember({ id, owner, specHash, providerId: providerId ?? storedBefore });
   }
 
+  /** What places a stored job in its sources: its owner and ACL, with the acl field as stored ('' when the ACL is in the doc). */
+  async function readOwnership(id: string): Promise<(Pick<Job, 'owner' | 'acl' | 'specHash'> & { aclField: string }) | null> {
+    const [doc, acl] = await redis.hmget(key.job(id), 'doc', 'acl');
+    return ownership(doc, acl);
+  }
+
   async function getJobs(ids: string[]): Promise<(Job | null)[]> {
     // Auto-pipelining sends these in one round trip; each HGETALL is atomic.
     const hashes = await Promise.all(ids.map((id) => redis.hgetall(key.job(id))));
@@ -182,12 +202,14 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 
   /**
-   * The ids of several disjoint indexes merged in query order, read `chunk`
-   * at a time per index; stops reading as soon as the caller stops asking.
+   * The ids of several indexes merged in query order, each id once (an id in
+   * two of them comes out of both at once), read `chunk` at a time per index;
+   * stops reading as soon as the caller stops asking.
    */
   async function* mergedIds(indexKeys: string[], range: LexRange, order: JobQuery['order'], chunk: number): AsyncGenerator<string> {
     const sources = indexKeys.map((indexKey) => ({ indexKey, range: { ...range }, buffer: [] as string[], at: 0, done: false }));
     const before = order === 'ASC' ? (a: string, b: string) => a < b : (a: string, b: string) => a > b;
+    let previous: string | undefined;
     for (;;) {
       await Promise.all(
         sources
@@ -206,7 +228,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         if (best === null || before(source.buffer[source.at]!, best.buffer[best.at]!)) best = source;
       }
       if (best === null) return;
-      yield best.buffer[best.at++]!;
+      const id = best.buffer[best.at++]!;
+      if (id === previous) continue;
+      previous = id;
+      yield id;
     }
   }
 
@@ -289,7 +314,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async createJob(job, { exclusive }): Promise<CreateOutcome> {
       const { createdBy } = job.owner;
       const route = { createdBy, providerId: job.providerId };
+      const sourceKeys = sourcesOfJob(job).map((source) => sourceKey(key, source));
       const [created, duplicateOf] = await redis.switchyardCreateJob(
+        10 + sourceKeys.length,
         key.job(job.id),
         key.duplicates(createdBy, job.specHash),
         key.all,
@@ -300,6 +327,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         key.providerState(route.providerId, job.state),
         key.active(route.providerId),
         key.counts,
+        ...sourceKeys,
         job.id,
         exclusive ? '1' : '0',
         isFinalState(job.state) ? '1' : '0',
@@ -312,25 +340,34 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async discardJob(id, providerId) {
-      const route = routes.get(id) ?? (await routeOf(id));
-      if (!route) return false;
-      const forgotten = await redis.switchyardDiscardJob(
-        key.job(id),
-        key.duplicates(route.createdBy, route.specHash),
-        key.all,
-        key.creator(route.createdBy),
-        key.creatorState(route.createdBy, 'IN_QUEUE'),
-        key.state('IN_QUEUE'),
-        key.provider(providerId),
-        key.providerState(providerId, 'IN_QUEUE'),
-        key.active(providerId),
-        key.counts,
-        id,
-        providerId,
-        countsField(providerId, 'IN_QUEUE'),
-      );
-      if (forgotten === 1) routes.delete(id);
-      return forgotten === 1;
+      for (;;) {
+        const owned = await readOwnership(id);
+        if (!owned) return false;
+        const { owner, specHash } = owned;
+        const sourceKeys = sourcesOfJob(owned).map((source) => sourceKey(key, source));
+        const forgotten = await redis.switchyardDiscardJob(
+          10 + sourceKeys.length,
+          key.job(id),
+          key.duplicates(owner.createdBy, specHash),
+          key.all,
+          key.creator(owner.createdBy),
+          key.creatorState(owner.createdBy, 'IN_QUEUE'),
+          key.state('IN_QUEUE'),
+          key.provider(providerId),
+          key.providerState(providerId, 'IN_QUEUE'),
+          key.active(providerId),
+          key.counts,
+          ...sourceKeys,
+          id,
+          providerId,
+          countsField(providerId, 'IN_QUEUE'),
+          owned.aclField,
+        );
+        // 2: its ACL changed since it was read, and with it the sources to leave.
+        if (forgotten === 2) continue;
+        if (forgotten === 1) routes.delete(id);
+        return forgotten === 1;
+      }
     },
 
     async getJob(id) {
@@ -402,25 +439,26 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const first = Math.max(0, Math.floor(query.first));
 
       if (plan.residual === null) {
-        // The indexes answer exactly: one round trip for ids and counts, one for the jobs.
-        const pageIds: string[] = [];
-        const counting = Promise.all(
-          plan.indexKeys.map((indexKey) =>
-            range.min === '-' && range.max === '+' ? redis.zcard(indexKey) : redis.zlexcount(indexKey, range.min, range.max),
-          ),
-        );
+        // The indexes answer exactly: one round trip for the page's ids and the total, one for the jobs.
         const start = cursor === undefined ? range : after(range, query.order, cursor);
-        for await (const id of mergedIds(plan.indexKeys, start, query.order, first + 1)) {
-          pageIds.push(id);
-          if (pageIds.length > first) break;
-        }
-        const counts = await counting;
+        const [totalCount, ...pageIds] = await redis.switchyardListPage(
+          1 + plan.indexKeys.length,
+          key.scratchUnion,
+          ...plan.indexKeys,
+          range.min,
+          range.max,
+          start.min,
+          start.max,
+          query.order,
+          String(first + 1),
+          plan.overlapping ? '1' : '0',
+        );
         const jobs = (await getJobs(pageIds.slice(0, first))).filter((job): job is Job => job !== null);
         return {
           jobs,
           endCursor: jobs.length > 0 ? encodeCursor(jobs.at(-1)!.id) : null,
           hasNextPage: pageIds.length > first,
-          totalCount: counts.reduce((sum, count) => sum + count, 0),
+          totalCount,
         };
       }
 
@@ -554,8 +592,29 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async setJobAcl(id, acl: AclEntry[]) {
-      const hash = await redis.switchyardSetJobAcl(key.job(id), JSON.stringify(acl));
-      return hash.length === 0 ? null : fromHash(pairsToRecord(hash));
+      for (;;) {
+        const owned = await readOwnership(id);
+        if (!owned) return null;
+        const { project } = owned.owner;
+        const before = new Set(sharedSources(project, owned.acl).map((source) => sourceKey(key, source)));
+        const after = new Set(sharedSources(project, acl).map((source) => sourceKey(key, source)));
+        const leave = [...before].filter((sourceKey) => !after.has(sourceKey));
+        const join = [...after].filter((sourceKey) => !before.has(sourceKey));
+        const [outcome, hash] = await redis.switchyardSetJobAcl(
+          1 + leave.length + join.length,
+          key.job(id),
+          ...leave,
+          ...join,
+          JSON.stringify(acl),
+          owned.aclField,
+          id,
+          String(leave.length),
+        );
+        if (outcome === 'missing') return null;
+        // Another change of the ACL came between the read and the script: the sources to move differ.
+        if (outcome === 'changed') continue;
+        return fromHash(pairsToRecord(hash!));
+      }
     },
 
     async createProject(project) {
@@ -706,7 +765,14 @@ function keyLayout(prefix: string) {
     token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
     project: (id: string) => `${prefix}:project:${e(id)}`,
     projects: `${prefix}:projects`,
+    projectJobs: (project: string) => `${prefix}:jobs:project:${e(project)}`,
+    projectCreator: (project: string, user: string) => `${prefix}:jobs:project:${e(project)}:creator:${e(user)}`,
+    shared: (project: string, entity: string) => `${prefix}:jobs:project:${e(project)}:shared:${e(entity)}`,
+    scratchUnion: `${prefix}:jobs:scratch:union`,
+    migrations: `${prefix}:migrations`,
     users: `${prefix}:users`,
+    userPattern: `${globEscape(prefix)}:user:*`,
+    personal: (user: string) => `${prefix}:jobs:creator:${e(user)}:personal`,
     userTokens: (username: string) => `${prefix}:user:${e(username)}:tokens`,
     userProjects: (username: string) => `${prefix}:user:${e(username)}:projects`,
     userInvites: (username: string) => `${prefix}:user:${e(username)}:invites`,
@@ -782,6 +848,21 @@ function fromHash(hash: Record<string, string>): Job {
   };
 }
 
+/** A job's owner, spec hash and ACL from its doc and acl fields (null: not stored); `aclField` as stored, '' when the ACL is in the doc. */
+function ownership(
+  doc: string | null | undefined,
+  acl: string | null | undefined,
+): (Pick<Job, 'owner' | 'acl' | 'specHash'> & { aclField: string }) | null {
+  if (doc === null || doc === undefined) return null;
+  const stored = JSON.parse(doc) as Pick<Job, 'owner' | 'specHash'> & { acl?: Job['acl'] };
+  return {
+    owner: stored.owner,
+    specHash: stored.specHash,
+    acl: acl === null || acl === undefined ? (stored.acl ?? []) : (JSON.parse(acl) as Job['acl']),
+    aclField: acl ?? '',
+  };
+}
+
 function pairsToRecord(pairs: string[]): Record<string, string> {
   const record: Record<string, string> = {};
   // HGETALL answers name, value, name, value: pairs[i + 1] is there.
@@ -851,19 +932,38 @@ function decodeCursor(cursor: string): string {
 }
 
 /**
- * Which disjoint indexes hold the candidates, and what must still be checked
- * on each job (null when the indexes answer the query exactly). An empty
- * `states` or `providers` list filters nothing, like an absent one.
+ * Which indexes hold the candidates, whether they may hold a job twice, and
+ * what must still be checked on each job (null when the indexes answer the
+ * query exactly). An empty `states` or `providers` list filters nothing, like
+ * an absent one.
  */
-function planQuery(key: KeyLayout, query: JobQuery): { indexKeys: string[]; residual: ((job: Job) => boolean) | null } {
+function planQuery(key: KeyLayout, query: JobQuery): { indexKeys: string[]; overlapping: boolean; residual: ((job: Job) => boolean) | null } {
   const states = query.states?.length ? [...new Set(query.states)] : null;
   const providers = query.providers?.length ? [...new Set(query.providers)] : null;
+  const checks: ((job: Job) => boolean)[] = [];
+  const checkStates = () => checks.push((job) => states!.includes(job.state));
+  const checkProviders = () => checks.push((job) => providers!.includes(job.providerId));
+  const checkCreator = (user: string) => checks.push((job) => job.owner.createdBy === user);
   let indexKeys: string[];
-  let checkProvider = false;
-  if (query.createdBy !== undefined) {
+  let overlapping = false;
+  if (query.sources !== undefined) {
+    const sources = distinctSources(query.sources);
+    // One user's own jobs in some states: the creator's per-state indexes, each job's project checked.
+    const own = states ? soleCreator(sources) : null;
+    if (own) {
+      indexKeys = states!.map((state) => key.creatorState(own.createdBy, state));
+      checks.push((job) => own.projects.has(job.owner.project ?? null));
+    } else {
+      indexKeys = sources.map((source) => sourceKey(key, source));
+      overlapping = sourcesOverlap(sources);
+      if (states) checkStates();
+    }
+    if (providers) checkProviders();
+    if (query.createdBy !== undefined) checkCreator(query.createdBy);
+  } else if (query.createdBy !== undefined) {
     const user = query.createdBy;
     indexKeys = states ? states.map((state) => key.creatorState(user, state)) : [key.creator(user)];
-    checkProvider = providers !== null;
+    if (providers) checkProviders();
   } else if (states) {
     indexKeys = providers
       ? providers.flatMap((provider) => states.map((state) => key.providerState(provider, state)))
@@ -874,9 +974,64 @@ function planQuery(key: KeyLayout, query: JobQuery): { indexKeys: string[]; resi
     indexKeys = [key.all];
   }
   const { predicate } = query;
-  if (!checkProvider && predicate === undefined) return { indexKeys, residual: null };
-  return {
-    indexKeys,
-    residual: (job) => (!checkProvider || providers!.includes(job.providerId)) && (predicate === undefined || predicate(job)),
-  };
+  if (predicate !== undefined) checks.push(predicate);
+  return { indexKeys, overlapping, residual: checks.length === 0 ? null : (job) => checks.every((check) => check(job)) };
+}
+
+function sourceKey(key: KeyLayout, source: JobSource): string {
+  switch (source.kind) {
+    case 'personal':
+      return key.personal(source.createdBy);
+    case 'project':
+      return key.projectJobs(source.project);
+    case 'projectCreator':
+      return key.projectCreator(source.project, source.createdBy);
+    case 'shared':
+      return key.shared(source.project, source.entity);
+  }
+}
+
+/** `text` matched literally by a SCAN pattern. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** Ids read per round trip by a backfill. */
+const BACKFILL_CHUNK = 500;
+
+/**
+ * Indexes added after a deployment had data, built once from that data (`<p>:migrations`
+ * records which), at startup: the users set (`<p>:users`, which listUsers reads) and the job
+ * sources. Idempotent: replicas starting together may both run it, adding the same members.
+ */
+async function backfill(redis: Redis, key: KeyLayout): Promise<void> {
+  const done = new Set(await redis.smembers(key.migrations));
+  if (!done.has('users')) {
+    const userKey = key.user('');
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', key.userPattern, 'COUNT', 1000);
+      cursor = next;
+      // `<p>:user:<name>` is the user; `<p>:user:<name>:tokens` and the like are its indexes.
+      const names = keys.map((found) => found.slice(userKey.length)).filter((rest) => rest !== '' && !rest.includes(':'));
+      if (names.length > 0) await redis.sadd(key.users, ...names.map((name) => decodeURIComponent(name)));
+    } while (cursor !== '0');
+    await redis.sadd(key.migrations, 'users');
+  }
+  if (!done.has('job-sources')) {
+    let min = '-';
+    for (;;) {
+      const ids = await redis.zrangebylex(key.all, min, '+', 'LIMIT', 0, BACKFILL_CHUNK);
+      const owned = await Promise.all(ids.map((id) => redis.hmget(key.job(id), 'doc', 'acl')));
+      const adds: Promise<unknown>[] = [];
+      for (const [i, [doc, acl]] of owned.entries()) {
+        const job = ownership(doc, acl);
+        if (job) for (const source of sourcesOfJob(job)) adds.push(redis.zadd(sourceKey(key, source), 0, ids[i]!));
+      }
+      await Promise.all(adds);
+      if (ids.length < BACKFILL_CHUNK) break;
+      min = `(${ids.at(-1)!}`;
+    }
+    await redis.sadd(key.migrations, 'job-sources');
+  }
 }

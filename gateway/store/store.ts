@@ -4,6 +4,7 @@
  * embedded default). Both pass test/store-contract.test.ts.
  */
 import type { AclEntry, Job, JobLog, JobState } from '../../shared/domain.js';
+import type { JobSource } from './job-sources.js';
 
 /** A change to one job, applied atomically (compare-and-set on its state). */
 export interface JobChange {
@@ -45,6 +46,11 @@ export type ChangeOutcome =
 export type CreateOutcome = { created: true } | { created: false; duplicateOf: string };
 
 export interface JobQuery {
+  /**
+   * Only jobs in at least one of these sources (job-sources.ts), each once: what the viewer may
+   * see, read from the stores' indexes rather than checked job by job. Absent: every job.
+   */
+  sources?: JobSource[];
   /** Only jobs created by this user. */
   createdBy?: string;
   states?: JobState[];

@@ -12,6 +12,7 @@
     KEYS[8]  provider+state zset       <p>:jobs:provider:<providerId>:state:<state>
     KEYS[9]  provider active zset      <p>:jobs:provider:<providerId>:active
     KEYS[10] counts hash               <p>:jobs:counts
+    KEYS[11…] the zsets of the job's sources (job-sources.ts), e.g. <p>:jobs:project:<project>
 
     ARGV[1]  job id
     ARGV[2]  '1': refuse while the creator has an active job with the same specHash
@@ -48,6 +49,9 @@ end
 
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 for i = 3, 8 do
+  redis.call('ZADD', KEYS[i], 0, id)
+end
+for i = 11, #KEYS do
   redis.call('ZADD', KEYS[i], 0, id)
 end
 if ARGV[3] ~= '1' then
