@@ -631,9 +631,7 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
       if (request.type === 'VNC') return vncSession(await vm.connectVnc().catch((error: unknown) => Promise.reject(refused(error))));
       if (request.type !== 'SHELL') throw new UnsupportedError(`A VM offers SHELL and VNC sessions, not ${request.type}`);
       const lines = await vm.shellLines().catch((error: unknown) => Promise.reject(refused(error)));
-      return openSerialShell({ lines, nonce: record.nonce, id: randomUUID(), cols: request.cols, rows: request.rows }).catch((error: unknown) =>
-        Promise.reject(refused(error)),
-      );
+      return openSerialShell({ lines, nonce: record.nonce, id: randomUUID(), cols: request.cols, rows: request.rows });
     },
 
     async observe(jobId) {

@@ -76,11 +76,18 @@ describe('sessions on a VM through the gateway', () => {
       });
       expect(created.createJobs[0].error).toBeNull();
       const id = created.createJobs[0].job.id as string;
+      let shellOpen = false;
       let shellDone = false;
+      /** Console lines that came while a shell was open. */
+      let ticksWhileOpen = 0;
+      const hasTick = (event: { logs: { stdout: string | null }[] }) => event.logs.some((l) => /^tick \d+$/.test(l.stdout ?? ''));
       const followed = client.follow(id, {
         timeoutMs: VM_TIMEOUT,
-        // Ticks go on coming after the shell is done: its console was never taken.
-        until: (event) => shellDone && event.logs.some((l: { stdout: string | null }) => /^tick \d+$/.test(l.stdout ?? '')),
+        until: (event) => {
+          if (shellOpen && !shellDone && hasTick(event)) ticksWhileOpen++;
+          // Ticks go on coming after the shell is done too: its console was never taken.
+          return shellDone && hasTick(event);
+        },
       });
       await waitForState(client, id, ['RUNNING'], 90_000);
 
@@ -91,15 +98,19 @@ describe('sessions on a VM through the gateway', () => {
       const { session, error } = await openSession(client, { jobId: id, rank: 0, sessionType: 'SHELL' });
       expect(error).toBeNull();
       const shell = await connectShell(session!.url);
+      shellOpen = true;
       await expectAnswersAndResize(shell, 60_000);
       // Inside the guest: its hostname (the VM's name, not this host's) and the file the job wrote there.
       shell.type('echo "host:$(hostname) file:$(cat /root/proof.txt)"\n');
-      const inside = await shell.waitFor(/host:(\S+) file:(\S+)/, 30_000);
+      // Not the echo of what was typed: that has `$(` where the answer has words.
+      const inside = await shell.waitFor(/host:([\w.-]+) file:([\w.-]+)/, 30_000);
       expect(inside[1]).toBe(`vm-${id}`);
       expect(inside[1]).not.toBe(hostname());
       expect(inside[2]).toBe('made-by-the-job');
       // The guest's markers never reach the terminal.
       expect(shell.stdout()).not.toMatch(/SWITCHYARD-/);
+      // The job's console goes on while the shell is open.
+      await eventually(async () => ticksWhileOpen >= 2, { timeoutMs: 30_000, what: 'console lines while the shell is open' });
       await expectExitCode(shell, 3, { client, id, user: 'admin' });
       shellDone = true;
 
@@ -112,7 +123,7 @@ describe('sessions on a VM through the gateway', () => {
 
       const lines = (await followed).flatMap((e) => e.logs.map((l: { stdout: string | null }) => l.stdout ?? ''));
       const ticks = ticksOf(lines);
-      expect(ticks.length).toBeGreaterThan(3);
+      expect(ticks.length).toBeGreaterThan(2);
       expect(ticks).toEqual(ticks.map((_, i) => i + 1));
       // What was typed in the shell, and its answers, are not the job's output.
       expect(lines.join('\n')).not.toMatch(/answer:42|host:|second:/);
@@ -125,7 +136,7 @@ describe('sessions on a VM through the gateway', () => {
       const viewer = await connectRfb(vnc.session!.url);
       expect(viewer.socket.protocol).toBe('binary');
       const init = await viewer.handshake();
-      expect(init).toMatchObject({ version: 'RFB 003.008\n', securityTypes: [1], bitsPerPixel: 32, name: `vm-${id}` });
+      expect(init).toMatchObject({ version: 'RFB 003.008\n', securityTypes: [1], bitsPerPixel: 32, name: `QEMU (vm-${id})` });
       expect(init.width).toBeGreaterThan(0);
       expect(init.height).toBeGreaterThan(0);
       const pixels = await viewer.framebuffer(init.width, init.height);

@@ -98,8 +98,11 @@ export function qemuArgs(options: QemuArgsOptions): string[] {
     'chardev:ser1',
     '-chardev',
     `socket,id=ser2,path=${paths.shellControlSocket},server=on,wait=off`,
-    '-serial',
-    'chardev:ser2',
+    // The third ISA port would share IRQ 4 with the console's, and QEMU's ISA lines are not
+    // wired-OR: one port lowering the line loses the other's interrupts. IRQ 5 is free (no
+    // parallel port, no sound) and the guest learns it from ACPI.
+    '-device',
+    'isa-serial,chardev=ser2,index=2,irq=5',
     // A display for VNC sessions: its text console (the guest's tty1), served on a unix socket only.
     '-device',
     'VGA',

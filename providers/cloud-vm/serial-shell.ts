@@ -32,7 +32,7 @@ export interface SerialShellOptions {
   id: string;
   cols: number;
   rows: number;
-  /** How long the guest may take to start the shell. @default 15000 */
+  /** How long the guest may take to start the shell. @default 30000 */
   readyTimeoutMs?: number;
 }
 
@@ -116,8 +116,12 @@ export function createMarkerScanner(nonce: string): { feed(chunk: Buffer): LineP
   };
 }
 
-/** Open a shell on the VM's serial line; resolves once the guest's shell holds the line. */
-export function openSerialShell(options: SerialShellOptions): Promise<DriverSession> {
+/**
+ * Open a shell on the VM's serial line. The session is there at once (the gateway's call to open
+ * it does not wait on the guest); what is typed waits until the guest's shell holds the line, and
+ * a guest that does not start one within `readyTimeoutMs` ends the session.
+ */
+export function openSerialShell(options: SerialShellOptions): DriverSession {
   const { lines, nonce, id } = options;
   const { shell, control } = lines;
   const scanner = createMarkerScanner(nonce);
@@ -126,20 +130,17 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
   let resolveExit: (exit: { exitCode: number | null }) => void = () => undefined;
   const exit = new Promise<{ exitCode: number | null }>((resolve) => (resolveExit = resolve));
 
-  const hangUp = () => {
-    shell.end();
-    control.end();
-  };
-  /** Resizes the guest has not answered yet, and the input typed after them, held until it has. */
+  /** Resizes the guest has not answered yet. */
   const resizing: symbol[] = [];
+  /** Input typed before the shell holds the line, or after a resize the guest has not answered: the program run by it must see the new size. */
   const held: (() => void)[] = [];
+  const holding = () => !ready || resizing.length > 0;
   const release = () => {
-    for (const write of held.splice(0)) write();
+    if (exited || !holding()) for (const write of held.splice(0)) write();
   };
   control.on('data', (chunk: Buffer) => {
-    const answered = chunk.toString('latin1').match(/resized/g)?.length ?? 0;
-    resizing.splice(0, answered);
-    if (resizing.length === 0) release();
+    resizing.splice(0, chunk.toString('latin1').match(/resized/g)?.length ?? 0);
+    release();
   });
   const stream = new Duplex({
     read: () => shell.resume(),
@@ -148,8 +149,7 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
         if (exited || shell.destroyed) return callback();
         shell.write(chunk, (error?: Error | null) => callback(error ?? undefined));
       };
-      // Typed after a resize: the program run by it must see the new size.
-      if (resizing.length > 0) held.push(write);
+      if (holding()) held.push(write);
       else write();
     },
     // The end of input, as a terminal knows it: the EOF character.
@@ -161,12 +161,37 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
   const ended = (exitCode: number | null) => {
     if (exited) return;
     exited = true;
+    clearTimeout(readyTimer);
     stream.push(null);
     resolveExit({ exitCode });
     release();
-    hangUp();
+    shell.end();
+    control.end();
   };
-  const session: DriverSession = {
+  const readyTimer = setTimeout(() => ended(null), options.readyTimeoutMs ?? 30_000);
+  readyTimer.unref();
+
+  shell.on('data', (chunk: Buffer) => {
+    for (const part of scanner.feed(chunk)) {
+      if (exited) return;
+      if (part.kind === 'output') {
+        // Before this session's shell holds the line, what comes is an earlier shell's.
+        if (ready && !stream.push(part.bytes)) shell.pause();
+      } else if (part.id !== id) continue;
+      else if (part.kind === 'open' && !ready) {
+        ready = true;
+        clearTimeout(readyTimer);
+        release();
+      } else if (part.kind === 'exit' && ready) ended(part.exitCode);
+    }
+  });
+  // The VM ended (or was suspended) with the shell open: no exit code.
+  shell.once('close', () => ended(null));
+  shell.on('error', () => undefined);
+  control.on('error', () => undefined);
+  control.write(`open ${id} ${options.rows} ${options.cols}\n`);
+
+  return {
     stream,
     // The guest sizes the line (stty); the kernel signals the shell's foreground SIGWINCH.
     resize: (cols, rows) => {
@@ -178,7 +203,7 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
       setTimeout(() => {
         const at = resizing.indexOf(resize);
         if (at >= 0) resizing.splice(at, 1);
-        if (resizing.length === 0) release();
+        release();
       }, RESIZE_ANSWER_MS).unref();
     },
     exit,
@@ -189,37 +214,4 @@ export function openSerialShell(options: SerialShellOptions): Promise<DriverSess
       ended(null);
     },
   };
-
-  return new Promise<DriverSession>((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      if (exited) return;
-      exited = true;
-      hangUp();
-      reject(new Error(why));
-    };
-    const timer = setTimeout(() => fail('the guest did not start the shell in time'), options.readyTimeoutMs ?? 15_000);
-    shell.on('data', (chunk: Buffer) => {
-      for (const part of scanner.feed(chunk)) {
-        if (exited) return;
-        if (part.kind === 'output') {
-          // Before this session's shell holds the line, what comes is an earlier shell's.
-          if (ready && !stream.push(part.bytes)) shell.pause();
-        } else if (part.id !== id) continue;
-        else if (part.kind === 'open' && !ready) {
-          ready = true;
-          clearTimeout(timer);
-          resolve(session);
-        } else if (part.kind === 'exit' && ready) ended(part.exitCode);
-      }
-    });
-    shell.once('close', () => {
-      if (!ready) fail('the VM closed its serial line');
-      // The VM ended (or was suspended) with the shell open: no exit code.
-      else ended(null);
-    });
-    shell.on('error', () => undefined);
-    control.on('error', () => undefined);
-    control.write(`open ${id} ${options.rows} ${options.cols}\n`);
-  });
 }
