@@ -9,7 +9,8 @@
  * (a) Keystroke round trip: one byte typed ("x") until its echo comes back, then a backspace
  *     (untimed) so the line stays short; through the session and on the local pty, alternating.
  * (b) Throughput: the shell prints 100 MB (`head -c … /dev/zero | base64 -w 0`), counted at the
- *     client, from the command's newline until the marker after it.
+ *     client, from the command's newline until the marker after it; three rounds, the sides
+ *     alternating, as the machine is shared.
  * (c) Memory of idle sessions: SESSIONS sessions open (spread over a few jobs), and the gateway's
  *     RSS and V8 heap after a full collection, before and after, per session; the provider's RSS too.
  *
@@ -32,7 +33,7 @@ import { freePort } from '../test/support/local-servers.js';
 import type { SectionOutcome } from './rig.js';
 import { startServices } from './services.js';
 import { numberOption, runWhenMain, writeOut } from './standalone.js';
-import { percentile, sleep, waitFor } from './stats.js';
+import { median, percentile, sleep, waitFor } from './stats.js';
 import { ms, printTable, type Row } from './table.js';
 
 export const SESSIONS_PROVIDER_ID = 'bench-sessions';
@@ -41,6 +42,10 @@ const THROUGHPUT_BYTES = 100_000_000;
 const SESSIONS = 200;
 /** Idle sessions per job: the shells count against the job's own limits. */
 const SESSIONS_PER_JOB = 50;
+/** Sessions opened and closed before the memory is measured. */
+const WARMUP_SESSIONS = 20;
+/** Rounds of the throughput measurement, the sides alternating: the machine is shared. */
+const THROUGHPUT_ROUNDS = 3;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/switchyard.js');
@@ -356,30 +361,44 @@ export interface IdleMemory {
   openSeconds: number;
 }
 
-/** Idle sessions, opened a batch at a time, each until its shell's prompt; the gateway measured before and after. */
+/** Opens `count` sessions on rank 0 of a job, ten at a time, each until its shell has shown its prompt. */
+async function openIdle(rig: SessionsRig, jobId: string, count: number, terminals: Terminal[]): Promise<void> {
+  const urls = await sessionUrls(rig, jobId, count);
+  for (let at = 0; at < urls.length; at += 10) {
+    await Promise.all(
+      urls.slice(at, at + 10).map(async (url) => {
+        const terminal = await connectSession(url);
+        terminals.push(terminal);
+        await new Promise<void>((resolve) => terminal.onOutput(() => resolve()));
+        terminal.onOutput(() => {});
+      }),
+    );
+  }
+}
+
+async function closeAll(rig: SessionsRig, terminals: Terminal[]): Promise<void> {
+  for (const terminal of terminals.splice(0)) terminal.close();
+  await waitFor(async () => (await metricValue(rig.url, 'switchyard_sessions_open')) === 0, 'the sessions to close', 60_000);
+}
+
+/**
+ * Idle sessions, opened a batch at a time; the gateway measured before and after. A few sessions
+ * opened and closed first, so that "before" is a gateway that has served sessions, not one whose
+ * code and buffers for them are not there yet.
+ */
 async function idleMemory(rig: SessionsRig, sessions: number, progress: (message: string) => void): Promise<IdleMemory> {
   const jobs: string[] = [];
   for (let i = 0; i < Math.ceil(sessions / SESSIONS_PER_JOB); i++) jobs.push(await runningJob(rig, 'local-small'));
-  await sleep(1_000);
-  const before = await gatewayMemory(rig.gateway);
-  const providerBefore = rssOf(rig.provider.child.pid!);
   const terminals: Terminal[] = [];
-  const started = performance.now();
   try {
+    await openIdle(rig, jobs[0]!, WARMUP_SESSIONS, terminals);
+    await closeAll(rig, terminals);
+    await sleep(1_000);
+    const before = await gatewayMemory(rig.gateway);
+    const providerBefore = rssOf(rig.provider.child.pid!);
+    const started = performance.now();
     for (const [index, jobId] of jobs.entries()) {
-      const count = Math.min(SESSIONS_PER_JOB, sessions - index * SESSIONS_PER_JOB);
-      const urls = await sessionUrls(rig, jobId, count);
-      for (let at = 0; at < urls.length; at += 10) {
-        await Promise.all(
-          urls.slice(at, at + 10).map(async (url) => {
-            const terminal = await connectSession(url);
-            terminals.push(terminal);
-            // Open once its shell has shown its prompt.
-            await new Promise<void>((resolve) => terminal.onOutput(() => resolve()));
-            terminal.onOutput(() => {});
-          }),
-        );
-      }
+      await openIdle(rig, jobId, Math.min(SESSIONS_PER_JOB, sessions - index * SESSIONS_PER_JOB), terminals);
       progress(`${terminals.length} idle sessions open`);
     }
     const openSeconds = (performance.now() - started) / 1000;
@@ -403,17 +422,15 @@ async function idleMemory(rig: SessionsRig, sessions: number, progress: (message
       openSeconds,
     };
   } finally {
-    for (const terminal of terminals) terminal.close();
-    await waitFor(async () => (await metricValue(rig.url, 'switchyard_sessions_open')) === 0, 'the idle sessions to close', 60_000).catch(
-      () => undefined,
-    );
+    await closeAll(rig, terminals).catch(() => undefined);
     await terminateAll(rig.admin, rig.jobIds);
   }
 }
 
 export interface SessionsResult {
   keystroke: { session: RoundTrip; localPty: RoundTrip; addedP50: number };
-  throughput: { session: Throughput; localPty: Throughput; ratio: number };
+  /** The median round of each side, and the median of the rounds' own ratios. */
+  throughput: { session: Throughput; localPty: Throughput; ratio: number; rounds: { session: Throughput; localPty: Throughput }[] };
   idle: IdleMemory;
 }
 
@@ -445,13 +462,18 @@ export async function benchSessions(
 
     const bytes = options.throughputBytes ?? THROUGHPUT_BYTES;
     progress(`throughput: ${bytes / 1e6} MB printed by the shell, through the session and on the local pty`);
-    const localThroughput = await throughput(local, bytes);
-    const sessionThroughput = await throughput(session, bytes);
-    await Promise.all([settled(session), settled(local)]);
+    const rounds: { session: Throughput; localPty: Throughput }[] = [];
+    for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+      rounds.push({ localPty: await throughput(local, bytes), session: await throughput(session, bytes) });
+      await Promise.all([settled(session), settled(local)]);
+    }
+    const byRate = (side: 'session' | 'localPty') =>
+      rounds.map((r) => r[side]).sort((a, b) => a.megabytesPerSecond - b.megabytesPerSecond)[Math.floor(rounds.length / 2)]!;
     const throughput_ = {
-      session: sessionThroughput,
-      localPty: localThroughput,
-      ratio: sessionThroughput.megabytesPerSecond / localThroughput.megabytesPerSecond,
+      session: byRate('session'),
+      localPty: byRate('localPty'),
+      ratio: median(rounds.map((r) => r.session.megabytesPerSecond / r.localPty.megabytesPerSecond)),
+      rounds,
     };
     session.close();
     local.close();
@@ -490,10 +512,10 @@ export function sessionsRows(outcome: SessionsOutcome): Row[] {
   rows.push({ benchmark: b, metric: `keystroke round trip, local pty p50 (${local.count})`, value: local.p50, unit: 'ms', baseline: 'baseline' });
   rows.push({
     benchmark: b,
-    metric: `throughput, the shell printing ${(throughput.session.bytes / 1e6).toFixed(0)} MB`,
+    metric: `throughput, the shell printing ${(throughput.session.bytes / 1e6).toFixed(0)} MB (median of ${throughput.rounds.length} rounds)`,
     value: throughput.session.megabytesPerSecond,
     unit: 'MB/s',
-    baseline: `local pty ${throughput.localPty.megabytesPerSecond.toFixed(0)} MB/s (${throughput.localPty.seconds.toFixed(2)} s)`,
+    baseline: `local pty ${throughput.localPty.megabytesPerSecond.toFixed(0)} MB/s (${throughput.localPty.seconds.toFixed(2)} s); ratio: median of the rounds'`,
     ratio: throughput.ratio,
     aim: '≥ 0.5× local',
     meetsAim: throughput.ratio >= 0.5,
