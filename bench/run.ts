@@ -7,7 +7,8 @@
  * the same run — never asserted: a slow run still exits 0. `BENCH_ONLY=slurm`
  * runs the Slurm benchmark alone and writes bench/results/slurm.json;
  * `BENCH_ONLY=kubernetes` the Kubernetes one alone, `BENCH_ONLY=cloud-vm` the
- * cloud-VM one (bench/results/cloud-vm.json).
+ * cloud-VM one (bench/results/cloud-vm.json), `BENCH_ONLY=sessions` the
+ * interactive sessions one (bench/results/sessions.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubern
 import { startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
+import { runSessionsBench, sessionsRows } from './sessions.js';
 import { benchSlurm, slurmSkipReason, startSlurmRig, type SlurmResult } from './slurm.js';
 import { measure, type LatencySummary } from './stats.js';
 import { benchStitching, startLocalRig } from './stitching.js';
@@ -46,6 +48,7 @@ const stitchSubjects = createSubjects(`${prefix}s`);
 const slurmSubjects = createSubjects(`${prefix}y`);
 const kubeSubjects = createSubjects(`${prefix}k`);
 const vmSubjects = createSubjects(`${prefix}v`);
+const sessionSubjects = createSubjects(`${prefix}e`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -65,18 +68,21 @@ const progress = (message: string) => process.stderr.write(`[bench ${((Date.now(
 
 let services: BenchServices | null = null;
 const rigs: Rig[] = [];
+/** Benchmarks' processes (the sessions benchmark's gateway and provider), stopped like the rigs. */
+const processes: { stop(): Promise<void> }[] = [];
 const stores: Store[] = [];
 
 /** Rigs stopped, this run's streams and buckets deleted, its Redis keys removed unless the server is ours anyway, servers stopped. */
 async function cleanup(): Promise<void> {
-  for (const rig of rigs.splice(0)) await rig.stop().catch((error: unknown) => console.error('bench: could not stop a rig:', error));
+  for (const rig of [...rigs.splice(0), ...processes.splice(0)])
+    await rig.stop().catch((error: unknown) => console.error('bench: could not stop a rig:', error));
   for (const store of stores.splice(0)) await store.close().catch(() => undefined);
   if (!services) return;
   try {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
+    for (const subjects of [mainSubjects, listSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects, sessionSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -282,10 +288,18 @@ async function main(): Promise<void> {
   const { natsUrl, redisUrl } = services;
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
-  // BENCH_ONLY=slurm, kubernetes or cloud-vm: that benchmark alone (the others share baselines, so they run together).
+  const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
+  // BENCH_ONLY=slurm, kubernetes, cloud-vm or sessions: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm')
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes" or "cloud-vm" runs alone`);
+  if (only !== undefined && only !== 'slurm' && only !== 'kubernetes' && only !== 'cloud-vm' && only !== 'sessions')
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm" or "sessions" runs alone`);
+  if (only === 'sessions') {
+    const outcome = await runSessionsBench(sessionsOptions);
+    const rows = sessionsRows(outcome);
+    printTable(rows);
+    writeResults('sessions.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
+    return;
+  }
   if (only === 'cloud-vm') {
     const outcome = await runCloudVmBench(vm);
     const rows = cloudVmRows(outcome);
@@ -369,6 +383,8 @@ async function main(): Promise<void> {
   const kubernetes = await runKubernetesBench(kube);
 
   const cloudVm = await runCloudVmBench(vm);
+
+  const sessions = await runSessionsBench(sessionsOptions);
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
   progress(
@@ -715,6 +731,7 @@ async function main(): Promise<void> {
 
   rows.push(...kubernetesRows(kubernetes));
   rows.push(...cloudVmRows(cloudVm));
+  rows.push(...sessionsRows(sessions));
 
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
@@ -766,6 +783,7 @@ async function main(): Promise<void> {
   }
   for (const warning of kubernetesWarnings(kubernetes)) console.log(`warning: ${warning}`);
   for (const warning of cloudVmWarnings(cloudVm)) console.log(`warning: ${warning}`);
+  if (!('result' in sessions)) console.log(`warning: the sessions benchmark ${sessions.notRun}`);
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -786,6 +804,7 @@ async function main(): Promise<void> {
       slurm: slurm ?? { notRun: slurmNotRun },
       kubernetes,
       cloudVm: 'result' in cloudVm ? cloudVm.result : cloudVm,
+      sessions: 'result' in sessions ? sessions.result : sessions,
       chaos: chaos ?? { notRun: chaosFailed },
     },
     transportErrors: transportErrors.slice(0, 20),
