@@ -119,15 +119,21 @@ export async function startSessionsRig(options: {
   const stateDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-sessions-'));
   const jobIds: string[] = [];
   const admin = createClient(url, adminToken);
-  const gateway = startProc(['--expose-gc', '--import', 'tsx', GATEWAY_ENTRY], {
-    NATS_URL: options.natsUrl,
-    REDIS_URL: options.redisUrl,
-    SWITCHYARD_PREFIX: options.subjectPrefix,
-    SWITCHYARD_ADMIN_TOKEN: adminToken,
-    SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url'),
-    PORT: String(port),
-    HOST: '127.0.0.1',
-  }, true);
+  const gateway = startProc(
+    ['--expose-gc', '--import', 'tsx', GATEWAY_ENTRY],
+    {
+      NATS_URL: options.natsUrl,
+      REDIS_URL: options.redisUrl,
+      SWITCHYARD_PREFIX: options.subjectPrefix,
+      SWITCHYARD_ADMIN_TOKEN: adminToken,
+      SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url'),
+      // The gateway's window as the operator's setting would have it; the default unless told.
+      ...(process.env.SWITCHYARD_SESSION_WINDOW_BYTES ? { SWITCHYARD_SESSION_WINDOW_BYTES: process.env.SWITCHYARD_SESSION_WINDOW_BYTES } : {}),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
+    true,
+  );
   const provider = startProc([BIN, 'provider', 'local', '--id', SESSIONS_PROVIDER_ID], {
     NATS_URL: options.natsUrl,
     SWITCHYARD_PREFIX: options.subjectPrefix,
@@ -227,7 +233,10 @@ function localPty(): Terminal {
   });
   let listener: (bytes: Buffer) => void = () => {};
   pty.onData((data: string | Buffer) => listener(typeof data === 'string' ? Buffer.from(data) : data));
-  return { write: (bytes) => pty.write(bytes as unknown as string), onOutput: (next) => (listener = next), close: () => {
+  return {
+    write: (bytes) => pty.write(bytes as unknown as string),
+    onOutput: (next) => (listener = next),
+    close: () => {
       try {
         pty.kill('SIGHUP');
       } catch {

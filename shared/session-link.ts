@@ -100,9 +100,7 @@ export interface SessionLink {
 }
 
 type Outgoing =
-  | { kind: 'data'; channel: SessionChannel; bytes: Buffer }
-  | { kind: 'message'; message: SessionControlMessage }
-  | { kind: 'end'; reason: string };
+  { kind: 'data'; channel: SessionChannel; bytes: Buffer } | { kind: 'message'; message: SessionControlMessage } | { kind: 'end'; reason: string };
 
 /** Creates one end of a session link, listening on its subject at once. */
 export function createSessionLink(options: SessionLinkOptions): SessionLink {
