@@ -10,7 +10,8 @@
  * cloud-VM one (bench/results/cloud-vm.json), `BENCH_ONLY=fair-share` the
  * waiting room's fair-share placement (bench/results/fair-share.json),
  * `BENCH_ONLY=authorisation` the authorisation cost of a listing
- * (bench/results/authorisation.json).
+ * (bench/results/authorisation.json), `BENCH_ONLY=sessions` the interactive
+ * sessions one (bench/results/sessions.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,7 @@ import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubern
 import { startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
+import { runSessionsBench, sessionsRows } from './sessions.js';
 import { benchSlurm, slurmSkipReason, startSlurmRig, type SlurmResult } from './slurm.js';
 import { measure, type LatencySummary } from './stats.js';
 import { benchStitching, startLocalRig } from './stitching.js';
@@ -51,6 +53,7 @@ const stitchSubjects = createSubjects(`${prefix}s`);
 const slurmSubjects = createSubjects(`${prefix}y`);
 const kubeSubjects = createSubjects(`${prefix}k`);
 const vmSubjects = createSubjects(`${prefix}v`);
+const sessionSubjects = createSubjects(`${prefix}e`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -72,18 +75,21 @@ const progress = (message: string) => process.stderr.write(`[bench ${((Date.now(
 
 let services: BenchServices | null = null;
 const rigs: Rig[] = [];
+/** Benchmarks' processes (the sessions benchmark's gateway and provider), stopped like the rigs. */
+const processes: { stop(): Promise<void> }[] = [];
 const stores: Store[] = [];
 
 /** Rigs stopped, this run's streams and buckets deleted, its Redis keys removed unless the server is ours anyway, servers stopped. */
 async function cleanup(): Promise<void> {
-  for (const rig of rigs.splice(0)) await rig.stop().catch((error: unknown) => console.error('bench: could not stop a rig:', error));
+  for (const rig of [...rigs.splice(0), ...processes.splice(0)])
+    await rig.stop().catch((error: unknown) => console.error('bench: could not stop a rig:', error));
   for (const store of stores.splice(0)) await store.close().catch(() => undefined);
   if (!services) return;
   try {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, accessSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects])
+    for (const subjects of [mainSubjects, listSubjects, accessSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects, sessionSubjects])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -308,10 +314,11 @@ async function main(): Promise<void> {
   const { natsUrl, redisUrl } = services;
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
-  // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share or authorisation: that benchmark alone (the others share baselines, so they run together).
+  const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
+  // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share, authorisation or sessions: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation'].includes(only))
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share" or "authorisation" runs alone`);
+  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions'].includes(only))
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation" or "sessions" runs alone`);
   if (only === 'authorisation') {
     const { rows, raw } = await runAuthorisationSection(natsUrl, redisUrl);
     printTable(rows);
@@ -323,6 +330,13 @@ async function main(): Promise<void> {
     const rows = fairShareRows(result);
     printTable(rows);
     writeResults('fair-share.json', { rows, raw: result });
+    return;
+  }
+  if (only === 'sessions') {
+    const outcome = await runSessionsBench(sessionsOptions);
+    const rows = sessionsRows(outcome);
+    printTable(rows);
+    writeResults('sessions.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
     return;
   }
   if (only === 'cloud-vm') {
@@ -411,6 +425,8 @@ async function main(): Promise<void> {
   const kubernetes = await runKubernetesBench(kube);
 
   const cloudVm = await runCloudVmBench(vm);
+
+  const sessions = await runSessionsBench(sessionsOptions);
 
   // Last: it kills and restarts servers of its own, so nothing else runs beside it.
   progress(
@@ -758,6 +774,7 @@ async function main(): Promise<void> {
 
   rows.push(...kubernetesRows(kubernetes));
   rows.push(...cloudVmRows(cloudVm));
+  rows.push(...sessionsRows(sessions));
 
   const durationS = (Date.now() - startedAt) / 1000;
   console.log('');
@@ -809,6 +826,7 @@ async function main(): Promise<void> {
   }
   for (const warning of kubernetesWarnings(kubernetes)) console.log(`warning: ${warning}`);
   for (const warning of cloudVmWarnings(cloudVm)) console.log(`warning: ${warning}`);
+  if (!('result' in sessions)) console.log(`warning: the sessions benchmark ${sessions.notRun}`);
   if (transportErrors.length > 0) console.log(`warning: ${transportErrors.length} transport errors, first: ${transportErrors[0]}`);
 
   const results = {
@@ -830,6 +848,7 @@ async function main(): Promise<void> {
       slurm: slurm ?? { notRun: slurmNotRun },
       kubernetes,
       cloudVm: 'result' in cloudVm ? cloudVm.result : cloudVm,
+      sessions: 'result' in sessions ? sessions.result : sessions,
       chaos: chaos ?? { notRun: chaosFailed },
     },
     transportErrors: transportErrors.slice(0, 20),

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import { encodeDataFrame } from './session-frames.js';
 import { createSessionLink, MAX_SESSION_CHUNK_BYTES, type SessionChannel, type SessionCloser, type SessionLink } from './session-link.js';
 import { createSubjects } from './subjects.js';
 import { createMemoryTransport } from './transport/memory-transport.js';
@@ -180,7 +181,7 @@ describe('the session link', () => {
   it('ends the session when the peer sends past its window', async () => {
     const { transport, gateway, toGateway } = pair({ gatewayWindow: 1024 });
     gateway.link.start();
-    transport.publish(toGateway, { v: 1, type: 'data', channel: 1, offset: 0, data: Buffer.alloc(2048).toString('base64') });
+    transport.publishBytes(toGateway, encodeDataFrame(1, 0, [Buffer.alloc(2048)]));
     await settle();
     expect(gateway.closed).toEqual({ reason: 'the peer sent more than its window allows', by: 'local' });
     expect(gateway.received).toEqual([]);
@@ -189,8 +190,8 @@ describe('the session link', () => {
   it('ends the session when data was lost on the way (a gap in the offsets)', async () => {
     const { transport, gateway, toGateway } = pair();
     gateway.link.start();
-    transport.publish(toGateway, { v: 1, type: 'data', channel: 1, offset: 0, data: Buffer.from('abc').toString('base64') });
-    transport.publish(toGateway, { v: 1, type: 'data', channel: 1, offset: 10, data: Buffer.from('def').toString('base64') });
+    transport.publishBytes(toGateway, encodeDataFrame(1, 0, [Buffer.from('abc')]));
+    transport.publishBytes(toGateway, encodeDataFrame(1, 10, [Buffer.from('def')]));
     await settle();
     expect(bytesOf(gateway).toString()).toBe('abc');
     expect(gateway.closed?.reason).toBe('session data was lost (expected offset 3, got 10)');
@@ -204,6 +205,36 @@ describe('the session link', () => {
     await settle();
     expect(gateway.closed?.by).toBe('local');
     expect(provider.closed).toEqual({ reason: gateway.closed?.reason, by: 'peer' });
+  });
+
+  it('ends the session on a malformed data frame, passes none of it on, and tells the peer', async () => {
+    const { transport, provider, gateway, toGateway } = pair();
+    provider.link.start();
+    gateway.link.start();
+    const frame = encodeDataFrame(1, 0, [Buffer.from('abc')]);
+    // A header cut short.
+    transport.publishBytes(toGateway, frame.subarray(0, 6));
+    await settle();
+    expect(gateway.received).toEqual([]);
+    expect(gateway.closed).toEqual({ reason: 'the peer sent a message that does not follow the session protocol', by: 'local' });
+    expect(provider.closed).toEqual({ reason: gateway.closed?.reason, by: 'peer' });
+  });
+
+  it('sends data written in one turn of the event loop together, as binary frames of at most a chunk', async () => {
+    const { transport, provider, gateway, toGateway } = pair();
+    provider.link.start();
+    gateway.link.start();
+    await settle();
+    const frames: Buffer[] = [];
+    transport.subscribeBytes(toGateway, (payload) => frames.push(Buffer.from(payload)));
+    await settle();
+    // A pty read at a time: many small writes, one after another.
+    const reads = Array.from({ length: 100 }, (_, i) => Buffer.alloc(1_000, i));
+    for (const read of reads) expect(provider.link.write(1, read)).toBe(true);
+    await settle();
+    expect(bytesOf(gateway).equals(Buffer.concat(reads))).toBe(true);
+    // 100,000 bytes in two frames of at most a chunk, not a hundred; each a 10-byte header and the bytes, no base64.
+    expect(frames.map((frame) => frame.length)).toEqual([10 + MAX_SESSION_CHUNK_BYTES, 10 + 100_000 - MAX_SESSION_CHUNK_BYTES]);
   });
 
   it('counts a silent peer lost after the missed heartbeats, and a talking one alive', async () => {

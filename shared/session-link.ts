@@ -20,41 +20,22 @@
  * receives; an `exit` (the exit code) and a close queued behind data go out
  * after that data.
  *
- * Every message is JSON with `v: 1`, validated with zod like the rest of the
- * protocol; data travels as base64.
+ * On the wire (shared/session-frames.ts), data goes as compact binary frames,
+ * everything else as JSON with `v: 1`, each validated at the receiving end.
+ * Data written in one turn of the event loop (a pty's reads, say) goes out
+ * together, in as few frames as the chunk size allows.
  */
-import { z } from 'zod';
-
-import { terminalSizeSchema } from './protocol.js';
+import {
+  decodeFrame,
+  encodeControlMessage,
+  encodeDataFrame,
+  MAX_SESSION_CHUNK_BYTES,
+  type SessionChannel,
+  type SessionControlMessage,
+} from './session-frames.js';
 import type { Closable, Transport } from './transport.js';
 
-const v = z.literal(1);
-
-/** stdin (gateway → provider), stdout and stderr (provider → gateway): the terminal channels. */
-export const SESSION_CHANNELS = { stdin: 0, stdout: 1, stderr: 2 } as const;
-export type SessionChannel = (typeof SESSION_CHANNELS)[keyof typeof SESSION_CHANNELS];
-
-/** Largest chunk of data in one message: well under NATS's max_payload once base64. */
-export const MAX_SESSION_CHUNK_BYTES = 32 * 1024;
-
-export const sessionMessageSchema = z.discriminatedUnion('type', [
-  z.object({
-    v,
-    type: z.literal('data'),
-    channel: z.union([z.literal(0), z.literal(1), z.literal(2)]),
-    /** Bytes sent before this chunk in this direction: a gap is a lost message. */
-    offset: z.number().int().nonnegative(),
-    data: z.base64().max(Math.ceil(MAX_SESSION_CHUNK_BYTES / 3) * 4),
-  }),
-  z.object({ v, type: z.literal('grant'), upTo: z.number().int().nonnegative() }),
-  z.object({ v, type: z.literal('resize'), ...terminalSizeSchema.shape }),
-  /** stdin ended. */
-  z.object({ v, type: z.literal('eof') }),
-  z.object({ v, type: z.literal('exit'), exitCode: z.number().int().nullable() }),
-  z.object({ v, type: z.literal('ping') }),
-  z.object({ v, type: z.literal('close'), reason: z.string().max(500) }),
-]);
-export type SessionMessage = z.infer<typeof sessionMessageSchema>;
+export { MAX_SESSION_CHUNK_BYTES, SESSION_CHANNELS, type SessionChannel } from './session-frames.js';
 
 /** Who ended the session: this end, its peer (with a close message), or nobody heard from the peer in time. */
 export type SessionCloser = 'local' | 'peer' | 'lost';
@@ -72,7 +53,7 @@ export interface SessionLinkHandlers {
 }
 
 export interface SessionLinkOptions {
-  transport: Pick<Transport, 'publish' | 'subscribe'>;
+  transport: Pick<Transport, 'publishBytes' | 'subscribeBytes'>;
   /** The peer's subject. */
   sendSubject: string;
   /** This end's subject, subscribed at once. */
@@ -119,9 +100,7 @@ export interface SessionLink {
 }
 
 type Outgoing =
-  | { kind: 'data'; channel: SessionChannel; bytes: Buffer }
-  | { kind: 'message'; message: Exclude<SessionMessage, { type: 'data' }> }
-  | { kind: 'end'; reason: string };
+  { kind: 'data'; channel: SessionChannel; bytes: Buffer } | { kind: 'message'; message: SessionControlMessage } | { kind: 'end'; reason: string };
 
 /** Creates one end of a session link, listening on its subject at once. */
 export function createSessionLink(options: SessionLinkOptions): SessionLink {
@@ -146,9 +125,11 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   let heartbeat: NodeJS.Timeout | null = null;
   let subscription: Closable | null = null;
 
-  const publish = (message: SessionMessage): boolean => {
+  let flushScheduled: NodeJS.Immediate | null = null;
+
+  const send = (payload: Uint8Array): boolean => {
     try {
-      transport.publish(sendSubject, message);
+      transport.publishBytes(sendSubject, payload);
       return true;
     } catch (error) {
       finish(`the session's connection failed: ${(error as Error).message}`, 'lost', false);
@@ -156,10 +137,14 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     }
   };
 
+  const publish = (message: SessionControlMessage): boolean => send(encodeControlMessage(message));
+
   const finish = (reason: string, by: SessionCloser, tell: boolean) => {
     if (closed) return;
     if (tell) publish({ v: 1, type: 'close', reason });
     closed = true;
+    if (flushScheduled) clearImmediate(flushScheduled);
+    flushScheduled = null;
     queue.length = 0;
     queuedBytes = 0;
     if (heartbeat) clearInterval(heartbeat);
@@ -186,14 +171,25 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         blocked = true;
         return;
       }
-      // The part the grant allows goes now; the rest stays at the head, so the order holds.
-      const bytes = head.bytes.length <= room ? head.bytes : head.bytes.subarray(0, room);
-      if (bytes.length === head.bytes.length) queue.shift();
-      else head.bytes = head.bytes.subarray(room);
-      queuedBytes -= bytes.length;
+      // What the grant allows goes now, the head and the data behind it on its channel in one frame
+      // up to a chunk; the rest stays at the head, so the order holds.
+      const channel = head.channel;
+      const limit = Math.min(room, MAX_SESSION_CHUNK_BYTES);
+      const parts: Buffer[] = [];
+      let length = 0;
+      while (length < limit && queue.length > 0) {
+        const next = queue[0]!;
+        if (next.kind !== 'data' || next.channel !== channel) break;
+        const take = Math.min(next.bytes.length, limit - length);
+        parts.push(take === next.bytes.length ? next.bytes : next.bytes.subarray(0, take));
+        if (take === next.bytes.length) queue.shift();
+        else next.bytes = next.bytes.subarray(take);
+        length += take;
+      }
+      queuedBytes -= length;
       const offset = sent;
-      sent += bytes.length;
-      if (!publish({ v: 1, type: 'data', channel: head.channel, offset, data: bytes.toString('base64') })) return;
+      sent += length;
+      if (!send(encodeDataFrame(channel, offset, parts))) return;
     }
     if (blocked && queue.length === 0 && !closed) {
       blocked = false;
@@ -207,15 +203,23 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     publish({ v: 1, type: 'grant', upTo });
   };
 
-  const receive = (body: unknown) => {
+  /** Everything queued goes out once this turn of the event loop is over, together. */
+  const scheduleFlush = () => {
+    if (flushScheduled || closed) return;
+    flushScheduled = setImmediate(() => {
+      flushScheduled = null;
+      flush();
+    });
+  };
+
+  const receive = (payload: Uint8Array) => {
     if (closed) return;
-    const parsed = sessionMessageSchema.safeParse(body);
-    if (!parsed.success) return finish('the peer sent a message that does not follow the session protocol', 'local', true);
+    const message = decodeFrame(payload);
+    if (!message) return finish('the peer sent a message that does not follow the session protocol', 'local', true);
     heard = true;
-    const message = parsed.data;
     switch (message.type) {
       case 'data': {
-        const bytes = Buffer.from(message.data, 'base64');
+        const { bytes } = message;
         if (message.offset !== received) {
           return finish(`session data was lost (expected offset ${received}, got ${message.offset})`, 'local', true);
         }
@@ -244,12 +248,12 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     }
   };
 
-  subscription = transport.subscribe(options.receiveSubject, (body) => receive(body));
+  subscription = transport.subscribeBytes(options.receiveSubject, (payload) => receive(payload));
 
   const enqueue = (item: Outgoing) => {
     if (closed) return;
     queue.push(item);
-    flush();
+    scheduleFlush();
   };
 
   return {
@@ -278,9 +282,11 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         queue.push({ kind: 'data', channel, bytes: chunk });
         queuedBytes += chunk.length;
       }
-      flush();
-      if (queue.length > 0) blocked = true;
-      return queue.length === 0;
+      scheduleFlush();
+      // All of it goes at the flush if the grant has room for everything queued; else pause the source.
+      const fits = started && sent + queuedBytes <= grantedUpTo;
+      if (!fits) blocked = true;
+      return fits;
     },
     resize: (size) => enqueue({ kind: 'message', message: { v: 1, type: 'resize', ...size } }),
     eof: () => enqueue({ kind: 'message', message: { v: 1, type: 'eof' } }),

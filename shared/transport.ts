@@ -19,6 +19,8 @@ export interface RequestOptions {
 /** Answers a request; a thrown error becomes the caller's rejection, so handlers return coded replies instead. */
 export type RequestHandler = (body: unknown, subject: string) => Promise<unknown>;
 export type MessageHandler = (body: unknown, subject: string) => void;
+/** A message's payload as it travelled, undecoded; the handler's to keep. */
+export type BytesHandler = (payload: Uint8Array, subject: string) => void;
 /**
  * Handles one durable message; resolving acks it, throwing has it redelivered.
  * Runs concurrently with the handlers of other jobs' messages (see consumeDurable).
@@ -54,6 +56,14 @@ export interface Transport {
   /** Fire-and-forget publish to every subscriber (follower fan-out). */
   publish(subject: string, body: unknown): void;
   subscribe(subject: string, handler: MessageHandler): Closable;
+  /**
+   * publish and subscribe for payloads that are not JSON (a session's bytes): sent and received as
+   * they are. A JSON publish reaches a bytes subscriber as its UTF-8 text, and bytes that are not
+   * JSON reach a JSON subscriber as the error NATS would give (onError), as on the wire. A
+   * published payload is the transport's: nats.js writes it out later, so it must not change.
+   */
+  publishBytes(subject: string, payload: Uint8Array): void;
+  subscribeBytes(subject: string, handler: BytesHandler): Closable;
   putAnnouncement(key: string, value: unknown): Promise<void>;
   deleteAnnouncement(key: string): Promise<void>;
   /** Calls the handler with every current entry, then with every change until closed. */

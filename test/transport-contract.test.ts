@@ -268,6 +268,29 @@ describe.each([
     });
   });
 
+  describe('publish/subscribe of bytes', () => {
+    it('carries bytes as they are, and JSON both ways as its UTF-8 text', async () => {
+      const other = await backend.connect();
+      const bytes: [string, Buffer][] = [];
+      const bodies: unknown[] = [];
+      other.subscribeBytes(subjects.sessionToGateway('p1', 's1'), (payload, subject) => bytes.push([subject, Buffer.from(payload)]));
+      other.subscribe(subjects.sessionToProvider('p1', 's1'), (body) => bodies.push(body));
+      await other.ping();
+      const payload = Buffer.from([0x01, 0x00, 0xff, 0xfe, 0x7b, 0x0a, 0x80]);
+      t.publishBytes(subjects.sessionToGateway('p1', 's1'), payload);
+      t.publish(subjects.sessionToGateway('p1', 's1'), { type: 'ping' });
+      t.publishBytes(subjects.sessionToProvider('p1', 's1'), Buffer.from('{"type":"grant","upTo":5}'));
+      await waitFor(() => bytes.length === 2 && bodies.length === 1, 'bytes and bodies');
+      expect(bytes[0]).toEqual([subjects.sessionToGateway('p1', 's1'), Buffer.from([0x01, 0x00, 0xff, 0xfe, 0x7b, 0x0a, 0x80])]);
+      expect(bytes[1]![1].toString('utf8')).toBe('{"type":"ping"}');
+      expect(bodies).toEqual([{ type: 'grant', upTo: 5 }]);
+    });
+
+    it('refuses bytes larger than the 1 MiB payload limit', () => {
+      expect(() => t.publishBytes(subjects.sessionToGateway('p1', 's1'), Buffer.alloc(1_100_000))).toThrow(/max_payload/);
+    });
+  });
+
   describe('durable events', () => {
     it('delivers published events to the consumer in order, with their subjects', async () => {
       for (let n = 0; n < 5; n++) {

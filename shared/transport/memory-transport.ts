@@ -14,6 +14,7 @@ import {
   NoRespondersError,
   TransportTimeoutError,
   type AnnouncementHandler,
+  type BytesHandler,
   type Closable,
   type DurableHandler,
   type MessageHandler,
@@ -92,7 +93,8 @@ interface CoreSubscription {
   readonly tokens: string[];
   /** Queue members of one pattern and queue name split the messages; NATS groups them the same way. */
   readonly group: string | null;
-  deliver(subject: string, payload: string, reply: Reply | null): void;
+  /** A payload as it was published: JSON text, or bytes (publishBytes). */
+  deliver(subject: string, payload: string | Buffer, reply: Reply | null): void;
 }
 
 interface StoredMessage {
@@ -131,6 +133,9 @@ function checkSubject(subject: string): void {
   // The same check nats.js makes before anything goes on the wire.
   if (subject.length === 0 || WHITESPACE.test(subject)) throw new Error(`invalid subject "${subject}"`);
 }
+
+/** A payload as text, as NATS's msg.string() decodes it. */
+const textOf = (payload: string | Buffer): string => (typeof payload === 'string' ? payload : payload.toString('utf8'));
 
 /** Creates an in-process bus; everything that should talk to each other must share this one instance. */
 export function createMemoryTransport(options: MemoryTransportOptions): MemoryTransport {
@@ -176,7 +181,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
   const pendingRequests = new Set<(error: Error) => void>();
 
   /** Hands a message to every plain subscriber and one member of each queue group; returns how many. */
-  const route = (subject: string, payload: string, reply: Reply | null): number => {
+  const route = (subject: string, payload: string | Buffer, reply: Reply | null): number => {
     const targets: CoreSubscription[] = [];
     const groups = new Map<string, CoreSubscription[]>();
     for (const subscription of coreSubscriptions) {
@@ -201,6 +206,20 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     const subscription: CoreSubscription = { tokens: pattern.split('.'), group, deliver };
     coreSubscriptions.add(subscription);
     return subscription;
+  };
+
+  /** A plain subscription; what its handler throws goes to onError. */
+  const subscribeMessages = (pattern: string, handle: (subject: string, payload: string | Buffer) => void): Closable => {
+    const subscription = addSubscription(pattern, null, (received, payload) => {
+      try {
+        handle(received, payload);
+      } catch (error) {
+        onError(error, `subscribe ${received}`);
+      }
+    });
+    return track(async () => {
+      coreSubscriptions.delete(subscription);
+    });
   };
 
   const requestPayload = (subject: string, payload: string, { timeoutMs, signal }: RequestOptions): Promise<unknown> => {
@@ -367,7 +386,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
       const inFlight = new Set<Promise<void>>();
       const queue = serveOptions?.queue;
       const subscription = addSubscription(subject, queue ? `${subject}\u0000${queue}` : null, (received, payload, reply) => {
-        const answering = answerRequest(handler, payload, received, onError)
+        const answering = answerRequest(handler, textOf(payload), received, onError)
           .then((answer) => {
             if (!reply) return;
             if (Buffer.byteLength(answer) > maxPayloadBytes) {
@@ -436,16 +455,20 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     },
 
     subscribe(subject: string, handler: MessageHandler): Closable {
-      const subscription = addSubscription(subject, null, (received, payload) => {
-        try {
-          handler(decodeBody(payload), received);
-        } catch (error) {
-          onError(error, `subscribe ${received}`);
-        }
-      });
-      return track(async () => {
-        coreSubscriptions.delete(subscription);
-      });
+      return subscribeMessages(subject, (received, payload) => handler(decodeBody(textOf(payload)), received));
+    },
+
+    publishBytes(subject: string, payload: Uint8Array): void {
+      checkOpen();
+      checkSubject(subject);
+      if (payload.byteLength > maxPayloadBytes) throw new Error('max_payload size exceeded');
+      // A copy, so no subscriber shares the publisher's buffer.
+      route(subject, Buffer.from(payload), null);
+    },
+
+    subscribeBytes(subject: string, handler: BytesHandler): Closable {
+      // Each subscriber its own copy, so none sees another's changes.
+      return subscribeMessages(subject, (received, payload) => handler(Buffer.from(payload), received));
     },
 
     async putAnnouncement(key: string, value: unknown): Promise<void> {

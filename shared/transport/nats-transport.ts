@@ -38,6 +38,7 @@ import {
   NoRespondersError,
   TransportTimeoutError,
   type AnnouncementHandler,
+  type BytesHandler,
   type Closable,
   type DurableHandler,
   type MessageHandler,
@@ -242,6 +243,25 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     };
     open.add(wrapped);
     return wrapped;
+  };
+
+  /** A plain subscription; what its handler throws goes to onError. */
+  const subscribeMessages = (subject: string, handle: (msg: Msg) => void): Closable => {
+    const sub = nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) return onError(error, `subscribe ${subject}`);
+        try {
+          handle(msg);
+        } catch (handlerError) {
+          onError(handlerError, `subscribe ${msg.subject}`);
+        }
+      },
+    });
+    return track({
+      async close() {
+        if (!sub.isClosed()) await sub.drain().catch(() => {});
+      },
+    });
   };
 
   let consumerReady: Promise<void> | null = null;
@@ -542,21 +562,15 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     },
 
     subscribe(subject: string, handler: MessageHandler): Closable {
-      const sub = nc.subscribe(subject, {
-        callback: (error, msg) => {
-          if (error) return onError(error, `subscribe ${subject}`);
-          try {
-            handler(decodeBody(msg.string()), msg.subject);
-          } catch (handlerError) {
-            onError(handlerError, `subscribe ${msg.subject}`);
-          }
-        },
-      });
-      return track({
-        async close() {
-          if (!sub.isClosed()) await sub.drain().catch(() => {});
-        },
-      });
+      return subscribeMessages(subject, (msg) => handler(decodeBody(msg.string()), msg.subject));
+    },
+
+    publishBytes(subject: string, payload: Uint8Array): void {
+      nc.publish(subject, payload);
+    },
+
+    subscribeBytes(subject: string, handler: BytesHandler): Closable {
+      return subscribeMessages(subject, (msg) => handler(msg.data, msg.subject));
     },
 
     async putAnnouncement(key: string, value: unknown): Promise<void> {
