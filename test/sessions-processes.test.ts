@@ -118,7 +118,7 @@ describe('an interactive shell through the gateway on a local job', () => {
       env: { JOB_COLOUR: 'teal' },
     });
     const products = await alice.ok(`{ products(provider: "edge") { id support { terminal sessionTypes } } }`);
-    expect(products.products[0].support).toEqual({ terminal: true, sessionTypes: ['SHELL'] });
+    expect(products.products[0].support).toEqual({ terminal: true, sessionTypes: ['SHELL', 'WEB'] });
 
     const { session, error } = await openSession(alice, { jobId, rank: 0, sessionType: 'SHELL' });
     expect(error).toBeNull();
@@ -158,7 +158,7 @@ describe('an interactive shell through the gateway on a local job', () => {
     const jobId = await runningJob(alice, { command: ['sleep', '300'] });
     const other = await openSession(bob, { jobId, rank: 0, sessionType: 'SHELL' });
     expect(other.error?.code).toBe('NOT_FOUND');
-    expect((await openSession(alice, { jobId, rank: 0, sessionType: 'WEB' })).error?.code).toBe('UNSUPPORTED');
+    expect((await openSession(alice, { jobId, rank: 0, sessionType: 'VNC' })).error?.code).toBe('UNSUPPORTED');
     expect((await openSession(alice, { jobId, rank: 1, sessionType: 'SHELL' })).error?.code).toBe('INVALID_INPUT');
 
     const ended = await runningJob(alice, { command: ['sleep', '300'] });

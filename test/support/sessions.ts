@@ -15,7 +15,10 @@ export interface SessionAnswer {
 }
 
 /** openInteractiveSessions for one item. */
-export async function openSession(client: TestClient, item: { jobId: string; rank?: number; sessionType: string }): Promise<SessionAnswer> {
+export async function openSession(
+  client: TestClient,
+  item: { jobId: string; rank?: number; sessionType: string; port?: number; keepPathPrefix?: boolean },
+): Promise<SessionAnswer> {
   const data = await client.ok(OPEN, { items: [item] });
   return data.openInteractiveSessions[0] as SessionAnswer;
 }
