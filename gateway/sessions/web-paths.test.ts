@@ -9,7 +9,12 @@ describe('WEB session paths', () => {
     expect(webSessionPrefix({ jobId: 'job-1', rank: 0, port: 8888 })).toBe(PREFIX);
     expect(parseWebSessionPath(`${PREFIX}lab/tree?x`)).toEqual({ target: { jobId: 'job-1', rank: 0, port: 8888 }, rest: '/lab/tree?x' });
     expect(parseWebSessionPath(PREFIX.slice(0, -1))).toMatchObject({ rest: null });
-    for (const bad of ['/api/v1/sessions/web/job-1/0', '/api/v1/sessions/web/job-1/0/70000/', '/api/v1/sessions/web/j%2F1/0/80/', '/api/v1/sessions/shell'])
+    for (const bad of [
+      '/api/v1/sessions/web/job-1/0',
+      '/api/v1/sessions/web/job-1/0/70000/',
+      '/api/v1/sessions/web/j%2F1/0/80/',
+      '/api/v1/sessions/shell',
+    ])
       expect(parseWebSessionPath(bad)).toBeNull();
   });
 
