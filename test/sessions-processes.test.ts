@@ -18,6 +18,7 @@ import {
   expectAnswersAndResize,
   expectClosedWhenProviderKilled,
   expectExitCode,
+  expiredCredential,
   gatewayMetric,
   openSession,
   processesInRank,
@@ -175,16 +176,7 @@ describe('an interactive shell through the gateway on a local job', () => {
     const token = url.searchParams.get('token')!;
 
     // Signed with the right secret, but its time is over.
-    const past = Math.floor(Date.now() / 1000) - 60;
-    const expired = await new SignJWT({ job: jobId, rank: 0, type: 'SHELL', provider: 'edge' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuer('switchyard-gateway')
-      .setAudience('switchyard-session')
-      .setSubject('alice')
-      .setJti('expired-one')
-      .setIssuedAt(past - 60)
-      .setExpirationTime(past)
-      .sign(new TextEncoder().encode(SESSION_SECRET));
+    const expired = await expiredCredential(SESSION_SECRET, 'alice', { job: jobId, rank: 0, type: 'SHELL', provider: 'edge' });
     url.searchParams.set('token', expired);
     await expect(connectShell(url.toString())).rejects.toMatchObject({ status: 401, body: expect.stringContaining('expired') });
 

@@ -7,18 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { fund } from './support/credits.js';
-import { createClient, eventually, JOB_FIELDS, waitForState, type TestClient } from './support/graphql-client.js';
+import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
-import { gatewayMetric, openSession } from './support/sessions.js';
+import { expiredCredential, gatewayMetric, openSession, runningLocalJob } from './support/sessions.js';
+import { createUserClient } from './support/users.js';
 import { webAppCommand } from './support/web-app.js';
 import { WebClient } from './support/web-client.js';
 
-const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 const SESSION_SECRET = randomBytes(32).toString('base64url');
 const APP_PORT = 8888;
 
@@ -30,23 +29,9 @@ let bob: TestClient;
 let baseUrl: string;
 let stateDir: string;
 
-async function userClient(name: string): Promise<TestClient> {
-  await admin.ok(`mutation ($u: String!) { createUser(username: $u, password: "a-long-password") { username } }`, { u: name });
-  const res = await fetch(`${baseUrl}/api/v1/token`, { method: 'POST', body: JSON.stringify({ username: name, password: 'a-long-password' }) });
-  return createClient(baseUrl, ((await res.json()) as { token: string }).token);
-}
-
-async function runningJob(client: TestClient, spec: Record<string, unknown>): Promise<string> {
-  const data = await client.ok(CREATE, { specs: [{ product: { id: 'local-small', provider: 'edge' }, allowDuplicateJob: true, ...spec }] });
-  expect(data.createJobs[0].error).toBeNull();
-  const id = data.createJobs[0].job.id as string;
-  await waitForState(client, id, ['RUNNING']);
-  return id;
-}
-
 /** A job serving the test app on APP_PORT, listening. */
 async function appJob(client: TestClient): Promise<string> {
-  const jobId = await runningJob(client, { command: webAppCommand(APP_PORT) });
+  const jobId = await runningLocalJob(client, 'edge', { command: webAppCommand(APP_PORT) });
   await eventually(async () => existsSync(join(stateDir, 'work', jobId, 'listening')), { what: `job ${jobId}'s app to listen` });
   return jobId;
 }
@@ -76,8 +61,8 @@ beforeAll(async () => {
   });
   await waitReady(baseUrl, gateway);
   await waitProviderUp(admin, 'edge', provider);
-  alice = await userClient('alice');
-  bob = await userClient('bob');
+  alice = await createUserClient(admin, 'alice');
+  bob = await createUserClient(admin, 'bob');
   await fund(admin, 'alice', 'edge');
 }, 60_000);
 
@@ -184,16 +169,7 @@ describe('a web app in a local job, through the gateway', () => {
     const prefix = `${baseUrl}/api/v1/sessions/web/${jobId}/0/${APP_PORT}/`;
     // No credential at all, and one signed right whose time is over.
     expect((await new WebClient().visit(prefix)).status).toBe(401);
-    const past = Math.floor(Date.now() / 1000) - 60;
-    const expired = await new SignJWT({ job: jobId, rank: 0, type: 'WEB', provider: 'edge', port: APP_PORT })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuer('switchyard-gateway')
-      .setAudience('switchyard-session')
-      .setSubject('alice')
-      .setJti('expired-one')
-      .setIssuedAt(past - 60)
-      .setExpirationTime(past)
-      .sign(new TextEncoder().encode(SESSION_SECRET));
+    const expired = await expiredCredential(SESSION_SECRET, 'alice', { job: jobId, rank: 0, type: 'WEB', provider: 'edge', port: APP_PORT });
     const late = await new WebClient().visit(`${prefix}?token=${expired}`);
     expect(late.status).toBe(401);
     expect(late.body).toMatch(/expired/);

@@ -14,24 +14,17 @@ import { randomUUID } from 'node:crypto';
 import { Agent, type AgentOptions } from 'node:http';
 import { Duplex } from 'node:stream';
 
-import type { Logger } from '../../shared/logger.js';
 import { createSessionLink, SESSION_CHANNELS, type SessionLink } from '../../shared/session-link.js';
-import type { Transport } from '../../shared/transport.js';
-import type { GatewayMetrics } from '../metrics.js';
-import type { ProviderClient } from '../registry/provider-client.js';
 import type { SessionGrant } from './session-credentials.js';
-import type { SessionOutcome } from './shell-relay.js';
+import type { SessionOutcome, ShellRelayOptions } from './shell-relay.js';
 
-export interface LinkSocketOptions {
+/** What a shell's relay is given, for one connection to an app. */
+export type LinkSocketOptions = Pick<
+  ShellRelayOptions,
+  'transport' | 'provider' | 'metrics' | 'logger' | 'window' | 'heartbeatMs' | 'missedHeartbeats'
+> & {
   grant: SessionGrant & { port: number };
-  transport: Transport;
-  provider: ProviderClient;
-  metrics: GatewayMetrics;
-  logger: Logger;
-  window: number;
-  heartbeatMs: number;
-  missedHeartbeats: number;
-}
+};
 
 /** The provider could not connect to the app (nothing listens on the port, the rank is gone). */
 export class AppUnreachableError extends Error {

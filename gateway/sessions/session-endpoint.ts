@@ -43,6 +43,11 @@ export interface SessionLimits {
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { windowBytes: 256 * 1024, heartbeatMs: 2_000, missedHeartbeats: 3 };
 
+/** The session link's settings, as a relay takes them. */
+export function linkSettings(limits: SessionLimits): { window: number; heartbeatMs: number; missedHeartbeats: number } {
+  return { window: limits.windowBytes, heartbeatMs: limits.heartbeatMs, missedHeartbeats: limits.missedHeartbeats };
+}
+
 export interface SessionEndpointOptions {
   transport: Transport;
   store: Store;
@@ -112,9 +117,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
       provider: registry.require(grant.providerId).client,
       metrics,
       logger,
-      window: limits.windowBytes,
-      heartbeatMs: limits.heartbeatMs,
-      missedHeartbeats: limits.missedHeartbeats,
+      ...linkSettings(limits),
       onOpened: () => {
         void change(grant.jobId, { status: `Interactive ${where} opened`, timestamp: clock.now() }).catch((err: unknown) =>
           logger.warn({ err, jobId: grant.jobId }, 'could not record the opening of a session'),

@@ -32,7 +32,7 @@ import type { ProviderRegistry } from '../registry/provider-registry.js';
 import { AppUnreachableError, LinkAgent } from './link-socket.js';
 import { refusalBody, refuseOnSocket, SessionRefusal, STOPPING, type SessionAdmission } from './session-admission.js';
 import type { SessionGrant } from './session-credentials.js';
-import type { SessionLimits } from './session-endpoint.js';
+import { linkSettings, type SessionLimits } from './session-endpoint.js';
 import {
   cookieValue,
   isWebSessionPath,
@@ -115,9 +115,7 @@ export function createWebEndpoint(options: WebEndpointOptions): WebEndpoint {
       provider: registry.require(grant.providerId).client,
       metrics,
       logger,
-      window: limits.windowBytes,
-      heartbeatMs: limits.heartbeatMs,
-      missedHeartbeats: limits.missedHeartbeats,
+      ...linkSettings(limits),
     });
 
   /** Ready the request for the app: its path as the app sees it, no session cookie, the prefix it is served under. */

@@ -1,8 +1,9 @@
 /** Interactive sessions in tests: opening one through the API, the gateway's session metrics, what a shell leaves in a job. */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 
-import { eventually, type TestClient } from './graphql-client.js';
+import { eventually, JOB_FIELDS, waitForState, type TestClient } from './graphql-client.js';
 import { connectShell, type ShellClient } from './shell-client.js';
 
 const OPEN = `mutation ($items: [OpenSessionInput!]!) {
@@ -21,6 +22,18 @@ export async function openSession(
 ): Promise<SessionAnswer> {
   const data = await client.ok(OPEN, { items: [item] });
   return data.openInteractiveSessions[0] as SessionAnswer;
+}
+
+/** A job on a local provider's small product, RUNNING. */
+export async function runningLocalJob(client: TestClient, providerId: string, spec: Record<string, unknown>): Promise<string> {
+  const data = await client.ok(
+    `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`,
+    { specs: [{ product: { id: 'local-small', provider: providerId }, allowDuplicateJob: true, ...spec }] },
+  );
+  expect(data.createJobs[0].error).toBeNull();
+  const id = data.createJobs[0].job.id as string;
+  await waitForState(client, id, ['RUNNING']);
+  return id;
 }
 
 /** A SHELL session on rank 0 of a job, connected. */
@@ -92,4 +105,18 @@ export async function processesInRank(client: TestClient, jobId: string): Promis
         return false;
       }
     }).length;
+}
+
+/** A session credential signed with the gateway's secret whose time ended a minute ago. */
+export function expiredCredential(secret: string, username: string, claims: Record<string, unknown>): Promise<string> {
+  const past = Math.floor(Date.now() / 1000) - 60;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('switchyard-gateway')
+    .setAudience('switchyard-session')
+    .setSubject(username)
+    .setJti('expired-one')
+    .setIssuedAt(past - 60)
+    .setExpirationTime(past)
+    .sign(new TextEncoder().encode(secret));
 }
