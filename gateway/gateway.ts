@@ -28,9 +28,11 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createSessionPages } from './pages/session-pages.js';
 import { createProviderRegistry, type ProviderRegistry } from './registry/provider-registry.js';
 import { createUtilizationCache, type UtilizationCache } from './registry/utilization-cache.js';
+import { createSessionAdmission } from './sessions/session-admission.js';
 import { createSessionCredentials } from './sessions/session-credentials.js';
-import { createSessionEndpoint, type SessionLimits } from './sessions/session-endpoint.js';
+import { createSessionEndpoint, DEFAULT_SESSION_LIMITS, type SessionLimits } from './sessions/session-endpoint.js';
 import { createSessionOpener } from './sessions/session-opener.js';
+import { createWebEndpoint } from './sessions/web-endpoint.js';
 import { createSchemaManager, type SchemaManager } from './stitching/schema-manager.js';
 import type { Store } from './store/store.js';
 
@@ -185,6 +187,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     limits: options.sessions?.limits,
     maxMessageBytes: limits.maxBodyBytes,
   });
+  const webSessions = createWebEndpoint({
+    transport,
+    registry,
+    admission: createSessionAdmission({ store, registry, auth, credentials }),
+    change: createJobChanger(store, feed),
+    metrics,
+    logger,
+    clock,
+    limits: { ...DEFAULT_SESSION_LIMITS, ...options.sessions?.limits },
+    publicUrl: options.sessions?.publicUrl ?? null,
+  });
   const yoga = createGatewayYoga({
     auth,
     projects,
@@ -210,6 +223,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     trustedProxyHops: options.trustedProxyHops,
     sessions,
     pages: createSessionPages({ admit: sessions.admit }),
+    webSessions,
     readiness: async () => {
       const missing: string[] = [];
       await transport.ping().catch(() => missing.push('nats'));

@@ -17,6 +17,7 @@ import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SessionPages } from './pages/session-pages.js';
 import type { SessionEndpoint } from './sessions/session-endpoint.js';
+import type { WebEndpoint } from './sessions/web-endpoint.js';
 
 /** Text that is valid Unicode: a lone surrogate cannot be a name or a password anyone typed. */
 const wellFormed = (max: number) =>
@@ -39,6 +40,8 @@ export interface GatewayHttpOptions {
   sessions?: SessionEndpoint;
   /** The sessions' browser pages: a session's URL fetched, not upgraded. */
   pages?: SessionPages;
+  /** WEB sessions' apps, proxied (/api/v1/sessions/web/...): their requests and websockets. */
+  webSessions?: WebEndpoint;
   /** Refreshes gauges that are read from the store just before a scrape. */
   beforeScrape?: () => Promise<void>;
   /**
@@ -142,6 +145,8 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const handle = async () => {
+      // A job's app takes what bodies it likes; the link carries them with flow control.
+      if (options.webSessions?.handles(path ?? '/')) return options.webSessions.request(req, res);
       // Yoga holds /graphql to the limit itself, streamed bodies included; every other endpoint is held here.
       if (path !== yoga.graphqlEndpoint && Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return bodyTooLarge(res);
       if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
@@ -177,6 +182,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === yoga.graphqlEndpoint) return wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
     if (options.sessions?.handles(path)) return options.sessions.upgrade(req, socket, head);
+    if (options.webSessions?.handles(path)) return options.webSessions.upgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   wsServer.on('connection', (socket) =>
@@ -247,6 +253,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
     async close() {
       draining = true;
       await options.sessions?.close();
+      options.webSessions?.close();
       await wsCleanup.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -126,7 +126,15 @@ export const graphqlExecuteResultSchema = z.object({
 });
 export const utilizationResultSchema = utilizationSchema;
 
-const sessionTarget = { jobId: idSchema, rank: z.number().int().nonnegative(), type: interactiveSessionTypeSchema };
+/** A TCP port: where a WEB session's app listens on the rank's host. */
+export const sessionPortSchema = z.number().int().min(1).max(65_535);
+const sessionTarget = {
+  jobId: idSchema,
+  rank: z.number().int().nonnegative(),
+  type: interactiveSessionTypeSchema,
+  /** WEB: the port the job's app listens on (absent for the other types). */
+  port: sessionPortSchema.optional(),
+};
 /** Terminal size in characters; a resize message holds it to the same bounds. */
 export const terminalSizeSchema = z.object({ cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) });
 

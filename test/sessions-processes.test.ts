@@ -18,6 +18,7 @@ import {
   expectAnswersAndResize,
   expectClosedWhenProviderKilled,
   expectExitCode,
+  expiredCredential,
   gatewayMetric,
   openSession,
   processesInRank,
@@ -118,7 +119,7 @@ describe('an interactive shell through the gateway on a local job', () => {
       env: { JOB_COLOUR: 'teal' },
     });
     const products = await alice.ok(`{ products(provider: "edge") { id support { terminal sessionTypes } } }`);
-    expect(products.products[0].support).toEqual({ terminal: true, sessionTypes: ['SHELL'] });
+    expect(products.products[0].support).toEqual({ terminal: true, sessionTypes: ['SHELL', 'WEB'] });
 
     const { session, error } = await openSession(alice, { jobId, rank: 0, sessionType: 'SHELL' });
     expect(error).toBeNull();
@@ -160,7 +161,6 @@ describe('an interactive shell through the gateway on a local job', () => {
     expect(other.error?.code).toBe('NOT_FOUND');
     // VNC is a VM's display: a local job has none.
     expect((await openSession(alice, { jobId, rank: 0, sessionType: 'VNC' })).error?.code).toBe('UNSUPPORTED');
-    expect((await openSession(alice, { jobId, rank: 0, sessionType: 'WEB' })).error?.code).toBe('UNSUPPORTED');
     expect((await openSession(alice, { jobId, rank: 1, sessionType: 'SHELL' })).error?.code).toBe('INVALID_INPUT');
 
     const ended = await runningJob(alice, { command: ['sleep', '300'] });
@@ -177,16 +177,7 @@ describe('an interactive shell through the gateway on a local job', () => {
     const token = url.searchParams.get('token')!;
 
     // Signed with the right secret, but its time is over.
-    const past = Math.floor(Date.now() / 1000) - 60;
-    const expired = await new SignJWT({ job: jobId, rank: 0, type: 'SHELL', provider: 'edge' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuer('switchyard-gateway')
-      .setAudience('switchyard-session')
-      .setSubject('alice')
-      .setJti('expired-one')
-      .setIssuedAt(past - 60)
-      .setExpirationTime(past)
-      .sign(new TextEncoder().encode(SESSION_SECRET));
+    const expired = await expiredCredential(SESSION_SECRET, 'alice', { job: jobId, rank: 0, type: 'SHELL', provider: 'edge' });
     url.searchParams.set('token', expired);
     await expect(connectShell(url.toString())).rejects.toMatchObject({ status: 401, body: expect.stringContaining('expired') });
 

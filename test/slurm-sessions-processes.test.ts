@@ -4,7 +4,7 @@
  * and exports SLURM_CONF); the shell is a step of its own in the job's allocation.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,8 @@ import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady
 import { natsUrl, uniquePrefix } from './support/services.js';
 import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, openSession, shellOn } from './support/sessions.js';
 import { connectShell } from './support/shell-client.js';
+import { webAppCommand } from './support/web-app.js';
+import { WebClient } from './support/web-client.js';
 
 const SLURM_CONF = process.env.SLURM_CONF;
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
@@ -86,7 +88,7 @@ describe('an interactive shell through the gateway in a Slurm job', () => {
       env: { JOB_COLOUR: 'teal' },
     });
     const products = await client.ok(`{ products(provider: "hpc") { support { sessionTypes } } }`);
-    expect(products.products[0].support.sessionTypes).toEqual(['SHELL']);
+    expect(products.products[0].support.sessionTypes).toEqual(['SHELL', 'WEB']);
 
     const shell = await shellOn(client, job.id);
     await expectAnswersAndResize(shell);
@@ -102,6 +104,35 @@ describe('an interactive shell through the gateway in a Slurm job', () => {
     await shell.waitFor(/provider-env:\[\] \[\]/);
 
     await expectExitCode(shell, 3, { client, id: job.id, user: 'admin' });
+    await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: job.id });
+  }, 120_000);
+
+  it('serves a web app on the job’s node through the gateway: a page, a redirect, a cookie and a websocket; 502 where nothing listens', async () => {
+    const port = await freePort();
+    const job = await runningJob({ command: webAppCommand(port) });
+    await eventually(async () => existsSync(join(workDir, 'jobs', job.id, 'listening')), { timeoutMs: 30_000, what: 'the app to listen' });
+    const { session, error } = await openSession(client, { jobId: job.id, rank: 0, sessionType: 'WEB', port });
+    expect(error).toBeNull();
+    const prefix = `/api/v1/sessions/web/${job.id}/0/${port}/`;
+    const browser = new WebClient();
+    const first = await browser.visit(session!.url);
+    expect([first.status, first.redirects]).toEqual([200, [[303, prefix]]]);
+    expect(first.body).toContain(`prefix:${prefix.slice(0, -1)}`);
+    expect(browser.cookies.get('app_visit')).toMatchObject({ path: prefix });
+    const landed = await browser.visit(new URL(`${prefix}go`, session!.url).toString());
+    expect(landed.body).toBe('landed /landing?from=go cookie:[app_visit=yes]');
+    const socket = await browser.websocket(new URL(`${prefix}ws`, session!.url).toString());
+    const messages: string[] = [];
+    socket.on('message', (data: Buffer) => messages.push(data.toString('utf8')));
+    socket.send('ping');
+    await eventually(async () => messages.length === 2, { what: 'the greeting and the echo' });
+    expect(messages).toEqual(['hello cookie:[app_visit=yes]', 'echo:ping']);
+    socket.close();
+
+    const closed = await openSession(client, { jobId: job.id, rank: 0, sessionType: 'WEB', port: await freePort() });
+    const refused = await new WebClient().visit(closed.session!.url);
+    expect(refused.status).toBe(502);
+    expect(refused.body).toMatch(/nothing listens there/);
     await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: job.id });
   }, 120_000);
 

@@ -311,7 +311,13 @@ export function createResolvers(): Resolvers {
         return okResults(await ctx.orchestrator.extendJobs(ctx.viewer, args.items));
       },
       async openInteractiveSessions(_, args, ctx) {
-        const items = args.items.map((item) => ({ jobId: item.jobId, rank: item.rank ?? 0, sessionType: item.sessionType }));
+        const items = args.items.map((item) => ({
+          jobId: item.jobId,
+          rank: item.rank ?? 0,
+          sessionType: item.sessionType,
+          port: item.port ?? null,
+          keepPathPrefix: item.keepPathPrefix ?? null,
+        }));
         const outcomes = await ctx.sessions.open(ctx.viewer, items, ctx.origin);
         return outcomes.map((o) =>
           o.ok ? { session: { ...o.value, expiresAt: iso(o.value.expiresAt) }, error: null } : { session: null, error: itemError(o.error) },

@@ -524,6 +524,10 @@ export type OkResult = {
 
 export type OpenSessionInput = {
   jobId: Scalars['ID']['input'];
+  /** WEB: pass request paths to the app with the session's prefix (/api/v1/sessions/web/<job>/<rank>/<port>/), for an app told that base URL (Jupyter's base_url); by default the app sees paths from its own /. */
+  keepPathPrefix?: InputMaybe<Scalars['Boolean']['input']>;
+  /** WEB: the port the job's web app listens on, on the rank's host (required for WEB, refused for the other types). */
+  port?: InputMaybe<Scalars['Int']['input']>;
   rank?: Scalars['Int']['input'];
   sessionType: InteractiveSessionType;
 };

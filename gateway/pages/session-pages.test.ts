@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { SessionRefusal as UpgradeRefusal } from '../sessions/session-admission.js';
 import type { SessionGrant } from '../sessions/session-credentials.js';
-import { UpgradeRefusal } from '../sessions/session-endpoint.js';
 import { createSessionPages, escapeHtml, type SessionPagesOptions } from './session-pages.js';
 
 const grant: SessionGrant = {
@@ -13,6 +13,8 @@ const grant: SessionGrant = {
   rank: 0,
   type: 'SHELL',
   providerId: 'edge',
+  port: null,
+  keepPathPrefix: false,
   expiresAt: 0,
 };
 

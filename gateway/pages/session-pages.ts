@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { InteractiveSessionType } from '../../shared/domain.js';
+import { SessionRefusal as UpgradeRefusal } from '../sessions/session-admission.js';
 import type { SessionGrant } from '../sessions/session-credentials.js';
-import { UpgradeRefusal } from '../sessions/session-endpoint.js';
 import { sessionPath } from '../sessions/session-opener.js';
 import { createPageAssets, type PageAssets } from './page-assets.js';
 

@@ -4,7 +4,7 @@ import { createManualClock } from '../../shared/clock.js';
 import { createSessionCredentials, SessionCredentialError } from './session-credentials.js';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters';
-const GRANT = { username: 'alice', jobId: 'job-1', rank: 2, type: 'SHELL', providerId: 'edge' } as const;
+const GRANT = { username: 'alice', jobId: 'job-1', rank: 2, type: 'SHELL', providerId: 'edge', port: null, keepPathPrefix: false } as const;
 
 describe('session credentials', () => {
   it('grant what they were issued for, to any gateway with the same secret, until they expire', async () => {
@@ -14,6 +14,10 @@ describe('session credentials', () => {
     const { token, expiresAt } = await issuer.issue(GRANT);
     expect(expiresAt - clock.now()).toBeGreaterThan(599_000);
     expect(await other.verify(token)).toMatchObject({ ...GRANT, expiresAt });
+
+    // A WEB credential carries its app's port.
+    const web = await issuer.issue({ ...GRANT, type: 'WEB', port: 8888, keepPathPrefix: true });
+    expect(await other.verify(web.token)).toMatchObject({ type: 'WEB', port: 8888, keepPathPrefix: true });
 
     clock.advance(601_000);
     const refusal = await other.verify(token).catch((error: unknown) => error);

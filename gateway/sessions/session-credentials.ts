@@ -12,6 +12,7 @@ import { z } from 'zod';
 
 import type { Clock } from '../../shared/clock.js';
 import { idSchema, interactiveSessionTypeSchema, type InteractiveSessionType } from '../../shared/domain.js';
+import { sessionPortSchema } from '../../shared/protocol.js';
 
 const ISSUER = 'switchyard-gateway';
 const AUDIENCE = 'switchyard-session';
@@ -27,6 +28,10 @@ export interface SessionGrant {
   rank: number;
   type: InteractiveSessionType;
   providerId: string;
+  /** WEB: the port of the job's app; null for the other types. */
+  port: number | null;
+  /** WEB: the app is told paths with the session's prefix (web-paths.ts), not from its own `/`. */
+  keepPathPrefix: boolean;
   /** Epoch milliseconds. */
   expiresAt: number;
 }
@@ -39,6 +44,8 @@ const grantClaimsSchema = z.object({
   rank: z.number().int().nonnegative(),
   type: interactiveSessionTypeSchema,
   provider: idSchema,
+  port: sessionPortSchema.optional(),
+  keep: z.literal(true).optional(),
 });
 
 /** A credential refused: `expired`, or `invalid` (tampered with, signed with another secret, not a session's). */
@@ -78,7 +85,14 @@ export function createSessionCredentials(options: SessionCredentialsOptions): Se
     async issue(grant) {
       const now = Math.floor(clock.now() / 1000);
       const exp = now + ttlSeconds;
-      const token = await new SignJWT({ job: grant.jobId, rank: grant.rank, type: grant.type, provider: grant.providerId })
+      const token = await new SignJWT({
+        job: grant.jobId,
+        rank: grant.rank,
+        type: grant.type,
+        provider: grant.providerId,
+        ...(grant.port !== null ? { port: grant.port } : {}),
+        ...(grant.keepPathPrefix ? { keep: true } : {}),
+      })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
@@ -105,8 +119,18 @@ export function createSessionCredentials(options: SessionCredentialsOptions): Se
       }
       const claims = grantClaimsSchema.safeParse(payload);
       if (!claims.success) throw new SessionCredentialError('invalid', 'The session credential is not valid');
-      const { jti, sub, exp, job, rank, type, provider } = claims.data;
-      return { id: jti, username: sub, jobId: job, rank, type, providerId: provider, expiresAt: exp * 1000 };
+      const { jti, sub, exp, job, rank, type, provider, port, keep } = claims.data;
+      return {
+        id: jti,
+        username: sub,
+        jobId: job,
+        rank,
+        type,
+        providerId: provider,
+        port: port ?? null,
+        keepPathPrefix: keep === true,
+        expiresAt: exp * 1000,
+      };
     },
   };
 }

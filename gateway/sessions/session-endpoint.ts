@@ -9,7 +9,7 @@
  * carries what it grants and the secret is shared. The session's opening and
  * end are written on the job as status updates.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -19,14 +19,14 @@ import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Transport } from '../../shared/transport.js';
 import type { Auth } from '../access/auth.js';
-import { canEdit } from '../access/job-access.js';
 import type { ChangeJob } from '../jobs/job-changes.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { Store } from '../store/store.js';
 import { CLIENT_PROTOCOLS, type ClientProtocol } from './client-protocols.js';
-import { SessionCredentialError, type SessionCredentials, type SessionGrant } from './session-credentials.js';
+import { createSessionAdmission, refuseOnSocket, SessionRefusal, STOPPING } from './session-admission.js';
+import type { SessionCredentials, SessionGrant } from './session-credentials.js';
 import { sessionPath } from './session-opener.js';
 import { relayShell, type ShellRelay } from './shell-relay.js';
 
@@ -44,6 +44,11 @@ export interface SessionLimits {
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { windowBytes: 256 * 1024, heartbeatMs: 2_000, missedHeartbeats: 3 };
+
+/** The session link's settings, as a relay takes them. */
+export function linkSettings(limits: SessionLimits): { window: number; heartbeatMs: number; missedHeartbeats: number } {
+  return { window: limits.windowBytes, heartbeatMs: limits.heartbeatMs, missedHeartbeats: limits.missedHeartbeats };
+}
 
 export interface SessionEndpointOptions {
   transport: Transport;
@@ -67,7 +72,7 @@ export interface SessionEndpoint {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /**
    * The grant of the request's credential for a session of `type`, checked as an upgrade is
-   * (the browser pages ask before they connect); throws an UpgradeRefusal.
+   * (the browser pages ask before they connect); throws a SessionRefusal.
    */
   admit(req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant>;
   /** Sessions this replica relays now. */
@@ -76,28 +81,8 @@ export interface SessionEndpoint {
   close(): Promise<void>;
 }
 
-/** Why a session is refused: an HTTP status, a contract code and a message for the user. */
-export class UpgradeRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'UpgradeRefusal';
-  }
-}
-
-function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
-  const body = JSON.stringify({ error: { code: refusal.code, message: refusal.message } });
-  socket.end(
-    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
 /** The credential from `?token=`, or from `Authorization: Bearer` for clients that can set headers. */
-function credentialOf(req: IncomingMessage): string | null {
+export function credentialOf(req: IncomingMessage): string | null {
   const url = new URL(req.url ?? '/', 'http://gateway');
   const fromQuery = url.searchParams.get('token');
   if (fromQuery) return fromQuery;
@@ -106,7 +91,8 @@ function credentialOf(req: IncomingMessage): string | null {
 }
 
 export function createSessionEndpoint(options: SessionEndpointOptions): SessionEndpoint {
-  const { store, registry, auth, credentials, change, feed, metrics, logger, clock } = options;
+  const { registry, change, feed, metrics, logger, clock } = options;
+  const admission = createSessionAdmission(options);
   const limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
   const relays = new Set<ShellRelay>();
   let closing = false;
@@ -131,24 +117,9 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
 
   /** The grant of the request's credential, still good now: the user may act on the job, and it runs. */
   const admit = async (req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant> => {
-    if (closing) throw new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again');
-    const token = credentialOf(req);
-    if (!token) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', 'A session credential is required (?token=)');
-    let grant: SessionGrant;
-    try {
-      grant = await credentials.verify(token);
-    } catch (error) {
-      if (error instanceof SessionCredentialError) throw new UpgradeRefusal(401, 'UNAUTHENTICATED', error.message);
-      throw error;
-    }
-    if (grant.type !== type) throw new UpgradeRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a ${type} one`);
-    const [job, viewer] = await Promise.all([store.getJob(grant.jobId), auth.viewerByName(grant.username)]);
-    // The user's rights as they are now: a user taken off the project loses the sessions it was given.
-    if (!job || !viewer || !canEdit(viewer, job)) throw new UpgradeRefusal(404, 'NOT_FOUND', `job ${grant.jobId} not found`);
-    if (job.state !== 'RUNNING' || job.providerId !== grant.providerId) {
-      throw new UpgradeRefusal(409, 'INVALID_STATE', `Sessions open on running jobs only; job ${job.id} is ${job.state}`);
-    }
-    if (!registry.get(grant.providerId)) throw new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', `${grant.providerId} is not connected`);
+    if (closing) throw STOPPING();
+    const grant = await admission.admit(credentialOf(req));
+    if (grant.type !== type) throw new SessionRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a ${type} one`);
     return grant;
   };
 
@@ -164,9 +135,7 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
       provider: registry.require(grant.providerId).client,
       metrics,
       logger,
-      window: limits.windowBytes,
-      heartbeatMs: limits.heartbeatMs,
-      missedHeartbeats: limits.missedHeartbeats,
+      ...linkSettings(limits),
       onOpened: () => {
         void change(grant.jobId, { status: `Interactive ${where} opened`, timestamp: clock.now() }).catch((err: unknown) =>
           logger.warn({ err, jobId: grant.jobId }, 'could not record the opening of a session'),
@@ -196,11 +165,11 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
     admit,
     upgrade(req, socket, head) {
       const route = served.get(pathOf(req));
-      if (!route) return refuse(socket, new UpgradeRefusal(404, 'NOT_FOUND', 'No such session endpoint'));
+      if (!route) return refuseOnSocket(socket, new SessionRefusal(404, 'NOT_FOUND', 'No such session endpoint'));
       const { type, protocol, wss } = route;
       admit(req, type).then(
         (grant) => {
-          if (closing) return refuse(socket, new UpgradeRefusal(503, 'PROVIDER_UNAVAILABLE', 'The gateway is stopping; open the session again'));
+          if (closing) return refuseOnSocket(socket, STOPPING());
           wss.handleUpgrade(req, socket, head, (ws) => {
             try {
               start(ws, grant, protocol);
@@ -212,9 +181,9 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
           });
         },
         (error: unknown) => {
-          if (error instanceof UpgradeRefusal) return refuse(socket, error);
+          if (error instanceof SessionRefusal) return refuseOnSocket(socket, error);
           logger.error({ err: error }, 'session upgrade failed');
-          refuse(socket, new UpgradeRefusal(500, 'INTERNAL', 'Internal error'));
+          refuseOnSocket(socket, new SessionRefusal(500, 'INTERNAL', 'Internal error'));
         },
       );
     },

@@ -20,6 +20,7 @@ import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { isAbsolute, join, sep } from 'node:path';
 
 import {
+  connectTcpSession,
   createDeadlineTimer,
   createJobBook,
   idSchema,
@@ -30,6 +31,7 @@ import {
   requireActive,
   requireNotEnded,
   requireState,
+  socketSession,
   STATUS,
   UnsupportedError,
   type CreateJob,
@@ -37,6 +39,7 @@ import {
   type Driver,
   type DriverContext,
   type DriverSession,
+  type DriverSessionRequest,
   type Manifest,
   type Product,
   type UnixAccount,
@@ -48,6 +51,7 @@ import { LOCAL_PRODUCTS } from './local-products.js';
 import { localJobRecordSchema, type LocalJobRecord, type RankRecord } from './local-records.js';
 import { localSubschema } from './local-subschema.js';
 import { localUtilization } from './local-utilization.js';
+import { startNetForwarder, type NetForwarder } from './net-forwarder.js';
 import { stopOrphanedRanks } from './orphans.js';
 import { firstChild, processStartTicks, readBootId, signalGroup } from './process-groups.js';
 import { closedOrTimeout, exitCodeNow, rankLimits, spawnRank, watchRank, type RankStart, type SpawnedRank } from './rank-launch.js';
@@ -104,6 +108,8 @@ interface LiveJob {
   launchedWith: { cwd: string; env: Record<string, string>[]; limits: RankLimits } | null;
   /** Shells open in the job: closed when it ends. */
   shells: Set<DriverSession>;
+  /** WEB sessions' ways into the sandbox's network, by `rank:port`: closed when the job ends. */
+  forwarders: Map<string, Promise<NetForwarder>>;
 }
 
 /** A job whose processes this driver start does not watch: one that ended, or one read back at start. */
@@ -119,6 +125,7 @@ const settledJob = (record: LocalJobRecord, closed: Set<number> = new Set()): Li
   detachOutput: [],
   launchedWith: null,
   shells: new Set(),
+  forwarders: new Map(),
 });
 
 /** A memory size for a status line: "64 MiB", "1 GiB". */
@@ -224,6 +231,54 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     });
   };
 
+  const closeForwarders = (job: LiveJob) => {
+    for (const forwarder of job.forwarders.values()) void forwarder.then((f) => f.close()).catch(() => undefined);
+    job.forwarders.clear();
+  };
+
+  /** A running rank whose processes are still there, and its sandbox's init (pid 1 of its namespaces; null without a sandbox). */
+  const liveRank = async (request: DriverSessionRequest, doing: string) => {
+    const job = await jobs.lookup(request.jobId);
+    const { record } = job;
+    requireState(record, 'RUNNING', doing);
+    const rank = record.ranks.find((candidate) => candidate.rank === request.rank);
+    if (!rank) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.ranks.length - 1}, not ${request.rank}`);
+    const ended = () => new InvalidStateError(record.id, `Rank ${rank.rank} of job ${record.id} has ended`);
+    if (job.closed.has(rank.rank) || (await processStartTicks(rank.pid)) !== rank.startTicks) throw ended();
+    // The sandbox's init, bwrap's child: pid 1 of the job's namespaces.
+    const namespacePid = isolation!.sandbox.mode === 'bwrap' ? await firstChild(rank.pid) : null;
+    if (isolation!.sandbox.mode === 'bwrap' && namespacePid === null) throw ended();
+    return { job, rank, namespacePid };
+  };
+
+  /**
+   * A connection to the port a rank's app listens on: on the host's loopback when the job shares
+   * the host's network (or runs without a sandbox), else inside its namespace through a forwarder.
+   */
+  const openWeb = async (request: DriverSessionRequest): Promise<DriverSession> => {
+    const { port } = request;
+    if (port === undefined) throw new InvalidInputError('A WEB session needs the port its app listens on');
+    const { job, rank, namespacePid } = await liveRank(request, 'open a web session in');
+    const what = `port ${port} of rank ${rank.rank} of job ${job.record.id}`;
+    if (namespacePid === null || isolationOptions.network === 'host') {
+      return (await connectTcpSession({ host: '127.0.0.1', port }, { jobId: job.record.id, description: what })).session;
+    }
+    const key = `${rank.rank}:${port}`;
+    let forwarder = job.forwarders.get(key);
+    if (!forwarder) {
+      forwarder = startNetForwarder({
+        namespacePid,
+        port,
+        socketDir: join(realStateDir, 'web'),
+        enterUserNamespace: !isolation!.switchUser,
+      });
+      job.forwarders.set(key, forwarder);
+      // A forwarder that did not start is tried again by the next session.
+      forwarder.catch(() => job.forwarders.delete(key));
+    }
+    return socketSession(await (await forwarder).connect({ jobId: job.record.id, what }));
+  };
+
   const maybeFinish = (job: LiveJob) => {
     if (!job.launched || job.finished || job.detached) return;
     if (job.closed.size < job.record.ranks.length) return;
@@ -231,6 +286,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     clearTimers(job);
     // A shell without a sandbox would outlive the job (in one, its PID namespace ends with it).
     for (const shell of job.shells) shell.close();
+    closeForwarders(job);
     const exitCode = job.record.ranks.map((rank) => rank.exitCode ?? 0).find((code) => code !== 0) ?? 0;
     job.record.suspendedAt = null;
     if (job.record.ending === 'EXPIRE') {
@@ -345,6 +401,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       detachOutput: [],
       launchedWith: null,
       shells: new Set(),
+      forwarders: new Map(),
     };
     jobs.set(live);
     // Recorded before anything runs: a crash from here on leaves a record to reconcile.
@@ -534,21 +591,13 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     },
 
     async openSession(request) {
-      if (request.type !== 'SHELL') throw new UnsupportedError(`The local provider opens SHELL sessions only, not ${request.type}`);
-      const job = await jobs.lookup(request.jobId);
+      if (request.type === 'WEB') return openWeb(request);
+      if (request.type !== 'SHELL') throw new UnsupportedError(`The local provider opens SHELL and WEB sessions only, not ${request.type}`);
+      const { job, rank, namespacePid } = await liveRank(request, 'open a shell in');
       const { record } = job;
-      requireState(record, 'RUNNING', 'open a shell in');
-      const rank = record.ranks.find((candidate) => candidate.rank === request.rank);
-      if (!rank) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.ranks.length - 1}, not ${request.rank}`);
       const launched = job.launchedWith;
-      if (!launched || job.closed.has(rank.rank) || (await processStartTicks(rank.pid)) !== rank.startTicks) {
-        throw new InvalidStateError(record.id, `Rank ${rank.rank} of job ${record.id} has ended`);
-      }
+      if (!launched) throw new InvalidStateError(record.id, `Rank ${rank.rank} of job ${record.id} has ended`);
       const sandbox = isolation!.sandbox;
-      // The sandbox's init, bwrap's child: pid 1 of the job's namespaces.
-      const namespacePid = sandbox.mode === 'bwrap' ? await firstChild(rank.pid) : null;
-      if (sandbox.mode === 'bwrap' && namespacePid === null)
-        throw new InvalidStateError(record.id, `Rank ${rank.rank} of job ${record.id} has ended`);
       const shell = openShell(
         sandbox,
         {
@@ -607,6 +656,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         job.detached = true;
         for (const child of job.children) child.unref();
       }
+      for (const job of jobs.values()) closeForwarders(job);
       await jobs.flush();
       jobs.clear();
       ctx = null;

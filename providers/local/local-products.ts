@@ -1,7 +1,7 @@
-/** The local provider's products unless told otherwise: two sizes of this host's CPU, each with a terminal, time extension, suspension and up to 8 replicas. */
+/** The local provider's products unless told otherwise: two sizes of this host's CPU, each with a terminal, web apps, time extension, suspension and up to 8 replicas. */
 import { computeSupport, type Product } from '../sdk/index.js';
 
-const LOCAL_SUPPORT = computeSupport({ backend: 'NATIVE', terminal: true, timeExtension: true, suspension: true, maxReplicas: 8 });
+const LOCAL_SUPPORT = computeSupport({ backend: 'NATIVE', terminal: true, web: true, timeExtension: true, suspension: true, maxReplicas: 8 });
 
 /** What the local provider sells unless told otherwise: two sizes of this host's CPU. */
 export const LOCAL_PRODUCTS: readonly [small: Product, large: Product] = [

@@ -40,18 +40,21 @@ export interface DriverContext {
   log(jobId: string, line: DriverLogLine): void;
 }
 
-/** A session the gateway asks for: a type, on one rank of a running job, with the client's terminal size. */
+/** A session the gateway asks for: a type, on one rank of a running job, with the client's terminal size (WEB: the app's port). */
 export interface DriverSessionRequest {
   jobId: string;
   rank: number;
   type: InteractiveSessionType;
   cols: number;
   rows: number;
+  /** WEB: the port the job's app listens on, on the rank's host. */
+  port?: number;
 }
 
 /**
  * An open session, as the backend gives it: a duplex byte stream (what the user types goes in,
- * what the terminal shows comes out; a pty merges stderr into it), a resize, and the exit code.
+ * what the terminal shows comes out; a pty merges stderr into it; for WEB, one connection to the
+ * app's port, `socketSession`/`connectTcpSession`), a resize, and the exit code.
  * The runtime relays it to the gateway with flow control: it pauses the stream while the client
  * is behind and writes into it no faster than it takes bytes (a write's callback).
  */

@@ -25,6 +25,7 @@ export {
 export { createDeadlineTimer, MAX_TIMER_MS, type DeadlineTimer } from './deadline-timer.js';
 export { writeAtomically } from './job-records.js';
 export { spawnPtySession, type PtySessionOptions } from './pty-session.js';
+export { APP_CONNECT_TIMEOUT_MS, connectTcpSession, socketSession } from './tcp-session.js';
 export { defineProviderSubschema, type DriverSubschema, type ProviderSubschemaDefinition, type SubschemaField } from './provider-subschema.js';
 export { runProviderProcess, type ProviderProcessOptions, type ProviderProcessSettings } from './provider-process.js';
 export { jsonListSetting, providerSettings, readProviderSettings } from './settings.js';

@@ -90,6 +90,7 @@ export function createSessionRelays(options: SessionRelaysOptions): SessionRelay
         type: request.type,
         cols: request.size.cols,
         rows: request.size.rows,
+        ...(request.port !== undefined ? { port: request.port } : {}),
       });
       relay(request, session);
     },

@@ -211,7 +211,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
       category: 'slurm-cpu',
       cpu: 1,
       unitOfPrice: 'CREDITS_PER_HOUR',
-      support: { logs: true, terminal: true, web: false, vnc: false },
+      support: { logs: true, terminal: true, web: true, vnc: false },
     });
     expect((await h.products()).map((p) => p.id).sort()).toEqual(['slurm-debug', 'slurm-long']);
 

@@ -28,6 +28,7 @@ import { chmod, chown, mkdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 import {
+  connectTcpSession,
   createAccountMap,
   createJobBook,
   describeAccount,
@@ -47,6 +48,8 @@ import {
   type CreateJob,
   type Driver,
   type DriverContext,
+  type DriverSession,
+  type DriverSessionRequest,
   type Manifest,
   type UnixAccount,
   type Utilization,
@@ -441,6 +444,25 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     await poller.start();
   };
 
+  /**
+   * A connection to the port a job's app listens on, at the address of the allocation's first node
+   * (its NodeAddr, as Slurm reaches it), like the shell, which lands there too.
+   */
+  const openWeb = async (request: DriverSessionRequest): Promise<DriverSession> => {
+    const { port } = request;
+    if (port === undefined) throw new InvalidInputError('A WEB session needs the port its app listens on');
+    const { record } = await jobs.lookup(request.jobId);
+    requireState(record, 'RUNNING', 'open a web session in');
+    if (request.rank >= record.replicas) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.replicas - 1}, not ${request.rank}`);
+    const nodeList = record.slurm.nodeList;
+    if (!nodeList) throw new InvalidStateError(record.id, `Job ${record.id} has no node yet`);
+    const [node] = (await cli.run('scontrol', ['show', 'hostnames', nodeList])).stdout.split('\n').filter(Boolean);
+    const shown = await cli.run('scontrol', ['show', 'node', '--oneliner', must(node, `a node of ${nodeList}`)]);
+    const host = / NodeAddr=(\S+)/.exec(` ${shown.stdout}`)?.[1] ?? node!;
+    const what = `port ${port} of rank ${request.rank} of job ${record.id} (node ${node}, ${host})`;
+    return (await connectTcpSession({ host, port }, { jobId: record.id, description: what })).session;
+  };
+
   return {
     // The runner paces sbatch (submitConcurrency at once): the creates around them run more at once,
     // so that a job has its records and script ready when a turn frees.
@@ -585,7 +607,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     },
 
     async openSession(request) {
-      if (request.type !== 'SHELL') throw new UnsupportedError(`The Slurm provider opens SHELL sessions only, not ${request.type}`);
+      if (request.type === 'WEB') return openWeb(request);
+      if (request.type !== 'SHELL') throw new UnsupportedError(`The Slurm provider opens SHELL and WEB sessions only, not ${request.type}`);
       const job = await jobs.lookup(request.jobId);
       const { record } = job;
       requireState(record, 'RUNNING', 'open a shell in');

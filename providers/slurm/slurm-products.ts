@@ -79,6 +79,8 @@ function support(partition: SlurmPartitionInfo, cpusPerTask: number, suspension:
     backend: 'NATIVE',
     // A shell is a step in the job's allocation (srun --jobid --overlap --pty).
     terminal: true,
+    // A web app in the job is reached on its node's address (NodeAddr), where the provider connects.
+    web: true,
     timeExtension: true,
     suspension,
     maxReplicas: Math.max(1, Math.floor((partition.totalCpus ?? cpusPerTask) / cpusPerTask)),

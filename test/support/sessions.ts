@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 
-import { eventually, type TestClient } from './graphql-client.js';
+import { eventually, JOB_FIELDS, waitForState, type TestClient } from './graphql-client.js';
 import { connectShell, type ShellClient } from './shell-client.js';
 
 const OPEN = `mutation ($items: [OpenSessionInput!]!) {
@@ -16,9 +16,24 @@ export interface SessionAnswer {
 }
 
 /** openInteractiveSessions for one item. */
-export async function openSession(client: TestClient, item: { jobId: string; rank?: number; sessionType: string }): Promise<SessionAnswer> {
+export async function openSession(
+  client: TestClient,
+  item: { jobId: string; rank?: number; sessionType: string; port?: number; keepPathPrefix?: boolean },
+): Promise<SessionAnswer> {
   const data = await client.ok(OPEN, { items: [item] });
   return data.openInteractiveSessions[0] as SessionAnswer;
+}
+
+/** A job on a local provider's small product, RUNNING. */
+export async function runningLocalJob(client: TestClient, providerId: string, spec: Record<string, unknown>): Promise<string> {
+  const data = await client.ok(
+    `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`,
+    { specs: [{ product: { id: 'local-small', provider: providerId }, allowDuplicateJob: true, ...spec }] },
+  );
+  expect(data.createJobs[0].error).toBeNull();
+  const id = data.createJobs[0].job.id as string;
+  await waitForState(client, id, ['RUNNING']);
+  return id;
 }
 
 /** A SHELL session on rank 0 of a job, connected. */
@@ -92,6 +107,19 @@ export async function processesInRank(client: TestClient, jobId: string): Promis
     }).length;
 }
 
+/** A session credential signed as the gateway signs one, with these claims; `expiresAt` in epoch seconds. */
+function signClaims(secret: string, username: string, claims: Record<string, unknown>, expiresAt: number): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('switchyard-gateway')
+    .setAudience('switchyard-session')
+    .setSubject(username)
+    .setJti(`test-${expiresAt}`)
+    .setIssuedAt(expiresAt - 120)
+    .setExpirationTime(expiresAt)
+    .sign(new TextEncoder().encode(secret));
+}
+
 /**
  * A session credential made as the gateway makes one, signed with its secret: for grants the API
  * does not give (one whose time is over, a type the product lacks). `expiresAt` in epoch seconds.
@@ -100,13 +128,15 @@ export function signSessionCredential(
   secret: string,
   grant: { jobId: string; rank?: number; type: string; providerId: string; username: string; expiresAt: number },
 ): Promise<string> {
-  return new SignJWT({ job: grant.jobId, rank: grant.rank ?? 0, type: grant.type, provider: grant.providerId })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('switchyard-gateway')
-    .setAudience('switchyard-session')
-    .setSubject(grant.username)
-    .setJti(`test-${grant.expiresAt}`)
-    .setIssuedAt(grant.expiresAt - 120)
-    .setExpirationTime(grant.expiresAt)
-    .sign(new TextEncoder().encode(secret));
+  return signClaims(
+    secret,
+    grant.username,
+    { job: grant.jobId, rank: grant.rank ?? 0, type: grant.type, provider: grant.providerId },
+    grant.expiresAt,
+  );
+}
+
+/** A session credential signed with the gateway's secret whose time ended a minute ago. */
+export function expiredCredential(secret: string, username: string, claims: Record<string, unknown>): Promise<string> {
+  return signClaims(secret, username, claims, Math.floor(Date.now() / 1000) - 60);
 }
