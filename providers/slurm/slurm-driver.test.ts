@@ -666,7 +666,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
 
   it('submits the jobs that wait for a submit slot as one job array; each task ends with its own exit code and output', async () => {
     await setUp();
-    await h.start({ submitConcurrency: 1 });
+    await h.start({ submitConcurrency: 1, arrays: true });
     const { jobs, ids, arrayId } = await burst(6, (k) => ['sh', '-c', `echo "out $SWITCHYARD_JOB_ID in $PWD"; echo "err ${k}" >&2; exit ${k}`]);
     for (const [k, created] of jobs.entries()) {
       expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k, status: `Job finished with exit code ${k}` });
@@ -685,7 +685,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
 
   it('cancels, extends, suspends and opens a shell in one task of an array, leaving the other tasks as they were', async () => {
     await setUp();
-    await h.start({ submitConcurrency: 1 });
+    await h.start({ submitConcurrency: 1, arrays: true });
     const { jobs, tasks } = await burst(4, () => ['sh', '-c', 'echo started; sleep 120']);
     const [cancelled, extended, suspended] = tasks.map((task) => task.created);
     const ids = ['', ...tasks.map((task) => task.slurmId)];
@@ -733,7 +733,7 @@ describe.sequential('Slurm driver on a real cluster', () => {
     await chmod(join(hanging, 'sbatch'), 0o755);
     const released = join('/tmp', `sy-slurm-released-${randomUUID()}`);
     extraDirs.push(released);
-    await h.start({ submitConcurrency: 1, commandTimeoutMs: 15_000, env: { ...process.env, PATH: `${hanging}:${process.env.PATH}` } });
+    await h.start({ submitConcurrency: 1, arrays: true, commandTimeoutMs: 15_000, env: { ...process.env, PATH: `${hanging}:${process.env.PATH}` } });
     const debug = await h.product();
     const jobs = Array.from({ length: 4 }, (_, k) =>
       h.job(debug, { command: ['sh', '-c', `while [ ! -e ${released} ]; do sleep 0.2; done; echo "done ${k}"; exit ${k + 1}`] }),
