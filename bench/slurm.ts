@@ -46,6 +46,7 @@ import { join } from 'node:path';
 
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
 import { createAccountMap } from '../providers/sdk/unix-accounts.js';
+import { SLURM_ARRAY_NAME_PREFIX } from '../providers/slurm/slurm-arrays.js';
 import { batchScript, sbatchArgs } from '../providers/slurm/slurm-batch-script.js';
 import { parsePartitions, parseSinfoNodes, SINFO_NODE_FORMAT } from '../providers/slurm/slurm-cli.js';
 import { createSlurmDriver, SLURM_JOB_NAME_PREFIX } from '../providers/slurm/slurm-driver.js';
@@ -146,7 +147,8 @@ function countingWrappers(): { dir: string; calls(): SlurmCalls } {
 
 /** Jobs in the queue (not yet ended): Slurm id, name, batch script. */
 async function queue(slurmConf: string): Promise<{ id: string; name: string; command: string }[]> {
-  const out = await slurm(slurmConf, 'squeue', ['-h', '-t', 'PD,R,S,CG,CF', '-O', 'JobID:|,Name:|,Command:|']);
+  // An array task by its task id (scancel refuses a running task's own numeric id).
+  const out = await slurm(slurmConf, 'squeue', ['-h', '-r', '-t', 'PD,R,S,CG,CF', '-O', 'JobArrayID:|,Name:|,Command:|']);
   return out
     .split('\n')
     .map((line) => line.split('|'))
@@ -165,7 +167,8 @@ export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & 
   let runtime: ProviderRuntime | null = null;
 
   const isOurs = (job: { name: string; command: string }) =>
-    job.name === bareName || (job.name.startsWith(SLURM_JOB_NAME_PREFIX) && job.command.startsWith(`${workDir}/`));
+    job.name === bareName ||
+    ((job.name.startsWith(SLURM_JOB_NAME_PREFIX) || job.name.startsWith(SLURM_ARRAY_NAME_PREFIX)) && job.command.startsWith(`${workDir}/`));
   const cancelOurs = async (): Promise<number> => {
     const ours = (await queue(slurmConf)).filter(isOurs).map((job) => job.id);
     if (ours.length > 0) await slurm(slurmConf, 'scancel', ours);
@@ -201,6 +204,8 @@ export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & 
         slurmConf,
         pollIntervalMs: POLL_MS,
         commandTimeoutMs: SLURM_COMMAND_TIMEOUT_MS,
+        // Job arrays are off by default; SWITCHYARD_SLURM_ARRAYS=true measures them (the bare side still submits one sbatch per job).
+        arrays: process.env.SWITCHYARD_SLURM_ARRAYS === 'true',
         env: { ...process.env, PATH: `${counting.dir}:${process.env.PATH ?? ''}` },
       }),
       id: SLURM_PROVIDER_ID,

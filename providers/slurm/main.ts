@@ -29,6 +29,11 @@ export const slurmProviderSettings = {
   SWITCHYARD_SLURM_POLL_MS: positiveIntSetting.default(1_000),
   SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS: positiveIntSetting.default(10_000),
   SWITCHYARD_SLURM_SUBMIT_CONCURRENCY: positiveIntSetting.default(16),
+  /** `true`: jobs that wait for a submit slot together go as one Slurm job array (slurm-arrays.ts); off by default (README, Known gaps). */
+  SWITCHYARD_SLURM_ARRAYS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   /** The account jobs of users the map does not name are submitted for (the provider must run as root). */
   SWITCHYARD_SLURM_JOB_USER: accountSpecSchema.default('nobody'),
   /** Switchyard user → Unix account: `alice=alice,bob=1001` or a JSON object. */
@@ -53,6 +58,7 @@ export async function runSlurmProvider(id: string, env: NodeJS.ProcessEnv = proc
         pollIntervalMs: settings.SWITCHYARD_SLURM_POLL_MS,
         commandTimeoutMs: settings.SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS,
         submitConcurrency: settings.SWITCHYARD_SLURM_SUBMIT_CONCURRENCY,
+        arrays: settings.SWITCHYARD_SLURM_ARRAYS,
         jobAccount: settings.SWITCHYARD_SLURM_JOB_USER,
         userAccounts: settings.SWITCHYARD_SLURM_USER_MAP ?? {},
         env,

@@ -73,14 +73,14 @@ describe('Slurm values', () => {
 });
 
 describe('Slurm output', () => {
-  const row = '1|sy-test1|FAILED|NonZeroExitCode|0:02|1:00|2026-11-27T22:27:53|2026-11-27T22:27:55|debug|sy1|768|1|1|/w/jobs/test1/job.sh|test1|';
+  const row = '1|sy-test1|FAILED|NonZeroExitCode|0:02|1:00|2026-11-27T22:27:53|2026-11-27T22:27:55|debug|sy1|768|1|1|/w/jobs/test1/job.sh|test1|1|';
 
   it('reads squeue lines, and says which lines it does not understand instead of throwing', () => {
     const lines = parseSqueue(
       [
         row,
-        '4|sy-x|PENDING|Resources|0:00|1:00|N/A|N/A|debug|||1|1|(null)|(null)|',
-        '7|sy-y|RUNNING|None|soon|1:00|N/A|N/A|debug|sy1|0|1|1|/a|b|',
+        '4|sy-x|PENDING|Resources|0:00|1:00|N/A|N/A|debug|||1|1|(null)|(null)|4|',
+        '7|sy-y|RUNNING|None|soon|1:00|N/A|N/A|debug|sy1|0|1|1|/a|b|7|',
         '9|short|line',
         '',
       ].join('\n'),
@@ -88,6 +88,7 @@ describe('Slurm output', () => {
     expect(lines).toHaveLength(4);
     expect(lines[0]?.job).toEqual({
       slurmJobId: '1',
+      rawJobId: '1',
       name: 'sy-test1',
       state: 'FAILED',
       reason: 'NonZeroExitCode',

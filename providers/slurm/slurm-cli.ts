@@ -212,7 +212,8 @@ export function parseKeyValueLine(line: string): Record<string, string> {
 
 /** The squeue fields read, in order; `-O "JobID:|,Name:|,…"` prints them unpadded, each followed by "|". */
 export const SQUEUE_FIELDS = [
-  'JobID',
+  // `<array id>_<task>` for an array task (pending ones with `squeue -r`), the job id for any other job.
+  'JobArrayID',
   'Name',
   'State',
   'Reason',
@@ -227,12 +228,17 @@ export const SQUEUE_FIELDS = [
   'NumCPUs',
   'Command',
   'Comment',
+  // The job's own numeric id: an array task's once it runs (a pending one shows its array's).
+  'JobID',
 ] as const;
 
 export const SQUEUE_FORMAT = SQUEUE_FIELDS.map((field) => `${field}:|`).join(',');
 
 export interface SqueueJob {
+  /** The id Switchyard knows the job by: `<array id>_<task>` for an array task. */
   slurmJobId: string;
+  /** Slurm's numeric id of the job (srun --jobid and sacct take only this); for a pending array task, its array's. */
+  rawJobId: string;
   name: string;
   /** Slurm's long state: PENDING, RUNNING, SUSPENDED, COMPLETED, FAILED, CANCELLED, TIMEOUT, ... */
   state: string;
@@ -298,9 +304,11 @@ export function parseSqueue(stdout: string): SqueueLine[] {
       cpus = '',
       command = '',
       comment = '',
+      rawId = '',
     ] = fields.map((f) => f.trim());
     const problems: string[] = [];
     if (!/^\d+(_\d+)?$/.test(id)) problems.push(`job id "${id}"`);
+    if (!/^\d+$/.test(rawId)) problems.push(`raw job id "${rawId}"`);
     if (!/^[A-Z_]+$/.test(state)) problems.push(`state "${state}"`);
     const elapsedSeconds = parseSlurmDuration(used);
     if (used !== '' && elapsedSeconds === null) problems.push(`time used "${used}"`);
@@ -316,6 +324,7 @@ export function parseSqueue(stdout: string): SqueueLine[] {
       slurmJobId: id,
       job: {
         slurmJobId: id,
+        rawJobId: rawId,
         name,
         state,
         reason,

@@ -63,7 +63,8 @@ async function squeueJob(slurmJobId: string) {
 async function cancelJobsIn(dir: string): Promise<void> {
   const list = async () => {
     // Every user's: the provider submits its jobs for unprivileged accounts.
-    const { stdout } = await cli.run('squeue', ['-h', '-t', 'PD,R,S,CG,CF', '-O', 'JobID:|,Command:|']);
+    // An array task by its task id: scancel refuses a running task's own numeric id.
+    const { stdout } = await cli.run('squeue', ['-h', '-r', '-t', 'PD,R,S,CG,CF', '-O', 'JobArrayID:|,Command:|']);
     return stdout
       .split('\n')
       .map((line) => line.split('|'))
@@ -109,7 +110,8 @@ async function harness(workDir: string) {
     const reply = await call('jobs.create', { jobs });
     expect(reply).toMatchObject({ ok: true });
     for (const result of reply.result.results)
-      expect(result).toMatchObject({ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+$/) });
+      // A job of its own (`123`), or a task of a job array (`123_4`).
+      expect(result).toMatchObject({ ok: true, error: null, providerGeneratedId: expect.stringMatching(/^\d+(_\d+)?$/) });
     // One result per job, checked above: the tuple has the jobs' length.
     return reply.result.results.map((r: { providerGeneratedId: string }) => r.providerGeneratedId) as { [K in keyof J]: string };
   };
@@ -632,6 +634,145 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     expect(h.stdoutOf(created.id)).toEqual(['finished']);
   });
+
+  /** Jobs of this test's work directory in Slurm's queue, one row per array task: what a duplicate submission would show twice. */
+  const queuedIn = async (dir: string) => {
+    const { stdout } = await cli.run('squeue', ['-h', '-r', '-t', 'all', '-O', 'JobArrayID:|,Name:|,Command:|']);
+    return stdout
+      .split('\n')
+      .map((line) => line.split('|'))
+      .filter(([, , command]) => command?.includes(dir))
+      .map(([id, name]) => ({ id: id!.trim(), name: name!.trim() }));
+  };
+
+  /** Slurm ids of jobs created at once while the one submit slot is taken: one goes alone (whichever was ready first), the others as one array. */
+  const expectOneArray = (ids: readonly (string | null)[]) => {
+    const tasks = ids.filter((id) => id !== null && /^\d+_\d+$/.test(id));
+    const arrayId = tasks[0]?.split('_')[0];
+    expect(ids.filter((id) => id !== null && /^\d+$/.test(id))).toHaveLength(1);
+    expect([...tasks].sort()).toEqual(Array.from({ length: ids.length - 1 }, (_, task) => `${arrayId}_${task}`).sort());
+    return arrayId!;
+  };
+
+  const burst = async (count: number, command: (index: number) => string[]) => {
+    const debug = await h.product();
+    const jobs = Array.from({ length: count }, (_, index) => h.job(debug, { command: command(index) }));
+    const ids = await h.create(...jobs);
+    const arrayId = expectOneArray(ids);
+    /** The jobs that are tasks of the array. */
+    const tasks = jobs.flatMap((created, k) => (ids[k]!.includes('_') ? [{ created, slurmId: ids[k]! }] : []));
+    return { jobs, ids, arrayId, tasks };
+  };
+
+  it('submits the jobs that wait for a submit slot as one job array; each task ends with its own exit code and output', async () => {
+    await setUp();
+    await h.start({ submitConcurrency: 1, arrays: true });
+    const { jobs, ids, arrayId } = await burst(6, (k) => ['sh', '-c', `echo "out $SWITCHYARD_JOB_ID in $PWD"; echo "err ${k}" >&2; exit ${k}`]);
+    for (const [k, created] of jobs.entries()) {
+      expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k, status: `Job finished with exit code ${k}` });
+      expect(h.stdoutOf(created.id)).toEqual([`out ${created.id} in ${join(workDir, 'jobs', created.id)}`]);
+      // Beside srun's own words about a task that exited non-zero (batch.err, as for a lone job).
+      expect(h.linesOf(created.id).flatMap((line) => (line.stderr !== null ? [line.stderr] : []))).toContain(`err ${k}`);
+      expect(await h.driver.observe(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k, providerGeneratedId: ids[k] });
+    }
+    // One sbatch for the five: their tasks share the array's name, and Slurm ran each once.
+    const queued = await queuedIn(workDir);
+    const tasks = queued.filter((row) => row.id.startsWith(`${arrayId}_`));
+    expect(tasks.map((row) => row.id).sort()).toEqual(ids.filter((id) => id.includes('_')).sort());
+    expect(new Set(tasks.map((row) => row.name)).size).toBe(1);
+    expect(queued).toHaveLength(6);
+  });
+
+  it('cancels, extends, suspends and opens a shell in one task of an array, leaving the other tasks as they were', async () => {
+    await setUp();
+    await h.start({ submitConcurrency: 1, arrays: true });
+    const { jobs, tasks } = await burst(4, () => ['sh', '-c', 'echo started; sleep 120']);
+    const [cancelled, extended, suspended] = tasks.map((task) => task.created);
+    const ids = ['', ...tasks.map((task) => task.slurmId)];
+    for (const created of jobs) await h.reach(created.id, 'RUNNING');
+
+    expect((await h.call('jobs.terminate', { ids: [cancelled!.id], reason: 'Just this one' })).result.results).toEqual([{ ok: true, error: null }]);
+    expect(await h.final(cancelled!.id)).toMatchObject({ state: 'SUCCESS', status: 'Your job has been terminated (Just this one)' });
+    expect((await squeueJob(ids[1]!))?.state).toBe('CANCELLED');
+
+    const limitBefore = (await squeueJob(ids[2]!))?.timeLimitSeconds;
+    const reply = await h.call('jobs.extend', { items: [{ id: extended!.id, addMs: 60_000 }] });
+    expect(reply.result.results[0]).toMatchObject({ ok: true, error: null, expiresAt: expect.any(Number) });
+    expect((await squeueJob(ids[2]!))?.timeLimitSeconds).toBe(limitBefore! + 60);
+    expect((await squeueJob(ids[3]!))?.timeLimitSeconds).toBe(limitBefore);
+
+    expect((await h.call('jobs.suspend', { ids: [suspended!.id] })).result.results).toEqual([{ ok: true, error: null }]);
+    expect((await squeueJob(ids[3]!))?.state).toBe('SUSPENDED');
+    await h.reach(suspended!.id, 'SUSPENDED');
+    expect((await h.call('jobs.unsuspend', { ids: [suspended!.id] })).result.results).toEqual([{ ok: true, error: null }]);
+    expect((await squeueJob(ids[3]!))?.state).toBe('RUNNING');
+
+    // A shell in the extended task's allocation: srun takes the task's own numeric id.
+    const session = await h.driver.openSession!({ jobId: extended!.id, rank: 0, type: 'SHELL', cols: 80, rows: 24 });
+    let screen = '';
+    session.stream.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+    session.stream.write('echo "in $SWITCHYARD_JOB_ID as $SLURM_JOB_ID"; exit 7\r');
+    expect(await session.exit).toEqual({ exitCode: 7 });
+    expect(screen).toContain(`in ${extended!.id} as ${(await squeueJob(ids[2]!))?.rawJobId}`);
+
+    for (const created of jobs.filter((j) => j !== cancelled)) expect(h.stateOf(created.id)).toBe('RUNNING');
+    expect((await squeueJob(ids[2]!))?.state).toBe('RUNNING');
+  });
+
+  it('finds every job of an array again, once, after a restart between the records and sbatch’s answer, and after one', async () => {
+    await setUp();
+    // sbatch submits the array, then hangs, as a provider that crashed before hearing the answer.
+    const hanging = await mkdtemp(join(tmpdir(), 'sy-hanging-sbatch-'));
+    const submitted = join(hanging, 'submitted');
+    extraDirs.push(hanging);
+    const realSbatch = (await cli.run('sh', ['-c', 'command -v sbatch'])).stdout.trim();
+    await writeFile(
+      join(hanging, 'sbatch'),
+      `#!/bin/sh\n"${realSbatch}" "$@"; rc=$?\ncase "$*" in *--array=*) touch '${submitted}'; sleep 600;; esac\nexit $rc\n`,
+    );
+    await chmod(join(hanging, 'sbatch'), 0o755);
+    const released = join('/tmp', `sy-slurm-released-${randomUUID()}`);
+    extraDirs.push(released);
+    await h.start({ submitConcurrency: 1, arrays: true, commandTimeoutMs: 15_000, env: { ...process.env, PATH: `${hanging}:${process.env.PATH}` } });
+    const debug = await h.product();
+    const jobs = Array.from({ length: 4 }, (_, k) =>
+      h.job(debug, { command: ['sh', '-c', `while [ ! -e ${released} ]; do sleep 0.2; done; echo "done ${k}"; exit ${k + 1}`] }),
+    );
+    const crashed = h.call('jobs.create', { jobs });
+    await waitFor(() => statSync(submitted, { throwIfNoEntry: false }), 'the array to be submitted');
+
+    // A second provider on the same records, before the first heard sbatch's answer.
+    const again = await harness(workDir);
+    try {
+      const { driver } = await again.start();
+      const observed = await Promise.all(jobs.map((created) => driver.observe(created.id)));
+      expectOneArray(observed.map((o) => o.providerGeneratedId));
+      for (const o of observed) expect(o.state === 'IN_QUEUE' || o.state === 'RUNNING').toBe(true);
+      // The first provider's sbatch gives up; it finds the array it submitted, and submits nothing again.
+      const reply = await crashed;
+      expect(reply.result.results.map((r: { providerGeneratedId: string }) => r.providerGeneratedId)).toEqual(
+        observed.map((o) => o.providerGeneratedId),
+      );
+      await h.stop();
+
+      // And once more, after sbatch answered: the records have every task's id.
+      await again.stop();
+      const restarted = await again.start();
+      for (const [k, created] of jobs.entries()) {
+        expect(await restarted.driver.observe(created.id)).toMatchObject({ providerGeneratedId: observed[k]!.providerGeneratedId });
+      }
+      await writeFile(released, '');
+      for (const [k, created] of jobs.entries()) {
+        expect(await again.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k + 1 });
+        expect(again.stdoutOf(created.id)).toEqual([`done ${k}`]);
+        expect(again.eventsOf(created.id).filter((e) => e.state === 'SUCCESS')).toHaveLength(1);
+      }
+      // Four jobs in Slurm, no more: one alone, three tasks of one array.
+      expect((await queuedIn(workDir)).map((row) => row.id).sort()).toEqual(observed.map((o) => o.providerGeneratedId).sort());
+    } finally {
+      await again.close();
+    }
+  }, 90_000);
 
   it('ends a job past its time limit EXPIRED (Slurm checks limits about every 30 s)', async () => {
     await setUp();

@@ -24,7 +24,7 @@
  *   provider.
  */
 import { setMaxListeners } from 'node:events';
-import { chmod, chown, mkdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 import {
@@ -55,6 +55,16 @@ import {
   type Utilization,
 } from '../sdk/index.js';
 import { createCommandRunner } from './command-runner.js';
+import {
+  arrayDispatchScript,
+  arrayKey,
+  arraySbatchArgs,
+  arrayTaskId,
+  newArrayName,
+  parseArrayTaskId,
+  parseSbatchAnswer,
+  taskLink,
+} from './slurm-arrays.js';
 import { batchScript, sbatchArgs, SHELL_PATH, shellStepArgs, SLURM_JOB_NAME_PREFIX, type SbatchPlan } from './slurm-batch-script.js';
 import {
   createSlurmCli,
@@ -79,10 +89,11 @@ import {
   type PartitionProduct,
   type SlurmPartitionProduct,
 } from './slurm-products.js';
-import { createSlurmQueue, newestNamed } from './slurm-queue.js';
-import { foundRecord, slurmJob, slurmJobRecordSchema, submittedRecord, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
+import { createSlurmQueue, newestNamed, taskOfArray } from './slurm-queue.js';
+import { foundRecord, numericJobId, slurmJob, slurmJobRecordSchema, submittedRecord, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
 import { deadlineOf, viewOf } from './slurm-states.js';
 import { partitionsView, slurmJobDetails, slurmSubschema } from './slurm-subschema.js';
+import { createSubmitBatcher } from './submit-batcher.js';
 
 export { SLURM_JOB_NAME_PREFIX } from './slurm-batch-script.js';
 export { slurmPartitionProductSchema, type SlurmPartitionProduct } from './slurm-products.js';
@@ -103,6 +114,12 @@ export interface SlurmDriverOptions {
    * one at a time: more at once only wait there, and slow its answers to everyone). @default 16
    */
   submitConcurrency?: number;
+  /**
+   * Submit the jobs that wait for a submit slot at once, and ask for the same resources, together as
+   * one Slurm job array (slurm-arrays.ts): one sbatch for many jobs. A job that finds a slot free goes alone. Off by default: a pending task
+   * cancelled alone leaves squeue's list, and is then not seen ending (README, Known gaps). @default false
+   */
+  arrays?: boolean;
   /** How many helper processes launch Slurm's commands side by side (command-runner.ts). @default 2 */
   commandProcesses?: number;
   /** Environment of the Slurm commands (PATH decides which sbatch runs). @default process.env */
@@ -134,6 +151,16 @@ function operationError(error: unknown, jobId: string, action: string): unknown 
   }
   return error;
 }
+
+/** Tasks in one job array at most (Slurm's MaxArraySize is 1001 by default; creates under way are 64 at most anyway). */
+const MAX_ARRAY_TASKS = 256;
+
+/** A promise's outcome, as Promise.allSettled gives it. */
+const settle = <T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> =>
+  promise.then(
+    (value) => ({ status: 'fulfilled', value }),
+    (reason: unknown) => ({ status: 'rejected', reason }),
+  );
 
 /** sbatch's refusals that are the job's fault, not the cluster's. */
 const REFUSED_JOB =
@@ -281,27 +308,53 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     return script;
   };
 
-  const submit = async (job: CreateJob): Promise<SlurmJob> => {
-    const checked = validate(job);
-    await refuseWorkDir(job.specification.workingDir);
-    // A record without a Slurm id: an earlier sbatch of this job may have gone through. Ask Slurm before submitting again.
-    const existing = await jobs.readSaved(job.id);
-    if (existing !== null) {
-      const found = await queue.findByName(job.id);
-      // A record that does not read: the job is adopted from Slurm's view alone.
-      if (found) return adopt(job.id, found, existing.record ?? undefined);
-    }
-    const plan: SbatchPlan = { ...checked, account: accounts ? accounts.accountFor(job.owner.createdBy) : null };
-    // The record exists before sbatch runs: a crash from here on leaves something to find the job by.
-    const pending = live({ ...submittedRecord(job, null, plan), status: 'Submitting to Slurm' });
-    // Side by side: neither needs the other, and sbatch needs both.
-    const [script] = await Promise.all([writeScript(job, plan.dir, plan.account), jobs.save(pending)]);
+  /** A job ready for sbatch: its script written and its record saved; waiting for a submit slot. */
+  interface ReadyJob {
+    job: CreateJob;
+    plan: SbatchPlan;
+    script: string;
+    /** sbatch's arguments for the job alone. */
+    args: string[];
+    /** Its record as saved before sbatch runs. */
+    pending: SlurmJob;
+  }
 
+  /** sbatch took the job as `slurmJobId`: its record, its first change, and a watch on its start. */
+  const accepted = async (ready: ReadyJob, slurmJobId: string, array: SlurmJobRecord['array'], how: string): Promise<SlurmJob> => {
+    const { job, plan } = ready;
+    const entry = live(submittedRecord(job, slurmJobId, plan, array));
+    jobs.set(entry);
+    change(entry, {
+      state: 'IN_QUEUE',
+      status: `Submitted to Slurm as job ${slurmJobId}${how} in partition ${plan.sold.partition.name}`,
+      providerGeneratedId: slurmJobId,
+    });
+    // Its start is seen as Slurm launches it, not at the next poll.
+    poller.watch(entry);
+    await jobs.saved(job.id);
+    return entry;
+  };
+
+  /** sbatch's refusal as the caller's error: the job's fault (INVALID_INPUT) or the cluster's. */
+  const submitError = (error: unknown): unknown => {
+    if (error instanceof SlurmCommandError && error.exitCode !== null) {
+      const why = firstLines(error.stderr) || error.detail;
+      if (REFUSED_JOB.test(why)) return new InvalidInputError(`Slurm refused the job: ${why}`);
+    }
+    return error;
+  };
+
+  /** Did the command stop without an answer (it may have gone through)? */
+  const unanswered = (error: unknown) => error instanceof SlurmCommandError && (error.timedOut || error.exitCode === null);
+
+  /** One job, one sbatch. */
+  const submitAlone = async (ready: ReadyJob): Promise<SlurmJob> => {
+    const { job, pending } = ready;
     let output: string;
     try {
-      output = (await run('sbatch', sbatchArgs(job, plan, script))).stdout;
+      output = (await run('sbatch', ready.args)).stdout;
     } catch (error) {
-      if (error instanceof SlurmCommandError && (error.timedOut || error.exitCode === null)) {
+      if (unanswered(error)) {
         // It may have been submitted before it stopped answering: look before giving up.
         const found = await queue.findByName(job.id).catch(() => null);
         if (found) {
@@ -310,14 +363,9 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
         }
       }
       await jobs.discard(job.id);
-      if (error instanceof SlurmCommandError && error.exitCode !== null) {
-        const why = firstLines(error.stderr) || error.detail;
-        if (REFUSED_JOB.test(why)) throw new InvalidInputError(`Slurm refused the job: ${why}`);
-      }
-      throw error;
+      throw submitError(error);
     }
-    const match = /^(\d+)(?:;\S*)?\s*$/.exec(output.trim());
-    let slurmJobId = match?.[1] ?? null;
+    let slurmJobId = parseSbatchAnswer(output);
     if (slurmJobId === null) {
       logger().warn({ jobId: job.id, output }, 'sbatch answered something Switchyard does not understand; looking the job up by name');
       slurmJobId = (await queue.findByName(job.id).catch(() => null))?.slurmJobId ?? null;
@@ -329,17 +377,105 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
         );
       }
     }
-    const entry = live(submittedRecord(job, slurmJobId, plan));
-    jobs.set(entry);
-    change(entry, {
-      state: 'IN_QUEUE',
-      status: `Submitted to Slurm as job ${slurmJobId} in partition ${plan.sold.partition.name}`,
-      providerGeneratedId: slurmJobId,
-    });
-    // Its start is seen as Slurm launches it, not at the next poll.
-    poller.watch(entry);
-    await jobs.saved(job.id);
-    return entry;
+    return accepted(ready, slurmJobId, null, '');
+  };
+
+  /** The array's directory in the jobs directory: its dispatch script, and a link per task to the task's job directory. */
+  const writeArray = async (name: string, batch: readonly ReadyJob[]): Promise<{ dir: string; script: string }> => {
+    const dir = jobDir(name);
+    await mkdir(dir, { mode: 0o711 });
+    await Promise.all(batch.map((ready, task) => symlink(ready.plan.dir, taskLink(dir, task))));
+    const script = join(dir, 'array.sh');
+    const tasks = batch.map((ready) => ({ dir: ready.plan.dir, cwd: ready.plan.cwd, script: ready.script }));
+    await writeFile(script, arrayDispatchScript(name, tasks), { mode: 0o755, flag: 'wx' });
+    return { dir, script };
+  };
+
+  /** Jobs that waited for a slot together, as one job array: one sbatch, one task per job. */
+  const submitArray = async (batch: ReadyJob[]): Promise<Array<PromiseSettledResult<SlurmJob>>> => {
+    const name = newArrayName();
+    const arrayOf = (task: number) => ({ name, task });
+    // Each record names its array and task before sbatch runs: a restart finds the tasks by the array's name.
+    await Promise.all(
+      batch.map((ready, task) => {
+        ready.pending.record.array = arrayOf(task);
+        return jobs.save(ready.pending);
+      }),
+    );
+    const written = await writeArray(name, batch);
+    const args = arraySbatchArgs(batch[0]!.args, name, batch.length, written.dir, written.script);
+    const tasksFound = async () => new Map((await queue.findArray(name).catch(() => [])).map((row) => [parseArrayTaskId(row.slurmJobId)?.task, row]));
+    const adoptFound = async (found: Map<number | undefined, SqueueJob>, why: string) => {
+      logger().warn({ array: name, tasks: found.size }, why);
+      return Promise.allSettled(
+        batch.map(async (ready, task) => {
+          const row = found.get(task);
+          if (row) return adopt(ready.job.id, row, ready.pending.record);
+          await jobs.discard(ready.job.id);
+          throw new ProviderUnavailableError(context().providerId, `Slurm does not list task ${task} of the job array ${name} it was submitted in`);
+        }),
+      );
+    };
+    let output: string;
+    try {
+      output = (await run('sbatch', args)).stdout;
+    } catch (error) {
+      if (unanswered(error)) {
+        const found = await tasksFound();
+        if (found.size > 0) return adoptFound(found, 'sbatch did not answer but the job array was submitted');
+        await Promise.all(batch.map((ready) => jobs.discard(ready.job.id)));
+        return batch.map(() => ({ status: 'rejected', reason: error }));
+      }
+      // Refused as an array: each job alone, so that each gets its own answer (a refusal of its own, or a job).
+      logger().warn({ err: error, array: name, jobs: batch.length }, 'sbatch refused the job array; submitting its jobs one by one');
+      return Promise.allSettled(
+        batch.map((ready) => {
+          ready.pending.record.array = null;
+          return jobs.save(ready.pending).then(() => submitAlone(ready));
+        }),
+      );
+    }
+    const arrayId = parseSbatchAnswer(output);
+    if (arrayId === null) {
+      const found = await tasksFound();
+      if (found.size > 0) return adoptFound(found, 'sbatch answered something Switchyard does not understand, but the job array is in the queue');
+      await Promise.all(batch.map((ready) => jobs.discard(ready.job.id)));
+      const error = new ProviderUnavailableError(
+        context().providerId,
+        `sbatch answered "${firstLines(output)}", which is not a job id, and no job array ${name} is in the queue`,
+      );
+      return batch.map(() => ({ status: 'rejected', reason: error }));
+    }
+    return Promise.allSettled(
+      batch.map((ready, task) => accepted(ready, arrayTaskId(arrayId, task), arrayOf(task), ` (task ${task} of job array ${arrayId})`)),
+    );
+  };
+
+  // Jobs that wait for a submit slot while all are taken go together, as one array, when one frees.
+  const batcher = createSubmitBatcher<ReadyJob, SlurmJob>({
+    slots: options.submitConcurrency ?? 16,
+    maxBatch: (options.arrays ?? false) ? MAX_ARRAY_TASKS : 1,
+    key: (ready) => arrayKey(ready.args),
+    submit: async (batch) => (batch.length === 1 ? [await settle(submitAlone(batch[0]!))] : submitArray(batch)),
+  });
+
+  const submit = async (job: CreateJob): Promise<SlurmJob> => {
+    const checked = validate(job);
+    await refuseWorkDir(job.specification.workingDir);
+    // A record without a Slurm id: an earlier sbatch of this job may have gone through. Ask Slurm before submitting again.
+    const existing = await jobs.readSaved(job.id);
+    if (existing !== null) {
+      const array = existing.record?.array ?? null;
+      const found = array ? taskOfArray(await queue.findArray(array.name), array) : await queue.findByName(job.id);
+      // A record that does not read: the job is adopted from Slurm's view alone.
+      if (found) return adopt(job.id, found, existing.record ?? undefined);
+    }
+    const plan: SbatchPlan = { ...checked, account: accounts ? accounts.accountFor(job.owner.createdBy) : null };
+    // The record exists before sbatch runs: a crash from here on leaves something to find the job by.
+    const pending = live({ ...submittedRecord(job, null, plan), status: 'Submitting to Slurm' });
+    // Side by side: neither needs the other, and sbatch needs both.
+    const [script] = await Promise.all([writeScript(job, plan.dir, plan.account), jobs.save(pending)]);
+    return batcher.submit({ job, plan, script, args: sbatchArgs(job, plan, script), pending });
   };
 
   /** Run an operation on a job with polls holding off it, so that its change is reported before what the poll sees. */
@@ -390,7 +526,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
         continue;
       }
       // Crashed between writing the record and hearing sbatch's answer.
-      const found = newestNamed(rows, record.id);
+      const found = record.array ? taskOfArray(rows, record.array) : newestNamed(rows, record.id);
       if (found) adopt(record.id, found, record);
       else await jobs.discard(record.id);
     }
@@ -482,7 +618,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     },
 
     async utilization(): Promise<Utilization> {
-      const [{ nodes }, queued] = await Promise.all([readCluster(), run('squeue', ['-h', '-t', 'PD,R,S,CG,CF', '-O', 'State:|,Partition:|'])]);
+      const [{ nodes }, queued] = await Promise.all([readCluster(), run('squeue', ['-h', '-r', '-t', 'PD,R,S,CG,CF', '-O', 'State:|,Partition:|'])]);
       return slurmUtilization(products, nodes, queued.stdout, now());
     },
 
@@ -552,7 +688,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       requireState(job.record, 'RUNNING', 'suspend');
       await operate(job, async () => {
         try {
-          await run('scontrol', ['suspend', job.record.slurmJobId!]);
+          await run('scontrol', ['suspend', numericJobId(job.record)!]);
         } catch (error) {
           throw operationError(error, jobId, 'suspend');
         }
@@ -566,7 +702,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       requireState(job.record, 'SUSPENDED', 'resume');
       await operate(job, async () => {
         try {
-          await run('scontrol', ['resume', job.record.slurmJobId!]);
+          await run('scontrol', ['resume', numericJobId(job.record)!]);
         } catch (error) {
           throw operationError(error, jobId, 'resume');
         }
@@ -620,7 +756,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       logger().info({ jobId: record.id, slurmJobId: record.slurmJobId, rank: request.rank }, 'shell step opened in the job');
       return spawnPtySession({
         file: 'srun',
-        args: shellStepArgs(must(record.slurmJobId ?? undefined, 'the Slurm id of a running job'), launch, request.rank, record.account),
+        // srun takes a numeric id only: an array task's own.
+        args: shellStepArgs(must(numericJobId(record) ?? undefined, 'the Slurm id of a running job'), launch, request.rank, record.account),
         // srun's own environment: where Slurm is, and nothing else of the provider's.
         env: { PATH: cli.env.PATH ?? SHELL_PATH, ...(cli.env.SLURM_CONF ? { SLURM_CONF: cli.env.SLURM_CONF } : {}) },
         cols: request.cols,

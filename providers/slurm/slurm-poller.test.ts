@@ -25,6 +25,7 @@ function row(slurmJobId: string, state: string): SqueueJob {
   const running = state === 'RUNNING';
   return {
     slurmJobId,
+    rawJobId: slurmJobId,
     name: `sy-job-${slurmJobId}`,
     state,
     reason: 'None',
@@ -100,6 +101,7 @@ describe('the Slurm poller', () => {
         return rows.get(id) ?? null;
       },
       findByName: async () => null,
+      findArray: async () => [],
       ours: () => true,
       accounted: async (ids) => {
         ends.accounted.push(...ids);

@@ -25,8 +25,8 @@ import { isFinalState, type DriverContext, type JobBook } from '../sdk/index.js'
 import { parseSlurmExitCode, type SacctJob, type SqueueJob, type SqueueLine } from './slurm-cli.js';
 import { OUTPUT_FILE } from './slurm-output.js';
 import type { SlurmQueue } from './slurm-queue.js';
-import type { SlurmJob, SlurmJobRecord } from './slurm-records.js';
-import { endOf, FINAL_SLURM_STATES, meaningOfRow, viewOf } from './slurm-states.js';
+import { numericJobId, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
+import { endOf, FINAL_SLURM_STATES, meaningOfRow, viewOf, WAITING_SLURM_STATES } from './slurm-states.js';
 
 /** Polls a job may be missing from squeue and sacct before it is given up. */
 const MISSING_POLLS = 5;
@@ -104,6 +104,11 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     const { record } = job;
     const previousReason = record.slurm.reason;
     record.slurm = viewOf(row);
+    // An array task gets a numeric id of its own as it starts (a waiting one shows its array's).
+    if (record.array && !WAITING_SLURM_STATES.has(row.state) && record.taskJobId !== row.rawJobId) {
+      record.taskJobId = row.rawJobId;
+      void jobs.save(job);
+    }
     job.missingPolls = 0;
     job.toldOutage = false;
     const meaning = meaningOfRow(record, previousReason, row, context().clock.now());
@@ -197,11 +202,12 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     // A job squeue still lists has its end there, exit code included (the one slurmctld holds, as
     // `scontrol show job` shows it): sacct only for the others. `sacct -c` reads the whole jobcomp
     // file, which grows with the cluster's history (60 MB: half a second of CPU a call).
-    const unsure = ended.filter(({ row }) => !knownExit(row)).map((e) => e.job.record.slurmJobId!);
-    const accounted = await queue.accounted([...unsure, ...missing.map((j) => j.record.slurmJobId!)]);
-    for (const { job, row } of ended) await finish(job, row, accounted.get(job.record.slurmJobId!) ?? null);
+    // sacct knows an array task by its own numeric id only.
+    const unsure = ended.filter(({ row }) => !knownExit(row)).map((e) => numericJobId(e.job.record)!);
+    const accounted = await queue.accounted([...unsure, ...missing.map((j) => numericJobId(j.record)!)]);
+    for (const { job, row } of ended) await finish(job, row, accounted.get(numericJobId(job.record)!) ?? null);
     for (const job of missing) {
-      const record = accounted.get(job.record.slurmJobId!);
+      const record = accounted.get(numericJobId(job.record)!);
       if (record && FINAL_SLURM_STATES.has(record.state)) {
         await finish(job, null, record);
         continue;

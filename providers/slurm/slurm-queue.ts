@@ -6,6 +6,7 @@
  * finished jobs the cluster does not have is asked once, then not again.
  */
 import type { Logger } from '../sdk/index.js';
+import { parseArrayTaskId } from './slurm-arrays.js';
 import { SLURM_JOB_NAME_PREFIX } from './slurm-batch-script.js';
 import {
   parseKeyValueLine,
@@ -36,6 +37,8 @@ export interface SlurmQueue {
   row(slurmJobId: string): Promise<SqueueJob | null>;
   /** The job named `sy-<id>` (the newest, if someone submitted it twice by hand), or null. */
   findByName(id: string): Promise<SqueueJob | null>;
+  /** The tasks of the job array named `name` (slurm-arrays.ts) Slurm still lists. */
+  findArray(name: string): Promise<SqueueJob[]>;
   /** Is this squeue job one this provider submitted (its script lies in the work directory)? */
   ours(row: SqueueJob): boolean;
   /** Finished jobs as Slurm's accounting (slurmdbd) or jobcomp file (`sacct -c`) has them, by Slurm id. */
@@ -52,13 +55,21 @@ export function newestNamed(rows: readonly SqueueJob[], id: string): SqueueJob |
   return rows.filter((row) => row.name === name).sort((a, b) => Number(b.slurmJobId) - Number(a.slurmJobId))[0] ?? null;
 }
 
+/** The row of task `task` of the array named `name`, or null. */
+export function taskOfArray(rows: readonly SqueueJob[], array: { name: string; task: number }): SqueueJob | null {
+  return rows.find((row) => row.name === array.name && parseArrayTaskId(row.slurmJobId)?.task === array.task) ?? null;
+}
+
+const jobsOf = (lines: readonly SqueueLine[]): SqueueJob[] => lines.map((l) => l.job).filter((row): row is SqueueJob => row !== null);
+
 export function createSlurmQueue(options: SlurmQueueOptions): SlurmQueue {
   const { run, logger } = options;
   /** Which source of finished jobs works here: accounting storage, the jobcomp file, or neither. */
   let sacctModes: Array<'accounting' | 'jobcomp'> = ['accounting', 'jobcomp'];
 
+  // -r: an array's pending tasks one line each, as the tasks that run are.
   const list = async (extra: readonly string[] = []): Promise<SqueueLine[]> =>
-    parseSqueue((await run('squeue', [...options.users(), '-h', '-t', 'all', ...extra, '-O', SQUEUE_FORMAT])).stdout);
+    parseSqueue((await run('squeue', [...options.users(), '-h', '-r', '-t', 'all', ...extra, '-O', SQUEUE_FORMAT])).stdout);
 
   return {
     list,
@@ -67,12 +78,9 @@ export function createSlurmQueue(options: SlurmQueueOptions): SlurmQueue {
       return lines.find((l) => l.slurmJobId === slurmJobId)?.job ?? null;
     },
     async findByName(id) {
-      const lines = await list([`--name=${SLURM_JOB_NAME_PREFIX}${id}`]);
-      return newestNamed(
-        lines.map((l) => l.job).filter((row): row is SqueueJob => row !== null),
-        id,
-      );
+      return newestNamed(jobsOf(await list([`--name=${SLURM_JOB_NAME_PREFIX}${id}`])), id);
     },
+    findArray: async (name) => jobsOf(await list([`--name=${name}`])).filter((row) => row.name === name),
     ours: (row) => row.name.startsWith(SLURM_JOB_NAME_PREFIX) && row.command !== null && row.command.startsWith(`${options.jobsDir()}/`),
     async accounted(slurmIds) {
       const found = new Map<string, SacctJob>();

@@ -14,6 +14,8 @@ import { createJobBook, type DriverContext, type DriverJobChange } from '../sdk/
 import { slurmJob, slurmJobRecordSchema, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
 
 /** As the earlier driver saved a job sbatch took, and one it was about to submit (no Slurm id yet). */
+/** What a record from before job arrays reads as: submitted alone. */
+const BEFORE_ARRAYS = { array: null, taskJobId: null };
 const SUBMITTED =
   '{"v":1,"id":"job-a","slurmJobId":"4242","state":"RUNNING","status":"Running on sy1 (Slurm job 4242)","exitCode":null,"startedAt":1796000000000,"expiresAt":1796003600000,"productId":"slurm-debug","replicas":2,"unitSeconds":3600,"usageUnits":2,"ending":null,"endingReason":null,"offsets":{"rank-0.out":12,"batch.err":0},"slurm":{"state":"RUNNING","reason":null,"partition":"debug","nodeList":"sy1","elapsedSeconds":40,"exitCode":null,"timeLimitSeconds":3600},"account":{"uid":65534,"gid":65534,"name":"nobody"}}';
 const PENDING =
@@ -41,14 +43,14 @@ describe('Slurm job records written by the earlier driver', () => {
 
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('read as they were written, the account of a record from before accounts null, and the launch of one from before sessions', async () => {
+  it('read as they were written, the account of a record from before accounts null, the launch of one from before sessions, and the array of one from before arrays', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sy-slurm-records-'));
     writeFileSync(join(dir, 'job-a.json'), SUBMITTED);
     writeFileSync(join(dir, 'job-b.json'), PENDING);
     const records = (await book().readAll()).sort((a, b) => a.id.localeCompare(b.id));
     expect(records).toEqual([
-      { ...JSON.parse(SUBMITTED), launch: null },
-      { ...JSON.parse(PENDING), account: null, launch: null },
+      { ...JSON.parse(SUBMITTED), launch: null, ...BEFORE_ARRAYS },
+      { ...JSON.parse(PENDING), account: null, launch: null, ...BEFORE_ARRAYS },
     ]);
   });
 
@@ -57,7 +59,7 @@ describe('Slurm job records written by the earlier driver', () => {
     writeFileSync(join(dir, 'job-b.json'), PENDING);
     writeFileSync(join(dir, 'job-c.json'), '{"v":1,"id":"job-c","slurmJ');
     const jobs = book();
-    expect(await jobs.readSaved('job-b')).toEqual({ record: { ...JSON.parse(PENDING), account: null, launch: null } });
+    expect(await jobs.readSaved('job-b')).toEqual({ record: { ...JSON.parse(PENDING), account: null, launch: null, ...BEFORE_ARRAYS } });
     expect(await jobs.readSaved('job-c')).toEqual({ record: null });
     expect(await jobs.readSaved('job-d')).toBeNull();
     await jobs.discard('job-b');
@@ -76,6 +78,6 @@ describe('Slurm job records written by the earlier driver', () => {
     await first.flush();
     expect(emitted.at(-1)).toEqual(['job-a', { state: 'SUCCESS', exitCode: 0, usageUnits: 4 }]);
     const [again] = await book().readAll();
-    expect(again).toEqual({ ...JSON.parse(SUBMITTED), launch: null, state: 'SUCCESS', exitCode: 0, usageUnits: 4 });
+    expect(again).toEqual({ ...JSON.parse(SUBMITTED), launch: null, ...BEFORE_ARRAYS, state: 'SUCCESS', exitCode: 0, usageUnits: 4 });
   });
 });

@@ -46,8 +46,20 @@ export const slurmJobRecordSchema = jobRecordBaseSchema.extend({
     .object({ cwd: z.string(), env: z.record(z.string(), z.string()) })
     .nullable()
     .default(null),
+  /**
+   * The job array the job was submitted in (slurm-arrays.ts), and its task there: written before
+   * sbatch runs, so that a restarted provider finds the task by the array's name. Null for a job submitted alone.
+   */
+  array: z.object({ name: z.string(), task: z.number().int().nonnegative() }).nullable().default(null),
+  /** An array task's own numeric Slurm id, once it runs (srun --jobid and sacct take only that); null until then, and for a job submitted alone. */
+  taskJobId: z.string().nullable().default(null),
 });
 export type SlurmJobRecord = z.infer<typeof slurmJobRecordSchema>;
+
+/** The job's numeric Slurm id, the one srun --jobid and sacct take: an array task's own once it runs, else what sbatch answered. */
+export function numericJobId(record: Pick<SlurmJobRecord, 'slurmJobId' | 'taskJobId'>): string | null {
+  return record.taskJobId ?? record.slurmJobId;
+}
 
 /** A job this driver start knows: its record, and what lives only in memory. */
 export interface SlurmJob {
@@ -72,7 +84,12 @@ export function slurmJob(record: SlurmJobRecord, dir: string): SlurmJob {
 }
 
 /** The record of a job sbatch took as `slurmJobId` (null: about to be submitted). */
-export function submittedRecord(job: Pick<CreateJob, 'id' | 'specification'>, slurmJobId: string | null, plan: SbatchPlan): SlurmJobRecord {
+export function submittedRecord(
+  job: Pick<CreateJob, 'id' | 'specification'>,
+  slurmJobId: string | null,
+  plan: SbatchPlan,
+  array: SlurmJobRecord['array'] = null,
+): SlurmJobRecord {
   return {
     v: 1,
     id: job.id,
@@ -100,6 +117,8 @@ export function submittedRecord(job: Pick<CreateJob, 'id' | 'specification'>, sl
     },
     account: plan.account ? { uid: plan.account.uid, gid: plan.account.gid, name: plan.account.name } : null,
     launch: { cwd: plan.cwd, env: batchEnvironment(job) },
+    array,
+    taskJobId: null,
   };
 }
 
@@ -132,5 +151,7 @@ export function foundRecord(id: string, row: SqueueJob, sold: PartitionProduct |
     },
     account: null,
     launch: null,
+    array: null,
+    taskJobId: null,
   };
 }

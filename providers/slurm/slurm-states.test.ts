@@ -15,6 +15,7 @@ const NOW = 1_000_000_000_000;
 function row(overrides: Partial<SqueueJob> = {}): SqueueJob {
   return {
     slurmJobId: '42',
+    rawJobId: '42',
     name: 'sy-job-1',
     state: 'PENDING',
     reason: 'None',

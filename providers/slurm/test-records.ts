@@ -22,6 +22,8 @@ export function pendingRecord(overrides: Partial<SlurmJobRecord> = {}): SlurmJob
     slurm: { state: 'PENDING', reason: null, partition: 'debug', nodeList: null, elapsedSeconds: null, exitCode: null, timeLimitSeconds: 3600 },
     account: null,
     launch: null,
+    array: null,
+    taskJobId: null,
     ...overrides,
   };
 }
