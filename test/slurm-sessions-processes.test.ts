@@ -121,9 +121,7 @@ describe('an interactive shell through the gateway in a Slurm job', () => {
     expect(browser.cookies.get('app_visit')).toMatchObject({ path: prefix });
     const landed = await browser.visit(new URL(`${prefix}go`, session!.url).toString());
     expect(landed.body).toBe('landed /landing?from=go cookie:[app_visit=yes]');
-    const socket = await browser.websocket(new URL(`${prefix}ws`, session!.url).toString());
-    const messages: string[] = [];
-    socket.on('message', (data: Buffer) => messages.push(data.toString('utf8')));
+    const { socket, messages } = await browser.websocket(new URL(`${prefix}ws`, session!.url).toString());
     socket.send('ping');
     await eventually(async () => messages.length === 2, { what: 'the greeting and the echo' });
     expect(messages).toEqual(['hello cookie:[app_visit=yes]', 'echo:ping']);

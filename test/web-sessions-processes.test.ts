@@ -109,9 +109,7 @@ describe('a web app in a local job, through the gateway', () => {
     expect(Buffer.from(await echoed.arrayBuffer()).equals(body)).toBe(true);
 
     // A websocket, carrying the cookies as a browser's does.
-    const socket = await browser.websocket(`${baseUrl}${prefix}ws`);
-    const messages: string[] = [];
-    socket.on('message', (data: Buffer) => messages.push(data.toString('utf8')));
+    const { socket, messages } = await browser.websocket(`${baseUrl}${prefix}ws`);
     await eventually(async () => messages.length === 1);
     expect(messages[0]).toBe('hello cookie:[app_visit=yes]');
     for (const text of ['one', 'two', 'x'.repeat(100_000)]) socket.send(text);

@@ -99,7 +99,9 @@ describe('a shell in a local job', () => {
     const jobId = await start({ command: ['sleep', '60'] });
     const session = await driver.openSession!({ jobId, rank: 0, type: 'SHELL', cols: 80, rows: 24 });
     await expect(driver.openSession!({ jobId, rank: 1, type: 'SHELL', cols: 80, rows: 24 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
-    await expect(driver.openSession!({ jobId, rank: 0, type: 'WEB', cols: 80, rows: 24 })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(driver.openSession!({ jobId, rank: 0, type: 'VNC', cols: 80, rows: 24 })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    // WEB needs the port of the job's app.
+    await expect(driver.openSession!({ jobId, rank: 0, type: 'WEB', cols: 80, rows: 24 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await driver.terminate(jobId);
     const { exitCode } = await session.exit;
     expect(exitCode).not.toBe(0);

@@ -68,13 +68,19 @@ export class WebClient {
     }
   }
 
-  /** A websocket to this URL (http → ws), with the jar's cookies; resolves once open, or rejects with the refusal's status. */
-  websocket(url: string): Promise<WebSocket> {
+  /**
+   * A websocket to this URL (http → ws), with the jar's cookies; resolves once open, or rejects with
+   * the refusal's status. `messages` holds every text message from the first: one that comes with
+   * the upgrade's answer is emitted before a listener added after `open` could hear it.
+   */
+  websocket(url: string): Promise<{ socket: WebSocket; messages: string[] }> {
     const wsUrl = url.replace(/^http/, 'ws');
     const cookie = this.cookieHeader(url);
     const socket = new WebSocket(wsUrl, { headers: cookie ? { cookie } : {} });
+    const messages: string[] = [];
+    socket.on('message', (data: Buffer) => messages.push(data.toString('utf8')));
     return new Promise((resolve, reject) => {
-      socket.once('open', () => resolve(socket));
+      socket.once('open', () => resolve({ socket, messages }));
       socket.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
