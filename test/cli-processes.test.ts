@@ -214,6 +214,8 @@ describe('switchyard run, ps, status, logs, kill, suspend, resume, extend', () =
       ['run', '-t', '10', '--cpu', '1', '--', 'true'],
       ['ps', '--no-such-option'],
       ['run', '--product', 'x', '--cpu', '1', '--', 'true'],
+      ['transactions', '--limit', 'many'],
+      ['shell', 'some-job', '--rank', 'first'],
     ]) {
       const run = await cli(args);
       expect(run.code, args.join(' ')).toBe(2);

@@ -115,3 +115,24 @@ describe('shell completion', () => {
     expect(complete('switchyard', 'status', '--fo')).toBe('');
   });
 });
+
+describe('option values', () => {
+  it('refuses what is not the number asked for, before anything is sent', async () => {
+    const { integer, nonNegativeInteger, positiveInteger, positiveNumber, keyValue, collect } = await import('./option-values.js');
+    expect([integer('-2'), nonNegativeInteger('0'), positiveInteger('3'), positiveNumber('0.5')]).toEqual([-2, 0, 3, 0.5]);
+    for (const [parse, text] of [
+      [integer, '1.5'],
+      [integer, ''],
+      [nonNegativeInteger, '-1'],
+      [positiveInteger, 'abc'],
+      [positiveInteger, '0'],
+      [positiveNumber, '0'],
+      [positiveNumber, 'Infinity'],
+    ] as const) {
+      expect(() => parse(text), `${parse.name}(${text})`).toThrow();
+    }
+    expect(keyValue('B=2=3', { A: '1' })).toEqual({ A: '1', B: '2=3' });
+    expect(() => keyValue('=x')).toThrow(/NAME=VALUE/);
+    expect(collect('b, c', ['a'])).toEqual(['a', 'b', 'c']);
+  });
+});

@@ -1,6 +1,7 @@
 /** `wallets` and `transactions`: what you may spend where, and what was granted and charged. */
 import type { Command } from 'commander';
 
+import { positiveInteger } from '../option-values.js';
 import { relativeTime } from '../output.js';
 import type { CommandContext } from '../register.js';
 
@@ -55,7 +56,7 @@ export function registerAccountingCommands(program: Command, context: CommandCon
     .command('transactions')
     .description('grants and charges, newest first')
     .option('--owner <user>', "that user's (administrators)")
-    .option('-l, --limit <n>', 'how many', (v) => Number.parseInt(v, 10), 50)
+    .option('-l, --limit <n>', 'how many', positiveInteger, 50)
     .option('--after <cursor>', 'the page after this cursor')
     .action(async (opts: { owner?: string; limit: number; after?: string }, cmd: Command) => {
       const { out, api, connection } = context(cmd);

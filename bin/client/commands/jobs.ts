@@ -1,10 +1,11 @@
 /** Jobs: `run`, `ps`, `status`, `logs`, `kill`, `suspend`, `resume`, `extend`. */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 
 import type { Api } from '../api.js';
 import { durationMs, formatDuration, simpleDuration } from '../durations.js';
 import { CliError, EXIT, JobEnded } from '../exit-codes.js';
 import { exitCodeOf, followJob } from '../follow.js';
+import { collect, integer, keyValue, positiveInteger, positiveNumber } from '../option-values.js';
 import { relativeTime, stateText, type Output } from '../output.js';
 import type { CommandContext } from '../register.js';
 
@@ -48,31 +49,6 @@ interface ItemResult {
   error: { code: string; message: string } | null;
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [
-    ...previous,
-    ...value
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean),
-  ];
-}
-function keyValue(value: string, previous: Record<string, string> = {}): Record<string, string> {
-  const at = value.indexOf('=');
-  if (at <= 0) throw new InvalidArgumentError(`"${value}" is not NAME=VALUE`);
-  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
-}
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
-  return n;
-}
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number above 0');
-  return n;
-}
-
 /** Prints one result per id; exits 1 (after all of them) if any was refused. */
 function reportItems(out: Output, verb: string, ids: string[], results: ItemResult[]): void {
   if (out.json) out.document(ids.map((id, i) => ({ id, ...results[i] })));
@@ -87,9 +63,11 @@ function reportItems(out: Output, verb: string, ids: string[], results: ItemResu
   if (failed > 0) throw new CliError(`${failed} of ${ids.length} refused`, EXIT.refused);
 }
 
-async function endWithJob(api: Api, out: Output, id: string, logs: boolean, replicas: number): Promise<never> {
-  const final = await followJob(api, out, id, { logs, updates: true, rankPrefix: replicas > 1 });
-  if (!out.quiet && !out.json) out.note(`${id} ended: ${final.state}${final.exitCode !== null ? ` (exit code ${final.exitCode})` : ''}`);
+/** Follows the job to its end (logs, story or both), then exits with its exit code. */
+async function endWithJob(api: Api, out: Output, id: string, show: { logs: boolean; updates: boolean }, replicas: number): Promise<never> {
+  const final = await followJob(api, out, id, { ...show, rankPrefix: replicas > 1 });
+  if (show.updates && !out.quiet && !out.json)
+    out.note(`${id} ended: ${final.state}${final.exitCode !== null ? ` (exit code ${final.exitCode})` : ''}`);
   throw new JobEnded(exitCodeOf(final));
 }
 
@@ -173,7 +151,7 @@ export function registerJobCommands(program: Command, context: CommandContext): 
     .option('--name <name>', 'a name for the job')
     .option('--workdir <dir>', 'working directory')
     .option('--wait-for <duration>', 'wait up to this long at the gateway for room (scheduleTimeout) instead of NO_CAPACITY')
-    .option('--priority <n>', 'priority within your workspace', (v) => Number.parseInt(v, 10))
+    .option('--priority <n>', 'priority within your workspace', integer)
     .option('-f, --follow', 'stream its story and logs until it ends, and exit with its exit code')
     .action(async (command: string[], opts: RunOptions, cmd: Command) => {
       const { out, api, connection } = context(cmd);
@@ -192,10 +170,12 @@ export function registerJobCommands(program: Command, context: CommandContext): 
           result?.error?.code,
         );
       const { job } = result;
-      if (out.json && !opts.follow) out.document(job);
-      else if (out.quiet || opts.follow) out[opts.follow ? 'note' : 'line'](job.id);
+      // Followed, the job's output owns stdout: its id goes to stderr.
+      if (opts.follow) out.note(job.id);
+      else if (out.json) out.document(job);
+      else if (out.quiet) out.line(job.id);
       else out.line(`${job.id}  ${job.status.state}${job.status.pendingReason ? `: ${job.status.pendingReason}` : ''}`);
-      if (opts.follow) await endWithJob(api(), out, job.id, true, job.specification.replicas);
+      if (opts.follow) await endWithJob(api(), out, job.id, { logs: true, updates: true }, job.specification.replicas);
     });
 
   program
@@ -305,7 +285,7 @@ export function registerJobCommands(program: Command, context: CommandContext): 
         out.line('Story:');
         for (const u of job.updates) out.line(`  ${u.timestamp}  ${[u.state, u.status].filter(Boolean).join(': ')}`);
       } else out.line(job.status.state);
-      if (opts.wait) await endWithJob(api(), out, id, false, job.specification.replicas);
+      if (opts.wait) await endWithJob(api(), out, id, { logs: false, updates: true }, job.specification.replicas);
     });
 
   program
@@ -323,8 +303,7 @@ export function registerJobCommands(program: Command, context: CommandContext): 
           { id },
         );
         if (!job) throw new CliError(`NOT_FOUND: job ${id} not found`, EXIT.refused, 'NOT_FOUND');
-        const final = await followJob(api(), out, id, { logs: true, updates: false, rankPrefix: job.specification.replicas > 1 });
-        throw new JobEnded(exitCodeOf(final));
+        await endWithJob(api(), out, id, { logs: true, updates: false }, job.specification.replicas);
       }
       const since = opts.since ? new Date(Date.now() - durationMs(opts.since, '--since')).toISOString() : undefined;
       const { job } = await api().request<{

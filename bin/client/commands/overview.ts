@@ -1,6 +1,7 @@
 /** `stat` (job counts by state, as Shakudo's getJobStat) and `top` (live utilization and running jobs). */
 import { Option, type Command } from 'commander';
 
+import { positiveNumber } from '../option-values.js';
 import { relativeTime, stateText } from '../output.js';
 import type { CommandContext } from '../register.js';
 import { usageText } from './catalog.js';
@@ -62,7 +63,7 @@ export function registerOverviewCommands(program: Command, context: CommandConte
   program
     .command('top')
     .description('utilization of every provider and your live jobs, refreshed (once when not on a terminal)')
-    .option('-i, --interval <seconds>', 'refresh every', (v) => Number(v), 2)
+    .option('-i, --interval <seconds>', 'refresh every', positiveNumber, 2)
     .action(async (opts: { interval: number }, cmd: Command) => {
       const { out, api } = context(cmd);
       const live = Boolean(process.stdout.isTTY) && !out.json;

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { WebSocket } from 'ws';
 
 import { CliError, EXIT, JobEnded } from '../exit-codes.js';
+import { nonNegativeInteger } from '../option-values.js';
 import type { CommandContext } from '../register.js';
 
 const OPEN = `mutation ($jobId: ID!, $rank: Int!) { openInteractiveSessions(items: [{ jobId: $jobId, rank: $rank, sessionType: SHELL }]) {
@@ -39,7 +40,7 @@ export function registerShellCommand(program: Command, context: CommandContext):
     .alias('exec')
     .description('an interactive shell in a running job (its environment, its files)')
     .argument('<id>', 'the job')
-    .option('-r, --rank <n>', 'which rank', (v) => Number.parseInt(v, 10), 0)
+    .option('-r, --rank <n>', 'which rank', nonNegativeInteger, 0)
     .action(async (id: string, opts: { rank: number }, cmd: Command) => {
       const { api } = context(cmd);
       const { openInteractiveSessions } = await api().request<{
