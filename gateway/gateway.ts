@@ -10,7 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Closable, Transport } from '../shared/transport.js';
 import { createAuth, type Auth, type LoginThrottleOptions } from './access/auth.js';
-import type { OidcIssuerConfig } from './access/oidc-config.js';
+import { commandLineSignIns, type OidcIssuerConfig } from './access/oidc-config.js';
 import { createOidcSignIn } from './access/oidc-sign-in.js';
 import { createProjects, type Projects } from './access/projects.js';
 import { createAccountingMetrics } from './accounting/accounting-metrics.js';
@@ -221,6 +221,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     maxBodyBytes: limits.maxBodyBytes,
     trustedProxyHops: options.trustedProxyHops,
+    commandLineSignIns: commandLineSignIns(options.oidcIssuers ?? []),
     sessions,
     pages: createSessionPages({ admit: sessions.admit }),
     webSessions,

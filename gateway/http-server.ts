@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP surface: /graphql (Yoga, with followJob over SSE and
- * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, and the sessions'
+ * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, GET /api/v1/sso
+ * (the issuers a command line may sign in with), and the sessions'
  * websockets and browser pages (/api/v1/sessions/...).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,6 +13,7 @@ import { z } from 'zod';
 
 import type { Logger } from '../shared/logger.js';
 import { LoginThrottledError, type Auth } from './access/auth.js';
+import type { CommandLineSignIn } from './access/oidc-config.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -42,6 +44,8 @@ export interface GatewayHttpOptions {
   pages?: SessionPages;
   /** WEB sessions' apps, proxied (/api/v1/sessions/web/...): their requests and websockets. */
   webSessions?: WebEndpoint;
+  /** The OpenID issuers a command line may sign in with, answered at GET /api/v1/sso. @default [] */
+  commandLineSignIns?: readonly CommandLineSignIn[];
   /** Refreshes gauges that are read from the store just before a scrape. */
   beforeScrape?: () => Promise<void>;
   /**
@@ -165,6 +169,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
         if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'INVALID_INPUT', message: 'use POST' } });
         return tokenEndpoint(req, res);
       }
+      if (path === '/api/v1/sso' && req.method === 'GET') return sendJson(res, 200, { issuers: options.commandLineSignIns ?? [] });
       if (path && options.pages?.handles(path)) return options.pages.serve(req, res);
       return yoga(req, res);
     };

@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 
 import { readSavedLogin } from './config-file.js';
 import { CliError, EXIT } from './exit-codes.js';
+import { freshAccessToken } from './sso.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -39,12 +40,16 @@ export function gatewayUrl(options: ConnectionOptions): string {
   return url.replace(/\/+$/, '');
 }
 
-function tokenFor(options: ConnectionOptions, url: string): string {
+/** The token for each request: one given, or the saved login's (renewed first when it is a single sign-on about to lapse). */
+function tokenSource(options: ConnectionOptions, url: string): () => Promise<string> {
   const token = options.token ?? process.env.SWITCHYARD_TOKEN;
-  if (token) return token;
+  if (token) return () => Promise.resolve(token);
   const saved = readSavedLogin();
-  if (saved && saved.url.replace(/\/+$/, '') === url) return saved.token;
-  throw new CliError(`not logged in to ${url}: run \`switchyard login\`, or set SWITCHYARD_TOKEN`, EXIT.unauthenticated);
+  if (!saved || saved.url.replace(/\/+$/, '') !== url)
+    throw new CliError(`not logged in to ${url}: run \`switchyard login\`, or set SWITCHYARD_TOKEN`, EXIT.unauthenticated);
+  let current: Promise<string> | null = null;
+  // Renewed at most once per run: a command's requests share the one answer.
+  return () => (current ??= freshAccessToken(saved));
 }
 
 /** A GraphQL error as the command line reports it. */
@@ -68,17 +73,22 @@ export function toCliError(error: unknown): CliError {
 
 export function connectApi(options: ConnectionOptions, { anonymous = false } = {}): Api {
   const url = gatewayUrl(options);
-  const headers: Record<string, string> = {};
-  if (!anonymous) headers.authorization = `Bearer ${tokenFor(options, url)}`;
+  const token = anonymous ? null : tokenSource(options, url);
   const project = options.project ?? process.env.SWITCHYARD_PROJECT;
-  if (project) headers.project = project;
-  const http = new GraphQLClient(`${url}/graphql`, { headers });
+  const headers = async (): Promise<Record<string, string>> => ({
+    ...(token ? { authorization: `Bearer ${await token()}` } : {}),
+    ...(project ? { project } : {}),
+  });
+  const http = new GraphQLClient(`${url}/graphql`);
   let ws: WsClient | null = null;
   const wsClient = () =>
     (ws ??= createClient({
       url: `${url.replace(/^http/, 'ws')}/graphql`,
       webSocketImpl: WebSocket,
-      connectionParams: { ...(headers.authorization ? { Authorization: headers.authorization } : {}), ...(project ? { Project: project } : {}) },
+      connectionParams: async () => {
+        const { authorization, project: workspace } = await headers();
+        return { ...(authorization ? { Authorization: authorization } : {}), ...(workspace ? { Project: workspace } : {}) };
+      },
       lazy: true,
       // A dropped connection is taken up again; followJob then replays its snapshot, which callers skip.
       retryAttempts: 5,
@@ -87,7 +97,7 @@ export function connectApi(options: ConnectionOptions, { anonymous = false } = {
     url,
     async request<T>(document: string, variables?: Record<string, unknown>) {
       try {
-        return await http.request<T>(document, variables);
+        return await http.request<T>({ document, variables, requestHeaders: await headers() });
       } catch (error) {
         throw toCliError(error);
       }

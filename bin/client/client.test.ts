@@ -11,6 +11,7 @@ import { CliError, EXIT } from './exit-codes.js';
 import { exitCodeOf } from './follow.js';
 import { relativeTime } from './output.js';
 import { registerClientCommands } from './register.js';
+import { chooseSignIn } from './sso.js';
 
 describe('durations', () => {
   it('reads the usual forms and rounds up to whole seconds', () => {
@@ -134,5 +135,30 @@ describe('option values', () => {
     expect(keyValue('B=2=3', { A: '1' })).toEqual({ A: '1', B: '2=3' });
     expect(() => keyValue('=x')).toThrow(/NAME=VALUE/);
     expect(collect('b, c', ['a'])).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('choosing the issuer to sign in with', () => {
+  const corp = { issuer: 'https://id.corp.example/', clientId: 'cli', scope: 'openid offline_access' };
+  const lab = { issuer: 'https://id.lab.example/realms/lab', clientId: 'cli', scope: 'openid' };
+  const failure = (run: () => unknown) => {
+    try {
+      run();
+    } catch (error) {
+      return error as CliError;
+    }
+    throw new Error('did not fail');
+  };
+
+  it('takes the only issuer offered, or the one named (with or without its trailing slash)', () => {
+    expect(chooseSignIn([corp], undefined)).toBe(corp);
+    expect(chooseSignIn([corp, lab], 'https://id.lab.example/realms/lab/')).toBe(lab);
+    expect(chooseSignIn([corp, lab], 'https://id.corp.example')).toBe(corp);
+  });
+
+  it('asks for a name among several, refuses one not offered (usage errors), and says when there is none (refused)', () => {
+    expect(failure(() => chooseSignIn([corp, lab], undefined))).toMatchObject({ exitCode: EXIT.usage, message: expect.stringContaining(lab.issuer) });
+    expect(failure(() => chooseSignIn([corp], 'https://id.other.example/'))).toMatchObject({ exitCode: EXIT.usage });
+    expect(failure(() => chooseSignIn([], undefined))).toMatchObject({ exitCode: EXIT.refused });
   });
 });

@@ -11,7 +11,23 @@ import { z } from 'zod';
 
 import { CliError, EXIT } from './exit-codes.js';
 
-const savedLoginSchema = z.object({ url: z.string().url(), token: z.string().min(1), username: z.string().optional() });
+/** A login through an OpenID provider (sso.ts): where to renew its access token, and until when it holds. */
+const ssoLoginSchema = z.object({
+  issuer: z.string().url(),
+  clientId: z.string().min(1),
+  resource: z.string().optional(),
+  refreshToken: z.string().min(1).optional(),
+  /** Milliseconds since the epoch. */
+  expiresAt: z.number(),
+});
+export type SsoLogin = z.infer<typeof ssoLoginSchema>;
+
+const savedLoginSchema = z.object({
+  url: z.string().url(),
+  token: z.string().min(1),
+  username: z.string().optional(),
+  sso: ssoLoginSchema.optional(),
+});
 export type SavedLogin = z.infer<typeof savedLoginSchema>;
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {

@@ -4,7 +4,7 @@ import { ConfigError, readConfig } from '../../shared/config.js';
 import { UnauthenticatedError } from '../../shared/errors.js';
 import type { ProjectRecord } from '../store/store.js';
 import { claimAt, identityFromClaims } from './oidc-claims.js';
-import { oidcIssuers, oidcIssuersSetting, type OidcIssuerInput } from './oidc-config.js';
+import { commandLineSignIns, oidcIssuers, oidcIssuersSetting, type OidcIssuerInput } from './oidc-config.js';
 import { reconcileMembership } from './oidc-memberships.js';
 
 const ISSUER = 'https://idp.example.org/realms/acme';
@@ -99,10 +99,20 @@ describe('the issuers setting', () => {
         { issuer: ISSUER, audience: 'a', namespace: 'a' },
         { issuer: ISSUER, audience: 'b', namespace: 'b' },
       ]),
+      // The command line's client is public: a secret has no place in it.
+      JSON.stringify([{ issuer: ISSUER, audience: 'a', namespace: 'a', commandLine: { clientId: 'cli', clientSecret: 's' } }]),
     ];
     for (const value of bad) {
       expect(() => readConfig({ SWITCHYARD_OIDC_ISSUERS: oidcIssuersSetting }, { SWITCHYARD_OIDC_ISSUERS: value })).toThrow(ConfigError);
     }
+  });
+
+  it('publishes, for the command line, only the issuers that offer it a sign-in, with the default scope', () => {
+    const issuers = oidcIssuers([
+      { issuer: ISSUER, audience: 'a', namespace: 'a', commandLine: { clientId: 'cli' } },
+      { issuer: 'https://other.example/', audience: 'b', namespace: 'b' },
+    ]);
+    expect(commandLineSignIns(issuers)).toEqual([{ issuer: ISSUER, clientId: 'cli', scope: 'openid offline_access' }]);
   });
 });
 

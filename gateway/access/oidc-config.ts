@@ -43,6 +43,20 @@ export const oidcIssuerSchema = z
     clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
     /** Where the discovery document is. @default '<issuer>/.well-known/openid-configuration' */
     discoveryUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * The command line's sign-in with this issuer (the OAuth device flow, RFC 8628): a public client
+     * registered there for it. Published at GET /api/v1/sso; without it the issuer is not offered there.
+     */
+    commandLine: z
+      .object({
+        clientId: z.string().min(1),
+        /** @default 'openid offline_access' (offline_access: a refresh token, so a login outlives its first access token) */
+        scope: z.string().min(1).default('openid offline_access'),
+        /** A resource indicator (RFC 8707) to ask the token for, where the issuer sets the audience by it. */
+        resource: z.url().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -70,4 +84,17 @@ export const oidcIssuersSetting = z
 /** Issuers as code gives them (tests, embedders), with the defaults filled in. */
 export function oidcIssuers(input: readonly OidcIssuerInput[]): OidcIssuerConfig[] {
   return issuerList.parse(input);
+}
+
+/** What a command line needs to sign in with an issuer: published at GET /api/v1/sso, no secret in it. */
+export interface CommandLineSignIn {
+  issuer: string;
+  clientId: string;
+  scope: string;
+  resource?: string;
+}
+
+/** The issuers that offer the command line a sign-in, in the order they are configured. */
+export function commandLineSignIns(issuers: readonly OidcIssuerConfig[]): CommandLineSignIn[] {
+  return issuers.flatMap(({ issuer, commandLine }) => (commandLine ? [{ issuer, ...commandLine }] : []));
 }

@@ -2,7 +2,8 @@
  * A real, standards-conformant OpenID provider for the SSO tests: the npm
  * package oidc-provider on a loopback port, with its own signing key,
  * resource indicators (JWT access tokens for an audience), the
- * authorization-code flow with PKCE and client credentials. Its interactions
+ * authorization-code flow with PKCE, client credentials, and the device flow
+ * with refresh tokens for a public command-line client. Its interactions
  * are a minimal login form checking a password, and a consent given at once
  * (a first-party client). Access tokens carry `preferred_username` and
  * `groups`, as Keycloak's mappers put them there.
@@ -26,6 +27,11 @@ export interface IdentityProvider {
   accounts: Map<string, TestAccount>;
   /** A user's access token through the authorization-code flow, logging in with its password as a browser would. */
   login(username: string, options?: { resource?: string; client?: 'app' | 'short-lived' }): Promise<string>;
+  /**
+   * What the person at a browser does with a device sign-in's address: opens it, confirms the
+   * code (or aborts), and logs in with its password when asked.
+   */
+  confirmDevice(completeUri: string, username: string, options?: { deny?: boolean }): Promise<void>;
   /** A service token through the client-credentials grant. */
   serviceToken(resource?: string): Promise<string>;
   stop(): Promise<void>;
@@ -36,6 +42,8 @@ export const GATEWAY_AUDIENCE = 'https://switchyard.test/';
 export const OTHER_AUDIENCE = 'https://elsewhere.test/';
 
 const REDIRECT_URI = 'http://127.0.0.1/callback';
+/** The public client of the command line's device flow. */
+export const CLI_CLIENT_ID = 'switchyard-cli';
 const SECRET = 'a-client-secret-for-the-sso-tests';
 /** Both clients: confidential, code flow, ID tokens signed with the provider's only key type. */
 const CLIENT: Omit<ClientMetadata, 'client_id'> = {
@@ -46,6 +54,8 @@ const CLIENT: Omit<ClientMetadata, 'client_id'> = {
 };
 /** Seconds an access token of the `short-lived` client lasts. */
 export const SHORT_TTL_SECONDS = 1;
+/** Seconds the command line's access tokens last: under its renewal margin, so each later run renews its token. */
+export const CLI_TTL_SECONDS = 20;
 
 /** A cookie jar for one browser: names to values, as Set-Cookie leaves them (paths are not kept apart). */
 function cookieJar() {
@@ -88,10 +98,21 @@ export async function startIdentityProvider(options: { issuer?: string } = {}): 
     clients: [
       { ...CLIENT, client_id: 'app', grant_types: ['authorization_code', 'client_credentials'] },
       { ...CLIENT, client_id: 'short-lived', grant_types: ['authorization_code'] },
+      // The command line's: public (no secret on a user's machine), device flow and refresh tokens.
+      {
+        client_id: CLI_CLIENT_ID,
+        token_endpoint_auth_method: 'none',
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        response_types: [],
+        redirect_uris: [],
+        id_token_signed_response_alg: 'ES256',
+      },
     ],
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(16).toString('hex')] },
-    scopes: ['openid', 'api'],
+    scopes: ['openid', 'offline_access', 'api'],
+    // offline_access is granted at the consent below, for every client that may refresh.
+    issueRefreshToken: (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     findAccount: (_ctx, id) => (accounts.has(id) ? { accountId: id, claims: () => ({ sub: id }) } : undefined),
     extraTokenClaims: (_ctx, token) => {
       const accountId = 'accountId' in token ? (token as { accountId?: unknown }).accountId : undefined;
@@ -102,6 +123,15 @@ export async function startIdentityProvider(options: { issuer?: string } = {}): 
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      // Plain pages, so a test can act as the person at the browser (confirmDevice).
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: (ctx, form) => void (ctx.body = `<!DOCTYPE html><html><body>${form}</body></html>`),
+        userCodeConfirmSource: (ctx, form, _client, _device, userCode) =>
+          void (ctx.body = `<!DOCTYPE html><html><body><p>${userCode}</p>${form}</body></html>`),
+        successSource: (ctx) => void (ctx.body = '<!DOCTYPE html><html><body><p>signed in</p></body></html>'),
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => GATEWAY_AUDIENCE,
@@ -110,7 +140,7 @@ export async function startIdentityProvider(options: { issuer?: string } = {}): 
           scope: 'api',
           audience: indicator,
           accessTokenFormat: 'jwt',
-          accessTokenTTL: client.clientId === 'short-lived' ? SHORT_TTL_SECONDS : 600,
+          accessTokenTTL: client.clientId === 'short-lived' ? SHORT_TTL_SECONDS : client.clientId === CLI_CLIENT_ID ? CLI_TTL_SECONDS : 600,
           jwt: { sign: { alg: 'ES256' } },
         }),
       },
@@ -119,6 +149,8 @@ export async function startIdentityProvider(options: { issuer?: string } = {}): 
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
       AuthorizationCode: 60,
+      DeviceCode: 600,
+      RefreshToken: 3_600,
       Grant: 600,
       IdToken: 600,
       Interaction: 600,
@@ -220,6 +252,45 @@ export async function startIdentityProvider(options: { issuer?: string } = {}): 
         next = new URL(location, next).href;
       }
       throw new Error('the login went round in circles');
+    },
+    async confirmDevice(completeUri, username, { deny = false } = {}) {
+      const jar = cookieJar();
+      let next = completeUri;
+      let method: 'GET' | 'POST' = 'GET';
+      let body: URLSearchParams | undefined;
+      for (let step = 0; step < 12; step++) {
+        const res: Response = await fetch(next, {
+          method,
+          redirect: 'manual',
+          headers: { cookie: jar.header(), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+          body,
+        });
+        jar.take(res);
+        const location: string | null = res.headers.get('location');
+        if (res.status >= 300 && res.status < 400 && location) {
+          [next, method, body] = [new URL(location, next).href, 'GET', undefined];
+          continue;
+        }
+        const page = await res.text();
+        if (res.status !== 200) throw new Error(`the device sign-in stopped at ${next}: HTTP ${res.status} ${page}`);
+        if (page.includes('signed in') && !page.includes('<form')) return;
+        const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/.exec(page);
+        if (!form) {
+          // The login form: the person types their name and password.
+          [method, body] = ['POST', new URLSearchParams({ username, password: accounts.get(username)?.password ?? '' })];
+          continue;
+        }
+        // The confirmation: its hidden fields sent back, as its button does (or its abort button).
+        const fields = new URLSearchParams([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+        if (deny) fields.set('abort', 'yes');
+        [next, method, body] = [new URL(form[1]!, next).href, 'POST', fields];
+        if (deny) {
+          const answer = await fetch(next, { method, body, redirect: 'manual', headers: { cookie: jar.header() } });
+          if (answer.status >= 400) throw new Error(`the abort was refused: HTTP ${answer.status}`);
+          return;
+        }
+      }
+      throw new Error('the device sign-in went round in circles');
     },
     serviceToken(resource = GATEWAY_AUDIENCE) {
       return tokenRequest('app', { grant_type: 'client_credentials', scope: 'api', resource });

@@ -1,11 +1,13 @@
-/** `login`, `logout`, `whoami`: a token from the gateway's /api/v1/token, kept in the config file. */
+/** `login`, `logout`, `whoami`: a token from the gateway's /api/v1/token, or through single sign-on (sso.ts), kept in the config file. */
 import type { Command } from 'commander';
 import { read } from 'read';
 
-import { connectApi, gatewayUrl, toCliError } from '../api.js';
+import { connectApi, gatewayUrl, toCliError, type ConnectionOptions } from '../api.js';
 import { forgetLogin, readSavedLogin, saveLogin } from '../config-file.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import type { Output } from '../output.js';
 import type { CommandContext } from '../register.js';
+import { chooseSignIn, commandLineSignIns, deviceSignIn, revokeSso } from '../sso.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -25,15 +27,41 @@ async function askPassword(username: string | undefined, passwordStdin: boolean)
   return { username: name, password: String(await read({ prompt: 'Password: ', silent: true, replace: '' })) };
 }
 
+/** `login --sso`: the device flow with an issuer the gateway offers, then the gateway asked who that makes us. */
+async function ssoLogin(out: Output, connection: ConnectionOptions, url: string, issuer: string | undefined): Promise<void> {
+  const signIn = chooseSignIn(await commandLineSignIns(url), issuer);
+  const { accessToken, sso } = await deviceSignIn(signIn, ({ uri, userCode, completeUri }) =>
+    // On stderr: --json's document on stdout stays the only thing there.
+    out.note(completeUri ? `Open ${completeUri} to sign in (the code is ${userCode}).` : `Open ${uri} and enter the code ${userCode}.`),
+  );
+  const api = connectApi({ ...connection, url, token: accessToken });
+  let who: string;
+  try {
+    who = (await api.request<{ me: { createdBy: string } }>('{ me { createdBy } }')).me.createdBy;
+  } finally {
+    await api.close();
+  }
+  saveLogin({ url, token: accessToken, username: who, sso });
+  const expiresAt = new Date(sso.expiresAt).toISOString();
+  if (out.json) out.document({ url, username: who, issuer: sso.issuer, expiresAt });
+  else if (!out.quiet)
+    out.line(`Logged in to ${url} as ${who} through ${sso.issuer}${sso.refreshToken ? ' (renewed as needed)' : ` (until ${expiresAt})`}.`);
+}
+
 export function registerAuthCommands(program: Command, context: CommandContext): void {
   program
     .command('login')
     .description('log in to a gateway and keep the token (in $SWITCHYARD_CONFIG or ~/.config/switchyard/config.json, mode 0600)')
     .option('-u, --username <name>', 'user name (asked for on a terminal when missing)')
     .option('--password-stdin', 'read the password from standard input (for scripts)')
-    .action(async (opts: { username?: string; passwordStdin?: boolean }, command: Command) => {
+    .option(
+      '--sso [issuer]',
+      "sign in through your organisation's OpenID provider instead (a code to confirm in any browser); name the issuer when the gateway offers several",
+    )
+    .action(async (opts: { username?: string; passwordStdin?: boolean; sso?: string | true }, command: Command) => {
       const { out, connection } = context(command);
       const url = gatewayUrl(connection);
+      if (opts.sso !== undefined) return ssoLogin(out, connection, url, opts.sso === true ? undefined : opts.sso);
       const { username, password } = await askPassword(opts.username, Boolean(opts.passwordStdin));
       let response: Response;
       try {
@@ -76,6 +104,14 @@ export function registerAuthCommands(program: Command, context: CommandContext):
         return;
       }
       // Revoke it first, so a copy of the file is worth nothing; a token already refused is gone anyway.
+      if (saved.sso) {
+        await revokeSso(saved.sso).catch((error: unknown) =>
+          out.note(`Could not end the sign-in at ${saved.sso!.issuer} (${(error as Error).message}); forgetting it here.`),
+        );
+        forgetLogin();
+        if (!out.quiet) out.line(`Logged out of ${saved.url}.`);
+        return;
+      }
       try {
         const api = connectApi({ ...connection, url: saved.url, token: saved.token });
         const { myTokens } = await api.request<{ myTokens: { id: string; current: boolean }[] }>('{ myTokens { id current } }');
