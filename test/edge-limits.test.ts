@@ -323,6 +323,29 @@ describe('GraphQL limits with the default settings', () => {
     },
   );
 
+  it('holds a page size given as a variable to the cost limit, by its value', async () => {
+    const pages = `query Pages($n: Int) { a: jobs(first: $n) { edges { node { ${EVERY_JOB_FIELD} } } } b: jobs(first: $n) { edges { node { ${EVERY_JOB_FIELD} } } } }`;
+    // Small pages fit: the same document, cheap by its values.
+    const small = await alice.gql(pages, { n: 5 });
+    expect(small.errors, JSON.stringify(small.errors)).toBeUndefined();
+    expect(small.status).toBe(200);
+
+    const refusedBefore = await refusals(env.url, 'cost');
+    const executedBefore = await executedOperations(env.url);
+    // Two full pages, as the literal document above: over the limit once $n is known.
+    const request = { query: pages, variables: { n: 500 } };
+    const res = await send(`${env.url}/graphql`, {
+      headers: { ...json(request), authorization: `Bearer ${alice.token}` },
+      body: JSON.stringify(request),
+    });
+    expect(res.status, res.text).toBe(400);
+    expect(res.json.data, res.text).toBeUndefined();
+    expect(res.json.errors[0].extensions).toMatchObject({ code: 'INVALID_INPUT', limit: 'cost' });
+    expect(res.json.errors[0].message).toMatch(/Cost limit of 300000 exceeded/);
+    expect(await refusals(env.url, 'cost')).toBe(refusedBefore + 1);
+    expect(await executedOperations(env.url)).toBe(executedBefore);
+  });
+
   it('counts a refusal each time it is repeated (past Yoga’s parse and validation caches)', async () => {
     for (const limit of ['aliases', 'tokens'] as const) {
       const before = await refusals(env.url, limit);

@@ -1,6 +1,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import type { GraphQLArmorConfig } from '@escape.tech/graphql-armor-types';
-import { GraphQLError, type ValidationContext } from 'graphql';
+import { GraphQLError, Kind, validate, visit, type DocumentNode, type GraphQLSchema, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 import type { GatewayMetrics, RefusalReason } from '../../metrics.js';
@@ -39,7 +40,8 @@ export interface RequestLimits {
   maxDirectives: number;
   /**
    * graphql-armor's cost: 2 per object field, 1 per scalar, each level 1.5
-   * times the one above, times a literal `first`/`last`. A dashboard (100
+   * times the one above, times `first`/`last` (a literal at validation, a
+   * variable's value before the operation runs). A dashboard (100
    * jobs with every field, products, providers, wallets, 32 job counts)
    * costs about 63,000, the largest page of jobs with every field
    * (`first: 500`) 271,000, the standard introspection query 15,600: one
@@ -93,6 +95,33 @@ function limitError(limit: QueryLimit | 'body_size', message: string): GraphQLEr
   });
 }
 
+/** The arguments whose value multiplies a field's cost: a page's size. */
+const PAGE_SIZE_ARGUMENTS = new Set(['first', 'last']);
+
+/** Whether a page size in the document is a variable: its cost is known only once the variables are. */
+function hasVariablePageSize(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Argument(node) {
+      if (PAGE_SIZE_ARGUMENTS.has(node.name.value) && node.value.kind === Kind.VARIABLE) found = true;
+    },
+  });
+  return found;
+}
+
+/** The document with each variable page size replaced by the request's value, as if it had been written there. */
+function withPageSizes(document: DocumentNode, variables: Record<string, unknown>): DocumentNode {
+  return visit(document, {
+    Argument(node) {
+      if (!PAGE_SIZE_ARGUMENTS.has(node.name.value) || node.value.kind !== Kind.VARIABLE) return undefined;
+      const value = variables[node.value.name.value];
+      // A value that is not a whole number fails its own coercion when the operation runs.
+      if (typeof value !== 'number' || !Number.isInteger(value)) return undefined;
+      return { ...node, value: { kind: Kind.INT, value: String(value) } };
+    },
+  });
+}
+
 const limitOf = (error: unknown): string | undefined =>
   error instanceof GraphQLError && typeof error.extensions?.limit === 'string' ? error.extensions.limit : undefined;
 
@@ -121,6 +150,24 @@ export function useRequestLimits(options: RequestLimitsOptions = {}): Plugin {
   });
   // The token count runs inside the parser: it must throw to stop it; the error is replaced after parsing.
   const tokenErrors = new WeakSet<GraphQLError>();
+  const costOptions = { maxCost: limits.maxCost, ignoreIntrospection: false, flattenFragments: true };
+  // Which documents have a variable page size, remembered as Yoga's parse cache hands the same document back.
+  const variablePages = new WeakMap<DocumentNode, boolean>();
+  /** The cost refusal for a document whose page sizes are variables, once their values are known; null when it fits. */
+  const costWithVariables = (schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined): GraphQLError | null => {
+    let variable = variablePages.get(document);
+    if (variable === undefined) variablePages.set(document, (variable = hasVariablePageSize(document)));
+    if (!variable) return null;
+    const refusals: GraphQLError[] = [];
+    const rule = costLimitRule({
+      ...costOptions,
+      exposeLimits: true,
+      propagateOnRejection: false,
+      onReject: [(_context, error) => void refusals.push(error)],
+    });
+    validate(schema, withPageSizes(document, variables ?? {}), [rule]);
+    return refusals[0] ? limitError('cost', refusals[0].message) : null;
+  };
   const armor: GraphQLArmorConfig = {
     blockFieldSuggestion: { enabled: true },
     maxTokens: {
@@ -132,7 +179,8 @@ export function useRequestLimits(options: RequestLimitsOptions = {}): Plugin {
     maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...report('depth') },
     maxDirectives: { n: limits.maxDirectives, ...report('directives') },
     // Introspection counts here (the standard query costs about 15,600), so copies of it under aliases add up.
-    costLimit: { maxCost: limits.maxCost, ignoreIntrospection: false, flattenFragments: true, ...report('cost') },
+    // A literal page size counts here; a variable one once its value is known (onExecute: no subscription's selection has a page).
+    costLimit: { ...costOptions, ...report('cost') },
   };
   return {
     onPluginInit({ addPlugin }) {
@@ -144,6 +192,12 @@ export function useRequestLimits(options: RequestLimitsOptions = {}): Plugin {
         refused('tokens');
         replaceParseResult(limitError('tokens', `${result.message} The limit is ${limits.maxTokens} tokens per document.`));
       };
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      const refusal = costWithVariables(args.schema, args.document, args.variableValues ?? undefined);
+      if (!refusal) return;
+      refused('cost');
+      setResultAndStopExecution({ errors: [refusal] });
     },
     onValidate() {
       // Runs on Yoga's cached validation results too, so a repeated refusal is counted each time.
