@@ -46,11 +46,31 @@ export function sourceName(source: JobSource): string {
   }
 }
 
-/** The sources once each, in a stable order. */
+/**
+ * The sources once each, in a stable order, without those a project source
+ * covers: every job of a project is in its project source, so its creators'
+ * and ACL sources beside it add nothing.
+ */
 export function distinctSources(sources: readonly JobSource[]): JobSource[] {
-  return [...new Map(sources.map((source) => [sourceName(source), source])).entries()]
+  const wholeProjects = new Set(sources.flatMap((source) => (source.kind === 'project' ? [source.project] : [])));
+  const covered = (source: JobSource) => (source.kind === 'projectCreator' || source.kind === 'shared') && wholeProjects.has(source.project);
+  return [...new Map(sources.filter((source) => !covered(source)).map((source) => [sourceName(source), source])).entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([, source]) => source);
+}
+
+/**
+ * The sources' positions in groups that share no job: a project's sources
+ * together (its creators' and its ACL sources can hold the same job), each
+ * personal source alone. Only within a group must a union be counted.
+ */
+export function overlapGroups(sources: readonly JobSource[]): number[][] {
+  const groups = new Map<string, number[]>();
+  sources.forEach((source, at) => {
+    const group = source.kind === 'personal' ? `personal:${at}` : `project:${source.project}`;
+    groups.set(group, [...(groups.get(group) ?? []), at]);
+  });
+  return [...groups.values()];
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
-import { distinctSources, sharedSources, sourceName, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
+import { distinctSources, overlapGroups, sharedSources, sourceName, sourcesOfJob, type JobSource } from './job-sources.js';
 import { createMemoryUsage } from './memory-usage.js';
 import { indexChanges } from './project-indexes.js';
 import type {
@@ -257,7 +257,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         // The sources answer exactly, as in the Redis store: count them, merge only the page.
         const sources = distinctSources(query.sources);
         const lists = sources.map((source) => idsBySource.get(sourceName(source)) ?? []);
-        const { totalCount, ids } = mergedPage(lists, sourcesOverlap(sources), { min, max, cursor, ascending }, first + 1);
+        const { totalCount, ids } = mergedPage(lists, overlapGroups(sources), { min, max, cursor, ascending }, first + 1);
         const page = ids.slice(0, first).map((id) => structuredClone(jobs.get(id)!.job));
         return { jobs: page, endCursor: page.length > 0 ? encodeCursor(page.at(-1)!.id) : null, hasNextPage: ids.length > first, totalCount };
       }
@@ -495,20 +495,21 @@ function lowerBound(ids: readonly string[], bound: string): number {
 
 /**
  * Up to `wanted` ids of several sorted lists merged in query order from past the cursor, each id
- * once, within [min, max) (uuid v7 prefixes); and how many ids they hold in that range
- * (their union's when they overlap).
+ * once, within [min, max) (uuid v7 prefixes); and how many ids they hold in that range: summed
+ * across `groups` (lists of different groups share no id), their union's within a group.
  */
 function mergedPage(
   lists: readonly string[][],
-  overlapping: boolean,
+  groups: readonly number[][],
   bounds: { min: string | null; max: string | null; cursor: string | undefined; ascending: boolean },
   wanted: number,
 ): { totalCount: number; ids: string[] } {
   const { min, max, cursor, ascending } = bounds;
   const ranges = lists.map((ids) => ({ ids, low: min === null ? 0 : lowerBound(ids, min), high: max === null ? ids.length : lowerBound(ids, max) }));
-  const totalCount = overlapping
-    ? new Set(ranges.flatMap(({ ids, low, high }) => ids.slice(low, Math.max(low, high)))).size
-    : ranges.reduce((sum, { low, high }) => sum + Math.max(0, high - low), 0);
+  const size = (at: number) => Math.max(0, ranges[at]!.high - ranges[at]!.low);
+  const inRange = (at: number) => ranges[at]!.ids.slice(ranges[at]!.low, ranges[at]!.low + size(at));
+  let totalCount = 0;
+  for (const group of groups) totalCount += group.length === 1 ? size(group[0]!) : new Set(group.flatMap(inRange)).size;
   // Each list's next position in query order, past the cursor.
   const heads = ranges.map(({ ids, low, high }) => {
     if (cursor === undefined) return ascending ? low : high - 1;
