@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP surface: /graphql (Yoga, with followJob over SSE and
- * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, and the sessions'
- * websockets and browser pages (/api/v1/sessions/...).
+ * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, the sessions'
+ * websockets and browser pages (/api/v1/sessions/...) and the web dashboard (/ui).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,7 @@ import { LoginThrottledError, type Auth } from './access/auth.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { DashboardFiles } from './pages/dashboard-files.js';
 import type { SessionPages } from './pages/session-pages.js';
 import type { SessionEndpoint } from './sessions/session-endpoint.js';
 import type { WebEndpoint } from './sessions/web-endpoint.js';
@@ -40,6 +41,8 @@ export interface GatewayHttpOptions {
   sessions?: SessionEndpoint;
   /** The sessions' browser pages: a session's URL fetched, not upgraded. */
   pages?: SessionPages;
+  /** The web dashboard's files (/ui). */
+  dashboard?: DashboardFiles;
   /** WEB sessions' apps, proxied (/api/v1/sessions/web/...): their requests and websockets. */
   webSessions?: WebEndpoint;
   /** Refreshes gauges that are read from the store just before a scrape. */
@@ -166,6 +169,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
         return tokenEndpoint(req, res);
       }
       if (path && options.pages?.handles(path)) return options.pages.serve(req, res);
+      if (path && options.dashboard?.handles(path)) return options.dashboard.serve(req, res);
       return yoga(req, res);
     };
     handle().catch((error: unknown) => {

@@ -1,0 +1,224 @@
+/**
+ * The web dashboard (/ui) in headless Chromium (Debian's, through playwright-core), used as a
+ * person would, against an embedded Switchyard: the gateway with the real local provider (jobs
+ * in their sandbox) and a simulated HPC provider that alice has no credits for. Screenshots of
+ * the main pages are kept under test-artifacts/dashboard/ (gitignored). The build it serves is
+ * made by the global setup (test/support/dashboard-setup.ts).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { createLocalDriver } from '../providers/local/local-driver.js';
+import { SIMULATED_CONFIGS } from '../providers/simulated/configs.js';
+import { createSimulatedDriver } from '../providers/simulated/simulated-driver.js';
+import { systemClock } from '../shared/clock.js';
+import { launchChromium, watchPage, type PageProblems } from './support/browser.js';
+import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
+import { eventually, type TestClient } from './support/graphql-client.js';
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'dashboard');
+/** The embedded gateway's users' passwords (test/support/embedded-gateway.ts). */
+const PASSWORD = 'pw-alice-secret';
+
+let sy: EmbeddedGateway;
+let alice: TestClient;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let problems: PageProblems;
+const stateDir = join(import.meta.dirname, '..', '.scratch', `dashboard-${process.pid}`);
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  mkdirSync(stateDir, { recursive: true });
+  [sy, browser] = await Promise.all([
+    startEmbeddedGateway({
+      providers: [
+        { id: 'local', kind: 'LOCAL', driver: createLocalDriver({ stateDir, terminateGraceMs: 300 }) },
+        { id: 'sim-hpc', kind: 'SIMULATED', driver: createSimulatedDriver(SIMULATED_CONFIGS.hpc, { clock: systemClock }) },
+      ],
+    }),
+    launchChromium(),
+  ]);
+  alice = await sy.user('alice', { fund: ['local'] });
+  context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  page = await context.newPage();
+  problems = watchPage(page, sy.url);
+}, 60_000);
+
+// A failed step leaves a picture of the page it failed on.
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail') await shot(`failed-${task.name.replace(/\W+/g, '-').slice(0, 60)}`).catch(() => {});
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await sy?.stop();
+});
+
+const shot = (name: string, target: Page = page) => target.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+const jobState = () => page.getByTestId('job-state').locator('[data-state]');
+const waitForJobState = (state: string, timeout = 20_000) => page.locator(`[data-testid="job-state"] [data-state="${state}"]`).waitFor({ timeout });
+
+/** Fills the submit form for a local-small job and submits it; resolves on the job's page with its id. */
+async function submitLocalJob(command: string): Promise<string> {
+  await page.getByRole('link', { name: 'Submit', exact: true }).click();
+  await page.getByLabel('Product').selectOption('local/local-small');
+  await page.getByLabel('Command', { exact: true }).fill(command);
+  await page.getByRole('button', { name: 'Submit', exact: true }).click();
+  await page.waitForURL(/\/ui\/jobs\/[^/]+$/);
+  return decodeURIComponent(new URL(page.url()).pathname.split('/').at(-1)!);
+}
+
+describe('the web dashboard', () => {
+  it('is served at /ui: the SPA for any route, hashed assets cached for good, a missing asset a 404', async () => {
+    const redirect = await fetch(`${sy.url}/ui`, { redirect: 'manual' });
+    expect(redirect.status).toBe(308);
+    expect(redirect.headers.get('location')).toBe('/ui/');
+    const deep = await fetch(`${sy.url}/ui/jobs/some-job`);
+    expect(deep.status).toBe(200);
+    expect(deep.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(deep.headers.get('cache-control')).toBe('no-cache');
+    expect(deep.headers.get('content-security-policy')).toMatch(/script-src 'self'; style-src 'self'; connect-src 'self'/);
+    const html = await deep.text();
+    const script = html.match(/src="(\/ui\/assets\/[^"]+\.js)"/)![1]!;
+    const asset = await fetch(`${sy.url}${script}`);
+    expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect((await fetch(`${sy.url}/ui/assets/index-gone.js`)).status).toBe(404);
+  });
+
+  it('refuses a wrong password, then signs alice in', async () => {
+    await page.goto(`${sy.url}/ui/`);
+    await page.waitForURL(/\/ui\/sign-in$/);
+    await page.getByLabel('User name').fill('alice');
+    await page.getByLabel('Password').fill('not-her-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/UNAUTHENTICATED.*wrong user name or password/);
+    await shot('sign-in');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    await expect(page.getByTestId('username').textContent()).resolves.toBe('alice');
+    expect(await page.evaluate(() => sessionStorage.getItem('switchyard.session'))).toMatch(/"token":/);
+  });
+
+  it('submits a job from the form and shows it reach SUCCESS with its log and its charge', async () => {
+    const id = await submitLocalJob(`sh -c 'echo "hello from the dashboard"; echo to-stderr >&2'`);
+    await waitForJobState('SUCCESS');
+    await page.getByTestId('logs').getByText('hello from the dashboard').waitFor();
+    await page.getByTestId('logs').getByText('to-stderr').waitFor();
+    await expect(page.getByTestId('story').textContent()).resolves.toMatch(/IN QUEUE.*RUNNING.*SUCCESS/s);
+    const job = await alice.ok(`query ($id: ID!) { job(id: $id) { status { state exitCode } } }`, { id });
+    expect(job.job.status).toEqual({ state: 'SUCCESS', exitCode: 0 });
+    await shot('job-success');
+  });
+
+  it('shows a refused submission’s error code and message', async () => {
+    await page.getByRole('link', { name: 'Submit', exact: true }).click();
+    // The simulated HPC cluster's products are offered; alice has no credits there.
+    const hpcProduct = await page.locator('select[name="product"] optgroup[label="sim-hpc"] option').first().getAttribute('value');
+    await page.getByLabel('Product').selectOption(hpcProduct!);
+    await page.getByLabel('Command', { exact: true }).fill('hostname');
+    const image = page.getByLabel(/^Image/);
+    if (await image.isVisible()) await image.fill('docker.io/library/busybox:1.36');
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    await expect(alert.locator('.error-code').textContent()).resolves.toBe('INSUFFICIENT_FUNDS');
+    await expect(alert.locator('.error-message').textContent()).resolves.not.toBe('');
+    expect(page.url()).toMatch(/\/ui\/submit$/);
+    await shot('submit-refused');
+  });
+
+  it('opens a running job’s terminal, runs a command in it, and suspends and resumes the job', async () => {
+    const id = await submitLocalJob('sleep 300');
+    await waitForJobState('RUNNING');
+    await shot('job-running');
+
+    const [terminal] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Open terminal' }).click()]);
+    const terminalProblems = watchPage(terminal, sy.url);
+    await terminal.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+    expect(new URL(terminal.url()).pathname).toBe('/api/v1/sessions/shell');
+    await terminal.locator('.xterm').click();
+    await terminal.keyboard.type('echo "answer:$((6*7))"');
+    await terminal.keyboard.press('Enter');
+    await eventually(async () => (await terminal.locator('.xterm-rows').textContent())?.replace(/\u00a0/g, ' ').includes('answer:42') || null, {
+      what: 'the shell’s answer in the terminal page',
+      timeoutMs: 15_000,
+    });
+    await shot('terminal', terminal);
+    expect(terminalProblems.violations).toEqual([]);
+    await terminal.close();
+
+    await page.getByRole('button', { name: 'Suspend' }).click();
+    await waitForJobState('SUSPENDED');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await waitForJobState('RUNNING');
+    const story = await page.getByTestId('story').textContent();
+    expect(story).toMatch(/RUNNING.*SUSPENDED.*RUNNING/s);
+
+    await page.getByRole('button', { name: 'Terminate' }).click();
+    await eventually(async () => ((await jobState().getAttribute('data-state')) === 'RUNNING' ? null : true), { what: 'the job to stop running' });
+    const job = await alice.ok(`query ($id: ID!) { job(id: $id) { updates { state } } }`, { id });
+    expect(job.job.updates.map((u: { state: string | null }) => u.state)).toContain('SUSPENDED');
+  });
+
+  it('lists the jobs with their live state, filtered by state', async () => {
+    // Two jobs that run until terminated through the API, not the page: the list sees one end live.
+    const create = (name: string) =>
+      alice
+        .ok(
+          `mutation ($name: String!) { createJobs(specifications: [{ product: { id: "local-small", provider: "local" }, command: ["sleep", "300"], name: $name }]) { job { id } } }`,
+          {
+            name,
+          },
+        )
+        .then((data) => data.createJobs[0].job.id as string);
+    const [watched, running] = [await create('watched'), await create('still running')];
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    const row = (id: string) => page.locator(`tr[data-job-id="${id}"]`);
+    await row(watched).locator('[data-state="RUNNING"]').waitFor({ timeout: 20_000 });
+    await row(running).locator('[data-state="RUNNING"]').waitFor({ timeout: 20_000 });
+    await alice.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: watched });
+    // The list reads itself again only every 30 s: an end shown sooner came over the subscription.
+    await row(watched).locator('[data-state="SUCCESS"]').waitFor({ timeout: 10_000 });
+    await shot('jobs');
+
+    await page.getByLabel('State').selectOption('RUNNING');
+    await page.waitForURL(/state=RUNNING/);
+    await page.getByRole('status').getByText('1 job', { exact: true }).waitFor();
+    await expect(page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job-id')))).resolves.toEqual([running]);
+    await alice.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: running });
+    await page.getByLabel('State').selectOption('');
+  });
+
+  it('shows the providers with status and utilization, and the wallets with their transactions', async () => {
+    await page.getByRole('link', { name: 'Providers' }).click();
+    const local = page.locator('[data-provider-id="local"]');
+    await local.getByText('UP', { exact: true }).waitFor();
+    await local.locator('meter').first().waitFor();
+    await page.locator('[data-provider-id="sim-hpc"]').waitFor();
+    await shot('providers');
+
+    await page.getByRole('link', { name: 'Wallets' }).click();
+    await page.getByRole('heading', { name: /local-cpu/ }).waitFor();
+    await page.getByRole('cell', { name: 'Grant' }).first().waitFor();
+    await shot('wallets');
+  });
+
+  it('works on a narrow screen and did nothing the policy forbids', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.locator('tbody tr').first().waitFor();
+    // Nothing wider than the screen but the table's own scrolling box.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot('jobs-narrow');
+    expect(problems.violations).toEqual([]);
+    expect(problems.errors).toEqual([]);
+    expect(problems.foreignRequests).toEqual([]);
+  });
+});
