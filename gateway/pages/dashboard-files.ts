@@ -6,7 +6,7 @@
  * and read again when index.html changes (a rebuild); a request names an entry of it or
  * nothing, so no path from a request reaches the file system.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,9 @@ import { COMMON_HEADERS } from './session-pages.js';
 export const DASHBOARD_PATH = '/ui';
 /** Where `npm run build:dashboard` writes (gateway/dashboard/vite.config.ts). */
 export const DASHBOARD_BUILD_DIR = fileURLToPath(new URL('../dashboard/dist/', import.meta.url));
+
+/** Whether there is a build to serve (`npm start` makes one first). */
+export const dashboardBuilt = (dir = DASHBOARD_BUILD_DIR) => existsSync(join(dir, 'index.html'));
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -28,6 +28,8 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
+const round = (n: number) => n.toLocaleString(undefined, { maximumFractionDigits: 1 });
+
 /** A used-of-capacity figure as a meter with its numbers beside it. */
 export function Usage({ label, used, capacity, unit }: { label: string; used: number; capacity: number; unit: string }) {
   return (
@@ -35,7 +37,7 @@ export function Usage({ label, used, capacity, unit }: { label: string; used: nu
       <span className="usage-label">{label}</span>
       <meter min={0} max={capacity || 1} value={used} aria-label={`${label} used`} />
       <span>
-        {used.toLocaleString()} / {capacity.toLocaleString()} {unit}
+        {round(used)} / {round(capacity)} {unit}
       </span>
     </div>
   );
