@@ -209,6 +209,47 @@ describe('the web dashboard', () => {
     await shot('wallets');
   });
 
+  it('lets an administrator create a user, grant it credits and disable it; others see no administration', async () => {
+    await expect(page.getByRole('link', { name: 'Administration' }).count()).resolves.toBe(0);
+    await sy.user('root', { admin: true, fund: [] });
+    const admin = await context.browser()!.newContext({ viewport: { width: 1280, height: 860 } });
+    const adminPage = await admin.newPage();
+    const adminProblems = watchPage(adminPage, sy.url);
+    await adminPage.goto(`${sy.url}/ui/admin`);
+    await adminPage.getByLabel('User name').fill('root');
+    await adminPage.getByLabel('Password').fill('pw-root-secret');
+    await adminPage.getByRole('button', { name: 'Sign in' }).click();
+    // Back where it was going once signed in.
+    await adminPage.getByRole('heading', { name: 'Administration' }).waitFor();
+
+    const newUser = adminPage.locator('form[aria-labelledby="new-user-heading"]');
+    await newUser.getByLabel('User name').fill('carol');
+    await newUser.getByLabel('Password').fill('carol-secret-1');
+    await newUser.getByRole('button', { name: 'Create user' }).click();
+    await adminPage.getByText('User carol created.').waitFor();
+    const grant = adminPage.locator('form[aria-labelledby="grant-heading"]');
+    await grant.getByLabel(/^To/).fill('carol');
+    await grant.getByLabel('Wallet').selectOption('local/local-cpu');
+    await grant.getByLabel('Credits').fill('5000');
+    await grant.getByRole('button', { name: 'Grant' }).click();
+    await adminPage.getByText(/Granted 5,000 credits to carol \(local-cpu at local\); balance 5,000\./).waitFor();
+    await adminPage.getByRole('button', { name: 'Disable carol' }).click();
+    await adminPage.getByRole('button', { name: 'Enable carol' }).waitFor();
+    await shot('admin', adminPage);
+
+    const { users } = await sy.admin.ok(`{ users { username disabled } }`);
+    expect(users.find((u: { username: string }) => u.username === 'carol')).toEqual({ username: 'carol', disabled: true });
+    const { wallets } = await sy.admin.ok(`{ transactions(owner: "carol") { edges { node { kind amount by } } } }`).then((data) => ({
+      wallets: data.transactions.edges.map((e: { node: unknown }) => e.node),
+    }));
+    expect(wallets).toEqual([{ kind: 'GRANT', amount: 5000, by: 'root' }]);
+    expect(adminProblems).toEqual({ errors: [], violations: [], foreignRequests: [] });
+    await admin.close();
+
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByText('You are in no project').waitFor();
+  });
+
   it('works on a narrow screen and did nothing the policy forbids', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('link', { name: 'Jobs', exact: true }).click();

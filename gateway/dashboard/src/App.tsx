@@ -1,8 +1,10 @@
 /** The frame of every page: a skip link, the navigation, who is signed in, and the routes. */
 import { Navigate, NavLink, Route, Routes, useLocation } from 'react-router';
 
+import { AdminPage } from './pages/AdminPage';
 import { JobPage } from './pages/JobPage';
 import { JobsPage } from './pages/JobsPage';
+import { ProjectsPage } from './pages/ProjectsPage';
 import { ProvidersPage } from './pages/ProvidersPage';
 import { SignInPage } from './pages/SignInPage';
 import { SubmitPage } from './pages/SubmitPage';
@@ -14,7 +16,10 @@ const NAV = [
   { to: '/submit', label: 'Submit' },
   { to: '/providers', label: 'Providers' },
   { to: '/wallets', label: 'Wallets' },
+  { to: '/projects', label: 'Projects' },
 ];
+/** Shown to administrators only; the gateway refuses its operations to anyone else (FORBIDDEN). */
+const ADMIN_NAV = [{ to: '/admin', label: 'Administration' }];
 
 export function App() {
   const { user, signOut } = useSession();
@@ -36,7 +41,7 @@ export function App() {
         <span className="brand">Switchyard</span>
         <nav aria-label="Main">
           <ul>
-            {NAV.map((item) => (
+            {[...NAV, ...(user.admin ? ADMIN_NAV : [])].map((item) => (
               <li key={item.to}>
                 <NavLink to={item.to}>{item.label}</NavLink>
               </li>
@@ -58,6 +63,10 @@ export function App() {
           <Route path="/submit" element={<SubmitPage />} />
           <Route path="/providers" element={<ProvidersPage />} />
           <Route path="/wallets" element={<WalletsPage />} />
+          <Route path="/projects" element={<ProjectsPage />} />
+          {user.admin ? <Route path="/admin" element={<AdminPage />} /> : null}
+          {/* Signed in on the sign-in page: on to where the reader was going. */}
+          <Route path="/sign-in" element={<Navigate to={(location.state as { from?: string } | null)?.from ?? '/jobs'} replace />} />
           <Route path="*" element={<Navigate to="/jobs" replace />} />
         </Routes>
       </main>

@@ -16,6 +16,11 @@ import * as types from './graphql';
  */
 type Documents = {
     "\n  subscription FollowJob($id: ID!) {\n    followJob(id: $id) {\n      jobId\n      updates {\n        state\n        status\n        newTimeAllocation\n        timestamp\n      }\n      logs {\n        rank\n        stdout\n        stderr\n        timestamp\n      }\n      newStatus {\n        state\n        startedAt\n        expiresAt\n        exitCode\n      }\n    }\n  }\n": typeof types.FollowJobDocument,
+    "\n  query Users {\n    users {\n      username\n      admin\n      disabled\n      createdAt\n      projects\n    }\n    products(first: 500) {\n      provider\n      category\n    }\n  }\n": typeof types.UsersDocument,
+    "\n  mutation CreateUser($username: String!, $password: String!, $admin: Boolean!) {\n    createUser(username: $username, password: $password, admin: $admin) {\n      username\n    }\n  }\n": typeof types.CreateUserDocument,
+    "\n  mutation DisableUser($username: String!) {\n    disableUser(username: $username) {\n      username\n    }\n  }\n": typeof types.DisableUserDocument,
+    "\n  mutation EnableUser($username: String!) {\n    enableUser(username: $username) {\n      username\n    }\n  }\n": typeof types.EnableUserDocument,
+    "\n  mutation GrantCredits($grant: GrantInput!) {\n    grantCredits(grant: $grant) {\n      balance\n    }\n  }\n": typeof types.GrantCreditsDocument,
     "\n  query Job($id: ID!) {\n    job(id: $id) {\n      id\n      createdAt\n      creditsCharged\n      providerGeneratedId\n      owner {\n        createdBy\n        project\n      }\n      provider {\n        id\n        kind\n        status\n      }\n      specification {\n        name\n        command\n        image\n        replicas\n        tags\n        timeAllocation {\n          hours\n          minutes\n          seconds\n        }\n        product {\n          id\n          provider\n          category\n        }\n      }\n      status {\n        state\n        startedAt\n        expiresAt\n        exitCode\n        pendingReason\n        queuePosition\n        resolvedSupport {\n          timeExtension\n          suspension\n          logs\n          sessionTypes\n        }\n      }\n    }\n  }\n": typeof types.JobDocument,
     "\n  query JobCharges {\n    transactions(first: 200) {\n      edges {\n        node {\n          id\n          kind\n          jobId\n          amount\n          provider\n          category\n          timestamp\n          description\n        }\n      }\n    }\n  }\n": typeof types.JobChargesDocument,
     "\n  mutation ExtendJob($id: ID!, $minutes: Int!) {\n    extendJobs(items: [{ jobId: $id, requestedTime: { minutes: $minutes } }]) {\n      ok\n      error {\n        code\n        message\n      }\n    }\n  }\n": typeof types.ExtendJobDocument,
@@ -24,6 +29,7 @@ type Documents = {
     "\n  mutation TerminateJob($id: ID!) {\n    terminateJobs(ids: [$id]) {\n      ok\n      error {\n        code\n        message\n      }\n    }\n  }\n": typeof types.TerminateJobDocument,
     "\n  mutation OpenSession($id: ID!, $type: InteractiveSessionType!) {\n    openInteractiveSessions(items: [{ jobId: $id, sessionType: $type }]) {\n      session {\n        url\n        expiresAt\n      }\n      error {\n        code\n        message\n      }\n    }\n  }\n": typeof types.OpenSessionDocument,
     "\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          createdAt\n          creditsCharged\n          specification {\n            name\n            command\n            product {\n              id\n              provider\n            }\n          }\n          status {\n            state\n            exitCode\n          }\n        }\n      }\n    }\n  }\n": typeof types.JobsDocument,
+    "\n  query Projects($all: Boolean!) {\n    projects(all: $all) {\n      id\n      title\n      archived\n      createdAt\n      myRole\n      members {\n        username\n        role\n        groups\n      }\n      groups {\n        name\n        members\n      }\n    }\n  }\n": typeof types.ProjectsDocument,
     "\n  query Providers {\n    providers {\n      id\n      kind\n      domain\n      version\n      status\n      circuit\n      lastHeartbeat\n      products {\n        id\n      }\n      utilization {\n        observedAt\n        capacity {\n          cpu\n          memoryInGigs\n          gpu\n        }\n        usedCapacity {\n          cpu\n          memoryInGigs\n          gpu\n        }\n        queueStatus {\n          running\n          pending\n        }\n      }\n    }\n  }\n": typeof types.ProvidersDocument,
     "\n  query Products {\n    products(first: 500) {\n      id\n      name\n      description\n      category\n      provider\n      cpu\n      memoryInGigs\n      gpu\n      pricePerUnit\n      unitOfPrice\n      freeToUse\n      balance\n      capacity\n      queueStatus\n      support {\n        backend\n        logs\n        maxReplicas\n        timeExtension\n        suspension\n        sessionTypes\n        maxTimeAllocation {\n          hours\n          minutes\n          seconds\n        }\n      }\n    }\n  }\n": typeof types.ProductsDocument,
     "\n  mutation CreateJob($spec: JobSpecificationInput!) {\n    createJobs(specifications: [$spec]) {\n      job {\n        id\n      }\n      error {\n        code\n        message\n      }\n    }\n  }\n": typeof types.CreateJobDocument,
@@ -32,6 +38,11 @@ type Documents = {
 };
 const documents: Documents = {
     "\n  subscription FollowJob($id: ID!) {\n    followJob(id: $id) {\n      jobId\n      updates {\n        state\n        status\n        newTimeAllocation\n        timestamp\n      }\n      logs {\n        rank\n        stdout\n        stderr\n        timestamp\n      }\n      newStatus {\n        state\n        startedAt\n        expiresAt\n        exitCode\n      }\n    }\n  }\n": types.FollowJobDocument,
+    "\n  query Users {\n    users {\n      username\n      admin\n      disabled\n      createdAt\n      projects\n    }\n    products(first: 500) {\n      provider\n      category\n    }\n  }\n": types.UsersDocument,
+    "\n  mutation CreateUser($username: String!, $password: String!, $admin: Boolean!) {\n    createUser(username: $username, password: $password, admin: $admin) {\n      username\n    }\n  }\n": types.CreateUserDocument,
+    "\n  mutation DisableUser($username: String!) {\n    disableUser(username: $username) {\n      username\n    }\n  }\n": types.DisableUserDocument,
+    "\n  mutation EnableUser($username: String!) {\n    enableUser(username: $username) {\n      username\n    }\n  }\n": types.EnableUserDocument,
+    "\n  mutation GrantCredits($grant: GrantInput!) {\n    grantCredits(grant: $grant) {\n      balance\n    }\n  }\n": types.GrantCreditsDocument,
     "\n  query Job($id: ID!) {\n    job(id: $id) {\n      id\n      createdAt\n      creditsCharged\n      providerGeneratedId\n      owner {\n        createdBy\n        project\n      }\n      provider {\n        id\n        kind\n        status\n      }\n      specification {\n        name\n        command\n        image\n        replicas\n        tags\n        timeAllocation {\n          hours\n          minutes\n          seconds\n        }\n        product {\n          id\n          provider\n          category\n        }\n      }\n      status {\n        state\n        startedAt\n        expiresAt\n        exitCode\n        pendingReason\n        queuePosition\n        resolvedSupport {\n          timeExtension\n          suspension\n          logs\n          sessionTypes\n        }\n      }\n    }\n  }\n": types.JobDocument,
     "\n  query JobCharges {\n    transactions(first: 200) {\n      edges {\n        node {\n          id\n          kind\n          jobId\n          amount\n          provider\n          category\n          timestamp\n          description\n        }\n      }\n    }\n  }\n": types.JobChargesDocument,
     "\n  mutation ExtendJob($id: ID!, $minutes: Int!) {\n    extendJobs(items: [{ jobId: $id, requestedTime: { minutes: $minutes } }]) {\n      ok\n      error {\n        code\n        message\n      }\n    }\n  }\n": types.ExtendJobDocument,
@@ -40,6 +51,7 @@ const documents: Documents = {
     "\n  mutation TerminateJob($id: ID!) {\n    terminateJobs(ids: [$id]) {\n      ok\n      error {\n        code\n        message\n      }\n    }\n  }\n": types.TerminateJobDocument,
     "\n  mutation OpenSession($id: ID!, $type: InteractiveSessionType!) {\n    openInteractiveSessions(items: [{ jobId: $id, sessionType: $type }]) {\n      session {\n        url\n        expiresAt\n      }\n      error {\n        code\n        message\n      }\n    }\n  }\n": types.OpenSessionDocument,
     "\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          createdAt\n          creditsCharged\n          specification {\n            name\n            command\n            product {\n              id\n              provider\n            }\n          }\n          status {\n            state\n            exitCode\n          }\n        }\n      }\n    }\n  }\n": types.JobsDocument,
+    "\n  query Projects($all: Boolean!) {\n    projects(all: $all) {\n      id\n      title\n      archived\n      createdAt\n      myRole\n      members {\n        username\n        role\n        groups\n      }\n      groups {\n        name\n        members\n      }\n    }\n  }\n": types.ProjectsDocument,
     "\n  query Providers {\n    providers {\n      id\n      kind\n      domain\n      version\n      status\n      circuit\n      lastHeartbeat\n      products {\n        id\n      }\n      utilization {\n        observedAt\n        capacity {\n          cpu\n          memoryInGigs\n          gpu\n        }\n        usedCapacity {\n          cpu\n          memoryInGigs\n          gpu\n        }\n        queueStatus {\n          running\n          pending\n        }\n      }\n    }\n  }\n": types.ProvidersDocument,
     "\n  query Products {\n    products(first: 500) {\n      id\n      name\n      description\n      category\n      provider\n      cpu\n      memoryInGigs\n      gpu\n      pricePerUnit\n      unitOfPrice\n      freeToUse\n      balance\n      capacity\n      queueStatus\n      support {\n        backend\n        logs\n        maxReplicas\n        timeExtension\n        suspension\n        sessionTypes\n        maxTimeAllocation {\n          hours\n          minutes\n          seconds\n        }\n      }\n    }\n  }\n": types.ProductsDocument,
     "\n  mutation CreateJob($spec: JobSpecificationInput!) {\n    createJobs(specifications: [$spec]) {\n      job {\n        id\n      }\n      error {\n        code\n        message\n      }\n    }\n  }\n": types.CreateJobDocument,
@@ -51,6 +63,26 @@ const documents: Documents = {
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription FollowJob($id: ID!) {\n    followJob(id: $id) {\n      jobId\n      updates {\n        state\n        status\n        newTimeAllocation\n        timestamp\n      }\n      logs {\n        rank\n        stdout\n        stderr\n        timestamp\n      }\n      newStatus {\n        state\n        startedAt\n        expiresAt\n        exitCode\n      }\n    }\n  }\n"): typeof import('./graphql').FollowJobDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Users {\n    users {\n      username\n      admin\n      disabled\n      createdAt\n      projects\n    }\n    products(first: 500) {\n      provider\n      category\n    }\n  }\n"): typeof import('./graphql').UsersDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateUser($username: String!, $password: String!, $admin: Boolean!) {\n    createUser(username: $username, password: $password, admin: $admin) {\n      username\n    }\n  }\n"): typeof import('./graphql').CreateUserDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DisableUser($username: String!) {\n    disableUser(username: $username) {\n      username\n    }\n  }\n"): typeof import('./graphql').DisableUserDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation EnableUser($username: String!) {\n    enableUser(username: $username) {\n      username\n    }\n  }\n"): typeof import('./graphql').EnableUserDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation GrantCredits($grant: GrantInput!) {\n    grantCredits(grant: $grant) {\n      balance\n    }\n  }\n"): typeof import('./graphql').GrantCreditsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -83,6 +115,10 @@ export function graphql(source: "\n  mutation OpenSession($id: ID!, $type: Inter
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          createdAt\n          creditsCharged\n          specification {\n            name\n            command\n            product {\n              id\n              provider\n            }\n          }\n          status {\n            state\n            exitCode\n          }\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').JobsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Projects($all: Boolean!) {\n    projects(all: $all) {\n      id\n      title\n      archived\n      createdAt\n      myRole\n      members {\n        username\n        role\n        groups\n      }\n      groups {\n        name\n        members\n      }\n    }\n  }\n"): typeof import('./graphql').ProjectsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

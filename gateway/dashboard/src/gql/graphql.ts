@@ -14,6 +14,17 @@ export type CircuitState =
   | 'HALF_OPEN'
   | 'OPEN';
 
+export type GrantInput = {
+  amount: number;
+  category: string;
+  endDate?: string | null | undefined;
+  isProject?: boolean;
+  /** A user name or a project id. */
+  owner: string;
+  provider: string;
+  startDate?: string | null | undefined;
+};
+
 export type InteractiveSessionType =
   | 'SHELL'
   | 'VNC'
@@ -100,6 +111,11 @@ export type ProductRefInput = {
   provider: string;
 };
 
+export type ProjectRole =
+  | 'ADMIN'
+  | 'PI'
+  | 'USER';
+
 export type ProviderKind =
   | 'CLOUD_VM'
   | 'KUBERNETES'
@@ -144,6 +160,41 @@ export type FollowJobSubscriptionVariables = Exact<{
 
 
 export type FollowJobSubscription = { followJob: { jobId: string, updates: Array<{ state: JobState | null, status: string | null, newTimeAllocation: number | null, timestamp: string }>, logs: Array<{ rank: number, stdout: string | null, stderr: string | null, timestamp: string }>, newStatus: { state: JobState, startedAt: string | null, expiresAt: string | null, exitCode: number | null } | null } };
+
+export type UsersQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type UsersQuery = { users: Array<{ username: string, admin: boolean, disabled: boolean, createdAt: string, projects: Array<string> }>, products: Array<{ provider: string, category: string }> };
+
+export type CreateUserMutationVariables = Exact<{
+  username: string;
+  password: string;
+  admin: boolean;
+}>;
+
+
+export type CreateUserMutation = { createUser: { username: string } };
+
+export type DisableUserMutationVariables = Exact<{
+  username: string;
+}>;
+
+
+export type DisableUserMutation = { disableUser: { username: string } };
+
+export type EnableUserMutationVariables = Exact<{
+  username: string;
+}>;
+
+
+export type EnableUserMutation = { enableUser: { username: string } };
+
+export type GrantCreditsMutationVariables = Exact<{
+  grant: GrantInput;
+}>;
+
+
+export type GrantCreditsMutation = { grantCredits: { balance: number } };
 
 export type JobQueryVariables = Exact<{
   id: string;
@@ -202,6 +253,13 @@ export type JobsQueryVariables = Exact<{
 
 
 export type JobsQuery = { jobs: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, createdAt: string, creditsCharged: number, specification: { name: string | null, command: Array<string> | null, product: { id: string, provider: string } }, status: { state: JobState, exitCode: number | null } } }> } };
+
+export type ProjectsQueryVariables = Exact<{
+  all: boolean;
+}>;
+
+
+export type ProjectsQuery = { projects: Array<{ id: string, title: string, archived: boolean, createdAt: string, myRole: ProjectRole | null, members: Array<{ username: string, role: ProjectRole, groups: Array<string> }>, groups: Array<{ name: string, members: Array<string> }> }> };
 
 export type ProvidersQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -277,6 +335,49 @@ export const FollowJobDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<FollowJobSubscription, FollowJobSubscriptionVariables>;
+export const UsersDocument = new TypedDocumentString(`
+    query Users {
+  users {
+    username
+    admin
+    disabled
+    createdAt
+    projects
+  }
+  products(first: 500) {
+    provider
+    category
+  }
+}
+    `) as unknown as TypedDocumentString<UsersQuery, UsersQueryVariables>;
+export const CreateUserDocument = new TypedDocumentString(`
+    mutation CreateUser($username: String!, $password: String!, $admin: Boolean!) {
+  createUser(username: $username, password: $password, admin: $admin) {
+    username
+  }
+}
+    `) as unknown as TypedDocumentString<CreateUserMutation, CreateUserMutationVariables>;
+export const DisableUserDocument = new TypedDocumentString(`
+    mutation DisableUser($username: String!) {
+  disableUser(username: $username) {
+    username
+  }
+}
+    `) as unknown as TypedDocumentString<DisableUserMutation, DisableUserMutationVariables>;
+export const EnableUserDocument = new TypedDocumentString(`
+    mutation EnableUser($username: String!) {
+  enableUser(username: $username) {
+    username
+  }
+}
+    `) as unknown as TypedDocumentString<EnableUserMutation, EnableUserMutationVariables>;
+export const GrantCreditsDocument = new TypedDocumentString(`
+    mutation GrantCredits($grant: GrantInput!) {
+  grantCredits(grant: $grant) {
+    balance
+  }
+}
+    `) as unknown as TypedDocumentString<GrantCreditsMutation, GrantCreditsMutationVariables>;
 export const JobDocument = new TypedDocumentString(`
     query Job($id: ID!) {
   job(id: $id) {
@@ -433,6 +534,26 @@ export const JobsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<JobsQuery, JobsQueryVariables>;
+export const ProjectsDocument = new TypedDocumentString(`
+    query Projects($all: Boolean!) {
+  projects(all: $all) {
+    id
+    title
+    archived
+    createdAt
+    myRole
+    members {
+      username
+      role
+      groups
+    }
+    groups {
+      name
+      members
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ProjectsQuery, ProjectsQueryVariables>;
 export const ProvidersDocument = new TypedDocumentString(`
     query Providers {
   providers {

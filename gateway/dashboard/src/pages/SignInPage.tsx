@@ -1,5 +1,4 @@
 import { useState, type FormEvent } from 'react';
-import { useLocation, useNavigate } from 'react-router';
 
 import { ApiError } from '../api';
 import { ErrorMessage } from '../components';
@@ -7,8 +6,6 @@ import { useSession } from '../session';
 
 export function SignInPage() {
   const { signIn } = useSession();
-  const navigate = useNavigate();
-  const from = (useLocation().state as { from?: string } | null)?.from;
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -18,8 +15,8 @@ export function SignInPage() {
     setBusy(true);
     setError(null);
     try {
+      // Signed in, the app's routes take the reader on from /sign-in (App.tsx).
       await signIn(String(form.get('username')), String(form.get('password')));
-      navigate(from && from !== '/sign-in' ? from : '/jobs', { replace: true });
     } catch (caught) {
       setError(caught instanceof ApiError ? caught : new ApiError(String(caught), null));
       setBusy(false);
