@@ -15,6 +15,11 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+
+  /** What was thrown, as a refusal to show (anything else thrown has no code). */
+  static from(caught: unknown): ApiError {
+    return caught instanceof ApiError ? caught : new ApiError(caught instanceof Error ? caught.message : String(caught), null);
+  }
 }
 
 interface GraphQLResponse<T> {

@@ -208,6 +208,8 @@ export type JobChargesQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type JobChargesQuery = { transactions: { edges: Array<{ node: { id: string, kind: TransactionKind, jobId: string | null, amount: number, provider: string, category: string, timestamp: string, description: string } }> } };
 
+export type OkResultFieldsFragment = { ok: boolean, error: { code: string, message: string } | null };
+
 export type ExtendJobMutationVariables = Exact<{
   id: string;
   minutes: number;
@@ -291,6 +293,8 @@ export type TransactionsQueryVariables = Exact<{
 
 export type TransactionsQuery = { transactions: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, kind: TransactionKind, owner: string, isProject: boolean, provider: string, category: string, amount: number, jobId: string | null, by: string | null, timestamp: string, description: string } }> } };
 
+export type PageFieldsFragment = { hasNextPage: boolean, endCursor: string | null };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -309,7 +313,21 @@ export class TypedDocumentString<TResult, TVariables>
     return this.value;
   }
 }
-
+export const OkResultFieldsFragmentDoc = new TypedDocumentString(`
+    fragment OkResultFields on OkResult {
+  ok
+  error {
+    code
+    message
+  }
+}
+    `, {"fragmentName":"OkResultFields"}) as unknown as TypedDocumentString<OkResultFieldsFragment, unknown>;
+export const PageFieldsFragmentDoc = new TypedDocumentString(`
+    fragment PageFields on PageInfo {
+  hasNextPage
+  endCursor
+}
+    `, {"fragmentName":"PageFields"}) as unknown as TypedDocumentString<PageFieldsFragment, unknown>;
 export const FollowJobDocument = new TypedDocumentString(`
     subscription FollowJob($id: ID!) {
   followJob(id: $id) {
@@ -449,47 +467,55 @@ export const JobChargesDocument = new TypedDocumentString(`
 export const ExtendJobDocument = new TypedDocumentString(`
     mutation ExtendJob($id: ID!, $minutes: Int!) {
   extendJobs(items: [{jobId: $id, requestedTime: {minutes: $minutes}}]) {
-    ok
-    error {
-      code
-      message
-    }
+    ...OkResultFields
   }
 }
-    `) as unknown as TypedDocumentString<ExtendJobMutation, ExtendJobMutationVariables>;
+    fragment OkResultFields on OkResult {
+  ok
+  error {
+    code
+    message
+  }
+}`) as unknown as TypedDocumentString<ExtendJobMutation, ExtendJobMutationVariables>;
 export const SuspendJobDocument = new TypedDocumentString(`
     mutation SuspendJob($id: ID!) {
   suspendJobs(ids: [$id]) {
-    ok
-    error {
-      code
-      message
-    }
+    ...OkResultFields
   }
 }
-    `) as unknown as TypedDocumentString<SuspendJobMutation, SuspendJobMutationVariables>;
+    fragment OkResultFields on OkResult {
+  ok
+  error {
+    code
+    message
+  }
+}`) as unknown as TypedDocumentString<SuspendJobMutation, SuspendJobMutationVariables>;
 export const ResumeJobDocument = new TypedDocumentString(`
     mutation ResumeJob($id: ID!) {
   unsuspendJobs(ids: [$id]) {
-    ok
-    error {
-      code
-      message
-    }
+    ...OkResultFields
   }
 }
-    `) as unknown as TypedDocumentString<ResumeJobMutation, ResumeJobMutationVariables>;
+    fragment OkResultFields on OkResult {
+  ok
+  error {
+    code
+    message
+  }
+}`) as unknown as TypedDocumentString<ResumeJobMutation, ResumeJobMutationVariables>;
 export const TerminateJobDocument = new TypedDocumentString(`
     mutation TerminateJob($id: ID!) {
   terminateJobs(ids: [$id]) {
-    ok
-    error {
-      code
-      message
-    }
+    ...OkResultFields
   }
 }
-    `) as unknown as TypedDocumentString<TerminateJobMutation, TerminateJobMutationVariables>;
+    fragment OkResultFields on OkResult {
+  ok
+  error {
+    code
+    message
+  }
+}`) as unknown as TypedDocumentString<TerminateJobMutation, TerminateJobMutationVariables>;
 export const OpenSessionDocument = new TypedDocumentString(`
     mutation OpenSession($id: ID!, $type: InteractiveSessionType!) {
   openInteractiveSessions(items: [{jobId: $id, sessionType: $type}]) {
@@ -509,8 +535,7 @@ export const JobsDocument = new TypedDocumentString(`
   jobs(filter: $filter, first: $first, after: $after) {
     totalCount
     pageInfo {
-      hasNextPage
-      endCursor
+      ...PageFields
     }
     edges {
       node {
@@ -533,7 +558,10 @@ export const JobsDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<JobsQuery, JobsQueryVariables>;
+    fragment PageFields on PageInfo {
+  hasNextPage
+  endCursor
+}`) as unknown as TypedDocumentString<JobsQuery, JobsQueryVariables>;
 export const ProjectsDocument = new TypedDocumentString(`
     query Projects($all: Boolean!) {
   projects(all: $all) {
@@ -658,8 +686,7 @@ export const TransactionsDocument = new TypedDocumentString(`
   transactions(first: $first, after: $after) {
     totalCount
     pageInfo {
-      hasNextPage
-      endCursor
+      ...PageFields
     }
     edges {
       node {
@@ -678,4 +705,7 @@ export const TransactionsDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<TransactionsQuery, TransactionsQueryVariables>;
+    fragment PageFields on PageInfo {
+  hasNextPage
+  endCursor
+}`) as unknown as TypedDocumentString<TransactionsQuery, TransactionsQueryVariables>;

@@ -69,7 +69,7 @@ export function AdminPage() {
       setNotice(await run(new FormData(element)));
       element.reset();
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(String(caught), null));
+      setError(ApiError.from(caught));
     }
     void queryClient.invalidateQueries({ queryKey: ['users'] });
   };
@@ -80,7 +80,7 @@ export function AdminPage() {
       else await api.request(DISABLE_USER, { username });
       setNotice(`${username} ${disabled ? 'enabled' : 'disabled'}.`);
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(String(caught), null));
+      setError(ApiError.from(caught));
     }
     void queryClient.invalidateQueries({ queryKey: ['users'] });
   };

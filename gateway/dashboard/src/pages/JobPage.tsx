@@ -84,47 +84,40 @@ const CHARGES = graphql(`
   }
 `);
 
+graphql(`
+  fragment OkResultFields on OkResult {
+    ok
+    error {
+      code
+      message
+    }
+  }
+`);
 const EXTEND = graphql(`
   mutation ExtendJob($id: ID!, $minutes: Int!) {
     extendJobs(items: [{ jobId: $id, requestedTime: { minutes: $minutes } }]) {
-      ok
-      error {
-        code
-        message
-      }
+      ...OkResultFields
     }
   }
 `);
 const SUSPEND = graphql(`
   mutation SuspendJob($id: ID!) {
     suspendJobs(ids: [$id]) {
-      ok
-      error {
-        code
-        message
-      }
+      ...OkResultFields
     }
   }
 `);
 const RESUME = graphql(`
   mutation ResumeJob($id: ID!) {
     unsuspendJobs(ids: [$id]) {
-      ok
-      error {
-        code
-        message
-      }
+      ...OkResultFields
     }
   }
 `);
 const TERMINATE = graphql(`
   mutation TerminateJob($id: ID!) {
     terminateJobs(ids: [$id]) {
-      ok
-      error {
-        code
-        message
-      }
+      ...OkResultFields
     }
   }
 `);
@@ -184,7 +177,7 @@ export function JobPage() {
       if (result?.error) setActionError(new ApiError(result.error.message, result.error.code));
       else setNotice(`${what}: done.`);
     } catch (error) {
-      setActionError(error instanceof ApiError ? error : new ApiError(String(error), null));
+      setActionError(ApiError.from(error));
     } finally {
       setBusy(false);
       void queryClient.invalidateQueries({ queryKey: ['job', id] });

@@ -1,6 +1,5 @@
 /** The caller's jobs, newest first: filtered by state, a page at a time, each state live. */
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 
 import { ErrorMessage, Loading, StateBadge } from '../components';
@@ -8,6 +7,7 @@ import { dateTime, isFinal, JOB_STATES } from '../format';
 import { graphql } from '../gql';
 import type { JobState } from '../gql/graphql';
 import { useLiveStates } from '../live';
+import { Pager, useCursorPages } from '../paging';
 import { useApi } from '../session';
 
 const PAGE_SIZE = 20;
@@ -17,8 +17,7 @@ const JOBS = graphql(`
     jobs(filter: $filter, first: $first, after: $after) {
       totalCount
       pageInfo {
-        hasNextPage
-        endCursor
+        ...PageFields
       }
       edges {
         node {
@@ -47,9 +46,8 @@ export function JobsPage() {
   const api = useApi();
   const [params, setParams] = useSearchParams();
   const state = params.get('state') as JobState | null;
-  // The cursors of the pages before this one, for "Previous".
-  const [earlier, setEarlier] = useState<(string | null)[]>([]);
-  const after = params.get('after');
+  const pages = useCursorPages();
+  const after = pages.after;
   const jobs = useQuery({
     queryKey: ['jobs', state, after],
     queryFn: () => api.request(JOBS, { filter: state ? { states: [state] } : null, first: PAGE_SIZE, after }),
@@ -62,14 +60,6 @@ export function JobsPage() {
     nodes.map((job) => ({ id: job.id, state: job.status.state })),
     isFinal,
   );
-
-  const go = (next: { state?: string | null; after?: string | null }) => {
-    const search = new URLSearchParams();
-    const nextState = 'state' in next ? next.state : state;
-    if (nextState) search.set('state', nextState);
-    if (next.after) search.set('after', next.after);
-    setParams(search);
-  };
 
   return (
     <>
@@ -86,8 +76,8 @@ export function JobsPage() {
             name="state"
             value={state ?? ''}
             onChange={(event) => {
-              setEarlier([]);
-              go({ state: event.target.value || null, after: null });
+              pages.reset();
+              setParams(event.target.value ? { state: event.target.value } : {});
             }}
           >
             <option value="">Any</option>
@@ -147,28 +137,7 @@ export function JobsPage() {
           </table>
         </div>
       ) : null}
-      <nav className="pager" aria-label="Pages of jobs">
-        <button
-          type="button"
-          disabled={earlier.length === 0}
-          onClick={() => {
-            setEarlier(earlier.slice(0, -1));
-            go({ after: earlier.at(-1) ?? null });
-          }}
-        >
-          Previous
-        </button>
-        <button
-          type="button"
-          disabled={!jobs.data?.jobs.pageInfo.hasNextPage}
-          onClick={() => {
-            setEarlier([...earlier, after]);
-            go({ after: jobs.data?.jobs.pageInfo.endCursor ?? null });
-          }}
-        >
-          Next
-        </button>
-      </nav>
+      <Pager label="Pages of jobs" pages={pages} pageInfo={jobs.data?.jobs.pageInfo} />
     </>
   );
 }

@@ -18,7 +18,7 @@ export function SignInPage() {
       // Signed in, the app's routes take the reader on from /sign-in (App.tsx).
       await signIn(String(form.get('username')), String(form.get('password')));
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : new ApiError(String(caught), null));
+      setError(ApiError.from(caught));
       setBusy(false);
     }
   };

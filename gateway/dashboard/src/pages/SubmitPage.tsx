@@ -140,7 +140,7 @@ export function SubmitPage() {
       if (result?.job) return navigate(`/jobs/${encodeURIComponent(result.job.id)}`);
       setError(result?.error ?? { code: null, message: 'the gateway answered no job and no error' });
     } catch (caught) {
-      setError(caught instanceof ApiError ? caught : { code: null, message: String(caught) });
+      setError(ApiError.from(caught));
     } finally {
       setBusy(false);
     }

@@ -1,11 +1,11 @@
 /** The caller's wallets with their allocations, and the grants and charges on them, newest first, a page at a time. */
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
 import { Link } from 'react-router';
 
 import { ErrorMessage, Loading } from '../components';
 import { credits, dateTime } from '../format';
 import { graphql } from '../gql';
+import { Pager, useCursorPages } from '../paging';
 import { useApi } from '../session';
 
 const WALLETS = graphql(`
@@ -34,8 +34,7 @@ const TRANSACTIONS = graphql(`
     transactions(first: $first, after: $after) {
       totalCount
       pageInfo {
-        hasNextPage
-        endCursor
+        ...PageFields
       }
       edges {
         node {
@@ -61,8 +60,8 @@ const PAGE_SIZE = 25;
 export function WalletsPage() {
   const api = useApi();
   const wallets = useQuery({ queryKey: ['wallets'], queryFn: () => api.request(WALLETS, {}) });
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const after = cursors.at(-1) ?? null;
+  const pages = useCursorPages();
+  const after = pages.after;
   const transactions = useQuery({
     queryKey: ['transactions', after],
     queryFn: () => api.request(TRANSACTIONS, { first: PAGE_SIZE, after }),
@@ -136,19 +135,12 @@ export function WalletsPage() {
           </table>
         </div>
       ) : null}
-      <nav className="pager" aria-label="Pages of transactions">
-        <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-          Previous
-        </button>
-        <span className="muted">{transactions.data ? `${transactions.data.transactions.totalCount} in all` : ''}</span>
-        <button
-          type="button"
-          disabled={!transactions.data?.transactions.pageInfo.hasNextPage}
-          onClick={() => setCursors([...cursors, transactions.data?.transactions.pageInfo.endCursor ?? null])}
-        >
-          Next
-        </button>
-      </nav>
+      <Pager
+        label="Pages of transactions"
+        pages={pages}
+        pageInfo={transactions.data?.transactions.pageInfo}
+        total={transactions.data ? `${transactions.data.transactions.totalCount} in all` : undefined}
+      />
     </>
   );
 }
