@@ -3,9 +3,12 @@
  * person would, against an embedded Switchyard: the gateway with the real local provider (jobs
  * in their sandbox) and a simulated HPC provider that alice has no credits for. Screenshots of
  * the main pages are kept under test-artifacts/dashboard/ (gitignored). The build it serves is
- * made by the global setup (test/support/dashboard-setup.ts).
+ * made by the global setup (test/support/dashboard-setup.ts). Every page photographed is also
+ * checked with axe-core against WCAG 2 A and AA (labels, names, contrast, landmarks).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +21,10 @@ import { launchChromium, watchPage, type PageProblems } from './support/browser.
 import { startEmbeddedGateway, type EmbeddedGateway } from './support/embedded-gateway.js';
 import { eventually, type TestClient } from './support/graphql-client.js';
 
+/** axe-core, evaluated in the page through the DevTools protocol (the page's CSP admits no injected script). */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** What axe found on the dashboard's pages: rule, impact and where. */
+const accessibilityFindings: string[] = [];
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'dashboard');
 /** The embedded gateway's users' passwords (test/support/embedded-gateway.ts). */
 const PASSWORD = 'pw-alice-secret';
@@ -28,11 +35,12 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let problems: PageProblems;
-const stateDir = join(import.meta.dirname, '..', '.scratch', `dashboard-${process.pid}`);
+const stateDir = mkdtempSync(join(tmpdir(), 'sy-dashboard-'));
 
 beforeAll(async () => {
+  // Only this run's pictures (a failed step's among them).
+  rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
-  mkdirSync(stateDir, { recursive: true });
   [sy, browser] = await Promise.all([
     startEmbeddedGateway({
       providers: [
@@ -50,15 +58,30 @@ beforeAll(async () => {
 
 // A failed step leaves a picture of the page it failed on.
 afterEach(async ({ task }) => {
-  if (task.result?.state === 'fail') await shot(`failed-${task.name.replace(/\W+/g, '-').slice(0, 60)}`).catch(() => {});
+  if (task.result?.state === 'fail') await shot(`failed-${task.name.replace(/\W+/g, '-').slice(0, 60)}`, page, { axe: false }).catch(() => {});
 });
 
 afterAll(async () => {
   await browser?.close();
   await sy?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
 });
 
-const shot = (name: string, target: Page = page) => target.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+async function checkAccessibility(name: string, target: Page): Promise<void> {
+  await target.evaluate(AXE_SOURCE);
+  const violations = await target.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: any[] }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n: { target: string[] }) => n.target.join(' ')).join(', ')}`);
+  });
+  accessibilityFindings.push(...violations.map((v) => `${name}: ${v}`));
+}
+
+/** A screenshot kept as an artefact; the dashboard's own pages are checked for accessibility at the same moment. */
+async function shot(name: string, target: Page = page, { axe = true } = {}): Promise<void> {
+  await target.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  if (axe) await checkAccessibility(name, target);
+}
 const jobState = () => page.getByTestId('job-state').locator('[data-state]');
 const waitForJobState = (state: string, timeout = 20_000) => page.locator(`[data-testid="job-state"] [data-state="${state}"]`).waitFor({ timeout });
 
@@ -149,7 +172,8 @@ describe('the web dashboard', () => {
       what: 'the shell’s answer in the terminal page',
       timeoutMs: 15_000,
     });
-    await shot('terminal', terminal);
+    // The terminal page is the gateway's session page, not the dashboard's.
+    await shot('terminal', terminal, { axe: false });
     expect(terminalProblems.violations).toEqual([]);
     await terminal.close();
 
@@ -250,6 +274,17 @@ describe('the web dashboard', () => {
     await page.getByText('You are in no project').waitFor();
   });
 
+  it('stays signed in across a reload (sessionStorage) and starts the keyboard at a skip link to the content', async () => {
+    // On the page the last step left it: still signed in, still there.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await expect(page.getByTestId('username').textContent()).resolves.toBe('alice');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('main');
+  });
+
   it('works on a narrow screen and did nothing the policy forbids', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('link', { name: 'Jobs', exact: true }).click();
@@ -261,5 +296,9 @@ describe('the web dashboard', () => {
     expect(problems.violations).toEqual([]);
     expect(problems.errors).toEqual([]);
     expect(problems.foreignRequests).toEqual([]);
+  });
+
+  it('passed axe-core’s WCAG 2 A and AA checks on every page photographed', () => {
+    expect(accessibilityFindings).toEqual([]);
   });
 });

@@ -379,7 +379,7 @@ function LogSection({ logs, live, supported }: { logs: ReturnType<typeof useFoll
     <section aria-labelledby="logs-heading" className="card">
       <h2 id="logs-heading">Logs {live ? <span className="muted">(live)</span> : null}</h2>
       {!supported ? <p className="muted">This product keeps no logs.</p> : null}
-      <pre className="logs" ref={box} tabIndex={0} aria-label="Job output" data-testid="logs">
+      <pre className="logs" ref={box} tabIndex={0} role="log" aria-label="Job output" data-testid="logs">
         {logs.map((l) => (
           <span key={`${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`} className={l.stderr ? 'stderr' : undefined}>
             {l.rank > 0 ? `[${l.rank}] ` : ''}
