@@ -219,6 +219,35 @@ describe('the web dashboard', () => {
     await page.getByLabel('State').selectOption('');
   });
 
+  it('pages through the jobs, twenty at a time', async () => {
+    const specs = Array.from({ length: 21 }, (_, i) => ({
+      product: { id: 'local-small', provider: 'local' },
+      command: ['true'],
+      name: `batch-${i}`,
+    }));
+    const created = await alice.ok(`mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { error { code } } }`, {
+      specs,
+    });
+    expect(created.createJobs.filter((r: { error: unknown }) => r.error)).toEqual([]);
+    const { jobs } = await alice.ok(`{ jobs(first: 100) { totalCount edges { node { id } } } }`);
+    const newestFirst: string[] = jobs.edges.map((e: { node: { id: string } }) => e.node.id);
+    const shownIds = () => page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job-id')));
+    const showing = (ids: string[], what: string) =>
+      eventually(async () => (JSON.stringify(await shownIds()) === JSON.stringify(ids) ? true : null), { what, timeoutMs: 10_000 });
+
+    // A reload: the list as it is now, not as the last visit left it.
+    await page.goto(`${sy.url}/ui/jobs`);
+    await showing(newestFirst.slice(0, 20), 'the newest twenty jobs');
+    await page.getByRole('status').getByText(`${jobs.totalCount} jobs`, { exact: true }).waitFor({ timeout: 10_000 });
+    const pager = page.getByRole('navigation', { name: 'Pages of jobs' });
+    await expect(pager.getByRole('button', { name: 'Previous' }).isDisabled()).resolves.toBe(true);
+    await pager.getByRole('button', { name: 'Next' }).click();
+    await showing(newestFirst.slice(20), 'the rest on the second page');
+    await expect(pager.getByRole('button', { name: 'Next' }).isDisabled()).resolves.toBe(true);
+    await pager.getByRole('button', { name: 'Previous' }).click();
+    await showing(newestFirst.slice(0, 20), 'the first page again');
+  });
+
   it('shows the providers with status and utilization, and the wallets with their transactions', async () => {
     await page.getByRole('link', { name: 'Providers' }).click();
     const local = page.locator('[data-provider-id="local"]');
@@ -229,8 +258,11 @@ describe('the web dashboard', () => {
 
     await page.getByRole('link', { name: 'Wallets' }).click();
     await page.getByRole('heading', { name: /local-cpu/ }).waitFor();
-    await page.getByRole('cell', { name: 'Grant' }).first().waitFor();
+    // Newest first, 25 a page: the grant that came before all those charges is on the second page.
+    await page.getByRole('cell', { name: 'Charge' }).first().waitFor();
     await shot('wallets');
+    await page.getByRole('navigation', { name: 'Pages of transactions' }).getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('cell', { name: 'Grant', exact: true }).waitFor();
   });
 
   it('lets an administrator create a user, grant it credits and disable it; others see no administration', async () => {
