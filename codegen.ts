@@ -1,6 +1,7 @@
 /**
  * GraphQL Code Generator: TypeScript types of the unified schema's arguments,
- * results and resolvers, from the project's SDL (gateway/schema/*.graphql).
+ * results and resolvers, from the project's SDL (gateway/schema/*.graphql); and
+ * the web dashboard's typed operations (the graphql() calls in its sources).
  * `npm run codegen` writes them; `npm run check` fails when they are stale.
  */
 import type { CodegenConfig } from '@graphql-codegen/cli';
@@ -30,6 +31,19 @@ const config: CodegenConfig = {
           Product: './views.js#ProductView',
           Provider: './views.js#ProviderView',
         },
+      },
+    },
+    'gateway/dashboard/src/gql/': {
+      documents: ['gateway/dashboard/src/**/*.tsx', 'gateway/dashboard/src/**/*.ts', '!gateway/dashboard/src/gql/**'],
+      preset: 'client',
+      // Documents as typed strings: the dashboard sends them with fetch, no GraphQL runtime in the browser.
+      presetConfig: { fragmentMasking: false },
+      config: {
+        useTypeImports: true,
+        enumsAsTypes: true,
+        // What the gateway's scalars send: DateTime as ISO-8601 text.
+        scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
+        documentMode: 'string',
       },
     },
   },

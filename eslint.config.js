@@ -3,11 +3,13 @@
  * Lint rules, flat config. Beyond the recommended sets, the architecture is written as rules:
  * shared/ is the contract and imports neither gateway/ nor providers/; providers/ never import
  * gateway/ (they reach it only over the protocol); the command line (bin/client/) uses the public
- * API only; and no module takes part in an import cycle.
+ * API only, and so does the web dashboard (gateway/dashboard/src/, browser code); and no module
+ * takes part in an import cycle.
  */
 import js from '@eslint/js';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import { importX } from 'eslint-plugin-import-x';
+import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -17,17 +19,30 @@ const layer = (message, ...groups) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'coverage/', 'deploy/helm/', '**/*.d.ts', 'gateway/graphql/schema-types.ts'] },
+  {
+    ignores: [
+      'node_modules/',
+      'coverage/',
+      'deploy/helm/',
+      '**/*.d.ts',
+      'gateway/graphql/schema-types.ts',
+      'gateway/dashboard/src/gql/',
+      'gateway/dashboard/dist/',
+      'test-artifacts/',
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
     languageOptions: { globals: { ...globals.node }, ecmaVersion: 2023, sourceType: 'module' },
     plugins: { 'import-x': importX },
     settings: {
-      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({ project: ['./tsconfig.json', './gateway/dashboard/tsconfig.json'], noWarnOnMultipleProjects: true }),
+      ],
       // no-cycle parses the modules it follows: with TypeScript's parser, not espree.
-      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
-      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.tsx'] },
+      'import-x/extensions': ['.ts', '.tsx', '.js'],
     },
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
@@ -45,6 +60,28 @@ export default tseslint.config(
     // The sessions' pages run in the browser, not in Node.
     files: ['gateway/pages/browser/**/*.js'],
     languageOptions: { globals: { ...globals.browser } },
+  },
+  {
+    // The web dashboard runs in the browser and, like the command line, uses the public API only.
+    files: ['gateway/dashboard/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      ...reactHooks.configs.flat.recommended.rules,
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './gateway/dashboard/src',
+              from: '.',
+              except: ['./gateway/dashboard/src', './node_modules'],
+              message: 'The dashboard uses the public API only (GraphQL, the session URLs): no gateway, provider or shared modules.',
+            },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['shared/**/*.ts'],

@@ -43,7 +43,13 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: BESIDE_CODE, exclude: [...BACKENDS, ...E2E] } },
       {
         extends: true,
-        test: { name: 'integration', include: ['test/**/*.test.ts', ...BACKENDS], exclude: E2E, globalSetup: ['test/support/servers-setup.ts'] },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts', ...BACKENDS],
+          exclude: E2E,
+          // The dashboard's browser test needs its build (gateway/dashboard/dist/), made here on a fresh clone.
+          globalSetup: ['test/support/servers-setup.ts', 'test/support/dashboard-setup.ts'],
+        },
       },
       {
         extends: true,

@@ -27,13 +27,18 @@ program
   .option('-p, --port <port>', 'HTTP port', port, Number(process.env.PORT ?? 8080))
   .option('--host <host>', 'address to listen on', process.env.HOST ?? '127.0.0.1')
   .action(async (opts: { port: number; host: string }) => {
-    const [{ startDev }, { default: closeWithGrace }] = await Promise.all([import('./dev.js'), import('close-with-grace')]);
+    const [{ startDev }, { default: closeWithGrace }, { dashboardBuilt }] = await Promise.all([
+      import('./dev.js'),
+      import('close-with-grace'),
+      import('../gateway/pages/dashboard-files.js'),
+    ]);
     const dev = await startDev({ port: opts.port, host: opts.host, adminToken: process.env.SWITCHYARD_ADMIN_TOKEN });
     serving = true;
     const url = `http://${opts.host}:${dev.address.port}`;
     process.stdout.write(
       `\nSwitchyard is running (embedded: in-memory store, in-process bus; providers local, sim-hpc and sim-cloud).\n` +
-        `  GraphQL:  ${url}/graphql\n  Metrics:  ${url}/metrics\n` +
+        `  Dashboard: ${url}/ui/${dashboardBuilt() ? '' : ' (not built yet: npm run build:dashboard; npm start builds it)'}\n` +
+        `  GraphQL:   ${url}/graphql\n  Metrics:   ${url}/metrics\n` +
         (process.env.SWITCHYARD_ADMIN_TOKEN ? '' : `  Admin token (generated; set SWITCHYARD_ADMIN_TOKEN to choose one):\n    ${dev.adminToken}\n`) +
         `  Command line: npx switchyard login --url ${url}\n` +
         '\n',

@@ -25,6 +25,7 @@ import { createJobChanger } from './jobs/job-changes.js';
 import { createJobFeed } from './jobs/job-feed.js';
 import { createOrchestrator, type Orchestrator } from './jobs/orchestrator.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { createDashboardFiles } from './pages/dashboard-files.js';
 import { createSessionPages } from './pages/session-pages.js';
 import { createProviderRegistry, type ProviderRegistry } from './registry/provider-registry.js';
 import { createUtilizationCache, type UtilizationCache } from './registry/utilization-cache.js';
@@ -224,6 +225,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     commandLineSignIns: commandLineSignIns(options.oidcIssuers ?? []),
     sessions,
     pages: createSessionPages({ admit: sessions.admit }),
+    dashboard: createDashboardFiles(),
     webSessions,
     readiness: async () => {
       const missing: string[] = [];

@@ -1,8 +1,8 @@
 /**
  * The gateway's HTTP surface: /graphql (Yoga, with followJob over SSE and
  * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, GET /api/v1/sso
- * (the issuers a command line may sign in with), and the sessions'
- * websockets and browser pages (/api/v1/sessions/...).
+ * (the issuers a command line may sign in with), the sessions' websockets and
+ * browser pages (/api/v1/sessions/...) and the web dashboard (/ui).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +17,7 @@ import type { CommandLineSignIn } from './access/oidc-config.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { DashboardFiles } from './pages/dashboard-files.js';
 import type { SessionPages } from './pages/session-pages.js';
 import type { SessionEndpoint } from './sessions/session-endpoint.js';
 import type { WebEndpoint } from './sessions/web-endpoint.js';
@@ -42,6 +43,8 @@ export interface GatewayHttpOptions {
   sessions?: SessionEndpoint;
   /** The sessions' browser pages: a session's URL fetched, not upgraded. */
   pages?: SessionPages;
+  /** The web dashboard's files (/ui). */
+  dashboard?: DashboardFiles;
   /** WEB sessions' apps, proxied (/api/v1/sessions/web/...): their requests and websockets. */
   webSessions?: WebEndpoint;
   /** The OpenID issuers a command line may sign in with, answered at GET /api/v1/sso. @default [] */
@@ -171,6 +174,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
       }
       if (path === '/api/v1/sso' && req.method === 'GET') return sendJson(res, 200, { issuers: options.commandLineSignIns ?? [] });
       if (path && options.pages?.handles(path)) return options.pages.serve(req, res);
+      if (path && options.dashboard?.handles(path)) return options.dashboard.serve(req, res);
       return yoga(req, res);
     };
     handle().catch((error: unknown) => {

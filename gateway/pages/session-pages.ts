@@ -54,7 +54,7 @@ export function contentSecurityPolicy(styleNonce: string): string {
   ].join('; ');
 }
 
-const COMMON_HEADERS = {
+export const COMMON_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cross-origin-opener-policy': 'same-origin',
