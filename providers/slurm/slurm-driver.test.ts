@@ -719,6 +719,39 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect((await squeueJob(ids[2]!))?.state).toBe('RUNNING');
   });
 
+  it('ends a task cancelled while it waited: terminated when Switchyard cancelled it, cancelled outside when someone else did', async () => {
+    await setUp();
+    await h.start({ submitConcurrency: 1, arrays: true });
+    const fit = (await h.call('utilization', {})).result.capacityByProduct['slurm-debug'];
+    // Three more than fit: three tasks wait, so that a cancelled one is never the array's last waiting task.
+    const { jobs } = await burst(fit + 3, () => ['sleep', '120']);
+    await waitFor(() => jobs.filter((j) => h.stateOf(j.id) === 'RUNNING').length === fit, `${fit} jobs to run`);
+    const waiting = jobs.filter((j) => h.stateOf(j.id) === 'IN_QUEUE');
+    expect(waiting).toHaveLength(3);
+    const [ours, theirs, left] = waiting;
+    const slurmIdOf = async (id: string) => (await h.driver.observe(id)).providerGeneratedId!;
+
+    expect((await h.call('jobs.terminate', { ids: [ours!.id], reason: 'Not needed' })).result.results).toEqual([{ ok: true, error: null }]);
+    expect(await h.final(ours!.id)).toMatchObject({ state: 'SUCCESS', status: 'Your job has been terminated (Not needed)', usageUnits: 0 });
+    // What makes it hard: Slurm took the task out of its array and keeps no row of it.
+    const listed = async () => (await queuedIn(workDir)).map((row) => row.id);
+    expect(await listed()).not.toContain(await slurmIdOf(ours!.id));
+
+    const theirSlurmId = await slurmIdOf(theirs!.id);
+    await cli.run('scancel', [theirSlurmId]);
+    expect(await h.final(theirs!.id)).toMatchObject({
+      state: 'FAILURE',
+      status: `Cancelled outside Switchyard while it waited in the Slurm queue (Slurm took ${theirSlurmId} out of its job array before it started)`,
+      usageUnits: 0,
+    });
+    expect(await listed()).not.toContain(theirSlurmId);
+    // Each ended once, and the others are as they were.
+    for (const cancelled of [ours!, theirs!])
+      expect(h.eventsOf(cancelled.id).filter((e) => e.state === 'SUCCESS' || e.state === 'FAILURE')).toHaveLength(1);
+    expect(h.stateOf(left!.id)).toBe('IN_QUEUE');
+    expect(jobs.filter((j) => h.stateOf(j.id) === 'RUNNING')).toHaveLength(fit);
+  });
+
   it('finds every job of an array again, once, after a restart between the records and sbatch’s answer, and after one', async () => {
     await setUp();
     // sbatch submits the array, then hangs, as a provider that crashed before hearing the answer.
