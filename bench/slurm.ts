@@ -204,8 +204,8 @@ export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & 
         slurmConf,
         pollIntervalMs: POLL_MS,
         commandTimeoutMs: SLURM_COMMAND_TIMEOUT_MS,
-        // Job arrays are off by default; SWITCHYARD_SLURM_ARRAYS=true measures them (the bare side still submits one sbatch per job).
-        arrays: process.env.SWITCHYARD_SLURM_ARRAYS === 'true',
+        // Job arrays are on by default; SWITCHYARD_SLURM_ARRAYS=false measures without them (the bare side always submits one sbatch per job).
+        arrays: process.env.SWITCHYARD_SLURM_ARRAYS !== 'false',
         env: { ...process.env, PATH: `${counting.dir}:${process.env.PATH ?? ''}` },
       }),
       id: SLURM_PROVIDER_ID,

@@ -664,9 +664,9 @@ describe.sequential('Slurm driver on a real cluster', () => {
     return { jobs, ids, arrayId, tasks };
   };
 
-  it('submits the jobs that wait for a submit slot as one job array; each task ends with its own exit code and output', async () => {
+  it('submits the jobs that wait for a submit slot as one job array (by default); each task ends with its own exit code and output', async () => {
     await setUp();
-    await h.start({ submitConcurrency: 1, arrays: true });
+    await h.start({ submitConcurrency: 1 });
     const { jobs, ids, arrayId } = await burst(6, (k) => ['sh', '-c', `echo "out $SWITCHYARD_JOB_ID in $PWD"; echo "err ${k}" >&2; exit ${k}`]);
     for (const [k, created] of jobs.entries()) {
       expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k, status: `Job finished with exit code ${k}` });
@@ -681,6 +681,16 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(tasks.map((row) => row.id).sort()).toEqual(ids.filter((id) => id.includes('_')).sort());
     expect(new Set(tasks.map((row) => row.name)).size).toBe(1);
     expect(queued).toHaveLength(6);
+  });
+
+  it('submits every job with an sbatch of its own when arrays are off', async () => {
+    await setUp();
+    await h.start({ submitConcurrency: 1, arrays: false });
+    const debug = await h.product();
+    const jobs = Array.from({ length: 4 }, (_, k) => h.job(debug, { command: ['sh', '-c', `exit ${k}`] }));
+    const ids = await h.create(...jobs);
+    expect(ids.filter((id) => /^\d+$/.test(id))).toHaveLength(4);
+    for (const [k, created] of jobs.entries()) expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k });
   });
 
   it('cancels, extends, suspends and opens a shell in one task of an array, leaving the other tasks as they were', async () => {
