@@ -204,8 +204,8 @@ export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & 
         slurmConf,
         pollIntervalMs: POLL_MS,
         commandTimeoutMs: SLURM_COMMAND_TIMEOUT_MS,
-        // Job arrays are off by default; SWITCHYARD_SLURM_ARRAYS=true measures them (the bare side still submits one sbatch per job).
-        arrays: process.env.SWITCHYARD_SLURM_ARRAYS === 'true',
+        // Job arrays are on by default; SWITCHYARD_SLURM_ARRAYS=false measures without them (the bare side always submits one sbatch per job).
+        arrays: process.env.SWITCHYARD_SLURM_ARRAYS !== 'false',
         env: { ...process.env, PATH: `${counting.dir}:${process.env.PATH ?? ''}` },
       }),
       id: SLURM_PROVIDER_ID,
@@ -280,6 +280,8 @@ export interface SlurmResult {
     switchyard: LatencySummary;
     /** sbatch → squeue shows R, ms. */
     bare: LatencySummary;
+    /** Of those, until the submission answered: createJobs' reply, and sbatch's (ms); the rest is Slurm starting the job and each side seeing it. */
+    answered: { switchyard: LatencySummary; bare: LatencySummary };
     /** Switchyard p50 / bare p50. */
     ratioP50: number;
   };
@@ -526,11 +528,12 @@ export async function benchSlurm(
     const started = performance.now();
     const [result] = await create([spec(name, ['sleep', '5'])]);
     if (!result?.job) throw new Error(`createJobs refused the job: ${JSON.stringify(result?.error)}`);
+    const answered = performance.now() - started;
     const id = result.job.id;
     for (;;) {
       const data = await rig.admin.ok<{ job: { status: { state: string } } | null }>(JOB_STATE, { id });
       const state = data.job?.status.state;
-      if (state === 'RUNNING') return performance.now() - started;
+      if (state === 'RUNNING') return { total: performance.now() - started, answered };
       if (state && ['SUCCESS', 'FAILURE', 'EXPIRED'].includes(state)) throw new Error(`job ${id} ended ${state} before it was seen RUNNING`);
       if (performance.now() - started > 30_000) throw new Error(`job ${id} was not RUNNING within 30 s (last: ${state})`);
       await sleep(20);
@@ -539,16 +542,17 @@ export async function benchSlurm(
   const untilBareRunning = async () => {
     const started = performance.now();
     const id = await sbatch('sleep 5');
+    const answered = performance.now() - started;
     for (;;) {
       const state = (await slurm(slurmConf, 'squeue', ['-h', '-j', id, '-o', '%t'])).trim();
-      if (state === 'R') return performance.now() - started;
+      if (state === 'R') return { total: performance.now() - started, answered };
       if (state !== 'PD' && state !== 'CF' && state !== '') throw new Error(`bare job ${id} is ${state}, not R`);
       if (performance.now() - started > 30_000) throw new Error(`bare job ${id} did not run within 30 s (last: ${state})`);
       await sleep(20);
     }
   };
-  const switchyardSamples: number[] = [];
-  const bareSamples: number[] = [];
+  const switchyardSamples: Array<{ total: number; answered: number }> = [];
+  const bareSamples: Array<{ total: number; answered: number }> = [];
   const beforeLatency = rig.slurmCalls();
   // One untimed round of each, then alternating.
   // slurmctld starts jobs on a cadence of its own (about a second here): a loop that submits as
@@ -569,8 +573,12 @@ export async function benchSlurm(
   }
   const latencyCalls = await callsOfStep(beforeLatency, latencyRuns + 1);
 
-  const switchyard = summarize(switchyardSamples);
-  const bare = summarize(bareSamples);
+  const switchyard = summarize(switchyardSamples.map((s) => s.total));
+  const bare = summarize(bareSamples.map((s) => s.total));
+  const answered = {
+    switchyard: summarize(switchyardSamples.map((s) => s.answered)),
+    bare: summarize(bareSamples.map((s) => s.answered)),
+  };
   return {
     product: `${product.id} (${product.category})`,
     pollIntervalMs: POLL_MS,
@@ -604,7 +612,7 @@ export async function benchSlurm(
       },
       cancelled,
     },
-    toRunning: { switchyard, bare, ratioP50: switchyard.p50 / bare.p50 },
+    toRunning: { switchyard, bare, answered, ratioP50: switchyard.p50 / bare.p50 },
     slurmCallsPerJob: {
       switchyardBulk: meanCalls(bulkCalls),
       providerBulk: meanCalls(providerCalls),
@@ -635,6 +643,7 @@ function report(result: SlurmResult): void {
     `Switchyard createJobs 1 × ${tp.switchyardSingle.jobs}          ${rate(tp.switchyardSingle)}  ${(tp.switchyardSingle.jobsPerSecond / tp.bareSequential.jobsPerSecond).toFixed(2)}× bare one by one`,
     `submission → RUNNING p50               Switchyard ${result.toRunning.switchyard.p50.toFixed(0)} ms, bare ${result.toRunning.bare.p50.toFixed(0)} ms: ${result.toRunning.ratioP50.toFixed(2)}×` +
       ` (max ${result.toRunning.switchyard.max.toFixed(0)} vs ${result.toRunning.bare.max.toFixed(0)} ms)`,
+    `  of which the submission answered p50  createJobs ${result.toRunning.answered.switchyard.p50.toFixed(0)} ms, sbatch ${result.toRunning.answered.bare.p50.toFixed(0)} ms`,
     ...BULK_STEPS.map((step) => `CPU per job, ${step.padEnd(25)}${describeCpu(tp.rounds.cpuMsPerJob[step])}`),
     `CPU per job, switchyardSingle         ${describeCpu(tp.switchyardSingle.cpuMsPerJob)}`,
     `Slurm calls per job, bulk              ${calls(result.slurmCallsPerJob.switchyardBulk)}`,

@@ -29,10 +29,10 @@ export const slurmProviderSettings = {
   SWITCHYARD_SLURM_POLL_MS: positiveIntSetting.default(1_000),
   SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS: positiveIntSetting.default(10_000),
   SWITCHYARD_SLURM_SUBMIT_CONCURRENCY: positiveIntSetting.default(16),
-  /** `true`: jobs that wait for a submit slot together go as one Slurm job array (slurm-arrays.ts); off by default (README, Known gaps). */
+  /** Jobs that wait for a submit slot together go as one Slurm job array (slurm-arrays.ts); `false`: one sbatch per job. */
   SWITCHYARD_SLURM_ARRAYS: z
     .enum(['true', 'false'])
-    .default('false')
+    .default('true')
     .transform((value) => value === 'true'),
   /** The account jobs of users the map does not name are submitted for (the provider must run as root). */
   SWITCHYARD_SLURM_JOB_USER: accountSpecSchema.default('nobody'),

@@ -664,9 +664,9 @@ describe.sequential('Slurm driver on a real cluster', () => {
     return { jobs, ids, arrayId, tasks };
   };
 
-  it('submits the jobs that wait for a submit slot as one job array; each task ends with its own exit code and output', async () => {
+  it('submits the jobs that wait for a submit slot as one job array (by default); each task ends with its own exit code and output', async () => {
     await setUp();
-    await h.start({ submitConcurrency: 1, arrays: true });
+    await h.start({ submitConcurrency: 1 });
     const { jobs, ids, arrayId } = await burst(6, (k) => ['sh', '-c', `echo "out $SWITCHYARD_JOB_ID in $PWD"; echo "err ${k}" >&2; exit ${k}`]);
     for (const [k, created] of jobs.entries()) {
       expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k, status: `Job finished with exit code ${k}` });
@@ -681,6 +681,16 @@ describe.sequential('Slurm driver on a real cluster', () => {
     expect(tasks.map((row) => row.id).sort()).toEqual(ids.filter((id) => id.includes('_')).sort());
     expect(new Set(tasks.map((row) => row.name)).size).toBe(1);
     expect(queued).toHaveLength(6);
+  });
+
+  it('submits every job with an sbatch of its own when arrays are off', async () => {
+    await setUp();
+    await h.start({ submitConcurrency: 1, arrays: false });
+    const debug = await h.product();
+    const jobs = Array.from({ length: 4 }, (_, k) => h.job(debug, { command: ['sh', '-c', `exit ${k}`] }));
+    const ids = await h.create(...jobs);
+    expect(ids.filter((id) => /^\d+$/.test(id))).toHaveLength(4);
+    for (const [k, created] of jobs.entries()) expect(await h.final(created.id)).toMatchObject({ state: 'SUCCESS', exitCode: k });
   });
 
   it('cancels, extends, suspends and opens a shell in one task of an array, leaving the other tasks as they were', async () => {
@@ -717,6 +727,39 @@ describe.sequential('Slurm driver on a real cluster', () => {
 
     for (const created of jobs.filter((j) => j !== cancelled)) expect(h.stateOf(created.id)).toBe('RUNNING');
     expect((await squeueJob(ids[2]!))?.state).toBe('RUNNING');
+  });
+
+  it('ends a task cancelled while it waited: terminated when Switchyard cancelled it, cancelled outside when someone else did', async () => {
+    await setUp();
+    await h.start({ submitConcurrency: 1, arrays: true });
+    const fit = (await h.call('utilization', {})).result.capacityByProduct['slurm-debug'];
+    // Three more than fit: three tasks wait, so that a cancelled one is never the array's last waiting task.
+    const { jobs } = await burst(fit + 3, () => ['sleep', '120']);
+    await waitFor(() => jobs.filter((j) => h.stateOf(j.id) === 'RUNNING').length === fit, `${fit} jobs to run`);
+    const waiting = jobs.filter((j) => h.stateOf(j.id) === 'IN_QUEUE');
+    expect(waiting).toHaveLength(3);
+    const [ours, theirs, left] = waiting;
+    const slurmIdOf = async (id: string) => (await h.driver.observe(id)).providerGeneratedId!;
+
+    expect((await h.call('jobs.terminate', { ids: [ours!.id], reason: 'Not needed' })).result.results).toEqual([{ ok: true, error: null }]);
+    expect(await h.final(ours!.id)).toMatchObject({ state: 'SUCCESS', status: 'Your job has been terminated (Not needed)', usageUnits: 0 });
+    // What makes it hard: Slurm took the task out of its array and keeps no row of it.
+    const listed = async () => (await queuedIn(workDir)).map((row) => row.id);
+    expect(await listed()).not.toContain(await slurmIdOf(ours!.id));
+
+    const theirSlurmId = await slurmIdOf(theirs!.id);
+    await cli.run('scancel', [theirSlurmId]);
+    expect(await h.final(theirs!.id)).toMatchObject({
+      state: 'FAILURE',
+      status: `Cancelled outside Switchyard while it waited in the Slurm queue (Slurm took ${theirSlurmId} out of its job array before it started)`,
+      usageUnits: 0,
+    });
+    expect(await listed()).not.toContain(theirSlurmId);
+    // Each ended once, and the others are as they were.
+    for (const cancelled of [ours!, theirs!])
+      expect(h.eventsOf(cancelled.id).filter((e) => e.state === 'SUCCESS' || e.state === 'FAILURE')).toHaveLength(1);
+    expect(h.stateOf(left!.id)).toBe('IN_QUEUE');
+    expect(jobs.filter((j) => h.stateOf(j.id) === 'RUNNING')).toHaveLength(fit);
   });
 
   it('finds every job of an array again, once, after a restart between the records and sbatch’s answer, and after one', async () => {

@@ -116,8 +116,7 @@ export interface SlurmDriverOptions {
   submitConcurrency?: number;
   /**
    * Submit the jobs that wait for a submit slot at once, and ask for the same resources, together as
-   * one Slurm job array (slurm-arrays.ts): one sbatch for many jobs. A job that finds a slot free goes alone. Off by default: a pending task
-   * cancelled alone leaves squeue's list, and is then not seen ending (README, Known gaps). @default false
+   * one Slurm job array (slurm-arrays.ts): one sbatch for many jobs. A job that finds a slot free goes alone. @default true
    */
   arrays?: boolean;
   /** How many helper processes launch Slurm's commands side by side (command-runner.ts). @default 2 */
@@ -454,7 +453,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   // Jobs that wait for a submit slot while all are taken go together, as one array, when one frees.
   const batcher = createSubmitBatcher<ReadyJob, SlurmJob>({
     slots: options.submitConcurrency ?? 16,
-    maxBatch: (options.arrays ?? false) ? MAX_ARRAY_TASKS : 1,
+    maxBatch: (options.arrays ?? true) ? MAX_ARRAY_TASKS : 1,
     key: (ready) => arrayKey(ready.args),
     submit: async (batch) => (batch.length === 1 ? [await settle(submitAlone(batch[0]!))] : submitArray(batch)),
   });

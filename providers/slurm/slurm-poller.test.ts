@@ -188,4 +188,24 @@ describe('the Slurm poller', () => {
     expect(endOf('job-2')).toMatchObject({ state: 'SUCCESS', exitCode: 0 });
     expect(ends).toEqual({ accounted: ['2'], shown: 0 });
   });
+
+  it('ends a waiting array task gone from squeue at once, without sacct: terminated when we cancelled it, else cancelled outside; one that wrote output waits for sacct', async () => {
+    const { poller, rows, events, ends, entries } = setUp(3, 200);
+    for (const [k, entry] of entries.entries()) Object.assign(entry.record, { slurmJobId: `900_${k}`, array: { name: 'sya-x', task: k } });
+    for (const [k] of entries.entries()) rows.set(`900_${k}`, row(`900_${k}`, 'PENDING'));
+    for (const k of ['1', '2', '3']) rows.delete(k);
+    await poller.start();
+    expect(events.filter((e) => e.change.state)).toEqual([]);
+    // Task 0 cancelled by us, task 1 by someone else; task 2 started (its output file) and ended, and squeue forgot it.
+    Object.assign(entries[0]!.record, { state: 'CANCELING', ending: 'TERMINATE', endingReason: 'Not needed' });
+    writeFileSync(join(entries[2]!.dir, 'batch.out'), '');
+    rows.clear();
+    const endOf = (jobId: string) => events.find((e) => e.jobId === jobId && e.change.state)?.change;
+    await poller.poll();
+    expect(endOf('job-1')).toEqual({ state: 'SUCCESS', status: 'Your job has been terminated (Not needed)', usageUnits: 0 });
+    expect(endOf('job-2')).toMatchObject({ state: 'FAILURE', status: expect.stringMatching(/^Cancelled outside Switchyard while it waited/) });
+    expect(endOf('job-3')).toBeUndefined();
+    // sacct is asked about the one that ran only (by its task id: it never had its own here).
+    expect(ends.accounted).toEqual(['900_2']);
+  });
 });

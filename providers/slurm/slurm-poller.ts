@@ -4,7 +4,8 @@
  * applied to their records in order, and the output of what runs passed on.
  * Looks run one at a time (a caller during one joins it), one poll interval
  * after the last while jobs are active. An outage of squeue leaves the jobs as
- * they were and tells them so once it lasts.
+ * they were and tells them so once it lasts. An array task that waited and
+ * is gone without a trace was cancelled before it started (slurm-states.ts).
  *
  * A job that starts on its own is seen at once rather than at the next
  * interval: Slurm creates its output files in its directory as it launches
@@ -26,7 +27,7 @@ import { parseSlurmExitCode, type SacctJob, type SqueueJob, type SqueueLine } fr
 import { OUTPUT_FILE } from './slurm-output.js';
 import type { SlurmQueue } from './slurm-queue.js';
 import { numericJobId, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
-import { endOf, FINAL_SLURM_STATES, meaningOfRow, viewOf, WAITING_SLURM_STATES } from './slurm-states.js';
+import { endOf, FINAL_SLURM_STATES, meaningOfRow, unstartedTask, vanishedTaskEnd, viewOf, WAITING_SLURM_STATES } from './slurm-states.js';
 
 /** Polls a job may be missing from squeue and sacct before it is given up. */
 const MISSING_POLLS = 5;
@@ -61,6 +62,15 @@ export interface SlurmPoller {
   watch(job: SlurmJob): void;
   /** No more looks; resolves when the one under way has ended. */
   stop(): Promise<void>;
+}
+
+/** Whether Slurm wrote an output file in the job's directory (it does as the job starts); true when the directory cannot be read. */
+async function wroteOutput(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).some((name) => OUTPUT_FILE.test(name));
+  } catch {
+    return true;
+  }
 }
 
 /** Whether squeue's row of an ended job gives its exit code. */
@@ -179,13 +189,17 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
 
     const ended: Array<{ job: SlurmJob; row: SqueueJob }> = [];
     const missing: SlurmJob[] = [];
+    /** Array tasks cancelled while they waited: Slurm keeps no trace of them, so sacct is not asked. */
+    const vanished: SlurmJob[] = [];
     for (const job of active) {
       // An operation under way reports its own change first; the next poll sees the job.
       if (job.busy > 0) continue;
       const line = bySlurmId.get(job.record.slurmJobId!);
       if (!line) {
         // A job submitted after squeue ran cannot be in its answer.
-        if (job.knownSince < startedAt) missing.push(job);
+        if (job.knownSince >= startedAt) continue;
+        if (unstartedTask(job.record) && !(await wroteOutput(job.dir))) vanished.push(job);
+        else missing.push(job);
         continue;
       }
       if (!line.job) {
@@ -206,6 +220,17 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     const unsure = ended.filter(({ row }) => !knownExit(row)).map((e) => numericJobId(e.job.record)!);
     const accounted = await queue.accounted([...unsure, ...missing.map((j) => numericJobId(j.record)!)]);
     for (const { job, row } of ended) await finish(job, row, accounted.get(numericJobId(job.record)!) ?? null);
+    for (const job of vanished) {
+      // An operation that began meanwhile (its directory was read) reports first.
+      if (job.busy > 0 || isFinalState(job.record.state)) continue;
+      const end = vanishedTaskEnd(job.record);
+      logger().info(
+        { jobId: job.record.id, slurmJobId: job.record.slurmJobId, ending: job.record.ending },
+        'an array task was cancelled before it started',
+      );
+      job.record.slurm = end.view;
+      change(job, end.change);
+    }
     for (const job of missing) {
       const record = accounted.get(numericJobId(job.record)!);
       if (record && FINAL_SLURM_STATES.has(record.state)) {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { SacctJob, SqueueJob } from './slurm-cli.js';
 import type { SlurmJobRecord } from './slurm-records.js';
-import { deadlineOf, endOf, finalChange, meaningOfRow, pendingStatus, usageUnitsOf, viewOf } from './slurm-states.js';
+import { deadlineOf, endOf, finalChange, meaningOfRow, pendingStatus, unstartedTask, usageUnitsOf, vanishedTaskEnd, viewOf } from './slurm-states.js';
 import { pendingRecord } from './test-records.js';
 
 const NOW = 1_000_000_000_000;
@@ -193,6 +193,41 @@ describe('what Slurm says at the end', () => {
       state: 'FAILURE',
       status: 'Cancelled outside Switchyard',
       exitCode: 0,
+      usageUnits: 0,
+    });
+  });
+});
+
+describe('an array task cancelled while it waited (Slurm keeps no trace of it)', () => {
+  const waitingTask = (overrides: Partial<SlurmJobRecord> = {}) =>
+    pendingRecord({ slurmJobId: '900_3', array: { name: 'sya-x', task: 3 }, usageUnits: 0, ...overrides });
+
+  it('is one only while the record knows no start of it: an array task with no numeric id of its own, waiting or being cancelled', () => {
+    expect(unstartedTask(waitingTask())).toBe(true);
+    expect(unstartedTask(waitingTask({ state: 'CANCELING', ending: 'TERMINATE' }))).toBe(true);
+    // Started: it has its own id, or a start, or ran.
+    expect(unstartedTask(waitingTask({ taskJobId: '905' }))).toBe(false);
+    expect(unstartedTask(waitingTask({ startedAt: NOW }))).toBe(false);
+    expect(unstartedTask(waitingTask({ state: 'RUNNING' }))).toBe(false);
+    // A job submitted alone: sacct knows its end.
+    expect(unstartedTask(pendingRecord())).toBe(false);
+  });
+
+  it('ends as any terminated job when Switchyard cancelled it, with the reason, and charges nothing', () => {
+    const end = vanishedTaskEnd(waitingTask({ state: 'CANCELING', ending: 'TERMINATE', endingReason: 'Not needed' }));
+    expect(end.change).toEqual({ state: 'SUCCESS', status: 'Your job has been terminated (Not needed)', usageUnits: 0 });
+    expect(end.view).toMatchObject({ state: 'CANCELLED', reason: null, exitCode: null, partition: 'debug' });
+    expect(vanishedTaskEnd(waitingTask({ state: 'CANCELING', ending: 'TERMINATE' })).change).toEqual({
+      state: 'SUCCESS',
+      status: 'Your job has been terminated',
+      usageUnits: 0,
+    });
+  });
+
+  it('ends FAILURE, cancelled outside Switchyard before it started, when someone else cancelled it', () => {
+    expect(vanishedTaskEnd(waitingTask()).change).toEqual({
+      state: 'FAILURE',
+      status: 'Cancelled outside Switchyard while it waited in the Slurm queue (Slurm took 900_3 out of its job array before it started)',
       usageUnits: 0,
     });
   });

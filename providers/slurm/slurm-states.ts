@@ -61,6 +61,10 @@ const FAILURE_STATES: Record<string, string> = {
 
 export const STATUS_CANCELLED_OUTSIDE = 'Cancelled outside Switchyard';
 
+/** The status of a waiting array task someone else cancelled (see vanishedTaskEnd). */
+export const cancelledWhileWaiting = (slurmJobId: string | null) =>
+  `${STATUS_CANCELLED_OUTSIDE} while it waited in the Slurm queue (Slurm took ${slurmJobId ?? 'it'} out of its job array before it started)`;
+
 /** "Waiting in the Slurm queue (Resources: the resources it needs are in use)" */
 export function pendingStatus(reason: string): string {
   const meaning = PENDING_REASONS[reason];
@@ -235,4 +239,32 @@ export function endOf(
   // The last change always carries the usage total.
   update.usageUnits = usageUnitsOf(record, elapsedSeconds, started);
   return { view, change: update };
+}
+
+/**
+ * Whether the job is an array task that never started, as far as the record knows: it has no
+ * numeric id of its own yet (a task gets one as it starts) and no start.
+ */
+export function unstartedTask(record: Pick<SlurmJobRecord, 'array' | 'taskJobId' | 'startedAt' | 'state'>): boolean {
+  return (
+    record.array !== null && record.taskJobId === null && record.startedAt === null && (record.state === 'IN_QUEUE' || record.state === 'CANCELING')
+  );
+}
+
+/**
+ * The end of an array task that squeue no longer lists and that never started (unstartedTask, and no
+ * output file in its directory): Slurm takes a waiting task cancelled alone out of its array and keeps
+ * no trace of it (no row in squeue, sacct or scontrol; Slurm 22.05), so nothing else will tell its end.
+ * Cancelled by us (`ending`), it ends as any job we terminated; otherwise someone else cancelled it.
+ * It never ran: it is charged nothing more.
+ */
+export function vanishedTaskEnd(record: SlurmJobRecord): { view: SlurmView; change: DriverJobChange } {
+  const change: DriverJobChange =
+    record.ending === 'TERMINATE'
+      ? finalChange(record, 'CANCELLED', null, null)
+      : { state: 'FAILURE', status: cancelledWhileWaiting(record.slurmJobId) };
+  return {
+    view: { ...record.slurm, state: 'CANCELLED', reason: null, elapsedSeconds: null, exitCode: null },
+    change: { ...change, usageUnits: record.usageUnits },
+  };
 }
