@@ -10,7 +10,8 @@
  *     (untimed) so the line stays short; through the session and on the local pty, alternating.
  * (b) Throughput: the shell prints 100 MB (`head -c … /dev/zero | base64 -w 0`), counted at the
  *     client, from the command's newline until the marker after it; three rounds, the sides
- *     alternating, as the machine is shared.
+ *     alternating, as the machine is shared. Beside the rate, the CPU time the gateway and the
+ *     provider spent per MB relayed: what a session costs them, which a busy machine changes less.
  * (c) Memory of idle sessions: SESSIONS sessions open (spread over a few jobs), and the gateway's
  *     RSS and V8 heap after a full collection, before and after, per session; the provider's RSS too.
  *
@@ -347,6 +348,31 @@ function gatewayMemory(gateway: Proc): Promise<GatewayMemory> {
   });
 }
 
+/** A process's CPU time (user and system) in seconds, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  // After the command's name in parentheses: utime and stime are the 12th and 13th fields, in clock ticks (100 a second on Linux).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A session round with the CPU the gateway and the provider spent on it, in ms per MB. */
+async function sessionThroughput(rig: SessionsRig, terminal: Terminal, bytes: number): Promise<Throughput & { cpuMsPerMegabyte: SessionCpu }> {
+  const pids = { gateway: rig.gateway.child.pid!, provider: rig.provider.child.pid! };
+  const before = { gateway: cpuSecondsOf(pids.gateway), provider: cpuSecondsOf(pids.provider) };
+  const result = await throughput(terminal, bytes);
+  const perMegabyte = (pid: number, from: number) => ((cpuSecondsOf(pid) - from) * 1000) / (result.bytes / 1e6);
+  return {
+    ...result,
+    cpuMsPerMegabyte: { gateway: perMegabyte(pids.gateway, before.gateway), provider: perMegabyte(pids.provider, before.provider) },
+  };
+}
+
+export interface SessionCpu {
+  gateway: number;
+  provider: number;
+}
+
 /** A process's resident set in bytes, from /proc. */
 function rssOf(pid: number): number {
   const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
@@ -439,7 +465,14 @@ async function idleMemory(rig: SessionsRig, sessions: number, progress: (message
 export interface SessionsResult {
   keystroke: { session: RoundTrip; localPty: RoundTrip; addedP50: number };
   /** The median round of each side, and the median of the rounds' own ratios. */
-  throughput: { session: Throughput; localPty: Throughput; ratio: number; rounds: { session: Throughput; localPty: Throughput }[] };
+  throughput: {
+    session: Throughput;
+    localPty: Throughput;
+    ratio: number;
+    /** Medians of the rounds'. */
+    cpuMsPerMegabyte: SessionCpu;
+    rounds: { session: Throughput & { cpuMsPerMegabyte: SessionCpu }; localPty: Throughput }[];
+  };
   idle: IdleMemory;
 }
 
@@ -471,9 +504,9 @@ export async function benchSessions(
 
     const bytes = options.throughputBytes ?? THROUGHPUT_BYTES;
     progress(`throughput: ${bytes / 1e6} MB printed by the shell, through the session and on the local pty`);
-    const rounds: { session: Throughput; localPty: Throughput }[] = [];
+    const rounds: SessionsResult['throughput']['rounds'] = [];
     for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
-      rounds.push({ localPty: await throughput(local, bytes), session: await throughput(session, bytes) });
+      rounds.push({ localPty: await throughput(local, bytes), session: await sessionThroughput(rig, session, bytes) });
       await Promise.all([settled(session), settled(local)]);
     }
     const byRate = (side: 'session' | 'localPty') =>
@@ -482,6 +515,10 @@ export async function benchSessions(
       session: byRate('session'),
       localPty: byRate('localPty'),
       ratio: median(rounds.map((r) => r.session.megabytesPerSecond / r.localPty.megabytesPerSecond)),
+      cpuMsPerMegabyte: {
+        gateway: median(rounds.map((r) => r.session.cpuMsPerMegabyte.gateway)),
+        provider: median(rounds.map((r) => r.session.cpuMsPerMegabyte.provider)),
+      },
       rounds,
     };
     session.close();
@@ -528,6 +565,13 @@ export function sessionsRows(outcome: SessionsOutcome): Row[] {
     ratio: throughput.ratio,
     aim: '≥ 0.5× local',
     meetsAim: throughput.ratio >= 0.5,
+  });
+  rows.push({
+    benchmark: b,
+    metric: 'throughput: gateway CPU per MB relayed',
+    value: throughput.cpuMsPerMegabyte.gateway,
+    unit: 'ms/MB',
+    baseline: `provider ${throughput.cpuMsPerMegabyte.provider.toFixed(1)} ms/MB; median of the rounds'`,
   });
   rows.push({
     benchmark: b,

@@ -1,13 +1,28 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { encodeDataFrame } from './session-frames.js';
-import { createSessionLink, MAX_SESSION_CHUNK_BYTES, type SessionChannel, type SessionCloser, type SessionLink } from './session-link.js';
+import {
+  COALESCE_MIN_BYTES,
+  COALESCE_MS,
+  createSessionLink,
+  MAX_SESSION_CHUNK_BYTES,
+  type SessionChannel,
+  type SessionCloser,
+  type SessionLink,
+} from './session-link.js';
 import { createSubjects } from './subjects.js';
 import { createMemoryTransport } from './transport/memory-transport.js';
 
-/** Lets the in-process bus deliver what was published (it delivers on setImmediate, as NATS never delivers synchronously). */
-const settle = async (rounds = 20) => {
+/** Turns of the event loop: the in-process bus delivers on setImmediate, as NATS never delivers synchronously. */
+const turns = async (rounds: number) => {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/** Lets what was published be delivered, a frame held back to fill included. */
+const settle = async (rounds = 20) => {
+  await turns(rounds);
+  await new Promise((resolve) => setTimeout(resolve, COALESCE_MS + 1));
+  await turns(rounds);
 };
 
 interface End {
@@ -235,6 +250,65 @@ describe('the session link', () => {
     expect(bytesOf(gateway).equals(Buffer.concat(reads))).toBe(true);
     // 100,000 bytes in two frames of at most a chunk, not a hundred; each a 10-byte header and the bytes, no base64.
     expect(frames.map((frame) => frame.length)).toEqual([10 + MAX_SESSION_CHUNK_BYTES, 10 + 100_000 - MAX_SESSION_CHUNK_BYTES]);
+  });
+
+  it('fills frames while output streams (a pty read a turn), yet sends an echo, a full chunk or an exit at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { transport, provider, gateway, toGateway } = pair({ gatewayWindow: 1024 * 1024 });
+    provider.link.start();
+    gateway.link.start();
+    await turns(5);
+    const frames: number[] = [];
+    transport.subscribeBytes(toGateway, (payload) => payload[0] === 1 && frames.push(payload.length - 10));
+    await turns(5);
+    const read = (size: number, fill: number) => Buffer.alloc(size, fill);
+
+    // A keystroke's echo, alone: at the end of its turn, no wait.
+    provider.link.write(1, Buffer.from('x'));
+    await turns(5);
+    expect(frames).toEqual([1]);
+
+    // A fast shell: the first read goes at once; the reads of the next turns wait for the frame to fill.
+    provider.link.write(1, read(4095, 1));
+    await turns(5);
+    for (let turn = 0; turn < 10; turn++) {
+      provider.link.write(1, read(4095, 2));
+      await turns(2);
+    }
+    expect(frames).toEqual([1, 4095]);
+    vi.advanceTimersByTime(COALESCE_MS);
+    await turns(5);
+    expect(frames).toEqual([1, 4095, 10 * 4095]);
+
+    // A full chunk does not wait; what is left over does.
+    provider.link.write(1, read(MAX_SESSION_CHUNK_BYTES + 5_000, 3));
+    await turns(5);
+    expect(frames).toEqual([1, 4095, 10 * 4095, MAX_SESSION_CHUNK_BYTES]);
+    vi.advanceTimersByTime(COALESCE_MS);
+    await turns(5);
+    expect(frames.at(-1)).toBe(5_000);
+
+    // Streaming or not, less than an echo's worth goes at once, and so does data with an exit behind it.
+    provider.link.write(1, read(COALESCE_MIN_BYTES - 1, 4));
+    await turns(5);
+    expect(frames.at(-1)).toBe(COALESCE_MIN_BYTES - 1);
+    provider.link.write(1, read(3_000, 5));
+    provider.link.exit(0);
+    await turns(5);
+    expect(frames.at(-1)).toBe(3_000);
+    expect(gateway.events).toEqual(['exit 0']);
+    expect(bytesOf(gateway).length).toBe(1 + 4095 * 11 + MAX_SESSION_CHUNK_BYTES + 5_000 + COALESCE_MIN_BYTES - 1 + 3_000);
+
+    // A session closed while a frame waits sends nothing more.
+    provider.link.write(1, read(4095, 6));
+    await turns(5);
+    provider.link.write(1, read(4095, 7));
+    await turns(5);
+    const before = frames.length;
+    provider.link.close('done');
+    vi.advanceTimersByTime(COALESCE_MS);
+    await turns(5);
+    expect(frames.length).toBe(before);
   });
 
   it('counts a silent peer lost after the missed heartbeats, and a talking one alive', async () => {

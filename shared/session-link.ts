@@ -22,8 +22,12 @@
  *
  * On the wire (shared/session-frames.ts), data goes as compact binary frames,
  * everything else as JSON with `v: 1`, each validated at the receiving end.
- * Data written in one turn of the event loop (a pty's reads, say) goes out
- * together, in as few frames as the chunk size allows.
+ * Data written in one turn of the event loop goes out together, in as few
+ * frames as the chunk size allows. While output streams, frames are filled
+ * for up to COALESCE_MS as well: a shell printing fast is read a few KiB at a
+ * time, one pty read per turn, and a NATS message per read costs every hop
+ * (provider, server, gateway, websocket, client) more than its bytes do.
+ * Small data (an echo, a prompt) never waits.
  */
 import {
   decodeFrame,
@@ -36,6 +40,11 @@ import {
 import type { Closable, Transport } from './transport.js';
 
 export { MAX_SESSION_CHUNK_BYTES, SESSION_CHANNELS, type SessionChannel } from './session-frames.js';
+
+/** After a frame of at least COALESCE_MIN_BYTES, less than a chunk of data waits this long for more behind it. */
+export const COALESCE_MS = 1;
+/** Less data than this goes at the end of its turn, streaming or not: a keystroke's echo must not wait. */
+export const COALESCE_MIN_BYTES = 1024;
 
 /** Who ended the session: this end, its peer (with a close message), or nobody heard from the peer in time. */
 export type SessionCloser = 'local' | 'peer' | 'lost';
@@ -126,6 +135,8 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   let subscription: Closable | null = null;
 
   let flushScheduled: NodeJS.Immediate | null = null;
+  /** Set for COALESCE_MS after a frame of COALESCE_MIN_BYTES or more went out: output streams, fill the next frame. */
+  let coalescing: NodeJS.Timeout | null = null;
 
   const send = (payload: Uint8Array): boolean => {
     try {
@@ -145,6 +156,8 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     closed = true;
     if (flushScheduled) clearImmediate(flushScheduled);
     flushScheduled = null;
+    if (coalescing) clearTimeout(coalescing);
+    coalescing = null;
     queue.length = 0;
     queuedBytes = 0;
     if (heartbeat) clearInterval(heartbeat);
@@ -171,6 +184,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         blocked = true;
         return;
       }
+      if (coalescing && waitsForMore(room)) return;
       // What the grant allows goes now, the head and the data behind it on its channel in one frame
       // up to a chunk; the rest stays at the head, so the order holds.
       const channel = head.channel;
@@ -190,12 +204,26 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       const offset = sent;
       sent += length;
       if (!send(encodeDataFrame(channel, offset, parts))) return;
+      if (length >= COALESCE_MIN_BYTES && !coalescing) {
+        coalescing = setTimeout(() => {
+          coalescing = null;
+          flush();
+        }, COALESCE_MS);
+      }
     }
     if (blocked && queue.length === 0 && !closed) {
       blocked = false;
       handlers.onDrain?.();
     }
   };
+
+  /**
+   * Whether queued data holds back for the frame to fill: there is less than a chunk of it, and no
+   * less than an echo's worth, the grant has room for all of it (else the window, not the frame,
+   * is the limit), and nothing but data is queued (an exit or a close has nothing behind it to wait for).
+   */
+  const waitsForMore = (room: number) =>
+    queuedBytes >= COALESCE_MIN_BYTES && queuedBytes < MAX_SESSION_CHUNK_BYTES && queuedBytes <= room && queue.at(-1)?.kind === 'data';
 
   const grant = () => {
     const upTo = consumedBytes + window;
