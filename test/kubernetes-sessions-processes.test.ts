@@ -1,8 +1,8 @@
 /**
- * Interactive SHELL sessions on the Kubernetes provider: `switchyard gateway` and `switchyard
- * provider kubernetes` as processes over real NATS and Redis, on the test cluster's real node
- * (kubelet, containerd, runc: deploy/kubernetes/kube-real-node.sh); the shell is an exec in the
- * rank's container through the API server.
+ * Interactive SHELL and WEB sessions on the Kubernetes provider: `switchyard gateway` and
+ * `switchyard provider kubernetes` as processes over real NATS and Redis, on the test cluster's
+ * real node (kubelet, containerd, runc: deploy/kubernetes/kube-real-node.sh); the shell is an exec
+ * in the rank's container, a web app a port-forward to the rank's pod, both through the API server.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,9 @@ import { REAL_PRODUCT } from './support/kube-setup.js';
 import { freePort, gatewayProcessEnv, startSwitchyard, waitProviderUp, waitReady, type Proc } from './support/processes.js';
 import { natsUrl, uniquePrefix } from './support/services.js';
 import { expectAnswersAndResize, expectClosedWhenProviderKilled, expectExitCode, openSession, shellOn } from './support/sessions.js';
+import { webAppCommand } from './support/web-app.js';
+import { WebClient } from './support/web-client.js';
+import { expectWebAppServed, waitForWebApp, webPrefix } from './support/web-sessions.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 
@@ -26,6 +29,8 @@ let provider: Proc;
 let client: TestClient;
 let core: CoreV1Api;
 let image: string;
+/** An image with node in it, for the test's web app. */
+let nodeImage: string;
 let providerEnv: Record<string, string>;
 /** A file on the provider's host, outside every container. */
 let hostOnlyFile: string;
@@ -52,6 +57,8 @@ beforeAll(async () => {
     throw new Error('No Kubernetes test cluster with a real node: run deploy/kubernetes/kube-up.sh and kube-real-node.sh (the e2e setup does)');
   }
   image = realImage;
+  if (!process.env.SWITCHYARD_KUBE_NODE_IMAGE) throw new Error('The real node has no node image: run deploy/kubernetes/kube-real-node.sh again');
+  nodeImage = process.env.SWITCHYARD_KUBE_NODE_IMAGE;
   const config = new KubeConfig();
   config.loadFromFile(admin);
   core = config.makeApiClient(CoreV1Api);
@@ -99,7 +106,7 @@ describe('an interactive shell through the gateway in a Kubernetes job', () => {
       env: { JOB_COLOUR: 'teal' },
     });
     const products = await client.ok(`{ products(provider: "kube") { support { sessionTypes } } }`);
-    expect(products.products[0].support.sessionTypes).toEqual(['SHELL']);
+    expect(products.products[0].support.sessionTypes).toEqual(['SHELL', 'WEB']);
 
     const shell = await shellOn(client, jobId);
     await expectAnswersAndResize(shell);
@@ -115,6 +122,34 @@ describe('an interactive shell through the gateway in a Kubernetes job', () => {
     await shell.waitFor(/host-file:hidden/);
 
     await expectExitCode(shell, 3, { client, id: jobId, user: 'admin' });
+    await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: jobId });
+  }, 120_000);
+
+  it('serves a web app in the rank’s pod through a port-forward: a page, a redirect, a cookie, a websocket, a body larger than every window; 502 where nothing listens', async () => {
+    // The real node's pods share its network (no pod network here): a port free on this host.
+    const port = await freePort();
+    const jobId = await runningJob({ image: nodeImage, command: webAppCommand(port), workingDir: '/tmp' });
+    const { session, error } = await openSession(client, { jobId, rank: 0, sessionType: 'WEB', port });
+    expect(error).toBeNull();
+    await waitForWebApp(session!.url);
+    const prefix = webPrefix(jobId, 0, port);
+    const browser = await expectWebAppServed(session!.url, prefix);
+
+    // 2 MB up and back through the API server's websocket, with flow control at each hop.
+    const body = randomBytes(2 * 1024 * 1024);
+    const echoed = await fetch(new URL(`${prefix}echo`, session!.url), {
+      method: 'POST',
+      body,
+      headers: { cookie: browser.cookieHeader(new URL(prefix, session!.url).toString())! },
+    });
+    expect(echoed.status).toBe(200);
+    expect(Buffer.from(await echoed.arrayBuffer()).equals(body)).toBe(true);
+
+    // The kubelet finds nothing on the port: the gateway answers 502.
+    const closed = await openSession(client, { jobId, rank: 0, sessionType: 'WEB', port: await freePort() });
+    const refused = await new WebClient().visit(closed.session!.url);
+    expect(refused.status).toBe(502);
+    expect(JSON.parse(refused.body).error.code).toBe('PROVIDER_UNAVAILABLE');
     await client.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: jobId });
   }, 120_000);
 

@@ -8,10 +8,11 @@
 #
 # Builds kubelet and containerd once (kube-build.sh real-node), installs runc,
 # catatonit, busybox-static and the CNI loopback plugin from Debian when missing,
-# makes two images (localhost/pause:ci, localhost/busybox:ci), starts containerd
-# and the kubelet under <state-dir>/real, waits until the node is Ready and adds
-# SWITCHYARD_KUBE_REAL_NODE and SWITCHYARD_KUBE_REAL_IMAGE to kube.env.
-# Idempotent. kube-down.sh stops it with the rest.
+# makes three images (localhost/pause:ci, localhost/busybox:ci, localhost/node:ci),
+# starts containerd and the kubelet under <state-dir>/real, waits until the node
+# is Ready and adds SWITCHYARD_KUBE_REAL_NODE, SWITCHYARD_KUBE_REAL_IMAGE and
+# SWITCHYARD_KUBE_NODE_IMAGE to kube.env. Idempotent: on a node already up it
+# only imports an image it lacks. kube-down.sh stops it with the rest.
 #
 # Pods for it need: nodeSelector sim.switchyard.io/real=true, a toleration of that
 # taint, hostNetwork: true (there is no pod network: nothing may route 10.x here),
@@ -42,11 +43,9 @@ api() {
 }
 node_ready() { api "/api/v1/nodes/$NODE" 2>/dev/null | tr -d ' \n' | grep -q '"type":"Ready","status":"True"'; }
 
-if alive containerd && alive kubelet && node_ready; then
-  log "node $NODE is already up"
-  exit 0
-fi
-bash "$HERE/kube-down.sh" --real-only "$STATE" 2>/dev/null || true
+already_up=0
+alive containerd && alive kubelet && node_ready && already_up=1
+[ "$already_up" = 1 ] || bash "$HERE/kube-down.sh" --real-only "$STATE" 2>/dev/null || true
 
 # --- packages, binaries, images ----------------------------------------------
 need=()
@@ -97,6 +96,31 @@ if [ ! -f "$IMAGES/busybox.tar" ] || [ ! -f "$IMAGES/pause.tar" ]; then
   for a in $("$root/busybox/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$root/busybox/bin/$a"; done
   oci_image localhost/busybox:ci "$root/busybox" "$IMAGES/busybox.tar" null '["sh"]'
   rm -rf "$root"
+fi
+# The host's node (for web apps in tests: test/support/web-app.ts), its shared libraries and busybox.
+NODE_BIN=$(readlink -f "$(command -v node)")
+NODE_TAR="$IMAGES/node-$("$NODE_BIN" --version).tar"
+if [ ! -f "$NODE_TAR" ]; then
+  root=$(mktemp -d)
+  mkdir -p "$root/usr/bin" "$root/bin" "$root/tmp"
+  cp "$NODE_BIN" "$root/usr/bin/node"
+  for lib in $(ldd "$NODE_BIN" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"; done
+  cp /bin/busybox "$root/bin/busybox"
+  for a in $("$root/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$root/bin/$a"; done
+  oci_image localhost/node:ci "$root" "$NODE_TAR" null '["sh"]'
+  rm -rf "$root"
+fi
+record_images() {
+  sed -i '/^SWITCHYARD_KUBE_REAL_/d; /^SWITCHYARD_KUBE_NODE_IMAGE=/d' "$STATE/kube.env"
+  { echo "SWITCHYARD_KUBE_REAL_NODE=$NODE"; echo "SWITCHYARD_KUBE_REAL_IMAGE=localhost/busybox:ci"; echo "SWITCHYARD_KUBE_NODE_IMAGE=localhost/node:ci"; } >> "$STATE/kube.env"
+}
+if [ "$already_up" = 1 ]; then
+  c="$REAL/containerd"
+  ctr=("$BIN/ctr" -a "$c/containerd.sock" -n k8s.io)
+  "${ctr[@]}" images ls -q | grep -qx 'localhost/node:ci' || "${ctr[@]}" images import "$NODE_TAR" >/dev/null
+  record_images
+  log "node $NODE is already up"
+  exit 0
 fi
 
 # --- containerd --------------------------------------------------------------
@@ -163,6 +187,7 @@ import_image() { # ARCHIVE: retried, since the CRI image service may still be st
 }
 import_image "$IMAGES/pause.tar"
 import_image "$IMAGES/busybox.tar"
+import_image "$NODE_TAR"
 
 # --- kubelet -----------------------------------------------------------------
 port=$API_PORT
@@ -213,6 +238,5 @@ api "/api/v1/nodes/$NODE/status" -X PATCH -H 'Content-Type: application/merge-pa
 for _ in $(seq 1 600); do node_ready && break; alive kubelet || die "the kubelet exited; see $REAL/log/kubelet.log"; sleep 0.1; done
 node_ready || die "node $NODE not Ready within 60 s; see $REAL/log/"
 
-sed -i '/^SWITCHYARD_KUBE_REAL_/d' "$STATE/kube.env"
-{ echo "SWITCHYARD_KUBE_REAL_NODE=$NODE"; echo "SWITCHYARD_KUBE_REAL_IMAGE=localhost/busybox:ci"; } >> "$STATE/kube.env"
+record_images
 log "node $NODE Ready (kubelet v$SWITCHYARD_KUBE_VERSION, containerd, runc $(/usr/sbin/runc --version | head -1 | awk '{print $3}'))"

@@ -256,6 +256,9 @@ post_yaml() { # API-PATH FILE
 }
 awk -v d="$STATE/config/provider-rbac" 'BEGIN { n = 0 } /^---$/ { n++; next } { print > (d "-" n ".yaml") }' "$HERE/provider-rbac.yaml"
 post_yaml /apis/rbac.authorization.k8s.io/v1/clusterroles "$STATE/config/provider-rbac-0.yaml"
+# A cluster that had it already gets this version's rules.
+api /apis/rbac.authorization.k8s.io/v1/clusterroles/switchyard-provider -X PUT -H 'Content-Type: application/yaml' \
+  --data-binary @"$STATE/config/provider-rbac-0.yaml" -o /dev/null -f || die "could not update the provider's ClusterRole"
 post_yaml /apis/rbac.authorization.k8s.io/v1/clusterrolebindings "$STATE/config/provider-rbac-1.yaml"
 # kwok's per-pod Logs objects (a log file for one pod) need its CRD; ClusterLogs stays in the config.
 post_yaml /apis/apiextensions.k8s.io/v1/customresourcedefinitions "$BIN/../share/kwok-crds/kwok.x-k8s.io_logs.yaml"

@@ -3,9 +3,9 @@
 # once per kernel and recipe: a Debian kernel extracted from its package and a
 # busybox initramfs whose /init (deploy/vm/init) runs the job's command from the
 # user data the provider appends to the initrd, marking boot and exit code on the
-# serial console, then powers off. For the disk image, a base ext4 disk (qcow2)
-# and the kernel modules that let the guest mount it, appended to the same
-# initramfs. Installs qemu-system-x86, qemu-utils and busybox-static when missing
+# serial console, then powers off; with the kernel modules of its NIC appended.
+# For the disk image, a base ext4 disk (qcow2) and the kernel modules that let
+# the guest mount it too. Installs qemu-system-x86, qemu-utils and busybox-static when missing
 # (Debian packages only; nothing else is downloaded).
 #
 #   bash deploy/vm/build-images.sh          # prints the image directory
@@ -84,24 +84,30 @@ echo 'export PS1="vm# "' >"$root/etc/profile"
 cpio_gz() { (cd "$1" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -9); }
 cpio_gz "$root" >"$WORK/initrd.cpio.gz"
 
-# The disk image's initramfs: the plain one, then an archive of the modules a virtio disk with
-# ext4 needs (Debian builds them as modules) with their dependencies and a modules.dep for
-# busybox modprobe; the kernel unpacks both. The plain image stays as it was: its boot loads nothing.
+# Kernel modules (Debian builds these as modules) appended to the initramfs as a second archive,
+# with their dependencies and a modules.dep for busybox modprobe; the kernel unpacks both. Every
+# image gets the NIC's (virtio_net: WEB sessions reach the guest's ports over it); the disk image
+# also those of a virtio disk with ext4. /init loads them only for a device that is there.
 modules="$WORK/deb/lib/modules/$kernel_version"
 /bin/busybox depmod -b "$WORK/deb" "$kernel_version"
-wanted='virtio_pci virtio_blk crc32c_generic ext4'
-closure=$(for name in $wanted; do
-  line=$(grep -E "(^|/)$name\.ko:" "$modules/modules.dep") || die "the kernel package has no module $name"
-  echo "$line" | tr -d ':' | tr ' ' '\n'
-done | LC_ALL=C sort -u)
-extra="$WORK/modules-root"
-mkdir -p "$extra/lib/modules/$kernel_version"
-for ko in $closure; do
-  install -D -m 0644 "$modules/$ko" "$extra/lib/modules/$kernel_version/$ko"
-  grep -E "^$ko:" "$modules/modules.dep" >>"$extra/lib/modules/$kernel_version/modules.dep"
-done
-cp "$modules/modules.builtin" "$extra/lib/modules/$kernel_version/"
-cat "$WORK/initrd.cpio.gz" <(cpio_gz "$extra") >"$WORK/initrd-disk.cpio.gz"
+modules_archive() { # NAME... : a gzipped cpio of the modules and their dependencies
+  local closure extra line ko name
+  closure=$(for name in "$@"; do
+    line=$(grep -E "(^|/)$name\.ko:" "$modules/modules.dep") || die "the kernel package has no module $name"
+    echo "$line" | tr -d ':' | tr ' ' '\n'
+  done | LC_ALL=C sort -u)
+  extra=$(mktemp -d "$WORK/modules.XXXX")
+  mkdir -p "$extra/lib/modules/$kernel_version"
+  for ko in $closure; do
+    install -D -m 0644 "$modules/$ko" "$extra/lib/modules/$kernel_version/$ko"
+    grep -E "^$ko:" "$modules/modules.dep" >>"$extra/lib/modules/$kernel_version/modules.dep"
+  done
+  cp "$modules/modules.builtin" "$extra/lib/modules/$kernel_version/"
+  cpio_gz "$extra"
+}
+mv "$WORK/initrd.cpio.gz" "$WORK/initrd-base.cpio.gz"
+cat "$WORK/initrd-base.cpio.gz" <(modules_archive virtio_pci virtio_net) >"$WORK/initrd.cpio.gz"
+cat "$WORK/initrd-base.cpio.gz" <(modules_archive virtio_pci virtio_net virtio_blk crc32c_generic ext4) >"$WORK/initrd-disk.cpio.gz"
 
 # The base disk: an ext4 filesystem made from a directory, converted to qcow2. Each VM gets a
 # copy-on-write overlay of it (the provider's qemu-img create -b), so the base is never written.

@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import {
+  connectTcpSession,
   createDeadlineTimer,
   createJobBook,
   InvalidInputError,
@@ -629,7 +630,14 @@ export function createCloudVmDriver(options: CloudVmDriverOptions): Driver & {
           `The VM's ${request.type} session could not be opened: ${error instanceof Error ? error.message : String(error)}`,
         );
       if (request.type === 'VNC') return vncSession(await vm.connectVnc().catch((error: unknown) => Promise.reject(refused(error))));
-      if (request.type !== 'SHELL') throw new UnsupportedError(`A VM offers SHELL and VNC sessions, not ${request.type}`);
+      if (request.type === 'WEB') {
+        const { port } = request;
+        if (port === undefined) throw new InvalidInputError('A WEB session needs the port its app listens on');
+        const hostPort = await vm.guestPort(port).catch((error: unknown) => Promise.reject(refused(error)));
+        const where = { jobId: record.id, description: `port ${port} of job ${record.id}'s VM` };
+        return (await connectTcpSession({ host: '127.0.0.1', port: hostPort }, where)).session;
+      }
+      if (request.type !== 'SHELL') throw new UnsupportedError(`A VM offers SHELL, VNC and WEB sessions, not ${request.type}`);
       const lines = await vm.shellLines().catch((error: unknown) => Promise.reject(refused(error)));
       return openSerialShell({ lines, nonce: record.nonce, id: randomUUID(), cols: request.cols, rows: request.rows });
     },

@@ -102,9 +102,11 @@ export function buildInstanceTypes(configs: readonly InstanceTypeConfig[]): VmPr
       priority: 0,
       support: computeSupport({
         backend: 'VIRTUAL_MACHINE',
-        // A shell on the VM's serial line, its display as VNC (serial-shell.ts, vnc-session.ts).
+        // A shell on the VM's serial line, its display as VNC (serial-shell.ts, vnc-session.ts),
+        // its web apps through a host forward on its isolated network (guest-ports.ts).
         terminal: true,
         vnc: true,
+        web: true,
         timeExtension: true,
         // Nova's suspend: the VM's state saved to disk, restored where it stopped.
         suspension: true,

@@ -1,8 +1,9 @@
 /**
  * Interactive sessions on a VM, end to end: `switchyard gateway` and `switchyard provider
  * cloud-vm` as processes over real NATS and Redis, a real QEMU (TCG) guest, a SHELL on the VM's
- * serial line (v5.channel.k8s.io) and its display as VNC (RFB over a binary websocket), both
- * through the gateway's session URLs.
+ * serial line (v5.channel.k8s.io), its display as VNC (RFB over a binary websocket) and a web
+ * server in the guest (WEB, over a host forward of its isolated network), all through the
+ * gateway's session URLs.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,6 +19,8 @@ import { natsUrl, uniquePrefix } from '../../test/support/services.js';
 import { expectAnswersAndResize, expectExitCode, openSession } from '../../test/support/sessions.js';
 import { connectShell } from '../../test/support/shell-client.js';
 import { guestImages, qemusUnder, ticksOf } from '../../test/support/vm-setup.js';
+import { WebClient } from '../../test/support/web-client.js';
+import { waitForWebApp, webPrefix } from '../../test/support/web-sessions.js';
 
 const CREATE = `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { ${JOB_FIELDS} } error { code message } } }`;
 /** The job writes a file, then counts on its console: the shell must see the one, and leave the other alone. */
@@ -28,6 +31,7 @@ let client: TestClient;
 let gateway: Proc;
 let provider: Proc;
 let stateDir: string;
+let gatewayPort: number;
 
 beforeAll(async () => {
   const images = guestImages();
@@ -35,6 +39,7 @@ beforeAll(async () => {
   const prefix = uniquePrefix();
   const adminToken = randomBytes(24).toString('base64url');
   const port = await freePort();
+  gatewayPort = port;
   gateway = startSwitchyard(
     ['gateway'],
     gatewayProcessEnv({ prefix, adminToken, port }, { SWITCHYARD_SESSION_SECRET: randomBytes(32).toString('base64url') }),
@@ -68,8 +73,10 @@ describe('sessions on a VM through the gateway', () => {
   it(
     'open a shell on the serial line inside the guest, beside its console log, and its display as VNC',
     async () => {
-      const products = await client.ok(`{ products(provider: "vm") { id support { terminal vnc sessionTypes } } }`);
-      for (const product of products.products) expect(product.support).toEqual({ terminal: true, vnc: true, sessionTypes: ['SHELL', 'VNC'] });
+      const products = await client.ok(`{ products(provider: "vm") { id support { terminal vnc web sessionTypes } } }`);
+      for (const product of products.products) {
+        expect(product.support).toEqual({ terminal: true, vnc: true, web: true, sessionTypes: ['SHELL', 'WEB', 'VNC'] });
+      }
 
       const created = await client.ok(CREATE, {
         specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, command: JOB }],
@@ -91,9 +98,9 @@ describe('sessions on a VM through the gateway', () => {
       });
       await waitForState(client, id, ['RUNNING'], 90_000);
 
-      // WEB is not a VM's.
+      // WEB needs the port of the guest's app.
       const web = await openSession(client, { jobId: id, rank: 0, sessionType: 'WEB' });
-      expect(web.error?.code).toBe('UNSUPPORTED');
+      expect(web.error?.code).toBe('INVALID_INPUT');
 
       const { session, error } = await openSession(client, { jobId: id, rank: 0, sessionType: 'SHELL' });
       expect(error).toBeNull();
@@ -149,6 +156,65 @@ describe('sessions on a VM through the gateway', () => {
       const shellUrl = new URL((await openSession(client, { jobId: id, rank: 0, sessionType: 'SHELL' })).session!.url);
       shellUrl.pathname = '/api/v1/sessions/vnc';
       await expect(connectRfb(shellUrl.toString())).rejects.toThrow(/upgrade refused: 400/);
+
+      await client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids: [id] });
+      await waitForState(client, id, ['SUCCESS'], 30_000);
+      await eventually(async () => (await qemusUnder(stateDir)).length === 0, { what: 'the VM to be gone' });
+    },
+    VM_TIMEOUT + 60_000,
+  );
+  it(
+    'serves a web server in the guest through a forward of its isolated network: a page, a redirect and a cookie; the guest reaches nothing outside',
+    async () => {
+      const APP_PORT = 8080;
+      // busybox httpd: a page, a directory's redirect, a CGI's redirect with a cookie; and whether the
+      // guest could reach the host's gateway (restrict=on says it cannot).
+      const cgi = 'printf "Status: 302 Found\\r\\nLocation: /docs/?from=cgi\\r\\nSet-Cookie: vm_visit=yes; Path=/\\r\\n\\r\\n"';
+      const script = [
+        'mkdir -p /www/docs /www/cgi-bin',
+        'echo "page from $(hostname)" > /www/index.html',
+        'echo docs > /www/docs/index.html',
+        `printf '#!/bin/sh\\n%s\\n' '${cgi}' > /www/cgi-bin/go`,
+        'chmod +x /www/cgi-bin/go',
+        `httpd -p ${APP_PORT} -h /www`,
+        `if wget -q -T 3 -O /dev/null http://10.0.2.2:${gatewayPort}/readyz; then echo reached; else echo blocked; fi > /www/outbound.txt`,
+        'sleep 600',
+      ].join('; ');
+      const created = await client.ok(CREATE, {
+        specs: [{ product: { id: 'vm-tiny', provider: 'vm' }, timeAllocation: { minutes: 30 }, command: ['sh', '-c', script] }],
+      });
+      expect(created.createJobs[0].error).toBeNull();
+      const id = created.createJobs[0].job.id as string;
+      await waitForState(client, id, ['RUNNING'], 90_000);
+
+      const { session, error } = await openSession(client, { jobId: id, rank: 0, sessionType: 'WEB', port: APP_PORT });
+      expect(error).toBeNull();
+      await waitForWebApp(session!.url, 60_000);
+      const prefix = webPrefix(id, 0, APP_PORT);
+      const at = (path: string) => new URL(`${prefix}${path}`, session!.url).toString();
+      const browser = new WebClient();
+      const first = await browser.visit(session!.url);
+      expect([first.status, first.redirects, first.body]).toEqual([200, [[303, prefix]], `page from vm-${id}\n`]);
+      // httpd's own redirect of a directory, and a CGI's with its cookie, both land under the prefix.
+      const docs = await browser.visit(at('docs'));
+      expect([docs.redirects, docs.body]).toEqual([[[302, `${prefix}docs/`]], 'docs\n']);
+      const landed = await browser.visit(at('cgi-bin/go'));
+      expect([landed.redirects, landed.body]).toEqual([[[302, `${prefix}docs/?from=cgi`]], 'docs\n']);
+      expect(browser.cookies.get('vm_visit')).toMatchObject({ value: 'yes', path: prefix });
+
+      const outbound = await eventually(
+        async () => {
+          const page = await browser.visit(at('outbound.txt'));
+          return page.status === 200 && page.body;
+        },
+        { timeoutMs: 30_000, what: 'the guest to try the host' },
+      );
+      expect(outbound).toBe('blocked\n');
+
+      // Nothing listens on another port of the guest: the exchange fails with 502.
+      const closed = await openSession(client, { jobId: id, rank: 0, sessionType: 'WEB', port: APP_PORT + 1 });
+      const refused = await new WebClient().visit(closed.session!.url);
+      expect(refused.status).toBe(502);
 
       await client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids: [id] });
       await waitForState(client, id, ['SUCCESS'], 30_000);

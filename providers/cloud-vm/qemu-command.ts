@@ -5,11 +5,16 @@
  * (drained by the supervisor) that QEMU also writes to a log file, two more
  * serial ports for SHELL sessions (the shell's line and its control line), a
  * VGA display served as VNC on a unix socket (no TCP listener), QMP on a unix
- * socket, a virtio disk when its image has one, and no network. Pure but for
- * the lookup of the binaries.
+ * socket, a virtio disk when its image has one, and a NIC on QEMU's user
+ * network that can reach nothing (restrict=on): only the host forwards the
+ * provider adds for WEB sessions (guest-ports.ts) reach in. Pure but for the
+ * lookup of the binaries.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+
+/** The id of the VM's user network in QEMU (what `hostfwd_add` names). */
+export const GUEST_NETDEV = 'net0';
 
 /** The files of one VM, all in its own directory. */
 export interface VmPaths {
@@ -113,6 +118,9 @@ export function qemuArgs(options: QemuArgsOptions): string[] {
     '-pidfile',
     paths.pidFile,
   ];
+  // WEB sessions: the guest is 10.0.2.15 on a network of its own in QEMU (slirp), isolated
+  // (restrict=on: no packet leaves for the host or beyond); QMP adds the forwards a session needs.
+  args.push('-netdev', `user,id=${GUEST_NETDEV},restrict=on`, '-device', `virtio-net-pci,netdev=${GUEST_NETDEV}`);
   // The guest sees it as /dev/vda (its init mounts it at /mnt/disk).
   if (options.disk) args.push('-drive', `file=${paths.disk},format=qcow2,if=virtio`);
   // Paused until its state has come in; the supervisor then says `cont`.

@@ -22,6 +22,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 
 import { createOverlay } from './disk-overlay.js';
+import { guestPorts } from './guest-ports.js';
 import { qemuArgs, vmPaths, type VmPaths } from './qemu-command.js';
 import { connectQmp, type QmpClient } from './qmp-client.js';
 import type { SerialShellLines } from './serial-shell.js';
@@ -109,6 +110,8 @@ export interface VmSupervisor {
   shellLines(): Promise<SerialShellLines>;
   /** A connection to the VM's display, speaking RFB (QEMU's VNC server, on a unix socket). */
   connectVnc(): Promise<Socket>;
+  /** Where on the host's loopback a port of the guest is reached (a forward QEMU adds the first time: guest-ports.ts). */
+  guestPort(port: number): Promise<number>;
   /** Bytes in the console log so far. */
   consoleBytes(): Promise<number>;
   /** QEMU's view: its run state, and the vCPUs and memory the guest has. */
@@ -372,6 +375,7 @@ function supervise(options: {
   bootTimeoutMs?: number;
 }): VmSupervisor {
   const { paths, qmp, serial, watch, nonce } = options;
+  const forwards = guestPorts(qmp);
   let phase: VmPhase = options.resumed ? 'running' : 'booting';
   let exitCode: number | null = options.known?.exitCode ?? null;
   let panic: string | null = options.known?.panic ?? null;
@@ -546,6 +550,10 @@ function supervise(options: {
       return connectSocket(paths.vncSocket).catch((error: unknown) => {
         throw new Error(`the VM's display is not there (a VM started before VNC sessions?): ${(error as Error).message}`);
       });
+    },
+    async guestPort(port) {
+      if (!live()) throw new Error(`the VM is ${phase}`);
+      return forwards.forward(port);
     },
     async consoleBytes() {
       return (await stat(paths.serialLog).catch(() => null))?.size ?? 0;

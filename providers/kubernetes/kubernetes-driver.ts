@@ -49,6 +49,7 @@ import { openExecSession, SHELL_COMMAND } from './kubernetes-exec.js';
 import { keptInformer, type KeptInformer } from './kubernetes-informers.js';
 import { followPodLog, type LogFollower } from './kubernetes-logs.js';
 import { annotationPatch, ANNOTATIONS, CONTAINER_NAME, deadlineNeedsPatch, jobManifest, LABELS, labelValue } from './kubernetes-manifests.js';
+import { openPortForwardSession } from './kubernetes-port-forward.js';
 import { buildProducts, DEFAULT_PRODUCTS, type KubernetesProduct, type KubernetesProductConfig } from './kubernetes-products.js';
 import { rankOf, viewOfJob } from './kubernetes-states.js';
 import { clusterView, jobDetails, kubernetesSubschema } from './kubernetes-subschema.js';
@@ -539,13 +540,24 @@ export function createKubernetesDriver(options: KubernetesDriverOptions = {}): D
     },
 
     async openSession(request) {
-      if (request.type !== 'SHELL') throw new UnsupportedError(`The Kubernetes provider opens SHELL sessions only, not ${request.type}`);
+      if (request.type !== 'SHELL' && request.type !== 'WEB') {
+        throw new UnsupportedError(`The Kubernetes provider opens SHELL and WEB sessions only, not ${request.type}`);
+      }
+      const { port } = request;
+      if (request.type === 'WEB' && port === undefined) throw new InvalidInputError('A WEB session needs the port its app listens on');
       const entry = await book.lookup(request.jobId);
       const { record } = entry;
-      requireState(record, 'RUNNING', 'open a shell in');
+      requireState(record, 'RUNNING', request.type === 'WEB' ? 'open a web session in' : 'open a shell in');
       if (request.rank >= record.replicas) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.replicas - 1}, not ${request.rank}`);
       const pod = podsOf(record.providerGeneratedId).find((p) => rankOf(p) === request.rank && p.status?.phase === 'Running');
       if (!pod?.metadata?.name) throw new InvalidStateError(record.id, `Rank ${request.rank} of job ${record.id} has no running pod`);
+      if (port !== undefined) {
+        const target = { namespace, pod: pod.metadata.name, port };
+        const where = { jobId: record.id, description: `port ${port} of rank ${request.rank} of job ${record.id} (pod ${pod.metadata.name})` };
+        return openPortForwardSession(client, target, where).catch((error: unknown) => {
+          throw kubernetesError(error, ctx().providerId, `port-forward to pod ${pod.metadata!.name}`, record.id);
+        });
+      }
       context?.logger.info({ jobId: record.id, pod: pod.metadata.name }, 'shell opened in the job’s container');
       return openExecSession(
         client,

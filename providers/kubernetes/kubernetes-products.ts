@@ -104,6 +104,8 @@ export function buildProducts(configs: readonly KubernetesProductConfig[]): Kube
         backend: 'DOCKER',
         // A shell is an exec in the rank's container, through the API server.
         terminal: true,
+        // A web app is a port-forward to the rank's pod through the API server.
+        web: true,
         timeExtension: true,
         // The Job controller deletes a suspended Job's pods and makes new ones on resume: the processes start over.
         suspension: true,

@@ -16,6 +16,9 @@ export const APP_CONNECT_TIMEOUT_MS = 10_000;
 
 /** The session of a socket already connected. */
 export function socketSession(socket: Socket): DriverSession {
+  // The app has sent all it will (an answer whose end is the close, as busybox httpd's redirects):
+  // end this side too, so that the socket closes and the session with it, and the client sees the end.
+  socket.once('end', () => socket.end());
   const exit = new Promise<{ exitCode: number | null }>((resolve) => socket.once('close', () => resolve({ exitCode: null })));
   return {
     stream: socket,
