@@ -30,6 +30,7 @@ import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
 import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { checkSpecificationInput, resolveSpecification, specificationHash, type JobSpecificationInput } from './job-specification.js';
+import { RECLAIM_WAIT_S, type Reclaim } from './reclaim.js';
 
 /** Provider errors worth trying elsewhere; a refusal of the job itself is not. */
 const FAILOVER_CODES = new Set(['PROVIDER_UNAVAILABLE', 'INTERNAL', 'NO_CAPACITY']);
@@ -45,6 +46,8 @@ export interface SubmissionOptions extends PlacementContext {
   metrics: GatewayMetrics;
   /** How long one call to a provider may take; a replica holds a job it sends for a few of these. @default 5000 */
   providerTimeoutMs?: number;
+  /** Gives a project's job the room of its virtual cluster back from borrowers; none: no reclaim. */
+  reclaim?: Reclaim;
 }
 
 /** One accepted job on its way to a provider, with where it may go next. */
@@ -91,7 +94,7 @@ export function parkedRecord(record: WaitingRecord, pinned: boolean, forRoom = f
 }
 
 export function createJobSubmission(options: SubmissionOptions) {
-  const { store, registry, utilization, feed, change, clock, logger, metrics, quotas } = options;
+  const { store, registry, utilization, feed, change, clock, logger, metrics, quotas, reclaim } = options;
   // Long enough for a create and a failover step; a replica that holds a job longer has died.
   const holdMs = 3 * (options.providerTimeoutMs ?? 5_000) + 5_000;
   /** The record held by this replica from now; `pinned` says where a replica that takes over may send it. */
@@ -117,7 +120,17 @@ export function createJobSubmission(options: SubmissionOptions) {
     // Whatever the product, an invalid specification is refused before routing looks at money.
     const checked = checkSpecificationInput(input);
     const id = uuidv7({ msecs: now });
-    const placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, options);
+    let placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, options);
+    // No room where its project is guaranteed some: borrowers give it back, and the job waits for it here.
+    let reclaiming = false;
+    if (!placement.wait && reclaim && utilization.capacity(placement.providerId, placement.product.id) === 0) {
+      const status = await reclaim.forJob({ jobId: id, owner, replicas: checked.replicas }, placement.providerId, placement.product);
+      if (status) {
+        await quotas?.release(owner, id);
+        placement = { ...placement, status, failover: [], wait: true };
+        reclaiming = true;
+      }
+    }
     const specification = resolveSpecification(input, placement.product, placement.providerId, checked);
     const job: Job = {
       id,
@@ -138,14 +151,19 @@ export function createJobSubmission(options: SubmissionOptions) {
     };
     // Its record goes first, on the same connection: a replica killed from here on leaves a record that
     // another one picks up, to send the job (held: to where it may have gone) or drop a job never stored.
-    const record = hold({ jobId: job.id, deadline: now + (input.scheduleTimeout ?? 0) * 1000, input }, !placement.wait);
+    const waitSeconds = reclaiming ? Math.max(RECLAIM_WAIT_S, input.scheduleTimeout ?? 0) : (input.scheduleTimeout ?? 0);
+    const record = hold(
+      { jobId: job.id, deadline: now + waitSeconds * 1000, input: reclaiming ? { ...input, scheduleTimeout: waitSeconds } : input },
+      !placement.wait,
+    );
     const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
     if (!created.created) {
       await Promise.all([store.swapWaiting(job.id, record.claim!, null), quotas?.release(owner, job.id)]);
       throw new DuplicateJobError(created.duplicateOf);
     }
     if (placement.wait) {
-      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false));
+      // Reclaimed room: it goes when the provider reports room, not merely when it is reachable.
+      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false, reclaiming));
       return { job, placement: null };
     }
     utilization.reserve(placement.providerId, placement.product.id);
