@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../shared/clock.js';
 import type { Job, JobState } from '../shared/domain.js';
 import { waitForState } from './support/graphql-client.js';
-import { LOCAL_SMALL, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
+import { makeJob, makeSpecification } from './support/jobs.js';
+import { errorCode, LOCAL_SMALL, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
 
 const HOUR = 3_600_000;
 // The real now, on an hour: buckets line up whatever the time of day.
@@ -35,35 +36,15 @@ afterAll(async () => {
 });
 
 /** A job of `project` on local-small (1 CPU, 1 GB) whose state changed at these times. */
-function storedJob(id: string, project: string, changes: [JobState, number][]): Job {
-  return {
-    id,
+function storedJob(project: string, changes: [JobState, number][]): Job {
+  return makeJob({
     owner: { createdBy: 'uh-pi', project },
-    specification: {
-      product: { id: 'local-small', category: 'local-cpu', provider: 'local' },
-      application: null,
-      command: ['true'],
-      image: null,
-      env: null,
-      workingDir: null,
-      name: null,
-      replicas: 1,
-      allowDuplicateJob: true,
-      timeAllocationMs: null,
-    } as unknown as Job['specification'],
+    specification: makeSpecification({ product: { id: 'local-small', category: 'local-cpu', provider: 'local' } }),
     state: changes.at(-1)![0],
     startedAt: changes.find(([state]) => state === 'RUNNING')?.[1] ?? null,
-    expiresAt: null,
-    exitCode: null,
-    allowRestart: false,
-    providerId: 'local',
-    providerGeneratedId: null,
     createdAt: changes[0]![1],
     updates: changes.map(([state, timestamp]) => ({ state, status: null, newTimeAllocation: null, timestamp })),
-    acl: [],
-    creditsCharged: 0,
-    specHash: id,
-  };
+  });
 }
 
 describe('usage over time', () => {
@@ -73,19 +54,18 @@ describe('usage over time', () => {
     await env.admin.ok(`mutation { createProject(id: "uh-proj", title: "History", pi: "uh-pi") { id } }`);
     await env.admin.ok(`mutation { setVirtualCluster(cluster: { project: "uh-proj", provider: "local", guaranteed: { cpu: 2 } }) { project } }`);
     await env.admin.ok(`mutation { setQuota(quota: { project: "uh-proj", maxCpu: 4 }) { maxCpu } }`);
-    const uuid = (k: number) => `0190a000-0000-7000-8000-00000000000${k}`;
     // Ran 90 minutes, from half past the first hour; still running since 2 h (until the gateway's now, 4 h); never ran.
     const jobs = [
-      storedJob(uuid(1), 'uh-proj', [
+      storedJob('uh-proj', [
         ['IN_QUEUE', t0],
         ['RUNNING', t0 + HOUR / 2],
         ['SUCCESS', t0 + 2 * HOUR],
       ]),
-      storedJob(uuid(2), 'uh-proj', [
+      storedJob('uh-proj', [
         ['IN_QUEUE', t0 + HOUR],
         ['RUNNING', t0 + 2 * HOUR],
       ]),
-      storedJob(uuid(3), 'uh-proj', [
+      storedJob('uh-proj', [
         ['IN_QUEUE', t0],
         ['FAILURE', t0 + HOUR],
       ]),
@@ -122,10 +102,9 @@ describe('usage over time', () => {
       ['nowhere', true],
     ]);
 
-    const code = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
-    expect(code(await stranger.gql(HISTORY, { ...range, b: 'HOUR' }))).toBe('FORBIDDEN');
-    expect(code(await pi.gql(HISTORY, { ...range, t: range.f, b: 'HOUR' }))).toBe('INVALID_INPUT');
-    expect(code(await pi.gql(HISTORY, { ...range, t: new Date(t0 + 1_001 * HOUR).toISOString(), b: 'HOUR' }))).toBe('INVALID_INPUT');
+    expect(errorCode(await stranger.gql(HISTORY, { ...range, b: 'HOUR' }))).toBe('FORBIDDEN');
+    expect(errorCode(await pi.gql(HISTORY, { ...range, t: range.f, b: 'HOUR' }))).toBe('INVALID_INPUT');
+    expect(errorCode(await pi.gql(HISTORY, { ...range, t: new Date(t0 + 1_001 * HOUR).toISOString(), b: 'HOUR' }))).toBe('INVALID_INPUT');
   });
 
   it('counts a job run through the local provider for the time it ran', async () => {

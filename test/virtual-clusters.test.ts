@@ -9,9 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { HPC_CONFIG } from '../providers/simulated/configs.js';
 import { eventually, waitForState, type TestClient } from './support/graphql-client.js';
-import { startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
+import { errorCode, SMALL_HPC, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
 
 const GPU_JOB = { id: 'gpu-4', provider: 'hpc' };
 const CREATE = `mutation ($s: [JobSpecificationInput!]!) { createJobs(specifications: $s) { job { id } error { code message } } }`;
@@ -20,15 +19,13 @@ const SET = `mutation ($c: VirtualClusterInput!) { setVirtualCluster(cluster: $c
 const LIST = `query ($p: ID) { virtualClusters(project: $p) { project provider guaranteed { gpu } inUse { jobs gpu } } }`;
 
 let env: TenancyGateway;
-let count = 0;
-const fresh = (what: string) => `${what}${++count}vc`;
-const code = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
+const names = (() => {
+  let n = 0;
+  return (what: string) => `${what}-vc${++n}`;
+})();
 
 beforeAll(async () => {
-  env = await startTenancyGateway({
-    hpc: { ...HPC_CONFIG, nodes: { count: 4, cpu: 32, memoryInGigs: 256, gpu: 4 }, startLatencyMs: 0, defaultDurationMs: 3_600_000 },
-    utilizationIntervalMs: 100,
-  });
+  env = await startTenancyGateway({ hpc: SMALL_HPC, utilizationIntervalMs: 100 });
 });
 afterAll(async () => {
   await env?.stop();
@@ -36,7 +33,7 @@ afterAll(async () => {
 
 /** A project with its PI, funded for GPU jobs at hpc; the PI's client acts in it. */
 async function gpuProject(): Promise<{ id: string; client: TestClient; pi: TestClient }> {
-  const [id, piName] = [fresh('vcp'), fresh('vcpi')];
+  const [id, piName] = [names('share'), names('pi')];
   const pi = await env.user(piName);
   await env.admin.ok(`mutation ($id: ID!, $pi: String!) { createProject(id: $id, title: "Shares", pi: $pi) { id } }`, { id, pi: piName });
   await env.admin.ok(`mutation ($g: GrantInput!) { grantCredits(grant: $g) { balance } }`, {
@@ -159,8 +156,8 @@ describe('virtual clusters', () => {
     const project = await gpuProject();
     const other = await gpuProject();
     const input = { project: project.id, provider: 'hpc', guaranteed: { gpu: 4 } };
-    expect(code(await project.pi.gql(SET, { c: input }))).toBe('FORBIDDEN');
-    expect(code(await project.pi.gql(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id }))).toBe(
+    expect(errorCode(await project.pi.gql(SET, { c: input }))).toBe('FORBIDDEN');
+    expect(errorCode(await project.pi.gql(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id }))).toBe(
       'FORBIDDEN',
     );
     for (const bad of [
@@ -170,12 +167,12 @@ describe('virtual clusters', () => {
       { ...input, provider: 'nowhere' },
       { ...input, project: 'no-such-project' },
     ])
-      expect(code(await env.admin.gql(SET, { c: bad }))).toBe('INVALID_INPUT');
+      expect(errorCode(await env.admin.gql(SET, { c: bad }))).toBe('INVALID_INPUT');
     expect((await env.admin.ok(LIST, { p: project.id })).virtualClusters).toEqual([]);
     await env.admin.ok(SET, { c: input });
     expect((await project.client.ok(LIST, { p: project.id })).virtualClusters).toHaveLength(1);
     // Another project's PI: FORBIDDEN by name, and nothing of it in a listing of its own.
-    expect(code(await other.pi.gql(LIST, { p: project.id }))).toBe('FORBIDDEN');
+    expect(errorCode(await other.pi.gql(LIST, { p: project.id }))).toBe('FORBIDDEN');
     expect(JSON.stringify((await other.pi.ok(LIST, {})).virtualClusters)).not.toContain(project.id);
     expect(
       (await env.admin.ok(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id })).removeVirtualCluster,

@@ -25,6 +25,7 @@ import type {
 } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
+import { HPC_CONFIG } from '../../providers/simulated/configs.js';
 import type { SimulatedConfig } from '../../providers/simulated/simulated-config.js';
 import { createSimulatedDriver } from '../../providers/simulated/simulated-driver.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
@@ -63,6 +64,17 @@ export interface TenancyGateway {
 }
 
 export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
+
+/** A simulated HPC cluster small enough to fill: 4 nodes of 32 CPUs and 4 GPUs (a gpu-4 job takes one), jobs start at once and run an hour. */
+export const SMALL_HPC: SimulatedConfig = {
+  ...HPC_CONFIG,
+  nodes: { count: 4, cpu: 32, memoryInGigs: 256, gpu: 4 },
+  startLatencyMs: 0,
+  defaultDurationMs: 3_600_000,
+};
+
+/** The code of a response's first error. */
+export const errorCode = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
 
 export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers'> {
   /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
