@@ -22,7 +22,14 @@ import type { GatewayMetrics } from '../metrics.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import { admitNewJob, placeNewJob, quotaWaitingStatus, unreachableStatus, type PlacementContext } from '../routing/placement.js';
+import {
+  admitNewJob,
+  placeNewJob,
+  quotaWaitingStatus,
+  unreachableStatus,
+  type NewJobPlacement,
+  type PlacementContext,
+} from '../routing/placement.js';
 import { quotaSubjectOf } from '../routing/quota-gate.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
@@ -120,17 +127,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     // Whatever the product, an invalid specification is refused before routing looks at money.
     const checked = checkSpecificationInput(input);
     const id = uuidv7({ msecs: now });
-    let placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, options);
-    // No room where its project is guaranteed some: borrowers give it back, and the job waits for it here.
-    let reclaiming = false;
-    if (!placement.wait && reclaim && utilization.capacity(placement.providerId, placement.product.id) === 0) {
-      const status = await reclaim.forJob({ jobId: id, owner, replicas: checked.replicas }, placement.providerId, placement.product);
-      if (status) {
-        await quotas?.release(owner, id);
-        placement = { ...placement, status, failover: [], wait: true };
-        reclaiming = true;
-      }
-    }
+    const placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, options);
     const specification = resolveSpecification(input, placement.product, placement.providerId, checked);
     const job: Job = {
       id,
@@ -151,23 +148,43 @@ export function createJobSubmission(options: SubmissionOptions) {
     };
     // Its record goes first, on the same connection: a replica killed from here on leaves a record that
     // another one picks up, to send the job (held: to where it may have gone) or drop a job never stored.
-    const waitSeconds = reclaiming ? Math.max(RECLAIM_WAIT_S, input.scheduleTimeout ?? 0) : (input.scheduleTimeout ?? 0);
-    const record = hold(
-      { jobId: job.id, deadline: now + waitSeconds * 1000, input: reclaiming ? { ...input, scheduleTimeout: waitSeconds } : input },
-      !placement.wait,
-    );
+    const record = hold({ jobId: job.id, deadline: now + (input.scheduleTimeout ?? 0) * 1000, input }, !placement.wait);
     const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
     if (!created.created) {
       await Promise.all([store.swapWaiting(job.id, record.claim!, null), quotas?.release(owner, job.id)]);
       throw new DuplicateJobError(created.duplicateOf);
     }
     if (placement.wait) {
-      // Reclaimed room: it goes when the provider reports room, not merely when it is reachable.
-      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false, reclaiming));
+      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false));
       return { job, placement: null };
     }
+    const reclaimed = await waitForReclaim(job, placement, record, now);
+    if (reclaimed) return { job: reclaimed, placement: null };
     utilization.reserve(placement.providerId, placement.product.id);
     return { job, placement: { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false } };
+  };
+
+  /**
+   * No room where the job's project is guaranteed some: borrowers give it back (reclaim.ts), and the job
+   * waits here for the room — at least {@link RECLAIM_WAIT_S}, and only once the provider reports room.
+   * Null when reclaim does not apply (the job goes on as placed).
+   */
+  const waitForReclaim = async (job: Job, placement: NewJobPlacement, record: WaitingRecord, now: number): Promise<Job | null> => {
+    if (!reclaim || utilization.capacity(placement.providerId, placement.product.id) !== 0) return null;
+    const status = await reclaim.forJob(
+      { jobId: job.id, owner: job.owner, replicas: job.specification.replicas },
+      placement.providerId,
+      placement.product,
+    );
+    if (!status) return null;
+    const input = record.input as JobSpecificationInput;
+    const waitSeconds = Math.max(RECLAIM_WAIT_S, input.scheduleTimeout ?? 0);
+    const parked = { ...parkedRecord(record, false, true), deadline: now + waitSeconds * 1000, input: { ...input, scheduleTimeout: waitSeconds } };
+    if (!(await store.swapWaiting(job.id, record.claim!, parked))) return job;
+    // Waiting at the gateway, it holds none of its workspace's quota.
+    await quotas?.release(job.owner, job.id);
+    const outcome = await change(job.id, { status, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
+    return outcome.kind === 'applied' ? outcome.job : job;
   };
 
   /** Move a job whose provider failed to the next candidate that can take it, held afresh for the attempt. */
