@@ -62,6 +62,8 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
   await env.admin.ok(
     `mutation { grantCredits(grant: { owner: "${id}", isProject: true, provider: "local", category: "local-cpu", amount: ${balance} }) { balance } }`,
   );
+  // A share of the local provider whose size (its balance, so a secret) an outsider must not learn.
+  await env.admin.ok(`mutation { setVirtualCluster(cluster: { project: "${id}", provider: "local", guaranteed: { cpu: ${balance} } }) { project } }`);
   const secretName = `x${letter}-jobname-${tag}`;
   const jobs: string[] = [];
   for (const [who, client] of [
@@ -182,6 +184,26 @@ const QUERIES: Record<string, Case> = {
     forbidden(`query ($p: ID!) { workspaceUsage(project: $p) { inUse { jobs } } }`, { p: t.id }),
     forbidden(`query ($u: String!) { workspaceUsage(user: $u) { inUse { jobs } } }`, { u: t.member.name }),
   ],
+  virtualClusters: (t) => [
+    forbidden(`query ($p: ID!) { virtualClusters(project: $p) { provider guaranteed { cpu } } }`, { p: t.id }),
+    clean(`{ virtualClusters { project provider guaranteed { cpu } inUse { jobs cpu } } }`),
+  ],
+  usageHistory: (t) => {
+    const range = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() };
+    const fields = `providers { provider virtualCluster { guaranteed { cpu } } quotas { maxGpu } buckets { cpuHours jobs } }`;
+    return [
+      forbidden(`query ($p: ID!, $f: DateTime!, $t: DateTime!) { usageHistory(project: $p, from: $f, to: $t, bucket: HOUR) { ${fields} } }`, {
+        p: t.id,
+        f: range.from,
+        t: range.to,
+      }),
+      forbidden(`query ($u: String!, $f: DateTime!, $t: DateTime!) { usageHistory(user: $u, from: $f, to: $t, bucket: HOUR) { ${fields} } }`, {
+        u: t.member.name,
+        f: range.from,
+        t: range.to,
+      }),
+    ];
+  },
 };
 
 const MUTATIONS: Record<string, Case> = {
@@ -283,6 +305,12 @@ const MUTATIONS: Record<string, Case> = {
     forbidden(`mutation ($p: ID!) { removeQuota(quota: { project: $p }) }`, { p: t.id }),
     forbidden(`mutation ($u: String!) { removeQuota(quota: { user: $u }) }`, { u: t.member.name }),
   ],
+  setVirtualCluster: (t) => [
+    forbidden(`mutation ($p: ID!) { setVirtualCluster(cluster: { project: $p, provider: "local", guaranteed: { cpu: 0 } }) { project } }`, {
+      p: t.id,
+    }),
+  ],
+  removeVirtualCluster: (t) => [forbidden(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "local") }`, { p: t.id })],
   disableUser: (t) =>
     [t.pi.name, t.member.name].map((u) => forbidden(`mutation ($u: String!) { disableUser(username: $u, terminateJobs: true) { disabled } }`, { u })),
   enableUser: (t) => [forbidden(`mutation ($u: String!) { enableUser(username: $u) { disabled } }`, { u: t.member.name })],
@@ -345,7 +373,7 @@ function problemsOf(attempt: Attempt, expectedCode: string, target: Tenant, answ
 
 function diff(before: TenancySnapshot, after: TenancySnapshot): string[] {
   const changed: string[] = [];
-  for (const key of ['jobs', 'projects', 'memberships', 'invitations', 'transactions', 'wallets', 'users', 'tokens'] as const) {
+  for (const key of ['jobs', 'projects', 'memberships', 'invitations', 'transactions', 'wallets', 'users', 'tokens', 'virtualClusters'] as const) {
     try {
       expect(after[key]).toStrictEqual(before[key]);
     } catch {

@@ -14,10 +14,9 @@ import { cellsOf } from '../gateway/routing/quota-rules.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
-import { HPC_CONFIG } from '../providers/simulated/configs.js';
 import { eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { deleteKeys, redisUrl, uniquePrefix } from './support/services.js';
-import { LOCAL_SMALL, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
+import { errorCode, LOCAL_SMALL, SMALL_HPC, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
 
 const GPU_JOB = { id: 'gpu-4', provider: 'hpc' };
 const WHOLE_NODE = { id: 'standard-32', provider: 'hpc' };
@@ -29,11 +28,11 @@ const USAGE = `query ($p: ID) { workspaceUsage(project: $p) { project inUse { jo
 let env: TenancyGateway;
 let count = 0;
 const fresh = (what: string) => `${what}${++count}`;
-const code = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
+const code = errorCode;
 
 beforeAll(async () => {
   env = await startTenancyGateway({
-    hpc: { ...HPC_CONFIG, nodes: { count: 4, cpu: 32, memoryInGigs: 256, gpu: 4 }, startLatencyMs: 0, defaultDurationMs: 3_600_000 },
+    hpc: SMALL_HPC,
     utilizationIntervalMs: 100,
   });
 });

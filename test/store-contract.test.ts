@@ -10,7 +10,7 @@ import { viewerOf, type Viewer } from '../gateway/access/auth.js';
 import { canSee, visibleSources } from '../gateway/access/job-access.js';
 import { createMemoryStore } from '../gateway/store/memory-store.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
-import type { JobQuery, ProjectRecord, Store } from '../gateway/store/store.js';
+import type { JobQuery, ProjectRecord, Store, VirtualClusterRecord } from '../gateway/store/store.js';
 import type { Job, JobLog, JobState } from '../shared/domain.js';
 import { isFinalState } from '../shared/job-state-machine.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
@@ -1176,6 +1176,33 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect((await store.getProject('genomics'))!.members.map((m) => m.username)).toContain(`u${winner}`);
       const joined = await Promise.all(Array.from({ length: 8 }, (_, i) => store.membershipsOf(`u${i}`)));
       expect(joined.map((m) => m.length)).toEqual(Array.from({ length: 8 }, (_, i) => (i === winner ? 1 : 0)));
+    });
+  });
+
+  describe('virtual clusters', () => {
+    it('keeps one per project and provider, replacing it, listed by provider then project, and forgets a removed one', async () => {
+      const store = await open();
+      const cluster = (project: string, provider: string, gpu: number): VirtualClusterRecord => ({
+        project,
+        provider,
+        guaranteed: { gpu },
+        borrowingLimit: { cpu: 1.5 },
+        setBy: 'admin',
+        setAt: T0,
+      });
+      expect(await store.listVirtualClusters()).toEqual([]);
+      await store.putVirtualCluster(cluster('physics', 'hpc', 4));
+      await store.putVirtualCluster(cluster('genomics', 'hpc', 8));
+      await store.putVirtualCluster(cluster('genomics', 'cloud', 1));
+      await store.putVirtualCluster(cluster('genomics', 'hpc', 2));
+      expect(await store.listVirtualClusters()).toEqual([
+        cluster('genomics', 'cloud', 1),
+        cluster('genomics', 'hpc', 2),
+        cluster('physics', 'hpc', 4),
+      ]);
+      expect(await store.deleteVirtualCluster('hpc', 'genomics')).toBe(true);
+      expect(await store.deleteVirtualCluster('hpc', 'genomics')).toBe(false);
+      expect((await store.listVirtualClusters()).map((c) => `${c.provider}/${c.project}`)).toEqual(['cloud/genomics', 'hpc/physics']);
     });
   });
 

@@ -12,7 +12,9 @@
  * Anyone else gets FORBIDDEN, the same whether or not the project exists.
  */
 import type { Clock } from '../../shared/clock.js';
+import type { Job, Product } from '../../shared/domain.js';
 import { ForbiddenError, InvalidInputError } from '../../shared/errors.js';
+import { checkRange, MAX_JOBS_READ, usageHistory, type ProviderHistory, type UsageRange } from '../accounting/usage-history.js';
 import { cellOfQuota, counterField, QUOTA_RESOURCES, workspaceOfQuota, type QuotaResource } from '../routing/quota-rules.js';
 import type { QuotaRecord, Store, UsageLease } from '../store/store.js';
 import type { Viewer } from './auth.js';
@@ -78,11 +80,20 @@ function checkLimits(limits: QuotaLimits): QuotaRecord['limits'] {
 
 const zero = (): ResourceTotals => ({ jobs: 0, cpu: 0, memoryInGigs: 0, gpu: 0 });
 
-function totalsOf(counters: Record<string, number>, cell: string): ResourceTotals {
+export function totalsOf(counters: Record<string, number>, cell: string): ResourceTotals {
   const totals = zero();
   // Sums of holds given back can leave a float a hair from zero.
   for (const resource of QUOTA_RESOURCES) totals[resource] = Math.round((counters[counterField(cell, resource)] ?? 0) * 1e6) / 1e6;
   return totals;
+}
+
+/** A workspace's usage over a range, per provider. */
+export interface UsageHistoryView {
+  project: string | null;
+  user: string | null;
+  providers: ProviderHistory[];
+  /** More than {@link MAX_JOBS_READ} jobs: only the newest that many were read. */
+  partial: boolean;
 }
 
 export interface QuotaAdministration {
@@ -92,6 +103,14 @@ export interface QuotaAdministration {
   /** A workspace's quotas: `target.project`'s, or the personal workspace of `target.user` (default: the viewer). */
   list(viewer: Viewer, target: QuotaTarget): Promise<QuotaRecord[]>;
   usage(viewer: Viewer, target: QuotaTarget, providers: string[]): Promise<WorkspaceUsageView>;
+  /** What a workspace's jobs ran over `range`, per provider (who may read it: as usage); `providers`: listed even when empty. */
+  history(
+    viewer: Viewer,
+    target: QuotaTarget,
+    range: UsageRange,
+    productOf: (job: Job) => Pick<Product, 'cpu' | 'memoryInGigs' | 'gpu'> | undefined,
+    providers: string[],
+  ): Promise<UsageHistoryView>;
 }
 
 export function createQuotaAdministration(store: Store, clock: Clock): QuotaAdministration {
@@ -166,6 +185,29 @@ export function createQuotaAdministration(store: Store, clock: Clock): QuotaAdmi
         quotas: quotas.map((quota) => ({ quota, inUse: totalsOf(counters, cellOfQuota(quota)) })),
         fairShare,
       };
+    },
+
+    async history(viewer, target, range, productOf, providers) {
+      checkRange(range);
+      const workspace = readTarget(viewer, target);
+      const source = workspace.project
+        ? { kind: 'project' as const, project: workspace.project }
+        : { kind: 'personal' as const, createdBy: workspace.user! };
+      const jobs: Job[] = [];
+      let after: string | undefined;
+      let partial = false;
+      // Newest first: a job created after the range cannot have run in it.
+      for (;;) {
+        const page = await store.listJobs({ sources: [source], createdBefore: range.to, order: 'DESC', first: 1_000, after });
+        jobs.push(...page.jobs);
+        if (!page.hasNextPage || page.endCursor === null) break;
+        if (jobs.length >= MAX_JOBS_READ) {
+          partial = true;
+          break;
+        }
+        after = page.endCursor;
+      }
+      return { ...workspace, providers: usageHistory(jobs, range, clock.now(), productOf, providers), partial };
     },
   };
 }

@@ -32,10 +32,10 @@ export interface UsageTimeline {
 const RUNNING_STATES: ReadonlySet<JobState> = new Set(['RUNNING', 'CANCELING']);
 
 /**
- * Milliseconds the job has run up to `now`: time in RUNNING or CANCELING,
- * not in IN_QUEUE or SUSPENDED, ending at the first final state.
+ * The spans (epoch ms, [from, to)) in which the job ran up to `now`: time in RUNNING or
+ * CANCELING, not in IN_QUEUE or SUSPENDED, ending at the first final state.
  */
-export function runningMs(timeline: UsageTimeline, now: number): number {
+export function runningIntervals(timeline: UsageTimeline, now: number): [number, number][] {
   const { updates, startedAt } = timeline;
   // Called for every running job in every charging round: copy and sort only when needed.
   let ordered = true;
@@ -54,7 +54,7 @@ export function runningMs(timeline: UsageTimeline, now: number): number {
     changes = copy.sort((a, b) => a.timestamp - b.timestamp);
   }
 
-  let total = 0;
+  const spans: [number, number][] = [];
   let runningSince: number | null = null;
   for (const { state, timestamp } of changes) {
     if (state === null) continue;
@@ -62,12 +62,19 @@ export function runningMs(timeline: UsageTimeline, now: number): number {
     const running = RUNNING_STATES.has(state);
     if (running && runningSince === null) runningSince = at;
     if (!running && runningSince !== null) {
-      total += Math.max(0, at - runningSince);
+      if (at > runningSince) spans.push([runningSince, at]);
       runningSince = null;
     }
-    if (isFinalState(state)) return total;
+    if (isFinalState(state)) return spans;
   }
-  if (runningSince !== null) total += Math.max(0, now - runningSince);
+  if (runningSince !== null && now > runningSince) spans.push([runningSince, now]);
+  return spans;
+}
+
+/** Milliseconds the job has run up to `now` (see {@link runningIntervals}). */
+export function runningMs(timeline: UsageTimeline, now: number): number {
+  let total = 0;
+  for (const [from, to] of runningIntervals(timeline, now)) total += to - from;
   return total;
 }
 

@@ -7,14 +7,14 @@ import type { GatewayContext } from './resolvers.js';
 import type { QuotaTargetInput, Resolvers } from './schema-types.js';
 import { iso } from './views.js';
 
-function quotaView(quota: QuotaRecord) {
+export function quotaView(quota: QuotaRecord) {
   const { limits, setAt, ...target } = quota;
   const { jobs = null, cpu = null, memoryInGigs = null, gpu = null } = limits;
   return { ...target, maxJobs: jobs, maxCpu: cpu, maxMemoryInGigs: memoryInGigs, maxGpu: gpu, setAt: iso(setAt) };
 }
 
 /** A target from arguments: a project named, else the request's workspace; a user named alone is that user's own workspace. */
-function targetOf(ctx: GatewayContext, args: QuotaTargetInput): QuotaTarget {
+export function targetOf(ctx: GatewayContext, args: QuotaTargetInput): QuotaTarget {
   const project = args.project ?? (args.user ? null : projectFor(ctx.viewer, null));
   return { project, user: args.user ?? null, provider: args.provider ?? null, category: args.category ?? null };
 }

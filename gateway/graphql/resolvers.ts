@@ -30,6 +30,7 @@ import { followJob } from './follow-job.js';
 import { quotaMutations, quotaQueries } from './quota-resolvers.js';
 import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
 import { inviteView, iso, jobView, logView, productView, projectView, providerView, unknownProviderView } from './views.js';
+import { virtualClusterMutations, virtualClusterQueries } from './virtual-cluster-resolvers.js';
 
 export interface GatewayContext {
   viewer: Viewer;
@@ -290,6 +291,7 @@ export function createResolvers(): Resolvers {
         return (await ctx.projects.invitations(ctx.viewer)).map((invite) => inviteView({ ...invite, username: ctx.viewer.username }));
       },
       ...quotaQueries(),
+      ...virtualClusterQueries(),
     },
     Mutation: {
       async createJobs(_, args, ctx) {
@@ -341,6 +343,7 @@ export function createResolvers(): Resolvers {
       },
       ...projectMutations(),
       ...quotaMutations(),
+      ...virtualClusterMutations(),
       async disableUser(_, args, ctx) {
         const user = await disableUser(
           { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },

@@ -40,6 +40,20 @@ export type CircuitState =
   | 'HALF_OPEN'
   | 'OPEN';
 
+export type ClusterResources = {
+  __typename?: 'ClusterResources';
+  cpu: Maybe<Scalars['Float']['output']>;
+  gpu: Maybe<Scalars['Int']['output']>;
+  memoryInGigs: Maybe<Scalars['Float']['output']>;
+};
+
+/** Amounts of a provider's capacity; null: not guaranteed (in `guaranteed`), or not limited (in `borrowingLimit`). */
+export type ClusterResourcesInput = {
+  cpu?: InputMaybe<Scalars['Float']['input']>;
+  gpu?: InputMaybe<Scalars['Int']['input']>;
+  memoryInGigs?: InputMaybe<Scalars['Float']['input']>;
+};
+
 /** What a provider supports for one product; requests outside it are refused with UNSUPPORTED. */
 export type ComputeSupport = {
   __typename?: 'ComputeSupport';
@@ -326,10 +340,14 @@ export type Mutation = {
   removeProjectMember: Project;
   /** Remove a quota; false when there was none (who may: as setQuota). */
   removeQuota: Scalars['Boolean']['output'];
+  /** Remove a project's virtual cluster on a provider; false when there was none. Administrators. */
+  removeVirtualCluster: Scalars['Boolean']['output'];
   /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
   revokeToken: Scalars['Boolean']['output'];
   /** Set a quota, replacing the one for the same target. Administrators; a project's PI for one of its members. */
   setQuota: Quota;
+  /** Set a project's virtual cluster on a provider, replacing the one it had there. Administrators. */
+  setVirtualCluster: VirtualCluster;
   suspendJobs: Array<OkResult>;
   terminateJobs: Array<OkResult>;
   /** The PI hands the role to another member and becomes an ADMIN. */
@@ -469,6 +487,12 @@ export type MutationRemoveQuotaArgs = {
 };
 
 
+export type MutationRemoveVirtualClusterArgs = {
+  project: Scalars['ID']['input'];
+  provider: Scalars['String']['input'];
+};
+
+
 export type MutationRevokeTokenArgs = {
   id: Scalars['ID']['input'];
 };
@@ -476,6 +500,11 @@ export type MutationRevokeTokenArgs = {
 
 export type MutationSetQuotaArgs = {
   quota: QuotaInput;
+};
+
+
+export type MutationSetVirtualClusterArgs = {
+  cluster: VirtualClusterInput;
 };
 
 
@@ -666,6 +695,16 @@ export type ProviderStatus =
   | 'DOWN'
   | 'UP';
 
+export type ProviderUsageHistory = {
+  __typename?: 'ProviderUsageHistory';
+  buckets: Array<UsageBucket>;
+  provider: Scalars['String']['output'];
+  /** The workspace's quotas that apply on the provider (set for it, or for every provider). */
+  quotas: Array<Quota>;
+  /** The project's virtual cluster there, if it has one: its share to compare the buckets with. */
+  virtualCluster: Maybe<VirtualCluster>;
+};
+
 export type ProviderUse = {
   __typename?: 'ProviderUse';
   inUse: ResourceUse;
@@ -700,10 +739,19 @@ export type Query = {
    * first: 0 to 1000.
    */
   transactions: TransactionConnection;
+  /**
+   * A workspace's usage over time, per provider, against its quotas and shares: `project`'s (default: the
+   * request's workspace), or the personal workspace of `user` (default: the caller); who may read it: as
+   * workspaceUsage. Buckets of `bucket` from `from` on until `to` (at most 1000 buckets); only `provider`'s
+   * when one is named. A bad range is INVALID_INPUT.
+   */
+  usageHistory: UsageHistory;
   /** Administrators only: every user. */
   users: Array<UserAccount>;
   /** Utilization of one provider, or of all together when id is null. */
   utilization: Utilization;
+  /** Virtual clusters: `project`'s (its members and administrators), or with none every one the caller may read (administrators: all; others: their projects'). */
+  virtualClusters: Array<VirtualCluster>;
   wallets: Array<Wallet>;
   /** A workspace's usage against its quotas, per provider, now (who may read it: as quotas). */
   workspaceUsage: WorkspaceUsage;
@@ -773,8 +821,24 @@ export type QueryTransactionsArgs = {
 };
 
 
+export type QueryUsageHistoryArgs = {
+  bucket: UsageBucketSize;
+  from: Scalars['DateTime']['input'];
+  project?: InputMaybe<Scalars['ID']['input']>;
+  provider?: InputMaybe<Scalars['String']['input']>;
+  to: Scalars['DateTime']['input'];
+  user?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type QueryUtilizationArgs = {
   provider?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryVirtualClustersArgs = {
+  project?: InputMaybe<Scalars['ID']['input']>;
+  provider?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -960,6 +1024,37 @@ export type TransactionKind =
   /** Credits granted by an administrator: a new allocation. */
   | 'GRANT';
 
+/** What a workspace's jobs ran in one bucket of time: resources times the hours they ran (RUNNING or CANCELING), none after a job ended. */
+export type UsageBucket = {
+  __typename?: 'UsageBucket';
+  cpuHours: Scalars['Float']['output'];
+  gpuHours: Scalars['Float']['output'];
+  /** Jobs that ran at some time in the bucket. */
+  jobs: Scalars['Int']['output'];
+  memoryGigHours: Scalars['Float']['output'];
+  /** The bucket is [start, start + its size). */
+  start: Scalars['DateTime']['output'];
+};
+
+export type UsageBucketSize =
+  | 'DAY'
+  | 'HOUR';
+
+export type UsageHistory = {
+  __typename?: 'UsageHistory';
+  bucket: UsageBucketSize;
+  from: Scalars['DateTime']['output'];
+  /** The workspace has more jobs than one answer reads (20,000, newest first): older ones are not counted. */
+  partial: Scalars['Boolean']['output'];
+  /** Null: a personal workspace. */
+  project: Maybe<Scalars['ID']['output']>;
+  /** Per provider its jobs ran on (and each provider of its virtual clusters, and `provider` when one was asked for). */
+  providers: Array<ProviderUsageHistory>;
+  to: Scalars['DateTime']['output'];
+  /** The owner of a personal workspace; null for a project. */
+  user: Maybe<Scalars['String']['output']>;
+};
+
 export type User = {
   __typename?: 'User';
   admin: Scalars['Boolean']['output'];
@@ -986,6 +1081,27 @@ export type Utilization = {
   observedAt: Scalars['DateTime']['output'];
   queueStatus: QueueStatus;
   usedCapacity: CpuAndMemory;
+};
+
+export type VirtualCluster = {
+  __typename?: 'VirtualCluster';
+  borrowingLimit: ClusterResources;
+  guaranteed: ClusterResources;
+  /** What the project's jobs hold on the provider now (from when the gateway sends them until they end). */
+  inUse: ResourceUse;
+  project: Scalars['ID']['output'];
+  provider: Scalars['String']['output'];
+  setAt: Scalars['DateTime']['output'];
+  setBy: Scalars['String']['output'];
+};
+
+export type VirtualClusterInput = {
+  /** How much beyond `guaranteed` the project may use there, borrowing idle capacity; null or a null resource: not limited. */
+  borrowingLimit?: InputMaybe<ClusterResourcesInput>;
+  /** What the project is guaranteed on the provider. */
+  guaranteed: ClusterResourcesInput;
+  project: Scalars['ID']['input'];
+  provider: Scalars['String']['input'];
 };
 
 export type Wallet = {
@@ -1102,6 +1218,8 @@ export type ResolversTypes = {
   Backend: Backend;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CircuitState: CircuitState;
+  ClusterResources: ResolverTypeWrapper<ClusterResources>;
+  ClusterResourcesInput: ClusterResourcesInput;
   ComputeSupport: ResolverTypeWrapper<ComputeSupport>;
   CpuAndMemory: ResolverTypeWrapper<CpuAndMemory>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
@@ -1148,6 +1266,7 @@ export type ResolversTypes = {
   Provider: ResolverTypeWrapper<ProviderView>;
   ProviderKind: ProviderKind;
   ProviderStatus: ProviderStatus;
+  ProviderUsageHistory: ResolverTypeWrapper<ProviderUsageHistory>;
   ProviderUse: ResolverTypeWrapper<ProviderUse>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   QueueStatus: ResolverTypeWrapper<QueueStatus>;
@@ -1169,9 +1288,14 @@ export type ResolversTypes = {
   TransactionConnection: ResolverTypeWrapper<TransactionConnection>;
   TransactionEdge: ResolverTypeWrapper<TransactionEdge>;
   TransactionKind: TransactionKind;
+  UsageBucket: ResolverTypeWrapper<UsageBucket>;
+  UsageBucketSize: UsageBucketSize;
+  UsageHistory: ResolverTypeWrapper<UsageHistory>;
   User: ResolverTypeWrapper<User>;
   UserAccount: ResolverTypeWrapper<UserAccount>;
   Utilization: ResolverTypeWrapper<Utilization>;
+  VirtualCluster: ResolverTypeWrapper<VirtualCluster>;
+  VirtualClusterInput: VirtualClusterInput;
   Wallet: ResolverTypeWrapper<Wallet>;
   WalletAllocation: ResolverTypeWrapper<WalletAllocation>;
   WorkspaceUsage: ResolverTypeWrapper<WorkspaceUsage>;
@@ -1182,6 +1306,8 @@ export type ResolversParentTypes = {
   AclEntry: AclEntry;
   AclEntryInput: AclEntryInput;
   Boolean: Scalars['Boolean']['output'];
+  ClusterResources: ClusterResources;
+  ClusterResourcesInput: ClusterResourcesInput;
   ComputeSupport: ComputeSupport;
   CpuAndMemory: CpuAndMemory;
   DateTime: Scalars['DateTime']['output'];
@@ -1218,6 +1344,7 @@ export type ResolversParentTypes = {
   ProjectInvite: ProjectInvite;
   ProjectMember: ProjectMember;
   Provider: ProviderView;
+  ProviderUsageHistory: ProviderUsageHistory;
   ProviderUse: ProviderUse;
   Query: Record<PropertyKey, never>;
   QueueStatus: QueueStatus;
@@ -1237,9 +1364,13 @@ export type ResolversParentTypes = {
   Transaction: Transaction;
   TransactionConnection: TransactionConnection;
   TransactionEdge: TransactionEdge;
+  UsageBucket: UsageBucket;
+  UsageHistory: UsageHistory;
   User: User;
   UserAccount: UserAccount;
   Utilization: Utilization;
+  VirtualCluster: VirtualCluster;
+  VirtualClusterInput: VirtualClusterInput;
   Wallet: Wallet;
   WalletAllocation: WalletAllocation;
   WorkspaceUsage: WorkspaceUsage;
@@ -1248,6 +1379,12 @@ export type ResolversParentTypes = {
 export type AclEntryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['AclEntry'] = ResolversParentTypes['AclEntry']> = {
   entity?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   permissions?: Resolver<Array<ResolversTypes['Permission']>, ParentType, ContextType>;
+};
+
+export type ClusterResourcesResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ClusterResources'] = ResolversParentTypes['ClusterResources']> = {
+  cpu?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  gpu?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  memoryInGigs?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
 };
 
 export type ComputeSupportResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ComputeSupport'] = ResolversParentTypes['ComputeSupport']> = {
@@ -1401,8 +1538,10 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   removeProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
   removeProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectMemberArgs, 'project' | 'username'>>;
   removeQuota?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveQuotaArgs, 'quota'>>;
+  removeVirtualCluster?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveVirtualClusterArgs, 'project' | 'provider'>>;
   revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
   setQuota?: Resolver<ResolversTypes['Quota'], ParentType, ContextType, RequireFields<MutationSetQuotaArgs, 'quota'>>;
+  setVirtualCluster?: Resolver<ResolversTypes['VirtualCluster'], ParentType, ContextType, RequireFields<MutationSetVirtualClusterArgs, 'cluster'>>;
   suspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationSuspendJobsArgs, 'ids'>>;
   terminateJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationTerminateJobsArgs, 'ids'>>;
   transferProjectPi?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationTransferProjectPiArgs, 'project' | 'username'>>;
@@ -1494,6 +1633,13 @@ export type ProviderResolvers<ContextType = GatewayContext, ParentType extends R
   version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type ProviderUsageHistoryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProviderUsageHistory'] = ResolversParentTypes['ProviderUsageHistory']> = {
+  buckets?: Resolver<Array<ResolversTypes['UsageBucket']>, ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  quotas?: Resolver<Array<ResolversTypes['Quota']>, ParentType, ContextType>;
+  virtualCluster?: Resolver<Maybe<ResolversTypes['VirtualCluster']>, ParentType, ContextType>;
+};
+
 export type ProviderUseResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ProviderUse'] = ResolversParentTypes['ProviderUse']> = {
   inUse?: Resolver<ResolversTypes['ResourceUse'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1514,8 +1660,10 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   providers?: Resolver<Array<ResolversTypes['Provider']>, ParentType, ContextType>;
   quotas?: Resolver<Array<ResolversTypes['Quota']>, ParentType, ContextType, Partial<QueryQuotasArgs>>;
   transactions?: Resolver<ResolversTypes['TransactionConnection'], ParentType, ContextType, RequireFields<QueryTransactionsArgs, 'first'>>;
+  usageHistory?: Resolver<ResolversTypes['UsageHistory'], ParentType, ContextType, RequireFields<QueryUsageHistoryArgs, 'bucket' | 'from' | 'to'>>;
   users?: Resolver<Array<ResolversTypes['UserAccount']>, ParentType, ContextType>;
   utilization?: Resolver<ResolversTypes['Utilization'], ParentType, ContextType, Partial<QueryUtilizationArgs>>;
+  virtualClusters?: Resolver<Array<ResolversTypes['VirtualCluster']>, ParentType, ContextType, Partial<QueryVirtualClustersArgs>>;
   wallets?: Resolver<Array<ResolversTypes['Wallet']>, ParentType, ContextType, Partial<QueryWalletsArgs>>;
   workspaceUsage?: Resolver<ResolversTypes['WorkspaceUsage'], ParentType, ContextType, Partial<QueryWorkspaceUsageArgs>>;
 };
@@ -1603,6 +1751,24 @@ export type TransactionEdgeResolvers<ContextType = GatewayContext, ParentType ex
   node?: Resolver<ResolversTypes['Transaction'], ParentType, ContextType>;
 };
 
+export type UsageBucketResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UsageBucket'] = ResolversParentTypes['UsageBucket']> = {
+  cpuHours?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  gpuHours?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  jobs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  memoryGigHours?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  start?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
+export type UsageHistoryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['UsageHistory'] = ResolversParentTypes['UsageHistory']> = {
+  bucket?: Resolver<ResolversTypes['UsageBucketSize'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  partial?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  project?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  providers?: Resolver<Array<ResolversTypes['ProviderUsageHistory']>, ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  user?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type UserResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = {
   admin?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   projects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1622,6 +1788,16 @@ export type UtilizationResolvers<ContextType = GatewayContext, ParentType extend
   observedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   queueStatus?: Resolver<ResolversTypes['QueueStatus'], ParentType, ContextType>;
   usedCapacity?: Resolver<ResolversTypes['CpuAndMemory'], ParentType, ContextType>;
+};
+
+export type VirtualClusterResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['VirtualCluster'] = ResolversParentTypes['VirtualCluster']> = {
+  borrowingLimit?: Resolver<ResolversTypes['ClusterResources'], ParentType, ContextType>;
+  guaranteed?: Resolver<ResolversTypes['ClusterResources'], ParentType, ContextType>;
+  inUse?: Resolver<ResolversTypes['ResourceUse'], ParentType, ContextType>;
+  project?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  setAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  setBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type WalletResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Wallet'] = ResolversParentTypes['Wallet']> = {
@@ -1651,6 +1827,7 @@ export type WorkspaceUsageResolvers<ContextType = GatewayContext, ParentType ext
 
 export type Resolvers<ContextType = GatewayContext> = {
   AclEntry?: AclEntryResolvers<ContextType>;
+  ClusterResources?: ClusterResourcesResolvers<ContextType>;
   ComputeSupport?: ComputeSupportResolvers<ContextType>;
   CpuAndMemory?: CpuAndMemoryResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
@@ -1677,6 +1854,7 @@ export type Resolvers<ContextType = GatewayContext> = {
   ProjectInvite?: ProjectInviteResolvers<ContextType>;
   ProjectMember?: ProjectMemberResolvers<ContextType>;
   Provider?: ProviderResolvers<ContextType>;
+  ProviderUsageHistory?: ProviderUsageHistoryResolvers<ContextType>;
   ProviderUse?: ProviderUseResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   QueueStatus?: QueueStatusResolvers<ContextType>;
@@ -1691,9 +1869,12 @@ export type Resolvers<ContextType = GatewayContext> = {
   Transaction?: TransactionResolvers<ContextType>;
   TransactionConnection?: TransactionConnectionResolvers<ContextType>;
   TransactionEdge?: TransactionEdgeResolvers<ContextType>;
+  UsageBucket?: UsageBucketResolvers<ContextType>;
+  UsageHistory?: UsageHistoryResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   UserAccount?: UserAccountResolvers<ContextType>;
   Utilization?: UtilizationResolvers<ContextType>;
+  VirtualCluster?: VirtualClusterResolvers<ContextType>;
   Wallet?: WalletResolvers<ContextType>;
   WalletAllocation?: WalletAllocationResolvers<ContextType>;
   WorkspaceUsage?: WorkspaceUsageResolvers<ContextType>;

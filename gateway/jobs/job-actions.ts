@@ -20,7 +20,8 @@ import { durationInputToMs, formatDuration, type DurationInput } from './job-spe
 import type { WaitingRoom } from './waiting-room.js';
 
 export interface JobActions {
-  terminateJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
+  /** `reason`: why, for the job's final status (a reclaim says so); none: the user's own. */
+  terminateJobs(viewer: Viewer, ids: string[], reason?: string): Promise<ItemOutcome<true>[]>;
   extendJobs(viewer: Viewer, items: { jobId: string; requestedTime: DurationInput }[]): Promise<ItemOutcome<true>[]>;
   suspendJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
   unsuspendJobs(viewer: Viewer, ids: string[]): Promise<ItemOutcome<true>[]>;
@@ -53,6 +54,8 @@ export function createJobActions(options: {
     check: (job: Job) => void | Promise<void>,
     /** Ends an item at the gateway when it answers true (no provider call for it). */
     handled?: (job: Job) => Promise<boolean>,
+    /** Told to the provider with the terminate, for the job's final status. */
+    reason?: string,
   ): Promise<ItemOutcome<true>[]> => {
     checkBulk(ids.length);
     const results: ItemOutcome<true>[] = new Array(ids.length);
@@ -77,7 +80,7 @@ export function createJobActions(options: {
     await Promise.all(
       [...byProvider].map(async ([providerId, items]) => {
         try {
-          const reply = await registry.require(providerId).client.call(verb, { ids: items.map((i) => i.job.id) });
+          const reply = await registry.require(providerId).client.call(verb, { ids: items.map((i) => i.job.id), ...(reason ? { reason } : {}) });
           items.forEach((item, k) => {
             const answer = reply.results[k];
             results[item.index] = answer?.ok ? { ok: true, value: true } : failed(itemError(providerId, answer));
@@ -91,7 +94,8 @@ export function createJobActions(options: {
   };
 
   return {
-    async terminateJobs(viewer, ids) {
+    async terminateJobs(viewer, ids, reason) {
+      const notStarted = reason ? `${NOT_STARTED} (${reason})` : NOT_STARTED;
       const queued = new Map<number, Job>();
       const results = await bulkJobVerb(
         viewer,
@@ -104,10 +108,11 @@ export function createJobActions(options: {
         // A job still waiting at the gateway ends here: no provider has it.
         async (job) => {
           if (job.state !== 'IN_QUEUE') return false;
-          if (await waitingRoom.cancel(job, NOT_STARTED)) return true;
+          if (await waitingRoom.cancel(job, notStarted)) return true;
           queued.set(ids.indexOf(job.id), job);
           return false;
         },
+        reason,
       );
       // A queued job its provider does not have (its create is still on the way) ends here too: the
       // provider refuses a create of a job it was asked to terminate before it had it.
@@ -115,7 +120,7 @@ export function createJobActions(options: {
         [...queued].map(async ([index, job]) => {
           const result = must(results[index], `the outcome of job ${job.id}`);
           if (result.ok || result.error.code !== 'NOT_FOUND') return;
-          const outcome = await change(job.id, { state: 'SUCCESS', status: NOT_STARTED, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
+          const outcome = await change(job.id, { state: 'SUCCESS', status: notStarted, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
           if (outcome.kind === 'applied') results[index] = { ok: true, value: true };
         }),
       );

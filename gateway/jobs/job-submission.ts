@@ -22,7 +22,14 @@ import type { GatewayMetrics } from '../metrics.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import { admitNewJob, placeNewJob, quotaWaitingStatus, unreachableStatus, type PlacementContext } from '../routing/placement.js';
+import {
+  admitNewJob,
+  placeNewJob,
+  quotaWaitingStatus,
+  unreachableStatus,
+  type NewJobPlacement,
+  type PlacementContext,
+} from '../routing/placement.js';
 import { quotaSubjectOf } from '../routing/quota-gate.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
@@ -30,6 +37,7 @@ import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
 import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { checkSpecificationInput, resolveSpecification, specificationHash, type JobSpecificationInput } from './job-specification.js';
+import { RECLAIM_WAIT_S, type Reclaim } from './reclaim.js';
 
 /** Provider errors worth trying elsewhere; a refusal of the job itself is not. */
 const FAILOVER_CODES = new Set(['PROVIDER_UNAVAILABLE', 'INTERNAL', 'NO_CAPACITY']);
@@ -45,6 +53,8 @@ export interface SubmissionOptions extends PlacementContext {
   metrics: GatewayMetrics;
   /** How long one call to a provider may take; a replica holds a job it sends for a few of these. @default 5000 */
   providerTimeoutMs?: number;
+  /** Gives a project's job the room of its virtual cluster back from borrowers; none: no reclaim. */
+  reclaim?: Reclaim;
 }
 
 /** One accepted job on its way to a provider, with where it may go next. */
@@ -91,7 +101,7 @@ export function parkedRecord(record: WaitingRecord, pinned: boolean, forRoom = f
 }
 
 export function createJobSubmission(options: SubmissionOptions) {
-  const { store, registry, utilization, feed, change, clock, logger, metrics, quotas } = options;
+  const { store, registry, utilization, feed, change, clock, logger, metrics, quotas, reclaim } = options;
   // Long enough for a create and a failover step; a replica that holds a job longer has died.
   const holdMs = 3 * (options.providerTimeoutMs ?? 5_000) + 5_000;
   /** The record held by this replica from now; `pinned` says where a replica that takes over may send it. */
@@ -148,8 +158,33 @@ export function createJobSubmission(options: SubmissionOptions) {
       await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false));
       return { job, placement: null };
     }
+    const reclaimed = await waitForReclaim(job, placement, record, now);
+    if (reclaimed) return { job: reclaimed, placement: null };
     utilization.reserve(placement.providerId, placement.product.id);
     return { job, placement: { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false } };
+  };
+
+  /**
+   * No room where the job's project is guaranteed some: borrowers give it back (reclaim.ts), and the job
+   * waits here for the room — at least {@link RECLAIM_WAIT_S}, and only once the provider reports room.
+   * Null when reclaim does not apply (the job goes on as placed).
+   */
+  const waitForReclaim = async (job: Job, placement: NewJobPlacement, record: WaitingRecord, now: number): Promise<Job | null> => {
+    if (!reclaim || utilization.capacity(placement.providerId, placement.product.id) !== 0) return null;
+    const status = await reclaim.forJob(
+      { jobId: job.id, owner: job.owner, replicas: job.specification.replicas },
+      placement.providerId,
+      placement.product,
+    );
+    if (!status) return null;
+    const input = record.input as JobSpecificationInput;
+    const waitSeconds = Math.max(RECLAIM_WAIT_S, input.scheduleTimeout ?? 0);
+    const parked = { ...parkedRecord(record, false, true), deadline: now + waitSeconds * 1000, input: { ...input, scheduleTimeout: waitSeconds } };
+    if (!(await store.swapWaiting(job.id, record.claim!, parked))) return job;
+    // Waiting at the gateway, it holds none of its workspace's quota.
+    await quotas?.release(job.owner, job.id);
+    const outcome = await change(job.id, { status, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
+    return outcome.kind === 'applied' ? outcome.job : job;
   };
 
   /** Move a job whose provider failed to the next candidate that can take it, held afresh for the attempt. */

@@ -7,7 +7,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Job } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Viewer } from '../access/auth.js';
+import { BOOTSTRAP_ADMIN, viewerOf, type Viewer } from '../access/auth.js';
 import type { Accounting } from '../accounting/accounting.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
@@ -24,6 +24,7 @@ import type { JobFeed } from './job-feed.js';
 import { createJobQueries, type JobQueries } from './job-queries.js';
 import type { JobSpecificationInput } from './job-specification.js';
 import { createJobSubmission } from './job-submission.js';
+import { createReclaim } from './reclaim.js';
 import { createReconciliation, type Reconciliation } from './reconciliation.js';
 import { createWaitingRoom, type WaitingRoom } from './waiting-room.js';
 
@@ -69,14 +70,18 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const change = createJobChanger(store, feed, quotas);
   const requireFunds: PlacementContext['requireFunds'] =
     accounting && ((owner, product, providerId) => accounting.requireFunds(owner, product, providerId));
+  // Reclaimed jobs end through the same terminate path as a user's, as an administrator.
+  const reclaimer = viewerOf({ username: BOOTSTRAP_ADMIN, admin: true }, []);
+  const reclaim = createReclaim({ store, clock, logger, terminate: (ids, reason) => actions.terminateJobs(reclaimer, ids, reason) });
   const submission = createJobSubmission({
     ...options,
     change,
     quotas,
+    reclaim,
     requireFunds,
     canPay: accounting && ((owner, product, providerId) => accounting.canPay(owner, product, providerId)),
   });
-  const waitingRoom = createWaitingRoom({ ...options, submission, change, quotas });
+  const waitingRoom = createWaitingRoom({ ...options, submission, change, quotas, reclaim });
   const charges = createJobCharges({ registry, accounting, change, clock, logger });
   const reconciliation = createReconciliation({ store, registry, change, charges, clock, logger, intervalMs: options.reconcileIntervalMs });
   const actions = createJobActions({ store, registry, waitingRoom, change, clock, requireFunds });

@@ -27,11 +27,13 @@ import type { Store, WaitingRecord } from '../store/store.js';
 import type { ChangeJob } from './job-changes.js';
 import type { JobSpecificationInput } from './job-specification.js';
 import type { createJobSubmission, WaitingPlacement } from './job-submission.js';
+import type { Reclaim } from './reclaim.js';
 
 type Decision =
   | { kind: 'drop'; record: WaitingRecord; claim: string }
   | { kind: 'fail'; record: WaitingRecord; claim: string; job: Job; status: string; pinned: boolean }
-  | { kind: 'wait'; job: Job; status: string }
+  /** `full`: it waits for room on its provider (which reclaim may give it). */
+  | { kind: 'wait'; job: Job; status: string; full: boolean }
   | {
       kind: 'send';
       record: WaitingRecord;
@@ -64,10 +66,12 @@ export function createWaitingRoom(options: {
   logger: Logger;
   /** Holds waiting jobs to their workspace's quotas, and gives the fair-share usage; none: neither. */
   quotas?: QuotaGate;
+  /** Gives a project's waiting job the room of its virtual cluster back from borrowers; none: no reclaim. */
+  reclaim?: Reclaim;
   /** @default 1000 */
   intervalMs?: number;
 }): WaitingRoom {
-  const { store, registry, utilization, submission, change, clock, logger, quotas } = options;
+  const { store, registry, utilization, submission, change, clock, logger, quotas, reclaim } = options;
   let timer: NodeJS.Timeout | null = null;
   const sweeps = createSingleFlight<void>();
 
@@ -91,7 +95,8 @@ export function createWaitingRoom(options: {
     // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
     const [first, ...rest] = candidates;
-    if (!first) return { kind: 'wait', job, status: waiting };
+    const full = placement.candidates.length === 0 && utilization.capacity(job.providerId, job.specification.product.id) === 0;
+    if (!first) return { kind: 'wait', job, status: waiting, full };
     if (first.providerId === job.providerId && first.product.id === job.specification.product.id)
       utilization.reserve(first.providerId, first.product.id);
     takeIn(snapshot, subject, first.providerId, first.product);
@@ -112,10 +117,14 @@ export function createWaitingRoom(options: {
           registry.get(decision.job.providerId)?.client.terminateInBackground([decision.job.id], null);
         }
         return;
-      case 'wait':
-        if (decision.job.updates.at(-1)?.status !== decision.status)
-          await change(decision.job.id, { status: decision.status, expectStates: ['IN_QUEUE'], timestamp: now }, decision.job);
+      case 'wait': {
+        const { job } = decision;
+        const product = decision.full && reclaim ? registry.product(job.providerId, job.specification.product.id) : undefined;
+        const reclaiming = product ? await reclaim!.forJob(quotaSubjectOf(job), job.providerId, product) : null;
+        const status = reclaiming ?? decision.status;
+        if (job.updates.at(-1)?.status !== status) await change(job.id, { status, expectStates: ['IN_QUEUE'], timestamp: now }, job);
         return;
+      }
       case 'send': {
         // Claimed by exactly one replica; the others see the record changed.
         const mine = submission.hold(decision.record, decision.pinned);

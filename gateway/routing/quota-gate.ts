@@ -9,9 +9,20 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Job, Product } from '../../shared/domain.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
-import type { QuotaRecord, Store, UsageLease } from '../store/store.js';
+import type { QuotaRecord, Store, UsageCheck, UsageLease, VirtualClusterRecord } from '../store/store.js';
 import { decayedValue, expectedCost, FAIR_SHARE_HALF_LIFE_MS, weightOf } from './fair-share.js';
-import { amountsOf, cellsOf, checksFor, counterField, firstExceeded, QUOTA_RESOURCES, quotaReason, workspaceOf } from './quota-rules.js';
+import {
+  amountsOf,
+  cellsOf,
+  checksFor,
+  counterField,
+  firstExceeded,
+  QUOTA_RESOURCES,
+  quotaReason,
+  workspaceOf,
+  type ResourceAmounts,
+} from './quota-rules.js';
+import { borrowingChecks } from './virtual-clusters.js';
 
 /** What quotas need to know of a job. */
 export interface QuotaSubject {
@@ -59,8 +70,28 @@ export type QuotaSnapshot = Map<
     held: Set<string>;
     /** Decayed fair-share usage now. */
     fairShare: number;
+    /** Every virtual cluster (their borrowing limits hold like quotas); none: no borrowing limits. */
+    clusters?: VirtualClusterRecord[];
   }
 >;
+
+/** Every limit a job must stay within: its workspace's quotas, then its project's borrowing limit on the provider. */
+function limitChecks(
+  quotas: QuotaRecord[],
+  clusters: VirtualClusterRecord[],
+  owner: Job['owner'],
+  providerId: string,
+  category: string,
+  amounts: ResourceAmounts,
+): { check: UsageCheck; reason: (inUse: number) => string }[] {
+  return [
+    ...checksFor(quotas, owner, providerId, category, amounts).map(({ check, quota, resource }) => ({
+      check,
+      reason: (inUse: number) => quotaReason(quota, resource, inUse),
+    })),
+    ...borrowingChecks(clusters, owner, providerId, amounts),
+  ];
+}
 
 function leaseOf(subject: QuotaSubject, providerId: string, product: Product, now: number): UsageLease {
   const amounts = amountsOf(product, subject.replicas);
@@ -78,15 +109,15 @@ function leaseOf(subject: QuotaSubject, providerId: string, product: Product, no
 /** Why the snapshot says the job may not go to `product` at `providerId`; null when it may. */
 export function refusalIn(snapshot: QuotaSnapshot, subject: QuotaSubject, providerId: string, product: Product): string | null {
   const entry = snapshot.get(workspaceOf(subject.owner));
-  if (!entry || entry.quotas.length === 0 || entry.held.has(subject.jobId)) return null;
-  const checks = checksFor(entry.quotas, subject.owner, providerId, product.category, amountsOf(product, subject.replicas));
+  if (!entry || entry.held.has(subject.jobId)) return null;
+  const checks = limitChecks(entry.quotas, entry.clusters ?? [], subject.owner, providerId, product.category, amountsOf(product, subject.replicas));
   const exceeded = firstExceeded(
     checks.map((c) => c.check),
     entry.counters,
   );
   if (exceeded < 0) return null;
-  const { quota, resource, check } = checks[exceeded]!;
-  return quotaReason(quota, resource, entry.counters[check.field] ?? 0);
+  const { reason, check } = checks[exceeded]!;
+  return reason(entry.counters[check.field] ?? 0);
 }
 
 /** Count the job in the snapshot, as its hold will in the store. */
@@ -104,7 +135,7 @@ export function takeIn(snapshot: QuotaSnapshot, subject: QuotaSubject, providerI
 }
 
 export function createQuotaGate(
-  store: Pick<Store, 'listQuotas' | 'acquireUsage' | 'releaseUsage' | 'readUsage' | 'getJobs'>,
+  store: Pick<Store, 'listQuotas' | 'listVirtualClusters' | 'acquireUsage' | 'releaseUsage' | 'readUsage' | 'getJobs'>,
   clock: Clock,
 ): QuotaGate {
   const repairedAt = new Map<string, number>();
@@ -112,8 +143,8 @@ export function createQuotaGate(
     async admit(subject, providerId, product, unchecked = false) {
       const workspace = workspaceOf(subject.owner);
       const lease = leaseOf(subject, providerId, product, clock.now());
-      const quotas = unchecked ? [] : await store.listQuotas(workspace);
-      const checks = checksFor(quotas, subject.owner, providerId, product.category, lease.amounts);
+      const [quotas, clusters] = unchecked ? [[], []] : await Promise.all([store.listQuotas(workspace), store.listVirtualClusters()]);
+      const checks = limitChecks(quotas, clusters, subject.owner, providerId, product.category, lease.amounts);
       const outcome = await store.acquireUsage(
         workspace,
         lease,
@@ -121,8 +152,7 @@ export function createQuotaGate(
         FAIR_SHARE_HALF_LIFE_MS,
       );
       if (outcome.acquired) return null;
-      const { quota, resource } = checks[outcome.check]!;
-      return quotaReason(quota, resource, outcome.inUse);
+      return checks[outcome.check]!.reason(outcome.inUse);
     },
 
     async release(owner, jobId) {
@@ -149,13 +179,17 @@ export function createQuotaGate(
 
     async snapshot(workspaces) {
       const unique = [...new Set(workspaces)];
-      const [usages, quotas] = await Promise.all([store.readUsage(unique), Promise.all(unique.map((w) => store.listQuotas(w)))]);
+      const [usages, quotas, clusters] = await Promise.all([
+        store.readUsage(unique),
+        Promise.all(unique.map((w) => store.listQuotas(w))),
+        store.listVirtualClusters(),
+      ]);
       const now = clock.now();
       return new Map(
         unique.map((workspace, k) => {
           const usage = usages[k]!;
           const held = new Set(usage.leases.map((lease) => lease.jobId));
-          return [workspace, { quotas: quotas[k]!, counters: usage.counters, held, fairShare: decayedValue(usage.fairShare, now) }];
+          return [workspace, { quotas: quotas[k]!, counters: usage.counters, held, fairShare: decayedValue(usage.fairShare, now), clusters }];
         }),
       );
     },

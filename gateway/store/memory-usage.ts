@@ -3,7 +3,7 @@
  * lua/acquire-usage-2.lua and lua/release-usage-2.lua do: each call runs to
  * its end before another starts, which is what makes it atomic here.
  */
-import type { QuotaRecord, Store, UsageLease, WorkspaceUsage } from './store.js';
+import type { QuotaRecord, Store, UsageLease, VirtualClusterRecord, WorkspaceUsage } from './store.js';
 
 const RESOURCES = ['jobs', 'cpu', 'memoryInGigs', 'gpu'] as const;
 
@@ -13,13 +13,26 @@ interface Usage {
   fairShare: { value: number; at: number } | null;
 }
 
-type UsageMethods = Pick<Store, 'putQuota' | 'deleteQuota' | 'listQuotas' | 'acquireUsage' | 'releaseUsage' | 'readUsage'>;
+type UsageMethods = Pick<
+  Store,
+  | 'putQuota'
+  | 'deleteQuota'
+  | 'listQuotas'
+  | 'acquireUsage'
+  | 'releaseUsage'
+  | 'readUsage'
+  | 'putVirtualCluster'
+  | 'deleteVirtualCluster'
+  | 'listVirtualClusters'
+>;
 
 const decay = (value: number, elapsedMs: number, halfLifeMs: number) => value * 2 ** (-Math.max(0, elapsedMs) / halfLifeMs);
 
 export function createMemoryUsage(): UsageMethods {
   const quotas = new Map<string, Map<string, QuotaRecord>>();
   const usages = new Map<string, Usage>();
+  /** By `<provider>\t<project>`, as the Redis hash keeps them. */
+  const clusters = new Map<string, VirtualClusterRecord>();
 
   const usageOf = (workspace: string): Usage => {
     let usage = usages.get(workspace);
@@ -45,6 +58,18 @@ export function createMemoryUsage(): UsageMethods {
   };
 
   return {
+    async putVirtualCluster(cluster) {
+      clusters.set(`${cluster.provider}\t${cluster.project}`, structuredClone(cluster));
+    },
+
+    async deleteVirtualCluster(provider, project) {
+      return clusters.delete(`${provider}\t${project}`);
+    },
+
+    async listVirtualClusters() {
+      return [...clusters].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, cluster]) => structuredClone(cluster));
+    },
+
     async putQuota(workspace, key, quota) {
       let entries = quotas.get(workspace);
       if (!entries) quotas.set(workspace, (entries = new Map()));

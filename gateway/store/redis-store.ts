@@ -37,6 +37,7 @@
  * | `<p>:quotas:<workspace>`                    | hash   | quota key → QuotaRecord JSON            |
  * | `<p>:usage:<workspace>`                     | hash   | usage counter → amount; `~fs`, `~fsAt`  |
  * | `<p>:usage:<workspace>:leases`              | hash   | job id → UsageLease JSON                |
+ * | `<p>:vclusters`                             | hash   | `<provider>\t<project>` → its JSON      |
  * | `<p>:migrations`                            | set    | the backfills done (see backfill)       |
  *
  * The job sources (`personal`, `project…`) are job-sources.ts's: a listing reads
@@ -68,6 +69,7 @@ import type {
   TokenRecord,
   UsageLease,
   UserRecord,
+  VirtualClusterRecord,
   WaitingRecord,
 } from './store.js';
 
@@ -680,6 +682,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return sortedValues<QuotaRecord>(await redis.hgetall(key.quotas(workspace)));
     },
 
+    async putVirtualCluster(cluster) {
+      await redis.hset(key.virtualClusters, `${cluster.provider}\t${cluster.project}`, JSON.stringify(cluster));
+    },
+
+    async deleteVirtualCluster(provider, project) {
+      return (await redis.hdel(key.virtualClusters, `${provider}\t${project}`)) === 1;
+    },
+
+    async listVirtualClusters() {
+      return sortedValues<VirtualClusterRecord>(await redis.hgetall(key.virtualClusters));
+    },
+
     async acquireUsage(workspace, lease, checks, halfLifeMs) {
       const { amounts } = lease;
       const [held, check, inUse] = await redis.switchyardAcquireUsage(
@@ -779,6 +793,7 @@ function keyLayout(prefix: string) {
     quotas: (workspace: string) => `${prefix}:quotas:${e(workspace)}`,
     usage: (workspace: string) => `${prefix}:usage:${e(workspace)}`,
     leases: (workspace: string) => `${prefix}:usage:${e(workspace)}:leases`,
+    virtualClusters: `${prefix}:vclusters`,
   };
 }
 

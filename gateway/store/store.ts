@@ -213,6 +213,21 @@ export interface WorkspaceUsage {
   fairShare: { value: number; at: number } | null;
 }
 
+/**
+ * A virtual cluster: a project's guaranteed share of one provider's capacity, and how far beyond
+ * it the project may borrow (Kueue's nominal quota and borrowingLimit; docs/TENANCY.md).
+ */
+export interface VirtualClusterRecord {
+  project: string;
+  provider: string;
+  /** Guaranteed while the project needs it; an absent resource is not guaranteed. */
+  guaranteed: Partial<Record<'cpu' | 'memoryInGigs' | 'gpu', number>>;
+  /** At most this much beyond `guaranteed` (per resource); an absent resource: borrowing is not limited. */
+  borrowingLimit: Partial<Record<'cpu' | 'memoryInGigs' | 'gpu', number>>;
+  setBy: string;
+  setAt: number;
+}
+
 export type AcquireOutcome = { acquired: true } | { acquired: false; check: number; inUse: number };
 
 export interface Store {
@@ -318,6 +333,13 @@ export interface Store {
   releaseUsage(workspace: string, jobId: string, now: number, halfLifeMs: number): Promise<boolean>;
   /** The usage of each workspace, in order. */
   readUsage(workspaces: string[]): Promise<WorkspaceUsage[]>;
+
+  /** Set a project's virtual cluster on a provider, replacing the one it had there. */
+  putVirtualCluster(cluster: VirtualClusterRecord): Promise<void>;
+  /** False when there was none. */
+  deleteVirtualCluster(provider: string, project: string): Promise<boolean>;
+  /** Every virtual cluster, by provider then project. */
+  listVirtualClusters(): Promise<VirtualClusterRecord[]>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

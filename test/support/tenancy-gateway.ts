@@ -3,7 +3,7 @@
  * (store and ledger), a real local provider, users and projects made through
  * the API, and a snapshot of everything a request could change (jobs with
  * their ACLs, projects with their members, groups and invitations, each known
- * user's memberships and invitations, transactions and wallets).
+ * user's memberships and invitations, transactions and wallets, virtual clusters).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,12 +14,21 @@ import type { Transaction, Wallet } from '../../gateway/accounting/ledger.js';
 import { createRedisLedger } from '../../gateway/accounting/redis-ledger.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/gateway.js';
 import { createRedisStore } from '../../gateway/store/redis-store.js';
-import type { InvitationRecord, MembershipRecord, ProjectRecord, Store, TokenRecord, UserRecord } from '../../gateway/store/store.js';
+import type {
+  InvitationRecord,
+  MembershipRecord,
+  ProjectRecord,
+  Store,
+  TokenRecord,
+  UserRecord,
+  VirtualClusterRecord,
+} from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
+import { HPC_CONFIG } from '../../providers/simulated/configs.js';
 import type { SimulatedConfig } from '../../providers/simulated/simulated-config.js';
 import { createSimulatedDriver } from '../../providers/simulated/simulated-driver.js';
-import { systemClock } from '../../shared/clock.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Job } from '../../shared/domain.js';
 import { silentLogger } from '../../shared/logger.js';
 import { createSubjects } from '../../shared/subjects.js';
@@ -38,6 +47,7 @@ export interface TenancySnapshot {
   users: UserRecord[];
   /** Each known user's live tokens. */
   tokens: Map<string, TokenRecord[]>;
+  virtualClusters: VirtualClusterRecord[];
 }
 
 export interface TenancyGateway {
@@ -55,11 +65,24 @@ export interface TenancyGateway {
 
 export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
 
+/** A simulated HPC cluster small enough to fill: 4 nodes of 32 CPUs and 4 GPUs (a gpu-4 job takes one), jobs start at once and run an hour. */
+export const SMALL_HPC: SimulatedConfig = {
+  ...HPC_CONFIG,
+  nodes: { count: 4, cpu: 32, memoryInGigs: 256, gpu: 4 },
+  startLatencyMs: 0,
+  defaultDurationMs: 3_600_000,
+};
+
+/** The code of a response's first error. */
+export const errorCode = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
+
 export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers'> {
   /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
   hpc?: SimulatedConfig;
   /** How often the gateway reads the providers' capacity. @default the gateway's */
   utilizationIntervalMs?: number;
+  /** The gateway's clock (the providers keep the real one). @default systemClock */
+  clock?: Clock;
 }
 
 /** `options`: a second provider, and more of the gateway's options (OIDC issuers, say). */
@@ -77,7 +100,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     transport,
     store,
     ledger,
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     logger,
     adminToken,
     providerTimeoutMs: 2_000,
@@ -158,6 +181,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
         wallets,
         users: await store.listUsers(),
         tokens,
+        virtualClusters: await store.listVirtualClusters(),
       };
     },
     async stop() {

@@ -1,0 +1,184 @@
+/**
+ * Virtual clusters through the API, over real NATS and Redis, with a simulated
+ * HPC cluster `hpc` of 4 nodes of 4 GPUs (a gpu-4 job takes one node): a
+ * project without a guarantee borrows the idle share of one that has one, and
+ * gives it back when the owner's job finds no room — its newest jobs are the
+ * ones stopped, each ending with the reason, and the owner's job starts; a
+ * job past its own guarantee reclaims nothing; a borrowing limit holds like a
+ * quota; only administrators set a virtual cluster, members read their own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { eventually, waitForState, type TestClient } from './support/graphql-client.js';
+import { errorCode, SMALL_HPC, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
+
+const GPU_JOB = { id: 'gpu-4', provider: 'hpc' };
+const CREATE = `mutation ($s: [JobSpecificationInput!]!) { createJobs(specifications: $s) { job { id } error { code message } } }`;
+const STATUS = `query ($id: ID!) { job(id: $id) { status { state pendingReason } updates { state status } } }`;
+const SET = `mutation ($c: VirtualClusterInput!) { setVirtualCluster(cluster: $c) { project provider guaranteed { gpu cpu } borrowingLimit { gpu } inUse { gpu } setBy } }`;
+const LIST = `query ($p: ID) { virtualClusters(project: $p) { project provider guaranteed { gpu } inUse { jobs gpu } } }`;
+
+let env: TenancyGateway;
+const names = (() => {
+  let n = 0;
+  return (what: string) => `${what}-vc${++n}`;
+})();
+
+beforeAll(async () => {
+  env = await startTenancyGateway({ hpc: SMALL_HPC, utilizationIntervalMs: 100 });
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+/** A project with its PI, funded for GPU jobs at hpc; the PI's client acts in it. */
+async function gpuProject(): Promise<{ id: string; client: TestClient; pi: TestClient }> {
+  const [id, piName] = [names('share'), names('pi')];
+  const pi = await env.user(piName);
+  await env.admin.ok(`mutation ($id: ID!, $pi: String!) { createProject(id: $id, title: "Shares", pi: $pi) { id } }`, { id, pi: piName });
+  await env.admin.ok(`mutation ($g: GrantInput!) { grantCredits(grant: $g) { balance } }`, {
+    g: { owner: id, isProject: true, provider: 'hpc', category: 'sim-hpc-gpu', amount: 1_000_000_000 },
+  });
+  return { id, client: pi.in(id), pi };
+}
+
+async function submit(client: TestClient, spec: Record<string, unknown> = {}) {
+  const data = await client.ok(CREATE, {
+    s: [{ product: GPU_JOB, command: ['true'], timeAllocation: { hours: 1 }, allowDuplicateJob: true, ...spec }],
+  });
+  return data.createJobs[0] as { job: { id: string } | null; error: { code: string; message: string } | null };
+}
+
+/** Start one job after another, so that their order (oldest first) is the order given. */
+async function runInOrder(client: TestClient, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const result = await submit(client);
+    expect(result.error).toBeNull();
+    await waitForState(client, result.job!.id, ['RUNNING']);
+    ids.push(result.job!.id);
+  }
+  return ids;
+}
+
+/** The gateway has read that hpc has no room for a gpu-4 job (a job sent while it thought otherwise would queue at hpc). */
+async function hpcFull() {
+  await eventually(async () => (await env.gateway.utilization.refresh(), env.gateway.utilization.capacity('hpc', 'gpu-4') === 0), {
+    what: 'hpc full',
+  });
+}
+
+const state = async (client: TestClient, id: string) => (await client.ok(STATUS, { id })).job;
+
+async function terminateAll(client: TestClient, ids: string[]) {
+  await client.ok(`mutation ($ids: [ID!]!) { terminateJobs(ids: $ids) { ok } }`, { ids });
+  for (const id of ids) await waitForState(client, id, ['SUCCESS', 'FAILURE']);
+}
+
+describe('virtual clusters', () => {
+  it("lets another project borrow an idle guarantee and reclaims it, newest borrowed jobs first, when the owner's job finds no room", async () => {
+    const owner = await gpuProject();
+    const borrower = await gpuProject();
+    const set = await env.admin.ok(SET, { c: { project: owner.id, provider: 'hpc', guaranteed: { gpu: 8 } } });
+    expect(set.setVirtualCluster).toEqual({
+      project: owner.id,
+      provider: 'hpc',
+      guaranteed: { gpu: 8, cpu: null },
+      borrowingLimit: { gpu: null },
+      inUse: { gpu: 0 },
+      setBy: 'admin',
+    });
+
+    // The borrower takes the whole cluster: 8 GPUs of its own (no guarantee) and the owner's idle 8.
+    const borrowed = await runInOrder(borrower.client, 4);
+    await hpcFull();
+
+    // The owner's job (no scheduleTimeout) is owed room: the borrower's newest job is stopped for it.
+    const first = await submit(owner.client);
+    expect(first.error).toBeNull();
+    const waiting = await state(owner.client, first.job!.id);
+    expect(waiting.status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: `Waiting for room on hpc: reclaiming project ${owner.id}'s guarantee on hpc from borrowers (1 job stopped)`,
+    });
+    await waitForState(owner.client, first.job!.id, ['RUNNING'], 20_000);
+    const reclaimed = await waitForState(borrower.client, borrowed[3]!, ['SUCCESS']);
+    expect(reclaimed.updates.at(-1).status).toBe(`Your job has been terminated (preempted: reclaimed by project ${owner.id}'s guarantee on hpc)`);
+
+    // A second job within the guarantee, routed by its requirements, waits at the gateway for room; the waiting room reclaims the next newest.
+    await hpcFull();
+    const second = await submit(owner.client, { product: undefined, requirements: { gpu: 4, providers: ['hpc'] }, scheduleTimeout: 60 });
+    expect(second.error).toBeNull();
+    await waitForState(owner.client, second.job!.id, ['RUNNING'], 20_000);
+    const next = await waitForState(borrower.client, borrowed[2]!, ['SUCCESS']);
+    expect(next.updates.at(-1).status).toBe(reclaimed.updates.at(-1).status);
+    for (const id of borrowed.slice(0, 2)) expect((await state(borrower.client, id)).status.state).toBe('RUNNING');
+
+    // Past its guarantee the owner borrows like anyone: nothing is reclaimed, its job queues at hpc for room.
+    const third = await submit(owner.client, { scheduleTimeout: 60 });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await state(owner.client, third.job!.id)).status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: 'Waiting for resources: 16 CPUs, 128 GiB of memory and 4 GPUs on 1 node',
+    });
+    for (const id of borrowed.slice(0, 2)) expect((await state(borrower.client, id)).status.state).toBe('RUNNING');
+
+    // Members read their project's share and what it holds there now (the job queued at hpc holds its share too).
+    const listed = await owner.client.ok(LIST, { p: owner.id });
+    expect(listed.virtualClusters).toEqual([{ project: owner.id, provider: 'hpc', guaranteed: { gpu: 8 }, inUse: { jobs: 3, gpu: 12 } }]);
+    // The stopped jobs hold nothing any more.
+    const usage = await borrower.client.ok(`query ($p: ID) { workspaceUsage(project: $p) { inUse { jobs gpu } } }`, { p: borrower.id });
+    expect(usage.workspaceUsage.inUse).toEqual({ jobs: 2, gpu: 8 });
+
+    await terminateAll(owner.client, [first.job!.id, second.job!.id, third.job!.id]);
+    await terminateAll(borrower.client, borrowed.slice(0, 2));
+  });
+
+  it('holds a project to its guarantee plus its borrowing limit, waiting or refused as over a quota', async () => {
+    const limited = await gpuProject();
+    await env.admin.ok(SET, { c: { project: limited.id, provider: 'hpc', guaranteed: { gpu: 4 }, borrowingLimit: { gpu: 4 } } });
+    const running = await runInOrder(limited.client, 2);
+    const message = `project ${limited.id}: borrowing limit on hpc: 8 of 8 GPUs in use (4 guaranteed, 4 borrowable)`;
+    // The cluster has room for two more; the borrowing limit has not.
+    expect(env.gateway.utilization.capacity('hpc', 'gpu-4')).toBeGreaterThan(0);
+    expect(await submit(limited.client)).toEqual({ job: null, error: { code: 'QUOTA_EXCEEDED', message } });
+    const parked = await submit(limited.client, { scheduleTimeout: 60 });
+    expect((await state(limited.client, parked.job!.id)).status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: `Waiting up to 60 s for quota: ${message}`,
+    });
+    await terminateAll(limited.client, [running[0]!]);
+    await waitForState(limited.client, parked.job!.id, ['RUNNING'], 20_000);
+    await terminateAll(limited.client, [running[1]!, parked.job!.id]);
+  });
+
+  it('lets only administrators set and remove a virtual cluster, its members read it, and refuses bad input changing nothing', async () => {
+    const project = await gpuProject();
+    const other = await gpuProject();
+    const input = { project: project.id, provider: 'hpc', guaranteed: { gpu: 4 } };
+    expect(errorCode(await project.pi.gql(SET, { c: input }))).toBe('FORBIDDEN');
+    expect(errorCode(await project.pi.gql(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id }))).toBe(
+      'FORBIDDEN',
+    );
+    for (const bad of [
+      { ...input, guaranteed: { gpu: -1 } },
+      { ...input, guaranteed: { gpu: 1.5 } },
+      { ...input, guaranteed: {} },
+      { ...input, provider: 'nowhere' },
+      { ...input, project: 'no-such-project' },
+    ])
+      expect(errorCode(await env.admin.gql(SET, { c: bad }))).toBe('INVALID_INPUT');
+    expect((await env.admin.ok(LIST, { p: project.id })).virtualClusters).toEqual([]);
+    await env.admin.ok(SET, { c: input });
+    expect((await project.client.ok(LIST, { p: project.id })).virtualClusters).toHaveLength(1);
+    // Another project's PI: FORBIDDEN by name, and nothing of it in a listing of its own.
+    expect(errorCode(await other.pi.gql(LIST, { p: project.id }))).toBe('FORBIDDEN');
+    expect(JSON.stringify((await other.pi.ok(LIST, {})).virtualClusters)).not.toContain(project.id);
+    expect(
+      (await env.admin.ok(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id })).removeVirtualCluster,
+    ).toBe(true);
+    expect(
+      (await env.admin.ok(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id })).removeVirtualCluster,
+    ).toBe(false);
+  });
+});
