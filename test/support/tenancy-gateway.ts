@@ -55,7 +55,7 @@ export interface TenancyGateway {
 
 export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
 
-export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers'> {
+export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'dialects'> {
   /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
   hpc?: SimulatedConfig;
   /** How often the gateway reads the providers' capacity. @default the gateway's */
@@ -84,6 +84,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     // No charging round while a test runs: only jobs that end are charged, so a snapshot moves only by requests.
     chargeIntervalMs: 24 * 3_600_000,
     oidcIssuers: options.oidcIssuers,
+    dialects: options.dialects,
     utilizationIntervalMs: options.utilizationIntervalMs,
   });
   const runtime = createProviderRuntime({
