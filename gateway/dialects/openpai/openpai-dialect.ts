@@ -103,11 +103,14 @@ export function createOpenpaiDialect(core: DialectCore): Dialect {
   const findJob = async (viewer: Viewer, name: string) => {
     const separator = name.indexOf('~');
     if (separator < 1) throw noJob(name);
-    const filter: JobListInput = { createdBy: [name.slice(0, separator)], name: name.slice(separator + 1) };
+    const creator = name.slice(0, separator);
+    const filter: JobListInput = { createdBy: [creator], name: name.slice(separator + 1) };
     const page = await core$('request', () => orchestrator.listJobs(viewer, filter, { first: 1, order: 'DESC' }));
-    const job = page.jobs[0];
-    if (!job) throw noJob(name);
-    return job;
+    if (page.jobs[0]) return page.jobs[0];
+    // A job made through another API without a name goes by its id (frameworkName in openpai-views.ts).
+    const byId = await orchestrator.getJob(viewer, filter.name!).catch(() => null);
+    if (byId && byId.owner.createdBy === creator && byId.specification.name === null) return byId;
+    throw noJob(name);
   };
 
   const login: Handler = async (req, res) => {
