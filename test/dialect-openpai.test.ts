@@ -219,6 +219,19 @@ describe('OpenPAI jobs', () => {
   });
 });
 
+describe('OpenPAI and the core API', () => {
+  it('shows a job made through the core API without a name under its id', async () => {
+    const data = await alice.ok(`mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { id } error { code } } }`, {
+      specs: [{ product: { id: 'local-small', provider: 'local' }, command: ['true'] }],
+    });
+    const id = data.createJobs[0].job.id as string;
+    const listed = (await pai.job.listJobs({ username: 'alice', limit: 1 })) as any[];
+    expect(listed).toEqual([expect.objectContaining({ name: id, debugId: id, username: 'alice', virtualCluster: 'local', totalTaskNumber: 1 })]);
+    expect(((await pai.job.getJob('alice', id)) as any).debugId).toBe(id);
+    await waitPaiState('alice', id, ['SUCCEEDED']);
+  });
+});
+
 describe('OpenPAI refusals', () => {
   const post = (body: string) =>
     raw('/api/v2/jobs', { method: 'POST', headers: { 'content-type': 'text/yaml', authorization: `Bearer ${cluster.token}` }, body });
