@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
 import { createProviderRuntime, type ProviderRuntime } from '../providers/sdk/runtime.js';
@@ -33,6 +33,8 @@ export interface RigOptions {
   withProvider: boolean;
   /** Errors the transports could not hand to a caller; the bench reports how many. */
   onTransportError: (error: unknown, where: string) => void;
+  /** Other platforms' APIs the gateway serves too. @default [] */
+  dialects?: GatewayOptions['dialects'];
 }
 
 export interface Rig {
@@ -77,6 +79,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
       logger,
       adminToken,
       providerTimeoutMs: 10_000,
+      dialects: options.dialects,
     });
     const address = await gateway.start(0, '127.0.0.1');
     stops.push(() => gateway.stop());

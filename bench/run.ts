@@ -11,7 +11,8 @@
  * waiting room's fair-share placement (bench/results/fair-share.json),
  * `BENCH_ONLY=authorisation` the authorisation cost of a listing
  * (bench/results/authorisation.json), `BENCH_ONLY=sessions` the interactive
- * sessions one (bench/results/sessions.json).
+ * sessions one (bench/results/sessions.json), `BENCH_ONLY=dialects` the
+ * OpenPAI dialect against the core API (bench/results/dialects.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,12 +31,13 @@ import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js'
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
 import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
+import { benchDialects, dialectsRows } from './dialects.js';
 import { benchFairShare, fairShareRows } from './fair-share.js';
 import { benchFollowLatency } from './follow-latency.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
-import { startRig, type Rig } from './rig.js';
+import { runWithRig, startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
 import { runSessionsBench, sessionsRows } from './sessions.js';
@@ -317,8 +319,35 @@ async function main(): Promise<void> {
   const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
   // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share, authorisation or sessions: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions'].includes(only))
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation" or "sessions" runs alone`);
+  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects'].includes(only))
+    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation", "sessions" or "dialects" runs alone`);
+  if (only === 'dialects') {
+    const outcome = await runWithRig({
+      name: 'dialects',
+      rigs,
+      progress,
+      start: () =>
+        startRig({
+          natsUrl,
+          redisUrl,
+          subjectPrefix: `${prefix}d`,
+          keyPrefix: `${prefix}-dialects`,
+          withProvider: true,
+          onTransportError,
+          dialects: ['openpai'],
+        }),
+      bench: (rig, say) =>
+        benchDialects(rig, say, {
+          jobs: Number(process.env.BENCH_DIALECT_JOBS ?? 500),
+          fill: Number(process.env.BENCH_DIALECT_FILL ?? 100_000),
+        }),
+    });
+    if (!('result' in outcome)) throw new Error(`dialects benchmark ${outcome.notRun}`);
+    const rows = dialectsRows(outcome.result);
+    printTable(rows);
+    writeResults('dialects.json', { rows, raw: outcome.result });
+    return;
+  }
   if (only === 'authorisation') {
     const { rows, raw } = await runAuthorisationSection(natsUrl, redisUrl);
     printTable(rows);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
 import { oidcIssuersSetting } from './access/oidc-config.js';
+import { DIALECT_NAMES } from './dialects/index.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import { MIN_SESSION_SECRET_LENGTH } from './sessions/session-credentials.js';
 import { DEFAULT_SESSION_LIMITS } from './sessions/session-endpoint.js';
@@ -49,6 +50,17 @@ export const gatewaySettings = {
     .string()
     .regex(/^https?:\/\/[^\s]+$/, 'must be a URL like https://switchyard.example.org')
     .optional(),
+  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai". */
+  SWITCHYARD_DIALECTS: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(DIALECT_NAMES, { message: `each must be one of ${DIALECT_NAMES.join(', ')}` }))),
   /** Bytes of one session's output the gateway takes in flight. */
   SWITCHYARD_SESSION_WINDOW_BYTES: positiveIntSetting
     .min(1024)

@@ -17,6 +17,7 @@ import { createAccountingMetrics } from './accounting/accounting-metrics.js';
 import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
 import { createCharger, type Charger } from './accounting/charging.js';
 import type { Ledger } from './accounting/ledger.js';
+import { createDialects, type DialectName } from './dialects/index.js';
 import { requestLimits, type RequestLimits } from './graphql/plugins/use-request-limits.js';
 import { createBaseSchema, createGatewayYoga } from './graphql/yoga.js';
 import { createGatewayHttpServer, type GatewayHttpServer } from './http-server.js';
@@ -66,6 +67,8 @@ export interface GatewayOptions {
   oidcIssuers?: readonly OidcIssuerConfig[];
   /** Proxies in front whose X-Forwarded-For is believed for the client address. @default 0 */
   trustedProxyHops?: number;
+  /** Other platforms' APIs served on the same core, each under its own prefix (dialects/README.md). @default [] */
+  dialects?: readonly DialectName[];
   /** Interactive sessions. */
   sessions?: {
     /**
@@ -227,6 +230,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     pages: createSessionPages({ admit: sessions.admit }),
     dashboard: createDashboardFiles(),
     webSessions,
+    dialects: createDialects(options.dialects ?? [], {
+      auth,
+      orchestrator,
+      registry,
+      utilization,
+      metrics,
+      logger,
+      clock,
+      maxBodyBytes: limits.maxBodyBytes,
+      trustedProxyHops: options.trustedProxyHops ?? 0,
+    }),
     readiness: async () => {
       const missing: string[] = [];
       await transport.ping().catch(() => missing.push('nats'));

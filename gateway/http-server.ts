@@ -2,7 +2,8 @@
  * The gateway's HTTP surface: /graphql (Yoga, with followJob over SSE and
  * websocket), /healthz, /readyz, /metrics, POST /api/v1/token, GET /api/v1/sso
  * (the issuers a command line may sign in with), the sessions' websockets and
- * browser pages (/api/v1/sessions/...) and the web dashboard (/ui).
+ * browser pages (/api/v1/sessions/...), the web dashboard (/ui), and the
+ * dialects that are switched on, each under its own path prefix (dialects/README.md).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,8 +15,10 @@ import { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
 import { LoginThrottledError, type Auth } from './access/auth.js';
 import type { CommandLineSignIn } from './access/oidc-config.js';
+import { dialectFor, type Dialect } from './dialects/dialect.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import type { GatewayContext } from './graphql/resolvers.js';
+import { readBody, sendJson } from './http-io.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { DashboardFiles } from './pages/dashboard-files.js';
 import type { SessionPages } from './pages/session-pages.js';
@@ -49,6 +52,8 @@ export interface GatewayHttpOptions {
   webSessions?: WebEndpoint;
   /** The OpenID issuers a command line may sign in with, answered at GET /api/v1/sso. @default [] */
   commandLineSignIns?: readonly CommandLineSignIn[];
+  /** Other platforms' APIs served beside the core one, each under its own path prefix. */
+  dialects?: readonly Dialect[];
   /** Refreshes gauges that are read from the store just before a scrape. */
   beforeScrape?: () => Promise<void>;
   /**
@@ -74,12 +79,6 @@ export interface GatewayHttpServer {
   close(): Promise<void>;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 /**
  * The client's address: the peer, or with `trustedProxyHops` proxies in front,
  * the entry of X-Forwarded-For that the farthest trusted proxy saw connect
@@ -101,18 +100,6 @@ export function clientAddress(req: IncomingMessage, trustedProxyHops = 0): strin
   const address = chain.length > 0 ? chain[Math.max(0, chain.length - trustedProxyHops)]! : peer;
   // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d; it is one client either way.
   return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-}
-
-/** Reads the body, counting bytes as they come (a chunked body has no Content-Length); null past `limit`. */
-async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  let size = 0;
-  const parts: Buffer[] = [];
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return null;
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
 }
 
 export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHttpServer {
@@ -154,6 +141,9 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
     const handle = async () => {
       // A job's app takes what bodies it likes; the link carries them with flow control.
       if (options.webSessions?.handles(path ?? '/')) return options.webSessions.request(req, res);
+      // A dialect answers every request under its prefix, refusals included, in its platform's shapes.
+      const dialect = dialectFor(options.dialects ?? [], path ?? '/');
+      if (dialect) return dialect.handle(req, res);
       // Yoga holds /graphql to the limit itself, streamed bodies included; every other endpoint is held here.
       if (path !== yoga.graphqlEndpoint && Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return bodyTooLarge(res);
       if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });

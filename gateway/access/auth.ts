@@ -225,8 +225,14 @@ export interface Auth {
    * Exchange a user name and password for a token; null on bad credentials.
    * Throws LoginThrottledError, before looking at the password, after too many failures.
    * @param address - the client's address, for throttling; calls without one share a single address.
+   * @param ttlSeconds - a shorter life than the configured one, as a client may ask (never a longer one).
    */
-  issueToken(username: string, password: string, address?: string): Promise<{ token: string; expiresAt: number; user: UserView } | null>;
+  issueToken(
+    username: string,
+    password: string,
+    address?: string,
+    ttlSeconds?: number,
+  ): Promise<{ token: string; expiresAt: number; user: UserView } | null>;
   createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<UserView>;
   /** The viewer again from the store (its memberships now), in the same workspace; throws UnauthenticatedError when the user is gone or disabled. */
   refresh(viewer: Viewer): Promise<Viewer>;
@@ -338,7 +344,7 @@ export function createAuth(options: AuthOptions): Auth {
       });
     },
 
-    async issueToken(username, password, address = 'unknown') {
+    async issueToken(username, password, address = 'unknown', ttlSeconds) {
       await throttle.check(username, address);
       const user = await store.getUser(username);
       // Hash even for unknown users so timing does not reveal which names exist.
@@ -351,7 +357,7 @@ export function createAuth(options: AuthOptions): Auth {
       await throttle.succeeded(username, address);
       const token = randomBytes(32).toString('base64url');
       const now = clock.now();
-      const expiresAt = now + ttlMs;
+      const expiresAt = now + Math.min(ttlMs, ttlSeconds === undefined ? ttlMs : ttlSeconds * 1000);
       await store.putToken(hashToken(token), { username: user.username, expiresAt, issuedAt: now }, now);
       return { token, expiresAt, user: userView(viewerOf(user, await store.membershipsOf(user.username))) };
     },

@@ -29,6 +29,14 @@ export interface JobActions {
 
 const NOT_STARTED = 'Your job has been terminated before it started';
 
+/**
+ * Whether the job was terminated (by a user, or for want of credits) rather than left to end
+ * by itself: it passed through CANCELING, or was ended while it still waited to start.
+ */
+export function wasTerminated(job: Job): boolean {
+  return job.updates.some((update) => update.state === 'CANCELING' || update.status === NOT_STARTED);
+}
+
 export function createJobActions(options: {
   store: Store;
   registry: ProviderRegistry;

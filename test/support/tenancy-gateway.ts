@@ -76,7 +76,7 @@ export const SMALL_HPC: SimulatedConfig = {
 /** The code of a response's first error. */
 export const errorCode = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
 
-export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers'> {
+export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'dialects'> {
   /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
   hpc?: SimulatedConfig;
   /** How often the gateway reads the providers' capacity. @default the gateway's */
@@ -107,6 +107,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     // No charging round while a test runs: only jobs that end are charged, so a snapshot moves only by requests.
     chargeIntervalMs: 24 * 3_600_000,
     oidcIssuers: options.oidcIssuers,
+    dialects: options.dialects,
     utilizationIntervalMs: options.utilizationIntervalMs,
   });
   const runtime = createProviderRuntime({
