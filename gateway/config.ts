@@ -1,7 +1,15 @@
 /** The gateway process's settings. */
 import { z } from 'zod';
 
-import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
+import {
+  natsReplicasSetting,
+  natsUrlSetting,
+  portSetting,
+  positiveIntSetting,
+  prefixSetting,
+  readConfig,
+  redisUrlSetting,
+} from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
 import { oidcIssuersSetting } from './access/oidc-config.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
@@ -10,6 +18,7 @@ import { DEFAULT_SESSION_LIMITS } from './sessions/session-endpoint.js';
 
 export const gatewaySettings = {
   NATS_URL: natsUrlSetting,
+  SWITCHYARD_NATS_REPLICAS: natsReplicasSetting,
   REDIS_URL: redisUrlSetting,
   PORT: portSetting.default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),

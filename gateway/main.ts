@@ -18,7 +18,12 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
   const settings = readGatewaySettings(env);
   const logger = createLogger('switchyard-gateway');
   const subjects = createSubjects(settings.SWITCHYARD_PREFIX);
-  const transport = await createNatsTransport({ url: settings.NATS_URL, subjects, name: 'switchyard-gateway' });
+  const transport = await createNatsTransport({
+    url: settings.NATS_URL,
+    replicas: settings.SWITCHYARD_NATS_REPLICAS,
+    subjects,
+    name: 'switchyard-gateway',
+  });
   const store = await createRedisStore({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
   // One connection for the ledger and the login throttle's shared counts.
   const redis = new Redis(settings.REDIS_URL, { enableAutoPipelining: true });

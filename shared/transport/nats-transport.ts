@@ -52,8 +52,14 @@ import { abortable, answerRequest, createLanes, decodeBody, DEFAULT_MAX_IN_FLIGH
 const HAND_BACK_SPACING_MS = 50;
 
 export interface NatsTransportOptions {
-  /** NATS server URL, e.g. `nats://127.0.0.1:4222`. */
+  /** NATS server URL, e.g. `nats://127.0.0.1:4222`, or a cluster's seed URLs separated by commas. */
   url: string;
+  /**
+   * Copies JetStream keeps of the events stream, its consumer and the announcement bucket:
+   * 3 in a three-server cluster, so one server may die with nothing lost.
+   * @default 1
+   */
+  replicas?: number;
   subjects: Subjects;
   /** Connection name the server shows in its monitoring. */
   name?: string;
@@ -138,6 +144,7 @@ interface Pull {
 export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   const {
     subjects,
+    replicas = 1,
     dedupeWindowMs = 120_000,
     eventRetentionMs = 7 * 24 * 3_600_000,
     maxAckPending = 1000,
@@ -148,6 +155,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     orderingKey = jobOrderingKey(subjects),
     onError = () => {},
   } = options;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new RangeError(`replicas must be a positive integer, not ${replicas}`);
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`);
 
   // Reconnect forever: a NATS restart must not take the process down with it.
@@ -155,7 +163,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   // more than half the CPU of a publish; our errors name the subject and the verb anyway.
   // waitOnFirstConnect: a process started while NATS is away waits for it rather than exiting.
   const nc = await connect({
-    servers: options.url,
+    servers: options.url.split(','),
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -174,8 +182,15 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
+    num_replicas: replicas,
   };
-  const openBucket = () => new Kvm(nc).create(subjects.providerBucket, { history: 1 });
+  const openBucket = async () => {
+    const bucket = await new Kvm(nc).create(subjects.providerBucket, { history: 1, replicas });
+    // create() takes an existing bucket as it is: one made with fewer replicas is brought to this count.
+    const info = await jsm.streams.info(`KV_${subjects.providerBucket}`);
+    if (info.config.num_replicas !== replicas) await jsm.streams.update(info.config.name, { ...info.config, num_replicas: replicas });
+    return bucket;
+  };
   try {
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
