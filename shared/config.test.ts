@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError, natsReplicasSetting, natsUrlSetting, readConfig } from './config.js';
+import { ConfigError, natsReplicasSetting, natsUrlSetting, readConfig, redisClusterSetting } from './config.js';
 
 const shape = { NATS_URL: natsUrlSetting, SWITCHYARD_NATS_REPLICAS: natsReplicasSetting };
 
@@ -21,5 +21,19 @@ describe('NATS settings', () => {
 
   it.each([['0'], ['6'], ['2.5']])('refuse %j replicas', (replicas) => {
     expect(() => readConfig(shape, { NATS_URL: 'nats://a:1', SWITCHYARD_NATS_REPLICAS: replicas })).toThrow(/SWITCHYARD_NATS_REPLICAS/);
+  });
+});
+
+describe('SWITCHYARD_REDIS_CLUSTER', () => {
+  const cluster = { SWITCHYARD_REDIS_CLUSTER: redisClusterSetting };
+
+  it('takes host:port seed nodes separated by commas', () => {
+    expect(readConfig(cluster, { SWITCHYARD_REDIS_CLUSTER: '10.0.0.1:7000,redis-2:7001' })).toEqual({
+      SWITCHYARD_REDIS_CLUSTER: ['10.0.0.1:7000', 'redis-2:7001'],
+    });
+  });
+
+  it.each([['redis://a:7000'], ['a'], ['a:7000,'], ['a:7000, b:7001']])('refuses %j naming the variable', (nodes) => {
+    expect(() => readConfig(cluster, { SWITCHYARD_REDIS_CLUSTER: nodes })).toThrow(/SWITCHYARD_REDIS_CLUSTER/);
   });
 });

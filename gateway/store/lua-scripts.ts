@@ -18,6 +18,14 @@ export function keysOfScript(file: string): number | undefined {
 
 /** How long a write waits for its replicas (WAIT) before it answers anyway. */
 const REPLICA_WAIT_MS = 2_000;
+/**
+ * A pipeline is not redirected as a lone command is (WAIT has no key to be redirected with): a
+ * script refused because its slot moved (a failover) is sent again, once the client has learnt
+ * the slots anew. Refused so, it did not run, so sending it again changes nothing twice.
+ */
+const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
+const REDIRECT_RETRIES = 50;
+const REDIRECT_DELAY_MS = 100;
 
 export interface LuaCommandOptions {
   /**
@@ -45,7 +53,7 @@ export function defineLuaCommands(redis: Redis | Cluster, dir: URL, commands: Re
     const unreplicated = `${name}Unreplicated`;
     redis.defineCommand(unreplicated, definition);
     type Call = (...args: unknown[]) => unknown;
-    (redis as unknown as Record<string, Call>)[name] = async (...args: unknown[]) => {
+    const once = async (args: unknown[]) => {
       const pipeline = redis.pipeline() as unknown as Record<string, Call> & ReturnType<Redis['pipeline']>;
       pipeline[unreplicated]!(...args);
       pipeline.call('WAIT', waitReplicas, REPLICA_WAIT_MS);
@@ -53,6 +61,17 @@ export function defineLuaCommands(redis: Redis | Cluster, dir: URL, commands: Re
       if (error) throw error;
       if (waitError) throw waitError;
       return reply;
+    };
+    (redis as unknown as Record<string, Call>)[name] = async (...args: unknown[]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await once(args);
+        } catch (error) {
+          if (!REDIRECTED.test((error as Error).message) || attempt >= REDIRECT_RETRIES || !redis.isCluster) throw error;
+          await new Promise<void>((resolve) => (redis as Cluster).refreshSlotsCache(() => resolve()));
+          await new Promise((resolve) => setTimeout(resolve, REDIRECT_DELAY_MS));
+        }
+      }
     };
   }
 }

@@ -23,8 +23,8 @@ export interface RedisCluster {
   nodes: OwnServer[];
   /** `host:port` of every node, as SWITCHYARD_REDIS_CLUSTER takes them. */
   seeds: string[];
-  /** The node serving `slot` as master now. */
-  masterOf(slot: number): Promise<OwnServer>;
+  /** The node serving `key`'s slot as master now. */
+  masterOf(key: string): Promise<OwnServer>;
   /** Resolves once every running node says the cluster is ok (every slot served). */
   ready(): Promise<void>;
   stop(): Promise<void>;
@@ -70,11 +70,12 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
       { timeoutMs: 30_000, intervalMs: 100, what: 'the Redis Cluster to serve every slot' },
     );
   };
-  const masterOf = async (slot: number) => {
+  const masterOf = async (key: string) => {
     const running = nodes.find((node) => node.running())!;
     const redis = new Redis(running.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       // [[start, end, [ip, port, id] of the master, [ip, port, id] of each replica], ...]
+      const slot = await redis.cluster('KEYSLOT', key);
       const ranges = await redis.cluster('SLOTS');
       const range = ranges.find(([start, end]) => slot >= start && slot <= end);
       const master = range?.[2];
