@@ -6,6 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 import { eventually } from './graphql-client.js';
 import { freePort, ownServer, requireBinary, type OwnServer } from './local-servers.js';
@@ -27,6 +29,20 @@ export interface NatsCluster {
 interface JetStreamInfo {
   meta_cluster?: { leader?: string; cluster_size?: number };
   account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+}
+
+/** Whether the JetStream API answers on this server's connection. */
+async function jetStreamAnswers(url: string): Promise<boolean> {
+  const nc = await connect({ servers: url, timeout: 1_000, reconnect: false }).catch(() => null);
+  if (!nc) return false;
+  try {
+    await (await jetstreamManager(nc, { timeout: 1_000 })).getAccountInfo();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
 }
 
 export async function startNatsCluster(options: { size?: number; name?: string } = {}): Promise<NatsCluster> {
@@ -57,7 +73,10 @@ export async function startNatsCluster(options: { size?: number; name?: string }
               .catch(() => null),
           ),
         );
-        return answers.every((info) => Boolean(info?.meta_cluster?.leader));
+        if (!answers.every((info) => Boolean(info?.meta_cluster?.leader))) return false;
+        // A meta leader is not yet a JetStream that answers on every server: ask each one.
+        const answering = await Promise.all(servers.filter((server) => server.running()).map((server) => jetStreamAnswers(server.url)));
+        return answering.every(Boolean);
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'the NATS cluster to elect a JetStream meta leader' },
     );
