@@ -48,6 +48,10 @@ import {
 } from '../transport.js';
 import { abortable, answerRequest, createLanes, decodeBody, DEFAULT_MAX_IN_FLIGHT, deferred, encodeBody, jobOrderingKey } from './wire.js';
 
+/** Tries at setting up JetStream at start, a second apart, before the process gives up. */
+const STARTUP_ATTEMPTS = 30;
+const STARTUP_RETRY_MS = 1_000;
+
 /** How much later each message a closing consumer hands back comes due than the one before it. */
 const HAND_BACK_SPACING_MS = 50;
 
@@ -193,9 +197,20 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   };
   try {
     js = jetstream(nc);
-    jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, streamConfig);
-    kv = await openBucket();
+    // A cluster that is still electing its JetStream leaders times out or says JetStream is not
+    // there: a process started meanwhile waits for it (as for a first connection), within a bound.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        jsm = await jetstreamManager(nc);
+        await ensureStream(jsm, streamConfig);
+        kv = await openBucket();
+        break;
+      } catch (error) {
+        if (attempt >= STARTUP_ATTEMPTS) throw error;
+        onError(error, 'set up the events stream and the announcement bucket (trying again)');
+        await new Promise((resolve) => setTimeout(resolve, STARTUP_RETRY_MS));
+      }
+    }
   } catch (error) {
     await nc.close();
     throw error;
