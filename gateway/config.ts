@@ -1,7 +1,17 @@
 /** The gateway process's settings. */
 import { z } from 'zod';
 
-import { natsUrlSetting, portSetting, positiveIntSetting, prefixSetting, readConfig, redisUrlSetting } from '../shared/config.js';
+import {
+  ConfigError,
+  natsReplicasSetting,
+  natsUrlSetting,
+  portSetting,
+  positiveIntSetting,
+  prefixSetting,
+  readConfig,
+  redisClusterSetting,
+  redisUrlSetting,
+} from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
 import { oidcIssuersSetting } from './access/oidc-config.js';
 import { DIALECT_NAMES } from './dialects/index.js';
@@ -11,7 +21,13 @@ import { DEFAULT_SESSION_LIMITS } from './sessions/session-endpoint.js';
 
 export const gatewaySettings = {
   NATS_URL: natsUrlSetting,
-  REDIS_URL: redisUrlSetting,
+  SWITCHYARD_NATS_REPLICAS: natsReplicasSetting,
+  /** One Redis server; or, instead, SWITCHYARD_REDIS_CLUSTER. */
+  REDIS_URL: redisUrlSetting.optional(),
+  /** A Redis Cluster's seed nodes (`host:port,host:port`), instead of REDIS_URL. */
+  SWITCHYARD_REDIS_CLUSTER: redisClusterSetting.optional(),
+  /** Replicas every script's writes reach before it answers (Redis WAIT): 1 on a cluster with replicas, so a failover loses nothing acknowledged. */
+  SWITCHYARD_REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(5).default(0),
   PORT: portSetting.default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   SWITCHYARD_PREFIX: prefixSetting,
@@ -74,5 +90,14 @@ export const gatewaySettings = {
 export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
 export function readGatewaySettings(env: NodeJS.ProcessEnv = process.env): GatewaySettings {
-  return readConfig(gatewaySettings, env);
+  const settings = readConfig(gatewaySettings, env);
+  if ((settings.REDIS_URL === undefined) === (settings.SWITCHYARD_REDIS_CLUSTER === undefined)) {
+    throw new ConfigError(['REDIS_URL, SWITCHYARD_REDIS_CLUSTER: give exactly one (one Redis server, or a Redis Cluster)']);
+  }
+  return settings;
+}
+
+/** Where the gateway's Redis is, by its settings. */
+export function redisTargetOf(settings: GatewaySettings): { url: string } | { clusterNodes: string[] } {
+  return settings.SWITCHYARD_REDIS_CLUSTER ? { clusterNodes: settings.SWITCHYARD_REDIS_CLUSTER } : { url: settings.REDIS_URL! };
 }

@@ -3,26 +3,40 @@
  * and shutdown in order on SIGTERM/SIGINT.
  */
 import closeWithGrace from 'close-with-grace';
-import { Redis } from 'ioredis';
 
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { createRedisLedger } from './accounting/redis-ledger.js';
-import { readGatewaySettings } from './config.js';
+import { readGatewaySettings, redisTargetOf } from './config.js';
 import { createGateway } from './gateway.js';
+import { connectRedis } from './store/redis-connection.js';
 import { createRedisStore } from './store/redis-store.js';
 
 export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const settings = readGatewaySettings(env);
   const logger = createLogger('switchyard-gateway');
   const subjects = createSubjects(settings.SWITCHYARD_PREFIX);
-  const transport = await createNatsTransport({ url: settings.NATS_URL, subjects, name: 'switchyard-gateway' });
-  const store = await createRedisStore({ url: settings.REDIS_URL, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
+  const transport = await createNatsTransport({
+    url: settings.NATS_URL,
+    replicas: settings.SWITCHYARD_NATS_REPLICAS,
+    subjects,
+    name: 'switchyard-gateway',
+  });
+  const redisTarget = redisTargetOf(settings);
+  const store = await createRedisStore({
+    ...redisTarget,
+    keyPrefix: `${settings.SWITCHYARD_PREFIX}:`,
+    waitReplicas: settings.SWITCHYARD_REDIS_WAIT_REPLICAS,
+  });
   // One connection for the ledger and the login throttle's shared counts.
-  const redis = new Redis(settings.REDIS_URL, { enableAutoPipelining: true });
-  const ledger = await createRedisLedger({ redis, keyPrefix: `${settings.SWITCHYARD_PREFIX}:` });
+  const redis = connectRedis(redisTarget, { enableAutoPipelining: true });
+  const ledger = await createRedisLedger({
+    redis,
+    keyPrefix: `${settings.SWITCHYARD_PREFIX}:`,
+    waitReplicas: settings.SWITCHYARD_REDIS_WAIT_REPLICAS,
+  });
   if (!settings.SWITCHYARD_SESSION_SECRET) {
     logger.warn('SWITCHYARD_SESSION_SECRET is not set: the session URLs this gateway issues open on this replica only');
   }

@@ -9,6 +9,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ChargeRequest, Ledger, Transaction, WalletKey } from '../gateway/accounting/ledger.js';
 import { createMemoryLedger } from '../gateway/accounting/memory-ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { deleteClusterKeys, useRedisCluster } from './support/redis-cluster.js';
 import { deleteKeys, redisUrl, uniquePrefix } from './support/services.js';
 
 interface Opened {
@@ -22,6 +23,8 @@ interface Implementation {
   /** A fresh, empty ledger, closed and cleaned up when the test ends. */
   open(): Promise<Opened>;
 }
+
+const redisCluster = useRedisCluster();
 
 const implementations: Implementation[] = [
   {
@@ -45,6 +48,24 @@ const implementations: Implementation[] = [
       onTestFinished(async () => {
         await Promise.all(opened.map((ledger) => ledger.close()));
         await deleteKeys(prefix);
+      });
+      return { ledger: await open(), replica: open };
+    },
+  },
+  {
+    name: 'redis cluster',
+    async open() {
+      const prefix = uniquePrefix();
+      const clusterNodes = await redisCluster.seeds();
+      const opened: Ledger[] = [];
+      const open = async () => {
+        const ledger = await createRedisLedger({ clusterNodes, keyPrefix: prefix, waitReplicas: 1 });
+        opened.push(ledger);
+        return ledger;
+      };
+      onTestFinished(async () => {
+        await Promise.all(opened.map((ledger) => ledger.close()));
+        await deleteClusterKeys(clusterNodes, prefix);
       });
       return { ledger: await open(), replica: open };
     },
@@ -485,7 +506,7 @@ describe('the Redis ledger', () => {
     expect(await ledger.charge(chargeOf('job-1', 4))).toMatchObject({ debited: 4 });
     await ledger.close();
     expect(await redis.ping()).toBe('PONG');
-    await expect(createRedisLedger({ keyPrefix: prefix })).rejects.toThrow(/exactly one of url and redis/);
+    await expect(createRedisLedger({ keyPrefix: prefix })).rejects.toThrow(/exactly one of url, clusterNodes and redis/);
   });
 
   it('keeps its keys under its prefix, apart from the job store', async () => {

@@ -14,6 +14,7 @@ import type { JobQuery, ProjectRecord, Store, VirtualClusterRecord } from '../ga
 import type { Job, JobLog, JobState } from '../shared/domain.js';
 import { isFinalState } from '../shared/job-state-machine.js';
 import { makeJob, makeSpecification } from './support/jobs.js';
+import { deleteClusterKeys, useRedisCluster } from './support/redis-cluster.js';
 import { deleteKeys, redisUrl, uniquePrefix } from './support/services.js';
 
 interface Implementation {
@@ -21,6 +22,8 @@ interface Implementation {
   /** A fresh, empty store, closed and cleaned up when the test ends. */
   open(options?: { maxLogLinesPerJob?: number }): Promise<Store>;
 }
+
+const redisCluster = useRedisCluster();
 
 const implementations: Implementation[] = [
   {
@@ -37,6 +40,19 @@ const implementations: Implementation[] = [
       onTestFinished(async () => {
         await store.close();
         await deleteKeys(prefix);
+      });
+      return store;
+    },
+  },
+  {
+    name: 'redis cluster',
+    async open(options) {
+      const prefix = uniquePrefix();
+      const clusterNodes = await redisCluster.seeds();
+      const store = await createRedisStore({ clusterNodes, keyPrefix: prefix, waitReplicas: 1, ...options });
+      onTestFinished(async () => {
+        await store.close();
+        await deleteClusterKeys(clusterNodes, prefix);
       });
       return store;
     },

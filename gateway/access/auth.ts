@@ -4,7 +4,7 @@
  * Logins are throttled per user name and address (rate-limiter-flexible).
  */
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 import type { Clock } from '../../shared/clock.js';
@@ -119,7 +119,7 @@ export interface LoginThrottleOptions {
   /** How long failures are remembered. @default 86400 */
   windowSeconds?: number;
   /** Where the counts live when the gateway runs on Redis, shared by its replicas; without it, in this process. */
-  redis?: Redis;
+  redis?: Redis | Cluster;
   /** Prepended, with ':', to the limiters' Redis keys (the gateway's key prefix). @default 'sy' */
   keyPrefix?: string;
 }

@@ -20,10 +20,11 @@
  * None of these collide with the job store's keys, so both may share a prefix.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type Result } from 'ioredis';
+import type { Result } from 'ioredis';
 
 import { must } from '../../shared/errors.js';
 import { defineLuaCommands } from '../store/lua-scripts.js';
+import { componentKeyPrefix, connectRedis, type RedisClient } from '../store/redis-connection.js';
 import {
   chargeOrder,
   compareSpendingOrder,
@@ -62,15 +63,22 @@ declare module 'ioredis' {
 }
 
 export interface RedisLedgerOptions {
-  /** Prepended, with ':', to every key, so several deployments or tests share one Redis. */
+  /**
+   * Prepended, with ':', to every key, so several deployments or tests share one Redis.
+   * On a cluster the keys take the hash tag `{<keyPrefix>:ledger}` (store/redis-connection.ts).
+   */
   keyPrefix: string;
   /** A redis:// URL: the ledger opens (and on close, quits) its own connection. */
   url?: string;
+  /** Or a Redis Cluster's seed nodes (`host:port`), likewise. */
+  clusterNodes?: string[];
   /**
-   * Or an existing connection, e.g. the job store's: the ledger defines its
-   * two commands on it and leaves it open on close. Give one of `url` and `redis`.
+   * Or an existing connection (one server or a cluster), e.g. the job store's: the ledger
+   * defines its two commands on it and leaves it open on close. Give one of `url`, `clusterNodes` and `redis`.
    */
-  redis?: Redis;
+  redis?: RedisClient;
+  /** Replicas every grant's and charge's writes reach before it answers (store/lua-scripts.ts). @default 0 */
+  waitReplicas?: number;
   /**
    * Jobs charged per script call in {@link Ledger.chargeMany}. Larger batches
    * cost less per job; Redis serves nobody else while one runs (about 10 µs
@@ -82,17 +90,23 @@ export interface RedisLedgerOptions {
 
 /** Connects (or adopts `redis`), loads the scripts and answers once Redis does. */
 export async function createRedisLedger(options: RedisLedgerOptions): Promise<Ledger> {
-  if ((options.url === undefined) === (options.redis === undefined)) {
-    throw new TypeError('createRedisLedger needs exactly one of url and redis');
-  }
+  const given = [options.url, options.clusterNodes, options.redis].filter((option) => option !== undefined).length;
+  if (given !== 1) throw new TypeError('createRedisLedger needs exactly one of url, clusterNodes and redis');
   const owned = options.redis === undefined;
-  const redis = options.redis ?? new Redis(options.url!, { enableAutoPipelining: true });
+  const redis =
+    options.redis ??
+    connectRedis(options.url !== undefined ? { url: options.url } : { clusterNodes: options.clusterNodes! }, { enableAutoPipelining: true });
   const batchSize = options.chargeBatchSize ?? 500;
   // The keys and arguments of a batch are spread into one call: keep them well under V8's limit.
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000) {
     throw new TypeError(`chargeBatchSize must be an integer from 1 to 5000, not ${batchSize}`);
   }
-  defineLuaCommands(redis, new URL('./lua/', import.meta.url), { switchyardGrant: 'grant-5.lua', switchyardCharge: 'charge-n.lua' });
+  defineLuaCommands(
+    redis,
+    new URL('./lua/', import.meta.url),
+    { switchyardGrant: 'grant-5.lua', switchyardCharge: 'charge-n.lua' },
+    { waitReplicas: options.waitReplicas },
+  );
   try {
     await redis.ping();
   } catch (error) {
@@ -100,7 +114,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
     throw error;
   }
 
-  const key = keyLayout(options.keyPrefix);
+  const key = keyLayout(componentKeyPrefix(redis, options.keyPrefix, 'ledger'));
 
   /**
    * One call of charge-n.lua (see its header for the layout) for requests

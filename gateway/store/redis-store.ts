@@ -46,7 +46,7 @@
  * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
  * and a time range is a lex range on the ids' first 48 bits.
  */
-import { Redis, type Result } from 'ioredis';
+import type { Result } from 'ioredis';
 
 import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError, must } from '../../shared/errors.js';
@@ -54,6 +54,7 @@ import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../s
 import { distinctSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
 import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
+import { componentKeyPrefix, connectRedis, scanKeys, type RedisClient, type RedisTarget } from './redis-connection.js';
 import type {
   ChangeOutcome,
   CreateOutcome,
@@ -108,17 +109,20 @@ declare module 'ioredis' {
   }
 }
 
-export interface RedisStoreOptions {
-  /** A redis:// URL. */
-  url: string;
-  /** Prepended, with ':', to every key, so several deployments or tests share one Redis. */
+export type RedisStoreOptions = RedisTarget & {
+  /**
+   * Prepended, with ':', to every key, so several deployments or tests share one Redis.
+   * On a cluster it is a hash tag (`{<keyPrefix>}`): every key in one slot (redis-connection.ts).
+   */
   keyPrefix: string;
   /**
    * Log lines kept per job; the oldest fall off.
    * @default 10000
    */
   maxLogLinesPerJob?: number;
-}
+  /** Replicas every script's writes reach before it answers (lua-scripts.ts). @default 0 */
+  waitReplicas?: number;
+};
 
 /** Ids scanned per round trip when a query needs a filter the indexes do not cover. */
 const SCAN_CHUNK = 500;
@@ -135,31 +139,36 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   if (!Number.isInteger(maxLogLines) || maxLogLines < 1) {
     throw new InvalidInputError(`maxLogLinesPerJob must be a positive integer, not ${maxLogLines}`);
   }
-  const redis = new Redis(options.url, {
+  const redis = connectRedis(options, {
     enableAutoPipelining: true,
     // A Redis restart is waited out, not turned into errors: commands queue while it is away and
     // run once it is back (readiness says it is away meanwhile), whose scripts tolerate a repeat.
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   });
-  defineLuaCommands(redis, new URL('./lua/', import.meta.url), {
-    switchyardCreateJob: 'create-job-n.lua',
-    switchyardDiscardJob: 'discard-job-n.lua',
-    switchyardChangeJob: 'change-job-26.lua',
-    switchyardReassignJob: 'reassign-job-8.lua',
-    switchyardAppendLogs: 'append-logs-2.lua',
-    switchyardSwapWaiting: 'swap-waiting-1.lua',
-    switchyardReadLogs: 'read-logs-1.lua',
-    switchyardPutProject: 'put-project-n.lua',
-    switchyardSetJobAcl: 'set-job-acl-n.lua',
-    switchyardListPage: 'list-page-n.lua',
-    switchyardCreateUser: 'create-user-2.lua',
-    switchyardPutToken: 'put-token-2.lua',
-    switchyardDeleteToken: 'delete-token-2.lua',
-    switchyardAcquireUsage: 'acquire-usage-2.lua',
-    switchyardReleaseUsage: 'release-usage-2.lua',
-  });
-  const key = keyLayout(options.keyPrefix);
+  defineLuaCommands(
+    redis,
+    new URL('./lua/', import.meta.url),
+    {
+      switchyardCreateJob: 'create-job-n.lua',
+      switchyardDiscardJob: 'discard-job-n.lua',
+      switchyardChangeJob: 'change-job-26.lua',
+      switchyardReassignJob: 'reassign-job-8.lua',
+      switchyardAppendLogs: 'append-logs-2.lua',
+      switchyardSwapWaiting: 'swap-waiting-1.lua',
+      switchyardReadLogs: 'read-logs-1.lua',
+      switchyardPutProject: 'put-project-n.lua',
+      switchyardSetJobAcl: 'set-job-acl-n.lua',
+      switchyardListPage: 'list-page-n.lua',
+      switchyardCreateUser: 'create-user-2.lua',
+      switchyardPutToken: 'put-token-2.lua',
+      switchyardDeleteToken: 'delete-token-2.lua',
+      switchyardAcquireUsage: 'acquire-usage-2.lua',
+      switchyardReleaseUsage: 'release-usage-2.lua',
+    },
+    { waitReplicas: options.waitReplicas },
+  );
+  const key = keyLayout(componentKeyPrefix(redis, options.keyPrefix));
   try {
     await redis.ping();
     await backfill(redis, key);
@@ -1019,18 +1028,16 @@ const BACKFILL_CHUNK = 500;
  * records which), at startup: the users set (`<p>:users`, which listUsers reads) and the job
  * sources. Idempotent: replicas starting together may both run it, adding the same members.
  */
-async function backfill(redis: Redis, key: KeyLayout): Promise<void> {
+async function backfill(redis: RedisClient, key: KeyLayout): Promise<void> {
   const done = new Set(await redis.smembers(key.migrations));
   if (!done.has('users')) {
     const userKey = key.user('');
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', key.userPattern, 'COUNT', 1000);
-      cursor = next;
-      // `<p>:user:<name>` is the user; `<p>:user:<name>:tokens` and the like are its indexes.
-      const names = keys.map((found) => found.slice(userKey.length)).filter((rest) => rest !== '' && !rest.includes(':'));
-      if (names.length > 0) await redis.sadd(key.users, ...names.map((name) => decodeURIComponent(name)));
-    } while (cursor !== '0');
+    // `<p>:user:<name>` is the user; `<p>:user:<name>:tokens` and the like are its indexes.
+    const keys = await scanKeys(redis, key.userPattern);
+    const names = keys.map((found) => found.slice(userKey.length)).filter((rest) => rest !== '' && !rest.includes(':'));
+    for (let i = 0; i < names.length; i += 1000) {
+      await redis.sadd(key.users, ...names.slice(i, i + 1000).map((name) => decodeURIComponent(name)));
+    }
     await redis.sadd(key.migrations, 'users');
   }
   if (!done.has('job-sources')) {

@@ -47,6 +47,7 @@ export async function runProviderProcess<S extends z.ZodRawShape>(options: Provi
   const logger = createLogger(`switchyard-provider-${id}`);
   const transport = await createNatsTransport({
     url: settings.NATS_URL,
+    replicas: settings.SWITCHYARD_NATS_REPLICAS,
     subjects: createSubjects(settings.SWITCHYARD_PREFIX),
     name: `switchyard-provider-${id}`,
   });

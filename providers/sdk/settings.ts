@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-import { natsUrlSetting, positiveIntSetting, prefixSetting, readConfig } from '../../shared/config.js';
+import { natsReplicasSetting, natsUrlSetting, positiveIntSetting, prefixSetting, readConfig } from '../../shared/config.js';
 
 export const providerSettings = {
   NATS_URL: natsUrlSetting,
+  SWITCHYARD_NATS_REPLICAS: natsReplicasSetting,
   SWITCHYARD_PREFIX: prefixSetting,
   SWITCHYARD_HEARTBEAT_MS: positiveIntSetting.default(2_000),
   /** Where events wait on disk until JetStream stored them; default `$TMPDIR/switchyard-outbox-<prefix>-<id>`. */

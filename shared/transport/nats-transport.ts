@@ -48,12 +48,22 @@ import {
 } from '../transport.js';
 import { abortable, answerRequest, createLanes, decodeBody, DEFAULT_MAX_IN_FLIGHT, deferred, encodeBody, jobOrderingKey } from './wire.js';
 
+/** Tries at setting up JetStream at start, a second apart, before the process gives up. */
+const STARTUP_ATTEMPTS = 30;
+const STARTUP_RETRY_MS = 1_000;
+
 /** How much later each message a closing consumer hands back comes due than the one before it. */
 const HAND_BACK_SPACING_MS = 50;
 
 export interface NatsTransportOptions {
-  /** NATS server URL, e.g. `nats://127.0.0.1:4222`. */
+  /** NATS server URL, e.g. `nats://127.0.0.1:4222`, or a cluster's seed URLs separated by commas. */
   url: string;
+  /**
+   * Copies JetStream keeps of the events stream, its consumer and the announcement bucket:
+   * 3 in a three-server cluster, so one server may die with nothing lost.
+   * @default 1
+   */
+  replicas?: number;
   subjects: Subjects;
   /** Connection name the server shows in its monitoring. */
   name?: string;
@@ -138,6 +148,7 @@ interface Pull {
 export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   const {
     subjects,
+    replicas = 1,
     dedupeWindowMs = 120_000,
     eventRetentionMs = 7 * 24 * 3_600_000,
     maxAckPending = 1000,
@@ -148,6 +159,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     orderingKey = jobOrderingKey(subjects),
     onError = () => {},
   } = options;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new RangeError(`replicas must be a positive integer, not ${replicas}`);
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, not ${maxInFlight}`);
 
   // Reconnect forever: a NATS restart must not take the process down with it.
@@ -155,7 +167,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   // more than half the CPU of a publish; our errors name the subject and the verb anyway.
   // waitOnFirstConnect: a process started while NATS is away waits for it rather than exiting.
   const nc = await connect({
-    servers: options.url,
+    servers: options.url.split(','),
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -174,13 +186,31 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
+    num_replicas: replicas,
   };
-  const openBucket = () => new Kvm(nc).create(subjects.providerBucket, { history: 1 });
+  const openBucket = async () => {
+    const bucket = await new Kvm(nc).create(subjects.providerBucket, { history: 1, replicas });
+    // create() takes an existing bucket as it is: one made with fewer replicas is brought to this count.
+    const info = await jsm.streams.info(`KV_${subjects.providerBucket}`);
+    if (info.config.num_replicas !== replicas) await jsm.streams.update(info.config.name, { ...info.config, num_replicas: replicas });
+    return bucket;
+  };
   try {
     js = jetstream(nc);
-    jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, streamConfig);
-    kv = await openBucket();
+    // A cluster that is still electing its JetStream leaders times out or says JetStream is not
+    // there: a process started meanwhile waits for it (as for a first connection), within a bound.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        jsm = await jetstreamManager(nc);
+        await ensureStream(jsm, streamConfig);
+        kv = await openBucket();
+        break;
+      } catch (error) {
+        if (attempt >= STARTUP_ATTEMPTS) throw error;
+        onError(error, 'set up the events stream and the announcement bucket (trying again)');
+        await new Promise((resolve) => setTimeout(resolve, STARTUP_RETRY_MS));
+      }
+    }
   } catch (error) {
     await nc.close();
     throw error;

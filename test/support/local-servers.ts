@@ -104,7 +104,7 @@ export interface OwnServer {
   killNow(): void;
 }
 
-function ownServer(name: string, binary: string, port: number, dataDir: string, url: string, args: string[]): OwnServer {
+export function ownServer(name: string, binary: string, port: number, dataDir: string, url: string, args: string[]): OwnServer {
   let child: ChildProcess | null = null;
   const running = () => child !== null && child.exitCode === null && child.signalCode === null;
   return {
@@ -136,7 +136,7 @@ function ownServer(name: string, binary: string, port: number, dataDir: string, 
   };
 }
 
-function requireBinary(name: string, debianPackage: string): string {
+export function requireBinary(name: string, debianPackage: string): string {
   const binary = findBinary(name);
   if (!binary) throw new Error(`${name} is needed here and was not found (apt-get install ${debianPackage})`);
   return binary;
