@@ -83,6 +83,22 @@ export function createReconciliation(options: {
       );
     } else {
       if (observation.state === job.state && observation.exitCode === job.exitCode) return false;
+      // A job that ran and ended while its events were held up (JetStream electing a leader) ran all the
+      // same: its story says so before it says how it ended, as its own events would have.
+      if (isFinalState(observation.state) && observation.startedAt && job.state === 'IN_QUEUE') {
+        const started = await change(
+          job.id,
+          {
+            eventId: `${key}:RUNNING`,
+            state: 'RUNNING',
+            status: `Started (reconciled with ${providerId})`,
+            startedAt: observation.startedAt,
+            timestamp: now,
+          },
+          job,
+        );
+        if (started.kind === 'applied') job = started.job;
+      }
       outcome = await change(
         job.id,
         {
