@@ -38,6 +38,7 @@
  * | `<p>:usage:<workspace>`                     | hash   | usage counter → amount; `~fs`, `~fsAt`  |
  * | `<p>:usage:<workspace>:leases`              | hash   | job id → UsageLease JSON                |
  * | `<p>:migrations`                            | set    | the backfills done (see backfill)       |
+ * | `<p>:schedule:<id>`, `<p>:service:<id>`     | hash   | recurring records (redis-recurring.ts)  |
  *
  * The job sources (`personal`, `project…`) are job-sources.ts's: a listing reads
  * those the viewer may see (gateway/access/job-access.ts) instead of checking jobs.
@@ -53,6 +54,7 @@ import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../s
 import { distinctSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
 import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
+import { createRedisRecurring, defineRecurringCommands } from './redis-recurring.js';
 import type {
   ChangeOutcome,
   CreateOutcome,
@@ -157,6 +159,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     switchyardAcquireUsage: 'acquire-usage-2.lua',
     switchyardReleaseUsage: 'release-usage-2.lua',
   });
+  defineRecurringCommands(redis);
   const key = keyLayout(options.keyPrefix);
   try {
     await redis.ping();
@@ -717,6 +720,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         }),
       );
     },
+
+    schedules: createRedisRecurring(redis, options.keyPrefix, 'schedule'),
+    services: createRedisRecurring(redis, options.keyPrefix, 'service'),
 
     async ping() {
       // Commands wait for a Redis that is away (see above): a ping answers within a second or fails.

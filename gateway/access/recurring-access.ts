@@ -1,0 +1,30 @@
+/**
+ * Who may see and change a schedule or a service: the rules of a job
+ * (job-access.ts) without an ACL. Its creator (while still in its project) and,
+ * in a project, the PI and ADMINs hold ADMIN; administrators hold ADMIN on all;
+ * nobody else sees it: NOT_FOUND, so that its existence stays hidden.
+ */
+import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
+import type { RecurringRecord, RecurringRecords } from '../store/store.js';
+import type { Viewer } from './auth.js';
+import { allows, permissionOn, type Permission } from './job-access.js';
+
+/** Whether the viewer may see the record. */
+export function canSeeRecord(viewer: Viewer, record: Pick<RecurringRecord<unknown>, 'owner'>): boolean {
+  return permissionOn(viewer, { owner: record.owner, acl: [] }) !== null;
+}
+
+/** The record, NOT_FOUND when it is not stored or the viewer may not see it, FORBIDDEN without `needed`. */
+export async function loadPermittedRecord<Doc>(
+  records: RecurringRecords<Doc>,
+  viewer: Viewer,
+  kind: 'schedule' | 'service',
+  id: string,
+  needed: Permission,
+): Promise<RecurringRecord<Doc>> {
+  const record = await records.get(id);
+  const held = record ? permissionOn(viewer, { owner: record.owner, acl: [] }) : null;
+  if (!record || held === null) throw new NotFoundError(kind, id);
+  if (!allows(held, needed)) throw new ForbiddenError(`You need ${needed} on ${kind} ${id} for this`);
+  return record;
+}
