@@ -5,6 +5,7 @@
  * owner is then, in its workspace.
  */
 import type { Job, JobOrigin } from '../../shared/domain.js';
+import { InvalidInputError } from '../../shared/errors.js';
 import type { Viewer } from '../access/auth.js';
 import { checkCanRunIn } from '../access/projects.js';
 import { projectFor } from '../access/workspace.js';
@@ -26,6 +27,13 @@ export async function checkTemplate(
   if (project) await checkCanRunIn(store, viewer, project);
   checkSpecificationInput(input);
   return { owner: { createdBy: viewer.username, project }, input: { ...input, project } };
+}
+
+const MAX_NAME = 200;
+
+/** INVALID_INPUT unless a template's name is absent or 1 to 200 characters. */
+export function checkTemplateName(name: string | null | undefined, kind: string): void {
+  if (name != null && (name.length === 0 || name.length > MAX_NAME)) throw new InvalidInputError(`A ${kind}'s name has 1 to ${MAX_NAME} characters`);
 }
 
 export interface TemplateJobMaker {

@@ -4,8 +4,10 @@
  * when to look; what is due is read from the injected clock inside the sweep,
  * so tests drive it by calling `sweep()` after moving their clock.
  */
+import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
+import type { RecurringRecord, RecurringRecords } from '../store/store.js';
 
 export interface PeriodicSweep {
   start(): void;
@@ -31,4 +33,26 @@ export function createPeriodicSweep(what: string, intervalMs: number, sweepOnce:
     },
     sweep,
   };
+}
+
+/** A sweep over the records due by the clock, each taken by `step` (one failing does not hold up the others). */
+export function createDueSweep<Doc>(options: {
+  what: string;
+  records: RecurringRecords<Doc>;
+  clock: Clock;
+  logger: Logger;
+  intervalMs: number;
+  /** Records taken per sweep, soonest due first. */
+  limit: number;
+  step: (record: RecurringRecord<Doc>, now: number) => Promise<void>;
+}): PeriodicSweep {
+  const { what, records, clock, logger, step } = options;
+  const sweepOnce = async () => {
+    const now = clock.now();
+    const due = await records.due(now, options.limit);
+    await Promise.all(
+      due.map((record) => step(record, now).catch((error: unknown) => logger.warn({ err: error, id: record.id }, `${what} step failed`))),
+    );
+  };
+  return createPeriodicSweep(what, options.intervalMs, sweepOnce, logger);
 }

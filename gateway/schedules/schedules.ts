@@ -7,18 +7,15 @@
  * replica that dies between the claim and the job loses that firing (at most
  * once). Missed firings: cron-schedule.ts.
  */
-import { v7 as uuidv7 } from 'uuid';
-
 import type { Clock } from '../../shared/clock.js';
 import { InvalidInputError, type ErrorBody } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Viewer } from '../access/auth.js';
-import { canSeeRecord, loadPermittedRecord } from '../access/recurring-access.js';
-import { projectFor } from '../access/workspace.js';
+import { loadPermittedRecord, recordReads } from '../access/recurring-access.js';
 import type { JobSpecificationInput } from '../jobs/job-specification.js';
-import { checkTemplate, type TemplateJobMaker } from '../jobs/job-templates.js';
-import { createPeriodicSweep } from '../jobs/periodic-sweep.js';
-import { updateRecurring } from '../store/recurring-update.js';
+import { checkTemplate, checkTemplateName, type TemplateJobMaker } from '../jobs/job-templates.js';
+import { createDueSweep } from '../jobs/periodic-sweep.js';
+import { createRecurring, updateRecurring } from '../store/recurring-update.js';
 import type { RecurringRecord, RecurringRecords, Store } from '../store/store.js';
 import { decideFiring, nextFireAfter, parseCron, type MissedFiringPolicy } from './cron-schedule.js';
 
@@ -68,7 +65,6 @@ export const KEPT_FIRINGS = 20;
 export const ON_TIME_GRACE_MS = 60_000;
 const DEFAULT_CATCH_UP_S = 3_600;
 const MAX_CATCH_UP_S = 7 * 86_400;
-const MAX_NAME = 200;
 
 export interface Schedules {
   create(viewer: Viewer, input: ScheduleInput): Promise<ScheduleRecord>;
@@ -96,7 +92,8 @@ export function createSchedules(options: {
 }): Schedules {
   const { store, clock, logger, jobs } = options;
   const records = store.schedules as RecurringRecords<ScheduleDoc>;
-  const withDue = (record: ScheduleRecord): ScheduleRecord => ({ ...record, dueAt: record.doc.paused ? null : record.doc.nextFireAt });
+  const dueAtOf = (doc: ScheduleDoc) => (doc.paused ? null : doc.nextFireAt);
+  const withDue = (record: ScheduleRecord): ScheduleRecord => ({ ...record, dueAt: dueAtOf(record.doc) });
 
   const changeOwned = async (viewer: Viewer, id: string, change: (record: ScheduleRecord) => ScheduleRecord | null) => {
     await loadPermittedRecord(records, viewer, 'schedule', id, 'ADMIN');
@@ -150,20 +147,8 @@ export function createSchedules(options: {
     if (!outcome.ok) logger.info({ scheduleId: record.id, error: outcome.error }, 'a schedule firing made no job');
   };
 
-  const sweeper = createPeriodicSweep(
-    'schedules',
-    options.intervalMs ?? 1_000,
-    async () => {
-      const now = clock.now();
-      const due = await records.due(now, 500);
-      await Promise.all(
-        due.map((record) =>
-          fire(record, now).catch((error: unknown) => logger.warn({ err: error, scheduleId: record.id }, 'schedule firing failed')),
-        ),
-      );
-    },
-    logger,
-  );
+  const sweeper = createDueSweep({ what: 'schedules', records, clock, logger, intervalMs: options.intervalMs ?? 1_000, limit: 500, step: fire });
+  const reads = recordReads(records, 'schedule');
 
   return {
     async create(viewer, input) {
@@ -173,36 +158,23 @@ export function createSchedules(options: {
       const catchUpS = input.catchUpWindowSeconds ?? DEFAULT_CATCH_UP_S;
       if (!Number.isInteger(catchUpS) || catchUpS < 0 || catchUpS > MAX_CATCH_UP_S)
         throw new InvalidInputError(`catchUpWindowSeconds is a whole number from 0 to ${MAX_CATCH_UP_S}`);
-      if (input.name != null && (input.name.length === 0 || input.name.length > MAX_NAME))
-        throw new InvalidInputError(`A schedule's name has 1 to ${MAX_NAME} characters`);
+      checkTemplateName(input.name, 'schedule');
       const { owner, input: specification } = await checkTemplate(store, viewer, input.specification);
-      const record = withDue({
-        id: uuidv7({ msecs: now }),
-        owner,
-        version: 1,
-        dueAt: null,
-        doc: {
-          name: input.name ?? null,
-          cron: input.cron.trim(),
-          timeZone,
-          missedFirings: input.missedFirings ?? 'RUN_ONCE',
-          catchUpWindowMs: catchUpS * 1000,
-          input: specification,
-          paused: false,
-          nextFireAt: nextFireAfter(cron, now),
-          createdAt: now,
-          firings: [],
-          droppedFirings: 0,
-        },
+      return createRecurring(records, owner, now, dueAtOf, {
+        name: input.name ?? null,
+        cron: input.cron.trim(),
+        timeZone,
+        missedFirings: input.missedFirings ?? 'RUN_ONCE',
+        catchUpWindowMs: catchUpS * 1000,
+        input: specification,
+        paused: false,
+        nextFireAt: nextFireAfter(cron, now),
+        createdAt: now,
+        firings: [],
+        droppedFirings: 0,
       });
-      if (!(await records.put(record, null))) throw new InvalidInputError('A schedule with this id exists; try again');
-      return record;
     },
-    get: (viewer, id) => loadPermittedRecord(records, viewer, 'schedule', id, 'READ'),
-    async list(viewer, project) {
-      const workspace = { createdBy: viewer.username, project: projectFor(viewer, project) };
-      return (await records.list(workspace)).filter((record) => canSeeRecord(viewer, record));
-    },
+    ...reads,
     pause: (viewer, id) => changeOwned(viewer, id, (record) => (record.doc.paused ? null : { ...record, doc: { ...record.doc, paused: true } })),
     resume: (viewer, id) =>
       changeOwned(viewer, id, (record) => {

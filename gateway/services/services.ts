@@ -9,21 +9,18 @@
  * the service's version, so one replica takes it. A replica that dies while
  * making a run holds it only until `startingUntil`; then another makes it.
  */
-import { v7 as uuidv7 } from 'uuid';
-
 import type { Clock } from '../../shared/clock.js';
 import type { Job, JobState } from '../../shared/domain.js';
 import { InvalidInputError, type ErrorBody } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Viewer } from '../access/auth.js';
-import { canSeeRecord, loadPermittedRecord } from '../access/recurring-access.js';
-import { projectFor } from '../access/workspace.js';
+import { loadPermittedRecord, recordReads } from '../access/recurring-access.js';
 import type { ItemOutcome } from '../jobs/bulk.js';
 import type { JobSpecificationInput } from '../jobs/job-specification.js';
-import { checkTemplate, type TemplateJobMaker } from '../jobs/job-templates.js';
-import { createPeriodicSweep } from '../jobs/periodic-sweep.js';
-import { updateRecurring } from '../store/recurring-update.js';
+import { checkTemplate, checkTemplateName, type TemplateJobMaker } from '../jobs/job-templates.js';
+import { createDueSweep } from '../jobs/periodic-sweep.js';
+import { createRecurring, updateRecurring } from '../store/recurring-update.js';
 import type { RecurringRecord, RecurringRecords, Store } from '../store/store.js';
 import { failuresAfter, restartDelay, type RestartBackoff } from './restart-backoff.js';
 
@@ -206,55 +203,33 @@ export function createServices(options: {
     if ((doc.nextStartAt ?? now) <= now) await makeRun(record, now);
   };
 
-  const sweeper = createPeriodicSweep(
-    'services',
-    options.intervalMs ?? 1_000,
-    async () => {
-      const now = clock.now();
-      const due = await records.due(now, 1_000);
-      await Promise.all(
-        due.map((record) => look(record, now).catch((error: unknown) => logger.warn({ err: error, serviceId: record.id }, 'service step failed'))),
-      );
-    },
-    logger,
-  );
+  const sweeper = createDueSweep({ what: 'services', records, clock, logger, intervalMs: options.intervalMs ?? 1_000, limit: 1_000, step: look });
+  const reads = recordReads(records, 'service');
 
   return {
     async create(viewer, input) {
       const now = clock.now();
       const backoff = checkBackoff(input.backoff);
-      if (input.name != null && (input.name.length === 0 || input.name.length > 200))
-        throw new InvalidInputError("A service's name has 1 to 200 characters");
+      checkTemplateName(input.name, 'service');
       const { owner, input: specification } = await checkTemplate(store, viewer, input.specification);
-      const record = withDue({
-        id: uuidv7({ msecs: now }),
-        owner,
-        version: 1,
-        dueAt: null,
-        doc: {
-          name: input.name ?? null,
-          input: specification,
-          state: 'RUNNING',
-          stoppedReason: null,
-          backoff,
-          currentJobId: null,
-          failures: 0,
-          restarts: 0,
-          nextStartAt: now,
-          startingUntil: null,
-          createdAt: now,
-          runs: [],
-        },
+      const record = await createRecurring(records, owner, now, dueAtOf, {
+        name: input.name ?? null,
+        input: specification,
+        state: 'RUNNING',
+        stoppedReason: null,
+        backoff,
+        currentJobId: null,
+        failures: 0,
+        restarts: 0,
+        nextStartAt: now,
+        startingUntil: null,
+        createdAt: now,
+        runs: [],
       });
-      if (!(await records.put(record, null))) throw new InvalidInputError('A service with this id exists; try again');
       await makeRun(record, now);
       return (await records.get(record.id)) ?? record;
     },
-    get: (viewer, id) => loadPermittedRecord(records, viewer, 'service', id, 'READ'),
-    async list(viewer, project) {
-      const workspace = { createdBy: viewer.username, project: projectFor(viewer, project) };
-      return (await records.list(workspace)).filter((record) => canSeeRecord(viewer, record));
-    },
+    ...reads,
     async stopService(viewer, id) {
       await loadPermittedRecord(records, viewer, 'service', id, 'ADMIN');
       let running: string | null = null;

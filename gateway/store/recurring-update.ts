@@ -1,8 +1,11 @@
 /**
- * Read, change and compare-and-set one recurring record, again from a fresh
- * read when another change came first: what every change of a schedule or a
- * service goes through.
+ * Create, and read-change-compare-and-set, one recurring record (again from a
+ * fresh read when another change came first): what every change of a schedule
+ * or a service goes through.
  */
+import { v7 as uuidv7 } from 'uuid';
+
+import type { Job } from '../../shared/domain.js';
 import type { RecurringRecord, RecurringRecords } from './store.js';
 
 /** Tries before giving up on a record other replicas keep changing. */
@@ -27,4 +30,18 @@ export async function updateRecurring<Doc>(
     if (await records.put(stored, current.version)) return stored;
   }
   return null;
+}
+
+/** Store a new record of `owner` made at `now`: a uuid v7 id, version 1, due as `dueAtOf` says. */
+export async function createRecurring<Doc>(
+  records: RecurringRecords<Doc>,
+  owner: Job['owner'],
+  now: number,
+  dueAtOf: (doc: Doc) => number | null,
+  doc: Doc,
+): Promise<RecurringRecord<Doc>> {
+  const record = { id: uuidv7({ msecs: now }), owner, version: 1, dueAt: dueAtOf(doc), doc };
+  // A fresh uuid v7 is taken only by a repeat of this very call.
+  if (!(await records.put(record, null))) throw new Error(`recurring record ${record.id} exists already`);
+  return record;
 }
