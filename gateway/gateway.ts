@@ -24,12 +24,15 @@ import { createGatewayHttpServer, type GatewayHttpServer } from './http-server.j
 import { startEventConsumer } from './jobs/event-consumer.js';
 import { createJobChanger } from './jobs/job-changes.js';
 import { createJobFeed } from './jobs/job-feed.js';
+import { createTemplateJobMaker } from './jobs/job-templates.js';
 import { createOrchestrator, type Orchestrator } from './jobs/orchestrator.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { createDashboardFiles } from './pages/dashboard-files.js';
 import { createSessionPages } from './pages/session-pages.js';
 import { createProviderRegistry, type ProviderRegistry } from './registry/provider-registry.js';
 import { createUtilizationCache, type UtilizationCache } from './registry/utilization-cache.js';
+import { createSchedules, type Schedules } from './schedules/schedules.js';
+import { createServices, type Services } from './services/services.js';
 import { createSessionAdmission } from './sessions/session-admission.js';
 import { createSessionCredentials } from './sessions/session-credentials.js';
 import { createSessionEndpoint, DEFAULT_SESSION_LIMITS, type SessionLimits } from './sessions/session-endpoint.js';
@@ -69,6 +72,8 @@ export interface GatewayOptions {
   trustedProxyHops?: number;
   /** Other platforms' APIs served on the same core, each under its own prefix (dialects/README.md). @default [] */
   dialects?: readonly DialectName[];
+  /** How often schedules and services are swept (tests: 0, and they call sweep). @default 1000 */
+  recurringIntervalMs?: number;
   /** Interactive sessions. */
   sessions?: {
     /**
@@ -95,6 +100,8 @@ export interface Gateway {
   readonly utilization: UtilizationCache;
   readonly accounting: Accounting;
   readonly charger: Charger;
+  readonly schedules: Schedules;
+  readonly services: Services;
   /** Starts watching providers and consuming events; then serves HTTP. */
   start(port: number, host: string): Promise<AddressInfo>;
   /** Shutdown in order: readiness 503, HTTP drains, consumers stop. Connections are the caller's. */
@@ -170,6 +177,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     oidc: options.oidcIssuers?.length ? createOidcSignIn({ issuers: options.oidcIssuers, store, clock, logger }) : undefined,
   });
   const projects = createProjects({ store, clock });
+  const templateJobs = createTemplateJobMaker({
+    viewerByName: (name) => auth.viewerByName(name),
+    createJobs: (viewer, inputs, origin) => orchestrator.createJobs(viewer, inputs, origin),
+  });
+  const schedules = createSchedules({ store, clock, logger, jobs: templateJobs, intervalMs: options.recurringIntervalMs });
+  const services = createServices({
+    store,
+    clock,
+    logger,
+    jobs: templateJobs,
+    terminateJobs: (viewer, ids) => orchestrator.terminateJobs(viewer, ids),
+    viewerByName: (name) => auth.viewerByName(name),
+    intervalMs: options.recurringIntervalMs,
+  });
   const limits = requestLimits(options.requestLimits);
   const credentials = createSessionCredentials({
     secret: options.sessions?.secret ?? randomBytes(32).toString('base64url'),
@@ -217,6 +238,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     clock,
     limits,
     sessions: sessionOpener,
+    schedules,
+    services,
   });
   const http = createGatewayHttpServer({
     yoga,
@@ -268,6 +291,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     utilization,
     accounting,
     charger,
+    schedules,
+    services,
     async start(port, host) {
       feed.start();
       await registry.start();
@@ -275,6 +300,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       orchestrator.waitingRoom.start();
       orchestrator.start();
       charger.start();
+      schedules.start();
+      services.start();
       consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
       const address = await http.listen(port, host);
       logger.info({ port: address.port, host: address.address }, 'gateway listening');
@@ -289,6 +316,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       await orchestrator.waitingRoom.stop();
       await orchestrator.stop();
       await charger.stop();
+      await schedules.stop();
+      await services.stop();
       await registry.stop();
       await feed.stop();
     },

@@ -196,6 +196,14 @@ export interface Job {
   creditsCharged: number;
   /** Hash of the specification, for allowDuplicateJob=false. */
   specHash: string;
+  /** What made it, when not a request of its owner: a schedule's firing or a service's run. Absent: a request. */
+  origin?: JobOrigin;
+}
+
+/** The schedule or service (gateway/schedules/, gateway/services/) whose job this is. */
+export interface JobOrigin {
+  kind: 'schedule' | 'service';
+  id: string;
 }
 
 export type JobState = z.infer<typeof jobStateSchema>;

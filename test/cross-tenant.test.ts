@@ -38,6 +38,9 @@ interface Tenant {
   jobs: string[];
   /** Its people's token ids (the SHA-256 of each token, as myTokens shows them). */
   tokenIds: string[];
+  /** A paused schedule and a stopped service of the project, by its PI. */
+  schedule: string;
+  service: string;
   balance: number;
   /** What only the project's people may learn: names, job details, its balance. */
   secrets: string[];
@@ -59,12 +62,26 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
   await pi.ok(`mutation { createProjectGroup(project: "${id}", name: "${group}") { id } }`);
   await pi.ok(`mutation { addProjectGroupMember(project: "${id}", group: "${group}", username: "${names.member}") { id } }`);
   await pi.ok(`mutation { inviteProjectMember(project: "${id}", username: "${names.invitee}") { username } }`);
+  // Before the project has credits: the service's first run makes no job (nothing is charged), and it is stopped at once.
+  const secretName = `x${letter}-jobname-${tag}`;
+  const inProject = pi.in(id);
+  const schedule = (
+    await inProject.ok(`mutation ($s: ScheduleInput!) { createSchedule(schedule: $s) { id } }`, {
+      s: { name: secretName, cron: '0 0 1 1 *', specification: { product: LOCAL_SMALL, command: ['true'], name: secretName } },
+    })
+  ).createSchedule.id;
+  await inProject.ok(`mutation ($id: ID!) { pauseSchedule(id: $id) { id } }`, { id: schedule });
+  const service = (
+    await inProject.ok(`mutation ($s: ServiceInput!) { createService(service: $s) { id } }`, {
+      s: { name: secretName, specification: { product: LOCAL_SMALL, command: ['sleep', '300'], name: secretName, allowDuplicateJob: true } },
+    })
+  ).createService;
+  await inProject.ok(`mutation ($id: ID!) { stopService(id: $id) { id } }`, { id: service.id });
   await env.admin.ok(
     `mutation { grantCredits(grant: { owner: "${id}", isProject: true, provider: "local", category: "local-cpu", amount: ${balance} }) { balance } }`,
   );
   // A share of the local provider whose size (its balance, so a secret) an outsider must not learn.
   await env.admin.ok(`mutation { setVirtualCluster(cluster: { project: "${id}", provider: "local", guaranteed: { cpu: ${balance} } }) { project } }`);
-  const secretName = `x${letter}-jobname-${tag}`;
   const jobs: string[] = [];
   for (const [who, client] of [
     ['pi', pi],
@@ -101,6 +118,8 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
     invitee: names.invitee,
     jobs,
     tokenIds,
+    schedule,
+    service: service.id,
     balance,
     secrets: [
       ...tokenIds,
@@ -180,6 +199,10 @@ const QUERIES: Record<string, Case> = {
     forbidden(`query ($p: ID!) { quotas(project: $p) { maxGpu } }`, { p: t.id }),
     forbidden(`query ($u: String!) { quotas(user: $u) { maxGpu } }`, { u: t.member.name }),
   ],
+  schedule: (t) => [{ query: `query ($id: ID!) { schedule(id: $id) { id name } }`, variables: { id: t.schedule }, expect: 'NOT_FOUND' }],
+  schedules: (t) => [clean(`query ($p: ID) { schedules(project: $p) { id name } }`, { p: t.id }), clean(`{ schedules { id name } }`)],
+  service: (t) => [{ query: `query ($id: ID!) { service(id: $id) { id name } }`, variables: { id: t.service }, expect: 'NOT_FOUND' }],
+  services: (t) => [clean(`query ($p: ID) { services(project: $p) { id name } }`, { p: t.id }), clean(`{ services { id name } }`)],
   workspaceUsage: (t) => [
     forbidden(`query ($p: ID!) { workspaceUsage(project: $p) { inUse { jobs } } }`, { p: t.id }),
     forbidden(`query ($u: String!) { workspaceUsage(user: $u) { inUse { jobs } } }`, { u: t.member.name }),
@@ -301,6 +324,26 @@ const MUTATIONS: Record<string, Case> = {
     }),
     forbidden(`mutation ($u: String!) { setQuota(quota: { user: $u, maxJobs: 0 }) { maxJobs } }`, { u: t.member.name }),
   ],
+  createSchedule: (t) => [
+    forbidden(
+      `mutation ($p: String) { createSchedule(schedule: { cron: "0 0 * * *", specification: { product: { id: "local-small", provider: "local" }, command: ["true"], project: $p } }) { id } }`,
+      {
+        p: t.id,
+      },
+    ),
+  ],
+  pauseSchedule: (t) => [{ query: `mutation ($id: ID!) { pauseSchedule(id: $id) { id } }`, variables: { id: t.schedule }, expect: 'NOT_FOUND' }],
+  resumeSchedule: (t) => [{ query: `mutation ($id: ID!) { resumeSchedule(id: $id) { id } }`, variables: { id: t.schedule }, expect: 'NOT_FOUND' }],
+  deleteSchedule: (t) => [{ query: `mutation ($id: ID!) { deleteSchedule(id: $id) }`, variables: { id: t.schedule }, expect: 'NOT_FOUND' }],
+  createService: (t) => [
+    forbidden(
+      `mutation ($p: String) { createService(service: { specification: { product: { id: "local-small", provider: "local" }, command: ["true"], project: $p } }) { id } }`,
+      {
+        p: t.id,
+      },
+    ),
+  ],
+  stopService: (t) => [{ query: `mutation ($id: ID!) { stopService(id: $id) { id } }`, variables: { id: t.service }, expect: 'NOT_FOUND' }],
   removeQuota: (t) => [
     forbidden(`mutation ($p: ID!) { removeQuota(quota: { project: $p }) }`, { p: t.id }),
     forbidden(`mutation ($u: String!) { removeQuota(quota: { user: $u }) }`, { u: t.member.name }),

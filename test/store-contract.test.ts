@@ -1222,6 +1222,46 @@ describe.each(implementations)('the $name store', ({ open }) => {
     });
   });
 
+  describe('recurring records (schedules, services)', () => {
+    const record = (id: string, owner: Job['owner'], dueAt: number | null, version = 1) => ({ id, owner, version, dueAt, doc: { n: version } });
+    const bob = { createdBy: 'bob', project: null };
+
+    it('stores by compare-and-set on the version: one of many concurrent changes of a version wins', async () => {
+      const store = await open();
+      const { schedules } = store;
+      expect(await schedules.put(record('s1', bob, T0), null)).toBe(true);
+      expect(await schedules.put(record('s1', bob, T0), null)).toBe(false);
+      const tries = await Promise.all(Array.from({ length: 8 }, (_, i) => schedules.put({ ...record('s1', bob, T0 + i, 2) }, 1)));
+      expect(tries.filter(Boolean)).toHaveLength(1);
+      const stored = await schedules.get('s1');
+      expect(stored).toMatchObject({ version: 2, dueAt: T0 + tries.indexOf(true) });
+      expect(await schedules.put(record('s1', bob, T0, 3), 1)).toBe(false);
+      expect(await schedules.delete('s1', 1)).toBe(false);
+      expect(await schedules.delete('s1', 2)).toBe(true);
+      expect(await schedules.get('s1')).toBeNull();
+      expect(await schedules.due(T0 + 100, 10)).toEqual([]);
+    });
+
+    it('lists by workspace and by due time; schedules and services are apart', async () => {
+      const store = await open();
+      const lab = { createdBy: 'bob', project: 'lab' };
+      await store.schedules.put(record('a', bob, T0 + 2), null);
+      await store.schedules.put(record('b', lab, T0 + 1), null);
+      await store.schedules.put(record('c', { createdBy: 'eve', project: 'lab' }, null), null);
+      await store.services.put(record('d', bob, T0), null);
+      expect((await store.schedules.list(bob)).map((r) => r.id)).toEqual(['a']);
+      expect((await store.schedules.list({ createdBy: 'anyone', project: 'lab' })).map((r) => r.id)).toEqual(['b', 'c']);
+      expect((await store.schedules.due(T0 + 5, 10)).map((r) => r.id)).toEqual(['b', 'a']);
+      expect((await store.schedules.due(T0 + 1, 10)).map((r) => r.id)).toEqual(['b']);
+      expect((await store.schedules.due(T0 + 5, 1)).map((r) => r.id)).toEqual(['b']);
+      expect((await store.services.due(T0 + 5, 10)).map((r) => r.id)).toEqual(['d']);
+      // No longer due once its due time is gone.
+      await store.schedules.put(record('a', bob, null, 2), 1);
+      expect((await store.schedules.due(T0 + 5, 10)).map((r) => r.id)).toEqual(['b']);
+      expect(await store.schedules.get('a')).toEqual(record('a', bob, null, 2));
+    });
+  });
+
   it('answers a ping', async () => {
     const store = await open();
     await expect(store.ping()).resolves.toBeUndefined();

@@ -48,7 +48,7 @@ export function groupEntity(project: string, group: string): string {
 }
 
 /** The viewer's permission on the job (see the table above); null: it may not even see it. */
-export function permissionOn(viewer: Viewer, job: Job): Permission | null {
+export function permissionOn(viewer: Viewer, job: Pick<Job, 'owner' | 'acl'>): Permission | null {
   if (viewer.admin) return 'ADMIN';
   const project = job.owner.project;
   if (!project) return job.owner.createdBy === viewer.username ? 'ADMIN' : null;

@@ -24,10 +24,13 @@ import { queuePositions } from '../jobs/waiting-room.js';
 import type { ProviderEntry, ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { QuotaGate } from '../routing/quota-gate.js';
+import type { Schedules } from '../schedules/schedules.js';
+import type { Services } from '../services/services.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
 import type { Store, UserRecord } from '../store/store.js';
 import { followJob } from './follow-job.js';
 import { quotaMutations, quotaQueries } from './quota-resolvers.js';
+import { recurringMutations, recurringQueries, recurringTypes } from './recurring-resolvers.js';
 import type { JobStat, Resolvers, TimeFrame } from './schema-types.js';
 import { inviteView, iso, jobView, logView, productView, projectView, providerView, unknownProviderView } from './views.js';
 import { virtualClusterMutations, virtualClusterQueries } from './virtual-cluster-resolvers.js';
@@ -45,6 +48,8 @@ export interface GatewayContext {
   loaders: RequestLoaders;
   clock: Clock;
   sessions: SessionOpener;
+  schedules: Schedules;
+  services: Services;
   /** The gateway's URL as the request reached it; null over a websocket. */
   origin: string | null;
 }
@@ -292,6 +297,7 @@ export function createResolvers(): Resolvers {
       },
       ...quotaQueries(),
       ...virtualClusterQueries(),
+      ...recurringQueries(),
     },
     Mutation: {
       async createJobs(_, args, ctx) {
@@ -344,6 +350,7 @@ export function createResolvers(): Resolvers {
       ...projectMutations(),
       ...quotaMutations(),
       ...virtualClusterMutations(),
+      ...recurringMutations(),
       async disableUser(_, args, ctx) {
         const user = await disableUser(
           { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },
@@ -372,6 +379,7 @@ export function createResolvers(): Resolvers {
         return true;
       },
     },
+    ...recurringTypes(),
     Subscription: {
       followJob: {
         subscribe: (_, args, ctx) => followJob(ctx, args.id),

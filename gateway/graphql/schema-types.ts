@@ -131,6 +131,10 @@ export type Job = {
   owner: ResourceOwner;
   provider: Provider;
   providerGeneratedId: Maybe<Scalars['String']['output']>;
+  /** The schedule whose firing made this job; null for any other job. */
+  scheduleId: Maybe<Scalars['ID']['output']>;
+  /** The service this job is a run of; null for any other job. */
+  serviceId: Maybe<Scalars['ID']['output']>;
   specification: JobSpecification;
   status: JobStatus;
   updates: Array<JobUpdate>;
@@ -297,6 +301,13 @@ export type JobUpdate = {
   timestamp: Scalars['DateTime']['output'];
 };
 
+/** What a schedule does with firings missed while no gateway ran (found more than a minute late). */
+export type MissedFiringPolicy =
+  /** One job for the latest missed firing, if it is within catchUpWindowSeconds and none is on time; the others are dropped. */
+  | 'RUN_ONCE'
+  /** Missed firings are dropped. */
+  | 'SKIP';
+
 export type Mutation = {
   __typename?: 'Mutation';
   acceptProjectInvite: Project;
@@ -314,10 +325,16 @@ export type Mutation = {
   createProject: Project;
   /** The PI and ADMINs manage groups. */
   createProjectGroup: Project;
+  /** INVALID_INPUT for a cron expression or time zone that does not parse (nothing is stored). */
+  createSchedule: Schedule;
+  /** Makes its first run at once. */
+  createService: Service;
   /** Administrators only. Users then get tokens from POST /api/v1/token. */
   createUser: User;
   declineProjectInvite: Scalars['Boolean']['output'];
   deleteProjectGroup: Project;
+  /** Its jobs are left alone. */
+  deleteSchedule: Scalars['Boolean']['output'];
   /**
    * Administrators only. A disabled user's tokens are revoked and stop working
    * at its next request; it cannot log in until enabled again. Its jobs keep
@@ -335,6 +352,8 @@ export type Mutation = {
   /** Any member but the PI. */
   leaveProject: Scalars['Boolean']['output'];
   openInteractiveSessions: Array<SessionResult>;
+  /** No firing until resumed. */
+  pauseSchedule: Schedule;
   removeProjectGroupMember: Project;
   /** Remove a member (and from its groups), or withdraw an invitation (the PI: ADMINs and USERs; ADMINs: USERs). */
   removeProjectMember: Project;
@@ -342,12 +361,16 @@ export type Mutation = {
   removeQuota: Scalars['Boolean']['output'];
   /** Remove a project's virtual cluster on a provider; false when there was none. Administrators. */
   removeVirtualCluster: Scalars['Boolean']['output'];
+  /** Fires from its next time after now; nothing is made for the times it was paused. */
+  resumeSchedule: Schedule;
   /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
   revokeToken: Scalars['Boolean']['output'];
   /** Set a quota, replacing the one for the same target. Administrators; a project's PI for one of its members. */
   setQuota: Quota;
   /** Set a project's virtual cluster on a provider, replacing the one it had there. Administrators. */
   setVirtualCluster: VirtualCluster;
+  /** No run after this; the current run's job is terminated. */
+  stopService: Service;
   suspendJobs: Array<OkResult>;
   terminateJobs: Array<OkResult>;
   /** The PI hands the role to another member and becomes an ADMIN. */
@@ -413,6 +436,16 @@ export type MutationCreateProjectGroupArgs = {
 };
 
 
+export type MutationCreateScheduleArgs = {
+  schedule: ScheduleInput;
+};
+
+
+export type MutationCreateServiceArgs = {
+  service: ServiceInput;
+};
+
+
 export type MutationCreateUserArgs = {
   admin?: Scalars['Boolean']['input'];
   password: Scalars['String']['input'];
@@ -428,6 +461,11 @@ export type MutationDeclineProjectInviteArgs = {
 export type MutationDeleteProjectGroupArgs = {
   name: Scalars['String']['input'];
   project: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteScheduleArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -469,6 +507,11 @@ export type MutationOpenInteractiveSessionsArgs = {
 };
 
 
+export type MutationPauseScheduleArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationRemoveProjectGroupMemberArgs = {
   group: Scalars['String']['input'];
   project: Scalars['ID']['input'];
@@ -493,6 +536,11 @@ export type MutationRemoveVirtualClusterArgs = {
 };
 
 
+export type MutationResumeScheduleArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationRevokeTokenArgs = {
   id: Scalars['ID']['input'];
 };
@@ -505,6 +553,11 @@ export type MutationSetQuotaArgs = {
 
 export type MutationSetVirtualClusterArgs = {
   cluster: VirtualClusterInput;
+};
+
+
+export type MutationStopServiceArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -731,6 +784,13 @@ export type Query = {
   providers: Array<Provider>;
   /** A workspace's quotas: `project`'s (default: the request's workspace), or the personal workspace of `user` (default: the caller). Members and administrators. */
   quotas: Array<Quota>;
+  /** NOT_FOUND unless the caller may see it. */
+  schedule: Schedule;
+  /** The schedules of a workspace (`project`, else the request's) the caller may see, oldest first. */
+  schedules: Array<Schedule>;
+  /** NOT_FOUND unless the caller may see it. */
+  service: Service;
+  services: Array<Service>;
   /**
    * Grants and charges, newest first. With neither project nor owner: the
    * caller's own wallets' (an administrator's: every transaction). project: that
@@ -810,6 +870,26 @@ export type QueryProviderArgs = {
 export type QueryQuotasArgs = {
   project?: InputMaybe<Scalars['ID']['input']>;
   user?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryScheduleArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QuerySchedulesArgs = {
+  project?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryServiceArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryServicesArgs = {
+  project?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
@@ -932,6 +1012,114 @@ export type ResourceUse = {
   jobs: Scalars['Int']['output'];
   memoryInGigs: Scalars['Float']['output'];
 };
+
+export type Schedule = {
+  __typename?: 'Schedule';
+  catchUpWindowSeconds: Scalars['Int']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  cron: Scalars['String']['output'];
+  /** Fire times dropped as missed. */
+  droppedFirings: Scalars['Int']['output'];
+  /** The latest firings, newest first (at most 20). */
+  firings: Array<ScheduleFiring>;
+  id: Scalars['ID']['output'];
+  missedFirings: MissedFiringPolicy;
+  name: Maybe<Scalars['String']['output']>;
+  /** Null while paused, or when it never fires again. */
+  nextFireTime: Maybe<Scalars['DateTime']['output']>;
+  owner: ResourceOwner;
+  paused: Scalars['Boolean']['output'];
+  /** The job specification each firing makes, as given. */
+  specification: Scalars['JSON']['output'];
+  timeZone: Scalars['String']['output'];
+};
+
+export type ScheduleFiring = {
+  __typename?: 'ScheduleFiring';
+  /** A missed firing caught up (RUN_ONCE). */
+  catchUp: Scalars['Boolean']['output'];
+  /** Why no job was made (the owner's funds, quota, a refused specification, ...). */
+  error: Maybe<ItemError>;
+  fireTime: Scalars['DateTime']['output'];
+  firedAt: Scalars['DateTime']['output'];
+  /** The job it made (null when none was made, or the caller may no longer see it). */
+  job: Maybe<Job>;
+  jobId: Maybe<Scalars['ID']['output']>;
+};
+
+export type ScheduleInput = {
+  /** How old a missed firing RUN_ONCE still catches up (0 to 604800). */
+  catchUpWindowSeconds?: Scalars['Int']['input'];
+  /** Five fields (minute hour day-of-month month day-of-week) or a nickname (@hourly, @daily, @weekly, @monthly, @yearly). */
+  cron: Scalars['String']['input'];
+  missedFirings?: MissedFiringPolicy;
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** The job each firing makes, as createJobs takes it. */
+  specification: JobSpecificationInput;
+  /** An IANA time zone the cron expression is read in (daylight saving included). */
+  timeZone?: Scalars['String']['input'];
+};
+
+export type Service = {
+  __typename?: 'Service';
+  backoff: ServiceBackoff;
+  createdAt: Scalars['DateTime']['output'];
+  /** The job of the run going on now. */
+  currentJob: Maybe<Job>;
+  id: Scalars['ID']['output'];
+  name: Maybe<Scalars['String']['output']>;
+  /** When the next run is made; null while one runs or once stopped. */
+  nextStartTime: Maybe<Scalars['DateTime']['output']>;
+  owner: ResourceOwner;
+  /** Runs made after the first. */
+  restarts: Scalars['Int']['output'];
+  /** The latest runs, newest first (at most 20). */
+  runs: Array<ServiceRun>;
+  specification: Scalars['JSON']['output'];
+  state: ServiceState;
+  stoppedReason: Maybe<Scalars['String']['output']>;
+};
+
+export type ServiceBackoff = {
+  __typename?: 'ServiceBackoff';
+  factor: Scalars['Float']['output'];
+  initialDelaySeconds: Scalars['Float']['output'];
+  maxDelaySeconds: Scalars['Float']['output'];
+  resetAfterSeconds: Scalars['Float']['output'];
+};
+
+export type ServiceBackoffInput = {
+  factor?: Scalars['Float']['input'];
+  initialDelaySeconds?: Scalars['Int']['input'];
+  maxDelaySeconds?: Scalars['Int']['input'];
+  resetAfterSeconds?: Scalars['Int']['input'];
+};
+
+export type ServiceInput = {
+  backoff?: InputMaybe<ServiceBackoffInput>;
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** The job each run makes, as createJobs takes it. */
+  specification: JobSpecificationInput;
+};
+
+export type ServiceRun = {
+  __typename?: 'ServiceRun';
+  createdAt: Scalars['DateTime']['output'];
+  /** The wait before this run (0 for the first). */
+  delaySeconds: Scalars['Float']['output'];
+  /** When its job was seen to end; null while it runs. */
+  endedAt: Maybe<Scalars['DateTime']['output']>;
+  /** Why no job was made for this run. */
+  error: Maybe<ItemError>;
+  exitCode: Maybe<Scalars['Int']['output']>;
+  job: Maybe<Job>;
+  jobId: Maybe<Scalars['ID']['output']>;
+  state: Maybe<JobState>;
+};
+
+export type ServiceState =
+  | 'RUNNING'
+  | 'STOPPED';
 
 export type SessionResult = {
   __typename?: 'SessionResult';
@@ -1246,6 +1434,7 @@ export type ResolversTypes = {
   JobState: JobState;
   JobStatus: ResolverTypeWrapper<JobStatusView>;
   JobUpdate: ResolverTypeWrapper<JobUpdate>;
+  MissedFiringPolicy: MissedFiringPolicy;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   NameAndVersion: ResolverTypeWrapper<NameAndVersion>;
   NameAndVersionInput: NameAndVersionInput;
@@ -1277,6 +1466,15 @@ export type ResolversTypes = {
   RequirementsInput: RequirementsInput;
   ResourceOwner: ResolverTypeWrapper<ResourceOwner>;
   ResourceUse: ResolverTypeWrapper<ResourceUse>;
+  Schedule: ResolverTypeWrapper<Omit<Schedule, 'firings'> & { firings: Array<ResolversTypes['ScheduleFiring']> }>;
+  ScheduleFiring: ResolverTypeWrapper<Omit<ScheduleFiring, 'job'> & { job?: Maybe<ResolversTypes['Job']> }>;
+  ScheduleInput: ScheduleInput;
+  Service: ResolverTypeWrapper<Omit<Service, 'currentJob' | 'runs'> & { currentJob?: Maybe<ResolversTypes['Job']>, runs: Array<ResolversTypes['ServiceRun']> }>;
+  ServiceBackoff: ResolverTypeWrapper<ServiceBackoff>;
+  ServiceBackoffInput: ServiceBackoffInput;
+  ServiceInput: ServiceInput;
+  ServiceRun: ResolverTypeWrapper<Omit<ServiceRun, 'job'> & { job?: Maybe<ResolversTypes['Job']> }>;
+  ServiceState: ServiceState;
   SessionResult: ResolverTypeWrapper<SessionResult>;
   SimpleDuration: ResolverTypeWrapper<SimpleDuration>;
   SimpleDurationInput: SimpleDurationInput;
@@ -1355,6 +1553,14 @@ export type ResolversParentTypes = {
   RequirementsInput: RequirementsInput;
   ResourceOwner: ResourceOwner;
   ResourceUse: ResourceUse;
+  Schedule: Omit<Schedule, 'firings'> & { firings: Array<ResolversParentTypes['ScheduleFiring']> };
+  ScheduleFiring: Omit<ScheduleFiring, 'job'> & { job?: Maybe<ResolversParentTypes['Job']> };
+  ScheduleInput: ScheduleInput;
+  Service: Omit<Service, 'currentJob' | 'runs'> & { currentJob?: Maybe<ResolversParentTypes['Job']>, runs: Array<ResolversParentTypes['ServiceRun']> };
+  ServiceBackoff: ServiceBackoff;
+  ServiceBackoffInput: ServiceBackoffInput;
+  ServiceInput: ServiceInput;
+  ServiceRun: Omit<ServiceRun, 'job'> & { job?: Maybe<ResolversParentTypes['Job']> };
   SessionResult: SessionResult;
   SimpleDuration: SimpleDuration;
   SimpleDurationInput: SimpleDurationInput;
@@ -1440,6 +1646,8 @@ export type JobResolvers<ContextType = GatewayContext, ParentType extends Resolv
   owner?: Resolver<ResolversTypes['ResourceOwner'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['Provider'], ParentType, ContextType>;
   providerGeneratedId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  scheduleId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  serviceId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   specification?: Resolver<ResolversTypes['JobSpecification'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['JobStatus'], ParentType, ContextType>;
   updates?: Resolver<Array<ResolversTypes['JobUpdate']>, ParentType, ContextType>;
@@ -1525,9 +1733,12 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   createJobs?: Resolver<Array<ResolversTypes['JobResult']>, ParentType, ContextType, RequireFields<MutationCreateJobsArgs, 'specifications'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'id' | 'pi' | 'title'>>;
   createProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectGroupArgs, 'name' | 'project'>>;
+  createSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationCreateScheduleArgs, 'schedule'>>;
+  createService?: Resolver<ResolversTypes['Service'], ParentType, ContextType, RequireFields<MutationCreateServiceArgs, 'service'>>;
   createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'admin' | 'password' | 'username'>>;
   declineProjectInvite?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineProjectInviteArgs, 'project'>>;
   deleteProjectGroup?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationDeleteProjectGroupArgs, 'name' | 'project'>>;
+  deleteSchedule?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteScheduleArgs, 'id'>>;
   disableUser?: Resolver<ResolversTypes['UserAccount'], ParentType, ContextType, RequireFields<MutationDisableUserArgs, 'terminateJobs' | 'username'>>;
   enableUser?: Resolver<ResolversTypes['UserAccount'], ParentType, ContextType, RequireFields<MutationEnableUserArgs, 'username'>>;
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
@@ -1535,13 +1746,16 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
   leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
+  pauseSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationPauseScheduleArgs, 'id'>>;
   removeProjectGroupMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectGroupMemberArgs, 'group' | 'project' | 'username'>>;
   removeProjectMember?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationRemoveProjectMemberArgs, 'project' | 'username'>>;
   removeQuota?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveQuotaArgs, 'quota'>>;
   removeVirtualCluster?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveVirtualClusterArgs, 'project' | 'provider'>>;
+  resumeSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationResumeScheduleArgs, 'id'>>;
   revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
   setQuota?: Resolver<ResolversTypes['Quota'], ParentType, ContextType, RequireFields<MutationSetQuotaArgs, 'quota'>>;
   setVirtualCluster?: Resolver<ResolversTypes['VirtualCluster'], ParentType, ContextType, RequireFields<MutationSetVirtualClusterArgs, 'cluster'>>;
+  stopService?: Resolver<ResolversTypes['Service'], ParentType, ContextType, RequireFields<MutationStopServiceArgs, 'id'>>;
   suspendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationSuspendJobsArgs, 'ids'>>;
   terminateJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationTerminateJobsArgs, 'ids'>>;
   transferProjectPi?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationTransferProjectPiArgs, 'project' | 'username'>>;
@@ -1659,6 +1873,10 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   provider?: Resolver<Maybe<ResolversTypes['Provider']>, ParentType, ContextType, RequireFields<QueryProviderArgs, 'id'>>;
   providers?: Resolver<Array<ResolversTypes['Provider']>, ParentType, ContextType>;
   quotas?: Resolver<Array<ResolversTypes['Quota']>, ParentType, ContextType, Partial<QueryQuotasArgs>>;
+  schedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<QueryScheduleArgs, 'id'>>;
+  schedules?: Resolver<Array<ResolversTypes['Schedule']>, ParentType, ContextType, Partial<QuerySchedulesArgs>>;
+  service?: Resolver<ResolversTypes['Service'], ParentType, ContextType, RequireFields<QueryServiceArgs, 'id'>>;
+  services?: Resolver<Array<ResolversTypes['Service']>, ParentType, ContextType, Partial<QueryServicesArgs>>;
   transactions?: Resolver<ResolversTypes['TransactionConnection'], ParentType, ContextType, RequireFields<QueryTransactionsArgs, 'first'>>;
   usageHistory?: Resolver<ResolversTypes['UsageHistory'], ParentType, ContextType, RequireFields<QueryUsageHistoryArgs, 'bucket' | 'from' | 'to'>>;
   users?: Resolver<Array<ResolversTypes['UserAccount']>, ParentType, ContextType>;
@@ -1701,6 +1919,64 @@ export type ResourceUseResolvers<ContextType = GatewayContext, ParentType extend
   gpu?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   jobs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   memoryInGigs?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type ScheduleResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Schedule'] = ResolversParentTypes['Schedule']> = {
+  catchUpWindowSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  cron?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  droppedFirings?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  firings?: Resolver<Array<ResolversTypes['ScheduleFiring']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  missedFirings?: Resolver<ResolversTypes['MissedFiringPolicy'], ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  nextFireTime?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  owner?: Resolver<ResolversTypes['ResourceOwner'], ParentType, ContextType>;
+  paused?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  specification?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ScheduleFiringResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ScheduleFiring'] = ResolversParentTypes['ScheduleFiring']> = {
+  catchUp?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['ItemError']>, ParentType, ContextType>;
+  fireTime?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  firedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType>;
+  jobId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+};
+
+export type ServiceResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Service'] = ResolversParentTypes['Service']> = {
+  backoff?: Resolver<ResolversTypes['ServiceBackoff'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  currentJob?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  nextStartTime?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  owner?: Resolver<ResolversTypes['ResourceOwner'], ParentType, ContextType>;
+  restarts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  runs?: Resolver<Array<ResolversTypes['ServiceRun']>, ParentType, ContextType>;
+  specification?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['ServiceState'], ParentType, ContextType>;
+  stoppedReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ServiceBackoffResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ServiceBackoff'] = ResolversParentTypes['ServiceBackoff']> = {
+  factor?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  initialDelaySeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  maxDelaySeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  resetAfterSeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type ServiceRunResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ServiceRun'] = ResolversParentTypes['ServiceRun']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  delaySeconds?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  endedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['ItemError']>, ParentType, ContextType>;
+  exitCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType>;
+  jobId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  state?: Resolver<Maybe<ResolversTypes['JobState']>, ParentType, ContextType>;
 };
 
 export type SessionResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['SessionResult'] = ResolversParentTypes['SessionResult']> = {
@@ -1862,6 +2138,11 @@ export type Resolvers<ContextType = GatewayContext> = {
   QuotaUse?: QuotaUseResolvers<ContextType>;
   ResourceOwner?: ResourceOwnerResolvers<ContextType>;
   ResourceUse?: ResourceUseResolvers<ContextType>;
+  Schedule?: ScheduleResolvers<ContextType>;
+  ScheduleFiring?: ScheduleFiringResolvers<ContextType>;
+  Service?: ServiceResolvers<ContextType>;
+  ServiceBackoff?: ServiceBackoffResolvers<ContextType>;
+  ServiceRun?: ServiceRunResolvers<ContextType>;
   SessionResult?: SessionResultResolvers<ContextType>;
   SimpleDuration?: SimpleDurationResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;

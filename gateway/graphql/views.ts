@@ -79,6 +79,8 @@ export function jobView(job: Job, registry: ProviderRegistry, utilization?: Util
     providerId: job.providerId,
     providerGeneratedId: job.providerGeneratedId,
     acl: job.acl,
+    scheduleId: job.origin?.kind === 'schedule' ? job.origin.id : null,
+    serviceId: job.origin?.kind === 'service' ? job.origin.id : null,
   };
 }
 

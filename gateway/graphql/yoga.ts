@@ -20,6 +20,8 @@ import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { Schedules } from '../schedules/schedules.js';
+import type { Services } from '../services/services.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
 import type { SchemaManager } from '../stitching/schema-manager.js';
 import type { Store } from '../store/store.js';
@@ -53,6 +55,8 @@ export interface GatewayYogaOptions {
   accounting: Accounting;
   clock: Clock;
   sessions: SessionOpener;
+  schedules: Schedules;
+  services: Services;
   /** Aliases, depth, tokens, directives, cost and body size of one request; see {@link RequestLimits} for each default. */
   limits?: Partial<RequestLimits>;
 }
@@ -163,6 +167,8 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           accounting: options.accounting,
           clock: options.clock,
           sessions: options.sessions,
+          schedules: options.schedules,
+          services: options.services,
           origin: originOf(request),
           loaders: createRequestLoaders(options.accounting, options.store, { registry: options.registry, quotas: options.orchestrator.quotas }),
         };

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
 import type { Clock } from '../../shared/clock.js';
-import type { Job, JobSpecification, Product } from '../../shared/domain.js';
+import type { Job, JobOrigin, JobSpecification, Product } from '../../shared/domain.js';
 import { DuplicateJobError, ProviderUnavailableError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
@@ -120,6 +120,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     input: JobSpecificationInput,
     index: number,
     now: number,
+    origin: JobOrigin | undefined,
   ): Promise<{ job: Job; placement: Placement | null }> => {
     const project = projectFor(viewer, input.project);
     if (project) await checkCanRunIn(store, viewer, project);
@@ -145,6 +146,7 @@ export function createJobSubmission(options: SubmissionOptions) {
       acl: [],
       creditsCharged: 0,
       specHash: specificationHash(specification, project),
+      ...(origin ? { origin } : {}),
     };
     // Its record goes first, on the same connection: a replica killed from here on leaves a record that
     // another one picks up, to send the job (held: to where it may have gone) or drop a job never stored.
@@ -437,7 +439,8 @@ export function createJobSubmission(options: SubmissionOptions) {
       return results;
     },
 
-    async createJobs(viewer: Viewer, inputs: JobSpecificationInput[]): Promise<ItemOutcome<Job>[]> {
+    /** `origin`: the schedule or service the jobs are made for (absent: the viewer's own request). */
+    async createJobs(viewer: Viewer, inputs: JobSpecificationInput[], origin?: JobOrigin): Promise<ItemOutcome<Job>[]> {
       checkBulk(inputs.length);
       const now = clock.now();
       const results: ItemOutcome<Job>[] = new Array(inputs.length);
@@ -445,7 +448,7 @@ export function createJobSubmission(options: SubmissionOptions) {
       await Promise.all(
         inputs.map(async (input, index) => {
           try {
-            const { job, placement } = await accept(viewer, input, index, now);
+            const { job, placement } = await accept(viewer, input, index, now, origin);
             if (placement) accepted.push(placement);
             else results[index] = { ok: true, value: job };
           } catch (error) {

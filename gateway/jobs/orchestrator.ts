@@ -5,7 +5,7 @@
  * cause. Every change goes through one changer that fans it out to followers.
  */
 import type { Clock } from '../../shared/clock.js';
-import type { Job } from '../../shared/domain.js';
+import type { Job, JobOrigin } from '../../shared/domain.js';
 import type { Logger } from '../../shared/logger.js';
 import { BOOTSTRAP_ADMIN, viewerOf, type Viewer } from '../access/auth.js';
 import type { Accounting } from '../accounting/accounting.js';
@@ -49,7 +49,8 @@ export interface OrchestratorOptions {
 }
 
 export interface Orchestrator extends JobActions, JobQueries, JobEvents, Omit<Reconciliation, 'start' | 'stop'> {
-  createJobs(viewer: Viewer, inputs: JobSpecificationInput[]): Promise<ItemOutcome<Job>[]>;
+  /** `origin`: the schedule or service the jobs are made for (absent: the viewer's own request). */
+  createJobs(viewer: Viewer, inputs: JobSpecificationInput[], origin?: JobOrigin): Promise<ItemOutcome<Job>[]>;
   /** Starts periodic reconciliation (see {@link OrchestratorOptions.reconcileIntervalMs}). */
   start(): void;
   stop(): Promise<void>;
@@ -92,7 +93,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     ...actions,
     ...queries,
     ...events,
-    createJobs: (viewer, inputs) => submission.createJobs(viewer, inputs),
+    createJobs: (viewer, inputs, origin) => submission.createJobs(viewer, inputs, origin),
     reconcile: reconciliation.reconcile,
     providerLost: reconciliation.providerLost,
     start: () => reconciliation.start(),

@@ -9,6 +9,7 @@ import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
 import { distinctSources, overlapGroups, sharedSources, sourceName, sourcesOfJob, type JobSource } from './job-sources.js';
+import { createMemoryRecurring } from './memory-recurring.js';
 import { createMemoryUsage } from './memory-usage.js';
 import { indexChanges } from './project-indexes.js';
 import type {
@@ -449,6 +450,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     ...createMemoryUsage(),
+
+    schedules: createMemoryRecurring(),
+    services: createMemoryRecurring(),
 
     async ping() {},
 

@@ -39,6 +39,7 @@
  * | `<p>:usage:<workspace>:leases`              | hash   | job id → UsageLease JSON                |
  * | `<p>:vclusters`                             | hash   | `<provider>\t<project>` → its JSON      |
  * | `<p>:migrations`                            | set    | the backfills done (see backfill)       |
+ * | `<p>:schedule:<id>`, `<p>:service:<id>`     | hash   | recurring records (redis-recurring.ts)  |
  *
  * The job sources (`personal`, `project…`) are job-sources.ts's: a listing reads
  * those the viewer may see (gateway/access/job-access.ts) instead of checking jobs.
@@ -55,6 +56,7 @@ import { distinctSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverl
 import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
 import { componentKeyPrefix, connectRedis, scanKeys, type RedisClient, type RedisTarget } from './redis-connection.js';
+import { createRedisRecurring, defineRecurringCommands } from './redis-recurring.js';
 import type {
   ChangeOutcome,
   CreateOutcome,
@@ -168,6 +170,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
     { waitReplicas: options.waitReplicas },
   );
+  defineRecurringCommands(redis);
   const key = keyLayout(componentKeyPrefix(redis, options.keyPrefix));
   try {
     await redis.ping();
@@ -740,6 +743,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         }),
       );
     },
+
+    schedules: createRedisRecurring(redis, componentKeyPrefix(redis, options.keyPrefix), 'schedule'),
+    services: createRedisRecurring(redis, componentKeyPrefix(redis, options.keyPrefix), 'service'),
 
     async ping() {
       // Commands wait for a Redis that is away (see above): a ping answers within a second or fails.

@@ -228,6 +228,39 @@ export interface VirtualClusterRecord {
   setAt: number;
 }
 
+/**
+ * A record that makes jobs over time on its owner's behalf: a schedule (gateway/schedules/) or a
+ * service (gateway/services/). The store keeps it whole (`doc`), finds it by workspace, and by
+ * when a gateway has to look at it next (`dueAt`).
+ */
+export interface RecurringRecord<Doc> {
+  /** A uuid v7: lex order is creation order. */
+  id: string;
+  owner: Job['owner'];
+  /** Bumped by every change: what {@link RecurringRecords.put} compares. */
+  version: number;
+  /** Epoch ms from which a gateway's sweep takes it up; null: never (paused, stopped). */
+  dueAt: number | null;
+  doc: Doc;
+}
+
+/** One kind of recurring record; every change is a compare-and-set on its version. */
+export interface RecurringRecords<Doc> {
+  /**
+   * Store `record` (its version must be `expectVersion + 1`) only while the stored one is at
+   * `expectVersion`; null: only when there is none (a new record, version 1). False otherwise: of
+   * replicas changing the same version, exactly one succeeds.
+   */
+  put(record: RecurringRecord<Doc>, expectVersion: number | null): Promise<boolean>;
+  get(id: string): Promise<RecurringRecord<Doc> | null>;
+  /** Remove it while it is at `expectVersion`; false when it changed or is gone. */
+  delete(id: string, expectVersion: number): Promise<boolean>;
+  /** The records of a workspace, oldest first: a project's (any creator), or with project null `createdBy`'s own. */
+  list(workspace: Job['owner']): Promise<RecurringRecord<Doc>[]>;
+  /** Up to `limit` records due by `now`, soonest first. */
+  due(now: number, limit: number): Promise<RecurringRecord<Doc>[]>;
+}
+
 export type AcquireOutcome = { acquired: true } | { acquired: false; check: number; inUse: number };
 
 export interface Store {
@@ -340,6 +373,10 @@ export interface Store {
   deleteVirtualCluster(provider: string, project: string): Promise<boolean>;
   /** Every virtual cluster, by provider then project. */
   listVirtualClusters(): Promise<VirtualClusterRecord[]>;
+  /** Schedules: gateway/schedules/schedule-records.ts says what their doc holds. */
+  readonly schedules: RecurringRecords<unknown>;
+  /** Services: gateway/services/service-records.ts says what their doc holds. */
+  readonly services: RecurringRecords<unknown>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -115,6 +115,8 @@ export async function startFuzzGateway(options: { storage: 'memory' | 'redis'; /
     providerTimeoutMs: 2_000,
     // No charging round during a run: charges come only from jobs that requests end.
     chargeIntervalMs: 24 * 3_600_000,
+    // No sweep of schedules and services either: a service a property created would make jobs behind the next one's back.
+    recurringIntervalMs: 0,
   });
   // random 0.99: no simulated node failure (failureRate is 1 % at most).
   const simulated: [SimulatedDriver, SimulatedDriver] = [
