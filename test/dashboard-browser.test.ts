@@ -159,6 +159,15 @@ describe('the web dashboard', () => {
   it('opens a running job’s terminal, runs a command in it, and suspends and resumes the job', async () => {
     const id = await submitLocalJob('sleep 300');
     await waitForJobState('RUNNING');
+    // The local provider's stitched details, as the API gives them: its host and the rank's pid.
+    const { job: stitched } = await alice.ok(`query ($id: ID!) { job(id: $id) { local { host pids } } }`, { id });
+    expect(stitched.local.pids).toHaveLength(1);
+    const details = page.getByTestId('provider-details');
+    await eventually(async () => ((await details.locator('[data-detail="pids"]').textContent()) === String(stitched.local.pids[0]) ? true : null), {
+      what: 'the running rank’s pid among the provider’s details',
+      timeoutMs: 10_000,
+    });
+    await expect(details.locator('[data-detail="host"]').textContent()).resolves.toBe(stitched.local.host);
     await shot('job-running');
 
     const [terminal] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Open terminal' }).click()]);

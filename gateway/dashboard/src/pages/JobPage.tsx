@@ -12,6 +12,7 @@ import { credits, dateTime, duration, isFinal } from '../format';
 import { graphql } from '../gql';
 import type { InteractiveSessionType } from '../gql/graphql';
 import { useFollowJob } from '../live';
+import { ProviderDetails } from '../provider-details';
 import { useApi } from '../session';
 
 const JOB = graphql(`
@@ -349,6 +350,8 @@ export function JobPage() {
           )}
         </section>
       </div>
+
+      <ProviderDetails jobId={id} kind={data.provider.kind} state={state} />
 
       <section aria-labelledby="story-heading" className="card">
         <h2 id="story-heading">Story</h2>
