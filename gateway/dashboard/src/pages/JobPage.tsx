@@ -11,6 +11,7 @@ import { ErrorMessage, Loading, StateBadge } from '../components';
 import { credits, dateTime, duration, isFinal } from '../format';
 import { graphql } from '../gql';
 import type { InteractiveSessionType } from '../gql/graphql';
+import { JobSharing } from '../job-sharing';
 import { useFollowJob } from '../live';
 import { ProviderDetails } from '../provider-details';
 import { useApi } from '../session';
@@ -352,6 +353,8 @@ export function JobPage() {
       </div>
 
       <ProviderDetails jobId={id} kind={data.provider.kind} state={state} />
+
+      <JobSharing jobId={id} />
 
       <section aria-labelledby="story-heading" className="card">
         <h2 id="story-heading">Story</h2>
