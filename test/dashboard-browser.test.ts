@@ -159,6 +159,15 @@ describe('the web dashboard', () => {
   it('opens a running job’s terminal, runs a command in it, and suspends and resumes the job', async () => {
     const id = await submitLocalJob('sleep 300');
     await waitForJobState('RUNNING');
+    // The local provider's stitched details, as the API gives them: its host and the rank's pid.
+    const { job: stitched } = await alice.ok(`query ($id: ID!) { job(id: $id) { local { host pids } } }`, { id });
+    expect(stitched.local.pids).toHaveLength(1);
+    const details = page.getByTestId('provider-details');
+    await eventually(async () => ((await details.locator('[data-detail="pids"]').textContent()) === String(stitched.local.pids[0]) ? true : null), {
+      what: 'the running rank’s pid among the provider’s details',
+      timeoutMs: 10_000,
+    });
+    await expect(details.locator('[data-detail="host"]').textContent()).resolves.toBe(stitched.local.host);
     await shot('job-running');
 
     const [terminal] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Open terminal' }).click()]);
@@ -304,6 +313,48 @@ describe('the web dashboard', () => {
 
     await page.getByRole('link', { name: 'Projects' }).click();
     await page.getByText('You are in no project').waitFor();
+  });
+
+  it('shares a project job of alice’s with bob from its page, and removes the entry again', async () => {
+    const bob = await sy.user('bob', { fund: [] });
+    await sy.admin.ok(`mutation { createProject(id: "lab", title: "Lab", pi: "alice") { id } }`);
+    await alice.ok(`mutation { addProjectMember(project: "lab", username: "bob") { id } }`);
+    await sy.admin.ok(
+      `mutation { grantCredits(grant: { owner: "lab", isProject: true, provider: "local", category: "local-cpu", amount: 100000000 }) { balance } }`,
+    );
+    const created = await alice
+      .in('lab')
+      .ok(
+        `mutation { createJobs(specifications: [{ product: { id: "local-small", provider: "local" }, command: ["sleep", "300"], name: "shared" }]) { job { id } } }`,
+      );
+    const id = created.createJobs[0].job.id as string;
+    const bobSees = async () => (await bob.in('lab').ok(`query ($id: ID!) { jobs(filter: { ids: [$id] }) { totalCount } }`, { id })).jobs.totalCount;
+    expect(await bobSees()).toBe(0);
+
+    await page.goto(`${sy.url}/ui/jobs/${encodeURIComponent(id)}`);
+    const sharing = page.locator('section[aria-labelledby="sharing-heading"]');
+    await sharing.getByText('Shared with nobody else.').waitFor();
+    await sharing.getByLabel('User or project/group').fill('bob');
+    await sharing.getByLabel('Permission').selectOption('EDIT');
+    await sharing.getByRole('button', { name: 'Share' }).click();
+    await sharing.getByText('Shared with bob (EDIT).').waitFor();
+    await expect(sharing.locator('[data-entity="bob"]').textContent()).resolves.toMatch(/^bob: EDIT/);
+    await shot('job-sharing');
+    const { job } = await alice.ok(`query ($id: ID!) { job(id: $id) { acl { entity permissions } } }`, { id });
+    expect(job.acl).toEqual([{ entity: 'bob', permissions: ['EDIT'] }]);
+    expect(await bobSees()).toBe(1);
+
+    // Someone outside the project is refused, with the contract's code, and the ACL stays as it was.
+    await sharing.getByLabel('User or project/group').fill('carol');
+    await sharing.getByRole('button', { name: 'Share' }).click();
+    await expect(sharing.getByRole('alert').locator('.error-code').textContent()).resolves.toBe('INVALID_INPUT');
+
+    await sharing.getByRole('button', { name: 'Remove bob' }).click();
+    await sharing.getByText('Shared with nobody else.').waitFor();
+    expect(await bobSees()).toBe(0);
+    await alice.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id });
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
   });
 
   it('stays signed in across a reload (sessionStorage) and starts the keyboard at a skip link to the content', async () => {

@@ -15,6 +15,8 @@ import * as types from './graphql';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query JobAcl($id: ID!) {\n    job(id: $id) {\n      id\n      owner {\n        createdBy\n        project\n      }\n      acl {\n        entity\n        permissions\n      }\n    }\n  }\n": typeof types.JobAclDocument,
+    "\n  mutation UpdateJobAcl($id: ID!, $acl: [AclEntryInput!]!) {\n    updateJobAcl(jobId: $id, acl: $acl) {\n      ...OkResultFields\n    }\n  }\n": typeof types.UpdateJobAclDocument,
     "\n  subscription FollowJob($id: ID!) {\n    followJob(id: $id) {\n      jobId\n      updates {\n        state\n        status\n        newTimeAllocation\n        timestamp\n      }\n      logs {\n        rank\n        stdout\n        stderr\n        timestamp\n      }\n      newStatus {\n        state\n        startedAt\n        expiresAt\n        exitCode\n      }\n    }\n  }\n": typeof types.FollowJobDocument,
     "\n  query Users {\n    users {\n      username\n      admin\n      disabled\n      createdAt\n      projects\n    }\n    products(first: 500) {\n      provider\n      category\n    }\n  }\n": typeof types.UsersDocument,
     "\n  mutation CreateUser($username: String!, $password: String!, $admin: Boolean!) {\n    createUser(username: $username, password: $password, admin: $admin) {\n      username\n    }\n  }\n": typeof types.CreateUserDocument,
@@ -39,6 +41,8 @@ type Documents = {
     "\n  fragment PageFields on PageInfo {\n    hasNextPage\n    endCursor\n  }\n": typeof types.PageFieldsFragmentDoc,
 };
 const documents: Documents = {
+    "\n  query JobAcl($id: ID!) {\n    job(id: $id) {\n      id\n      owner {\n        createdBy\n        project\n      }\n      acl {\n        entity\n        permissions\n      }\n    }\n  }\n": types.JobAclDocument,
+    "\n  mutation UpdateJobAcl($id: ID!, $acl: [AclEntryInput!]!) {\n    updateJobAcl(jobId: $id, acl: $acl) {\n      ...OkResultFields\n    }\n  }\n": types.UpdateJobAclDocument,
     "\n  subscription FollowJob($id: ID!) {\n    followJob(id: $id) {\n      jobId\n      updates {\n        state\n        status\n        newTimeAllocation\n        timestamp\n      }\n      logs {\n        rank\n        stdout\n        stderr\n        timestamp\n      }\n      newStatus {\n        state\n        startedAt\n        expiresAt\n        exitCode\n      }\n    }\n  }\n": types.FollowJobDocument,
     "\n  query Users {\n    users {\n      username\n      admin\n      disabled\n      createdAt\n      projects\n    }\n    products(first: 500) {\n      provider\n      category\n    }\n  }\n": types.UsersDocument,
     "\n  mutation CreateUser($username: String!, $password: String!, $admin: Boolean!) {\n    createUser(username: $username, password: $password, admin: $admin) {\n      username\n    }\n  }\n": types.CreateUserDocument,
@@ -63,6 +67,14 @@ const documents: Documents = {
     "\n  fragment PageFields on PageInfo {\n    hasNextPage\n    endCursor\n  }\n": types.PageFieldsFragmentDoc,
 };
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query JobAcl($id: ID!) {\n    job(id: $id) {\n      id\n      owner {\n        createdBy\n        project\n      }\n      acl {\n        entity\n        permissions\n      }\n    }\n  }\n"): typeof import('./graphql').JobAclDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UpdateJobAcl($id: ID!, $acl: [AclEntryInput!]!) {\n    updateJobAcl(jobId: $id, acl: $acl) {\n      ...OkResultFields\n    }\n  }\n"): typeof import('./graphql').UpdateJobAclDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

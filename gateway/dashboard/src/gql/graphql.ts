@@ -4,6 +4,11 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type AclEntryInput = {
+  entity: string;
+  permissions: Array<Permission>;
+};
+
 export type Backend =
   | 'DOCKER'
   | 'NATIVE'
@@ -91,6 +96,11 @@ export type NameAndVersionInput = {
   version: string;
 };
 
+export type Permission =
+  | 'ADMIN'
+  | 'EDIT'
+  | 'READ';
+
 export type ProductPriceUnit =
   | 'CREDITS_PER_DAY'
   | 'CREDITS_PER_HOUR'
@@ -153,6 +163,21 @@ export type TransactionKind =
   | 'CHARGE'
   /** Credits granted by an administrator: a new allocation. */
   | 'GRANT';
+
+export type JobAclQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type JobAclQuery = { job: { id: string, owner: { createdBy: string, project: string | null }, acl: Array<{ entity: string, permissions: Array<Permission> }> } | null };
+
+export type UpdateJobAclMutationVariables = Exact<{
+  id: string;
+  acl: Array<AclEntryInput> | AclEntryInput;
+}>;
+
+
+export type UpdateJobAclMutation = { updateJobAcl: { ok: boolean, error: { code: string, message: string } | null } };
 
 export type FollowJobSubscriptionVariables = Exact<{
   id: string;
@@ -328,6 +353,34 @@ export const PageFieldsFragmentDoc = new TypedDocumentString(`
   endCursor
 }
     `, {"fragmentName":"PageFields"}) as unknown as TypedDocumentString<PageFieldsFragment, unknown>;
+export const JobAclDocument = new TypedDocumentString(`
+    query JobAcl($id: ID!) {
+  job(id: $id) {
+    id
+    owner {
+      createdBy
+      project
+    }
+    acl {
+      entity
+      permissions
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<JobAclQuery, JobAclQueryVariables>;
+export const UpdateJobAclDocument = new TypedDocumentString(`
+    mutation UpdateJobAcl($id: ID!, $acl: [AclEntryInput!]!) {
+  updateJobAcl(jobId: $id, acl: $acl) {
+    ...OkResultFields
+  }
+}
+    fragment OkResultFields on OkResult {
+  ok
+  error {
+    code
+    message
+  }
+}`) as unknown as TypedDocumentString<UpdateJobAclMutation, UpdateJobAclMutationVariables>;
 export const FollowJobDocument = new TypedDocumentString(`
     subscription FollowJob($id: ID!) {
   followJob(id: $id) {

@@ -11,7 +11,9 @@ import { ErrorMessage, Loading, StateBadge } from '../components';
 import { credits, dateTime, duration, isFinal } from '../format';
 import { graphql } from '../gql';
 import type { InteractiveSessionType } from '../gql/graphql';
+import { JobSharing } from '../job-sharing';
 import { useFollowJob } from '../live';
+import { ProviderDetails } from '../provider-details';
 import { useApi } from '../session';
 
 const JOB = graphql(`
@@ -349,6 +351,10 @@ export function JobPage() {
           )}
         </section>
       </div>
+
+      <ProviderDetails jobId={id} kind={data.provider.kind} state={state} />
+
+      <JobSharing jobId={id} />
 
       <section aria-labelledby="story-heading" className="card">
         <h2 id="story-heading">Story</h2>
