@@ -134,6 +134,41 @@ describe('virtual clusters', () => {
     await terminateAll(borrower.client, borrowed.slice(0, 2));
   });
 
+  it('reclaims for a job routed by its requirements that may not wait, and refuses one with no guarantee left as before', async () => {
+    const owner = await gpuProject();
+    const borrower = await gpuProject();
+    await env.admin.ok(SET, { c: { project: owner.id, provider: 'hpc', guaranteed: { gpu: 4 } } });
+    const borrowed = await runInOrder(borrower.client, 4);
+    await hpcFull();
+
+    // No scheduleTimeout, no named product: it is owed its guarantee, so the borrower's newest job is stopped for it.
+    const routed = { product: undefined, requirements: { gpu: 4, providers: ['hpc'] } };
+    const owed = await submit(owner.client, routed);
+    expect(owed.error).toBeNull();
+    expect((await state(owner.client, owed.job!.id)).status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: `Waiting for room on hpc: reclaiming project ${owner.id}'s guarantee on hpc from borrowers (1 job stopped)`,
+    });
+    const stopped = await waitForState(borrower.client, borrowed[3]!, ['SUCCESS']);
+    expect(stopped.updates.at(-1).status).toBe(`Your job has been terminated (preempted: reclaimed by project ${owner.id}'s guarantee on hpc)`);
+    await waitForState(owner.client, owed.job!.id, ['RUNNING'], 20_000);
+
+    // Its guarantee is used now: the next such job is refused for want of room, and nothing more is stopped.
+    await hpcFull();
+    const refused = await submit(owner.client, routed);
+    expect(refused.job).toBeNull();
+    expect(refused.error?.code).toBe('NO_CAPACITY');
+    for (const id of borrowed.slice(0, 3)) expect((await state(borrower.client, id)).status.state).toBe('RUNNING');
+    const usage = await owner.client.ok(`query ($p: ID) { workspaceUsage(project: $p) { inUse { jobs gpu } } }`, { p: owner.id });
+    expect(usage.workspaceUsage.inUse).toEqual({ jobs: 1, gpu: 4 });
+    // The refused job is not kept: the project's only job is the one that reclaimed.
+    const listed = await owner.client.ok(`{ jobs(first: 50) { edges { node { id } } } }`);
+    expect(listed.jobs.edges.map((edge: { node: { id: string } }) => edge.node.id)).toEqual([owed.job!.id]);
+
+    await terminateAll(owner.client, [owed.job!.id]);
+    await terminateAll(borrower.client, borrowed.slice(0, 3));
+  });
+
   it('holds a project to its guarantee plus its borrowing limit, waiting or refused as over a quota', async () => {
     const limited = await gpuProject();
     await env.admin.ok(SET, { c: { project: limited.id, provider: 'hpc', guaranteed: { gpu: 4 }, borrowingLimit: { gpu: 4 } } });

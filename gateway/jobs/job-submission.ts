@@ -10,7 +10,7 @@ import { v7 as uuidv7 } from 'uuid';
 
 import type { Clock } from '../../shared/clock.js';
 import type { Job, JobOrigin, JobSpecification, Product } from '../../shared/domain.js';
-import { DuplicateJobError, ProviderUnavailableError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import { DuplicateJobError, NoCapacityError, ProviderUnavailableError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CreateJob } from '../../shared/protocol.js';
@@ -162,6 +162,13 @@ export function createJobSubmission(options: SubmissionOptions) {
     }
     const reclaimed = await waitForReclaim(job, placement, record, now);
     if (reclaimed) return { job: reclaimed, placement: null };
+    if (placement.unlessReclaimed !== undefined) {
+      // Stored only so that reclaim could count it; no room was made, so it is refused as never accepted.
+      await store.discardJob(job.id, job.providerId);
+      await Promise.all([store.swapWaiting(job.id, record.claim!, null), quotas?.release(owner, job.id)]);
+      metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
+      throw new NoCapacityError(placement.unlessReclaimed);
+    }
     utilization.reserve(placement.providerId, placement.product.id);
     return { job, placement: { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false } };
   };

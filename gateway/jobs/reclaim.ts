@@ -44,6 +44,8 @@ export interface Reclaim {
    * status the job waits with; null when reclaim does not apply (nothing is stopped).
    */
   forJob(subject: Pick<QuotaSubject, 'jobId' | 'owner' | 'replicas'>, providerId: string, product: Product): Promise<string | null>;
+  /** The providers where the owner's project has a virtual cluster (where a job of it may reclaim). */
+  guaranteedOn(owner: Job['owner']): Promise<Set<string>>;
 }
 
 function waitingFor(cluster: VirtualClusterRecord, providerId: string, count: number): string {
@@ -121,6 +123,11 @@ export function createReclaim(options: {
       const run = last.then(() => reclaimOnce(subject, providerId, product));
       last = run.catch(() => undefined);
       return run;
+    },
+    async guaranteedOn(owner) {
+      if (!owner.project) return new Set();
+      const clusters = await store.listVirtualClusters();
+      return new Set(clusters.filter((c) => c.project === owner.project).map((c) => c.provider));
     },
   };
 }

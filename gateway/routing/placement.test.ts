@@ -118,6 +118,19 @@ describe('placing a new job', () => {
     expect(parked.status).toMatch(/^Waiting up to 60 s for capacity: 2 fitting products are full/);
   });
 
+  it("offers a full product where the job's project has a guarantee, to be placed only if reclaim makes room", async () => {
+    const w = world({ hpc: [product('small', 60)], cloud: [product('vm', 120)] });
+    w.capacity.set('hpc/small', 0);
+    w.capacity.set('cloud/vm', 0);
+    const reclaim = { guaranteedOn: async () => new Set(['cloud']) };
+    const inProject = { ...owner, project: 'genomics' };
+    const owed = await placeNewJob(byRequirements(), inProject, { ...w.context, reclaim });
+    expect(owed).toMatchObject({ providerId: 'cloud', wait: false, failover: [] });
+    expect(owed.unlessReclaimed).toMatch(/^No room now: 2 fitting products are full/);
+    // Outside a project there is nothing to reclaim.
+    await expect(placeNewJob(byRequirements(), owner, { ...w.context, reclaim })).rejects.toMatchObject({ code: 'NO_CAPACITY' });
+  });
+
   it('refuses INSUFFICIENT_FUNDS only when the caller can pay for none of the fitting products', async () => {
     const w = world({ hpc: [product('small', 60)], cloud: [product('vm', 120)] });
     w.unpaid.add('hpc/small');

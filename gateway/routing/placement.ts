@@ -16,6 +16,7 @@ import {
   SwitchyardError,
 } from '../../shared/errors.js';
 import { supportRefusal, type JobSpecificationInput } from '../jobs/job-specification.js';
+import type { Reclaim } from '../jobs/reclaim.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import { refusalIn, type QuotaGate, type QuotaSnapshot, type QuotaSubject } from './quota-gate.js';
@@ -32,6 +33,8 @@ export interface PlacementContext {
   canPay?: (owner: Job['owner'], product: Product, providerId: string) => Promise<boolean>;
   /** Holds jobs to their workspace's quotas; none: no quotas. */
   quotas?: QuotaGate;
+  /** Where a project's job may take its guarantee back from borrowers; none: no reclaim. */
+  reclaim?: Pick<Reclaim, 'guaranteedOn'>;
 }
 
 /** Where a new job goes: sent now (with failover candidates), or parked at the gateway until a provider can take it. */
@@ -42,6 +45,11 @@ export interface NewJobPlacement {
   status: string;
   failover: Candidate[];
   wait: boolean;
+  /**
+   * No room anywhere, for a job that may not wait: it goes only if reclaiming its project's
+   * guarantee on this provider makes room, else it is refused with NO_CAPACITY and this message.
+   */
+  unlessReclaimed?: string;
 }
 
 /** A job that waits at the gateway: who can take it now, best first, and what its updates say. */
@@ -100,6 +108,11 @@ export async function admitNewJob(
     refusal ??= reason;
   }
   const timeout = input.scheduleTimeout ?? 0;
+  // With no room either, that there is no room is what it is refused for, as without a guarantee.
+  if (placement.unlessReclaimed !== undefined) {
+    context.metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
+    throw new NoCapacityError(placement.unlessReclaimed);
+  }
   if (timeout <= 0) throw new QuotaExceededError(refusal!);
   context.metrics.routingDecisions.inc({ provider: placement.providerId, outcome: 'waiting' });
   return { ...placement, status: quotaWaitingStatus(timeout, refusal!), failover: [], wait: true };
@@ -207,8 +220,13 @@ async function placeByRequirements(input: JobSpecificationInput, owner: Job['own
       metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
       return { providerId: parked.providerId, product: parked.product, status: waitingStatus(timeout, plan), failover: [], wait: true };
     }
+    const message = `No room now: ${explainNoRoom(plan)}`;
+    // Full where its project is guaranteed some: the cheapest such product, if reclaim makes room there.
+    const guaranteed = context.reclaim && owner.project ? await context.reclaim.guaranteedOn(owner) : new Set<string>();
+    const owed = plan.candidates.find((candidate) => guaranteed.has(candidate.providerId));
+    if (owed) return { providerId: owed.providerId, product: owed.product, status: message, failover: [], wait: false, unlessReclaimed: message };
     metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
-    throw new NoCapacityError(`No room now: ${explainNoRoom(plan)}`);
+    throw new NoCapacityError(message);
   }
   metrics.routingDecisions.inc({ provider: chosen.providerId, outcome: 'routed' });
   return { providerId: chosen.providerId, product: chosen.product, status: explainChoice(plan, chosen), failover: rest, wait: false };
