@@ -357,6 +357,31 @@ describe('the web dashboard', () => {
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
   });
 
+  it("acts in a project's workspace once it is picked: its jobs listed, not alice's own, and back", async () => {
+    const inLab = (await alice.in('lab').ok(`{ jobs(first: 50) { edges { node { id } } } }`)).jobs.edges.map((e: any) => e.node.id as string);
+    const own = (await alice.ok(`{ jobs(first: 50) { edges { node { id } } } }`)).jobs.edges.map((e: any) => e.node.id as string);
+    expect(inLab.length).toBeGreaterThan(0);
+    expect(own.length).toBeGreaterThan(0);
+    const listed = async () => page.locator('tr[data-job-id]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')));
+
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.locator(`tr[data-job-id="${own[0]}"]`).waitFor();
+    await page.getByLabel('Workspace').selectOption('lab');
+    await page.locator(`tr[data-job-id="${inLab[0]}"]`).waitFor();
+    expect((await listed()).sort()).toEqual([...inLab].sort());
+    expect(await page.evaluate(() => sessionStorage.getItem('switchyard.workspace'))).toBe('lab');
+    await shot('jobs-in-project');
+
+    // Back in her own workspace: her own jobs, those she made in projects among them, newest first.
+    await page.getByLabel('Workspace').selectOption('');
+    await page.locator(`tr[data-job-id="${own[0]}"]`).waitFor();
+    expect(await listed()).toEqual(own.slice(0, 20));
+    expect(await page.evaluate(() => sessionStorage.getItem('switchyard.workspace'))).toBeNull();
+    // Where the next step expects the page.
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  });
+
   it('stays signed in across a reload (sessionStorage) and starts the keyboard at a skip link to the content', async () => {
     // On the page the last step left it: still signed in, still there.
     await page.reload();

@@ -10,6 +10,7 @@ import { SignInPage } from './pages/SignInPage';
 import { SubmitPage } from './pages/SubmitPage';
 import { WalletsPage } from './pages/WalletsPage';
 import { useSession } from './session';
+import { WorkspacePicker } from './workspace-picker';
 
 const NAV = [
   { to: '/jobs', label: 'Jobs' },
@@ -22,7 +23,7 @@ const NAV = [
 const ADMIN_NAV = [{ to: '/admin', label: 'Administration' }];
 
 export function App() {
-  const { user, signOut } = useSession();
+  const { user, signOut, workspace } = useSession();
   const location = useLocation();
   if (!user) {
     return (
@@ -48,6 +49,7 @@ export function App() {
             ))}
           </ul>
         </nav>
+        <WorkspacePicker />
         <span className="who">
           <span data-testid="username">{user.username}</span>
           {user.admin ? ' (administrator)' : ''}
@@ -56,7 +58,8 @@ export function App() {
           </button>
         </span>
       </header>
-      <main id="main" tabIndex={-1}>
+      {/* A new workspace: every page is made again, reading what that workspace sees. */}
+      <main id="main" tabIndex={-1} key={workspace ?? ''}>
         <Routes>
           <Route path="/jobs" element={<JobsPage />} />
           <Route path="/jobs/:id" element={<JobPage />} />

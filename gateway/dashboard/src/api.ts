@@ -65,14 +65,19 @@ export interface Api {
   close(): void;
 }
 
-/** The API as one signed-in user; `onUnauthenticated` runs when the gateway no longer takes the token. */
-export function createApi(token: string, onUnauthenticated: () => void): Api {
+/**
+ * The API as one signed-in user, acting in `project`'s workspace (the `Project` header, as the
+ * command line's --project) or its own (null); `onUnauthenticated` runs when the gateway no
+ * longer takes the token.
+ */
+export function createApi(token: string, onUnauthenticated: () => void, project: string | null = null): Api {
   const authorization = `Bearer ${token}`;
+  const workspace: Record<string, string> = project ? { project } : {};
   let ws: Client | null = null;
   const wsClient = () =>
     (ws ??= createClient({
       url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql`,
-      connectionParams: { Authorization: authorization },
+      connectionParams: { Authorization: authorization, ...(project ? { Project: project } : {}) },
       lazy: true,
       // A dropped connection is taken up again: followJob then replays its snapshot (callers keep each item once).
       retryAttempts: 10,
@@ -82,7 +87,7 @@ export function createApi(token: string, onUnauthenticated: () => void): Api {
     async request(document, variables) {
       const res = await fetch('/graphql', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', authorization },
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', authorization, ...workspace },
         body: JSON.stringify({ query: document.toString(), variables: variables ?? {} }),
       });
       const body = (await res.json().catch(() => ({ errors: [{ message: `the gateway answered HTTP ${res.status}` }] }))) as GraphQLResponse<never>;

@@ -8,10 +8,14 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useState, t
 import { createApi, signIn as requestToken, type Api, type SignedIn } from './api';
 
 const STORAGE_KEY = 'switchyard.session';
+const WORKSPACE_KEY = 'switchyard.workspace';
 
 interface Session {
   user: SignedIn | null;
   api: Api | null;
+  /** The project whose workspace the tab acts in; null: the user's own. */
+  workspace: string | null;
+  setWorkspace(project: string | null): void;
   signIn(username: string, password: string): Promise<void>;
   signOut(): void;
 }
@@ -30,19 +34,32 @@ function storedUser(): SignedIn | null {
 export function SessionProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [user, setUser] = useState<SignedIn | null>(storedUser);
+  const [workspace, setWorkspaceState] = useState<string | null>(() => sessionStorage.getItem(WORKSPACE_KEY));
   const signOut = useCallback(() => {
     sessionStorage.removeItem(STORAGE_KEY);
+    sessionStorage.removeItem(WORKSPACE_KEY);
     setUser(null);
+    setWorkspaceState(null);
     queryClient.clear();
   }, [queryClient]);
-  const api = useMemo(() => (user ? createApi(user.token, signOut) : null), [user, signOut]);
+  const setWorkspace = useCallback(
+    (project: string | null) => {
+      if (project) sessionStorage.setItem(WORKSPACE_KEY, project);
+      else sessionStorage.removeItem(WORKSPACE_KEY);
+      // What was read in one workspace is not what another sees.
+      queryClient.clear();
+      setWorkspaceState(project);
+    },
+    [queryClient],
+  );
+  const api = useMemo(() => (user ? createApi(user.token, signOut, workspace) : null), [user, signOut, workspace]);
   useEffect(() => () => api?.close(), [api]);
   const signIn = useCallback(async (username: string, password: string) => {
     const signed = await requestToken(username, password);
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(signed));
     setUser(signed);
   }, []);
-  const value = useMemo(() => ({ user, api, signIn, signOut }), [user, api, signIn, signOut]);
+  const value = useMemo(() => ({ user, api, workspace, setWorkspace, signIn, signOut }), [user, api, workspace, setWorkspace, signIn, signOut]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 

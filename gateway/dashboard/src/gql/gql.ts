@@ -39,6 +39,7 @@ type Documents = {
     "\n  query Wallets {\n    wallets {\n      provider\n      category\n      balance\n      owner {\n        createdBy\n        project\n      }\n      allocations {\n        id\n        initialBalance\n        balance\n        startDate\n        endDate\n      }\n    }\n  }\n": typeof types.WalletsDocument,
     "\n  query Transactions($first: Int, $after: String) {\n    transactions(first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        ...PageFields\n      }\n      edges {\n        node {\n          id\n          kind\n          owner\n          isProject\n          provider\n          category\n          amount\n          jobId\n          by\n          timestamp\n          description\n        }\n      }\n    }\n  }\n": typeof types.TransactionsDocument,
     "\n  fragment PageFields on PageInfo {\n    hasNextPage\n    endCursor\n  }\n": typeof types.PageFieldsFragmentDoc,
+    "\n  query MyProjects {\n    projects(all: false) {\n      id\n      title\n      archived\n    }\n  }\n": typeof types.MyProjectsDocument,
 };
 const documents: Documents = {
     "\n  query JobAcl($id: ID!) {\n    job(id: $id) {\n      id\n      owner {\n        createdBy\n        project\n      }\n      acl {\n        entity\n        permissions\n      }\n    }\n  }\n": types.JobAclDocument,
@@ -65,6 +66,7 @@ const documents: Documents = {
     "\n  query Wallets {\n    wallets {\n      provider\n      category\n      balance\n      owner {\n        createdBy\n        project\n      }\n      allocations {\n        id\n        initialBalance\n        balance\n        startDate\n        endDate\n      }\n    }\n  }\n": types.WalletsDocument,
     "\n  query Transactions($first: Int, $after: String) {\n    transactions(first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        ...PageFields\n      }\n      edges {\n        node {\n          id\n          kind\n          owner\n          isProject\n          provider\n          category\n          amount\n          jobId\n          by\n          timestamp\n          description\n        }\n      }\n    }\n  }\n": types.TransactionsDocument,
     "\n  fragment PageFields on PageInfo {\n    hasNextPage\n    endCursor\n  }\n": types.PageFieldsFragmentDoc,
+    "\n  query MyProjects {\n    projects(all: false) {\n      id\n      title\n      archived\n    }\n  }\n": types.MyProjectsDocument,
 };
 
 /**
@@ -163,6 +165,10 @@ export function graphql(source: "\n  query Transactions($first: Int, $after: Str
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  fragment PageFields on PageInfo {\n    hasNextPage\n    endCursor\n  }\n"): typeof import('./graphql').PageFieldsFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query MyProjects {\n    projects(all: false) {\n      id\n      title\n      archived\n    }\n  }\n"): typeof import('./graphql').MyProjectsDocument;
 
 
 export function graphql(source: string) {

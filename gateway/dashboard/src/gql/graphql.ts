@@ -320,6 +320,11 @@ export type TransactionsQuery = { transactions: { totalCount: number, pageInfo: 
 
 export type PageFieldsFragment = { hasNextPage: boolean, endCursor: string | null };
 
+export type MyProjectsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type MyProjectsQuery = { projects: Array<{ id: string, title: string, archived: boolean }> };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -762,3 +767,12 @@ export const TransactionsDocument = new TypedDocumentString(`
   hasNextPage
   endCursor
 }`) as unknown as TypedDocumentString<TransactionsQuery, TransactionsQueryVariables>;
+export const MyProjectsDocument = new TypedDocumentString(`
+    query MyProjects {
+  projects(all: false) {
+    id
+    title
+    archived
+  }
+}
+    `) as unknown as TypedDocumentString<MyProjectsQuery, MyProjectsQueryVariables>;
