@@ -156,6 +156,24 @@ describe('the web dashboard', () => {
     await shot('submit-refused');
   });
 
+  it('submits a job by requirements for the gateway to route, and shows the product it was given', async () => {
+    await page.getByRole('link', { name: 'Submit', exact: true }).click();
+    await page.getByLabel('Product').selectOption('routed');
+    await page.getByLabel('CPUs').fill('1');
+    await page.getByLabel('Backend').selectOption('NATIVE');
+    await page.getByLabel(/^Wait for room/).fill('60');
+    await page.getByLabel('Command', { exact: true }).fill(`sh -c 'echo routed-here'`);
+    await shot('submit-routed');
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
+    await page.waitForURL(/\/ui\/jobs\/[^/]+$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split('/').at(-1)!);
+    await waitForJobState('SUCCESS');
+    await page.getByTestId('logs').getByText('routed-here').waitFor();
+    const { job } = await alice.ok(`query ($id: ID!) { job(id: $id) { specification { product { id provider } scheduleTimeout } } }`, { id });
+    // Asked for by requirements; alice has credits on the local provider only, so it was routed there.
+    expect(job.specification).toMatchObject({ product: { id: expect.stringMatching(/^local-/), provider: 'local' }, scheduleTimeout: 60 });
+  });
+
   it('opens a running job’s terminal, runs a command in it, and suspends and resumes the job', async () => {
     const id = await submitLocalJob('sleep 300');
     await waitForJobState('RUNNING');

@@ -1,8 +1,9 @@
 /**
  * A job submitted from a form made of the products and their support manifests: only what the
  * chosen product supports is offered (an image where its backend takes one, replicas up to its
- * maximum, a time limit within its maximum, no deadline only where it allows none). A refused
- * submission shows the gateway's code and message.
+ * maximum, a time limit within its maximum, no deadline only where it allows none). Or no product
+ * but requirements (CPU, memory, GPU, backend), for the gateway to route, waiting for room up to a
+ * given time. A refused submission shows the gateway's code and message.
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
@@ -65,6 +66,10 @@ const CREATE_JOB = graphql(`
 `);
 
 type Product = ProductsQuery['products'][number];
+type Backend = Product['support']['backend'];
+
+/** The Product choice that asks the gateway to route by requirements instead. */
+const ROUTED = 'routed';
 
 const keyOf = (p: Pick<Product, 'id' | 'provider'>) => `${p.provider}/${p.id}`;
 const maxMinutes = (p: Product) => {
@@ -94,6 +99,7 @@ export function SubmitPage() {
   const navigate = useNavigate();
   const products = useQuery({ queryKey: ['products'], queryFn: () => api.request(PRODUCTS, {}) });
   const [chosen, setChosen] = useState<string>('');
+  const [routedBackend, setRoutedBackend] = useState<Backend | ''>('');
   const [noDeadline, setNoDeadline] = useState(false);
   const [error, setError] = useState<{ code: string | null; message: string } | null>(null);
   const [busy, setBusy] = useState(false);
@@ -101,12 +107,13 @@ export function SubmitPage() {
   if (products.error) return <ErrorMessage error={products.error} title="Products not loaded" />;
   if (products.isPending) return <Loading what="products" />;
   const list = products.data.products;
-  const product = list.find((p) => keyOf(p) === chosen) ?? list[0];
+  const routed = chosen === ROUTED;
+  const product = routed ? undefined : (list.find((p) => keyOf(p) === chosen) ?? list[0]);
   const providers = [...new Set(list.map((p) => p.provider))];
 
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    if (!product) return;
+    if (!product && !routed) return;
     const form = new FormData(event.currentTarget);
     const text = (name: string) => String(form.get(name) ?? '').trim();
     setError(null);
@@ -119,8 +126,15 @@ export function SubmitPage() {
         .split(',')
         .map((t) => t.trim())
         .filter(Boolean);
+      const number = (name: string) => (text(name) === '' ? null : Number(text(name)));
+      const placement: Pick<JobSpecificationInput, 'product' | 'requirements' | 'scheduleTimeout'> = product
+        ? { product: { id: product.id, provider: product.provider } }
+        : {
+            requirements: { cpu: number('cpu'), memoryInGigs: number('memoryInGigs'), gpu: number('gpu'), backend: routedBackend || null },
+            scheduleTimeout: number('scheduleTimeout'),
+          };
       spec = {
-        product: { id: product.id, provider: product.provider },
+        ...placement,
         command,
         name: text('name') || null,
         image: text('image') || null,
@@ -146,10 +160,17 @@ export function SubmitPage() {
     }
   };
 
-  if (!product) return <p>No provider offers a product to you yet.</p>;
-  const support = product.support;
-  const max = maxMinutes(product);
-  const takesImage = support.backend !== 'NATIVE';
+  if (list.length === 0) return <p>No provider offers a product to you yet.</p>;
+  const backends = [...new Set(list.map((p) => p.support.backend))];
+  // Routed: what some product offers; the gateway refuses what none can take.
+  const support = product?.support ?? {
+    backend: routedBackend || 'NATIVE',
+    maxReplicas: Math.max(...list.map((p) => p.support.maxReplicas)),
+    maxTimeAllocation: null,
+  };
+  const max = product ? maxMinutes(product) : null;
+  const takesImage = routed ? routedBackend !== '' && routedBackend !== 'NATIVE' : support.backend !== 'NATIVE';
+  const formKey = product ? keyOf(product) : ROUTED;
 
   return (
     <>
@@ -159,12 +180,13 @@ export function SubmitPage() {
           <span>Product</span>
           <select
             name="product"
-            value={keyOf(product)}
+            value={formKey}
             onChange={(event) => {
               setChosen(event.target.value);
               setNoDeadline(false);
             }}
           >
+            <option value={ROUTED}>Any product that fits: routed by requirements</option>
             {providers.map((provider) => (
               <optgroup key={provider} label={provider}>
                 {list
@@ -178,16 +200,57 @@ export function SubmitPage() {
             ))}
           </select>
         </label>
-        <div className="product-facts" aria-live="polite">
-          <p>{product.description}</p>
-          <p className="muted">
-            {support.backend} · {product.freeToUse ? 'free' : `${credits(product.pricePerUnit)} credits per ${PRICE_UNITS[product.unitOfPrice]}`} ·
-            balance {product.freeToUse ? '—' : credits(product.balance)} ·{' '}
-            {product.queueStatus ? product.queueStatus.toLowerCase() : 'capacity unknown'} · up to {support.maxReplicas}{' '}
-            {support.maxReplicas === 1 ? 'replica' : 'replicas'} · longest run {duration(support.maxTimeAllocation)}
-            {support.sessionTypes.length ? ` · sessions: ${support.sessionTypes.join(', ').toLowerCase()}` : ''}
-          </p>
-        </div>
+        {product ? (
+          <div className="product-facts" aria-live="polite">
+            <p>{product.description}</p>
+            <p className="muted">
+              {product.support.backend} ·{' '}
+              {product.freeToUse ? 'free' : `${credits(product.pricePerUnit)} credits per ${PRICE_UNITS[product.unitOfPrice]}`} · balance{' '}
+              {product.freeToUse ? '—' : credits(product.balance)} · {product.queueStatus ? product.queueStatus.toLowerCase() : 'capacity unknown'} ·
+              up to {product.support.maxReplicas} {product.support.maxReplicas === 1 ? 'replica' : 'replicas'} · longest run{' '}
+              {duration(product.support.maxTimeAllocation)}
+              {product.support.sessionTypes.length ? ` · sessions: ${product.support.sessionTypes.join(', ').toLowerCase()}` : ''}
+            </p>
+          </div>
+        ) : (
+          <fieldset>
+            <legend>Requirements</legend>
+            <p className="muted">The gateway picks the cheapest product with room that meets them.</p>
+            <label>
+              <span>CPUs</span>
+              <input name="cpu" type="number" min={0} step="any" defaultValue={1} />
+            </label>
+            <label>
+              <span>
+                Memory, GB <span className="muted">(optional)</span>
+              </span>
+              <input name="memoryInGigs" type="number" min={0} step="any" />
+            </label>
+            <label>
+              <span>
+                GPUs <span className="muted">(optional)</span>
+              </span>
+              <input name="gpu" type="number" min={0} step={1} />
+            </label>
+            <label>
+              <span>Backend</span>
+              <select name="backend" value={routedBackend} onChange={(event) => setRoutedBackend(event.target.value as Backend | '')}>
+                <option value="">Any</option>
+                {backends.map((backend) => (
+                  <option key={backend} value={backend}>
+                    {backend}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              <span>
+                Wait for room, seconds <span className="muted">(optional: without it, no room now is a refusal)</span>
+              </span>
+              <input name="scheduleTimeout" type="number" min={1} step={1} />
+            </label>
+          </fieldset>
+        )}
         <label>
           <span>
             Name <span className="muted">(optional)</span>
@@ -216,7 +279,7 @@ export function SubmitPage() {
         {support.maxReplicas > 1 ? (
           <label>
             <span>Replicas</span>
-            <input key={keyOf(product)} name="replicas" type="number" min={1} max={support.maxReplicas} defaultValue={1} required />
+            <input key={formKey} name="replicas" type="number" min={1} max={support.maxReplicas} defaultValue={1} required />
           </label>
         ) : null}
         <fieldset>
@@ -224,7 +287,7 @@ export function SubmitPage() {
           <label>
             <span>Minutes {max !== null ? <span className="muted">(at most {max})</span> : null}</span>
             <input
-              key={keyOf(product)}
+              key={formKey}
               name="minutes"
               type="number"
               min={1}
