@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+
+import { createManualClock } from '../../shared/clock.js';
+import type { Job } from '../../shared/domain.js';
+import { silentLogger } from '../../shared/logger.js';
+import type { JobObservation } from '../../shared/protocol.js';
+import { makeJob } from '../../test/support/jobs.js';
+import type { ProviderRegistry } from '../registry/provider-registry.js';
+import { createMemoryStore } from '../store/memory-store.js';
+import type { JobCharges } from './job-charges.js';
+import { createReconciliation } from './reconciliation.js';
+
+/** A store holding one job, and a provider that answers reconciliation with `observed`. */
+async function reconciled(job: Job, observed: Omit<JobObservation, 'id'>) {
+  const clock = createManualClock();
+  const store = createMemoryStore();
+  await store.createJob(job, { exclusive: false });
+  const charged: Job[] = [];
+  const charges: JobCharges = {
+    enabled: true,
+    chargeNow: async (charging) => void charged.push(charging),
+    stopForNoCredits: async () => {},
+  };
+  const provider = { instanceId: 'i1', client: { call: async () => ({ jobs: [{ id: job.id, ...observed }] }) } };
+  const registry = { get: (id: string) => (id === job.providerId ? provider : undefined) } as unknown as ProviderRegistry;
+  const reconciliation = createReconciliation({
+    store,
+    registry,
+    change: (id, change) => store.changeJob(id, change),
+    charges,
+    clock,
+    logger: silentLogger(),
+  });
+  await reconciliation.reconcile(job.providerId);
+  return { stored: (await store.getJob(job.id))!, charged };
+}
+
+describe('reconciliation', () => {
+  it('gives a job that ran and ended unseen its RUNNING, with its start, before its end, and charges it once', async () => {
+    const createdAt = Date.now() - 120_000;
+    const startedAt = createdAt + 5_000;
+    const { stored, charged } = await reconciled(makeJob({ createdAt }), {
+      state: 'SUCCESS',
+      status: 'exited 0',
+      exitCode: 0,
+      startedAt,
+      expiresAt: null,
+      providerGeneratedId: null,
+    });
+    expect(stored).toMatchObject({ state: 'SUCCESS', startedAt, exitCode: 0 });
+    expect(stored.updates.map((u) => u.state)).toEqual(['RUNNING', 'SUCCESS']);
+    expect(charged.map((j) => j.state)).toEqual(['SUCCESS']);
+  });
+
+  it('adds no RUNNING for a job that ended without starting', async () => {
+    const { stored } = await reconciled(makeJob({ createdAt: Date.now() - 120_000 }), {
+      state: 'FAILURE',
+      status: 'could not start',
+      exitCode: null,
+      startedAt: null,
+      expiresAt: null,
+      providerGeneratedId: null,
+    });
+    expect(stored.updates.map((u) => u.state)).toEqual(['FAILURE']);
+  });
+});
