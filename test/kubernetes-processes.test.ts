@@ -154,6 +154,8 @@ describe('a job through the gateway on Kubernetes', () => {
     expect((await ok('suspendJobs')).suspendJobs[0]).toEqual({ ok: true, error: null });
     await waitForState(client, id, ['SUSPENDED'], 30_000);
     await eventually(async () => (await podsInNamespace()).length === 0, { timeoutMs: 20_000, what: 'the suspended job’s pod to be deleted' });
+    // Its running time is charged as the gateway applies the suspension, which may come just after the state shows.
+    await eventually(async () => (await creditsCharged()) > 0, { timeoutMs: 10_000, what: 'the running time to be charged' });
     const chargedWhileSuspended = await creditsCharged();
     expect(chargedWhileSuspended).toBeGreaterThan(0);
 
