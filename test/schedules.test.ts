@@ -14,8 +14,6 @@ import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import type { Store } from '../gateway/store/store.js';
-import { createLocalDriver } from '../providers/local/local-driver.js';
-import { createProviderRuntime } from '../providers/sdk/runtime.js';
 import { createManualClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
@@ -23,6 +21,7 @@ import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { fund } from './support/credits.js';
 import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { deleteKeys, natsUrl, redisUrl, uniquePrefix } from './support/services.js';
+import { localProviderRuntime } from './support/tenancy-gateway.js';
 import { createUserClient } from './support/users.js';
 
 const prefix = uniquePrefix();
@@ -99,16 +98,7 @@ beforeAll(async () => {
     });
   }
   const providerTransport = await createNatsTransport({ url: natsUrl(), subjects });
-  const runtime = createProviderRuntime({
-    transport: providerTransport,
-    driver: createLocalDriver({ stateDir, terminateGraceMs: 200 }),
-    id: 'local',
-    kind: 'LOCAL',
-    version: 'test',
-    heartbeatIntervalMs: 500,
-    clock,
-    logger: silentLogger(),
-  });
+  const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock });
   await runtime.start();
   closers.unshift(async () => {
     await runtime.stop();

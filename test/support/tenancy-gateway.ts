@@ -65,6 +65,26 @@ export interface TenancyGateway {
 
 export const LOCAL_SMALL = { id: 'local-small', provider: 'local' };
 
+/** The real local provider `local` on its own transport, as the test gateways run it (its jobs' state in `stateDir`). */
+export function localProviderRuntime(options: {
+  transport: ProviderRuntimeTransport;
+  stateDir: string;
+  clock: Clock;
+  logger?: ReturnType<typeof silentLogger>;
+}): ProviderRuntime {
+  return createProviderRuntime({
+    transport: options.transport,
+    driver: createLocalDriver({ stateDir: options.stateDir, terminateGraceMs: 200 }),
+    id: 'local',
+    kind: 'LOCAL',
+    version: 'test',
+    heartbeatIntervalMs: 500,
+    clock: options.clock,
+    logger: options.logger ?? silentLogger(),
+  });
+}
+type ProviderRuntimeTransport = Parameters<typeof createProviderRuntime>[0]['transport'];
+
 /** A simulated HPC cluster small enough to fill: 4 nodes of 32 CPUs and 4 GPUs (a gpu-4 job takes one), jobs start at once and run an hour. */
 export const SMALL_HPC: SimulatedConfig = {
   ...HPC_CONFIG,
@@ -110,16 +130,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     dialects: options.dialects,
     utilizationIntervalMs: options.utilizationIntervalMs,
   });
-  const runtime = createProviderRuntime({
-    transport: providerTransport,
-    driver: createLocalDriver({ stateDir, terminateGraceMs: 200 }),
-    id: 'local',
-    kind: 'LOCAL',
-    version: 'test',
-    heartbeatIntervalMs: 500,
-    clock: systemClock,
-    logger,
-  });
+  const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger });
   await runtime.start();
   const hpcTransport = options.hpc ? await createNatsTransport({ url: natsUrl(), subjects }) : null;
   let hpc: ProviderRuntime | null = null;
