@@ -587,7 +587,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
           createdAt: T0 + i * 1000,
           owner: { createdBy: creators[i % 3]!, project: null },
           providerId: providers[(i >> 1) % 2]!,
-          specification: makeSpecification({ tags: i % 5 === 0 ? ['gpu'] : [] }),
+          specification: makeSpecification({ tags: i % 5 === 0 ? ['gpu'] : [], name: [null, 'train', 'eval'][(i >> 2) % 3]! }),
         }),
       );
       const order = jobs.map((_, i) => (i * 17) % 40);
@@ -654,6 +654,12 @@ describe.each(implementations)('the $name store', ({ open }) => {
         { predicate: gpu },
         { createdBy: 'alice', predicate: gpu, createdAfter: T0 + 1 },
         { states: ['IN_QUEUE'], providers: ['local'], predicate: (job) => job.createdAt % 2000 === 0 },
+        { createdBy: 'alice', name: 'train' },
+        { createdBy: 'bob', name: 'eval', states: ['RUNNING', 'IN_QUEUE'], providers: ['hpc'] },
+        { createdBy: 'team:ops/α', name: 'eval', predicate: gpu, createdAfter: T0 + 1 },
+        { createdBy: 'alice', name: 'nothing' },
+        { name: 'train' },
+        { name: 'eval', states: ['SUCCESS'] },
       ];
       const oldestFirst = [...jobs].sort((a, b) => (a.id < b.id ? -1 : 1));
       for (const filter of queries) {
@@ -661,6 +667,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
           .filter(
             (job) =>
               (filter.createdBy === undefined || job.owner.createdBy === filter.createdBy) &&
+              (filter.name === undefined || job.specification.name === filter.name) &&
               (!filter.states?.length || filter.states.includes(job.state)) &&
               (!filter.providers?.length || filter.providers.includes(job.providerId)) &&
               (filter.createdAfter === undefined || job.createdAt >= filter.createdAfter) &&
@@ -677,6 +684,18 @@ describe.each(implementations)('the $name store', ({ open }) => {
       }
       // Sanity of the seed: each filter above had something to find or exclude.
       expect(jobs.filter((job) => job.state === 'SUCCESS')).toHaveLength(10);
+      expect(jobs.filter((job) => job.owner.createdBy === 'alice' && job.specification.name === 'train').length).toBeGreaterThan(1);
+    });
+
+    it("forgets a discarded job from its creator's jobs of its name", async () => {
+      const store = await open();
+      const jobs = await seed(store);
+      const target = jobs.find((job) => job.owner.createdBy === 'bob' && job.specification.name === 'train' && job.state === 'IN_QUEUE')!;
+      const named = async () => (await store.listJobs({ createdBy: 'bob', name: 'train', order: 'ASC', first: 50 })).jobs.map((job) => job.id);
+      expect(await named()).toContain(target.id);
+      expect(await store.discardJob(target.id, target.providerId)).toBe(true);
+      const rest = jobs.filter((job) => job.owner.createdBy === 'bob' && job.specification.name === 'train' && job.id !== target.id);
+      expect(await named()).toEqual(rest.map((job) => job.id).sort());
     });
 
     it('sees a job under its new state as soon as the state moves', async () => {
@@ -746,6 +765,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
           owner: { createdBy, project },
           providerId: i % 3 === 0 ? 'hpc' : 'local',
           acl: project === null ? [] : acls[i % acls.length]!,
+          specification: makeSpecification({ name: i % 5 < 2 ? 'train' : null }),
         });
       });
       for (const i of jobs.map((_, i) => (i * 13) % 36)) expect(await store.createJob(jobs[i]!, { exclusive: false })).toEqual({ created: true });
@@ -787,6 +807,7 @@ describe.each(implementations)('the $name store', ({ open }) => {
         (!filter.states?.length || filter.states.includes(job.state)) &&
         (!filter.providers?.length || filter.providers.includes(job.providerId)) &&
         (filter.createdBy === undefined || job.owner.createdBy === filter.createdBy) &&
+        (filter.name === undefined || job.specification.name === filter.name) &&
         (filter.createdAfter === undefined || job.createdAt >= filter.createdAfter) &&
         (filter.predicate === undefined || filter.predicate(job));
       const byId = new Map(jobs.map((job) => [job.id, job]));
@@ -809,6 +830,9 @@ describe.each(implementations)('the $name store', ({ open }) => {
         { states: ['IN_QUEUE'], providers: ['hpc'] },
         { createdAfter: T0 + 10_000 },
         { createdBy: 'uma' },
+        { createdBy: 'uma', name: 'train' },
+        { createdBy: 'pia', name: 'train', states: ['RUNNING'] },
+        { name: 'train' },
         { predicate: (job) => job.createdAt % 2000 === 0 },
       ];
       const seen = new Map<string, number>();
@@ -1324,7 +1348,7 @@ describe('the redis store', () => {
     expect(await a.activeJobIds('hpc')).toEqual([]);
   });
 
-  it('builds the users set and the job sources once for data stored before them, however many replicas start at once', async () => {
+  it('builds the users set, the job sources and the creator+name index once for data stored before them, however many replicas start at once', async () => {
     const prefix = uniquePrefix();
     const [a] = await replicas(prefix);
     const user = (username: string) => ({ username, passwordHash: 'scrypt$abc', admin: false, projects: [], createdAt: T0 });
@@ -1339,7 +1363,7 @@ describe('the redis store', () => {
     const jobs = [
       makeJob({ createdAt: T0, owner: { createdBy: 'alice', project: null } }),
       makeJob({ createdAt: T0 + 1, owner: { createdBy: 'uma', project: 'lab' }, acl: [{ entity: 'rita', permissions: ['READ'] }] }),
-      makeJob({ createdAt: T0 + 2, owner: { createdBy: 'alice', project: 'lab' } }),
+      makeJob({ createdAt: T0 + 2, owner: { createdBy: 'alice', project: 'lab' }, specification: makeSpecification({ name: 'train' }) }),
     ];
     for (const job of jobs) await a.createJob(job, { exclusive: false });
 
@@ -1349,7 +1373,7 @@ describe('the redis store', () => {
       await redis.quit();
     });
     const older: string[] = [`${prefix}:users`, `${prefix}:migrations`];
-    for (const pattern of [`${prefix}:jobs:project:*`, `${prefix}:jobs:creator:*:personal`]) {
+    for (const pattern of [`${prefix}:jobs:project:*`, `${prefix}:jobs:creator:*:personal`, `${prefix}:jobs:creator:*:name:*`]) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -1381,8 +1405,10 @@ describe('the redis store', () => {
         ).toEqual(expected.map((job) => job!.id));
         expect(page.totalCount).toBe(expected.length);
       }
+      const named = await store.listJobs({ createdBy: 'alice', name: 'train', order: 'ASC', first: 10 });
+      expect(named.jobs.map((job) => job.id)).toEqual([jobs[2]!.id]);
     }
-    expect((await redis.smembers(`${prefix}:migrations`)).sort()).toEqual(['job-sources', 'users']);
+    expect((await redis.smembers(`${prefix}:migrations`)).sort()).toEqual(['creator-names', 'job-sources', 'users']);
     // Done once: a user who loses its place in the set now is not put back by the next start.
     await redis.srem(`${prefix}:users`, 'rita');
     const later = await createRedisStore({ url: redisUrl(), keyPrefix: prefix });

@@ -57,7 +57,6 @@ function predicates(filter: JobListInput): ((job: Job) => boolean)[] {
   anyOf(filter.productIds, (job) => job.specification.product.id);
   anyOf(filter.productCategories, (job) => job.specification.product.category);
   if (filter.application) checks.push((job) => job.specification.application?.name === filter.application);
-  if (filter.name) checks.push((job) => job.specification.name === filter.name);
   const tags = filter.tags;
   if (tags?.length) checks.push((job) => tags.every((t) => job.specification.tags.includes(t)));
   return checks;
@@ -89,6 +88,8 @@ export function createJobQueries(store: Store): JobQueries {
       const query: JobQuery = {
         sources,
         createdBy,
+        // The store reads one creator's jobs of a name from an index, and checks the name otherwise.
+        name: filter.name || undefined,
         states: filter.states?.length ? filter.states : undefined,
         providers: filter.providers?.length ? filter.providers : undefined,
         createdAfter: filter.createdAfter ?? undefined,

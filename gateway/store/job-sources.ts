@@ -32,6 +32,12 @@ export function sourcesOfJob(job: Pick<Job, 'owner' | 'acl'>): JobSource[] {
   return [{ kind: 'project', project }, { kind: 'projectCreator', project, createdBy }, ...sharedSources(project, job.acl)];
 }
 
+/** Whether a job is in at least one of `sources`: the check a listing read from another index makes. */
+export function inSources(sources: readonly JobSource[]): (job: Pick<Job, 'owner' | 'acl'>) => boolean {
+  const wanted = new Set(sources.map(sourceName));
+  return (job) => sourcesOfJob(job).some((source) => wanted.has(sourceName(source)));
+}
+
 /** A name for the source, equal for equal sources. */
 export function sourceName(source: JobSource): string {
   switch (source.kind) {

@@ -8,7 +8,7 @@
 import type { Job, JobLog, JobState } from '../../shared/domain.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { canTransition, isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
-import { distinctSources, overlapGroups, sharedSources, sourceName, sourcesOfJob, type JobSource } from './job-sources.js';
+import { distinctSources, inSources, overlapGroups, sharedSources, sourceName, sourcesOfJob, type JobSource } from './job-sources.js';
 import { createMemoryRecurring } from './memory-recurring.js';
 import { createMemoryUsage } from './memory-usage.js';
 import { indexChanges } from './project-indexes.js';
@@ -55,6 +55,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   /** Every id, sorted: uuid v7 ids sort by creation time, as in Redis's lex order. */
   const allIds: string[] = [];
   const idsByCreator = new Map<string, string[]>();
+  /** creatorNameKey → ids of one creator's jobs of one name, sorted. */
+  const idsByCreatorName = new Map<string, string[]>();
   /** sourceName → ids of the source's jobs, sorted (job-sources.ts). */
   const idsBySource = new Map<string, string[]>();
   /** (createdBy, specHash) → ids of jobs not yet final. */
@@ -141,6 +143,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       let mine = idsByCreator.get(job.owner.createdBy);
       if (!mine) idsByCreator.set(job.owner.createdBy, (mine = []));
       insertSorted(mine, job.id);
+      if (job.specification.name) {
+        const nameKey = creatorNameKey(job.owner.createdBy, job.specification.name);
+        let named = idsByCreatorName.get(nameKey);
+        if (!named) idsByCreatorName.set(nameKey, (named = []));
+        insertSorted(named, job.id);
+      }
       placeInSources(job.id, sourcesOfJob(job), true);
       if (!isFinalState(job.state)) {
         setMember(activeDuplicates, dedupe, job.id, true);
@@ -158,6 +166,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       removeSorted(allIds, id);
       const mine = idsByCreator.get(job.owner.createdBy);
       if (mine) removeSorted(mine, id);
+      if (job.specification.name) {
+        const named = idsByCreatorName.get(creatorNameKey(job.owner.createdBy, job.specification.name));
+        if (named) removeSorted(named, id);
+      }
       placeInSources(id, sourcesOfJob(job), false);
       setMember(activeDuplicates, duplicateKey(job), id, false);
       setMember(activeByProvider, providerId, id, false);
@@ -245,7 +257,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async listJobs(query): Promise<JobPage> {
-      const { createdBy } = query;
+      const { createdBy, name } = query;
       const states = query.states?.length ? query.states : null;
       const providers = query.providers?.length ? query.providers : null;
       const min = query.createdAfter === undefined ? null : v7Prefix(query.createdAfter);
@@ -254,7 +266,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const first = Math.max(0, Math.floor(query.first));
       const ascending = query.order === 'ASC';
 
-      if (query.sources !== undefined && !states && !providers && createdBy === undefined && !query.predicate) {
+      if (query.sources !== undefined && !states && !providers && createdBy === undefined && name === undefined && !query.predicate) {
         // The sources answer exactly, as in the Redis store: count them, merge only the page.
         const sources = distinctSources(query.sources);
         const lists = sources.map((source) => idsBySource.get(sourceName(source)) ?? []);
@@ -263,8 +275,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return { jobs: page, endCursor: page.length > 0 ? encodeCursor(page.at(-1)!.id) : null, hasNextPage: ids.length > first, totalCount };
       }
 
-      const candidates =
-        query.sources !== undefined ? idsInSources(query.sources) : createdBy === undefined ? allIds : (idsByCreator.get(createdBy) ?? []);
+      // One creator's jobs of one name come from their own index, each checked against the sources.
+      const byName = createdBy !== undefined && name !== undefined;
+      const visible = byName && query.sources !== undefined ? inSources(query.sources) : null;
+      const candidates = byName
+        ? (idsByCreatorName.get(creatorNameKey(createdBy, name)) ?? [])
+        : query.sources !== undefined
+          ? idsInSources(query.sources)
+          : createdBy === undefined
+            ? allIds
+            : (idsByCreator.get(createdBy) ?? []);
 
       const page: Job[] = [];
       let totalCount = 0;
@@ -275,6 +295,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if ((min !== null && id < min) || (max !== null && id >= max)) continue;
         const { job } = jobs.get(id)!;
         if (createdBy !== undefined && job.owner.createdBy !== createdBy) continue;
+        if (name !== undefined && job.specification.name !== name) continue;
+        if (visible && !visible(job)) continue;
         if (states && !states.includes(job.state)) continue;
         if (providers && !providers.includes(job.providerId)) continue;
         if (query.predicate && !query.predicate(structuredClone(job))) continue;
@@ -468,6 +490,10 @@ function refusalReason(state: JobState, change: JobChange, why: 'expect' | 'tabl
 
 function moveRefusalReason(job: Job, move: JobMove, why: 'state' | 'provider'): string {
   return why === 'state' ? `job is ${job.state}, not IN_QUEUE` : `job is at ${job.providerId}, not ${move.from}`;
+}
+
+function creatorNameKey(createdBy: string, name: string): string {
+  return JSON.stringify([createdBy, name]);
 }
 
 function removeSorted(ids: string[], id: string): void {

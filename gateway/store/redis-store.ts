@@ -20,6 +20,7 @@
  * | `<p>:jobs:provider:<provider>:active`       | zset   | ids not yet final, for reconciliation   |
  * | `<p>:jobs:dedupe:<user>:<specHash>`         | zset   | active ids of one creator and spec      |
  * | `<p>:jobs:creator:<user>:personal`          | zset   | ids a user created outside any project  |
+ * | `<p>:jobs:creator:<user>:name:<name>`       | zset   | ids of a creator's jobs of one name     |
  * | `<p>:jobs:project:<project>`                | zset   | ids of a project's jobs                 |
  * | `<p>:jobs:project:<project>:creator:<user>` | zset   | ids of a project's jobs by creator      |
  * | `<p>:jobs:project:<project>:shared:<entity>`| zset   | ids the ACL gives an entity a right to  |
@@ -52,7 +53,7 @@ import type { Result } from 'ioredis';
 import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
 import { InvalidInputError, must } from '../../shared/errors.js';
 import { FINAL_STATES, isFinalState, JOB_STATES, statesLeadingTo } from '../../shared/job-state-machine.js';
-import { distinctSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
+import { distinctSources, inSources, sharedSources, soleCreator, sourcesOfJob, sourcesOverlap, type JobSource } from './job-sources.js';
 import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
 import { componentKeyPrefix, connectRedis, scanKeys, type RedisClient, type RedisTarget } from './redis-connection.js';
@@ -197,7 +198,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 
   /** What places a stored job in its sources: its owner and ACL, with the acl field as stored ('' when the ACL is in the doc). */
-  async function readOwnership(id: string): Promise<(Pick<Job, 'owner' | 'acl' | 'specHash'> & { aclField: string }) | null> {
+  async function readOwnership(id: string): Promise<Ownership | null> {
     const [doc, acl] = await redis.hmget(key.job(id), 'doc', 'acl');
     return ownership(doc, acl);
   }
@@ -328,7 +329,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async createJob(job, { exclusive }): Promise<CreateOutcome> {
       const { createdBy } = job.owner;
       const route = { createdBy, providerId: job.providerId };
-      const sourceKeys = sourcesOfJob(job).map((source) => sourceKey(key, source));
+      // The creator+name index rides with the sources: create and discard add and remove the id alike.
+      const sourceKeys = [...sourcesOfJob(job).map((source) => sourceKey(key, source)), ...nameKeys(key, job)];
       const [created, duplicateOf] = await redis.switchyardCreateJob(
         10 + sourceKeys.length,
         key.job(job.id),
@@ -358,7 +360,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         const owned = await readOwnership(id);
         if (!owned) return false;
         const { owner, specHash } = owned;
-        const sourceKeys = sourcesOfJob(owned).map((source) => sourceKey(key, source));
+        const sourceKeys = [...sourcesOfJob(owned).map((source) => sourceKey(key, source)), ...nameKeys(key, owned)];
         const forgotten = await redis.switchyardDiscardJob(
           10 + sourceKeys.length,
           key.job(id),
@@ -802,6 +804,7 @@ function keyLayout(prefix: string) {
     users: `${prefix}:users`,
     userPattern: `${globEscape(prefix)}:user:*`,
     personal: (user: string) => `${prefix}:jobs:creator:${e(user)}:personal`,
+    creatorName: (user: string, name: string) => `${prefix}:jobs:creator:${e(user)}:name:${e(name)}`,
     userTokens: (username: string) => `${prefix}:user:${e(username)}:tokens`,
     userProjects: (username: string) => `${prefix}:user:${e(username)}:projects`,
     userInvites: (username: string) => `${prefix}:user:${e(username)}:invites`,
@@ -879,15 +882,16 @@ function fromHash(hash: Record<string, string>): Job {
 }
 
 /** A job's owner, spec hash and ACL from its doc and acl fields (null: not stored); `aclField` as stored, '' when the ACL is in the doc. */
-function ownership(
-  doc: string | null | undefined,
-  acl: string | null | undefined,
-): (Pick<Job, 'owner' | 'acl' | 'specHash'> & { aclField: string }) | null {
+/** What places a stored job in its indexes beyond state and provider: owner, ACL, name. */
+type Ownership = Pick<Job, 'owner' | 'acl' | 'specHash'> & { specification: { name?: string | null }; aclField: string };
+
+function ownership(doc: string | null | undefined, acl: string | null | undefined): Ownership | null {
   if (doc === null || doc === undefined) return null;
-  const stored = JSON.parse(doc) as Pick<Job, 'owner' | 'specHash'> & { acl?: Job['acl'] };
+  const stored = JSON.parse(doc) as Pick<Job, 'owner' | 'specHash'> & { acl?: Job['acl']; specification: { name?: string | null } };
   return {
     owner: stored.owner,
     specHash: stored.specHash,
+    specification: { name: stored.specification.name ?? null },
     acl: acl === null || acl === undefined ? (stored.acl ?? []) : (JSON.parse(acl) as Job['acl']),
     aclField: acl ?? '',
   };
@@ -976,7 +980,13 @@ function planQuery(key: KeyLayout, query: JobQuery): { indexKeys: string[]; over
   const checkCreator = (user: string) => checks.push((job) => job.owner.createdBy === user);
   let indexKeys: string[];
   let overlapping = false;
-  if (query.sources !== undefined) {
+  if (query.name !== undefined && query.createdBy !== undefined) {
+    // One creator's jobs of one name (a dialect's lookup by name): a small index, each job's other filters checked.
+    indexKeys = [key.creatorName(query.createdBy, query.name)];
+    if (query.sources !== undefined) checks.push(inSources(query.sources));
+    if (states) checkStates();
+    if (providers) checkProviders();
+  } else if (query.sources !== undefined) {
     const sources = distinctSources(query.sources);
     // One user's own jobs in some states: the creator's per-state indexes, each job's project checked.
     const own = states ? soleCreator(sources) : null;
@@ -1003,9 +1013,16 @@ function planQuery(key: KeyLayout, query: JobQuery): { indexKeys: string[]; over
   } else {
     indexKeys = [key.all];
   }
-  const { predicate } = query;
+  const { name, predicate } = query;
+  if (name !== undefined && query.createdBy === undefined) checks.push((job) => job.specification.name === name);
   if (predicate !== undefined) checks.push(predicate);
   return { indexKeys, overlapping, residual: checks.length === 0 ? null : (job) => checks.every((check) => check(job)) };
+}
+
+/** The creator+name index a named job is in (none for a job without a name). */
+function nameKeys(key: KeyLayout, job: Pick<Job, 'owner'> & { specification: { name?: string | null } }): string[] {
+  const { name } = job.specification;
+  return name ? [key.creatorName(job.owner.createdBy, name)] : [];
 }
 
 function sourceKey(key: KeyLayout, source: JobSource): string {
@@ -1061,5 +1078,21 @@ async function backfill(redis: RedisClient, key: KeyLayout): Promise<void> {
       min = `(${ids.at(-1)!}`;
     }
     await redis.sadd(key.migrations, 'job-sources');
+  }
+  if (!done.has('creator-names')) {
+    let min = '-';
+    for (;;) {
+      const ids = await redis.zrangebylex(key.all, min, '+', 'LIMIT', 0, BACKFILL_CHUNK);
+      const docs = await Promise.all(ids.map((id) => redis.hget(key.job(id), 'doc')));
+      const adds: Promise<unknown>[] = [];
+      for (const [i, doc] of docs.entries()) {
+        const job = ownership(doc, null);
+        if (job) for (const nameKey of nameKeys(key, job)) adds.push(redis.zadd(nameKey, 0, ids[i]!));
+      }
+      await Promise.all(adds);
+      if (ids.length < BACKFILL_CHUNK) break;
+      min = `(${ids.at(-1)!}`;
+    }
+    await redis.sadd(key.migrations, 'creator-names');
   }
 }

@@ -53,6 +53,8 @@ export interface JobQuery {
   sources?: JobSource[];
   /** Only jobs created by this user. */
   createdBy?: string;
+  /** Only jobs of this specification name; with createdBy, read from the creator+name index. */
+  name?: string;
   states?: JobState[];
   providers?: string[];
   /** Epoch ms, inclusive / exclusive. */
