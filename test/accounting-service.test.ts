@@ -209,6 +209,40 @@ describe('charging jobs', () => {
     expect(await counter('switchyard_jobs_stopped_no_credits_total', 'cluster')).toBe(1);
   });
 
+  it('a round with nothing due asks the ledger nothing; a total that grew, or one another replica charged past, is handled as before', async () => {
+    const inner = await redisLedger();
+    const asked: number[] = [];
+    // The real ledger, counting the jobs each chargeMany call carries.
+    const ledger: Ledger = Object.assign(Object.create(inner) as Ledger, {
+      chargeMany: (requests: Parameters<Ledger['chargeMany']>[0]) => {
+        asked.push(requests.length);
+        return inner.chargeMany(requests);
+      },
+    });
+    const { clock, accounting } = await setup(ledger);
+    await accounting.grant(admin, { owner: 'alice', category: 'cpu', provider: 'local', amount: 1000 }, known);
+    const jobs = [runningJob(), runningJob(), runningJob({ replicas: 2 })];
+    const items = jobs.map((job) => ({ job, product: product() }));
+
+    // A minute begun is a minute to pay.
+    clock.advance(MINUTE / 4);
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 40, failed: 0 });
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0 });
+    clock.advance(MINUTE / 4);
+    // Still in the first minute: no total has grown.
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0 });
+    expect(asked).toEqual([3]);
+
+    // Another replica (here: a second accounting on the same ledger) charges one job further.
+    const other = createAccounting({ ledger: inner, clock, logger: silentLogger() });
+    clock.advance(MINUTE);
+    expect(await other.chargeRound(items.slice(0, 1))).toEqual({ dry: [], debited: 10, failed: 0 });
+    // This one sends all three again: the ledger debits only the two the other did not.
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 30, failed: 0 });
+    expect(asked).toEqual([3, 3]);
+    expect(await accounting.jobCharged(jobs.map((job) => job.id))).toEqual([20, 20, 40]);
+  });
+
   it('a charge that fails never stops a job: it is counted, and the next round makes it good', async () => {
     const prefix = uniquePrefix();
     onTestFinished(() => deleteKeys(prefix));

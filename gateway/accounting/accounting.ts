@@ -38,6 +38,12 @@ export interface AccountingOptions {
    * @default minute 60 000, hour 3 600 000, day 86 400 000
    */
   unitMs?: Partial<Record<ProductPriceUnit, number>>;
+  /**
+   * Jobs whose last accounted total a charging round remembers, to skip those with nothing due.
+   * Past it the oldest are forgotten (and charged through the ledger again, which is correct, only slower).
+   * @default 500000
+   */
+  accountedCacheSize?: number;
 }
 
 /** A job's owner (or a viewer as `{ createdBy: username, project: null }`). */
@@ -188,23 +194,45 @@ export function createAccounting(options: AccountingOptions): Accounting {
     return ledger.balance(walletOf(owner, product, providerId), clock.now());
   }
 
-  /** The ledger request for a job's running total now; null for a free product. */
-  function chargeRequest(job: Job, product: Product, reportedUnits: number | null | undefined, now: number) {
+  /** A job's running total now: price units (replicas included) and the credits they stand for. */
+  function runningTotal(job: Job, product: Product, reportedUnits: number | null | undefined, now: number) {
     const computed = usageUnits(job, now, product.unitOfPrice, job.specification.replicas, unitLength(product.unitOfPrice));
     const reported = Number.isSafeInteger(reportedUnits) && reportedUnits! > 0 ? reportedUnits! : 0;
     const units = Math.max(computed, reported);
-    const totalCredits = creditsFor(product, units);
-    const request: ChargeRequest | null = product.freeToUse
-      ? null
-      : {
-          jobId: job.id,
-          wallet: walletOf(job.owner, product, job.providerId),
-          totalCredits,
-          now,
-          description: `${product.id}: ${units} ${unitWord(product.unitOfPrice, units)} used in all`,
-          by: job.owner.createdBy,
-        };
+    return { units, totalCredits: creditsFor(product, units) };
+  }
+
+  function toRequest(job: Job, product: Product, units: number, totalCredits: number, now: number): ChargeRequest {
+    return {
+      jobId: job.id,
+      wallet: walletOf(job.owner, product, job.providerId),
+      totalCredits,
+      now,
+      description: `${product.id}: ${units} ${unitWord(product.unitOfPrice, units)} used in all`,
+      by: job.owner.createdBy,
+    };
+  }
+
+  /** The ledger request for a job's running total now; null for a free product. */
+  function chargeRequest(job: Job, product: Product, reportedUnits: number | null | undefined, now: number) {
+    const { units, totalCredits } = runningTotal(job, product, reportedUnits, now);
+    const request = product.freeToUse ? null : toRequest(job, product, units, totalCredits, now);
     return { units, totalCredits, request };
+  }
+
+  /**
+   * Per job, the running total the ledger had processed when this replica last charged it. The
+   * ledger's never goes down and it debits nothing for a total at or below it, so a round skips a
+   * job whose total has not grown past the remembered one: a round with nothing due costs no call.
+   * A lower bound only (another replica may have gone further), which makes skipping safe.
+   */
+  const accounted = new Map<string, number>();
+  const accountedCacheSize = options.accountedCacheSize ?? 500_000;
+  function remember(jobId: string, total: number): void {
+    // Re-inserted so that the entries forgotten first are those charged longest ago.
+    accounted.delete(jobId);
+    accounted.set(jobId, total);
+    if (accounted.size > accountedCacheSize) accounted.delete(accounted.keys().next().value!);
   }
 
   function ownerOrForbidden(viewer: AccountingViewer, project: string): WalletOwner {
@@ -256,9 +284,12 @@ export function createAccounting(options: AccountingOptions): Accounting {
       const now = at ?? clock.now();
       const charged: { job: Job; request: ChargeRequest }[] = [];
       for (const { job, product, reportedUnits } of items) {
-        const { request } = chargeRequest(job, product, reportedUnits, now);
-        if (request !== null) charged.push({ job, request });
+        if (product.freeToUse) continue;
+        const { units, totalCredits } = runningTotal(job, product, reportedUnits, now);
+        if (totalCredits <= (accounted.get(job.id) ?? 0)) continue;
+        charged.push({ job, request: toRequest(job, product, units, totalCredits, now) });
       }
+      if (charged.length === 0) return { dry: [], debited: 0, failed: 0 };
       const outcomes = await ledger.chargeMany(charged.map((item) => item.request));
 
       const dry: Job[] = [];
@@ -269,6 +300,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
       let firstError: Error | null = null;
       outcomes.forEach((outcome, i) => {
         const { job } = must(charged[i], `the charge of outcome ${i}`);
+        if (outcome.ok) remember(job.id, outcome.accountedTotal);
         if (!outcome.ok) {
           failed += 1;
           failedByProvider.set(job.providerId, (failedByProvider.get(job.providerId) ?? 0) + 1);
