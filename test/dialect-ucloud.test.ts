@@ -7,6 +7,7 @@
  * spoken over UCloud's websocket protocol with the `ws` client. Each job is
  * checked through the core GraphQL API too.
  */
+import { request } from 'node:http';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -327,6 +328,31 @@ describe('UCloud dialect', () => {
       await closeSocket(ws);
     });
 
+    it('suspends and unsuspends a running job, and tells how busy its provider is', async () => {
+      const created = await call(base, 'POST', '/api/jobs', { token: alice.accessToken, body: { items: [batchJob('sleep 60')] } });
+      const id = created.body.responses[0].id as string;
+      await waitUcloudState(base, alice.accessToken, id, ['RUNNING']);
+      const utilization = await call(base, 'GET', `/api/jobs/retrieveUtilization?jobId=${id}`, { token: alice.accessToken });
+      expect(utilization.status).toBe(200);
+      expect(utilization.body.capacity.cpu).toBeGreaterThan(0);
+      expect(utilization.body.capacity.memory).toBeGreaterThan(1024 ** 2);
+      expect(utilization.body.queueStatus).toEqual({ running: expect.any(Number), pending: expect.any(Number) });
+      expect(await call(base, 'POST', '/api/jobs/suspend', { token: alice.accessToken, body: { items: [{ id }] } })).toEqual({
+        status: 200,
+        body: { responses: [{}] },
+      });
+      await waitUcloudState(base, alice.accessToken, id, ['SUSPENDED']);
+      // Suspending it again is refused as the core refuses it: it is not running.
+      expect((await call(base, 'POST', '/api/jobs/suspend', { token: alice.accessToken, body: { items: [{ id }] } })).body).toMatchObject({
+        statusCode: 400,
+        errorCode: 'INVALID_STATE',
+      });
+      expect((await call(base, 'POST', '/api/jobs/unsuspend', { token: alice.accessToken, body: { items: [{ id }] } })).status).toBe(200);
+      await waitUcloudState(base, alice.accessToken, id, ['RUNNING']);
+      expect((await call(base, 'POST', '/api/jobs/terminate', { token: alice.accessToken, body: { items: [{ id }] } })).status).toBe(200);
+      await waitUcloudState(base, alice.accessToken, id, FINAL);
+    });
+
     it('browses jobs in pages of itemsPerPage with an opaque next, newest first or ascending, filtered by state', async () => {
       const carol = await ucloudUser(env, base, 'carol');
       const ids: string[] = [];
@@ -436,6 +462,24 @@ describe('UCloud dialect', () => {
         body: { statusCode: 404, errorCode: 'NOT_FOUND' },
       });
       expect((await call(base, 'POST', '/api/jobs/extend', { token: alice.accessToken, body: { items: [{ jobId: 'x' }] } })).status).toBe(400);
+      // A body over the limit is refused by its Content-Length, before it is sent (so the refusal cannot race the upload).
+      const huge = await new Promise<Answer>((resolve, reject) => {
+        const req = request(`${base}/api/jobs`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${alice.accessToken}`, 'content-type': 'application/json', 'content-length': String(2 * 1024 * 1024) },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += String(chunk)));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+            req.destroy();
+          });
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+      expect(huge).toMatchObject({ status: 413, body: { statusCode: 413, errorCode: 'PAYLOAD_TOO_LARGE' } });
       const after = await env.snapshot();
       expect(after.jobs).toEqual(before.jobs);
       expect(after.tokens).toEqual(before.tokens);
