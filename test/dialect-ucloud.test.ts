@@ -8,6 +8,7 @@
  * checked through the core GraphQL API too.
  */
 import { request } from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -91,6 +92,20 @@ const closeSocket = (ws: WebSocket) =>
     ws.once('close', () => resolve());
     ws.close();
   });
+
+/** A snapshot once two in a row agree on the jobs and wallets: nothing is moving. */
+async function settled(env: TenancyGateway) {
+  let last = await env.snapshot();
+  return eventually(
+    async () => {
+      const next = await env.snapshot();
+      const same = isDeepStrictEqual(next.jobs, last.jobs) && isDeepStrictEqual(next.wallets, last.wallets);
+      last = next;
+      return same ? next : null;
+    },
+    { intervalMs: 200, what: 'the jobs and wallets to settle' },
+  );
+}
 
 async function retrieve(base: string, token: string, id: string) {
   // As the reference retrieves a job.
@@ -386,7 +401,9 @@ describe('UCloud dialect', () => {
       const aliceSees = await call(base, 'GET', `/api/jobs/browse?itemsPerPage=50&filterIds=${ids.join(',')}`, { token: alice.accessToken });
       expect(aliceSees.body.items).toEqual([]);
       expect((await call(base, 'GET', `/api/jobs/retrieve?id=${ids[0]}`, { token: alice.accessToken })).status).toBe(404);
-      expect((await call(base, 'GET', '/api/jobs/browse?itemsPerPage=0', { token: carol.accessToken })).body).toMatchObject({ statusCode: 400 });
+      // 0 is what the Go client sends for a page size not set: the default.
+      expect((await call(base, 'GET', '/api/jobs/browse?itemsPerPage=0', { token: carol.accessToken })).body).toMatchObject({ itemsPerPage: 50 });
+      expect((await call(base, 'GET', '/api/jobs/browse?itemsPerPage=251', { token: carol.accessToken })).body).toMatchObject({ statusCode: 400 });
       expect((await call(base, 'GET', '/api/jobs/browse?filterState=NAPPING', { token: carol.accessToken })).body).toMatchObject({ statusCode: 400 });
     });
 
@@ -419,6 +436,8 @@ describe('UCloud dialect', () => {
           unit: 'CREDITS_PER_MINUTE',
         }),
       ]);
+      // Nothing moves while the refusals are checked.
+      await waitUcloudState(base, dan.accessToken, id, FINAL);
       const before = await env.snapshot();
       const outsider = await call(base, 'POST', '/api/jobs', {
         token: alice.accessToken,
@@ -428,13 +447,26 @@ describe('UCloud dialect', () => {
       expect(outsider).toMatchObject({ status: 403, body: { statusCode: 403, errorCode: 'FORBIDDEN' } });
       expect((await call(base, 'GET', '/api/jobs/browse', { token: alice.accessToken, project: 'genomics' })).status).toBe(403);
       expect((await env.snapshot()).jobs).toEqual(before.jobs);
-      await waitUcloudState(base, dan.accessToken, id, FINAL);
+      // Over the websocket the workspace is the message's `project`.
+      const { ws, frames } = await openSocket(base);
+      ws.send(JSON.stringify({ call: 'jobs.follow', streamId: 'dan', payload: { id }, bearer: dan.accessToken, project: 'genomics' }));
+      ws.send(JSON.stringify({ call: 'jobs.follow', streamId: 'alice', payload: { id }, bearer: alice.accessToken, project: 'genomics' }));
+      await eventually(async () => frames.filter((f) => f.type === 'response').length === 2, { what: 'both streams to end' });
+      expect(frames.find((f) => f.type === 'message' && f.streamId === 'dan').payload.initialJob.owner).toEqual({
+        createdBy: 'dan',
+        project: 'genomics',
+      });
+      expect(frames.find((f) => f.type === 'response' && f.streamId === 'dan').status).toBe(200);
+      expect(frames.find((f) => f.type === 'response' && f.streamId === 'alice')).toMatchObject({ status: 403, payload: { statusCode: 403 } });
+      expect(frames.some((f) => f.type === 'message' && f.streamId === 'alice')).toBe(false);
+      await closeSocket(ws);
     });
   });
 
   describe('refusals', () => {
     it('refuses malformed bodies, what cannot be mapped and bad tokens in UCloud shapes, changing nothing', async () => {
-      const before = await env.snapshot();
+      // The jobs before have ended; their last charges may land just after their final state shows.
+      const before = await settled(env);
       const post = (body: unknown, token = alice.accessToken) => call(base, 'POST', '/api/jobs', { token, body });
       const notJson = await call(base, 'POST', '/api/jobs', { token: alice.accessToken, raw: '{"items": [' });
       expect(notJson).toEqual({ status: 400, body: { statusCode: 400, why: 'The request body is not valid JSON', errorCode: 'BAD_REQUEST' } });

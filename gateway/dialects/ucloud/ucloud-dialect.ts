@@ -32,7 +32,14 @@ const MAX_ITEMS_PER_PAGE = 250;
 const optionalText = z.string().max(1_000).optional();
 const flag = z.enum(['true', 'false']).optional();
 const epochMs = z.coerce.number().int().nonnegative().optional();
-const itemsPerPage = z.coerce.number().int().min(1).max(MAX_ITEMS_PER_PAGE).default(DEFAULT_ITEMS_PER_PAGE);
+/** UCloud's Go client sends every int, 0 for one not set: 0 is the default. */
+const itemsPerPage = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_ITEMS_PER_PAGE)
+  .default(DEFAULT_ITEMS_PER_PAGE)
+  .transform((n) => n || DEFAULT_ITEMS_PER_PAGE);
 const includeFlags = {
   includeProduct: flag,
   includeSupport: flag,
