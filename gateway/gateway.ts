@@ -3,7 +3,7 @@
  * (transport, store, clock), so the embedded default, the production process
  * and the tests build the same gateway from different parts.
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
 import type { Clock } from '../shared/clock.js';
@@ -263,6 +263,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       clock,
       maxBodyBytes: limits.maxBodyBytes,
       trustedProxyHops: options.trustedProxyHops ?? 0,
+      store,
+      feed,
+      accounting,
+      sessions: sessionOpener,
+      signingKey: (purpose) => new Uint8Array(hkdfSync('sha256', options.adminToken, 'switchyard dialects', purpose, 32)),
     }),
     readiness: async () => {
       const missing: string[] = [];

@@ -5,14 +5,19 @@
  * access rules the GraphQL resolvers use (dialects/README.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Auth } from '../access/auth.js';
+import type { Accounting } from '../accounting/accounting.js';
+import type { JobFeed } from '../jobs/job-feed.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { SessionOpener } from '../sessions/session-opener.js';
+import type { Store } from '../store/store.js';
 
 /** The core a dialect works on: the same parts the GraphQL resolvers get. */
 export interface DialectCore {
@@ -27,6 +32,19 @@ export interface DialectCore {
   maxBodyBytes: number;
   /** Proxies in front whose X-Forwarded-For is believed, for login throttling by address. */
   trustedProxyHops: number;
+  /** The store, for what the access rules read (the Project header's project, tokens) and a job's stored logs. */
+  store: Store;
+  /** Every job's changes as they happen (followJob's source). */
+  feed: JobFeed;
+  /** Wallets and balances, as Query.wallets and Product.balance answer them. */
+  accounting: Accounting;
+  /** Interactive sessions, as openInteractiveSessions opens them. */
+  sessions: SessionOpener;
+  /**
+   * A key for a dialect's own signed tokens, one per purpose and the same on
+   * every replica (derived from the administrator token: rotating it voids them).
+   */
+  signingKey(purpose: string): Uint8Array;
 }
 
 /** One platform's API, mounted. */
@@ -36,6 +54,10 @@ export interface Dialect {
   readonly prefix: string;
   /** Answers one request under the prefix, errors included, in the platform's shapes. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Answers a websocket upgrade under the prefix, when the platform has websockets (refusing it otherwise). */
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Ends what it holds open (its websockets) as the gateway stops. */
+  close?(): Promise<void>;
 }
 
 /** A dialect as the gateway knows it before it is switched on. */

@@ -48,7 +48,16 @@ function followEventView(event: FeedEvent) {
 
 /** The snapshot, then live events until the job reaches a final state. */
 export function followJob(ctx: FollowContext, id: string) {
-  return new Repeater<{ followJob: ReturnType<typeof followEventView> }>(async (push, stop) => {
+  return followJobEvents(ctx, id, (event) => ({ followJob: followEventView(event) }));
+}
+
+/**
+ * followJob's events as `view` shows them: the snapshot (the job's updates, its latest logs and
+ * its status), then each change once, until the job ends. Dialects follow jobs through it too.
+ */
+export function followJobEvents<T>(ctx: FollowContext, id: string, view: (event: FeedEvent) => T) {
+  return new Repeater<T>(async (repeaterPush, stop) => {
+    const push = (event: FeedEvent) => repeaterPush(view(event));
     const buffered: FeedEvent[] = [];
     let live = false;
     const seen = new Set<string>();
@@ -71,13 +80,13 @@ export function followJob(ctx: FollowContext, id: string) {
         await new Promise((resolve) => setTimeout(resolve, FINAL_LOGS_GRACE_MS));
         const late = (await ctx.store.readLogs(id, { limit: FOLLOW_BACKLOG_LOGS })).filter((l) => !seen.has(keyOfLog(l)));
         for (const l of late) seen.add(keyOfLog(l));
-        if (late.length > 0) await push({ followJob: followEventView({ jobId: id, updates: [], logs: late, status: null }) });
+        if (late.length > 0) await push({ jobId: id, updates: [], logs: late, status: null });
       }
       const updates = event.updates.filter((u) => !seen.has(keyOfUpdate(u)));
       const logs = event.logs.filter((l) => !seen.has(keyOfLog(l)));
       for (const u of updates) seen.add(keyOfUpdate(u));
       for (const l of logs) seen.add(keyOfLog(l));
-      if (updates.length > 0 || logs.length > 0 || event.status) await push({ followJob: followEventView({ ...event, updates, logs }) });
+      if (updates.length > 0 || logs.length > 0 || event.status) await push({ ...event, updates, logs });
       if (final) stop();
     };
     // One event at a time, in the order they came.
@@ -92,12 +101,10 @@ export function followJob(ctx: FollowContext, id: string) {
       for (const u of job.updates) seen.add(keyOfUpdate(u));
       for (const l of logs) seen.add(keyOfLog(l));
       await push({
-        followJob: followEventView({
-          jobId: job.id,
-          updates: job.updates,
-          logs,
-          status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
-        }),
+        jobId: job.id,
+        updates: job.updates,
+        logs,
+        status: { state: job.state, startedAt: job.startedAt, expiresAt: job.expiresAt, exitCode: job.exitCode, allowRestart: job.allowRestart },
       });
       if (isFinalState(job.state)) {
         ended = true;

@@ -16,6 +16,7 @@ import { updateJobAcl } from '../access/job-acl.js';
 import type { Projects } from '../access/projects.js';
 import { projectFor } from '../access/workspace.js';
 import { toTransactionConnection, toWalletView, type Accounting } from '../accounting/accounting.js';
+import { ucloudMutations } from '../dialects/ucloud/ucloud-resolvers.js';
 import type { ItemOutcome } from '../jobs/bulk.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { JobListInput } from '../jobs/job-queries.js';
@@ -351,6 +352,7 @@ export function createResolvers(): Resolvers {
       ...quotaMutations(),
       ...virtualClusterMutations(),
       ...recurringMutations(),
+      ...ucloudMutations(),
       async disableUser(_, args, ctx) {
         const user = await disableUser(
           { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },

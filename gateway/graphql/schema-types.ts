@@ -349,6 +349,13 @@ export type Mutation = {
   grantCredits: Wallet;
   /** Invite a user, who accepts or declines (who may invite whom: as addProjectMember). */
   inviteProjectMember: ProjectInvite;
+  /**
+   * Administrators only: a new UCloud refresh token for the user, which UCloud's clients trade for
+   * access tokens at POST /ucloud/auth/refresh. It is shown this once; it lasts a year, is listed and
+   * revoked among the user's tokens (Query.tokens, revokeToken), and stops working when the user is disabled.
+   * NOT_FOUND for a user that does not exist.
+   */
+  issueUcloudRefreshToken: Scalars['String']['output'];
   /** Any member but the PI. */
   leaveProject: Scalars['Boolean']['output'];
   openInteractiveSessions: Array<SessionResult>;
@@ -494,6 +501,11 @@ export type MutationInviteProjectMemberArgs = {
   project: Scalars['ID']['input'];
   role?: ProjectRole;
   username: Scalars['String']['input'];
+};
+
+
+export type MutationIssueUcloudRefreshTokenArgs = {
+  user: Scalars['ID']['input'];
 };
 
 
@@ -1744,6 +1756,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  issueUcloudRefreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationIssueUcloudRefreshTokenArgs, 'user'>>;
   leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
   pauseSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationPauseScheduleArgs, 'id'>>;

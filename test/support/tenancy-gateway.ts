@@ -96,13 +96,15 @@ export const SMALL_HPC: SimulatedConfig = {
 /** The code of a response's first error. */
 export const errorCode = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
 
-export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'dialects'> {
+export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'dialects' | 'unitMs'> {
   /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
   hpc?: SimulatedConfig;
   /** How often the gateway reads the providers' capacity. @default the gateway's */
   utilizationIntervalMs?: number;
   /** The gateway's clock (the providers keep the real one). @default systemClock */
   clock?: Clock;
+  /** How often running jobs are charged. @default a day: only jobs that end are charged while a test runs */
+  chargeIntervalMs?: number;
 }
 
 /** `options`: a second provider, and more of the gateway's options (OIDC issuers, say). */
@@ -125,7 +127,8 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     adminToken,
     providerTimeoutMs: 2_000,
     // No charging round while a test runs: only jobs that end are charged, so a snapshot moves only by requests.
-    chargeIntervalMs: 24 * 3_600_000,
+    chargeIntervalMs: options.chargeIntervalMs ?? 24 * 3_600_000,
+    unitMs: options.unitMs,
     oidcIssuers: options.oidcIssuers,
     dialects: options.dialects,
     utilizationIntervalMs: options.utilizationIntervalMs,
