@@ -263,6 +263,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       clock,
       maxBodyBytes: limits.maxBodyBytes,
       trustedProxyHops: options.trustedProxyHops ?? 0,
+      schedules,
+      services,
+      projects,
+      store,
+      requestLimits: limits,
     }),
     readiness: async () => {
       const missing: string[] = [];

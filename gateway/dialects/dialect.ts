@@ -9,10 +9,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Auth } from '../access/auth.js';
+import type { Projects } from '../access/projects.js';
+import type { RequestLimits } from '../graphql/plugins/use-request-limits.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { Schedules } from '../schedules/schedules.js';
+import type { Services } from '../services/services.js';
+import type { Store } from '../store/store.js';
 
 /** The core a dialect works on: the same parts the GraphQL resolvers get. */
 export interface DialectCore {
@@ -27,6 +32,15 @@ export interface DialectCore {
   maxBodyBytes: number;
   /** Proxies in front whose X-Forwarded-For is believed, for login throttling by address. */
   trustedProxyHops: number;
+  /** Cron schedules (a dialect's scheduled jobs) and kept-running services, as the core API has them. */
+  schedules: Schedules;
+  services: Services;
+  /** Projects, for a dialect's billing projects. */
+  projects: Projects;
+  /** The store, for records a dialect keeps beside jobs (the Shakudo git servers: `store.repositories`). */
+  store: Store;
+  /** The GraphQL request limits (aliases, depth, tokens, cost, body), for a dialect that serves GraphQL. */
+  requestLimits: RequestLimits;
 }
 
 /** One platform's API, mounted. */
