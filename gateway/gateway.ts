@@ -268,6 +268,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       accounting,
       sessions: sessionOpener,
       signingKey: (purpose) => new Uint8Array(hkdfSync('sha256', options.adminToken, 'switchyard dialects', purpose, 32)),
+      schedules,
+      services,
+      projects,
+      requestLimits: limits,
     }),
     readiness: async () => {
       const missing: string[] = [];

@@ -233,6 +233,11 @@ export interface Auth {
     address?: string,
     ttlSeconds?: number,
   ): Promise<{ token: string; expiresAt: number; user: UserView } | null>;
+  /**
+   * A new token for the user of the token the viewer came with (that one stays in force: revoke it
+   * for a refresh that rotates); FORBIDDEN for a viewer without a token of its own.
+   */
+  renewToken(viewer: Viewer, ttlSeconds?: number): Promise<{ token: string; expiresAt: number }>;
   createUser(viewer: Viewer, username: string, password: string, admin: boolean): Promise<UserView>;
   /** The viewer again from the store (its memberships now), in the same workspace; throws UnauthenticatedError when the user is gone or disabled. */
   refresh(viewer: Viewer): Promise<Viewer>;
@@ -360,6 +365,17 @@ export function createAuth(options: AuthOptions): Auth {
       const expiresAt = now + Math.min(ttlMs, ttlSeconds === undefined ? ttlMs : ttlSeconds * 1000);
       await store.putToken(hashToken(token), { username: user.username, expiresAt, issuedAt: now }, now);
       return { token, expiresAt, user: userView(viewerOf(user, await store.membershipsOf(user.username))) };
+    },
+
+    async renewToken(viewer, ttlSeconds) {
+      if (!viewer.tokenId) throw new ForbiddenError('Only a token a user logged in for is renewed');
+      const user = await store.getUser(viewer.username);
+      if (!user || user.disabled) throw new UnauthenticatedError('The token belongs to a user that no longer exists or is disabled');
+      const token = randomBytes(32).toString('base64url');
+      const now = clock.now();
+      const expiresAt = now + Math.min(ttlMs, ttlSeconds === undefined ? ttlMs : ttlSeconds * 1000);
+      await store.putToken(hashToken(token), { username: user.username, expiresAt, issuedAt: now }, now);
+      return { token, expiresAt };
     },
 
     async createUser(viewer, username, password, admin) {

@@ -10,12 +10,16 @@ import type { Duplex } from 'node:stream';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Auth } from '../access/auth.js';
+import type { Projects } from '../access/projects.js';
 import type { Accounting } from '../accounting/accounting.js';
+import type { RequestLimits } from '../graphql/plugins/use-request-limits.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { Schedules } from '../schedules/schedules.js';
+import type { Services } from '../services/services.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
 import type { Store } from '../store/store.js';
 
@@ -32,7 +36,10 @@ export interface DialectCore {
   maxBodyBytes: number;
   /** Proxies in front whose X-Forwarded-For is believed, for login throttling by address. */
   trustedProxyHops: number;
-  /** The store, for what the access rules read (the Project header's project, tokens) and a job's stored logs. */
+  /**
+   * The store, for what the access rules read (the Project header's project, tokens), a job's stored
+   * logs, and records a dialect keeps beside jobs (the Shakudo git servers: `store.repositories`).
+   */
   store: Store;
   /** Every job's changes as they happen (followJob's source). */
   feed: JobFeed;
@@ -45,6 +52,13 @@ export interface DialectCore {
    * every replica (derived from the administrator token: rotating it voids them).
    */
   signingKey(purpose: string): Uint8Array;
+  /** Cron schedules (a dialect's scheduled jobs) and kept-running services, as the core API has them. */
+  schedules: Schedules;
+  services: Services;
+  /** Projects, for a dialect's billing projects. */
+  projects: Projects;
+  /** The GraphQL request limits (aliases, depth, tokens, cost, body), for a dialect that serves GraphQL. */
+  requestLimits: RequestLimits;
 }
 
 /** One platform's API, mounted. */

@@ -76,6 +76,8 @@ export interface Schedules {
   /** Fires again from its next time after now: nothing is made for the times it was paused. */
   resume(viewer: Viewer, id: string): Promise<ScheduleRecord>;
   delete(viewer: Viewer, id: string): Promise<void>;
+  /** The job specification its next firings make (ADMIN); its workspace stays the one it has. */
+  updateSpecification(viewer: Viewer, id: string, specification: JobSpecificationInput): Promise<ScheduleRecord>;
   /** One pass over the schedules due (what the timer runs each second). */
   sweep(): Promise<void>;
   start(): void;
@@ -188,6 +190,11 @@ export function createSchedules(options: {
         const record = await loadPermittedRecord(records, viewer, 'schedule', id, 'ADMIN');
         if (await records.delete(id, record.version)) return;
       }
+    },
+    async updateSpecification(viewer, id, specification) {
+      const current = await loadPermittedRecord(records, viewer, 'schedule', id, 'ADMIN');
+      const checked = await checkTemplate(store, viewer, { ...specification, project: current.owner.project });
+      return changeOwned(viewer, id, (record) => ({ ...record, doc: { ...record.doc, input: checked.input } }));
     },
     sweep: sweeper.sweep,
     start: sweeper.start,

@@ -84,6 +84,8 @@ export interface Services {
   list(viewer: Viewer, project: string | null | undefined): Promise<ServiceRecord[]>;
   /** No run after this; its current run's job is terminated. Stopping a stopped service changes nothing. */
   stopService(viewer: Viewer, id: string): Promise<ServiceRecord>;
+  /** The job specification its next runs make (ADMIN); the run going on keeps its own. Its workspace stays the one it has. */
+  updateSpecification(viewer: Viewer, id: string, specification: JobSpecificationInput): Promise<ServiceRecord>;
   sweep(): Promise<void>;
   start(): void;
   stop(): Promise<void>;
@@ -242,6 +244,13 @@ export function createServices(options: {
       if (!stored) throw new InvalidInputError(`Service ${id} changed while being stopped, or is gone; try again`);
       // After the stop is stored, so no sweep takes the job's end for a reason to restart.
       if (running !== null) await terminateFor(stored.owner, running, viewer);
+      return stored;
+    },
+    async updateSpecification(viewer, id, specification) {
+      const current = await loadPermittedRecord(records, viewer, 'service', id, 'ADMIN');
+      const checked = await checkTemplate(store, viewer, { ...specification, project: current.owner.project });
+      const stored = await updateRecurring(records, id, (record) => withDue({ ...record, doc: { ...record.doc, input: checked.input } }));
+      if (!stored) throw new InvalidInputError(`Service ${id} changed while being changed, or is gone; try again`);
       return stored;
     },
     sweep: sweeper.sweep,

@@ -475,6 +475,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
     schedules: createMemoryRecurring(),
     services: createMemoryRecurring(),
+    repositories: createMemoryRecurring(),
 
     async ping() {},
 

@@ -748,6 +748,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     schedules: createRedisRecurring(redis, componentKeyPrefix(redis, options.keyPrefix), 'schedule'),
     services: createRedisRecurring(redis, componentKeyPrefix(redis, options.keyPrefix), 'service'),
+    repositories: createRedisRecurring(redis, componentKeyPrefix(redis, options.keyPrefix), 'repository'),
 
     async ping() {
       // Commands wait for a Redis that is away (see above): a ping answers within a second or fails.

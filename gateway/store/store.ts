@@ -379,6 +379,8 @@ export interface Store {
   readonly schedules: RecurringRecords<unknown>;
   /** Services: gateway/services/service-records.ts says what their doc holds. */
   readonly services: RecurringRecords<unknown>;
+  /** Git repositories jobs check out (the Shakudo dialect's git servers); never due. */
+  readonly repositories: RecurringRecords<unknown>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -96,7 +96,7 @@ export const SMALL_HPC: SimulatedConfig = {
 /** The code of a response's first error. */
 export const errorCode = (res: { errors?: { extensions?: { code?: string } }[] }) => res.errors?.[0]?.extensions?.code;
 
-export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'dialects' | 'unitMs'> {
+export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'dialects' | 'unitMs' | 'recurringIntervalMs'> {
   /** A simulated provider `hpc` beside `local`, on its own NATS connection; its users are funded there too. */
   hpc?: SimulatedConfig;
   /** How often the gateway reads the providers' capacity. @default the gateway's */
@@ -132,6 +132,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     oidcIssuers: options.oidcIssuers,
     dialects: options.dialects,
     utilizationIntervalMs: options.utilizationIntervalMs,
+    recurringIntervalMs: options.recurringIntervalMs,
   });
   const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger });
   await runtime.start();
