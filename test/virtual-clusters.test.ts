@@ -188,6 +188,43 @@ describe('virtual clusters', () => {
     await terminateAll(limited.client, [running[1]!, parked.job!.id]);
   });
 
+  it('keeps the part of an idle guarantee past its lending limit free for the project, refusing or parking borrowers as for room', async () => {
+    const lender = await gpuProject();
+    const borrower = await gpuProject();
+    const cluster = { project: lender.id, provider: 'hpc', guaranteed: { gpu: 8 }, lendingLimit: { gpu: 4 } };
+    const set = await env.admin.ok(
+      `mutation ($c: VirtualClusterInput!) { setVirtualCluster(cluster: $c) { guaranteed { gpu } lendingLimit { gpu cpu } } }`,
+      { c: cluster },
+    );
+    expect(set.setVirtualCluster).toEqual({ guaranteed: { gpu: 8 }, lendingLimit: { gpu: 4, cpu: null } });
+    // 16 GPUs: 8 not guaranteed and 4 lent may be borrowed, 4 are kept.
+    const borrowed = await runInOrder(borrower.client, 3);
+    await eventually(async () => (await env.gateway.utilization.refresh(), env.gateway.utilization.get('hpc')?.usedCapacity.gpu === 12), {
+      what: 'hpc reported 12 GPUs in use',
+    });
+    const kept = `hpc keeps 4 of its 4 free GPUs for guarantees it does not lend: 4 for project ${lender.id} (it lends 4 of its 8)`;
+    expect(await submit(borrower.client)).toEqual({ job: null, error: { code: 'NO_CAPACITY', message: `No room now: ${kept}` } });
+    const routed = await submit(borrower.client, { product: undefined, requirements: { gpu: 4, providers: ['hpc'] } });
+    expect(routed).toEqual({ job: null, error: { code: 'NO_CAPACITY', message: `No room now: ${kept}` } });
+    const parked = await submit(borrower.client, { scheduleTimeout: 60 });
+    expect((await state(borrower.client, parked.job!.id)).status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: `Waiting up to 60 s for capacity: ${kept}`,
+    });
+    // The lender's own job takes the kept room at once: nothing is reclaimed.
+    const own = await submit(lender.client);
+    expect(own.error).toBeNull();
+    await waitForState(lender.client, own.job!.id, ['RUNNING'], 20_000);
+    expect(await Promise.all(borrowed.map(async (id) => (await state(borrower.client, id)).status.state))).toEqual(['RUNNING', 'RUNNING', 'RUNNING']);
+    // Kept again once it ends: the borrower's parked job still waits, until the lending limit is lifted.
+    await terminateAll(lender.client, [own.job!.id]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await state(borrower.client, parked.job!.id)).status.state).toBe('IN_QUEUE');
+    await env.admin.ok(SET, { c: { ...cluster, lendingLimit: null } });
+    await waitForState(borrower.client, parked.job!.id, ['RUNNING'], 20_000);
+    await terminateAll(borrower.client, [...borrowed, parked.job!.id]);
+  });
+
   it('lets only administrators set and remove a virtual cluster, its members read it, and refuses bad input changing nothing', async () => {
     const project = await gpuProject();
     const other = await gpuProject();
@@ -199,6 +236,8 @@ describe('virtual clusters', () => {
     for (const bad of [
       { ...input, guaranteed: { gpu: -1 } },
       { ...input, guaranteed: { gpu: 1.5 } },
+      { ...input, lendingLimit: { gpu: 5 } },
+      { ...input, lendingLimit: { cpu: 1 } },
       { ...input, guaranteed: {} },
       { ...input, provider: 'nowhere' },
       { ...input, project: 'no-such-project' },

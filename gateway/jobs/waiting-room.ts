@@ -19,7 +19,8 @@ import { createSingleFlight } from '../../shared/single-flight.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import { expectedCost, fairShareOrder, weightOf, type QueueEntry } from '../routing/fair-share.js';
-import { placeWaitingJob, withinQuota } from '../routing/placement.js';
+import { takeLent, type LendingView } from '../routing/lending.js';
+import { placeWaitingJob, withinLending, withinQuota } from '../routing/placement.js';
 import { quotaSubjectOf, refusalIn, takeIn, type QuotaGate, type QuotaSnapshot } from '../routing/quota-gate.js';
 import { amountsOf, workspaceOf } from '../routing/quota-rules.js';
 import type { Candidate } from '../routing/router.js';
@@ -76,7 +77,7 @@ export function createWaitingRoom(options: {
   const sweeps = createSingleFlight<void>();
 
   /** What to do with one record now, decided without waiting (so routing sees the room the ones before it took). */
-  const decide = (record: WaitingRecord, job: Job | null, now: number, snapshot: QuotaSnapshot): Decision => {
+  const decide = (record: WaitingRecord, job: Job | null, now: number, snapshot: QuotaSnapshot, lending: LendingView | null): Decision => {
     const claim = record.claim ?? '';
     // Its holder died while sending it (or while storing it): sent again only where it may have gone.
     const orphan = record.heldUntil !== undefined;
@@ -89,11 +90,12 @@ export function createWaitingRoom(options: {
       { pinned, forRoom: record.forRoom === true, orphan },
       { registry, utilization },
     );
-    // A job that may be at its provider already is not held back by a quota.
     const subject = quotaSubjectOf(job);
+    const timeout = input.scheduleTimeout ?? 0;
+    // A job that may be at its provider already is held back neither by a quota nor by room kept for a guarantee.
     const { candidates, waiting, failure, sending, full } = pinned
       ? placement
-      : withinQuota(placement, subject, snapshot, input.scheduleTimeout ?? 0);
+      : withinLending(withinQuota(placement, subject, snapshot, timeout), job.owner, subject.replicas, lending, { utilization }, timeout);
     // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
     const [first, ...rest] = candidates;
@@ -104,6 +106,7 @@ export function createWaitingRoom(options: {
     if (first.providerId === job.providerId && first.product.id === job.specification.product.id)
       utilization.reserve(first.providerId, first.product.id);
     takeIn(snapshot, subject, first.providerId, first.product);
+    takeLent(lending, job.owner, first.providerId, first.product, subject.replicas);
     return { kind: 'send', record, claim, job, input, candidates: [first, ...rest], pinned, status: sending };
   };
 
@@ -148,8 +151,10 @@ export function createWaitingRoom(options: {
     const workspaces = waiting.flatMap(({ job }) => (job ? [workspaceOf(job.owner)] : []));
     // Holds lost with a replica would keep these jobs waiting for good.
     await quotas?.repair(workspaces);
-    const snapshot: QuotaSnapshot = quotas ? await quotas.snapshot(workspaces) : new Map();
-    const decisions = queueOrder(waiting, snapshot, registry).map(({ record, job }) => decide(record, job, now, snapshot));
+    const [snapshot, lending]: [QuotaSnapshot, LendingView | null] = quotas
+      ? await Promise.all([quotas.snapshot(workspaces), quotas.lending()])
+      : [new Map(), null];
+    const decisions = queueOrder(waiting, snapshot, registry).map(({ record, job }) => decide(record, job, now, snapshot, lending));
     const send: WaitingPlacement[] = [];
     await Promise.all(decisions.map((decision) => act(decision, now, send)));
     if (send.length === 0) return;

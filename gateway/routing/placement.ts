@@ -19,6 +19,7 @@ import { supportRefusal, type JobSpecificationInput } from '../jobs/job-specific
 import { RECLAIM_WAIT_S, type Reclaim, type ReclaimChoice, type ReclaimReservation } from '../jobs/reclaim.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import { lendingRefusal, type LendingView } from './lending.js';
 import { refusalIn, type QuotaGate, type QuotaSnapshot, type QuotaSubject } from './quota-gate.js';
 import { workspaceOf } from './quota-rules.js';
 import { explainChoice, explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate, type RoutePlan, type RoutingRegistry } from './router.js';
@@ -239,6 +240,23 @@ async function placeOnProduct(input: JobSpecificationInput, owner: Job['owner'],
     const status = unreachableStatus(timeout, providerId, `${providerId} is down (no heartbeat)`);
     return { providerId, product, status, failover: [], wait: true };
   }
+  // Room kept for other projects' guarantees (their lending limits) is no room for it.
+  const lent = lendingRefusal(
+    (await context.quotas?.lending()) ?? null,
+    owner,
+    providerId,
+    product,
+    input.replicas ?? 1,
+    context.utilization.get(providerId),
+  );
+  if (lent) {
+    if (timeout <= 0) {
+      metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
+      throw new NoCapacityError(`No room now: ${lent}`);
+    }
+    metrics.routingDecisions.inc({ provider: providerId, outcome: 'waiting' });
+    return { providerId, product, status: `Waiting up to ${timeout} s for capacity: ${lent}`, failover: [], wait: true };
+  }
   // No room where its project is guaranteed some: reclaim may make it (else it is sent, to queue there).
   const full = context.reclaim && owner.project && context.utilization.capacity(providerId, product.id) === 0;
   const owed = full && (await context.reclaim!.guaranteedOn(owner)).has(providerId) ? [{ providerId, product }] : undefined;
@@ -249,7 +267,8 @@ async function placeOnProduct(input: JobSpecificationInput, owner: Job['owner'],
 async function placeByRequirements(input: JobSpecificationInput, owner: Job['owner'], context: PlacementContext): Promise<NewJobPlacement> {
   const { metrics } = context;
   const plan = planFor(input, context, await payableProducts(input, owner, context));
-  const roomy = plan.candidates.filter(hasRoom);
+  const view = (await context.quotas?.lending()) ?? null;
+  const { roomy, lent } = withRoomFor(plan.candidates.filter(hasRoom), owner, input.replicas ?? 1, view, context);
   if (plan.candidates.length === 0 && plan.unpaid > 0 && plan.unpaid === plan.fitting) {
     throw new InsufficientFundsError(`No credits for any of the ${plan.fitting} fitting products: ${plan.excluded.join(', ')}`);
   }
@@ -266,16 +285,59 @@ async function placeByRequirements(input: JobSpecificationInput, owner: Job['own
     if (timeout > 0 && parked) {
       // Wait at the gateway: parked on the best candidate, sent nowhere until one has room.
       metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
-      const status = waitingStatus(timeout, plan);
+      const status = lent ? `Waiting up to ${timeout} s for capacity: ${lent}` : waitingStatus(timeout, plan);
       return { providerId: parked.providerId, product: parked.product, status, failover: [], wait: true, ...reclaimable };
     }
-    const message = `No room now: ${explainNoRoom(plan)}`;
+    const message = `No room now: ${lent ?? explainNoRoom(plan)}`;
     if (owed.length > 0) return { ...owed[0]!, status: message, failover: [], wait: false, unlessReclaimed: message, owed };
     metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
     throw new NoCapacityError(message);
   }
   metrics.routingDecisions.inc({ provider: chosen.providerId, outcome: 'routed' });
   return { providerId: chosen.providerId, product: chosen.product, status: explainChoice(plan, chosen), failover: rest, wait: false };
+}
+
+/**
+ * The candidates with room whose room is not kept for other projects' guarantees (routing/lending.ts),
+ * and why the first one passed over was.
+ */
+function withRoomFor(
+  candidates: Candidate[],
+  owner: Job['owner'],
+  replicas: number,
+  view: LendingView | null,
+  context: Pick<PlacementContext, 'utilization'>,
+): { roomy: Candidate[]; lent: string | null } {
+  let lent: string | null = null;
+  const roomy = candidates.filter((c) => {
+    const reason = lendingRefusal(view, owner, c.providerId, c.product, replicas, context.utilization.get(c.providerId));
+    lent ??= reason;
+    return reason === null;
+  });
+  return { roomy, lent };
+}
+
+/**
+ * A waiting job's candidates without those whose room other projects' guarantees keep (their
+ * lending limits); when that leaves none, it waits saying so. `view` is grown by each job sent.
+ */
+export function withinLending(
+  placement: WaitingJobPlacement,
+  owner: Job['owner'],
+  replicas: number,
+  view: LendingView | null,
+  context: Pick<PlacementContext, 'utilization'>,
+  scheduleTimeoutSeconds: number,
+): WaitingJobPlacement {
+  if (!view || placement.candidates.length === 0) return placement;
+  const { roomy, lent } = withRoomFor(placement.candidates, owner, replicas, view, context);
+  if (roomy.length > 0 || lent === null) return { ...placement, candidates: roomy };
+  return {
+    candidates: [],
+    full: placement.full,
+    waiting: `Waiting up to ${scheduleTimeoutSeconds} s for capacity: ${lent}`,
+    failure: `No capacity became free within the schedule timeout of ${scheduleTimeoutSeconds} s: ${lent}`,
+  };
 }
 
 /** Where a new job goes first, and where it may fail over to. */
