@@ -32,17 +32,20 @@ export function sourcesOfJob(job: Pick<Job, 'owner' | 'acl'>): JobSource[] {
   return [{ kind: 'project', project }, { kind: 'projectCreator', project, createdBy }, ...sharedSources(project, job.acl)];
 }
 
-/** A name for the source, equal for equal sources. */
+/**
+ * A name for the source, equal for equal sources: its parts joined by NUL, which no user, project or
+ * group name holds (a listing names every source it reads, so this is kept cheap).
+ */
 export function sourceName(source: JobSource): string {
   switch (source.kind) {
     case 'personal':
-      return JSON.stringify([source.kind, source.createdBy]);
+      return `personal\u0000${source.createdBy}`;
     case 'project':
-      return JSON.stringify([source.kind, source.project]);
+      return `project\u0000${source.project}`;
     case 'projectCreator':
-      return JSON.stringify([source.kind, source.project, source.createdBy]);
+      return `projectCreator\u0000${source.project}\u0000${source.createdBy}`;
     case 'shared':
-      return JSON.stringify([source.kind, source.project, source.entity]);
+      return `shared\u0000${source.project}\u0000${source.entity}`;
   }
 }
 
