@@ -1244,6 +1244,34 @@ describe.each(implementations)('the $name store', ({ open }) => {
       expect(await store.deleteVirtualCluster('hpc', 'genomics')).toBe(false);
       expect((await store.listVirtualClusters()).map((c) => `${c.provider}/${c.project}`)).toEqual(['cloud/genomics', 'hpc/physics']);
     });
+
+    it("swaps a provider's reclaim ledger by compare-and-set: of many replicas claiming from one view exactly one wins", async () => {
+      const store = await open();
+      const claim = (forJob: string, victims: string[]) => ({
+        forJob,
+        workspace: 'p:genomics',
+        need: { jobs: 1, cpu: 4, memoryInGigs: 16, gpu: 4 },
+        victims,
+        at: T0,
+      });
+      expect(await store.readReclaims('hpc')).toEqual({ version: null, claims: [] });
+      const tries = await Promise.all(Array.from({ length: 8 }, (_, i) => store.swapReclaims('hpc', null, [claim(`j${i}`, [`v${i}`])])));
+      expect(tries.filter(Boolean)).toHaveLength(1);
+      const ledger = await store.readReclaims('hpc');
+      expect(ledger.version).not.toBeNull();
+      expect(ledger.claims).toEqual([claim(`j${tries.indexOf(true)}`, [`v${tries.indexOf(true)}`])]);
+      // A stale version changes nothing; the one read replaces it, and other providers are apart.
+      expect(await store.swapReclaims('hpc', null, [])).toBe(false);
+      expect(await store.readReclaims('cloud')).toEqual({ version: null, claims: [] });
+      expect(await store.swapReclaims('hpc', ledger.version, [...ledger.claims, claim('j9', ['v9'])])).toBe(true);
+      const next = await store.readReclaims('hpc');
+      expect(next.version).not.toBe(ledger.version);
+      expect(next.claims.map((c) => c.forJob)).toEqual([ledger.claims[0]!.forJob, 'j9']);
+      expect(await store.swapReclaims('hpc', ledger.version, [])).toBe(false);
+      // Emptied, it is gone.
+      expect(await store.swapReclaims('hpc', next.version, [])).toBe(true);
+      expect(await store.readReclaims('hpc')).toEqual({ version: null, claims: [] });
+    });
   });
 
   describe('recurring records (schedules, services)', () => {

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { eventually, waitForState, type TestClient } from './support/graphql-client.js';
+import { createClient, eventually, waitForState, type TestClient } from './support/graphql-client.js';
 import { errorCode, SMALL_HPC, startTenancyGateway, type TenancyGateway } from './support/tenancy-gateway.js';
 
 const GPU_JOB = { id: 'gpu-4', provider: 'hpc' };
@@ -18,6 +18,7 @@ const STATUS = `query ($id: ID!) { job(id: $id) { status { state pendingReason }
 const SET = `mutation ($c: VirtualClusterInput!) { setVirtualCluster(cluster: $c) { project provider guaranteed { gpu cpu } borrowingLimit { gpu } inUse { gpu } setBy } }`;
 const LIST = `query ($p: ID) { virtualClusters(project: $p) { project provider guaranteed { gpu } inUse { jobs gpu } } }`;
 
+let envOne: TenancyGateway;
 let env: TenancyGateway;
 const names = (() => {
   let n = 0;
@@ -25,10 +26,10 @@ const names = (() => {
 })();
 
 beforeAll(async () => {
-  env = await startTenancyGateway({ hpc: SMALL_HPC, utilizationIntervalMs: 100 });
+  env = envOne = await startTenancyGateway({ hpc: SMALL_HPC, utilizationIntervalMs: 100 });
 });
 afterAll(async () => {
-  await env?.stop();
+  await envOne?.stop();
 });
 
 /** A project with its PI, funded for GPU jobs at hpc; the PI's client acts in it. */
@@ -42,7 +43,7 @@ async function gpuProject(): Promise<{ id: string; client: TestClient; pi: TestC
   return { id, client: pi.in(id), pi };
 }
 
-async function submit(client: TestClient, spec: Record<string, unknown> = {}) {
+async function submit(client: Pick<TestClient, 'ok'>, spec: Record<string, unknown> = {}) {
   const data = await client.ok(CREATE, {
     s: [{ product: GPU_JOB, command: ['true'], timeAllocation: { hours: 1 }, allowDuplicateJob: true, ...spec }],
   });
@@ -61,11 +62,11 @@ async function runInOrder(client: TestClient, n: number): Promise<string[]> {
   return ids;
 }
 
-/** The gateway has read that hpc has no room for a gpu-4 job (a job sent while it thought otherwise would queue at hpc). */
+/** Every replica has read that hpc has no room for a gpu-4 job (a job sent while it thought otherwise would queue at hpc). */
 async function hpcFull() {
-  await eventually(async () => (await env.gateway.utilization.refresh(), env.gateway.utilization.capacity('hpc', 'gpu-4') === 0), {
-    what: 'hpc full',
-  });
+  for (const { utilization } of [env.gateway, ...env.replicas.map((replica) => replica.gateway)]) {
+    await eventually(async () => (await utilization.refresh(), utilization.capacity('hpc', 'gpu-4') === 0), { what: 'hpc full' });
+  }
 }
 
 const state = async (client: TestClient, id: string) => (await client.ok(STATUS, { id })).job;
@@ -187,6 +188,43 @@ describe('virtual clusters', () => {
     await terminateAll(limited.client, [running[1]!, parked.job!.id]);
   });
 
+  it('keeps the part of an idle guarantee past its lending limit free for the project, refusing or parking borrowers as for room', async () => {
+    const lender = await gpuProject();
+    const borrower = await gpuProject();
+    const cluster = { project: lender.id, provider: 'hpc', guaranteed: { gpu: 8 }, lendingLimit: { gpu: 4 } };
+    const set = await env.admin.ok(
+      `mutation ($c: VirtualClusterInput!) { setVirtualCluster(cluster: $c) { guaranteed { gpu } lendingLimit { gpu cpu } } }`,
+      { c: cluster },
+    );
+    expect(set.setVirtualCluster).toEqual({ guaranteed: { gpu: 8 }, lendingLimit: { gpu: 4, cpu: null } });
+    // 16 GPUs: 8 not guaranteed and 4 lent may be borrowed, 4 are kept.
+    const borrowed = await runInOrder(borrower.client, 3);
+    await eventually(async () => (await env.gateway.utilization.refresh(), env.gateway.utilization.get('hpc')?.usedCapacity.gpu === 12), {
+      what: 'hpc reported 12 GPUs in use',
+    });
+    const kept = `hpc keeps 4 of its 4 free GPUs for guarantees it does not lend: 4 for project ${lender.id} (it lends 4 of its 8)`;
+    expect(await submit(borrower.client)).toEqual({ job: null, error: { code: 'NO_CAPACITY', message: `No room now: ${kept}` } });
+    const routed = await submit(borrower.client, { product: undefined, requirements: { gpu: 4, providers: ['hpc'] } });
+    expect(routed).toEqual({ job: null, error: { code: 'NO_CAPACITY', message: `No room now: ${kept}` } });
+    const parked = await submit(borrower.client, { scheduleTimeout: 60 });
+    expect((await state(borrower.client, parked.job!.id)).status).toEqual({
+      state: 'IN_QUEUE',
+      pendingReason: `Waiting up to 60 s for capacity: ${kept}`,
+    });
+    // The lender's own job takes the kept room at once: nothing is reclaimed.
+    const own = await submit(lender.client);
+    expect(own.error).toBeNull();
+    await waitForState(lender.client, own.job!.id, ['RUNNING'], 20_000);
+    expect(await Promise.all(borrowed.map(async (id) => (await state(borrower.client, id)).status.state))).toEqual(['RUNNING', 'RUNNING', 'RUNNING']);
+    // Kept again once it ends: the borrower's parked job still waits, until the lending limit is lifted.
+    await terminateAll(lender.client, [own.job!.id]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await state(borrower.client, parked.job!.id)).status.state).toBe('IN_QUEUE');
+    await env.admin.ok(SET, { c: { ...cluster, lendingLimit: null } });
+    await waitForState(borrower.client, parked.job!.id, ['RUNNING'], 20_000);
+    await terminateAll(borrower.client, [...borrowed, parked.job!.id]);
+  });
+
   it('lets only administrators set and remove a virtual cluster, its members read it, and refuses bad input changing nothing', async () => {
     const project = await gpuProject();
     const other = await gpuProject();
@@ -198,6 +236,8 @@ describe('virtual clusters', () => {
     for (const bad of [
       { ...input, guaranteed: { gpu: -1 } },
       { ...input, guaranteed: { gpu: 1.5 } },
+      { ...input, lendingLimit: { gpu: 5 } },
+      { ...input, lendingLimit: { cpu: 1 } },
       { ...input, guaranteed: {} },
       { ...input, provider: 'nowhere' },
       { ...input, project: 'no-such-project' },
@@ -215,5 +255,63 @@ describe('virtual clusters', () => {
     expect(
       (await env.admin.ok(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "hpc") }`, { p: project.id })).removeVirtualCluster,
     ).toBe(false);
+  });
+});
+
+describe('virtual clusters on two gateway replicas', () => {
+  let two: TenancyGateway;
+  beforeAll(async () => {
+    // The second replica reads hpc's room late: while it still sees hpc full, its waiting room looks at jobs the first has reclaimed for.
+    two = await startTenancyGateway({ hpc: SMALL_HPC, utilizationIntervalMs: 100, replicas: 1, replicaUtilizationIntervalMs: 3_000 });
+    env = two;
+  });
+  afterAll(async () => {
+    env = envOne;
+    await two?.stop();
+  });
+  /** The same caller through the second replica. */
+  const onReplica = (client: TestClient, project: string) => createClient(two.replicas[0]!.url, client.token, { project });
+  const states = async (client: TestClient, ids: string[]) => Promise.all(ids.map(async (id) => (await state(client, id)).status.state));
+
+  it("claims distinct borrowed jobs for two owners' jobs sent through both replicas at once, and only as many as they need", async () => {
+    const owner = await gpuProject();
+    const borrower = await gpuProject();
+    await two.admin.ok(SET, { c: { project: owner.id, provider: 'hpc', guaranteed: { gpu: 8 } } });
+    const borrowed = await runInOrder(borrower.client, 4);
+    await hpcFull();
+
+    // Both replicas decide at once, for a job each; both waiting rooms then sweep both jobs while the room frees.
+    const [a, b] = await Promise.all([submit(owner.client), submit(onReplica(owner.pi, owner.id))]);
+    expect([a.error, b.error]).toEqual([null, null]);
+    for (const id of [a.job!.id, b.job!.id]) await waitForState(owner.client, id, ['RUNNING'], 20_000);
+    // The two newest were stopped, one for each; a few more sweeps of both replicas stop nothing more.
+    for (const id of borrowed.slice(2)) await waitForState(borrower.client, id, ['SUCCESS']);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await states(borrower.client, borrowed)).toEqual(['RUNNING', 'RUNNING', 'SUCCESS', 'SUCCESS']);
+    await terminateAll(owner.client, [a.job!.id, b.job!.id]);
+    await terminateAll(borrower.client, borrowed.slice(0, 2));
+  });
+
+  it("counts the guarantee one replica claimed for an owner's job as used when the other decides for the next", async () => {
+    const owner = await gpuProject();
+    const borrower = await gpuProject();
+    await two.admin.ok(SET, { c: { project: owner.id, provider: 'hpc', guaranteed: { gpu: 4 } } });
+    const borrowed = await runInOrder(borrower.client, 4);
+    await hpcFull();
+
+    // Room for one of them in the guarantee: one waits for the borrower's newest job, the other is refused; nothing else stops.
+    const routed = { product: undefined, requirements: { gpu: 4, providers: ['hpc'] } };
+    const results = await Promise.all([submit(owner.client, routed), submit(onReplica(owner.pi, owner.id), routed)]);
+    const accepted = results.filter((r) => r.job !== null);
+    expect(accepted).toHaveLength(1);
+    expect(results.find((r) => r.job === null)?.error?.code).toBe('NO_CAPACITY');
+    await waitForState(owner.client, accepted[0]!.job!.id, ['RUNNING'], 20_000);
+    await waitForState(borrower.client, borrowed[3]!, ['SUCCESS']);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await states(borrower.client, borrowed)).toEqual(['RUNNING', 'RUNNING', 'RUNNING', 'SUCCESS']);
+    const listed = await owner.client.ok(`{ jobs(first: 50) { edges { node { id } } } }`);
+    expect(listed.jobs.edges.map((edge: { node: { id: string } }) => edge.node.id)).toEqual([accepted[0]!.job!.id]);
+    await terminateAll(owner.client, [accepted[0]!.job!.id]);
+    await terminateAll(borrower.client, borrowed.slice(0, 3));
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Who sets and reads virtual clusters (a project's guaranteed share of a
- * provider, and its borrowing limit there; the policy is docs/TENANCY.md's,
+ * provider, its borrowing limit there, and how much of it it lends; the policy is docs/TENANCY.md's,
  * what they do to jobs routing/virtual-clusters.ts's):
  *
  * | action                                        | who                              |
@@ -25,6 +25,7 @@ export interface VirtualClusterInput {
   provider: string;
   guaranteed: ClusterResources;
   borrowingLimit?: ClusterResources | null;
+  lendingLimit?: ClusterResources | null;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -67,13 +68,27 @@ export function createVirtualClusterAdministration(store: Store, clock: Clock): 
       const provider = checkId('provider', input.provider);
       const guaranteed = checkResources('the guaranteed', input.guaranteed);
       const borrowingLimit = checkResources('the borrowing limit of', input.borrowingLimit);
+      const lendingLimit = checkResources('the lending limit of', input.lendingLimit);
+      for (const [resource, limit] of Object.entries(lendingLimit) as [GuaranteedResource, number][]) {
+        const share = guaranteed[resource];
+        if (share === undefined || limit > share)
+          throw new InvalidInputError(`the lending limit of ${resource} (${limit}) must be at most its guarantee (${share ?? 'none'})`);
+      }
       if (Object.keys(guaranteed).length === 0 && Object.keys(borrowingLimit).length === 0)
         throw new InvalidInputError(
           'a virtual cluster guarantees or limits at least one of cpu, memoryInGigs, gpu (removeVirtualCluster takes one away)',
         );
       await checkMaySet(viewer, project);
       if (!providers.includes(provider)) throw new InvalidInputError(`There is no provider ${provider}`);
-      const cluster: VirtualClusterRecord = { project, provider, guaranteed, borrowingLimit, setBy: viewer.username, setAt: clock.now() };
+      const cluster: VirtualClusterRecord = {
+        project,
+        provider,
+        guaranteed,
+        borrowingLimit,
+        ...(Object.keys(lendingLimit).length > 0 ? { lendingLimit } : {}),
+        setBy: viewer.username,
+        setAt: clock.now(),
+      };
       await store.putVirtualCluster(cluster);
       return cluster;
     },

@@ -47,7 +47,7 @@ export type ClusterResources = {
   memoryInGigs: Maybe<Scalars['Float']['output']>;
 };
 
-/** Amounts of a provider's capacity; null: not guaranteed (in `guaranteed`), or not limited (in `borrowingLimit`). */
+/** Amounts of a provider's capacity; null: not guaranteed (in `guaranteed`), or not limited (in `borrowingLimit` and `lendingLimit`). */
 export type ClusterResourcesInput = {
   cpu?: InputMaybe<Scalars['Float']['input']>;
   gpu?: InputMaybe<Scalars['Int']['input']>;
@@ -1289,6 +1289,8 @@ export type VirtualCluster = {
   guaranteed: ClusterResources;
   /** What the project's jobs hold on the provider now (from when the gateway sends them until they end). */
   inUse: ResourceUse;
+  /** How much of its idle guarantee others may borrow; a null resource: all of it. */
+  lendingLimit: ClusterResources;
   project: Scalars['ID']['output'];
   provider: Scalars['String']['output'];
   setAt: Scalars['DateTime']['output'];
@@ -1300,6 +1302,12 @@ export type VirtualClusterInput = {
   borrowingLimit?: InputMaybe<ClusterResourcesInput>;
   /** What the project is guaranteed on the provider. */
   guaranteed: ClusterResourcesInput;
+  /**
+   * How much of `guaranteed` that the project does not use others may borrow (Kueue's lendingLimit): the
+   * rest stays free for the project's own jobs. At most the guarantee of the same resource; null or a null
+   * resource: all of it may be lent.
+   */
+  lendingLimit?: InputMaybe<ClusterResourcesInput>;
   project: Scalars['ID']['input'];
   provider: Scalars['String']['input'];
 };
@@ -2083,6 +2091,7 @@ export type VirtualClusterResolvers<ContextType = GatewayContext, ParentType ext
   borrowingLimit?: Resolver<ResolversTypes['ClusterResources'], ParentType, ContextType>;
   guaranteed?: Resolver<ResolversTypes['ClusterResources'], ParentType, ContextType>;
   inUse?: Resolver<ResolversTypes['ResourceUse'], ParentType, ContextType>;
+  lendingLimit?: Resolver<ResolversTypes['ClusterResources'], ParentType, ContextType>;
   project?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   setAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;

@@ -23,6 +23,7 @@ async function clusterViews(ctx: GatewayContext, clusters: VirtualClusterRecord[
     provider: cluster.provider,
     guaranteed: resources(cluster.guaranteed),
     borrowingLimit: resources(cluster.borrowingLimit),
+    lendingLimit: resources(cluster.lendingLimit ?? {}),
     inUse: totalsOf(usages[k]!.counters, providerCell(cluster.provider)),
     setBy: cluster.setBy,
     setAt: iso(cluster.setAt),

@@ -10,7 +10,7 @@ import { v7 as uuidv7 } from 'uuid';
 
 import type { Clock } from '../../shared/clock.js';
 import type { Job, JobOrigin, JobSpecification, Product } from '../../shared/domain.js';
-import { DuplicateJobError, NoCapacityError, ProviderUnavailableError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
+import { DuplicateJobError, ProviderUnavailableError, toErrorBody, type ErrorBody } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CreateJob } from '../../shared/protocol.js';
@@ -22,14 +22,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
-import {
-  admitNewJob,
-  placeNewJob,
-  quotaWaitingStatus,
-  unreachableStatus,
-  type NewJobPlacement,
-  type PlacementContext,
-} from '../routing/placement.js';
+import { admitNewJob, placeNewJob, quotaWaitingStatus, reclaimWaitSeconds, unreachableStatus, type PlacementContext } from '../routing/placement.js';
 import { quotaSubjectOf } from '../routing/quota-gate.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
@@ -37,7 +30,7 @@ import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
 import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
 import { checkSpecificationInput, resolveSpecification, specificationHash, type JobSpecificationInput } from './job-specification.js';
-import { RECLAIM_WAIT_S, type Reclaim } from './reclaim.js';
+import type { Reclaim } from './reclaim.js';
 
 /** Provider errors worth trying elsewhere; a refusal of the job itself is not. */
 const FAILOVER_CODES = new Set(['PROVIDER_UNAVAILABLE', 'INTERNAL', 'NO_CAPACITY']);
@@ -150,50 +143,26 @@ export function createJobSubmission(options: SubmissionOptions) {
     };
     // Its record goes first, on the same connection: a replica killed from here on leaves a record that
     // another one picks up, to send the job (held: to where it may have gone) or drop a job never stored.
-    const record = hold({ jobId: job.id, deadline: now + (input.scheduleTimeout ?? 0) * 1000, input }, !placement.wait);
+    // A job owed reclaimed room waits for it at least RECLAIM_WAIT_S.
+    const waitInput = placement.reclaim ? { ...input, scheduleTimeout: reclaimWaitSeconds(input) } : input;
+    const record = hold({ jobId: job.id, deadline: now + (waitInput.scheduleTimeout ?? 0) * 1000, input: waitInput }, !placement.wait);
     const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
     if (!created.created) {
-      await Promise.all([store.swapWaiting(job.id, record.claim!, null), quotas?.release(owner, job.id)]);
+      await Promise.all([
+        store.swapWaiting(job.id, record.claim!, null),
+        quotas?.release(owner, job.id),
+        placement.reclaim ? reclaim?.cancel(placement.reclaim) : undefined,
+      ]);
       throw new DuplicateJobError(created.duplicateOf);
     }
     if (placement.wait) {
-      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false));
+      await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false, placement.reclaim !== undefined));
+      // Stored and waiting: only now are the borrowed jobs claimed for it stopped.
+      if (placement.reclaim) await reclaim?.stop(placement.reclaim);
       return { job, placement: null };
-    }
-    const reclaimed = await waitForReclaim(job, placement, record, now);
-    if (reclaimed) return { job: reclaimed, placement: null };
-    if (placement.unlessReclaimed !== undefined) {
-      // Stored only so that reclaim could count it; no room was made, so it is refused as never accepted.
-      await store.discardJob(job.id, job.providerId);
-      await Promise.all([store.swapWaiting(job.id, record.claim!, null), quotas?.release(owner, job.id)]);
-      metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
-      throw new NoCapacityError(placement.unlessReclaimed);
     }
     utilization.reserve(placement.providerId, placement.product.id);
     return { job, placement: { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false } };
-  };
-
-  /**
-   * No room where the job's project is guaranteed some: borrowers give it back (reclaim.ts), and the job
-   * waits here for the room — at least {@link RECLAIM_WAIT_S}, and only once the provider reports room.
-   * Null when reclaim does not apply (the job goes on as placed).
-   */
-  const waitForReclaim = async (job: Job, placement: NewJobPlacement, record: WaitingRecord, now: number): Promise<Job | null> => {
-    if (!reclaim || utilization.capacity(placement.providerId, placement.product.id) !== 0) return null;
-    const status = await reclaim.forJob(
-      { jobId: job.id, owner: job.owner, replicas: job.specification.replicas },
-      placement.providerId,
-      placement.product,
-    );
-    if (!status) return null;
-    const input = record.input as JobSpecificationInput;
-    const waitSeconds = Math.max(RECLAIM_WAIT_S, input.scheduleTimeout ?? 0);
-    const parked = { ...parkedRecord(record, false, true), deadline: now + waitSeconds * 1000, input: { ...input, scheduleTimeout: waitSeconds } };
-    if (!(await store.swapWaiting(job.id, record.claim!, parked))) return job;
-    // Waiting at the gateway, it holds none of its workspace's quota.
-    await quotas?.release(job.owner, job.id);
-    const outcome = await change(job.id, { status, expectStates: ['IN_QUEUE'], timestamp: clock.now() }, job);
-    return outcome.kind === 'applied' ? outcome.job : job;
   };
 
   /** Move a job whose provider failed to the next candidate that can take it, held afresh for the attempt. */

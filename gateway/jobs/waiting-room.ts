@@ -19,8 +19,9 @@ import { createSingleFlight } from '../../shared/single-flight.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import { expectedCost, fairShareOrder, weightOf, type QueueEntry } from '../routing/fair-share.js';
-import { placeWaitingJob, withinQuota } from '../routing/placement.js';
-import { quotaSubjectOf, takeIn, type QuotaGate, type QuotaSnapshot } from '../routing/quota-gate.js';
+import { takeLent, type LendingView } from '../routing/lending.js';
+import { placeWaitingJob, withinLending, withinQuota } from '../routing/placement.js';
+import { quotaSubjectOf, refusalIn, takeIn, type QuotaGate, type QuotaSnapshot } from '../routing/quota-gate.js';
 import { amountsOf, workspaceOf } from '../routing/quota-rules.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
@@ -32,8 +33,8 @@ import type { Reclaim } from './reclaim.js';
 type Decision =
   | { kind: 'drop'; record: WaitingRecord; claim: string }
   | { kind: 'fail'; record: WaitingRecord; claim: string; job: Job; status: string; pinned: boolean }
-  /** `full`: it waits for room on its provider (which reclaim may give it). */
-  | { kind: 'wait'; job: Job; status: string; full: boolean }
+  /** `full`: the products it fits with no room now (where reclaim may give it some). */
+  | { kind: 'wait'; job: Job; status: string; full: Candidate[] }
   | {
       kind: 'send';
       record: WaitingRecord;
@@ -76,7 +77,7 @@ export function createWaitingRoom(options: {
   const sweeps = createSingleFlight<void>();
 
   /** What to do with one record now, decided without waiting (so routing sees the room the ones before it took). */
-  const decide = (record: WaitingRecord, job: Job | null, now: number, snapshot: QuotaSnapshot): Decision => {
+  const decide = (record: WaitingRecord, job: Job | null, now: number, snapshot: QuotaSnapshot, lending: LendingView | null): Decision => {
     const claim = record.claim ?? '';
     // Its holder died while sending it (or while storing it): sent again only where it may have gone.
     const orphan = record.heldUntil !== undefined;
@@ -89,17 +90,23 @@ export function createWaitingRoom(options: {
       { pinned, forRoom: record.forRoom === true, orphan },
       { registry, utilization },
     );
-    // A job that may be at its provider already is not held back by a quota.
     const subject = quotaSubjectOf(job);
-    const { candidates, waiting, failure, sending } = pinned ? placement : withinQuota(placement, subject, snapshot, input.scheduleTimeout ?? 0);
+    const timeout = input.scheduleTimeout ?? 0;
+    // A job that may be at its provider already is held back neither by a quota nor by room kept for a guarantee.
+    const { candidates, waiting, failure, sending, full } = pinned
+      ? placement
+      : withinLending(withinQuota(placement, subject, snapshot, timeout), job.owner, subject.replicas, lending, { utilization }, timeout);
     // Past its deadline it fails, unless it is an orphan that can be sent now (it was accepted to be sent at once).
     if (now >= record.deadline && !(orphan && candidates.length > 0)) return { kind: 'fail', record, claim, job, status: failure, pinned };
     const [first, ...rest] = candidates;
-    const full = placement.candidates.length === 0 && utilization.capacity(job.providerId, job.specification.product.id) === 0;
-    if (!first) return { kind: 'wait', job, status: waiting, full };
+    // Reclaim only where no candidate has room at all (not when only quotas hold it back), and within its quotas.
+    const owed =
+      placement.candidates.length === 0 ? (full ?? []).filter((c) => pinned || refusalIn(snapshot, subject, c.providerId, c.product) === null) : [];
+    if (!first) return { kind: 'wait', job, status: waiting, full: owed };
     if (first.providerId === job.providerId && first.product.id === job.specification.product.id)
       utilization.reserve(first.providerId, first.product.id);
     takeIn(snapshot, subject, first.providerId, first.product);
+    takeLent(lending, job.owner, first.providerId, first.product, subject.replicas);
     return { kind: 'send', record, claim, job, input, candidates: [first, ...rest], pinned, status: sending };
   };
 
@@ -119,8 +126,7 @@ export function createWaitingRoom(options: {
         return;
       case 'wait': {
         const { job } = decision;
-        const product = decision.full && reclaim ? registry.product(job.providerId, job.specification.product.id) : undefined;
-        const reclaiming = product ? await reclaim!.forJob(quotaSubjectOf(job), job.providerId, product) : null;
+        const reclaiming = reclaim && decision.full.length > 0 ? await reclaim.forWaitingJob(quotaSubjectOf(job), decision.full) : null;
         const status = reclaiming ?? decision.status;
         if (job.updates.at(-1)?.status !== status) await change(job.id, { status, expectStates: ['IN_QUEUE'], timestamp: now }, job);
         return;
@@ -145,8 +151,10 @@ export function createWaitingRoom(options: {
     const workspaces = waiting.flatMap(({ job }) => (job ? [workspaceOf(job.owner)] : []));
     // Holds lost with a replica would keep these jobs waiting for good.
     await quotas?.repair(workspaces);
-    const snapshot: QuotaSnapshot = quotas ? await quotas.snapshot(workspaces) : new Map();
-    const decisions = queueOrder(waiting, snapshot, registry).map(({ record, job }) => decide(record, job, now, snapshot));
+    const [snapshot, lending]: [QuotaSnapshot, LendingView | null] = quotas
+      ? await Promise.all([quotas.snapshot(workspaces), quotas.lending()])
+      : [new Map(), null];
+    const decisions = queueOrder(waiting, snapshot, registry).map(({ record, job }) => decide(record, job, now, snapshot, lending));
     const send: WaitingPlacement[] = [];
     await Promise.all(decisions.map((decision) => act(decision, now, send)));
     if (send.length === 0) return;

@@ -5,7 +5,7 @@ import type { JobSpecificationInput } from '../jobs/job-specification.js';
 import { createGatewayMetrics } from '../metrics.js';
 import type { ProviderClient } from '../registry/provider-client.js';
 import type { ProviderEntry } from '../registry/provider-registry.js';
-import { placeNewJob, placeWaitingJob, type PlacementContext } from './placement.js';
+import { admitNewJob, placeNewJob, placeWaitingJob, type PlacementContext } from './placement.js';
 
 function product(id: string, pricePerHour: number, cpu = 4): Product {
   return {
@@ -118,17 +118,35 @@ describe('placing a new job', () => {
     expect(parked.status).toMatch(/^Waiting up to 60 s for capacity: 2 fitting products are full/);
   });
 
-  it("offers a full product where the job's project has a guarantee, to be placed only if reclaim makes room", async () => {
-    const w = world({ hpc: [product('small', 60)], cloud: [product('vm', 120)] });
-    w.capacity.set('hpc/small', 0);
-    w.capacity.set('cloud/vm', 0);
-    const reclaim = { guaranteedOn: async () => new Set(['cloud']) };
+  it("offers every full product where the job's project has a guarantee to reclaim, placed only if reclaim makes room", async () => {
+    const w = world({ hpc: [product('small', 60)], cloud: [product('vm', 120)], edge: [product('box', 30)] });
+    for (const at of ['hpc/small', 'cloud/vm', 'edge/box']) w.capacity.set(at, 0);
+    const offered: string[][] = [];
+    // The choice among them is reclaim's (gateway/jobs/reclaim.ts); here it takes the last one offered, or none.
+    let grant = true;
+    const reclaim: NonNullable<PlacementContext['reclaim']> = {
+      guaranteedOn: async () => new Set(['cloud', 'hpc']),
+      reserve: async (subject, choices) => {
+        offered.push(choices.map((c) => `${c.providerId}/${c.product.id}`));
+        const choice = choices.at(-1)!;
+        return grant ? { jobId: subject.jobId, ...choice, status: `reclaiming on ${choice.providerId}`, victims: ['v1'], reason: 'r' } : null;
+      },
+    };
     const inProject = { ...owner, project: 'genomics' };
-    const owed = await placeNewJob(byRequirements(), inProject, { ...w.context, reclaim });
-    expect(owed).toMatchObject({ providerId: 'cloud', wait: false, failover: [] });
-    expect(owed.unlessReclaimed).toMatch(/^No room now: 2 fitting products are full/);
+    const context = { ...w.context, reclaim };
+    const subject = { jobId: 'j1', owner: inProject, replicas: 1, timeAllocationMs: null };
+    const owed = await placeNewJob(byRequirements(), inProject, context);
+    // Cheapest first, only providers with a guarantee (edge has none).
+    expect(owed.owed?.map((c) => `${c.providerId}/${c.product.id}`)).toEqual(['hpc/small', 'cloud/vm']);
+    expect(owed.unlessReclaimed).toMatch(/^No room now: 3 fitting products are full/);
+    const admitted = await admitNewJob(owed, subject, byRequirements(), context);
+    expect(admitted).toMatchObject({ providerId: 'cloud', wait: true, status: 'reclaiming on cloud', reclaim: { victims: ['v1'] } });
+    expect(offered).toEqual([['hpc/small', 'cloud/vm']]);
+    // Reclaim applying nowhere: NO_CAPACITY, as without a guarantee.
+    grant = false;
+    await expect(admitNewJob(owed, subject, byRequirements(), context)).rejects.toMatchObject({ code: 'NO_CAPACITY' });
     // Outside a project there is nothing to reclaim.
-    await expect(placeNewJob(byRequirements(), owner, { ...w.context, reclaim })).rejects.toMatchObject({ code: 'NO_CAPACITY' });
+    await expect(placeNewJob(byRequirements(), owner, context)).rejects.toMatchObject({ code: 'NO_CAPACITY' });
   });
 
   it('refuses INSUFFICIENT_FUNDS only when the caller can pay for none of the fitting products', async () => {

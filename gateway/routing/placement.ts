@@ -16,9 +16,10 @@ import {
   SwitchyardError,
 } from '../../shared/errors.js';
 import { supportRefusal, type JobSpecificationInput } from '../jobs/job-specification.js';
-import type { Reclaim } from '../jobs/reclaim.js';
+import { RECLAIM_WAIT_S, type Reclaim, type ReclaimChoice, type ReclaimReservation } from '../jobs/reclaim.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import { lendingRefusal, type LendingView } from './lending.js';
 import { refusalIn, type QuotaGate, type QuotaSnapshot, type QuotaSubject } from './quota-gate.js';
 import { workspaceOf } from './quota-rules.js';
 import { explainChoice, explainNoRoom, hasRoom, planRoute, pricePerMinute, type Candidate, type RoutePlan, type RoutingRegistry } from './router.js';
@@ -34,7 +35,7 @@ export interface PlacementContext {
   /** Holds jobs to their workspace's quotas; none: no quotas. */
   quotas?: QuotaGate;
   /** Where a project's job may take its guarantee back from borrowers; none: no reclaim. */
-  reclaim?: Pick<Reclaim, 'guaranteedOn'>;
+  reclaim?: Pick<Reclaim, 'guaranteedOn' | 'reserve'>;
 }
 
 /** Where a new job goes: sent now (with failover candidates), or parked at the gateway until a provider can take it. */
@@ -47,9 +48,16 @@ export interface NewJobPlacement {
   wait: boolean;
   /**
    * No room anywhere, for a job that may not wait: it goes only if reclaiming its project's
-   * guarantee on this provider makes room, else it is refused with NO_CAPACITY and this message.
+   * guarantee on one of `owed` makes room, else it is refused with NO_CAPACITY and this message.
    */
   unlessReclaimed?: string;
+  /** Products with no room now on providers where the job's project is guaranteed room: where reclaim may give it some. */
+  owed?: ReclaimChoice[];
+  /**
+   * Borrowed jobs claimed to give it room (set by {@link admitNewJob}): it waits at the gateway
+   * for that room, at least {@link RECLAIM_WAIT_S}; they are stopped once it is stored.
+   */
+  reclaim?: ReclaimReservation;
 }
 
 /** A job that waits at the gateway: who can take it now, best first, and what its updates say. */
@@ -62,6 +70,8 @@ export interface WaitingJobPlacement {
   failure: string;
   /** Its status as it is sent; undefined: the submission's own ("Room became free on …"). */
   sending?: string;
+  /** Products it fits that have no room now, best first: where reclaim may make some while it waits. */
+  full?: Candidate[];
 }
 
 /** The status of a job that waits at the gateway for capacity. */
@@ -83,15 +93,23 @@ export function quotaWaitingStatus(scheduleTimeoutSeconds: number, reason: strin
  * Hold a new job that goes now to its workspace's quotas, on the first of its choices within them
  * (its product, then its failover candidates, in order). Over quota everywhere, a job that may
  * wait waits at the gateway saying which quota; one that may not is refused with QUOTA_EXCEEDED
- * (and holds nothing).
+ * (and holds nothing). A job with no room where its project is guaranteed some is first offered
+ * reclaim there, within its quotas ({@link reclaimFor}).
  */
 export async function admitNewJob(
   placement: NewJobPlacement,
   subject: QuotaSubject,
   input: JobSpecificationInput,
-  context: Pick<PlacementContext, 'quotas' | 'metrics'>,
+  context: Pick<PlacementContext, 'quotas' | 'metrics' | 'reclaim'>,
 ): Promise<NewJobPlacement> {
   const { quotas } = context;
+  const reclaimed = await reclaimFor(placement, subject, context);
+  if (reclaimed) return reclaimed;
+  // With no room and no reclaim, that there is no room is what it is refused for, as without a guarantee.
+  if (placement.unlessReclaimed !== undefined) {
+    context.metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
+    throw new NoCapacityError(placement.unlessReclaimed);
+  }
   if (placement.wait || !quotas) return placement;
   const choices = [{ providerId: placement.providerId, product: placement.product }, ...placement.failover];
   let refusal: string | null = null;
@@ -108,14 +126,35 @@ export async function admitNewJob(
     refusal ??= reason;
   }
   const timeout = input.scheduleTimeout ?? 0;
-  // With no room either, that there is no room is what it is refused for, as without a guarantee.
-  if (placement.unlessReclaimed !== undefined) {
-    context.metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
-    throw new NoCapacityError(placement.unlessReclaimed);
-  }
   if (timeout <= 0) throw new QuotaExceededError(refusal!);
   context.metrics.routingDecisions.inc({ provider: placement.providerId, outcome: 'waiting' });
   return { ...placement, status: quotaWaitingStatus(timeout, refusal!), failover: [], wait: true };
+}
+
+/**
+ * Reclaim decided before the job is stored: of the owed products within the workspace's quotas
+ * (checked, not held: a job waiting at the gateway holds none), the one reclaim chooses, with its
+ * borrowed jobs claimed; the job waits there for their room. Null: no reclaim (nothing claimed).
+ */
+async function reclaimFor(
+  placement: NewJobPlacement,
+  subject: QuotaSubject,
+  context: Pick<PlacementContext, 'quotas' | 'metrics' | 'reclaim'>,
+): Promise<NewJobPlacement | null> {
+  const { quotas, reclaim } = context;
+  if (!reclaim || !placement.owed?.length) return null;
+  const snapshot = quotas ? await quotas.snapshot([workspaceOf(subject.owner)]) : null;
+  const within = snapshot ? placement.owed.filter((c) => refusalIn(snapshot, subject, c.providerId, c.product) === null) : placement.owed;
+  const reservation = await reclaim.reserve(subject, within);
+  if (!reservation) return null;
+  if (!placement.wait) context.metrics.routingDecisions.inc({ provider: reservation.providerId, outcome: 'waiting' });
+  const { providerId, product, status } = reservation;
+  return { providerId, product, status, failover: [], wait: true, reclaim: reservation };
+}
+
+/** How long a job that waits for reclaimed room may wait: at least {@link RECLAIM_WAIT_S}, or its own timeout if longer. */
+export function reclaimWaitSeconds(input: JobSpecificationInput): number {
+  return Math.max(RECLAIM_WAIT_S, input.scheduleTimeout ?? 0);
 }
 
 /**
@@ -138,6 +177,7 @@ export function withinQuota(
   if (candidates.length > 0 || refusal === null) return { ...placement, candidates };
   return {
     candidates,
+    full: placement.full,
     waiting: quotaWaitingStatus(scheduleTimeoutSeconds, refusal),
     failure: `No quota became free within the schedule timeout of ${scheduleTimeoutSeconds} s: ${refusal}`,
   };
@@ -200,36 +240,104 @@ async function placeOnProduct(input: JobSpecificationInput, owner: Job['owner'],
     const status = unreachableStatus(timeout, providerId, `${providerId} is down (no heartbeat)`);
     return { providerId, product, status, failover: [], wait: true };
   }
-  return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [], wait: false };
+  // Room kept for other projects' guarantees (their lending limits) is no room for it.
+  const lent = lendingRefusal(
+    (await context.quotas?.lending()) ?? null,
+    owner,
+    providerId,
+    product,
+    input.replicas ?? 1,
+    context.utilization.get(providerId),
+  );
+  if (lent) {
+    if (timeout <= 0) {
+      metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
+      throw new NoCapacityError(`No room now: ${lent}`);
+    }
+    metrics.routingDecisions.inc({ provider: providerId, outcome: 'waiting' });
+    return { providerId, product, status: `Waiting up to ${timeout} s for capacity: ${lent}`, failover: [], wait: true };
+  }
+  // No room where its project is guaranteed some: reclaim may make it (else it is sent, to queue there).
+  const full = context.reclaim && owner.project && context.utilization.capacity(providerId, product.id) === 0;
+  const owed = full && (await context.reclaim!.guaranteedOn(owner)).has(providerId) ? [{ providerId, product }] : undefined;
+  return { providerId, product, status: `Job submitted to ${providerId}/${product.id}`, failover: [], wait: false, ...(owed ? { owed } : {}) };
 }
 
 /** A job routed by its requirements: the cheapest usable product with room, else wait if it may, else why not. */
 async function placeByRequirements(input: JobSpecificationInput, owner: Job['owner'], context: PlacementContext): Promise<NewJobPlacement> {
   const { metrics } = context;
   const plan = planFor(input, context, await payableProducts(input, owner, context));
-  const roomy = plan.candidates.filter(hasRoom);
+  const view = (await context.quotas?.lending()) ?? null;
+  const { roomy, lent } = withRoomFor(plan.candidates.filter(hasRoom), owner, input.replicas ?? 1, view, context);
   if (plan.candidates.length === 0 && plan.unpaid > 0 && plan.unpaid === plan.fitting) {
     throw new InsufficientFundsError(`No credits for any of the ${plan.fitting} fitting products: ${plan.excluded.join(', ')}`);
   }
   const [chosen, ...rest] = roomy;
   if (!chosen) {
+    // Full where its project is guaranteed some: every such product, cheapest first, for reclaim to choose from.
+    const guaranteed = context.reclaim && owner.project ? await context.reclaim.guaranteedOn(owner) : new Set<string>();
+    const owed = plan.candidates
+      .filter((candidate) => guaranteed.has(candidate.providerId))
+      .map(({ providerId, product }) => ({ providerId, product }));
+    const reclaimable = owed.length > 0 ? { owed } : {};
     const parked = plan.candidates[0] ?? plan.blocked;
     const timeout = input.scheduleTimeout ?? 0;
     if (timeout > 0 && parked) {
       // Wait at the gateway: parked on the best candidate, sent nowhere until one has room.
       metrics.routingDecisions.inc({ provider: parked.providerId, outcome: 'waiting' });
-      return { providerId: parked.providerId, product: parked.product, status: waitingStatus(timeout, plan), failover: [], wait: true };
+      const status = lent ? `Waiting up to ${timeout} s for capacity: ${lent}` : waitingStatus(timeout, plan);
+      return { providerId: parked.providerId, product: parked.product, status, failover: [], wait: true, ...reclaimable };
     }
-    const message = `No room now: ${explainNoRoom(plan)}`;
-    // Full where its project is guaranteed some: the cheapest such product, if reclaim makes room there.
-    const guaranteed = context.reclaim && owner.project ? await context.reclaim.guaranteedOn(owner) : new Set<string>();
-    const owed = plan.candidates.find((candidate) => guaranteed.has(candidate.providerId));
-    if (owed) return { providerId: owed.providerId, product: owed.product, status: message, failover: [], wait: false, unlessReclaimed: message };
+    const message = `No room now: ${lent ?? explainNoRoom(plan)}`;
+    if (owed.length > 0) return { ...owed[0]!, status: message, failover: [], wait: false, unlessReclaimed: message, owed };
     metrics.routingDecisions.inc({ provider: 'none', outcome: 'no_capacity' });
     throw new NoCapacityError(message);
   }
   metrics.routingDecisions.inc({ provider: chosen.providerId, outcome: 'routed' });
   return { providerId: chosen.providerId, product: chosen.product, status: explainChoice(plan, chosen), failover: rest, wait: false };
+}
+
+/**
+ * The candidates with room whose room is not kept for other projects' guarantees (routing/lending.ts),
+ * and why the first one passed over was.
+ */
+function withRoomFor(
+  candidates: Candidate[],
+  owner: Job['owner'],
+  replicas: number,
+  view: LendingView | null,
+  context: Pick<PlacementContext, 'utilization'>,
+): { roomy: Candidate[]; lent: string | null } {
+  let lent: string | null = null;
+  const roomy = candidates.filter((c) => {
+    const reason = lendingRefusal(view, owner, c.providerId, c.product, replicas, context.utilization.get(c.providerId));
+    lent ??= reason;
+    return reason === null;
+  });
+  return { roomy, lent };
+}
+
+/**
+ * A waiting job's candidates without those whose room other projects' guarantees keep (their
+ * lending limits); when that leaves none, it waits saying so. `view` is grown by each job sent.
+ */
+export function withinLending(
+  placement: WaitingJobPlacement,
+  owner: Job['owner'],
+  replicas: number,
+  view: LendingView | null,
+  context: Pick<PlacementContext, 'utilization'>,
+  scheduleTimeoutSeconds: number,
+): WaitingJobPlacement {
+  if (!view || placement.candidates.length === 0) return placement;
+  const { roomy, lent } = withRoomFor(placement.candidates, owner, replicas, view, context);
+  if (roomy.length > 0 || lent === null) return { ...placement, candidates: roomy };
+  return {
+    candidates: [],
+    full: placement.full,
+    waiting: `Waiting up to ${scheduleTimeoutSeconds} s for capacity: ${lent}`,
+    failure: `No capacity became free within the schedule timeout of ${scheduleTimeoutSeconds} s: ${lent}`,
+  };
 }
 
 /** Where a new job goes first, and where it may fail over to. */
@@ -276,6 +384,7 @@ export function placeWaitingJob(
     else if (candidate) candidates = [candidate];
     return {
       candidates,
+      full: candidate && !hasRoom(candidate) ? [candidate] : [],
       waiting: unreachableStatus(timeout, providerId, reason ?? ''),
       failure:
         timeout > 0 ? `${providerId} could not take the job within the schedule timeout of ${timeout} s: ${reason}` : `Could not start: ${reason}`,
@@ -294,6 +403,7 @@ export function placeWaitingJob(
   }
   return {
     candidates: plan ? plan.candidates.filter(hasRoom) : [],
+    full: plan ? plan.candidates.filter((candidate) => !hasRoom(candidate)) : [],
     waiting: plan ? waitingStatus(timeout, plan) : 'Waiting: no product fits any more',
     failure: `No capacity became free within the schedule timeout of ${timeout} s: ${plan ? explainNoRoom(plan) : 'no product fits any more'}`,
   };

@@ -11,6 +11,7 @@ import type { Job, Product } from '../../shared/domain.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { QuotaRecord, Store, UsageCheck, UsageLease, VirtualClusterRecord } from '../store/store.js';
 import { decayedValue, expectedCost, FAIR_SHARE_HALF_LIFE_MS, weightOf } from './fair-share.js';
+import { lendingClusters, lendingView, lendingWorkspaces, type LendingView } from './lending.js';
 import {
   amountsOf,
   cellsOf,
@@ -22,7 +23,7 @@ import {
   workspaceOf,
   type ResourceAmounts,
 } from './quota-rules.js';
-import { borrowingChecks } from './virtual-clusters.js';
+import { borrowingChecks, projectWorkspace } from './virtual-clusters.js';
 
 /** What quotas need to know of a job. */
 export interface QuotaSubject {
@@ -53,6 +54,8 @@ export interface QuotaGate {
    * each workspace at most once per {@link REPAIR_INTERVAL_MS} on this replica. How many were given back.
    */
   repair(workspaces: string[]): Promise<number>;
+  /** The virtual clusters' lending limits and what their projects use (routing/lending.ts); null when none lends less than all. */
+  lending(): Promise<LendingView | null>;
 }
 
 /** How often one replica looks for lost holds of one workspace. */
@@ -157,6 +160,18 @@ export function createQuotaGate(
 
     async release(owner, jobId) {
       await store.releaseUsage(workspaceOf(owner), jobId, clock.now(), FAIR_SHARE_HALF_LIFE_MS);
+    },
+
+    async lending() {
+      const clusters = lendingClusters(await store.listVirtualClusters());
+      if (clusters.length === 0) return null;
+      const workspaces = lendingWorkspaces(clusters);
+      const usages = await store.readUsage(workspaces);
+      const counters = new Map(workspaces.map((workspace, k) => [workspace, usages[k]!.counters]));
+      return lendingView(
+        clusters,
+        clusters.map((c) => counters.get(projectWorkspace(c.project))!),
+      );
     },
 
     async repair(workspaces) {

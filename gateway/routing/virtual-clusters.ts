@@ -98,6 +98,11 @@ export interface ReclaimQuestion {
   clusters: readonly VirtualClusterRecord[];
   /** Jobs stopped by an earlier reclaim and not ended yet: they free room without being stopped again. */
   stopping: ReadonlySet<string>;
+  /**
+   * What the project's other jobs, waiting for room reclaimed for them on the provider, need there:
+   * part of the guarantee is theirs already (the reclaim ledger's claims). None: nothing.
+   */
+  owed?: ResourceAmounts;
 }
 
 export type ReclaimAnswer =
@@ -108,7 +113,7 @@ export type ReclaimAnswer =
 /**
  * Whether the owner's job is owed room on the provider, and which borrowed jobs give it back:
  * the job must fit in what is left of its project's guarantee (for every guaranteed resource it
- * needs); the others' jobs are taken newest first, each only while its workspace holds more than
+ * needs, beside what the project uses there and what its other jobs are reclaiming); the others' jobs are taken newest first, each only while its workspace holds more than
  * its own guarantee of a resource the job needs, until the started ones among them free what the
  * job needs. When all of them would not free enough, nothing is stopped.
  */
@@ -118,7 +123,7 @@ export function chooseReclaim(question: ReclaimQuestion): ReclaimAnswer {
   const needed = GUARANTEED_RESOURCES.filter((r) => cluster.guaranteed[r] !== undefined && need[r] > 0);
   if (needed.length === 0) return { kind: 'none', why: 'it needs nothing the guarantee covers' };
   const own = question.inUse.get(owner);
-  const beyond = needed.find((r) => (own?.[r] ?? 0) + need[r] > cluster.guaranteed[r]! + EPSILON);
+  const beyond = needed.find((r) => (own?.[r] ?? 0) + (question.owed?.[r] ?? 0) + need[r] > cluster.guaranteed[r]! + EPSILON);
   if (beyond) return { kind: 'none', why: `it would pass ${guaranteeName(cluster)} of ${cluster.guaranteed[beyond]} ${NOUNS[beyond]}` };
 
   const guarantees = new Map(question.clusters.filter((c) => c.provider === cluster.provider).map((c) => [projectWorkspace(c.project), c]));

@@ -38,17 +38,20 @@ export function inSources(sources: readonly JobSource[]): (job: Pick<Job, 'owner
   return (job) => sourcesOfJob(job).some((source) => wanted.has(sourceName(source)));
 }
 
-/** A name for the source, equal for equal sources. */
+/**
+ * A name for the source, equal for equal sources: its parts joined by NUL, which no user, project or
+ * group name holds (a listing names every source it reads, so this is kept cheap).
+ */
 export function sourceName(source: JobSource): string {
   switch (source.kind) {
     case 'personal':
-      return JSON.stringify([source.kind, source.createdBy]);
+      return `personal\u0000${source.createdBy}`;
     case 'project':
-      return JSON.stringify([source.kind, source.project]);
+      return `project\u0000${source.project}`;
     case 'projectCreator':
-      return JSON.stringify([source.kind, source.project, source.createdBy]);
+      return `projectCreator\u0000${source.project}\u0000${source.createdBy}`;
     case 'shared':
-      return JSON.stringify([source.kind, source.project, source.entity]);
+      return `shared\u0000${source.project}\u0000${source.entity}`;
   }
 }
 

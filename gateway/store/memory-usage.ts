@@ -3,7 +3,9 @@
  * lua/acquire-usage-2.lua and lua/release-usage-2.lua do: each call runs to
  * its end before another starts, which is what makes it atomic here.
  */
-import type { QuotaRecord, Store, UsageLease, VirtualClusterRecord, WorkspaceUsage } from './store.js';
+import { randomUUID } from 'node:crypto';
+
+import type { QuotaRecord, ReclaimLedger, Store, UsageLease, VirtualClusterRecord, WorkspaceUsage } from './store.js';
 
 const RESOURCES = ['jobs', 'cpu', 'memoryInGigs', 'gpu'] as const;
 
@@ -24,6 +26,8 @@ type UsageMethods = Pick<
   | 'putVirtualCluster'
   | 'deleteVirtualCluster'
   | 'listVirtualClusters'
+  | 'readReclaims'
+  | 'swapReclaims'
 >;
 
 const decay = (value: number, elapsedMs: number, halfLifeMs: number) => value * 2 ** (-Math.max(0, elapsedMs) / halfLifeMs);
@@ -33,6 +37,8 @@ export function createMemoryUsage(): UsageMethods {
   const usages = new Map<string, Usage>();
   /** By `<provider>\t<project>`, as the Redis hash keeps them. */
   const clusters = new Map<string, VirtualClusterRecord>();
+  /** By provider. */
+  const reclaims = new Map<string, ReclaimLedger & { version: string }>();
 
   const usageOf = (workspace: string): Usage => {
     let usage = usages.get(workspace);
@@ -68,6 +74,18 @@ export function createMemoryUsage(): UsageMethods {
 
     async listVirtualClusters() {
       return [...clusters].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, cluster]) => structuredClone(cluster));
+    },
+
+    async readReclaims(providerId) {
+      const ledger = reclaims.get(providerId);
+      return ledger ? structuredClone(ledger) : { version: null, claims: [] };
+    },
+
+    async swapReclaims(providerId, expectVersion, claims) {
+      if ((reclaims.get(providerId)?.version ?? null) !== expectVersion) return false;
+      if (claims.length === 0) reclaims.delete(providerId);
+      else reclaims.set(providerId, { version: randomUUID(), claims: structuredClone(claims) });
+      return true;
     },
 
     async putQuota(workspace, key, quota) {

@@ -39,6 +39,7 @@
  * | `<p>:usage:<workspace>`                     | hash   | usage counter → amount; `~fs`, `~fsAt`  |
  * | `<p>:usage:<workspace>:leases`              | hash   | job id → UsageLease JSON                |
  * | `<p>:vclusters`                             | hash   | `<provider>\t<project>` → its JSON      |
+ * | `<p>:reclaims`                              | hash   | provider → its reclaim ledger (JSON)    |
  * | `<p>:migrations`                            | set    | the backfills done (see backfill)       |
  * | `<p>:schedule:<id>`, `<p>:service:<id>`     | hash   | recurring records (redis-recurring.ts)  |
  *
@@ -48,6 +49,7 @@
  * Every zset has score 0: job ids are uuid v7, so lex order is creation order,
  * and a time range is a lex range on the ids' first 48 bits.
  */
+import { randomUUID } from 'node:crypto';
 import type { Result } from 'ioredis';
 
 import type { AclEntry, Job, JobLog, JobState, ProductRef } from '../../shared/domain.js';
@@ -69,6 +71,7 @@ import type {
   MembershipRecord,
   ProjectRecord,
   QuotaRecord,
+  ReclaimLedger,
   Store,
   TokenRecord,
   UsageLease,
@@ -91,6 +94,8 @@ declare module 'ioredis' {
     switchyardAppendLogs(...keysAndArgs: (string | number)[]): Result<number, Context>;
     /** lua/swap-waiting-1.lua */
     switchyardSwapWaiting(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
+    /** lua/swap-reclaims-1.lua */
+    switchyardSwapReclaims(...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/put-project-n.lua: the number of keys comes first. */
     switchyardPutProject(numberOfKeys: number, ...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/create-user-2.lua */
@@ -159,6 +164,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       switchyardReassignJob: 'reassign-job-8.lua',
       switchyardAppendLogs: 'append-logs-2.lua',
       switchyardSwapWaiting: 'swap-waiting-1.lua',
+      switchyardSwapReclaims: 'swap-reclaims-1.lua',
       switchyardReadLogs: 'read-logs-1.lua',
       switchyardPutProject: 'put-project-n.lua',
       switchyardSetJobAcl: 'set-job-acl-n.lua',
@@ -708,6 +714,17 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return sortedValues<VirtualClusterRecord>(await redis.hgetall(key.virtualClusters));
     },
 
+    async readReclaims(providerId) {
+      const value = await redis.hget(key.reclaims, providerId);
+      return value === null ? { version: null, claims: [] } : (JSON.parse(value) as ReclaimLedger);
+    },
+
+    async swapReclaims(providerId, expectVersion, claims) {
+      const version = randomUUID();
+      const next = claims.length === 0 ? '' : JSON.stringify({ version, claims } satisfies ReclaimLedger);
+      return (await redis.switchyardSwapReclaims(key.reclaims, providerId, expectVersion ?? '', next, claims.length === 0 ? '' : version)) === 1;
+    },
+
     async acquireUsage(workspace, lease, checks, halfLifeMs) {
       const { amounts } = lease;
       const [held, check, inUse] = await redis.switchyardAcquireUsage(
@@ -813,6 +830,7 @@ function keyLayout(prefix: string) {
     usage: (workspace: string) => `${prefix}:usage:${e(workspace)}`,
     leases: (workspace: string) => `${prefix}:usage:${e(workspace)}:leases`,
     virtualClusters: `${prefix}:vclusters`,
+    reclaims: `${prefix}:reclaims`,
   };
 }
 

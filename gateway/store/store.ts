@@ -226,8 +226,36 @@ export interface VirtualClusterRecord {
   guaranteed: Partial<Record<'cpu' | 'memoryInGigs' | 'gpu', number>>;
   /** At most this much beyond `guaranteed` (per resource); an absent resource: borrowing is not limited. */
   borrowingLimit: Partial<Record<'cpu' | 'memoryInGigs' | 'gpu', number>>;
+  /**
+   * At most this much of `guaranteed` that the project does not use may be lent to others (per
+   * resource; Kueue's lendingLimit); an absent resource: all of it may. Absent in records from before it.
+   */
+  lendingLimit?: Partial<Record<'cpu' | 'memoryInGigs' | 'gpu', number>>;
   setBy: string;
   setAt: number;
+}
+
+/**
+ * One owner's job that reclaim stops borrowed jobs for, on one provider (gateway/jobs/reclaim.ts):
+ * what it needs there and the jobs claimed to give it room. A job claimed for one is counted for no other.
+ */
+export interface ReclaimClaim {
+  forJob: string;
+  /** The usage key of its workspace. */
+  workspace: string;
+  /** What it needs on the provider (its product times its replicas). */
+  need: Record<'jobs' | 'cpu' | 'memoryInGigs' | 'gpu', number>;
+  /** The borrowed jobs stopped for it. */
+  victims: string[];
+  /** When they were claimed. */
+  at: number;
+}
+
+/** The reclaims under way on one provider, shared by every gateway replica. */
+export interface ReclaimLedger {
+  /** What {@link Store.swapReclaims} compares; null while the provider has none. */
+  version: string | null;
+  claims: ReclaimClaim[];
 }
 
 /**
@@ -375,6 +403,14 @@ export interface Store {
   deleteVirtualCluster(provider: string, project: string): Promise<boolean>;
   /** Every virtual cluster, by provider then project. */
   listVirtualClusters(): Promise<VirtualClusterRecord[]>;
+  /** The reclaims under way on a provider. */
+  readReclaims(providerId: string): Promise<ReclaimLedger>;
+  /**
+   * Compare-and-set on a provider's reclaims: replaced by `claims` (under a new version) only while
+   * its version is still `expectVersion`, so two replicas never claim from the same view. True when
+   * replaced; false when another caller changed it first.
+   */
+  swapReclaims(providerId: string, expectVersion: string | null, claims: ReclaimClaim[]): Promise<boolean>;
   /** Schedules: gateway/schedules/schedule-records.ts says what their doc holds. */
   readonly schedules: RecurringRecords<unknown>;
   /** Services: gateway/services/service-records.ts says what their doc holds. */

@@ -60,6 +60,8 @@ export interface TenancyGateway {
   /** Every user made with {@link user}. */
   usernames(): string[];
   snapshot(): Promise<TenancySnapshot>;
+  /** More gateway replicas on the same NATS subjects and Redis keys ({@link TenancyOptions.replicas}). */
+  replicas: { gateway: Gateway; url: string }[];
   stop(): Promise<void>;
 }
 
@@ -105,6 +107,10 @@ export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'di
   clock?: Clock;
   /** How often running jobs are charged. @default a day: only jobs that end are charged while a test runs */
   chargeIntervalMs?: number;
+  /** Gateway replicas beside the first, each with its own connections to the same NATS and Redis. @default 0 */
+  replicas?: number;
+  /** How often the other replicas read the providers' capacity. @default utilizationIntervalMs */
+  replicaUtilizationIntervalMs?: number;
 }
 
 /** `options`: a second provider, and more of the gateway's options (OIDC issuers, say). */
@@ -118,10 +124,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
   const adminToken = randomBytes(24).toString('base64url');
   const stateDir = mkdtempSync(join(tmpdir(), 'sy-tenancy-'));
   const logger = silentLogger();
-  const gateway = createGateway({
-    transport,
-    store,
-    ledger,
+  const gatewayOptions = {
     clock: options.clock ?? systemClock,
     logger,
     adminToken,
@@ -133,7 +136,34 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     dialects: options.dialects,
     utilizationIntervalMs: options.utilizationIntervalMs,
     recurringIntervalMs: options.recurringIntervalMs,
-  });
+  };
+  const gateway = createGateway({ transport, store, ledger, ...gatewayOptions });
+  const replicas: { gateway: Gateway; url: string; close: () => Promise<void> }[] = [];
+  for (let k = 0; k < (options.replicas ?? 0); k++) {
+    const [replicaTransport, replicaStore, replicaLedger] = await Promise.all([
+      createNatsTransport({ url: natsUrl(), subjects }),
+      createRedisStore({ url: redisUrl(), keyPrefix: prefix }),
+      createRedisLedger({ url: redisUrl(), keyPrefix: prefix }),
+    ]);
+    const replica = createGateway({
+      transport: replicaTransport,
+      store: replicaStore,
+      ledger: replicaLedger,
+      ...gatewayOptions,
+      utilizationIntervalMs: options.replicaUtilizationIntervalMs ?? options.utilizationIntervalMs,
+    });
+    const { port } = await replica.start(0, '127.0.0.1');
+    replicas.push({
+      gateway: replica,
+      url: `http://127.0.0.1:${port}`,
+      close: async () => {
+        await replica.stop();
+        await replicaTransport.close();
+        await replicaStore.close();
+        await replicaLedger.close();
+      },
+    });
+  }
   const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger });
   await runtime.start();
   const hpcTransport = options.hpc ? await createNatsTransport({ url: natsUrl(), subjects }) : null;
@@ -155,7 +185,10 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
   const url = `http://127.0.0.1:${address.port}`;
   const admin = createClient(url, adminToken);
   await eventually(async () => gateway.registry.get('local')?.manifest, { what: 'the local manifest' });
-  if (hpc) await eventually(async () => gateway.registry.get('hpc')?.manifest, { what: 'the hpc manifest' });
+  for (const { gateway: one } of [{ gateway }, ...replicas]) {
+    await eventually(async () => one.registry.get('local')?.manifest, { what: 'the local manifest on every replica' });
+    if (hpc) await eventually(async () => one.registry.get('hpc')?.manifest, { what: 'the hpc manifest on every replica' });
+  }
   const users: string[] = [];
 
   return {
@@ -164,6 +197,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     url,
     admin,
     usernames: () => [...users],
+    replicas: replicas.map(({ gateway: one, url: at }) => ({ gateway: one, url: at })),
     async user(name, options = {}) {
       const password = options.password ?? `pw-${name}-${randomBytes(6).toString('hex')}`;
       await admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: name, p: password });
@@ -201,6 +235,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
       };
     },
     async stop() {
+      for (const replica of replicas) await replica.close();
       await gateway.stop();
       await runtime.stop();
       await hpc?.stop();
