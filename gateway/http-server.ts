@@ -182,6 +182,8 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
     if (path === yoga.graphqlEndpoint) return wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
     if (options.sessions?.handles(path)) return options.sessions.upgrade(req, socket, head);
     if (options.webSessions?.handles(path)) return options.webSessions.upgrade(req, socket, head);
+    const dialect = dialectFor(options.dialects ?? [], path);
+    if (dialect?.upgrade) return dialect.upgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   wsServer.on('connection', (socket) =>

@@ -76,6 +76,7 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     trustedProxyHops: settings.SWITCHYARD_TRUSTED_PROXY_HOPS,
     oidcIssuers: settings.SWITCHYARD_OIDC_ISSUERS,
     dialects: settings.SWITCHYARD_DIALECTS,
+    apolo: { signingKey: settings.SWITCHYARD_APOLO_SIGNING_KEY ?? null, tokenTtlSeconds: settings.SWITCHYARD_APOLO_TOKEN_TTL_SECONDS },
     sessions: {
       secret: settings.SWITCHYARD_SESSION_SECRET,
       ttlSeconds: settings.SWITCHYARD_SESSION_TTL_SECONDS,

@@ -5,14 +5,21 @@
  * access rules the GraphQL resolvers use (dialects/README.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Auth } from '../access/auth.js';
+import type { Accounting } from '../accounting/accounting.js';
+import type { JobFeed } from '../jobs/job-feed.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { SessionEndpoint } from '../sessions/session-endpoint.js';
+import type { SessionOpener } from '../sessions/session-opener.js';
+import type { Store } from '../store/store.js';
+import type { ApoloTokens } from './apolo/apolo-tokens.js';
 
 /** The core a dialect works on: the same parts the GraphQL resolvers get. */
 export interface DialectCore {
@@ -27,6 +34,18 @@ export interface DialectCore {
   maxBodyBytes: number;
   /** Proxies in front whose X-Forwarded-For is believed, for login throttling by address. */
   trustedProxyHops: number;
+  /** Jobs' logs as the store keeps them (read after the orchestrator's access check, as the resolvers do). */
+  store: Pick<Store, 'readLogs'>;
+  /** Every job change as it happens (log streams follow jobs on it). */
+  feed: JobFeed;
+  /** Interactive sessions: their credentials (openInteractiveSessions) and the relay of a dialect's websocket. */
+  sessions: { opener: SessionOpener; endpoint: Pick<SessionEndpoint, 'admitCredential' | 'relay'> };
+  /** Credits charged per job. */
+  accounting: Pick<Accounting, 'jobCharged'>;
+  /** The gateway's URL as clients reach it (SWITCHYARD_PUBLIC_URL); null: the URL each request came to. */
+  publicUrl: string | null;
+  /** Apolo's JWTs (apolo/apolo-tokens.ts), the same the GraphQL API issues. */
+  apoloTokens: ApoloTokens;
 }
 
 /** One platform's API, mounted. */
@@ -36,6 +55,8 @@ export interface Dialect {
   readonly prefix: string;
   /** Answers one request under the prefix, errors included, in the platform's shapes. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Answers a websocket upgrade under the prefix (a platform's streams); without it, upgrades there are 404. */
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
 /** A dialect as the gateway knows it before it is switched on. */

@@ -349,6 +349,15 @@ export type Mutation = {
   grantCredits: Wallet;
   /** Invite a user, who accepts or declines (who may invite whom: as addProjectMember). */
   inviteProjectMember: ProjectInvite;
+  /**
+   * An Apolo token (a JWT) for `user`, to log Apolo's SDK or command line in with
+   * (APOLO_PASSED_CONFIG, or `apolo config login-with-token`). Administrators issue
+   * one for any user, a user for itself (FORBIDDEN otherwise); NOT_FOUND for a user
+   * that does not exist or is disabled; UNSUPPORTED while the Apolo dialect is not
+   * served. It lasts `ttlSeconds` (1 to 31536000; default SWITCHYARD_APOLO_TOKEN_TTL_SECONDS)
+   * and cannot be revoked alone: disabling the user ends it.
+   */
+  issueApoloToken: Scalars['String']['output'];
   /** Any member but the PI. */
   leaveProject: Scalars['Boolean']['output'];
   openInteractiveSessions: Array<SessionResult>;
@@ -494,6 +503,12 @@ export type MutationInviteProjectMemberArgs = {
   project: Scalars['ID']['input'];
   role?: ProjectRole;
   username: Scalars['String']['input'];
+};
+
+
+export type MutationIssueApoloTokenArgs = {
+  ttlSeconds?: InputMaybe<Scalars['Int']['input']>;
+  user: Scalars['ID']['input'];
 };
 
 
@@ -1744,6 +1759,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  issueApoloToken?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationIssueApoloTokenArgs, 'user'>>;
   leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
   pauseSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationPauseScheduleArgs, 'id'>>;
