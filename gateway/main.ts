@@ -40,6 +40,9 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
   if (!settings.SWITCHYARD_SESSION_SECRET) {
     logger.warn('SWITCHYARD_SESSION_SECRET is not set: the session URLs this gateway issues open on this replica only');
   }
+  if (settings.SWITCHYARD_DIALECTS.includes('apolo') && !settings.SWITCHYARD_APOLO_SIGNING_KEY) {
+    logger.warn('SWITCHYARD_APOLO_SIGNING_KEY is not set: the Apolo tokens this gateway issues work on this replica only, until it restarts');
+  }
   const gateway = createGateway({
     transport,
     store,
