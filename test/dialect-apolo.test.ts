@@ -267,6 +267,14 @@ describe('Apolo tokens', () => {
     expect(expired).toEqual({ error: 'The token has expired' });
     const noHeader = await raw('/jobs', null);
     expect(noHeader.status).toBe(401);
+    // /config answers a token it does not take as Apolo's API does: the login settings, not authorized, no clusters.
+    const config = (await (await raw('/config', foreign)).json()) as Record<string, unknown>;
+    expect(config).toMatchObject({ authorized: false, client_id: 'switchyard' });
+    expect(config).not.toHaveProperty('clusters');
+    // A Switchyard bearer token is taken too.
+    const own = await raw('/jobs?cluster_name=local', alice.token!);
+    expect(own.status).toBe(200);
+    expect(((await own.json()) as { jobs: { owner: string }[] }).jobs.every((j) => j.owner === 'alice')).toBe(true);
     // The SDK: a bad token cannot log in (the config is not authorized), and a call with one is an AuthenticationError.
     const sdk = await withSdk(
       aliceToken,
