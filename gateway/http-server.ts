@@ -255,6 +255,7 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): GatewayHtt
       draining = true;
       await options.sessions?.close();
       options.webSessions?.close();
+      for (const dialect of options.dialects ?? []) dialect.close?.();
       await wsCleanup.dispose();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

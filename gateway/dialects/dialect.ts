@@ -57,6 +57,8 @@ export interface Dialect {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** Answers a websocket upgrade under the prefix (a platform's streams); without it, upgrades there are 404. */
   upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Ends the streams it serves (the gateway is stopping). */
+  close?(): void;
 }
 
 /** A dialect as the gateway knows it before it is switched on. */

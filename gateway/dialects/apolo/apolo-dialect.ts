@@ -576,6 +576,10 @@ export function createApoloDialect(core: DialectCore): Dialect {
         if (socket.writable) refuseUpgrade(socket, error as ApoloError);
       });
     },
+    close() {
+      // Exec sessions are the session endpoint's, which ends them itself.
+      for (const socket of logSockets.clients) socket.close(1001, 'The gateway is stopping');
+    },
   };
   return dialect;
 }
