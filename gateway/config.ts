@@ -14,6 +14,7 @@ import {
 } from '../shared/config.js';
 import { LOGIN_THROTTLE_DEFAULTS } from './access/auth.js';
 import { oidcIssuersSetting } from './access/oidc-config.js';
+import { DEFAULT_APOLO_TOKEN_TTL_SECONDS, MAX_APOLO_TOKEN_TTL_SECONDS, MIN_APOLO_KEY_LENGTH } from './dialects/apolo/apolo-tokens.js';
 import { DIALECT_NAMES } from './dialects/index.js';
 import { DEFAULT_REQUEST_LIMITS } from './graphql/plugins/use-request-limits.js';
 import { MIN_SESSION_SECRET_LENGTH } from './sessions/session-credentials.js';
@@ -66,7 +67,7 @@ export const gatewaySettings = {
     .string()
     .regex(/^https?:\/\/[^\s]+$/, 'must be a URL like https://switchyard.example.org')
     .optional(),
-  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai", "ucloud". */
+  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai", "apolo", "shakudo", "ucloud". */
   SWITCHYARD_DIALECTS: z
     .string()
     .default('')
@@ -77,6 +78,10 @@ export const gatewaySettings = {
         .filter(Boolean),
     )
     .pipe(z.array(z.enum(DIALECT_NAMES, { message: `each must be one of ${DIALECT_NAMES.join(', ')}` }))),
+  /** Signs the Apolo dialect's JWTs (HS256); the same on every replica. Without one, a random key per process: its tokens work on it only, until it restarts. */
+  SWITCHYARD_APOLO_SIGNING_KEY: z.string().min(MIN_APOLO_KEY_LENGTH, `must be at least ${MIN_APOLO_KEY_LENGTH} characters`).optional(),
+  /** How long an Apolo token issued without ttlSeconds lasts. */
+  SWITCHYARD_APOLO_TOKEN_TTL_SECONDS: positiveIntSetting.max(MAX_APOLO_TOKEN_TTL_SECONDS).default(DEFAULT_APOLO_TOKEN_TTL_SECONDS),
   /** Bytes of one session's output the gateway takes in flight. */
   SWITCHYARD_SESSION_WINDOW_BYTES: positiveIntSetting
     .min(1024)

@@ -17,6 +17,7 @@ import { createAccountingMetrics } from './accounting/accounting-metrics.js';
 import { createAccounting, type Accounting, type AccountingOptions } from './accounting/accounting.js';
 import { createCharger, type Charger } from './accounting/charging.js';
 import type { Ledger } from './accounting/ledger.js';
+import { createApoloTokens } from './dialects/apolo/apolo-tokens.js';
 import { createDialects, type DialectName } from './dialects/index.js';
 import { requestLimits, type RequestLimits } from './graphql/plugins/use-request-limits.js';
 import { createBaseSchema, createGatewayYoga } from './graphql/yoga.js';
@@ -72,6 +73,13 @@ export interface GatewayOptions {
   trustedProxyHops?: number;
   /** Other platforms' APIs served on the same core, each under its own prefix (dialects/README.md). @default [] */
   dialects?: readonly DialectName[];
+  /** The Apolo dialect's tokens (dialects/README.md, "Apolo"). */
+  apolo?: {
+    /** Signs Apolo's JWTs (HS256); give every replica the same. Without one, a random key of this process. */
+    signingKey?: string | null;
+    /** How long an issued Apolo token lasts unless its issuer says. @default 604800 */
+    tokenTtlSeconds?: number;
+  };
   /** How often schedules and services are swept (tests: 0, and they call sweep). @default 1000 */
   recurringIntervalMs?: number;
   /** Interactive sessions. */
@@ -197,6 +205,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ttlSeconds: options.sessions?.ttlSeconds ?? 3_600,
     clock,
   });
+  const apoloTokens = createApoloTokens({ key: options.apolo?.signingKey, clock, defaultTtlSeconds: options.apolo?.tokenTtlSeconds });
   const sessionOpener = createSessionOpener({ store, registry, credentials, publicUrl: options.sessions?.publicUrl ?? null });
   const sessions = createSessionEndpoint({
     transport,
@@ -240,6 +249,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     sessions: sessionOpener,
     schedules,
     services,
+    // Issued through the core API only while the dialect that takes them is served.
+    apoloTokens: options.dialects?.includes('apolo') ? apoloTokens : null,
   });
   const http = createGatewayHttpServer({
     yoga,
@@ -272,6 +283,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       services,
       projects,
       requestLimits: limits,
+      sessionEndpoint: sessions,
+      publicUrl: options.sessions?.publicUrl ?? null,
+      apoloTokens,
     }),
     readiness: async () => {
       const missing: string[] = [];

@@ -40,6 +40,9 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
   if (!settings.SWITCHYARD_SESSION_SECRET) {
     logger.warn('SWITCHYARD_SESSION_SECRET is not set: the session URLs this gateway issues open on this replica only');
   }
+  if (settings.SWITCHYARD_DIALECTS.includes('apolo') && !settings.SWITCHYARD_APOLO_SIGNING_KEY) {
+    logger.warn('SWITCHYARD_APOLO_SIGNING_KEY is not set: the Apolo tokens this gateway issues work on this replica only, until it restarts');
+  }
   const gateway = createGateway({
     transport,
     store,
@@ -76,6 +79,7 @@ export async function runGateway(env: NodeJS.ProcessEnv = process.env): Promise<
     trustedProxyHops: settings.SWITCHYARD_TRUSTED_PROXY_HOPS,
     oidcIssuers: settings.SWITCHYARD_OIDC_ISSUERS,
     dialects: settings.SWITCHYARD_DIALECTS,
+    apolo: { signingKey: settings.SWITCHYARD_APOLO_SIGNING_KEY ?? null, tokenTtlSeconds: settings.SWITCHYARD_APOLO_TOKEN_TTL_SECONDS },
     sessions: {
       secret: settings.SWITCHYARD_SESSION_SECRET,
       ttlSeconds: settings.SWITCHYARD_SESSION_TTL_SECONDS,

@@ -20,8 +20,10 @@ import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { Schedules } from '../schedules/schedules.js';
 import type { Services } from '../services/services.js';
+import type { SessionEndpoint } from '../sessions/session-endpoint.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
 import type { Store } from '../store/store.js';
+import type { ApoloTokens } from './apolo/apolo-tokens.js';
 
 /** The core a dialect works on: the same parts the GraphQL resolvers get. */
 export interface DialectCore {
@@ -59,6 +61,12 @@ export interface DialectCore {
   projects: Projects;
   /** The GraphQL request limits (aliases, depth, tokens, cost, body), for a dialect that serves GraphQL. */
   requestLimits: RequestLimits;
+  /** The session endpoint's credential check and relay, for a dialect's own terminal websocket (Apolo's exec). */
+  sessionEndpoint: Pick<SessionEndpoint, 'admitCredential' | 'relay'>;
+  /** The gateway's URL as clients reach it (SWITCHYARD_PUBLIC_URL); null: the URL each request came to. */
+  publicUrl: string | null;
+  /** Apolo's JWTs (apolo/apolo-tokens.ts), the same the GraphQL API issues. */
+  apoloTokens: ApoloTokens;
 }
 
 /** One platform's API, mounted. */

@@ -1,10 +1,16 @@
 /** The dialects the gateway can serve, by the name SWITCHYARD_DIALECTS gives them. */
+import { apoloDialect } from './apolo/apolo-dialect.js';
 import type { Dialect, DialectCore, DialectModule } from './dialect.js';
 import { openpaiDialect } from './openpai/openpai-dialect.js';
 import { shakudoDialect } from './shakudo/shakudo-dialect.js';
 import { ucloudDialect } from './ucloud/ucloud-dialect.js';
 
-export const DIALECTS = { openpai: openpaiDialect, shakudo: shakudoDialect, ucloud: ucloudDialect } as const satisfies Record<string, DialectModule>;
+export const DIALECTS = {
+  openpai: openpaiDialect,
+  apolo: apoloDialect,
+  shakudo: shakudoDialect,
+  ucloud: ucloudDialect,
+} as const satisfies Record<string, DialectModule>;
 
 export type DialectName = keyof typeof DIALECTS;
 

@@ -16,6 +16,8 @@ import { updateJobAcl } from '../access/job-acl.js';
 import type { Projects } from '../access/projects.js';
 import { projectFor } from '../access/workspace.js';
 import { toTransactionConnection, toWalletView, type Accounting } from '../accounting/accounting.js';
+import { apoloMutations } from '../dialects/apolo/apolo-resolvers.js';
+import type { ApoloTokens } from '../dialects/apolo/apolo-tokens.js';
 import { ucloudMutations } from '../dialects/ucloud/ucloud-resolvers.js';
 import type { ItemOutcome } from '../jobs/bulk.js';
 import type { JobFeed } from '../jobs/job-feed.js';
@@ -51,6 +53,8 @@ export interface GatewayContext {
   sessions: SessionOpener;
   schedules: Schedules;
   services: Services;
+  /** Apolo's tokens while the Apolo dialect is served (issueApoloToken). */
+  apoloTokens: ApoloTokens | null;
   /** The gateway's URL as the request reached it; null over a websocket. */
   origin: string | null;
 }
@@ -353,6 +357,7 @@ export function createResolvers(): Resolvers {
       ...virtualClusterMutations(),
       ...recurringMutations(),
       ...ucloudMutations(),
+      ...apoloMutations(),
       async disableUser(_, args, ctx) {
         const user = await disableUser(
           { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },

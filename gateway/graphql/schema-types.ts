@@ -350,6 +350,15 @@ export type Mutation = {
   /** Invite a user, who accepts or declines (who may invite whom: as addProjectMember). */
   inviteProjectMember: ProjectInvite;
   /**
+   * An Apolo token (a JWT) for `user`, to log Apolo's SDK or command line in with
+   * (APOLO_PASSED_CONFIG, or `apolo config login-with-token`). Administrators issue
+   * one for any user, a user for itself (FORBIDDEN otherwise); NOT_FOUND for a user
+   * that does not exist or is disabled; UNSUPPORTED while the Apolo dialect is not
+   * served. It lasts `ttlSeconds` (1 to 31536000; default SWITCHYARD_APOLO_TOKEN_TTL_SECONDS)
+   * and cannot be revoked alone: disabling the user ends it.
+   */
+  issueApoloToken: Scalars['String']['output'];
+  /**
    * Administrators only: a new UCloud refresh token for the user, which UCloud's clients trade for
    * access tokens at POST /ucloud/auth/refresh. It is shown this once; it lasts a year, is listed and
    * revoked among the user's tokens (Query.tokens, revokeToken), and stops working when the user is disabled.
@@ -501,6 +510,12 @@ export type MutationInviteProjectMemberArgs = {
   project: Scalars['ID']['input'];
   role?: ProjectRole;
   username: Scalars['String']['input'];
+};
+
+
+export type MutationIssueApoloTokenArgs = {
+  ttlSeconds?: InputMaybe<Scalars['Int']['input']>;
+  user: Scalars['ID']['input'];
 };
 
 
@@ -1764,6 +1779,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  issueApoloToken?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationIssueApoloTokenArgs, 'user'>>;
   issueUcloudRefreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationIssueUcloudRefreshTokenArgs, 'user'>>;
   leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;

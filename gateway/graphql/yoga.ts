@@ -15,6 +15,7 @@ import type { Auth } from '../access/auth.js';
 import type { Projects } from '../access/projects.js';
 import { inWorkspace, PROJECT_HEADER } from '../access/workspace.js';
 import type { Accounting } from '../accounting/accounting.js';
+import type { ApoloTokens } from '../dialects/apolo/apolo-tokens.js';
 import type { JobFeed } from '../jobs/job-feed.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -57,6 +58,8 @@ export interface GatewayYogaOptions {
   sessions: SessionOpener;
   schedules: Schedules;
   services: Services;
+  /** Apolo's tokens while the Apolo dialect is served; null: issueApoloToken is UNSUPPORTED. */
+  apoloTokens?: ApoloTokens | null;
   /** Aliases, depth, tokens, directives, cost and body size of one request; see {@link RequestLimits} for each default. */
   limits?: Partial<RequestLimits>;
 }
@@ -169,6 +172,7 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
           sessions: options.sessions,
           schedules: options.schedules,
           services: options.services,
+          apoloTokens: options.apoloTokens ?? null,
           origin: originOf(request),
           loaders: createRequestLoaders(options.accounting, options.store, { registry: options.registry, quotas: options.orchestrator.quotas }),
         };

@@ -16,10 +16,12 @@ export interface ClientProtocol {
   /** The websocket subprotocol a client asks for. */
   readonly subprotocol: string;
   decode(message: Buffer): ClientFrame;
-  /** The message carrying the provider's bytes of a channel (stdout, stderr). */
-  encode(channel: number, bytes: Buffer): Buffer;
+  /** The message carrying the provider's bytes of a channel (stdout, stderr); null: nothing to send for them (they count as taken). */
+  encode(channel: number, bytes: Buffer): Buffer | null;
   /** The message sent before the close, or null when the protocol has none. */
   lastWords(ending: SessionEnding): Buffer | null;
+  /** Input written to the session once it opens, before the client's (a dialect's exec types its command into the shell). */
+  opening?(): Buffer | null;
 }
 
 const k8sChannels: ClientProtocol = {

@@ -75,6 +75,14 @@ export interface SessionEndpoint {
    * (the browser pages ask before they connect); throws a SessionRefusal.
    */
   admit(req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant>;
+  /** The grant of a credential (from openInteractiveSessions) for a session of `type`, checked as an upgrade is; throws a SessionRefusal. */
+  admitCredential(credential: string | null, type: InteractiveSessionType): Promise<SessionGrant>;
+  /**
+   * Relay a websocket a dialect upgraded as the grant's session, in the dialect's framing
+   * (`protocol`), with everything a session here has: its opening and end written on the job,
+   * its end with the credential or the job, and its end when the gateway stops.
+   */
+  relay(socket: WebSocket, grant: SessionGrant, protocol: ClientProtocol): void;
   /** Sessions this replica relays now. */
   readonly open: number;
   /** End every session ("the gateway is stopping") and refuse new ones. */
@@ -116,12 +124,13 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
   const pathOf = (req: IncomingMessage) => new URL(req.url ?? '/', 'http://gateway').pathname;
 
   /** The grant of the request's credential, still good now: the user may act on the job, and it runs. */
-  const admit = async (req: IncomingMessage, type: InteractiveSessionType): Promise<SessionGrant> => {
+  const admitCredential = async (credential: string | null, type: InteractiveSessionType): Promise<SessionGrant> => {
     if (closing) throw STOPPING();
-    const grant = await admission.admit(credentialOf(req));
+    const grant = await admission.admit(credential);
     if (grant.type !== type) throw new SessionRefusal(400, 'INVALID_INPUT', `This credential is for a ${grant.type} session, not a ${type} one`);
     return grant;
   };
+  const admit = (req: IncomingMessage, type: InteractiveSessionType) => admitCredential(credentialOf(req), type);
 
   const start = (socket: WebSocket, grant: SessionGrant, protocol: ClientProtocol) => {
     const where = `${grant.type} session on rank ${grant.rank} (${grant.username})`;
@@ -163,6 +172,11 @@ export function createSessionEndpoint(options: SessionEndpointOptions): SessionE
   return {
     handles: (path) => served.has(path),
     admit,
+    admitCredential,
+    relay(socket, grant, protocol) {
+      if (closing) return void socket.close(1001, 'The gateway is stopping; open the session again');
+      start(socket, grant, protocol);
+    },
     upgrade(req, socket, head) {
       const route = served.get(pathOf(req));
       if (!route) return refuseOnSocket(socket, new SessionRefusal(404, 'NOT_FOUND', 'No such session endpoint'));

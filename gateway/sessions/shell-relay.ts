@@ -133,9 +133,11 @@ export function relayShell(options: ShellRelayOptions): ShellRelay {
     missedHeartbeats: options.missedHeartbeats,
     handlers: {
       onData(channel, bytes) {
+        const message = protocol.encode(channel, bytes);
+        if (message === null) return link.consumed(bytes.length);
         metrics.sessionBufferedBytes.inc(bytes.length);
         updateWaiting();
-        socket.send(protocol.encode(channel, bytes), { binary: true }, (error) => {
+        socket.send(message, { binary: true }, (error) => {
           metrics.sessionBufferedBytes.dec(bytes.length);
           if (error) return;
           metrics.sessionBytes.inc({ type, direction: 'to_client' }, bytes.length);
@@ -200,6 +202,8 @@ export function relayShell(options: ShellRelayOptions): ShellRelay {
         }
         opened = true;
         link.start();
+        const opening = protocol.opening?.();
+        if (opening) link.write(SESSION_CHANNELS.stdin, opening);
         log.info('session open');
         options.onOpened();
       },

@@ -36,13 +36,13 @@ export async function pythonWith(name: string, requirements: readonly string[]):
   mkdirSync(PYTHON_CACHE_DIR, { recursive: true });
   // One shell under flock: build into a fresh directory, mark it done last, so an
   // interrupted install is not mistaken for a finished one.
-  const script = [
-    `[ -f '${done}' ] && exit 0`,
+  // (The done check is its own statement: in one `&&` chain its failure would skip the install.)
+  const script = `[ -f '${done}' ] && exit 0; ${[
     `rm -rf '${dir}'`,
     `python3 -m venv '${dir}'`,
     `'${python}' -m pip install --quiet --disable-pip-version-check ${requirements.map((r) => `'${r}'`).join(' ')}`,
     `touch '${done}'`,
-  ].join(' && ');
+  ].join(' && ')}`;
   await run('flock', [join(PYTHON_CACHE_DIR, `${name}.lock`), 'sh', '-c', script], {
     timeout: PYTHON_INSTALL_TIMEOUT_MS,
     maxBuffer: 16 * 1024 * 1024,
