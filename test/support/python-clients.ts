@@ -37,7 +37,8 @@ export async function pythonWith(name: string, requirements: readonly string[]):
   // One shell under flock: build into a fresh directory, mark it done last, so an
   // interrupted install is not mistaken for a finished one.
   const script = [
-    `[ -f '${done}' ] && exit 0`,
+    // Another file may have built it while this one waited for the lock.
+    `{ [ ! -f '${done}' ] || exit 0; }`,
     `rm -rf '${dir}'`,
     `python3 -m venv '${dir}'`,
     `'${python}' -m pip install --quiet --disable-pip-version-check ${requirements.map((r) => `'${r}'`).join(' ')}`,
