@@ -258,6 +258,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       orchestrator,
       registry,
       utilization,
+      store,
+      feed,
       metrics,
       logger,
       clock,

@@ -9,10 +9,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Auth } from '../access/auth.js';
+import type { JobFeed } from '../jobs/job-feed.js';
 import type { Orchestrator } from '../jobs/orchestrator.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
+import type { Store } from '../store/store.js';
 
 /** The core a dialect works on: the same parts the GraphQL resolvers get. */
 export interface DialectCore {
@@ -20,6 +22,10 @@ export interface DialectCore {
   orchestrator: Orchestrator;
   registry: ProviderRegistry;
   utilization: UtilizationCache;
+  /** Job logs and a platform's credentials (Backend.AI key pairs), as the resolvers read them. */
+  store: Store;
+  /** Every change of a job, as followJob hears it: what a platform's event stream is made of. */
+  feed: JobFeed;
   metrics: GatewayMetrics;
   logger: Logger;
   clock: Clock;

@@ -35,6 +35,21 @@ export type Backend =
   | 'NATIVE'
   | 'VIRTUAL_MACHINE';
 
+/**
+ * A Backend.AI access/secret key pair of a Switchyard user: Backend.AI's clients sign every request
+ * with it (HMAC-SHA256) and act as that user on the Backend.AI dialect (gateway/dialects/README.md).
+ */
+export type BackendAiKeypair = {
+  __typename?: 'BackendAiKeypair';
+  /** The access key (`AKIA` and 16 characters): the `BACKEND_ACCESS_KEY` of Backend.AI's clients. */
+  accessKey: Scalars['String']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  /** The secret key (`BACKEND_SECRET_KEY`): only in the answer of issueBackendAiKeypair; null when listed. */
+  secretKey: Maybe<Scalars['String']['output']>;
+  /** The Switchyard user it acts as. */
+  user: Scalars['ID']['output'];
+};
+
 export type CircuitState =
   | 'CLOSED'
   | 'HALF_OPEN'
@@ -349,6 +364,8 @@ export type Mutation = {
   grantCredits: Wallet;
   /** Invite a user, who accepts or declines (who may invite whom: as addProjectMember). */
   inviteProjectMember: ProjectInvite;
+  /** A new Backend.AI key pair for a user; its secret is shown here only. Administrators; NOT_FOUND for an unknown user. */
+  issueBackendAiKeypair: BackendAiKeypair;
   /** Any member but the PI. */
   leaveProject: Scalars['Boolean']['output'];
   openInteractiveSessions: Array<SessionResult>;
@@ -363,6 +380,8 @@ export type Mutation = {
   removeVirtualCluster: Scalars['Boolean']['output'];
   /** Fires from its next time after now; nothing is made for the times it was paused. */
   resumeSchedule: Schedule;
+  /** Revoke a Backend.AI key pair: requests signed with it fail from now on. False when there was none. Administrators. */
+  revokeBackendAiKeypair: Scalars['Boolean']['output'];
   /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
   revokeToken: Scalars['Boolean']['output'];
   /** Set a quota, replacing the one for the same target. Administrators; a project's PI for one of its members. */
@@ -497,6 +516,11 @@ export type MutationInviteProjectMemberArgs = {
 };
 
 
+export type MutationIssueBackendAiKeypairArgs = {
+  user: Scalars['ID']['input'];
+};
+
+
 export type MutationLeaveProjectArgs = {
   project: Scalars['ID']['input'];
 };
@@ -538,6 +562,11 @@ export type MutationRemoveVirtualClusterArgs = {
 
 export type MutationResumeScheduleArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationRevokeBackendAiKeypairArgs = {
+  accessKey: Scalars['String']['input'];
 };
 
 
@@ -766,6 +795,8 @@ export type ProviderUse = {
 
 export type Query = {
   __typename?: 'Query';
+  /** A user's Backend.AI key pairs, oldest first, without their secrets. Administrators; NOT_FOUND for an unknown user. */
+  backendAiKeypairs: Array<BackendAiKeypair>;
   job: Maybe<Job>;
   jobStat: Scalars['Int']['output'];
   jobs: JobConnection;
@@ -815,6 +846,11 @@ export type Query = {
   wallets: Array<Wallet>;
   /** A workspace's usage against its quotas, per provider, now (who may read it: as quotas). */
   workspaceUsage: WorkspaceUsage;
+};
+
+
+export type QueryBackendAiKeypairsArgs = {
+  user: Scalars['ID']['input'];
 };
 
 
@@ -1404,6 +1440,7 @@ export type ResolversTypes = {
   AclEntry: ResolverTypeWrapper<AclEntry>;
   AclEntryInput: AclEntryInput;
   Backend: Backend;
+  BackendAiKeypair: ResolverTypeWrapper<BackendAiKeypair>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CircuitState: CircuitState;
   ClusterResources: ResolverTypeWrapper<ClusterResources>;
@@ -1503,6 +1540,7 @@ export type ResolversTypes = {
 export type ResolversParentTypes = {
   AclEntry: AclEntry;
   AclEntryInput: AclEntryInput;
+  BackendAiKeypair: BackendAiKeypair;
   Boolean: Scalars['Boolean']['output'];
   ClusterResources: ClusterResources;
   ClusterResourcesInput: ClusterResourcesInput;
@@ -1585,6 +1623,13 @@ export type ResolversParentTypes = {
 export type AclEntryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['AclEntry'] = ResolversParentTypes['AclEntry']> = {
   entity?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   permissions?: Resolver<Array<ResolversTypes['Permission']>, ParentType, ContextType>;
+};
+
+export type BackendAiKeypairResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BackendAiKeypair'] = ResolversParentTypes['BackendAiKeypair']> = {
+  accessKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  secretKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  user?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type ClusterResourcesResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ClusterResources'] = ResolversParentTypes['ClusterResources']> = {
@@ -1744,6 +1789,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   extendJobs?: Resolver<Array<ResolversTypes['OkResult']>, ParentType, ContextType, RequireFields<MutationExtendJobsArgs, 'items'>>;
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
+  issueBackendAiKeypair?: Resolver<ResolversTypes['BackendAiKeypair'], ParentType, ContextType, RequireFields<MutationIssueBackendAiKeypairArgs, 'user'>>;
   leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
   pauseSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationPauseScheduleArgs, 'id'>>;
@@ -1752,6 +1798,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   removeQuota?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveQuotaArgs, 'quota'>>;
   removeVirtualCluster?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveVirtualClusterArgs, 'project' | 'provider'>>;
   resumeSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationResumeScheduleArgs, 'id'>>;
+  revokeBackendAiKeypair?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeBackendAiKeypairArgs, 'accessKey'>>;
   revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
   setQuota?: Resolver<ResolversTypes['Quota'], ParentType, ContextType, RequireFields<MutationSetQuotaArgs, 'quota'>>;
   setVirtualCluster?: Resolver<ResolversTypes['VirtualCluster'], ParentType, ContextType, RequireFields<MutationSetVirtualClusterArgs, 'cluster'>>;
@@ -1860,6 +1907,7 @@ export type ProviderUseResolvers<ContextType = GatewayContext, ParentType extend
 };
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  backendAiKeypairs?: Resolver<Array<ResolversTypes['BackendAiKeypair']>, ParentType, ContextType, RequireFields<QueryBackendAiKeypairsArgs, 'user'>>;
   job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobArgs, 'id'>>;
   jobStat?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<QueryJobStatArgs, 'stat' | 'timeFrame'>>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first' | 'orderBy'>>;
@@ -2103,6 +2151,7 @@ export type WorkspaceUsageResolvers<ContextType = GatewayContext, ParentType ext
 
 export type Resolvers<ContextType = GatewayContext> = {
   AclEntry?: AclEntryResolvers<ContextType>;
+  BackendAiKeypair?: BackendAiKeypairResolvers<ContextType>;
   ClusterResources?: ClusterResourcesResolvers<ContextType>;
   ComputeSupport?: ComputeSupportResolvers<ContextType>;
   CpuAndMemory?: CpuAndMemoryResolvers<ContextType>;
