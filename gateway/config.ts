@@ -66,7 +66,7 @@ export const gatewaySettings = {
     .string()
     .regex(/^https?:\/\/[^\s]+$/, 'must be a URL like https://switchyard.example.org')
     .optional(),
-  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai". */
+  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai", "backendai". */
   SWITCHYARD_DIALECTS: z
     .string()
     .default('')

@@ -1,8 +1,9 @@
 /** The dialects the gateway can serve, by the name SWITCHYARD_DIALECTS gives them. */
+import { backendaiDialect } from './backendai/backendai-dialect.js';
 import type { Dialect, DialectCore, DialectModule } from './dialect.js';
 import { openpaiDialect } from './openpai/openpai-dialect.js';
 
-export const DIALECTS = { openpai: openpaiDialect } as const satisfies Record<string, DialectModule>;
+export const DIALECTS = { openpai: openpaiDialect, backendai: backendaiDialect } as const satisfies Record<string, DialectModule>;
 
 export type DialectName = keyof typeof DIALECTS;
 
