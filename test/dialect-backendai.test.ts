@@ -203,6 +203,35 @@ describe('the Backend.AI JS SDK', () => {
     expect(await refusal(js.destroy('js-hello'))).toMatchObject({ statusCode: 404, description: 'No such session.' });
   });
 
+  it('before negotiating, creates through the legacy /kernel/create with API v4 headers, and reads through /kernel/<name>', async () => {
+    const legacy = jsClient(keys.accessKey, keys.secretKey);
+    expect(legacy.kernelPrefix).toBe('/kernel');
+    const created = await legacy.createIfNotExists('python:3.11-ubuntu', 'js-legacy', {
+      cpu: 1,
+      mem: '1g',
+      enqueueOnly: true,
+      type: 'batch',
+      startupCommand: 'true',
+    });
+    expect(created).toMatchObject({ created: true });
+    const info = await waitStatus(legacy, 'js-legacy', ['TERMINATED']);
+    expect(info).toMatchObject({ statusInfo: 'task-finished', image: 'python:3.11-ubuntu' });
+    expect((await coreJob(created.sessionId)).job.specification).toMatchObject({ name: 'js-legacy', command: ['sh', '-c', 'true'] });
+  });
+
+  it('refuses what Switchyard cannot run with 400 invalid-api-params, changing nothing', async () => {
+    const before = await env.snapshot();
+    const mounts = await refusal(js.createIfNotExists('python:3.11-ubuntu', 'js-mounts', { cpu: 1, mounts: ['data'], enqueueOnly: true }));
+    expect(mounts).toMatchObject({ statusCode: 400, description: 'mounts: Switchyard has no virtual folders to mount' });
+    const batch = await refusal(js.createIfNotExists('python:3.11-ubuntu', 'js-batch', { cpu: 1, type: 'batch', enqueueOnly: true }));
+    expect(batch).toMatchObject({ statusCode: 400, description: 'Batch sessions require a non-empty startup command.' });
+    const huge = await refusal(js.createIfNotExists('python:3.11-ubuntu', 'js-huge', { cpu: 4096, enqueueOnly: true }));
+    expect(huge.statusCode).toBeGreaterThanOrEqual(400);
+    const after = await env.snapshot();
+    expect(after.jobs).toEqual(before.jobs);
+    expect(after.wallets).toEqual(before.wallets);
+  });
+
   it('refuses a wrong secret with 401 problem+json (HMAC signature mismatch) and changes nothing', async () => {
     const before = await env.snapshot();
     const intruder = jsClient(keys.accessKey, 'not-the-secret-key-of-alice-at-all-00000');
@@ -291,8 +320,10 @@ asyncio.run(main())
     });
     expect(out.info).toMatchObject({ status: 'TERMINATED', statusInfo: 'task-failed', image: 'python:3.11-ubuntu' });
     expect(out.logs).toEqual({ result: { logs: 'from the python sdk\n' } });
-    expect(out.total).toBe(2);
-    expect(out.items[0]).toMatchObject({ status: 'TERMINATED', type: 'batch', result: 'FAILURE', status_info: 'task-failed' });
+    // Every ended session of the caller's so far: js-hello, js-legacy and this one.
+    expect(out.total).toBe(3);
+    expect(out.items).toHaveLength(3);
+    expect(out.items[0]).toMatchObject({ id: out.id, status: 'TERMINATED', type: 'batch', result: 'FAILURE', status_info: 'task-failed' });
     const core = await coreJob(out.id);
     expect(core.job).toMatchObject({
       status: { state: 'SUCCESS', exitCode: 3 },
