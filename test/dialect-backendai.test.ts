@@ -263,6 +263,7 @@ describe('the Backend.AI JS SDK', () => {
     const after = await env.snapshot();
     expect(after.jobs).toEqual(before.jobs);
     expect(after.wallets).toEqual(before.wallets);
+    expect(after.keypairs).toEqual(before.keypairs);
   });
 });
 
