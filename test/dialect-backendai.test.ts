@@ -335,10 +335,16 @@ asyncio.run(main())
   it('waits for an interactive session to start (no enqueueOnly), destroys it, and its events end with session_terminated', async () => {
     const out = await run(`
 import asyncio, json
+from ai.backend.client.exceptions import BackendAPIError
 from ai.backend.client.session import AsyncSession
 
 async def main():
     async with AsyncSession() as api:
+        try:
+            await api.ComputeSession.paginated_list(status='NAPPING')
+            refused = None
+        except BackendAPIError as error:
+            refused = [error.status, error.data['data'][0]['message']]
         session = await api.ComputeSession.get_or_create('python:3.11-ubuntu', name='py-interactive', resources={'cpu': 1, 'mem': '1g'})
         status = session.status
         running = await api.ComputeSession.paginated_list(status='RUNNING', page_size=5)
@@ -347,10 +353,13 @@ async def main():
         async with session.listen_events(scope='session') as stream:
             async for event in stream:
                 events.append(event.event)
-        print(json.dumps({'id': str(session.id), 'status': status, 'running': running.items, 'destroyed': destroyed, 'events': events}))
+        print(json.dumps({'id': str(session.id), 'status': status, 'running': running.items, 'destroyed': destroyed, 'events': events,
+                          'refused': refused}))
 
 asyncio.run(main())
 `);
+    // A GraphQL error comes back in /admin/gql's errors, which the SDK raises.
+    expect(out.refused).toEqual([400, 'Invalid session status: NAPPING']);
     expect(out.status).toBe('RUNNING');
     expect(out.running).toEqual([expect.objectContaining({ status: 'RUNNING', type: 'interactive' })]);
     expect(out.destroyed).toEqual({ stats: {} });
