@@ -67,7 +67,7 @@ export const gatewaySettings = {
     .string()
     .regex(/^https?:\/\/[^\s]+$/, 'must be a URL like https://switchyard.example.org')
     .optional(),
-  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai", "apolo", "shakudo", "ucloud". */
+  /** Other platforms' APIs to serve beside the core one, comma-separated (dialects/README.md): "openpai", "apolo", "backendai", "shakudo", "ucloud". */
   SWITCHYARD_DIALECTS: z
     .string()
     .default('')

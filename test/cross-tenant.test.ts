@@ -14,7 +14,7 @@
  *   and group names, invitees, job names, tags and commands, balances), nor a
  *   job id of the project in its data;
  * - and nothing changes: jobs and their ACLs, projects, memberships,
- *   invitations, transactions, wallets, users and their tokens are the same
+ *   invitations, transactions, wallets, users with their tokens and Backend.AI key pairs are the same
  *   before and after.
  *
  * A root field with no case here fails the suite: a new field cannot escape it.
@@ -41,6 +41,8 @@ interface Tenant {
   /** A paused schedule and a stopped service of the project, by its PI. */
   schedule: string;
   service: string;
+  /** The access key of its PI's Backend.AI key pair. */
+  accessKey: string;
   balance: number;
   /** What only the project's people may learn: names, job details, its balance. */
   secrets: string[];
@@ -56,6 +58,8 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
   const pi = await env.user(names.pi);
   const member = await env.user(names.member);
   await env.user(names.invitee);
+  const accessKey = (await env.admin.ok(`mutation ($u: ID!) { issueBackendAiKeypair(user: $u) { accessKey } }`, { u: names.pi }))
+    .issueBackendAiKeypair.accessKey as string;
   await env.admin.ok(`mutation { createProject(id: "${id}", title: "Project ${letter}", pi: "${names.pi}") { id } }`);
   await pi.ok(`mutation { addProjectMember(project: "${id}", username: "${names.member}", role: ${memberRole}) { id } }`);
   const group = `x${letter}-group-${tag}`;
@@ -120,9 +124,11 @@ async function makeTenant(letter: string, balance: number, memberRole: 'ADMIN' |
     tokenIds,
     schedule,
     service: service.id,
+    accessKey,
     balance,
     secrets: [
       ...tokenIds,
+      accessKey,
       names.pi,
       names.member,
       names.invitee,
@@ -194,6 +200,7 @@ const QUERIES: Record<string, Case> = {
   project: (t) => [forbidden(`query ($id: ID!) { project(id: $id) { id members { username } } }`, { id: t.id })],
   projectInvites: () => [clean(`{ projectInvites { project username invitedBy } }`)],
   users: () => [forbidden(`{ users { username disabled projects } }`)],
+  backendAiKeypairs: (t) => [forbidden(`query ($u: ID!) { backendAiKeypairs(user: $u) { accessKey } }`, { u: t.pi.name })],
   myTokens: () => [clean(`{ myTokens { id issuedAt expiresAt current } }`)],
   quotas: (t) => [
     forbidden(`query ($p: ID!) { quotas(project: $p) { maxGpu } }`, { p: t.id }),
@@ -356,6 +363,8 @@ const MUTATIONS: Record<string, Case> = {
   removeVirtualCluster: (t) => [forbidden(`mutation ($p: ID!) { removeVirtualCluster(project: $p, provider: "local") }`, { p: t.id })],
   disableUser: (t) =>
     [t.pi.name, t.member.name].map((u) => forbidden(`mutation ($u: String!) { disableUser(username: $u, terminateJobs: true) { disabled } }`, { u })),
+  issueBackendAiKeypair: (t) => [forbidden(`mutation ($u: ID!) { issueBackendAiKeypair(user: $u) { accessKey secretKey } }`, { u: t.pi.name })],
+  revokeBackendAiKeypair: (t) => [forbidden(`mutation ($k: String!) { revokeBackendAiKeypair(accessKey: $k) }`, { k: t.accessKey })],
   enableUser: (t) => [forbidden(`mutation ($u: String!) { enableUser(username: $u) { disabled } }`, { u: t.member.name })],
   // The only password a caller may change is its own, and only knowing it.
   changePassword: () => [forbidden(`mutation { changePassword(currentPassword: "not-the-password", newPassword: "a-new-long-password") }`)],
@@ -416,7 +425,18 @@ function problemsOf(attempt: Attempt, expectedCode: string, target: Tenant, answ
 
 function diff(before: TenancySnapshot, after: TenancySnapshot): string[] {
   const changed: string[] = [];
-  for (const key of ['jobs', 'projects', 'memberships', 'invitations', 'transactions', 'wallets', 'users', 'tokens', 'virtualClusters'] as const) {
+  for (const key of [
+    'jobs',
+    'projects',
+    'memberships',
+    'invitations',
+    'transactions',
+    'wallets',
+    'users',
+    'tokens',
+    'keypairs',
+    'virtualClusters',
+  ] as const) {
     try {
       expect(after[key]).toStrictEqual(before[key]);
     } catch {

@@ -1064,6 +1064,37 @@ describe.each(implementations)('the $name store', ({ open }) => {
       ]);
     });
 
+    it("keeps a user's key pairs: an access key once, listed oldest first, forgotten at once", async () => {
+      const store = await open();
+      const first = { accessKey: 'AKIAFIRST', secretKey: 'secret-1', username: 'alice', createdAt: T0 + 2 };
+      const second = { accessKey: 'AKIASECOND', secretKey: 'secret-2', username: 'alice', createdAt: T0 + 5 };
+      expect(await store.putKeypair(second)).toBe(true);
+      expect(await store.putKeypair(first)).toBe(true);
+      // A taken access key changes nothing, whoever asks.
+      expect(await store.putKeypair({ ...first, username: 'bob', secretKey: 'other' })).toBe(false);
+      expect(await store.putKeypair({ accessKey: 'AKIABOB', secretKey: 'secret-b', username: 'bob', createdAt: T0 })).toBe(true);
+      expect(await store.getKeypair('AKIAFIRST')).toStrictEqual(first);
+      expect(await store.getKeypair('AKIANONE')).toBeNull();
+      expect(await store.listKeypairs('alice')).toStrictEqual([first, second]);
+      expect((await store.listKeypairs('bob')).map((k) => k.accessKey)).toEqual(['AKIABOB']);
+      expect(await store.listKeypairs('carol')).toEqual([]);
+      expect(await store.deleteKeypair('AKIAFIRST')).toBe(true);
+      expect(await store.deleteKeypair('AKIAFIRST')).toBe(false);
+      expect(await store.getKeypair('AKIAFIRST')).toBeNull();
+      expect(await store.listKeypairs('alice')).toStrictEqual([second]);
+    });
+
+    it('gives an access key to only one of two concurrent issues', async () => {
+      const store = await open();
+      const results = await Promise.all(
+        ['alice', 'bob'].map((username) => store.putKeypair({ accessKey: 'AKIARACE', secretKey: `s-${username}`, username, createdAt: T0 })),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results[0] ? 'alice' : 'bob';
+      expect((await store.getKeypair('AKIARACE'))!.username).toBe(winner);
+      expect((await store.listKeypairs(winner === 'alice' ? 'bob' : 'alice')).length).toBe(0);
+    });
+
     it("lists a user's live tokens, soonest to expire first, and forgets one at once", async () => {
       const store = await open();
       const now = Date.now();

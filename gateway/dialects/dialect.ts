@@ -40,7 +40,8 @@ export interface DialectCore {
   trustedProxyHops: number;
   /**
    * The store, for what the access rules read (the Project header's project, tokens), a job's stored
-   * logs, and records a dialect keeps beside jobs (the Shakudo git servers: `store.repositories`).
+   * logs, a platform's credentials (Backend.AI key pairs) and records a dialect keeps beside jobs
+   * (the Shakudo git servers: `store.repositories`).
    */
   store: Store;
   /** Every job's changes as they happen (followJob's source). */

@@ -1,5 +1,6 @@
 /** The dialects the gateway can serve, by the name SWITCHYARD_DIALECTS gives them. */
 import { apoloDialect } from './apolo/apolo-dialect.js';
+import { backendaiDialect } from './backendai/backendai-dialect.js';
 import type { Dialect, DialectCore, DialectModule } from './dialect.js';
 import { openpaiDialect } from './openpai/openpai-dialect.js';
 import { shakudoDialect } from './shakudo/shakudo-dialect.js';
@@ -8,6 +9,7 @@ import { ucloudDialect } from './ucloud/ucloud-dialect.js';
 export const DIALECTS = {
   openpai: openpaiDialect,
   apolo: apoloDialect,
+  backendai: backendaiDialect,
   shakudo: shakudoDialect,
   ucloud: ucloudDialect,
 } as const satisfies Record<string, DialectModule>;

@@ -31,6 +31,7 @@ import type { Schedules } from '../schedules/schedules.js';
 import type { Services } from '../services/services.js';
 import type { SessionOpener } from '../sessions/session-opener.js';
 import type { Store, UserRecord } from '../store/store.js';
+import { dialectCredentialMutations, dialectCredentialQueries } from './dialect-credential-resolvers.js';
 import { followJob } from './follow-job.js';
 import { quotaMutations, quotaQueries } from './quota-resolvers.js';
 import { recurringMutations, recurringQueries, recurringTypes } from './recurring-resolvers.js';
@@ -303,6 +304,7 @@ export function createResolvers(): Resolvers {
       ...quotaQueries(),
       ...virtualClusterQueries(),
       ...recurringQueries(),
+      ...dialectCredentialQueries(),
     },
     Mutation: {
       async createJobs(_, args, ctx) {
@@ -358,6 +360,7 @@ export function createResolvers(): Resolvers {
       ...recurringMutations(),
       ...ucloudMutations(),
       ...apoloMutations(),
+      ...dialectCredentialMutations(),
       async disableUser(_, args, ctx) {
         const user = await disableUser(
           { auth: ctx.auth, store: ctx.store, actions: ctx.orchestrator },

@@ -35,6 +35,21 @@ export type Backend =
   | 'NATIVE'
   | 'VIRTUAL_MACHINE';
 
+/**
+ * A Backend.AI access/secret key pair of a Switchyard user: Backend.AI's clients sign every request
+ * with it (HMAC-SHA256) and act as that user on the Backend.AI dialect (gateway/dialects/README.md).
+ */
+export type BackendAiKeypair = {
+  __typename?: 'BackendAiKeypair';
+  /** The access key (`AKIA` and 16 characters): the `BACKEND_ACCESS_KEY` of Backend.AI's clients. */
+  accessKey: Scalars['String']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  /** The secret key (`BACKEND_SECRET_KEY`): only in the answer of issueBackendAiKeypair; null when listed. */
+  secretKey: Maybe<Scalars['String']['output']>;
+  /** The Switchyard user it acts as. */
+  user: Scalars['ID']['output'];
+};
+
 export type CircuitState =
   | 'CLOSED'
   | 'HALF_OPEN'
@@ -358,6 +373,8 @@ export type Mutation = {
    * and cannot be revoked alone: disabling the user ends it.
    */
   issueApoloToken: Scalars['String']['output'];
+  /** A new Backend.AI key pair for a user; its secret is shown here only. Administrators; NOT_FOUND for an unknown user. */
+  issueBackendAiKeypair: BackendAiKeypair;
   /**
    * Administrators only: a new UCloud refresh token for the user, which UCloud's clients trade for
    * access tokens at POST /ucloud/auth/refresh. It is shown this once; it lasts a year, is listed and
@@ -379,6 +396,8 @@ export type Mutation = {
   removeVirtualCluster: Scalars['Boolean']['output'];
   /** Fires from its next time after now; nothing is made for the times it was paused. */
   resumeSchedule: Schedule;
+  /** Revoke a Backend.AI key pair: requests signed with it fail from now on. False when there was none. Administrators. */
+  revokeBackendAiKeypair: Scalars['Boolean']['output'];
   /** Revoke one of the caller's own tokens (NOT_FOUND for any other). */
   revokeToken: Scalars['Boolean']['output'];
   /** Set a quota, replacing the one for the same target. Administrators; a project's PI for one of its members. */
@@ -519,6 +538,11 @@ export type MutationIssueApoloTokenArgs = {
 };
 
 
+export type MutationIssueBackendAiKeypairArgs = {
+  user: Scalars['ID']['input'];
+};
+
+
 export type MutationIssueUcloudRefreshTokenArgs = {
   user: Scalars['ID']['input'];
 };
@@ -565,6 +589,11 @@ export type MutationRemoveVirtualClusterArgs = {
 
 export type MutationResumeScheduleArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationRevokeBackendAiKeypairArgs = {
+  accessKey: Scalars['String']['input'];
 };
 
 
@@ -793,6 +822,8 @@ export type ProviderUse = {
 
 export type Query = {
   __typename?: 'Query';
+  /** A user's Backend.AI key pairs, oldest first, without their secrets. Administrators; NOT_FOUND for an unknown user. */
+  backendAiKeypairs: Array<BackendAiKeypair>;
   job: Maybe<Job>;
   jobStat: Scalars['Int']['output'];
   jobs: JobConnection;
@@ -842,6 +873,11 @@ export type Query = {
   wallets: Array<Wallet>;
   /** A workspace's usage against its quotas, per provider, now (who may read it: as quotas). */
   workspaceUsage: WorkspaceUsage;
+};
+
+
+export type QueryBackendAiKeypairsArgs = {
+  user: Scalars['ID']['input'];
 };
 
 
@@ -1439,6 +1475,7 @@ export type ResolversTypes = {
   AclEntry: ResolverTypeWrapper<AclEntry>;
   AclEntryInput: AclEntryInput;
   Backend: Backend;
+  BackendAiKeypair: ResolverTypeWrapper<BackendAiKeypair>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CircuitState: CircuitState;
   ClusterResources: ResolverTypeWrapper<ClusterResources>;
@@ -1538,6 +1575,7 @@ export type ResolversTypes = {
 export type ResolversParentTypes = {
   AclEntry: AclEntry;
   AclEntryInput: AclEntryInput;
+  BackendAiKeypair: BackendAiKeypair;
   Boolean: Scalars['Boolean']['output'];
   ClusterResources: ClusterResources;
   ClusterResourcesInput: ClusterResourcesInput;
@@ -1620,6 +1658,13 @@ export type ResolversParentTypes = {
 export type AclEntryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['AclEntry'] = ResolversParentTypes['AclEntry']> = {
   entity?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   permissions?: Resolver<Array<ResolversTypes['Permission']>, ParentType, ContextType>;
+};
+
+export type BackendAiKeypairResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BackendAiKeypair'] = ResolversParentTypes['BackendAiKeypair']> = {
+  accessKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  secretKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  user?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type ClusterResourcesResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ClusterResources'] = ResolversParentTypes['ClusterResources']> = {
@@ -1780,6 +1825,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   grantCredits?: Resolver<ResolversTypes['Wallet'], ParentType, ContextType, RequireFields<MutationGrantCreditsArgs, 'grant'>>;
   inviteProjectMember?: Resolver<ResolversTypes['ProjectInvite'], ParentType, ContextType, RequireFields<MutationInviteProjectMemberArgs, 'project' | 'role' | 'username'>>;
   issueApoloToken?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationIssueApoloTokenArgs, 'user'>>;
+  issueBackendAiKeypair?: Resolver<ResolversTypes['BackendAiKeypair'], ParentType, ContextType, RequireFields<MutationIssueBackendAiKeypairArgs, 'user'>>;
   issueUcloudRefreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType, RequireFields<MutationIssueUcloudRefreshTokenArgs, 'user'>>;
   leaveProject?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLeaveProjectArgs, 'project'>>;
   openInteractiveSessions?: Resolver<Array<ResolversTypes['SessionResult']>, ParentType, ContextType, RequireFields<MutationOpenInteractiveSessionsArgs, 'items'>>;
@@ -1789,6 +1835,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   removeQuota?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveQuotaArgs, 'quota'>>;
   removeVirtualCluster?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveVirtualClusterArgs, 'project' | 'provider'>>;
   resumeSchedule?: Resolver<ResolversTypes['Schedule'], ParentType, ContextType, RequireFields<MutationResumeScheduleArgs, 'id'>>;
+  revokeBackendAiKeypair?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeBackendAiKeypairArgs, 'accessKey'>>;
   revokeToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeTokenArgs, 'id'>>;
   setQuota?: Resolver<ResolversTypes['Quota'], ParentType, ContextType, RequireFields<MutationSetQuotaArgs, 'quota'>>;
   setVirtualCluster?: Resolver<ResolversTypes['VirtualCluster'], ParentType, ContextType, RequireFields<MutationSetVirtualClusterArgs, 'cluster'>>;
@@ -1897,6 +1944,7 @@ export type ProviderUseResolvers<ContextType = GatewayContext, ParentType extend
 };
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  backendAiKeypairs?: Resolver<Array<ResolversTypes['BackendAiKeypair']>, ParentType, ContextType, RequireFields<QueryBackendAiKeypairsArgs, 'user'>>;
   job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobArgs, 'id'>>;
   jobStat?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<QueryJobStatArgs, 'stat' | 'timeFrame'>>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first' | 'orderBy'>>;
@@ -2141,6 +2189,7 @@ export type WorkspaceUsageResolvers<ContextType = GatewayContext, ParentType ext
 
 export type Resolvers<ContextType = GatewayContext> = {
   AclEntry?: AclEntryResolvers<ContextType>;
+  BackendAiKeypair?: BackendAiKeypairResolvers<ContextType>;
   ClusterResources?: ClusterResourcesResolvers<ContextType>;
   ComputeSupport?: ComputeSupportResolvers<ContextType>;
   CpuAndMemory?: CpuAndMemoryResolvers<ContextType>;

@@ -19,6 +19,7 @@ import type {
   JobChange,
   JobMove,
   JobPage,
+  KeypairRecord,
   MembershipRecord,
   ProjectRecord,
   Store,
@@ -69,6 +70,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const logsByJob = new Map<string, JobLog[]>();
   const users = new Map<string, UserRecord>();
   const tokens = new Map<string, { token: TokenRecord; forgetAt: number }>();
+  const keypairs = new Map<string, KeypairRecord>();
   const waiting = new Map<string, WaitingRecord>();
   const projects = new Map<string, ProjectRecord>();
   /** username → project id → the user's membership / invitation. */
@@ -402,6 +404,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return null;
       }
       return entry.token.expiresAt > now ? structuredClone(entry.token) : null;
+    },
+
+    async putKeypair(keypair) {
+      if (keypairs.has(keypair.accessKey)) return false;
+      keypairs.set(keypair.accessKey, structuredClone(keypair));
+      return true;
+    },
+
+    async getKeypair(accessKey) {
+      const keypair = keypairs.get(accessKey);
+      return keypair ? structuredClone(keypair) : null;
+    },
+
+    async listKeypairs(username) {
+      return [...keypairs.values()]
+        .filter((keypair) => keypair.username === username)
+        .sort((a, b) => a.createdAt - b.createdAt || (a.accessKey < b.accessKey ? -1 : 1))
+        .map((keypair) => structuredClone(keypair));
+    },
+
+    async deleteKeypair(accessKey) {
+      return keypairs.delete(accessKey);
     },
 
     async setJobAcl(id, acl) {

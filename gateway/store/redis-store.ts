@@ -31,6 +31,8 @@
  * | `<p>:token:<tokenHash>`                     | string | TokenRecord JSON, expiring              |
  * | `<p>:users`                                 | set    | every user name                         |
  * | `<p>:user:<username>:tokens`                | zset   | token hashes by expiry (caller's clock) |
+ * | `<p>:keypair:<accessKey>`                   | string | KeypairRecord JSON (Backend.AI dialect) |
+ * | `<p>:user:<username>:keypairs`              | zset   | access keys by creation time            |
  * | `<p>:project:<id>`                          | hash   | doc (ProjectRecord JSON), version       |
  * | `<p>:projects`                              | set    | every project id                        |
  * | `<p>:user:<username>:projects`              | hash   | project id → MembershipRecord JSON      |
@@ -68,6 +70,7 @@ import type {
   JobMove,
   JobPage,
   JobQuery,
+  KeypairRecord,
   MembershipRecord,
   ProjectRecord,
   QuotaRecord,
@@ -104,6 +107,10 @@ declare module 'ioredis' {
     switchyardPutToken(...keysAndArgs: string[]): Result<1, Context>;
     /** lua/delete-token-2.lua */
     switchyardDeleteToken(...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/put-keypair-2.lua */
+    switchyardPutKeypair(...keysAndArgs: string[]): Result<0 | 1, Context>;
+    /** lua/delete-keypair-2.lua */
+    switchyardDeleteKeypair(...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/acquire-usage-2.lua */
     switchyardAcquireUsage(...keysAndArgs: (string | number)[]): Result<[0 | 1, number?, string?], Context>;
     /** lua/release-usage-2.lua */
@@ -172,6 +179,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       switchyardCreateUser: 'create-user-2.lua',
       switchyardPutToken: 'put-token-2.lua',
       switchyardDeleteToken: 'delete-token-2.lua',
+      switchyardPutKeypair: 'put-keypair-2.lua',
+      switchyardDeleteKeypair: 'delete-keypair-2.lua',
       switchyardAcquireUsage: 'acquire-usage-2.lua',
       switchyardReleaseUsage: 'release-usage-2.lua',
     },
@@ -613,6 +622,36 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return token.expiresAt > now ? token : null;
     },
 
+    async putKeypair(keypair: KeypairRecord) {
+      return (
+        (await redis.switchyardPutKeypair(
+          key.keypair(keypair.accessKey),
+          key.userKeypairs(keypair.username),
+          keypair.accessKey,
+          JSON.stringify(keypair),
+          String(keypair.createdAt),
+        )) === 1
+      );
+    },
+
+    async getKeypair(accessKey) {
+      const value = await redis.get(key.keypair(accessKey));
+      return value === null ? null : (JSON.parse(value) as KeypairRecord);
+    },
+
+    async listKeypairs(username) {
+      const accessKeys = await redis.zrange(key.userKeypairs(username), '0', '-1');
+      const values = accessKeys.length === 0 ? [] : await redis.mget(...accessKeys.map((accessKey) => key.keypair(accessKey)));
+      return values.filter((value): value is string => value !== null).map((value) => JSON.parse(value) as KeypairRecord);
+    },
+
+    async deleteKeypair(accessKey) {
+      const value = await redis.get(key.keypair(accessKey));
+      if (value === null) return false;
+      const { username } = JSON.parse(value) as KeypairRecord;
+      return (await redis.switchyardDeleteKeypair(key.keypair(accessKey), key.userKeypairs(username), accessKey)) === 1;
+    },
+
     async setJobAcl(id, acl: AclEntry[]) {
       for (;;) {
         const owned = await readOwnership(id);
@@ -812,6 +851,7 @@ function keyLayout(prefix: string) {
     waiting: `${prefix}:jobs:waiting`,
     user: (username: string) => `${prefix}:user:${e(username)}`,
     token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
+    keypair: (accessKey: string) => `${prefix}:keypair:${e(accessKey)}`,
     project: (id: string) => `${prefix}:project:${e(id)}`,
     projects: `${prefix}:projects`,
     projectJobs: (project: string) => `${prefix}:jobs:project:${e(project)}`,
@@ -824,6 +864,7 @@ function keyLayout(prefix: string) {
     personal: (user: string) => `${prefix}:jobs:creator:${e(user)}:personal`,
     creatorName: (user: string, name: string) => `${prefix}:jobs:creator:${e(user)}:name:${e(name)}`,
     userTokens: (username: string) => `${prefix}:user:${e(username)}:tokens`,
+    userKeypairs: (username: string) => `${prefix}:user:${e(username)}:keypairs`,
     userProjects: (username: string) => `${prefix}:user:${e(username)}:projects`,
     userInvites: (username: string) => `${prefix}:user:${e(username)}:invites`,
     quotas: (workspace: string) => `${prefix}:quotas:${e(workspace)}`,

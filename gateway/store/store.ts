@@ -170,6 +170,18 @@ export interface TokenRecord {
   issuedAt?: number;
 }
 
+/**
+ * An access/secret key pair of a user, for the Backend.AI dialect's HMAC request signing
+ * (gateway/access/backendai-keypairs.ts). The secret is kept as issued: the signature of
+ * every request is computed from it, as Backend.AI's manager keeps it.
+ */
+export interface KeypairRecord {
+  accessKey: string;
+  secretKey: string;
+  username: string;
+  createdAt: number;
+}
+
 /** A limit on what a workspace (or one user in a project) has in use at once, on one provider or product category or all. */
 export interface QuotaRecord {
   /** The project the limit is for; null: a user's own workspace (then `user` is that user). */
@@ -345,6 +357,14 @@ export interface Store {
   listTokens(username: string, now: number): Promise<(TokenRecord & { tokenHash: string })[]>;
   /** Forget a token at once; false when it was not there. */
   deleteToken(tokenHash: string): Promise<boolean>;
+
+  /** Store a new key pair; false when its access key is taken (nothing changes). */
+  putKeypair(keypair: KeypairRecord): Promise<boolean>;
+  getKeypair(accessKey: string): Promise<KeypairRecord | null>;
+  /** A user's key pairs, oldest first. */
+  listKeypairs(username: string): Promise<KeypairRecord[]>;
+  /** Forget a key pair at once; false when it was not there. */
+  deleteKeypair(accessKey: string): Promise<boolean>;
 
   /** Replace a job's ACL (nothing else of it changes); null when the job is not stored. */
   setJobAcl(id: string, acl: AclEntry[]): Promise<Job | null>;

@@ -16,6 +16,7 @@ import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/
 import { createRedisStore } from '../../gateway/store/redis-store.js';
 import type {
   InvitationRecord,
+  KeypairRecord,
   MembershipRecord,
   ProjectRecord,
   Store,
@@ -47,6 +48,8 @@ export interface TenancySnapshot {
   users: UserRecord[];
   /** Each known user's live tokens. */
   tokens: Map<string, TokenRecord[]>;
+  /** Each known user's Backend.AI key pairs. */
+  keypairs: Map<string, KeypairRecord[]>;
   virtualClusters: VirtualClusterRecord[];
 }
 
@@ -214,10 +217,12 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
       const memberships = new Map<string, MembershipRecord[]>();
       const invitations = new Map<string, InvitationRecord[]>();
       const tokens = new Map<string, TokenRecord[]>();
+      const keypairs = new Map<string, KeypairRecord[]>();
       for (const name of users) {
         memberships.set(name, await store.membershipsOf(name));
         invitations.set(name, await store.invitationsOf(name));
         tokens.set(name, await store.listTokens(name, systemClock.now()));
+        keypairs.set(name, await store.listKeypairs(name));
       }
       const transactions = (await ledger.transactions({ first: 1_000 })).items;
       const owners = new Map(transactions.map((t) => [`${t.isProject}\n${t.owner}`, { owner: t.owner, isProject: t.isProject }]));
@@ -231,6 +236,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
         wallets,
         users: await store.listUsers(),
         tokens,
+        keypairs,
         virtualClusters: await store.listVirtualClusters(),
       };
     },
