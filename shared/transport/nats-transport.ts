@@ -719,14 +719,17 @@ function isApiError(error: unknown, code: number): boolean {
 
 /** Creates the stream, or brings an existing one to this configuration; true when it had to be created. */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<boolean> {
+  let current: StreamConfig;
   try {
-    await jsm.streams.info(config.name);
+    current = (await jsm.streams.info(config.name)).config;
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
     await jsm.streams.add(config);
     return true;
   }
-  await jsm.streams.update(config.name, config);
+  // Only when it differs: an update of a replicated stream still electing its leader can time out.
+  const differs = (Object.keys(config) as (keyof StreamConfig)[]).some((key) => JSON.stringify(current[key]) !== JSON.stringify(config[key]));
+  if (differs) await jsm.streams.update(config.name, config);
   return false;
 }
 

@@ -27,7 +27,7 @@ export interface NatsCluster {
 }
 
 interface JetStreamInfo {
-  meta_cluster?: { leader?: string; cluster_size?: number };
+  meta_cluster?: { leader?: string; cluster_size?: number; replicas?: { name: string; current?: boolean }[] };
   account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
 }
 
@@ -52,33 +52,44 @@ export async function startNatsCluster(options: { size?: number; name?: string }
   const base = mkdtempSync(join(tmpdir(), 'sy-nats-cluster-'));
   const nodes: { client: number; route: number; monitor: number }[] = [];
   for (let i = 0; i < size; i++) nodes.push({ client: await freePort(), route: await freePort(), monitor: await freePort() });
-  const routes = nodes.map((node) => `nats://127.0.0.1:${node.route}`).join(',');
+  // Each server is routed to the others only: with its own address among them it was seen to
+  // bootstrap JetStream's meta group with a wrong size, and then place no replicated stream.
+  const routesOf = (self: number) =>
+    nodes
+      .filter((_, i) => i !== self)
+      .map((node) => `nats://127.0.0.1:${node.route}`)
+      .join(',');
   const servers = nodes.map((node, i) => {
     const dataDir = join(base, `n${i + 1}`);
     return ownServer(`nats-server n${i + 1}`, binary, node.client, dataDir, `nats://127.0.0.1:${node.client}`, [
       ...['-a', '127.0.0.1', '-p', String(node.client), '-m', String(node.monitor)],
       ...['--server_name', `n${i + 1}`, '--cluster_name', clusterName],
-      ...['--cluster', `nats://127.0.0.1:${node.route}`, '--routes', routes],
+      ...['--cluster', `nats://127.0.0.1:${node.route}`, '--routes', routesOf(i)],
       ...['-js', '-sd', join(dataDir, 'jetstream')],
     ]);
   });
   const ready = async () => {
     await eventually(
       async () => {
-        const running = nodes.filter((_, i) => servers[i]!.running());
+        const running = nodes.map((node, i) => ({ ...node, name: `n${i + 1}` })).filter((_, i) => servers[i]!.running());
         const answers = await Promise.all(
           running.map((node) =>
             fetch(`http://127.0.0.1:${node.monitor}/jsz`)
-              .then((res) => res.json() as Promise<JetStreamInfo>)
+              .then(async (res) => ({ name: node.name, ...((await res.json()) as JetStreamInfo) }))
               .catch(() => null),
           ),
         );
         if (!answers.every((info) => Boolean(info?.meta_cluster?.leader))) return false;
+        // The leader places replicated streams: it must count every server as a current peer, or
+        // an R3 stream made now is refused ("no suitable peers for placement").
+        const leader = answers.find((info) => info?.name === info?.meta_cluster?.leader)?.meta_cluster;
+        if (running.length === size && (leader?.cluster_size !== size || leader.replicas?.filter((peer) => peer.current).length !== size - 1))
+          return false;
         // A meta leader is not yet a JetStream that answers on every server: ask each one.
         const answering = await Promise.all(servers.filter((server) => server.running()).map((server) => jetStreamAnswers(server.url)));
         return answering.every(Boolean);
       },
-      { timeoutMs: 30_000, intervalMs: 100, what: 'the NATS cluster to elect a JetStream meta leader' },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the NATS cluster to elect a JetStream meta leader that sees every server' },
     );
   };
   const monitor = async <T>(i: number, path: string): Promise<T | null> =>
