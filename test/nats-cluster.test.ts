@@ -227,7 +227,7 @@ describe('on a three-server NATS cluster', () => {
     // Each job ran for less than its first started minute: one credit, never charged twice.
     expect(jobs.filter((job) => job.creditsCharged > 1).map((job) => `${job.specification.name}: ${job.creditsCharged}`)).toEqual([]);
     // Known gap, printed rather than asserted (docs/ARCHITECTURE.md, "On a NATS cluster"): some jobs
-    // ending around the stream leader's death are charged nothing.
+    // ending around a server's death are charged nothing.
     const uncharged = jobs.filter((job) => job.creditsCharged === 0);
     if (uncharged.length > 0)
       console.log(
