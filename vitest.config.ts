@@ -18,6 +18,7 @@ const E2E = [
   'test/*-processes.test.ts',
   'test/dev-mode.test.ts',
   'test/chaos.test.ts',
+  'test/nats-cluster.test.ts',
   'providers/slurm/slurm-driver.test.ts',
   'providers/kubernetes/kubernetes-driver.test.ts',
   // Real QEMU (deploy/vm/build-images.sh builds the guest images).

@@ -325,7 +325,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       charger.start();
       schedules.start();
       services.start();
-      consumer = await startEventConsumer({ transport, orchestrator, metrics, logger });
+      consumer = await startEventConsumer({ transport, orchestrator, store, metrics, logger });
       const address = await http.listen(port, host);
       logger.info({ port: address.port, host: address.address }, 'gateway listening');
       return address;

@@ -69,7 +69,7 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     }),
     eventsApplied: new Counter({
       name: 'switchyard_provider_events_total',
-      help: 'Provider events consumed, by kind (job, log) and outcome (applied, duplicate, refused, missing, invalid)',
+      help: 'Provider events consumed, by kind (job, log) and outcome (applied, duplicate, refused, missing, invalid, held: handed back to wait for the event before it)',
       labelNames: ['kind', 'outcome'],
       registers: [registry],
     }),

@@ -186,6 +186,12 @@ export const jobEventSchema = z.object({
    */
   usageUnits: z.number().int().nonnegative().nullable().default(null),
   timestamp: z.number(),
+  /**
+   * The event id of the job's event this runtime published before this one (its events and log
+   * batches in one chain), null for its first: the gateway applies an event only after that one,
+   * as a redelivery can bring them the other way round (gateway/jobs/event-order.ts).
+   */
+  after: z.string().min(1).nullable().default(null),
 });
 export type JobEvent = z.infer<typeof jobEventSchema>;
 
@@ -196,5 +202,11 @@ export const logEventSchema = z.object({
   jobId: idSchema,
   providerId: idSchema,
   lines: z.array(jobLogSchema).min(1),
+  /**
+   * The event id of the job's event this runtime published before this one (its events and log
+   * batches in one chain), null for its first: the gateway applies an event only after that one,
+   * as a redelivery can bring them the other way round (gateway/jobs/event-order.ts).
+   */
+  after: z.string().min(1).nullable().default(null),
 });
 export type LogEvent = z.infer<typeof logEventSchema>;

@@ -63,6 +63,7 @@ describe('deploy/ files', () => {
     expect(yamlFiles).toEqual(
       expect.arrayContaining([
         'deploy/compose.yaml',
+        'deploy/compose.nats-cluster.yaml',
         'deploy/prometheus/prometheus.yml',
         'deploy/prometheus/alerts.yml',
         'deploy/helm/switchyard/Chart.yaml',
@@ -157,6 +158,53 @@ describe('deploy/ files', () => {
     });
   });
 
+  describe('compose.nats-cluster.yaml', () => {
+    interface Service {
+      image?: string;
+      command?: string[];
+      environment?: Record<string, string>;
+      volumes?: string[];
+    }
+    const base = parseYaml('deploy/compose.yaml') as { services: Record<string, Service>; volumes: Record<string, unknown> };
+    const cluster = parseYaml('deploy/compose.nats-cluster.yaml') as { services: Record<string, Service>; volumes: Record<string, unknown> };
+    /** The services as Compose merges the override over the base: a command replaced, environments merged. */
+    const merged = (name: string): Service => {
+      const [under, over] = [base.services[name] ?? {}, cluster.services[name] ?? {}];
+      return { ...under, ...over, environment: { ...under.environment, ...over.environment }, volumes: over.volumes ?? under.volumes };
+    };
+    const servers = ['nats', 'nats-2', 'nats-3'];
+    const flag = (command: string[] | undefined, name: string) => command?.[command.indexOf(name) + 1];
+
+    it('runs three JetStream servers clustered over routes naming all three, each with its own store', () => {
+      const stores = new Set<string>();
+      for (const name of servers) {
+        const server = merged(name);
+        expect(server.image, name).toMatch(/nats:2\.9$/);
+        expect(server.command, name).toContain('-js');
+        expect(flag(server.command, '--cluster_name'), name).toBe('switchyard');
+        expect(flag(server.command, '--cluster'), name).toBe('nats://0.0.0.0:6222');
+        expect(flag(server.command, '--routes')?.split(','), name).toEqual(servers.map((s) => `nats://${s}:6222`));
+        const store = server.volumes?.find((v) => v.endsWith(':/data'))?.split(':')[0];
+        expect(store, name).toBeTruthy();
+        stores.add(store!);
+        expect({ ...base.volumes, ...cluster.volumes }).toHaveProperty(store!);
+      }
+      expect(stores.size).toBe(3);
+      expect(new Set(servers.map((name) => flag(merged(name).command, '--server_name'))).size).toBe(3);
+    });
+
+    it('gives the gateways and the provider every seed URL and three JetStream replicas', () => {
+      for (const name of ['gateway-1', 'gateway-2', 'provider-local']) {
+        const { environment } = merged(name);
+        expect(environment?.NATS_URL?.split(','), name).toEqual(servers.map((s) => `nats://${s}:4222`));
+        expect(environment?.SWITCHYARD_NATS_REPLICAS, name).toBe('3');
+        // The rest of the base's environment stays.
+        expect(environment?.SWITCHYARD_PREFIX, name).toBeTruthy();
+      }
+      expect(merged('gateway-1').environment?.REDIS_URL).toBe('redis://redis:6379');
+    });
+  });
+
   it('prometheus.yml scrapes both gateways and loads the alert rules', () => {
     const config = parseYaml('deploy/prometheus/prometheus.yml') as {
       rule_files: string[];
@@ -241,6 +289,7 @@ describe('deploy/ files', () => {
       providers: { kind: string; id: string; replicas: number }[];
       serviceMonitor: { enabled: boolean };
       nats: { enabled: boolean };
+      natsReplicas: string | number;
       redis: { enabled: boolean };
     };
     expect(chart.apiVersion).toBe('v2');
@@ -249,6 +298,17 @@ describe('deploy/ files', () => {
       ['redis', 'redis.enabled'],
     ]);
     expect(values.gateway.replicas).toBe(2);
+    // NATS: a three-server JetStream cluster, every server a seed, the stream and bucket at R3.
+    expect(values.nats).toMatchObject({ config: { cluster: { enabled: true, replicas: 3 }, jetstream: { enabled: true } } });
+    expect(values.natsReplicas).toBe('');
+    const helpers = read('deploy/helm/switchyard/templates/_helpers.tpl');
+    expect(helpers).toContain('printf "nats://%s-%d.%s-headless:4222" $fullname $i $fullname');
+    expect(helpers).toContain('min 5 (int .Values.nats.config.cluster.replicas)');
+    for (const template of ['gateway-deployment.yaml', 'provider-deployments.yaml']) {
+      const text = read(join('deploy', 'helm', 'switchyard', 'templates', template));
+      expect(text, template).toMatch(/- name: NATS_URL\s+value: \{\{ include "switchyard\.natsUrl"/);
+      expect(text, template).toMatch(/- name: SWITCHYARD_NATS_REPLICAS\s+value: \{\{ include "switchyard\.natsReplicas"/);
+    }
     expect(values.providers).toEqual([{ kind: 'local', id: 'local-1', replicas: 1 }]);
     expect(values.serviceMonitor.enabled).toBe(false);
   });

@@ -932,6 +932,20 @@ describe.each(implementations)('the $name store', ({ open }) => {
       timestamp,
     });
 
+    it('knows which job and log events it applied, and not one refused or of another job', async () => {
+      const store = await open();
+      const job = makeJob({ createdAt: T0 });
+      await store.createJob(job, { exclusive: false });
+      await store.changeJob(job.id, { eventId: 'i:1', state: 'RUNNING', timestamp: T0 + 1 });
+      await store.appendLogs(job.id, [line(T0 + 2)], 'i:log:1');
+      // Refused by the state machine: IN_QUEUE cannot come back after RUNNING.
+      await store.changeJob(job.id, { eventId: 'i:2', state: 'IN_QUEUE', expectStates: ['IN_QUEUE'], timestamp: T0 + 3 });
+      expect(await store.hasEvent(job.id, 'i:1')).toBe(true);
+      expect(await store.hasEvent(job.id, 'i:log:1')).toBe(true);
+      expect(await store.hasEvent(job.id, 'i:2')).toBe(false);
+      expect(await store.hasEvent('job-other', 'i:1')).toBe(false);
+    });
+
     it('keeps only the newest lines past the bound', async () => {
       const store = await open({ maxLogLinesPerJob: 5 });
       await store.appendLogs(

@@ -345,6 +345,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines);
     },
 
+    async hasEvent(jobId, eventId) {
+      return (jobs.get(jobId)?.events.has(eventId) ?? false) || (logEvents.get(jobId)?.has(eventId) ?? false);
+    },
+
     async readLogs(jobId, { since, limit }) {
       const logs = logsByJob.get(jobId) ?? [];
       const matching = since === undefined ? logs : logs.filter((line) => line.timestamp > since);

@@ -552,6 +552,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       );
     },
 
+    async hasEvent(jobId, eventId) {
+      return (await redis.sismember(key.events(jobId), eventId)) === 1;
+    },
+
     async readLogs(jobId, { since, limit }) {
       const lines = await redis.switchyardReadLogs(
         key.logs(jobId),

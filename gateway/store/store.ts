@@ -336,6 +336,8 @@ export interface Store {
    * log event), a repeat of the same event appends nothing.
    */
   appendLogs(jobId: string, lines: JobLog[], eventId?: string): Promise<void>;
+  /** Whether a provider event of this id (a job event or a log event) was applied to the job. */
+  hasEvent(jobId: string, eventId: string): Promise<boolean>;
   /** Oldest first; `since` exclusive; `limit` takes the newest that many. */
   readLogs(jobId: string, options: { since?: number; limit?: number }): Promise<JobLog[]>;
 

@@ -59,16 +59,16 @@ async function harness(transport: Transport, stateDir: string) {
   const events: JobEvent[] = [];
   const logs: LogEvent[] = [];
   /** Every stored message of the stream, in the order it was consumed. */
-  const stream: Array<{ kind: 'event' | 'log'; jobId: string; eventId: string; state?: string | null }> = [];
+  const stream: Array<{ kind: 'event' | 'log'; jobId: string; eventId: string; after: string | null; state?: string | null }> = [];
   const consumer = await transport.consumeDurable(async (body, subject) => {
     if (subject.includes('.events.')) {
       const event = jobEventSchema.parse(body);
       events.push(event);
-      stream.push({ kind: 'event', jobId: event.jobId, eventId: event.eventId, state: event.state });
+      stream.push({ kind: 'event', jobId: event.jobId, eventId: event.eventId, after: event.after, state: event.state });
     } else {
       const log = logEventSchema.parse(body);
       logs.push(log);
-      stream.push({ kind: 'log', jobId: log.jobId, eventId: log.eventId });
+      stream.push({ kind: 'log', jobId: log.jobId, eventId: log.eventId, after: log.after });
     }
   });
   const announcements: Array<{ key: string; value: unknown }> = [];
@@ -167,6 +167,9 @@ describe.each(transports)('provider runtime over %s', (_name, makeTransport) => 
     // Output written before the job ended is stored before the event that says it ended.
     const order = h.stream.filter((m) => m.jobId === created.id).map((m) => m.kind);
     expect(order.at(-1)).toBe('event');
+    // Each message names the one before it, events and log batches in one chain, for the gateway to apply them in order.
+    const chain = h.stream.filter((m) => m.jobId === created.id);
+    expect(chain.map((m) => m.after)).toEqual([null, ...chain.slice(0, -1).map((m) => m.eventId)]);
 
     await runtime.stop();
     h.runtimes.pop();

@@ -99,11 +99,15 @@ interface OutboxItem {
 interface LogBatch {
   /** Assigned when the batch opens, so its journal entries name it. */
   eventId: string;
+  /** The job's event before it (see `after` in shared/protocol.ts); fixed at open, as a change flushes the batch first. */
+  after: string | null;
   jobId: string;
   lines: JobLog[];
   timer: NodeJS.Timeout;
 }
 
+/** Jobs whose last event id is remembered for the next one's `after`; a forgotten job starts a new chain. */
+const CHAINED_JOBS_LIMIT = 100_000;
 /** Ids of jobs the gateway withdrew, remembered this many at most (the oldest are forgotten). */
 const WITHDRAWN_LIMIT = 100_000;
 /** Rewrite the journal after this many entries, when most of it is done with. */
@@ -151,6 +155,8 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   // events stay in order while one job's stuck publish does not hold up others.
   const queues = new Map<string, OutboxItem[]>();
   const logBatches = new Map<string, LogBatch>();
+  /** Per job, the id of the last event queued, so the gateway can apply the next one after it. */
+  const lastEventOf = new Map<string, string>();
   let pending = 0;
   let drainWaiters: Array<() => void> = [];
   let publishAbort = new AbortController();
@@ -247,7 +253,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     const open = [...logBatches.values()].map((batch): OpenLogEvent => ({
       subject: subjects.jobLog(id, batch.jobId),
       msgId: batch.eventId,
-      body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId: batch.jobId, providerId: id },
+      body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId: batch.jobId, providerId: id, after: batch.after },
       lines: batch.lines,
     }));
     try {
@@ -260,6 +266,9 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
   const enqueue = (jobId: string, item: OutboxItem) => {
     // On disk before it waits: a kill from here on leaves it to the next start.
     journal?.event(item);
+    lastEventOf.delete(jobId);
+    lastEventOf.set(jobId, item.msgId);
+    if (lastEventOf.size > CHAINED_JOBS_LIMIT) lastEventOf.delete(lastEventOf.keys().next().value!);
     pending += 1;
     const queue = queues.get(jobId);
     if (queue) {
@@ -276,7 +285,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     if (!batch) return;
     clearTimeout(batch.timer);
     logBatches.delete(jobId);
-    const event: LogEvent = { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id, lines: batch.lines };
+    const event: LogEvent = { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id, lines: batch.lines, after: batch.after };
     const parsed = logEventSchema.safeParse(event);
     if (!parsed.success) {
       journal?.done(batch.eventId);
@@ -304,6 +313,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       providerGeneratedId: change.providerGeneratedId ?? null,
       usageUnits: change.usageUnits ?? null,
       timestamp: clock.now(),
+      after: lastEventOf.get(jobId) ?? null,
     };
     const parsed = jobEventSchema.safeParse(event);
     if (!parsed.success) {
@@ -319,12 +329,12 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
     if (!batch) {
       const timer = setTimeout(() => flushLogs(jobId), logBatchMs);
       timer.unref();
-      batch = { eventId: `${instanceId}:log:${++logSeq}`, jobId, lines: [], timer };
+      batch = { eventId: `${instanceId}:log:${++logSeq}`, after: lastEventOf.get(jobId) ?? null, jobId, lines: [], timer };
       logBatches.set(jobId, batch);
       journal?.open({
         subject: subjects.jobLog(id, jobId),
         msgId: batch.eventId,
-        body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id },
+        body: { v: PROTOCOL_VERSION, eventId: batch.eventId, jobId, providerId: id, after: batch.after },
       });
     }
     // Journaled as it comes: the driver saves a job's end only after its output, so the lines are on disk first.
@@ -566,6 +576,7 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
       instanceId = randomUUID();
       seq = 0;
       logSeq = 0;
+      lastEventOf.clear();
       publishAbort = new AbortController();
       reconnectWatch =
         transport.onReconnect?.(() => {

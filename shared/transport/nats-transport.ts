@@ -204,6 +204,9 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         jsm = await jetstreamManager(nc);
         await ensureStream(jsm, streamConfig);
         kv = await openBucket();
+        // Replicated streams just made elect their leaders after the create answered: until then
+        // a publish finds nobody (JetStreamNotEnabled), and a provider's first announcement fails.
+        if (replicas > 1) await Promise.all([streamConfig.name, `KV_${subjects.providerBucket}`].map((name) => assertLeader(jsm, name)));
         break;
       } catch (error) {
         if (attempt >= STARTUP_ATTEMPTS) throw error;
@@ -716,15 +719,24 @@ function isApiError(error: unknown, code: number): boolean {
 
 /** Creates the stream, or brings an existing one to this configuration; true when it had to be created. */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<boolean> {
+  let current: StreamConfig;
   try {
-    await jsm.streams.info(config.name);
+    current = (await jsm.streams.info(config.name)).config;
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
     await jsm.streams.add(config);
     return true;
   }
-  await jsm.streams.update(config.name, config);
+  // Only when it differs: an update of a replicated stream still electing its leader can time out.
+  const differs = (Object.keys(config) as (keyof StreamConfig)[]).some((key) => JSON.stringify(current[key]) !== JSON.stringify(config[key]));
+  if (differs) await jsm.streams.update(config.name, config);
   return false;
+}
+
+/** Throws unless the stream's replicas have elected a leader. */
+async function assertLeader(jsm: JetStreamManager, stream: string): Promise<void> {
+  const info = await jsm.streams.info(stream);
+  if (!info.cluster?.leader) throw new Error(`stream ${stream} has not elected a leader yet`);
 }
 
 /** Creates the durable consumer, or brings an existing one to this configuration. */

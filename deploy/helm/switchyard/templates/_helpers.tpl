@@ -66,12 +66,43 @@ Call with (dict "root" $ "chart" "nats" "values" .Values.nats).
 {{- end -}}
 {{- end -}}
 
-{{/* NATS_URL: the subchart's client service, or externalNats.url. */}}
+{{/*
+NATS_URL: every server of the subchart's cluster by its stable name behind the
+headless service (<fullname>-<i>.<fullname>-headless), so a client that loses
+its server fails over to a seed it knows; the client service for a single
+server; or externalNats.url (seed URLs separated by commas).
+*/}}
 {{- define "switchyard.natsUrl" -}}
 {{- if .Values.nats.enabled -}}
-{{- printf "nats://%s:4222" (include "switchyard.subchartFullname" (dict "root" . "chart" "nats" "values" .Values.nats)) -}}
+{{- $fullname := include "switchyard.subchartFullname" (dict "root" . "chart" "nats" "values" .Values.nats) -}}
+{{- $cluster := .Values.nats.config.cluster -}}
+{{- if $cluster.enabled -}}
+{{- $seeds := list -}}
+{{- range $i := until (int $cluster.replicas) -}}
+{{- $seeds = append $seeds (printf "nats://%s-%d.%s-headless:4222" $fullname $i $fullname) -}}
+{{- end -}}
+{{- join "," $seeds -}}
+{{- else -}}
+{{- printf "nats://%s:4222" $fullname -}}
+{{- end -}}
 {{- else -}}
 {{- required "externalNats.url is required when nats.enabled is false" .Values.externalNats.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+SWITCHYARD_NATS_REPLICAS: natsReplicas, else the subchart's cluster size when it
+runs clustered (JetStream takes at most 5), else externalNats.replicas.
+*/}}
+{{- define "switchyard.natsReplicas" -}}
+{{- if .Values.natsReplicas -}}
+{{- .Values.natsReplicas -}}
+{{- else if and .Values.nats.enabled .Values.nats.config.cluster.enabled -}}
+{{- min 5 (int .Values.nats.config.cluster.replicas) -}}
+{{- else if .Values.nats.enabled -}}
+1
+{{- else -}}
+{{- default 1 .Values.externalNats.replicas -}}
 {{- end -}}
 {{- end -}}
 
