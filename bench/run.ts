@@ -12,7 +12,9 @@
  * `BENCH_ONLY=authorisation` the authorisation cost of a listing
  * (bench/results/authorisation.json), `BENCH_ONLY=sessions` the interactive
  * sessions one (bench/results/sessions.json), `BENCH_ONLY=dialects` the
- * OpenPAI dialect against the core API (bench/results/dialects.json).
+ * OpenPAI dialect against the core API (bench/results/dialects.json),
+ * `BENCH_ONLY=hot-paths` the gateway's hot paths against a minimal Yoga
+ * server, NATS and Redis (bench/results/hot-paths.json).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -34,6 +36,7 @@ import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
 import { benchDialects, dialectsRows } from './dialects.js';
 import { benchFairShare, fairShareRows } from './fair-share.js';
 import { benchFollowLatency } from './follow-latency.js';
+import { hotPathsRows, runHotPathsBench } from './hot-paths.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
@@ -56,6 +59,7 @@ const slurmSubjects = createSubjects(`${prefix}y`);
 const kubeSubjects = createSubjects(`${prefix}k`);
 const vmSubjects = createSubjects(`${prefix}v`);
 const sessionSubjects = createSubjects(`${prefix}e`);
+const hotSubjects = createSubjects(`${prefix}h`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -91,7 +95,17 @@ async function cleanup(): Promise<void> {
     const nc = await connect({ servers: services.natsUrl, name: 'bench-cleanup' });
     const jsm = await jetstreamManager(nc);
     const streams = [baselineStream];
-    for (const subjects of [mainSubjects, listSubjects, accessSubjects, stitchSubjects, slurmSubjects, kubeSubjects, vmSubjects, sessionSubjects])
+    for (const subjects of [
+      mainSubjects,
+      listSubjects,
+      accessSubjects,
+      stitchSubjects,
+      slurmSubjects,
+      kubeSubjects,
+      vmSubjects,
+      sessionSubjects,
+      hotSubjects,
+    ])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -319,8 +333,26 @@ async function main(): Promise<void> {
   const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
   // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share, authorisation or sessions: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects'].includes(only))
-    throw new Error(`BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation", "sessions" or "dialects" runs alone`);
+  if (only !== undefined && !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects', 'hot-paths'].includes(only))
+    throw new Error(
+      `BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation", "sessions", "dialects" or "hot-paths" runs alone`,
+    );
+  if (only === 'hot-paths') {
+    const result = await runHotPathsBench({
+      natsUrl,
+      redisUrl,
+      subjectPrefix: hotSubjects.prefix,
+      keyPrefix: `${prefix}-hot`,
+      onTransportError,
+      rigs,
+      progress,
+      rounds: Number(process.env.BENCH_HOT_ROUNDS ?? 5),
+    });
+    const rows = hotPathsRows(result);
+    printTable(rows);
+    writeResults('hot-paths.json', { rows, raw: result });
+    return;
+  }
   if (only === 'dialects') {
     const outcome = await runWithRig({
       name: 'dialects',

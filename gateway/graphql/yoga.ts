@@ -27,6 +27,7 @@ import type { SessionOpener } from '../sessions/session-opener.js';
 import type { SchemaManager } from '../stitching/schema-manager.js';
 import type { Store } from '../store/store.js';
 import { useAcceptableResponse } from './plugins/use-acceptable-response.js';
+import { useBaseSchema } from './plugins/use-base-schema.js';
 import { useCurrentSchema } from './plugins/use-current-schema.js';
 import { useErrorCodes } from './plugins/use-error-codes.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
@@ -134,6 +135,8 @@ export function createGatewayYoga(options: GatewayYogaOptions): YogaServerInstan
       useRequestLimits({ ...limits, metrics: options.metrics }),
       useErrorCodes(),
       useOperationMetrics(options.metrics),
+      // Last: the operation runs on the contract's schema when that is all it asks for.
+      useBaseSchema(options.schemas.base),
     ],
     maxRequestBodySize: limits.maxBodyBytes,
     // No cache of parse errors: a document over the token limit is refused (and counted) each time, and costs only up to the limit.

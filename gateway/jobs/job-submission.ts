@@ -23,7 +23,7 @@ import { itemError } from '../registry/provider-client.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import { admitNewJob, placeNewJob, quotaWaitingStatus, reclaimWaitSeconds, unreachableStatus, type PlacementContext } from '../routing/placement.js';
-import { quotaSubjectOf } from '../routing/quota-gate.js';
+import { createQuotaGate, quotaSubjectOf, type QuotaGate } from '../routing/quota-gate.js';
 import type { Candidate } from '../routing/router.js';
 import type { Store, WaitingRecord } from '../store/store.js';
 import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
@@ -88,6 +88,33 @@ function mayHaveReached(error: unknown): boolean {
   return (cause as { code?: unknown } | undefined)?.code !== 'EOPENBREAKER';
 }
 
+/**
+ * The gate for the jobs of one createJobs call: each workspace's quotas and the virtual clusters
+ * read once for all of them, not once a job (what the call decides on is the limits as they were
+ * when it came; each job's hold is still checked and taken atomically in the store). Repair,
+ * release and snapshots are the gateway's own gate's.
+ */
+function sharingReads(gate: QuotaGate, store: Store, clock: Clock): QuotaGate {
+  const quotas = new Map<string, ReturnType<Store['listQuotas']>>();
+  let clusters: ReturnType<Store['listVirtualClusters']> | null = null;
+  const once = createQuotaGate(
+    {
+      listQuotas: (workspace) => {
+        let read = quotas.get(workspace);
+        if (!read) quotas.set(workspace, (read = store.listQuotas(workspace)));
+        return read;
+      },
+      listVirtualClusters: () => (clusters ??= store.listVirtualClusters()),
+      acquireUsage: (...args) => store.acquireUsage(...args),
+      releaseUsage: (...args) => store.releaseUsage(...args),
+      readUsage: (...args) => store.readUsage(...args),
+      getJobs: (...args) => store.getJobs(...args),
+    },
+    clock,
+  );
+  return { ...gate, admit: once.admit };
+}
+
 /** The record of a job that waits at the gateway, held by nobody: the waiting room sends it when it can. */
 export function parkedRecord(record: WaitingRecord, pinned: boolean, forRoom = false): WaitingRecord {
   return { jobId: record.jobId, deadline: record.deadline, input: record.input, pinned, ...(forRoom ? { forRoom } : {}), claim: randomUUID() };
@@ -114,6 +141,7 @@ export function createJobSubmission(options: SubmissionOptions) {
     index: number,
     now: number,
     origin: JobOrigin | undefined,
+    gate: QuotaGate | undefined,
   ): Promise<{ job: Job; placement: Placement | null }> => {
     const project = projectFor(viewer, input.project);
     if (project) await checkCanRunIn(store, viewer, project);
@@ -121,7 +149,10 @@ export function createJobSubmission(options: SubmissionOptions) {
     // Whatever the product, an invalid specification is refused before routing looks at money.
     const checked = checkSpecificationInput(input);
     const id = uuidv7({ msecs: now });
-    const placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, options);
+    const placement = await admitNewJob(await placeNewJob(input, owner, options), { jobId: id, owner, ...checked }, input, {
+      ...options,
+      quotas: gate,
+    });
     const specification = resolveSpecification(input, placement.product, placement.providerId, checked);
     const job: Job = {
       id,
@@ -208,6 +239,16 @@ export function createJobSubmission(options: SubmissionOptions) {
     await store
       .swapWaiting(item.job.id, item.record.claim ?? '', null)
       .catch((error: unknown) => logger.warn({ jobId: item.job.id, err: error }, 'could not release a sent job; another replica will send it again'));
+  };
+  /**
+   * Releases of jobs their provider accepted, not awaited before the answer: the job is where it
+   * goes either way, and a record left behind (this replica died first) is held, so another
+   * replica only sends it again once the hold passes, which the provider answers as before.
+   */
+  const releasing = new Set<Promise<void>>();
+  const releaseLater = (item: Placement) => {
+    const done: Promise<void> = release(item).finally(() => releasing.delete(done));
+    releasing.add(done);
   };
 
   /**
@@ -345,7 +386,7 @@ export function createJobSubmission(options: SubmissionOptions) {
             part.map(async (item, k) => {
               const r = answers[k];
               if (r?.ok) {
-                await release(item);
+                releaseLater(item);
                 metrics.submissions.inc({ provider: providerId, outcome: 'accepted' });
                 results[item.index] = { ok: true, value: item.job };
                 return;
@@ -369,6 +410,11 @@ export function createJobSubmission(options: SubmissionOptions) {
 
   return {
     hold,
+
+    /** Resolves once every release under way is done (before the store closes). */
+    async settled(): Promise<void> {
+      while (releasing.size > 0) await Promise.all(releasing);
+    },
 
     /**
      * Send jobs that waited at the gateway, each claimed by this replica (its record held), to
@@ -421,10 +467,11 @@ export function createJobSubmission(options: SubmissionOptions) {
       const now = clock.now();
       const results: ItemOutcome<Job>[] = new Array(inputs.length);
       const accepted: Placement[] = [];
+      const gate = quotas && sharingReads(quotas, store, clock);
       await Promise.all(
         inputs.map(async (input, index) => {
           try {
-            const { job, placement } = await accept(viewer, input, index, now, origin);
+            const { job, placement } = await accept(viewer, input, index, now, origin, gate);
             if (placement) accepted.push(placement);
             else results[index] = { ok: true, value: job };
           } catch (error) {

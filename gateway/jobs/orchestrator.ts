@@ -97,7 +97,10 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     reconcile: reconciliation.reconcile,
     providerLost: reconciliation.providerLost,
     start: () => reconciliation.start(),
-    stop: () => reconciliation.stop(),
+    stop: async () => {
+      await reconciliation.stop();
+      await submission.settled();
+    },
     waitingRoom,
     quotas,
     stopForNoCredits: charges.stopForNoCredits,

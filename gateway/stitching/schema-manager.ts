@@ -20,6 +20,8 @@ import { checkSubschema } from './subschema-check.js';
 export interface SchemaManager {
   /** The schema to serve now. */
   current(): GraphQLSchema;
+  /** The contract's own schema, which every provider subschema is stitched onto. */
+  readonly base: GraphQLSchema;
   /** Ask for a rebuild; rebuilds are coalesced and run one at a time. */
   refresh(): Promise<void>;
   /** The kinds whose subschemas are stitched in now. */
@@ -111,6 +113,7 @@ export function createSchemaManager(options: { base: GraphQLSchema; registry: Pr
   };
 
   return {
+    base,
     current: () => schema,
     stitchedKinds: () => kinds,
     refresh() {
