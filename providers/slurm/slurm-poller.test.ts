@@ -150,11 +150,13 @@ describe('the Slurm poller', () => {
 
   it('asks Slurm about a lone job whose directory held output before the watch began (an earlier run’s), in place of the next look', async () => {
     const { poller, calls, runningAt, entries, rows } = setUp(1, 1_500);
-    await poller.start();
-    writeFileSync(join(entries[0]!.dir, 'batch.out'), 'an earlier run\n');
     // Requeued: the job waits again, its earlier output in its directory; then Slurm starts it again.
-    rows.set('1', row('1', 'RUNNING'));
+    writeFileSync(join(entries[0]!.dir, 'batch.out'), 'an earlier run\n');
+    await poller.start();
     await poller.watch(entries[0]!);
+    expect(calls).toEqual({ list: 1, row: 0 });
+    rows.set('1', row('1', 'RUNNING'));
+    writeFileSync(join(entries[0]!.dir, 'batch.out'), 'an earlier run\nand this one\n');
     const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
     expect(calls).toEqual({ list: 1, row: 1 });
     // The next look at all jobs an interval after the look alone, not sooner.

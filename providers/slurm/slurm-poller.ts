@@ -372,23 +372,31 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     for (const job of jobs.values()) if (job.record.state === 'IN_QUEUE' && job.record.slurmJobId !== null) void watchJob(job);
   };
 
-  /** Jobs whose watch is being set up. */
-  const settingUp = new Set<string>();
+  /** Jobs whose watch is being set up, until it is. */
+  const settingUp = new Map<string, Promise<void>>();
 
   /**
    * Watch a waiting job's directory. Read before the watch is set and after: output there before
    * is an earlier run's, or a start the watch missed (Slurm is asked); a file that appears after
-   * the first read is Slurm launching the job now. Resolves once the watch is set.
+   * the first read is Slurm launching the job now. Resolves once the watch is set (joining a
+   * setup under way).
    */
-  const watchJob = async (job: SlurmJob): Promise<void> => {
+  const watchJob = (job: SlurmJob): Promise<void> => {
     const id = job.record.id;
-    if (!running || watchers.has(id) || settingUp.has(id) || watchers.size + settingUp.size >= MAX_WATCHED) return;
-    settingUp.add(id);
+    const under = settingUp.get(id);
+    if (under) return under;
+    if (!running || watchers.has(id) || watchers.size + settingUp.size >= MAX_WATCHED) return Promise.resolve();
+    const setUp = setUpWatch(job).finally(() => settingUp.delete(id));
+    settingUp.set(id, setUp);
+    return setUp;
+  };
+
+  const setUpWatch = async (job: SlurmJob): Promise<void> => {
+    const id = job.record.id;
     const outputIn = async () => (await readdir(job.dir).catch(() => [] as string[])).find((name) => OUTPUT_FILE.test(name)) ?? null;
-    let before: string | null;
+    const before = await outputIn();
+    if (!running || jobs.get(id)?.record.state !== 'IN_QUEUE') return;
     try {
-      before = await outputIn();
-      if (!running || jobs.get(id)?.record.state !== 'IN_QUEUE') return;
       // persistent: false: a watch alone must not keep the provider alive.
       const watcher = watch(job.dir, { persistent: false }, (_event, file) => soon(id, file));
       watcher.on('error', () => {
@@ -399,13 +407,11 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
         launched.delete(id);
       });
       watchers.set(id, watcher);
-      if (before === null) fresh.add(id);
     } catch {
       // No directory (yet), or no watches left: the interval finds its start.
       return;
-    } finally {
-      settingUp.delete(id);
     }
+    if (before === null) fresh.add(id);
     // It may have started before the watch was set.
     const after = before ?? (await outputIn());
     if (after !== null) soon(id, before === null ? after : null);

@@ -86,9 +86,11 @@ describe('a job that runs', () => {
   });
 
   it('is RUNNING from the moment Slurm launched it (its first output), with the deadline its limit gives; its nodes and usage from the next row', () => {
+    // Whole seconds, as Slurm keeps its start and end.
     const at = NOW - 200;
+    const second = Math.floor(at / 1000) * 1000;
     const launched = launchedChange(pendingRecord(), at);
-    expect(launched).toEqual({ state: 'RUNNING', status: 'Running (Slurm launched job 42)', startedAt: at, expiresAt: at + 3600_000 });
+    expect(launched).toEqual({ state: 'RUNNING', status: 'Running (Slurm launched job 42)', startedAt: second, expiresAt: second + 3600_000 });
     // No limit known, or an unlimited one: no deadline.
     const unlimited = pendingRecord({ slurm: { ...pendingRecord().slurm, timeLimitSeconds: Number.POSITIVE_INFINITY } });
     expect(launchedChange(unlimited, at)).not.toHaveProperty('expiresAt');
@@ -98,8 +100,8 @@ describe('a job that runs', () => {
     expect(launchedChange(pendingRecord({ slurmJobId: '900_1', array: { name: 'sya-x', task: 1 } }), at)).toBeNull();
 
     // The next row: its nodes once, a started unit, and Slurm's deadline only if it differs by 2 s or more (its start is whole seconds).
-    const running = pendingRecord({ state: 'RUNNING', status: launchedStatus('42'), startedAt: at, expiresAt: at + 3600_000 });
-    const slurmStart = Math.floor(at / 1000) * 1000;
+    const running = pendingRecord({ state: 'RUNNING', status: launchedStatus('42'), startedAt: second, expiresAt: second + 3600_000 });
+    const slurmStart = second - 1_000;
     expect(meaning(running, row({ state: 'RUNNING', startTime: slurmStart, nodeList: 'sy1', elapsedSeconds: 1 }))).toEqual({
       kind: 'live',
       change: { status: 'Running on sy1 (Slurm job 42)', usageUnits: 1 },

@@ -177,19 +177,22 @@ export const launchedStatus = (slurmJobId: string | null) => `Running (Slurm lau
 /**
  * A waiting job that Slurm has just launched: the batch step created its first output file in the
  * job's directory (slurmstepd opens `--output` as it starts the batch script, on the node Slurm
- * allocated, after slurmctld marked the job RUNNING). RUNNING from the moment that was seen (`at`),
+ * allocated, after slurmctld marked the job RUNNING). RUNNING from the second that was seen in (`at`),
  * with the deadline from the time limit asked for; nodes and usage come from Slurm's row at the
  * next look. Null when the job is not waiting, or when it is an array task (whose own numeric id,
  * which srun and sacct take, only squeue tells).
  */
 export function launchedChange(record: SlurmJobRecord, at: number): DriverJobChange | null {
   if (record.state !== 'IN_QUEUE' || record.array !== null || record.slurmJobId === null) return null;
+  // In whole seconds, as Slurm keeps its start (and its end, start + limit): the row's later agree,
+  // or are a second earlier when Slurm started the job in the second before its file appeared.
+  const start = record.startedAt ?? Math.floor(at / 1000) * 1000;
   const limit = record.slurm.timeLimitSeconds;
   return {
     state: 'RUNNING',
     status: launchedStatus(record.slurmJobId),
-    ...(record.startedAt === null ? { startedAt: at } : {}),
-    ...(limit !== null && Number.isFinite(limit) ? { expiresAt: at + limit * 1000 } : {}),
+    ...(record.startedAt === null ? { startedAt: start } : {}),
+    ...(limit !== null && Number.isFinite(limit) ? { expiresAt: start + limit * 1000 } : {}),
   };
 }
 
