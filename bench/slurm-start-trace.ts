@@ -8,7 +8,7 @@
  *   file       the first change in the job's directory (Slurm launching the batch step)
  *   driver     the driver's RUNNING: from the new output file, a look at the job alone, or a look at all jobs
  *   graphql    RUNNING through GraphQL (polled every 20 ms, as bench/slurm.ts does)
- * and the medians of each step. `SLURM_CONF=… npx tsx bench/slurm-start-trace.ts [--runs=12]`
+ * and the medians of each step. `SLURM_CONF=… npx tsx bench/slurm-start-trace.ts [--runs=12] [--pause=2000]`
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -55,6 +55,7 @@ async function trace(argv: readonly string[]): Promise<void> {
   const skip = slurmSkipReason();
   if (skip) throw new Error(skip);
   const runs = numberOption(argv, 'runs', 12);
+  const pauseMs = numberOption(argv, 'pause', 2_000);
   const runId = randomBytes(4).toString('hex');
   const lines: DriverLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (text: string) => void lines.push(JSON.parse(text) as DriverLine) });
@@ -74,8 +75,8 @@ async function trace(argv: readonly string[]): Promise<void> {
   try {
     for (let run = 0; run < runs; run++) {
       await rig.cancelOurs();
-      // The driver sees the cancelled job end, then a random phase against slurmctld's cadence.
-      await sleep(2_000 + Math.random() * 1_000);
+      // A random phase against slurmctld's cadence; --pause=ms waits that long first (bench/slurm.ts: a bare job and 0-2 s).
+      await sleep(pauseMs + Math.random() * 1_000);
       const t0 = Date.now();
       const spec = {
         product: { id: rig.product.id, category: rig.product.category, provider: SLURM_PROVIDER_ID },
