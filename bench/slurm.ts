@@ -53,7 +53,7 @@ import { createSlurmDriver, SLURM_JOB_NAME_PREFIX } from '../providers/slurm/slu
 import { buildProducts, checkPartitionConfig, timeLimitMinutes } from '../providers/slurm/slurm-products.js';
 import { systemClock } from '../shared/clock.js';
 import type { Product } from '../shared/domain.js';
-import { silentLogger } from '../shared/logger.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
 import { createSubjects } from '../shared/subjects.js';
 import type { Transport } from '../shared/transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
@@ -155,7 +155,9 @@ async function queue(slurmConf: string): Promise<{ id: string; name: string; com
     .flatMap(([id, name, command]) => (id?.trim() ? [{ id: id.trim(), name: (name ?? '').trim(), command: (command ?? '').trim() }] : []));
 }
 
-export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & { slurmConf: string; runId: string }): Promise<SlurmRig> {
+export async function startSlurmRig(
+  options: Omit<RigOptions, 'withProvider'> & { slurmConf: string; runId: string; logger?: Logger },
+): Promise<SlurmRig> {
   const { slurmConf } = options;
   // Fails early, with Slurm's own words, when SLURM_CONF names no working cluster.
   await slurm(slurmConf, 'sinfo', ['-h', '-o', '%P %a %t']);
@@ -212,7 +214,7 @@ export async function startSlurmRig(options: Omit<RigOptions, 'withProvider'> & 
       kind: 'SLURM',
       version: 'bench',
       clock: systemClock,
-      logger: silentLogger(),
+      logger: options.logger ?? silentLogger(),
     });
     await runtime.start();
     const entry = await waitFor(() => {

@@ -321,6 +321,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   /** sbatch took the job as `slurmJobId`: its record, its first change, and a watch on its start. */
   const accepted = async (ready: ReadyJob, slurmJobId: string, array: SlurmJobRecord['array'], how: string): Promise<SlurmJob> => {
     const { job, plan } = ready;
+    logger().debug({ jobId: job.id, slurmJobId }, 'sbatch took the job');
     const entry = live(submittedRecord(job, slurmJobId, plan, array));
     jobs.set(entry);
     change(entry, {
@@ -329,7 +330,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       providerGeneratedId: slurmJobId,
     });
     // Its start is seen as Slurm launches it, not at the next poll.
-    poller.watch(entry);
+    void poller.watch(entry);
     await jobs.saved(job.id);
     return entry;
   };

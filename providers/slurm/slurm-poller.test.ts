@@ -1,11 +1,14 @@
 /**
- * When the poller asks Slurm: a waiting job's start is seen as its output
- * files appear when it is the only active job and nothing is being submitted
- * (a look at that job alone, in place of the next look at all jobs); with
- * more jobs at the next look, an interval after the last, so Slurm is not
- * asked more often than before. A fake of Slurm's queue (the one thing
- * replaced here, to count what is asked of it) answers from rows set by the
- * test; the directories and their watches are real.
+ * When the poller asks Slurm: a lone waiting job's start is seen as its
+ * output files appear when it is the only active job and nothing is being
+ * submitted: a new output file is Slurm launching it (RUNNING without asking
+ * Slurm; its nodes at the next look at all jobs, at its usual time), output
+ * there before the watch began brings a look at that job alone (in place of
+ * the next look at all jobs); with more jobs, the next look, an interval
+ * after the last, so Slurm is not asked more often than before. A fake of
+ * Slurm's queue (the one thing replaced here, to count what is asked of it)
+ * answers from rows set by the test; the directories and their watches are
+ * real.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,17 +126,40 @@ describe('the Slurm poller', () => {
     return { poller, calls, start, runningAt, entries, rows, events, ends, sacct };
   }
 
-  it('sees a lone job start as its output appears, by a look at that job alone in place of the next', async () => {
-    const { poller, calls, start, runningAt, entries } = setUp(1, 1_500);
+  it('sees a lone job start as a new output file appears: RUNNING without asking Slurm, its nodes from the next look at all jobs at its usual time', async () => {
+    const { poller, calls, start, runningAt, entries, events } = setUp(1, 1_500);
     await poller.start();
-    for (const entry of entries) poller.watch(entry);
+    const lookedAt = performance.now();
+    for (const entry of entries) await poller.watch(entry);
     expect(calls).toEqual({ list: 1, row: 0 });
     const started = performance.now();
     start(1);
     const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
     expect(seen - started).toBeLessThan(1_000);
+    expect(calls).toEqual({ list: 1, row: 0 });
+    expect(events.find((e) => e.change.state === 'RUNNING')?.change).toMatchObject({
+      status: 'Running (Slurm launched job 1)',
+      startedAt: expect.any(Number),
+    });
+    // The next look at all jobs when it was due anyway, and its nodes from there.
+    const named = await waitFor(() => events.find((e) => e.change.status === 'Running on sy1 (Slurm job 1)'), 'the nodes');
+    expect(calls).toEqual({ list: 2, row: 0 });
+    expect(named.at - lookedAt).toBeGreaterThanOrEqual(1_400);
+    expect(named.change).toMatchObject({ usageUnits: 1 });
+  });
+
+  it('asks Slurm about a lone job whose directory held output before the watch began (an earlier run’s), in place of the next look', async () => {
+    const { poller, calls, runningAt, entries, rows } = setUp(1, 1_500);
+    // Requeued: the job waits again, its earlier output in its directory; then Slurm starts it again.
+    writeFileSync(join(entries[0]!.dir, 'batch.out'), 'an earlier run\n');
+    await poller.start();
+    await poller.watch(entries[0]!);
+    expect(calls).toEqual({ list: 1, row: 0 });
+    rows.set('1', row('1', 'RUNNING'));
+    writeFileSync(join(entries[0]!.dir, 'batch.out'), 'an earlier run\nand this one\n');
+    const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
     expect(calls).toEqual({ list: 1, row: 1 });
-    // The next look at all jobs an interval after it, not sooner.
+    // The next look at all jobs an interval after the look alone, not sooner.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(calls).toEqual({ list: 1, row: 1 });
     await waitFor(() => calls.list === 2, 'the next look at all jobs');
@@ -143,7 +169,7 @@ describe('the Slurm poller', () => {
   it('asks no sooner than an interval after the last look when several jobs start', async () => {
     const { poller, calls, start, runningAt, entries } = setUp(3, 1_500);
     await poller.start();
-    for (const entry of entries) poller.watch(entry);
+    for (const entry of entries) await poller.watch(entry);
     const lookedAt = performance.now();
     start(1);
     start(2);

@@ -10,14 +10,18 @@
  * A job that starts on its own is seen at once rather than at the next
  * interval: Slurm creates its output files in its directory as it launches
  * it, and the directories of waiting jobs are watched (inotify). When the job
- * is the provider's only active one and no submission is under way, its first
- * file brings a look at that job alone (`squeue --jobs=<id>`, which Slurm
- * answers without listing the others; its first output passed on too), once
- * per job, and takes the place of the next look: the interval runs from it.
- * So Slurm is asked no more often than before, only sooner, and more cheaply.
- * With other jobs active, the looks one an interval see the starts, as
- * before. Where the directory is on a file system that does not report
- * changes made on other hosts (NFS), the interval alone decides.
+ * is the provider's only active one and no submission is under way, an output
+ * file that was not there when the watch began is Slurm launching it: the job
+ * is RUNNING then, without asking Slurm (launchedChange in slurm-states.ts;
+ * its nodes and usage come with the next look at all jobs, at its usual
+ * time). Output there before (an earlier run's, or a start before the watch)
+ * brings a look at that job alone (`squeue --jobs=<id>`, which Slurm answers
+ * without listing the others), once per job, in place of the next look: the
+ * interval runs from it. So Slurm is asked no more often than before, only
+ * sooner, and more cheaply. With other jobs active, the looks one an
+ * interval see the starts, as before. Where the directory is on a file
+ * system that does not report changes made on other hosts (NFS), the
+ * interval alone decides.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -27,7 +31,16 @@ import { parseSlurmExitCode, type SacctJob, type SqueueJob, type SqueueLine } fr
 import { OUTPUT_FILE } from './slurm-output.js';
 import type { SlurmQueue } from './slurm-queue.js';
 import { numericJobId, type SlurmJob, type SlurmJobRecord } from './slurm-records.js';
-import { endOf, FINAL_SLURM_STATES, meaningOfRow, unstartedTask, vanishedTaskEnd, viewOf, WAITING_SLURM_STATES } from './slurm-states.js';
+import {
+  endOf,
+  FINAL_SLURM_STATES,
+  launchedChange,
+  meaningOfRow,
+  unstartedTask,
+  vanishedTaskEnd,
+  viewOf,
+  WAITING_SLURM_STATES,
+} from './slurm-states.js';
 
 /** Polls a job may be missing from squeue and sacct before it is given up. */
 const MISSING_POLLS = 5;
@@ -58,8 +71,8 @@ export interface SlurmPoller {
   byName(name: string): SqueueJob | undefined;
   /** Look at once (forced), then every interval, until stop(). */
   start(): Promise<void>;
-  /** Watch a waiting job's directory, so that its start is seen as it happens. */
-  watch(job: SlurmJob): void;
+  /** Watch a waiting job's directory, so that its start is seen as it happens; resolves once the watch is set. */
+  watch(job: SlurmJob): Promise<void>;
   /** No more looks; resolves when the one under way has ended. */
   stop(): Promise<void>;
 }
@@ -90,6 +103,10 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
   const starting = new Set<string>();
   /** Waiting jobs that had their look alone: one each. */
   const lookedAlone = new Set<string>();
+  /** Watched waiting jobs whose directory held no output file when the watch began: a new one there is Slurm launching the job. */
+  const fresh = new Set<string>();
+  /** Waiting jobs a new output file showed launched: RUNNING without asking Slurm (launchedChange). */
+  const launched = new Set<string>();
   let lastSnapshot: { at: number; byName: Map<string, SqueueJob> } | null = null;
   let failedPolls = 0;
   const watchers = new Map<string, FSWatcher>();
@@ -129,6 +146,8 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
         return false;
       case 'live':
         job.problem = null;
+        if (meaning.change?.state)
+          logger().debug({ jobId: record.id, slurmJobId: record.slurmJobId, state: meaning.change.state }, 'Slurm’s row moves the job on');
         if (meaning.change) change(job, meaning.change);
         return false;
       case 'unknown':
@@ -261,6 +280,7 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     // It takes the place of the next look at all jobs (it is the only active one).
     fullDueAt = performance.now() + intervalMs;
     const row = await queue.row(job.record.slurmJobId);
+    logger().debug({ jobId, slurmJobId: job.record.slurmJobId, state: row?.state ?? null }, 'looked at a starting job alone');
     if (!row || job.busy > 0 || isFinalState(job.record.state)) return;
     try {
       // Ended already (a short job): its end, with sacct's exit code, is a look at all jobs'.
@@ -271,6 +291,22 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     }
     // applyRow may have moved it on: read the state afresh.
     if ((job.record.state as string) === 'RUNNING' && (await options.tail(job, false))) void jobs.save(job);
+  };
+
+  /**
+   * A lone waiting job that Slurm launched (a new output file in its directory): RUNNING now,
+   * without asking Slurm; the next look at all jobs, at its usual time, gives its nodes and usage.
+   * A job this cannot tell about (an array task) gets its look alone instead.
+   */
+  const applyLaunch = async (jobId: string): Promise<void> => {
+    const job = jobs.get(jobId);
+    if (!options.context() || !job || job.record.state !== 'IN_QUEUE' || job.busy > 0) return;
+    const launch = launchedChange(job.record, context().clock.now());
+    if (!launch) return lookAtStart(jobId);
+    starting.delete(jobId);
+    logger().debug({ jobId, slurmJobId: job.record.slurmJobId }, 'Slurm launched a waiting job (its first output file): RUNNING');
+    change(job, launch);
+    if (await options.tail(job, false)) void jobs.save(job);
   };
 
   /** Set the timer for the next look, `delayMs` from now. */
@@ -288,7 +324,7 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
       const alone = startingAlone();
       if (alone) {
         lookedAlone.add(alone);
-        void look(() => lookAtStart(alone));
+        void look(() => (launched.has(alone) ? applyLaunch(alone) : lookAtStart(alone)));
       } else void poll();
     }, delay);
     // unref: polling alone must not keep the provider alive.
@@ -311,8 +347,11 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
   const nextLookAt = () => (startingAlone() ? Number.NEGATIVE_INFINITY : fullDueAt);
 
   /** A waiting job's files appeared: it is starting, so look now if it is alone. */
-  const soon = (jobId: string) => {
+  const soon = (jobId: string, file: string | null = null) => {
     if (!running || jobs.get(jobId)?.record.state !== 'IN_QUEUE') return;
+    // Only a file that was not there when the watch began: what was there may be an earlier run's (a requeued job).
+    if (file !== null && OUTPUT_FILE.test(file) && fresh.has(jobId)) launched.add(jobId);
+    if (!starting.has(jobId)) logger().debug({ jobId, file, launched: launched.has(jobId) }, 'a waiting job’s directory changed');
     starting.add(jobId);
     if (polling) return;
     const at = nextLookAt();
@@ -327,32 +366,55 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
       if (job && job.record.state === 'IN_QUEUE') continue;
       watcher.close();
       watchers.delete(id);
+      fresh.delete(id);
+      launched.delete(id);
     }
-    for (const job of jobs.values()) if (job.record.state === 'IN_QUEUE' && job.record.slurmJobId !== null) watchJob(job);
+    for (const job of jobs.values()) if (job.record.state === 'IN_QUEUE' && job.record.slurmJobId !== null) void watchJob(job);
   };
 
-  const watchJob = (job: SlurmJob) => {
+  /** Jobs whose watch is being set up, until it is. */
+  const settingUp = new Map<string, Promise<void>>();
+
+  /**
+   * Watch a waiting job's directory. Read before the watch is set and after: output there before
+   * is an earlier run's, or a start the watch missed (Slurm is asked); a file that appears after
+   * the first read is Slurm launching the job now. Resolves once the watch is set (joining a
+   * setup under way).
+   */
+  const watchJob = (job: SlurmJob): Promise<void> => {
     const id = job.record.id;
-    if (!running || watchers.has(id) || watchers.size >= MAX_WATCHED) return;
+    const under = settingUp.get(id);
+    if (under) return under;
+    if (!running || watchers.has(id) || watchers.size + settingUp.size >= MAX_WATCHED) return Promise.resolve();
+    const setUp = setUpWatch(job).finally(() => settingUp.delete(id));
+    settingUp.set(id, setUp);
+    return setUp;
+  };
+
+  const setUpWatch = async (job: SlurmJob): Promise<void> => {
+    const id = job.record.id;
+    const outputIn = async () => (await readdir(job.dir).catch(() => [] as string[])).find((name) => OUTPUT_FILE.test(name)) ?? null;
+    const before = await outputIn();
+    if (!running || jobs.get(id)?.record.state !== 'IN_QUEUE') return;
     try {
       // persistent: false: a watch alone must not keep the provider alive.
-      const watcher = watch(job.dir, { persistent: false }, () => soon(id));
+      const watcher = watch(job.dir, { persistent: false }, (_event, file) => soon(id, file));
       watcher.on('error', () => {
         watcher.close();
-        if (watchers.get(id) === watcher) watchers.delete(id);
+        if (watchers.get(id) !== watcher) return;
+        watchers.delete(id);
+        fresh.delete(id);
+        launched.delete(id);
       });
       watchers.set(id, watcher);
     } catch {
       // No directory (yet), or no watches left: the interval finds its start.
       return;
     }
+    if (before === null) fresh.add(id);
     // It may have started before the watch was set.
-    void readdir(job.dir).then(
-      (names) => {
-        if (names.some((name) => OUTPUT_FILE.test(name))) soon(id);
-      },
-      () => undefined,
-    );
+    const after = before ?? (await outputIn());
+    if (after !== null) soon(id, before === null ? after : null);
   };
 
   /** Run a look unless one is under way (then join it); afterwards, set the timer for the next. */
@@ -393,6 +455,8 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
       fullDueAt = Number.NEGATIVE_INFINITY;
       starting.clear();
       lookedAlone.clear();
+      fresh.clear();
+      launched.clear();
       running = true;
       // Jobs that ended while the provider was down reach their final state now.
       await poll(true);
@@ -403,6 +467,8 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
       arm(0);
       for (const watcher of watchers.values()) watcher.close();
       watchers.clear();
+      fresh.clear();
+      launched.clear();
       await polling;
     },
   };

@@ -7,7 +7,19 @@ import { describe, expect, it } from 'vitest';
 
 import type { SacctJob, SqueueJob } from './slurm-cli.js';
 import type { SlurmJobRecord } from './slurm-records.js';
-import { deadlineOf, endOf, finalChange, meaningOfRow, pendingStatus, unstartedTask, usageUnitsOf, vanishedTaskEnd, viewOf } from './slurm-states.js';
+import {
+  deadlineOf,
+  endOf,
+  finalChange,
+  launchedChange,
+  launchedStatus,
+  meaningOfRow,
+  pendingStatus,
+  unstartedTask,
+  usageUnitsOf,
+  vanishedTaskEnd,
+  viewOf,
+} from './slurm-states.js';
 import { pendingRecord } from './test-records.js';
 
 const NOW = 1_000_000_000_000;
@@ -71,6 +83,36 @@ describe('a job that runs', () => {
       kind: 'live',
       change: { state: 'RUNNING', status: 'Running on sy1 (Slurm job 42)', startedAt: start, expiresAt: start + 3600_000, usageUnits: 1 },
     });
+  });
+
+  it('is RUNNING from the moment Slurm launched it (its first output), with the deadline its limit gives; its nodes and usage from the next row', () => {
+    // Whole seconds, as Slurm keeps its start and end.
+    const at = NOW - 200;
+    const second = Math.floor(at / 1000) * 1000;
+    const launched = launchedChange(pendingRecord(), at);
+    expect(launched).toEqual({ state: 'RUNNING', status: 'Running (Slurm launched job 42)', startedAt: second, expiresAt: second + 3600_000 });
+    // No limit known, or an unlimited one: no deadline.
+    const unlimited = pendingRecord({ slurm: { ...pendingRecord().slurm, timeLimitSeconds: Number.POSITIVE_INFINITY } });
+    expect(launchedChange(unlimited, at)).not.toHaveProperty('expiresAt');
+    // Only a waiting job launches; an array task waits for squeue, which alone gives its own numeric id.
+    expect(launchedChange(pendingRecord({ state: 'RUNNING', startedAt: at }), at)).toBeNull();
+    expect(launchedChange(pendingRecord({ state: 'CANCELING' }), at)).toBeNull();
+    expect(launchedChange(pendingRecord({ slurmJobId: '900_1', array: { name: 'sya-x', task: 1 } }), at)).toBeNull();
+
+    // The next row: its nodes once, a started unit, and Slurm's deadline only if it differs by 2 s or more (its start is whole seconds).
+    const running = pendingRecord({ state: 'RUNNING', status: launchedStatus('42'), startedAt: second, expiresAt: second + 3600_000 });
+    const slurmStart = second - 1_000;
+    expect(meaning(running, row({ state: 'RUNNING', startTime: slurmStart, nodeList: 'sy1', elapsedSeconds: 1 }))).toEqual({
+      kind: 'live',
+      change: { status: 'Running on sy1 (Slurm job 42)', usageUnits: 1 },
+    });
+    const told = { ...running, status: 'Running on sy1 (Slurm job 42)', usageUnits: 1 };
+    expect(meaning(told, row({ state: 'RUNNING', startTime: slurmStart, nodeList: 'sy1', elapsedSeconds: 2 }))).toEqual({
+      kind: 'live',
+      change: null,
+    });
+    // It ended before the next look: the end as for any job.
+    expect(meaning(running, row({ state: 'COMPLETED', exitCode: '0:0' }))).toEqual({ kind: 'ended' });
   });
 
   it('reports only what changed while it runs: usage past a unit, a deadline Slurm moved by 2 s or more', () => {

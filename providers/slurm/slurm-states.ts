@@ -153,6 +153,9 @@ export function meaningOfRow(record: SlurmJobRecord, previousReason: string | nu
       };
     }
     const update: DriverJobChange = {};
+    // Seen running from its output alone (launchedChange): Slurm's row names its nodes now.
+    if (row.state === 'RUNNING' && record.state === 'RUNNING' && record.status === launchedStatus(record.slurmJobId))
+      update.status = `Running on ${row.nodeList ?? 'its nodes'} (Slurm job ${row.slurmJobId})`;
     if (usageUnits !== record.usageUnits) update.usageUnits = usageUnits;
     // Slurm moved the deadline (a resume, or a limit changed outside Switchyard).
     if (row.state === 'RUNNING' && expiresAt !== null && (record.expiresAt === null || Math.abs(expiresAt - record.expiresAt) >= 2_000))
@@ -166,6 +169,31 @@ export function meaningOfRow(record: SlurmJobRecord, previousReason: string | nu
     return { kind: 'live', change: null };
   }
   return { kind: 'unknown', problem: `unknown Slurm state ${row.state}` };
+}
+
+/** The status of a job seen running from its output alone, until Slurm's row names its nodes. */
+export const launchedStatus = (slurmJobId: string | null) => `Running (Slurm launched job ${slurmJobId ?? '?'})`;
+
+/**
+ * A waiting job that Slurm has just launched: the batch step created its first output file in the
+ * job's directory (slurmstepd opens `--output` as it starts the batch script, on the node Slurm
+ * allocated, after slurmctld marked the job RUNNING). RUNNING from the second that was seen in (`at`),
+ * with the deadline from the time limit asked for; nodes and usage come from Slurm's row at the
+ * next look. Null when the job is not waiting, or when it is an array task (whose own numeric id,
+ * which srun and sacct take, only squeue tells).
+ */
+export function launchedChange(record: SlurmJobRecord, at: number): DriverJobChange | null {
+  if (record.state !== 'IN_QUEUE' || record.array !== null || record.slurmJobId === null) return null;
+  // In whole seconds, as Slurm keeps its start (and its end, start + limit): the row's later agree,
+  // or are a second earlier when Slurm started the job in the second before its file appeared.
+  const start = record.startedAt ?? Math.floor(at / 1000) * 1000;
+  const limit = record.slurm.timeLimitSeconds;
+  return {
+    state: 'RUNNING',
+    status: launchedStatus(record.slurmJobId),
+    ...(record.startedAt === null ? { startedAt: start } : {}),
+    ...(limit !== null && Number.isFinite(limit) ? { expiresAt: start + limit * 1000 } : {}),
+  };
 }
 
 /** The final change for a job Slurm reports ended in `state`, with its pending `reason` and exit code as Slurm prints it ("3:0"). */
