@@ -24,6 +24,7 @@ import type {
   VirtualClusterRecord,
 } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
+import type { HostSize } from '../../providers/local/local-utilization.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
 import { HPC_CONFIG } from '../../providers/simulated/configs.js';
 import type { SimulatedConfig } from '../../providers/simulated/simulated-config.js';
@@ -71,10 +72,11 @@ export function localProviderRuntime(options: {
   stateDir: string;
   clock: Clock;
   logger?: ReturnType<typeof silentLogger>;
+  hostSize?: HostSize;
 }): ProviderRuntime {
   return createProviderRuntime({
     transport: options.transport,
-    driver: createLocalDriver({ stateDir: options.stateDir, terminateGraceMs: 200 }),
+    driver: createLocalDriver({ stateDir: options.stateDir, terminateGraceMs: 200, hostSize: options.hostSize }),
     id: 'local',
     kind: 'LOCAL',
     version: 'test',
@@ -103,6 +105,8 @@ export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'di
   utilizationIntervalMs?: number;
   /** The gateway's clock (the providers keep the real one). @default systemClock */
   clock?: Clock;
+  /** The size the local provider sells (more than this host's for tests that hold many sleeping jobs at once). @default this host's */
+  localHostSize?: HostSize;
   /** How often running jobs are charged. @default a day: only jobs that end are charged while a test runs */
   chargeIntervalMs?: number;
 }
@@ -134,7 +138,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
     utilizationIntervalMs: options.utilizationIntervalMs,
     recurringIntervalMs: options.recurringIntervalMs,
   });
-  const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger });
+  const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger, hostSize: options.localHostSize });
   await runtime.start();
   const hpcTransport = options.hpc ? await createNatsTransport({ url: natsUrl(), subjects }) : null;
   let hpc: ProviderRuntime | null = null;

@@ -78,7 +78,9 @@ export function jobStatus(job: Job): ShakudoStatus {
     case 'CANCELING':
       return 'cancelled';
     case 'SUCCESS':
-      return wasTerminated(job) ? 'cancelled' : 'done';
+      // The core's SUCCESS is "the program ended"; a pipeline that exits non-zero failed, for Shakudo.
+      if (wasTerminated(job)) return 'cancelled';
+      return (job.exitCode ?? 0) === 0 ? 'done' : 'failed';
     case 'FAILURE':
       return wasTerminated(job) ? 'cancelled' : 'failed';
     case 'EXPIRED':
@@ -325,7 +327,8 @@ done`;
 
 /** The command a pipeline job runs: a checkout of its git server (when it has one), then its jobCommand or its YAML's tasks. */
 export function pipelineCommand(meta: ShakudoMeta, gitServer: { url: string; defaultBranch: string } | null): string[] {
-  const steps: string[] = [];
+  // From the first step on: a checkout that fails ends the job with git's own status and message.
+  const steps: string[] = ['set -e'];
   if (gitServer) {
     const branch = meta.branchName || gitServer.defaultBranch;
     steps.push(`git clone --quiet ${branch ? `--branch ${shellQuote(branch)} ` : ''}${shellQuote(gitServer.url)} repo`, 'cd repo');
