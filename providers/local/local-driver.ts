@@ -50,7 +50,7 @@ import { limitsName, setUpIsolation, type LimitsMode, type LocalIsolation } from
 import { LOCAL_PRODUCTS } from './local-products.js';
 import { localJobRecordSchema, type LocalJobRecord, type RankRecord } from './local-records.js';
 import { localSubschema } from './local-subschema.js';
-import { localUtilization } from './local-utilization.js';
+import { localUtilization, type HostSize } from './local-utilization.js';
 import { startNetForwarder, type NetForwarder } from './net-forwarder.js';
 import { stopOrphanedRanks } from './orphans.js';
 import { firstChild, processStartTicks, readBootId, signalGroup } from './process-groups.js';
@@ -85,6 +85,8 @@ export interface LocalDriverOptions {
   cgroupParent?: string;
   /** Processes (and threads) one rank may have at once. @default 1024 */
   pidsLimit?: number;
+  /** The size the provider sells as its capacity (more than the host oversubscribes it, e.g. for jobs that mostly sleep). @default this host's CPUs and memory */
+  hostSize?: HostSize;
 }
 
 const STATUS_RESTARTED = 'The local provider restarted while the job ran; its processes were stopped';
@@ -533,6 +535,7 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         products,
         [...jobs.values()].map((job) => job.record),
         now(),
+        options.hostSize,
       );
     },
 

@@ -25,6 +25,7 @@ import type {
   VirtualClusterRecord,
 } from '../../gateway/store/store.js';
 import { createLocalDriver } from '../../providers/local/local-driver.js';
+import type { HostSize } from '../../providers/local/local-utilization.js';
 import { createProviderRuntime, type ProviderRuntime } from '../../providers/sdk/runtime.js';
 import { HPC_CONFIG } from '../../providers/simulated/configs.js';
 import type { SimulatedConfig } from '../../providers/simulated/simulated-config.js';
@@ -76,10 +77,11 @@ export function localProviderRuntime(options: {
   stateDir: string;
   clock: Clock;
   logger?: ReturnType<typeof silentLogger>;
+  hostSize?: HostSize;
 }): ProviderRuntime {
   return createProviderRuntime({
     transport: options.transport,
-    driver: createLocalDriver({ stateDir: options.stateDir, terminateGraceMs: 200 }),
+    driver: createLocalDriver({ stateDir: options.stateDir, terminateGraceMs: 200, hostSize: options.hostSize }),
     id: 'local',
     kind: 'LOCAL',
     version: 'test',
@@ -108,6 +110,8 @@ export interface TenancyOptions extends Pick<GatewayOptions, 'oidcIssuers' | 'di
   utilizationIntervalMs?: number;
   /** The gateway's clock (the providers keep the real one). @default systemClock */
   clock?: Clock;
+  /** The size the local provider sells (more than this host's for tests that hold many sleeping jobs at once). @default this host's */
+  localHostSize?: HostSize;
   /** How often running jobs are charged. @default a day: only jobs that end are charged while a test runs */
   chargeIntervalMs?: number;
   /** Gateway replicas beside the first, each with its own connections to the same NATS and Redis. @default 0 */
@@ -167,7 +171,7 @@ export async function startTenancyGateway(options: TenancyOptions = {}): Promise
       },
     });
   }
-  const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger });
+  const runtime = localProviderRuntime({ transport: providerTransport, stateDir, clock: systemClock, logger, hostSize: options.localHostSize });
   await runtime.start();
   const hpcTransport = options.hpc ? await createNatsTransport({ url: natsUrl(), subjects }) : null;
   let hpc: ProviderRuntime | null = null;

@@ -78,7 +78,9 @@ export function jobStatus(job: Job): ShakudoStatus {
     case 'CANCELING':
       return 'cancelled';
     case 'SUCCESS':
-      return wasTerminated(job) ? 'cancelled' : 'done';
+      // The core's SUCCESS is "the program ended"; a pipeline that exits non-zero failed, for Shakudo.
+      if (wasTerminated(job)) return 'cancelled';
+      return (job.exitCode ?? 0) === 0 ? 'done' : 'failed';
     case 'FAILURE':
       return wasTerminated(job) ? 'cancelled' : 'failed';
     case 'EXPIRED':
@@ -325,13 +327,15 @@ done`;
 
 /** The command a pipeline job runs: a checkout of its git server (when it has one), then its jobCommand or its YAML's tasks. */
 export function pipelineCommand(meta: ShakudoMeta, gitServer: { url: string; defaultBranch: string } | null): string[] {
-  const steps: string[] = [];
+  // A checkout that fails ends the job with git's own status and message, not with what runs after it.
+  const steps: string[] = ['set -e'];
   if (gitServer) {
     const branch = meta.branchName || gitServer.defaultBranch;
     steps.push(`git clone --quiet ${branch ? `--branch ${shellQuote(branch)} ` : ''}${shellQuote(gitServer.url)} repo`, 'cd repo');
     if (meta.commitId) steps.push(`git checkout --quiet ${shellQuote(meta.commitId)}`);
   }
-  steps.push(meta.jobCommand ?? pipelineRunner(meta.pipelineYamlPath ?? 'pipeline.yaml'));
+  // A jobCommand runs as sh runs it (the runner sets -e again for the tasks).
+  steps.push('set +e', meta.jobCommand ?? pipelineRunner(meta.pipelineYamlPath ?? 'pipeline.yaml'));
   return ['sh', '-c', steps.join('\n')];
 }
 
