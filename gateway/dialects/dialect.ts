@@ -100,3 +100,35 @@ export function pathBelow(dialect: Pick<Dialect, 'prefix'>, req: IncomingMessage
   const [rawPath = '/', rawQuery = ''] = (req.url ?? '/').split('?', 2);
   return { path: rawPath.slice(dialect.prefix.length) || '/', query: new URLSearchParams(rawQuery) };
 }
+
+/** A request handler of a dialect with routes by pattern: the path's captured parts, decoded, as `params`. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>;
+
+/** A route by method and path pattern. */
+export interface PatternRoute {
+  method: string;
+  path: RegExp;
+  handler: RouteHandler;
+}
+
+/**
+ * The first route of the request's method whose pattern matches `path`, with the captured parts
+ * percent-decoded; null when none does. A part that is no valid percent-encoding throws `badEncoding()`.
+ */
+export function matchRoute(
+  routes: readonly PatternRoute[],
+  method: string | undefined,
+  path: string,
+  badEncoding: () => Error,
+): { handler: RouteHandler; params: string[] } | null {
+  for (const route of routes) {
+    const match = route.method === method ? route.path.exec(path) : null;
+    if (!match) continue;
+    try {
+      return { handler: route.handler, params: match.slice(1).map((part) => decodeURIComponent(part)) };
+    } catch {
+      throw badEncoding();
+    }
+  }
+  return null;
+}

@@ -20,7 +20,7 @@ import { readBody, sendJson } from '../../http-io.js';
 import { MAX_PAGE_SIZE, type JobListInput } from '../../jobs/job-queries.js';
 import type { JobSpecificationInput } from '../../jobs/job-specification.js';
 import { SessionRefusal } from '../../sessions/session-admission.js';
-import { pathBelow, type Dialect, type DialectCore, type DialectModule } from '../dialect.js';
+import { matchRoute, pathBelow, type Dialect, type DialectCore, type DialectModule, type PatternRoute, type RouteHandler } from '../dialect.js';
 import { splitCommand } from './apolo-command.js';
 import { ApoloError, badRequest, errorBody, fromCore, notServed, refuseUpgrade, unauthorized } from './apolo-errors.js';
 import { apoloExecProtocol } from './apolo-exec.js';
@@ -130,7 +130,7 @@ function multiQuery(query: URLSearchParams): Record<string, string[]> {
   return out;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>;
+type Handler = RouteHandler;
 
 export function createApoloDialect(core: DialectCore): Dialect {
   const { auth, orchestrator, registry, utilization, apoloTokens } = core;
@@ -414,7 +414,7 @@ export function createApoloDialect(core: DialectCore): Dialect {
     };
 
   const JOB = '([^/]+)';
-  const routes: { method: string; path: RegExp; handler: Handler }[] = [
+  const routes: PatternRoute[] = [
     { method: 'GET', path: new RegExp(`^${API}/config$`), handler: config },
     { method: 'POST', path: new RegExp(`^${API}/jobs$`), handler: start },
     { method: 'GET', path: new RegExp(`^${API}/jobs$`), handler: list },
@@ -534,17 +534,8 @@ export function createApoloDialect(core: DialectCore): Dialect {
     async handle(req, res) {
       const { path, query } = pathBelow(dialect, req);
       try {
-        for (const route of routes) {
-          const match = route.method === req.method ? route.path.exec(path) : null;
-          if (!match) continue;
-          let params: string[];
-          try {
-            params = match.slice(1).map((part) => decodeURIComponent(part));
-          } catch {
-            throw badRequest('The path is not valid percent-encoding');
-          }
-          return await route.handler(req, res, params, query);
-        }
+        const route = matchRoute(routes, req.method, path, () => badRequest('The path is not valid percent-encoding'));
+        if (route) return await route.handler(req, res, route.params, query);
         // aiohttp answers a known path with another method 405, an unknown one 404.
         if (METHODS_KNOWN(path)) throw new ApoloError(405, 'Method Not Allowed');
         const service = services.find(([pattern]) => pattern.test(path));

@@ -5,7 +5,7 @@
  * `<user>~<name>`; a Switchyard job's OpenPAI name is its creator and its
  * specification's name. dialects/README.md says what is mapped and what not.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 
 import { SwitchyardError } from '../../../shared/errors.js';
@@ -13,7 +13,7 @@ import { LoginThrottledError, type Viewer } from '../../access/auth.js';
 import { readBody, sendJson } from '../../http-io.js';
 import { clientAddress } from '../../http-server.js';
 import { MAX_PAGE_SIZE, type JobListInput } from '../../jobs/job-queries.js';
-import { pathBelow, type Dialect, type DialectCore, type DialectModule } from '../dialect.js';
+import { matchRoute, pathBelow, type Dialect, type DialectCore, type DialectModule, type PatternRoute, type RouteHandler } from '../dialect.js';
 import { fromCore, invalidParameters, noApi, noJob, noVirtualCluster, PaiError, unauthorized, type ErrorContext } from './openpai-errors.js';
 import { configOf, DEFAULT_VC, parseProtocol, toSpecification, virtualClusterOf } from './openpai-protocol.js';
 import { CORE_STATES, jobDetail, jobSummary, PAI_STATES, paiState, skuTypes, virtualClusters, type PaiState } from './openpai-views.js';
@@ -67,7 +67,7 @@ function formOrJson(req: IncomingMessage, body: string): unknown {
   }
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>;
+type Handler = RouteHandler;
 
 export function createOpenpaiDialect(core: DialectCore): Dialect {
   const { auth, orchestrator, registry, utilization, metrics } = core;
@@ -252,7 +252,7 @@ export function createOpenpaiDialect(core: DialectCore): Dialect {
     sendJson(res, 200, { authn_type: 'basic', loginURI: '/api/v2/authn/basic/login', loginURIMethod: 'post' });
 
   const FW = '([^/~]+~[^/]+)';
-  const routes: { method: string; path: RegExp; handler: Handler }[] = [
+  const routes: PatternRoute[] = [
     { method: 'POST', path: /^\/api\/v1\/token$/, handler: login },
     { method: 'POST', path: /^\/api\/v[12]\/authn\/basic\/login$/, handler: login },
     { method: 'DELETE', path: /^\/api\/v[12]\/authn\/basic\/logout$/, handler: logout },
@@ -274,17 +274,8 @@ export function createOpenpaiDialect(core: DialectCore): Dialect {
     async handle(req, res) {
       const { path, query } = pathBelow(dialect, req);
       try {
-        for (const route of routes) {
-          const match = route.method === req.method ? route.path.exec(path) : null;
-          if (!match) continue;
-          let params: string[];
-          try {
-            params = match.slice(1).map((part) => decodeURIComponent(part));
-          } catch {
-            throw invalidParameters('The path is not valid percent-encoding.');
-          }
-          return await route.handler(req, res, params, query);
-        }
+        const route = matchRoute(routes, req.method, path, () => invalidParameters('The path is not valid percent-encoding.'));
+        if (route) return await route.handler(req, res, route.params, query);
         // Express answers a method it has no route for like an unknown path.
         throw noApi(req.url?.slice(PREFIX.length) || '/');
       } catch (caught) {
