@@ -47,7 +47,8 @@ export interface Transport {
    * jobs' messages are handled meanwhile, a bounded number at once. There is
    * no order beyond that: with several gateway replicas on the one durable
    * consumer, message n of a job may go to one and n+1 to another; a message
-   * whose handler threw comes again after the ones behind it; and an ack lost
+   * whose handler threw comes again after the ones behind it (after the
+   * redelivery delay, or the DeliverLaterError's delay); and an ack lost
    * on the way makes a message come twice. Handlers must take that, as the
    * store does: its compare-and-set never changes a final state, and a
    * replayed event id is ignored.
@@ -76,6 +77,20 @@ export interface Transport {
    */
   onReconnect?(listener: () => void): Closable;
   close(): Promise<void>;
+}
+
+/**
+ * Thrown by a durable handler for a message it cannot handle yet (it waits for another one): the
+ * message comes again after `delayMs`, sooner than after a failure, and nothing is reported.
+ */
+export class DeliverLaterError extends Error {
+  constructor(
+    message: string,
+    readonly delayMs: number,
+  ) {
+    super(message);
+    this.name = 'DeliverLaterError';
+  }
 }
 
 export class TransportTimeoutError extends Error {

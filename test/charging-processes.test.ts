@@ -107,22 +107,25 @@ describe('charging across gateway crashes and replicas', () => {
 
     // Each job's final charge is its whole running time in started price hours: 8 credits an hour.
     const expected = new Map<string, number>();
+    let wrong: string[] = [];
     await eventually(
       async () => {
         const data = await client.ok(`{ jobs(first: 500) { edges { node { id creditsCharged updates { state timestamp } } } } }`);
-        let settled = true;
+        wrong = [];
         for (const { node } of data.jobs.edges) {
           const running = node.updates.find((u: any) => u.state === 'RUNNING');
           const end = node.updates.find((u: any) => u.state === 'SUCCESS');
           const ms = Date.parse(end.timestamp) - Date.parse(running.timestamp);
           const credits = Math.ceil(ms / HOUR_MS) * 8;
           expected.set(node.id, credits);
-          if (node.creditsCharged !== credits) settled = false;
+          if (node.creditsCharged !== credits) wrong.push(`${node.id}: ${node.creditsCharged} for ${ms} ms, not ${credits}`);
         }
-        return settled;
+        return wrong.length === 0;
       },
       { timeoutMs: 15_000, what: 'every job charged for exactly its running time' },
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: ${wrong.length} wrong, ${wrong.slice(0, 5).join('; ')}`);
+    });
     const total = [...expected.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeGreaterThan(JOBS * 8 * 2);
     const wallets = await client.ok(`{ wallets { provider balance allocations { initialBalance balance } } }`);

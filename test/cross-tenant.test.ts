@@ -365,6 +365,9 @@ const MUTATIONS: Record<string, Case> = {
     [t.pi.name, t.member.name].map((u) => forbidden(`mutation ($u: String!) { disableUser(username: $u, terminateJobs: true) { disabled } }`, { u })),
   issueBackendAiKeypair: (t) => [forbidden(`mutation ($u: ID!) { issueBackendAiKeypair(user: $u) { accessKey secretKey } }`, { u: t.pi.name })],
   revokeBackendAiKeypair: (t) => [forbidden(`mutation ($k: String!) { revokeBackendAiKeypair(accessKey: $k) }`, { k: t.accessKey })],
+  // Tokens another user's dialect clients would sign in with: only an administrator hands them out.
+  issueApoloToken: (t) => [forbidden(`mutation ($u: ID!) { issueApoloToken(user: $u) }`, { u: t.pi.name })],
+  issueUcloudRefreshToken: (t) => [forbidden(`mutation ($u: ID!) { issueUcloudRefreshToken(user: $u) }`, { u: t.pi.name })],
   enableUser: (t) => [forbidden(`mutation ($u: String!) { enableUser(username: $u) { disabled } }`, { u: t.member.name })],
   // The only password a caller may change is its own, and only knowing it.
   changePassword: () => [forbidden(`mutation { changePassword(currentPassword: "not-the-password", newPassword: "a-new-long-password") }`)],

@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../shared/clock.js';
 import { InvalidInputError } from '../shared/errors.js';
 import { createSubjects, type Subjects } from '../shared/subjects.js';
-import { NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
+import { DeliverLaterError, NoRespondersError, TransportTimeoutError, type Transport } from '../shared/transport.js';
 import { createMemoryTransport } from '../shared/transport/memory-transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { startNatsServer } from './support/local-servers.js';
@@ -344,6 +344,19 @@ describe.each([
       expect(deliveries.filter((d) => d === 'a')).toHaveLength(2);
       expect(deliveries.filter((d) => d === 'b')).toHaveLength(1);
       expect([...handled].sort()).toEqual(['a', 'b']);
+    });
+
+    it('delivers a message again after the delay its handler asked for with DeliverLaterError', async () => {
+      const subject = subjects.jobEvent('p1', 'j1');
+      await t.publishDurable(subject, { n: 'a' }, 'a');
+      const deliveredAt: number[] = [];
+      await t.consumeDurable(async () => {
+        deliveredAt.push(performance.now());
+        if (deliveredAt.length === 1) throw new DeliverLaterError('waits for another message', 400);
+      });
+      await waitFor(() => deliveredAt.length === 2, 'the second delivery');
+      // Not the 50 ms redelivery delay of a failure: the one asked for.
+      expect(deliveredAt[1]! - deliveredAt[0]!).toBeGreaterThanOrEqual(390);
     });
 
     it('splits the events between consumers sharing the durable consumer, each handled once', async () => {

@@ -54,4 +54,18 @@ describe('event order', () => {
     // Another event starts its own wait.
     await expect(order.admit(event('i:4', 'i:3'))).rejects.toBeInstanceOf(PredecessorPendingError);
   });
+
+  it('asks for a held event again soon at first, then as long as it has waited, up to a second', async () => {
+    const { order, advance } = orderOver([]);
+    const delay = async () => {
+      const error = await order.admit(event('i:3', 'i:2')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PredecessorPendingError);
+      return (error as PredecessorPendingError).delayMs;
+    };
+    expect(await delay()).toBe(20);
+    advance(150);
+    expect(await delay()).toBe(150);
+    advance(5_000);
+    expect(await delay()).toBe(1_000);
+  });
 });

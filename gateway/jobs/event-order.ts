@@ -4,21 +4,33 @@
  * shared/protocol.ts). The stream holds them in that order, but a delivery
  * lost with a dying NATS server comes again only after the ack wait, so the
  * consumer can be handed event n+1 before n. Then n+1 waits: the consumer
- * hands it back (the handler throws PredecessorPendingError) and it comes
- * again a moment later, once n may be in. The wait is bounded, since a
- * predecessor that is never applied (one refused by another replica, or
- * expired from the stream) must not hold the job's story forever.
+ * hands it back (the handler throws PredecessorPendingError, a
+ * DeliverLaterError) and it comes again a moment later, once n may be in.
+ * The wait is bounded, since a predecessor that is never applied (one
+ * refused by another replica, or expired from the stream) must not hold the
+ * job's story forever.
  */
+import { DeliverLaterError } from '../../shared/transport.js';
 
 /** Thrown to have an event delivered again later, after the event it follows. */
-export class PredecessorPendingError extends Error {
+export class PredecessorPendingError extends DeliverLaterError {
   constructor(
     readonly eventId: string,
     readonly after: string,
+    delayMs: number,
   ) {
-    super(`event ${eventId} waits for ${after}, the event before it`);
+    super(`event ${eventId} waits for ${after}, the event before it`, delayMs);
     this.name = 'PredecessorPendingError';
   }
+}
+
+/**
+ * When a held event comes again: soon at first, since its predecessor is most often being applied
+ * by another replica that moment, then as long as it has waited (up to a second), for one that
+ * comes only after an ack wait. An end held long would let charging rounds charge past it.
+ */
+function retryDelay(waitedMs: number): number {
+  return Math.min(1_000, Math.max(20, Math.round(waitedMs)));
 }
 
 export interface OrderedEvent {
@@ -79,7 +91,7 @@ export function createEventOrder(options: {
         waitingSince.delete(eventId);
         return 'overdue';
       }
-      throw new PredecessorPendingError(eventId, after);
+      throw new PredecessorPendingError(eventId, after, retryDelay(since === undefined ? 0 : now() - since));
     },
     handled(eventId) {
       remember(handled, eventId, true);

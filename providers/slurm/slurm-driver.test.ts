@@ -696,10 +696,16 @@ describe.sequential('Slurm driver on a real cluster', () => {
   it('cancels, extends, suspends and opens a shell in one task of an array, leaving the other tasks as they were', async () => {
     await setUp();
     await h.start({ submitConcurrency: 1, arrays: true });
-    const { jobs, tasks } = await burst(4, () => ['sh', '-c', 'echo started; sleep 120']);
-    const [cancelled, extended, suspended] = tasks.map((task) => task.created);
-    const ids = ['', ...tasks.map((task) => task.slurmId)];
+    const { jobs, tasks, arrayId } = await burst(4, () => ['sh', '-c', 'echo started; sleep 120']);
     for (const created of jobs) await h.reach(created.id, 'RUNNING');
+    // The task suspended is the one that kept the array's own numeric id (Slurm gives it to the last
+    // task to start): `scontrol suspend <that id>` would take every task of the array with it.
+    const raw = await Promise.all(tasks.map(async (task) => (await squeueJob(task.slurmId))?.rawJobId));
+    const keeper = raw.indexOf(arrayId);
+    expect(keeper).toBeGreaterThanOrEqual(0);
+    const ordered = [...tasks.filter((_, k) => k !== keeper), tasks[keeper]!];
+    const [cancelled, extended, suspended] = ordered.map((task) => task.created);
+    const ids = ['', ...ordered.map((task) => task.slurmId)];
 
     expect((await h.call('jobs.terminate', { ids: [cancelled!.id], reason: 'Just this one' })).result.results).toEqual([{ ok: true, error: null }]);
     expect(await h.final(cancelled!.id)).toMatchObject({ state: 'SUCCESS', status: 'Your job has been terminated (Just this one)' });

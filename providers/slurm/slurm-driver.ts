@@ -688,7 +688,9 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       requireState(job.record, 'RUNNING', 'suspend');
       await operate(job, async () => {
         try {
-          await run('scontrol', ['suspend', numericJobId(job.record)!]);
+          // An array task by `<array>_<task>`: its own numeric id may be the array's (the last task to start keeps it),
+          // and scontrol suspend of that id takes every task of the array.
+          await run('scontrol', ['suspend', job.record.slurmJobId!]);
         } catch (error) {
           throw operationError(error, jobId, 'suspend');
         }
@@ -702,7 +704,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       requireState(job.record, 'SUSPENDED', 'resume');
       await operate(job, async () => {
         try {
-          await run('scontrol', ['resume', numericJobId(job.record)!]);
+          // `<array>_<task>` for an array task, as for suspend.
+          await run('scontrol', ['resume', job.record.slurmJobId!]);
         } catch (error) {
           throw operationError(error, jobId, 'resume');
         }

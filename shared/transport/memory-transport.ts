@@ -11,6 +11,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { assertSubjectToken, type Subjects } from '../subjects.js';
 import {
+  DeliverLaterError,
   NoRespondersError,
   TransportTimeoutError,
   type AnnouncementHandler,
@@ -321,6 +322,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
     // Closing: hand it back, after its key's earlier messages, so another consumer keeps their order.
     if (worker.closing) return makeAvailable(message, 0);
     // Not a Promise.race with a shared "grace over" promise: every race would stay attached to it.
+    let delay = redeliveryDelayMs;
     const outcome = await new Promise<'handled' | 'failed' | 'abandoned'>((resolve) => {
       const abandoned = () => resolve('abandoned');
       worker.abandon.add(abandoned);
@@ -329,7 +331,8 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
         .then(
           () => resolve('handled'),
           (error: unknown) => {
-            onError(error, `consume ${message.subject}`);
+            if (error instanceof DeliverLaterError) delay = error.delayMs;
+            else onError(error, `consume ${message.subject}`);
             resolve('failed');
           },
         )
@@ -340,7 +343,7 @@ export function createMemoryTransport(options: MemoryTransportOptions): MemoryTr
       unacked -= 1;
       setImmediate(pump);
     } else if (outcome === 'failed') {
-      makeAvailable(message, worker.closing ? 0 : redeliveryDelayMs);
+      makeAvailable(message, worker.closing ? 0 : delay);
     } else {
       // Closed while the handler still runs: another consumer takes the message now.
       makeAvailable(message, 0);

@@ -35,6 +35,7 @@ import { connect, nanos, RequestError, TimeoutError, type Msg } from '@nats-io/t
 
 import { assertSubjectToken, type Subjects } from '../subjects.js';
 import {
+  DeliverLaterError,
   NoRespondersError,
   TransportTimeoutError,
   type AnnouncementHandler,
@@ -439,6 +440,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
             return send('term', msg, () => msg.term('not JSON'));
           }
           // Not a Promise.race with a shared "grace over" promise: every race would stay attached to it.
+          let delay = redeliveryDelayMs;
           const outcome = await new Promise<'handled' | 'failed' | 'abandoned'>((resolve) => {
             const abandoned = () => resolve('abandoned');
             abandon.add(abandoned);
@@ -447,7 +449,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
               .then(
                 () => resolve('handled'),
                 (error: unknown) => {
-                  onError(error, `consume ${msg.subject}`);
+                  if (error instanceof DeliverLaterError) delay = error.delayMs;
+                  else onError(error, `consume ${msg.subject}`);
                   resolve('failed');
                 },
               )
@@ -458,7 +461,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
             // replayed event id, so a confirmation round trip per message would buy nothing.
             send('ack', msg, () => msg.ack());
           } else if (outcome === 'failed' && !closing) {
-            send('nak', msg, () => msg.nak(redeliveryDelayMs));
+            send('nak', msg, () => msg.nak(delay));
           } else {
             // Failed while closing, or closed while the handler still runs: another consumer takes it.
             handBack(msg);
