@@ -12,7 +12,7 @@
  * `BENCH_ONLY=authorisation` the authorisation cost of a listing
  * (bench/results/authorisation.json), `BENCH_ONLY=sessions` the interactive
  * sessions one (bench/results/sessions.json), `BENCH_ONLY=dialects` the
- * OpenPAI dialect against the core API (bench/results/dialects.json),
+ * OpenPAI and Backend.AI dialects against the core API (bench/results/dialects.json),
  * `BENCH_ONLY=hot-paths` the gateway's hot paths against a minimal Yoga
  * server, NATS and Redis (bench/results/hot-paths.json),
  * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower
@@ -387,7 +387,7 @@ async function main(): Promise<void> {
           keyPrefix: `${prefix}-dialects`,
           withProvider: true,
           onTransportError,
-          dialects: ['openpai'],
+          dialects: ['openpai', 'backendai'],
         }),
       bench: (rig, say) =>
         benchDialects(rig, say, {
