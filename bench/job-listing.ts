@@ -52,18 +52,25 @@ export async function fillStore(store: Store, options: FillOptions = {}): Promis
   return { jobs: total, creators, seconds, jobsPerSecond: total / seconds };
 }
 
+/** The password of every user the benchmarks create. */
+export const BENCH_PASSWORD = 'bench-password';
+
 /** Creates `user` through the rig's administrator and logs it in: a GraphQL client with its token. */
 export async function signUp(rig: Rig, user: string): Promise<ReturnType<typeof createClient>> {
-  const password = 'bench-password';
-  await rig.admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: user, p: password });
+  await rig.admin.ok(`mutation ($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }`, { u: user, p: BENCH_PASSWORD });
+  return createClient(rig.url, await logIn(rig, user));
+}
+
+/** A Switchyard token of `user` (created by {@link signUp}) from POST /api/v1/token. */
+export async function logIn(rig: Rig, user: string): Promise<string> {
   const res = await fetch(`${rig.url}/api/v1/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: user, password }),
+    body: JSON.stringify({ username: user, password: BENCH_PASSWORD }),
   });
   if (!res.ok) throw new Error(`POST /api/v1/token answered HTTP ${res.status}`);
   const { token } = (await res.json()) as { token: string };
-  return createClient(rig.url, token);
+  return token;
 }
 
 /** A job just submitted, as the fill stores them. */

@@ -11,8 +11,10 @@
  * waiting room's fair-share placement (bench/results/fair-share.json),
  * `BENCH_ONLY=authorisation` the authorisation cost of a listing
  * (bench/results/authorisation.json), `BENCH_ONLY=sessions` the interactive
- * sessions one (bench/results/sessions.json), `BENCH_ONLY=dialects` the
- * OpenPAI and Backend.AI dialects against the core API (bench/results/dialects.json),
+ * sessions one (bench/results/sessions.json), `BENCH_ONLY=dialects` each
+ * dialect (OpenPAI, Backend.AI, Apolo, UCloud, Shakudo) against the core API
+ * (bench/results/dialects.json; BENCH_DIALECT_JOBS, BENCH_DIALECT_FILL,
+ * BENCH_DIALECT_LISTINGS),
  * `BENCH_ONLY=hot-paths` the gateway's hot paths against a minimal Yoga
  * server, NATS and Redis (bench/results/hot-paths.json),
  * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower
@@ -35,7 +37,7 @@ import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js'
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
 import { benchCharging, type ChargingResult } from './charging.js';
 import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
-import { benchDialects, dialectsRows } from './dialects.js';
+import { benchDialects, BENCHED_DIALECTS, dialectsRows } from './dialects.js';
 import { benchFairShare, fairShareRows } from './fair-share.js';
 import { benchFollowLatency } from './follow-latency.js';
 import { hotPathsRows, runHotPathsBench } from './hot-paths.js';
@@ -387,12 +389,15 @@ async function main(): Promise<void> {
           keyPrefix: `${prefix}-dialects`,
           withProvider: true,
           onTransportError,
-          dialects: ['openpai', 'backendai'],
+          // One gateway needs no SWITCHYARD_APOLO_SIGNING_KEY: Apolo's tokens are signed with a key of this process,
+          // UCloud's access JWTs with one derived from the administrator token; Shakudo's are Switchyard tokens.
+          dialects: BENCHED_DIALECTS,
         }),
       bench: (rig, say) =>
         benchDialects(rig, say, {
-          jobs: Number(process.env.BENCH_DIALECT_JOBS ?? 500),
+          jobs: Number(process.env.BENCH_DIALECT_JOBS ?? 1000),
           fill: Number(process.env.BENCH_DIALECT_FILL ?? 100_000),
+          listings: Number(process.env.BENCH_DIALECT_LISTINGS ?? 200),
         }),
     });
     if (!('result' in outcome)) throw new Error(`dialects benchmark ${outcome.notRun}`);
