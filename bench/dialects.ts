@@ -26,7 +26,9 @@ import { createRequire } from 'node:module';
 
 import type { DialectName } from '../gateway/dialects/index.js';
 import type { Store } from '../gateway/store/store.js';
+import { must } from '../shared/errors.js';
 import { fund } from '../test/support/credits.js';
+import { documentedOperations } from '../test/support/shakudo-reference.js';
 import { INSTANT_PRODUCT } from './instant-driver.js';
 import { BENCH_PASSWORD, creatorName, fillStore, logIn, signUp } from './job-listing.js';
 import { INSTANT_PROVIDER_ID, type Rig } from './rig.js';
@@ -76,6 +78,12 @@ interface ApiSession {
 
 async function expectStatus(res: Response, status: number, what: string): Promise<void> {
   if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${await res.text()}`);
+}
+
+/** The status expected, and the body read to its end (so the connection is free for the next call). */
+async function accepted(res: Response, status: number, what: string): Promise<void> {
+  await expectStatus(res, status, what);
+  await res.arrayBuffer();
 }
 
 async function jsonOf<T>(res: Response, status: number, what: string): Promise<T> {
@@ -164,8 +172,7 @@ const openpaiClient: ApiClient = {
     return {
       async submit(name) {
         const res = await fetch(`${api}/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'text/yaml' }, body: openpaiYaml(name) });
-        await expectStatus(res, 202, 'OpenPAI submit');
-        await res.arrayBuffer();
+        await accepted(res, 202, 'OpenPAI submit');
       },
       async list(expected) {
         const res = await fetch(`${api}/jobs?username=${user}&limit=50&withTotalCount=true`, { headers });
@@ -215,8 +222,7 @@ const backendaiClient: ApiClient = {
           enqueueOnly: true,
           config: { resources: { cpu: 1, mem: '1g' }, scalingGroup: INSTANT_PROVIDER_ID },
         });
-        await expectStatus(res, 201, 'Backend.AI create');
-        await res.arrayBuffer();
+        await accepted(res, 201, 'Backend.AI create');
       },
       async list(expected) {
         const res = await send('POST', '/admin/gql', { query: SESSION_LIST, variables: { ak: keys.accessKey } });
@@ -254,8 +260,7 @@ const apoloClient: ApiClient = {
           headers: { ...headers, 'content-type': 'application/json' },
           body: JSON.stringify(body),
         });
-        await expectStatus(res, 202, 'Apolo start');
-        await res.arrayBuffer();
+        await accepted(res, 202, 'Apolo start');
       },
       async list(expected) {
         const res = await fetch(`${api}/jobs?owner=${user}&limit=50&reverse=1`, { headers: { ...headers, accept: 'application/x-ndjson' } });
@@ -299,8 +304,7 @@ const ucloudClient: ApiClient = {
           headers: { ...headers, 'content-type': 'application/json' },
           body: JSON.stringify({ items: [item] }),
         });
-        await expectStatus(res, 200, 'UCloud create');
-        await res.arrayBuffer();
+        await accepted(res, 200, 'UCloud create');
       },
       async list(expected) {
         const res = await fetch(`${base}/api/jobs/browse?itemsPerPage=50`, { headers });
@@ -310,39 +314,11 @@ const ucloudClient: ApiClient = {
   },
 };
 
-/** The documented CreatePipelineJob (shared/reference/shakudo-graphql.txt), as written there but for its selection's line breaks. */
-const SHAKUDO_CREATE = `mutation CreatePipelineJob(
-$type: String!
-$timeout: Int!
-$activeTimeout: Int
-$maxRetries: Int!
-$yamlPath: String!
-$exposedPort: String
-$schedule: String
-$parameters: ParameterCreateNestedManyWithoutPipelineJobInput
-$gitServer: HyperplaneVCServerCreateNestedOneWithoutPipelineJobsInput
-$hyperplaneUserEmail: String!
-$branchName: String
-) {
-createPipelineJob(
-data: {
-jobType: $type
-timeout: $timeout
-activeTimeout: $activeTimeout
-maxRetries: $maxRetries
-pipelineYamlPath: $yamlPath
-exposedPort: $exposedPort
-parameters: $parameters
-schedule: $schedule
-hyperplaneVCServer: $gitServer
-hyperplaneUserEmail: $hyperplaneUserEmail
-branchName: $branchName
-}
-) {
-id jobName pipelineYamlPath schedule status statusReason output startTime completionTime daskDashboardUrl timeout outputNotebooksPath
-activeTimeout maxRetries exposedPort jobType parameters { key value }
-}
-}`;
+/** The documented CreatePipelineJob and its first sample variables (an immediate pipeline job, without a git server), from the reference itself. */
+const SHAKUDO_CREATE = must(
+  documentedOperations().find((operation) => operation.name === 'CreatePipelineJob' && operation.variables.length > 0),
+  'the documented CreatePipelineJob',
+);
 /** The documented pipeline jobs list's page (take, skip) and fields, without its filter to services, newest first. */
 const SHAKUDO_LIST = `query jobs($offset: Int, $limit: Int!) {
 pipelineJobs(orderBy: [{ startTime: desc }], take: $limit, skip: $offset) {
@@ -367,17 +343,9 @@ const shakudoClient: ApiClient = {
     const url = `${rig.url}/shakudo/graphql`;
     return {
       async submit() {
-        // The documentation's sample variables: an immediate pipeline job, without a git server; it has no name to give.
-        const variables = {
-          type: 'basic',
-          timeout: 86400,
-          activeTimeout: 86400,
-          maxRetries: 2,
-          yamlPath: 'examples/pipeline.yaml',
-          hyperplaneUserEmail: email,
-          branchName: 'main',
-        };
-        await graphqlData(url, token, SHAKUDO_CREATE, variables, 'Shakudo createPipelineJob');
+        // It has no name to give: the documented variables, as this user.
+        const variables = { ...SHAKUDO_CREATE.variables[0]!.value, hyperplaneUserEmail: email };
+        await graphqlData(url, token, SHAKUDO_CREATE.text, variables, 'Shakudo createPipelineJob');
       },
       async list(expected) {
         const data = await graphqlData<{ pipelineJobs: unknown[] }>(url, token, SHAKUDO_LIST, { limit: 50, offset: 0 }, 'Shakudo pipelineJobs');
