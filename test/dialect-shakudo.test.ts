@@ -491,6 +491,43 @@ describe('Shakudo scheduled jobs and services on the core', () => {
     const stopped = await demo.ok(`query ($id: ID!) { service(id: $id) { state } }`, { id: service.id });
     expect(stopped.service.state).toBe('STOPPED');
   }, 60_000);
+
+  it('pages pipelineJobs read newest first from the store exactly as the whole list sorted and sliced', async () => {
+    // Newer jobs on either side of a schedule, a second apart: pages of the newest end before it and after it.
+    const create = async (which: number) => {
+      clock.advance(1_000);
+      return (await ok(op(10).text, variablesOf(op(10), which))).createPipelineJob.id as string;
+    };
+    for (let i = 0; i < 5; i++) await create(0);
+    const scheduled = await create(1);
+    await demo.ok(`mutation ($id: ID!) { pauseSchedule(id: $id) { id } }`, { id: scheduled });
+    for (let i = 0; i < 5; i++) await create(0);
+    const list = async (...args: string[]) => {
+      const given = args.filter(Boolean).join(', ');
+      const data = await ok(`query { pipelineJobs${given ? `(${given})` : ''} { id schedule status jobType } }`);
+      return data.pipelineJobs as { id: string; schedule: string }[];
+    };
+    for (const [order, where] of <[string, string][]>[
+      ['orderBy: [{ startTime: desc }]', ''],
+      ['', ''],
+      ['orderBy: { startTime: desc }', 'where: { schedule: { not: { equals: "immediate" } } }'],
+      ['orderBy: [{ startTime: desc }]', 'where: { status: { equals: "done" } }'],
+    ]) {
+      const whole = await list(order, where);
+      if (!where) {
+        // Jobs, schedules and services together, so that a page's merge is tried.
+        expect(whole.length, order).toBeGreaterThanOrEqual(12);
+        expect(new Set(whole.map((row) => row.schedule)).size, order).toBeGreaterThan(1);
+      }
+      // Every window, so that some page stops before a schedule or service that belongs in it.
+      const windows = whole.flatMap((_, skip) => [1, 3].map((take): [number, number] => [skip, take]));
+      for (const [skip, take] of [...windows, [0, whole.length + 2], [whole.length, 1]] as [number, number][]) {
+        expect(await list(order, where, `skip: ${skip}, take: ${take}`), `${order} ${where} skip ${skip} take ${take}`).toEqual(
+          whole.slice(skip, skip + take),
+        );
+      }
+    }
+  });
 });
 
 describe('Shakudo refusals', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Job } from '../../shared/domain.js';
-import { sourceName, sourcesOfJob } from '../store/job-sources.js';
+import { sourceName, sourcesOfCreators, sourcesOfJob } from '../store/job-sources.js';
 import { viewerOf, type Viewer } from './auth.js';
 import { allows, canSee, permissionOn, visibleSources, type Permission } from './job-access.js';
 
@@ -80,6 +80,24 @@ describe('visibleSources', () => {
         const inWorkspace = project === null ? target.owner.createdBy === who.username : target.owner.project === project;
         const listed = sourcesOfJob(target).some((source) => sources.has(sourceName(source)));
         expect(listed, JSON.stringify(target)).toBe(inWorkspace && canSee(who, target));
+      }
+    },
+  );
+
+  it.each(viewers.flatMap((who) => [null, 'lab', 'ops'].map((project) => [who.username, project, who] as const)))(
+    "%s in %s, by creator: the narrowed sources hold exactly those creators' jobs it may see, and only theirs when they say so",
+    (_name, project, who) => {
+      for (const creators of [['uma'], ['rita'], ['uma', 'pia'], ['nobody']]) {
+        const wanted = new Set(creators);
+        const narrowed = sourcesOfCreators(visibleSources(who, project)!, wanted);
+        const sources = new Set(narrowed.sources.map(sourceName));
+        for (const target of jobs) {
+          const inWorkspace = project === null ? target.owner.createdBy === who.username : target.owner.project === project;
+          const listed = sourcesOfJob(target).some((source) => sources.has(sourceName(source)));
+          const created = wanted.has(target.owner.createdBy);
+          if (narrowed.onlyTheirs) expect(listed && !created, JSON.stringify(target)).toBe(false);
+          if (created) expect(listed, JSON.stringify(target)).toBe(inWorkspace && canSee(who, target));
+        }
       }
     },
   );

@@ -14,6 +14,7 @@ import type { JobState } from '../../shared/job-state-machine.js';
 import type { Viewer } from '../access/auth.js';
 import { checkProjectMember, loadVisible, visibleSources } from '../access/job-access.js';
 import { projectFor } from '../access/workspace.js';
+import { sourcesOfCreators } from '../store/job-sources.js';
 import type { JobPage, JobQuery, Store } from '../store/store.js';
 
 export const MAX_PAGE_SIZE = 500;
@@ -31,6 +32,8 @@ export interface JobListInput {
   createdAfter?: number | null;
   createdBefore?: number | null;
   ids?: string[] | null;
+  /** Only jobs outside any project, as a platform whose own workspace is personal lists them (UCloud). */
+  outsideProjects?: boolean;
 }
 
 export interface JobPageInput {
@@ -75,12 +78,20 @@ export function createJobQueries(store: Store): JobQueries {
       const project = projectFor(viewer, filter.project);
       if (project) checkProjectMember(viewer, project);
       // What the viewer may see, as the store indexes it: no job is checked one by one for it.
-      const sources = visibleSources(viewer, project) ?? undefined;
+      let sources = visibleSources(viewer, project) ?? undefined;
+      if (filter.outsideProjects) {
+        if (sources) sources = sources.filter((source) => source.kind === 'personal');
+        else checks.push((job) => job.owner.project === null);
+      }
       if (filter.createdBy?.length) {
-        if (filter.createdBy.length === 1) createdBy = filter.createdBy[0];
-        else {
-          const set = new Set(filter.createdBy);
-          checks.push((job) => set.has(job.owner.createdBy));
+        const creators = new Set(filter.createdBy);
+        const narrowed = sources && sourcesOfCreators(sources, creators);
+        if (narrowed) sources = narrowed.sources;
+        // When every source left is the creators' own, no job is checked for its creator (a
+        // name is still looked up in its creator's index).
+        if (!narrowed?.onlyTheirs || filter.name) {
+          if (creators.size === 1) createdBy = filter.createdBy[0];
+          else checks.push((job) => creators.has(job.owner.createdBy));
         }
       }
       checks.push(...predicates(filter));

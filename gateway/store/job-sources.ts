@@ -107,3 +107,13 @@ export function soleCreator(sources: readonly JobSource[]): { createdBy: string;
   }
   return creators.size === 1 ? { createdBy: [...creators][0]!, projects } : null;
 }
+
+/**
+ * The sources that can hold jobs of `creators`, and whether every one of them holds only
+ * theirs (a user's personal or in-project source), so that a listing by creator reads
+ * those indexes alone and checks the creator on no job.
+ */
+export function sourcesOfCreators(sources: readonly JobSource[], creators: ReadonlySet<string>): { sources: JobSource[]; onlyTheirs: boolean } {
+  const kept = sources.filter((source) => !('createdBy' in source) || creators.has(source.createdBy));
+  return { sources: kept, onlyTheirs: kept.every((source) => 'createdBy' in source) };
+}

@@ -39,7 +39,7 @@ import {
   type ShakudoMeta,
   type ShakudoStatus,
 } from './shakudo-views.js';
-import { findMany, matchesWhere, UnsupportedFilterError, type ListArguments, type Row } from './shakudo-where.js';
+import { findMany, matchesWhere, singleOrder, UnsupportedFilterError, type ListArguments, type Row } from './shakudo-where.js';
 
 export interface ShakudoContext {
   viewer: Viewer;
@@ -278,6 +278,43 @@ export function createShakudoResolvers(core: DialectCore) {
       return [...jobs, ...scheduled, ...kept];
     });
 
+  /**
+   * pipelineJobs as findMany over pipelineRows answers it, reading the viewer's jobs page by
+   * page, newest first, only as far as the page asked for needs: when it is unordered (jobs
+   * come first, then schedules and services) or newest first (the rest merged in by start
+   * time, a job first on a tie, as the stable sort keeps it). Job ids are uuid v7 minted at
+   * creation, so the store's newest first is by start time.
+   */
+  const pipelinePage = async (ctx: ShakudoContext, args: ListArguments): Promise<Row[]> => {
+    const order = singleOrder(args.orderBy);
+    const newestFirst = order !== null && order !== 'none' && order[0] === 'startTime' && order[1] === 'desc';
+    if ((order !== 'none' && !newestFirst) || args.take === undefined || args.take === null) return findMany(await pipelineRows(ctx), args);
+    const wanted = (args.skip ?? 0) + args.take;
+    const kept = await Promise.all((await servicesOf(ctx)).map((record) => serviceRow(ctx, record)));
+    const others = [...(await schedulesOf(ctx)).map(pipelineRowOfSchedule), ...kept];
+    const rest = newestFirst ? findMany(others, { orderBy: args.orderBy }) : others;
+    const rows: Row[] = [];
+    const add = (row: Row) => matchesWhere(row, args.where) && rows.push(row);
+    const startOf = (row: Row) => Date.parse(row.startTime as string);
+    let next = 0;
+    let after: string | null = null;
+    let first = Math.min(MAX_PAGE_SIZE, wanted + 1);
+    do {
+      const page = await orchestrator.listJobs(ctx.viewer, {}, { first, after, order: 'DESC' });
+      for (const job of page.jobs) {
+        if (isSession(job) || job.origin?.kind === 'service') continue;
+        const row = pipelineRowOfJob(job);
+        while (newestFirst && next < rest.length && startOf(rest[next]!) > startOf(row)) add(rest[next++]!);
+        add(row);
+      }
+      after = page.hasNextPage ? page.endCursor : null;
+      first = MAX_PAGE_SIZE;
+    } while (after && rows.length < wanted);
+    // Every row still to come sorts after the ones taken.
+    if (!after) rest.slice(next).forEach(add);
+    return findMany(rows, args);
+  };
+
   type Target = { kind: 'job'; job: Job } | { kind: 'schedule'; record: ScheduleRecord } | { kind: 'service'; record: ServiceRecord };
 
   /** The job, schedule or service of a pipeline job's id; NOT_FOUND (null with `orNull`) when the viewer may not see one. */
@@ -469,7 +506,7 @@ export function createShakudoResolvers(core: DialectCore) {
     // Switchyard keeps no drives: a job's files live in its own working directory.
     userPvcs: async (_: unknown, args: ListArguments) => findMany([], args),
     pipelineJobs: async (_: unknown, args: ListArguments, ctx: ShakudoContext) =>
-      findMany(await pipelineRows(ctx), { ...args, where: byUser(readImmediateTimeout(args.where), 'hyperplaneUserEmail', 'owner') }),
+      pipelinePage(ctx, { ...args, where: byUser(readImmediateTimeout(args.where), 'hyperplaneUserEmail', 'owner') }),
     pipelineJob: async (_: unknown, args: { where: { id?: string | null } }, ctx: ShakudoContext) =>
       args.where.id ? reloadRow(ctx, args.where.id) : null,
     parameters: async (_: unknown, args: ListArguments, ctx: ShakudoContext) =>

@@ -116,6 +116,12 @@ export interface ListArguments {
   distinct?: unknown;
 }
 
+/** The orderBy as one field and direction, 'none' when it orders nothing, null when it names several. */
+export function singleOrder(orderBy: unknown): readonly [field: string, direction: unknown] | 'none' | null {
+  const orders = asList(orderBy).flatMap((order) => Object.entries(order as Record<string, unknown>).filter(([, d]) => d != null));
+  return orders.length === 0 ? 'none' : orders.length === 1 ? orders[0]! : null;
+}
+
 /** The rows a findMany answers: filtered, ordered (stable; nulls first ascending, as Postgres sorts them last descending), paged. */
 export function findMany<T extends Row>(rows: T[], args: ListArguments): T[] {
   if (args.cursor !== undefined && args.cursor !== null) throw new UnsupportedFilterError('cursor is not supported: page with skip and take');

@@ -205,11 +205,11 @@ export function createUcloudDialect(core: DialectCore): Dialect {
       productIds: q.filterProductId ? [q.filterProductId] : null,
       productCategories: q.filterProductCategory ? [q.filterProductCategory] : null,
       ids: q.filterIds ? q.filterIds.split(',').filter(Boolean) : null,
+      // UCloud's own workspace holds the caller's personal jobs only; the core's holds every job it created.
+      outsideProjects: viewer.workspace === null,
     };
     const order = q.sortDirection === 'ascending' ? 'ASC' : 'DESC';
-    // UCloud's own workspace holds the caller's personal jobs only; the core's holds every job it created.
-    const personal = viewer.workspace === null ? (job: Job) => job.owner.project === null : undefined;
-    const page = await core$(() => orchestrator.listJobs(viewer, filter, { first: q.itemsPerPage, after: q.next ?? null, order }, personal));
+    const page = await core$(() => orchestrator.listJobs(viewer, filter, { first: q.itemsPerPage, after: q.next ?? null, order }));
     sendJson(res, 200, {
       itemsPerPage: q.itemsPerPage,
       items: page.jobs.map((job) => jobView(job, productOf(job), flagsOf(q))),
