@@ -17,8 +17,9 @@
  * BENCH_DIALECT_LISTINGS),
  * `BENCH_ONLY=hot-paths` the gateway's hot paths against a minimal Yoga
  * server, NATS and Redis (bench/results/hot-paths.json),
- * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower
- * (bench/results/memory.json).
+ * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower,
+ * beside a bare node:http SSE server's and a minimal Yoga's
+ * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -44,7 +45,7 @@ import { hotPathsRows, runHotPathsBench } from './hot-paths.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
-import { benchFollowerMemory, benchRedisMemory, memoryRows } from './memory.js';
+import { benchBareSseFloor, benchFollowerMemory, benchMinimalYoga, benchRedisMemory, memoryRows } from './memory.js';
 import { runWithRig, startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
@@ -362,18 +363,23 @@ async function main(): Promise<void> {
     return;
   }
   if (only === 'memory') {
+    const followers = Number(process.env.BENCH_MEMORY_FOLLOWERS ?? 10_000);
     const redisFigures = await benchRedisMemory(redisUrl, `${prefix}-memory`, Number(process.env.BENCH_MEMORY_JOBS ?? 20_000));
     const outcome = await runWithRig({
       name: 'memory',
       rigs,
       progress,
       start: () => startRig({ natsUrl, redisUrl, subjectPrefix: `${prefix}m`, keyPrefix: `${prefix}-memrig`, withProvider: true, onTransportError }),
-      bench: (rig) => benchFollowerMemory(rig, Number(process.env.BENCH_MEMORY_FOLLOWERS ?? 10_000)),
+      bench: (rig) => benchFollowerMemory(rig, followers),
     });
     if (!('result' in outcome)) throw new Error(`memory benchmark ${outcome.notRun}`);
-    const rows = memoryRows(redisFigures, outcome.result);
+    // The baselines after the rig has stopped: each is a process of its own, measured alone.
+    progress('memory: bare node:http and minimal Yoga baselines');
+    const floor = await benchBareSseFloor(followers);
+    const yoga = await benchMinimalYoga(followers);
+    const rows = memoryRows(redisFigures, { gateway: outcome.result, floor, yoga });
     printTable(rows);
-    writeResults('memory.json', { rows, raw: { ...redisFigures, ...outcome.result } });
+    writeResults('memory.json', { rows, raw: { ...redisFigures, gateway: outcome.result, floor, yoga } });
     return;
   }
   if (only === 'dialects') {

@@ -46,6 +46,10 @@ function followEventView(event: FeedEvent) {
   };
 }
 
+// Module-level, not per follower: thousands of followers need not each hold a copy.
+const keyOfUpdate = (u: { timestamp: number; state: unknown; status: unknown }) => `u|${u.timestamp}|${u.state}|${u.status}`;
+const keyOfLog = (l: JobLog) => `l|${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`;
+
 /** The snapshot, then live events until the job reaches a final state. */
 export function followJob(ctx: FollowContext, id: string) {
   return followJobEvents(ctx, id, (event) => ({ followJob: followEventView(event) }));
@@ -61,8 +65,6 @@ export function followJobEvents<T>(ctx: FollowContext, id: string, view: (event:
     const buffered: FeedEvent[] = [];
     let live = false;
     const seen = new Set<string>();
-    const keyOfUpdate = (u: { timestamp: number; state: unknown; status: unknown }) => `u|${u.timestamp}|${u.state}|${u.status}`;
-    const keyOfLog = (l: JobLog) => `l|${l.timestamp}|${l.rank}|${l.stdout}|${l.stderr}`;
     let ended = false;
     let checkedAt = performance.now();
     const deliver = async (event: FeedEvent) => {

@@ -67,18 +67,27 @@ export interface RequestLoaders {
   queuePosition: DataLoader<string, number | null>;
 }
 
-/** Per-request batching: one read for every job in a page. `queue`: what orders the waiting room (fair share). */
+/**
+ * Per-request batching: one read for every job in a page. `queue`: what orders the waiting room (fair share).
+ * Each loader is made on first use: most requests (every followJob, held open for hours) use neither.
+ */
 export function createRequestLoaders(
   accounting: Accounting,
   store: Store,
   queue: { registry: Pick<ProviderRegistry, 'product'>; quotas?: Pick<QuotaGate, 'snapshot'> },
 ): RequestLoaders {
+  let jobCharged: RequestLoaders['jobCharged'] | undefined;
+  let queuePosition: RequestLoaders['queuePosition'] | undefined;
   return {
-    jobCharged: new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)),
-    queuePosition: new DataLoader(async (ids: readonly string[]) => {
-      const positions = await queuePositions(store, queue.registry, queue.quotas);
-      return ids.map((id) => positions.get(id) ?? null);
-    }),
+    get jobCharged() {
+      return (jobCharged ??= new DataLoader((ids: readonly string[]) => accounting.jobCharged(ids)));
+    },
+    get queuePosition() {
+      return (queuePosition ??= new DataLoader(async (ids: readonly string[]) => {
+        const positions = await queuePositions(store, queue.registry, queue.quotas);
+        return ids.map((id) => positions.get(id) ?? null);
+      }));
+    },
   };
 }
 
