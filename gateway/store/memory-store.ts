@@ -566,9 +566,8 @@ function mergedPage(
   const { min, max, cursor, ascending } = bounds;
   const ranges = lists.map((ids) => ({ ids, low: min === null ? 0 : lowerBound(ids, min), high: max === null ? ids.length : lowerBound(ids, max) }));
   const size = (at: number) => Math.max(0, ranges[at]!.high - ranges[at]!.low);
-  const inRange = (at: number) => ranges[at]!.ids.slice(ranges[at]!.low, ranges[at]!.low + size(at));
   let totalCount = 0;
-  for (const group of groups) totalCount += group.length === 1 ? size(group[0]!) : new Set(group.flatMap(inRange)).size;
+  for (const group of groups) totalCount += group.length === 1 ? size(group[0]!) : unionSize(group.map((at) => ranges[at]!));
   // Each list's next position in query order, past the cursor.
   const heads = ranges.map(({ ids, low, high }) => {
     if (cursor === undefined) return ascending ? low : high - 1;
@@ -609,6 +608,25 @@ function mergedPage(
     if (heap.length > 0) sift(0);
   }
   return { totalCount, ids: result };
+}
+
+/** How many distinct ids the sorted ranges hold together: a walk over them in order, no set built. */
+function unionSize(ranges: readonly { ids: readonly string[]; low: number; high: number }[]): number {
+  const at = ranges.map((range) => range.low);
+  let count = 0;
+  let last: string | undefined;
+  for (;;) {
+    let least: string | undefined;
+    let from = -1;
+    for (let r = 0; r < ranges.length; r++) {
+      const id = at[r]! < ranges[r]!.high ? ranges[r]!.ids[at[r]!] : undefined;
+      if (id !== undefined && (least === undefined || id < least)) [least, from] = [id, r];
+    }
+    if (least === undefined) return count;
+    at[from] = at[from]! + 1;
+    if (least !== last) count += 1;
+    last = least;
+  }
 }
 
 function maxOf(ids: Set<string>): string {
