@@ -17,6 +17,9 @@
  * BENCH_DIALECT_LISTINGS),
  * `BENCH_ONLY=hot-paths` the gateway's hot paths against a minimal Yoga
  * server, NATS and Redis (bench/results/hot-paths.json),
+ * `BENCH_ONLY=million` jobs(first: 50) among 1,000,000 stored jobs against
+ * 100,000, the fill rate and Redis memory (bench/results/million.json;
+ * BENCH_MILLION_SMALL, BENCH_MILLION_LARGE),
  * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower,
  * beside a bare node:http SSE server's and a minimal Yoga's
  * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS).
@@ -46,6 +49,7 @@ import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
 import { benchBareSseFloor, benchFollowerMemory, benchMinimalYoga, benchRedisMemory, memoryRows } from './memory.js';
+import { benchMillion, millionRows } from './million.js';
 import { runWithRig, startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
@@ -337,15 +341,11 @@ async function main(): Promise<void> {
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
   const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
-  // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share, authorisation or sessions: that benchmark alone (the others share baselines, so they run together).
+  // BENCH_ONLY=<one of these>: that benchmark alone (the others share baselines, so they run together).
+  const alone = ['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects', 'hot-paths', 'memory', 'million'];
   const only = process.env.BENCH_ONLY;
-  if (
-    only !== undefined &&
-    !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects', 'hot-paths', 'memory'].includes(only)
-  )
-    throw new Error(
-      `BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation", "sessions", "dialects", "hot-paths" or "memory" runs alone`,
-    );
+  if (only !== undefined && !alone.includes(only))
+    throw new Error(`BENCH_ONLY=${only}: only ${alone.map((name) => `"${name}"`).join(', ')} runs alone`);
   if (only === 'hot-paths') {
     const result = await runHotPathsBench({
       natsUrl,
@@ -380,6 +380,38 @@ async function main(): Promise<void> {
     const rows = memoryRows(redisFigures, { gateway: outcome.result, floor, yoga });
     printTable(rows);
     writeResults('memory.json', { rows, raw: { ...redisFigures, gateway: outcome.result, floor, yoga } });
+    return;
+  }
+  if (only === 'million') {
+    const started: Rig[] = [];
+    try {
+      const start = async (suffix: string) => {
+        const rig = await startRig({
+          natsUrl,
+          redisUrl,
+          subjectPrefix: `${prefix}${suffix}`,
+          keyPrefix: `${prefix}-${suffix}`,
+          withProvider: false,
+          onTransportError,
+        });
+        rigs.push(rig);
+        started.push(rig);
+        return rig;
+      };
+      const [small, large] = [await start('m100k'), await start('m1m')];
+      const result = await benchMillion(redisUrl, small, large, (message) => progress(`million: ${message}`), {
+        small: Number(process.env.BENCH_MILLION_SMALL ?? 100_000),
+        large: Number(process.env.BENCH_MILLION_LARGE ?? 1_000_000),
+      });
+      const rows = millionRows(result);
+      printTable(rows);
+      writeResults('million.json', { rows, raw: result });
+    } finally {
+      for (const rig of started) {
+        rigs.splice(rigs.indexOf(rig), 1);
+        await rig.stop();
+      }
+    }
     return;
   }
   if (only === 'dialects') {

@@ -98,6 +98,8 @@ export const jobObservationSchema = z.object({
   status: z.string().nullable(),
   exitCode: z.number().int().nullable(),
   startedAt: z.number().nullable(),
+  /** When it reached its final state, by the provider's clock; absent from providers that do not say. */
+  endedAt: z.number().nullable().optional(),
   expiresAt: z.number().nullable(),
   providerGeneratedId: z.string().nullable(),
 });

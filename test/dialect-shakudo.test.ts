@@ -125,7 +125,9 @@ const variablesOf = (operation: DocumentedOperation, which = 0) => structuredClo
  * there) and belongs to that account (git refuses to serve a repository another account owns).
  */
 function makeRepository(): string {
-  const parent = join(process.cwd(), 'test-artifacts');
+  // A checkout under one of the sandbox's private directories (a clone in /tmp) is out of the jobs' sight.
+  const hidden = ['/tmp', '/var/tmp', '/dev/shm'].some((dir) => process.cwd() === dir || process.cwd().startsWith(`${dir}/`));
+  const parent = hidden ? '/var/lib/switchyard-test-artifacts' : join(process.cwd(), 'test-artifacts');
   mkdirSync(parent, { recursive: true });
   chmodSync(parent, 0o755);
   const dir = mkdtempSync(join(parent, 'shakudo-repo-'));

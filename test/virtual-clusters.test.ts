@@ -216,8 +216,13 @@ describe('virtual clusters', () => {
     expect(own.error).toBeNull();
     await waitForState(lender.client, own.job!.id, ['RUNNING'], 20_000);
     expect(await Promise.all(borrowed.map(async (id) => (await state(borrower.client, id)).status.state))).toEqual(['RUNNING', 'RUNNING', 'RUNNING']);
-    // Kept again once it ends: the borrower's parked job still waits, until the lending limit is lifted.
+    // Kept again once it ends and its hold is given back (a step after its end is stored, see
+    // docs/TENANCY.md): the borrower's parked job still waits, until the lending limit is lifted.
     await terminateAll(lender.client, [own.job!.id]);
+    const lenderUse = `query ($p: ID) { workspaceUsage(project: $p) { inUse { gpu } } }`;
+    await eventually(async () => (await lender.client.ok(lenderUse, { p: lender.id })).workspaceUsage.inUse.gpu === 0, {
+      what: "the lender's hold given back",
+    });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect((await state(borrower.client, parked.job!.id)).status.state).toBe('IN_QUEUE');
     await env.admin.ok(SET, { c: { ...cluster, lendingLimit: null } });

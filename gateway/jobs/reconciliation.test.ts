@@ -5,6 +5,7 @@ import type { Job } from '../../shared/domain.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { JobObservation } from '../../shared/protocol.js';
 import { makeJob } from '../../test/support/jobs.js';
+import { runningMs } from '../accounting/usage.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { JobCharges } from './job-charges.js';
@@ -50,6 +51,43 @@ describe('reconciliation', () => {
     expect(stored).toMatchObject({ state: 'SUCCESS', startedAt, exitCode: 0 });
     expect(stored.updates.map((u) => u.state)).toEqual(['RUNNING', 'SUCCESS']);
     expect(charged.map((j) => j.state)).toEqual(['SUCCESS']);
+  });
+
+  it("times the RUNNING and the end it adds at the provider's start and end, so the job is charged for the time it ran", async () => {
+    const createdAt = Date.now() - 120_000;
+    const startedAt = createdAt + 5_000;
+    const { stored, charged } = await reconciled(makeJob({ createdAt }), {
+      state: 'SUCCESS',
+      status: 'exited 0',
+      exitCode: 0,
+      startedAt,
+      endedAt: startedAt + 65_000,
+      expiresAt: null,
+      providerGeneratedId: null,
+    });
+    expect(stored.updates.map((u) => [u.state, u.timestamp])).toEqual([
+      ['RUNNING', startedAt],
+      ['SUCCESS', startedAt + 65_000],
+    ]);
+    expect(runningMs(charged[0]!, Date.now())).toBe(65_000);
+  });
+
+  it("keeps the provider's times between the job's creation and now, and ends at now when the provider does not say when", async () => {
+    const createdAt = Date.now() - 120_000;
+    const before = Date.now();
+    const { stored, charged } = await reconciled(makeJob({ createdAt }), {
+      state: 'SUCCESS',
+      status: 'exited 0',
+      exitCode: 0,
+      startedAt: createdAt - 3_600_000,
+      expiresAt: null,
+      providerGeneratedId: null,
+    });
+    const [running, ended] = stored.updates;
+    expect(running).toMatchObject({ state: 'RUNNING', timestamp: createdAt });
+    expect(ended!.state).toBe('SUCCESS');
+    expect(ended!.timestamp).toBeGreaterThanOrEqual(before);
+    expect(runningMs(charged[0]!, Date.now())).toBe(ended!.timestamp - createdAt);
   });
 
   it('adds no RUNNING for a job that ended without starting', async () => {

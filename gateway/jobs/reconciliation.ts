@@ -83,9 +83,15 @@ export function createReconciliation(options: {
       );
     } else {
       if (observation.state === job.state && observation.exitCode === job.exitCode) return false;
+      // The provider's times, kept between what the gateway already knows and now: the job is
+      // charged for the time it ran, not for none (both at now) nor past its end.
+      const since = Math.max(job.createdAt, job.updates.at(-1)?.timestamp ?? job.createdAt);
+      const within = (at: number | null | undefined, from: number) => Math.min(now, Math.max(from, at ?? now));
+      let endFrom = since;
       // A job that ran and ended while its events were held up (JetStream electing a leader) ran all the
       // same: its story says so before it says how it ended, as its own events would have.
       if (isFinalState(observation.state) && observation.startedAt && job.state === 'IN_QUEUE') {
+        const runningAt = within(observation.startedAt, since);
         const started = await change(
           job.id,
           {
@@ -93,11 +99,11 @@ export function createReconciliation(options: {
             state: 'RUNNING',
             status: `Started (reconciled with ${providerId})`,
             startedAt: observation.startedAt,
-            timestamp: now,
+            timestamp: runningAt,
           },
           job,
         );
-        if (started.kind === 'applied') job = started.job;
+        if (started.kind === 'applied') [job, endFrom] = [started.job, runningAt];
       }
       outcome = await change(
         job.id,
@@ -109,7 +115,7 @@ export function createReconciliation(options: {
           startedAt: observation.startedAt ?? undefined,
           expiresAt: observation.expiresAt ?? undefined,
           providerGeneratedId: observation.providerGeneratedId ?? undefined,
-          timestamp: now,
+          timestamp: isFinalState(observation.state) ? within(observation.endedAt, endFrom) : now,
         },
         job,
       );

@@ -66,6 +66,7 @@ describe('local job records written by the earlier driver', () => {
       ...JSON.parse(RAN),
       state: 'FAILURE',
       status: 'The local provider restarted while the job ran; its processes were stopped',
+      endedAt: expect.any(Number),
       endingReason: null,
       account: null,
       ranks: [{ rank: 0, pid: 4322, pgid: 4322, startTicks: '124', exitCode: null, cgroups: [], outOfMemory: false }],

@@ -25,6 +25,8 @@ export const jobRecordBaseSchema = z.object({
   status: z.string().nullable(),
   exitCode: z.number().int().nullable(),
   startedAt: z.number().nullable(),
+  /** When it reached its final state (records saved before this was kept have none). */
+  endedAt: z.number().nullable().optional(),
   expiresAt: z.number().nullable(),
 });
 export type JobRecordBase = z.infer<typeof jobRecordBaseSchema>;
@@ -185,6 +187,8 @@ export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = 
     change(entry, update) {
       const { record } = entry;
       if (update.state) record.state = update.state;
+      // Reconciliation charges a job whose end only it saw up to this moment, not to when it looked.
+      if (update.state && isFinalState(update.state)) record.endedAt ??= options.context().clock.now();
       if (update.status !== undefined) record.status = update.status;
       if (update.exitCode !== undefined) record.exitCode = update.exitCode;
       if (update.startedAt !== undefined) record.startedAt = update.startedAt;
@@ -231,6 +235,7 @@ export function createJobBook<R extends JobRecordBase, E extends BookEntry<R> = 
         status: record.status,
         exitCode: record.exitCode,
         startedAt: record.startedAt,
+        ...(record.endedAt != null ? { endedAt: record.endedAt } : {}),
         expiresAt: record.expiresAt,
         providerGeneratedId: providerGeneratedId(entry),
         ...options.observe?.(entry),

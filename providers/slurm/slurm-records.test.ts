@@ -78,6 +78,9 @@ describe('Slurm job records written by the earlier driver', () => {
     await first.flush();
     expect(emitted.at(-1)).toEqual(['job-a', { state: 'SUCCESS', exitCode: 0, usageUnits: 4 }]);
     const [again] = await book().readAll();
-    expect(again).toEqual({ ...JSON.parse(SUBMITTED), launch: null, ...BEFORE_ARRAYS, state: 'SUCCESS', exitCode: 0, usageUnits: 4 });
+    // When it ended comes with it, as reconciliation tells the gateway (its observation says so too).
+    const { endedAt } = first.observe('job-a');
+    expect(endedAt).toEqual(expect.any(Number));
+    expect(again).toEqual({ ...JSON.parse(SUBMITTED), launch: null, ...BEFORE_ARRAYS, state: 'SUCCESS', exitCode: 0, usageUnits: 4, endedAt });
   });
 });
