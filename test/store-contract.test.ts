@@ -997,6 +997,98 @@ describe.each(implementations)('the $name store', ({ open }) => {
     });
   });
 
+  describe('jobs stored in a batch', () => {
+    const recordOf = (job: Job, claim = `held-${job.id}`) => ({
+      jobId: job.id,
+      deadline: T0 + 5_000,
+      input: { name: job.id },
+      heldUntil: T0 + 60_000,
+      claim,
+    });
+
+    it('stores each job of a batch with its waiting record, in the indexes a single create puts it in', async () => {
+      const store = await open();
+      const jobs = [
+        makeJob({ createdAt: T0, specification: makeSpecification({ name: 'first' }) }),
+        makeJob({ createdAt: T0 + 1, owner: { createdBy: 'bob', project: 'physics' }, providerId: 'hpc' }),
+        makeJob({ createdAt: T0 + 2, state: 'SUCCESS', exitCode: 0 }),
+      ];
+      expect(await store.createJobs(jobs.map((job) => ({ job, exclusive: true, waiting: recordOf(job) })))).toEqual(
+        jobs.map(() => ({ created: true })),
+      );
+      expect(await store.getJobs(jobs.map((job) => job.id))).toStrictEqual(jobs);
+      expect(await store.listWaiting()).toEqual(jobs.map((job) => recordOf(job)));
+      expect((await store.listJobs({ order: 'ASC', first: 10, createdBy: 'alice', name: 'first' })).jobs.map((job) => job.id)).toEqual([jobs[0]!.id]);
+      expect(
+        (await store.listJobs({ order: 'ASC', first: 10, sources: [{ kind: 'project', project: 'physics' }] })).jobs.map((job) => job.id),
+      ).toEqual([jobs[1]!.id]);
+      expect((await store.listJobs({ order: 'ASC', first: 10, states: ['SUCCESS'] })).jobs.map((job) => job.id)).toEqual([jobs[2]!.id]);
+      // A final job is neither active nor a duplicate.
+      expect(await store.activeJobIds('local')).toEqual([jobs[0]!.id]);
+      expect(await store.countJobs()).toEqual([
+        { providerId: 'hpc', state: 'IN_QUEUE', count: 1 },
+        { providerId: 'local', state: 'IN_QUEUE', count: 1 },
+        { providerId: 'local', state: 'SUCCESS', count: 1 },
+      ]);
+    });
+
+    it('refuses a duplicate of a job earlier in the same batch, storing neither it nor its record, and stores the rest', async () => {
+      const store = await open();
+      const first = makeJob({ specHash: 'same-spec', createdAt: T0 });
+      const duplicate = makeJob({ specHash: 'same-spec', createdAt: T0 + 1 });
+      const other = makeJob({ createdAt: T0 + 2 });
+      const outcomes = await store.createJobs([first, duplicate, other].map((job) => ({ job, exclusive: true, waiting: recordOf(job) })));
+      expect(outcomes).toEqual([{ created: true }, { created: false, duplicateOf: first.id }, { created: true }]);
+      expect(await store.getJob(duplicate.id)).toBeNull();
+      expect((await store.listWaiting()).map((record) => record.jobId)).toEqual([first.id, other.id]);
+      expect(await store.countJobs()).toEqual([{ providerId: 'local', state: 'IN_QUEUE', count: 2 }]);
+    });
+
+    it('stores a batch sent twice (its answer lost) once, and refuses a job whose id is taken by another', async () => {
+      const store = await open();
+      const jobs = Array.from({ length: 5 }, (_, i) => makeJob({ createdAt: T0 + i, specHash: `spec-${i}` }));
+      const batch = jobs.map((job) => ({ job, exclusive: true, waiting: recordOf(job) }));
+      expect(await store.createJobs(batch)).toEqual(jobs.map(() => ({ created: true })));
+      expect(await store.createJobs(structuredClone(batch))).toEqual(jobs.map(() => ({ created: true })));
+      expect((await store.listJobs({ order: 'ASC', first: 10 })).totalCount).toBe(5);
+      expect(await store.countJobs()).toEqual([{ providerId: 'local', state: 'IN_QUEUE', count: 5 }]);
+      const impostor = { ...jobs[0]!, specification: makeSpecification({ name: 'another' }) };
+      expect(await store.createJobs([{ job: impostor, exclusive: false, waiting: recordOf(impostor, 'impostor') }])).toEqual([
+        { created: false, duplicateOf: jobs[0]!.id },
+      ]);
+      expect(await store.getJob(jobs[0]!.id)).toStrictEqual(jobs[0]);
+      expect(await store.getWaiting(jobs[0]!.id)).toEqual(recordOf(jobs[0]!));
+    });
+
+    it('sees across a batch larger than one script run: a duplicate of a job stored earlier in the call is refused', async () => {
+      const store = await open();
+      const jobs = Array.from({ length: 250 }, (_, i) => makeJob({ createdAt: T0 + i, specHash: i === 240 ? 'spec-3' : `spec-${i}` }));
+      const outcomes = await store.createJobs(jobs.map((job) => ({ job, exclusive: true })));
+      expect(outcomes.filter((outcome) => !outcome.created)).toEqual([{ created: false, duplicateOf: jobs[3]!.id }]);
+      expect(outcomes[240]).toEqual({ created: false, duplicateOf: jobs[3]!.id });
+      expect((await store.listJobs({ order: 'ASC', first: 1 })).totalCount).toBe(249);
+      expect(await store.listWaiting()).toEqual([]);
+    });
+
+    it('swaps many waiting records in one call, each only for the caller holding its claim', async () => {
+      const store = await open();
+      const [a, b, c] = [makeJob({ createdAt: T0 }), makeJob({ createdAt: T0 + 1 }), makeJob({ createdAt: T0 + 2 })];
+      for (const job of [a!, b!, c!]) await store.putWaiting(recordOf(job));
+      const parked = { ...recordOf(c!, 'parked'), heldUntil: undefined };
+      const swaps = [
+        { jobId: a!.id, expectClaim: `held-${a!.id}`, next: null },
+        { jobId: b!.id, expectClaim: 'not-mine', next: null },
+        { jobId: c!.id, expectClaim: `held-${c!.id}`, next: parked },
+        { jobId: 'never-waited', expectClaim: '', next: null },
+      ];
+      expect(await store.swapWaitings(swaps)).toEqual([true, false, true, false]);
+      expect(await store.listWaiting()).toEqual([recordOf(b!), parked]);
+      // Repeated (its answer lost): the record already carrying the new claim counts as swapped.
+      expect(await store.swapWaitings(swaps)).toEqual([false, false, true, false]);
+      expect(await store.swapWaitings([])).toEqual([]);
+    });
+  });
+
   describe('jobs waiting at the gateway', () => {
     it('lists them oldest first and lets exactly one caller claim each', async () => {
       const store = await open();

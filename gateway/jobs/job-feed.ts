@@ -5,6 +5,9 @@
  */
 import type { JobLog, JobState, JobUpdate } from '../../shared/domain.js';
 import type { Closable, Transport } from '../../shared/transport.js';
+import { decodeBody } from '../../shared/transport/wire.js';
+
+const utf8 = new TextDecoder();
 
 export interface FeedStatus {
   state: JobState;
@@ -37,10 +40,17 @@ export function createJobFeed(transport: Transport): JobFeed {
 
   return {
     start() {
-      subscription = transport.subscribe(transport.subjects.fanoutAll(), (body) => {
-        const event = body as FeedEvent;
-        const set = listeners.get(event?.jobId);
-        if (set) for (const listener of set) listener(event);
+      // As bytes: most events are for jobs nobody follows on this replica, and are not decoded at all.
+      subscription = transport.subscribeBytes(transport.subjects.fanoutAll(), (payload, subject) => {
+        const set = listeners.get(subject.slice(subject.lastIndexOf('.') + 1));
+        if (!set) return;
+        let event: FeedEvent;
+        try {
+          event = decodeBody(utf8.decode(payload)) as FeedEvent;
+        } catch {
+          return;
+        }
+        for (const listener of set) listener(event);
       });
     },
     async stop() {

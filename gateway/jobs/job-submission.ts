@@ -25,7 +25,7 @@ import type { UtilizationCache } from '../registry/utilization-cache.js';
 import { admitNewJob, placeNewJob, quotaWaitingStatus, reclaimWaitSeconds, unreachableStatus, type PlacementContext } from '../routing/placement.js';
 import { createQuotaGate, quotaSubjectOf, type QuotaGate } from '../routing/quota-gate.js';
 import type { Candidate } from '../routing/router.js';
-import type { Store, WaitingRecord } from '../store/store.js';
+import type { CreateOutcome, Store, WaitingRecord } from '../store/store.js';
 import { checkBulk, chunks, MAX_BULK_ITEMS, type ItemOutcome } from './bulk.js';
 import { publishOutcome, type ChangeJob } from './job-changes.js';
 import type { JobFeed } from './job-feed.js';
@@ -61,6 +61,16 @@ interface Placement {
   record: WaitingRecord;
   /** An earlier create may have reached the job's current provider: it may not go elsewhere unless that provider lets go. */
   pinned: boolean;
+}
+
+/** A job routed, checked and holding its quota, ready to be stored. */
+interface Prepared {
+  index: number;
+  input: JobSpecificationInput;
+  job: Job;
+  /** Held by this replica from the moment it is stored. */
+  record: WaitingRecord;
+  placement: Awaited<ReturnType<typeof admitNewJob>>;
 }
 
 /** A waiting job the waiting room claimed (its record held by this replica) and found candidates for. */
@@ -134,15 +144,18 @@ export function createJobSubmission(options: SubmissionOptions) {
     claim: randomUUID(),
   });
 
-  /** Store one job for its first placement; no placement when it waits at the gateway for room. */
-  const accept = async (
+  /**
+   * Route and check one job and take its quota hold, ready to be stored with the others of its
+   * call; nothing is stored yet.
+   */
+  const prepare = async (
     viewer: Viewer,
     input: JobSpecificationInput,
     index: number,
     now: number,
     origin: JobOrigin | undefined,
     gate: QuotaGate | undefined,
-  ): Promise<{ job: Job; placement: Placement | null }> => {
+  ): Promise<Prepared> => {
     const project = projectFor(viewer, input.project);
     if (project) await checkCanRunIn(store, viewer, project);
     const owner = { createdBy: viewer.username, project };
@@ -172,28 +185,29 @@ export function createJobSubmission(options: SubmissionOptions) {
       specHash: specificationHash(specification, project),
       ...(origin ? { origin } : {}),
     };
-    // Its record goes first, on the same connection: a replica killed from here on leaves a record that
-    // another one picks up, to send the job (held: to where it may have gone) or drop a job never stored.
-    // A job owed reclaimed room waits for it at least RECLAIM_WAIT_S.
+    // Its record is stored with it: a replica killed from here on leaves a record that another one
+    // picks up, to send the job (held: to where it may have gone). A job owed reclaimed room waits
+    // for it at least RECLAIM_WAIT_S.
     const waitInput = placement.reclaim ? { ...input, scheduleTimeout: reclaimWaitSeconds(input) } : input;
     const record = hold({ jobId: job.id, deadline: now + (waitInput.scheduleTimeout ?? 0) * 1000, input: waitInput }, !placement.wait);
-    const [, created] = await Promise.all([store.putWaiting(record), store.createJob(job, { exclusive: !specification.allowDuplicateJob })]);
+    return { index, input, job, record, placement };
+  };
+
+  /** After the store answered for a prepared job: its placement, or null when it waits at the gateway for room. */
+  const accept = async ({ index, input, job, record, placement }: Prepared, created: CreateOutcome): Promise<Placement | null> => {
     if (!created.created) {
-      await Promise.all([
-        store.swapWaiting(job.id, record.claim!, null),
-        quotas?.release(owner, job.id),
-        placement.reclaim ? reclaim?.cancel(placement.reclaim) : undefined,
-      ]);
+      // Nothing of it was stored, its record neither.
+      await Promise.all([quotas?.release(job.owner, job.id), placement.reclaim ? reclaim?.cancel(placement.reclaim) : undefined]);
       throw new DuplicateJobError(created.duplicateOf);
     }
     if (placement.wait) {
       await store.swapWaiting(job.id, record.claim!, parkedRecord(record, false, placement.reclaim !== undefined));
       // Stored and waiting: only now are the borrowed jobs claimed for it stopped.
       if (placement.reclaim) await reclaim?.stop(placement.reclaim);
-      return { job, placement: null };
+      return null;
     }
     utilization.reserve(placement.providerId, placement.product.id);
-    return { job, placement: { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false } };
+    return { index, job, product: placement.product, input, failover: placement.failover, record, pinned: false };
   };
 
   /** Move a job whose provider failed to the next candidate that can take it, held afresh for the attempt. */
@@ -246,8 +260,16 @@ export function createJobSubmission(options: SubmissionOptions) {
    * replica only sends it again once the hold passes, which the provider answers as before.
    */
   const releasing = new Set<Promise<void>>();
-  const releaseLater = (item: Placement) => {
-    const done: Promise<void> = release(item).finally(() => releasing.delete(done));
+  const releaseLater = (items: Placement[]) => {
+    if (items.length === 0) return;
+    // One compare-and-set call for all the jobs one provider answered for.
+    const done: Promise<void> = store
+      .swapWaitings(items.map(({ job, record }) => ({ jobId: job.id, expectClaim: record.claim ?? '', next: null })))
+      .then(
+        () => {},
+        (error: unknown) => logger.warn({ jobs: items.length, err: error }, 'could not release sent jobs; another replica will send them again'),
+      )
+      .finally(() => releasing.delete(done));
     releasing.add(done);
   };
 
@@ -382,11 +404,11 @@ export function createJobSubmission(options: SubmissionOptions) {
             await Promise.all(part.map((item) => settle(item, error, false)));
             continue;
           }
+          releaseLater(part.filter((_, k) => answers[k]?.ok));
           await Promise.all(
             part.map(async (item, k) => {
               const r = answers[k];
               if (r?.ok) {
-                releaseLater(item);
                 metrics.submissions.inc({ provider: providerId, outcome: 'accepted' });
                 results[item.index] = { ok: true, value: item.job };
                 return;
@@ -468,16 +490,43 @@ export function createJobSubmission(options: SubmissionOptions) {
       const results: ItemOutcome<Job>[] = new Array(inputs.length);
       const accepted: Placement[] = [];
       const gate = quotas && sharingReads(quotas, store, clock);
+      const refuse = (index: number, error: unknown) => {
+        const provider =
+          inputs[index]!.product?.provider && registry.get(inputs[index]!.product!.provider) ? inputs[index]!.product!.provider : 'none';
+        metrics.submissions.inc({ provider, outcome: toErrorBody(error).code });
+        results[index] = { ok: false, error: toErrorBody(error) };
+      };
+      const prepared: Prepared[] = [];
       await Promise.all(
         inputs.map(async (input, index) => {
           try {
-            const { job, placement } = await accept(viewer, input, index, now, origin, gate);
-            if (placement) accepted.push(placement);
-            else results[index] = { ok: true, value: job };
+            prepared.push(await prepare(viewer, input, index, now, origin, gate));
           } catch (error) {
-            const provider = input.product?.provider && registry.get(input.product.provider) ? input.product.provider : 'none';
-            metrics.submissions.inc({ provider, outcome: toErrorBody(error).code });
-            results[index] = { ok: false, error: toErrorBody(error) };
+            refuse(index, error);
+          }
+        }),
+      );
+      // In the order given, so that of two duplicates in one call the first is stored.
+      prepared.sort((a, b) => a.index - b.index);
+      // One store call for the whole call's jobs and their records.
+      let created: CreateOutcome[];
+      try {
+        created = await store.createJobs(
+          prepared.map(({ job, record }) => ({ job, exclusive: !job.specification.allowDuplicateJob, waiting: record })),
+        );
+      } catch (error) {
+        for (const { index } of prepared) refuse(index, error);
+        created = [];
+      }
+      await Promise.all(
+        created.map(async (outcome, k) => {
+          const item = prepared[k]!;
+          try {
+            const placement = await accept(item, outcome);
+            if (placement) accepted.push(placement);
+            else results[item.index] = { ok: true, value: item.job };
+          } catch (error) {
+            refuse(item.index, error);
           }
         }),
       );

@@ -26,6 +26,7 @@ import type {
   TokenRecord,
   UserRecord,
   WaitingRecord,
+  WaitingSwap,
 } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -131,33 +132,55 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return [...new Set(lists.flat())].sort();
   }
 
+  function createJob(input: Job, { exclusive }: { exclusive: boolean }): CreateOutcome {
+    const stored = jobs.get(input.id);
+    // The same job again is a repeat of the call that stored it (as Redis sees a command resent after a reconnect).
+    if (stored) return JSON.stringify(stored.job) === JSON.stringify(input) ? { created: true } : { created: false, duplicateOf: input.id };
+    const job = structuredClone(input);
+    const dedupe = duplicateKey(job);
+    const active = activeDuplicates.get(dedupe);
+    if (exclusive && active && active.size > 0) return { created: false, duplicateOf: maxOf(active) };
+    jobs.set(job.id, { job, events: new Set() });
+    insertSorted(allIds, job.id);
+    let mine = idsByCreator.get(job.owner.createdBy);
+    if (!mine) idsByCreator.set(job.owner.createdBy, (mine = []));
+    insertSorted(mine, job.id);
+    if (job.specification.name) {
+      const nameKey = creatorNameKey(job.owner.createdBy, job.specification.name);
+      let named = idsByCreatorName.get(nameKey);
+      if (!named) idsByCreatorName.set(nameKey, (named = []));
+      insertSorted(named, job.id);
+    }
+    placeInSources(job.id, sourcesOfJob(job), true);
+    if (!isFinalState(job.state)) {
+      setMember(activeDuplicates, dedupe, job.id, true);
+      setMember(activeByProvider, job.providerId, job.id, true);
+    }
+    count(job.providerId, job.state, 1);
+    return { created: true };
+  }
+
+  function swapWaiting({ jobId, expectClaim, next }: WaitingSwap): boolean {
+    const current = waiting.get(jobId);
+    if (!current) return false;
+    // A record from before claims existed has none: '' names it.
+    if ((current.claim ?? '') !== expectClaim) return next !== null && current.claim === next.claim;
+    if (next === null) waiting.delete(jobId);
+    else waiting.set(jobId, structuredClone(next));
+    return true;
+  }
+
   return {
-    async createJob(input, { exclusive }): Promise<CreateOutcome> {
-      const stored = jobs.get(input.id);
-      // The same job again is a repeat of the call that stored it (as Redis sees a command resent after a reconnect).
-      if (stored) return JSON.stringify(stored.job) === JSON.stringify(input) ? { created: true } : { created: false, duplicateOf: input.id };
-      const job = structuredClone(input);
-      const dedupe = duplicateKey(job);
-      const active = activeDuplicates.get(dedupe);
-      if (exclusive && active && active.size > 0) return { created: false, duplicateOf: maxOf(active) };
-      jobs.set(job.id, { job, events: new Set() });
-      insertSorted(allIds, job.id);
-      let mine = idsByCreator.get(job.owner.createdBy);
-      if (!mine) idsByCreator.set(job.owner.createdBy, (mine = []));
-      insertSorted(mine, job.id);
-      if (job.specification.name) {
-        const nameKey = creatorNameKey(job.owner.createdBy, job.specification.name);
-        let named = idsByCreatorName.get(nameKey);
-        if (!named) idsByCreatorName.set(nameKey, (named = []));
-        insertSorted(named, job.id);
-      }
-      placeInSources(job.id, sourcesOfJob(job), true);
-      if (!isFinalState(job.state)) {
-        setMember(activeDuplicates, dedupe, job.id, true);
-        setMember(activeByProvider, job.providerId, job.id, true);
-      }
-      count(job.providerId, job.state, 1);
-      return { created: true };
+    async createJob(input, options): Promise<CreateOutcome> {
+      return createJob(input, options);
+    },
+
+    async createJobs(entries) {
+      return entries.map(({ job, exclusive, waiting: record }) => {
+        const outcome = createJob(job, { exclusive });
+        if (outcome.created && record) waiting.set(record.jobId, structuredClone(record));
+        return outcome;
+      });
     },
 
     async discardJob(id, providerId) {
@@ -486,13 +509,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     async swapWaiting(jobId, expectClaim, next) {
-      const current = waiting.get(jobId);
-      if (!current) return false;
-      // A record from before claims existed has none: '' names it.
-      if ((current.claim ?? '') !== expectClaim) return next !== null && current.claim === next.claim;
-      if (next === null) waiting.delete(jobId);
-      else waiting.set(jobId, structuredClone(next));
-      return true;
+      return swapWaiting({ jobId, expectClaim, next });
+    },
+
+    async swapWaitings(swaps) {
+      return swaps.map(swapWaiting);
     },
 
     async listWaiting() {

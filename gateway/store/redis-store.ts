@@ -72,6 +72,7 @@ import type {
   JobQuery,
   KeypairRecord,
   MembershipRecord,
+  NewJob,
   ProjectRecord,
   QuotaRecord,
   ReclaimLedger,
@@ -81,12 +82,13 @@ import type {
   UserRecord,
   VirtualClusterRecord,
   WaitingRecord,
+  WaitingSwap,
 } from './store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** lua/create-job-n.lua: the number of keys comes first. */
-    switchyardCreateJob(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<[0 | 1, string?], Context>;
+    /** lua/create-jobs-n.lua: the number of keys comes first. */
+    switchyardCreateJobs(numberOfKeys: number, ...keysAndArgs: string[]): Result<string[], Context>;
     /** lua/discard-job-n.lua: the number of keys comes first. */
     switchyardDiscardJob(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<0 | 1 | 2, Context>;
     /** lua/change-job-26.lua */
@@ -96,7 +98,7 @@ declare module 'ioredis' {
     /** lua/append-logs-2.lua */
     switchyardAppendLogs(...keysAndArgs: (string | number)[]): Result<number, Context>;
     /** lua/swap-waiting-1.lua */
-    switchyardSwapWaiting(...keysAndArgs: (string | number)[]): Result<0 | 1, Context>;
+    switchyardSwapWaiting(...keysAndArgs: string[]): Result<(0 | 1)[], Context>;
     /** lua/swap-reclaims-1.lua */
     switchyardSwapReclaims(...keysAndArgs: string[]): Result<0 | 1, Context>;
     /** lua/put-project-n.lua: the number of keys comes first. */
@@ -147,6 +149,8 @@ const SCAN_CHUNK = 500;
  * only by reassignJob, which updates the entry.
  */
 const ROUTE_CACHE_SIZE = 50_000;
+/** Jobs per run of create-jobs-n.lua. */
+const CREATE_CHUNK = 100;
 
 /** Connects, loads the scripts and answers once Redis does. */
 export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
@@ -165,7 +169,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     redis,
     new URL('./lua/', import.meta.url),
     {
-      switchyardCreateJob: 'create-job-n.lua',
+      switchyardCreateJobs: 'create-jobs-n.lua',
       switchyardDiscardJob: 'discard-job-n.lua',
       switchyardChangeJob: 'change-job-26.lua',
       switchyardReassignJob: 'reassign-job-8.lua',
@@ -310,6 +314,64 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     return { kind: 'applied', job, moved: detail === '1' };
   }
 
+  /** One run of create-jobs-n.lua for up to {@link CREATE_CHUNK} jobs: each job's keys named once for the whole run. */
+  async function createRun(entries: readonly NewJob[]): Promise<CreateOutcome[]> {
+    const keys = [key.counts, key.waiting, key.all];
+    const position = new Map(keys.map((k, i) => [k, String(i + 1)]));
+    const at = (k: string) => {
+      let p = position.get(k);
+      if (p === undefined) position.set(k, (p = String(keys.push(k))));
+      return p;
+    };
+    const args: string[] = [String(entries.length)];
+    for (const { job, exclusive, waiting } of entries) {
+      const { createdBy } = job.owner;
+      const { providerId, state } = job;
+      // The creator+name index rides with the sources: create and discard add and remove the id alike.
+      const sources = [...sourcesOfJob(job).map((source) => sourceKey(key, source)), ...nameKeys(key, job)];
+      const fields = toHash(job);
+      args.push(
+        job.id,
+        exclusive ? '1' : '0',
+        isFinalState(state) ? '1' : '0',
+        countsField(providerId, state),
+        waiting ? JSON.stringify(waiting) : '',
+        at(key.job(job.id)),
+        at(key.duplicates(createdBy, job.specHash)),
+        at(key.creator(createdBy)),
+        at(key.creatorState(createdBy, state)),
+        at(key.state(state)),
+        at(key.provider(providerId)),
+        at(key.providerState(providerId, state)),
+        at(key.active(providerId)),
+        String(sources.length),
+        ...sources.map(at),
+        String(fields.length),
+        ...fields,
+      );
+    }
+    const refusedBy = await redis.switchyardCreateJobs(keys.length, ...keys, ...args);
+    return entries.map(({ job }, k) => {
+      const duplicateOf = refusedBy[k];
+      if (duplicateOf) return { created: false, duplicateOf };
+      remember(job);
+      return { created: true };
+    });
+  }
+
+  /** Runs of at most CREATE_CHUNK jobs, sent together: one script does not hold Redis for a whole bulk call. */
+  async function createJobs(entries: readonly NewJob[]): Promise<CreateOutcome[]> {
+    const runs: Promise<CreateOutcome[]>[] = [];
+    for (let i = 0; i < entries.length; i += CREATE_CHUNK) runs.push(createRun(entries.slice(i, i + CREATE_CHUNK)));
+    return (await Promise.all(runs)).flat();
+  }
+
+  async function swapWaitings(swaps: readonly WaitingSwap[]): Promise<boolean[]> {
+    if (swaps.length === 0) return [];
+    const args = swaps.flatMap(({ jobId, expectClaim, next }) => [jobId, expectClaim, next === null ? '' : JSON.stringify(next), next?.claim ?? '']);
+    return (await redis.switchyardSwapWaiting(key.waiting, ...args)).map((done) => done === 1);
+  }
+
   /** One run of put-project-n.lua: `next` over `before` (null: a new project), with the users' entries that change. */
   async function putProject(before: ProjectRecord | null, next: ProjectRecord): Promise<boolean> {
     const changes = indexChanges(before, next);
@@ -342,33 +404,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   return {
     async createJob(job, { exclusive }): Promise<CreateOutcome> {
-      const { createdBy } = job.owner;
-      const route = { createdBy, providerId: job.providerId };
-      // The creator+name index rides with the sources: create and discard add and remove the id alike.
-      const sourceKeys = [...sourcesOfJob(job).map((source) => sourceKey(key, source)), ...nameKeys(key, job)];
-      const [created, duplicateOf] = await redis.switchyardCreateJob(
-        10 + sourceKeys.length,
-        key.job(job.id),
-        key.duplicates(createdBy, job.specHash),
-        key.all,
-        key.creator(createdBy),
-        key.creatorState(createdBy, job.state),
-        key.state(job.state),
-        key.provider(route.providerId),
-        key.providerState(route.providerId, job.state),
-        key.active(route.providerId),
-        key.counts,
-        ...sourceKeys,
-        job.id,
-        exclusive ? '1' : '0',
-        isFinalState(job.state) ? '1' : '0',
-        countsField(route.providerId, job.state),
-        ...toHash(job),
-      );
-      if (created !== 1) return { created: false, duplicateOf: duplicateOf! };
-      remember(job);
-      return { created: true };
+      const [outcome] = await createJobs([{ job, exclusive }]);
+      return outcome!;
     },
+
+    createJobs,
 
     async discardJob(id, providerId) {
       for (;;) {
@@ -722,9 +762,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async swapWaiting(jobId, expectClaim, next) {
-      const done = await redis.switchyardSwapWaiting(key.waiting, jobId, expectClaim, next === null ? '' : JSON.stringify(next), next?.claim ?? '');
-      return done === 1;
+      const [done] = await swapWaitings([{ jobId, expectClaim, next }]);
+      return done!;
     },
+
+    swapWaitings,
 
     async listWaiting() {
       const all = await redis.hgetall(key.waiting);

@@ -45,6 +45,22 @@ export type ChangeOutcome =
 
 export type CreateOutcome = { created: true } | { created: false; duplicateOf: string };
 
+/** One compare-and-set of {@link Store.swapWaitings}. */
+export interface WaitingSwap {
+  jobId: string;
+  expectClaim: string;
+  next: WaitingRecord | null;
+}
+
+/** A job to store with {@link Store.createJobs}. */
+export interface NewJob {
+  job: Job;
+  /** Refuse it while the same creator has a job with the same specHash that has not reached a final state. */
+  exclusive: boolean;
+  /** Its waiting record, written with it (a job refused writes none). */
+  waiting?: WaitingRecord;
+}
+
 export interface JobQuery {
   /**
    * Only jobs in at least one of these sources (job-sources.ts), each once: what the viewer may
@@ -312,6 +328,12 @@ export interface Store {
    */
   createJob(job: Job, options: { exclusive: boolean }): Promise<CreateOutcome>;
   /**
+   * Store new jobs, each as {@link createJob} would and in order (a job sees those before it:
+   * a duplicate of an earlier one is refused), each with its waiting record: a job and its
+   * record are written together or not at all. One outcome per job.
+   */
+  createJobs(jobs: readonly NewJob[]): Promise<CreateOutcome[]>;
+  /**
    * Forget a job no provider took (its provider refused it as invalid): only while it is IN_QUEUE
    * on `providerId`, so a job that moved on is kept. True when it was forgotten.
    */
@@ -401,6 +423,8 @@ export interface Store {
    * repeat after a lost reply); false when another caller changed or took it.
    */
   swapWaiting(jobId: string, expectClaim: string, next: WaitingRecord | null): Promise<boolean>;
+  /** {@link swapWaiting} for many records at once, in order; one answer per swap. */
+  swapWaitings(swaps: readonly WaitingSwap[]): Promise<boolean[]>;
 
   /** Set a quota, replacing the one of the same workspace, user, provider and category (its `key`). */
   putQuota(workspace: string, key: string, quota: QuotaRecord): Promise<void>;

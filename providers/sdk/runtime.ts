@@ -183,6 +183,16 @@ export function createProviderRuntime(options: ProviderRuntimeOptions): Provider
 
   const publishWithRetry = async (item: OutboxItem): Promise<void> => {
     let failures = 0;
+    // Most publishes succeed at once: the retry machinery (timers, signals) is set up only after a failure.
+    if (!publishAbort.signal.aborted) {
+      try {
+        await transport.publishDurable(item.subject, item.body, item.msgId);
+        return;
+      } catch {
+        // The retries below log it if it keeps failing; a repeat of this publish is dropped by its msgId.
+        failures = 1;
+      }
+    }
     for (;;) {
       // NATS coming back ends the backoff: everything waiting goes at once, not up to a backoff later.
       const reconnected = reconnects.signal;

@@ -1,34 +1,40 @@
 --[[
-  Compare-and-set on one record of the jobs waiting at the gateway (or being
-  sent by a replica that holds them): replaced only while it still carries the
+  Compare-and-set on records of the jobs waiting at the gateway (or being sent
+  by a replica that holds them): each replaced only while it still carries the
   claim its holder expects, so of several replicas taking the same record
-  exactly one succeeds.
+  exactly one succeeds. Several swaps in one call are done in order, each as if
+  alone.
 
   Input:
     KEYS[1]  waiting hash              <p>:jobs:waiting
-    ARGV[1]  job id (the field)
-    ARGV[2]  the claim the record must carry now ('' for a record without one)
-    ARGV[3]  the new record (JSON); '' removes it
-    ARGV[4]  the new record's claim; '' when removing
+    ARGV     per swap, four values:
+      job id (the field)
+      the claim the record must carry now ('' for a record without one)
+      the new record (JSON); '' removes it
+      the new record's claim; '' when removing
 
-  Output: 1 when replaced, or when the record already carries the new claim (the
-  same call repeated after a lost reply); 0 otherwise
+  Output: per swap, 1 when replaced, or when the record already carries the
+  new claim (the same call repeated after a lost reply); 0 otherwise
 ]]
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then
-  return 0
-end
--- A record from before claims existed has none: '' names it.
-local claim = cjson.decode(current).claim or ''
-if claim == ARGV[2] then
-  if ARGV[3] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[1])
-  else
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local results = {}
+for i = 1, #ARGV, 4 do
+  local id, expected, record, claimed = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local current = redis.call('HGET', KEYS[1], id)
+  local done = 0
+  if current then
+    -- A record from before claims existed has none: '' names it.
+    local claim = cjson.decode(current).claim or ''
+    if claim == expected then
+      if record == '' then
+        redis.call('HDEL', KEYS[1], id)
+      else
+        redis.call('HSET', KEYS[1], id, record)
+      end
+      done = 1
+    elseif claimed ~= '' and claim == claimed then
+      done = 1
+    end
   end
-  return 1
+  results[#results + 1] = done
 end
-if ARGV[4] ~= '' and claim == ARGV[4] then
-  return 1
-end
-return 0
+return results
