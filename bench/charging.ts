@@ -8,6 +8,15 @@
  * pipelined in batches of the ledger's batch size. Afterwards the sum of the
  * debits is checked against the fall in the wallets' balances and against
  * the credits the ledger holds as charged per job.
+ *
+ * Figures of 2026-12-03 (2 cores, load average 8–12 from other work, so wall
+ * times move by 2× between runs; CPU times barely do). Before the compact
+ * batches (bd30339): round 1 2.6–5.0 s, round 3 2.4–4.3 s, gateway CPU
+ * 1.1–1.4 s and 1.0 s. After, alternated with it: round 1 1.8–3.6 s (1.3 s of
+ * CPU: gateway 0.55–0.9 s, Redis 0.76–0.88 s), round 2 0.08 s with no script
+ * call, round 3 1.9–2.2 s (gateway 0.5–0.77 s, Redis 0.72–0.81 s), against
+ * bare EVALSHA 0.8–1.1 s: 1.8–3.3×. Sums equal. Redis now costs more than the
+ * gateway, about 7 µs a job, half of it the two XADDs that record each charge.
  */
 import { Redis } from 'ioredis';
 
@@ -19,6 +28,7 @@ import { createManualClock } from '../shared/clock.js';
 import type { Job, Product } from '../shared/domain.js';
 import { silentLogger } from '../shared/logger.js';
 import { makeJob, makeSpecification } from '../test/support/jobs.js';
+import type { Row } from './table.js';
 
 export interface ChargingOptions {
   redisUrl: string;
@@ -40,6 +50,10 @@ export interface ChargeRoundMeasurement {
   /** Time Redis spent running scripts (EVAL/EVALSHA) in the round, from INFO commandstats: the rest is the gateway's own work and the wire. */
   redisScriptSeconds: number;
   scriptCalls: number;
+  /** CPU time of this process (user + system) in the round: unlike the wall time, barely moved by other work on the machine. */
+  gatewayCpuSeconds: number;
+  /** CPU time of Redis' main thread in the round (INFO cpu). */
+  redisCpuSeconds: number;
   debited: number;
   failed: number;
   dry: number;
@@ -110,21 +124,34 @@ async function scriptStats(redis: Redis): Promise<{ calls: number; usec: number 
   return { calls, usec };
 }
 
+/** Seconds of CPU Redis' main thread has used (INFO cpu). */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread');
+}
+
 async function timeRound(
   accounting: ReturnType<typeof createAccounting>,
   items: readonly ChargeRoundItem[],
   stats: Redis,
 ): Promise<ChargeRoundMeasurement> {
   const statsBefore = await scriptStats(stats);
+  const redisCpuBefore = await redisCpu(stats);
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const result = await accounting.chargeRound(items);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const redisCpuAfter = await redisCpu(stats);
   const statsAfter = await scriptStats(stats);
   return {
     seconds,
     jobsPerSecond: items.length / seconds,
     redisScriptSeconds: (statsAfter.usec - statsBefore.usec) / 1e6,
     scriptCalls: statsAfter.calls - statsBefore.calls,
+    gatewayCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    redisCpuSeconds: redisCpuAfter - redisCpuBefore,
     debited: result.debited,
     failed: result.failed,
     dry: result.dry.length,
@@ -238,4 +265,90 @@ export async function benchCharging(options: ChargingOptions): Promise<ChargingR
     await stats.quit().catch(() => undefined);
     await ledger.close();
   }
+}
+
+/** Knobs for a run by hand: BENCH_CHARGE_JOBS, BENCH_CHARGE_OWNERS, BENCH_CHARGE_BATCH (jobs per script call). */
+export function chargingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<ChargingOptions, 'jobs' | 'owners' | 'chargeBatchSize'> {
+  const number = (name: string) => (env[name] === undefined ? undefined : Number(env[name]));
+  return { jobs: number('BENCH_CHARGE_JOBS'), owners: number('BENCH_CHARGE_OWNERS'), chargeBatchSize: number('BENCH_CHARGE_BATCH') };
+}
+
+/** The table's rows for benchmark 6. */
+export function chargingRows(result: ChargingResult): Row[] {
+  const b6 = `6 charging round, ${result.jobs.toLocaleString('en')} jobs`;
+  const evalsha = result.evalsha;
+  const rows: Row[] = [];
+  const evalshaBaseline = `${evalsha.calls.toLocaleString('en')} EVALSHA ${evalsha.seconds.toFixed(2)} s`;
+  const roundRows = [
+    [`round 1: ${result.minutesPerStep} min each to charge`, result.first],
+    ['round 2: same time, nothing to debit', result.repeat],
+    [`round 3: ${result.minutesPerStep} min later`, result.later],
+  ] as const;
+  for (const [label, round] of roundRows) {
+    rows.push({
+      benchmark: b6,
+      metric: `${label} (${result.owners} wallets)`,
+      value: round.seconds,
+      unit: 's',
+      baseline: evalshaBaseline,
+      ratio: round.seconds / evalsha.seconds,
+      aim: '≤ 1 s (issue 15)',
+      meetsAim: round.seconds <= 1,
+    });
+    rows.push({
+      benchmark: b6,
+      metric: `${label}: jobs/s`,
+      value: round.jobsPerSecond,
+      unit: 'jobs/s',
+      baseline: `EVALSHA ${evalsha.callsPerSecond.toFixed(0)} calls/s`,
+      ratio: round.jobsPerSecond / evalsha.callsPerSecond,
+    });
+    rows.push({
+      benchmark: b6,
+      metric: `${label}: Redis running scripts (${round.scriptCalls} calls)`,
+      value: round.redisScriptSeconds,
+      unit: 's',
+      baseline: `of ${round.seconds.toFixed(2)} s; ${round.debited.toLocaleString('en')} credits debited`,
+      ratio: round.redisScriptSeconds / round.seconds,
+    });
+    rows.push({
+      benchmark: b6,
+      metric: `${label}: CPU, gateway + Redis main thread`,
+      value: round.gatewayCpuSeconds + round.redisCpuSeconds,
+      unit: 's',
+      baseline: `gateway ${round.gatewayCpuSeconds.toFixed(2)} s, Redis ${round.redisCpuSeconds.toFixed(2)} s`,
+    });
+  }
+  rows.push({
+    benchmark: b6,
+    metric: `bare EVALSHA 'return 1' (${evalsha.calls.toLocaleString('en')}, pipelined by ${evalsha.batch})`,
+    value: evalsha.seconds,
+    unit: 's',
+    baseline: 'baseline',
+  });
+  const check = result.check;
+  rows.push({
+    benchmark: b6,
+    metric: 'debits − fall in wallet balances',
+    value: check.debited - check.balanceFall,
+    unit: 'credits',
+    baseline: `debited ${check.debited.toLocaleString('en')}, balances fell ${check.balanceFall.toLocaleString('en')}, jobs charged ${check.jobCharged.toLocaleString('en')}`,
+    aim: '0',
+    meetsAim: check.ok,
+  });
+  return rows;
+}
+
+/** What in a result should not be: the sums disagree, or a round failed charges or found wallets dry. */
+export function chargingWarnings(result: ChargingResult): string[] {
+  const warnings: string[] = [];
+  const c = result.check;
+  if (!c.ok)
+    warnings.push(
+      `charging: debited ${c.debited}, balances fell ${c.balanceFall}, jobs charged ${c.jobCharged}, expected ${c.expected}: they should all be equal`,
+    );
+  for (const round of [result.first, result.repeat, result.later]) {
+    if (round.failed > 0 || round.dry > 0) warnings.push(`a charging round had ${round.failed} failed charges and ${round.dry} dry wallets`);
+  }
+  return warnings;
 }

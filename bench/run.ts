@@ -23,6 +23,8 @@
  * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower,
  * beside a bare node:http SSE server's and a minimal Yoga's
  * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS).
+ * `BENCH_ONLY=charging` the charging round alone (bench/results/charging.json;
+ * BENCH_CHARGE_JOBS, BENCH_CHARGE_OWNERS, BENCH_CHARGE_BATCH).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -39,7 +41,7 @@ import { createSubjects } from '../shared/subjects.js';
 import { authorisationRows, benchAuthorisation } from './authorisation.js';
 import { jetstreamLatency, natsRoundTrip, redisRoundTrip } from './baselines.js';
 import { benchChaos, CHAOS_JOBS, type ChaosResult } from './chaos.js';
-import { benchCharging, type ChargingResult } from './charging.js';
+import { benchCharging, chargingOptionsFromEnv, chargingRows, chargingWarnings, type ChargingResult } from './charging.js';
 import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
 import { benchDialects, BENCHED_DIALECTS, dialectsRows } from './dialects.js';
 import { benchFairShare, fairShareRows } from './fair-share.js';
@@ -342,7 +344,19 @@ async function main(): Promise<void> {
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
   const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
   // BENCH_ONLY=<one of these>: that benchmark alone (the others share baselines, so they run together).
-  const alone = ['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects', 'hot-paths', 'memory', 'million'];
+  const alone = [
+    'slurm',
+    'kubernetes',
+    'cloud-vm',
+    'fair-share',
+    'authorisation',
+    'sessions',
+    'dialects',
+    'hot-paths',
+    'memory',
+    'million',
+    'charging',
+  ];
   const only = process.env.BENCH_ONLY;
   if (only !== undefined && !alone.includes(only))
     throw new Error(`BENCH_ONLY=${only}: only ${alone.map((name) => `"${name}"`).join(', ')} runs alone`);
@@ -450,6 +464,14 @@ async function main(): Promise<void> {
     writeResults('authorisation.json', { rows, raw });
     return;
   }
+  if (only === 'charging') {
+    const result = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix, ...chargingOptionsFromEnv() });
+    const rows = chargingRows(result);
+    printTable(rows);
+    for (const warning of chargingWarnings(result)) console.log(`warning: ${warning}`);
+    writeResults('charging.json', { rows, raw: result });
+    return;
+  }
   if (only === 'fair-share') {
     const result = benchFairShare();
     const rows = fairShareRows(result);
@@ -542,7 +564,7 @@ async function main(): Promise<void> {
   await localRig.stop();
 
   progress('6/8 charging round: 100,000 running jobs over 1,000 wallets on the Redis ledger, beside bare EVALSHA');
-  const charging: ChargingResult = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix });
+  const charging: ChargingResult = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix, ...chargingOptionsFromEnv() });
 
   // Only with a Slurm cluster (SLURM_CONF); otherwise a row says why it was not run.
   const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
@@ -786,59 +808,7 @@ async function main(): Promise<void> {
   });
   rows.push({ benchmark: b5, metric: 'jobs(first: 50) without it p99', value: stitching.plain.p99, unit: 'ms', baseline: 'baseline' });
 
-  const b6 = `6 charging round, ${charging.jobs.toLocaleString('en')} jobs`;
-  const evalsha = charging.evalsha;
-  const evalshaBaseline = `${evalsha.calls.toLocaleString('en')} EVALSHA ${evalsha.seconds.toFixed(2)} s`;
-  const roundRows = [
-    [`round 1: ${charging.minutesPerStep} min each to charge`, charging.first],
-    ['round 2: same time, nothing to debit', charging.repeat],
-    [`round 3: ${charging.minutesPerStep} min later`, charging.later],
-  ] as const;
-  for (const [label, round] of roundRows) {
-    rows.push({
-      benchmark: b6,
-      metric: `${label} (${charging.owners} wallets)`,
-      value: round.seconds,
-      unit: 's',
-      baseline: evalshaBaseline,
-      ratio: round.seconds / evalsha.seconds,
-      aim: '≤ 1 s (issue 15)',
-      meetsAim: round.seconds <= 1,
-    });
-    rows.push({
-      benchmark: b6,
-      metric: `${label}: jobs/s`,
-      value: round.jobsPerSecond,
-      unit: 'jobs/s',
-      baseline: `EVALSHA ${evalsha.callsPerSecond.toFixed(0)} calls/s`,
-      ratio: round.jobsPerSecond / evalsha.callsPerSecond,
-    });
-    rows.push({
-      benchmark: b6,
-      metric: `${label}: Redis running scripts (${round.scriptCalls} calls)`,
-      value: round.redisScriptSeconds,
-      unit: 's',
-      baseline: `of ${round.seconds.toFixed(2)} s; ${round.debited.toLocaleString('en')} credits debited`,
-      ratio: round.redisScriptSeconds / round.seconds,
-    });
-  }
-  rows.push({
-    benchmark: b6,
-    metric: `bare EVALSHA 'return 1' (${evalsha.calls.toLocaleString('en')}, pipelined by ${evalsha.batch})`,
-    value: evalsha.seconds,
-    unit: 's',
-    baseline: 'baseline',
-  });
-  const check = charging.check;
-  rows.push({
-    benchmark: b6,
-    metric: 'debits − fall in wallet balances',
-    value: check.debited - check.balanceFall,
-    unit: 'credits',
-    baseline: `debited ${check.debited.toLocaleString('en')}, balances fell ${check.balanceFall.toLocaleString('en')}, jobs charged ${check.jobCharged.toLocaleString('en')}`,
-    aim: '0',
-    meetsAim: check.ok,
-  });
+  rows.push(...chargingRows(charging));
 
   rows.push(...slurmRows(slurm, slurmNotRun));
 
@@ -916,15 +886,7 @@ async function main(): Promise<void> {
       `warning: jobs(first: 50) answered with errors or missing jobs ${stitching.badAnswers.plain} times without and ${stitching.badAnswers.stitched} times with local { host pids }`,
     );
   }
-  if (!charging.check.ok) {
-    const c = charging.check;
-    console.log(
-      `warning: charging: debited ${c.debited}, balances fell ${c.balanceFall}, jobs charged ${c.jobCharged}, expected ${c.expected}: they should all be equal`,
-    );
-  }
-  for (const round of [charging.first, charging.repeat, charging.later]) {
-    if (round.failed > 0 || round.dry > 0) console.log(`warning: a charging round had ${round.failed} failed charges and ${round.dry} dry wallets`);
-  }
+  for (const warning of chargingWarnings(charging)) console.log(`warning: ${warning}`);
   if (slurm) {
     const tp = slurm.throughput;
     const failed =

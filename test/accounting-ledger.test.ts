@@ -3,6 +3,7 @@
  * the Redis ledger on the suite's own redis-server. Each Redis test owns a key
  * prefix and deletes its keys afterwards.
  */
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
@@ -415,6 +416,64 @@ describe.each(implementations)('the $name ledger', ({ open }) => {
       await expectInvariant(single.ledger, wallets);
     });
 
+    it('a batch sent again, as after a timeout, or by two replicas at once, debits once', async () => {
+      const { ledger, replica } = await open();
+      const other = await replica();
+      const bob: WalletKey = { ...alice, owner: 'bob' };
+      await ledger.grant(grantOf(alice, 1000));
+      await ledger.grant(grantOf(bob, 1000));
+      const batch = Array.from({ length: 30 }, (_, i) => chargeOf(`job-${i}`, 10 + i, { wallet: i % 2 === 0 ? alice : bob }));
+      const [first, racing] = await Promise.all([ledger.chargeMany(batch), other.chargeMany(batch)]);
+      const again = await ledger.chargeMany(batch);
+      const debited = (outcomes: typeof first) => outcomes.reduce((sum, o) => sum + (o.ok ? o.debited : 0), 0);
+      const expected = batch.reduce((sum, r) => sum + r.totalCredits, 0);
+      expect(debited(first) + debited(racing)).toBe(expected);
+      expect(debited(again)).toBe(0);
+      expect((await ledger.balance(alice, T0)) + (await ledger.balance(bob, T0))).toBe(2000 - expected);
+      expect(await ledger.jobCharged(batch.map((r) => r.jobId))).toEqual(batch.map((r) => r.totalCredits));
+      expect((await allTransactions(ledger)).filter((t) => t.kind === 'CHARGE')).toHaveLength(30);
+      await expectInvariant(ledger, [alice, bob]);
+    });
+
+    it('one batch over many wallets, ids that need escaping, and descriptions and creators of their own, records each charge as sent', async () => {
+      const { ledger } = await open();
+      const wallets: WalletKey[] = Array.from({ length: 7 }, (_, n) => ({ ...alice, owner: `owner-${n}`, isProject: n % 3 === 0 }));
+      for (const wallet of wallets) await ledger.grant(grantOf(wallet, 100));
+      const ids = ['job-1', 'job 1', 'job:1', 'jöb/1', 'job,1;2', '0', 'job%201'];
+      const requests: ChargeRequest[] = Array.from({ length: 70 }, (_, i) => ({
+        jobId: `${ids[i % ids.length]}-${i}`,
+        wallet: wallets[(i * 3) % wallets.length]!,
+        totalCredits: 1 + (i % 4),
+        now: T0,
+        // Shared by some jobs, unique to others; a creator that is absent is recorded as none.
+        description: i % 5 === 0 ? `only ${i}` : `shared ${i % 3}`,
+        by: i % 4 === 0 ? null : `user-${i % 6}`,
+      }));
+      const firstSeen = (r: ChargeRequest) => requests.findIndex((other) => other.wallet === r.wallet);
+      const outcomes = await ledger.chargeMany(requests);
+      expect(outcomes.map((o) => o.ok && o.debited)).toEqual(requests.map((r) => r.totalCredits));
+      const charges = (await allTransactions(ledger)).filter((t) => t.kind === 'CHARGE').reverse();
+      expect(charges.map(({ jobId, owner, isProject, amount, description, by }) => ({ jobId, owner, isProject, amount, description, by }))).toEqual(
+        [...requests]
+          // Committed wallet by wallet, in the order the wallets first appear (chargeOrder).
+          .sort((a, b) => firstSeen(a) - firstSeen(b))
+          .map((r) => ({
+            jobId: r.jobId,
+            owner: r.wallet.owner,
+            isProject: r.wallet.isProject,
+            amount: r.totalCredits,
+            description: r.description,
+            by: r.by,
+          })),
+      );
+      for (const wallet of wallets) {
+        const paid = requests.filter((r) => r.wallet === wallet).reduce((sum, r) => sum + r.totalCredits, 0);
+        expect(await ledger.balance(wallet, T0)).toBe(100 - paid);
+      }
+      expect(await ledger.jobCharged(requests.map((r) => r.jobId))).toEqual(requests.map((r) => r.totalCredits));
+      await expectInvariant(ledger, wallets);
+    });
+
     it('for every wallet, the charges recorded equal the fall in its balances', async () => {
       const { ledger } = await open();
       const wallets: WalletKey[] = [
@@ -507,6 +566,35 @@ describe('the Redis ledger', () => {
     await ledger.close();
     expect(await redis.ping()).toBe('PONG');
     await expect(createRedisLedger({ keyPrefix: prefix })).rejects.toThrow(/exactly one of url, clusterNodes and redis/);
+  });
+
+  it('records the job ids of a charge under a key prefix of non-ASCII characters', async () => {
+    // The script cuts a job's id from its key by the prefix's length in bytes, not in characters.
+    const prefix = `${uniquePrefix()}-ünï`;
+    const ledger = await createRedisLedger({ url: redisUrl(), keyPrefix: prefix });
+    onTestFinished(async () => {
+      await ledger.close();
+      await deleteKeys(prefix);
+    });
+    await ledger.grant(grantOf(alice, 10));
+    await ledger.chargeMany([chargeOf('job-1', 2), chargeOf('jöb 2', 3)]);
+    expect((await ledger.transactions({ first: 10 })).items.map((t) => t.jobId)).toEqual(['jöb 2', 'job-1', null]);
+  });
+
+  it('charge-n.lua refuses a batch whose jobs do not match its keys, and writes nothing', async () => {
+    const prefix = uniquePrefix();
+    const redis = new Redis(redisUrl());
+    onTestFinished(async () => {
+      await deleteKeys(prefix);
+      await redis.quit();
+    });
+    const script = readFileSync(new URL('../gateway/accounting/lua/charge-n.lua', import.meta.url), 'utf8');
+    const keys = [`${prefix}:transactions`, `${prefix}:charge:a`, `${prefix}:charge:b`];
+    const from = String(`${prefix}:charge:`.length);
+    for (const jobs of ['5,1,1,1,0;', '5,1,1,1,0;6,1,1,1,0;7,1,1,1,0;', '5,1,1,1,0;x6,1,1,1,0;']) {
+      await expect(redis.eval(script, keys.length, ...keys, '0', '0', from, jobs, 'desc')).rejects.toThrow(/jobs for 2 job keys/);
+    }
+    expect(await redis.exists(...keys)).toBe(0);
   });
 
   it('keeps its keys under its prefix, apart from the job store', async () => {

@@ -208,7 +208,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
       wallet: walletOf(job.owner, product, job.providerId),
       totalCredits,
       now,
-      description: `${product.id}: ${units} ${unitWord(product.unitOfPrice, units)} used in all`,
+      description: chargeDescription(product, units),
       by: job.owner.createdBy,
     };
   }
@@ -283,11 +283,22 @@ export function createAccounting(options: AccountingOptions): Accounting {
     async chargeRound(items, at) {
       const now = at ?? clock.now();
       const charged: { job: Job; request: ChargeRequest }[] = [];
+      const shared = createRoundValues();
       for (const { job, product, reportedUnits } of items) {
         if (product.freeToUse) continue;
         const { units, totalCredits } = runningTotal(job, product, reportedUnits, now);
         if (totalCredits <= (accounted.get(job.id) ?? 0)) continue;
-        charged.push({ job, request: toRequest(job, product, units, totalCredits, now) });
+        charged.push({
+          job,
+          request: {
+            jobId: job.id,
+            wallet: shared.wallet(job.owner, product, job.providerId),
+            totalCredits,
+            now,
+            description: shared.description(product, units),
+            by: job.owner.createdBy,
+          },
+        });
       }
       if (charged.length === 0) return { dry: [], debited: 0, failed: 0 };
       const outcomes = await ledger.chargeMany(charged.map((item) => item.request));
@@ -417,6 +428,43 @@ export function toTransactionConnection(page: TransactionPage): {
     pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
     totalCount: page.totalCount,
   };
+}
+
+/**
+ * The wallets and descriptions of one charging round, each made once and shared by the jobs that
+ * have it: a round over 100 000 jobs of 1000 wallets makes 1000 wallet objects, not 100 000, and
+ * the ledger names and sends each once.
+ */
+function createRoundValues() {
+  // provider → category → user or project name → wallet; users and projects apart.
+  const wallets = new Map<string, Map<string, [Map<string, WalletKey>, Map<string, WalletKey>]>>();
+  const descriptions = new Map<Product, Map<number, string>>();
+  return {
+    wallet(owner: PayingOwner, product: Product, provider: string): WalletKey {
+      let byCategory = wallets.get(provider);
+      if (!byCategory) wallets.set(provider, (byCategory = new Map()));
+      let byOwner = byCategory.get(product.category);
+      if (!byOwner) byCategory.set(product.category, (byOwner = [new Map(), new Map()]));
+      const [users, projects] = byOwner;
+      const name = owner.project || owner.createdBy;
+      const named = owner.project ? projects : users;
+      let wallet = named.get(name);
+      if (!wallet) named.set(name, (wallet = { owner: name, isProject: Boolean(owner.project), provider, category: product.category }));
+      return wallet;
+    },
+    description(product: Product, units: number): string {
+      let byUnits = descriptions.get(product);
+      if (!byUnits) descriptions.set(product, (byUnits = new Map()));
+      let description = byUnits.get(units);
+      if (description === undefined) byUnits.set(units, (description = chargeDescription(product, units)));
+      return description;
+    },
+  };
+}
+
+/** The description of a job's charge: what it has used in all. */
+function chargeDescription(product: Product, units: number): string {
+  return `${product.id}: ${units} ${unitWord(product.unitOfPrice, units)} used in all`;
 }
 
 function unitWord(unit: ProductPriceUnit, count: number): string {

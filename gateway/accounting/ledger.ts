@@ -270,11 +270,14 @@ export function splitValidCharges(requests: readonly ChargeRequest[]): { outcome
 export function chargeOrder(requests: readonly ChargeRequest[], indexes: readonly number[]): { now: number; indexes: number[]; wallets: string[] }[] {
   // Grouping with Maps, not sorting: linear in a round of 100 000 jobs.
   const byNow = new Map<number, Map<string, number[]>>();
+  // A round's requests share their wallets' objects (accounting's chargeRound): name each object once.
+  const ids = new Map<WalletKey, string>();
   for (const index of indexes) {
     const request = requests[index]!;
     let byWallet = byNow.get(request.now);
     if (!byWallet) byNow.set(request.now, (byWallet = new Map()));
-    const wallet = walletId(request.wallet);
+    let wallet = ids.get(request.wallet);
+    if (wallet === undefined) ids.set(request.wallet, (wallet = walletId(request.wallet)));
     const group = byWallet.get(wallet);
     if (group) group.push(index);
     else byWallet.set(wallet, [index]);

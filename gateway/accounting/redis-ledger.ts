@@ -22,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Result } from 'ioredis';
 
-import { must } from '../../shared/errors.js';
+import { InternalError, must } from '../../shared/errors.js';
 import { defineLuaCommands } from '../store/lua-scripts.js';
 import { componentKeyPrefix, connectRedis, type RedisClient } from '../store/redis-connection.js';
 import {
@@ -115,40 +115,57 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
   }
 
   const key = keyLayout(componentKeyPrefix(redis, options.keyPrefix, 'ledger'));
+  // Bytes, as Lua's string.sub counts them: a prefix may hold any character.
+  const chargeKeyIdFrom = String(Buffer.byteLength(key.chargeOfEncoded('')));
 
   /**
    * One call of charge-n.lua (see its header for the layout) for requests
    * that share `now`; `wallets[i]` is walletId(requests[i].wallet).
    */
-  async function chargeBatch(requests: readonly ChargeRequest[], wallets: readonly string[], now: number): Promise<ChargeResult[]> {
+  async function chargeBatch(requests: readonly ChargeRequest[], wallets: readonly string[], now: number): Promise<ChargedOutcome[]> {
     const walletNumbers = new Map<string, number>();
     const walletKeys: string[] = [];
     const jobKeys: string[] = new Array(requests.length);
-    const args: string[] = new Array(2 + 5 * requests.length);
-    args[0] = padDate(now);
-    requests.forEach((request, i) => {
+    // ARGV[5..]: each description, creator and id that the key does not give, once.
+    const strings: string[] = [];
+    const stringNumbers = new Map<string, number>();
+    const stringNumber = (value: string) => {
+      let number = stringNumbers.get(value);
+      if (number === undefined) stringNumbers.set(value, (number = strings.push(value)));
+      return number;
+    };
+    let jobs = '';
+    for (let i = 0; i < requests.length; i++) {
+      const request = requests[i]!;
       const wallet = wallets[i]!;
       let number = walletNumbers.get(wallet);
       if (number === undefined) {
         walletNumbers.set(wallet, (number = walletNumbers.size + 1));
         walletKeys.push(key.wallet(request.wallet), key.order(request.wallet), key.ownerTransactions(request.wallet));
       }
-      jobKeys[i] = key.charge(request.jobId);
-      const a = 2 + 5 * i;
-      args[a] = request.jobId;
-      args[a + 1] = String(request.totalCredits);
-      args[a + 2] = String(number);
-      args[a + 3] = request.description;
-      args[a + 4] = request.by ?? '';
-    });
-    args[1] = String(walletNumbers.size);
+      const encodedId = encodeURIComponent(request.jobId);
+      jobKeys[i] = key.chargeOfEncoded(encodedId);
+      const id = encodedId === request.jobId ? 0 : stringNumber(request.jobId);
+      jobs += `${request.totalCredits},${number},${stringNumber(request.description)},${stringNumber(request.by ?? '')},${id};`;
+    }
     const keys = [key.transactions, ...walletKeys, ...jobKeys];
+    const args = [padDate(now), String(walletNumbers.size), chargeKeyIdFrom, jobs, ...strings];
     // One string, not 4 integers per job: decoding 400 000 integers a round costs more than splitting.
-    const reply = (await redis.switchyardCharge(keys.length, ...keys, ...args)).split(' ');
-    return requests.map((_, i) => {
-      const [debited, shortfall, jobCharged, accountedTotal] = must(reply[i], `the script's result for charge ${i}`).split(',');
-      return { debited: Number(debited), shortfall: shortfall === '1', jobCharged: Number(jobCharged), accountedTotal: Number(accountedTotal) };
-    });
+    const reply = (await redis.switchyardCharge(keys.length, ...keys, ...args)).split(',');
+    const results: ChargedOutcome[] = new Array(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const at = 4 * i;
+      if (at + 3 >= reply.length) throw new InternalError(`charge-n.lua answered for ${reply.length / 4} of ${requests.length} charges`);
+      // Made as chargeMany's outcomes, not copied into them: a round makes 100 000.
+      results[i] = {
+        ok: true,
+        debited: Number(reply[at]),
+        shortfall: reply[at + 1] === '1',
+        jobCharged: Number(reply[at + 2]),
+        accountedTotal: Number(reply[at + 3]),
+      };
+    }
+    return results;
   }
 
   async function readWallet(walletKey: WalletKey, now: number): Promise<Wallet | null> {
@@ -212,8 +229,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
 
     async charge(request) {
       validateCharge(request);
-      const [result] = await chargeBatch([request], [walletId(request.wallet)], request.now);
-      return must(result, 'the result of a charge');
+      const [outcome] = await chargeBatch([request], [walletId(request.wallet)], request.now);
+      const { debited, shortfall, jobCharged, accountedTotal } = must(outcome, 'the result of a charge');
+      return { debited, shortfall, jobCharged, accountedTotal };
     },
 
     async chargeMany(requests) {
@@ -232,11 +250,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
               group.wallets.slice(from, from + batchSize),
               group.now,
             ).then(
-              (results) =>
-                batch.forEach((i, n) => {
-                  const { debited, shortfall, jobCharged, accountedTotal } = results[n]!;
-                  outcomes[i] = { ok: true, debited, shortfall, jobCharged, accountedTotal };
-                }),
+              (results) => batch.forEach((i, n) => (outcomes[i] = results[n]!)),
               (error: Error) => batch.forEach((i) => (outcomes[i] = { ok: false, error })),
             ),
           );
@@ -285,6 +299,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Le
   };
 }
 
+/** A charge that went through: its {@link ChargeOutcome}. */
+type ChargedOutcome = { ok: true } & ChargeResult;
+
 /** Lets pending socket writes and replies through (setImmediate runs after I/O). */
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -298,6 +315,7 @@ function keyLayout(prefix: string) {
     wallets: (o: WalletOwner) => `${prefix}:wallets:${owner(o)}`,
     walletMember: (w: WalletKey) => `${e(w.provider)}:${e(w.category)}`,
     charge: (jobId: string) => `${prefix}:charge:${e(jobId)}`,
+    chargeOfEncoded: (encodedJobId: string) => `${prefix}:charge:${encodedJobId}`,
     transactions: `${prefix}:transactions`,
     ownerTransactions: (o: WalletOwner) => `${prefix}:transactions:${owner(o)}`,
   };

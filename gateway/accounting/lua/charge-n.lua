@@ -18,12 +18,22 @@
 
     ARGV[1]  now, epoch ms, 16 digits
     ARGV[2]  W, the number of wallets
-    for job j, at ARGV[5j - 2 .. 5j + 2]:
-             job id, running total (non-negative integer credits), wallet
-             number w, description of the charge, who caused it (or '')
+    ARGV[3]  L, the length of '<p>:charge:' in the job keys: a job's key
+             past it is its id, unless the job names an id string
+    ARGV[4]  the jobs, in order, one '<total>,<w>,<d>,<b>,<i>;' each:
+             running total (non-negative integer credits), wallet number w,
+             and the numbers of strings (ARGV[4 + n]) for the description of
+             the charge, who caused it (may be ''), and the job id (0: the
+             id is the key's part past L, as for every id that URI-encoding
+             leaves alone)
+    ARGV[5..] the strings, each once however many jobs share it
+
+  One string of numbers per batch and each description once, not five
+  arguments per job: a round over 100 000 jobs sends less than half the
+  bytes and a sixth of the arguments, and the gateway's CPU for it halves.
 
   Output:
-    one string: for each job, in order and separated by ' ',
+    one string: for each job, in order and separated by ',',
     '<debited>,<shortfall 1/0>,<credits taken for the job in all>,<accounted total>'
 
   Charge hash fields: accounted = the highest total processed (moves to the
@@ -65,47 +75,53 @@ local function load(w)
 end
 
 local results = {}
-local jobCount = (#ARGV - 2) / 5
-for j = 1, jobCount do
-  local a = 5 * j - 2
-  local chargeKey = KEYS[1 + 3 * walletCount + j]
-  local total = tonumber(ARGV[a + 1])
+local idFrom = tonumber(ARGV[3]) + 1
+local firstJobKey = 1 + 3 * walletCount
+-- Checked before anything is written: a job read against another's key would charge the wrong job.
+local rest, records = string.gsub(ARGV[4], '%d+,%d+,%d+,%d+,%d+;', '')
+if rest ~= '' or records ~= #KEYS - firstJobKey then
+  return redis.error_reply('ERR charge-n.lua: ' .. records .. ' jobs for ' .. (#KEYS - firstJobKey) .. ' job keys')
+end
+local j = 0
+for total, w, d, b, i in string.gmatch(ARGV[4], '(%d+),(%d+),(%d+),(%d+),(%d+);') do
+  j = j + 1
+  local chargeKey = KEYS[firstJobKey + j]
   local state = redis.call('HMGET', chargeKey, 'accounted', 'charged')
   local accounted = tonumber(state[1] or '0')
   local charged = tonumber(state[2] or '0')
-  local delta = total - accounted
+  local delta = tonumber(total) - accounted
   if delta <= 0 then
     results[j] = string.format('0,0,%d,%d', charged, accounted)
   else
-    local wallet = load(tonumber(ARGV[a + 2]))
+    local wallet = load(tonumber(w))
     local left = delta
     local paidBy = {}
-    for i = 1, #wallet.ids do
+    for a = 1, #wallet.ids do
       if left == 0 then break end
-      local balance = wallet.balances[i]
+      local balance = wallet.balances[a]
       if balance > 0 then
         local take = math.min(balance, left)
-        wallet.balances[i] = balance - take
-        wallet.taken[i] = wallet.taken[i] + take
-        paidBy[#paidBy + 1] = wallet.ids[i]
+        wallet.balances[a] = balance - take
+        wallet.taken[a] = wallet.taken[a] + take
+        paidBy[#paidBy + 1] = wallet.ids[a]
         left = left - take
       end
     end
     local debited = delta - left
     charged = charged + debited
     -- %d, not tostring: Lua would write large numbers as 1e+15.
-    redis.call('HSET', chargeKey, 'accounted', ARGV[a + 1], 'charged', string.format('%d', charged))
+    redis.call('HSET', chargeKey, 'accounted', total, 'charged', string.format('%d', charged))
     if debited > 0 then
+      local jobId = i == '0' and string.sub(chargeKey, idFrom) or ARGV[4 + tonumber(i)]
       local txId = redis.call('XADD', KEYS[1], '*', 'kind', 'CHARGE', 'wallet', wallet.id,
-        'amount', string.format('%d', debited), 'jobId', ARGV[a], 'allocs', table.concat(paidBy, ','),
-        'by', ARGV[a + 4], 'ts', now, 'desc', ARGV[a + 3])
+        'amount', string.format('%d', debited), 'jobId', jobId, 'allocs', table.concat(paidBy, ','),
+        'by', ARGV[4 + tonumber(b)], 'ts', now, 'desc', ARGV[4 + tonumber(d)])
       -- The owner's stream holds only the id: the record is read from the global one.
       redis.call('XADD', wallet.ownerStream, txId, 'k', 'C')
     end
-    results[j] = string.format('%d,%d,%d,%s', debited, left > 0 and 1 or 0, charged, ARGV[a + 1])
+    results[j] = string.format('%d,%d,%d,%s', debited, left > 0 and 1 or 0, charged, total)
   end
 end
-
 -- Balances change only here, once per allocation per batch.
 for _, wallet in pairs(wallets) do
   for i = 1, #wallet.fields do
@@ -115,4 +131,4 @@ for _, wallet in pairs(wallets) do
   end
 end
 
-return table.concat(results, ' ')
+return table.concat(results, ',')
