@@ -17,10 +17,10 @@ import type { Transport } from '../shared/transport.js';
 import { createNatsTransport } from '../shared/transport/nats-transport.js';
 import { fund } from '../test/support/credits.js';
 import { createClient, type TestClient } from '../test/support/graphql-client.js';
-import { createInstantDriver, type InstantDriver } from './instant-driver.js';
+import { createInstantDriver, INSTANT_PROVIDER_ID, type InstantDriver } from './instant-driver.js';
 import { waitFor } from './stats.js';
 
-export const INSTANT_PROVIDER_ID = 'instant';
+export { INSTANT_PROVIDER_ID };
 
 export interface RigOptions {
   natsUrl: string;

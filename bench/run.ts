@@ -22,9 +22,14 @@
  * BENCH_MILLION_SMALL, BENCH_MILLION_LARGE),
  * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower,
  * beside a bare node:http SSE server's and a minimal Yoga's
- * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS).
+ * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS),
  * `BENCH_ONLY=charging` the charging round alone (bench/results/charging.json;
- * BENCH_CHARGE_JOBS, BENCH_CHARGE_OWNERS, BENCH_CHARGE_BATCH).
+ * BENCH_CHARGE_JOBS, BENCH_CHARGE_OWNERS, BENCH_CHARGE_BATCH),
+ * `BENCH_ONLY=replicas` bulk createJobs through 1, 2 and 3 gateway processes on
+ * one NATS and Redis, and followers on every replica (bench/results/replicas.json;
+ * BENCH_REPLICAS_JOBS jobs per replica count and round, default 20000;
+ * BENCH_REPLICAS_CLIENTS concurrent callers, 6; BENCH_REPLICAS_FOLLOWERS per
+ * replica, 30; BENCH_REPLICAS_ROUNDS, 2; BENCH_REPLICAS_COUNTS, "1,2,3").
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -52,6 +57,7 @@ import { benchJobListing, creatorName, fillStore } from './job-listing.js';
 import { kubernetesRows, kubernetesWarnings, runKubernetesBench } from './kubernetes.js';
 import { benchBareSseFloor, benchFollowerMemory, benchMinimalYoga, benchRedisMemory, memoryRows } from './memory.js';
 import { benchMillion, millionRows } from './million.js';
+import { replicasRows, runReplicasBench } from './replicas.js';
 import { runWithRig, startRig, type Rig } from './rig.js';
 import { benchRouting } from './routing.js';
 import { startServices, type BenchServices } from './services.js';
@@ -356,10 +362,31 @@ async function main(): Promise<void> {
     'memory',
     'million',
     'charging',
+    'replicas',
   ];
   const only = process.env.BENCH_ONLY;
   if (only !== undefined && !alone.includes(only))
     throw new Error(`BENCH_ONLY=${only}: only ${alone.map((name) => `"${name}"`).join(', ')} runs alone`);
+  if (only === 'replicas') {
+    const result = await runReplicasBench({
+      natsUrl,
+      redisUrl,
+      prefix,
+      processes,
+      progress,
+      jobs: Number(process.env.BENCH_REPLICAS_JOBS ?? 20_000),
+      clients: Number(process.env.BENCH_REPLICAS_CLIENTS ?? 6),
+      followersPerReplica: Number(process.env.BENCH_REPLICAS_FOLLOWERS ?? 30),
+      rounds: Number(process.env.BENCH_REPLICAS_ROUNDS ?? 2),
+      replicaCounts: (process.env.BENCH_REPLICAS_COUNTS ?? '1,2,3').split(',').map(Number),
+    });
+    const rows = replicasRows(result);
+    printTable(rows);
+    const missed = result.phases.flatMap((p) => p.followers).filter((f) => !f.sawEveryChange);
+    if (missed.length > 0) console.log(`warning: ${missed.length} followers missed a change; first: ${missed[0]!.problem}`);
+    writeResults('replicas.json', { rows, raw: result });
+    return;
+  }
   if (only === 'hot-paths') {
     const result = await runHotPathsBench({
       natsUrl,

@@ -7,7 +7,7 @@
  * provider is told to stop it.
  */
 import type { Clock } from '../../shared/clock.js';
-import { isFinalState } from '../../shared/job-state-machine.js';
+import { isFinalState, JOB_STATES } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { JobEvent, LogEvent } from '../../shared/protocol.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -16,6 +16,8 @@ import type { ChangeOutcome, Store } from '../store/store.js';
 import type { ChangeJob } from './job-changes.js';
 import { endOf, type JobCharges } from './job-charges.js';
 import type { JobFeed } from './job-feed.js';
+
+const ACTIVE_STATES = JOB_STATES.filter((state) => !isFinalState(state));
 
 export interface JobEvents {
   applyJobEvent(event: JobEvent): Promise<ChangeOutcome['kind']>;
@@ -41,6 +43,9 @@ export function createJobEvents(options: {
       const outcome = await change(event.jobId, {
         eventId: event.eventId,
         expectProvider: event.providerId,
+        // A status line that comes after the job ended (reconciliation told its end first) is stale:
+        // its followers are gone, and the story ends with the final state.
+        expectStates: event.state === null ? ACTIVE_STATES : undefined,
         state: event.state ?? undefined,
         status: event.status ?? undefined,
         exitCode: event.exitCode ?? undefined,

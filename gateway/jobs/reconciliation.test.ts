@@ -8,11 +8,15 @@ import { makeJob } from '../../test/support/jobs.js';
 import { runningMs } from '../accounting/usage.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
 import { createMemoryStore } from '../store/memory-store.js';
+import type { JobChange } from '../store/store.js';
 import type { JobCharges } from './job-charges.js';
 import { createReconciliation } from './reconciliation.js';
 
-/** A store holding one job, and a provider that answers reconciliation with `observed`. */
-async function reconciled(job: Job, observed: Omit<JobObservation, 'id'>) {
+/**
+ * A store holding one job, and a provider that answers reconciliation with `observed`.
+ * `meanwhile`: the job's own events, applied after reconciliation read it and before it writes.
+ */
+async function reconciled(job: Job, observed: Omit<JobObservation, 'id'>, meanwhile: JobChange[] = []) {
   const clock = createManualClock();
   const store = createMemoryStore();
   await store.createJob(job, { exclusive: false });
@@ -27,7 +31,10 @@ async function reconciled(job: Job, observed: Omit<JobObservation, 'id'>) {
   const reconciliation = createReconciliation({
     store,
     registry,
-    change: (id, change) => store.changeJob(id, change),
+    change: async (id, change) => {
+      for (const event of meanwhile.splice(0)) await store.changeJob(id, event);
+      return store.changeJob(id, change);
+    },
     charges,
     clock,
     logger: silentLogger(),
@@ -100,5 +107,19 @@ describe('reconciliation', () => {
       providerGeneratedId: null,
     });
     expect(stored.updates.map((u) => u.state)).toEqual(['FAILURE']);
+  });
+
+  it('leaves a job that its own events ended while it looked with their story, and no line after the end', async () => {
+    const createdAt = Date.now() - 120_000;
+    const startedAt = createdAt + 5_000;
+    const job = makeJob({ createdAt });
+    const { stored } = await reconciled(job, { state: 'SUCCESS', status: null, exitCode: 0, startedAt, expiresAt: null, providerGeneratedId: null }, [
+      { eventId: 'p:1', state: 'RUNNING', startedAt, timestamp: startedAt },
+      { eventId: 'p:2', state: 'SUCCESS', exitCode: 0, timestamp: startedAt + 1 },
+    ]);
+    expect(stored.updates.map((u) => [u.state, u.status])).toEqual([
+      ['RUNNING', null],
+      ['SUCCESS', null],
+    ]);
   });
 });

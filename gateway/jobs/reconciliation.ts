@@ -68,6 +68,9 @@ export function createReconciliation(options: {
     const now = clock.now();
     if (quietMs && now - (job.updates.at(-1)?.timestamp ?? job.createdAt) < quietMs) return false;
     const key = `reconcile:${instanceId}:${job.id}`;
+    // Compare-and-set on the state it read: a job its own events moved meanwhile (a backlog
+    // draining) keeps their story, and gets no line after its end.
+    const expectStates = [job.state];
     let outcome;
     if (observation.state === null) {
       if (now - job.createdAt < RECONCILE_GRACE_MS) return false;
@@ -75,6 +78,7 @@ export function createReconciliation(options: {
         job.id,
         {
           eventId: key,
+          expectStates,
           state: 'FAILURE',
           status: `${providerId} has no record of this job; it was lost while the provider was unavailable`,
           timestamp: now,
@@ -96,6 +100,7 @@ export function createReconciliation(options: {
           job.id,
           {
             eventId: `${key}:RUNNING`,
+            expectStates,
             state: 'RUNNING',
             status: `Started (reconciled with ${providerId})`,
             startedAt: observation.startedAt,
@@ -103,12 +108,14 @@ export function createReconciliation(options: {
           },
           job,
         );
-        if (started.kind === 'applied') [job, endFrom] = [started.job, runningAt];
+        if (started.kind === 'missing' || started.kind === 'refused') return false;
+        [job, endFrom] = [started.job, runningAt];
       }
       outcome = await change(
         job.id,
         {
           eventId: `${key}:${observation.state}`,
+          expectStates: [job.state],
           state: observation.state,
           status: observation.status ?? `State reconciled with ${providerId}`,
           exitCode: observation.exitCode ?? undefined,
