@@ -19,7 +19,14 @@
  * server, NATS and Redis (bench/results/hot-paths.json),
  * `BENCH_ONLY=memory` Redis bytes per job and gateway memory per follower,
  * beside a bare node:http SSE server's and a minimal Yoga's
- * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS).
+ * (bench/results/memory.json; BENCH_MEMORY_JOBS, BENCH_MEMORY_FOLLOWERS),
+ * `BENCH_ONLY=heartbeats` the gateway's CPU and routing decision with many
+ * providers heartbeating, against the same providers quiet
+ * (bench/results/heartbeats.json; BENCH_HEARTBEAT_PROVIDERS, default 200;
+ * BENCH_HEARTBEAT_SECONDS, each CPU window, default 30; BENCH_HEARTBEAT_ROUNDS,
+ * beating and quiet windows in turns, default 2; BENCH_HEARTBEAT_SLICES and
+ * BENCH_HEARTBEAT_SLICE_SECONDS, the routing slices, default 10 of 5 s;
+ * BENCH_HEARTBEAT_INTERVAL_MS, default 1000).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -41,6 +48,7 @@ import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
 import { benchDialects, BENCHED_DIALECTS, dialectsRows } from './dialects.js';
 import { benchFairShare, fairShareRows } from './fair-share.js';
 import { benchFollowLatency } from './follow-latency.js';
+import { benchHeartbeats, heartbeatsRows } from './heartbeats.js';
 import { hotPathsRows, runHotPathsBench } from './hot-paths.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
@@ -66,6 +74,7 @@ const kubeSubjects = createSubjects(`${prefix}k`);
 const vmSubjects = createSubjects(`${prefix}v`);
 const sessionSubjects = createSubjects(`${prefix}e`);
 const hotSubjects = createSubjects(`${prefix}h`);
+const beatSubjects = createSubjects(`${prefix}b`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -111,6 +120,7 @@ async function cleanup(): Promise<void> {
       vmSubjects,
       sessionSubjects,
       hotSubjects,
+      beatSubjects,
     ])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
@@ -337,15 +347,37 @@ async function main(): Promise<void> {
   const kube = { natsUrl, redisUrl, subjectPrefix: kubeSubjects.prefix, keyPrefix: `${prefix}-kube`, onTransportError, runId, rigs, progress };
   const vm = { natsUrl, redisUrl, subjectPrefix: vmSubjects.prefix, keyPrefix: `${prefix}-vm`, onTransportError, rigs, progress };
   const sessionsOptions = { natsUrl, redisUrl, subjectPrefix: sessionSubjects.prefix, processes, progress };
-  // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share, authorisation or sessions: that benchmark alone (the others share baselines, so they run together).
+  // BENCH_ONLY=slurm, kubernetes, cloud-vm, fair-share, authorisation, sessions, ...: that benchmark alone (the others share baselines, so they run together).
   const only = process.env.BENCH_ONLY;
-  if (
-    only !== undefined &&
-    !['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects', 'hot-paths', 'memory'].includes(only)
-  )
-    throw new Error(
-      `BENCH_ONLY=${only}: only "slurm", "kubernetes", "cloud-vm", "fair-share", "authorisation", "sessions", "dialects", "hot-paths" or "memory" runs alone`,
-    );
+  const alone = ['slurm', 'kubernetes', 'cloud-vm', 'fair-share', 'authorisation', 'sessions', 'dialects', 'hot-paths', 'memory', 'heartbeats'];
+  if (only !== undefined && !alone.includes(only))
+    throw new Error(`BENCH_ONLY=${only}: only ${alone.map((name) => `"${name}"`).join(', ')} run alone`);
+  if (only === 'heartbeats') {
+    const subjectPrefix = beatSubjects.prefix;
+    const outcome = await runWithRig({
+      name: 'heartbeats',
+      rigs,
+      progress,
+      start: () => startRig({ natsUrl, redisUrl, subjectPrefix, keyPrefix: `${prefix}-beats`, withProvider: false, onTransportError }),
+      bench: (rig, say) =>
+        benchHeartbeats(rig, {
+          natsUrl,
+          subjectPrefix,
+          progress: say,
+          providers: Number(process.env.BENCH_HEARTBEAT_PROVIDERS ?? 200),
+          seconds: Number(process.env.BENCH_HEARTBEAT_SECONDS ?? 30),
+          rounds: Number(process.env.BENCH_HEARTBEAT_ROUNDS ?? 2),
+          slices: Number(process.env.BENCH_HEARTBEAT_SLICES ?? 10),
+          sliceSeconds: Number(process.env.BENCH_HEARTBEAT_SLICE_SECONDS ?? 5),
+          intervalMs: Number(process.env.BENCH_HEARTBEAT_INTERVAL_MS ?? 1000),
+        }),
+    });
+    if (!('result' in outcome)) throw new Error(`heartbeats benchmark ${outcome.notRun}`);
+    const rows = heartbeatsRows(outcome.result);
+    printTable(rows);
+    writeResults('heartbeats.json', { rows, raw: outcome.result });
+    return;
+  }
   if (only === 'hot-paths') {
     const result = await runHotPathsBench({
       natsUrl,
