@@ -64,7 +64,7 @@ export const PLAIN_REQUIREMENTS: RequirementsInput = { cpu: 2, memoryInGigs: 4 }
 export const FILTERED_REQUIREMENTS: RequirementsInput = { cpu: 2, memoryInGigs: 4, features: ['logs', 'terminal'], maxCreditsPerMinute: 5 };
 
 /** Deterministic: every run routes among the same products. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -92,7 +92,7 @@ const REPLICAS = [1, 2, 4, 8, 16];
 const pick = <T>(rand: () => number, values: readonly T[]): T => values[Math.floor(rand() * values.length)]!;
 
 /** A product as a provider might sell it: sizes, prices, units and support vary. */
-function makeProduct(rand: () => number, providerId: string, k: number): Product {
+export function makeProduct(rand: () => number, providerId: string, k: number): Product {
   const family = FAMILIES[k % FAMILIES.length]!;
   const cpu = pick(rand, CPUS);
   const gpu = family.gpu ? pick(rand, GPUS) : 0;
@@ -128,7 +128,7 @@ function makeProduct(rand: () => number, providerId: string, k: number): Product
 }
 
 /** Capacity for every product (a fifth of them full), a queue of 0–19 jobs. */
-function makeUtilization(rand: () => number, manifest: Manifest): Utilization {
+export function makeUtilization(rand: () => number, manifest: Manifest): Utilization {
   const capacityByProduct: Record<string, number> = {};
   for (const product of manifest.products) capacityByProduct[product.id] = rand() < 0.2 ? 0 : 1 + Math.floor(rand() * 50);
   const cpu = 64 * (1 + Math.floor(rand() * 16));

@@ -29,7 +29,14 @@
  * one NATS and Redis, and followers on every replica (bench/results/replicas.json;
  * BENCH_REPLICAS_JOBS jobs per replica count and round, default 20000;
  * BENCH_REPLICAS_CLIENTS concurrent callers, 6; BENCH_REPLICAS_FOLLOWERS per
- * replica, 30; BENCH_REPLICAS_ROUNDS, 2; BENCH_REPLICAS_COUNTS, "1,2,3").
+ * replica, 30; BENCH_REPLICAS_ROUNDS, 2; BENCH_REPLICAS_COUNTS, "1,2,3"),
+ * `BENCH_ONLY=heartbeats` the gateway's CPU and routing decision with many
+ * providers heartbeating, against the same providers quiet
+ * (bench/results/heartbeats.json; BENCH_HEARTBEAT_PROVIDERS, default 200;
+ * BENCH_HEARTBEAT_SECONDS, each CPU window, default 30; BENCH_HEARTBEAT_ROUNDS,
+ * beating and quiet windows in turns, default 2; BENCH_HEARTBEAT_SLICES and
+ * BENCH_HEARTBEAT_SLICE_SECONDS, the routing slices, default 10 of 5 s;
+ * BENCH_HEARTBEAT_INTERVAL_MS, default 1000).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -51,6 +58,7 @@ import { cloudVmRows, cloudVmWarnings, runCloudVmBench } from './cloud-vm.js';
 import { benchDialects, BENCHED_DIALECTS, dialectsRows } from './dialects.js';
 import { benchFairShare, fairShareRows } from './fair-share.js';
 import { benchFollowLatency } from './follow-latency.js';
+import { benchHeartbeats, heartbeatsRows } from './heartbeats.js';
 import { hotPathsRows, runHotPathsBench } from './hot-paths.js';
 import { benchJobCreation } from './job-creation.js';
 import { benchJobListing, creatorName, fillStore } from './job-listing.js';
@@ -78,6 +86,7 @@ const kubeSubjects = createSubjects(`${prefix}k`);
 const vmSubjects = createSubjects(`${prefix}v`);
 const sessionSubjects = createSubjects(`${prefix}e`);
 const hotSubjects = createSubjects(`${prefix}h`);
+const beatSubjects = createSubjects(`${prefix}b`);
 /** The routing bench's in-memory bus: nothing of it reaches the servers. */
 const routingPrefix = `${prefix}r`;
 const mainKeyPrefix = prefix;
@@ -123,6 +132,7 @@ async function cleanup(): Promise<void> {
       vmSubjects,
       sessionSubjects,
       hotSubjects,
+      beatSubjects,
     ])
       streams.push(subjects.eventStream, `KV_${subjects.providerBucket}`);
     for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
@@ -363,10 +373,37 @@ async function main(): Promise<void> {
     'million',
     'charging',
     'replicas',
+    'heartbeats',
   ];
   const only = process.env.BENCH_ONLY;
   if (only !== undefined && !alone.includes(only))
     throw new Error(`BENCH_ONLY=${only}: only ${alone.map((name) => `"${name}"`).join(', ')} runs alone`);
+  if (only === 'heartbeats') {
+    const subjectPrefix = beatSubjects.prefix;
+    const outcome = await runWithRig({
+      name: 'heartbeats',
+      rigs,
+      progress,
+      start: () => startRig({ natsUrl, redisUrl, subjectPrefix, keyPrefix: `${prefix}-beats`, withProvider: false, onTransportError }),
+      bench: (rig, say) =>
+        benchHeartbeats(rig, {
+          natsUrl,
+          subjectPrefix,
+          progress: say,
+          providers: Number(process.env.BENCH_HEARTBEAT_PROVIDERS ?? 200),
+          seconds: Number(process.env.BENCH_HEARTBEAT_SECONDS ?? 30),
+          rounds: Number(process.env.BENCH_HEARTBEAT_ROUNDS ?? 2),
+          slices: Number(process.env.BENCH_HEARTBEAT_SLICES ?? 10),
+          sliceSeconds: Number(process.env.BENCH_HEARTBEAT_SLICE_SECONDS ?? 5),
+          intervalMs: Number(process.env.BENCH_HEARTBEAT_INTERVAL_MS ?? 1000),
+        }),
+    });
+    if (!('result' in outcome)) throw new Error(`heartbeats benchmark ${outcome.notRun}`);
+    const rows = heartbeatsRows(outcome.result);
+    printTable(rows);
+    writeResults('heartbeats.json', { rows, raw: outcome.result });
+    return;
+  }
   if (only === 'replicas') {
     const result = await runReplicasBench({
       natsUrl,
