@@ -61,6 +61,20 @@ describe('provider job events', () => {
     expect(stored.updates.map((u) => u.status)).toEqual(['State reconciled']);
   });
 
+  it('drop an end that comes after reconciliation ended the job, and still know its own end when it comes again', async () => {
+    const { store, job, events } = await withJob();
+    await store.changeJob(job.id, { eventId: 'reconcile', state: 'SUCCESS', exitCode: 0, status: 'State reconciled', timestamp: Date.now() });
+    expect(await events.applyJobEvent(event(job.id, 1, { state: 'SUCCESS', exitCode: 0, status: 'Job finished with exit code 0' }))).toBe('refused');
+    expect((await store.getJob(job.id))!.updates.map((u) => u.status)).toEqual(['State reconciled']);
+
+    const other = await withJob();
+    const end = event(other.job.id, 2, { state: 'SUCCESS', exitCode: 0, status: 'Job finished with exit code 0' });
+    expect(await other.events.applyJobEvent(event(other.job.id, 1, { state: 'RUNNING', startedAt: Date.now() }))).toBe('applied');
+    expect(await other.events.applyJobEvent(end)).toBe('applied');
+    // A redelivery (the gateway died before its ack) is the same end: charged again, once.
+    expect(await other.events.applyJobEvent(end)).toBe('duplicate');
+  });
+
   it('record a status line of a job that runs', async () => {
     const { store, job, events } = await withJob();
     expect(await events.applyJobEvent(event(job.id, 1, { state: 'RUNNING', startedAt: Date.now() }))).toBe('applied');

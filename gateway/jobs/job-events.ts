@@ -43,9 +43,9 @@ export function createJobEvents(options: {
       const outcome = await change(event.jobId, {
         eventId: event.eventId,
         expectProvider: event.providerId,
-        // A status line that comes after the job ended (reconciliation told its end first) is stale:
-        // its followers are gone, and the story ends with the final state.
-        expectStates: event.state === null ? ACTIVE_STATES : undefined,
+        // A status line or an end that comes after the job ended (reconciliation told its end first) is
+        // stale: its followers are gone, the story ends with the final state, and its charge is made.
+        expectStates: event.state === null || isFinalState(event.state) ? ACTIVE_STATES : undefined,
         state: event.state ?? undefined,
         status: event.status ?? undefined,
         exitCode: event.exitCode ?? undefined,

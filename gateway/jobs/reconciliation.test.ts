@@ -63,7 +63,12 @@ describe('reconciliation', () => {
   it("times the RUNNING and the end it adds at the provider's start and end, so the job is charged for the time it ran", async () => {
     const createdAt = Date.now() - 120_000;
     const startedAt = createdAt + 5_000;
-    const { stored, charged } = await reconciled(makeJob({ createdAt }), {
+    // Its provider was lost meanwhile: that status line, at now, is no change of state.
+    const updates = [
+      { state: 'IN_QUEUE' as const, status: 'Job submitted', newTimeAllocation: null, timestamp: createdAt },
+      { state: null, status: 'Lost contact with local', newTimeAllocation: null, timestamp: Date.now() },
+    ];
+    const { stored, charged } = await reconciled(makeJob({ createdAt, updates }), {
       state: 'SUCCESS',
       status: 'exited 0',
       exitCode: 0,
@@ -72,7 +77,7 @@ describe('reconciliation', () => {
       expiresAt: null,
       providerGeneratedId: null,
     });
-    expect(stored.updates.map((u) => [u.state, u.timestamp])).toEqual([
+    expect(stored.updates.slice(2).map((u) => [u.state, u.timestamp])).toEqual([
       ['RUNNING', startedAt],
       ['SUCCESS', startedAt + 65_000],
     ]);

@@ -89,7 +89,9 @@ export function createReconciliation(options: {
       if (observation.state === job.state && observation.exitCode === job.exitCode) return false;
       // The provider's times, kept between what the gateway already knows and now: the job is
       // charged for the time it ran, not for none (both at now) nor past its end.
-      const since = Math.max(job.createdAt, job.updates.at(-1)?.timestamp ?? job.createdAt);
+      // Since its last change of state: a status line (such as "Lost contact") says nothing of when it ran.
+      const lastState = job.updates.findLast((update) => update.state !== null);
+      const since = Math.max(job.createdAt, lastState?.timestamp ?? job.createdAt);
       const within = (at: number | null | undefined, from: number) => Math.min(now, Math.max(from, at ?? now));
       let endFrom = since;
       // A job that ran and ended while its events were held up (JetStream electing a leader) ran all the
