@@ -224,13 +224,7 @@ async function benchServerChild(script: string, followers: number): Promise<Stre
     const before = await memory();
     const open = await openFollowers(String(port), 'none', 'none', followers);
     try {
-      const after = await memory();
-      return {
-        followers: open.ready,
-        failedFollowers: open.failed,
-        heapBytesPerFollower: (after.heapUsed - before.heapUsed) / open.ready,
-        rssBytesPerFollower: (after.rss - before.rss) / open.ready,
-      };
+      return perFollower(before, await memory(), open);
     } finally {
       open.close();
     }
@@ -238,6 +232,16 @@ async function benchServerChild(script: string, followers: number): Promise<Stre
     server.stdin.end();
     server.kill();
   }
+}
+
+/** What the open streams added to a process's memory, per stream. */
+function perFollower(before: NodeJS.MemoryUsage, after: NodeJS.MemoryUsage, open: { ready: number; failed: number }): StreamMemory {
+  return {
+    followers: open.ready,
+    failedFollowers: open.failed,
+    heapBytesPerFollower: (after.heapUsed - before.heapUsed) / open.ready,
+    rssBytesPerFollower: (after.rss - before.rss) / open.ready,
+  };
 }
 
 /** The bare node:http floor per follower. */
@@ -255,13 +259,7 @@ export async function benchFollowerMemory(rig: Rig, followers = 10_000): Promise
   const before = await settledMemory();
   const open = await openFollowers(new URL(rig.url).port, rig.admin.token, id, followers);
   try {
-    const after = await settledMemory();
-    return {
-      followers: open.ready,
-      failedFollowers: open.failed,
-      heapBytesPerFollower: (after.heapUsed - before.heapUsed) / open.ready,
-      rssBytesPerFollower: (after.rss - before.rss) / open.ready,
-    };
+    return perFollower(before, await settledMemory(), open);
   } finally {
     open.close();
   }

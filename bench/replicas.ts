@@ -27,7 +27,6 @@
  * and the provider's own status line, and reconciliation's second write, were then appended after
  * the final state, where no follower sees them (fixed in job-events.ts and reconciliation.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -44,6 +43,7 @@ import { fund } from '../test/support/credits.js';
 import { readEventStream } from '../test/support/event-stream.js';
 import { createClient, type TestClient } from '../test/support/graphql-client.js';
 import { freePort } from '../test/support/local-servers.js';
+import { startProc, type Proc } from './child-process.js';
 import { readCpu, type CpuReading } from './cpu.js';
 import { HALFWAY_STATUS, HELD_NAME_PREFIX, INSTANT_PRODUCT, INSTANT_PROVIDER_ID } from './instant-driver.js';
 import { sleep, summarize, waitFor, type LatencySummary } from './stats.js';
@@ -115,38 +115,6 @@ export interface ReplicasResult {
   clients: number;
   followersPerReplica: number;
   phases: ReplicasPhase[];
-}
-
-interface Proc {
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-function startProc(args: string[], env: Record<string, string>, ipc = false): Proc {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
-    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return {
-    child,
-    output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 const specification = (name: string) => ({
@@ -301,7 +269,7 @@ async function runPhase(options: Required<ReplicasOptions>, replicas: number, ro
     const provider = startProc(
       ['--import', 'tsx', PROVIDER_ENTRY],
       { NATS_URL: natsUrl, SWITCHYARD_PREFIX: subjectPrefix, SWITCHYARD_OUTBOX_DIR: outboxDir },
-      true,
+      { ipc: true, cwd: ROOT },
     );
     procs.push(provider);
     const urls: string[] = [];
@@ -309,15 +277,19 @@ async function runPhase(options: Required<ReplicasOptions>, replicas: number, ro
     for (let i = 0; i < replicas; i++) {
       const port = await freePort();
       urls.push(`http://127.0.0.1:${port}`);
-      const gateway = startProc([BIN, 'gateway'], {
-        NATS_URL: natsUrl,
-        REDIS_URL: redisUrl,
-        SWITCHYARD_PREFIX: subjectPrefix,
-        SWITCHYARD_ADMIN_TOKEN: adminToken,
-        SWITCHYARD_SESSION_SECRET: sessionSecret,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-      });
+      const gateway = startProc(
+        [BIN, 'gateway'],
+        {
+          NATS_URL: natsUrl,
+          REDIS_URL: redisUrl,
+          SWITCHYARD_PREFIX: subjectPrefix,
+          SWITCHYARD_ADMIN_TOKEN: adminToken,
+          SWITCHYARD_SESSION_SECRET: sessionSecret,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+        },
+        { cwd: ROOT },
+      );
       gateways.push(gateway);
       procs.push(gateway);
     }

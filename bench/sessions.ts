@@ -18,7 +18,6 @@
  * Run alone with `npx tsx bench/sessions.ts [--keystrokes=N] [--bytes=N] [--sessions=N]` or
  * `BENCH_ONLY=sessions npm run bench`.
  */
-import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +30,7 @@ import { isFinalState, type JobState } from '../shared/job-state-machine.js';
 import { fund } from '../test/support/credits.js';
 import { createClient, type TestClient } from '../test/support/graphql-client.js';
 import { freePort } from '../test/support/local-servers.js';
+import { startProc, type Proc } from './child-process.js';
 import type { SectionOutcome } from './rig.js';
 import { startServices } from './services.js';
 import { numberOption, runWhenMain, writeOut } from './standalone.js';
@@ -64,40 +64,8 @@ interface Terminal {
   close(): void;
 }
 
-/** A child process with its output kept for errors. */
-interface Proc {
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
 /** SESSIONS_BENCH_PROFILE=<dir>: the gateway and the provider write CPU profiles there when they stop. */
 const profileArgs = () => (process.env.SESSIONS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SESSIONS_BENCH_PROFILE}`] : []);
-
-function startProc(args: string[], env: Record<string, string>, ipc = false): Proc {
-  const child = spawnProcess(process.execPath, [...profileArgs(), ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
-    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return {
-    child,
-    output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
-}
 
 export interface SessionsRig {
   url: string;
@@ -121,7 +89,7 @@ export async function startSessionsRig(options: {
   const jobIds: string[] = [];
   const admin = createClient(url, adminToken);
   const gateway = startProc(
-    ['--expose-gc', '--import', 'tsx', GATEWAY_ENTRY],
+    [...profileArgs(), '--expose-gc', '--import', 'tsx', GATEWAY_ENTRY],
     {
       NATS_URL: options.natsUrl,
       REDIS_URL: options.redisUrl,
@@ -133,9 +101,9 @@ export async function startSessionsRig(options: {
       PORT: String(port),
       HOST: '127.0.0.1',
     },
-    true,
+    { ipc: true },
   );
-  const provider = startProc([BIN, 'provider', 'local', '--id', SESSIONS_PROVIDER_ID], {
+  const provider = startProc([...profileArgs(), BIN, 'provider', 'local', '--id', SESSIONS_PROVIDER_ID], {
     NATS_URL: options.natsUrl,
     SWITCHYARD_PREFIX: options.subjectPrefix,
     SWITCHYARD_LOCAL_STATE_DIR: stateDir,
