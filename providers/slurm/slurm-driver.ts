@@ -590,7 +590,10 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     const { record } = await jobs.lookup(request.jobId);
     requireState(record, 'RUNNING', 'open a web session in');
     if (request.rank >= record.replicas) throw new InvalidInputError(`Job ${record.id} has ranks 0 to ${record.replicas - 1}, not ${request.rank}`);
-    const nodeList = record.slurm.nodeList;
+    // A job taken as RUNNING from its output file has no node list until the poller's next squeue: ask for it.
+    const asked =
+      !record.slurm.nodeList && record.slurmJobId ? (await cli.run('squeue', ['-h', '-j', record.slurmJobId, '-o', '%N'])).stdout.trim() : '';
+    const nodeList = record.slurm.nodeList || asked;
     if (!nodeList) throw new InvalidStateError(record.id, `Job ${record.id} has no node yet`);
     const [node] = (await cli.run('scontrol', ['show', 'hostnames', nodeList])).stdout.split('\n').filter(Boolean);
     const shown = await cli.run('scontrol', ['show', 'node', '--oneliner', must(node, `a node of ${nodeList}`)]);
