@@ -69,7 +69,8 @@ async function settledMemory(): Promise<NodeJS.MemoryUsage> {
   return process.memoryUsage();
 }
 
-async function usedMemory(redis: Redis): Promise<number> {
+/** Redis's used_memory (INFO memory). */
+export async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
   return Number(/^used_memory:(\d+)/m.exec(info)![1]);
 }

@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 
 import type { Store } from '../gateway/store/store.js';
 import { creatorName, fillStore, signUp, type FillResult } from './job-listing.js';
+import { usedMemory } from './memory.js';
 import type { Rig } from './rig.js';
 import { measureAlternating, type LatencySummary } from './stats.js';
 import { ms, type Row } from './table.js';
@@ -50,11 +51,6 @@ interface SizeResult {
 export interface MillionResult {
   small: SizeResult;
   large: SizeResult;
-}
-
-async function usedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
-  return Number(/^used_memory:(\d+)/m.exec(info)![1]);
 }
 
 async function fillMeasured(redis: Redis, store: Store, jobs: number): Promise<{ fill: FillResult; redisBytesPerJob: number }> {
@@ -94,7 +90,8 @@ export async function benchMillion(
         );
       }
     };
-    const perUser = (jobs: number) => jobs / 500;
+    // fillStore spreads each store's jobs evenly over the same creators.
+    const perUser = (jobs: number) => jobs / smallFill.fill.creators;
     say(`listing 50 as ${user} and as the administrator at both sizes, ${listings} times each, alternating`);
     const [smallUser, largeUser, smallAdmin, largeAdmin] = await measureAlternating(listings, [
       expectPage(small, perUser(sizes.small), true),

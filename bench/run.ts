@@ -156,6 +156,12 @@ async function cleanup(): Promise<void> {
 }
 
 /** One benchmark's results alone, in bench/results/<name>. */
+/** A benchmark's table printed, and its rows and raw figures written to bench/results/<name>. */
+function report(name: string, results: { rows: Row[]; raw: unknown }): void {
+  printTable(results.rows);
+  writeResults(name, results);
+}
+
 function writeResults(name: string, results: { rows: Row[]; raw: unknown }): void {
   const file = fileURLToPath(new URL(`./results/${name}`, import.meta.url));
   mkdirSync(dirname(file), { recursive: true });
@@ -400,8 +406,7 @@ async function main(): Promise<void> {
     });
     if (!('result' in outcome)) throw new Error(`heartbeats benchmark ${outcome.notRun}`);
     const rows = heartbeatsRows(outcome.result);
-    printTable(rows);
-    writeResults('heartbeats.json', { rows, raw: outcome.result });
+    report('heartbeats.json', { rows, raw: outcome.result });
     return;
   }
   if (only === 'replicas') {
@@ -418,10 +423,9 @@ async function main(): Promise<void> {
       replicaCounts: (process.env.BENCH_REPLICAS_COUNTS ?? '1,2,3').split(',').map(Number),
     });
     const rows = replicasRows(result);
-    printTable(rows);
+    report('replicas.json', { rows, raw: result });
     const missed = result.phases.flatMap((p) => p.followers).filter((f) => !f.sawEveryChange);
     if (missed.length > 0) console.log(`warning: ${missed.length} followers missed a change; first: ${missed[0]!.problem}`);
-    writeResults('replicas.json', { rows, raw: result });
     return;
   }
   if (only === 'hot-paths') {
@@ -436,8 +440,7 @@ async function main(): Promise<void> {
       rounds: Number(process.env.BENCH_HOT_ROUNDS ?? 5),
     });
     const rows = hotPathsRows(result);
-    printTable(rows);
-    writeResults('hot-paths.json', { rows, raw: result });
+    report('hot-paths.json', { rows, raw: result });
     return;
   }
   if (only === 'memory') {
@@ -456,8 +459,7 @@ async function main(): Promise<void> {
     const floor = await benchBareSseFloor(followers);
     const yoga = await benchMinimalYoga(followers);
     const rows = memoryRows(redisFigures, { gateway: outcome.result, floor, yoga });
-    printTable(rows);
-    writeResults('memory.json', { rows, raw: { ...redisFigures, gateway: outcome.result, floor, yoga } });
+    report('memory.json', { rows, raw: { ...redisFigures, gateway: outcome.result, floor, yoga } });
     return;
   }
   if (only === 'million') {
@@ -482,8 +484,7 @@ async function main(): Promise<void> {
         large: Number(process.env.BENCH_MILLION_LARGE ?? 1_000_000),
       });
       const rows = millionRows(result);
-      printTable(rows);
-      writeResults('million.json', { rows, raw: result });
+      report('million.json', { rows, raw: result });
     } finally {
       for (const rig of started) {
         rigs.splice(rigs.indexOf(rig), 1);
@@ -518,44 +519,38 @@ async function main(): Promise<void> {
     });
     if (!('result' in outcome)) throw new Error(`dialects benchmark ${outcome.notRun}`);
     const rows = dialectsRows(outcome.result);
-    printTable(rows);
-    writeResults('dialects.json', { rows, raw: outcome.result });
+    report('dialects.json', { rows, raw: outcome.result });
     return;
   }
   if (only === 'authorisation') {
     const { rows, raw } = await runAuthorisationSection(natsUrl, redisUrl);
-    printTable(rows);
-    writeResults('authorisation.json', { rows, raw });
+    report('authorisation.json', { rows, raw });
     return;
   }
   if (only === 'charging') {
     const result = await benchCharging({ redisUrl, keyPrefix: chargeKeyPrefix, ...chargingOptionsFromEnv() });
     const rows = chargingRows(result);
-    printTable(rows);
+    report('charging.json', { rows, raw: result });
     for (const warning of chargingWarnings(result)) console.log(`warning: ${warning}`);
-    writeResults('charging.json', { rows, raw: result });
     return;
   }
   if (only === 'fair-share') {
     const result = benchFairShare();
     const rows = fairShareRows(result);
-    printTable(rows);
-    writeResults('fair-share.json', { rows, raw: result });
+    report('fair-share.json', { rows, raw: result });
     return;
   }
   if (only === 'sessions') {
     const outcome = await runSessionsBench(sessionsOptions);
     const rows = sessionsRows(outcome);
-    printTable(rows);
-    writeResults('sessions.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
+    report('sessions.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
     return;
   }
   if (only === 'cloud-vm') {
     const outcome = await runCloudVmBench(vm);
     const rows = cloudVmRows(outcome);
-    printTable(rows);
+    report('cloud-vm.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
     for (const warning of cloudVmWarnings(outcome)) console.log(`warning: ${warning}`);
-    writeResults('cloud-vm.json', { rows, raw: 'result' in outcome ? outcome.result : outcome });
     return;
   }
   if (only === 'kubernetes') {
@@ -567,8 +562,7 @@ async function main(): Promise<void> {
   if (only === 'slurm') {
     const { slurm, slurmNotRun } = await runSlurmSection(natsUrl, redisUrl);
     const rows = slurmRows(slurm, slurmNotRun);
-    printTable(rows);
-    writeResults('slurm.json', { rows, raw: slurm ?? { notRun: slurmNotRun } });
+    report('slurm.json', { rows, raw: slurm ?? { notRun: slurmNotRun } });
     return;
   }
 
