@@ -202,13 +202,21 @@ export function createAccounting(options: AccountingOptions): Accounting {
     return { units, totalCredits: creditsFor(product, units) };
   }
 
-  function toRequest(job: Job, product: Product, units: number, totalCredits: number, now: number): ChargeRequest {
+  /** `values`: where the wallet and the description come from (a round shares them among its jobs). */
+  function toRequest(
+    job: Job,
+    product: Product,
+    units: number,
+    totalCredits: number,
+    now: number,
+    values: RoundValues = { wallet: walletOf, description: chargeDescription },
+  ): ChargeRequest {
     return {
       jobId: job.id,
-      wallet: walletOf(job.owner, product, job.providerId),
+      wallet: values.wallet(job.owner, product, job.providerId),
       totalCredits,
       now,
-      description: chargeDescription(product, units),
+      description: values.description(product, units),
       by: job.owner.createdBy,
     };
   }
@@ -288,17 +296,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
         if (product.freeToUse) continue;
         const { units, totalCredits } = runningTotal(job, product, reportedUnits, now);
         if (totalCredits <= (accounted.get(job.id) ?? 0)) continue;
-        charged.push({
-          job,
-          request: {
-            jobId: job.id,
-            wallet: shared.wallet(job.owner, product, job.providerId),
-            totalCredits,
-            now,
-            description: shared.description(product, units),
-            by: job.owner.createdBy,
-          },
-        });
+        charged.push({ job, request: toRequest(job, product, units, totalCredits, now, shared) });
       }
       if (charged.length === 0) return { dry: [], debited: 0, failed: 0 };
       const outcomes = await ledger.chargeMany(charged.map((item) => item.request));
@@ -435,7 +433,12 @@ export function toTransactionConnection(page: TransactionPage): {
  * have it: a round over 100 000 jobs of 1000 wallets makes 1000 wallet objects, not 100 000, and
  * the ledger names and sends each once.
  */
-function createRoundValues() {
+interface RoundValues {
+  wallet(owner: PayingOwner, product: Product, provider: string): WalletKey;
+  description(product: Product, units: number): string;
+}
+
+function createRoundValues(): RoundValues {
   // provider → category → user or project name → wallet; users and projects apart.
   const wallets = new Map<string, Map<string, [Map<string, WalletKey>, Map<string, WalletKey>]>>();
   const descriptions = new Map<Product, Map<number, string>>();
