@@ -29,6 +29,8 @@ export const slurmProviderSettings = {
   SWITCHYARD_SLURM_POLL_MS: positiveIntSetting.default(1_000),
   SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS: positiveIntSetting.default(10_000),
   SWITCHYARD_SLURM_SUBMIT_CONCURRENCY: positiveIntSetting.default(16),
+  /** How long the jobs of a burst of creates gather into one job array before it is submitted (0: none gather while a slot is free). */
+  SWITCHYARD_SLURM_SUBMIT_GATHER_MS: z.coerce.number().int().min(0).max(10_000).default(50),
   /** Jobs that wait for a submit slot together go as one Slurm job array (slurm-arrays.ts); `false`: one sbatch per job. */
   SWITCHYARD_SLURM_ARRAYS: z
     .enum(['true', 'false'])
@@ -59,6 +61,7 @@ export async function runSlurmProvider(id: string, env: NodeJS.ProcessEnv = proc
         commandTimeoutMs: settings.SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS,
         submitConcurrency: settings.SWITCHYARD_SLURM_SUBMIT_CONCURRENCY,
         arrays: settings.SWITCHYARD_SLURM_ARRAYS,
+        submitGatherMs: settings.SWITCHYARD_SLURM_SUBMIT_GATHER_MS,
         jobAccount: settings.SWITCHYARD_SLURM_JOB_USER,
         userAccounts: settings.SWITCHYARD_SLURM_USER_MAP ?? {},
         env,

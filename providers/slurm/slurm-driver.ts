@@ -119,6 +119,12 @@ export interface SlurmDriverOptions {
    * one Slurm job array (slurm-arrays.ts): one sbatch for many jobs. A job that finds a slot free goes alone. @default true
    */
   arrays?: boolean;
+  /**
+   * With arrays on: a create that comes within this long of the one before is part of a burst, and
+   * waits this long for the rest of it, so that a bulk create goes as a few arrays and not as one
+   * sbatch per job while slots happen to be free (submit-batcher.ts). A create after a pause goes at once. @default 50
+   */
+  submitGatherMs?: number;
   /** How many helper processes launch Slurm's commands side by side (command-runner.ts). @default 2 */
   commandProcesses?: number;
   /** Environment of the Slurm commands (PATH decides which sbatch runs). @default process.env */
@@ -451,10 +457,11 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     );
   };
 
-  // Jobs that wait for a submit slot while all are taken go together, as one array, when one frees.
+  // Jobs that wait for a submit slot, or come in a burst, go together as one array.
   const batcher = createSubmitBatcher<ReadyJob, SlurmJob>({
     slots: options.submitConcurrency ?? 16,
     maxBatch: (options.arrays ?? true) ? MAX_ARRAY_TASKS : 1,
+    gatherMs: options.submitGatherMs ?? 50,
     key: (ready) => arrayKey(ready.args),
     submit: async (batch) => (batch.length === 1 ? [await settle(submitAlone(batch[0]!))] : submitArray(batch)),
   });
@@ -604,8 +611,9 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
 
   return {
     // The runner paces sbatch (submitConcurrency at once): the creates around them run more at once,
-    // so that a job has its records and script ready when a turn frees.
-    createConcurrency: 64,
+    // so that a job has its records and script ready when a turn frees, and a bulk create's jobs
+    // reach the batcher within one gather window (an array's worth of them).
+    createConcurrency: MAX_ARRAY_TASKS,
 
     async start(driverContext) {
       try {

@@ -1,14 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { describe, expect, it, vi } from 'vitest';
 
 import { createSubmitBatcher } from './submit-batcher.js';
 
 /** A batcher whose submissions end when the test says so. */
-function setUp(slots: number, maxBatch: number) {
+function setUp(slots: number, maxBatch: number, gatherMs = 0) {
   const batches: string[][] = [];
   const ends: Array<() => void> = [];
   const batcher = createSubmitBatcher<string, string>({
     slots,
     maxBatch,
+    gatherMs,
     key: (item) => item.split(':')[0]!,
     submit: async (items) => {
       batches.push(items);
@@ -79,5 +82,36 @@ describe('the submit batcher', () => {
     });
     await expect(Promise.all([throwing.submit('x'), throwing.submit('y')])).rejects.toThrow('slurmctld is down');
     await expect(throwing.submit('z')).rejects.toThrow('slurmctld is down');
+  });
+
+  it('sends the first item of a burst at once and gathers the rest for gatherMs, even while slots are free; an item after a pause goes at once', async () => {
+    const gatherMs = 40;
+    const { batcher, batches, endNext } = setUp(4, 10, gatherMs);
+    const results = ['a:1', 'a:2', 'a:3', 'b:1', 'a:4'].map((item) => batcher.submit(item));
+    // Three slots are free, but the four after the first arrived within gatherMs of it: they wait.
+    expect(batches).toEqual([['a:1']]);
+    expect(batcher.waiting).toBe(4);
+    await vi.waitFor(() => expect(batches).toHaveLength(3), { timeout: 5_000, interval: 5 });
+    expect(batches.slice(1)).toEqual([
+      ['a:2', 'a:3', 'a:4'],
+      ['b:1'],
+    ]);
+    for (let k = 0; k < 3; k += 1) await endNext();
+    expect(await Promise.all(results)).toEqual(['a:1', 'a:2', 'a:3', 'b:1', 'a:4'].map((item) => `done ${item}`));
+
+    // Idle again: the next item goes alone the moment it arrives.
+    await sleep(gatherMs * 2);
+    const later = batcher.submit('a:5');
+    expect(batches.at(-1)).toEqual(['a:5']);
+    await endNext();
+    expect(await later).toBe('done a:5');
+  });
+
+  it('gathers nothing when batches hold one item', async () => {
+    const { batcher, batches, endNext } = setUp(3, 1, 1_000);
+    const results = ['a:1', 'a:2', 'a:3'].map((item) => batcher.submit(item));
+    expect(batches).toEqual([['a:1'], ['a:2'], ['a:3']]);
+    for (let k = 0; k < 3; k += 1) await endNext();
+    await Promise.all(results);
   });
 });

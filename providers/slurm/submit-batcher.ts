@@ -12,8 +12,10 @@
 export interface SubmitBatcherOptions<T, R> {
   /** Submissions at once. */
   slots: number;
-  /** Items in one batch at most (1: every item alone). */
+  /** Items in one batch at most (1: every item alone, and nothing is gathered). */
   maxBatch: number;
+  /** How long the items of a burst gather before they go (0: they go as soon as a slot is free). @default 0 */
+  gatherMs?: number;
   /** Items of one key may go together. */
   key(item: T): string;
   /** Submit a batch; answers one outcome per item, in order (an item's own error, or its result). */
@@ -37,7 +39,12 @@ interface Waiter<T, R> {
 export function createSubmitBatcher<T, R>(options: SubmitBatcherOptions<T, R>): SubmitBatcher<T, R> {
   const slots = Math.max(1, Math.floor(options.slots));
   const maxBatch = Math.max(1, Math.floor(options.maxBatch));
+  const gatherMs = maxBatch > 1 ? Math.max(0, options.gatherMs ?? 0) : 0;
   let running = 0;
+  /** performance.now() of the last item to arrive; a monotonic reading, for an interval only. */
+  let lastArrival = -Infinity;
+  /** Set while a burst gathers: nothing goes until it fires. */
+  let gathering: ReturnType<typeof setTimeout> | null = null;
   /** First come first served; a batch takes the first waiter and those after it with its key. */
   let queue: Array<Waiter<T, R>> = [];
 
@@ -71,14 +78,26 @@ export function createSubmitBatcher<T, R>(options: SubmitBatcherOptions<T, R>): 
   };
 
   const pump = () => {
+    if (gathering !== null) return;
     while (running < slots && queue.length > 0) void send(take());
+  };
+
+  const arrive = () => {
+    const now = performance.now();
+    const inBurst = now - lastArrival < gatherMs;
+    lastArrival = now;
+    if (!inBurst || gathering !== null) return pump();
+    gathering = setTimeout(() => {
+      gathering = null;
+      pump();
+    }, gatherMs);
   };
 
   return {
     submit(item) {
       return new Promise<R>((resolve, reject) => {
         queue.push({ item, key: options.key(item), resolve, reject });
-        pump();
+        arrive();
       });
     },
     get waiting() {
