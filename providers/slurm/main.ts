@@ -29,7 +29,7 @@ export const slurmProviderSettings = {
   SWITCHYARD_SLURM_POLL_MS: positiveIntSetting.default(1_000),
   SWITCHYARD_SLURM_COMMAND_TIMEOUT_MS: positiveIntSetting.default(10_000),
   SWITCHYARD_SLURM_SUBMIT_CONCURRENCY: positiveIntSetting.default(16),
-  /** How long the jobs of a burst of creates gather into one job array before it is submitted (0: none gather while a slot is free). */
+  /** The longest a job ready to submit waits for the creates still being written beside it, to go as one job array (0: never). */
   SWITCHYARD_SLURM_SUBMIT_GATHER_MS: z.coerce.number().int().min(0).max(10_000).default(50),
   /** Jobs that wait for a submit slot together go as one Slurm job array (slurm-arrays.ts); `false`: one sbatch per job. */
   SWITCHYARD_SLURM_ARRAYS: z

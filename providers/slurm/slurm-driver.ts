@@ -120,9 +120,10 @@ export interface SlurmDriverOptions {
    */
   arrays?: boolean;
   /**
-   * With arrays on: a create that comes within this long of the one before is part of a burst, and
-   * waits this long for the rest of it, so that a bulk create goes as a few arrays and not as one
-   * sbatch per job while slots happen to be free (submit-batcher.ts). A create after a pause goes at once. @default 50
+   * With arrays on, when more creates are under way than free submit slots: the longest a job that is
+   * ready to submit waits for those still writing their files, so that a bulk create goes as one array
+   * and not as one sbatch per job while slots happen to be free (submit-batcher.ts). Creates that the
+   * free slots take all go alone at once. @default 50
    */
   submitGatherMs?: number;
   /** How many helper processes launch Slurm's commands side by side (command-runner.ts). @default 2 */
@@ -457,7 +458,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     );
   };
 
-  // Jobs that wait for a submit slot, or come in a burst, go together as one array.
+  // Jobs that wait for a submit slot, or for the creates still being written beside them, go together as one array.
   const batcher = createSubmitBatcher<ReadyJob, SlurmJob>({
     slots: options.submitConcurrency ?? 16,
     maxBatch: (options.arrays ?? true) ? MAX_ARRAY_TASKS : 1,
@@ -467,22 +468,30 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   });
 
   const submit = async (job: CreateJob): Promise<SlurmJob> => {
-    const checked = validate(job);
-    await refuseWorkDir(job.specification.workingDir);
-    // A record without a Slurm id: an earlier sbatch of this job may have gone through. Ask Slurm before submitting again.
-    const existing = await jobs.readSaved(job.id);
-    if (existing !== null) {
-      const array = existing.record?.array ?? null;
-      const found = array ? taskOfArray(await queue.findArray(array.name), array) : await queue.findByName(job.id);
-      // A record that does not read: the job is adopted from Slurm's view alone.
-      if (found) return adopt(job.id, found, existing.record ?? undefined);
+    // Announced before its files are written: the jobs of a bulk create that are ready wait for the others (gatherMs at most).
+    const prepared = batcher.prepare();
+    let ready: ReadyJob | null = null;
+    try {
+      const checked = validate(job);
+      await refuseWorkDir(job.specification.workingDir);
+      // A record without a Slurm id: an earlier sbatch of this job may have gone through. Ask Slurm before submitting again.
+      const existing = await jobs.readSaved(job.id);
+      if (existing !== null) {
+        const array = existing.record?.array ?? null;
+        const found = array ? taskOfArray(await queue.findArray(array.name), array) : await queue.findByName(job.id);
+        // A record that does not read: the job is adopted from Slurm's view alone.
+        if (found) return adopt(job.id, found, existing.record ?? undefined);
+      }
+      const plan: SbatchPlan = { ...checked, account: accounts ? accounts.accountFor(job.owner.createdBy) : null };
+      // The record exists before sbatch runs: a crash from here on leaves something to find the job by.
+      const pending = live({ ...submittedRecord(job, null, plan), status: 'Submitting to Slurm' });
+      // Side by side: neither needs the other, and sbatch needs both.
+      const [script] = await Promise.all([writeScript(job, plan.dir, plan.account), jobs.save(pending)]);
+      ready = { job, plan, script, args: sbatchArgs(job, plan, script), pending };
+    } finally {
+      if (ready === null) prepared.abandon();
     }
-    const plan: SbatchPlan = { ...checked, account: accounts ? accounts.accountFor(job.owner.createdBy) : null };
-    // The record exists before sbatch runs: a crash from here on leaves something to find the job by.
-    const pending = live({ ...submittedRecord(job, null, plan), status: 'Submitting to Slurm' });
-    // Side by side: neither needs the other, and sbatch needs both.
-    const [script] = await Promise.all([writeScript(job, plan.dir, plan.account), jobs.save(pending)]);
-    return batcher.submit({ job, plan, script, args: sbatchArgs(job, plan, script), pending });
+    return prepared.submit(ready);
   };
 
   /** Run an operation on a job with polls holding off it, so that its change is reported before what the poll sees. */

@@ -1,5 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { describe, expect, it, vi } from 'vitest';
 
 import { createSubmitBatcher } from './submit-batcher.js';
@@ -84,32 +82,61 @@ describe('the submit batcher', () => {
     await expect(throwing.submit('z')).rejects.toThrow('slurmctld is down');
   });
 
-  it('sends the first item of a burst at once and gathers the rest for gatherMs, even while slots are free; an item after a pause goes at once', async () => {
-    const gatherMs = 40;
-    const { batcher, batches, endNext } = setUp(4, 10, gatherMs);
-    const results = ['a:1', 'a:2', 'a:3', 'b:1', 'a:4'].map((item) => batcher.submit(item));
-    // Three slots are free, but the four after the first arrived within gatherMs of it: they wait.
-    expect(batches).toEqual([['a:1']]);
-    expect(batcher.waiting).toBe(4);
-    await vi.waitFor(() => expect(batches).toHaveLength(3), { timeout: 5_000, interval: 5 });
-    expect(batches.slice(1)).toEqual([
-      ['a:2', 'a:3', 'a:4'],
+  it('holds ready items while more are being prepared than the free slots take, and sends them together once the last is ready', async () => {
+    const { batcher, batches, endNext } = setUp(3, 10, 10_000);
+    const announced = ['a:1', 'a:2', 'b:1', 'a:3'].map((item) => ({ item, prepared: batcher.prepare() }));
+    const results = announced.slice(0, 3).map(({ item, prepared }) => prepared.submit(item));
+    // Three slots are free for four items, one of them not ready yet: the three wait for it.
+    expect(batches).toEqual([]);
+    expect(batcher.waiting).toBe(3);
+    results.push(announced[3]!.prepared.submit('a:3'));
+    expect(batches).toEqual([
+      ['a:1', 'a:2', 'a:3'],
       ['b:1'],
     ]);
-    for (let k = 0; k < 3; k += 1) await endNext();
-    expect(await Promise.all(results)).toEqual(['a:1', 'a:2', 'a:3', 'b:1', 'a:4'].map((item) => `done ${item}`));
-
-    // Idle again: the next item goes alone the moment it arrives.
-    await sleep(gatherMs * 2);
-    const later = batcher.submit('a:5');
-    expect(batches.at(-1)).toEqual(['a:5']);
     await endNext();
-    expect(await later).toBe('done a:5');
+    await endNext();
+    expect(await Promise.all(results)).toEqual(['a:1', 'a:2', 'b:1', 'a:3'].map((item) => `done ${item}`));
+
+    // Nothing announced beside it: an item goes the moment it is ready, however soon after the others.
+    const alone = batcher.prepare().submit('a:4');
+    expect(batches.at(-1)).toEqual(['a:4']);
+    await endNext();
+    expect(await alone).toBe('done a:4');
+
+    // As many as the free slots take: each goes alone as it is ready.
+    const few = batcher.prepare();
+    const first = batcher.prepare().submit('a:5');
+    expect(batches.at(-1)).toEqual(['a:5']);
+    const second = few.submit('a:6');
+    expect(batches.at(-1)).toEqual(['a:6']);
+    await endNext();
+    await endNext();
+    expect(await Promise.all([first, second])).toEqual(['done a:5', 'done a:6']);
+  });
+
+  it('sends what is ready after gatherMs when an announced item is slow, and at once when it is abandoned', async () => {
+    const { batcher, batches, endNext } = setUp(1, 10, 40);
+    const slow = batcher.prepare();
+    const ready = batcher.prepare().submit('a:1');
+    expect(batches).toEqual([]);
+    await vi.waitFor(() => expect(batches).toEqual([['a:1']]), { timeout: 5_000, interval: 5 });
+    await endNext();
+    expect(await ready).toBe('done a:1');
+
+    const waiting = batcher.prepare().submit('a:2');
+    expect(batches).toHaveLength(1);
+    slow.abandon();
+    expect(batches.at(-1)).toEqual(['a:2']);
+    await endNext();
+    expect(await waiting).toBe('done a:2');
+    expect(() => slow.abandon()).toThrow('once');
   });
 
   it('gathers nothing when batches hold one item', async () => {
     const { batcher, batches, endNext } = setUp(3, 1, 1_000);
-    const results = ['a:1', 'a:2', 'a:3'].map((item) => batcher.submit(item));
+    batcher.prepare();
+    const results = ['a:1', 'a:2', 'a:3'].map((item) => batcher.prepare().submit(item));
     expect(batches).toEqual([['a:1'], ['a:2'], ['a:3']]);
     for (let k = 0; k < 3; k += 1) await endNext();
     await Promise.all(results);
