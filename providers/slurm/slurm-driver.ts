@@ -299,7 +299,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
   };
 
   /** The job's directory, its account's alone, and its batch script in it. */
-  const writeScript = async (job: CreateJob, dir: string, account: UnixAccount | null): Promise<string> => {
+  /** The job's script in its directory; `madeNow`: the directory is new, so no output in it is older than this submission. */
+  const writeScript = async (job: CreateJob, dir: string, account: UnixAccount | null): Promise<{ script: string; madeNow: boolean }> => {
     // Made now (not a retried submission's): it is new, empty, and has the mode asked for.
     const made = (await mkdir(dir, { recursive: true, ...(account ? { mode: 0o700 } : {}) })) !== undefined;
     if (account) {
@@ -311,7 +312,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     // Written afresh, never through a link the job's account may have left in its directory (a retried submission).
     if (!made) await rm(script, { force: true });
     await writeFile(script, batchScript(job, dir), { mode: 0o755, flag: 'wx' });
-    return script;
+    return { script, madeNow: made };
   };
 
   /** A job ready for sbatch: its script written and its record saved; waiting for a submit slot. */
@@ -323,6 +324,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     args: string[];
     /** Its record as saved before sbatch runs. */
     pending: SlurmJob;
+    /** Its directory was made for this submission: output found in it is this submission's launch. */
+    newDirectory: boolean;
   }
 
   /** sbatch took the job as `slurmJobId`: its record, its first change, and a watch on its start. */
@@ -336,8 +339,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       status: `Submitted to Slurm as job ${slurmJobId}${how} in partition ${plan.sold.partition.name}`,
       providerGeneratedId: slurmJobId,
     });
-    // Its start is seen as Slurm launches it, not at the next poll.
-    void poller.watch(entry);
+    // Its start is seen as Slurm launches it, not at the next poll (even when that was before the watch began).
+    void poller.watch(entry, { newDirectory: ready.newDirectory });
     await jobs.saved(job.id);
     return entry;
   };
@@ -486,8 +489,8 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       // The record exists before sbatch runs: a crash from here on leaves something to find the job by.
       const pending = live({ ...submittedRecord(job, null, plan), status: 'Submitting to Slurm' });
       // Side by side: neither needs the other, and sbatch needs both.
-      const [script] = await Promise.all([writeScript(job, plan.dir, plan.account), jobs.save(pending)]);
-      ready = { job, plan, script, args: sbatchArgs(job, plan, script), pending };
+      const [{ script, madeNow }] = await Promise.all([writeScript(job, plan.dir, plan.account), jobs.save(pending)]);
+      ready = { job, plan, script, args: sbatchArgs(job, plan, script), pending, newDirectory: madeNow };
     } finally {
       if (ready === null) prepared.abandon();
     }

@@ -1,11 +1,11 @@
 /**
- * When the poller asks Slurm: a lone waiting job's start is seen as its
- * output files appear when it is the only active job and nothing is being
- * submitted: a new output file is Slurm launching it (RUNNING without asking
- * Slurm; its nodes at the next look at all jobs, at its usual time), output
- * there before the watch began brings a look at that job alone (in place of
- * the next look at all jobs); with more jobs, the next look, an interval
- * after the last, so Slurm is not asked more often than before. A fake of
+ * When the poller asks Slurm: a waiting job's start is seen as its output
+ * files appear. A new output file is Slurm launching it (RUNNING without
+ * asking Slurm, whatever else is active; its nodes at the next look at all
+ * jobs, at its usual time). Output there before the watch began brings a
+ * look at that job alone (in place of the next look at all jobs) when it is
+ * the only active job and nothing is being submitted; else the next look, an
+ * interval after the last, so Slurm is not asked more often than before. A fake of
  * Slurm's queue (the one thing replaced here, to count what is asked of it)
  * answers from rows set by the test; the directories and their watches are
  * real.
@@ -123,7 +123,17 @@ describe('the Slurm poller', () => {
       writeFileSync(join(dir, `job-${k}`, 'batch.out'), '');
     };
     const runningAt = (k: number) => events.find((e) => e.jobId === `job-${k}` && e.change.state === 'RUNNING')?.at;
-    return { poller, calls, start, runningAt, entries, rows, events, ends, sacct };
+    /** A job sbatch has just taken, whose output Slurm wrote before its watch began (it launched at once). */
+    const launchedBeforeWatch = (k: number) => {
+      const jobDir = join(dir, `job-${k}`);
+      mkdirSync(jobDir);
+      const entry = slurmJob(record(`job-${k}`, String(k)), jobDir);
+      jobs.set(entry);
+      rows.set(String(k), row(String(k), 'RUNNING'));
+      writeFileSync(join(jobDir, 'batch.out'), '');
+      return entry;
+    };
+    return { poller, calls, start, runningAt, entries, rows, events, ends, sacct, launchedBeforeWatch };
   }
 
   it('sees a lone job start as a new output file appears: RUNNING without asking Slurm, its nodes from the next look at all jobs at its usual time', async () => {
@@ -166,8 +176,27 @@ describe('the Slurm poller', () => {
     expect(performance.now() - seen).toBeGreaterThanOrEqual(1_400);
   });
 
-  it('asks no sooner than an interval after the last look when several jobs start', async () => {
+  it('sees several lone jobs start as their output files appear, without asking Slurm, and their nodes at the next look at its usual time', async () => {
+    const { poller, calls, start, runningAt, entries, events } = setUp(3, 1_500);
+    await poller.start();
+    for (const entry of entries) await poller.watch(entry);
+    const lookedAt = performance.now();
+    start(1);
+    start(2);
+    const seen = await waitFor(() => runningAt(1) && runningAt(2), 'both RUNNING changes');
+    expect(seen - lookedAt).toBeLessThan(1_000);
+    expect(calls).toEqual({ list: 1, row: 0 });
+    await waitFor(() => events.find((e) => e.change.status === 'Running on sy1 (Slurm job 2)'), 'the nodes');
+    expect(performance.now() - lookedAt).toBeGreaterThanOrEqual(1_400);
+    expect(calls).toEqual({ list: 2, row: 0 });
+  });
+
+  /** Output in a job's directory before its watch began (a requeued job's earlier run): it tells nothing of a start. */
+  const earlierRun = (dir: string) => writeFileSync(join(dir, 'batch.out'), 'an earlier run\n');
+
+  it('asks no sooner than an interval after the last look when several jobs whose directories held output before start', async () => {
     const { poller, calls, start, runningAt, entries } = setUp(3, 1_500);
+    for (const entry of entries) earlierRun(entry.dir);
     await poller.start();
     for (const entry of entries) await poller.watch(entry);
     const lookedAt = performance.now();
@@ -182,13 +211,42 @@ describe('the Slurm poller', () => {
     expect(calls).toEqual({ list: 2, row: 0 });
   });
 
-  it('waits for the next look when a submission is under way, though the job is the only active one', async () => {
-    const { poller, calls, start, runningAt } = setUp(1, 1_500, 1);
+  it('waits for the next look when a submission is under way, for a job whose directory held output before, though it is the only active one', async () => {
+    const { poller, calls, start, runningAt, entries } = setUp(1, 1_500, 1);
+    earlierRun(entries[0]!.dir);
     await poller.start();
     const lookedAt = performance.now();
     start(1);
     const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
     expect(seen - lookedAt).toBeGreaterThanOrEqual(1_400);
+    expect(calls).toEqual({ list: 2, row: 0 });
+  });
+
+  it('sees a lone job launch by its new output file while a submission is under way', async () => {
+    const { poller, calls, start, runningAt, entries } = setUp(1, 1_500, 1);
+    await poller.start();
+    await poller.watch(entries[0]!);
+    const lookedAt = performance.now();
+    start(1);
+    const seen = await waitFor(() => runningAt(1), 'the RUNNING change');
+    expect(seen - lookedAt).toBeLessThan(1_000);
+    expect(calls).toEqual({ list: 1, row: 0 });
+  });
+
+  it('takes output already in a directory made for the submission as its launch, though another job is active', async () => {
+    const { poller, calls, runningAt, launchedBeforeWatch } = setUp(1, 1_500);
+    await poller.start();
+    const lookedAt = performance.now();
+    await poller.watch(launchedBeforeWatch(2), { newDirectory: true });
+    await waitFor(() => runningAt(2), 'the RUNNING change');
+    expect(performance.now() - lookedAt).toBeLessThan(1_000);
+    expect(calls).toEqual({ list: 1, row: 0 });
+    // The same in a directory of an earlier submission tells nothing: the job's start waits for the next look.
+    await poller.watch(launchedBeforeWatch(3));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(runningAt(3)).toBeUndefined();
+    await waitFor(() => runningAt(3), 'the next look');
+    expect(performance.now() - lookedAt).toBeGreaterThanOrEqual(1_400);
     expect(calls).toEqual({ list: 2, row: 0 });
   });
 

@@ -9,19 +9,20 @@
  *
  * A job that starts on its own is seen at once rather than at the next
  * interval: Slurm creates its output files in its directory as it launches
- * it, and the directories of waiting jobs are watched (inotify). When the job
- * is the provider's only active one and no submission is under way, an output
- * file that was not there when the watch began is Slurm launching it: the job
- * is RUNNING then, without asking Slurm (launchedChange in slurm-states.ts;
- * its nodes and usage come with the next look at all jobs, at its usual
- * time). Output there before (an earlier run's, or a start before the watch)
- * brings a look at that job alone (`squeue --jobs=<id>`, which Slurm answers
- * without listing the others), once per job, in place of the next look: the
- * interval runs from it. So Slurm is asked no more often than before, only
- * sooner, and more cheaply. With other jobs active, the looks one an
- * interval see the starts, as before. Where the directory is on a file
- * system that does not report changes made on other hosts (NFS), the
- * interval alone decides.
+ * it, and the directories of waiting jobs are watched (inotify). For a job
+ * of its own (not an array task), an output file that was not there when the
+ * watch began is Slurm launching it: the job is RUNNING then, without asking
+ * Slurm, whatever else is active (launchedChange in slurm-states.ts; its
+ * nodes and usage come with the next look at all jobs, at its usual time).
+ * When the job is the provider's only active one and no submission is under
+ * way, output there before (an earlier run's, or a start before the watch),
+ * or an array task's (whose own numeric id only squeue gives), brings a look
+ * at that job alone (`squeue --jobs=<id>`, which Slurm answers without
+ * listing the others), once per job, in place of the next look: the interval
+ * runs from it. So Slurm is asked no more often than before, only sooner,
+ * and more cheaply. Otherwise the looks one an interval see the starts, as
+ * before. Where the directory is on a file system that does not report
+ * changes made on other hosts (NFS), the interval alone decides.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -71,8 +72,11 @@ export interface SlurmPoller {
   byName(name: string): SqueueJob | undefined;
   /** Look at once (forced), then every interval, until stop(). */
   start(): Promise<void>;
-  /** Watch a waiting job's directory, so that its start is seen as it happens; resolves once the watch is set. */
-  watch(job: SlurmJob): Promise<void>;
+  /**
+   * Watch a waiting job's directory, so that its start is seen as it happens; resolves once the watch is set.
+   * `newDirectory`: made for the submission just made, so output already in it is that submission's launch.
+   */
+  watch(job: SlurmJob, options?: { newDirectory?: boolean }): Promise<void>;
   /** No more looks; resolves when the one under way has ended. */
   stop(): Promise<void>;
 }
@@ -320,9 +324,15 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     pollTimer = setTimeout(() => {
       pollTimer = null;
       dueAt = Number.POSITIVE_INFINITY;
-      // Early, for a job starting on its own: a look at it alone; otherwise at all jobs.
+      // Early, for lone jobs whose launch their output showed (it asks Slurm nothing, whatever else is
+      // active), and for a job starting on its own: a look at it alone; otherwise at all jobs.
+      const launches = launchedLone();
       const alone = startingAlone();
-      if (alone) {
+      if (launches.length > 0) {
+        void look(async () => {
+          for (const id of launches) await applyLaunch(id);
+        });
+      } else if (alone) {
         lookedAlone.add(alone);
         void look(() => (launched.has(alone) ? applyLaunch(alone) : lookAtStart(alone)));
       } else void poll();
@@ -343,8 +353,15 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
     return id!;
   };
 
-  /** When Slurm is next asked: at once for a job starting alone, else when the next look at all jobs is due. */
-  const nextLookAt = () => (startingAlone() ? Number.NEGATIVE_INFINITY : fullDueAt);
+  /** Waiting jobs of their own (not array tasks) that a new output file showed launched: RUNNING without asking Slurm. */
+  const launchedLone = (): string[] =>
+    [...launched].filter((id) => {
+      const record = jobs.get(id)?.record;
+      return record !== undefined && record.state === 'IN_QUEUE' && record.array === null && record.slurmJobId !== null;
+    });
+
+  /** When the next look is: at once for launched lone jobs and a job starting alone, else when the next look at all jobs is due. */
+  const nextLookAt = () => (launchedLone().length > 0 || startingAlone() ? Number.NEGATIVE_INFINITY : fullDueAt);
 
   /** A waiting job's files appeared: it is starting, so look now if it is alone. */
   const soon = (jobId: string, file: string | null = null) => {
@@ -378,23 +395,24 @@ export function createSlurmPoller(options: SlurmPollerOptions): SlurmPoller {
   /**
    * Watch a waiting job's directory. Read before the watch is set and after: output there before
    * is an earlier run's, or a start the watch missed (Slurm is asked); a file that appears after
-   * the first read is Slurm launching the job now. Resolves once the watch is set (joining a
-   * setup under way).
+   * the first read, or any in a directory made for the submission just made, is Slurm launching
+   * the job now. Resolves once the watch is set (joining a setup under way).
    */
-  const watchJob = (job: SlurmJob): Promise<void> => {
+  const watchJob = (job: SlurmJob, { newDirectory = false }: { newDirectory?: boolean } = {}): Promise<void> => {
     const id = job.record.id;
     const under = settingUp.get(id);
     if (under) return under;
     if (!running || watchers.has(id) || watchers.size + settingUp.size >= MAX_WATCHED) return Promise.resolve();
-    const setUp = setUpWatch(job).finally(() => settingUp.delete(id));
+    const setUp = setUpWatch(job, newDirectory).finally(() => settingUp.delete(id));
     settingUp.set(id, setUp);
     return setUp;
   };
 
-  const setUpWatch = async (job: SlurmJob): Promise<void> => {
+  const setUpWatch = async (job: SlurmJob, newDirectory: boolean): Promise<void> => {
     const id = job.record.id;
     const outputIn = async () => (await readdir(job.dir).catch(() => [] as string[])).find((name) => OUTPUT_FILE.test(name)) ?? null;
-    const before = await outputIn();
+    // In a directory made for this submission, output already there is its launch (Slurm was quicker than the watch).
+    const before = newDirectory ? null : await outputIn();
     if (!running || jobs.get(id)?.record.state !== 'IN_QUEUE') return;
     try {
       // persistent: false: a watch alone must not keep the provider alive.
