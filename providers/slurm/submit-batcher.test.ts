@@ -90,10 +90,7 @@ describe('the submit batcher', () => {
     expect(batches).toEqual([]);
     expect(batcher.waiting).toBe(3);
     results.push(announced[3]!.prepared.submit('a:3'));
-    expect(batches).toEqual([
-      ['a:1', 'a:2', 'a:3'],
-      ['b:1'],
-    ]);
+    expect(batches).toEqual([['a:1', 'a:2', 'a:3'], ['b:1']]);
     await endNext();
     await endNext();
     expect(await Promise.all(results)).toEqual(['a:1', 'a:2', 'b:1', 'a:3'].map((item) => `done ${item}`));
