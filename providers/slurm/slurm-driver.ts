@@ -298,8 +298,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     }
   };
 
-  /** The job's directory, its account's alone, and its batch script in it. */
-  /** The job's script in its directory; `madeNow`: the directory is new, so no output in it is older than this submission. */
+  /** The job's directory, its account's alone, and its batch script in it; `madeNow`: the directory is new, so no output in it is older than this submission. */
   const writeScript = async (job: CreateJob, dir: string, account: UnixAccount | null): Promise<{ script: string; madeNow: boolean }> => {
     // Made now (not a retried submission's): it is new, empty, and has the mode asked for.
     const made = (await mkdir(dir, { recursive: true, ...(account ? { mode: 0o700 } : {}) })) !== undefined;
