@@ -7,7 +7,9 @@
  * run on the same Redis: 100,000 bare EVALSHA calls of a trivial script,
  * pipelined in batches of the ledger's batch size. Afterwards the sum of the
  * debits is checked against the fall in the wallets' balances and against
- * the credits the ledger holds as charged per job.
+ * the credits the ledger holds as charged per job. Last, the other half of
+ * the gateway's own round (gateway/accounting/charging.ts): the same jobs in
+ * a Redis store, read a page of 500 at a time as the round reads them.
  *
  * Figures of 2026-12-03 (2 cores, load average 8–12 from other work, so wall
  * times move by 2× between runs; CPU times barely do). Before the compact
@@ -21,8 +23,10 @@
 import { Redis } from 'ioredis';
 
 import { createAccounting, type ChargeRoundItem } from '../gateway/accounting/accounting.js';
+import { CHARGE_PAGE, CHARGED_STATES } from '../gateway/accounting/charging.js';
 import type { Ledger, WalletKey } from '../gateway/accounting/ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { createRedisStore } from '../gateway/store/redis-store.js';
 import { LOCAL_PRODUCTS } from '../providers/local/local-driver.js';
 import { createManualClock } from '../shared/clock.js';
 import type { Job, Product } from '../shared/domain.js';
@@ -42,6 +46,20 @@ export interface ChargingOptions {
   minutesPerStep?: number;
   /** Jobs per charge-n.lua call, as the ledger's option. @default the ledger's (500) */
   chargeBatchSize?: number;
+  /** Also time the store reads of the gateway's own round (charging.ts), on the same jobs in a Redis store. @default true */
+  storeReads?: boolean;
+}
+
+/** The production round's other half: charging.ts reads the charged jobs from the store a page at a time. */
+export interface StoreReadsMeasurement {
+  /** Writing the jobs into a Redis store of their own (store.createJobs, 1,000 a call). */
+  fillSeconds: number;
+  pages: number;
+  jobs: number;
+  /** All pages once, the faster of two passes. */
+  seconds: number;
+  gatewayCpuSeconds: number;
+  redisCpuSeconds: number;
 }
 
 export interface ChargeRoundMeasurement {
@@ -77,6 +95,7 @@ export interface ChargingResult {
   later: ChargeRoundMeasurement;
   /** The baseline: bare EVALSHA of `return 1`, pipelined `batch` calls at a time, all batches sent at once. */
   evalsha: { calls: number; batch: number; seconds: number; callsPerSecond: number };
+  storeReads: StoreReadsMeasurement | null;
   check: {
     /** Credits the three rounds reported as debited. */
     debited: number;
@@ -193,6 +212,62 @@ async function totalBalance(ledger: Ledger, wallets: readonly WalletKey[], now: 
   return balances.reduce((sum, b) => sum + b, 0);
 }
 
+/**
+ * The store's half of the gateway's round (charging.ts): every charged job read a page of
+ * CHARGE_PAGE at a time, in the order the round reads them, from a Redis store holding the jobs.
+ * Its keys are removed afterwards.
+ */
+async function timeStoreReads(redisUrl: string, keyPrefix: string, jobs: readonly Job[], stats: Redis): Promise<StoreReadsMeasurement> {
+  const store = await createRedisStore({ url: redisUrl, keyPrefix });
+  try {
+    let started = performance.now();
+    for (let from = 0; from < jobs.length; from += 1000) {
+      const outcomes = await store.createJobs(jobs.slice(from, from + 1000).map((job) => ({ job, exclusive: false })));
+      const refused = outcomes.find((outcome) => !outcome.created);
+      if (refused) throw new Error(`the store refused a job of the charging bench: ${JSON.stringify(refused)}`);
+    }
+    const fillSeconds = (performance.now() - started) / 1000;
+    const pass = async () => {
+      const cpu = process.cpuUsage();
+      const redisBefore = await redisCpu(stats);
+      started = performance.now();
+      let after: string | undefined;
+      let pages = 0;
+      let read = 0;
+      do {
+        const page = await store.listJobs({ states: CHARGED_STATES, order: 'ASC', first: CHARGE_PAGE, after });
+        pages += 1;
+        read += page.jobs.length;
+        after = page.hasNextPage ? (page.endCursor ?? undefined) : undefined;
+      } while (after);
+      const seconds = (performance.now() - started) / 1000;
+      const used = process.cpuUsage(cpu);
+      return {
+        pages,
+        jobs: read,
+        seconds,
+        gatewayCpuSeconds: (used.user + used.system) / 1e6,
+        redisCpuSeconds: (await redisCpu(stats)) - redisBefore,
+      };
+    };
+    const passes = [await pass(), await pass()].sort((a, b) => a.seconds - b.seconds);
+    return { fillSeconds, ...passes[0]! };
+  } finally {
+    await store.close();
+    await removeKeys(stats, keyPrefix);
+  }
+}
+
+/** Remove every key under `prefix` (the store's), a batch at a time. */
+async function removeKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
 export async function benchCharging(options: ChargingOptions): Promise<ChargingResult> {
   const total = options.jobs ?? 100_000;
   const owners = options.owners ?? 1000;
@@ -246,6 +321,15 @@ export async function benchCharging(options: ChargingOptions): Promise<ChargingR
     const balanceFall = before - after;
 
     const evalsha = await bareEvalsha(options.redisUrl, total, options.chargeBatchSize ?? 500);
+    const storeReads =
+      (options.storeReads ?? true)
+        ? await timeStoreReads(
+            options.redisUrl,
+            `${options.keyPrefix}-store`,
+            items.map((item) => item.job),
+            stats,
+          )
+        : null;
 
     return {
       jobs: total,
@@ -259,6 +343,7 @@ export async function benchCharging(options: ChargingOptions): Promise<ChargingR
       repeat,
       later,
       evalsha,
+      storeReads,
       check: { debited, balanceFall, jobCharged, expected, ok: debited === balanceFall && debited === jobCharged && debited === expected },
     };
   } finally {
@@ -326,6 +411,40 @@ export function chargingRows(result: ChargingResult): Row[] {
     unit: 's',
     baseline: 'baseline',
   });
+  const reads = result.storeReads;
+  if (reads) {
+    rows.push({
+      benchmark: b6,
+      metric: `the gateway's round (charging.ts) also reads the jobs: ${reads.pages} pages of ${CHARGE_PAGE} from the Redis store`,
+      value: reads.seconds,
+      unit: 's',
+      baseline: `round 1 ${result.first.seconds.toFixed(2)} s`,
+      ratio: reads.seconds / result.first.seconds,
+    });
+    rows.push({
+      benchmark: b6,
+      metric: 'the store reads: CPU, gateway + Redis main thread',
+      value: reads.gatewayCpuSeconds + reads.redisCpuSeconds,
+      unit: 's',
+      baseline: `gateway ${reads.gatewayCpuSeconds.toFixed(2)} s, Redis ${reads.redisCpuSeconds.toFixed(2)} s`,
+    });
+    for (const [label, round] of [
+      ['round 1', result.first],
+      ['round 2 (nothing due)', result.repeat],
+    ] as const) {
+      const seconds = reads.seconds + round.seconds;
+      rows.push({
+        benchmark: b6,
+        metric: `the gateway's ${label}, store reads + charging (the two measured apart)`,
+        value: seconds,
+        unit: 's',
+        baseline: evalshaBaseline,
+        ratio: seconds / evalsha.seconds,
+        aim: label === 'round 1' ? '≤ 1 s (issue 15)' : 'costs nothing (issue 15)',
+        meetsAim: label === 'round 1' ? seconds <= 1 : seconds < 0.05,
+      });
+    }
+  }
   const check = result.check;
   rows.push({
     benchmark: b6,

@@ -15,8 +15,9 @@ import type { Store } from '../store/store.js';
 import type { Accounting, ChargeRoundItem } from './accounting.js';
 
 /** States in which a job uses its product (CANCELING until it has stopped). */
-const CHARGED_STATES: JobState[] = ['RUNNING', 'SUSPENDED', 'CANCELING'];
-const PAGE = 500;
+export const CHARGED_STATES: JobState[] = ['RUNNING', 'SUSPENDED', 'CANCELING'];
+/** Jobs a round reads from the store at a time. */
+export const CHARGE_PAGE = 500;
 
 export interface Charger {
   start(): void;
@@ -53,7 +54,7 @@ export function createCharger(options: {
       // that ended meanwhile, or whose end is still on its way, is never charged past its end.
       // Its final charge, from its own timeline, then brings it to the exact total.
       const at = clock.now() - lagAllowanceMs;
-      const page = await store.listJobs({ states: CHARGED_STATES, order: 'ASC', first: PAGE, after });
+      const page = await store.listJobs({ states: CHARGED_STATES, order: 'ASC', first: CHARGE_PAGE, after });
       const items: ChargeRoundItem[] = [];
       for (const job of page.jobs) {
         const product = registry.product(job.providerId, job.specification.product.id);

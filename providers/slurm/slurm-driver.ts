@@ -24,8 +24,9 @@
  *   provider.
  */
 import { setMaxListeners } from 'node:events';
-import { chmod, chown, mkdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
   connectTcpSession,
@@ -160,6 +161,8 @@ function operationError(error: unknown, jobId: string, action: string): unknown 
 
 /** Tasks in one job array at most (Slurm's MaxArraySize is 1001 by default; creates under way are 64 at most anyway). */
 const MAX_ARRAY_TASKS = 256;
+/** The longest a suspend waits for a job's ranks to start (stepLaunched). */
+const STEP_LAUNCH_WAIT_MS = 5_000;
 
 /** A promise's outcome, as Promise.allSettled gives it. */
 const settle = <T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> =>
@@ -496,6 +499,23 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
     return prepared.submit(ready);
   };
 
+  /**
+   * Wait (a few seconds at most) until srun has launched every rank: each rank's output file is
+   * there. A job is RUNNING from its batch script's start, before its step; suspending it while
+   * srun launches the step holds slurmd for a minute in Slurm 22.05 ("Suspend time for job_id …
+   * was usec=64362885"), and every job on the node with it.
+   */
+  const stepLaunched = async (job: SlurmJob): Promise<void> => {
+    const ranks = Array.from({ length: job.record.replicas }, (_, rank) => `rank-${rank}.out`);
+    const deadline = performance.now() + STEP_LAUNCH_WAIT_MS;
+    while (performance.now() < deadline) {
+      const names = new Set(await readdir(job.dir).catch(() => [] as string[]));
+      if (ranks.every((name) => names.has(name))) return;
+      await sleep(25);
+    }
+    logger().warn({ jobId: job.record.id, slurmJobId: job.record.slurmJobId }, 'suspending a job whose ranks have not all started');
+  };
+
   /** Run an operation on a job with polls holding off it, so that its change is reported before what the poll sees. */
   const operate = async <T>(job: SlurmJob, fn: () => Promise<T>): Promise<T> => {
     job.busy += 1;
@@ -709,6 +729,7 @@ export function createSlurmDriver(options: SlurmDriverOptions): Driver {
       const job = await jobs.lookup(jobId);
       requireState(job.record, 'RUNNING', 'suspend');
       await operate(job, async () => {
+        await stepLaunched(job);
         try {
           // An array task by `<array>_<task>`: its own numeric id may be the array's (the last task to start keeps it),
           // and scontrol suspend of that id takes every task of the array.
