@@ -26,6 +26,7 @@ import { createAccounting, type ChargeRoundItem } from '../gateway/accounting/ac
 import { CHARGE_PAGE, CHARGED_STATES } from '../gateway/accounting/charging.js';
 import type { Ledger, WalletKey } from '../gateway/accounting/ledger.js';
 import { createRedisLedger } from '../gateway/accounting/redis-ledger.js';
+import { scanKeys } from '../gateway/store/redis-connection.js';
 import { createRedisStore } from '../gateway/store/redis-store.js';
 import { LOCAL_PRODUCTS } from '../providers/local/local-driver.js';
 import { createManualClock } from '../shared/clock.js';
@@ -260,12 +261,8 @@ async function timeStoreReads(redisUrl: string, keyPrefix: string, jobs: readonl
 
 /** Remove every key under `prefix` (the store's), a batch at a time. */
 async function removeKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  const keys = await scanKeys(redis, `${prefix}*`);
+  for (let from = 0; from < keys.length; from += 1000) await redis.unlink(...keys.slice(from, from + 1000));
 }
 
 export async function benchCharging(options: ChargingOptions): Promise<ChargingResult> {

@@ -155,13 +155,13 @@ async function cleanup(): Promise<void> {
   services = null;
 }
 
-/** One benchmark's results alone, in bench/results/<name>. */
 /** A benchmark's table printed, and its rows and raw figures written to bench/results/<name>. */
 function report(name: string, results: { rows: Row[]; raw: unknown }): void {
   printTable(results.rows);
   writeResults(name, results);
 }
 
+/** One benchmark's results alone, in bench/results/<name>. */
 function writeResults(name: string, results: { rows: Row[]; raw: unknown }): void {
   const file = fileURLToPath(new URL(`./results/${name}`, import.meta.url));
   mkdirSync(dirname(file), { recursive: true });

@@ -159,7 +159,7 @@ function operationError(error: unknown, jobId: string, action: string): unknown 
   return error;
 }
 
-/** Tasks in one job array at most (Slurm's MaxArraySize is 1001 by default; creates under way are 64 at most anyway). */
+/** Tasks in one job array at most, and creates under way at once (Slurm's MaxArraySize is 1001 by default). */
 const MAX_ARRAY_TASKS = 256;
 /** The longest a suspend waits for a job's ranks to start (stepLaunched). */
 const STEP_LAUNCH_WAIT_MS = 5_000;
