@@ -182,7 +182,8 @@ describe('credits with a driven clock', () => {
     await waitForState(carol, paused, ['RUNNING']);
     clock.advance(20_000);
     await env.gateway.charger.round();
-    await env.gateway.charger.round(); // a repeated round charges nothing more
+    // A repeated round finds nothing due: it reads no job and charges nothing more.
+    expect(await env.gateway.charger.round()).toEqual({ jobs: 0, debited: 0, stopped: 0, failed: 0 });
     expect((await carol.ok(`query ($id: ID!) { job(id: $id) { creditsCharged } }`, { id: paused })).job.creditsCharged).toBe(1);
     expect(await balanceOf(carol)).toBe(98);
     await carol.ok(`mutation ($id: ID!) { terminateJobs(ids: [$id]) { ok } }`, { id: paused });

@@ -169,7 +169,7 @@ describe('charging jobs', () => {
     clock.advance(DAY);
     expect(await accounting.chargeJob(job, free)).toMatchObject({ debited: 0, shortfall: false, totalCredits: 0 });
     const round = await accounting.chargeRound([{ job, product: free }]);
-    expect(round).toEqual({ dry: [], debited: 0, failed: 0 });
+    expect(round).toEqual({ dry: [], debited: 0, failed: 0, failedIds: [] });
     expect(await accounting.jobCharged([job.id])).toEqual([0]);
     expect((await accounting.transactions(admin, {})).totalCount).toBe(0);
   });
@@ -202,7 +202,7 @@ describe('charging jobs', () => {
     expect(await accounting.jobCharged([...aliceJobs, bobEnded, bobRunning, bobElsewhere, free].map((job) => job.id))).toEqual([20, 40, 20, 5, 5, 0]);
 
     // The same round again (a second replica, a restart): nothing more.
-    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0 });
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0, failedIds: [] });
     expect(await counter('switchyard_credits_charged_total')).toBe(85);
     expect(await counter('switchyard_jobs_stopped_no_credits_total')).toBe(1);
     expect(await counter('switchyard_credits_charged_total', 'cluster')).toBe(5);
@@ -226,19 +226,19 @@ describe('charging jobs', () => {
 
     // A minute begun is a minute to pay.
     clock.advance(MINUTE / 4);
-    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 40, failed: 0 });
-    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0 });
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 40, failed: 0, failedIds: [] });
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0, failedIds: [] });
     clock.advance(MINUTE / 4);
     // Still in the first minute: no total has grown.
-    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0 });
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 0, failed: 0, failedIds: [] });
     expect(asked).toEqual([3]);
 
     // Another replica (here: a second accounting on the same ledger) charges one job further.
     const other = createAccounting({ ledger: inner, clock, logger: silentLogger() });
     clock.advance(MINUTE);
-    expect(await other.chargeRound(items.slice(0, 1))).toEqual({ dry: [], debited: 10, failed: 0 });
+    expect(await other.chargeRound(items.slice(0, 1))).toEqual({ dry: [], debited: 10, failed: 0, failedIds: [] });
     // This one sends all three again: the ledger debits only the two the other did not.
-    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 30, failed: 0 });
+    expect(await accounting.chargeRound(items)).toEqual({ dry: [], debited: 30, failed: 0, failedIds: [] });
     expect(asked).toEqual([3, 3]);
     expect(await accounting.jobCharged(jobs.map((job) => job.id))).toEqual([20, 20, 40]);
   });
@@ -252,7 +252,7 @@ describe('charging jobs', () => {
     await broken.close();
     const job = runningJob();
     clock.advance(3 * MINUTE);
-    expect(await accounting.chargeRound([{ job, product: product() }])).toEqual({ dry: [], debited: 0, failed: 1 });
+    expect(await accounting.chargeRound([{ job, product: product() }])).toEqual({ dry: [], debited: 0, failed: 1, failedIds: [job.id] });
     expect(await counter('switchyard_charge_failures_total')).toBe(1);
     await expect(accounting.chargeJob(job, product())).rejects.toThrow();
     expect(await counter('switchyard_charge_failures_total')).toBe(2);
@@ -260,7 +260,7 @@ describe('charging jobs', () => {
     const healed = await createRedisLedger({ url: redisUrl(), keyPrefix: prefix });
     onTestFinished(() => healed.close());
     const again = createAccounting({ ledger: healed, clock, logger: silentLogger() });
-    expect(await again.chargeRound([{ job, product: product() }])).toEqual({ dry: [], debited: 30, failed: 0 });
+    expect(await again.chargeRound([{ job, product: product() }])).toEqual({ dry: [], debited: 30, failed: 0, failedIds: [] });
   });
 
   it('charges in real time with a short price unit', async () => {

@@ -377,6 +377,83 @@ describe.each(implementations)('the $name store', ({ open }) => {
     });
   });
 
+  describe('the charging index', () => {
+    const run = (job: Job, timestamp: number) => ({
+      state: 'RUNNING' as const,
+      expectStates: ['IN_QUEUE' as const],
+      startedAt: timestamp,
+      timestamp,
+    });
+
+    it('makes a job due when it moves into a charged state and forgets it when it ends, with what a round needs of it', async () => {
+      const store = await open();
+      const job = makeJob({ createdAt: T0, owner: { createdBy: 'alice', project: 'lab' } });
+      await store.createJob(job, { exclusive: false });
+      expect(await store.dueCharges(T0 + 60_000)).toEqual([]);
+
+      await store.changeJob(job.id, run(job, T0 + 1_000));
+      expect(await store.dueCharges(T0 + 999)).toEqual([]);
+      expect(await store.dueCharges(T0 + 1_000)).toEqual([job.id]);
+      const [record] = await store.chargeRecords([job.id]);
+      expect(record!.job).toStrictEqual({
+        id: job.id,
+        owner: { createdBy: 'alice', project: 'lab' },
+        providerId: 'local',
+        state: 'RUNNING',
+        startedAt: T0 + 1_000,
+        specification: { product: { id: 'cpu-1' }, replicas: job.specification.replicas },
+        updates: [{ state: 'RUNNING', timestamp: T0 + 1_000 }],
+      });
+
+      await store.changeJob(job.id, { state: 'SUCCESS', timestamp: T0 + 2_000 });
+      expect(await store.dueCharges(T0 + 60_000)).toEqual([]);
+      expect(await store.chargeRecords([job.id, 'no-such-job'])).toEqual([null, null]);
+    });
+
+    it('schedules a job only at the version read: one that moved meanwhile stays due, a new status alone changes nothing', async () => {
+      const store = await open();
+      const [a, b] = [makeJob({ createdAt: T0 }), makeJob({ createdAt: T0 + 1 })];
+      for (const job of [a, b]) {
+        await store.createJob(job, { exclusive: false });
+        await store.changeJob(job.id, run(job, T0 + 1_000));
+      }
+      const [readA, readB] = await store.chargeRecords([a.id, b.id]);
+      await store.changeJob(a.id, { status: 'Still running', timestamp: T0 + 1_200 });
+      await store.changeJob(b.id, { state: 'SUSPENDED', timestamp: T0 + 1_500 });
+      await store.scheduleCharges([
+        { id: a.id, version: readA!.version, dueAt: T0 + 61_001 },
+        { id: b.id, version: readB!.version, dueAt: T0 + 61_001 },
+      ]);
+      expect(await store.dueCharges(T0 + 61_000)).toEqual([b.id]);
+      expect(await store.dueCharges(T0 + 61_001)).toEqual([b.id, a.id]);
+
+      // Not due while suspended (null), due again at the moment it resumes.
+      const [again] = await store.chargeRecords([a.id]);
+      await store.changeJob(a.id, { state: 'SUSPENDED', timestamp: T0 + 2_000 });
+      const [suspended] = await store.chargeRecords([a.id]);
+      expect(suspended!.version).not.toBe(again!.version);
+      await store.scheduleCharges([{ id: a.id, version: suspended!.version, dueAt: null }]);
+      expect(await store.dueCharges(T0 + 10 * 60_000)).toEqual([b.id]);
+      await store.changeJob(a.id, { state: 'RUNNING', timestamp: T0 + 5 * 60_000 });
+      expect(await store.dueCharges(T0 + 10 * 60_000)).toEqual([b.id, a.id]);
+      const [resumed] = await store.chargeRecords([a.id]);
+      expect(resumed!.job.updates.map(({ state }) => state)).toEqual(['RUNNING', 'SUSPENDED', 'RUNNING']);
+    });
+
+    it('makes due a job stored in a charged state, and a repair adds nothing the index already holds', async () => {
+      const store = await open();
+      const job = makeJob({
+        createdAt: T0,
+        state: 'RUNNING',
+        startedAt: T0,
+        updates: [{ state: 'RUNNING', status: null, newTimeAllocation: null, timestamp: T0 }],
+      });
+      await store.createJob(job, { exclusive: false });
+      expect(await store.dueCharges(T0)).toEqual([job.id]);
+      expect(await store.repairCharges()).toBe(0);
+    });
+  });
+
   describe('failover', () => {
     const toCloud = { providerId: 'cloud', product: { id: 'gpu-2', category: 'gpu' } };
 
@@ -1482,6 +1559,34 @@ describe('the redis store', () => {
     });
     expect(await a.activeJobIds('cloud')).toEqual([]);
     expect((await a.countJobs()).filter((c) => c.count !== 0)).toEqual([{ providerId: 'cloud', state: 'SUCCESS', count: 1 }]);
+  });
+
+  it('charges a job stored before the charging index: a repair makes it due, and it is read whole', async () => {
+    const prefix = uniquePrefix();
+    const [a, b] = await replicas(prefix);
+    const job = makeJob({ owner: { createdBy: 'bob', project: null } });
+    await a.createJob(job, { exclusive: false });
+    await a.changeJob(job.id, { state: 'RUNNING', startedAt: T0, timestamp: T0 });
+    const redis = new Redis(redisUrl());
+    onTestFinished(async () => {
+      await redis.quit();
+    });
+    // The earlier layout: no charging fields, no index.
+    await redis.hdel(`${prefix}:job:${job.id}`, 'charging', 'usage');
+    await redis.del(`${prefix}:jobs:charging:due`);
+    expect(await b.dueCharges(T0 + 60_000)).toEqual([]);
+    expect(await b.repairCharges()).toBe(1);
+    expect(await b.repairCharges()).toBe(0);
+    expect(await b.dueCharges(T0)).toEqual([job.id]);
+    await b.changeJob(job.id, { state: 'SUSPENDED', timestamp: T0 + 1_000 });
+    const [record] = await b.chargeRecords([job.id]);
+    expect(record!.job).toMatchObject({ owner: { createdBy: 'bob', project: null }, state: 'SUSPENDED', startedAt: T0 });
+    expect(record!.job.updates).toEqual([
+      { state: 'RUNNING', timestamp: T0 },
+      { state: 'SUSPENDED', timestamp: T0 + 1_000 },
+    ]);
+    // Its change did not begin a usage field of its moves from the middle of its life.
+    expect(await redis.hexists(`${prefix}:job:${job.id}`, 'usage')).toBe(0);
   });
 
   it('reads and moves a job stored before its provider and product had fields of their own', async () => {

@@ -12,6 +12,7 @@ import type { Job, Product, ProductPriceUnit } from '../../shared/domain.js';
 import { ForbiddenError, InsufficientFundsError, InvalidInputError, must } from '../../shared/errors.js';
 import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
+import type { ChargeableJob } from '../store/store.js';
 import type { AccountingMetrics } from './accounting-metrics.js';
 import {
   encodeCursor,
@@ -24,7 +25,7 @@ import {
   type WalletKey,
   type WalletOwner,
 } from './ledger.js';
-import { creditsFor, unitMs, usageUnits } from './usage.js';
+import { creditsFor, nextUnitAt, unitMs, usageUnits } from './usage.js';
 
 export interface AccountingOptions {
   ledger: Ledger;
@@ -99,7 +100,7 @@ export interface JobCharge {
 }
 
 export interface ChargeRoundItem {
-  job: Job;
+  job: ChargeableJob;
   product: Product;
   /** The provider's own running total of units, when it reported one. */
   reportedUnits?: number | null;
@@ -107,11 +108,13 @@ export interface ChargeRoundItem {
 
 export interface ChargeRoundResult {
   /** Jobs not yet final whose wallet ran dry in this round: stop them ("No more credits"). */
-  dry: Job[];
+  dry: ChargeableJob[];
   /** Credits taken in this round. */
   debited: number;
   /** Jobs whose charge failed; they keep running and the next round charges them. */
   failed: number;
+  /** The ids of those jobs. */
+  failedIds: string[];
 }
 
 /** Wallet in the contract's shape (dates as epoch ms; render them ISO-8601). */
@@ -157,6 +160,8 @@ export interface Accounting {
    * that ended while the round ran is never charged past its end.
    */
   chargeRound(items: readonly ChargeRoundItem[], at?: number): Promise<ChargeRoundResult>;
+  /** When a job charged up to `at` next owes more (its running total grows); null: not unless its state moves. */
+  nextChargeAt(job: ChargeableJob, product: Product, at: number): number | null;
   /** Job.creditsCharged for many jobs (a DataLoader batch function). */
   jobCharged(jobIds: readonly string[]): Promise<number[]>;
   /** grantCredits: administrators only; returns the wallet after the grant. */
@@ -195,7 +200,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
   }
 
   /** A job's running total now: price units (replicas included) and the credits they stand for. */
-  function runningTotal(job: Job, product: Product, reportedUnits: number | null | undefined, now: number) {
+  function runningTotal(job: ChargeableJob, product: Product, reportedUnits: number | null | undefined, now: number) {
     const computed = usageUnits(job, now, product.unitOfPrice, job.specification.replicas, unitLength(product.unitOfPrice));
     const reported = Number.isSafeInteger(reportedUnits) && reportedUnits! > 0 ? reportedUnits! : 0;
     const units = Math.max(computed, reported);
@@ -204,7 +209,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
 
   /** `values`: where the wallet and the description come from (a round shares them among its jobs). */
   function toRequest(
-    job: Job,
+    job: ChargeableJob,
     product: Product,
     units: number,
     totalCredits: number,
@@ -290,7 +295,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
 
     async chargeRound(items, at) {
       const now = at ?? clock.now();
-      const charged: { job: Job; request: ChargeRequest }[] = [];
+      const charged: { job: ChargeableJob; request: ChargeRequest }[] = [];
       const shared = createRoundValues();
       for (const { job, product, reportedUnits } of items) {
         if (product.freeToUse) continue;
@@ -298,10 +303,11 @@ export function createAccounting(options: AccountingOptions): Accounting {
         if (totalCredits <= (accounted.get(job.id) ?? 0)) continue;
         charged.push({ job, request: toRequest(job, product, units, totalCredits, now, shared) });
       }
-      if (charged.length === 0) return { dry: [], debited: 0, failed: 0 };
+      if (charged.length === 0) return { dry: [], debited: 0, failed: 0, failedIds: [] };
       const outcomes = await ledger.chargeMany(charged.map((item) => item.request));
 
-      const dry: Job[] = [];
+      const dry: ChargeableJob[] = [];
+      const failedIds: string[] = [];
       let debited = 0;
       let failed = 0;
       const debitedByProvider = new Map<string, number>();
@@ -312,6 +318,7 @@ export function createAccounting(options: AccountingOptions): Accounting {
         if (outcome.ok) remember(job.id, outcome.accountedTotal);
         if (!outcome.ok) {
           failed += 1;
+          failedIds.push(job.id);
           failedByProvider.set(job.providerId, (failedByProvider.get(job.providerId) ?? 0) + 1);
           firstError ??= outcome.error;
           return;
@@ -331,8 +338,10 @@ export function createAccounting(options: AccountingOptions): Accounting {
       if (failed > 0)
         logger.warn({ err: firstError, failed, jobs: charged.length }, 'charges failed in a charging round; the next round retries them');
       if (dry.length > 0) logger.info({ jobIds: dry.slice(0, 20).map((job) => job.id), dry: dry.length }, 'wallets ran dry in a charging round');
-      return { dry, debited, failed };
+      return { dry, debited, failed, failedIds };
     },
+
+    nextChargeAt: (job, product, at) => nextUnitAt(job, at, unitLength(product.unitOfPrice)),
 
     jobCharged: (jobIds) => ledger.jobCharged(jobIds),
 

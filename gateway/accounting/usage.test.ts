@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { JobState } from '../../shared/domain.js';
 import { makeJob, makeSpecification } from '../../test/support/jobs.js';
-import { creditsFor, jobUsageUnits, runningMs, unitMs, usageUnits, type UsageTimeline } from './usage.js';
+import { creditsFor, jobUsageUnits, nextUnitAt, runningMs, unitMs, usageUnits, type UsageTimeline } from './usage.js';
 
 const T0 = Date.now();
 const SECOND = 1000;
@@ -154,5 +154,45 @@ describe('credits', () => {
     expect(creditsFor({ freeToUse: false, pricePerUnit: 250 }, 7)).toBe(1750);
     expect(creditsFor({ freeToUse: false, pricePerUnit: 250 }, 0)).toBe(0);
     expect(creditsFor({ freeToUse: true, pricePerUnit: 250 }, 7)).toBe(0);
+  });
+});
+
+describe('when a job next owes a unit', () => {
+  const units = (line: UsageTimeline, at: number) => usageUnits(line, at, 'CREDITS_PER_MINUTE', 1);
+
+  it('is the first millisecond past the running time its units pay for, and its units grow exactly then', () => {
+    const line = timeline([['RUNNING', 0]]);
+    for (const at of [T0, T0 + 1, T0 + 30 * SECOND, T0 + MINUTE, T0 + 7 * MINUTE + 123]) {
+      const next = nextUnitAt(line, at, MINUTE)!;
+      expect(next).toBeGreaterThan(at);
+      expect(units(line, next)).toBe(units(line, at) + 1);
+      expect(units(line, next - 1)).toBe(units(line, at));
+    }
+    expect(nextUnitAt(line, T0 + 30 * SECOND, MINUTE)).toBe(T0 + MINUTE + 1);
+  });
+
+  it('leaves out suspended time, and is null while nothing recorded runs it again', () => {
+    const suspended = timeline([
+      ['RUNNING', 0],
+      ['SUSPENDED', 90 * SECOND],
+    ]);
+    expect(nextUnitAt(suspended, T0 + 10 * MINUTE, MINUTE)).toBeNull();
+    const resumed = timeline([
+      ['RUNNING', 0],
+      ['SUSPENDED', 90 * SECOND],
+      ['RUNNING', 10 * MINUTE],
+    ]);
+    // 90 s paid as 2 minutes: 30 s more running after the resume.
+    expect(nextUnitAt(resumed, T0 + 5 * MINUTE, MINUTE)).toBe(T0 + 10 * MINUTE + 30 * SECOND + 1);
+    expect(nextUnitAt(timeline([['IN_QUEUE', 0]]), T0, MINUTE)).toBeNull();
+  });
+
+  it('counts a stop recorded with a later timestamp than `at`: the job owes until then only', () => {
+    const ending = timeline([
+      ['RUNNING', 0],
+      ['SUCCESS', 3 * MINUTE + 10 * SECOND],
+    ]);
+    expect(nextUnitAt(ending, T0 + 2 * MINUTE + 30 * SECOND, MINUTE)).toBe(T0 + 3 * MINUTE + 1);
+    expect(nextUnitAt(ending, T0 + 3 * MINUTE + 5 * SECOND, MINUTE)).toBeNull();
   });
 });

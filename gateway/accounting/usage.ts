@@ -95,6 +95,24 @@ export function usageUnits(
   return Math.ceil(runningMs(timeline, now) / unitLengthMs) * replicas;
 }
 
+/**
+ * The first moment after `at` at which the job's running total of units grows, if its timeline
+ * gets no other change (a move already recorded with a later timestamp counts); null when it
+ * never does (it is not running then and nothing recorded starts it).
+ */
+export function nextUnitAt(timeline: UsageTimeline, at: number, unitLengthMs: number): number | null {
+  const ran = runningMs(timeline, at);
+  // The units now pay for up to this much running time; one millisecond more starts the next.
+  const paidUpTo = Math.ceil(ran / unitLengthMs) * unitLengthMs;
+  let before = 0;
+  for (const [from, to] of runningIntervals(timeline, Infinity)) {
+    const next = from + (paidUpTo - before) + 1;
+    if (next <= to) return next;
+    before += to - from;
+  }
+  return null;
+}
+
 /** Credits for `units` of a product: nothing for a free one. */
 export function creditsFor(product: Pick<Product, 'freeToUse' | 'pricePerUnit'>, units: number): number {
   return product.freeToUse ? 0 : units * product.pricePerUnit;

@@ -11,6 +11,7 @@ import { isFinalState } from '../../shared/job-state-machine.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Accounting } from '../accounting/accounting.js';
 import type { ProviderRegistry } from '../registry/provider-registry.js';
+import type { ChargeableJob } from '../store/store.js';
 import type { ChangeJob } from './job-changes.js';
 
 export interface JobCharges {
@@ -23,7 +24,7 @@ export interface JobCharges {
    */
   chargeNow(job: Job, reportedUnits: number | null, at: number, final?: boolean): Promise<void>;
   /** Stop jobs whose wallet ran dry, as their backend allows. */
-  stopForNoCredits(jobs: Job[]): Promise<void>;
+  stopForNoCredits(jobs: readonly ChargeableJob[]): Promise<void>;
 }
 
 /** When a final job ended: its first final update (what its usage runs up to). */
@@ -40,7 +41,7 @@ export function createJobCharges(options: {
 }): JobCharges {
   const { registry, accounting, change, clock, logger } = options;
 
-  const stopForNoCredits = async (jobs: Job[]) => {
+  const stopForNoCredits = async (jobs: readonly ChargeableJob[]) => {
     const byProvider = new Map<string, { terminate: string[]; suspend: string[] }>();
     for (const job of jobs) {
       const product = registry.product(job.providerId, job.specification.product.id);

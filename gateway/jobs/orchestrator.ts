@@ -14,7 +14,7 @@ import type { ProviderRegistry } from '../registry/provider-registry.js';
 import type { UtilizationCache } from '../registry/utilization-cache.js';
 import type { PlacementContext } from '../routing/placement.js';
 import { createQuotaGate, type QuotaGate } from '../routing/quota-gate.js';
-import type { Store } from '../store/store.js';
+import type { ChargeableJob, Store } from '../store/store.js';
 import type { ItemOutcome } from './bulk.js';
 import { createJobActions, type JobActions } from './job-actions.js';
 import { createJobChanger } from './job-changes.js';
@@ -62,7 +62,7 @@ export interface Orchestrator extends JobActions, JobQueries, JobEvents, Omit<Re
    * Stop jobs whose wallet ran dry, as their backend allows: processes and
    * containers are terminated, virtual machines suspended (their disks survive).
    */
-  stopForNoCredits(jobs: Job[]): Promise<void>;
+  stopForNoCredits(jobs: readonly ChargeableJob[]): Promise<void>;
 }
 
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {

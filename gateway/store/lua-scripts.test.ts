@@ -5,7 +5,7 @@ import { keysOfScript } from './lua-scripts.js';
 
 describe('Lua script names', () => {
   it('give the number of keys, or none for a script that takes it per call', () => {
-    expect(keysOfScript('change-job-26.lua')).toBe(26);
+    expect(keysOfScript('change-job-27.lua')).toBe(27);
     expect(keysOfScript('charge-n.lua')).toBeUndefined();
     expect(() => keysOfScript('charge.lua')).toThrow(/number of keys/);
   });

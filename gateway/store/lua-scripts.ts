@@ -1,6 +1,6 @@
 /**
  * Loads the gateway's Lua scripts as ioredis commands. A script's file is named
- * for what it does and how many keys it takes (`change-job-26.lua`), or `-n`
+ * for what it does and how many keys it takes (`change-job-27.lua`), or `-n`
  * when the caller passes the number first (`charge-n.lua`): the loader reads
  * the number from the name, so the file and its registration cannot disagree.
  */

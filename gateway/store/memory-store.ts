@@ -12,21 +12,23 @@ import { distinctSources, inSources, overlapGroups, sharedSources, sourceName, s
 import { createMemoryRecurring } from './memory-recurring.js';
 import { createMemoryUsage } from './memory-usage.js';
 import { indexChanges } from './project-indexes.js';
-import type {
-  ChangeOutcome,
-  CreateOutcome,
-  InvitationRecord,
-  JobChange,
-  JobMove,
-  JobPage,
-  KeypairRecord,
-  MembershipRecord,
-  ProjectRecord,
-  Store,
-  TokenRecord,
-  UserRecord,
-  WaitingRecord,
-  WaitingSwap,
+import {
+  chargeableOf,
+  isChargedState,
+  type ChangeOutcome,
+  type CreateOutcome,
+  type InvitationRecord,
+  type JobChange,
+  type JobMove,
+  type JobPage,
+  type KeypairRecord,
+  type MembershipRecord,
+  type ProjectRecord,
+  type Store,
+  type TokenRecord,
+  type UserRecord,
+  type WaitingRecord,
+  type WaitingSwap,
 } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -69,6 +71,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const counts = new Map<string, Map<JobState, number>>();
   /** Per job id, whether or not the job is stored: log lines may race ahead of it, as in Redis. */
   const logsByJob = new Map<string, JobLog[]>();
+  /** The charging index: job id → when it next owes a charge (Infinity: not while it stays as it is). */
+  const chargesDue = new Map<string, number>();
   const users = new Map<string, UserRecord>();
   const tokens = new Map<string, { token: TokenRecord; forgetAt: number }>();
   const keypairs = new Map<string, KeypairRecord>();
@@ -157,6 +161,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       setMember(activeByProvider, job.providerId, job.id, true);
     }
     count(job.providerId, job.state, 1);
+    if (isChargedState(job.state)) chargesDue.set(job.id, job.createdAt);
     return { created: true };
   }
 
@@ -255,6 +260,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           setMember(activeDuplicates, duplicateKey(job), job.id, false);
           setMember(activeByProvider, job.providerId, job.id, false);
         }
+        if (isChargedState(target)) chargesDue.set(job.id, change.timestamp);
+        else chargesDue.delete(job.id);
       }
       return { kind: 'applied', job: structuredClone(job), moved };
     },
@@ -352,6 +359,41 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         }
       }
       return result;
+    },
+
+    async dueCharges(at) {
+      const due: [string, number][] = [];
+      for (const entry of chargesDue) if (entry[1] <= at) due.push(entry);
+      return due.sort(([a, atA], [b, atB]) => atA - atB || (a < b ? -1 : 1)).map(([id]) => id);
+    },
+
+    async chargeRecords(ids) {
+      return ids.map((id) => {
+        const job = jobs.get(id)?.job;
+        if (!job || !isChargedState(job.state)) {
+          chargesDue.delete(id);
+          return null;
+        }
+        return { job: chargeableOf(job), version: chargeVersion(job) };
+      });
+    },
+
+    async scheduleCharges(schedules) {
+      for (const { id, version, dueAt } of schedules) {
+        const job = jobs.get(id)?.job;
+        if (job && isChargedState(job.state) && chargeVersion(job) === version) chargesDue.set(id, dueAt ?? Infinity);
+      }
+    },
+
+    async repairCharges() {
+      let added = 0;
+      for (const [id, { job }] of jobs) {
+        if (isChargedState(job.state) && !chargesDue.has(id)) {
+          chargesDue.set(id, 0);
+          added += 1;
+        }
+      }
+      return added;
     },
 
     async appendLogs(jobId, lines, eventId) {
@@ -672,4 +714,9 @@ function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new InvalidInputError(`"${cursor}" is not a cursor of this list`);
   return id;
+}
+
+/** What a charge depends on: the job's moves of state (a status alone changes nothing charged). */
+function chargeVersion(job: Job): string {
+  return String(job.updates.reduce((moves, { state }) => (state === null ? moves : moves + 1), 0));
 }

@@ -27,6 +27,7 @@
  * | `<p>:jobs:scratch:union`                    | zset   | written and deleted inside one script   |
  * | `<p>:jobs:counts`                           | hash   | `<provider>:<state>` → number of jobs   |
  * | `<p>:jobs:waiting`                          | hash   | job id → WaitingRecord JSON             |
+ * | `<p>:jobs:charging:due`                     | zset   | charged jobs by when they next owe      |
  * | `<p>:user:<username>`                       | string | UserRecord JSON                         |
  * | `<p>:token:<tokenHash>`                     | string | TokenRecord JSON, expiring              |
  * | `<p>:users`                                 | set    | every user name                         |
@@ -62,27 +63,32 @@ import { defineLuaCommands } from './lua-scripts.js';
 import { indexChanges } from './project-indexes.js';
 import { componentKeyPrefix, connectRedis, scanKeys, type RedisClient, type RedisTarget } from './redis-connection.js';
 import { createRedisRecurring, defineRecurringCommands } from './redis-recurring.js';
-import type {
-  ChangeOutcome,
-  CreateOutcome,
-  InvitationRecord,
-  JobChange,
-  JobMove,
-  JobPage,
-  JobQuery,
-  KeypairRecord,
-  MembershipRecord,
-  NewJob,
-  ProjectRecord,
-  QuotaRecord,
-  ReclaimLedger,
-  Store,
-  TokenRecord,
-  UsageLease,
-  UserRecord,
-  VirtualClusterRecord,
-  WaitingRecord,
-  WaitingSwap,
+import {
+  chargeableOf,
+  CHARGED_STATES,
+  isChargedState,
+  type ChangeOutcome,
+  type ChargeableJob,
+  type ChargeRecord,
+  type CreateOutcome,
+  type InvitationRecord,
+  type JobChange,
+  type JobMove,
+  type JobPage,
+  type JobQuery,
+  type KeypairRecord,
+  type MembershipRecord,
+  type NewJob,
+  type ProjectRecord,
+  type QuotaRecord,
+  type ReclaimLedger,
+  type Store,
+  type TokenRecord,
+  type UsageLease,
+  type UserRecord,
+  type VirtualClusterRecord,
+  type WaitingRecord,
+  type WaitingSwap,
 } from './store.js';
 
 declare module 'ioredis' {
@@ -91,7 +97,7 @@ declare module 'ioredis' {
     switchyardCreateJobs(numberOfKeys: number, ...keysAndArgs: string[]): Result<string[], Context>;
     /** lua/discard-job-n.lua: the number of keys comes first. */
     switchyardDiscardJob(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<0 | 1 | 2, Context>;
-    /** lua/change-job-26.lua */
+    /** lua/change-job-27.lua */
     switchyardChangeJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
     /** lua/reassign-job-8.lua */
     switchyardReassignJob(...keysAndArgs: (string | number)[]): Result<[string, string?, string[]?], Context>;
@@ -123,6 +129,12 @@ declare module 'ioredis' {
     switchyardListPage(numberOfKeys: number, ...keysAndArgs: string[]): Result<[number, ...string[]], Context>;
     /** lua/read-logs-1.lua */
     switchyardReadLogs(...keysAndArgs: (string | number)[]): Result<string[], Context>;
+    /** lua/charge-records-n.lua: the number of keys comes first. */
+    switchyardChargeRecords(numberOfKeys: number, ...keysAndArgs: string[]): Result<string[], Context>;
+    /** lua/schedule-charges-n.lua: the number of keys comes first. */
+    switchyardScheduleCharges(numberOfKeys: number, ...keysAndArgs: string[]): Result<number, Context>;
+    /** lua/repair-charges-2.lua */
+    switchyardRepairCharges(...keysAndArgs: (string | number)[]): Result<[number, string], Context>;
   }
 }
 
@@ -171,7 +183,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     {
       switchyardCreateJobs: 'create-jobs-n.lua',
       switchyardDiscardJob: 'discard-job-n.lua',
-      switchyardChangeJob: 'change-job-26.lua',
+      switchyardChangeJob: 'change-job-27.lua',
       switchyardReassignJob: 'reassign-job-8.lua',
       switchyardAppendLogs: 'append-logs-2.lua',
       switchyardSwapWaiting: 'swap-waiting-1.lua',
@@ -187,6 +199,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       switchyardDeleteKeypair: 'delete-keypair-2.lua',
       switchyardAcquireUsage: 'acquire-usage-2.lua',
       switchyardReleaseUsage: 'release-usage-2.lua',
+      switchyardChargeRecords: 'charge-records-n.lua',
+      switchyardScheduleCharges: 'schedule-charges-n.lua',
+      switchyardRepairCharges: 'repair-charges-2.lua',
     },
     { waitReplicas: options.waitReplicas },
   );
@@ -289,6 +304,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       ...JOB_STATES.map((state) => key.creatorState(createdBy, state)),
       ...JOB_STATES.map((state) => key.state(state)),
       ...JOB_STATES.map((state) => key.providerState(providerId, state)),
+      key.chargesDue,
       id,
       change.eventId ?? '',
       change.state ?? '',
@@ -305,6 +321,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       update(null),
       countsField(providerId, ''),
       providerId,
+      `${change.state}@${change.timestamp}`,
+      stateList(CHARGED_STATES),
+      String(change.timestamp),
     );
     if (kind === 'missing') return { kind };
     if (kind === 'moved') return { kind, providerId: detail! };
@@ -316,7 +335,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   /** One run of create-jobs-n.lua for up to {@link CREATE_CHUNK} jobs: each job's keys named once for the whole run. */
   async function createRun(entries: readonly NewJob[]): Promise<CreateOutcome[]> {
-    const keys = [key.counts, key.waiting, key.all];
+    const keys = [key.counts, key.waiting, key.all, key.chargesDue];
     const position = new Map(keys.map((k, i) => [k, String(i + 1)]));
     const at = (k: string) => {
       let p = position.get(k);
@@ -336,6 +355,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         isFinalState(state) ? '1' : '0',
         countsField(providerId, state),
         waiting ? JSON.stringify(waiting) : '',
+        isChargedState(state) ? String(job.createdAt) : '',
         at(key.job(job.id)),
         at(key.duplicates(createdBy, job.specHash)),
         at(key.creator(createdBy)),
@@ -579,6 +599,41 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
           };
         })
         .sort(byProviderAndState);
+    },
+
+    async dueCharges(at) {
+      return redis.zrangebyscore(key.chargesDue, '-inf', at);
+    },
+
+    async chargeRecords(ids) {
+      if (ids.length === 0) return [];
+      const reply = await redis.switchyardChargeRecords(1 + ids.length, key.chargesDue, ...ids.map(key.job), stateList(CHARGED_STATES), ...ids);
+      return chargeRecordsOf(ids, reply);
+    },
+
+    async scheduleCharges(schedules) {
+      if (schedules.length === 0) return;
+      await redis.switchyardScheduleCharges(
+        1 + schedules.length,
+        key.chargesDue,
+        ...schedules.map(({ id }) => key.job(id)),
+        stateList(CHARGED_STATES),
+        ...schedules.flatMap(({ id, version, dueAt }) => [id, version, dueAt === null ? '+inf' : String(dueAt)]),
+      );
+    },
+
+    async repairCharges() {
+      let added = 0;
+      for (const state of CHARGED_STATES) {
+        let min = '-';
+        for (;;) {
+          const [n, last] = await redis.switchyardRepairCharges(key.chargesDue, key.state(state), min, BACKFILL_CHUNK);
+          added += n;
+          if (last === '') break;
+          min = `(${last}`;
+        }
+      }
+      return added;
     },
 
     async appendLogs(jobId, lines: JobLog[], eventId) {
@@ -895,6 +950,7 @@ function keyLayout(prefix: string) {
     duplicates: (user: string, specHash: string) => `${prefix}:jobs:dedupe:${e(user)}:${e(specHash)}`,
     counts: `${prefix}:jobs:counts`,
     waiting: `${prefix}:jobs:waiting`,
+    chargesDue: `${prefix}:jobs:charging:due`,
     user: (username: string) => `${prefix}:user:${e(username)}`,
     token: (tokenHash: string) => `${prefix}:token:${e(tokenHash)}`,
     keypair: (accessKey: string) => `${prefix}:keypair:${e(accessKey)}`,
@@ -953,6 +1009,7 @@ function toHash(job: Job): string[] {
     'acl',
     JSON.stringify(acl),
   ];
+  fields.push('charging', JSON.stringify([job.owner.createdBy, job.owner.project, job.specification.replicas]), 'usage', usageField(updates));
   fields.push('creditsCharged', String(creditsCharged));
   if (startedAt !== null) fields.push('startedAt', String(startedAt));
   if (expiresAt !== null) fields.push('expiresAt', String(expiresAt));
@@ -985,6 +1042,59 @@ function fromHash(hash: Record<string, string>): Job {
     // A job stored before the ACL had a field of its own keeps it in the doc.
     acl: hash.acl === undefined ? (doc.acl ?? []) : (JSON.parse(hash.acl) as Job['acl']),
   };
+}
+
+/**
+ * A job's moves of state as its `usage` field keeps them for charging rounds: '<state>@<timestamp>',
+ * ';' between them, in the order recorded (change-job appends each move).
+ */
+function usageField(updates: Job['updates']): string {
+  let usage = '';
+  for (const { state, timestamp } of updates) if (state !== null) usage += `${usage === '' ? '' : ';'}${state}@${timestamp}`;
+  return usage;
+}
+
+function parseUsage(usage: string): ChargeableJob['updates'] {
+  if (usage === '') return [];
+  return usage.split(';').map((entry) => {
+    const at = entry.indexOf('@');
+    return { state: entry.slice(0, at) as JobState, timestamp: Number(entry.slice(at + 1)) };
+  });
+}
+
+/** charge-records-n.lua's reply (its page and each legacy job's fields) as one record per job; null when it is not stored or not charged. */
+function chargeRecordsOf(ids: readonly string[], [page = '', ...legacy]: readonly string[]): (ChargeRecord | null)[] {
+  const records = page.split('\x1e');
+  let next = 0;
+  return ids.map((id, i) => {
+    const record = records[i] ?? '';
+    if (record === '') return null;
+    const [state, providerId, product, startedAt, charging, usage] = record.split('\x1f') as [JobState, string, string, string, string, string];
+    if (charging === '') {
+      // Stored before the charging fields existed: read whole, its version compared on `updates`.
+      const updates = must(legacy[next], 'field updates of a job');
+      const hash: Record<string, string> = { state, updates, doc: must(legacy[next + 1], 'field doc of a job') };
+      next += 2;
+      if (providerId !== '') hash.providerId = providerId;
+      if (product !== '') hash.product = product;
+      if (startedAt !== '') hash.startedAt = startedAt;
+      return { job: chargeableOf(fromHash(hash)), version: `u${Buffer.byteLength(updates)}` };
+    }
+    const [createdBy, project, replicas] = JSON.parse(charging) as [string, string | null, number];
+    return {
+      job: {
+        id,
+        owner: { createdBy, project },
+        providerId,
+        state,
+        startedAt: startedAt === '' ? null : Number(startedAt),
+        specification: { product: { id: (JSON.parse(product) as ProductRef).id }, replicas },
+        updates: parseUsage(usage),
+      },
+      // The usage field is ASCII (states, '@', digits, ';'): its length is HSTRLEN's.
+      version: String(usage.length),
+    };
+  });
 }
 
 /** A job's owner, spec hash and ACL from its doc and acl fields (null: not stored); `aclField` as stored, '' when the ACL is in the doc. */

@@ -3,7 +3,7 @@
  * (production; every multi-step change one Lua script) and in-memory (the
  * embedded default). Both pass test/store-contract.test.ts.
  */
-import type { AclEntry, Job, JobLog, JobState } from '../../shared/domain.js';
+import type { AclEntry, Job, JobLog, JobState, JobUpdate } from '../../shared/domain.js';
 import type { JobSource } from './job-sources.js';
 
 /** A change to one job, applied atomically (compare-and-set on its state). */
@@ -44,6 +44,51 @@ export type ChangeOutcome =
   | { kind: 'missing' };
 
 export type CreateOutcome = { created: true } | { created: false; duplicateOf: string };
+
+/** States in which a job uses its product, so charging rounds charge it (CANCELING until it has stopped). */
+export const CHARGED_STATES: readonly JobState[] = ['RUNNING', 'SUSPENDED', 'CANCELING'];
+
+/** What a charging round needs of a job: a Job has all of it. */
+export interface ChargeableJob extends Pick<Job, 'id' | 'owner' | 'providerId' | 'state' | 'startedAt'> {
+  specification: { product: { id: string }; replicas: number };
+  /** The updates that moved the state, in the order they were recorded (usage.ts reads only these). */
+  updates: Pick<JobUpdate, 'state' | 'timestamp'>[];
+}
+
+/** A job's charging record as {@link Store.chargeRecords} read it. */
+export interface ChargeRecord {
+  job: ChargeableJob;
+  /** What the job was when read: {@link Store.scheduleCharges} applies only while it still is. */
+  version: string;
+}
+
+/** When a job next owes a charge, from the record read at `version`; null: not while it stays as it is (SUSPENDED). */
+export interface ChargeSchedule {
+  id: string;
+  version: string;
+  dueAt: number | null;
+}
+
+const CHARGED: ReadonlySet<JobState> = new Set(CHARGED_STATES);
+
+export function isChargedState(state: JobState): boolean {
+  return CHARGED.has(state);
+}
+
+/** A stored job's charging record: copies, so the caller shares nothing with the job. */
+export function chargeableOf(job: Job): ChargeableJob {
+  const updates: ChargeableJob['updates'] = [];
+  for (const { state, timestamp } of job.updates) if (state !== null) updates.push({ state, timestamp });
+  return {
+    id: job.id,
+    owner: { createdBy: job.owner.createdBy, project: job.owner.project },
+    providerId: job.providerId,
+    state: job.state,
+    startedAt: job.startedAt,
+    specification: { product: { id: job.specification.product.id }, replicas: job.specification.replicas },
+    updates,
+  };
+}
 
 /** One compare-and-set of {@link Store.swapWaitings}. */
 export interface WaitingSwap {
@@ -352,6 +397,22 @@ export interface Store {
   activeJobIds(providerId: string): Promise<string[]>;
   /** Jobs per provider and state, for metrics. */
   countJobs(): Promise<{ providerId: string; state: JobState; count: number }[]>;
+
+  /**
+   * The charging index: every job in a {@link CHARGED_STATES} state has a time at which it next
+   * owes a charge. A job's move into a charged state makes it due at the move's timestamp; a move
+   * out of them takes it out. Ids of the jobs due at or before `at`, soonest first.
+   */
+  dueCharges(at: number): Promise<string[]>;
+  /** What a round needs of these jobs; null for a job not stored or no longer in a charged state. */
+  chargeRecords(ids: readonly string[]): Promise<(ChargeRecord | null)[]>;
+  /** Set when each job next owes a charge, each only while the job is still at the version read (else it stays due). */
+  scheduleCharges(schedules: readonly ChargeSchedule[]): Promise<void>;
+  /**
+   * Make due every job in a charged state that the index does not hold (jobs written before the
+   * index existed, or by a gateway that does not keep it). Idempotent; returns how many it added.
+   */
+  repairCharges(): Promise<number>;
 
   /**
    * Append log lines; the oldest fall off past the per-job bound. With `eventId` (the provider's

@@ -9,7 +9,8 @@
     KEYS[1]  counts hash               <p>:jobs:counts
     KEYS[2]  waiting hash              <p>:jobs:waiting
     KEYS[3]  all jobs zset             <p>:jobs
-    KEYS[4…] every other key of the jobs below, once each
+    KEYS[4]  charges due zset          <p>:jobs:charging:due
+    KEYS[5…] every other key of the jobs below, once each
 
     ARGV[1]  n, the number of jobs; then per job, in this order:
       id
@@ -17,6 +18,7 @@
       '1': the job's state is final (it is then neither active nor a duplicate)
       field of the counts hash for the job's provider and state
       its waiting record (JSON) to write with it; '' for none
+      when it owes its first charge, for a job stored in a charged state; '' for none
       positions in KEYS of: job hash <p>:job:<id>, active duplicates zset
         <p>:jobs:dedupe:<createdBy>:<specHash>, creator zset, creator+state zset,
         state zset, provider zset, provider+state zset, provider active zset
@@ -45,7 +47,7 @@ local function key()
 end
 
 for _ = 1, tonumber(ARGV[1]) do
-  local id, exclusive, final, countsField, waiting = take(), take(), take(), take(), take()
+  local id, exclusive, final, countsField, waiting, chargeDue = take(), take(), take(), take(), take(), take()
   local job, duplicates = key(), key()
   local indexes = {key(), key(), key(), key(), key()}
   local active = key()
@@ -84,6 +86,9 @@ for _ = 1, tonumber(ARGV[1]) do
         redis.call('ZADD', active, 0, id)
       end
       redis.call('HINCRBY', KEYS[1], countsField, 1)
+      if chargeDue ~= '' then
+        redis.call('ZADD', KEYS[4], chargeDue, id)
+      end
     end
   end
 

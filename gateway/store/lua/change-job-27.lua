@@ -12,6 +12,7 @@
     KEYS[6..12]  creator+state zsets, one per state in ARGV[7]'s order
     KEYS[13..19] state zsets, same order
     KEYS[20..26] provider+state zsets, same order
+    KEYS[27]     charges due zset          <p>:jobs:charging:due
 
     ARGV[1]  job id
     ARGV[2]  event id, applied at most once; '' for none
@@ -29,6 +30,9 @@
     ARGV[14] the update (JSON) to record when it does not
     ARGV[15] counts hash field prefix of the job's provider ('<provider>:')
     ARGV[16] the provider the provider-keyed KEYS are for
+    ARGV[17] the state's move as the job's `usage` field records it ('<state>@<timestamp>')
+    ARGV[18] the charged states, as ',A,B,'
+    ARGV[19] when a job moved into a charged state owes a charge (the move's timestamp)
 
   Output: {kind, detail, job hash as field, value, …}
     {'missing'}
@@ -40,6 +44,8 @@
 
   The job hash keeps `updates` as a JSON array string appended to here
   without decoding: cjson would turn [] into {} and round large numbers.
+  `usage` holds its moves alone, for charging rounds; a job stored before it
+  existed has none and is read whole instead, so none is begun here.
 ]]
 local job = KEYS[1]
 local id = ARGV[1]
@@ -101,6 +107,12 @@ if moved or ARGV[12] == '1' then
   end
   put('updates', updates)
 end
+if moved then
+  local usage = redis.call('HGET', job, 'usage')
+  if usage then
+    put('usage', usage == '' and ARGV[17] or usage .. ';' .. ARGV[17])
+  end
+end
 if #fields > 0 then
   redis.call('HSET', job, unpack(fields))
 end
@@ -121,6 +133,11 @@ if moved then
   if has(ARGV[6], target) then
     redis.call('ZREM', KEYS[3], id)
     redis.call('ZREM', KEYS[4], id)
+  end
+  if has(ARGV[18], target) then
+    redis.call('ZADD', KEYS[27], ARGV[19], id)
+  else
+    redis.call('ZREM', KEYS[27], id)
   end
 end
 
