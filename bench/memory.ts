@@ -27,6 +27,14 @@
  * floor means serving followJob's SSE outside Yoga's fetch pipeline, with its refusals (limits,
  * 401, masking) answered the same; that is not done yet. Redis: 2,482 B per stored job, 264 B per
  * waiting record (2,000 jobs).
+ *
+ * Measured 2026-12-06 (quiet machine, 10,000 followers): SSE 41.2 KB heap (7.6× the floor of
+ * 5.4 KB) and 54.6 KB RSS (4.6× of 11.9 KB); minimal Yoga 37.1 KB and 43.5 KB. Over graphql-ws with
+ * 100 subscriptions a connection (the gateway's websocket path, which runs each subscription
+ * through yoga.getEnveloped() without the fetch Request and Response): 16.1 KB heap and 22.6 KB
+ * RSS, 2.6× less heap than SSE, still over the 10 KiB budget. Redis: 3,009 B per stored job with
+ * the charging index's `charging` and `usage` fields, against 2,753 B without them the same day
+ * (208541e), and 292 B per waiting record (20,000 jobs).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -133,7 +141,15 @@ process.stdin.on('data', () => {}); process.stdin.on('end', () => process.exit(0
 
 /** `count` followers held open by a child process until `close`; `ready` of them saw their first event. */
 export async function openFollowers(port: string, token: string, jobId: string, count: number) {
-  const child = spawn(process.execPath, ['-e', FOLLOWERS_CHILD, port, token, jobId, String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return openChildFollowers(FOLLOWERS_CHILD, [port, token, jobId, String(count)], count);
+}
+
+/** Run a followers' child (from the repository, so that its require finds node_modules) until it says `ready`. */
+async function openChildFollowers(script: string, args: string[], count: number) {
+  const child = spawn(process.execPath, ['-e', script, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  });
   const close = () => {
     child.stdin.end();
     child.kill();
@@ -148,6 +164,37 @@ export async function openFollowers(port: string, token: string, jobId: string, 
     close();
     throw error;
   }
+}
+
+/**
+ * The followers' process over websockets: `count` followJob subscriptions multiplexed over
+ * graphql-ws connections of `perConnection` each (as a dashboard or a command line following
+ * many jobs holds them); says `ready` once each has its first event.
+ */
+const WS_FOLLOWERS_CHILD = `
+const { createClient } = require('graphql-ws');
+const WebSocket = require('ws');
+const [port, token, jobId, count, perConnection] = process.argv.slice(1).map((v, i) => (i >= 3 ? Number(v) : v));
+const query = 'subscription ($id: ID!) { followJob(id: $id) { jobId newStatus { state } } }';
+let ready = 0, failed = 0;
+const settle = () => { if (ready + failed === count) process.stdout.write('ready ' + ready + ' ' + failed + '\\n'); };
+(async () => {
+  for (let opened = 0; opened < count; opened += perConnection) {
+    const client = createClient({ url: 'ws://127.0.0.1:' + port + '/graphql', webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: { Authorization: 'Bearer ' + token } });
+    const subs = Math.min(perConnection, count - opened);
+    await Promise.all(Array.from({ length: subs }, () => new Promise((resolve) => {
+      let seen = false;
+      const done = (ok) => { if (seen) return; seen = true; if (ok) ready++; else failed++; settle(); resolve(); };
+      client.subscribe({ query, variables: { id: jobId } }, { next: () => done(true), error: () => done(false), complete: () => done(false) });
+    })));
+  }
+})();
+process.stdin.on('data', () => {}); process.stdin.on('end', () => process.exit(0));
+`;
+
+/** Websocket followers held open by a child process until `close`; `ready` of them saw their first event. */
+export async function openWebSocketFollowers(port: string, token: string, jobId: string, count: number, perConnection: number) {
+  return openChildFollowers(WS_FOLLOWERS_CHILD, [port, token, jobId, String(count), String(perConnection)], count);
 }
 
 /** Said port, then memory (after three collections) for each line on stdin: how the bench reads a server child. */
@@ -250,7 +297,10 @@ export const benchBareSseFloor = (followers: number) => benchServerChild(FLOOR_S
 /** A minimal Yoga SSE subscription per follower. */
 export const benchMinimalYoga = (followers: number) => benchServerChild(YOGA_SERVER_CHILD, followers);
 
-export async function benchFollowerMemory(rig: Rig, followers = 10_000): Promise<StreamMemory> {
+/** Followers over SSE (one HTTP stream each) or over graphql-ws (`perConnection` subscriptions a connection). */
+export type FollowerTransport = { kind: 'sse' } | { kind: 'websocket'; perConnection: number };
+
+export async function benchFollowerMemory(rig: Rig, followers = 10_000, transport: FollowerTransport = { kind: 'sse' }): Promise<StreamMemory> {
   const created = await rig.admin.ok<{ createJobs: { job: { id: string } | null; error: unknown }[] }>(
     `mutation ($specs: [JobSpecificationInput!]!) { createJobs(specifications: $specs) { job { id } error { code message } } }`,
     { specs: [{ product: { id: INSTANT_PRODUCT.id, provider: INSTANT_PROVIDER_ID }, command: ['true'], name: 'followed', allowDuplicateJob: true }] },
@@ -258,7 +308,11 @@ export async function benchFollowerMemory(rig: Rig, followers = 10_000): Promise
   const id = created.createJobs[0]?.job?.id;
   if (!id || !rig.admin.token) throw new Error(`could not create the followed job: ${JSON.stringify(created.createJobs[0]?.error)}`);
   const before = await settledMemory();
-  const open = await openFollowers(new URL(rig.url).port, rig.admin.token, id, followers);
+  const port = new URL(rig.url).port;
+  const open =
+    transport.kind === 'sse'
+      ? await openFollowers(port, rig.admin.token, id, followers)
+      : await openWebSocketFollowers(port, rig.admin.token, id, followers, transport.perConnection);
   try {
     return perFollower(before, await settledMemory(), open);
   } finally {
@@ -269,10 +323,10 @@ export async function benchFollowerMemory(rig: Rig, followers = 10_000): Promise
 /** The table's rows for the memory figures. */
 export function memoryRows(
   redisFigures: Awaited<ReturnType<typeof benchRedisMemory>>,
-  followers: { gateway: StreamMemory; floor: StreamMemory; yoga: StreamMemory },
+  followers: { gateway: StreamMemory; websocket: StreamMemory & { perConnection: number }; floor: StreamMemory; yoga: StreamMemory },
 ): Row[] {
   const b = 'memory';
-  const { gateway, floor, yoga } = followers;
+  const { gateway, websocket, floor, yoga } = followers;
   const kb = (bytes: number) => `${(bytes / 1000).toFixed(1)} KB`;
   const floorHeap = `bare node:http ${kb(floor.heapBytesPerFollower)}`;
   const floorRss = `bare node:http ${kb(floor.rssBytesPerFollower)}`;
@@ -311,6 +365,26 @@ export function memoryRows(
       ratio: gateway.rssBytesPerFollower / floor.rssBytesPerFollower,
       aim: `≤ ${FOLLOWER_FLOOR_RATIO_BUDGET}× floor`,
       meetsAim: gateway.rssBytesPerFollower <= rssAim,
+    },
+    {
+      benchmark: b,
+      metric: `gateway heap per open followJob (graphql-ws, ${websocket.followers.toLocaleString('en')} open, ${websocket.perConnection} a connection)`,
+      value: websocket.heapBytesPerFollower,
+      unit: 'B',
+      baseline: floorHeap,
+      ratio: websocket.heapBytesPerFollower / floor.heapBytesPerFollower,
+      aim: `≤ ${FOLLOWER_BUDGET_BYTES / 1024} KiB`,
+      meetsAim: websocket.heapBytesPerFollower <= FOLLOWER_BUDGET_BYTES,
+    },
+    {
+      benchmark: b,
+      metric: `gateway RSS per open followJob over graphql-ws (${websocket.failedFollowers} failed to open)`,
+      value: websocket.rssBytesPerFollower,
+      unit: 'B',
+      baseline: floorRss,
+      ratio: websocket.rssBytesPerFollower / floor.rssBytesPerFollower,
+      aim: `≤ ${FOLLOWER_BUDGET_BYTES / 1024} KiB`,
+      meetsAim: websocket.rssBytesPerFollower <= FOLLOWER_BUDGET_BYTES,
     },
     {
       benchmark: b,

@@ -454,12 +454,23 @@ async function main(): Promise<void> {
       bench: (rig) => benchFollowerMemory(rig, followers),
     });
     if (!('result' in outcome)) throw new Error(`memory benchmark ${outcome.notRun}`);
+    // Over websockets, on a rig of its own: the SSE streams' memory, once freed, is not all returned to the system.
+    const perConnection = Number(process.env.BENCH_MEMORY_PER_CONNECTION ?? 100);
+    const overWebsockets = await runWithRig({
+      name: 'memory (websocket followers)',
+      rigs,
+      progress,
+      start: () => startRig({ natsUrl, redisUrl, subjectPrefix: `${prefix}w`, keyPrefix: `${prefix}-memws`, withProvider: true, onTransportError }),
+      bench: (rig) => benchFollowerMemory(rig, followers, { kind: 'websocket', perConnection }),
+    });
+    if (!('result' in overWebsockets)) throw new Error(`memory benchmark over websockets ${overWebsockets.notRun}`);
     // The baselines after the rig has stopped: each is a process of its own, measured alone.
     progress('memory: bare node:http and minimal Yoga baselines');
     const floor = await benchBareSseFloor(followers);
     const yoga = await benchMinimalYoga(followers);
-    const rows = memoryRows(redisFigures, { gateway: outcome.result, floor, yoga });
-    report('memory.json', { rows, raw: { ...redisFigures, gateway: outcome.result, floor, yoga } });
+    const websocket = { ...overWebsockets.result, perConnection };
+    const rows = memoryRows(redisFigures, { gateway: outcome.result, websocket, floor, yoga });
+    report('memory.json', { rows, raw: { ...redisFigures, gateway: outcome.result, websocket, floor, yoga } });
     return;
   }
   if (only === 'million') {
